@@ -99,7 +99,10 @@ function readPcapng(file: Uint8Array, dv: DataView): CapturedPacket[] {
     }
     const body = off + 8;
     if (type === 1) {
-      interfaces.push({ linkType: dv.getUint16(body, le), tsDiv: interfaceTsDiv(dv, off, len, le) });
+      interfaces.push({
+        linkType: dv.getUint16(body, le),
+        tsDiv: interfaceTsDiv(dv, off, len, le),
+      });
     } else if (type === 6) {
       const ifc = interfaces[dv.getUint32(body, le)];
       if (!ifc) throw new Error(`Cannot parse pcap: packet for unknown interface at ${off}`);
@@ -114,7 +117,11 @@ function readPcapng(file: Uint8Array, dv: DataView): CapturedPacket[] {
       const ifc = interfaces[0];
       const origLen = dv.getUint32(body, le);
       const capLen = Math.min(origLen, len - 16);
-      out.push({ time: 0, linkType: ifc?.linkType ?? 1, data: file.subarray(body + 4, body + 4 + capLen) });
+      out.push({
+        time: 0,
+        linkType: ifc?.linkType ?? 1,
+        data: file.subarray(body + 4, body + 4 + capLen),
+      });
     }
     off += len;
   }
