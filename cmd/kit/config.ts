@@ -1,0 +1,556 @@
+/**
+ * Configuration files: YAML 1.2 (core schema), one file with named sections
+ * per daemon kind, every key typed, documented and defaulted.
+ *
+ * ```yaml
+ * log: { level: info, format: text, debug: [] }   # for every daemon in the file
+ * node:
+ *   home:                                          # `l2 node home`
+ *     supernode: vpn.example.net:7654
+ *     id: auto
+ * ```
+ *
+ * Errors name the file, line and column, the key path and what is expected,
+ * for example `/etc/l2/l2.yaml:7:9: node.home.mtu: expected an integer
+ * 576..9000, got 70000`. Unknown keys are errors (with a "did you mean").
+ *
+ * YAML 1.1 reads an unquoted `00:01:00:02:00:05` as a base-60 number. The
+ * parser is pinned to YAML 1.2 (a `%YAML 1.1` directive is refused), and MAC
+ * fields read the scalar's source text and refuse non-string scalars, so an
+ * address can never silently turn into a number.
+ *
+ * @module
+ */
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node as YamlNode,
+  parseDocument,
+  type Scalar,
+} from "yaml";
+import { formatMac, type MacKey, parseMac } from "../../core/mac.ts";
+
+/** A configuration or command-line value that cannot be used; exit code 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Where a value came from, to point at it in messages. */
+export interface Where {
+  file: string;
+  lines: LineCounter | null;
+  path: string;
+  node: YamlNode | null;
+}
+
+function locate(w: Where): string {
+  const range = w.node?.range;
+  if (w.lines && range) {
+    const { line, col } = w.lines.linePos(range[0]);
+    return `${w.file}:${line}:${col}: ${w.path}`;
+  }
+  return w.path ? `${w.file}: ${w.path}` : w.file;
+}
+
+/** Throws a ConfigError pointing at `w`. */
+export function fail(w: Where, expected: string, got?: unknown): never {
+  const tail = got === undefined ? "" : `, got ${show(got)}`;
+  throw new ConfigError(`${locate(w)}: ${expected}${tail}`);
+}
+
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  return String(v);
+}
+
+/** One typed, documented configuration key. */
+export interface Field<T> {
+  /** Human description of the accepted values, e.g. "integer 1..65535". */
+  readonly type: string;
+  /** One line for the config reference. */
+  readonly doc: string;
+  /** The value when the key is absent; `undefined` makes the key required. */
+  readonly default: T | undefined;
+  /** How the default reads in docs. */
+  readonly defaultText: string;
+  /** Converts a YAML node (or a command-line string when node is a plain string) to T. */
+  parse(value: unknown, w: Where): T;
+}
+
+type Opt<T> = { doc: string; default?: T; defaultText?: string };
+
+function field<T>(type: string, o: Opt<T>, parse: (v: unknown, w: Where) => T): Field<T> {
+  return {
+    type,
+    doc: o.doc,
+    default: o.default,
+    defaultText: o.defaultText ??
+      (o.default === undefined ? "(required)" : JSON.stringify(o.default)),
+    parse,
+  };
+}
+
+function scalarValue(v: unknown): unknown {
+  return isScalar(v) ? (v as Scalar).value : v;
+}
+
+/** A free-form string. */
+export function str(o: Opt<string> & { nonEmpty?: boolean }): Field<string> {
+  return field("string", o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string") fail(w, "expected a string", x);
+    if (o.nonEmpty && x === "") fail(w, "expected a non-empty string");
+    return x;
+  });
+}
+
+/** An integer in [min, max]. Command-line strings are accepted if they are decimal. */
+export function int(o: Opt<number> & { min: number; max: number }): Field<number> {
+  const type = `integer ${o.min}..${o.max}`;
+  return field(type, o, (v, w) => {
+    let x = scalarValue(v);
+    if (typeof x === "string" && /^-?\d+$/.test(x.trim())) x = Number(x.trim());
+    if (typeof x !== "number" || !Number.isInteger(x) || x < o.min || x > o.max) {
+      fail(w, `expected an ${type}`, x);
+    }
+    return x;
+  });
+}
+
+/** true or false (command line: true/false/yes/no/on/off). */
+export function bool(o: Opt<boolean>): Field<boolean> {
+  return field("boolean", o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x === "boolean") return x;
+    if (typeof x === "string" && !isScalar(v)) {
+      const t = x.toLowerCase();
+      if (["true", "yes", "on", "1"].includes(t)) return true;
+      if (["false", "no", "off", "0"].includes(t)) return false;
+    }
+    return fail(w, "expected true or false", x);
+  });
+}
+
+/** One of a fixed set of strings. */
+export function oneOf<const V extends string>(values: readonly V[], o: Opt<V>): Field<V> {
+  const type = values.join(" | ");
+  return field(type, o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string" || !values.includes(x as V)) {
+      fail(w, `expected one of ${values.join(", ")}`, x);
+    }
+    return x as V;
+  });
+}
+
+/** An integer in [min, max], or the word `auto` (returned as "auto"). */
+export function intOrAuto(o: Opt<number | "auto"> & { min: number; max: number }): Field<
+  number | "auto"
+> {
+  const inner = int({ doc: o.doc, min: o.min, max: o.max });
+  return field(`${inner.type} or auto`, o, (v, w) => {
+    const x = scalarValue(v);
+    if (x === "auto") return "auto";
+    try {
+      return inner.parse(v, w);
+    } catch {
+      return fail(w, `expected an ${inner.type}, or auto`, x);
+    }
+  });
+}
+
+/** A socket address: host and port. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Formats a HostPort, with brackets around IPv6 hosts. */
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+/** Parses `host:port`, `[v6]:port`, or `host` alone when a default port is known. */
+export function parseHostPort(
+  text: string,
+  defaultPort?: number,
+  /** Port 0 (a listener: the OS picks a free port). */
+  allowZero = false,
+): HostPort | string {
+  const t = text.trim();
+  let host: string;
+  let port: string | undefined;
+  const v6 = /^\[([0-9a-fA-F:.%a-zA-Z]+)\](?::(\d+))?$/.exec(t);
+  if (v6) {
+    host = v6[1];
+    port = v6[2];
+  } else if ((t.match(/:/g) ?? []).length === 1) {
+    [host, port] = t.split(":");
+  } else if (!t.includes(":")) {
+    host = t;
+  } else {
+    return "IPv6 addresses need brackets: [2001:db8::1]:7654";
+  }
+  if (host === "") return "missing host";
+  if (!/^[A-Za-z0-9.\-_:%]+$/.test(host)) return `bad host ${JSON.stringify(host)}`;
+  if (port === undefined) {
+    if (defaultPort === undefined) return "missing :port";
+    return { host, port: defaultPort };
+  }
+  const n = Number(port);
+  const min = allowZero ? 0 : 1;
+  if (!Number.isInteger(n) || n < min || n > 65535) {
+    return `port must be ${min}..65535, not ${port}`;
+  }
+  return { host, port: n };
+}
+
+/** `host:port`; the port may be left out when `defaultPort` is given. */
+export function hostPort(
+  o: Opt<HostPort> & { defaultPort?: number; allowZero?: boolean },
+): Field<HostPort> {
+  const type = o.defaultPort === undefined ? "HOST:PORT" : `HOST[:PORT] (port ${o.defaultPort})`;
+  return field(type, {
+    ...o,
+    defaultText: o.defaultText ?? (o.default ? formatHostPort(o.default) : undefined),
+  }, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string") fail(w, `expected ${type}`, x);
+    const r = parseHostPort(x, o.defaultPort, o.allowZero);
+    if (typeof r === "string") fail(w, `expected ${type}: ${r} in ${JSON.stringify(x)}`);
+    return r;
+  });
+}
+
+/** `host:port` or `off` (returned as null): for optional listeners such as the API. */
+export function hostPortOrOff(
+  o: Opt<HostPort | null> & { defaultPort?: number },
+): Field<HostPort | null> {
+  const inner = hostPort({ doc: o.doc, defaultPort: o.defaultPort, allowZero: true });
+  return field(`${inner.type} or off`, {
+    ...o,
+    defaultText: o.defaultText ??
+      (o.default === null ? "off" : o.default ? formatHostPort(o.default) : undefined),
+  }, (v, w) => {
+    const x = scalarValue(v);
+    if (x === "off" || x === false) return null;
+    return inner.parse(v, w);
+  });
+}
+
+/** An IP prefix in CIDR notation, IPv4 or IPv6. */
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+}
+
+const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** True if `s` is a dotted-quad IPv4 address. */
+export function isIPv4(s: string): boolean {
+  return V4.test(s);
+}
+
+/** True if `s` is an IPv6 address (RFC 4291 text form, with optional embedded IPv4). */
+export function isIPv6(s: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(":")) return false;
+  const dbl = s.split("::");
+  if (dbl.length > 2) return false;
+  const groups = (part: string) => part === "" ? [] : part.split(":");
+  const all = [...groups(dbl[0]), ...(dbl.length === 2 ? groups(dbl[1]) : [])];
+  let count = 0;
+  for (let i = 0; i < all.length; i++) {
+    const g = all[i];
+    if (i === all.length - 1 && g.includes(".")) {
+      if (!isIPv4(g)) return false;
+      count += 2;
+    } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) count += 1;
+    else return false;
+  }
+  return dbl.length === 2 ? count < 8 : count === 8;
+}
+
+/** Parses `address/prefix`. */
+export function parseCidr(text: string): Cidr | string {
+  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(text.trim());
+  if (!m) return "expected ADDRESS/PREFIX, e.g. 10.0.0.1/24 or fd00::1/64";
+  const [, address, p] = m;
+  const prefix = Number(p);
+  if (isIPv4(address)) {
+    return prefix <= 32 ? { address, prefix, family: 4 } : "IPv4 prefix length is 0..32";
+  }
+  if (isIPv6(address)) {
+    return prefix <= 128 ? { address, prefix, family: 6 } : "IPv6 prefix length is 0..128";
+  }
+  return `${JSON.stringify(address)} is not an IPv4 or IPv6 address`;
+}
+
+/** One CIDR prefix. */
+export function cidr(o: Opt<Cidr>): Field<Cidr> {
+  return field("ADDRESS/PREFIX", o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string") fail(w, "expected ADDRESS/PREFIX", x);
+    const r = parseCidr(x);
+    if (typeof r === "string") fail(w, r, x);
+    return r;
+  });
+}
+
+/** An IPv4 or IPv6 address without prefix. */
+export function ipAddress(o: Opt<string>): Field<string> {
+  return field("IP address", o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string" || !(isIPv4(x) || isIPv6(x))) {
+      fail(w, "expected an IPv4 or IPv6 address", x);
+    }
+    return x;
+  });
+}
+
+/**
+ * A unicast MAC address as a string in any usual spelling. Reads the YAML
+ * source text, and refuses numbers (an unquoted MAC under YAML 1.1 rules).
+ */
+export function mac(o: Opt<MacKey>): Field<MacKey> {
+  return field("MAC address", {
+    ...o,
+    defaultText: o.defaultText ?? (o.default === undefined ? undefined : formatMac(o.default)),
+  }, (v, w) => {
+    let text: unknown = scalarValue(v);
+    if (isScalar(v)) {
+      const s = v as Scalar;
+      if (typeof s.value !== "string") {
+        fail(w, 'expected a MAC address as a string (quote it: "00:01:00:02:00:05")', s.value);
+      }
+      text = s.value;
+    }
+    if (typeof text !== "string") fail(w, "expected a MAC address", text);
+    const r = parseMac(text);
+    if (!r.ok) fail(w, `expected a MAC address: ${r.reason}`, text);
+    return r.value;
+  });
+}
+
+/** A Linux interface name: 1..15 characters, no '/', ':' or white space. */
+export function ifname(o: Opt<string>): Field<string> {
+  return field("interface name", o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string" || !/^[^/:\s]{1,15}$/.test(x) || x === "." || x === "..") {
+      fail(w, "expected an interface name of 1..15 characters without '/', ':' or spaces", x);
+    }
+    return x;
+  });
+}
+
+/** A list of `item`; a single scalar is accepted as a list of one. */
+export function list<T>(item: Field<T>, o: Opt<T[]>): Field<T[]> {
+  return field(`list of ${item.type}`, o, (v, w) => {
+    if (isSeq(v)) {
+      return v.items.map((it, i) =>
+        item.parse(it, { ...w, path: `${w.path}[${i}]`, node: it as YamlNode })
+      );
+    }
+    if (Array.isArray(v)) {
+      return v.map((it, i) => item.parse(it, { ...w, path: `${w.path}[${i}]` }));
+    }
+    if (v === null || scalarValue(v) === null) return [];
+    return [item.parse(v, w)];
+  });
+}
+
+/** A mapping with a fixed set of keys. */
+export type Schema = Record<string, Field<unknown>>;
+/** The parsed value of a schema. */
+export type Infer<S extends Schema> = { [K in keyof S]: S[K] extends Field<infer T> ? T : never };
+
+/** A nested mapping of fields, with defaults filled in. */
+export function section<S extends Schema>(fields: S, o: { doc: string }): Field<Infer<S>> {
+  const f: Field<Infer<S>> = {
+    type: "mapping",
+    doc: o.doc,
+    default: undefined,
+    defaultText: "",
+    parse: (v, w) => parseSection(fields, v, w),
+  };
+  (f as { default: unknown }).default = defaultsOf(fields);
+  (f as { fields?: Schema }).fields = fields;
+  return f;
+}
+
+/** The fields of a `section` field, for docs. */
+export function sectionFields(f: Field<unknown>): Schema | undefined {
+  return (f as { fields?: Schema }).fields;
+}
+
+function defaultsOf<S extends Schema>(fields: S): Infer<S> | undefined {
+  const out: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries(fields)) {
+    if (f.default === undefined) return undefined;
+    out[k] = f.default;
+  }
+  return out as Infer<S>;
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length];
+}
+
+/** The closest known name, if close enough to be a likely typo. */
+export function suggest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dd = distance(name, k);
+    if (dd < bestD) [best, bestD] = [k, dd];
+  }
+  return bestD <= Math.max(1, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/** Parses a YAML mapping node (or null for "all defaults") against `fields`. */
+export function parseSection<S extends Schema>(
+  fields: S,
+  v: unknown,
+  w: Where,
+  /** Keys given elsewhere (command-line flags): not required here. */
+  provided: ReadonlySet<string> = new Set(),
+): Infer<S> {
+  const out: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  if (v !== null && v !== undefined && !(isScalar(v) && (v as Scalar).value === null)) {
+    if (!isMap(v)) fail(w, "expected a mapping of keys", scalarValue(v));
+    for (const pair of v.items) {
+      const keyNode = pair.key as YamlNode;
+      const key = String(scalarValue(keyNode));
+      const kw: Where = { ...w, path: w.path ? `${w.path}.${key}` : key, node: keyNode };
+      const f = fields[key];
+      if (!f) {
+        const hint = suggest(key, Object.keys(fields));
+        fail(
+          kw,
+          `unknown key${hint ? ` (did you mean ${hint}?)` : ""}; known keys: ${
+            Object.keys(fields).join(", ")
+          }`,
+        );
+      }
+      seen.add(key);
+      const valueNode = pair.value as YamlNode | null;
+      out[key] = f.parse(valueNode, { ...kw, node: valueNode ?? keyNode });
+    }
+  }
+  for (const [key, f] of Object.entries(fields)) {
+    if (seen.has(key)) continue;
+    if (f.default === undefined) {
+      if (provided.has(key)) continue;
+      fail(w, `missing required key ${key} (${f.type}: ${f.doc})`);
+    }
+    out[key] = structuredClone(f.default);
+  }
+  return out as Infer<S>;
+}
+
+/** A parsed config file: its path, YAML document root, and a line counter. */
+export interface ConfigFile {
+  file: string;
+  root: unknown;
+  lines: LineCounter;
+}
+
+/**
+ * Parses YAML text strictly (YAML 1.2 core schema, unique keys). Throws
+ * ConfigError with file:line:col for syntax errors.
+ */
+export function parseYaml(text: string, file: string): ConfigFile {
+  const lines = new LineCounter();
+  if (/^%YAML\s+1\.1\b/m.test(text)) {
+    throw new ConfigError(
+      `${file}: YAML 1.1 is not accepted (it reads 00:01:00:02:00:05 as a number); remove the %YAML 1.1 directive`,
+    );
+  }
+  const doc = parseDocument(text, {
+    version: "1.2",
+    schema: "core",
+    uniqueKeys: true,
+    lineCounter: lines,
+    prettyErrors: false,
+    keepSourceTokens: false,
+  });
+  const first = doc.errors[0];
+  if (first) {
+    const { line, col } = lines.linePos(first.pos[0]);
+    throw new ConfigError(
+      `${file}:${line}:${col}: cannot parse YAML: ${first.message.split("\n")[0]}`,
+    );
+  }
+  return { file, root: doc.contents, lines };
+}
+
+/** Reads and parses a config file. A missing file is an error here; callers decide. */
+export async function readConfigFile(file: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new ConfigError(`${file}: no such file`);
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new ConfigError(`${file}: permission denied`);
+    }
+    throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  return parseYaml(text, file);
+}
+
+/** Finds a top-level key's value node in a parsed file, or undefined. */
+export function topLevel(
+  cf: ConfigFile,
+  key: string,
+): { node: unknown; keyNode: YamlNode } | undefined {
+  if (cf.root === null || cf.root === undefined) return undefined;
+  if (!isMap(cf.root)) {
+    fail(
+      { file: cf.file, lines: cf.lines, path: "", node: cf.root as YamlNode },
+      "expected a mapping at the top of the file",
+    );
+  }
+  for (const pair of cf.root.items) {
+    if (scalarValue(pair.key) === key) return { node: pair.value, keyNode: pair.key as YamlNode };
+  }
+  return undefined;
+}
+
+/** The names of the sections under a daemon kind (`node:` → ["home", ...]). */
+export function sectionNames(cf: ConfigFile, kind: string): string[] {
+  const t = topLevel(cf, kind);
+  if (!t || t.node === null) return [];
+  if (!isMap(t.node)) {
+    fail(
+      { file: cf.file, lines: cf.lines, path: kind, node: t.keyNode },
+      `expected a mapping of named ${kind} sections`,
+    );
+  }
+  return t.node.items.map((p) => String(scalarValue(p.key)));
+}
+
+/** The YAML node of section `name` under `kind`, or undefined. */
+export function sectionNode(cf: ConfigFile, kind: string, name: string): unknown {
+  const t = topLevel(cf, kind);
+  if (!t || !isMap(t.node)) return undefined;
+  const pair = t.node.items.find((p) => String(scalarValue(p.key)) === name);
+  return pair ? (pair.value ?? null) : undefined;
+}

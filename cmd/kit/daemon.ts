@@ -1,0 +1,215 @@
+/**
+ * The daemon kit: what every long-running subcommand (supernode, node, las,
+ * xconnect) shares.
+ *
+ * - Loads its config section (exit 2 on a config error, before anything starts).
+ * - Logging from the config's `log:` section.
+ * - The management endpoint (`/status`, `/metrics`), with a bearer token if set.
+ * - Signals: SIGUSR1 re-reads the config's `log:` section (and keeps the
+ *   debugger Deno would open on SIGUSR1 closed: see inspector_guard.ts); SIGHUP reloads what
+ *   the daemon can reload (and the log section); SIGTERM/SIGINT stop cleanly
+ *   (the daemon's own `stop()`, e.g. StopCCN to every peer), then exit 0. A
+ *   second SIGTERM/SIGINT during shutdown exits at once with code 1.
+ * - A runtime failure while starting, or reported later through `fatal`,
+ *   exits with code 1 and one log line saying why.
+ *
+ * @module
+ */
+import { ConfigError, formatHostPort, type HostPort } from "./config.ts";
+import { type ApiServer, serveApi } from "./api.ts";
+import { type LogConfig, Logger, type TopicLogger } from "./log.ts";
+import { MetricsWriter } from "./metrics.ts";
+import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit.ts";
+import { VERSION } from "./version.ts";
+import { guardInspector } from "./inspector_guard.ts";
+
+/** What a daemon's config loader returns. */
+export interface DaemonConfig<C> {
+  file: string | null;
+  name: string;
+  config: C;
+  log: LogConfig;
+  api: HostPort | null;
+  apiToken: string | null;
+}
+
+/** What the kit gives a daemon. */
+export interface DaemonContext {
+  log: Logger;
+  /** Call on an unrecoverable runtime failure: the daemon stops and exits 1. */
+  fatal(reason: string): void;
+}
+
+/** A started daemon. */
+export interface DaemonInstance<C> {
+  /** Role-specific status fields (merged into /status). */
+  status(): Record<string, unknown>;
+  /** Role-specific metrics. */
+  metrics(w: MetricsWriter): void;
+  /** Applies a re-read config (SIGHUP); returns one line per change or refusal to log. */
+  reload?(config: C): Promise<string[]> | string[];
+  /** Stops cleanly (SIGTERM/SIGINT). */
+  stop(reason: string): Promise<void>;
+}
+
+/** A daemon as the kit runs it. */
+export interface DaemonSpec<C> {
+  role: string;
+  load(): Promise<DaemonConfig<C>>;
+  start(ctx: DaemonContext, cfg: DaemonConfig<C>): Promise<DaemonInstance<C>>;
+}
+
+/** Runs a daemon until it is stopped; returns the exit code. */
+export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
+  let cfg: DaemonConfig<C>;
+  try {
+    cfg = await spec.load();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`l2 ${spec.role}: ${e.message}`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  const log = new Logger(cfg.log);
+  const kit = log.topic(spec.role);
+  const started = Date.now();
+  let reloads = 0;
+  let reloadErrors = 0;
+  let fatalReason: string | null = null;
+  let wake!: () => void;
+  const stopRequested = new Promise<void>((r) => wake = r);
+  let stopSignal = "";
+  const ctx: DaemonContext = {
+    log,
+    fatal(reason) {
+      if (fatalReason === null) fatalReason = reason;
+      wake();
+    },
+  };
+
+  let inst: DaemonInstance<C>;
+  try {
+    inst = await spec.start(ctx, cfg);
+  } catch (e) {
+    kit.error(`cannot start: ${(e as Error).message}`);
+    return e instanceof ConfigError ? EXIT_USAGE : EXIT_RUNTIME;
+  }
+
+  const status = () => ({
+    role: spec.role,
+    version: VERSION,
+    name: cfg.name,
+    config_file: cfg.file,
+    pid: Deno.pid,
+    started_at: new Date(started).toISOString(),
+    uptime_s: Math.round((Date.now() - started) / 1000),
+    ...inst.status(),
+  });
+  const metrics = () => {
+    const w = new MetricsWriter();
+    w.gauge("l2_build_info", "l2 version and role of this daemon", 1, {
+      version: VERSION,
+      role: spec.role,
+    });
+    w.gauge("l2_uptime_seconds", "seconds since the daemon started", (Date.now() - started) / 1000);
+    w.counter("l2_config_reloads_total", "configuration reloads (SIGHUP, SIGUSR1)", reloads);
+    w.counter("l2_config_reload_errors_total", "reloads refused for a config error", reloadErrors);
+    inst.metrics(w);
+    return w.render();
+  };
+
+  let api: ApiServer | null = null;
+  if (cfg.api) {
+    try {
+      api = serveApi(cfg.api, { status, metrics }, cfg.apiToken);
+      kit.info(`management endpoint on http://${formatHostPort(api.addr)}`, {
+        auth: cfg.apiToken ? "bearer" : "none",
+      });
+    } catch (e) {
+      kit.error(
+        `cannot serve the management endpoint on ${formatHostPort(cfg.api)}: ${
+          (e as Error).message
+        }`,
+      );
+      await inst.stop("startup failed");
+      return EXIT_RUNTIME;
+    }
+  }
+
+  const reread = async (which: "SIGUSR1" | "SIGHUP") => {
+    let next: DaemonConfig<C>;
+    try {
+      next = await spec.load();
+    } catch (e) {
+      reloadErrors++;
+      kit.error(`${which}: config not reloaded, keeping the running one: ${(e as Error).message}`);
+      return;
+    }
+    reloads++;
+    log.configure(next.log);
+    kit.info(`${which}: log configuration re-read`, {
+      level: next.log.level,
+      format: next.log.format,
+      debug: next.log.debug.join(",") || undefined,
+    });
+    if (which === "SIGHUP") {
+      if (!inst.reload) {
+        kit.info("SIGHUP: nothing else is reloadable in this daemon");
+      } else {
+        try {
+          for (const line of await inst.reload(next.config)) kit.info(`SIGHUP: ${line}`);
+          cfg = { ...cfg, config: next.config, log: next.log };
+        } catch (e) {
+          reloadErrors++;
+          kit.error(`SIGHUP: reload failed: ${(e as Error).message}`);
+        }
+      }
+    }
+    if (next.api?.port !== cfg.api?.port || next.api?.host !== cfg.api?.host) {
+      kit.warn("the management endpoint address changed: it takes effect at restart");
+    }
+  };
+
+  const guard = guardInspector(kit);
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGUSR1", () => {
+      guard.afterUsr1();
+      void reread("SIGUSR1");
+    }],
+    ["SIGHUP", () => void reread("SIGHUP")],
+    ["SIGTERM", () => onStop("SIGTERM")],
+    ["SIGINT", () => onStop("SIGINT")],
+  ];
+  let stopping = false;
+  function onStop(sig: string) {
+    if (stopping) {
+      kit.warn(`${sig} again during shutdown: exiting now`);
+      Deno.exit(EXIT_RUNTIME);
+    }
+    stopping = true;
+    stopSignal = sig;
+    wake();
+  }
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  kit.info(`started`, { version: VERSION, section: cfg.name, config: cfg.file ?? "(none)" });
+
+  await stopRequested;
+  stopping = true;
+  const reason = fatalReason ?? `${stopSignal} received`;
+  if (fatalReason) kit.error(`stopping: ${fatalReason}`);
+  else kit.info(`stopping: ${reason}`);
+  try {
+    await inst.stop(reason);
+  } catch (e) {
+    kit.error(`error while stopping: ${(e as Error).message}`);
+  }
+  await api?.close();
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  guard.close();
+  kit.info("stopped");
+  return fatalReason ? EXIT_RUNTIME : EXIT_OK;
+}
+
+/** Re-export for daemons. */
+export type { TopicLogger };

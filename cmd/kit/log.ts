@@ -1,0 +1,166 @@
+/**
+ * Logging for the daemons: levels, per-topic debug switches, text or JSON
+ * lines on standard error, and rate limiting for messages the network can
+ * trigger at will (one peer's garbage must not flood the log).
+ *
+ * Text:  `2026-11-21T10:00:00.000Z info  las: SCCRQ from 192.0.2.1 uses Cisco's pre-standard AVPs peer=192.0.2.1`
+ * JSON:  `{"ts":"...","level":"info","topic":"las","msg":"...","peer":"192.0.2.1"}`
+ *
+ * Debug messages are printed when the level is `debug`, or when their topic
+ * is listed in `debug:` (then only those topics), so an operator can follow
+ * one subsystem without drowning in the others. `kill -USR1` re-reads the
+ * config's `log:` section and calls `configure()`.
+ *
+ * @module
+ */
+
+/** Severity, most severe first. */
+export type Level = "error" | "warn" | "info" | "debug";
+const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+/** Log configuration, as in the `log:` config section. */
+export interface LogConfig {
+  level: Level;
+  format: "text" | "json";
+  /** Topics whose debug messages are printed even when level is not debug. */
+  debug: string[];
+}
+
+/** Structured fields attached to a message. */
+export type Fields = Record<string, string | number | boolean | null | undefined>;
+
+/** Where log lines go; tests capture them. */
+export type Sink = (line: string) => void;
+
+const encoder = new TextEncoder();
+const stderrSink: Sink = (line) => {
+  try {
+    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  } catch {
+    // stderr closed: nothing sensible to do, and logging must never crash a daemon
+  }
+};
+
+/** A logger shared by a daemon; `topic()` makes cheap per-subsystem views. */
+export class Logger {
+  #cfg: LogConfig;
+  #sink: Sink;
+  #now: () => number;
+  /** key -> [window start ms, count in window, suppressed] */
+  #rates = new Map<string, [number, number, number]>();
+  /** Bound on distinct rate-limit keys, so peers cannot grow it without limit. */
+  static readonly MAX_RATE_KEYS = 4096;
+
+  constructor(cfg: LogConfig, sink: Sink = stderrSink, now: () => number = Date.now) {
+    this.#cfg = { ...cfg, debug: [...cfg.debug] };
+    this.#sink = sink;
+    this.#now = now;
+  }
+
+  /** Replaces the configuration (SIGUSR1). */
+  configure(cfg: LogConfig): void {
+    this.#cfg = { ...cfg, debug: [...cfg.debug] };
+  }
+
+  /** The configuration in force. */
+  get config(): LogConfig {
+    return { ...this.#cfg, debug: [...this.#cfg.debug] };
+  }
+
+  /** Whether a message at `level` in `topic` would be printed (check before building costly text). */
+  enabled(level: Level, topic: string): boolean {
+    if (RANK[level] <= RANK[this.#cfg.level]) return true;
+    return level === "debug" && this.#cfg.debug.includes(topic);
+  }
+
+  /** Prints one message if enabled. */
+  log(level: Level, topic: string, msg: string, fields?: Fields): void {
+    if (!this.enabled(level, topic)) return;
+    const ts = new Date(this.#now()).toISOString();
+    if (this.#cfg.format === "json") {
+      const obj: Record<string, unknown> = { ts, level, topic, msg };
+      if (fields) {
+        for (const [k, v] of Object.entries(fields)) if (v !== undefined) obj[k] = v;
+      }
+      this.#sink(JSON.stringify(obj));
+      return;
+    }
+    let line = `${ts} ${level.padEnd(5)} ${topic}: ${msg}`;
+    if (fields) {
+      for (const [k, v] of Object.entries(fields)) {
+        if (v === undefined) continue;
+        const s = String(v);
+        line += ` ${k}=${/[\s"=]/.test(s) || s === "" ? JSON.stringify(s) : s}`;
+      }
+    }
+    this.#sink(line);
+  }
+
+  /**
+   * Like `log`, but at most `perWindow` messages per `key` in each window of
+   * `windowMs`; the first message after a window with suppressed ones says
+   * how many were suppressed. Returns whether it printed.
+   */
+  limited(
+    key: string,
+    level: Level,
+    topic: string,
+    msg: string,
+    fields?: Fields,
+    perWindow = 5,
+    windowMs = 10_000,
+  ): boolean {
+    if (!this.enabled(level, topic)) return false;
+    const now = this.#now();
+    let r = this.#rates.get(key);
+    if (!r || now - r[0] >= windowMs) {
+      const suppressed = r ? r[2] : 0;
+      if (!r && this.#rates.size >= Logger.MAX_RATE_KEYS) {
+        // Forget the oldest key (Map iterates in insertion order).
+        const oldest = this.#rates.keys().next().value;
+        if (oldest !== undefined) this.#rates.delete(oldest);
+      }
+      r = [now, 0, 0];
+      this.#rates.delete(key);
+      this.#rates.set(key, r);
+      if (suppressed > 0) fields = { ...fields, suppressed };
+    }
+    if (r[1] >= perWindow) {
+      r[2]++;
+      return false;
+    }
+    r[1]++;
+    this.log(level, topic, msg, fields);
+    return true;
+  }
+
+  /** A view that fixes the topic. */
+  topic(name: string): TopicLogger {
+    return new TopicLogger(this, name);
+  }
+}
+
+/** A Logger bound to one topic. */
+export class TopicLogger {
+  constructor(readonly root: Logger, readonly name: string) {}
+  error(msg: string, f?: Fields): void {
+    this.root.log("error", this.name, msg, f);
+  }
+  warn(msg: string, f?: Fields): void {
+    this.root.log("warn", this.name, msg, f);
+  }
+  info(msg: string, f?: Fields): void {
+    this.root.log("info", this.name, msg, f);
+  }
+  debug(msg: string, f?: Fields): void {
+    this.root.log("debug", this.name, msg, f);
+  }
+  /** Whether debug messages of this topic are printed. */
+  get debugging(): boolean {
+    return this.root.enabled("debug", this.name);
+  }
+  /** Rate-limited message, see `Logger.limited`. */
+  limited(key: string, level: Level, msg: string, f?: Fields): boolean {
+    return this.root.limited(`${this.name}:${key}`, level, this.name, msg, f);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * `l2 status`: asks running daemons for their `/status` and prints it as a
+ * readable report (`--json` for machines, `--metrics` for the raw
+ * Prometheus text).
+ *
+ * Without `--api` it asks the default endpoints of every role on 127.0.0.1
+ * (supernode 7655, node 7656, las 7657) and shows each that answers.
+ *
+ * @module
+ */
+import { command, constant, multiple, object, option, optional } from "@optique/core";
+import { string } from "@optique/core/valueparser";
+import { message } from "@optique/core/message";
+import { formatHostPort, type HostPort, parseHostPort } from "./kit/config.ts";
+import { fetchApi } from "./kit/api.ts";
+import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./kit/exit.ts";
+
+/** Default management endpoints, by role. */
+export const DEFAULT_APIS: readonly { role: string; addr: HostPort }[] = [
+  { role: "supernode", addr: { host: "127.0.0.1", port: 7655 } },
+  { role: "node", addr: { host: "127.0.0.1", port: 7656 } },
+  { role: "las", addr: { host: "127.0.0.1", port: 7657 } },
+];
+
+/** `l2 status` command line. */
+export const statusCommand = command(
+  "status",
+  object({
+    cmd: constant("status" as const),
+    api: multiple(option("--api", string({ metavar: "HOST:PORT" }), {
+      description:
+        message`daemon management endpoint; repeat for several (default: every role's default on 127.0.0.1)`,
+    })),
+    json: option("--json", { description: message`print the status JSON as the daemon sent it` }),
+    metrics: option("--metrics", {
+      description: message`print the Prometheus metrics text instead`,
+    }),
+    token: optional(option("--token", string({ metavar: "TOKEN" }), {
+      description: message`bearer token (default: $L2_API_TOKEN)`,
+    })),
+  }),
+  { brief: message`Show the status of running l2 daemons` },
+);
+
+/** Parsed `l2 status` arguments. */
+export interface StatusArgs {
+  cmd: "status";
+  api: readonly string[];
+  json?: boolean;
+  metrics?: boolean;
+  token?: string;
+}
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return "-";
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+function table(rows: Record<string, unknown>[], indent: string): string[] {
+  const cols: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
+  const cells = rows.map((r) => cols.map((c) => cell(r[c])));
+  const width = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  const line = (vals: string[]) =>
+    indent + vals.map((v, i) => i === vals.length - 1 ? v : v.padEnd(width[i])).join("  ");
+  return [line(cols), ...cells.map(line)];
+}
+
+function duration(s: number): string {
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+  const parts = [d && `${d}d`, (d || h) && `${h}h`, (d || h || m) && `${m}m`, `${s % 60}s`];
+  return parts.filter(Boolean).join(" ");
+}
+
+/**
+ * Renders a status object as text: a header, then scalars as aligned
+ * key/value lines, objects as indented blocks, lists of objects as tables.
+ *
+ * @example
+ * ```ts
+ * import { renderStatus } from "./status.ts";
+ * renderStatus({ role: "las", name: "default", version: "0.1.0", pid: 1, uptime_s: 61 }, "127.0.0.1:7657");
+ * ```
+ */
+export function renderStatus(st: Record<string, unknown>, from: string): string {
+  const out: string[] = [];
+  const up = typeof st.uptime_s === "number" ? `, up ${duration(st.uptime_s)}` : "";
+  out.push(
+    `${cell(st.role)} "${cell(st.name)}" at ${from} (l2 ${cell(st.version)}, pid ${
+      cell(st.pid)
+    }${up})`,
+  );
+  const skip = new Set(["role", "name", "version", "pid", "uptime_s"]);
+  const render = (obj: Record<string, unknown>, indent: string) => {
+    const scalars = Object.entries(obj).filter(([k, v]) =>
+      !skip.has(k) && (v === null || typeof v !== "object")
+    );
+    const w = Math.max(0, ...scalars.map(([k]) => k.length));
+    for (const [k, v] of scalars) out.push(`${indent}${k.padEnd(w)}  ${cell(v)}`);
+    for (const [k, v] of Object.entries(obj)) {
+      if (skip.has(k) || v === null || typeof v !== "object") continue;
+      if (Array.isArray(v)) {
+        if (v.length === 0) out.push(`${indent}${k}: none`);
+        else if (v.every((x) => x !== null && typeof x === "object" && !Array.isArray(x))) {
+          out.push(`${indent}${k} (${v.length}):`);
+          out.push(...table(v as Record<string, unknown>[], indent + "  "));
+        } else out.push(`${indent}${k}: ${v.map(cell).join(", ")}`);
+      } else {
+        out.push(`${indent}${k}:`);
+        render(v as Record<string, unknown>, indent + "  ");
+      }
+    }
+  };
+  render(st, "  ");
+  skip.clear();
+  return out.join("\n");
+}
+
+/** Runs `l2 status`. */
+export async function runStatus(args: StatusArgs): Promise<number> {
+  const token = args.token ?? Deno.env.get("L2_API_TOKEN") ?? null;
+  const explicit = args.api.length > 0;
+  const targets: { role?: string; addr: HostPort }[] = [];
+  for (const a of args.api) {
+    const r = parseHostPort(a);
+    if (typeof r === "string") {
+      console.error(`l2 status: --api ${a}: ${r}`);
+      return EXIT_USAGE;
+    }
+    targets.push({ addr: r });
+  }
+  if (!explicit) targets.push(...DEFAULT_APIS);
+  let answered = 0;
+  const failures: string[] = [];
+  const texts: string[] = [];
+  const jsons: unknown[] = [];
+  for (const t of targets) {
+    const at = formatHostPort(t.addr);
+    let res: Response;
+    try {
+      res = await fetchApi(t.addr, args.metrics ? "/metrics" : "/status", token);
+    } catch (e) {
+      const why = e instanceof TypeError || (e as Error).name === "ConnectionRefused"
+        ? "nothing answers there"
+        : (e as Error).name === "TimeoutError"
+        ? "no answer within 3 s"
+        : (e as Error).message;
+      failures.push(`${at}${t.role ? ` (${t.role})` : ""}: ${why}`);
+      continue;
+    }
+    const body = await res.text();
+    if (res.status === 401) {
+      failures.push(`${at}: the endpoint wants a token: give --token or set L2_API_TOKEN`);
+      continue;
+    }
+    if (!res.ok) {
+      failures.push(`${at}: HTTP ${res.status}: ${body.trim()}`);
+      continue;
+    }
+    answered++;
+    if (args.metrics) texts.push(body.trimEnd());
+    else {
+      let st: Record<string, unknown>;
+      try {
+        st = JSON.parse(body);
+      } catch {
+        failures.push(`${at}: the answer is not JSON; is this an l2 daemon?`);
+        answered--;
+        continue;
+      }
+      if (args.json) jsons.push(st);
+      else texts.push(renderStatus(st, at));
+    }
+  }
+  if (args.json) {
+    console.log(JSON.stringify(jsons.length === 1 && explicit ? jsons[0] : jsons, null, 2));
+  } else if (texts.length) console.log(texts.join("\n\n"));
+  if (answered === 0 || (explicit && failures.length > 0)) {
+    for (const f of failures) console.error(`l2 status: ${f}`);
+    if (answered === 0 && !explicit) {
+      console.error(
+        "l2 status: no l2 daemon answered on the default endpoints; give --api HOST:PORT",
+      );
+    }
+    return EXIT_RUNTIME;
+  }
+  return EXIT_OK;
+}

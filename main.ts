@@ -1,0 +1,45 @@
+/**
+ * `l2`: Layer-2 networking tool. This file only parses the command line and
+ * dispatches to one `cmd/*.ts` module.
+ *
+ * @module
+ */
+import { or } from "@optique/core";
+import { run } from "@optique/run";
+import { message } from "@optique/core/message";
+import { matCommand, runMat } from "./cmd/mat.ts";
+import { runSupernode, supernodeCommand } from "./cmd/supernode.ts";
+import { nodeCommand, runNode } from "./cmd/node.ts";
+import { lasCommand, runLas } from "./cmd/las.ts";
+import { runStatus, statusCommand } from "./cmd/status.ts";
+import { EXIT_USAGE } from "./cmd/kit/exit.ts";
+import { VERSION } from "./cmd/kit/version.ts";
+
+const args = run(or(supernodeCommand, nodeCommand, lasCommand, statusCommand, matCommand), {
+  programName: "l2",
+  help: "both",
+  version: VERSION,
+  completion: "both",
+  errorExitCode: EXIT_USAGE,
+  brief:
+    message`l2: a peer-to-peer Ethernet VPN with MAC address translation, and an L2TPv3 access switch for Cisco xconnect.`,
+  footer: message`Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
+});
+
+switch (args.cmd) {
+  case "supernode":
+    Deno.exit(await runSupernode(args));
+    break;
+  case "node":
+    Deno.exit(await runNode(args));
+    break;
+  case "las":
+    Deno.exit(await runLas(args));
+    break;
+  case "status":
+    Deno.exit(await runStatus(args));
+    break;
+  case "mat-decode":
+  case "mat-encode":
+    Deno.exit(await runMat(args));
+}
