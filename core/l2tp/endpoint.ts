@@ -1,0 +1,448 @@
+/**
+ * `L2tpEndpoint`: the sans-IO L2TPv3 control plane of one node, holding all
+ * its control connections and the table that maps data packets to
+ * sessions. `l2 las` (responder) and `l2 xconnect` (initiator) both drive
+ * one; the daemon does the I/O:
+ *
+ * ```
+ *   socket --bytes--> classifyData(bytes, peer)
+ *                       |- frame   -> switch it (session, VC id)
+ *                       |- control -> receive(peer, bytes, now)
+ *                       '- drop    -> counted
+ *   takeOutgoing() --> socket        takeEvents() --> log / switch table
+ *   timer at nextDeadline() --> poll(now)
+ * ```
+ *
+ * Control demultiplexing (RFC 3931 sections 3.2.1, 3.3.1): a message with
+ * Control Connection ID 0 must be an SCCRQ; it is keyed by (peer address,
+ * peer's Assigned Control Connection ID) so a retransmitted SCCRQ reaches
+ * the connection it already created. Every other message is found by our
+ * CCID and must come from the connection's peer address.
+ *
+ * Malformed messages (parse or AVP-size errors, hidden AVPs) are dropped
+ * without acknowledgement, counted, and reported as `rejected` events;
+ * they never disturb established sessions.
+ *
+ * Bounded: connections (`maxConnections`, `maxPendingConnections`),
+ * sessions (per connection, pending per connection, global via the Session
+ * ID allocator), the undrained outgoing queue and event queue
+ * (`maxBacklog`, oldest kept, newest dropped and counted).
+ *
+ * Not done: control message authentication (RFC 3931 section 4.3), tie
+ * breaking, IPv6 peers are fine (peer is an opaque string) but nothing here
+ * looks at addresses.
+ *
+ * @module
+ */
+import { decodeFields, printableId } from "./avp_fields.ts";
+import { MessageType as MT } from "./constants.ts";
+import {
+  ControlConnection,
+  type ConnectionState,
+  type SessionOpen,
+  sessionInfo,
+} from "./control_connection.ts";
+import { emitData, parseData } from "./data_header.ts";
+import { demux } from "./data_header.ts";
+import { messageTypeOf, parseControl } from "./control_message.ts";
+import { type EndpointConfig, type ResolvedConfig, resolveConfig } from "./endpoint_config.ts";
+import type { L2tpEvent, RejectCode } from "./events.ts";
+import { IdAllocator } from "./id_allocator.ts";
+import { CdnResult, StopCcnResult } from "./constants.ts";
+import type { Session, SessionInfo, TraceEntry } from "./session.ts";
+
+/** Result of `classifyData`. */
+export type DataClass =
+  | {
+    kind: "frame";
+    /** The session (read it, do not change it). */
+    session: Readonly<Session>;
+    /** The Ethernet frame, a view into the input. */
+    frame: Uint8Array;
+    /** Sublayer sequence number, -1 when none. */
+    seq: number;
+  }
+  | { kind: "control" }
+  | {
+    kind: "drop";
+    reason:
+      | "truncated"
+      | "bad_version"
+      | "unknown_session"
+      | "session_not_up"
+      | "wrong_peer"
+      | "cookie_mismatch";
+  };
+
+/** One line per connection, for `show` commands. */
+export interface ConnectionSummary {
+  peer: string;
+  localCcid: number;
+  remoteCcid: number;
+  state: ConnectionState;
+  role: "initiator" | "responder";
+  dialect: "ietf" | "cisco";
+  hostName: string;
+  sessions: number;
+}
+
+/** The L2TPv3 control plane of one node; see the module doc. */
+export class L2tpEndpoint {
+  readonly config: ResolvedConfig;
+  /** Local Session IDs; shared when passed in the config. */
+  readonly sessionIds: IdAllocator;
+  /** Named counters (rx_*, tx_*, drop_*, rejected_*, data_*...). */
+  readonly counters: Record<string, number> = {};
+  /** Connections by our CCID. Bounded by `maxConnections`. */
+  private readonly byLocal = new Map<number, ControlConnection>();
+  /** Responder connections by `peer|peer's CCID`, for SCCRQ dedup. Same bound. */
+  private readonly byPeerKey = new Map<string, ControlConnection>();
+  /** Sessions by our Session ID, for data. Bounded by the Session ID allocator. */
+  private readonly sessionsById = new Map<number, Session>();
+  private readonly ccids: IdAllocator;
+  private outgoing: { peer: string; bytes: Uint8Array }[] = [];
+  private events: L2tpEvent[] = [];
+
+  constructor(config: EndpointConfig) {
+    this.config = resolveConfig(config);
+    this.sessionIds = config.sessionIds ??
+      new IdAllocator(this.config.random32, this.config.maxSessions);
+    this.ccids = new IdAllocator(this.config.random32, this.config.maxConnections);
+  }
+
+  private count(name: string): void {
+    this.counters[name] = (this.counters[name] ?? 0) + 1;
+  }
+
+  private emit(ev: L2tpEvent): void {
+    if (this.events.length >= this.config.maxBacklog) return this.count("events_dropped");
+    this.events.push(ev);
+  }
+
+  private reject(peer: string, code: RejectCode, reason: string): void {
+    this.count(`rejected_${code}`);
+    this.emit({ type: "rejected", peer, code, reason });
+  }
+
+  private randomBytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i += 4) {
+      const r = this.config.random32();
+      for (let j = 0; j < 4 && i + j < n; j++) out[i + j] = (r >>> (8 * j)) & 0xff;
+    }
+    return out;
+  }
+
+  private newConnection(
+    peer: string,
+    role: "initiator" | "responder",
+    now: number,
+  ): ControlConnection | null {
+    const ccid = this.ccids.allocate();
+    if (ccid === 0) return null;
+    const ctx = {
+      config: this.config,
+      emit: (ev: L2tpEvent) => this.emit(ev),
+      send: (p: string, bytes: Uint8Array) => {
+        if (this.outgoing.length >= this.config.maxBacklog) return this.count("tx_dropped");
+        this.outgoing.push({ peer: p, bytes });
+      },
+      count: (n: string) => this.count(n),
+      allocateSession: (s: Session) => {
+        const id = this.sessionIds.allocate();
+        if (id !== 0) {
+          s.localSessionId = id;
+          this.sessionsById.set(id, s);
+        }
+        return id;
+      },
+      releaseSession: (s: Session) => {
+        if (this.sessionsById.get(s.localSessionId) === s) {
+          this.sessionsById.delete(s.localSessionId);
+          this.sessionIds.release(s.localSessionId);
+        }
+      },
+      randomBytes: (n: number) => this.randomBytes(n),
+    };
+    const c = new ControlConnection(ctx, peer, ccid, role, now);
+    this.byLocal.set(ccid, c);
+    return c;
+  }
+
+  private forget(c: ControlConnection): void {
+    this.byLocal.delete(c.localCcid);
+    const key = `${c.peer}|${c.remoteCcid}`;
+    if (this.byPeerKey.get(key) === c) this.byPeerKey.delete(key);
+    this.ccids.release(c.localCcid);
+  }
+
+  private pendingCount(): number {
+    let n = 0;
+    for (const c of this.byLocal.values()) if (c.handshaking) n++;
+    return n;
+  }
+
+  /**
+   * A control message from `peer` (over IP: the bytes after the IPv4
+   * header; over UDP: the UDP payload). Never throws; what cannot be used
+   * is counted and, where an operator should know, reported.
+   */
+  receive(peer: string, bytes: Uint8Array, now: number): void {
+    this.count("rx_packets");
+    const p = parseControl(bytes, this.config.transport);
+    if (!p.ok) {
+      this.count(`drop_${p.reason}`);
+      const code: RejectCode = p.reason === "hidden_avp" ? "hidden_avp" : "malformed";
+      this.reject(peer, code, `control message from ${peer} dropped: ${p.detail}`);
+      return;
+    }
+    const msg = p.msg;
+    const d = decodeFields(msg);
+    if (!d.ok) {
+      this.count("drop_bad_avp_value");
+      this.reject(peer, "bad_avp_value", `control message from ${peer} dropped: ${d.detail}`);
+      return;
+    }
+    if (msg.ccid === 0) {
+      if (messageTypeOf(msg) !== MT.SCCRQ) {
+        this.count("drop_ccid_zero");
+        return this.reject(
+          peer,
+          "not_sccrq",
+          `message with Control Connection ID 0 from ${peer} is not an SCCRQ; dropped`,
+        );
+      }
+      return this.onSccrq(peer, msg, d.value.fields.assignedControlConnectionId ?? 0, now);
+    }
+    const c = this.byLocal.get(msg.ccid);
+    if (!c) {
+      this.count("drop_unknown_ccid");
+      return this.reject(
+        peer,
+        "unknown_ccid",
+        `message for unknown Control Connection ID ${msg.ccid} from ${peer} dropped`,
+      );
+    }
+    if (c.peer !== peer) {
+      this.count("drop_wrong_peer");
+      return this.reject(
+        peer,
+        "wrong_peer",
+        `message for Control Connection ${msg.ccid} came from ${peer}, not ${c.peer}; dropped`,
+      );
+    }
+    c.receive(msg, now);
+    if (c.finished) this.forget(c);
+  }
+
+  private onSccrq(
+    peer: string,
+    msg: Parameters<ControlConnection["receive"]>[0],
+    assigned: number,
+    now: number,
+  ): void {
+    if (assigned === 0) {
+      this.count("drop_no_assigned_ccid");
+      return this.reject(
+        peer,
+        "no_assigned_ccid",
+        `SCCRQ from ${peer} has no Assigned Control Connection ID; dropped`,
+      );
+    }
+    const key = `${peer}|${assigned}`;
+    const known = this.byPeerKey.get(key);
+    if (known) {
+      known.receive(msg, now); // a retransmission: the channel re-acknowledges it
+      if (known.finished) this.forget(known);
+      return;
+    }
+    if (!this.config.acceptConnections) {
+      this.count("drop_not_accepting");
+      return this.reject(peer, "fsm_error", `SCCRQ from ${peer} ignored: not accepting connections`);
+    }
+    if (this.byLocal.size >= this.config.maxConnections) {
+      return this.reject(
+        peer,
+        "too_many_connections",
+        `SCCRQ from ${peer} dropped: ${this.byLocal.size} control connections (the limit)`,
+      );
+    }
+    const pending = this.pendingCount();
+    if (pending >= this.config.maxPendingConnections) {
+      return this.reject(
+        peer,
+        "too_many_pending",
+        `SCCRQ from ${peer} dropped: ${pending} handshakes in progress (the limit)`,
+      );
+    }
+    const c = this.newConnection(peer, "responder", now);
+    if (!c) {
+      return this.reject(peer, "too_many_connections", `SCCRQ from ${peer} dropped: no free CCID`);
+    }
+    c.remoteCcid = assigned;
+    this.byPeerKey.set(key, c);
+    c.receive(msg, now);
+    if (c.finished) this.forget(c);
+  }
+
+  /**
+   * Maps a received packet to its session and strips the L2TPv3 header.
+   * With `peer`, data from any other address is dropped. Cheap: one
+   * demux, one map lookup, the cookie compare.
+   */
+  classifyData(bytes: Uint8Array, peer?: string): DataClass {
+    const d = demux(bytes, this.config.transport);
+    if (d.kind === "control") return { kind: "control" };
+    if (d.kind === "invalid") return this.dataDrop(d.reason);
+    const s = this.sessionsById.get(d.sessionId);
+    if (!s) return this.dataDrop("unknown_session");
+    if (s.state !== "established") return this.dataDrop("session_not_up");
+    if (peer !== undefined && peer !== s.peer) return this.dataDrop("wrong_peer");
+    const r = parseData(bytes, d.offset, s.rx);
+    if (!r.ok) return this.dataDrop(r.reason);
+    this.count("data_rx");
+    return { kind: "frame", session: s, frame: r.frame, seq: r.seq };
+  }
+
+  private dataDrop(reason: Extract<DataClass, { kind: "drop" }>["reason"]): DataClass {
+    this.count(`data_drop_${reason}`);
+    return { kind: "drop", reason };
+  }
+
+  /**
+   * An encapsulated data packet for an established session (slow path
+   * convenience; the daemon may write the header itself with
+   * `writeDataHeader` and the session's `tx` layout). `seq` is the
+   * sublayer sequence number when the peer asked for one.
+   */
+  encapsulate(
+    localSessionId: number,
+    frame: Uint8Array,
+    seq = -1,
+  ): { peer: string; bytes: Uint8Array } | null {
+    const s = this.sessionsById.get(localSessionId);
+    if (!s || s.state !== "established") return null;
+    return {
+      peer: s.peer,
+      bytes: emitData(this.config.transport, s.remoteSessionId, s.tx, seq, frame),
+    };
+  }
+
+  /** Initiator: opens a control connection to `peer` (sends SCCRQ). */
+  connect(peer: string, now: number): { ok: true; localCcid: number } | { ok: false; reason: string } {
+    if (this.byLocal.size >= this.config.maxConnections) {
+      return { ok: false, reason: `${this.byLocal.size} control connections (the limit)` };
+    }
+    const c = this.newConnection(peer, "initiator", now);
+    if (!c) return { ok: false, reason: "no free Control Connection ID" };
+    c.start(now);
+    return { ok: true, localCcid: c.localCcid };
+  }
+
+  /** Initiator: asks for a session on a connection (sent once it is up). */
+  openSession(
+    localCcid: number,
+    req: SessionOpen,
+    now: number,
+  ): { ok: true; localSessionId: number } | { ok: false; reason: string } {
+    const c = this.byLocal.get(localCcid);
+    if (!c) return { ok: false, reason: `no control connection ${localCcid}` };
+    return c.openSession(req, now);
+  }
+
+  /** Tears a session down with CDN (result 3, administrative, unless given). */
+  closeSession(
+    localSessionId: number,
+    now: number,
+    why = "closed by the operator",
+    result: number = CdnResult.Administrative,
+  ): boolean {
+    const s = this.sessionsById.get(localSessionId);
+    const c = s && this.byLocal.get(s.localCcid);
+    if (!s || !c) return false;
+    c.dropSession(s, result, undefined, why, now);
+    return true;
+  }
+
+  /** Tears a control connection and all its sessions down with StopCCN. */
+  closeConnection(
+    localCcid: number,
+    now: number,
+    why = "closed by the operator",
+    result: number = StopCcnResult.GeneralClear,
+  ): boolean {
+    const c = this.byLocal.get(localCcid);
+    if (!c) return false;
+    c.stop(result, undefined, why, now);
+    if (c.finished) this.forget(c);
+    return true;
+  }
+
+  /** Tells the peer our attachment circuit went up or down (SLI). */
+  setCircuitStatus(localSessionId: number, active: boolean, now: number): boolean {
+    const s = this.sessionsById.get(localSessionId);
+    const c = s && this.byLocal.get(s.localCcid);
+    if (!s || !c || s.state !== "established") return false;
+    c.setCircuit(s, active, now);
+    return true;
+  }
+
+  /** Runs every timer due at `now`. */
+  poll(now: number): void {
+    for (const c of [...this.byLocal.values()]) {
+      c.poll(now);
+      if (c.finished) this.forget(c);
+    }
+  }
+
+  /** When `poll` next has work; `Infinity` when idle. */
+  nextDeadline(): number {
+    let t = Infinity;
+    for (const c of this.byLocal.values()) t = Math.min(t, c.nextDeadline());
+    return t;
+  }
+
+  /** Packets to send, oldest first; the caller owns the bytes. */
+  takeOutgoing(): { peer: string; bytes: Uint8Array }[] {
+    const o = this.outgoing;
+    this.outgoing = [];
+    return o;
+  }
+
+  /** Events since the last call, oldest first. */
+  takeEvents(): L2tpEvent[] {
+    const e = this.events;
+    this.events = [];
+    return e;
+  }
+
+  /** A session's current parameters, or undefined. */
+  session(localSessionId: number): SessionInfo | undefined {
+    const s = this.sessionsById.get(localSessionId);
+    return s ? sessionInfo(s) : undefined;
+  }
+
+  /** All connections, for `show` output. */
+  connections(): ConnectionSummary[] {
+    return [...this.byLocal.values()].map((c) => ({
+      peer: c.peer,
+      localCcid: c.localCcid,
+      remoteCcid: c.remoteCcid,
+      state: c.state,
+      role: c.role,
+      dialect: c.dialect,
+      hostName: c.peerHostName,
+      sessions: c.sessions.size,
+    }));
+  }
+
+  /** The bounded state-change trace of a connection (copy). */
+  trace(localCcid: number): TraceEntry[] {
+    return [...(this.byLocal.get(localCcid)?.trace ?? [])];
+  }
+
+  /** Printable form of an id, re-exported for daemons. */
+  static printableId(bytes: Uint8Array): string {
+    return printableId(bytes);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Configuration of an `L2tpEndpoint`: identity, dialect, timers and the
+ * bounds on every table the network can grow. Defaults follow RFC 3931's
+ * recommendations and Cisco's `l2tp-class` defaults where they exist.
+ *
+ * @module
+ */
+import type { Dialect } from "./avp_fields.ts";
+import type { Transport } from "./control_message.ts";
+import type { IdAllocator } from "./id_allocator.ts";
+import type { ReliableConfig } from "./reliable_channel.ts";
+
+/** What `sessionPolicy` is asked about an incoming ICRQ. */
+export interface SessionRequest {
+  peer: string;
+  /** Peer's Host Name from its SCCRQ/SCCRP. */
+  hostName: string;
+  pwType: number;
+  /** Remote End ID, raw (a copy; safe to keep). */
+  vcId: Uint8Array;
+  /** Remote End ID, printable. */
+  vcIdText: string;
+}
+
+/** Everything an endpoint needs; see `resolveConfig` for the defaults. */
+export interface EndpointConfig {
+  /** IP protocol 115 ("ip") or UDP port 1701 ("udp"). */
+  transport: Transport;
+  /** Our Host Name AVP. */
+  hostName: string;
+  /** Our Router ID AVP: our IPv4 address as a uint32. */
+  routerId: number;
+  /** Returns a uniformly random uint32; used for ids and cookies. */
+  random32: () => number;
+  /** Our Vendor Name AVP. Default "l2". */
+  vendorName?: string;
+  /** Dialect of the SCCRQ/ICRQ we initiate; a responder answers in the peer's. Default "ietf". */
+  dialect?: Dialect;
+  /** Send HELLO after this long without hearing from the peer, ms. Default 60 000. */
+  helloIntervalMs?: number;
+  /** Length of the cookie we ask peers to put in data packets to us: 0, 4 or 8. Default 0. */
+  cookieLength?: 0 | 4 | 8;
+  /** Pseudowire types we accept and announce. Default [5, 4] (Ethernet, Ethernet VLAN). */
+  pwTypes?: number[];
+  /** Answer SCCRQs (LAS). Default true. */
+  acceptConnections?: boolean;
+  /** Return a refusal reason to refuse an incoming session (e.g. unknown VC id), or null. */
+  sessionPolicy?: (req: SessionRequest) => string | null;
+  /** Control connections at once (all states). Default 256. */
+  maxConnections?: number;
+  /** Control connections still in their handshake. Default 32. */
+  maxPendingConnections?: number;
+  /** Sessions per control connection. Default 4096. */
+  maxSessionsPerConnection?: number;
+  /** Sessions per connection still being set up. Default 64. */
+  maxPendingSessionsPerConnection?: number;
+  /** Sessions across all connections (ignored when `sessionIds` is given). Default 65 536. */
+  maxSessions?: number;
+  /** A session not established after this long is given up with CDN, ms. Default 30 000. */
+  sessionSetupTimeoutMs?: number;
+  /** A closed connection is kept this long to re-acknowledge StopCCN, ms. Default 31 000. */
+  closeHoldMs?: number;
+  /** Reliable delivery tunables. */
+  reliable?: Partial<ReliableConfig>;
+  /** Shared Session ID allocator, when several endpoints must not collide. */
+  sessionIds?: IdAllocator;
+  /** Largest number of undrained outgoing packets or events kept. Default 65 536. */
+  maxBacklog?: number;
+}
+
+/** `EndpointConfig` with every default filled in. */
+export type ResolvedConfig =
+  & Required<Omit<EndpointConfig, "sessionPolicy" | "sessionIds" | "reliable">>
+  & Pick<EndpointConfig, "sessionPolicy" | "sessionIds">
+  & { reliable: Partial<ReliableConfig> };
+
+/** Fills in defaults. */
+export function resolveConfig(config: EndpointConfig): ResolvedConfig {
+  const c = Object.fromEntries(
+    Object.entries(config).filter(([, v]) => v !== undefined),
+  ) as unknown as EndpointConfig;
+  return {
+    vendorName: "l2",
+    dialect: "ietf",
+    helloIntervalMs: 60_000,
+    cookieLength: 0,
+    pwTypes: [5, 4],
+    acceptConnections: true,
+    maxConnections: 256,
+    maxPendingConnections: 32,
+    maxSessionsPerConnection: 4096,
+    maxPendingSessionsPerConnection: 64,
+    maxSessions: 65_536,
+    sessionSetupTimeoutMs: 30_000,
+    closeHoldMs: 31_000,
+    maxBacklog: 65_536,
+    ...c,
+    reliable: c.reliable ?? {},
+  };
+}
