@@ -30,7 +30,7 @@ import {
   parseDocument,
   type Scalar,
 } from "yaml";
-import { formatMac, type MacKey, parseMac } from "../../core/mac.ts";
+import { formatMac, isGroup, type MacKey, parseMac } from "../../core/mac.ts";
 
 /** A configuration or command-line value that cannot be used; exit code 2. */
 export class ConfigError extends Error {
@@ -63,7 +63,8 @@ export function fail(w: Where, expected: string, got?: unknown): never {
 function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (v === null) return "null";
-  if (Array.isArray(v)) return "a list";
+  if (Array.isArray(v) || isSeq(v)) return "a list";
+  if (isScalar(v)) return show((v as Scalar).value);
   if (typeof v === "object") return "a mapping";
   return String(v);
 }
@@ -333,6 +334,7 @@ export function mac(o: Opt<MacKey>): Field<MacKey> {
     if (typeof text !== "string") fail(w, "expected a MAC address", text);
     const r = parseMac(text);
     if (!r.ok) fail(w, `expected a MAC address: ${r.reason}`, text);
+    if (isGroup(r.value)) fail(w, "expected a unicast MAC address, not a group address", text);
     return r.value;
   });
 }
@@ -397,19 +399,22 @@ function defaultsOf<S extends Schema>(fields: S): Infer<S> | undefined {
   return out as Infer<S>;
 }
 
-/** Levenshtein distance, for "did you mean". */
+/** Edit distance with adjacent transpositions (optimal string alignment), for "did you mean". */
 function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from(
+    { length: a.length + 1 },
+    (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
   }
-  return d[b.length];
+  return d[a.length][b.length];
 }
 
 /** The closest known name, if close enough to be a likely typo. */

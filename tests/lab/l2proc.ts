@@ -17,14 +17,32 @@ export interface Ran {
   stderr: string;
 }
 
+/** Options of a one-shot run. */
+export interface RunOptions {
+  stdin?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** Prefix, e.g. `["ip", "netns", "exec", ns]`. */
+  wrap?: string[];
+}
+
 /** Runs a Deno script (default: l2's main.ts) with arguments, optional stdin, bounded in time. */
 export async function runScript(
   script: string,
   args: string[],
-  opts: { stdin?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  opts: RunOptions = {},
 ): Promise<Ran> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", script, ...args],
+  const argv = [
+    ...(opts.wrap ?? []),
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    "--quiet",
+    script,
+    ...args,
+  ];
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
     stdin: opts.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -50,10 +68,7 @@ export async function runScript(
 }
 
 /** Runs `l2 ...args`. */
-export function runL2(
-  args: string[],
-  opts: { stdin?: string; env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<Ran> {
+export function runL2(args: string[], opts: RunOptions = {}): Promise<Ran> {
   return runScript(MAIN, args, opts);
 }
 
@@ -64,9 +79,16 @@ export class Daemon {
   readonly #done: Promise<Deno.CommandStatus>;
   #stdout = "";
 
-  constructor(script: string, args: string[], env: Record<string, string> = {}) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--quiet", script, ...args],
+  /** `wrap` prefixes the command, e.g. `["ip", "netns", "exec", ns]` (which execs, keeping the pid). */
+  constructor(
+    script: string,
+    args: string[],
+    env: Record<string, string> = {},
+    wrap: string[] = [],
+  ) {
+    const argv = [...wrap, Deno.execPath(), "run", "--allow-all", "--quiet", script, ...args];
+    this.#child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

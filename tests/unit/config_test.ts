@@ -1,0 +1,188 @@
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../assert.ts";
+import fc from "fast-check";
+import {
+  ConfigError,
+  hostPort,
+  int,
+  isIPv6,
+  list,
+  mac,
+  parseCidr,
+  parseHostPort,
+  parseSection,
+  parseYaml,
+  str,
+  topLevel,
+} from "../../cmd/kit/config.ts";
+import { loadSection } from "../../cmd/kit/load.ts";
+import { nodeFields } from "../../cmd/node.ts";
+
+function section(text: string) {
+  const cf = parseYaml(text, "/etc/l2/test.yaml");
+  const t = topLevel(cf, "s");
+  return { cf, node: t?.node ?? null };
+}
+
+const fields = {
+  port: int({ doc: "p", min: 1, max: 65535, default: 7654 }),
+  name: str({ doc: "n" }),
+  addr: mac({ doc: "m", default: 0x000100020005 }),
+  peers: list(hostPort({ doc: "h", defaultPort: 7654 }), { doc: "l", default: [] }),
+};
+
+function parse(text: string) {
+  const { cf, node } = section(text);
+  return parseSection(fields, node, { file: cf.file, lines: cf.lines, path: "s", node: null });
+}
+
+Deno.test("config: defaults fill in, values parse", () => {
+  const c = parse("s:\n  name: x\n  peers: [a.example, '[2001:db8::1]:9', 10.0.0.1:5]\n");
+  assertEquals(c.port, 7654);
+  assertEquals(c.name, "x");
+  assertEquals(c.addr, 0x000100020005);
+  assertEquals(c.peers, [
+    { host: "a.example", port: 7654 },
+    { host: "2001:db8::1", port: 9 },
+    { host: "10.0.0.1", port: 5 },
+  ]);
+});
+
+Deno.test("config: errors name file, line, column, key path and what is expected", () => {
+  const cases: [string, string][] = [
+    [
+      "s:\n  name: x\n  port: 70000\n",
+      "/etc/l2/test.yaml:3:9: s.port: expected an integer 1..65535, got 70000",
+    ],
+    [
+      "s:\n  name: x\n  prot: 1\n",
+      "/etc/l2/test.yaml:3:3: s.prot: unknown key (did you mean port?)",
+    ],
+    ["s:\n  port: 1\n", "missing required key name"],
+    ["s:\n  name: [1]\n", "s.name: expected a string, got a list"],
+    ["s:\n  name: x\n  addr: 1234\n", "quote it"],
+    ["s:\n  name: x\n  addr: '01:00:5e:00:00:1'\n", "s.addr"],
+    [
+      "s:\n  name: x\n  peers: ['[::1]:0']\n",
+      "s.peers[0]: expected HOST[:PORT] (port 7654): port must be 1..65535",
+    ],
+    ["s:\n  name: x\n  peers: ['2001:db8::1']\n", "IPv6 addresses need brackets"],
+  ];
+  for (const [text, want] of cases) {
+    const e = assertThrows(() => parse(text), ConfigError);
+    assertStringIncludes(e.message, want);
+  }
+});
+
+Deno.test("config: YAML syntax errors and duplicate keys have a position", () => {
+  let e = assertThrows(() => parseYaml("s:\n  a: [1,\n", "f.yaml"), ConfigError);
+  assertStringIncludes(e.message, "f.yaml:");
+  e = assertThrows(() => parseYaml("s:\n  a: 1\n  a: 2\n", "f.yaml"), ConfigError);
+  assertStringIncludes(e.message, "f.yaml:3:");
+});
+
+Deno.test("config: an unquoted MAC stays a string under YAML 1.2; YAML 1.1 is refused", () => {
+  // YAML 1.1 reads 00:01:00:02:00:05 as the base-60 integer 1,000,805.
+  const c = parse("s:\n  name: x\n  addr: 00:01:00:02:00:05\n");
+  assertEquals(c.addr, 0x000100020005);
+  const e = assertThrows(
+    () => parseYaml("%YAML 1.1\n---\ns:\n  addr: 00:01:00:02:00:05\n", "old.yaml"),
+    ConfigError,
+  );
+  assertStringIncludes(e.message, "YAML 1.1 is not accepted");
+});
+
+Deno.test("config: host:port, CIDR and IPv6 parsing", () => {
+  assertEquals(parseHostPort("[::]:7654"), { host: "::", port: 7654 });
+  assertEquals(parseHostPort("vpn.example.net", 7654), { host: "vpn.example.net", port: 7654 });
+  assertEquals(parseHostPort("127.0.0.1:0", undefined, true), { host: "127.0.0.1", port: 0 });
+  assert(typeof parseHostPort("127.0.0.1:0") === "string");
+  assert(typeof parseHostPort("host") === "string");
+  assertEquals(parseCidr("10.0.0.1/24"), { address: "10.0.0.1", prefix: 24, family: 4 });
+  assertEquals(parseCidr("fd00::1/64"), { address: "fd00::1", prefix: 64, family: 6 });
+  for (
+    const bad of ["10.0.0.1", "10.0.0.256/24", "10.0.0.1/33", "fd00::1/129", "x/1", "::1::2/64"]
+  ) {
+    assert(typeof parseCidr(bad) === "string", bad);
+  }
+  for (const good of ["::", "::1", "fe80::1", "2001:db8:0:0:0:0:0:1", "::ffff:10.0.0.1"]) {
+    assert(isIPv6(good), good);
+  }
+  for (const bad of ["1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "g::1", "1.2.3.4"]) {
+    assert(!isIPv6(bad), bad);
+  }
+});
+
+Deno.test("config: property: parsers never throw on arbitrary text", () => {
+  fc.assert(fc.property(fc.string(), (s) => {
+    parseHostPort(s, 7654);
+    parseCidr(s);
+    isIPv6(s);
+    return true;
+  }));
+  fc.assert(
+    fc.property(fc.string({ maxLength: 200 }), (s) => {
+      try {
+        parseYaml(s, "fuzz.yaml");
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+});
+
+async function withFile(text: string, fn: (path: string) => Promise<void>) {
+  const path = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(path, text);
+    await fn(path);
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+Deno.test("config: sections by name, the only one by default, flags on top", async () => {
+  const text = `log: { level: warn }
+node:
+  home:
+    supernode: sn.example:7000
+    address: [10.0.0.2/24]
+    log: { level: debug, debug: [mat] }
+  work:
+    supernode: 192.0.2.1
+`;
+  await withFile(text, async (path) => {
+    const home = await loadSection("node", nodeFields, { configPath: path, name: "home" });
+    assertEquals(home.config.supernode, { host: "sn.example", port: 7000 });
+    assertEquals(home.log.level, "debug");
+    assertEquals(home.log.debug, ["mat"]);
+    const work = await loadSection("node", nodeFields, {
+      configPath: path,
+      name: "work",
+      flags: { mtu: { flag: "--mtu", value: "1300" }, id: { flag: "--id", value: undefined } },
+    });
+    assertEquals(work.config.supernode, { host: "192.0.2.1", port: 7654 });
+    assertEquals(work.config.mtu, 1300);
+    assertEquals(work.config.id, "auto");
+    assertEquals(work.log.level, "warn");
+    let e = await loadSection("node", nodeFields, { configPath: path }).catch((e) => e);
+    assert(e instanceof ConfigError);
+    assertStringIncludes(e.message, "several node sections (home, work)");
+    e = await loadSection("node", nodeFields, { configPath: path, name: "nope" }).catch((e) => e);
+    assertStringIncludes(e.message, "no section node.nope; it has: home, work");
+    e = await loadSection("node", nodeFields, {
+      configPath: path,
+      name: "work",
+      flags: { mtu: { flag: "--mtu", value: "99999" } },
+    }).catch((e) => e);
+    assertStringIncludes(e.message, "--mtu: expected an integer 576..9000");
+  });
+  await withFile("nodes:\n  a: {}\n", async (path) => {
+    const e = await loadSection("node", nodeFields, { configPath: path }).catch((e) => e);
+    assertStringIncludes(e.message, ":1:1: nodes: unknown top-level key (did you mean node?)");
+  });
+  const missing = await loadSection("node", nodeFields, { configPath: "/nonexistent/l2.yaml" })
+    .catch((e) => e);
+  assertStringIncludes(missing.message, "/nonexistent/l2.yaml: no such file");
+});
