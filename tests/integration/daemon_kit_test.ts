@@ -51,7 +51,7 @@ Deno.test("daemon kit: status, metrics, token, USR1, HUP, bad reload, TERM", asy
       r = await runL2(["status", "--api", "127.0.0.1:7755", "--token", "t0k3n"], { wrap });
       assertEquals(r.code, 0, r.stderr);
       assertStringIncludes(r.stdout, 'kit-test "test" at 127.0.0.1:7755');
-      assert(/\n  greeting +hi\n/.test(r.stdout), r.stdout);
+      assert(/\n {2}greeting +hi\n/.test(r.stdout), r.stdout);
       assertStringIncludes(r.stdout, "peers (1):");
       r = await runL2(["status", "--api", "127.0.0.1:7755", "--json"], {
         wrap,
