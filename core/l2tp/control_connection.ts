@@ -49,25 +49,20 @@ import {
   CdnResult,
   CIRCUIT_ACTIVE,
   ErrorCode,
-  MessageType as MT,
   messageName,
+  MessageType as MT,
   pwTypeName,
   StopCcnResult,
 } from "./constants.ts";
-import {
-  type ControlMessage,
-  emitControl,
-  isZlb,
-  messageTypeOf,
-} from "./control_message.ts";
+import { type ControlMessage, emitControl, isZlb, messageTypeOf } from "./control_message.ts";
 import type { ResolvedConfig } from "./endpoint_config.ts";
 import type { L2tpEvent, RejectCode } from "./events.ts";
 import { ReliableChannel } from "./reliable_channel.ts";
 import {
   type Session,
   type SessionInfo,
-  type TraceEntry,
   traceAppend,
+  type TraceEntry,
   transitionSession,
 } from "./session.ts";
 
@@ -412,10 +407,17 @@ export class ControlConnection {
     const name = messageName(mt);
     if (d.unknownMandatory.length > 0) {
       const which = d.unknownMandatory.map((a) => avpLabel(a.vendor, a.type)).join(", ");
-      const text = `${name} from ${this.peer} carries ${which} with the M bit set, which we do not know`;
+      const text =
+        `${name} from ${this.peer} carries ${which} with the M bit set, which we do not know`;
       this.reject("unknown_mandatory_avp", text);
       if (SESSION_MESSAGES.has(mt)) {
-        this.refuseSessionMessage(f, CdnResult.GeneralError, ErrorCode.UnknownMandatoryAvp, text, now);
+        this.refuseSessionMessage(
+          f,
+          CdnResult.GeneralError,
+          ErrorCode.UnknownMandatoryAvp,
+          text,
+          now,
+        );
       } else {
         this.stop(StopCcnResult.GeneralError, ErrorCode.UnknownMandatoryAvp, text, now);
       }
@@ -557,7 +559,9 @@ export class ControlConnection {
   ): void {
     this.sendMessage({
       messageType: MT.CDN,
-      resultCode: error === undefined ? { result, message: text } : { result, error, message: text },
+      resultCode: error === undefined
+        ? { result, message: text }
+        : { result, error, message: text },
       localSessionId: localSid,
       remoteSessionId: remoteSid,
     }, now);

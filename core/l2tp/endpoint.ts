@@ -37,15 +37,15 @@
 import { decodeFields, printableId } from "./avp_fields.ts";
 import { MessageType as MT } from "./constants.ts";
 import {
-  ControlConnection,
   type ConnectionState,
-  type SessionOpen,
+  ControlConnection,
   sessionInfo,
+  type SessionOpen,
 } from "./control_connection.ts";
 import { emitData, parseData } from "./data_header.ts";
 import { demux } from "./data_header.ts";
 import { messageTypeOf, parseControl } from "./control_message.ts";
-import { type EndpointConfig, type ResolvedConfig, resolveConfig } from "./endpoint_config.ts";
+import { type EndpointConfig, resolveConfig, type ResolvedConfig } from "./endpoint_config.ts";
 import type { L2tpEvent, RejectCode } from "./events.ts";
 import { IdAllocator } from "./id_allocator.ts";
 import { CdnResult, StopCcnResult } from "./constants.ts";
@@ -258,7 +258,11 @@ export class L2tpEndpoint {
     }
     if (!this.config.acceptConnections) {
       this.count("drop_not_accepting");
-      return this.reject(peer, "fsm_error", `SCCRQ from ${peer} ignored: not accepting connections`);
+      return this.reject(
+        peer,
+        "fsm_error",
+        `SCCRQ from ${peer} ignored: not accepting connections`,
+      );
     }
     if (this.byLocal.size >= this.config.maxConnections) {
       return this.reject(
@@ -329,7 +333,10 @@ export class L2tpEndpoint {
   }
 
   /** Initiator: opens a control connection to `peer` (sends SCCRQ). */
-  connect(peer: string, now: number): { ok: true; localCcid: number } | { ok: false; reason: string } {
+  connect(
+    peer: string,
+    now: number,
+  ): { ok: true; localCcid: number } | { ok: false; reason: string } {
     if (this.byLocal.size >= this.config.maxConnections) {
       return { ok: false, reason: `${this.byLocal.size} control connections (the limit)` };
     }

@@ -294,13 +294,17 @@ export class ReliableChannel<T> {
     return out;
   }
 
-  /** Drops everything queued and in flight and stops the timers (connection closed). */
+  /**
+   * Drops everything queued and in flight and stops retransmission (the
+   * connection is closing). Acknowledgements keep working: a closed
+   * connection still acks a retransmitted StopCCN (RFC 3931 section 3.3.2).
+   */
   stop(): void {
     this.inFlight = [];
     this.queue = [];
     this.held.clear();
     this.rtoDeadline = Infinity;
-    this.ackDeadline = Infinity;
+    this.retries = 0;
   }
 
   private rto(): number {
