@@ -1,0 +1,173 @@
+/**
+ * Ethernet II and IEEE 802.3 frame headers, with up to two VLAN tags
+ * (802.1Q C-tag, 802.1ad S-tag + C-tag).
+ *
+ * The frame as the TAP device and the VPN carry it: no preamble, no FCS.
+ * The type/length field after the tags is an EtherType when >= 0x0600
+ * (Ethernet II) and a payload length when <= 1500 (IEEE 802.3, an LLC header
+ * follows: `core/wire/llc.ts`); 1501..1535 is undefined and rejected.
+ * Frames may carry padding after the payload; it is not an error.
+ *
+ * Not done here: jumbo 802.3 lengths, the FCS, more than two tags
+ * ("eth-too-many-tags"), 802.1AE MACsec, PBB (802.1ah).
+ *
+ * @module
+ */
+import { macAt, type MacKey, writeMac } from "../mac.ts";
+import { type Checked, EMPTY, put16, u16 } from "./checked.ts";
+import { emitVlan, isTpid, VLAN, type VlanRepr } from "./vlan.ts";
+
+/** Offsets of the untagged header (IEEE 802.3-2022 clause 3.2). */
+export const ETH = {
+  /** Destination address (3.2.4). */
+  DST: 0,
+  /** Source address (3.2.4). */
+  SRC: 6,
+  /** Length/Type (3.2.6), or the first tag's TPID in a tagged frame. */
+  TYPE: 12,
+  /** Untagged header length. */
+  HEADER_LEN: 14,
+} as const;
+
+/** EtherTypes this code base names; any other passes through. */
+export const ETHERTYPE = {
+  IPV4: 0x0800,
+  ARP: 0x0806,
+  VLAN: 0x8100,
+  IPV6: 0x86dd,
+  QINQ: 0x88a8,
+} as const;
+
+/** Smallest value of the type/length field that is an EtherType (3.2.6). */
+export const MIN_ETHERTYPE = 0x0600;
+/** Largest value of the type/length field that is an 802.3 length. */
+export const MAX_8023_LENGTH = 1500;
+/** Tags `check()` walks before giving up. */
+export const MAX_TAGS = 2;
+
+/** Why bytes are not an Ethernet frame. */
+export type EthernetReason =
+  | "ok"
+  | "eth-truncated"
+  | "eth-tag-truncated"
+  | "eth-too-many-tags"
+  | "eth-bad-type-length"
+  | "eth-length-exceeds-frame";
+
+/** The meaning of an Ethernet header. */
+export interface EthernetRepr {
+  dst: MacKey;
+  src: MacKey;
+  /** Tags outermost first; empty for an untagged frame. */
+  tags: VlanRepr[];
+  /** EtherType (>= 0x0600) or 802.3 payload length (<= 1500). */
+  typeOrLength: number;
+}
+
+/**
+ * A view over an Ethernet frame.
+ *
+ * @example
+ * ```ts
+ * import { EthernetFrame } from "./ethernet.ts";
+ * const f = new EthernetFrame();
+ * const bytes = new Uint8Array(14 + 28);
+ * bytes[12] = 0x08, bytes[13] = 0x06;
+ * f.check(bytes); // "ok"; f.etherType === 0x0806, f.payloadOffset === 14
+ * ```
+ */
+export class EthernetFrame {
+  buf: Uint8Array = EMPTY;
+  off = 0;
+  len = 0;
+  /** Number of VLAN tags, 0..MAX_TAGS. */
+  tagCount = 0;
+  /** Absolute offset in `buf` of the payload (after tags and type/length). */
+  payloadOffset = 0;
+  /** Type/length value after the tags. */
+  typeOrLength = 0;
+
+  /** The one door for untrusted bytes: `"ok"` binds the view to `buf[off, off + len)`. */
+  check(buf: Uint8Array, off = 0, len = buf.length - off): EthernetReason {
+    this.buf = EMPTY;
+    this.off = this.len = this.tagCount = this.payloadOffset = this.typeOrLength = 0;
+    if (off < 0 || off + len > buf.length || len < ETH.HEADER_LEN) return "eth-truncated";
+    const end = off + len;
+    let p = off + ETH.TYPE;
+    let type = u16(buf, p);
+    let tags = 0;
+    while (isTpid(type)) {
+      if (tags === MAX_TAGS) return "eth-too-many-tags";
+      tags++;
+      p += VLAN.LEN;
+      if (p + 2 > end) return "eth-tag-truncated";
+      type = u16(buf, p);
+    }
+    if (type > MAX_8023_LENGTH && type < MIN_ETHERTYPE) return "eth-bad-type-length";
+    if (type <= MAX_8023_LENGTH && p + 2 + type > end) return "eth-length-exceeds-frame";
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    this.tagCount = tags;
+    this.payloadOffset = p + 2;
+    this.typeOrLength = type;
+    return "ok";
+  }
+
+  get dst(): MacKey {
+    return macAt(this.buf, this.off + ETH.DST);
+  }
+  set dst(m: MacKey) {
+    writeMac(this.buf, this.off + ETH.DST, m);
+  }
+  get src(): MacKey {
+    return macAt(this.buf, this.off + ETH.SRC);
+  }
+  set src(m: MacKey) {
+    writeMac(this.buf, this.off + ETH.SRC, m);
+  }
+  /** True for an IEEE 802.3 frame (type/length is a length; LLC follows). */
+  get isLengthFrame(): boolean {
+    return this.typeOrLength <= MAX_8023_LENGTH;
+  }
+  /** The EtherType, or -1 for an 802.3 length frame. */
+  get etherType(): number {
+    return this.typeOrLength <= MAX_8023_LENGTH ? -1 : this.typeOrLength;
+  }
+  /** Absolute offset of tag `i` (0 = outermost); the caller keeps `i < tagCount`. */
+  tagOffset(i: number): number {
+    return this.off + ETH.TYPE + i * VLAN.LEN;
+  }
+  /** Payload bytes: the 802.3 length, or everything after the header (padding included). */
+  get payloadLength(): number {
+    return this.isLengthFrame ? this.typeOrLength : this.off + this.len - this.payloadOffset;
+  }
+}
+
+/** Parses a checked frame's header. */
+export function parseEthernet(f: EthernetFrame): Checked<EthernetRepr, EthernetReason> {
+  const tags: VlanRepr[] = [];
+  for (let i = 0; i < f.tagCount; i++) {
+    const t = f.tagOffset(i);
+    const tci = u16(f.buf, t + VLAN.TCI);
+    tags.push({ tpid: u16(f.buf, t), pcp: tci >>> 13, dei: (tci >>> 12) & 1, vid: tci & 0xfff });
+  }
+  return { ok: true, value: { dst: f.dst, src: f.src, tags, typeOrLength: f.typeOrLength } };
+}
+
+/** Header length `emitEthernet` writes for `r`. */
+export function ethernetHeaderLength(r: EthernetRepr): number {
+  return ETH.HEADER_LEN + r.tags.length * VLAN.LEN;
+}
+
+/** Writes the header of `r` at `off`; the caller has made room. */
+export function emitEthernet(r: EthernetRepr, buf: Uint8Array, off: number): void {
+  writeMac(buf, off + ETH.DST, r.dst);
+  writeMac(buf, off + ETH.SRC, r.src);
+  let p = off + ETH.TYPE;
+  for (const t of r.tags) {
+    emitVlan(t, buf, p);
+    p += VLAN.LEN;
+  }
+  put16(buf, p, r.typeOrLength);
+}
