@@ -12,7 +12,17 @@
 import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
-import { bool, int, ipAddress, list, type Schema, str } from "./kit/config.ts";
+import {
+  bool,
+  int,
+  intIn,
+  ipAddress,
+  list,
+  oneOf,
+  type Schema,
+  section,
+  str,
+} from "./kit/config.ts";
 import {
   apiFields,
   type CommonDaemonArgs,
@@ -20,6 +30,53 @@ import {
   configOnlyDaemon,
   loadDaemon,
 } from "./kit/cli.ts";
+
+const pps = (what: string) =>
+  int({
+    doc: `storm control: most ${what} frames per second a session may flood; 0: no limit`,
+    min: 0,
+    max: 10_000_000,
+    default: 0,
+  });
+
+/** Keys of `las: NAME: switch:`, the policy of every virtual switch. */
+export const switchFields = {
+  aging: int({
+    doc: "seconds a MAC entry lives after its last frame",
+    min: 10,
+    max: 86400,
+    default: 300,
+  }),
+  max_macs: int({
+    doc: "most MAC entries per virtual switch",
+    min: 1,
+    max: 1_000_000,
+    default: 8192,
+  }),
+  max_macs_per_session: int({
+    doc: "most MAC entries learned from one session",
+    min: 1,
+    max: 1_000_000,
+    default: 1024,
+  }),
+  limit_action: oneOf(["restrict", "forward"] as const, {
+    doc: "a frame from a MAC over a limit: dropped (restrict) or forwarded unlearned",
+    default: "restrict",
+  }),
+  allow_link_local: bool({
+    doc: "forward 01:80:C2:00:00:0x frames (STP BPDUs, LACP, LLDP, 802.1X)",
+    default: false,
+  }),
+  allow_llc: bool({ doc: "forward 802.3/LLC frames (NetBEUI, IPX over LLC...)", default: false }),
+  allow_vlan_tagged: bool({ doc: "forward 802.1Q / 802.1ad tagged frames", default: false }),
+  allow_other_ethertypes: bool({
+    doc: "forward EtherTypes other than IPv4, ARP and IPv6",
+    default: false,
+  }),
+  storm_broadcast: pps("broadcast"),
+  storm_multicast: pps("multicast"),
+  storm_unknown_unicast: pps("unknown unicast"),
+} satisfies Schema;
 
 /** Keys of a `las:` section. */
 export const lasFields = {
@@ -39,6 +96,12 @@ export const lasFields = {
     max: 3600,
     default: 60,
   }),
+  cookie: intIn([0, 4, 8], {
+    doc: "length of the cookie the LAS asks each peer to put in its data packets",
+    default: 0,
+  }),
+  max_switches: int({ doc: "most virtual switches (VC ids)", min: 1, max: 65535, default: 1024 }),
+  switch: section(switchFields, { doc: "policy of every virtual switch" }),
   ...apiFields(7657),
 } satisfies Schema;
 

@@ -123,6 +123,17 @@ export function int(o: Opt<number> & { min: number; max: number }): Field<number
   });
 }
 
+/** An integer from a fixed set (e.g. cookie lengths 0, 4, 8). */
+export function intIn(values: readonly number[], o: Opt<number>): Field<number> {
+  const type = values.join(" | ");
+  return field(type, o, (v, w) => {
+    let x = scalarValue(v);
+    if (typeof x === "string" && /^\d+$/.test(x.trim())) x = Number(x.trim());
+    if (typeof x !== "number" || !values.includes(x)) fail(w, `expected one of ${type}`, x);
+    return x;
+  });
+}
+
 /** true or false (command line: true/false/yes/no/on/off). */
 export function bool(o: Opt<boolean>): Field<boolean> {
   return field("boolean", o, (v, w) => {

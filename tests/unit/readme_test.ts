@@ -2,7 +2,7 @@
 import { assert } from "../assert.ts";
 import { supernodeFields } from "../../cmd/supernode.ts";
 import { nodeFields } from "../../cmd/node.ts";
-import { lasFields } from "../../cmd/las.ts";
+import { lasFields, switchFields } from "../../cmd/las.ts";
 import { logFields } from "../../cmd/kit/load.ts";
 
 const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
@@ -21,6 +21,7 @@ Deno.test("readme: every config key is in the reference, and nothing else is", (
     ["`supernode: NAME:`", supernodeFields],
     ["`node: NAME:`", nodeFields],
     ["`las: NAME:`", lasFields],
+    ["`las: NAME: switch:`", switchFields],
   ];
   for (const [heading, fields] of cases) {
     const table = tableFor(heading);
