@@ -1,0 +1,530 @@
+/**
+ * The LAS data and control plane, without the event loop: L2TPv3 endpoints
+ * (IP protocol 115, and UDP 1701 when enabled) whose sessions are ports of
+ * one learning switch per VC id.
+ *
+ * ```
+ *  transport.recv() --> classifyData --frame--> switch(VC).forward --> egress ports
+ *                          |                                            |
+ *                          '--control--> endpoint.receive               v
+ *                                            |                 header + frame --> transport.queue
+ *                                 takeOutgoing / takeEvents
+ * ```
+ *
+ * The engine is driven by `onReadable(t, now)` for each readable transport,
+ * `poll(now)` at `nextDeadline()`, and `stop(now)` at shutdown (StopCCN to
+ * every peer). It talks to the OS only through `DatagramTransport`, so
+ * tests drive it with in-memory twins.
+ *
+ * Replies leave from the local address the peer used (IP_PKTINFO), so a LAS
+ * with several addresses answers each peer from the one it called.
+ *
+ * Bounded: connections and sessions by the endpoint's limits; switches by
+ * `maxSwitches` (a new VC beyond it refuses its session with a CDN that says
+ * why); the peer address book by `maxPeers` (oldest forgotten).
+ *
+ * @module
+ */
+import { L2tpEndpoint } from "../core/l2tp/endpoint.ts";
+import type { L2tpEvent } from "../core/l2tp/events.ts";
+import type { SessionInfo } from "../core/l2tp/session.ts";
+import { dataHeaderLength, writeDataHeader } from "../core/l2tp/data_header.ts";
+import type { Transport } from "../core/l2tp/control_message.ts";
+import { IdAllocator } from "../core/l2tp/id_allocator.ts";
+import { LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
+import { formatMac } from "../core/mac.ts";
+import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
+import { formatIp, isV4, v4Number } from "../ffi/addr.ts";
+import type { TopicLogger } from "./kit/log.ts";
+import type { MetricsWriter } from "./kit/metrics.ts";
+
+/** How the LAS is set up. */
+export interface LasEngineOptions {
+  /** Raw IP protocol 115 socket; absent: no L2TPv3 over IP. */
+  ip?: DatagramTransport;
+  /** UDP port 1701 socket; absent: no L2TPv3 over UDP. */
+  udp?: DatagramTransport;
+  hostName: string;
+  /** Our Router ID AVP (an IPv4 address as uint32). */
+  routerId: number;
+  random32: () => number;
+  helloIntervalMs: number;
+  /** Options of every VC's switch. */
+  switchOptions: SwitchOptions;
+  /** Most virtual switches (VC ids). */
+  maxSwitches: number;
+  log: TopicLogger;
+}
+
+/** A session attached to a switch port. */
+interface Attached {
+  info: SessionInfo;
+  transport: Transport;
+  sw: VcSwitch;
+  port: number;
+  to: Endpoint;
+  from: Ip16 | null;
+  headerLen: number;
+  tx: { cookie: Uint8Array; sublayer: boolean };
+  remoteSessionId: number;
+  upSince: number;
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+/** One virtual switch: all sessions of one VC id. */
+interface VcSwitch {
+  key: string;
+  text: string;
+  sw: LearningSwitch;
+  /** Port id to attached session. */
+  ports: (Attached | undefined)[];
+  created: number;
+}
+
+/** Where to reach a peer and which local address it called. */
+interface PeerAddr {
+  to: Endpoint;
+  from: Ip16 | null;
+}
+
+const MAX_FRAME = 65535;
+
+function hex(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The switch key of a Remote End ID. How a Cisco encodes the xconnect VC id
+ * there is not settled (freeRtr sends decimal ASCII, "1234"; a 4-byte binary
+ * number is the other plausible form), so both forms of the same number
+ * meet on one switch: ASCII decimal digits (1..10 of them, value < 2^32)
+ * and 4-byte values both key as `vc:<number>`; anything else keys on its
+ * bytes.
+ */
+export function vcKey(id: Uint8Array): { key: string; text: string } {
+  if (id.length >= 1 && id.length <= 10 && id.every((b) => b >= 0x30 && b <= 0x39)) {
+    const n = Number(new TextDecoder().decode(id));
+    if (n <= 0xffff_ffff) return { key: `vc:${n}`, text: String(n) };
+  }
+  if (id.length === 4) {
+    const n = ((id[0] << 24) | (id[1] << 16) | (id[2] << 8) | id[3]) >>> 0;
+    return { key: `vc:${n}`, text: String(n) };
+  }
+  return { key: `raw:${hex(id)}`, text: `0x${hex(id)}` };
+}
+
+/** The LAS engine; see the module doc. */
+export class LasEngine {
+  readonly ipEp: L2tpEndpoint | null;
+  readonly udpEp: L2tpEndpoint | null;
+  readonly #o: LasEngineOptions;
+  readonly #switches = new Map<string, VcSwitch>();
+  readonly #attached = new Map<number, Attached>();
+  /** Peer name ("192.0.2.1" or "192.0.2.1:1701") to address; bounded by maxPeers. */
+  readonly #peers = new Map<string, PeerAddr>();
+  readonly maxPeers: number;
+  /** IPv4 number to its text, so the data path does not format per packet. Bounded. */
+  readonly #names = new Map<number, string>();
+  readonly #scratch = new Uint8Array(MAX_FRAME + 64);
+  /** Engine counters (the endpoints and switches have their own). */
+  readonly counters = {
+    rx_truncated: 0,
+    rx_unusable: 0,
+    tx_errors: 0,
+    switches_created: 0,
+    switches_removed: 0,
+    sessions_refused_switch_limit: 0,
+  };
+  #stopping = false;
+
+  constructor(o: LasEngineOptions) {
+    this.#o = o;
+    const sessionIds = new IdAllocator(o.random32, 65_536);
+    const common = {
+      hostName: o.hostName,
+      routerId: o.routerId,
+      random32: o.random32,
+      helloIntervalMs: o.helloIntervalMs,
+      sessionIds,
+      sessionPolicy: (req: { vcId: Uint8Array; vcIdText: string }) =>
+        this.#switches.has(vcKey(req.vcId).key) || this.#switches.size < o.maxSwitches
+          ? null
+          : `VC ${req.vcIdText} refused: ${o.maxSwitches} virtual switches exist (the limit)`,
+    };
+    this.ipEp = o.ip ? new L2tpEndpoint({ transport: "ip", ...common }) : null;
+    this.udpEp = o.udp ? new L2tpEndpoint({ transport: "udp", ...common }) : null;
+    this.maxPeers = 2 * 256 + 64;
+  }
+
+  #peerName(t: Transport, src: Ip16, port: number): string {
+    if (isV4(src)) {
+      const n = v4Number(src);
+      let s = this.#names.get(n);
+      if (s === undefined) {
+        if (this.#names.size >= 4096) this.#names.clear();
+        s = formatIp(src);
+        this.#names.set(n, s);
+      }
+      return t === "udp" ? `${s}:${port}` : s;
+    }
+    const s = formatIp(src);
+    return t === "udp" ? `[${s}]:${port}` : s;
+  }
+
+  #remember(name: string, src: Ip16, port: number, dst: Ip16): void {
+    const known = this.#peers.get(name);
+    if (known) {
+      known.from = dst.slice();
+      this.#peers.delete(name);
+      this.#peers.set(name, known);
+      return;
+    }
+    if (this.#peers.size >= this.maxPeers) {
+      const oldest = this.#peers.keys().next().value;
+      if (oldest !== undefined) this.#peers.delete(oldest);
+    }
+    this.#peers.set(name, { to: { ip: src.slice(), port }, from: dst.slice() });
+  }
+
+  /** Drains one readable transport. */
+  onReadable(t: DatagramTransport, now: number): void {
+    const kind: Transport = t === this.#o.udp ? "udp" : "ip";
+    const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
+    for (let round = 0; round < 8; round++) {
+      const n = t.recv();
+      if (n === 0) break;
+      const rx = t.rx;
+      for (let i = 0; i < n; i++) {
+        if (rx.truncated[i]) {
+          this.counters.rx_truncated++;
+          continue;
+        }
+        const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
+        const peer = this.#peerName(kind, rx.src[i], rx.srcPort[i]);
+        const c = ep.classifyData(bytes, peer);
+        if (c.kind === "frame") {
+          this.#switchFrame(c.session.localSessionId, c.frame, now);
+        } else if (c.kind === "control") {
+          this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
+          ep.receive(peer, bytes, now);
+        } else {
+          this.counters.rx_unusable++;
+        }
+      }
+      this.#drain(now);
+    }
+    this.#flush();
+  }
+
+  #switchFrame(localSessionId: number, frame: Uint8Array, now: number): void {
+    const a = this.#attached.get(localSessionId);
+    if (!a) return;
+    a.rxFrames++;
+    a.rxBytes += frame.length;
+    const n = a.sw.sw.forward(a.port, frame, now);
+    const egress = a.sw.sw.egress;
+    for (let k = 0; k < n; k++) {
+      const out = a.sw.ports[egress[k]];
+      if (out) this.#sendFrame(out, frame);
+    }
+  }
+
+  #sendFrame(a: Attached, frame: Uint8Array): void {
+    const t = a.transport === "udp" ? this.#o.udp! : this.#o.ip!;
+    const buf = this.#scratch;
+    const h = writeDataHeader(buf, 0, a.transport, a.remoteSessionId, a.tx, -1);
+    if (h + frame.length > buf.length) {
+      a.txErrors++;
+      return;
+    }
+    buf.set(frame, h);
+    const err = t.queue(buf.subarray(0, h + frame.length), a.to, a.from);
+    if (err !== 0) {
+      a.txErrors++;
+      this.counters.tx_errors++;
+      return;
+    }
+    a.txFrames++;
+    a.txBytes += frame.length;
+  }
+
+  #flush(): void {
+    for (const t of [this.#o.ip, this.#o.udp]) {
+      if (t && t.flush() !== 0) this.counters.tx_errors++;
+    }
+  }
+
+  /** Sends what the endpoints queued and handles their events. */
+  #drain(now: number): void {
+    for (const [kind, ep] of [["ip", this.ipEp], ["udp", this.udpEp]] as const) {
+      if (!ep) continue;
+      const t = kind === "udp" ? this.#o.udp! : this.#o.ip!;
+      for (const o of ep.takeOutgoing()) {
+        const p = this.#peers.get(o.peer);
+        if (!p) {
+          this.counters.tx_errors++;
+          continue;
+        }
+        if (t.queue(o.bytes, p.to, p.from) !== 0) this.counters.tx_errors++;
+      }
+      for (const ev of ep.takeEvents()) this.#event(kind, ev, now);
+    }
+  }
+
+  #event(kind: Transport, ev: L2tpEvent, now: number): void {
+    const log = this.#o.log;
+    switch (ev.type) {
+      case "connection-up":
+        log.info(`control connection from ${ev.peer} (${ev.hostName || "no host name"}) is up`, {
+          ccid: ev.localCcid,
+          dialect: ev.dialect,
+          transport: kind,
+          note: ev.note || undefined,
+        });
+        break;
+      case "connection-down":
+        log.warn(`control connection with ${ev.peer} is down: ${ev.reason}`, {
+          ccid: ev.localCcid,
+        });
+        if (!this.#stopping) this.#peers.delete(ev.peer);
+        break;
+      case "session-up":
+        this.#attach(kind, ev.session, now);
+        break;
+      case "session-down":
+        this.#detach(ev.localSessionId, ev.reason, ev.vcIdText, ev.peer);
+        break;
+      case "circuit-status":
+        log.info(
+          `${ev.peer} says the circuit of session ${ev.localSessionId} is ${
+            ev.active ? "up" : "down"
+          }`,
+        );
+        break;
+      case "rejected":
+        log.limited(`${ev.peer}:${ev.code}`, "warn", ev.reason, { peer: ev.peer, code: ev.code });
+        break;
+    }
+  }
+
+  #attach(kind: Transport, s: SessionInfo, now: number): void {
+    const { key, text } = vcKey(s.vcId);
+    let vc = this.#switches.get(key);
+    if (!vc) {
+      if (this.#switches.size >= this.#o.maxSwitches) {
+        this.counters.sessions_refused_switch_limit++;
+        const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
+        ep.closeSession(s.localSessionId, now, `VC ${s.vcIdText}: virtual switch limit reached`);
+        return;
+      }
+      vc = {
+        key,
+        text,
+        sw: new LearningSwitch(this.#o.switchOptions),
+        ports: [],
+        created: now,
+      };
+      this.#switches.set(key, vc);
+      this.counters.switches_created++;
+      this.#o.log.info(`virtual switch for VC ${text} created`);
+    }
+    const p = this.#peers.get(s.peer);
+    const port = vc.sw.addPort({ name: `${s.peer} session ${s.localSessionId}` }, now);
+    const a: Attached = {
+      info: s,
+      transport: kind,
+      sw: vc,
+      port,
+      to: p?.to ?? { ip: new Uint8Array(16), port: 0 },
+      from: p?.from ?? null,
+      headerLen: dataHeaderLength(kind, { cookie: s.txCookie, sublayer: s.txSublayer }),
+      tx: { cookie: s.txCookie, sublayer: s.txSublayer },
+      remoteSessionId: s.remoteSessionId,
+      upSince: now,
+      rxFrames: 0,
+      rxBytes: 0,
+      txFrames: 0,
+      txBytes: 0,
+      txErrors: 0,
+    };
+    vc.ports[port] = a;
+    this.#attached.set(s.localSessionId, a);
+    this.#o.log.info(
+      `session ${s.localSessionId} from ${s.peer} is up on VC ${text}`,
+      {
+        pw_type: s.pwType,
+        remote_session: s.remoteSessionId,
+        cookie_tx: s.txCookie.length,
+        cookie_rx: s.rxCookie.length,
+        ports: vc.sw.ports().length,
+      },
+    );
+  }
+
+  #detach(localSessionId: number, reason: string, vcText: string, peer: string): void {
+    const a = this.#attached.get(localSessionId);
+    this.#o.log.info(`session ${localSessionId} from ${peer} on VC ${vcText} is down: ${reason}`);
+    if (!a) return;
+    this.#attached.delete(localSessionId);
+    a.sw.sw.removePort(a.port);
+    a.sw.ports[a.port] = undefined;
+    if (a.sw.sw.ports().length === 0) {
+      this.#switches.delete(a.sw.key);
+      this.counters.switches_removed++;
+      this.#o.log.info(`virtual switch for VC ${a.sw.text} removed: no sessions left`);
+    }
+  }
+
+  /** Runs timers due at `now`. */
+  poll(now: number): void {
+    this.ipEp?.poll(now);
+    this.udpEp?.poll(now);
+    for (const vc of this.#switches.values()) {
+      vc.sw.expire(now);
+      const m = vc.sw.takeMoveReport();
+      if (m) {
+        this.#o.log.limited(
+          `move:${vc.key}`,
+          "warn",
+          `VC ${vc.text}: ${m.moves} MAC move(s), last ${
+            formatMac(m.mac)
+          } from port ${m.from} to ${m.to}`,
+        );
+      }
+    }
+    this.#drain(now);
+    this.#flush();
+  }
+
+  /** When `poll` next has work. */
+  nextDeadline(): number {
+    let t = Math.min(this.ipEp?.nextDeadline() ?? Infinity, this.udpEp?.nextDeadline() ?? Infinity);
+    for (const vc of this.#switches.values()) t = Math.min(t, vc.sw.nextDeadline());
+    return t;
+  }
+
+  /** Sends StopCCN on every control connection (SIGTERM). */
+  stop(now: number): void {
+    this.#stopping = true;
+    for (const ep of [this.ipEp, this.udpEp]) {
+      if (!ep) continue;
+      for (const c of ep.connections()) {
+        ep.closeConnection(c.localCcid, now, "the LAS is shutting down");
+      }
+    }
+    this.#drain(now);
+    this.#flush();
+  }
+
+  /** Number of control connections (all states). */
+  connectionCount(): number {
+    return (this.ipEp?.connections().length ?? 0) + (this.udpEp?.connections().length ?? 0);
+  }
+
+  /** For /status. */
+  status(now: number): Record<string, unknown> {
+    const connections = [
+      ...(this.ipEp?.connections().map((c) => ({ ...c, transport: "ip" })) ?? []),
+      ...(this.udpEp?.connections().map((c) => ({ ...c, transport: "udp" })) ?? []),
+    ].map((c) => ({
+      peer: c.peer,
+      transport: c.transport,
+      host_name: c.hostName,
+      state: c.state,
+      dialect: c.dialect,
+      local_ccid: c.localCcid,
+      remote_ccid: c.remoteCcid,
+      sessions: c.sessions,
+    }));
+    const sessions = [...this.#attached.values()].map((a) => ({
+      session: a.info.localSessionId,
+      peer: a.info.peer,
+      vc: a.sw.text,
+      pw_type: a.info.pwType,
+      remote_session: a.remoteSessionId,
+      up_s: Math.round((now - a.upSince) / 1000),
+      rx_frames: a.rxFrames,
+      rx_bytes: a.rxBytes,
+      tx_frames: a.txFrames,
+      tx_bytes: a.txBytes,
+      tx_errors: a.txErrors,
+    }));
+    const switches = [...this.#switches.values()].map((vc) => {
+      const s: SwitchSnapshot = vc.sw.snapshot(now, 256);
+      const dropped = Object.fromEntries(
+        Object.entries(s.counters.dropped_frames).filter(([, v]) => v > 0),
+      );
+      return {
+        vc: vc.text,
+        ports: s.ports.length,
+        macs: s.macCount,
+        rx_frames: s.counters.rx_frames,
+        flooded_frames: s.counters.flooded_frames,
+        unicast_frames: s.counters.unicast_frames,
+        dropped,
+        mac_table: s.macs.map((m) => ({
+          mac: m.mac,
+          session: vc.ports[m.port]?.info.localSessionId ?? null,
+          age_s: Math.round(m.ageMs / 1000),
+        })),
+      };
+    });
+    return { connections, sessions, switches, counters: { ...this.counters } };
+  }
+
+  /** For /metrics. */
+  metrics(w: MetricsWriter, now: number): void {
+    w.gauge(
+      "l2_las_connections",
+      "L2TPv3 control connections (all states)",
+      this.connectionCount(),
+    );
+    w.gauge("l2_las_sessions", "sessions attached to a virtual switch", this.#attached.size);
+    w.gauge("l2_las_switches", "virtual switches (VC ids)", this.#switches.size);
+    for (const [name, v] of Object.entries(this.counters)) {
+      w.counter(`l2_las_${name}_total`, `LAS engine: ${name.replaceAll("_", " ")}`, v);
+    }
+    for (const [kind, ep] of [["ip", this.ipEp], ["udp", this.udpEp]] as const) {
+      if (!ep) continue;
+      for (const [name, v] of Object.entries(ep.counters)) {
+        w.counter("l2_las_l2tp_events_total", "L2TPv3 endpoint counters by name", v, {
+          transport: kind,
+          name,
+        });
+      }
+    }
+    for (const a of this.#attached.values()) {
+      const l = { vc: a.sw.text, session: a.info.localSessionId, peer: a.info.peer };
+      w.counter("l2_las_session_rx_frames_total", "frames received on a session", a.rxFrames, l);
+      w.counter("l2_las_session_rx_bytes_total", "bytes received on a session", a.rxBytes, l);
+      w.counter("l2_las_session_tx_frames_total", "frames sent on a session", a.txFrames, l);
+      w.counter("l2_las_session_tx_bytes_total", "bytes sent on a session", a.txBytes, l);
+    }
+    for (const vc of this.#switches.values()) {
+      const c = vc.sw.counters();
+      const l = { vc: vc.text };
+      w.gauge("l2_las_switch_macs", "MAC entries in a virtual switch", vc.sw.macCount, l);
+      w.counter("l2_las_switch_rx_frames_total", "frames into a virtual switch", c.rx_frames, l);
+      w.counter("l2_las_switch_flooded_frames_total", "frames flooded", c.flooded_frames, l);
+      w.counter(
+        "l2_las_switch_unicast_frames_total",
+        "frames forwarded as known unicast",
+        c.unicast_frames,
+        l,
+      );
+      for (const [reason, v] of Object.entries(c.dropped_frames)) {
+        if (v > 0) {
+          w.counter("l2_las_switch_dropped_frames_total", "frames dropped by reason", v, {
+            vc: vc.text,
+            reason,
+          });
+        }
+      }
+    }
+    void now;
+  }
+}

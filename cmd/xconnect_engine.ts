@@ -1,0 +1,301 @@
+/**
+ * `l2 xconnect` without the event loop: what a Cisco router does for
+ * `xconnect <las-ip> <vc-id> encapsulation l2tpv3`, for a Linux host. It
+ * opens one L2TPv3 control connection to the LAS (the initiator side of
+ * the state machines in core/l2tp), asks for one Ethernet session (PW type
+ * 5) with the VC id as Remote End ID, and carries the frames of a
+ * `FrameDevice` (a TAP) over it.
+ *
+ * ```
+ *   idle --connect--> connecting --connection-up + ICRQ--> session-wait --session-up--> up
+ *     ^                   |                                     |                         |
+ *     '---- retry timer <-'------------- connection-down / session-down ------------------'
+ * ```
+ *
+ * A lost connection or session is retried after 1 s, doubling to 30 s, and
+ * reset once a session has stayed up. Frames read from the device while no
+ * session is up are dropped and counted (`tx_no_session`).
+ *
+ * The VC id goes out as decimal ASCII ("1234"), as freeRtr sends it; the LAS
+ * keys its switches so that this and a 4-byte binary id meet.
+ *
+ * @module
+ */
+import { L2tpEndpoint } from "../core/l2tp/endpoint.ts";
+import type { L2tpEvent } from "../core/l2tp/events.ts";
+import { writeDataHeader } from "../core/l2tp/data_header.ts";
+import type { Transport } from "../core/l2tp/control_message.ts";
+import type { SessionInfo } from "../core/l2tp/session.ts";
+import type { DatagramTransport, Endpoint, FrameDevice } from "../ffi/types.ts";
+import type { TopicLogger } from "./kit/log.ts";
+import type { MetricsWriter } from "./kit/metrics.ts";
+
+/** How the edge is set up. */
+export interface XconnectOptions {
+  transport: DatagramTransport;
+  kind: Transport;
+  /** The LAS address (port 1701 over UDP, 0 over IP). */
+  las: Endpoint;
+  /** The LAS as the endpoint names peers: "192.0.2.1" (IP) or "192.0.2.1:1701" (UDP). */
+  lasName: string;
+  vcId: string;
+  device: FrameDevice;
+  hostName: string;
+  routerId: number;
+  random32: () => number;
+  helloIntervalMs: number;
+  log: TopicLogger;
+}
+
+/** Where the edge is. */
+export type XconnectState = "idle" | "connecting" | "session-wait" | "up";
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+/** The edge engine; see the module doc. */
+export class XconnectEngine {
+  readonly ep: L2tpEndpoint;
+  readonly #o: XconnectOptions;
+  state: XconnectState = "idle";
+  #ccid = 0;
+  #session: SessionInfo | null = null;
+  #tx: { cookie: Uint8Array; sublayer: boolean } = { cookie: new Uint8Array(0), sublayer: false };
+  #retryAt = Infinity;
+  #retryMs = RETRY_MIN_MS;
+  #upSince = 0;
+  #stopping = false;
+  readonly #scratch = new Uint8Array(65535 + 64);
+  readonly counters = {
+    rx_frames: 0,
+    rx_bytes: 0,
+    tx_frames: 0,
+    tx_bytes: 0,
+    tx_no_session: 0,
+    tx_errors: 0,
+    rx_device_errors: 0,
+    rx_other: 0,
+    connects: 0,
+    sessions_up: 0,
+  };
+
+  constructor(o: XconnectOptions) {
+    this.#o = o;
+    this.ep = new L2tpEndpoint({
+      transport: o.kind,
+      hostName: o.hostName,
+      routerId: o.routerId,
+      random32: o.random32,
+      helloIntervalMs: o.helloIntervalMs,
+      acceptConnections: false,
+      maxConnections: 4,
+    });
+  }
+
+  /** Opens the control connection (SCCRQ). */
+  start(now: number): void {
+    this.#connect(now);
+    this.#drain(now);
+  }
+
+  #connect(now: number): void {
+    this.#retryAt = Infinity;
+    const r = this.ep.connect(this.#o.lasName, now);
+    if (!r.ok) {
+      this.#o.log.error(`cannot start a control connection to ${this.#o.lasName}: ${r.reason}`);
+      this.#scheduleRetry(now);
+      return;
+    }
+    this.counters.connects++;
+    this.#ccid = r.localCcid;
+    this.state = "connecting";
+    this.#o.log.info(`connecting to ${this.#o.lasName} for VC ${this.#o.vcId}`, {
+      transport: this.#o.kind,
+    });
+  }
+
+  #scheduleRetry(now: number): void {
+    if (this.#stopping) return;
+    this.#retryAt = now + this.#retryMs;
+    this.#o.log.info(`retrying in ${this.#retryMs / 1000} s`);
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+  }
+
+  /** Drains the transport. */
+  onTransportReadable(now: number): void {
+    const t = this.#o.transport;
+    for (let round = 0; round < 8; round++) {
+      const n = t.recv();
+      if (n === 0) break;
+      const rx = t.rx;
+      for (let i = 0; i < n; i++) {
+        if (rx.truncated[i]) {
+          this.counters.rx_other++;
+          continue;
+        }
+        const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
+        const c = this.ep.classifyData(bytes, this.#o.lasName);
+        if (c.kind === "frame") {
+          this.counters.rx_frames++;
+          this.counters.rx_bytes += c.frame.length;
+          if (this.#o.device.write(c.frame) !== 0) this.counters.rx_device_errors++;
+        } else if (c.kind === "control") {
+          this.ep.receive(this.#o.lasName, bytes, now);
+        } else {
+          this.counters.rx_other++;
+        }
+      }
+      this.#drain(now);
+    }
+    t.flush();
+  }
+
+  /** Drains the device into the session. */
+  onDeviceReadable(now: number): void {
+    const d = this.#o.device;
+    const t = this.#o.transport;
+    for (let round = 0; round < 8; round++) {
+      const n = d.read();
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) {
+        const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
+        if (this.state !== "up" || !this.#session) {
+          this.counters.tx_no_session++;
+          continue;
+        }
+        const buf = this.#scratch;
+        const h = writeDataHeader(
+          buf,
+          0,
+          this.#o.kind,
+          this.#session.remoteSessionId,
+          this.#tx,
+          -1,
+        );
+        buf.set(frame, h);
+        if (t.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
+          this.counters.tx_errors++;
+          continue;
+        }
+        this.counters.tx_frames++;
+        this.counters.tx_bytes += frame.length;
+      }
+    }
+    if (t.flush() !== 0) this.counters.tx_errors++;
+    void now;
+  }
+
+  #drain(now: number): void {
+    const t = this.#o.transport;
+    for (const o of this.ep.takeOutgoing()) {
+      if (t.queue(o.bytes, this.#o.las) !== 0) this.counters.tx_errors++;
+    }
+    for (const ev of this.ep.takeEvents()) this.#event(ev, now);
+    // Events may have queued more (the ICRQ after connection-up).
+    for (const o of this.ep.takeOutgoing()) {
+      if (t.queue(o.bytes, this.#o.las) !== 0) this.counters.tx_errors++;
+    }
+    t.flush();
+  }
+
+  #event(ev: L2tpEvent, now: number): void {
+    const log = this.#o.log;
+    switch (ev.type) {
+      case "connection-up": {
+        log.info(`control connection to ${ev.peer} (${ev.hostName || "no host name"}) is up`, {
+          ccid: ev.localCcid,
+        });
+        const vcId = new TextEncoder().encode(this.#o.vcId);
+        const r = this.ep.openSession(this.#ccid, { pwType: 5, vcId }, now);
+        if (!r.ok) {
+          log.error(`cannot ask for a session on VC ${this.#o.vcId}: ${r.reason}`);
+          this.ep.closeConnection(this.#ccid, now, "could not open a session");
+          return;
+        }
+        this.state = "session-wait";
+        break;
+      }
+      case "connection-down":
+        log.warn(`control connection to ${ev.peer} is down: ${ev.reason}`);
+        this.#session = null;
+        this.state = "idle";
+        this.#scheduleRetry(now);
+        break;
+      case "session-up":
+        this.#session = ev.session;
+        this.#tx = { cookie: ev.session.txCookie, sublayer: ev.session.txSublayer };
+        this.state = "up";
+        this.#upSince = now;
+        this.counters.sessions_up++;
+        this.#retryMs = RETRY_MIN_MS;
+        log.info(`session ${ev.session.localSessionId} on VC ${this.#o.vcId} is up`, {
+          remote_session: ev.session.remoteSessionId,
+          device: this.#o.device.name,
+        });
+        break;
+      case "session-down":
+        log.warn(`session on VC ${this.#o.vcId} is down: ${ev.reason}`);
+        this.#session = null;
+        if (!this.#stopping) {
+          this.state = "idle";
+          this.ep.closeConnection(this.#ccid, now, "session lost; reconnecting");
+        }
+        break;
+      case "circuit-status":
+        log.info(`the LAS says the circuit is ${ev.active ? "up" : "down"}`);
+        break;
+      case "rejected":
+        log.limited(`${ev.peer}:${ev.code}`, "warn", ev.reason, { peer: ev.peer });
+        break;
+    }
+  }
+
+  /** Runs timers due at `now`. */
+  poll(now: number): void {
+    this.ep.poll(now);
+    if (now >= this.#retryAt) this.#connect(now);
+    this.#drain(now);
+  }
+
+  /** When `poll` next has work. */
+  nextDeadline(): number {
+    return Math.min(this.ep.nextDeadline(), this.#retryAt);
+  }
+
+  /** Sends StopCCN (shutdown). */
+  stop(now: number): void {
+    this.#stopping = true;
+    this.#retryAt = Infinity;
+    for (const c of this.ep.connections()) {
+      this.ep.closeConnection(c.localCcid, now, "the edge is shutting down");
+    }
+    this.#drain(now);
+  }
+
+  /** For /status. */
+  status(now: number): Record<string, unknown> {
+    const s = this.#session;
+    return {
+      las: this.#o.lasName,
+      vc: this.#o.vcId,
+      device: this.#o.device.name,
+      state: this.state,
+      session: s
+        ? {
+          local_session: s.localSessionId,
+          remote_session: s.remoteSessionId,
+          up_s: Math.round((now - this.#upSince) / 1000),
+        }
+        : null,
+      counters: { ...this.counters },
+    };
+  }
+
+  /** For /metrics. */
+  metrics(w: MetricsWriter): void {
+    w.gauge("l2_xconnect_up", "1 when the session is up", this.state === "up" ? 1 : 0);
+    for (const [name, v] of Object.entries(this.counters)) {
+      w.counter(`l2_xconnect_${name}_total`, `xconnect: ${name.replaceAll("_", " ")}`, v);
+    }
+  }
+}
