@@ -17,9 +17,10 @@
  * unknown AVPs that carry M=1 in `unknownMandatory`. Unknown AVPs with M=0
  * are kept in `unknown` and otherwise ignored.
  *
+ * The Message Digest AVP is handled on the encoded bytes by `auth.ts`.
+ *
  * Not done: Challenge/Challenge Response (L2TPv2-style tunnel
- * authentication), Message Digest verification (see docs/l2tpv3.md),
- * Preferred Language.
+ * authentication), Preferred Language.
  *
  * @module
  */
@@ -59,6 +60,8 @@ export interface Fields {
   circuitStatus?: number;
   /** Cisco Draft AVP Version (9,10); 1 in every Cisco draft-mode SCCRQ/SCCRP. */
   ciscoDraftVersion?: number;
+  /** Control Message Authentication Nonce (0,73) / (9,13), in SCCRQ and SCCRP. */
+  nonce?: Uint8Array;
 }
 
 /** Which dialect AVPs are written in. */
@@ -212,6 +215,9 @@ export function decodeFields(msg: ControlMessage): DecodeResult {
         case A.CircuitStatus:
           f.circuitStatus = u16(v);
           continue;
+        case A.ControlMessageAuthNonce:
+          f.nonce = v;
+          continue;
       }
     } else if (a.vendor === VENDOR_CISCO) {
       cisco = true;
@@ -245,6 +251,9 @@ export function decodeFields(msg: ControlMessage): DecodeResult {
           continue;
         case C.DraftAvpVersion:
           f.ciscoDraftVersion = u16(v);
+          continue;
+        case C.ControlMessageAuthNonce:
+          if (!hasIetf(msg, A.ControlMessageAuthNonce)) f.nonce = v;
           continue;
       }
     }
@@ -357,6 +366,7 @@ export function encodeFields(f: Fields, dialect: Dialect): Avp[] {
   if (f.circuitStatus !== undefined) {
     out.push(avp(0, A.CircuitStatus, b16(f.circuitStatus), false));
   }
+  if (f.nonce) out.push(avp(0, A.ControlMessageAuthNonce, f.nonce, false));
   if (dialect === "cisco") {
     const c = VENDOR_CISCO;
     if (f.assignedControlConnectionId !== undefined) {
@@ -375,6 +385,7 @@ export function encodeFields(f: Fields, dialect: Dialect): Avp[] {
     if (f.ciscoDraftVersion !== undefined) {
       out.push(avp(c, C.DraftAvpVersion, b16(f.ciscoDraftVersion), true));
     }
+    if (f.nonce) out.push(avp(c, C.ControlMessageAuthNonce, f.nonce, false));
   }
   return out;
 }

@@ -30,9 +30,13 @@
  * pre-standard vendor-9 AVPs if it carried any, IETF otherwise) and keeps
  * it for the connection's life; an initiator uses the configured one.
  *
- * Not done: tie breakers (simultaneous SCCRQs between the same pair), control
- * message authentication (Message Digest/Nonce AVPs are accepted and
- * ignored), outgoing calls (OCRQ), WEN.
+ * Authentication (RFC 3931 section 4.3, `auth.ts`) when a shared secret is
+ * configured: digests on everything we send (acks become ACK messages),
+ * messages without a valid digest dropped before reliable delivery sees
+ * them (ZLBs, which cannot carry one, are accepted).
+ *
+ * Not done: tie breakers (simultaneous SCCRQs between the same pair),
+ * outgoing calls (OCRQ), WEN.
  *
  * @module
  */
@@ -54,7 +58,15 @@ import {
   pwTypeName,
   StopCcnResult,
 } from "./constants.ts";
-import { type ControlMessage, emitControl, isZlb, messageTypeOf } from "./control_message.ts";
+import { type AuthContext, digestPlaceholder, sharedKey, sign, verify } from "./auth.ts";
+import {
+  type Avp,
+  type ControlMessage,
+  emitControl,
+  isZlb,
+  messageTypeOf,
+  parseControl,
+} from "./control_message.ts";
 import type { ResolvedConfig } from "./endpoint_config.ts";
 import type { L2tpEvent, RejectCode } from "./events.ts";
 import { ReliableChannel } from "./reliable_channel.ts";
@@ -194,6 +206,12 @@ export class ControlConnection {
   private callSerial = 0;
   private overflow = false;
   private lastSent = "";
+  /** Set when a shared secret is configured. */
+  private readonly auth: AuthContext | null = null;
+  /** Our authentication nonce (sent in SCCRQ/SCCRP). */
+  private readonly ourNonce: Uint8Array = new Uint8Array(0);
+  /** The peer's authentication nonce, once its SCCRQ/SCCRP told us. */
+  private peerNonce: Uint8Array | null = null;
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -205,6 +223,11 @@ export class ControlConnection {
     this.dialect = ctx.config.dialect;
     const cfg = ctx.config.reliable;
     this.channel = new ReliableChannel<ControlMessage>(cfg, copyMessage);
+    const c = ctx.config;
+    if (c.secret && c.hash) {
+      this.auth = { hash: c.hash, alg: c.digestAlgorithm, key: sharedKey(c.hash, c.secret) };
+      this.ourNonce = ctx.randomBytes(16);
+    }
     traceAppend(this.trace, now, `created as ${role} for ${peer}, local CCID ${localCcid}`);
   }
 
@@ -234,12 +257,21 @@ export class ControlConnection {
   private flush(now: number): void {
     this.channel.poll(now);
     for (const t of this.channel.takeOutgoing()) {
+      let avps: Avp[] = t.body ? t.body.avps : [];
+      if (this.auth) {
+        // Authenticated: a digest right after the Message Type; a ZLB becomes an ACK.
+        const placeholder = digestPlaceholder(this.auth.alg, this.dialect === "cisco");
+        avps = avps.length > 0
+          ? [avps[0], placeholder, ...avps.slice(1)]
+          : [...encodeFields({ messageType: MT.ACK }, "ietf"), placeholder];
+      }
       const bytes = emitControl(this.ctx.config.transport, {
         ccid: t.body ? t.body.ccid : this.remoteCcid,
         ns: t.ns,
         nr: t.nr,
-        avps: t.body ? t.body.avps : [],
+        avps,
       });
+      if (this.auth) this.signBytes(bytes);
       this.ctx.count(t.body ? (t.retransmit ? "tx_retransmit" : "tx_control") : "tx_zlb");
       this.ctx.send(this.peer, bytes);
     }
@@ -250,6 +282,19 @@ export class ControlConnection {
       this.goDown(`send queue to ${this.peer} is full: the peer is not acknowledging`, now);
       this.finished = true;
     }
+  }
+
+  /** The nonces a digest covers: none for SCCRQ, else [sender's, receiver's]. */
+  private nonces(type: number | undefined, fromUs: boolean): Uint8Array[] {
+    if (type === MT.SCCRQ || !this.peerNonce) return [];
+    return fromUs ? [this.ourNonce, this.peerNonce] : [this.peerNonce, this.ourNonce];
+  }
+
+  private signBytes(bytes: Uint8Array): void {
+    const t = this.ctx.config.transport;
+    const p = parseControl(bytes, t);
+    if (!p.ok || !this.auth) return;
+    sign(this.auth, bytes, p.msg.avps, t, this.nonces(messageTypeOf(p.msg), true));
   }
 
   /** Retransmissions exhausted: the peer is gone. */
@@ -320,6 +365,7 @@ export class ControlConnection {
       assignedControlConnectionId: this.localCcid,
       pwCapabilities: c.pwTypes,
       ...(this.dialect === "cisco" ? { ciscoDraftVersion: 1 } : {}),
+      ...(this.auth ? { nonce: this.ourNonce } : {}),
     }, now);
     this.transition("wait-ctl-reply", "sent SCCRQ", now);
     this.flush(now);
@@ -386,9 +432,10 @@ export class ControlConnection {
    * A control message for this connection (parsed and validated by the
    * endpoint). Runs it through reliable delivery, then the state machine.
    */
-  receive(msg: ControlMessage, now: number): void {
-    if (this.state === "established") this.helloDeadline = now + this.ctx.config.helloIntervalMs;
+  receive(msg: ControlMessage, bytes: Uint8Array, now: number): void {
     const mt = messageTypeOf(msg);
+    if (this.auth && mt !== undefined && !this.authentic(msg, bytes, mt)) return;
+    if (this.state === "established") this.helloDeadline = now + this.ctx.config.helloIntervalMs;
     const body = isZlb(msg) || mt === MT.ACK ? null : msg;
     const r = this.channel.receive(msg.ns, msg.nr, body, now);
     this.ctx.count(`rx_${r.verdict}`);
@@ -399,6 +446,26 @@ export class ControlConnection {
       this.handle(m, d.value, now);
     }
     this.flush(now);
+  }
+
+  /** Checks the Message Digest; counts and reports failures. ZLBs cannot carry one. */
+  private authentic(msg: ControlMessage, bytes: Uint8Array, mt: number): boolean {
+    if (!this.auth) return true;
+    if (mt === MT.SCCRP && this.state === "wait-ctl-reply" && !this.peerNonce) {
+      // The SCCRP's digest covers the nonce it carries.
+      const d = decodeFields(msg);
+      if (d.ok && d.value.fields.nonce) this.peerNonce = d.value.fields.nonce.slice();
+    }
+    const t = this.ctx.config.transport;
+    const bad = verify(this.auth, bytes, msg.avps, t, this.nonces(mt, false));
+    if (bad === null) return true;
+    if (mt === MT.SCCRP && this.state === "wait-ctl-reply") this.peerNonce = null;
+    this.ctx.count(`drop_auth_${bad}`);
+    const why = bad === "no_digest"
+      ? "no Message Digest, but a shared secret is configured"
+      : "wrong Message Digest (shared secret mismatch?)";
+    this.reject("auth_failed", `${messageName(mt)} from ${this.peer} dropped: ${why}`);
+    return false;
   }
 
   private handle(m: ControlMessage, d: Decoded, now: number): void {
@@ -471,6 +538,7 @@ export class ControlConnection {
     this.remoteCcid = f.assignedControlConnectionId!;
     this.peerHostName = f.hostName ?? "";
     this.dialect = d.cisco ? "cisco" : "ietf";
+    this.peerNonce = f.nonce ? f.nonce.slice() : null;
     this.channel.setPeerWindow(f.receiveWindowSize, now);
     this.sendMessage({
       messageType: MT.SCCRP,
@@ -482,6 +550,7 @@ export class ControlConnection {
       assignedControlConnectionId: this.localCcid,
       pwCapabilities: c.pwTypes,
       ...(this.dialect === "cisco" ? { ciscoDraftVersion: 1 } : {}),
+      ...(this.auth ? { nonce: this.ourNonce } : {}),
     }, now);
     this.transition("wait-ctl-conn", `SCCRQ from ${this.peerHostName || "?"}, sent SCCRP`, now);
   }

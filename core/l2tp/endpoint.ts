@@ -28,9 +28,10 @@
  * ID allocator), the undrained outgoing queue and event queue
  * (`maxBacklog`, oldest kept, newest dropped and counted).
  *
- * Not done: control message authentication (RFC 3931 section 4.3), tie
- * breaking, IPv6 peers are fine (peer is an opaque string) but nothing here
- * looks at addresses.
+ * Control message authentication (RFC 3931 section 4.3) is on when the
+ * config has a `secret` and a `hash` (see `auth.ts`).
+ *
+ * Not done: tie breaking. Peers are opaque strings (IPv4 or IPv6 alike).
  *
  * @module
  */
@@ -44,7 +45,7 @@ import {
 } from "./control_connection.ts";
 import { emitData, parseData } from "./data_header.ts";
 import { demux } from "./data_header.ts";
-import { messageTypeOf, parseControl } from "./control_message.ts";
+import { type ControlMessage, messageTypeOf, parseControl } from "./control_message.ts";
 import { type EndpointConfig, resolveConfig, type ResolvedConfig } from "./endpoint_config.ts";
 import type { L2tpEvent, RejectCode } from "./events.ts";
 import { IdAllocator } from "./id_allocator.ts";
@@ -212,7 +213,7 @@ export class L2tpEndpoint {
           `message with Control Connection ID 0 from ${peer} is not an SCCRQ; dropped`,
         );
       }
-      return this.onSccrq(peer, msg, d.value.fields.assignedControlConnectionId ?? 0, now);
+      return this.onSccrq(peer, msg, bytes, d.value.fields.assignedControlConnectionId ?? 0, now);
     }
     const c = this.byLocal.get(msg.ccid);
     if (!c) {
@@ -231,13 +232,14 @@ export class L2tpEndpoint {
         `message for Control Connection ${msg.ccid} came from ${peer}, not ${c.peer}; dropped`,
       );
     }
-    c.receive(msg, now);
+    c.receive(msg, bytes, now);
     if (c.finished) this.forget(c);
   }
 
   private onSccrq(
     peer: string,
-    msg: Parameters<ControlConnection["receive"]>[0],
+    msg: ControlMessage,
+    bytes: Uint8Array,
     assigned: number,
     now: number,
   ): void {
@@ -252,7 +254,7 @@ export class L2tpEndpoint {
     const key = `${peer}|${assigned}`;
     const known = this.byPeerKey.get(key);
     if (known) {
-      known.receive(msg, now); // a retransmission: the channel re-acknowledges it
+      known.receive(msg, bytes, now); // a retransmission: the channel re-acknowledges it
       if (known.finished) this.forget(known);
       return;
     }
@@ -285,8 +287,9 @@ export class L2tpEndpoint {
     }
     c.remoteCcid = assigned;
     this.byPeerKey.set(key, c);
-    c.receive(msg, now);
-    if (c.finished) this.forget(c);
+    c.receive(msg, bytes, now);
+    // Not taken (e.g. failed authentication): forget it, nothing was sent.
+    if (c.finished || c.state === "idle") this.forget(c);
   }
 
   /**

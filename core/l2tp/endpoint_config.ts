@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { DigestAlgorithm, HashFn } from "./auth.ts";
 import type { Dialect } from "./avp_fields.ts";
 import type { Transport } from "./control_message.ts";
 import type { IdAllocator } from "./id_allocator.ts";
@@ -66,16 +67,31 @@ export interface EndpointConfig {
   sessionIds?: IdAllocator;
   /** Largest number of undrained outgoing packets or events kept. Default 65 536. */
   maxBacklog?: number;
+  /**
+   * Shared secret for control message authentication (RFC 3931 section 4.3).
+   * When set, every message we send carries a Message Digest, acks are ACK
+   * messages instead of ZLBs, and unauthenticated messages (except ZLBs) are dropped.
+   */
+  secret?: Uint8Array;
+  /** Hash function for HMAC; required with `secret`. */
+  hash?: HashFn;
+  /** Digest we send. Default "md5" (we accept either). */
+  digestAlgorithm?: DigestAlgorithm;
 }
 
 /** `EndpointConfig` with every default filled in. */
 export type ResolvedConfig =
-  & Required<Omit<EndpointConfig, "sessionPolicy" | "sessionIds" | "reliable">>
-  & Pick<EndpointConfig, "sessionPolicy" | "sessionIds">
+  & Required<
+    Omit<EndpointConfig, "sessionPolicy" | "sessionIds" | "reliable" | "secret" | "hash">
+  >
+  & Pick<EndpointConfig, "sessionPolicy" | "sessionIds" | "secret" | "hash">
   & { reliable: Partial<ReliableConfig> };
 
-/** Fills in defaults. */
+/** Fills in defaults. Throws `TypeError` for a secret without a hash function. */
 export function resolveConfig(config: EndpointConfig): ResolvedConfig {
+  if (config.secret && !config.hash) {
+    throw new TypeError("Cannot use an L2TP shared secret: no hash function was given");
+  }
   const c = Object.fromEntries(
     Object.entries(config).filter(([, v]) => v !== undefined),
   ) as unknown as EndpointConfig;
@@ -94,6 +110,7 @@ export function resolveConfig(config: EndpointConfig): ResolvedConfig {
     sessionSetupTimeoutMs: 30_000,
     closeHoldMs: 31_000,
     maxBacklog: 65_536,
+    digestAlgorithm: "md5",
     ...c,
     reliable: c.reliable ?? {},
   };

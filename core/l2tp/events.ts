@@ -35,7 +35,8 @@ export type RejectCode =
   | "bad_cookie"
   | "sublayer_refused"
   | "policy_refused"
-  | "unknown_session";
+  | "unknown_session"
+  | "auth_failed";
 
 /** Events in the order they happened. */
 export type L2tpEvent =

@@ -214,3 +214,54 @@ export function udpOf(
     payload: p.subarray(8, Math.min(len, p.length)),
   };
 }
+
+/**
+ * Writes a classic pcap (microsecond stamps, little-endian) of raw IPv4
+ * packets (link type 101), for feeding our own packets to tshark in tests.
+ */
+export function writeRawIpPcap(packets: { time: number; ip: Uint8Array }[]): Uint8Array {
+  let size = 24;
+  for (const p of packets) size += 16 + p.ip.length;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, 0xa1b2c3d4, true);
+  dv.setUint16(4, 2, true);
+  dv.setUint16(6, 4, true);
+  dv.setUint32(16, 65535, true);
+  dv.setUint32(20, 101, true);
+  let off = 24;
+  for (const p of packets) {
+    dv.setUint32(off, Math.floor(p.time), true);
+    dv.setUint32(off + 4, Math.round((p.time % 1) * 1e6), true);
+    dv.setUint32(off + 8, p.ip.length, true);
+    dv.setUint32(off + 12, p.ip.length, true);
+    out.set(p.ip, off + 16);
+    off += 16 + p.ip.length;
+  }
+  return out;
+}
+
+/** An IPv4 header (no options, checksum filled) in front of `payload`. */
+export function ipv4Packet(
+  src: string,
+  dst: string,
+  protocol: number,
+  payload: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(20 + payload.length);
+  out[0] = 0x45;
+  out[2] = out.length >> 8;
+  out[3] = out.length & 0xff;
+  out[8] = 64;
+  out[9] = protocol;
+  out.set(src.split(".").map(Number), 12);
+  out.set(dst.split(".").map(Number), 16);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += (out[i] << 8) | out[i + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const ck = ~sum & 0xffff;
+  out[10] = ck >> 8;
+  out[11] = ck & 0xff;
+  out.set(payload, 20);
+  return out;
+}
