@@ -304,8 +304,10 @@ export class ControlConnection {
       return;
     }
     const n = this.channel.config.maxRetransmits;
+    const oldest = this.channel.oldestUnacked;
+    const what = oldest ? messageName(messageTypeOf(oldest)) : this.lastSent;
     this.goDown(
-      `peer ${this.peer} stopped answering: ${n} retransmissions of ${this.lastSent} unacknowledged`,
+      `peer ${this.peer} stopped answering: ${n} retransmissions of ${what} unacknowledged`,
       now,
     );
     this.ctx.count("peer_dead");

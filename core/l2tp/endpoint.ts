@@ -253,7 +253,11 @@ export class L2tpEndpoint {
     }
     const key = `${peer}|${assigned}`;
     const known = this.byPeerKey.get(key);
-    if (known) {
+    if (known && known.state === "closing") {
+      // The peer closed and is starting over with the same CCID: a new
+      // connection. The closing one keeps acknowledging under its own CCID.
+      this.byPeerKey.delete(key);
+    } else if (known) {
       known.receive(msg, bytes, now); // a retransmission: the channel re-acknowledges it
       if (known.finished) this.forget(known);
       return;

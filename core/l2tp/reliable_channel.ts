@@ -193,6 +193,11 @@ export class ReliableChannel<T> {
     return this.inFlight.length === 0 && this.queue.length === 0;
   }
 
+  /** The oldest message sent and not yet acknowledged (what a dead peer left unanswered). */
+  get oldestUnacked(): T | undefined {
+    return this.inFlight[0]?.body;
+  }
+
   /** Sets the peer's window from its Receive Window Size AVP (0 or absent: 4). */
   setPeerWindow(size: number | undefined, now: number): void {
     this.peerWindow = size && size > 0 ? size : DEFAULT_PEER_WINDOW;

@@ -790,3 +790,23 @@ Deno.test("initiator: SCCRQ unanswered is retransmitted 1,2,4,8,8 s apart and th
   assertEquals(times, [1000, 3000, 7000, 15000, 23000]);
   assertEquals(types(edge.takeEvents()), ["connection-down"]);
 });
+
+Deno.test("a peer that closed and starts over with the same CCID gets a new connection", () => {
+  const { ep, peer } = established(las());
+  const first = peer.theirCcid;
+  ep.receive(
+    EDGE,
+    peer.msg({
+      messageType: 4,
+      resultCode: { result: 1 },
+      assignedControlConnectionId: peer.ourCcid,
+    }),
+    1000,
+  );
+  only(ep, "ZLB");
+  const again = new Peer(EDGE, peer.ourCcid); // restarted: Ns 0, same assigned CCID
+  ep.receive(EDGE, again.sccrq(), 2000);
+  const sccrp = only(ep, "SCCRP");
+  assert(sccrp.f.assignedControlConnectionId !== first);
+  assertEquals(ep.connections().map((c) => c.state).sort(), ["closing", "wait-ctl-conn"]);
+});
