@@ -2,6 +2,7 @@
  * L2tpEndpoint as conversations at explicit times: a scripted peer sends
  * control messages, the test reads what the endpoint answers.
  */
+import fc from "fast-check";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { ipv4Of, readCapture } from "../lab/pcap.ts";
 import { L2tpEndpoint } from "../../core/l2tp/endpoint.ts";
@@ -809,4 +810,51 @@ Deno.test("a peer that closed and starts over with the same CCID gets a new conn
   const sccrp = only(ep, "SCCRP");
   assert(sccrp.f.assignedControlConnectionId !== first);
   assertEquals(ep.connections().map((c) => c.state).sort(), ["closing", "wait-ctl-conn"]);
+});
+
+Deno.test("property: mutated control messages never throw and never leak session ids", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom("icrq", "iccn", "cdn", "sli", "hello", "stop", "sccrq", "zlb"),
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+          fc.nat({ max: 5 }),
+        ),
+        { maxLength: 30 },
+      ),
+      (script) => {
+        const { ep, peer } = established(las());
+        withSession(ep, peer, 1000);
+        let t = 0;
+        for (const [kind, flips, cut] of script) {
+          const sid = 1000 + (flips.length % 3);
+          const b = kind === "icrq"
+            ? peer.icrq(sid)
+            : kind === "iccn"
+            ? peer.msg({ messageType: 12, localSessionId: sid, remoteSessionId: 0 })
+            : kind === "cdn"
+            ? peer.msg({ messageType: 14, resultCode: { result: 1 }, localSessionId: sid })
+            : kind === "sli"
+            ? peer.msg({ messageType: 16, localSessionId: sid, circuitStatus: 0 })
+            : kind === "hello"
+            ? peer.msg({ messageType: 6 })
+            : kind === "stop"
+            ? peer.msg({ messageType: 4, resultCode: { result: 1 } })
+            : kind === "sccrq"
+            ? new Peer(EDGE, 9999).sccrq()
+            : peer.zlb();
+          for (const [pos, val] of flips) b[pos % b.length] = val;
+          ep.receive(EDGE, b.subarray(0, b.length - cut), t);
+          for (const s of sent(ep)) peer.got(s);
+          t += 700;
+          ep.poll(t);
+          sent(ep);
+        }
+        const live = ep.connections().reduce((n, c) => n + c.sessions, 0);
+        assertEquals(ep.sessionIds.size, live);
+      },
+    ),
+    { seed: 3931, numRuns: 200 },
+  );
 });
