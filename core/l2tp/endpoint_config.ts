@@ -3,6 +3,9 @@
  * bounds on every table the network can grow. Defaults follow RFC 3931's
  * recommendations and Cisco's `l2tp-class` defaults where they exist.
  *
+ * Not here: parsing a configuration file (that is `cmd/`'s job) or
+ * validating ranges beyond the secret/hash pairing.
+ *
  * @module
  */
 import type { DigestAlgorithm, HashFn } from "./auth.ts";

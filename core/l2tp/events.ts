@@ -7,6 +7,9 @@
  * Events are plain data; the daemon drains them with `takeEvents()` and logs
  * or acts on them (e.g. attach the session to the switch keyed by `vcId`).
  *
+ * Not here: rate limiting of `rejected` events (one per refused packet; the
+ * daemon's log should rate-limit), localisation.
+ *
  * @module
  */
 import type { Dialect } from "./avp_fields.ts";
