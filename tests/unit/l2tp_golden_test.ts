@@ -15,6 +15,7 @@ import {
 import { decodeFields, printableId } from "../../core/l2tp/avp_fields.ts";
 import { messageName } from "../../core/l2tp/constants.ts";
 import { demux } from "../../core/l2tp/data_header.ts";
+import { L2tpEndpoint } from "../../core/l2tp/endpoint.ts";
 
 const CAPTURES = "/work/shared/captures";
 
@@ -168,3 +169,75 @@ Deno.test("golden: freeRtr PW type 4 edge asks for Ethernet VLAN", () => {
     });
   assertEquals(types, [4]);
 });
+
+for (
+  const [file, pwType] of [["freertr-two-edges-pw5-ip115.pcap", 5], [
+    "freertr-edge-pw4-vlan-ip115.pcap",
+    4,
+  ]] as const
+) {
+  Deno.test(`golden conversation: the freeRtr edge's own messages from ${file} bring up a session on our LAS`, () => {
+    const edge = "10.115.0.1";
+    const msgs = controlBytes(file).filter((c) => c.src === edge);
+    let x = 11;
+    const ep = new L2tpEndpoint({
+      transport: "ip",
+      hostName: "l2-las",
+      routerId: 0x0a730002,
+      random32: () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0),
+    });
+    let lasCcid = 0;
+    let localSid = 0;
+    let ourNextNs = 0;
+    const answers: string[][] = [];
+    const t0 = msgs[0].time;
+    for (const c of msgs) {
+      const p = parseControl(c.bytes, "ip");
+      assert(p.ok);
+      // Rewrite what the freeRtr server chose (its CCID, its session id, its Ns) to ours.
+      const avps = p.msg.avps.map((a) =>
+        a.vendor === 0 && a.type === 64 && localSid !== 0
+          ? {
+            ...a,
+            value: new Uint8Array([
+              localSid >>> 24,
+              (localSid >>> 16) & 255,
+              (localSid >>> 8) & 255,
+              localSid & 255,
+            ]),
+          }
+          : a
+      );
+      const bytes = emitControl("ip", {
+        ccid: p.msg.ccid === 0 ? 0 : lasCcid,
+        ns: p.msg.ns,
+        nr: ourNextNs,
+        avps,
+      });
+      const now = Math.round((c.time - t0) * 1000);
+      ep.poll(now);
+      ep.receive(edge, bytes, now);
+      const out = ep.takeOutgoing().map((o) => {
+        const r = parseControl(o.bytes, "ip");
+        assert(r.ok);
+        const d = decodeFields(r.msg);
+        assert(d.ok);
+        const type = messageName(messageTypeOf(r.msg));
+        if (type === "SCCRP") lasCcid = d.value.fields.assignedControlConnectionId!;
+        if (type === "ICRP") localSid = d.value.fields.localSessionId!;
+        if (type !== "ZLB") ourNextNs = (r.msg.ns + 1) & 0xffff;
+        return type;
+      });
+      answers.push(out);
+    }
+    const want = [["SCCRP"], ["ZLB"], ["ICRP"], [], ["ZLB"], [], ["ZLB"]];
+    while (want.length < msgs.length) want.push(["ZLB"]); // the edge's HELLOs
+    assertEquals(answers, want);
+    const ev = ep.takeEvents();
+    assertEquals(ev.map((e) => e.type), ["connection-up", "session-up", "circuit-status"]);
+    assert(ev[1].type === "session-up");
+    assertEquals([ev[1].session.pwType, ev[1].session.vcIdText], [pwType, vc]);
+    assertEquals(ep.connections()[0].state, "established");
+    assertEquals(ep.counters["rx_hello"], msgs.length - 7);
+  });
+}
