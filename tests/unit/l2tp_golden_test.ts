@@ -170,12 +170,11 @@ Deno.test("golden: freeRtr PW type 4 edge asks for Ethernet VLAN", () => {
   assertEquals(types, [4]);
 });
 
-for (
-  const [file, pwType] of [["freertr-two-edges-pw5-ip115.pcap", 5], [
-    "freertr-edge-pw4-vlan-ip115.pcap",
-    4,
-  ]] as const
-) {
+const FREERTR_EDGES = [
+  { file: "freertr-two-edges-pw5-ip115.pcap", pwType: 5, vc: "1234" },
+  { file: "freertr-edge-pw4-vlan-ip115.pcap", pwType: 4, vc: "1235" },
+];
+for (const { file, pwType, vc } of FREERTR_EDGES) {
   Deno.test(`golden conversation: the freeRtr edge's own messages from ${file} bring up a session on our LAS`, () => {
     const edge = "10.115.0.1";
     const msgs = controlBytes(file).filter((c) => c.src === edge);
