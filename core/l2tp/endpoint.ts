@@ -323,8 +323,9 @@ export class L2tpEndpoint {
   /**
    * An encapsulated data packet for an established session (slow path
    * convenience; the daemon may write the header itself with
-   * `writeDataHeader` and the session's `tx` layout). `seq` is the
-   * sublayer sequence number when the peer asked for one.
+   * `writeDataHeader` and the session's `tx` layout). When the peer asked
+   * for sequenced data (default sublayer with Data Sequencing), each call
+   * sends the next 24-bit sequence number; `seq` >= 0 overrides it.
    */
   encapsulate(
     localSessionId: number,
@@ -333,6 +334,10 @@ export class L2tpEndpoint {
   ): { peer: string; bytes: Uint8Array } | null {
     const s = this.sessionsById.get(localSessionId);
     if (!s || s.state !== "established") return null;
+    if (seq < 0 && s.tx.sublayer && s.txSequencing) {
+      seq = s.txSeq;
+      s.txSeq = (s.txSeq + 1) & 0xffffff;
+    }
     return {
       peer: s.peer,
       bytes: emitData(this.config.transport, s.remoteSessionId, s.tx, seq, frame),

@@ -53,6 +53,8 @@ export interface Session {
   tx: DataLayout;
   /** The peer asked for sequence numbers in the sublayer of data we send. */
   txSequencing: boolean;
+  /** Next sublayer sequence number `encapsulate` sends (24 bits) when `txSequencing`. */
+  txSeq: number;
   /** Peer's last Circuit Status A bit. */
   circuitActive: boolean;
   /** Call Serial Number of the ICRQ. */

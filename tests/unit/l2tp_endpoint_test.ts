@@ -858,3 +858,17 @@ Deno.test("property: mutated control messages never throw and never leak session
     { seed: 3931, numRuns: 200 },
   );
 });
+
+Deno.test("a peer asking for the default sublayer with sequencing gets numbered data", () => {
+  const { ep, peer } = established(las());
+  const local = withSession(ep, peer, 91, 0, { l2SpecificSublayer: 1, dataSequencing: 2 });
+  const info = ep.session(local)!;
+  assertEquals([info.txSublayer, info.txSequencing, info.rxSublayer], [true, true, false]);
+  const frame = new Uint8Array([9, 9, 9]);
+  const layout = { cookie: new Uint8Array(0), sublayer: true };
+  assertEquals(ep.encapsulate(local, frame)!.bytes, emitData("ip", 91, layout, 0, frame));
+  assertEquals(ep.encapsulate(local, frame)!.bytes, emitData("ip", 91, layout, 1, frame));
+  // Sequencing without a sublayer is refused (CDN result 15).
+  ep.receive(EDGE, peer.icrq(92, { dataSequencing: 2 }), 0);
+  assertEquals(only(ep, "CDN").f.resultCode?.result, 15);
+});
