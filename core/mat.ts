@@ -41,7 +41,7 @@ import type { LeafMap } from "./leaf_map.ts";
 import { isGroup, macAt, type MacKey, matAddress, matNodePrefix, writeMac } from "./mac.ts";
 import { ArpPacket } from "./wire/arp.ts";
 import { BOOTP_OP, DHCP_OPTION, DHCP_PORT, DhcpMessage } from "./wire/dhcpv4.ts";
-import { ETH, ETHERTYPE, EthernetFrame } from "./wire/ethernet.ts";
+import { ETH, EthernetFrame, ETHERTYPE } from "./wire/ethernet.ts";
 import { ICMPV6_TYPE } from "./wire/icmpv6.ts";
 import { IP_PROTO, Ipv4Packet } from "./wire/ipv4.ts";
 import { Ipv6Packet, NEXT_HEADER } from "./wire/ipv6.ts";

@@ -128,7 +128,11 @@ export class DhcpMessage {
   /** The one door for untrusted bytes. */
   check(buf: Uint8Array, off = 0, len = buf.length - off): DhcpReason {
     this.buf = EMPTY;
-    this.off = this.len = this.optionsOffset = this.optionsEnd = 0;
+    this.off =
+      this.len =
+      this.optionsOffset =
+      this.optionsEnd =
+        0;
     this.hasMagicCookie = false;
     if (off < 0 || off + len > buf.length || len < DHCP.COOKIE) return "dhcp-truncated";
     if (buf[off + DHCP.HLEN] > 16) return "dhcp-bad-hlen";

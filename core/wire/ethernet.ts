@@ -90,7 +90,12 @@ export class EthernetFrame {
   /** The one door for untrusted bytes: `"ok"` binds the view to `buf[off, off + len)`. */
   check(buf: Uint8Array, off = 0, len = buf.length - off): EthernetReason {
     this.buf = EMPTY;
-    this.off = this.len = this.tagCount = this.payloadOffset = this.typeOrLength = 0;
+    this.off =
+      this.len =
+      this.tagCount =
+      this.payloadOffset =
+      this.typeOrLength =
+        0;
     if (off < 0 || off + len > buf.length || len < ETH.HEADER_LEN) return "eth-truncated";
     const end = off + len;
     let p = off + ETH.TYPE;

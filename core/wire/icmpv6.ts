@@ -108,7 +108,11 @@ export class Icmpv6Packet {
   /** Recomputes and stores the checksum. */
   fillChecksum(srcOff: number, dstOff: number): void {
     put16(this.buf, this.checksumOffset, 0);
-    put16(this.buf, this.checksumOffset, icmpv6Checksum(this.buf, srcOff, dstOff, this.off, this.len));
+    put16(
+      this.buf,
+      this.checksumOffset,
+      icmpv6Checksum(this.buf, srcOff, dstOff, this.off, this.len),
+    );
   }
 }
 

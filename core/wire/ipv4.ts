@@ -172,7 +172,11 @@ export class Ipv4Packet {
   /** Recomputes and stores the header checksum. */
   fillChecksum(): void {
     put16(this.buf, this.off + IPV4.CHECKSUM, 0);
-    put16(this.buf, this.off + IPV4.CHECKSUM, internetChecksum(this.buf, this.off, this.headerLength));
+    put16(
+      this.buf,
+      this.off + IPV4.CHECKSUM,
+      internetChecksum(this.buf, this.off, this.headerLength),
+    );
   }
 }
 

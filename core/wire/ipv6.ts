@@ -113,7 +113,12 @@ export class Ipv6Packet {
   /** The one door for untrusted bytes. */
   check(buf: Uint8Array, off = 0, len = buf.length - off): Ipv6Reason {
     this.buf = EMPTY;
-    this.off = this.len = this.upperProtocol = this.upperOffset = this.extCount = 0;
+    this.off =
+      this.len =
+      this.upperProtocol =
+      this.upperOffset =
+      this.extCount =
+        0;
     this.fragmentHeaderOffset = -1;
     if (off < 0 || off + len > buf.length || len < IPV6.HEADER_LEN) return "ipv6-truncated";
     if (buf[off] >>> 4 !== 6) return "ipv6-bad-version";

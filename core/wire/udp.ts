@@ -87,11 +87,15 @@ export class UdpDatagram {
   }
   /** The checksum this datagram should carry over IPv4 (addresses at `srcOff`/`dstOff`). */
   computeChecksumV4(srcOff: number, dstOff: number): number {
-    return finish(this.sumWithoutChecksum(pseudoSumV4(this.buf, srcOff, dstOff, UDP_PROTOCOL, this.len)));
+    return finish(
+      this.sumWithoutChecksum(pseudoSumV4(this.buf, srcOff, dstOff, UDP_PROTOCOL, this.len)),
+    );
   }
   /** The checksum this datagram should carry over IPv6. */
   computeChecksumV6(srcOff: number, dstOff: number): number {
-    return finish(this.sumWithoutChecksum(pseudoSumV6(this.buf, srcOff, dstOff, UDP_PROTOCOL, this.len)));
+    return finish(
+      this.sumWithoutChecksum(pseudoSumV6(this.buf, srcOff, dstOff, UDP_PROTOCOL, this.len)),
+    );
   }
   /** True when the checksum is 0 ("none") or verifies, over IPv4. */
   checksumValidV4(srcOff: number, dstOff: number): boolean {

@@ -2,8 +2,8 @@ import { assert, assertEquals } from "../assert.ts";
 import { FRAME_NAMES, loadFrame } from "../fixtures/frames/load.ts";
 import {
   emitEthernet,
-  ethernetHeaderLength,
   EthernetFrame,
+  ethernetHeaderLength,
   type EthernetReason,
   parseEthernet,
 } from "../../core/wire/ethernet.ts";
@@ -124,7 +124,11 @@ Deno.test("ethernet: invalid inputs give their reason codes", () => {
   const cases: [string, Uint8Array, EthernetReason][] = [
     ["empty", new Uint8Array(0), "eth-truncated"],
     ["13 bytes", base.subarray(0, 13), "eth-truncated"],
-    ["tag without inner type", tagged(base, [{ tpid: TPID_8021Q, vid: 1, pcp: 0 }]).subarray(0, 17), "eth-tag-truncated"],
+    [
+      "tag without inner type",
+      tagged(base, [{ tpid: TPID_8021Q, vid: 1, pcp: 0 }]).subarray(0, 17),
+      "eth-tag-truncated",
+    ],
     ["three tags", three, "eth-too-many-tags"],
     ["type/length 0x05dd", reserved, "eth-bad-type-length"],
     ["802.3 length past the end", longLen, "eth-length-exceeds-frame"],

@@ -97,23 +97,32 @@ Deno.test("ipv4: invalid inputs give their reason codes", () => {
 
 Deno.test("ipv4: options and fragment fields round-trip through the repr", () => {
   const b = new Uint8Array(32);
-  emitIpv4({
-    tos: 0xb8,
-    ident: 0x1234,
-    dontFragment: false,
-    moreFragments: true,
-    fragmentOffset: 185,
-    ttl: 1,
-    protocol: IP_PROTO.UDP,
-    src: 0xc0000201,
-    dst: 0xc6336402,
-    options: new Uint8Array([0x94, 0x04, 0x00, 0x00]), // Router Alert
-    payloadLength: 8,
-  }, b, 0);
+  emitIpv4(
+    {
+      tos: 0xb8,
+      ident: 0x1234,
+      dontFragment: false,
+      moreFragments: true,
+      fragmentOffset: 185,
+      ttl: 1,
+      protocol: IP_PROTO.UDP,
+      src: 0xc0000201,
+      dst: 0xc6336402,
+      options: new Uint8Array([0x94, 0x04, 0x00, 0x00]), // Router Alert
+      payloadLength: 8,
+    },
+    b,
+    0,
+  );
   const p = new Ipv4Packet();
   assertEquals(p.check(b), "ok");
   assert(p.checksumValid());
-  assertEquals([p.headerLength, p.moreFragments, p.fragmentOffset, p.isFragment], [24, true, 185, true]);
+  assertEquals([p.headerLength, p.moreFragments, p.fragmentOffset, p.isFragment], [
+    24,
+    true,
+    185,
+    true,
+  ]);
   const r = parseIpv4(p);
   assert(r.ok);
   assertEquals(r.value.options, new Uint8Array([0x94, 0x04, 0x00, 0x00]));

@@ -23,15 +23,19 @@ function chain(first: number, exts: [number, Uint8Array][], upper: Uint8Array): 
   let n = 0;
   for (const [, e] of exts) n += e.length;
   const b = new Uint8Array(40 + n + upper.length);
-  emitIpv6({
-    trafficClass: 0,
-    flowLabel: 0,
-    nextHeader: first,
-    hopLimit: 64,
-    src: new Uint8Array(16),
-    dst: new Uint8Array(16),
-    payloadLength: n + upper.length,
-  }, b, 0);
+  emitIpv6(
+    {
+      trafficClass: 0,
+      flowLabel: 0,
+      nextHeader: first,
+      hopLimit: 64,
+      src: new Uint8Array(16),
+      dst: new Uint8Array(16),
+      payloadLength: n + upper.length,
+    },
+    b,
+    0,
+  );
   let p = 40;
   for (const [next, e] of exts) {
     b.set(e, p);
@@ -95,7 +99,12 @@ Deno.test("ipv6: captured first fragment walks the Fragment header to ICMPv6", (
   const [b, po] = ipOf("ipv6_frag_first");
   const p = new Ipv6Packet();
   assertEquals(p.check(b, po), "ok");
-  assertEquals([p.extCount, p.upperProtocol, p.isFragment, p.upperInThisPacket], [1, 58, true, true]);
+  assertEquals([p.extCount, p.upperProtocol, p.isFragment, p.upperInThisPacket], [
+    1,
+    58,
+    true,
+    true,
+  ]);
   assertEquals(p.fragmentHeaderOffset, po + 40);
   assertEquals(b[p.upperOffset], 128);
 });
@@ -115,7 +124,11 @@ Deno.test("ipv6: HBH, DestOpts, Routing, Fragment then UDP", () => {
 });
 
 Deno.test("ipv6: a non-first fragment stops the walk; its upper header is elsewhere", () => {
-  const b = chain(NEXT_HEADER.FRAGMENT, [[NEXT_HEADER.ICMPV6, frag(100, true)]], new Uint8Array(16));
+  const b = chain(
+    NEXT_HEADER.FRAGMENT,
+    [[NEXT_HEADER.ICMPV6, frag(100, true)]],
+    new Uint8Array(16),
+  );
   const p = new Ipv6Packet();
   assertEquals(p.check(b), "ok");
   assertEquals([p.upperProtocol, p.isFragment, p.upperInThisPacket], [58, true, false]);
@@ -152,13 +165,25 @@ Deno.test("ipv6: invalid inputs give their reason codes", () => {
     ["payload length past the buffer", long, "ipv6-bad-payload-length"],
     ["frame cut inside the payload", h.subarray(0, 60), "ipv6-bad-payload-length"],
     ["ext header cut", chain(NEXT_HEADER.ROUTING, [], new Uint8Array(4)), "ipv6-ext-truncated"],
-    ["ext header longer than payload", chain(NEXT_HEADER.ROUTING, [], ext(2).subarray(0, 16)), "ipv6-ext-truncated"],
+    [
+      "ext header longer than payload",
+      chain(NEXT_HEADER.ROUTING, [], ext(2).subarray(0, 16)),
+      "ipv6-ext-truncated",
+    ],
     [
       "hop-by-hop after another header",
-      chain(NEXT_HEADER.DEST_OPTS, [[NEXT_HEADER.HOP_BY_HOP, ext(0)], [NEXT_HEADER.UDP, ext(0)]], new Uint8Array(0)),
+      chain(
+        NEXT_HEADER.DEST_OPTS,
+        [[NEXT_HEADER.HOP_BY_HOP, ext(0)], [NEXT_HEADER.UDP, ext(0)]],
+        new Uint8Array(0),
+      ),
       "ipv6-hbh-not-first",
     ],
-    ["nine extension headers", chain(NEXT_HEADER.DEST_OPTS, many, new Uint8Array(0)), "ipv6-too-many-ext"],
+    [
+      "nine extension headers",
+      chain(NEXT_HEADER.DEST_OPTS, many, new Uint8Array(0)),
+      "ipv6-too-many-ext",
+    ],
   ];
   const p = new Ipv6Packet();
   for (const [name, bytes, reason] of cases) {

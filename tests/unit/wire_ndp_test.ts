@@ -78,7 +78,10 @@ Deno.test("ndp: captured RS, RA, NS, NA, Redirect parse and re-emit byte for byt
 Deno.test("ndp: captured options are iterated with their link-layer addresses", () => {
   const want: Record<typeof NDP_FRAMES[number], [number, number][]> = {
     ndp_rs: [[NDP_OPTION.SOURCE_LLA, 0x02_00_00_00_0a_01]],
-    ndp_ra: [[NDP_OPTION.PREFIX_INFO, -1], [NDP_OPTION.MTU, -1], [NDP_OPTION.SOURCE_LLA, 0x02_00_00_00_0b_02]],
+    ndp_ra: [[NDP_OPTION.PREFIX_INFO, -1], [NDP_OPTION.MTU, -1], [
+      NDP_OPTION.SOURCE_LLA,
+      0x02_00_00_00_0b_02,
+    ]],
     ndp_ns: [[NDP_OPTION.SOURCE_LLA, 0x02_00_00_00_0a_01]],
     ndp_na: [[NDP_OPTION.TARGET_LLA, 0x02_00_00_00_0b_02]],
     ndp_redirect: [[NDP_OPTION.REDIRECTED_HEADER, -1]],

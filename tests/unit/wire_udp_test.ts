@@ -54,15 +54,19 @@ Deno.test("udp: zero checksum means none over IPv4 and is invalid over IPv6", ()
   assert(u.checksumValidV4(ip.srcOffset, ip.dstOffset));
 
   const v6 = new Uint8Array(40 + 12);
-  emitIpv6({
-    trafficClass: 0,
-    flowLabel: 0,
-    nextHeader: 17,
-    hopLimit: 1,
-    src: new Uint8Array(16).fill(1),
-    dst: new Uint8Array(16).fill(2),
-    payloadLength: 12,
-  }, v6, 0);
+  emitIpv6(
+    {
+      trafficClass: 0,
+      flowLabel: 0,
+      nextHeader: 17,
+      hopLimit: 1,
+      src: new Uint8Array(16).fill(1),
+      dst: new Uint8Array(16).fill(2),
+      payloadLength: 12,
+    },
+    v6,
+    0,
+  );
   emitUdp({ srcPort: 546, dstPort: 547, payloadLength: 4 }, v6, 40);
   const ip6 = new Ipv6Packet();
   assertEquals(ip6.check(v6), "ok");
