@@ -62,6 +62,8 @@ export interface Fields {
   ciscoDraftVersion?: number;
   /** Control Message Authentication Nonce (0,73) / (9,13), in SCCRQ and SCCRP. */
   nonce?: Uint8Array;
+  /** Interface MTU (0,91) RFC 4667 / Cisco (9,14), in ICRQ and ICRP. */
+  interfaceMtu?: number;
 }
 
 /** Which dialect AVPs are written in. */
@@ -218,6 +220,9 @@ export function decodeFields(msg: ControlMessage): DecodeResult {
         case A.ControlMessageAuthNonce:
           f.nonce = v;
           continue;
+        case A.InterfaceMtu:
+          f.interfaceMtu = u16(v);
+          continue;
       }
     } else if (a.vendor === VENDOR_CISCO) {
       cisco = true;
@@ -254,6 +259,9 @@ export function decodeFields(msg: ControlMessage): DecodeResult {
           continue;
         case C.ControlMessageAuthNonce:
           if (!hasIetf(msg, A.ControlMessageAuthNonce)) f.nonce = v;
+          continue;
+        case C.InterfaceMtu:
+          if (!hasIetf(msg, A.InterfaceMtu)) f.interfaceMtu = u16(v);
           continue;
       }
     }
@@ -367,6 +375,7 @@ export function encodeFields(f: Fields, dialect: Dialect): Avp[] {
     out.push(avp(0, A.CircuitStatus, b16(f.circuitStatus), false));
   }
   if (f.nonce) out.push(avp(0, A.ControlMessageAuthNonce, f.nonce, false));
+  if (f.interfaceMtu !== undefined) out.push(avp(0, A.InterfaceMtu, b16(f.interfaceMtu), false));
   if (dialect === "cisco") {
     const c = VENDOR_CISCO;
     if (f.assignedControlConnectionId !== undefined) {
@@ -386,6 +395,9 @@ export function encodeFields(f: Fields, dialect: Dialect): Avp[] {
       out.push(avp(c, C.DraftAvpVersion, b16(f.ciscoDraftVersion), true));
     }
     if (f.nonce) out.push(avp(c, C.ControlMessageAuthNonce, f.nonce, false));
+    if (f.interfaceMtu !== undefined) {
+      out.push(avp(c, C.InterfaceMtu, b16(f.interfaceMtu), false));
+    }
   }
   return out;
 }

@@ -810,6 +810,8 @@ export class ControlConnection {
       l2SpecificSublayer: 0,
       dataSequencing: 0,
       circuitStatus: CIRCUIT_ACTIVE,
+      // Echo the peer's MTU so a Cisco MTU check cannot fail (we carry any size).
+      ...(f.interfaceMtu !== undefined ? { interfaceMtu: f.interfaceMtu } : {}),
     }, now);
     transitionSession(s, "wait-connect", `ICRQ for VC ${vcIdText}, sent ICRP`, now, this.trace);
   }

@@ -199,6 +199,7 @@ const fieldsArb: fc.Arbitrary<Fields> = fc.record({
   circuitStatus: u16,
   ciscoDraftVersion: u16,
   nonce: fc.uint8Array({ minLength: 1, maxLength: 32 }),
+  interfaceMtu: u16,
 }, { requiredKeys: ["messageType"] }).map((f) => ({ ...f }));
 
 Deno.test("fields: decode(encode(f)) == f in both dialects; Cisco dialect is detected", () => {

@@ -872,3 +872,17 @@ Deno.test("a peer asking for the default sublayer with sequencing gets numbered 
   ep.receive(EDGE, peer.icrq(92, { dataSequencing: 2 }), 0);
   assertEquals(only(ep, "CDN").f.resultCode?.result, 15);
 });
+
+Deno.test("ICRP echoes the peer's Interface MTU (Cisco 9,14 and IETF 91) so an MTU check cannot fail", () => {
+  const { ep, peer } = established(las(), new Peer(CISCO, 5, "cisco"));
+  ep.receive(CISCO, peer.icrq(7, { interfaceMtu: 1500 }), 0);
+  const icrp = only(ep, "ICRP");
+  assertEquals(icrp.f.interfaceMtu, 1500);
+  const mtu = icrp.avps.filter((a) => a.type === (a.vendor === 9 ? 14 : 91));
+  assertEquals(mtu.map((a) => [a.vendor, a.value]), [[0, new Uint8Array([5, 220])], [
+    9,
+    new Uint8Array([5, 220]),
+  ]]);
+  ep.receive(CISCO, peer.icrq(8), 0);
+  assertEquals(only(ep, "ICRP").f.interfaceMtu, undefined);
+});
