@@ -1,0 +1,407 @@
+/**
+ * Batched, non-blocking datagram I/O over one socket fd: recvmmsg into a
+ * preallocated ring of slots with source address and IP_PKTINFO /
+ * IPV6_PKTINFO destination, sendmmsg from a preallocated send batch with an
+ * optional chosen source address. Shared by UDP (`udp.ts`) and raw IP
+ * (`raw.ts`) sockets.
+ *
+ * All iovecs, msghdrs, sockaddrs and cmsgs live in one {@link Arena} held in
+ * `#arena` for the life of the socket; their pointers are written once at
+ * construction. Per call only lengths are reset.
+ *
+ * Struct layouts (x86-64): iovec 16 bytes {base, len}; msghdr 56 bytes
+ * {name@0, namelen@8, iov@16, iovlen@24, control@32, controllen@40,
+ * flags@48}; mmsghdr 64 bytes {msghdr, msg_len@56}; cmsghdr 16 bytes
+ * {len u64@0, level@8, type@12}, data 8-aligned; in_pktinfo 12 bytes
+ * {ifindex, spec_dst, addr}; in6_pktinfo 20 bytes {addr[16], ifindex}.
+ *
+ * Not done here: GSO/GRO (UDP_SEGMENT), timestamps, IP_RECVERR queues.
+ *
+ * @module
+ */
+import { type Endpoint, type Ip16, readSockaddr, setV4, writeSockaddr } from "./addr.ts";
+import { Arena, C, closeQuietly, E, errno, errnoName, libc, OsError, setPtr, size } from "./libc.ts";
+import type { DatagramBatch, DatagramTransport } from "./types.ts";
+
+const MMSG = 64;
+const IOV = 16;
+const NAME = 32;
+const CTRL = 64;
+// msghdr field offsets
+const M_NAME = 0, M_NAMELEN = 8, M_IOV = 16, M_IOVLEN = 24, M_CONTROL = 32, M_CONTROLLEN = 40;
+const M_FLAGS = 48, M_LEN = 56;
+
+/** errnos that kill a socket: thrown instead of returned. */
+const FATAL_SEND = new Set<number>([E.EBADF, E.EFAULT, E.ENOTSOCK, E.EDESTADDRREQ]);
+
+/** How the socket frames what it receives. */
+export type DgramKind = "udp" | "raw4" | "raw6";
+
+/** Sizes of a socket's buffers. */
+export interface BatchOptions {
+  /** Slots per receive batch and per send batch (default 64, at most 1024). */
+  batch?: number;
+  /** Bytes per slot: the largest datagram (default 16384). */
+  slotSize?: number;
+}
+
+interface Ring {
+  vec: number; // offset of mmsghdr[0]
+  iovs: number; // offset of iovec[0]
+  bufs: Uint8Array[];
+  names: number[];
+  ctrls: number[];
+}
+
+/** Send and receive counters of one socket. */
+export interface DgramStats {
+  /** Datagrams received. */
+  rxPackets: number;
+  /** Datagrams cut because they were larger than a slot. */
+  rxTruncated: number;
+  /** Datagrams sent. */
+  txPackets: number;
+  /** Datagrams dropped on send, by errno name. */
+  txDropped: Map<string, number>;
+}
+
+/**
+ * A socket with batched receive and send. Build one with `openUdp()` or
+ * `openRawIp()`.
+ */
+export class DatagramSocket implements DatagramTransport {
+  /** The socket fd; -1 after close. */
+  fd: number;
+  readonly local: Endpoint;
+  readonly rx: DatagramBatch;
+  readonly stats: DgramStats = {
+    rxPackets: 0,
+    rxTruncated: 0,
+    txPackets: 0,
+    txDropped: new Map(),
+  };
+  readonly #family: 4 | 6;
+  readonly #kind: DgramKind;
+  readonly #slot: number;
+  /** Holds every struct and buffer the kernel points into (rule 1, libc.ts). */
+  readonly #arena: Arena;
+  readonly #rxRing: Ring;
+  readonly #txRing: Ring;
+  readonly #solo: Ring;
+  #txCount = 0;
+  #rxUsed: number;
+  #sockaddr: Uint8Array = new Uint8Array(new ArrayBuffer(128), 0, 32);
+
+  /** Takes ownership of `fd` (a non-blocking datagram socket, already bound). */
+  constructor(fd: number, family: 4 | 6, kind: DgramKind, local: Endpoint, opts: BatchOptions = {}) {
+    const batch = opts.batch ?? 64;
+    const slot = opts.slotSize ?? 16384;
+    if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
+      throw new RangeError(`batch must be 1..1024, got ${batch}`);
+    }
+    if (!Number.isInteger(slot) || slot < 64 || slot > 65536) {
+      throw new RangeError(`slotSize must be 64..65536, got ${slot}`);
+    }
+    this.fd = fd;
+    this.local = local;
+    this.#family = family;
+    this.#kind = kind;
+    this.#slot = slot;
+    const per = slot + NAME + CTRL + IOV + MMSG + 64;
+    this.#arena = new Arena((2 * batch + 1) * per + 4096);
+    this.#rxRing = this.#ring(batch);
+    this.#txRing = this.#ring(batch);
+    this.#solo = this.#ring(1);
+    this.#rxUsed = batch;
+    this.rx = {
+      capacity: batch,
+      count: 0,
+      bufs: this.#rxRing.bufs,
+      lens: new Int32Array(batch),
+      offsets: new Int32Array(batch),
+      src: Array.from({ length: batch }, () => new Uint8Array(16)),
+      srcPort: new Uint16Array(batch),
+      dst: Array.from({ length: batch }, () => new Uint8Array(16)),
+      ifindex: new Int32Array(batch),
+      truncated: new Uint8Array(batch),
+    };
+  }
+
+  #ring(n: number): Ring {
+    const a = this.#arena;
+    const v = a.view;
+    const vec = a.alloc(n * MMSG, 64);
+    const iovs = a.alloc(n * IOV, 16);
+    const ring: Ring = { vec, iovs, bufs: [], names: [], ctrls: [] };
+    for (let i = 0; i < n; i++) {
+      const buf = a.alloc(this.#slot, 64);
+      const name = a.alloc(NAME, 8);
+      const ctrl = a.alloc(CTRL, 8);
+      const iov = iovs + i * IOV;
+      setPtr(v, iov, a.addr(buf));
+      setPtr(v, iov + 8, this.#slot);
+      const m = vec + i * MMSG;
+      setPtr(v, m + M_NAME, a.addr(name));
+      v.setUint32(m + M_NAMELEN, NAME, true);
+      setPtr(v, m + M_IOV, a.addr(iov));
+      setPtr(v, m + M_IOVLEN, 1);
+      setPtr(v, m + M_CONTROL, a.addr(ctrl));
+      setPtr(v, m + M_CONTROLLEN, CTRL);
+      ring.bufs.push(a.u8.subarray(buf, buf + this.#slot));
+      ring.names.push(name);
+      ring.ctrls.push(ctrl);
+    }
+    return ring;
+  }
+
+  /** Receives up to `rx.capacity` datagrams (one recvmmsg); 0 when none are ready. */
+  recv(): number {
+    const a = this.#arena, v = a.view, u8 = a.u8, ring = this.#rxRing, rx = this.rx;
+    // Reset what the kernel overwrote last time.
+    for (let i = 0; i < this.#rxUsed; i++) {
+      const m = ring.vec + i * MMSG;
+      v.setUint32(m + M_NAMELEN, NAME, true);
+      setPtr(v, m + M_CONTROLLEN, CTRL);
+    }
+    this.#rxUsed = 0;
+    rx.count = 0;
+    const n = libc.recvmmsg(this.fd, a.pointer(ring.vec), rx.capacity, C.MSG_DONTWAIT, null);
+    if (n < 0) {
+      const e = errno();
+      if (e === E.EAGAIN || e === E.EINTR) return 0;
+      // ICMP errors reported on the socket (connected use) are not fatal.
+      if (e === E.ECONNREFUSED || e === E.EHOSTUNREACH || e === E.ENETUNREACH) return 0;
+      throw new OsError(`recvmmsg(fd ${this.fd})`, e);
+    }
+    this.#rxUsed = n;
+    for (let i = 0; i < n; i++) {
+      const m = ring.vec + i * MMSG;
+      const len = v.getUint32(m + M_LEN, true);
+      const flags = v.getInt32(m + M_FLAGS, true);
+      const trunc = (flags & C.MSG_TRUNC) !== 0;
+      rx.truncated[i] = trunc ? 1 : 0;
+      if (trunc) this.stats.rxTruncated++;
+      const got = len > this.#slot ? this.#slot : len;
+      rx.lens[i] = got;
+      const port = readSockaddr(u8, ring.names[i], rx.src[i]);
+      rx.srcPort[i] = port < 0 ? 0 : port;
+      this.#parseCmsgs(ring.ctrls[i], v.getUint32(m + M_CONTROLLEN, true), i);
+      if (this.#kind === "raw4") {
+        const ihl = (ring.bufs[i][0] & 0x0f) * 4;
+        rx.offsets[i] = ihl > got ? got : ihl;
+      } else {
+        rx.offsets[i] = 0;
+      }
+    }
+    rx.count = n;
+    this.stats.rxPackets += n;
+    return n;
+  }
+
+  #parseCmsgs(ctrl: number, len: number, i: number): void {
+    const v = this.#arena.view, u8 = this.#arena.u8, rx = this.rx;
+    rx.dst[i].fill(0);
+    rx.ifindex[i] = 0;
+    const end = ctrl + (len > CTRL ? CTRL : len);
+    let off = ctrl;
+    for (let guard = 0; guard < 8 && off + 16 <= end; guard++) {
+      const clen = v.getUint32(off, true);
+      if (clen < 16 || off + clen > end) break;
+      const level = v.getInt32(off + 8, true);
+      const type = v.getInt32(off + 12, true);
+      const data = off + 16;
+      if (level === C.IPPROTO_IP && type === C.IP_PKTINFO && clen >= 28) {
+        rx.ifindex[i] = v.getInt32(data, true);
+        setV4(rx.dst[i], v.getUint32(data + 8, false));
+      } else if (level === C.IPPROTO_IPV6 && type === C.IPV6_PKTINFO && clen >= 36) {
+        rx.dst[i].set(u8.subarray(data, data + 16));
+        rx.ifindex[i] = v.getInt32(data + 16, true);
+      }
+      off += (clen + 7) & ~7;
+    }
+  }
+
+  /** Fills slot `i` of `ring` for sending `len` bytes already in its buffer. */
+  #prepare(ring: Ring, i: number, len: number, to: Endpoint, from: Ip16 | null | undefined): number {
+    const a = this.#arena, v = a.view, u8 = a.u8;
+    const m = ring.vec + i * MMSG;
+    if (this.#family === 4 && !isMapped(to.ip)) return E.EAFNOSUPPORT;
+    const nlen = writeSockaddr(u8, ring.names[i], this.#family, to.ip, to.port);
+    v.setUint32(m + M_NAMELEN, nlen, true);
+    setPtr(v, ring.iovs + i * IOV + 8, len); // iov_base is fixed; only iov_len changes
+    const ctrl = ring.ctrls[i];
+    if (from) {
+      if (this.#family === 4) {
+        if (!isMapped(from)) return E.EAFNOSUPPORT;
+        // cmsghdr + in_pktinfo: CMSG_LEN(12) = 28, CMSG_SPACE(12) = 32.
+        setPtr(v, ctrl, 28);
+        v.setInt32(ctrl + 8, C.IPPROTO_IP, true);
+        v.setInt32(ctrl + 12, C.IP_PKTINFO, true);
+        v.setInt32(ctrl + 16, 0, true); // ipi_ifindex: let routing choose
+        u8.set(from.subarray(12, 16), ctrl + 20); // ipi_spec_dst: our source
+        v.setUint32(ctrl + 24, 0, true); // ipi_addr: ignored on send
+        setPtr(v, m + M_CONTROLLEN, 32);
+      } else {
+        // cmsghdr + in6_pktinfo: CMSG_LEN(20) = 36, CMSG_SPACE(20) = 40.
+        setPtr(v, ctrl, 36);
+        v.setInt32(ctrl + 8, C.IPPROTO_IPV6, true);
+        v.setInt32(ctrl + 12, C.IPV6_PKTINFO, true);
+        u8.set(from, ctrl + 16);
+        v.setUint32(ctrl + 32, 0, true);
+        setPtr(v, m + M_CONTROLLEN, 40);
+      }
+    } else {
+      setPtr(v, m + M_CONTROLLEN, 0);
+    }
+    return 0;
+  }
+
+  #dropped(e: number): void {
+    const name = errnoName(e);
+    this.stats.txDropped.set(name, (this.stats.txDropped.get(name) ?? 0) + 1);
+  }
+
+  send(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number {
+    if (data.length > this.#slot) {
+      this.#dropped(E.EMSGSIZE);
+      return E.EMSGSIZE;
+    }
+    let r: number;
+    if (!from) {
+      // Zero-copy path: the data and sockaddr are used only during the call.
+      if (this.#family === 4 && !isMapped(to.ip)) {
+        this.#dropped(E.EAFNOSUPPORT);
+        return E.EAFNOSUPPORT;
+      }
+      const nlen = writeSockaddr(this.#sockaddr, 0, this.#family, to.ip, to.port);
+      r = libc.sendto(this.fd, data, size(data.length), 0, this.#sockaddr, nlen);
+    } else {
+      const ring = this.#solo;
+      ring.bufs[0].set(data);
+      const bad = this.#prepare(ring, 0, data.length, to, from);
+      if (bad !== 0) {
+        this.#dropped(bad);
+        return bad;
+      }
+      r = libc.sendmsg(this.fd, this.#arena.pointer(ring.vec), 0);
+    }
+    if (r >= 0) {
+      this.stats.txPackets++;
+      return 0;
+    }
+    const e = errno();
+    if (FATAL_SEND.has(e)) throw new OsError(`send(fd ${this.fd})`, e);
+    this.#dropped(e);
+    return e;
+  }
+
+  queue(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number {
+    if (data.length > this.#slot) {
+      this.#dropped(E.EMSGSIZE);
+      return E.EMSGSIZE;
+    }
+    const ring = this.#txRing;
+    const i = this.#txCount;
+    ring.bufs[i].set(data);
+    const bad = this.#prepare(ring, i, data.length, to, from);
+    if (bad !== 0) {
+      this.#dropped(bad);
+      return bad;
+    }
+    this.#txCount++;
+    return this.#txCount === ring.bufs.length ? this.flush() : 0;
+  }
+
+  /** Slots queued and not yet flushed. */
+  get queued(): number {
+    return this.#txCount;
+  }
+
+  flush(): number {
+    const total = this.#txCount;
+    this.#txCount = 0;
+    let sent = 0, first = 0;
+    const vec = this.#txRing.vec;
+    // Each pass sends at least one message or skips the one that failed.
+    while (sent < total) {
+      const r = libc.sendmmsg(this.fd, this.#arena.pointer(vec + sent * MMSG), total - sent, 0);
+      if (r > 0) {
+        sent += r;
+        this.stats.txPackets += r;
+        continue;
+      }
+      const e = r < 0 ? errno() : E.EAGAIN;
+      if (FATAL_SEND.has(e)) throw new OsError(`sendmmsg(fd ${this.fd})`, e);
+      if (first === 0) first = e;
+      this.#dropped(e);
+      sent++; // the message at `sent` failed; skip it
+    }
+    return first;
+  }
+
+  close(): void {
+    if (this.fd >= 0) {
+      closeQuietly(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+function isMapped(ip: Ip16): boolean {
+  return ip[10] === 0xff && ip[11] === 0xff && ip[0] === 0 && ip[1] === 0 && ip[2] === 0 &&
+    ip[3] === 0 && ip[4] === 0 && ip[5] === 0 && ip[6] === 0 && ip[7] === 0 && ip[8] === 0 &&
+    ip[9] === 0;
+}
+
+
+/** Sets an int socket option; throws OsError naming `what`. */
+export function setIntOpt(fd: number, level: number, name: number, value: number, what: string) {
+  const b = new Uint8Array(new ArrayBuffer(128), 0, 4);
+  new DataView(b.buffer).setInt32(0, value, true);
+  if (libc.setsockopt(fd, level, name, b, 4) < 0) {
+    throw new OsError(`setsockopt(${what})`, errno());
+  }
+}
+
+/** Reads an int socket option. */
+export function getIntOpt(fd: number, level: number, name: number, what: string): number {
+  const b = new Uint8Array(new ArrayBuffer(128), 0, 8);
+  const len = new Uint8Array(new ArrayBuffer(128), 0, 4);
+  new DataView(len.buffer).setUint32(0, 4, true);
+  if (libc.getsockopt(fd, level, name, b, len) < 0) {
+    throw new OsError(`getsockopt(${what})`, errno());
+  }
+  return new DataView(b.buffer).getInt32(0, true);
+}
+
+/** Creates a non-blocking, close-on-exec socket; throws OsError. */
+export function openSocket(domain: number, type: number, protocol: number, what: string): number {
+  const fd = libc.socket(domain, type | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, protocol);
+  if (fd < 0) throw new OsError(`socket(${what})`, errno());
+  return fd;
+}
+
+/**
+ * Binds `fd` to `ip`/`port` and returns the bound endpoint (with the port the
+ * kernel chose for port 0). Closes `fd` and throws on failure.
+ */
+export function bindSocket(fd: number, family: 4 | 6, ip: Ip16, port: number, what: string) {
+  const sa = new Uint8Array(new ArrayBuffer(128), 0, 32);
+  const len = writeSockaddr(sa, 0, family, ip, port);
+  if (libc.bind(fd, sa, len) < 0) {
+    const e = errno();
+    closeQuietly(fd);
+    throw new OsError(`bind(${what})`, e);
+  }
+  const out = new Uint8Array(new ArrayBuffer(128), 0, 32);
+  const olen = new Uint8Array(new ArrayBuffer(128), 0, 4);
+  new DataView(olen.buffer).setUint32(0, 32, true);
+  if (libc.getsockname(fd, out, olen) < 0) {
+    const e = errno();
+    closeQuietly(fd);
+    throw new OsError(`getsockname(${what})`, e);
+  }
+  const got = new Uint8Array(16);
+  const p = readSockaddr(out, 0, got);
+  return { ip: got, port: p < 0 ? 0 : p };
+}

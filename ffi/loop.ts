@@ -1,0 +1,305 @@
+/**
+ * The readiness loop: one `poll()` per wakeup, run on a worker thread
+ * (`nonblocking: true`) so the JS thread stays free and timers and promises
+ * keep running while we wait; then every ready fd is drained with
+ * synchronous, non-blocking batch calls until it reports nothing more, in
+ * round-robin passes with a per-fd budget so one busy fd cannot starve the
+ * others.
+ *
+ * ```
+ *   ┌──────────────► compute timeout from nextDeadline()
+ *   │                       │
+ *   │             await poll(fds + eventfd, timeout)   (worker thread)
+ *   │                       │
+ *   │   eventfd ready? ── read it (wake() / close())
+ *   │                       │
+ *   │   round-robin: call each ready handler once per pass,
+ *   │   until it returns 0 or its budget is spent
+ *   │                       │
+ *   └──────────── onDeadline(now) when the deadline has passed
+ * ```
+ *
+ * Handlers are level-triggered: a handler that stops at its budget is
+ * called again after the next (immediate) poll. A handler that throws stops
+ * the loop; `run()` then rejects with that error after closing everything.
+ *
+ * The pollfd array lives in an Arena held by the loop (rule 1 and 3,
+ * libc.ts): the worker thread reads and writes it while JS runs, so JS does
+ * not touch it until the poll returns; registrations made meanwhile are
+ * applied before the next poll.
+ *
+ * Not done here: write readiness (sends drop on EAGAIN and are counted),
+ * epoll, signals.
+ *
+ * @module
+ */
+import { Arena, C, closeQuietly, E, errno, libc, OsError, size } from "./libc.ts";
+
+/**
+ * Handles one readable fd: receives one batch, processes it, returns how
+ * many packets it handled (0 when the fd had nothing: drained).
+ */
+export type ReadyHandler = () => number;
+
+/** How to build an IoLoop. */
+export interface LoopOptions {
+  /** Next timer deadline in `clock()` milliseconds; Infinity when idle. */
+  nextDeadline?: () => number;
+  /** Called with `clock()` once the deadline has passed. */
+  onDeadline?: (now: number) => void;
+  /** Monotonic milliseconds. Default `performance.now()`. */
+  clock?: () => number;
+  /** Most packets one fd may handle per wakeup (default 1024). */
+  budget?: number;
+  /** Most fds (default 64). */
+  maxFds?: number;
+}
+
+/** Counters of one loop. */
+export interface LoopStats {
+  /** poll() calls that returned. */
+  wakeups: number;
+  /** poll() calls that failed (errno is not readable from the worker thread). */
+  pollErrors: number;
+  /** Handler calls. */
+  handlerCalls: number;
+  /** Packets handlers reported. */
+  packets: number;
+  /** Times an fd stopped at its budget with data left. */
+  budgetHits: number;
+  /** onDeadline calls. */
+  deadlines: number;
+}
+
+interface Reg {
+  fd: number;
+  onReadable: ReadyHandler;
+  onClose?: () => void;
+}
+
+const POLLFD = 8;
+const MAX_TIMEOUT = 0x7fff_ffff;
+const MAX_POLL_ERRORS = 100;
+
+/**
+ * @example
+ * ```ts ignore
+ * import { IoLoop } from "./loop.ts";
+ * import { openUdp } from "./udp.ts";
+ * const sock = openUdp({ bind: "127.0.0.1:0" });
+ * const loop = new IoLoop({ nextDeadline: () => Infinity });
+ * loop.add(sock.fd, () => {
+ *   const n = sock.recv();
+ *   for (let i = 0; i < n; i++) {
+ *     sock.queue(sock.rx.bufs[i].subarray(0, sock.rx.lens[i]), { ip: sock.rx.src[i], port: sock.rx.srcPort[i] });
+ *   }
+ *   sock.flush();
+ *   return n;
+ * }, () => sock.close());
+ * const done = loop.run();
+ * // ... later
+ * await loop.close();
+ * await done;
+ * ```
+ */
+export class IoLoop {
+  readonly stats: LoopStats = {
+    wakeups: 0,
+    pollErrors: 0,
+    handlerCalls: 0,
+    packets: 0,
+    budgetHits: 0,
+    deadlines: 0,
+  };
+  readonly #nextDeadline: () => number;
+  readonly #onDeadline: (now: number) => void;
+  readonly #clock: () => number;
+  readonly #budget: number;
+  readonly #maxFds: number;
+  /** pollfd[0] is the eventfd, then one per registration; held for the worker thread. */
+  readonly #arena: Arena;
+  readonly #wakeBuf = new Uint8Array(new ArrayBuffer(128), 0, 8);
+  #eventfd: number;
+  #regs: Reg[] = [];
+  /** Registrations in pollfd order (index + 1), rebuilt between polls. */
+  #polled: Reg[] = [];
+  #dirty = true;
+  #closing = false;
+  #closed = false;
+  #running: Promise<void> | null = null;
+
+  constructor(opts: LoopOptions = {}) {
+    this.#nextDeadline = opts.nextDeadline ?? (() => Infinity);
+    this.#onDeadline = opts.onDeadline ?? (() => {});
+    this.#clock = opts.clock ?? (() => performance.now());
+    this.#budget = opts.budget ?? 1024;
+    this.#maxFds = opts.maxFds ?? 64;
+    this.#arena = new Arena((this.#maxFds + 1) * POLLFD);
+    this.#eventfd = libc.eventfd(0, C.EFD_NONBLOCK | C.EFD_CLOEXEC);
+    if (this.#eventfd < 0) throw new OsError("eventfd", errno());
+    new DataView(this.#wakeBuf.buffer).setBigUint64(0, 1n, true);
+  }
+
+  /** Registers `fd`; `onClose` runs when the loop closes (e.g. to close the device). */
+  add(fd: number, onReadable: ReadyHandler, onClose?: () => void): void {
+    if (this.#closing) throw new Error("Cannot add fd: loop is closing");
+    if (fd < 0) throw new RangeError(`Cannot add fd ${fd}: not an open fd`);
+    if (this.#regs.some((r) => r.fd === fd)) throw new Error(`Cannot add fd ${fd}: already added`);
+    if (this.#regs.length >= this.#maxFds) {
+      throw new Error(`Cannot add fd ${fd}: loop holds at most ${this.#maxFds} fds`);
+    }
+    this.#regs.push({ fd, onReadable, onClose });
+    this.#dirty = true;
+    this.wake();
+  }
+
+  /** Unregisters `fd` without closing it. */
+  remove(fd: number): void {
+    this.#regs = this.#regs.filter((r) => r.fd !== fd);
+    this.#dirty = true;
+    this.wake();
+  }
+
+  /** Interrupts a poll in progress (e.g. after a timer was moved earlier). */
+  wake(): void {
+    if (this.#eventfd >= 0) libc.write(this.#eventfd, this.#wakeBuf, size(8));
+  }
+
+  /** Runs until `close()`, or until a handler throws (then rejects). Call once. */
+  run(): Promise<void> {
+    if (this.#running) throw new Error("Cannot run loop: already running");
+    if (this.#closed) throw new Error("Cannot run loop: closed");
+    this.#running = this.#run();
+    return this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const v = this.#arena.view;
+    let pollErrors = 0;
+    try {
+      while (!this.#closing) {
+        if (this.#dirty) this.#rebuild();
+        let now = this.#clock();
+        if (this.#nextDeadline() <= now) {
+          this.stats.deadlines++;
+          this.#onDeadline(now);
+          now = this.#clock();
+        }
+        const deadline = this.#nextDeadline();
+        const timeout = deadline === Infinity
+          ? -1
+          : deadline <= now
+          ? 0
+          : Math.min(MAX_TIMEOUT, Math.ceil(deadline - now));
+        const nfds = this.#polled.length + 1;
+        const n = await libc.poll_wait(this.#arena.ptr, size(nfds), timeout);
+        this.stats.wakeups++;
+        if (this.#closing) break;
+        if (n < 0) {
+          this.stats.pollErrors++;
+          if (++pollErrors >= MAX_POLL_ERRORS) {
+            throw new Error(`poll failed ${MAX_POLL_ERRORS} times in a row`);
+          }
+          continue;
+        }
+        pollErrors = 0;
+        if (n === 0) continue;
+        if (v.getInt16(6, true) !== 0) this.#drainEventfd();
+        const ready: Reg[] = [];
+        for (let i = 0; i < this.#polled.length; i++) {
+          const revents = v.getInt16((i + 1) * POLLFD + 6, true);
+          if (revents === 0) continue;
+          const reg = this.#polled[i];
+          if (revents & C.POLLNVAL) {
+            throw new OsError(`poll(fd ${reg.fd})`, E.EBADF);
+          }
+          if (this.#regs.includes(reg)) ready.push(reg);
+        }
+        if (ready.length > 0) this.#drain(ready);
+      }
+    } finally {
+      this.#shutdown();
+    }
+  }
+
+  #drain(ready: Reg[]): void {
+    const spent = new Array<number>(ready.length).fill(0);
+    let active = ready.length;
+    // Each pass calls every active handler once; a handler leaves when it
+    // returns 0 or spends its budget. Bounded: budget * fds calls at most.
+    while (active > 0 && !this.#closing) {
+      for (let i = 0; i < ready.length; i++) {
+        if (spent[i] < 0) continue;
+        this.stats.handlerCalls++;
+        const got = ready[i].onReadable();
+        this.stats.packets += got;
+        if (got <= 0) {
+          spent[i] = -1;
+          active--;
+        } else if ((spent[i] += got) >= this.#budget) {
+          this.stats.budgetHits++;
+          spent[i] = -1;
+          active--;
+        }
+      }
+    }
+  }
+
+  #drainEventfd(): void {
+    const b = new Uint8Array(new ArrayBuffer(128), 0, 8);
+    libc.read(this.#eventfd, b, size(8));
+  }
+
+  #rebuild(): void {
+    const v = this.#arena.view;
+    v.setInt32(0, this.#eventfd, true);
+    v.setInt16(4, C.POLLIN, true);
+    v.setInt16(6, 0, true);
+    this.#polled = [...this.#regs];
+    for (let i = 0; i < this.#polled.length; i++) {
+      const off = (i + 1) * POLLFD;
+      v.setInt32(off, this.#polled[i].fd, true);
+      v.setInt16(off + 4, C.POLLIN, true);
+      v.setInt16(off + 6, 0, true);
+    }
+    this.#dirty = false;
+  }
+
+  #shutdown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    const regs = this.#regs;
+    this.#regs = [];
+    this.#polled = [];
+    for (const r of regs) {
+      try {
+        r.onClose?.();
+      } catch {
+        // A failing close must not keep the other fds open or hide run()'s error.
+      }
+    }
+    closeQuietly(this.#eventfd);
+    this.#eventfd = -1;
+  }
+
+  /**
+   * Stops the loop (interrupting a poll in progress), runs every `onClose`,
+   * closes the eventfd. Resolves when the loop has stopped; never rejects
+   * (the error of a failed loop is `run()`'s). Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closing = true;
+    if (this.#running) {
+      this.wake();
+      try {
+        await this.#running;
+      } catch {
+        // reported by run()
+      }
+    } else {
+      this.#shutdown();
+    }
+  }
+}
