@@ -4,7 +4,14 @@
  * re-emitted.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { type CapturedPacket, ipv4Of, readCapture, udpOf } from "../lab/pcap.ts";
+import {
+  type CapturedPacket,
+  ipv4Of,
+  ipv4Packet,
+  readCapture,
+  udpOf,
+  writeRawIpPcap,
+} from "../lab/pcap.ts";
 import {
   type ControlMessage,
   emitControl,
@@ -240,3 +247,19 @@ for (const { file, pwType, vc } of FREERTR_EDGES) {
     assertEquals(ep.counters["rx_hello"], msgs.length - 7);
   });
 }
+
+Deno.test("pcap helper: raw-IP pcap round trip, Linux cooked and VLAN-tagged Ethernet frames", () => {
+  const payload = new Uint8Array([0, 0, 0, 7, 1, 2, 3]);
+  const ip = ipv4Packet("192.0.2.1", "192.0.2.2", 115, payload);
+  const [p] = readCapture(writeRawIpPcap([{ time: 1.5, ip }]));
+  assertEquals(p.time, 1.5);
+  assertEquals(ipv4Of(p), { src: "192.0.2.1", dst: "192.0.2.2", protocol: 115, payload });
+  const sll = new Uint8Array(16 + ip.length);
+  sll[14] = 0x08; // protocol 0x0800
+  sll.set(ip, 16);
+  assertEquals(ipv4Of({ time: 0, linkType: 113, data: sll })?.payload, payload);
+  const eth = new Uint8Array(18 + ip.length);
+  eth.set([0x81, 0x00, 0x00, 0x0a, 0x08, 0x00], 12); // 802.1Q VLAN 10, then IPv4
+  eth.set(ip, 18);
+  assertEquals(ipv4Of({ time: 0, linkType: 1, data: eth })?.src, "192.0.2.1");
+});
