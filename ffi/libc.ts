@@ -220,7 +220,7 @@ export function cbuf(n: number): Uint8Array {
  * A `size_t` argument. Deno 2.9 converts a JS number passed for a 64-bit
  * integer parameter exactly (when it is a safe integer), but its type
  * declarations ask for `bigint`; this bridges the types without allocating a
- * BigInt per packet. `tests/integration/ffi_libc_test.ts` checks the
+ * BigInt per packet. `tests/integration/ffi_errors_test.ts` checks the
  * conversion on the fast-call path.
  */
 export function size(n: number): bigint {
