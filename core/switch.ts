@@ -67,7 +67,7 @@ export interface StormPolicy {
 export interface SwitchOptions {
   /** Most MAC entries in the switch. Default 8192. */
   maxMacs?: number;
-  /** Most MAC entries per port, unless the port says otherwise. Default 1024. */
+  /** Most MAC entries per port, unless the port says otherwise. Default 1024, capped at `maxMacs`. */
   maxMacsPerPort?: number;
   /** Idle time after which a MAC entry is gone, ms. Default 300 000 (300 s). */
   agingMs?: number;
@@ -303,7 +303,10 @@ export class LearningSwitch {
   /** A switch with no ports. Throws RangeError on bad options (config time). */
   constructor(opts: SwitchOptions = {}) {
     this.maxMacs = positiveInt("maxMacs", opts.maxMacs ?? 8192, 1 << 22);
-    this.maxMacsPerPort = positiveInt("maxMacsPerPort", opts.maxMacsPerPort ?? 1024, 1 << 22);
+    this.maxMacsPerPort = Math.min(
+      positiveInt("maxMacsPerPort", opts.maxMacsPerPort ?? 1024, 1 << 22),
+      this.maxMacs,
+    );
     this.maxPorts = positiveInt("maxPorts", opts.maxPorts ?? 1024, 1 << 20);
     const aging = opts.agingMs ?? 300_000;
     if (typeof aging !== "number" || !(aging > 0) || !Number.isFinite(aging)) {

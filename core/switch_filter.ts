@@ -124,6 +124,7 @@ export class FrameFilter {
   readonly allowOtherEthertypes: boolean;
   /** Bit set of allowed EtherTypes, 65536 bits. */
   readonly #types = new Uint32Array(2048);
+  readonly #list: number[];
 
   /** Compiles `policy`. Throws RangeError on an EtherType outside 0x0600..0xFFFF (config time). */
   constructor(policy: FilterPolicy = {}) {
@@ -139,20 +140,17 @@ export class FrameFilter {
       }
       this.#types[t >>> 5] |= 1 << (t & 31);
     }
+    this.#list = [...new Set(policy.ethertypes ?? DEFAULT_ETHERTYPES)].sort((a, b) => a - b);
   }
 
   /** The policy this filter was built from, as plain data. */
   policy(): Required<FilterPolicy> {
-    const ethertypes: number[] = [];
-    for (let t = MIN_ETHERTYPE; t <= 0xffff; t++) {
-      if ((this.#types[t >>> 5] & (1 << (t & 31))) !== 0) ethertypes.push(t);
-    }
     return {
       allowLinkLocal: this.allowLinkLocal,
       allowLlc: this.allowLlc,
       allowVlanTagged: this.allowVlanTagged,
       allowOtherEthertypes: this.allowOtherEthertypes,
-      ethertypes,
+      ethertypes: [...this.#list],
     };
   }
 
