@@ -1,0 +1,835 @@
+/**
+ * The one `Deno.dlopen` table on the system libcrypto (OpenSSL 3,
+ * `libcrypto.so.3`) and the primitives the VPN's security is built from:
+ *
+ * - {@link Aead}: AES-256-GCM and ChaCha20-Poly1305 (RFC 8439) seal/open for
+ *   the packet hot path. One `EVP_CIPHER_CTX` per direction, keyed once; per
+ *   packet only the nonce is changed (`EVP_CipherInit_ex` with a NULL
+ *   cipher and key). Output goes into a caller-provided buffer; the out-length
+ *   int and the tag live in scratch memory allocated with the object, so a
+ *   seal or an open allocates nothing.
+ * - X25519 (RFC 7748) key pairs and shared secrets, Ed25519 (RFC 8032)
+ *   signatures, HKDF-SHA256 (RFC 5869), SHA-256, HMAC-SHA256 (RFC 2104),
+ *   constant-time comparison (`CRYPTO_memcmp`) and random bytes (`RAND_bytes`).
+ *
+ * Errors: a failing libcrypto call throws a {@link CryptoError} naming the
+ * call and the drained OpenSSL error queue. Bad *input* from the network never
+ * throws: {@link Aead.open} and {@link ed25519Verify} return `false`,
+ * {@link x25519} returns `null` for a low-order peer key. Wrong buffer sizes
+ * are programming errors and throw `RangeError` before any C call (C must
+ * never write past a buffer).
+ *
+ * Memory: every OpenSSL object this module creates is freed on every path
+ * (`try`/`finally`), and counted in {@link cryptoHandles} so tests can prove
+ * it. `Aead` contexts are freed by `close()` (or `using`); a
+ * `FinalizationRegistry` frees forgotten ones only as a safety net. All
+ * buffers are passed as `"buffer"` arguments to synchronous calls (rule 2 of
+ * `ffi/libc.ts`): C uses them only during the call.
+ *
+ * ABI notes (x86-64 System V): `size_t` is `usize`, passed as a number via
+ * {@link size}; `int` lengths are `i32` (every length is checked below 2^31);
+ * `unsigned long` (ERR_get_error) is `u64`.
+ *
+ * Not done here: AES-GCM with nonces other than 12 bytes or tags shorter than
+ * 16, streaming (multi-call) AEAD, key zeroisation of the JS copies callers
+ * keep, other architectures.
+ *
+ * @module
+ */
+import { size } from "./libc.ts";
+
+const SYMBOLS = {
+  // errors
+  ERR_get_error: { parameters: [], result: "u64" },
+  ERR_error_string_n: { parameters: ["u64", "buffer", "usize"], result: "void" },
+  ERR_clear_error: { parameters: [], result: "void" },
+  // algorithm fetches (done once per module instance)
+  EVP_CIPHER_fetch: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
+  EVP_MD_fetch: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
+  // AEAD
+  EVP_CIPHER_CTX_new: { parameters: [], result: "pointer" },
+  EVP_CIPHER_CTX_free: { parameters: ["pointer"], result: "void" },
+  EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
+  EVP_CipherInit_ex: {
+    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
+  EVP_CipherUpdate: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
+  /**
+   * EVP_CipherUpdate with a NULL output pointer, which feeds AAD. The output
+   * is declared `usize` and always passed 0: a number keeps the fast-call path
+   * that a `null` buffer would leave.
+   */
+  EVP_CipherUpdate_aad: {
+    name: "EVP_CipherUpdate",
+    parameters: ["pointer", "usize", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
+  EVP_CipherFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  // hashes and MACs
+  EVP_Digest: {
+    parameters: ["buffer", "usize", "buffer", "buffer", "pointer", "pointer"],
+    result: "i32",
+  },
+  HMAC: {
+    parameters: ["pointer", "buffer", "i32", "buffer", "usize", "buffer", "buffer"],
+    result: "pointer",
+  },
+  CRYPTO_memcmp: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
+  RAND_bytes: { parameters: ["buffer", "i32"], result: "i32" },
+  // keys
+  EVP_PKEY_new_raw_private_key: {
+    parameters: ["i32", "pointer", "buffer", "usize"],
+    result: "pointer",
+  },
+  EVP_PKEY_new_raw_public_key: {
+    parameters: ["i32", "pointer", "buffer", "usize"],
+    result: "pointer",
+  },
+  EVP_PKEY_get_raw_public_key: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  EVP_PKEY_free: { parameters: ["pointer"], result: "void" },
+  EVP_PKEY_CTX_new: { parameters: ["pointer", "pointer"], result: "pointer" },
+  EVP_PKEY_CTX_new_id: { parameters: ["i32", "pointer"], result: "pointer" },
+  EVP_PKEY_CTX_free: { parameters: ["pointer"], result: "void" },
+  EVP_PKEY_derive_init: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_derive_set_peer: { parameters: ["pointer", "pointer"], result: "i32" },
+  EVP_PKEY_derive: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  // HKDF through the EVP_PKEY interface
+  EVP_PKEY_CTX_set_hkdf_mode: { parameters: ["pointer", "i32"], result: "i32" },
+  EVP_PKEY_CTX_set_hkdf_md: { parameters: ["pointer", "pointer"], result: "i32" },
+  EVP_PKEY_CTX_set1_hkdf_salt: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  EVP_PKEY_CTX_set1_hkdf_key: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  EVP_PKEY_CTX_add1_hkdf_info: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  // Ed25519 (one-shot digest-sign: md NULL)
+  EVP_MD_CTX_new: { parameters: [], result: "pointer" },
+  EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
+  EVP_DigestSignInit: {
+    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  EVP_DigestSign: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
+    result: "i32",
+  },
+  EVP_DigestVerifyInit: {
+    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  EVP_DigestVerify: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
+    result: "i32",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+function load(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  try {
+    return Deno.dlopen("libcrypto.so.3", SYMBOLS).symbols;
+  } catch (e) {
+    throw new Error(
+      `Cannot load libcrypto.so.3: ${e instanceof Error ? e.message : e} (install libssl3)`,
+      { cause: e },
+    );
+  }
+}
+
+/** The libcrypto table. Loaded once per module instance (per worker). */
+export const libcrypto: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] = load();
+
+// OpenSSL constants (openssl/evp.h, obj_mac.h, kdf.h).
+const EVP_CTRL_AEAD_GET_TAG = 0x10;
+const EVP_CTRL_AEAD_SET_TAG = 0x11;
+const NID_X25519 = 1034;
+const NID_ED25519 = 1087;
+const NID_HKDF = 1036;
+const HKDF_MODE_EXTRACT_AND_EXPAND = 0;
+const HKDF_MODE_EXTRACT_ONLY = 1;
+const HKDF_MODE_EXPAND_ONLY = 2;
+
+/** AEAD key length in bytes (both algorithms). */
+export const AEAD_KEY_BYTES = 32;
+/** AEAD nonce length in bytes (both algorithms). */
+export const AEAD_NONCE_BYTES = 12;
+/** AEAD tag length in bytes (both algorithms). */
+export const AEAD_TAG_BYTES = 16;
+/** SHA-256 / HMAC-SHA256 output length. */
+export const SHA256_BYTES = 32;
+/** X25519 private, public and shared-secret length. */
+export const X25519_BYTES = 32;
+/** Ed25519 signature length. */
+export const ED25519_SIGNATURE_BYTES = 64;
+
+/**
+ * A failed libcrypto call: which call, and the OpenSSL error queue drained
+ * at the time (the first entry is the `code`).
+ *
+ * @example
+ * ```ts
+ * import { CryptoError } from "./crypto.ts";
+ * const e = new CryptoError("EVP_CipherInit_ex(key)", ["error:1C800066:..."]);
+ * e.message; // "EVP_CipherInit_ex(key) failed: error:1C800066:..."
+ * ```
+ */
+export class CryptoError extends Error {
+  override name = "CryptoError";
+  /** The call and what it was for, e.g. "EVP_PKEY_derive(x25519)". */
+  readonly call: string;
+  /** The first OpenSSL error string, or "" when the queue was empty. */
+  readonly code: string;
+  /** Every OpenSSL error string that was queued, oldest first. */
+  readonly errors: readonly string[];
+
+  constructor(call: string, errors: readonly string[], options?: ErrorOptions) {
+    const detail = errors.length > 0 ? errors.join("; ") : "no OpenSSL error queued";
+    super(`${call} failed: ${detail}`, options);
+    this.call = call;
+    this.code = errors[0] ?? "";
+    this.errors = errors;
+  }
+}
+
+const errText = new Uint8Array(256);
+
+/** Drains the calling thread's OpenSSL error queue into strings (at most 16). */
+function drainErrors(): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 16; i++) {
+    // Declared u64; Deno may hand back a number when it fits: normalise.
+    const e = BigInt(libcrypto.ERR_get_error());
+    if (e === 0n) break;
+    errText.fill(0);
+    libcrypto.ERR_error_string_n(e, errText, size(errText.length));
+    const end = errText.indexOf(0);
+    out.push(new TextDecoder().decode(errText.subarray(0, end < 0 ? errText.length : end)));
+  }
+  libcrypto.ERR_clear_error();
+  return out;
+}
+
+/** A CryptoError for `call` carrying the current error queue. */
+function fail(call: string): CryptoError {
+  return new CryptoError(call, drainErrors());
+}
+
+/** Throws a CryptoError for `call` unless `ret` is 1 (OpenSSL's success). */
+function ok(ret: number, call: string): void {
+  if (ret !== 1) throw fail(call);
+}
+
+function notNull(p: Deno.PointerValue, call: string): Deno.PointerObject {
+  if (p === null) throw fail(call);
+  return p;
+}
+
+function need(buf: Uint8Array, n: number, what: string): void {
+  if (buf.length !== n) {
+    throw new RangeError(`Cannot use ${what}: expected ${n} bytes, got ${buf.length}`);
+  }
+}
+
+function intLen(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fff_ffff) {
+    throw new RangeError(`Cannot use ${what}: length ${n} is not in 0..2^31-1`);
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Handle accounting: every new/free pair below goes through these.
+
+const live = { cipherCtx: 0, pkey: 0, pkeyCtx: 0, mdCtx: 0 };
+
+/** Live OpenSSL objects this module created and has not freed yet (for leak tests). */
+export function cryptoHandles(): {
+  cipherCtx: number;
+  pkey: number;
+  pkeyCtx: number;
+  mdCtx: number;
+} {
+  return { ...live };
+}
+
+function freeCipherCtx(p: Deno.PointerObject): void {
+  libcrypto.EVP_CIPHER_CTX_free(p);
+  live.cipherCtx--;
+}
+
+function newPkey(p: Deno.PointerValue, call: string): Deno.PointerObject {
+  const k = notNull(p, call);
+  live.pkey++;
+  return k;
+}
+
+function freePkey(p: Deno.PointerObject | null): void {
+  if (p === null) return;
+  libcrypto.EVP_PKEY_free(p);
+  live.pkey--;
+}
+
+function newPkeyCtx(p: Deno.PointerValue, call: string): Deno.PointerObject {
+  const c = notNull(p, call);
+  live.pkeyCtx++;
+  return c;
+}
+
+function freePkeyCtx(p: Deno.PointerObject | null): void {
+  if (p === null) return;
+  libcrypto.EVP_PKEY_CTX_free(p);
+  live.pkeyCtx--;
+}
+
+// ---------------------------------------------------------------------------
+// Algorithms, fetched once (an explicit fetch avoids a provider lookup per init).
+
+function fetchCipher(name: string): Deno.PointerObject {
+  return notNull(
+    libcrypto.EVP_CIPHER_fetch(null, new TextEncoder().encode(name + "\0"), null),
+    `EVP_CIPHER_fetch(${name})`,
+  );
+}
+
+const SHA256 = notNull(
+  libcrypto.EVP_MD_fetch(null, new TextEncoder().encode("SHA256\0"), null),
+  "EVP_MD_fetch(SHA256)",
+);
+
+/** The two AEADs. Both take a 32-byte key, a 12-byte nonce and give a 16-byte tag. */
+export type AeadAlgorithm = "aes-256-gcm" | "chacha20-poly1305";
+
+const CIPHERS: Record<AeadAlgorithm, Deno.PointerObject> = {
+  "aes-256-gcm": fetchCipher("AES-256-GCM"),
+  "chacha20-poly1305": fetchCipher("ChaCha20-Poly1305"),
+};
+
+// ---------------------------------------------------------------------------
+// AEAD
+
+interface AeadHandles {
+  enc: Deno.PointerObject | null;
+  dec: Deno.PointerObject | null;
+}
+
+function freeHandles(h: AeadHandles): void {
+  if (h.enc !== null) freeCipherCtx(h.enc);
+  if (h.dec !== null) freeCipherCtx(h.dec);
+  h.enc = null;
+  h.dec = null;
+}
+
+/** Frees the contexts of an `Aead` that was dropped without `close()`. */
+const aeadRegistry = new FinalizationRegistry<AeadHandles>(freeHandles);
+
+const ZERO = 0 as unknown as bigint; // a NULL `usize`, see EVP_CipherUpdate_aad
+
+/**
+ * One AEAD key, ready to seal and open packets. Sealing and opening each have
+ * their own `EVP_CIPHER_CTX`, keyed once in the constructor.
+ *
+ * Nonce rule: never seal two messages with the same nonce under one key. Use
+ * the packet counter as the nonce (`writeCounterNonce` in `core/replay.ts`),
+ * and re-key before the counter would wrap.
+ *
+ * @example
+ * ```ts
+ * import { Aead } from "./crypto.ts";
+ * using a = new Aead("chacha20-poly1305", new Uint8Array(32));
+ * const nonce = new Uint8Array(12), aad = new Uint8Array(8), msg = new Uint8Array(100);
+ * const sealed = new Uint8Array(msg.length + 16);
+ * a.seal(nonce, aad, msg, sealed); // 116
+ * const back = new Uint8Array(msg.length);
+ * a.open(nonce, aad, sealed, back); // true
+ * ```
+ */
+export class Aead {
+  /** Which AEAD this key is for. */
+  readonly algorithm: AeadAlgorithm;
+  readonly #h: AeadHandles;
+  /** Scratch for the `int *outl` argument and for the tag; reused by every call. */
+  readonly #outl = new Uint8Array(new ArrayBuffer(16));
+  readonly #outlView = new Int32Array(this.#outl.buffer, 0, 1);
+  readonly #tag = new Uint8Array(new ArrayBuffer(AEAD_TAG_BYTES));
+  readonly #final = new Uint8Array(new ArrayBuffer(32));
+
+  /** Keys both contexts. Throws RangeError for a key that is not 32 bytes, CryptoError if OpenSSL fails. */
+  constructor(algorithm: AeadAlgorithm, key: Uint8Array) {
+    const cipher = CIPHERS[algorithm];
+    if (cipher === undefined) throw new RangeError(`Cannot use AEAD ${algorithm}: unknown`);
+    need(key, AEAD_KEY_BYTES, `${algorithm} key`);
+    this.algorithm = algorithm;
+    this.#h = { enc: null, dec: null };
+    try {
+      this.#h.enc = notNull(libcrypto.EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new");
+      live.cipherCtx++;
+      this.#h.dec = notNull(libcrypto.EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new");
+      live.cipherCtx++;
+      ok(
+        libcrypto.EVP_CipherInit_ex(this.#h.enc, cipher, null, key, null, 1),
+        `EVP_CipherInit_ex(${algorithm}, seal key)`,
+      );
+      ok(
+        libcrypto.EVP_CipherInit_ex(this.#h.dec, cipher, null, key, null, 0),
+        `EVP_CipherInit_ex(${algorithm}, open key)`,
+      );
+    } catch (e) {
+      freeHandles(this.#h);
+      throw e;
+    }
+    aeadRegistry.register(this, this.#h, this);
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.#h.enc === null;
+  }
+
+  /**
+   * Encrypts `plaintext[0, length)` and authenticates it with `aad`, writing
+   * ciphertext then the 16-byte tag to `out[0, length + 16)`. `out` may be
+   * the same memory as `plaintext` (same start). Returns `length + 16`.
+   * Allocates nothing. Throws RangeError for wrong sizes (a bug, not input).
+   */
+  seal(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    out: Uint8Array,
+    length: number = plaintext.length,
+  ): number {
+    const ctx = this.#h.enc;
+    if (ctx === null) throw new Error("Cannot seal: the AEAD context is closed");
+    if (nonce.length !== AEAD_NONCE_BYTES) need(nonce, AEAD_NONCE_BYTES, "nonce");
+    if (!(length >= 0 && length <= plaintext.length && length + AEAD_TAG_BYTES <= out.length)) {
+      throw new RangeError(
+        `Cannot seal ${length} bytes: plaintext has ${plaintext.length}, out has ${out.length} (needs ${
+          length + AEAD_TAG_BYTES
+        })`,
+      );
+    }
+    const c = libcrypto;
+    const outl = this.#outl;
+    if (c.EVP_CipherInit_ex(ctx, null, null, null, nonce, 1) !== 1) {
+      throw fail("EVP_CipherInit_ex(seal nonce)");
+    }
+    if (aad.length > 0 && c.EVP_CipherUpdate_aad(ctx, ZERO, outl, aad, aad.length) !== 1) {
+      throw fail("EVP_CipherUpdate(seal aad)");
+    }
+    let n = 0;
+    if (length > 0) {
+      if (c.EVP_CipherUpdate(ctx, out, outl, plaintext, length) !== 1) {
+        throw fail("EVP_CipherUpdate(seal)");
+      }
+      n = this.#outlView[0];
+    }
+    // Stream-like AEADs emit nothing at final; scratch takes the (empty) output.
+    if (c.EVP_CipherFinal_ex(ctx, this.#final, outl) !== 1) throw fail("EVP_CipherFinal_ex(seal)");
+    if (c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, this.#tag) !== 1) {
+      throw fail("EVP_CIPHER_CTX_ctrl(GET_TAG)");
+    }
+    out.set(this.#tag, n);
+    return n + AEAD_TAG_BYTES;
+  }
+
+  /**
+   * Checks and decrypts `sealed[0, length)` (ciphertext then 16-byte tag)
+   * with `aad`, writing the plaintext to `out[0, length - 16)`. Returns false
+   * (and leaves `out` unspecified) when the input is shorter than a tag or
+   * does not authenticate; never throws on bad input. `out` may be the same
+   * memory as `sealed` (same start). Allocates nothing. Throws RangeError
+   * when `out` is too small for `length - 16` bytes (a bug, not input).
+   */
+  open(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    sealed: Uint8Array,
+    out: Uint8Array,
+    length: number = sealed.length,
+  ): boolean {
+    const ctx = this.#h.dec;
+    if (ctx === null) throw new Error("Cannot open: the AEAD context is closed");
+    if (nonce.length !== AEAD_NONCE_BYTES) return false;
+    if (!(length >= AEAD_TAG_BYTES && length <= sealed.length)) return false;
+    const n = length - AEAD_TAG_BYTES;
+    if (n > out.length) {
+      throw new RangeError(`Cannot open ${length} bytes: out has ${out.length}, needs ${n}`);
+    }
+    const c = libcrypto;
+    const outl = this.#outl;
+    const tag = this.#tag;
+    for (let i = 0; i < AEAD_TAG_BYTES; i++) tag[i] = sealed[n + i];
+    if (
+      c.EVP_CipherInit_ex(ctx, null, null, null, nonce, 0) !== 1 ||
+      c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, tag) !== 1 ||
+      (aad.length > 0 && c.EVP_CipherUpdate_aad(ctx, ZERO, outl, aad, aad.length) !== 1) ||
+      (n > 0 && c.EVP_CipherUpdate(ctx, out, outl, sealed, n) !== 1) ||
+      c.EVP_CipherFinal_ex(ctx, this.#final, outl) !== 1
+    ) {
+      c.ERR_clear_error();
+      return false;
+    }
+    return true;
+  }
+
+  /** Frees both contexts (OpenSSL wipes the key schedule). Idempotent. */
+  close(): void {
+    if (this.#h.enc === null) return;
+    aeadRegistry.unregister(this);
+    freeHandles(this.#h);
+  }
+
+  /** `using a = new Aead(...)` closes at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Hashes, MAC, comparison, randomness
+
+/**
+ * SHA-256 of `data` into `out` (32 bytes, allocated when not given).
+ *
+ * @example
+ * ```ts
+ * import { sha256 } from "./crypto.ts";
+ * sha256(new TextEncoder().encode("abc")); // ba7816bf...
+ * ```
+ */
+export function sha256(
+  data: Uint8Array,
+  out: Uint8Array = new Uint8Array(SHA256_BYTES),
+): Uint8Array {
+  need(out, SHA256_BYTES, "SHA-256 output");
+  ok(libcrypto.EVP_Digest(data, size(data.length), out, null, SHA256, null), "EVP_Digest(SHA256)");
+  return out;
+}
+
+/**
+ * HMAC-SHA256 (RFC 2104) of `data` under `key` into `out` (32 bytes,
+ * allocated when not given).
+ *
+ * @example
+ * ```ts
+ * import { hmacSha256 } from "./crypto.ts";
+ * hmacSha256(new Uint8Array(32), new Uint8Array(0)).length; // 32
+ * ```
+ */
+export function hmacSha256(
+  key: Uint8Array,
+  data: Uint8Array,
+  out: Uint8Array = new Uint8Array(SHA256_BYTES),
+): Uint8Array {
+  need(out, SHA256_BYTES, "HMAC-SHA256 output");
+  const kl = intLen(key.length, "HMAC key");
+  notNull(
+    libcrypto.HMAC(SHA256, key, kl, data, size(data.length), out, null),
+    "HMAC(SHA256)",
+  );
+  return out;
+}
+
+/**
+ * True when `a` and `b` have the same length and bytes; the time taken
+ * depends only on the length (`CRYPTO_memcmp`).
+ *
+ * @example
+ * ```ts
+ * import { timingSafeEqual } from "./crypto.ts";
+ * timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])); // true
+ * ```
+ */
+export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  if (a.length === 0) return true;
+  return libcrypto.CRYPTO_memcmp(a, b, size(a.length)) === 0;
+}
+
+/**
+ * Fills `out` from OpenSSL's CSPRNG and returns it.
+ *
+ * @example
+ * ```ts
+ * import { randomBytes } from "./crypto.ts";
+ * randomBytes(new Uint8Array(32));
+ * ```
+ */
+export function randomBytes(out: Uint8Array): Uint8Array {
+  const n = intLen(out.length, "random buffer");
+  if (n > 0) ok(libcrypto.RAND_bytes(out, n), "RAND_bytes");
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// HKDF-SHA256 (RFC 5869)
+
+function hkdf(
+  mode: number,
+  key: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
+  const what = mode === HKDF_MODE_EXTRACT_ONLY ? "extract" : "expand";
+  if (
+    mode !== HKDF_MODE_EXTRACT_ONLY &&
+    !(Number.isInteger(length) && length >= 1 && length <= 255 * 32)
+  ) {
+    throw new RangeError(`Cannot derive ${length} bytes with HKDF-SHA256: allowed 1..8160`);
+  }
+  if (info.length > 1024) throw new RangeError("Cannot use HKDF info: over 1024 bytes");
+  const out = new Uint8Array(mode === HKDF_MODE_EXTRACT_ONLY ? SHA256_BYTES : length);
+  const outLen = new Uint8Array(8);
+  new DataView(outLen.buffer).setUint32(0, out.length, true);
+  const ctx = newPkeyCtx(
+    libcrypto.EVP_PKEY_CTX_new_id(NID_HKDF, null),
+    "EVP_PKEY_CTX_new_id(HKDF)",
+  );
+  try {
+    ok(libcrypto.EVP_PKEY_derive_init(ctx), "EVP_PKEY_derive_init(HKDF)");
+    ok(libcrypto.EVP_PKEY_CTX_set_hkdf_mode(ctx, mode), "EVP_PKEY_CTX_set_hkdf_mode");
+    ok(libcrypto.EVP_PKEY_CTX_set_hkdf_md(ctx, SHA256), "EVP_PKEY_CTX_set_hkdf_md(SHA256)");
+    // An absent salt is the same as HashLen zero bytes (RFC 5869 2.2); OpenSSL
+    // gets none rather than an empty one.
+    if (salt.length > 0) {
+      ok(
+        libcrypto.EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, intLen(salt.length, "HKDF salt")),
+        "EVP_PKEY_CTX_set1_hkdf_salt",
+      );
+    }
+    ok(
+      libcrypto.EVP_PKEY_CTX_set1_hkdf_key(ctx, key, intLen(key.length, "HKDF key")),
+      "EVP_PKEY_CTX_set1_hkdf_key",
+    );
+    if (info.length > 0) {
+      ok(
+        libcrypto.EVP_PKEY_CTX_add1_hkdf_info(ctx, info, info.length),
+        "EVP_PKEY_CTX_add1_hkdf_info",
+      );
+    }
+    ok(libcrypto.EVP_PKEY_derive(ctx, out, outLen), `EVP_PKEY_derive(HKDF ${what})`);
+    return out;
+  } finally {
+    freePkeyCtx(ctx);
+  }
+}
+
+/**
+ * HKDF-SHA256 (RFC 5869): extract with `salt` (empty = 32 zero bytes), then
+ * expand with `info` (at most 1024 bytes) to `length` bytes (1..8160).
+ *
+ * @example
+ * ```ts
+ * import { hkdfSha256 } from "./crypto.ts";
+ * hkdfSha256(new Uint8Array(32), new Uint8Array(0), new TextEncoder().encode("l2 keys"), 64);
+ * ```
+ */
+export function hkdfSha256(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
+  return hkdf(HKDF_MODE_EXTRACT_AND_EXPAND, ikm, salt, info, length);
+}
+
+/** HKDF-Extract (RFC 5869 2.2): the 32-byte PRK from `salt` and `ikm`. */
+export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
+  return hkdf(HKDF_MODE_EXTRACT_ONLY, ikm, salt, new Uint8Array(0), SHA256_BYTES);
+}
+
+/** HKDF-Expand (RFC 5869 2.3): `length` bytes (1..8160) from `prk` and `info`. */
+export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  return hkdf(HKDF_MODE_EXPAND_ONLY, prk, new Uint8Array(0), info, length);
+}
+
+// ---------------------------------------------------------------------------
+// X25519 (RFC 7748) and Ed25519 (RFC 8032)
+
+/** A private key and its public key, 32 bytes each. */
+export interface KeyPair {
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+function rawPublic(pkey: Deno.PointerObject, what: string): Uint8Array {
+  const pub = new Uint8Array(32);
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setUint32(0, pub.length, true);
+  ok(libcrypto.EVP_PKEY_get_raw_public_key(pkey, pub, len), `EVP_PKEY_get_raw_public_key(${what})`);
+  return pub;
+}
+
+function publicOf(nid: number, privateKey: Uint8Array, what: string): Uint8Array {
+  need(privateKey, 32, `${what} private key`);
+  const pkey = newPkey(
+    libcrypto.EVP_PKEY_new_raw_private_key(nid, null, privateKey, size(32)),
+    `EVP_PKEY_new_raw_private_key(${what})`,
+  );
+  try {
+    return rawPublic(pkey, what);
+  } finally {
+    freePkey(pkey);
+  }
+}
+
+/**
+ * The X25519 public key of a 32-byte private key (any 32 bytes; clamping is
+ * part of X25519).
+ *
+ * @example
+ * ```ts
+ * import { x25519PublicKey } from "./crypto.ts";
+ * x25519PublicKey(new Uint8Array(32).fill(7)).length; // 32
+ * ```
+ */
+export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+  return publicOf(NID_X25519, privateKey, "X25519");
+}
+
+/** A fresh X25519 key pair from `RAND_bytes`. */
+export function x25519KeyPair(): KeyPair {
+  const privateKey = randomBytes(new Uint8Array(32));
+  return { privateKey, publicKey: x25519PublicKey(privateKey) };
+}
+
+/**
+ * The X25519 shared secret of our `privateKey` and the peer's public key
+ * (32 bytes each). Returns null when OpenSSL refuses the derivation, which
+ * for well-formed sizes means the peer sent a low-order point (the result
+ * would be all zeros, RFC 7748 section 6.1): treat that as a failed
+ * handshake, not a bug.
+ *
+ * @example
+ * ```ts
+ * import { x25519, x25519KeyPair } from "./crypto.ts";
+ * const a = x25519KeyPair(), b = x25519KeyPair();
+ * x25519(a.privateKey, b.publicKey); // equals x25519(b.privateKey, a.publicKey)
+ * ```
+ */
+export function x25519(privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array | null {
+  need(privateKey, 32, "X25519 private key");
+  need(peerPublicKey, 32, "X25519 peer public key");
+  let ours: Deno.PointerObject | null = null;
+  let theirs: Deno.PointerObject | null = null;
+  let ctx: Deno.PointerObject | null = null;
+  try {
+    ours = newPkey(
+      libcrypto.EVP_PKEY_new_raw_private_key(NID_X25519, null, privateKey, size(32)),
+      "EVP_PKEY_new_raw_private_key(X25519)",
+    );
+    theirs = newPkey(
+      libcrypto.EVP_PKEY_new_raw_public_key(NID_X25519, null, peerPublicKey, size(32)),
+      "EVP_PKEY_new_raw_public_key(X25519)",
+    );
+    ctx = newPkeyCtx(libcrypto.EVP_PKEY_CTX_new(ours, null), "EVP_PKEY_CTX_new(X25519)");
+    ok(libcrypto.EVP_PKEY_derive_init(ctx), "EVP_PKEY_derive_init(X25519)");
+    const out = new Uint8Array(32);
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setUint32(0, out.length, true);
+    if (
+      libcrypto.EVP_PKEY_derive_set_peer(ctx, theirs) !== 1 ||
+      libcrypto.EVP_PKEY_derive(ctx, out, len) !== 1
+    ) {
+      libcrypto.ERR_clear_error();
+      return null;
+    }
+    return out;
+  } finally {
+    freePkeyCtx(ctx);
+    freePkey(theirs);
+    freePkey(ours);
+  }
+}
+
+/** The Ed25519 public key of a 32-byte private key (the RFC 8032 seed). */
+export function ed25519PublicKey(privateKey: Uint8Array): Uint8Array {
+  return publicOf(NID_ED25519, privateKey, "Ed25519");
+}
+
+/** A fresh Ed25519 key pair (32-byte seed and 32-byte public key). */
+export function ed25519KeyPair(): KeyPair {
+  const privateKey = randomBytes(new Uint8Array(32));
+  return { privateKey, publicKey: ed25519PublicKey(privateKey) };
+}
+
+function withMdCtx<T>(fn: (md: Deno.PointerObject) => T): T {
+  const md = notNull(libcrypto.EVP_MD_CTX_new(), "EVP_MD_CTX_new");
+  live.mdCtx++;
+  try {
+    return fn(md);
+  } finally {
+    libcrypto.EVP_MD_CTX_free(md);
+    live.mdCtx--;
+  }
+}
+
+/**
+ * The 64-byte Ed25519 signature (RFC 8032 5.1.6, pure Ed25519) of `message`.
+ *
+ * @example
+ * ```ts
+ * import { ed25519KeyPair, ed25519Sign, ed25519Verify } from "./crypto.ts";
+ * const k = ed25519KeyPair(), m = new Uint8Array([1, 2, 3]);
+ * ed25519Verify(k.publicKey, m, ed25519Sign(k.privateKey, m)); // true
+ * ```
+ */
+export function ed25519Sign(privateKey: Uint8Array, message: Uint8Array): Uint8Array {
+  need(privateKey, 32, "Ed25519 private key");
+  const pkey = newPkey(
+    libcrypto.EVP_PKEY_new_raw_private_key(NID_ED25519, null, privateKey, size(32)),
+    "EVP_PKEY_new_raw_private_key(Ed25519)",
+  );
+  try {
+    return withMdCtx((md) => {
+      ok(libcrypto.EVP_DigestSignInit(md, null, null, null, pkey), "EVP_DigestSignInit(Ed25519)");
+      const sig = new Uint8Array(ED25519_SIGNATURE_BYTES);
+      const len = new Uint8Array(8);
+      new DataView(len.buffer).setUint32(0, sig.length, true);
+      ok(
+        libcrypto.EVP_DigestSign(md, sig, len, message, size(message.length)),
+        "EVP_DigestSign(Ed25519)",
+      );
+      return sig;
+    });
+  } finally {
+    freePkey(pkey);
+  }
+}
+
+/**
+ * True when `signature` is a valid Ed25519 signature of `message` under
+ * `publicKey`. Wrong sizes, invalid points and bad signatures give false.
+ */
+export function ed25519Verify(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (publicKey.length !== 32 || signature.length !== ED25519_SIGNATURE_BYTES) return false;
+  const p = libcrypto.EVP_PKEY_new_raw_public_key(NID_ED25519, null, publicKey, size(32));
+  if (p === null) {
+    libcrypto.ERR_clear_error();
+    return false;
+  }
+  const pkey = newPkey(p, "EVP_PKEY_new_raw_public_key(Ed25519)");
+  try {
+    return withMdCtx((md) => {
+      ok(
+        libcrypto.EVP_DigestVerifyInit(md, null, null, null, pkey),
+        "EVP_DigestVerifyInit(Ed25519)",
+      );
+      const r = libcrypto.EVP_DigestVerify(
+        md,
+        signature,
+        size(signature.length),
+        message,
+        size(message.length),
+      );
+      if (r !== 1) libcrypto.ERR_clear_error();
+      return r === 1;
+    });
+  } finally {
+    freePkey(pkey);
+  }
+}
