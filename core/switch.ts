@@ -690,12 +690,14 @@ export class LearningSwitch {
     const kh = this.#keyHi;
     const kl = this.#keyLo;
     let i = hashOf(hi, lo, mask);
-    for (;;) {
+    // Load stays <= 1/2, so an empty slot ends every probe; the bound only guards against bugs.
+    for (let n = 0; n <= mask; n++) {
       const h = kh[i];
       if (h === EMPTY) return -1;
       if (h === hi && kl[i] === lo) return i;
       i = (i + 1) & mask;
     }
+    return -1;
   }
 
   /** Inserts a MAC known to be absent; the caller checked the bounds. */
