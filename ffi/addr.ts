@@ -115,7 +115,10 @@ export function parseIp(text: string): ParsedAddr<Ip16> {
   const tailParts = tail === "" ? [] : tail.split(":");
   const groups: number[] = [];
   const tailGroups: number[] = [];
-  const all = [...headParts.map((p) => [p, groups] as const), ...tailParts.map((p) => [p, tailGroups] as const)];
+  const all = [
+    ...headParts.map((p) => [p, groups] as const),
+    ...tailParts.map((p) => [p, tailGroups] as const),
+  ];
   for (let i = 0; i < all.length; i++) {
     const [p, into] = all[i];
     if (i === all.length - 1 && p.includes(".")) {
@@ -193,7 +196,9 @@ export function parseEndpoint(text: string, defaultPort?: number): ParsedAddr<En
     host = t.slice(1, close);
     const rest = t.slice(close + 1);
     if (rest !== "") {
-      if (!rest.startsWith(":")) return { ok: false, reason: `expected ':port' after ']' in "${t}"` };
+      if (!rest.startsWith(":")) {
+        return { ok: false, reason: `expected ':port' after ']' in "${t}"` };
+      }
       portText = rest.slice(1);
     }
   } else if (t.indexOf(":") !== -1 && t.indexOf(":") === t.lastIndexOf(":")) {

@@ -20,7 +20,18 @@
  * @module
  */
 import { type Endpoint, type Ip16, readSockaddr, setV4, writeSockaddr } from "./addr.ts";
-import { Arena, C, closeQuietly, E, errno, errnoName, libc, OsError, setPtr, size } from "./libc.ts";
+import {
+  Arena,
+  C,
+  closeQuietly,
+  E,
+  errno,
+  errnoName,
+  libc,
+  OsError,
+  setPtr,
+  size,
+} from "./libc.ts";
 import type { DatagramBatch, DatagramTransport } from "./types.ts";
 
 const MMSG = 64;
@@ -93,7 +104,13 @@ export class DatagramSocket implements DatagramTransport {
   #sockaddr: Uint8Array = new Uint8Array(new ArrayBuffer(128), 0, 32);
 
   /** Takes ownership of `fd` (a non-blocking datagram socket, already bound). */
-  constructor(fd: number, family: 4 | 6, kind: DgramKind, local: Endpoint, opts: BatchOptions = {}) {
+  constructor(
+    fd: number,
+    family: 4 | 6,
+    kind: DgramKind,
+    local: Endpoint,
+    opts: BatchOptions = {},
+  ) {
     const batch = opts.batch ?? 64;
     const slot = opts.slotSize ?? 16384;
     if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
@@ -222,7 +239,13 @@ export class DatagramSocket implements DatagramTransport {
   }
 
   /** Fills slot `i` of `ring` for sending `len` bytes already in its buffer. */
-  #prepare(ring: Ring, i: number, len: number, to: Endpoint, from: Ip16 | null | undefined): number {
+  #prepare(
+    ring: Ring,
+    i: number,
+    len: number,
+    to: Endpoint,
+    from: Ip16 | null | undefined,
+  ): number {
     const a = this.#arena, v = a.view, u8 = a.u8;
     const m = ring.vec + i * MMSG;
     if (this.#family === 4 && !isMapped(to.ip)) return E.EAFNOSUPPORT;
@@ -352,7 +375,6 @@ function isMapped(ip: Ip16): boolean {
     ip[3] === 0 && ip[4] === 0 && ip[5] === 0 && ip[6] === 0 && ip[7] === 0 && ip[8] === 0 &&
     ip[9] === 0;
 }
-
 
 /** Sets an int socket option; throws OsError naming `what`. */
 export function setIntOpt(fd: number, level: number, name: number, value: number, what: string) {

@@ -57,7 +57,12 @@ const SYMBOLS = {
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   /** Blocking poll on a worker thread: the JS thread stays free. */
-  poll_wait: { name: "poll", parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
+  poll_wait: {
+    name: "poll",
+    parameters: ["pointer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   /** Synchronous poll, for timeout 0 checks. */
   poll: { parameters: ["pointer", "u64", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },

@@ -20,13 +20,7 @@
  * @module
  */
 import { type Ip16, isV4, parseIp } from "./addr.ts";
-import {
-  type BatchOptions,
-  bindSocket,
-  DatagramSocket,
-  openSocket,
-  setIntOpt,
-} from "./dgram.ts";
+import { type BatchOptions, bindSocket, DatagramSocket, openSocket, setIntOpt } from "./dgram.ts";
 import { C, closeQuietly } from "./libc.ts";
 
 /** How to open a raw IP socket. */
@@ -87,7 +81,13 @@ export function openRawIp(opts: RawIpOptions): DatagramSocket {
   if (family === 4) local.ip[10] = local.ip[11] = 0xff;
   if (bindIp) local = bindSocket(fd, family, bindIp, 0, what);
   try {
-    return new DatagramSocket(fd, family, family === 4 ? "raw4" : "raw6", { ...local, port: 0 }, opts);
+    return new DatagramSocket(
+      fd,
+      family,
+      family === 4 ? "raw4" : "raw6",
+      { ...local, port: 0 },
+      opts,
+    );
   } catch (e) {
     closeQuietly(fd);
     throw e;

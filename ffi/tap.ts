@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { formatMac, type MacKey, macAt, writeMac } from "../core/mac.ts";
+import { formatMac, macAt, type MacKey, writeMac } from "../core/mac.ts";
 import { C, cbuf, closeQuietly, cstr, E, errno, errnoName, libc, OsError, size } from "./libc.ts";
 import type { FrameBatch, FrameDevice } from "./types.ts";
 
@@ -165,7 +165,10 @@ export function openTap(opts: TapOptions = {}): TapDevice {
       throw new OsError(`ioctl(TUNSETIFF) for ${mode} "${opts.name ?? ""}"`, errno());
     }
     const name = readName(r);
-    if (opts.persist !== undefined && libc.ioctl_int(fd, BigInt(C.TUNSETPERSIST), opts.persist ? 1n : 0n) < 0) {
+    if (
+      opts.persist !== undefined &&
+      libc.ioctl_int(fd, BigInt(C.TUNSETPERSIST), opts.persist ? 1n : 0n) < 0
+    ) {
       throw new OsError(`ioctl(TUNSETPERSIST) on ${name}`, errno());
     }
     if (opts.mtu !== undefined) setMtu(name, opts.mtu);
@@ -207,7 +210,10 @@ export class TapDevice implements FrameDevice {
     this.rx = {
       capacity: batch,
       count: 0,
-      bufs: Array.from({ length: batch }, (_, i) => new Uint8Array(mem, i * this.#slot, this.#slot)),
+      bufs: Array.from(
+        { length: batch },
+        (_, i) => new Uint8Array(mem, i * this.#slot, this.#slot),
+      ),
       lens: new Int32Array(batch),
     };
   }

@@ -14,13 +14,7 @@
  * @module
  */
 import { type Endpoint, isV4, parseEndpoint } from "./addr.ts";
-import {
-  type BatchOptions,
-  bindSocket,
-  DatagramSocket,
-  openSocket,
-  setIntOpt,
-} from "./dgram.ts";
+import { type BatchOptions, bindSocket, DatagramSocket, openSocket, setIntOpt } from "./dgram.ts";
 import { C, closeQuietly } from "./libc.ts";
 
 export { DatagramSocket };

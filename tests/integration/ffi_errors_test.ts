@@ -69,16 +69,33 @@ Deno.test("ffi errors: closed fds, missing devices, busy ports give OsError and 
       osError(() => openUdp({ bind: "10.81.9.9:0" }), "EADDRNOTAVAIL", "bind(UDP 10.81.9.9:0)");
       osError(() => openRawIp({ protocol: 115, bind: "10.81.9.9" }), "EADDRNOTAVAIL", "bind(raw");
       // A multicast MAC fails after TUNSETIFF: the queue fd is closed on that path too.
-      osError(() => openTap({ name: "l2err1", mac: 0x010000000002 }), "EADDRNOTAVAIL", "SIOCSIFHWADDR");
+      osError(
+        () => openTap({ name: "l2err1", mac: 0x010000000002 }),
+        "EADDRNOTAVAIL",
+        "SIOCSIFHWADDR",
+      );
     });
     assertThrows(() => openRawIp({ protocol: 0 }), RangeError);
     assertThrows(() => openUdp({ bind: "10.0.0.1" }), Error, "missing port");
-    osError(() => inNetns("l2t-does-not-exist", () => 1), "ENOENT", "open(/run/netns/l2t-does-not-exist)");
+    osError(
+      () => inNetns("l2t-does-not-exist", () => 1),
+      "ENOENT",
+      "open(/run/netns/l2t-does-not-exist)",
+    );
     // A namespace switch is undone even when the function throws.
-    assertThrows(() => inNetns(ns, () => {
-      throw new Error("boom");
-    }), Error, "boom");
-    assertEquals(Deno.readLinkSync("/proc/thread-self/ns/net"), home, "back in the original namespace");
+    assertThrows(
+      () =>
+        inNetns(ns, () => {
+          throw new Error("boom");
+        }),
+      Error,
+      "boom",
+    );
+    assertEquals(
+      Deno.readLinkSync("/proc/thread-self/ns/net"),
+      home,
+      "back in the original namespace",
+    );
     const inside = inNetns(ns, () => Deno.readLinkSync("/proc/thread-self/ns/net"));
     assert(inside !== home, "inNetns really switched");
 
@@ -109,7 +126,9 @@ Deno.test("ffi libc: size() passes exact lengths on the fast-call path", () => {
         for (let i = 0; i < n; i++) {
           seen++;
           const len = a.rx.lens[i];
-          const want = len >= 2 ? new DataView(a.rx.bufs[i].buffer, a.rx.bufs[i].byteOffset).getUint16(0) : 1;
+          const want = len >= 2
+            ? new DataView(a.rx.bufs[i].buffer, a.rx.bufs[i].byteOffset).getUint16(0)
+            : 1;
           if (len !== want) bad++;
         }
       }

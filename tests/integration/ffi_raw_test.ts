@@ -28,21 +28,26 @@ interface Pkt {
 
 async function collect(s: DatagramSocket, want: number, tag: number): Promise<Pkt[]> {
   const out: Pkt[] = [];
-  await waitFor(() => {
-    const n = s.recv();
-    for (let i = 0; i < n; i++) {
-      const b = s.rx.bufs[i];
-      const p = b.subarray(s.rx.offsets[i], s.rx.lens[i]);
-      if (p[0] !== tag) continue;
-      out.push({
-        src: formatIp(s.rx.src[i]),
-        dst: formatIp(s.rx.dst[i]),
-        payload: p.slice(),
-        header: b.slice(0, s.rx.offsets[i]),
-      });
-    }
-    return out.length >= want;
-  }, 5000, `${want} raw packets tagged ${tag} (have ${out.length})`, 2);
+  await waitFor(
+    () => {
+      const n = s.recv();
+      for (let i = 0; i < n; i++) {
+        const b = s.rx.bufs[i];
+        const p = b.subarray(s.rx.offsets[i], s.rx.lens[i]);
+        if (p[0] !== tag) continue;
+        out.push({
+          src: formatIp(s.rx.src[i]),
+          dst: formatIp(s.rx.dst[i]),
+          payload: p.slice(),
+          header: b.slice(0, s.rx.offsets[i]),
+        });
+      }
+      return out.length >= want;
+    },
+    5000,
+    `${want} raw packets tagged ${tag} (have ${out.length})`,
+    2,
+  );
   return out;
 }
 
@@ -62,11 +67,13 @@ Deno.test("ffi raw: protocol 115 crosses namespaces with pktinfo addresses and c
     const a = await lab.netns("a");
     const b = await lab.netns("b");
     await lab.veth(a, "eth0", b, "eth0");
-    for (const [ns, addrs] of [[a, ["10.78.0.1/24", "10.78.0.11/24", "fd00:78::1/64"]], [b, [
-      "10.78.0.2/24",
-      "10.78.0.12/24",
-      "fd00:78::2/64",
-    ]]] as const) {
+    for (
+      const [ns, addrs] of [[a, ["10.78.0.1/24", "10.78.0.11/24", "fd00:78::1/64"]], [b, [
+        "10.78.0.2/24",
+        "10.78.0.12/24",
+        "fd00:78::2/64",
+      ]]] as const
+    ) {
       for (const cidr of addrs) await lab.addr(ns, "eth0", cidr);
     }
     const ra = inNetns(a, () => openRawIp({ protocol: L2TP }));
@@ -86,7 +93,11 @@ Deno.test("ffi raw: protocol 115 crosses namespaces with pktinfo addresses and c
       assertEquals(p.header.length, 20, "payload offset = IHL*4");
       assertEquals(p.header[9], L2TP, "IP protocol field");
       assertEquals(formatIp(ipFromV4(p.header, 12)), p.src, "header source agrees with recvmsg");
-      assertEquals(formatIp(ipFromV4(p.header, 16)), p.dst, "header destination agrees with pktinfo");
+      assertEquals(
+        formatIp(ipFromV4(p.header, 16)),
+        p.dst,
+        "header destination agrees with pktinfo",
+      );
       assertEquals(p.payload, body(1, p.payload[1]));
     }
     assertEquals(new Set(got1.map((p) => p.payload[1])).size, 20, "every packet once");

@@ -5,7 +5,7 @@
  * MAC and link state are set by ioctl; persistent and multi-queue devices.
  */
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { formatMac, type MacKey, macAt, writeMac } from "../../core/mac.ts";
+import { formatMac, macAt, type MacKey, writeMac } from "../../core/mac.ts";
 import { OsError } from "../../ffi/libc.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { getMac, getMtu, isLinkUp, openTap, setLinkUp, type TapDevice } from "../../ffi/tap.ts";
@@ -102,20 +102,30 @@ Deno.test("ffi tap: frames written to a TAP cross a bridge to a veth and back (A
         }
       }
     };
-    await waitFor(() => {
-      // Repeat the request now and then: the bridge may still be settling.
-      assertEquals(t.write(arp(1, 0xffff_ffff_ffff, HOST_MAC, HOST_IP, 0, PEER_IP)), 0);
-      pump();
-      return peerMac !== -1;
-    }, 5000, "ARP reply from namespace B", 50);
+    await waitFor(
+      () => {
+        // Repeat the request now and then: the bridge may still be settling.
+        assertEquals(t.write(arp(1, 0xffff_ffff_ffff, HOST_MAC, HOST_IP, 0, PEER_IP)), 0);
+        pump();
+        return peerMac !== -1;
+      },
+      5000,
+      "ARP reply from namespace B",
+      50,
+    );
     const vethMac = JSON.parse((await lab.ip(b, "-j", "link", "show", "eth0")).stdout)[0].address;
     assertEquals(formatMac(peerMac), vethMac, "the reply carries B's veth MAC");
 
     for (let seq = 1; seq <= 5; seq++) assertEquals(t.write(echoRequest(peerMac, seq)), 0);
-    await waitFor(() => {
-      pump();
-      return echoed.size === 5;
-    }, 5000, "5 echo replies", 10);
+    await waitFor(
+      () => {
+        pump();
+        return echoed.size === 5;
+      },
+      5000,
+      "5 echo replies",
+      10,
+    );
     assertEquals([...echoed].sort(), [1, 2, 3, 4, 5]);
 
     inNetns(a, () => setLinkUp("l2tap0", false));
@@ -141,27 +151,32 @@ Deno.test("ffi tun: a TUN device answers a real ping", async () => {
     let answered = 0;
     let exited = false;
     ping.status.then(() => exited = true);
-    await waitFor(() => {
-      const n = t.read();
-      for (let i = 0; i < n; i++) {
-        const p = t.rx.bufs[i].subarray(0, t.rx.lens[i]);
-        // IPv4 ICMP echo request to 10.80.0.2: swap addresses, make it a reply.
-        if (p[0] >> 4 !== 4 || p[9] !== 1 || !sameIp(p, 16, [10, 80, 0, 2])) continue;
-        const ihl = (p[0] & 0xf) * 4;
-        if (p[ihl] !== 8) continue;
-        const reply = p.slice();
-        reply.set(p.subarray(16, 20), 12);
-        reply.set(p.subarray(12, 16), 16);
-        reply[ihl] = 0;
-        reply[ihl + 2] = reply[ihl + 3] = 0;
-        const c = checksum(reply, ihl, reply.length - ihl);
-        reply[ihl + 2] = c >>> 8;
-        reply[ihl + 3] = c & 0xff;
-        assertEquals(t.write(reply), 0);
-        answered++;
-      }
-      return exited;
-    }, 8000, "ping to finish", 10);
+    await waitFor(
+      () => {
+        const n = t.read();
+        for (let i = 0; i < n; i++) {
+          const p = t.rx.bufs[i].subarray(0, t.rx.lens[i]);
+          // IPv4 ICMP echo request to 10.80.0.2: swap addresses, make it a reply.
+          if (p[0] >> 4 !== 4 || p[9] !== 1 || !sameIp(p, 16, [10, 80, 0, 2])) continue;
+          const ihl = (p[0] & 0xf) * 4;
+          if (p[ihl] !== 8) continue;
+          const reply = p.slice();
+          reply.set(p.subarray(16, 20), 12);
+          reply.set(p.subarray(12, 16), 16);
+          reply[ihl] = 0;
+          reply[ihl + 2] = reply[ihl + 3] = 0;
+          const c = checksum(reply, ihl, reply.length - ihl);
+          reply[ihl + 2] = c >>> 8;
+          reply[ihl + 3] = c & 0xff;
+          assertEquals(t.write(reply), 0);
+          answered++;
+        }
+        return exited;
+      },
+      8000,
+      "ping to finish",
+      10,
+    );
     const res = await ping.stop();
     assertEquals(res.status.code, 0, `ping succeeded: ${res.stdout}`);
     assert(res.stdout.includes("3 received"), res.stdout);

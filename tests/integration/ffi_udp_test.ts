@@ -72,10 +72,15 @@ async function exchange(
     for (let i = 0; i < batch; i++) assertEquals(tx.queue(payload(tag, seq++), to, from), 0);
     assertEquals(tx.flush(), 0, "flush reports no drop");
     const want = seq;
-    await waitFor(() => {
-      drain(rx, tag, got);
-      return got.length >= want;
-    }, 5000, `round ${r}: ${want} datagrams (have ${got.length})`, 2);
+    await waitFor(
+      () => {
+        drain(rx, tag, got);
+        return got.length >= want;
+      },
+      5000,
+      `round ${r}: ${want} datagrams (have ${got.length})`,
+      2,
+    );
   }
   return got;
 }
@@ -127,7 +132,15 @@ Deno.test("ffi udp: batches cross between namespaces, IPv4/IPv6/dual-stack, with
     checkAll(g1, 512, "10.77.0.1", a4.local.port, "10.77.0.2");
 
     // IPv4 with a chosen source (IP_PKTINFO cmsg on sendmmsg) to the dual-stack socket.
-    const g2 = await exchange(a4, bDual, { ip: ip("10.77.0.2"), port: 4789 }, ip("10.77.0.11"), 2, 8, 32);
+    const g2 = await exchange(
+      a4,
+      bDual,
+      { ip: ip("10.77.0.2"), port: 4789 },
+      ip("10.77.0.11"),
+      2,
+      8,
+      32,
+    );
     checkAll(g2, 256, "10.77.0.11", a4.local.port, "10.77.0.2");
 
     // IPv6 to the dual-stack socket.
@@ -137,12 +150,19 @@ Deno.test("ffi udp: batches cross between namespaces, IPv4/IPv6/dual-stack, with
     // Dual-stack socket answering an IPv4 peer from a chosen (mapped) source, single sends.
     const got: Got[] = [];
     for (let seq = 0; seq < 64; seq++) {
-      assertEquals(bDual.send(payload(4, seq), { ip: ip("10.77.0.1"), port: a4.local.port }, ip("10.77.0.2")), 0);
+      assertEquals(
+        bDual.send(payload(4, seq), { ip: ip("10.77.0.1"), port: a4.local.port }, ip("10.77.0.2")),
+        0,
+      );
     }
-    await waitFor(() => {
-      drain(a4, 4, got);
-      return got.length >= 64;
-    }, 5000, "64 single sends");
+    await waitFor(
+      () => {
+        drain(a4, 4, got);
+        return got.length >= 64;
+      },
+      5000,
+      "64 single sends",
+    );
     checkAll(got, 64, "10.77.0.2", 4789, "10.77.0.1");
     assertEquals(a4.stats.txDropped.size, 0);
   } finally {

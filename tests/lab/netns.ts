@@ -100,7 +100,9 @@ export async function waitFor(
   const end = performance.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;
-    if (performance.now() >= end) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (performance.now() >= end) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
@@ -133,7 +135,9 @@ export class LabProcess {
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; returns status and output. */
-  async stop(graceMs = 2000): Promise<{ status: Deno.CommandStatus; stdout: string; stderr: string }> {
+  async stop(
+    graceMs = 2000,
+  ): Promise<{ status: Deno.CommandStatus; stdout: string; stderr: string }> {
     if (!this.#stopped) {
       this.#stopped = true;
       try {
@@ -169,7 +173,9 @@ export class Lab {
   #closed = false;
 
   private constructor(tag: string) {
-    if (!/^[a-z0-9]{1,12}$/.test(tag)) throw new Error(`Lab tag must be 1-12 of [a-z0-9], got "${tag}"`);
+    if (!/^[a-z0-9]{1,12}$/.test(tag)) {
+      throw new Error(`Lab tag must be 1-12 of [a-z0-9], got "${tag}"`);
+    }
     this.prefix = `l2t-${tag}-${Deno.pid}-${++labCounter}`;
   }
 
