@@ -12,19 +12,23 @@ import { runSupernode, supernodeCommand } from "./cmd/supernode.ts";
 import { nodeCommand, runNode } from "./cmd/node.ts";
 import { lasCommand, runLas } from "./cmd/las.ts";
 import { runStatus, statusCommand } from "./cmd/status.ts";
+import { runXconnect, xconnectCommand } from "./cmd/xconnect.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
 import { VERSION } from "./cmd/kit/version.ts";
 
-const args = run(or(supernodeCommand, nodeCommand, lasCommand, statusCommand, matCommand), {
-  programName: "l2",
-  help: "both",
-  version: VERSION,
-  completion: "both",
-  errorExitCode: EXIT_USAGE,
-  brief:
-    message`l2: a peer-to-peer Ethernet VPN with MAC address translation, and an L2TPv3 access switch for Cisco xconnect.`,
-  footer: message`Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
-});
+const args = run(
+  or(supernodeCommand, nodeCommand, lasCommand, xconnectCommand, statusCommand, matCommand),
+  {
+    programName: "l2",
+    help: "both",
+    version: VERSION,
+    completion: "both",
+    errorExitCode: EXIT_USAGE,
+    brief:
+      message`l2: a peer-to-peer Ethernet VPN with MAC address translation, and an L2TPv3 access switch for Cisco xconnect.`,
+    footer: message`Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
+  },
+);
 
 switch (args.cmd) {
   case "supernode":
@@ -35,6 +39,9 @@ switch (args.cmd) {
     break;
   case "las":
     Deno.exit(await runLas(args));
+    break;
+  case "xconnect":
+    Deno.exit(await runXconnect(args));
     break;
   case "status":
     Deno.exit(await runStatus(args));

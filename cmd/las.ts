@@ -3,9 +3,11 @@
  * `xconnect <las-ip> <vc-id> encapsulation l2tpv3` reach it over IP protocol
  * 115; every pseudowire with the same VC id lands on one virtual switch.
  *
- * This version parses and validates the LAS configuration
- * (`--check-config`); the daemon itself lands with the LAS work (see README,
- * "Not supported yet") and refuses to start rather than pretend.
+ * The daemon wires the kit (config, logs, /status, /metrics, signals), a raw
+ * IP protocol 115 socket (and UDP 1701 with `udp: true`), the event loop
+ * (ffi/loop.ts) and the engine (cmd/las_engine.ts). SIGTERM sends StopCCN
+ * to every peer before exit. SIGHUP applies the log section; other changes
+ * need a restart (it says which).
  *
  * @module
  */
@@ -27,9 +29,19 @@ import {
   apiFields,
   type CommonDaemonArgs,
   commonDaemonOptions,
-  configOnlyDaemon,
   loadDaemon,
+  printCheckedConfig,
 } from "./kit/cli.ts";
+import { ConfigError, type Infer } from "./kit/config.ts";
+import { type DaemonInstance, runDaemon } from "./kit/daemon.ts";
+import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
+import { LasEngine } from "./las_engine.ts";
+import type { SwitchOptions } from "../core/switch.ts";
+import { openRawIp } from "../ffi/raw.ts";
+import { openUdp } from "../ffi/udp.ts";
+import { IoLoop } from "../ffi/loop.ts";
+import type { DatagramSocket } from "../ffi/dgram.ts";
 
 const pps = (what: string) =>
   int({
@@ -90,11 +102,21 @@ export const lasFields = {
     doc: "shared secret for control message authentication (Message Digest AVP); empty: none",
     default: "",
   }),
+  digest: oneOf(["md5", "sha1"] as const, {
+    doc: "HMAC of the Message Digest AVP when a secret is set",
+    default: "md5",
+  }),
   hello_interval: int({
-    doc: "seconds between HELLOs on an idle connection",
-    min: 5,
+    doc: "seconds of silence from a peer before the LAS sends it a HELLO",
+    min: 1,
     max: 3600,
     default: 60,
+  }),
+  retransmits: int({
+    doc: "retransmissions (1 s doubling to 8 s) before a silent peer is declared dead",
+    min: 1,
+    max: 10,
+    default: 5,
   }),
   cookie: intIn([0, 4, 8], {
     doc: "length of the cookie the LAS asks each peer to put in its data packets",
@@ -134,7 +156,114 @@ export function loadLas(args: LasArgs) {
   });
 }
 
+/** The switch options of a `switch:` section. */
+export function switchOptions(c: Infer<typeof switchFields>): SwitchOptions {
+  const storm: SwitchOptions["storm"] = {};
+  const limit = (rate: number) => ({ rate, burst: Math.max(1, Math.ceil(rate / 10)) });
+  if (c.storm_broadcast > 0) storm.broadcast = limit(c.storm_broadcast);
+  if (c.storm_multicast > 0) storm.multicast = limit(c.storm_multicast);
+  if (c.storm_unknown_unicast > 0) storm.unknownUnicast = limit(c.storm_unknown_unicast);
+  return {
+    agingMs: c.aging * 1000,
+    maxMacs: c.max_macs,
+    maxMacsPerPort: Math.min(c.max_macs_per_session, c.max_macs),
+    limitAction: c.limit_action,
+    filter: {
+      allowLinkLocal: c.allow_link_local,
+      allowLlc: c.allow_llc,
+      allowVlanTagged: c.allow_vlan_tagged,
+      allowOtherEthertypes: c.allow_other_ethertypes,
+    },
+    storm,
+  };
+}
+
+type LasConfig = Infer<typeof lasFields>;
+
+function startLas(
+  ctx: Parameters<Parameters<typeof runDaemon<LasConfig>>[0]["start"]>[0],
+  cfg: { config: LasConfig },
+): Promise<DaemonInstance<LasConfig>> {
+  const c = cfg.config;
+  const log = ctx.log.topic("las");
+  const listenV4 = c.listen.filter((a) => v4ToNumber(a) !== 0);
+  if (listenV4.length !== c.listen.length) {
+    throw new ConfigError("las.listen: IPv6 addresses are not supported yet for L2TPv3");
+  }
+  const sockets: DatagramSocket[] = [];
+  let ip: DatagramSocket;
+  let udp: DatagramSocket | undefined;
+  try {
+    ip = openRawIp({ protocol: 115, family: 4, batch: 64, slotSize: 9216, rcvbuf: 4 << 20 });
+    sockets.push(ip);
+    if (c.udp) {
+      udp = openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216, rcvbuf: 4 << 20 });
+      sockets.push(udp);
+    }
+  } catch (e) {
+    for (const s of sockets) s.close();
+    throw e;
+  }
+  const engine = new LasEngine({
+    ip,
+    udp,
+    hostName: c.hostname || hostName(),
+    routerId: routerId(listenV4),
+    random32,
+    helloIntervalMs: c.hello_interval * 1000,
+    retransmits: c.retransmits,
+    switchOptions: switchOptions(c.switch),
+    maxSwitches: c.max_switches,
+    cookieLength: c.cookie as 0 | 4 | 8,
+    acceptDst: listenV4.length ? new Set(listenV4.map(v4ToNumber)) : null,
+    auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
+    log,
+  });
+  const clock = () => performance.now();
+  const loop = new IoLoop({
+    clock,
+    nextDeadline: () => engine.nextDeadline(),
+    onDeadline: (now) => engine.poll(now),
+  });
+  for (const s of sockets) loop.add(s.fd, () => engine.onReadable(s, clock()), () => s.close());
+  const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
+  log.info(
+    `listening for L2TPv3 on IP protocol 115${udp ? " and UDP 1701" : ""}` +
+      (listenV4.length ? ` at ${listenV4.join(", ")}` : " on every address"),
+    { auth: c.secret ? c.digest : "none", cookie: c.cookie },
+  );
+  return Promise.resolve({
+    status: () => engine.status(clock()),
+    metrics: (w) => engine.metrics(w, clock()),
+    reload(next) {
+      const changed = (Object.keys(next) as (keyof LasConfig)[]).filter((k) =>
+        JSON.stringify(next[k]) !== JSON.stringify(c[k])
+      );
+      return changed.length
+        ? [`changes to ${changed.join(", ")} take effect at restart`]
+        : ["no LAS settings changed"];
+    },
+    async stop() {
+      engine.stop(clock());
+      await loop.close();
+      await running;
+    },
+  });
+}
+
 /** Runs `l2 las`. */
-export function runLas(args: LasArgs): Promise<number> {
-  return configOnlyDaemon("las", () => loadLas(args), args.checkConfig);
+export async function runLas(args: LasArgs): Promise<number> {
+  if (args.checkConfig) {
+    try {
+      printCheckedConfig("las", await loadLas(args));
+      return EXIT_OK;
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        console.error(`l2 las: ${e.message}`);
+        return EXIT_USAGE;
+      }
+      throw e;
+    }
+  }
+  return await runDaemon<LasConfig>({ role: "las", load: () => loadLas(args), start: startLas });
 }

@@ -30,6 +30,7 @@ import type { L2tpEvent } from "../core/l2tp/events.ts";
 import type { SessionInfo } from "../core/l2tp/session.ts";
 import { dataHeaderLength, writeDataHeader } from "../core/l2tp/data_header.ts";
 import type { Transport } from "../core/l2tp/control_message.ts";
+import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
 import { IdAllocator } from "../core/l2tp/id_allocator.ts";
 import { LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
 import { formatMac } from "../core/mac.ts";
@@ -49,10 +50,18 @@ export interface LasEngineOptions {
   routerId: number;
   random32: () => number;
   helloIntervalMs: number;
+  /** Retransmissions before a silent peer is dead. */
+  retransmits: number;
   /** Options of every VC's switch. */
   switchOptions: SwitchOptions;
   /** Most virtual switches (VC ids). */
   maxSwitches: number;
+  /** Cookie length we ask peers to use (0, 4, 8). */
+  cookieLength: 0 | 4 | 8;
+  /** Only accept packets sent to these local IPv4 addresses (as numbers); null: any. */
+  acceptDst: ReadonlySet<number> | null;
+  /** Control message authentication: shared secret and hash (node:crypto), or null. */
+  auth: { secret: Uint8Array; hash: HashFn; digest: DigestAlgorithm } | null;
   log: TopicLogger;
 }
 
@@ -134,6 +143,7 @@ export class LasEngine {
   readonly counters = {
     rx_truncated: 0,
     rx_unusable: 0,
+    rx_not_listening: 0,
     tx_errors: 0,
     switches_created: 0,
     switches_removed: 0,
@@ -149,7 +159,12 @@ export class LasEngine {
       routerId: o.routerId,
       random32: o.random32,
       helloIntervalMs: o.helloIntervalMs,
+      cookieLength: o.cookieLength,
+      reliable: { maxRetransmits: o.retransmits },
       sessionIds,
+      ...(o.auth
+        ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
+        : {}),
       sessionPolicy: (req: { vcId: Uint8Array; vcIdText: string }) =>
         this.#switches.has(vcKey(req.vcId).key) || this.#switches.size < o.maxSwitches
           ? null
@@ -190,34 +205,41 @@ export class LasEngine {
     this.#peers.set(name, { to: { ip: src.slice(), port }, from: dst.slice() });
   }
 
-  /** Drains one readable transport. */
-  onReadable(t: DatagramTransport, now: number): void {
+  /**
+   * Receives and handles one batch from a readable transport; returns how
+   * many datagrams it took (0: drained), as the event loop expects.
+   */
+  onReadable(t: DatagramTransport, now: number): number {
     const kind: Transport = t === this.#o.udp ? "udp" : "ip";
     const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
-    for (let round = 0; round < 8; round++) {
-      const n = t.recv();
-      if (n === 0) break;
-      const rx = t.rx;
-      for (let i = 0; i < n; i++) {
-        if (rx.truncated[i]) {
-          this.counters.rx_truncated++;
-          continue;
-        }
-        const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
-        const peer = this.#peerName(kind, rx.src[i], rx.srcPort[i]);
-        const c = ep.classifyData(bytes, peer);
-        if (c.kind === "frame") {
-          this.#switchFrame(c.session.localSessionId, c.frame, now);
-        } else if (c.kind === "control") {
-          this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
-          ep.receive(peer, bytes, now);
-        } else {
-          this.counters.rx_unusable++;
-        }
+    const n = t.recv();
+    if (n === 0) return 0;
+    const rx = t.rx;
+    const only = this.#o.acceptDst;
+    for (let i = 0; i < n; i++) {
+      if (rx.truncated[i]) {
+        this.counters.rx_truncated++;
+        continue;
       }
-      this.#drain(now);
+      if (only && !(isV4(rx.dst[i]) && only.has(v4Number(rx.dst[i])))) {
+        this.counters.rx_not_listening++;
+        continue;
+      }
+      const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
+      const peer = this.#peerName(kind, rx.src[i], rx.srcPort[i]);
+      const c = ep.classifyData(bytes, peer);
+      if (c.kind === "frame") {
+        this.#switchFrame(c.session.localSessionId, c.frame, now);
+      } else if (c.kind === "control") {
+        this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
+        ep.receive(peer, bytes, now);
+      } else {
+        this.counters.rx_unusable++;
+      }
     }
+    this.#drain(now);
     this.#flush();
+    return n;
   }
 
   #switchFrame(localSessionId: number, frame: Uint8Array, now: number): void {
@@ -491,10 +513,15 @@ export class LasEngine {
     for (const [kind, ep] of [["ip", this.ipEp], ["udp", this.udpEp]] as const) {
       if (!ep) continue;
       for (const [name, v] of Object.entries(ep.counters)) {
-        w.counter("l2_las_l2tp_events_total", "L2TPv3 endpoint counters by name", v, {
-          transport: kind,
-          name,
-        });
+        w.counter(
+          "l2_las_l2tp_total",
+          "L2TPv3 endpoint counters (packets, drops, refusals) by name",
+          v,
+          {
+            transport: kind,
+            name,
+          },
+        );
       }
     }
     for (const a of this.#attached.values()) {

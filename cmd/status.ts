@@ -4,7 +4,7 @@
  * Prometheus text).
  *
  * Without `--api` it asks the default endpoints of every role on 127.0.0.1
- * (supernode 7655, node 7656, las 7657) and shows each that answers.
+ * (supernode 7655, node 7656, las 7657, xconnect 7658) and shows each that answers.
  *
  * @module
  */
@@ -20,6 +20,7 @@ export const DEFAULT_APIS: readonly { role: string; addr: HostPort }[] = [
   { role: "supernode", addr: { host: "127.0.0.1", port: 7655 } },
   { role: "node", addr: { host: "127.0.0.1", port: 7656 } },
   { role: "las", addr: { host: "127.0.0.1", port: 7657 } },
+  { role: "xconnect", addr: { host: "127.0.0.1", port: 7658 } },
 ];
 
 /** `l2 status` command line. */

@@ -25,6 +25,7 @@ import { L2tpEndpoint } from "../core/l2tp/endpoint.ts";
 import type { L2tpEvent } from "../core/l2tp/events.ts";
 import { writeDataHeader } from "../core/l2tp/data_header.ts";
 import type { Transport } from "../core/l2tp/control_message.ts";
+import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
 import type { SessionInfo } from "../core/l2tp/session.ts";
 import type { DatagramTransport, Endpoint, FrameDevice } from "../ffi/types.ts";
 import type { TopicLogger } from "./kit/log.ts";
@@ -40,6 +41,8 @@ export interface XconnectOptions {
   lasName: string;
   vcId: string;
   device: FrameDevice;
+  /** Control message authentication: shared secret and hash, or null. */
+  auth: { secret: Uint8Array; hash: HashFn; digest: DigestAlgorithm } | null;
   hostName: string;
   routerId: number;
   random32: () => number;
@@ -89,6 +92,9 @@ export class XconnectEngine {
       helloIntervalMs: o.helloIntervalMs,
       acceptConnections: false,
       maxConnections: 4,
+      ...(o.auth
+        ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
+        : {}),
     });
   }
 
@@ -121,68 +127,57 @@ export class XconnectEngine {
     this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
   }
 
-  /** Drains the transport. */
-  onTransportReadable(now: number): void {
+  /** Handles one batch from the transport; returns how many datagrams (0: drained). */
+  onTransportReadable(now: number): number {
     const t = this.#o.transport;
-    for (let round = 0; round < 8; round++) {
-      const n = t.recv();
-      if (n === 0) break;
-      const rx = t.rx;
-      for (let i = 0; i < n; i++) {
-        if (rx.truncated[i]) {
-          this.counters.rx_other++;
-          continue;
-        }
-        const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
-        const c = this.ep.classifyData(bytes, this.#o.lasName);
-        if (c.kind === "frame") {
-          this.counters.rx_frames++;
-          this.counters.rx_bytes += c.frame.length;
-          if (this.#o.device.write(c.frame) !== 0) this.counters.rx_device_errors++;
-        } else if (c.kind === "control") {
-          this.ep.receive(this.#o.lasName, bytes, now);
-        } else {
-          this.counters.rx_other++;
-        }
+    const n = t.recv();
+    if (n === 0) return 0;
+    const rx = t.rx;
+    for (let i = 0; i < n; i++) {
+      if (rx.truncated[i]) {
+        this.counters.rx_other++;
+        continue;
       }
-      this.#drain(now);
+      const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
+      const c = this.ep.classifyData(bytes, this.#o.lasName);
+      if (c.kind === "frame") {
+        this.counters.rx_frames++;
+        this.counters.rx_bytes += c.frame.length;
+        if (this.#o.device.write(c.frame) !== 0) this.counters.rx_device_errors++;
+      } else if (c.kind === "control") {
+        this.ep.receive(this.#o.lasName, bytes, now);
+      } else {
+        this.counters.rx_other++;
+      }
     }
-    t.flush();
+    this.#drain(now);
+    return n;
   }
 
-  /** Drains the device into the session. */
-  onDeviceReadable(now: number): void {
+  /** Sends one batch of device frames into the session; returns how many frames (0: drained). */
+  onDeviceReadable(_now: number): number {
     const d = this.#o.device;
     const t = this.#o.transport;
-    for (let round = 0; round < 8; round++) {
-      const n = d.read();
-      if (n === 0) break;
-      for (let i = 0; i < n; i++) {
-        const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
-        if (this.state !== "up" || !this.#session) {
-          this.counters.tx_no_session++;
-          continue;
-        }
-        const buf = this.#scratch;
-        const h = writeDataHeader(
-          buf,
-          0,
-          this.#o.kind,
-          this.#session.remoteSessionId,
-          this.#tx,
-          -1,
-        );
-        buf.set(frame, h);
-        if (t.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
-          this.counters.tx_errors++;
-          continue;
-        }
-        this.counters.tx_frames++;
-        this.counters.tx_bytes += frame.length;
+    const n = d.read();
+    if (n === 0) return 0;
+    for (let i = 0; i < n; i++) {
+      const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
+      if (this.state !== "up" || !this.#session) {
+        this.counters.tx_no_session++;
+        continue;
       }
+      const buf = this.#scratch;
+      const h = writeDataHeader(buf, 0, this.#o.kind, this.#session.remoteSessionId, this.#tx, -1);
+      buf.set(frame, h);
+      if (t.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
+        this.counters.tx_errors++;
+        continue;
+      }
+      this.counters.tx_frames++;
+      this.counters.tx_bytes += frame.length;
     }
     if (t.flush() !== 0) this.counters.tx_errors++;
-    void now;
+    return n;
   }
 
   #drain(now: number): void {

@@ -1,0 +1,229 @@
+/**
+ * `l2 xconnect <las-ip> <vc-id>`: a Linux host as an L2TPv3 edge, doing what
+ * Cisco's `xconnect <las-ip> <vc-id> encapsulation l2tpv3` does: one control
+ * connection and one Ethernet pseudowire to a LAS, carrying the frames of a
+ * TAP device (cmd/xconnect_engine.ts has the protocol side).
+ *
+ * Config sections live under `xconnect:`; `--section NAME` picks one (the
+ * positional arguments are the LAS and the VC id, as on a Cisco).
+ *
+ * @module
+ */
+import { argument, command, constant, object, option, optional } from "@optique/core";
+import { string } from "@optique/core/valueparser";
+import { message } from "@optique/core/message";
+import {
+  bool,
+  ConfigError,
+  ifname,
+  type Infer,
+  int,
+  ipAddress,
+  oneOf,
+  type Schema,
+  str,
+} from "./kit/config.ts";
+import { apiFields, loadDaemon, printCheckedConfig } from "./kit/cli.ts";
+import { type DaemonInstance, runDaemon } from "./kit/daemon.ts";
+import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import { hash, hostName, random32, routerId } from "./kit/host.ts";
+import { XconnectEngine } from "./xconnect_engine.ts";
+import { openRawIp } from "../ffi/raw.ts";
+import { openUdp } from "../ffi/udp.ts";
+import { openTap } from "../ffi/tap.ts";
+import { IoLoop } from "../ffi/loop.ts";
+import { parseIp } from "../ffi/addr.ts";
+import type { DatagramSocket } from "../ffi/dgram.ts";
+
+/** Keys of an `xconnect:` section. */
+export const xconnectFields = {
+  las: ipAddress({ doc: "the LAS's IPv4 address" }),
+  vc: str({ doc: "VC id (sent as the Remote End ID, decimal text)", nonEmpty: true }),
+  tap: ifname({ doc: "TAP device carrying the edge's frames", default: "l2x0" }),
+  mtu: int({
+    doc: "TAP MTU; 0: what fits a 1500-byte underlay (1454 over IP, 1442 over UDP)",
+    min: 0,
+    max: 9000,
+    default: 0,
+  }),
+  udp: bool({ doc: "L2TPv3 over UDP port 1701 instead of IP protocol 115", default: false }),
+  secret: str({
+    doc: "shared secret for control message authentication; empty: none",
+    default: "",
+  }),
+  digest: oneOf(["md5", "sha1"] as const, {
+    doc: "HMAC of the Message Digest AVP when a secret is set",
+    default: "md5",
+  }),
+  hello_interval: int({
+    doc: "seconds between HELLOs on an idle connection",
+    min: 5,
+    max: 3600,
+    default: 60,
+  }),
+  ...apiFields(7658),
+} satisfies Schema;
+
+/** `l2 xconnect` command line. */
+export const xconnectCommand = command(
+  "xconnect",
+  object({
+    cmd: constant("xconnect" as const),
+    las: optional(argument(string({ metavar: "LAS-IP" }), {
+      description: message`the LAS address (or xconnect.NAME.las in the config)`,
+    })),
+    vc: optional(argument(string({ metavar: "VC-ID" }), {
+      description: message`the VC id: every edge with the same id is on one virtual switch`,
+    })),
+    tap: optional(option("--tap", string({ metavar: "NAME" }), {
+      description: message`TAP device to create or attach (default l2x0)`,
+    })),
+    iface: optional(option("--interface", string({ metavar: "IF" }), {
+      description: message`carry an existing interface's frames (not supported yet)`,
+    })),
+    udp: option("--udp", { description: message`use UDP 1701 instead of IP protocol 115` }),
+    mtu: optional(option("--mtu", string({ metavar: "N" }), {
+      description: message`TAP MTU (default: what fits a 1500-byte underlay)`,
+    })),
+    section: optional(option("--section", string({ metavar: "NAME" }), {
+      description: message`config section under xconnect: (default: the only one, or "default")`,
+    })),
+    config: optional(option("-c", "--config", string({ metavar: "FILE" }), {
+      description: message`config file (default /etc/l2/l2.yaml, read if it exists)`,
+    })),
+    api: optional(option("--api", string({ metavar: "HOST:PORT" }), {
+      description: message`management endpoint address, or "off" (default 127.0.0.1:7658)`,
+    })),
+    checkConfig: option("--check-config", {
+      description: message`validate the configuration, print it as the edge would run it, exit`,
+    }),
+  }),
+  { brief: message`L2TPv3 edge: a TAP device as an xconnect pseudowire to a LAS` },
+);
+
+/** Parsed `l2 xconnect` arguments. */
+export interface XconnectArgs {
+  cmd: "xconnect";
+  las?: string;
+  vc?: string;
+  tap?: string;
+  iface?: string;
+  udp?: boolean;
+  mtu?: string;
+  section?: string;
+  config?: string;
+  api?: string;
+  checkConfig?: boolean;
+}
+
+/** Loads the xconnect configuration from file and flags. */
+export function loadXconnect(args: XconnectArgs) {
+  return loadDaemon("xconnect", xconnectFields, { ...args, name: args.section }, {
+    las: { flag: "LAS-IP", value: args.las },
+    vc: { flag: "VC-ID", value: args.vc },
+    tap: { flag: "--tap", value: args.tap },
+    mtu: { flag: "--mtu", value: args.mtu },
+    udp: { flag: "--udp", value: args.udp ? "yes" : undefined },
+  });
+}
+
+type XConfig = Infer<typeof xconnectFields>;
+
+function startXconnect(
+  ctx: Parameters<Parameters<typeof runDaemon<XConfig>>[0]["start"]>[0],
+  cfg: { config: XConfig },
+): Promise<DaemonInstance<XConfig>> {
+  const c = cfg.config;
+  const log = ctx.log.topic("xconnect");
+  const lasIp = parseIp(c.las);
+  if (!lasIp.ok || c.las.includes(":")) {
+    throw new ConfigError(`xconnect.las: only IPv4 LAS addresses are supported yet, got ${c.las}`);
+  }
+  if (!/^\d{1,10}$/.test(c.vc) || Number(c.vc) > 0xffff_ffff) {
+    log.warn(`VC id ${c.vc} is not a number 0..4294967295; it is sent as text as it is`);
+  }
+  const mtu = c.mtu || (c.udp ? 1442 : 1454);
+  let sock: DatagramSocket;
+  if (c.udp) sock = openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216 });
+  else sock = openRawIp({ protocol: 115, family: 4, batch: 64, slotSize: 9216 });
+  let tap;
+  try {
+    tap = openTap({ name: c.tap, mtu, up: true, batch: 64 });
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
+  const engine = new XconnectEngine({
+    transport: sock,
+    kind: c.udp ? "udp" : "ip",
+    las: { ip: lasIp.value, port: c.udp ? 1701 : 0 },
+    lasName: c.udp ? `${c.las}:1701` : c.las,
+    vcId: c.vc,
+    device: tap,
+    hostName: hostName(),
+    routerId: routerId([]),
+    random32,
+    helloIntervalMs: c.hello_interval * 1000,
+    auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
+    log,
+  });
+  const clock = () => performance.now();
+  const loop = new IoLoop({
+    clock,
+    nextDeadline: () => engine.nextDeadline(),
+    onDeadline: (now) => engine.poll(now),
+  });
+  loop.add(sock.fd, () => engine.onTransportReadable(clock()), () => sock.close());
+  loop.add(tap.fd, () => engine.onDeviceReadable(clock()), () => tap.close());
+  engine.start(clock());
+  loop.wake();
+  const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
+  log.info(`edge for VC ${c.vc} on ${tap.name} (MTU ${mtu}) towards ${c.las}`, {
+    transport: c.udp ? "udp" : "ip",
+  });
+  return Promise.resolve({
+    status: () => engine.status(clock()),
+    metrics: (w) => engine.metrics(w),
+    reload(next) {
+      const changed = (Object.keys(next) as (keyof XConfig)[]).filter((k) =>
+        JSON.stringify(next[k]) !== JSON.stringify(c[k])
+      );
+      return changed.length
+        ? [`changes to ${changed.join(", ")} take effect at restart`]
+        : ["no xconnect settings changed"];
+    },
+    async stop() {
+      engine.stop(clock());
+      await loop.close();
+      await running;
+    },
+  });
+}
+
+/** Runs `l2 xconnect`. */
+export async function runXconnect(args: XconnectArgs): Promise<number> {
+  if (args.iface !== undefined) {
+    console.error(
+      "l2 xconnect: --interface is not supported yet; bridge the interface with the TAP device " +
+        "instead (ip link set IF master BR; ip link set TAP master BR)",
+    );
+    return EXIT_USAGE;
+  }
+  if (args.checkConfig) {
+    try {
+      printCheckedConfig("xconnect", await loadXconnect(args));
+      return EXIT_OK;
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        console.error(`l2 xconnect: ${e.message}`);
+        return EXIT_USAGE;
+      }
+      throw e;
+    }
+  }
+  return await runDaemon<XConfig>({
+    role: "xconnect",
+    load: () => loadXconnect(args),
+    start: startXconnect,
+  });
+}
