@@ -1,0 +1,374 @@
+/**
+ * The VPN's messages: one typed repr per message type, `encodePacket` to
+ * build and seal a packet, `decodePacket` as the one door for received
+ * bytes (header check, `Sealer.open`, body parse), returning the message or
+ * a reason code. Nothing here throws on any input.
+ *
+ * Bodies (after the 24-byte header, before the 16-byte tag), big-endian;
+ * diagrams in docs/protocol.md:
+ *
+ * | type | body |
+ * |---|---|
+ * | REGISTER 0x01 | flags(1: 0x01 auto) count(1) reserved(2) identity(32) endpoint*count |
+ * | REGISTER_ACK 0x02 | supernode id(1) reserved(1) keepalive s(2) boot id(4) observed endpoint |
+ * | REGISTER_NAK 0x03 | code(1) reserved(1) requested id(2) |
+ * | DEREGISTER 0x04 | reason(1) |
+ * | KEEPALIVE 0x05, KEEPALIVE_ACK 0x06, PROBE 0x09, PROBE_ECHO 0x0a | seq(4) time(4) |
+ * | PEER_REQUEST 0x07 | peer id(2) |
+ * | PEER_INTRO 0x08 | peer id(2) count(1) reserved(1) endpoint*count (first: public) |
+ * | GOING_AWAY 0x0b | reason(1) reserved(1) retry s(2) |
+ * | DATA 0x10 | Ethernet frame (>= 14 bytes) |
+ *
+ * Endpoints: family(1) port(2) address(4|16), see `endpoint.ts`. Fixed
+ * bodies must have exactly their length; trailing bytes are `bad_length`.
+ *
+ * Not done: key-exchange messages (types 0x20..0x2f, issue 6); they parse as
+ * `unknown_type`.
+ *
+ * @module
+ */
+import {
+  HEADER_LENGTH,
+  IDENTITY_LENGTH,
+  MAX_ENDPOINTS,
+  MIN_FRAME,
+  MsgType,
+  NAK_NAMES,
+  NakCode,
+  type NakReason,
+  TAG_LENGTH,
+} from "./constants.ts";
+import {
+  endpointWireLength,
+  formatEndpoint,
+  parseEndpoint,
+  readEndpoint,
+  type WireEndpoint,
+  writeEndpoint,
+} from "./endpoint.ts";
+import { checkHeader, emitHeader, type HeaderReason, type HeaderRepr } from "./header.ts";
+import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
+
+/** A sequence number and a sender timestamp (ms, low 32 bits), echoed back for RTT. */
+export interface Echo {
+  seq: number;
+  time: number;
+}
+
+/** Every message, by kind. Endpoints are canonical `ip:port` text. */
+export type Message =
+  | { kind: "register"; auto: boolean; identity: Uint8Array; locals: string[] }
+  | {
+    kind: "register_ack";
+    supernodeId: number;
+    keepaliveS: number;
+    bootId: number;
+    observed: string;
+  }
+  | { kind: "register_nak"; reason: NakReason; requested: number }
+  | { kind: "deregister"; reason: number }
+  | ({ kind: "keepalive" } & Echo)
+  | ({ kind: "keepalive_ack" } & Echo)
+  | { kind: "peer_request"; peer: number }
+  | { kind: "peer_intro"; peer: number; endpoints: string[] }
+  | ({ kind: "probe" } & Echo)
+  | ({ kind: "probe_echo" } & Echo)
+  | { kind: "going_away"; reason: number; retryS: number }
+  | { kind: "data"; frame: Uint8Array };
+
+/** Kinds of messages. */
+export type MessageKind = Message["kind"];
+
+/** Why a body is not a valid message. */
+export type BodyReason =
+  | "unknown_type"
+  | "bad_length"
+  | "bad_endpoint"
+  | "too_many_endpoints"
+  | "bad_nak_code";
+
+/** Why received bytes were dropped: header, seal or body. */
+export type DecodeReason = HeaderReason | OpenReason | BodyReason;
+
+/** Header fields the caller chooses; key id and counter come from the sealer. */
+export type Address = Pick<HeaderRepr, "network" | "sender" | "receiver">;
+
+const TYPE_OF: Record<MessageKind, number> = {
+  register: MsgType.REGISTER,
+  register_ack: MsgType.REGISTER_ACK,
+  register_nak: MsgType.REGISTER_NAK,
+  deregister: MsgType.DEREGISTER,
+  keepalive: MsgType.KEEPALIVE,
+  keepalive_ack: MsgType.KEEPALIVE_ACK,
+  peer_request: MsgType.PEER_REQUEST,
+  peer_intro: MsgType.PEER_INTRO,
+  probe: MsgType.PROBE,
+  probe_echo: MsgType.PROBE_ECHO,
+  going_away: MsgType.GOING_AWAY,
+  data: MsgType.DATA,
+};
+
+function endpoints(texts: string[]): WireEndpoint[] | null {
+  const out: WireEndpoint[] = [];
+  for (const t of texts) {
+    const ep = parseEndpoint(t);
+    if (!ep) return null;
+    out.push(ep);
+  }
+  return out;
+}
+
+function eps(list: WireEndpoint[]): number {
+  let n = 0;
+  for (const e of list) n += endpointWireLength(e.family);
+  return n;
+}
+
+/**
+ * Bytes of the body of `m`, or -1 when `m` cannot be encoded (endpoint text
+ * not an endpoint, too many endpoints, wrong identity length).
+ */
+export function bodyLength(m: Message): number {
+  switch (m.kind) {
+    case "register": {
+      const l = endpoints(m.locals);
+      if (!l || l.length > MAX_ENDPOINTS || m.identity.length !== IDENTITY_LENGTH) return -1;
+      return 4 + IDENTITY_LENGTH + eps(l);
+    }
+    case "register_ack": {
+      const o = parseEndpoint(m.observed);
+      return o ? 8 + endpointWireLength(o.family) : -1;
+    }
+    case "register_nak":
+      return 4;
+    case "deregister":
+      return 1;
+    case "keepalive":
+    case "keepalive_ack":
+    case "probe":
+    case "probe_echo":
+      return 8;
+    case "peer_request":
+      return 2;
+    case "peer_intro": {
+      const l = endpoints(m.endpoints);
+      return l && l.length <= MAX_ENDPOINTS ? 4 + eps(l) : -1;
+    }
+    case "going_away":
+      return 4;
+    case "data":
+      return m.frame.length;
+  }
+}
+
+function emitBody(m: Message, b: Uint8Array, o: number): void {
+  switch (m.kind) {
+    case "register": {
+      const l = endpoints(m.locals)!;
+      b[o] = m.auto ? 1 : 0;
+      b[o + 1] = l.length;
+      b.set(m.identity, o + 4);
+      let p = o + 4 + IDENTITY_LENGTH;
+      for (const e of l) p = writeEndpoint(b, p, e);
+      return;
+    }
+    case "register_ack":
+      b[o] = m.supernodeId;
+      put16(b, o + 2, m.keepaliveS);
+      put32(b, o + 4, m.bootId);
+      writeEndpoint(b, o + 8, parseEndpoint(m.observed)!);
+      return;
+    case "register_nak":
+      b[o] = NakCode[m.reason.toUpperCase() as keyof typeof NakCode];
+      put16(b, o + 2, m.requested);
+      return;
+    case "deregister":
+      b[o] = m.reason;
+      return;
+    case "keepalive":
+    case "keepalive_ack":
+    case "probe":
+    case "probe_echo":
+      put32(b, o, m.seq);
+      put32(b, o + 4, m.time);
+      return;
+    case "peer_request":
+      put16(b, o, m.peer);
+      return;
+    case "peer_intro": {
+      const l = endpoints(m.endpoints)!;
+      put16(b, o, m.peer);
+      b[o + 2] = l.length;
+      let p = o + 4;
+      for (const e of l) p = writeEndpoint(b, p, e);
+      return;
+    }
+    case "going_away":
+      b[o] = m.reason;
+      put16(b, o + 2, m.retryS);
+      return;
+    case "data":
+      b.set(m.frame, o);
+      return;
+  }
+}
+
+/**
+ * Builds and seals a packet, or returns why it cannot: `bad_message` (see
+ * `bodyLength`) or the sealer's reason.
+ *
+ * @example
+ * ```ts
+ * import { encodePacket, decodePacket } from "./messages.ts";
+ * import { NullSealer } from "./sealer.ts";
+ * const s = new NullSealer();
+ * const r = encodePacket({ network: 0, sender: 3, receiver: 0 }, { kind: "peer_request", peer: 9 }, s);
+ * if (r.ok) decodePacket(r.packet, s); // { ok: true, header: ..., msg: { kind: "peer_request", peer: 9 } }
+ * ```
+ */
+export function encodePacket(
+  addr: Address,
+  m: Message,
+  sealer: Sealer,
+): { ok: true; packet: Uint8Array } | { ok: false; reason: "bad_message" | SealReason } {
+  const n = bodyLength(m);
+  if (n < 0) return { ok: false, reason: "bad_message" };
+  const packet = new Uint8Array(HEADER_LENGTH + n + TAG_LENGTH);
+  emitHeader({ ...addr, type: TYPE_OF[m.kind], flags: 0, keyId: 0, counter: 0 }, packet);
+  emitBody(m, packet, HEADER_LENGTH);
+  const s = sealer.seal(packet);
+  return s === "ok" ? { ok: true, packet } : { ok: false, reason: s };
+}
+
+/** Result of `decodePacket`. A data frame is a view into the packet: copy it to keep it. */
+export type Decoded =
+  | { ok: true; header: HeaderRepr; msg: Message }
+  | { ok: false; reason: DecodeReason };
+
+/** Checks, opens and parses received bytes. The sealer opens the body in place. */
+export function decodePacket(packet: Uint8Array, sealer: Sealer): Decoded {
+  const h = checkHeader(packet);
+  if (!h.ok) return h;
+  const open = sealer.open(packet);
+  if (open !== "ok") return { ok: false, reason: open };
+  const body = packet.subarray(HEADER_LENGTH, packet.length - TAG_LENGTH);
+  const m = parseBody(h.value.type, body);
+  return m.ok ? { ok: true, header: h.value, msg: m.value } : m;
+}
+
+/** Parses the body of a message of `type`. */
+export function parseBody(
+  type: number,
+  b: Uint8Array,
+): { ok: true; value: Message } | { ok: false; reason: BodyReason } {
+  const bad = (reason: BodyReason) => ({ ok: false as const, reason });
+  const n = b.length;
+  const echo = () => ({ seq: u32(b, 0), time: u32(b, 4) });
+  switch (type) {
+    case MsgType.REGISTER: {
+      if (n < 4 + IDENTITY_LENGTH) return bad("bad_length");
+      const count = b[1];
+      if (count > MAX_ENDPOINTS) return bad("too_many_endpoints");
+      const l = readList(b, 4 + IDENTITY_LENGTH, count);
+      if (typeof l === "string") return bad(l);
+      return {
+        ok: true,
+        value: {
+          kind: "register",
+          auto: (b[0] & 1) === 1,
+          identity: b.slice(4, 4 + IDENTITY_LENGTH),
+          locals: l,
+        },
+      };
+    }
+    case MsgType.REGISTER_ACK: {
+      if (n < 8) return bad("bad_length");
+      const e = readEndpoint(b, 8, n);
+      if (!e) return bad("bad_endpoint");
+      if (e.next !== n) return bad("bad_length");
+      return {
+        ok: true,
+        value: {
+          kind: "register_ack",
+          supernodeId: b[0],
+          keepaliveS: u16(b, 2),
+          bootId: u32(b, 4),
+          observed: formatEndpoint(e.ep),
+        },
+      };
+    }
+    case MsgType.REGISTER_NAK: {
+      if (n !== 4) return bad("bad_length");
+      const reason = NAK_NAMES[b[0]];
+      if (!reason) return bad("bad_nak_code");
+      return { ok: true, value: { kind: "register_nak", reason, requested: u16(b, 2) } };
+    }
+    case MsgType.DEREGISTER:
+      return n === 1
+        ? { ok: true, value: { kind: "deregister", reason: b[0] } }
+        : bad("bad_length");
+    case MsgType.KEEPALIVE:
+      return n === 8 ? { ok: true, value: { kind: "keepalive", ...echo() } } : bad("bad_length");
+    case MsgType.KEEPALIVE_ACK:
+      return n === 8
+        ? { ok: true, value: { kind: "keepalive_ack", ...echo() } }
+        : bad("bad_length");
+    case MsgType.PROBE:
+      return n === 8 ? { ok: true, value: { kind: "probe", ...echo() } } : bad("bad_length");
+    case MsgType.PROBE_ECHO:
+      return n === 8 ? { ok: true, value: { kind: "probe_echo", ...echo() } } : bad("bad_length");
+    case MsgType.PEER_REQUEST:
+      return n === 2
+        ? { ok: true, value: { kind: "peer_request", peer: u16(b, 0) } }
+        : bad("bad_length");
+    case MsgType.PEER_INTRO: {
+      if (n < 4) return bad("bad_length");
+      const count = b[2];
+      if (count > MAX_ENDPOINTS) return bad("too_many_endpoints");
+      const l = readList(b, 4, count);
+      if (typeof l === "string") return bad(l);
+      return { ok: true, value: { kind: "peer_intro", peer: u16(b, 0), endpoints: l } };
+    }
+    case MsgType.GOING_AWAY:
+      return n === 4
+        ? { ok: true, value: { kind: "going_away", reason: b[0], retryS: u16(b, 2) } }
+        : bad("bad_length");
+    case MsgType.DATA:
+      return n >= MIN_FRAME ? { ok: true, value: { kind: "data", frame: b } } : bad("bad_length");
+    default:
+      return bad("unknown_type");
+  }
+}
+
+function readList(
+  b: Uint8Array,
+  off: number,
+  count: number,
+): string[] | "bad_endpoint" | "bad_length" {
+  const out: string[] = [];
+  let p = off;
+  for (let i = 0; i < count; i++) {
+    const e = readEndpoint(b, p, b.length);
+    if (!e) return "bad_endpoint";
+    out.push(formatEndpoint(e.ep));
+    p = e.next;
+  }
+  return p === b.length ? out : "bad_length";
+}
+
+function u16(b: Uint8Array, o: number): number {
+  return (b[o] << 8) | b[o + 1];
+}
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+function put16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff;
+  b[o + 1] = v & 0xff;
+}
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 24) & 0xff;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}

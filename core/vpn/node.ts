@@ -1,0 +1,667 @@
+/**
+ * `NodeCore`: the sans-IO edge node of the `l2` VPN (`l2 node`). It keeps
+ * its registration with the supernode alive, moves Ethernet frames between
+ * the TAP side (already MAT-translated by `core/mat.ts`) and the network,
+ * and keeps one `Peer` (direct or relayed path) per remote node it talks to.
+ *
+ * ```
+ *   TAP --frame--> sendFrame(frame, now)         takeFrames() --> TAP
+ *   socket --(from, bytes)--> receive(from, bytes, now)
+ *   takeOutgoing() --> socket     takeEvents() --> log
+ *   timer at nextDeadline() --> poll(now)      SIGTERM --> deregister(now)
+ * ```
+ *
+ * Registration state machine (docs/protocol.md has the diagram):
+ * - `registering`: REGISTER now, then after 1, 2, 4, 8, 8 ... s (back-off
+ *   `registerRetryMinMs` doubling to `registerRetryMaxMs`, jittered down);
+ * - `registered` on REGISTER_ACK: KEEPALIVE every interval the supernode
+ *   gave (8 s by default); no KEEPALIVE_ACK within `keepaliveAckTimeoutMs`,
+ *   NAK `not_registered` (the supernode restarted), or GOING_AWAY (the
+ *   supernode stops) -> `registering`, asking for the same id;
+ * - `refused` on any other NAK (the reason is an event): REGISTER again
+ *   every `refusedRetryMs`;
+ * - `stopped` after `deregister`.
+ * Direct peer paths do not depend on the supernode: they keep working
+ * while the node re-registers.
+ *
+ * Data: group destinations go to the supernode with receiver 0xffff;
+ * unicast goes to the node that the MAT destination's BBBB names, directly
+ * when its path is direct, else through the supernode, asking the supernode
+ * for an introduction (PEER_REQUEST) so both sides can punch. Frames larger
+ * than `maxFrame(underlayMtu, ipVersion)` are counted (`tx_too_big`) and
+ * reported, never silently lost.
+ *
+ * Bounded: peers (`maxPeers`, least recently used evicted, idle ones
+ * forgotten), frames for the TAP (`maxFrames`), outgoing and event queues
+ * (`maxBacklog`).
+ *
+ * Not done: authentication and encryption (issue 6, behind `Sealer`),
+ * several supernodes, RTT of relayed paths.
+ *
+ * @module
+ */
+import {
+  BROADCAST_ID,
+  DEFAULT_NETWORK,
+  IDENTITY_LENGTH,
+  MAX_NODE_ID,
+  maxFrame,
+  MIN_FRAME,
+  MIN_NODE_ID,
+  NAK_TEXT,
+  type NakReason,
+  SUPERNODE_ID,
+} from "./constants.ts";
+import { Backlog, Counters, type Outgoing } from "./backlog.ts";
+import { canonicalEndpoint } from "./endpoint.ts";
+import { decodePacket, encodePacket, type Message } from "./messages.ts";
+import { type PathKind, Peer, PEER_TIMERS, type PeerStatus, type PeerTimers } from "./peer.ts";
+import type { Sealer } from "./sealer.ts";
+
+/** Node configuration. */
+export interface NodeConfig {
+  /** The supernode, `ip:port` or `[v6]:port`. */
+  supernode: string;
+  /** 32 bytes naming this node across restarts (later its public key). Keep it stable. */
+  identity: Uint8Array;
+  sealer: Sealer;
+  /** Uniform random numbers in [0, 1) (probe sequence starts, jitter). */
+  random: () => number;
+  /** Network id. Default 0, the default network. */
+  network?: number;
+  /** A fixed node id 1..65534, or "auto" (default): the supernode allocates and remembers it. */
+  nodeId?: number | "auto";
+  /** Endpoints of this node on its local networks, offered to peers for punching (at most 4). */
+  localEndpoints?: string[];
+  /** Most peers. Default 256. */
+  maxPeers?: number;
+  /** Peer path timers (see `peer.ts`). */
+  timers?: Partial<PeerTimers>;
+  /** First REGISTER retry. Default 1000. */
+  registerRetryMinMs?: number;
+  /** Longest REGISTER retry interval. Default 8000 (back within 10 s of a supernode's return). */
+  registerRetryMaxMs?: number;
+  /** Wait for a KEEPALIVE_ACK. Default 3000. */
+  keepaliveAckTimeoutMs?: number;
+  /** REGISTER retry interval after a refusal. Default 30 000. */
+  refusedRetryMs?: number;
+  /** Underlay MTU for the frame size limit. Default 1500. */
+  underlayMtu?: number;
+  /** Underlay IP version for the frame size limit. Default 6 (the smaller limit). */
+  ipVersion?: 4 | 6;
+  /** Most frames waiting for `takeFrames`. Default 4096. */
+  maxFrames?: number;
+  /** Most queued outgoing datagrams and events each. Default 65 536. */
+  maxBacklog?: number;
+}
+
+/** Registration states. */
+export type RegState = "idle" | "registering" | "registered" | "refused" | "stopped";
+
+/** Something a node operator wants in the log. */
+export type NodeEvent =
+  | {
+    type: "registered";
+    network: number;
+    nodeId: number;
+    supernodeId: number;
+    /** This node's endpoint as the supernode sees it. */
+    observed: string;
+    /** The supernode's boot id changed since the last registration. */
+    supernodeRestarted: boolean;
+  }
+  | { type: "refused"; reason: NakReason; requested: number; text: string }
+  | {
+    type: "reregistering";
+    cause: "keepalive_timeout" | "not_registered" | "going_away";
+    retryS?: number;
+  }
+  | {
+    type: "path";
+    peer: number;
+    path: PathKind;
+    endpoint: string;
+    cause: "echo" | "punch_failed" | "no_echo";
+    rttMs: number | null;
+  }
+  | { type: "frame_too_big"; length: number; max: number; count: number }
+  | { type: "deregistered"; nodeId: number };
+
+/** What `sendFrame` did with a frame. */
+export type SendResult =
+  | "direct"
+  | "relay"
+  | "broadcast"
+  | "too_big"
+  | "runt"
+  | "not_registered"
+  | "not_mat"
+  | "foreign_supernode"
+  | "to_self";
+
+/** `status()` of a node. */
+export interface NodeStatus {
+  state: RegState;
+  network: number;
+  /** 0 before the first registration. */
+  nodeId: number;
+  /** -1 before the first registration. */
+  supernodeId: number;
+  supernode: string;
+  supernodeRttMs: number | null;
+  /** Largest frame `sendFrame` accepts. */
+  maxFrame: number;
+  counters: Record<string, number>;
+}
+
+/** The node protocol engine. */
+export class NodeCore {
+  private readonly supernode: string;
+  private readonly network: number;
+  private readonly auto: boolean;
+  private readonly t: PeerTimers;
+  private readonly cfg: Required<Omit<NodeConfig, "nodeId" | "network" | "timers">>;
+  private readonly frameLimit: number;
+  private state: RegState = "idle";
+  private nodeId = 0;
+  private supernodeId = -1;
+  private bootId = -1;
+  private keepaliveMs = 8000;
+  private nextRegisterAt = Infinity;
+  private regBackoff = 0;
+  private nextKeepaliveAt = Infinity;
+  private kaDueAt = Infinity;
+  private kaSeq: number;
+  private snRttMs: number | null = null;
+  private tooBig = 0;
+  private tooBigReportedAt = -Infinity;
+  /** At most `maxPeers`; least recently used evicted, idle ones forgotten. */
+  private readonly peerTable = new Map<number, Peer>();
+  private readonly frames: Backlog<Uint8Array>;
+  private readonly out: Backlog<Outgoing>;
+  private readonly events: Backlog<NodeEvent>;
+  private readonly counters = new Counters();
+
+  /** Throws on a configuration error (not on the data path). */
+  constructor(config: NodeConfig) {
+    const sn = canonicalEndpoint(config.supernode);
+    if (!sn) {
+      throw new Error(
+        `Cannot parse supernode address: expected ip:port or [v6]:port, got ${config.supernode}`,
+      );
+    }
+    if (config.identity.length !== IDENTITY_LENGTH) {
+      throw new Error(`Cannot use node identity: expected ${IDENTITY_LENGTH} bytes`);
+    }
+    const locals: string[] = [];
+    for (const l of config.localEndpoints ?? []) {
+      const c = canonicalEndpoint(l);
+      if (!c) throw new Error(`Cannot parse local endpoint: expected ip:port, got ${l}`);
+      if (locals.length < 4) locals.push(c);
+    }
+    const id = config.nodeId ?? "auto";
+    if (id !== "auto" && !(Number.isInteger(id) && id >= MIN_NODE_ID && id <= MAX_NODE_ID)) {
+      throw new Error(`Cannot use node id ${id}: expected 1..65534 or auto`);
+    }
+    this.supernode = sn;
+    this.network = config.network ?? DEFAULT_NETWORK;
+    this.auto = id === "auto";
+    if (id !== "auto") this.nodeId = id;
+    this.t = { ...PEER_TIMERS, ...config.timers };
+    this.cfg = {
+      maxPeers: 256,
+      registerRetryMinMs: 1000,
+      registerRetryMaxMs: 8000,
+      keepaliveAckTimeoutMs: 3000,
+      refusedRetryMs: 30_000,
+      underlayMtu: 1500,
+      ipVersion: 6,
+      maxFrames: 4096,
+      maxBacklog: 65_536,
+      ...config,
+      localEndpoints: locals,
+      identity: config.identity.slice(),
+    };
+    this.frameLimit = maxFrame(this.cfg.underlayMtu, this.cfg.ipVersion);
+    this.kaSeq = this.randomU32();
+    this.frames = new Backlog(this.cfg.maxFrames);
+    this.out = new Backlog(this.cfg.maxBacklog);
+    this.events = new Backlog(this.cfg.maxBacklog);
+  }
+
+  private randomU32(): number {
+    return Math.floor(this.cfg.random() * 0x1_0000_0000) >>> 0;
+  }
+
+  private send(to: string, receiver: number, m: Message): boolean {
+    const r = encodePacket(
+      { network: this.network, sender: this.nodeId, receiver },
+      m,
+      this.cfg.sealer,
+    );
+    if (!r.ok) {
+      this.counters.add(`tx_${r.reason}`);
+      return false;
+    }
+    return this.out.push({ to, bytes: r.packet });
+  }
+
+  private emit(ev: NodeEvent): void {
+    this.events.push(ev);
+  }
+
+  /** Starts registering. */
+  start(now: number): void {
+    if (this.state !== "idle") return;
+    this.toRegistering(now, now);
+  }
+
+  private toRegistering(now: number, firstAt: number): void {
+    this.state = "registering";
+    this.regBackoff = 0;
+    this.nextRegisterAt = firstAt;
+    this.kaDueAt = Infinity;
+    this.nextKeepaliveAt = Infinity;
+    this.poll(now);
+  }
+
+  private sendRegister(): void {
+    // `auto` nodes ask for the id they held (after a supernode restart); 0 before the first.
+    this.send(this.supernode, SUPERNODE_ID, {
+      kind: "register",
+      auto: this.auto,
+      identity: this.cfg.identity,
+      locals: this.cfg.localEndpoints,
+    });
+    this.counters.add("tx_register");
+  }
+
+  /** SIGTERM: tells the supernode this node leaves, then ignores everything. */
+  deregister(now: number): void {
+    if (this.state === "stopped") return;
+    if (this.nodeId !== 0 && this.state !== "idle") {
+      this.send(this.supernode, SUPERNODE_ID, { kind: "deregister", reason: 0 });
+      this.emit({ type: "deregistered", nodeId: this.nodeId });
+    }
+    this.state = "stopped";
+    this.peerTable.clear();
+    void now;
+  }
+
+  /** Handles one datagram from `from` (canonical `ip:port`). Never throws. */
+  receive(from: string, bytes: Uint8Array, now: number): void {
+    if (this.state === "idle" || this.state === "stopped") {
+      this.counters.add("drop_not_running");
+      return;
+    }
+    this.counters.add("rx_packets");
+    const d = decodePacket(bytes, this.cfg.sealer);
+    if (!d.ok) return this.counters.add(`drop_${d.reason}`);
+    const { header: h, msg } = d;
+    if (h.network !== this.network) return this.counters.add("drop_wrong_network");
+    const fromSn = from === this.supernode;
+    if (h.sender === SUPERNODE_ID) {
+      if (!fromSn) return this.counters.add("drop_supernode_spoofed");
+      return this.fromSupernode(h.receiver, msg, now);
+    }
+    if (h.sender > MAX_NODE_ID) return this.counters.add("drop_bad_sender");
+    if (this.nodeId === 0) return this.counters.add("drop_not_registered");
+    if (h.sender === this.nodeId) return this.counters.add("drop_own_id");
+    switch (msg.kind) {
+      case "data":
+        return this.deliver(from, fromSn, h.sender, h.receiver, msg.frame, now);
+      case "probe":
+        if (fromSn || h.receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
+        this.send(from, h.sender, { kind: "probe_echo", seq: msg.seq, time: msg.time });
+        this.counters.add("probes_answered");
+        return;
+      case "probe_echo": {
+        const p = this.peerTable.get(h.sender);
+        if (fromSn || h.receiver !== this.nodeId || !p || !p.seqIsRecent(msg.seq)) {
+          return this.counters.add("drop_stale_echo");
+        }
+        const rtt = ((Math.floor(now) >>> 0) - msg.time) >>> 0;
+        if (p.state === "direct" && p.endpoint !== from) {
+          return this.counters.add("echo_other_endpoint");
+        }
+        if (p.echo(from, rtt, now, this.t)) {
+          this.emit({
+            type: "path",
+            peer: p.node,
+            path: "direct",
+            endpoint: from,
+            cause: "echo",
+            rttMs: rtt,
+          });
+        }
+        return;
+      }
+      default:
+        this.counters.add("drop_unexpected_type");
+    }
+  }
+
+  private deliver(
+    from: string,
+    fromSn: boolean,
+    sender: number,
+    receiver: number,
+    frame: Uint8Array,
+    now: number,
+  ): void {
+    const broadcast = receiver === BROADCAST_ID;
+    if (!broadcast && receiver !== this.nodeId) return this.counters.add("drop_not_for_us");
+    if (broadcast && !fromSn) return this.counters.add("drop_direct_broadcast");
+    const p = broadcast ? this.peerTable.get(sender) : this.peer(sender, now);
+    if (p) {
+      p.rxFrames++;
+      p.rxBytes += frame.length;
+      p.lastUsed = now;
+      if (!fromSn && p.state === "direct" && from === p.endpoint) p.lastDirectRx = now;
+    }
+    // The daemon reuses its receive buffer: keep a copy.
+    if (this.frames.push(frame.slice())) {
+      this.counters.add(broadcast ? "rx_broadcast" : "rx_frames");
+    }
+  }
+
+  private fromSupernode(receiver: number, msg: Message, now: number): void {
+    switch (msg.kind) {
+      case "register_ack": {
+        if (this.state === "idle" || receiver < MIN_NODE_ID || receiver > MAX_NODE_ID) {
+          return this.counters.add("drop_unexpected_ack");
+        }
+        if (!this.auto && receiver !== this.nodeId) return this.counters.add("drop_unexpected_ack");
+        const restarted = this.bootId !== -1 && this.bootId !== msg.bootId;
+        const changed = this.state !== "registered" || this.nodeId !== receiver;
+        this.state = "registered";
+        this.nodeId = receiver;
+        this.supernodeId = msg.supernodeId;
+        this.bootId = msg.bootId;
+        this.keepaliveMs = Math.max(1, msg.keepaliveS || 8) * 1000;
+        this.nextKeepaliveAt = now + this.keepaliveMs;
+        this.kaDueAt = Infinity;
+        this.nextRegisterAt = Infinity;
+        this.regBackoff = 0;
+        if (changed || restarted) {
+          this.emit({
+            type: "registered",
+            network: this.network,
+            nodeId: receiver,
+            supernodeId: msg.supernodeId,
+            observed: msg.observed,
+            supernodeRestarted: restarted,
+          });
+        }
+        return;
+      }
+      case "register_nak":
+        if (msg.reason === "not_registered") {
+          if (this.state !== "registered" || msg.requested !== this.nodeId) {
+            return this.counters.add("drop_stale_nak");
+          }
+          this.emit({ type: "reregistering", cause: "not_registered" });
+          return this.toRegistering(now, now);
+        }
+        if (this.state !== "registering" && this.state !== "refused") {
+          return this.counters.add("drop_stale_nak");
+        }
+        this.counters.add(`refused_${msg.reason}`);
+        if (this.state !== "refused") {
+          this.emit({
+            type: "refused",
+            reason: msg.reason,
+            requested: msg.requested,
+            text: NAK_TEXT[msg.reason],
+          });
+        }
+        this.state = "refused";
+        this.nextRegisterAt = now + this.cfg.refusedRetryMs;
+        return;
+      case "keepalive_ack":
+        if (this.kaDueAt === Infinity || msg.seq !== ((this.kaSeq - 1) >>> 0)) {
+          return this.counters.add("drop_stale_keepalive_ack");
+        }
+        this.kaDueAt = Infinity;
+        this.snRttMs = ((Math.floor(now) >>> 0) - msg.time) >>> 0;
+        return;
+      case "peer_intro": {
+        if (this.state !== "registered" || msg.peer === this.nodeId) {
+          return this.counters.add("drop_unexpected_intro");
+        }
+        if (msg.peer < MIN_NODE_ID || msg.peer > MAX_NODE_ID || msg.endpoints.length === 0) {
+          return this.counters.add("drop_bad_intro");
+        }
+        const p = this.peer(msg.peer, now);
+        if (!p) return;
+        this.counters.add("intros_received");
+        p.startPunch(msg.endpoints, now, this.t);
+        this.pollPeer(p, now);
+        return;
+      }
+      case "going_away":
+        if (this.state !== "registered" && this.state !== "registering") {
+          return this.counters.add("drop_unexpected_going_away");
+        }
+        this.emit({ type: "reregistering", cause: "going_away", retryS: msg.retryS });
+        return this.toRegistering(now, now + this.cfg.registerRetryMinMs);
+      default:
+        this.counters.add("drop_unexpected_type");
+    }
+  }
+
+  /** The peer for `node`, created (evicting the least recently used when full) if new. */
+  private peer(node: number, now: number): Peer | undefined {
+    let p = this.peerTable.get(node);
+    if (p) return p;
+    if (this.peerTable.size >= this.cfg.maxPeers) {
+      let lru: Peer | undefined;
+      for (const q of this.peerTable.values()) if (!lru || q.lastUsed < lru.lastUsed) lru = q;
+      if (lru) this.peerTable.delete(lru.node);
+      this.counters.add("peers_evicted");
+    }
+    p = new Peer(node, now, this.randomU32());
+    this.peerTable.set(node, p);
+    return p;
+  }
+
+  /**
+   * Sends one Ethernet frame from the TAP side (already MAT-translated). The
+   * frame is copied; the caller may reuse its buffer. Never throws.
+   */
+  sendFrame(frame: Uint8Array, now: number): SendResult {
+    if (frame.length < MIN_FRAME) return this.txDrop("runt");
+    if (frame.length > this.frameLimit) {
+      this.tooBig++;
+      if (now - this.tooBigReportedAt >= 10_000) {
+        this.tooBigReportedAt = now;
+        this.emit({
+          type: "frame_too_big",
+          length: frame.length,
+          max: this.frameLimit,
+          count: this.tooBig,
+        });
+      }
+      return this.txDrop("too_big");
+    }
+    if (
+      this.nodeId === 0 || this.supernodeId < 0 || this.state === "idle" || this.state === "stopped"
+    ) {
+      return this.txDrop("not_registered");
+    }
+    if (frame[0] & 1) {
+      this.send(this.supernode, BROADCAST_ID, { kind: "data", frame });
+      this.counters.add("tx_broadcast");
+      return "broadcast";
+    }
+    if (frame[0] !== 0) return this.txDrop("not_mat");
+    if (frame[1] !== this.supernodeId) return this.txDrop("foreign_supernode");
+    const node = (frame[2] << 8) | frame[3];
+    if (node < MIN_NODE_ID || node > MAX_NODE_ID) return this.txDrop("not_mat");
+    if (node === this.nodeId) return this.txDrop("to_self");
+    const p = this.peer(node, now)!;
+    p.txFrames++;
+    p.txBytes += frame.length;
+    p.lastUsed = now;
+    if (p.state === "direct" && p.unanswered === 0 && now - p.lastDirectRx >= this.t.silenceMs) {
+      // Data goes out but nothing came back for a while: check the path now.
+      this.probe(p, p.endpoint, now);
+      p.unanswered = 1;
+      p.nextProbeAt = now + this.t.probeTimeoutMs;
+    }
+    if (p.state === "direct" && p.unanswered < 2) {
+      this.send(p.endpoint, node, { kind: "data", frame });
+      this.counters.add("tx_direct");
+      return "direct";
+    }
+    this.send(this.supernode, node, { kind: "data", frame });
+    this.counters.add("tx_relay");
+    if (p.state === "relay" && now >= p.retryAt && this.state === "registered") {
+      this.send(this.supernode, SUPERNODE_ID, { kind: "peer_request", peer: node });
+      this.counters.add("tx_peer_request");
+      p.retryAt = now + this.t.punchWindowMs;
+    }
+    return "relay";
+  }
+
+  private txDrop(reason: SendResult): SendResult {
+    this.counters.add(`tx_drop_${reason}`);
+    return reason;
+  }
+
+  private probe(p: Peer, to: string, now: number): void {
+    this.send(to, p.node, { kind: "probe", seq: p.takeSeq(), time: Math.floor(now) >>> 0 });
+    this.counters.add("tx_probe");
+  }
+
+  /** Runs due timers. */
+  poll(now: number): void {
+    if (this.state === "idle" || this.state === "stopped") return;
+    if (this.state === "registered" && now >= this.kaDueAt) {
+      this.emit({ type: "reregistering", cause: "keepalive_timeout" });
+      this.state = "registering";
+      this.regBackoff = 0;
+      this.nextRegisterAt = now;
+      this.kaDueAt = Infinity;
+      this.nextKeepaliveAt = Infinity;
+    }
+    if (this.state === "registering" && now >= this.nextRegisterAt) {
+      this.sendRegister();
+      this.regBackoff = this.regBackoff === 0
+        ? this.cfg.registerRetryMinMs
+        : Math.min(this.regBackoff * 2, this.cfg.registerRetryMaxMs);
+      this.nextRegisterAt = now + Math.floor(this.regBackoff * (0.8 + 0.2 * this.cfg.random()));
+    } else if (this.state === "refused" && now >= this.nextRegisterAt) {
+      this.sendRegister();
+      this.nextRegisterAt = now + this.cfg.refusedRetryMs;
+    } else if (this.state === "registered" && now >= this.nextKeepaliveAt) {
+      const seq = this.kaSeq;
+      this.kaSeq = (this.kaSeq + 1) >>> 0;
+      this.send(this.supernode, SUPERNODE_ID, {
+        kind: "keepalive",
+        seq,
+        time: Math.floor(now) >>> 0,
+      });
+      this.counters.add("tx_keepalive");
+      this.kaDueAt = now + this.cfg.keepaliveAckTimeoutMs;
+      this.nextKeepaliveAt = now + this.keepaliveMs;
+    }
+    for (const p of this.peerTable.values()) this.pollPeer(p, now);
+  }
+
+  private pollPeer(p: Peer, now: number): void {
+    if (now - p.lastUsed >= this.t.idleMs) {
+      this.peerTable.delete(p.node);
+      this.counters.add("peers_aged");
+      return;
+    }
+    if (p.state === "punching") {
+      if (now >= p.punchUntil) return this.pathFailed(p, now, "punch_failed");
+      if (now >= p.nextProbeAt) {
+        for (const c of p.candidates) this.probe(p, c, now);
+        p.nextProbeAt = now + this.t.punchIntervalMs;
+      }
+    } else if (p.state === "direct" && now >= p.nextProbeAt) {
+      if (p.unanswered >= this.t.probeRetries) return this.pathFailed(p, now, "no_echo");
+      this.probe(p, p.endpoint, now);
+      p.unanswered++;
+      p.nextProbeAt = now + this.t.probeTimeoutMs;
+    }
+  }
+
+  private pathFailed(p: Peer, now: number, cause: "punch_failed" | "no_echo"): void {
+    p.fail(now, this.t, this.cfg.random());
+    this.counters.add(`path_${cause}`);
+    this.emit({
+      type: "path",
+      peer: p.node,
+      path: "relay",
+      endpoint: this.supernode,
+      cause,
+      rttMs: null,
+    });
+  }
+
+  /** When `poll` wants to run next (`Infinity` when idle or stopped). */
+  nextDeadline(): number {
+    if (this.state === "idle" || this.state === "stopped") return Infinity;
+    let d = Math.min(
+      this.nextRegisterAt,
+      this.state === "registered" ? Math.min(this.nextKeepaliveAt, this.kaDueAt) : Infinity,
+    );
+    for (const p of this.peerTable.values()) d = Math.min(d, p.deadline(this.t));
+    return d;
+  }
+
+  /** Datagrams to send, oldest first. */
+  takeOutgoing(): Outgoing[] {
+    return this.out.take();
+  }
+
+  /** Frames for the TAP, oldest first (each a copy the caller owns). */
+  takeFrames(): Uint8Array[] {
+    return this.frames.take();
+  }
+
+  /** Events since the last call. */
+  takeEvents(): NodeEvent[] {
+    return this.events.take();
+  }
+
+  /** Every peer: path, endpoint, RTT, counters. */
+  peers(): PeerStatus[] {
+    return [...this.peerTable.values()].map((p) => ({
+      node: p.node,
+      path: p.sendsDirect ? "direct" : "relay",
+      state: p.state,
+      endpoint: p.state === "direct" ? p.endpoint : this.supernode,
+      rttMs: p.rttMs,
+      txFrames: p.txFrames,
+      rxFrames: p.rxFrames,
+      txBytes: p.txBytes,
+      rxBytes: p.rxBytes,
+      directUps: p.directUps,
+      directFailures: p.directFailures,
+    }));
+  }
+
+  /** Registration and counters. */
+  status(): NodeStatus {
+    const counters = this.counters.snapshot();
+    counters.tx_too_big = this.tooBig;
+    counters.frames_dropped = this.frames.dropped;
+    counters.outgoing_dropped = this.out.dropped;
+    counters.events_dropped = this.events.dropped;
+    counters.peers = this.peerTable.size;
+    return {
+      state: this.state,
+      network: this.network,
+      nodeId: this.nodeId,
+      supernodeId: this.supernodeId,
+      supernode: this.supernode,
+      supernodeRttMs: this.snRttMs,
+      maxFrame: this.frameLimit,
+      counters,
+    };
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The path from one node to one peer node: direct (UDP straight to the
+ * peer's endpoint) or relay (through the supernode), and the hole-punching
+ * state machine that moves between them.
+ *
+ * ```
+ *            PEER_INTRO                       PROBE_ECHO from E
+ *   relay ---------------> punching ----------------------------> direct(E)
+ *     ^  ^                    |  probes to every candidate              |
+ *     |  |  punch window over |  every punchIntervalMs                  |
+ *     |  '--------------------'  (retry after back-off)                 |
+ *     |                                                                 |
+ *     '---- no echo to probeRetries probes, probeTimeoutMs apart -------'
+ *              (retry after back-off: retryBaseMs doubling to retryMaxMs)
+ * ```
+ *
+ * A direct path is probed every `keepaliveMs` (holds NAT mappings, measures
+ * RTT), and early when data was sent but nothing came back from the peer for
+ * `silenceMs`. While such a check is outstanding, data goes through the relay
+ * so a dead path loses nothing. An echo is accepted only for one of the last
+ * `SEQ_WINDOW` probe sequence numbers (random start per peer).
+ *
+ * This module holds state and decides; `node.ts` sends.
+ *
+ * @module
+ */
+
+/** How data to this peer travels. */
+export type PathKind = "direct" | "relay";
+
+/** Peer state machine states. */
+export type PeerState = "relay" | "punching" | "direct";
+
+/** Echoes for up to this many recent probe sequence numbers are accepted. */
+export const SEQ_WINDOW = 16;
+
+/** Timer settings of peer paths. */
+export interface PeerTimers {
+  /** Probe interval on a direct path. Default 20 000 (NAT mappings usually live 30 s or more). */
+  keepaliveMs: number;
+  /** How long punching lasts after an introduction. Default 10 000. */
+  punchWindowMs: number;
+  /** Probe round interval while punching. Default 500. */
+  punchIntervalMs: number;
+  /** Wait for an echo before re-probing a direct path. Default 1500. */
+  probeTimeoutMs: number;
+  /** Unanswered probes after which a direct path is dead. Default 3. */
+  probeRetries: number;
+  /** Data sent but nothing heard from the peer for this long: check the path. Default 5000. */
+  silenceMs: number;
+  /** First wait before trying direct again. Default 15 000. */
+  retryBaseMs: number;
+  /** Longest wait before trying direct again. Default 300 000. */
+  retryMaxMs: number;
+  /** A peer not used (no frame either way) for this long is forgotten. Default 600 000. */
+  idleMs: number;
+}
+
+/** Default peer timers. */
+export const PEER_TIMERS: PeerTimers = {
+  keepaliveMs: 20_000,
+  punchWindowMs: 10_000,
+  punchIntervalMs: 500,
+  probeTimeoutMs: 1500,
+  probeRetries: 3,
+  silenceMs: 5000,
+  retryBaseMs: 15_000,
+  retryMaxMs: 300_000,
+  idleMs: 600_000,
+};
+
+/** One peer as `NodeCore.peers()` shows it. */
+export interface PeerStatus {
+  node: number;
+  path: PathKind;
+  state: PeerState;
+  /** Direct endpoint, or the supernode's when relayed. */
+  endpoint: string;
+  /** Last round-trip time of a direct probe, ms; null before the first echo. */
+  rttMs: number | null;
+  txFrames: number;
+  rxFrames: number;
+  txBytes: number;
+  rxBytes: number;
+  /** Direct paths established with this peer. */
+  directUps: number;
+  /** Direct paths lost (no echo) or punches that failed. */
+  directFailures: number;
+}
+
+/** Mutable state of one peer. */
+export class Peer {
+  state: PeerState = "relay";
+  /** Direct endpoint when `state === "direct"`. */
+  endpoint = "";
+  /** Candidate endpoints from the last introduction. */
+  candidates: string[] = [];
+  rttMs: number | null = null;
+  /** Next probe sequence number (random start). */
+  seq: number;
+  /** Punching: end of the window; direct: -. */
+  punchUntil = 0;
+  /** Next probe round (punching) or keepalive probe (direct). */
+  nextProbeAt = Infinity;
+  /** Unanswered probes on the direct path since the last echo. */
+  unanswered = 0;
+  /** Earliest time a new introduction may be requested. */
+  retryAt = 0;
+  /** Current back-off, ms (0: none yet). */
+  backoffMs = 0;
+  /** Last packet received directly from the peer. */
+  lastDirectRx = 0;
+  /** Last frame either way. */
+  lastUsed: number;
+  txFrames = 0;
+  rxFrames = 0;
+  txBytes = 0;
+  rxBytes = 0;
+  directUps = 0;
+  directFailures = 0;
+
+  constructor(readonly node: number, now: number, seq: number) {
+    this.lastUsed = now;
+    this.seq = seq >>> 0;
+  }
+
+  /** True when data should go straight to `endpoint` now (direct and not being checked). */
+  get sendsDirect(): boolean {
+    return this.state === "direct" && this.unanswered === 0;
+  }
+
+  /** Takes a fresh probe sequence number. */
+  takeSeq(): number {
+    const s = this.seq;
+    this.seq = (this.seq + 1) >>> 0;
+    return s;
+  }
+
+  /** True when `seq` is one of the last `SEQ_WINDOW` numbers handed out. */
+  seqIsRecent(seq: number): boolean {
+    const age = (this.seq - 1 - seq) >>> 0;
+    return age < SEQ_WINDOW;
+  }
+
+  /** An introduction arrived: start punching toward `candidates`. */
+  startPunch(candidates: string[], now: number, t: PeerTimers): void {
+    if (this.state === "direct") return;
+    this.state = "punching";
+    this.candidates = candidates;
+    this.punchUntil = now + t.punchWindowMs;
+    this.nextProbeAt = now;
+  }
+
+  /** An echo arrived from `from`: the path to `from` works. Returns true when the path changed. */
+  echo(from: string, rttMs: number, now: number, t: PeerTimers): boolean {
+    this.rttMs = rttMs;
+    this.lastDirectRx = now;
+    this.unanswered = 0;
+    if (this.state === "direct") {
+      this.nextProbeAt = now + t.keepaliveMs;
+      return false;
+    }
+    this.state = "direct";
+    this.endpoint = from;
+    this.backoffMs = 0;
+    this.directUps++;
+    this.nextProbeAt = now + t.keepaliveMs;
+    return true;
+  }
+
+  /** Back to relay after a failed punch or a dead direct path; schedules the retry. */
+  fail(now: number, t: PeerTimers, jitter: number): void {
+    this.state = "relay";
+    this.endpoint = "";
+    this.unanswered = 0;
+    this.nextProbeAt = Infinity;
+    this.backoffMs = this.backoffMs === 0
+      ? t.retryBaseMs
+      : Math.min(this.backoffMs * 2, t.retryMaxMs);
+    // Jitter in [0.8, 1.0) of the back-off so peers do not retry in lockstep.
+    this.retryAt = now + Math.floor(this.backoffMs * (0.8 + 0.2 * jitter));
+    this.directFailures++;
+  }
+
+  /** When this peer's timers next need `poll`. */
+  deadline(t: PeerTimers): number {
+    const idle = this.lastUsed + t.idleMs;
+    if (this.state === "punching") return Math.min(this.nextProbeAt, this.punchUntil, idle);
+    if (this.state === "direct") return Math.min(this.nextProbeAt, idle);
+    return idle;
+  }
+}

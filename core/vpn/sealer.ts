@@ -1,0 +1,104 @@
+/**
+ * The seam between the VPN protocol core and its cryptography (issue 6).
+ *
+ * Every packet is `header (24) | body | tag (16)`. Before a packet leaves,
+ * the core has written the header (all fields except key id and counter)
+ * and the plaintext body, and calls `seal(packet)`. The sealer picks the
+ * session for (network, sender, receiver), writes its key id and next
+ * counter into the header, then encrypts (or only authenticates) the body in
+ * place with the header as additional data and writes the tag. On receipt,
+ * after `checkHeader`, the core calls `open(packet)`; the sealer finds the
+ * session by key id, rejects a counter outside its replay window, checks the
+ * tag, decrypts the body in place and only then accepts the counter.
+ *
+ * Plan for the real sealer (issue 6), which can plug in without changing any
+ * message layout:
+ * - AEAD: ChaCha20-Poly1305 or AES-256-GCM (`@noble/ciphers`); nonce = 4 zero
+ *   bytes | counter (8, big-endian); AAD = the 24 header bytes (with the
+ *   reserved HOP_TAG flag masked, so a supernode may strip a hop tag).
+ * - Node <-> node: data bodies encrypted end to end; a relaying supernode
+ *   forwards the bytes untouched and cannot read or alter them. Broadcasts
+ *   use a per-sender group key handed to each peer over the pairwise
+ *   sessions (receiver 0xffff, key id names that sender key).
+ * - Node <-> supernode: control bodies authenticated (and encrypted) with the
+ *   node's session to the supernode.
+ * - Key exchange in message types 0x20..0x2f, flag HANDSHAKE, keyed by the
+ *   per-node static keypair whose public key is the 32-byte identity of
+ *   REGISTER; ephemeral keys give forward secrecy; a new key id per rotation.
+ * - Replay: a sliding window (e.g. 2048 bits, RFC 6479) per key id, no clock.
+ * - Cheap rejection: an unknown key id is dropped before any AEAD work.
+ *
+ * @module
+ */
+import { HEADER_LENGTH, TAG_LENGTH } from "./constants.ts";
+import { writeCounter, writeKeyId } from "./header.ts";
+
+/** Why a packet could not be sealed. */
+export type SealReason = "no_session" | "counter_exhausted";
+/** Why a received packet was rejected. */
+export type OpenReason = "bad_tag" | "no_session" | "replay";
+
+/** Seals outgoing and opens incoming packets in place. */
+export interface Sealer {
+  /**
+   * Fills key id and counter, seals `packet[24 .. length-16)` in place and
+   * writes the tag into the last 16 bytes. Never throws.
+   */
+  seal(packet: Uint8Array): "ok" | SealReason;
+  /** Verifies and opens a packet whose header passed `checkHeader`. Never throws. */
+  open(packet: Uint8Array): "ok" | OpenReason;
+}
+
+/**
+ * A sealer with no secret: key id 0, a running counter, and a 32-bit FNV-1a
+ * check of header and body in the first four tag bytes (the rest zero). It
+ * catches accidents (truncation, bit flips), not attackers. For tests and
+ * for running the protocol before issue 6 lands.
+ *
+ * @example
+ * ```ts
+ * import { NullSealer } from "./sealer.ts";
+ * const s = new NullSealer();
+ * const p = new Uint8Array(44);
+ * p[0] = 0x4c;
+ * s.seal(p); // "ok"
+ * s.open(p); // "ok"
+ * ```
+ */
+export class NullSealer implements Sealer {
+  private counter = 0;
+
+  seal(packet: Uint8Array): "ok" | SealReason {
+    if (packet.length < HEADER_LENGTH + TAG_LENGTH) return "no_session";
+    if (this.counter >= Number.MAX_SAFE_INTEGER) return "counter_exhausted";
+    writeKeyId(packet, 0);
+    writeCounter(packet, this.counter++);
+    const end = packet.length - TAG_LENGTH;
+    const h = fnv1a(packet, end);
+    packet.fill(0, end);
+    packet[end] = h >>> 24;
+    packet[end + 1] = (h >>> 16) & 0xff;
+    packet[end + 2] = (h >>> 8) & 0xff;
+    packet[end + 3] = h & 0xff;
+    return "ok";
+  }
+
+  open(packet: Uint8Array): "ok" | OpenReason {
+    if (packet.length < HEADER_LENGTH + TAG_LENGTH) return "bad_tag";
+    const end = packet.length - TAG_LENGTH;
+    const h = fnv1a(packet, end);
+    let diff = (packet[end] ^ (h >>> 24)) | (packet[end + 1] ^ ((h >>> 16) & 0xff)) |
+      (packet[end + 2] ^ ((h >>> 8) & 0xff)) | (packet[end + 3] ^ (h & 0xff));
+    for (let i = end + 4; i < packet.length; i++) diff |= packet[i];
+    return diff === 0 ? "ok" : "bad_tag";
+  }
+}
+
+function fnv1a(b: Uint8Array, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < end; i++) {
+    h ^= b[i];
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
