@@ -3,6 +3,7 @@ import { assert } from "../assert.ts";
 import { supernodeFields } from "../../cmd/supernode.ts";
 import { nodeFields } from "../../cmd/node.ts";
 import { lasFields, switchFields } from "../../cmd/las.ts";
+import { xconnectFields } from "../../cmd/xconnect.ts";
 import { logFields } from "../../cmd/kit/load.ts";
 
 const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
@@ -22,6 +23,7 @@ Deno.test("readme: every config key is in the reference, and nothing else is", (
     ["`node: NAME:`", nodeFields],
     ["`las: NAME:`", lasFields],
     ["`las: NAME: switch:`", switchFields],
+    ["`xconnect: NAME:`", xconnectFields],
   ];
   for (const [heading, fields] of cases) {
     const table = tableFor(heading);
