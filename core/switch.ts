@@ -269,12 +269,12 @@ export class LearningSwitch {
   readonly filter: FrameFilter;
   readonly #storm: StormPolicy | undefined;
 
-  // MAC table: open addressing over typed arrays. keyHi === EMPTY marks a free slot.
+  // MAC table: open addressing, one 32-byte record per slot so a probe touches one cache line:
+  // Int32 view [8i] MAC high 16 bits (EMPTY: free slot), [8i+1] low 32 bits, [8i+2] port;
+  // Float64 view [4i+2] last seen (ms).
   #mask: number;
-  #keyHi: Int32Array;
-  #keyLo: Int32Array;
-  #portOf: Int32Array;
-  #seen: Float64Array;
+  #ki: Int32Array;
+  #kf: Float64Array;
   #count = 0;
   /** The table's capacity when full; load stays <= 1/2. */
   readonly #maxCapacity: number;
@@ -288,6 +288,9 @@ export class LearningSwitch {
   #portMacs: Int32Array;
   #names: string[] = [];
   #pc: (Float64Array | undefined)[] = [];
+  /** Per-port tx counters live apart from `#pc` so the flood loop touches two flat arrays. */
+  #txFrames: Float64Array;
+  #txBytes: Float64Array;
   #buckets: (TokenBucket | null)[][] = [];
   /** Active port ids, ascending, in `#list[0..#nPorts)`. */
   #list: Int32Array;
@@ -329,15 +332,16 @@ export class LearningSwitch {
     this.#maxCapacity = nextPow2(this.maxMacs * 2);
     const cap = Math.min(this.#maxCapacity, MIN_CAPACITY);
     this.#mask = cap - 1;
-    this.#keyHi = new Int32Array(cap).fill(EMPTY);
-    this.#keyLo = new Int32Array(cap);
-    this.#portOf = new Int32Array(cap);
-    this.#seen = new Float64Array(cap);
+    this.#ki = new Int32Array(0);
+    this.#kf = new Float64Array(0);
+    this.#alloc(cap);
 
     const p = this.maxPorts;
     this.egress = new Int32Array(p);
     this.#active = new Uint8Array(p);
     this.#group = new Int32Array(p);
+    this.#txFrames = new Float64Array(p);
+    this.#txBytes = new Float64Array(p);
     this.#portMax = new Int32Array(p);
     this.#portMacs = new Int32Array(p);
     this.#list = new Int32Array(p);
@@ -375,6 +379,8 @@ export class LearningSwitch {
     this.#portMacs[id] = 0;
     this.#names[id] = opts.name ?? `port${id}`;
     this.#pc[id] = new Float64Array(N_COUNTERS);
+    this.#txFrames[id] = 0;
+    this.#txBytes[id] = 0;
     const storm = opts.storm ?? this.#storm;
     const mk = (r: RateLimit | undefined) => r === undefined ? null : new TokenBucket(r, now);
     this.#buckets[id] = [mk(storm?.broadcast), mk(storm?.multicast), mk(storm?.unknownUnicast)];
@@ -394,7 +400,7 @@ export class LearningSwitch {
     if (!this.hasPort(port)) return false;
     let i = 0;
     while (i <= this.#mask) {
-      if (this.#keyHi[i] !== EMPTY && this.#portOf[i] === port) {
+      if (this.#ki[i << 3] !== EMPTY && this.#ki[(i << 3) + 2] === port) {
         this.#deleteSlot(i);
         this.#sc[FLUSHED]++;
       } else i++;
@@ -469,22 +475,34 @@ export class LearningSwitch {
     // Learn.
     const aging = this.agingMs;
     let slot = this.#find(srcHi, srcLo);
-    if (slot >= 0 && this.#seen[slot] + aging <= now) {
-      // Aged but not yet expired: retire it, then learn afresh.
-      const old = this.#portOf[slot];
+    if (slot >= 0 && this.#kf[(slot << 2) + 2] + aging <= now) {
+      // Aged but not yet expired: it ages out now and is learned afresh, in the same slot.
+      const old = this.#ki[(slot << 3) + 2];
       this.#pc[old]![AGED]++;
       sc[AGED]++;
-      this.#deleteSlot(slot);
-      slot = -1;
+      if (old === ingress || this.#portMacs[ingress] < this.#portMax[ingress]) {
+        this.#ki[(slot << 3) + 2] = ingress;
+        this.#portMacs[old]--;
+        this.#portMacs[ingress]++;
+        this.#kf[(slot << 2) + 2] = now;
+        const due = now + aging;
+        if (due < this.#deadline) this.#deadline = due;
+        pc[LEARNED]++;
+        sc[LEARNED]++;
+        slot = -2;
+      } else {
+        this.#deleteSlot(slot);
+        slot = -1;
+      }
     }
     if (slot >= 0) {
-      const old = this.#portOf[slot];
+      const old = this.#ki[(slot << 3) + 2];
       if (old !== ingress) {
         if (this.#portMacs[ingress] < this.#portMax[ingress]) {
-          this.#portOf[slot] = ingress;
+          this.#ki[(slot << 3) + 2] = ingress;
           this.#portMacs[old]--;
           this.#portMacs[ingress]++;
-          this.#seen[slot] = now;
+          this.#kf[(slot << 2) + 2] = now;
           pc[MOVED]++;
           sc[MOVED]++;
           this.#moves++;
@@ -499,8 +517,10 @@ export class LearningSwitch {
           if (this.limitAction === "restrict") return this.#drop(pc, Drop.MAC_LIMIT, len);
         }
       } else {
-        this.#seen[slot] = now;
+        this.#kf[(slot << 2) + 2] = now;
       }
+    } else if (slot === -2) {
+      // Relearned above.
     } else if (this.#count < this.maxMacs && this.#portMacs[ingress] < this.#portMax[ingress]) {
       this.#insert(srcHi, srcLo, ingress, now);
       pc[LEARNED]++;
@@ -519,8 +539,8 @@ export class LearningSwitch {
       const dstHi = (f0 << 8) | frame[1];
       const dstLo = (frame[2] << 24) | (frame[3] << 16) | (frame[4] << 8) | frame[5];
       const d = this.#find(dstHi, dstLo);
-      if (d >= 0 && this.#seen[d] + aging > now) {
-        const out = this.#portOf[d];
+      if (d >= 0 && this.#kf[(d << 2) + 2] + aging > now) {
+        const out = this.#ki[(d << 3) + 2];
         if (out === ingress) return this.#drop(pc, Drop.SAME_PORT, len);
         const g = this.#group[ingress];
         if (g !== 0 && this.#group[out] === g) return this.#drop(pc, Drop.SPLIT_HORIZON, len);
@@ -528,9 +548,8 @@ export class LearningSwitch {
         pc[UNI_BYTES] += len;
         sc[UNI_FRAMES]++;
         sc[UNI_BYTES] += len;
-        const oc = this.#pc[out]!;
-        oc[TX_FRAMES]++;
-        oc[TX_BYTES] += len;
+        this.#txFrames[out]++;
+        this.#txBytes[out] += len;
         sc[TX_FRAMES]++;
         sc[TX_BYTES] += len;
         this.egress[0] = out;
@@ -546,14 +565,15 @@ export class LearningSwitch {
     const list = this.#list;
     const groups = this.#group;
     const egress = this.egress;
+    const txf = this.#txFrames;
+    const txb = this.#txBytes;
     let n = 0;
     for (let i = 0; i < this.#nPorts; i++) {
       const p = list[i];
       if (p === ingress || (g !== 0 && groups[p] === g)) continue;
       egress[n++] = p;
-      const oc = this.#pc[p]!;
-      oc[TX_FRAMES]++;
-      oc[TX_BYTES] += len;
+      txf[p]++;
+      txb[p] += len;
     }
     if (n === 0) return this.#drop(pc, Drop.NO_EGRESS, len);
     sc[TX_FRAMES] += n;
@@ -586,13 +606,13 @@ export class LearningSwitch {
     let next = Infinity;
     let i = 0;
     while (i <= this.#mask) {
-      if (this.#keyHi[i] === EMPTY) {
+      if (this.#ki[i << 3] === EMPTY) {
         i++;
         continue;
       }
-      const due = this.#seen[i] + aging;
+      const due = this.#kf[(i << 2) + 2] + aging;
       if (due <= now) {
-        this.#pc[this.#portOf[i]]![AGED]++;
+        this.#pc[this.#ki[(i << 3) + 2]]![AGED]++;
         this.#sc[AGED]++;
         this.#deleteSlot(i);
         removed++;
@@ -615,8 +635,8 @@ export class LearningSwitch {
   /** Port of `mac` at `now`, or -1 when unknown or aged. */
   lookup(mac: MacKey, now: number): number {
     const s = this.#find(Math.floor(mac / TWO_32), mac | 0);
-    if (s < 0 || this.#seen[s] + this.agingMs <= now) return -1;
-    return this.#portOf[s];
+    if (s < 0 || this.#kf[(s << 2) + 2] + this.agingMs <= now) return -1;
+    return this.#ki[(s << 3) + 2];
   }
 
   /**
@@ -638,7 +658,7 @@ export class LearningSwitch {
 
   /** Counters of `port`, or null when no such port. */
   portCounters(port: number): SwitchCounters | null {
-    return this.hasPort(port) ? named(this.#pc[port]!) : null;
+    return this.hasPort(port) ? this.#portNamed(port) : null;
   }
 
   /**
@@ -648,12 +668,12 @@ export class LearningSwitch {
   snapshot(now: number, maxEntries = Infinity): SwitchSnapshot {
     const rows: { mac: MacKey; port: number; seen: number }[] = [];
     for (let i = 0; i <= this.#mask; i++) {
-      const hi = this.#keyHi[i];
+      const hi = this.#ki[i << 3];
       if (hi === EMPTY) continue;
       rows.push({
-        mac: hi * TWO_32 + (this.#keyLo[i] >>> 0),
-        port: this.#portOf[i],
-        seen: this.#seen[i],
+        mac: hi * TWO_32 + (this.#ki[(i << 3) + 1] >>> 0),
+        port: this.#ki[(i << 3) + 2],
+        seen: this.#kf[(i << 2) + 2],
       });
     }
     rows.sort((a, b) => a.port - b.port || a.mac - b.mac);
@@ -676,25 +696,32 @@ export class LearningSwitch {
         group: this.#group[p] === 0 ? null : this.#group[p],
         macs: this.#portMacs[p],
         maxMacs: this.#portMax[p],
-        counters: named(this.#pc[p]!),
+        counters: this.#portNamed(p),
       })),
       macs,
       macsTruncated: cut,
     };
   }
 
+  #portNamed(port: number): SwitchCounters {
+    const c = this.#pc[port]!;
+    c[TX_FRAMES] = this.#txFrames[port];
+    c[TX_BYTES] = this.#txBytes[port];
+    return named(c);
+  }
+
   // ---------------------------------------------------------------- hash table
 
   #find(hi: number, lo: number): number {
     const mask = this.#mask;
-    const kh = this.#keyHi;
-    const kl = this.#keyLo;
+    const ki = this.#ki;
     let i = hashOf(hi, lo, mask);
     // Load stays <= 1/2, so an empty slot ends every probe; the bound only guards against bugs.
     for (let n = 0; n <= mask; n++) {
-      const h = kh[i];
+      const b = i << 3;
+      const h = ki[b];
       if (h === EMPTY) return -1;
-      if (h === hi && kl[i] === lo) return i;
+      if (h === hi && ki[b + 1] === lo) return i;
       i = (i + 1) & mask;
     }
     return -1;
@@ -706,44 +733,48 @@ export class LearningSwitch {
       this.#grow();
     }
     const mask = this.#mask;
+    const ki = this.#ki;
     let i = hashOf(hi, lo, mask);
-    while (this.#keyHi[i] !== EMPTY) i = (i + 1) & mask;
-    this.#keyHi[i] = hi;
-    this.#keyLo[i] = lo;
-    this.#portOf[i] = port;
-    this.#seen[i] = now;
+    while (ki[i << 3] !== EMPTY) i = (i + 1) & mask;
+    const b = i << 3;
+    ki[b] = hi;
+    ki[b + 1] = lo;
+    ki[b + 2] = port;
+    this.#kf[(i << 2) + 2] = now;
     this.#count++;
     this.#portMacs[port]++;
     const due = now + this.agingMs;
     if (due < this.#deadline) this.#deadline = due;
   }
 
+  /** Fresh empty storage for `cap` slots. */
+  #alloc(cap: number): void {
+    const buf = new ArrayBuffer(cap * 32);
+    this.#ki = new Int32Array(buf);
+    this.#kf = new Float64Array(buf);
+    for (let i = 0; i < cap; i++) this.#ki[i << 3] = EMPTY;
+    this.#mask = cap - 1;
+  }
+
   #grow(): void {
-    const oh = this.#keyHi;
-    const ol = this.#keyLo;
-    const op = this.#portOf;
-    const os = this.#seen;
-    const cap = (this.#mask + 1) * 2;
-    const mask = cap - 1;
-    const kh = new Int32Array(cap).fill(EMPTY);
-    const kl = new Int32Array(cap);
-    const po = new Int32Array(cap);
-    const se = new Float64Array(cap);
-    for (let j = 0; j < oh.length; j++) {
-      const hi = oh[j];
+    const oi = this.#ki;
+    const of = this.#kf;
+    const oldCap = this.#mask + 1;
+    this.#alloc(oldCap * 2);
+    const mask = this.#mask;
+    const ki = this.#ki;
+    const kf = this.#kf;
+    for (let j = 0; j < oldCap; j++) {
+      const hi = oi[j << 3];
       if (hi === EMPTY) continue;
-      let i = hashOf(hi, ol[j], mask);
-      while (kh[i] !== EMPTY) i = (i + 1) & mask;
-      kh[i] = hi;
-      kl[i] = ol[j];
-      po[i] = op[j];
-      se[i] = os[j];
+      const lo = oi[(j << 3) + 1];
+      let i = hashOf(hi, lo, mask);
+      while (ki[i << 3] !== EMPTY) i = (i + 1) & mask;
+      ki[i << 3] = hi;
+      ki[(i << 3) + 1] = lo;
+      ki[(i << 3) + 2] = oi[(j << 3) + 2];
+      kf[(i << 2) + 2] = of[(j << 2) + 2];
     }
-    this.#mask = mask;
-    this.#keyHi = kh;
-    this.#keyLo = kl;
-    this.#portOf = po;
-    this.#seen = se;
   }
 
   /**
@@ -753,29 +784,28 @@ export class LearningSwitch {
    */
   #deleteSlot(slot: number): void {
     const mask = this.#mask;
-    const kh = this.#keyHi;
-    const kl = this.#keyLo;
-    const po = this.#portOf;
-    const se = this.#seen;
-    this.#portMacs[po[slot]]--;
+    const ki = this.#ki;
+    const kf = this.#kf;
+    this.#portMacs[ki[(slot << 3) + 2]]--;
     this.#count--;
     let i = slot;
     let j = slot;
     for (;;) {
       j = (j + 1) & mask;
-      const hi = kh[j];
+      const hi = ki[j << 3];
       if (hi === EMPTY) break;
-      const home = hashOf(hi, kl[j], mask);
+      const lo = ki[(j << 3) + 1];
+      const home = hashOf(hi, lo, mask);
       // The entry at j may move to i unless its home lies cyclically in (i, j].
       const stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
       if (stays) continue;
-      kh[i] = hi;
-      kl[i] = kl[j];
-      po[i] = po[j];
-      se[i] = se[j];
+      ki[i << 3] = hi;
+      ki[(i << 3) + 1] = lo;
+      ki[(i << 3) + 2] = ki[(j << 3) + 2];
+      kf[(i << 2) + 2] = kf[(j << 2) + 2];
       i = j;
     }
-    kh[i] = EMPTY;
+    ki[i << 3] = EMPTY;
   }
 }
 
