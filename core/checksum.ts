@@ -16,9 +16,11 @@
  *
  * Sums here are "folded" 16-bit values (0..0xffff) with end-around carry.
  *
- * Not done here: the UDP "0 means no checksum" rule and the 0 -> 0xffff
- * transmission rule (callers in `core/wire/udp.ts` and `core/mat.ts` apply them),
- * SIMD or 64-bit tricks.
+ * The UDP rules (a stored 0 means "no checksum"; a computed 0 is sent as
+ * 0xffff, RFC 768) are applied only by the `udp` variants of the patch
+ * functions; `internetChecksum` returns the raw value.
+ *
+ * Not done here: SIMD or 64-bit accumulation tricks.
  *
  * @module
  */
@@ -145,6 +147,45 @@ export function macSum(mac: MacKey): number {
 }
 
 /**
+ * Patches the 16-bit checksum stored at `csumOff` after a region of the data
+ * changed: `oldSum`/`newSum` are the folded sums of the region before and
+ * after (e.g. `onesSum(buf, regionOff, 6)` taken around the write), `odd` the
+ * region's parity within the checksummed data (`(regionOff - start) & 1`).
+ * With `udp`, a stored 0 ("no checksum", RFC 768) stays 0 and a result of 0
+ * is stored as 0xffff. Returns the stored checksum. Works on small integers
+ * only, so the hot path does not box 48-bit MACs.
+ *
+ * @example
+ * ```ts
+ * import { onesSum, patchChecksumSum } from "./checksum.ts";
+ * const pkt = new Uint8Array([0xff, 0xff, 1, 2, 3, 4, 5, 6]); // checksum 0xffff over zeros + MAC
+ * const before = onesSum(pkt, 3, 4);
+ * pkt[3] = 9;
+ * patchChecksumSum(pkt, 0, before, onesSum(pkt, 3, 4), 1, false);
+ * ```
+ */
+export function patchChecksumSum(
+  buf: Uint8Array,
+  csumOff: number,
+  oldSum: number,
+  newSum: number,
+  odd: number,
+  udp: boolean,
+): number {
+  const hc = (buf[csumOff] << 8) | buf[csumOff + 1];
+  if (udp && hc === 0) return 0;
+  if (odd & 1) {
+    oldSum = swap16(oldSum);
+    newSum = swap16(newSum);
+  }
+  let c = adjustChecksum(hc, oldSum, newSum);
+  if (udp && c === 0) c = 0xffff;
+  buf[csumOff] = c >>> 8;
+  buf[csumOff + 1] = c & 0xff;
+  return c;
+}
+
+/**
  * Patches the 16-bit checksum stored at `csumOff` in `buf` for a MAC that
  * changed from `oldMac` to `newMac` at a position `odd` bytes off the word
  * grid of the checksummed data (`(macOff - start) & 1`). Returns the new checksum.
@@ -164,17 +205,7 @@ export function patchChecksumMac(
   newMac: MacKey,
   odd: number,
 ): number {
-  let o = macSum(oldMac);
-  let n = macSum(newMac);
-  if (odd & 1) {
-    o = swap16(o);
-    n = swap16(n);
-  }
-  const hc = (buf[csumOff] << 8) | buf[csumOff + 1];
-  const c = adjustChecksum(hc, o, n);
-  buf[csumOff] = c >>> 8;
-  buf[csumOff + 1] = c & 0xff;
-  return c;
+  return patchChecksumSum(buf, csumOff, macSum(oldMac), macSum(newMac), odd, false);
 }
 
 /**
@@ -188,15 +219,7 @@ export function patchChecksum16(
   newWord: number,
   odd: number,
 ): number {
-  if (odd & 1) {
-    oldWord = swap16(oldWord);
-    newWord = swap16(newWord);
-  }
-  const hc = (buf[csumOff] << 8) | buf[csumOff + 1];
-  const c = adjustChecksum(hc, oldWord, newWord);
-  buf[csumOff] = c >>> 8;
-  buf[csumOff + 1] = c & 0xff;
-  return c;
+  return patchChecksumSum(buf, csumOff, oldWord, newWord, odd, false);
 }
 
 /**
@@ -210,12 +233,5 @@ export function patchUdpChecksumMac(
   newMac: MacKey,
   odd: number,
 ): number {
-  if (buf[csumOff] === 0 && buf[csumOff + 1] === 0) return 0;
-  const c = patchChecksumMac(buf, csumOff, oldMac, newMac, odd);
-  if (c === 0) {
-    buf[csumOff] = 0xff;
-    buf[csumOff + 1] = 0xff;
-    return 0xffff;
-  }
-  return c;
+  return patchChecksumSum(buf, csumOff, macSum(oldMac), macSum(newMac), odd, true);
 }

@@ -36,7 +36,7 @@
  *
  * @module
  */
-import { patchChecksumMac, patchUdpChecksumMac } from "./checksum.ts";
+import { onesSum, patchChecksumSum } from "./checksum.ts";
 import type { LeafMap } from "./leaf_map.ts";
 import { isGroup, macAt, type MacKey, matAddress, matNodePrefix, writeMac } from "./mac.ts";
 import { ArpPacket } from "./wire/arp.ts";
@@ -187,6 +187,9 @@ export class MatTranslator {
   private readonly ndp = new NdpMessage();
   private readonly udp = new UdpDatagram();
   private readonly dhcp = new DhcpMessage();
+  /** Per-frame egress state kept in fields: doubles passed as arguments get boxed. */
+  private curSrc: MacKey = -1.5;
+  private curLeaf = 0;
 
   constructor(cfg: MatConfig) {
     this.prefix = matAddress(cfg.supernode, cfg.node, 0);
@@ -201,10 +204,8 @@ export class MatTranslator {
 
   /** The MAT address of a real LAN MAC (allocating a leaf id), or -1. */
   toMat(real: MacKey, now: number): MacKey {
-    if (real === this.tapMac) return this.prefix;
-    const leaf = this.leaves.leafFor(real, now);
-    if (leaf <= 0 || leaf > 0xffff) return -1;
-    return this.prefix + leaf;
+    const leaf = this.leafOf(real, now);
+    return leaf < 0 ? -1 : this.prefix + leaf;
   }
 
   /** The real MAC behind one of our MAT addresses, or -1 for a leaf id not in use. */
@@ -228,6 +229,33 @@ export class MatTranslator {
     return v;
   }
 
+  // The per-frame helpers below pass MACs through the frame and fields, and
+  // return small integers: a 48-bit number crossing a call boundary that V8
+  // does not inline is boxed, which would allocate per frame.
+
+  /** Leaf id of a real LAN MAC (0 for the TAP), allocating one; -1 when refused. */
+  private leafOf(real: MacKey, now: number): number {
+    if (real === this.tapMac) return 0;
+    const leaf = this.leaves.leafFor(real, now);
+    return leaf <= 0 || leaf > 0xffff ? -1 : leaf;
+  }
+
+  /**
+   * Patches the checksum at `csumOff` for the 6 bytes at `off` that changed
+   * from a region summing to `before`; `base` is where the checksummed data
+   * starts (for the parity), `udp` applies the RFC 768 zero rules.
+   */
+  private patch(
+    frame: Uint8Array,
+    off: number,
+    before: number,
+    csumOff: number,
+    base: number,
+    udp: boolean,
+  ): void {
+    patchChecksumSum(frame, csumOff, before, onesSum(frame, off, 6), (off - base) & 1, udp);
+  }
+
   // ---- egress -------------------------------------------------------------
 
   private egressInner(frame: Uint8Array, now: number): MatVerdict {
@@ -235,74 +263,74 @@ export class MatTranslator {
     if (eth.check(frame) !== "ok") return "eth-malformed";
     const src = macAt(frame, ETH.SRC);
     if (src === 0 || isGroup(src)) return "src-invalid";
-    if (this.isOurs(src)) return "src-own-mat";
-    const mat = this.toMat(src, now);
-    if (mat < 0) return "leaf-unavailable";
+    if (src !== this.tapMac && this.isOurs(src)) return "src-own-mat";
+    const leaf = this.leafOf(src, now);
+    if (leaf < 0) return "leaf-unavailable";
+    this.curSrc = src;
+    this.curLeaf = leaf;
     const type = eth.typeOrLength;
     const po = eth.payloadOffset;
     const end = frame.length;
     let v: MatVerdict = "forward";
-    if (type === ETHERTYPE.ARP) v = this.egressArp(frame, po, end, src, mat, now);
-    else if (type === ETHERTYPE.IPV6) v = this.egressIpv6(frame, po, end, src, mat, now);
-    else if (type === ETHERTYPE.IPV4) v = this.egressIpv4(frame, po, end, src, mat, now);
+    if (type === ETHERTYPE.ARP) v = this.egressArp(frame, po, end, now);
+    else if (type === ETHERTYPE.IPV6) v = this.egressIpv6(frame, po, end, now);
+    else if (type === ETHERTYPE.IPV4) v = this.egressIpv4(frame, po, end, now);
     if (v !== "forward") return v;
-    writeMac(frame, ETH.SRC, mat);
+    writeMac(frame, ETH.SRC, this.prefix + leaf);
     return "forward";
   }
 
   /**
-   * Translation of a sender field on egress: `src` maps to the already known
-   * `mat`; others get their own leaf. Returns the new value, `old` when the
-   * field is to be left, or -1 when no leaf id is available.
+   * Egress rewrite of a sender field at `off`: the frame's source maps to its
+   * known leaf, other unicast MACs get their own; zero, group addresses and
+   * our own MAT addresses are left. Patches the checksum at `csumOff` when
+   * it is >= 0. Returns 1 (rewritten), 0 (left) or -1 (no leaf id).
    */
-  private senderToMat(old: MacKey, src: MacKey, mat: MacKey, now: number): MacKey {
-    if (old === src) return mat;
-    if (old === 0 || isGroup(old)) return old;
-    if (this.isOurs(old)) {
+  private senderAt(
+    frame: Uint8Array,
+    off: number,
+    now: number,
+    csumOff: number,
+    base: number,
+    udp: boolean,
+  ): number {
+    const old = macAt(frame, off);
+    let leaf: number;
+    if (old === this.curSrc) leaf = this.curLeaf;
+    else if (old === 0 || isGroup(old)) return 0;
+    else if (old !== this.tapMac && this.isOurs(old)) {
       this.counters.notes["payload-own-mat"]++;
-      return old;
+      return 0;
+    } else {
+      leaf = this.leafOf(old, now);
+      if (leaf < 0) return -1;
     }
-    return this.toMat(old, now);
+    const before = csumOff >= 0 ? onesSum(frame, off, 6) : 0;
+    writeMac(frame, off, this.prefix + leaf);
+    if (csumOff >= 0) this.patch(frame, off, before, csumOff, base, udp);
+    return 1;
   }
 
-  private egressArp(
-    frame: Uint8Array,
-    po: number,
-    end: number,
-    src: MacKey,
-    mat: MacKey,
-    now: number,
-  ): MatVerdict {
+  private egressArp(frame: Uint8Array, po: number, end: number, now: number): MatVerdict {
     const arp = this.arp;
     if (arp.check(frame, po, end - po) !== "ok") return "arp-malformed";
     if (!arp.isEthernetIpv4) {
       this.counters.notes["arp-not-ethernet-ipv4"]++;
       return "forward";
     }
-    const sha = macAt(frame, arp.shaOffset);
-    const t = this.senderToMat(sha, src, mat, now);
-    if (t < 0) return "leaf-unavailable";
-    if (t !== sha) {
-      writeMac(frame, arp.shaOffset, t);
-      this.counters.notes["arp-rewritten"]++;
-    }
+    const r = this.senderAt(frame, arp.shaOffset, now, -1, 0, false);
+    if (r < 0) return "leaf-unavailable";
+    if (r > 0) this.counters.notes["arp-rewritten"]++;
     return "forward";
   }
 
-  private egressIpv6(
-    frame: Uint8Array,
-    po: number,
-    end: number,
-    src: MacKey,
-    mat: MacKey,
-    now: number,
-  ): MatVerdict {
+  private egressIpv6(frame: Uint8Array, po: number, end: number, now: number): MatVerdict {
     const ndp = this.locateNdp(frame, po, end);
     if (ndp === 0) return "forward";
     if (ndp < 0) return ndp === -1 ? "ipv6-malformed" : "ndp-malformed";
     const m = this.ndp;
     const na = m.type === ICMPV6_TYPE.NEIGHBOR_ADVERT;
-    let changed = false;
+    let changed = 0;
     for (let o = m.optionsOffset; o < m.end; o = m.nextOption(o)) {
       const ot = m.optionType(o);
       if (ot !== NDP_OPTION.SOURCE_LLA && !(na && ot === NDP_OPTION.TARGET_LLA)) continue;
@@ -310,27 +338,15 @@ export class MatTranslator {
         this.counters.notes["ndp-lla-not-ethernet"]++;
         continue;
       }
-      const a = o + NDP_OPT.LLA;
-      const old = macAt(frame, a);
-      const t = this.senderToMat(old, src, mat, now);
-      if (t < 0) return "leaf-unavailable";
-      if (t === old) continue;
-      writeMac(frame, a, t);
-      patchChecksumMac(frame, m.checksumOffset, old, t, (a - m.off) & 1);
-      changed = true;
+      const r = this.senderAt(frame, o + NDP_OPT.LLA, now, m.checksumOffset, m.off, false);
+      if (r < 0) return "leaf-unavailable";
+      changed |= r;
     }
     if (changed) this.counters.notes["ndp-rewritten"]++;
     return "forward";
   }
 
-  private egressIpv4(
-    frame: Uint8Array,
-    po: number,
-    end: number,
-    src: MacKey,
-    mat: MacKey,
-    now: number,
-  ): MatVerdict {
+  private egressIpv4(frame: Uint8Array, po: number, end: number, now: number): MatVerdict {
     const d = this.locateDhcp(frame, po, end);
     if (d === 0) return "forward";
     if (d < 0) return d === -1 ? "ipv4-malformed" : d === -2 ? "udp-malformed" : "dhcp-malformed";
@@ -342,18 +358,14 @@ export class MatTranslator {
     }
     const u = this.udp;
     const ch = m.chaddrOffset;
-    const old = macAt(frame, ch);
-    const t = this.senderToMat(old, src, mat, now);
-    if (t < 0) return "leaf-unavailable";
-    if (t === old) return "forward";
-    writeMac(frame, ch, t);
-    patchUdpChecksumMac(frame, u.checksumOffset, old, t, (ch - u.off) & 1);
-    // Option 61 type 1 carrying the same MAC as chaddr (RFC 2132 section 9.14).
+    // Option 61 type 1 carrying the same MAC as chaddr (RFC 2132 section 9.14):
+    // compare before chaddr is rewritten.
     const c = this.clientIdMacOffset();
-    if (c >= 0 && macAt(frame, c) === old) {
-      writeMac(frame, c, t);
-      patchUdpChecksumMac(frame, u.checksumOffset, old, t, (c - u.off) & 1);
-    }
+    const cidSame = c >= 0 && sameMac(frame, c, ch);
+    const r = this.senderAt(frame, ch, now, u.checksumOffset, u.off, true);
+    if (r < 0) return "leaf-unavailable";
+    if (r === 0) return "forward";
+    if (cidSame) this.senderAt(frame, c, now, u.checksumOffset, u.off, true);
     this.counters.notes["dhcp-rewritten"]++;
     return "forward";
   }
@@ -370,7 +382,8 @@ export class MatTranslator {
     let realDst = dst;
     if (!isGroup(dst)) {
       if (!this.isOurs(dst)) return "not-ours";
-      realDst = this.toReal(dst);
+      const leaf = dst & 0xffff;
+      realDst = leaf === 0 ? this.tapMac : this.leaves.realFor(leaf);
       if (realDst < 0) return "unknown-leaf";
     }
     const type = eth.typeOrLength;
@@ -385,15 +398,30 @@ export class MatTranslator {
     return "forward";
   }
 
-  /** Ingress value of a payload field: the real MAC if it is ours and known, else `old`. */
-  private fieldToReal(old: MacKey): MacKey {
-    if (!this.isOurs(old)) return old;
-    const r = this.toReal(old);
-    if (r < 0) {
+  /**
+   * Ingress rewrite of a payload field at `off`: our MAT address -> the real
+   * MAC; anything else, and leaf ids not in use (counted), are left. Patches
+   * the checksum at `csumOff` when it is >= 0. Returns 1 (rewritten) or 0.
+   */
+  private realAt(
+    frame: Uint8Array,
+    off: number,
+    csumOff: number,
+    base: number,
+    udp: boolean,
+  ): number {
+    const old = macAt(frame, off);
+    if (!this.isOurs(old)) return 0;
+    const leaf = old & 0xffff;
+    const real = leaf === 0 ? this.tapMac : this.leaves.realFor(leaf);
+    if (real < 0) {
       this.counters.notes["payload-unknown-leaf"]++;
-      return old;
+      return 0;
     }
-    return r;
+    const before = csumOff >= 0 ? onesSum(frame, off, 6) : 0;
+    writeMac(frame, off, real);
+    if (csumOff >= 0) this.patch(frame, off, before, csumOff, base, udp);
+    return 1;
   }
 
   private ingressArp(frame: Uint8Array, po: number, end: number): MatVerdict {
@@ -403,19 +431,8 @@ export class MatTranslator {
       this.counters.notes["arp-not-ethernet-ipv4"]++;
       return "forward";
     }
-    let changed = false;
-    const sha = macAt(frame, arp.shaOffset);
-    const rs = this.fieldToReal(sha);
-    if (rs !== sha) {
-      writeMac(frame, arp.shaOffset, rs);
-      changed = true;
-    }
-    const tha = macAt(frame, arp.thaOffset);
-    const rt = this.fieldToReal(tha);
-    if (rt !== tha) {
-      writeMac(frame, arp.thaOffset, rt);
-      changed = true;
-    }
+    const changed = this.realAt(frame, arp.shaOffset, -1, 0, false) |
+      this.realAt(frame, arp.thaOffset, -1, 0, false);
     if (changed) this.counters.notes["arp-rewritten"]++;
     return "forward";
   }
@@ -425,7 +442,7 @@ export class MatTranslator {
     if (ndp === 0) return "forward";
     if (ndp < 0) return ndp === -1 ? "ipv6-malformed" : "ndp-malformed";
     const m = this.ndp;
-    let changed = false;
+    let changed = 0;
     for (let o = m.optionsOffset; o < m.end; o = m.nextOption(o)) {
       const ot = m.optionType(o);
       if (ot !== NDP_OPTION.SOURCE_LLA && ot !== NDP_OPTION.TARGET_LLA) continue;
@@ -433,13 +450,7 @@ export class MatTranslator {
         this.counters.notes["ndp-lla-not-ethernet"]++;
         continue;
       }
-      const a = o + NDP_OPT.LLA;
-      const old = macAt(frame, a);
-      const r = this.fieldToReal(old);
-      if (r === old) continue;
-      writeMac(frame, a, r);
-      patchChecksumMac(frame, m.checksumOffset, old, r, (a - m.off) & 1);
-      changed = true;
+      changed |= this.realAt(frame, o + NDP_OPT.LLA, m.checksumOffset, m.off, false);
     }
     if (changed) this.counters.notes["ndp-rewritten"]++;
     return "forward";
@@ -455,25 +466,9 @@ export class MatTranslator {
       return "forward";
     }
     const u = this.udp;
-    let changed = false;
-    const ch = m.chaddrOffset;
-    const old = macAt(frame, ch);
-    const r = this.fieldToReal(old);
-    if (r !== old) {
-      writeMac(frame, ch, r);
-      patchUdpChecksumMac(frame, u.checksumOffset, old, r, (ch - u.off) & 1);
-      changed = true;
-    }
+    let changed = this.realAt(frame, m.chaddrOffset, u.checksumOffset, u.off, true);
     const c = this.clientIdMacOffset();
-    if (c >= 0) {
-      const oc = macAt(frame, c);
-      const rc = this.fieldToReal(oc);
-      if (rc !== oc) {
-        writeMac(frame, c, rc);
-        patchUdpChecksumMac(frame, u.checksumOffset, oc, rc, (c - u.off) & 1);
-        changed = true;
-      }
-    }
+    if (c >= 0) changed |= this.realAt(frame, c, u.checksumOffset, u.off, true);
     if (changed) this.counters.notes["dhcp-rewritten"]++;
     return "forward";
   }
@@ -532,4 +527,10 @@ export class MatTranslator {
     if (o < 0 || m.optionLength(o) !== 7 || m.buf[o + 2] !== 1) return -1;
     return o + 3;
   }
+}
+
+/** True when the 6 bytes at `a` and `b` are equal. */
+function sameMac(buf: Uint8Array, a: number, b: number): boolean {
+  for (let i = 0; i < 6; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
 }

@@ -184,6 +184,31 @@ Deno.test("mat: the node's own TAP MAC becomes leaf 0 and comes back", () => {
   assertEquals([macAt(r, 0), macAt(r, 32)], [TAP, TAP]);
 });
 
+Deno.test("mat: a TAP MAC configured as the node's own MAT address (leaf 0) still egresses", () => {
+  const leaves = new TestLeaves();
+  const mat = new MatTranslator({ supernode: SN, node: NODE, tapMac: PREFIX, leaves });
+  const b = loadFrame("arp_request");
+  writeMac(b, 6, PREFIX);
+  writeMac(b, 22, PREFIX);
+  assertEquals(mat.egress(b, 0), "forward");
+  assertEquals([macAt(b, 6), macAt(b, 22)], [PREFIX, PREFIX]);
+  const other = loadFrame("arp_request");
+  writeMac(other, 6, PREFIX + 9);
+  assertEquals(mat.egress(other, 0), "src-own-mat", "any other leaf of ours on the LAN is a loop");
+});
+
+Deno.test("mat: a leaf table answering 0 or out of range is treated as a refusal", () => {
+  for (const bad of [0, 0x10000, -1]) {
+    const mat = new MatTranslator({
+      supernode: SN,
+      node: NODE,
+      tapMac: TAP,
+      leaves: { leafFor: () => bad, realFor: () => -1 },
+    });
+    assertEquals(mat.egress(loadFrame("ipv4_icmp_echo"), 0), "leaf-unavailable", `leaf ${bad}`);
+  }
+});
+
 Deno.test("mat ingress: ARP reply from a remote host reaches the real MAC, dst and THA", () => {
   const { mat } = translator();
   const req = loadFrame("arp_request");
