@@ -234,6 +234,19 @@ Deno.test("switch: a move onto a full port forgets the entry", () => {
   assertEquals(send(sw, b, eth(H1, H2), 2), [a], "unknown now: flooded to a");
 });
 
+Deno.test("switch: an aged entry reappearing on a full port is forgotten, not moved", () => {
+  const sw = new LearningSwitch({ maxMacsPerPort: 1, agingMs: 1000 });
+  const a = sw.addPort();
+  const b = sw.addPort();
+  send(sw, a, eth(BROADCAST, H1, ARP), 0);
+  send(sw, b, eth(BROADCAST, H2, ARP), 1500);
+  assertEquals(send(sw, b, eth(BROADCAST, H1, ARP), 1600), "mac_limit");
+  assertEquals(sw.macCount, 1);
+  assertEquals(sw.portMacCount(a), 0);
+  assertEquals(sw.counters().macs_aged, 1);
+  assertEquals(sw.counters().mac_limit_reached, 1);
+});
+
 Deno.test("switch: storm control per port and class, refilled by time", () => {
   const sw = new LearningSwitch({ storm: { broadcast: { rate: 10, burst: 2 } } });
   const a = sw.addPort();
