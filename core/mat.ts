@@ -187,8 +187,11 @@ export class MatTranslator {
   private readonly ndp = new NdpMessage();
   private readonly udp = new UdpDatagram();
   private readonly dhcp = new DhcpMessage();
-  /** Per-frame egress state kept in fields: doubles passed as arguments get boxed. */
-  private curSrc: MacKey = -1.5;
+  /**
+   * Per-frame egress state: the source MAC sits in a Float64Array because a
+   * 48-bit number stored in an object field is boxed (allocated) per store.
+   */
+  private readonly curSrc = new Float64Array(1);
   private curLeaf = 0;
 
   constructor(cfg: MatConfig) {
@@ -266,7 +269,7 @@ export class MatTranslator {
     if (src !== this.tapMac && this.isOurs(src)) return "src-own-mat";
     const leaf = this.leafOf(src, now);
     if (leaf < 0) return "leaf-unavailable";
-    this.curSrc = src;
+    this.curSrc[0] = src;
     this.curLeaf = leaf;
     const type = eth.typeOrLength;
     const po = eth.payloadOffset;
@@ -296,7 +299,7 @@ export class MatTranslator {
   ): number {
     const old = macAt(frame, off);
     let leaf: number;
-    if (old === this.curSrc) leaf = this.curLeaf;
+    if (old === this.curSrc[0]) leaf = this.curLeaf;
     else if (old === 0 || isGroup(old)) return 0;
     else if (old !== this.tapMac && this.isOurs(old)) {
       this.counters.notes["payload-own-mat"]++;
