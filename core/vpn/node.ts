@@ -314,6 +314,15 @@ export class NodeCore {
         if (fromSn || h.receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
         this.send(from, h.sender, { kind: "probe_echo", seq: msg.seq, time: msg.time });
         this.counters.add("probes_answered");
+        {
+          // Peer-reflexive candidate: while punching, the address a probe came
+          // from (a symmetric NAT's per-destination port) is worth probing too.
+          const p = this.peerTable.get(h.sender);
+          if (p?.state === "punching" && !p.candidates.includes(from) && p.candidates.length < 8) {
+            p.candidates = [...p.candidates, from];
+            this.probe(p, from, now);
+          }
+        }
         return;
       case "probe_echo": {
         const p = this.peerTable.get(h.sender);
@@ -507,7 +516,7 @@ export class NodeCore {
       // Data goes out but nothing came back for a while: check the path now.
       this.probe(p, p.endpoint, now);
       p.unanswered = 1;
-      p.nextProbeAt = now + this.t.probeTimeoutMs;
+      p.nextProbeAt = now + p.probeTimeout(this.t);
     }
     if (p.state === "direct" && p.unanswered < 2) {
       this.send(p.endpoint, node, { kind: "data", frame });
@@ -585,7 +594,7 @@ export class NodeCore {
       if (p.unanswered >= this.t.probeRetries) return this.pathFailed(p, now, "no_echo");
       this.probe(p, p.endpoint, now);
       p.unanswered++;
-      p.nextProbeAt = now + this.t.probeTimeoutMs;
+      p.nextProbeAt = now + p.probeTimeout(this.t);
     }
   }
 

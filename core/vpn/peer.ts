@@ -16,8 +16,9 @@
  *
  * A direct path is probed every `keepaliveMs` (holds NAT mappings, measures
  * RTT), and early when data was sent but nothing came back from the peer for
- * `silenceMs`. While such a check is outstanding, data goes through the relay
- * so a dead path loses nothing. An echo is accepted only for one of the last
+ * `silenceMs`. The echo is awaited 4 x RTT (200 ms .. `probeTimeoutMs`);
+ * from the first unanswered check probe on, data goes through the relay, so
+ * a dead path loses at most `silenceMs` + one probe timeout of traffic. An echo is accepted only for one of the last
  * `SEQ_WINDOW` probe sequence numbers (random start per peer).
  *
  * This module holds state and decides; `node.ts` sends.
@@ -42,11 +43,11 @@ export interface PeerTimers {
   punchWindowMs: number;
   /** Probe round interval while punching. Default 500. */
   punchIntervalMs: number;
-  /** Wait for an echo before re-probing a direct path. Default 1500. */
+  /** Longest wait for an echo before re-probing a direct path (4 x RTT once known, at least 200 ms). Default 1500. */
   probeTimeoutMs: number;
   /** Unanswered probes after which a direct path is dead. Default 3. */
   probeRetries: number;
-  /** Data sent but nothing heard from the peer for this long: check the path. Default 5000. */
+  /** Data sent but nothing heard from the peer for this long: check the path. Default 2000. */
   silenceMs: number;
   /** First wait before trying direct again. Default 15 000. */
   retryBaseMs: number;
@@ -63,7 +64,7 @@ export const PEER_TIMERS: PeerTimers = {
   punchIntervalMs: 500,
   probeTimeoutMs: 1500,
   probeRetries: 3,
-  silenceMs: 5000,
+  silenceMs: 2000,
   retryBaseMs: 15_000,
   retryMaxMs: 300_000,
   idleMs: 600_000,
@@ -180,6 +181,12 @@ export class Peer {
     // Jitter in [0.8, 1.0) of the back-off so peers do not retry in lockstep.
     this.retryAt = now + Math.floor(this.backoffMs * (0.8 + 0.2 * jitter));
     this.directFailures++;
+  }
+
+  /** How long to wait for an echo on the direct path: 4 x RTT, 200 ms .. `probeTimeoutMs`. */
+  probeTimeout(t: PeerTimers): number {
+    if (this.rttMs === null) return t.probeTimeoutMs;
+    return Math.min(t.probeTimeoutMs, Math.max(200, 4 * this.rttMs));
   }
 
   /** When this peer's timers next need `poll`. */

@@ -1,0 +1,837 @@
+/**
+ * VPN conversations: a supernode and three nodes over an in-memory network
+ * with NAT boxes (full cone, port-restricted cone, symmetric), link blocks,
+ * seeded loss and latency, run at explicit times by a discrete-event loop.
+ * No test sleeps; time is the simulation's `now`.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { matAddress, writeMac } from "../../core/mac.ts";
+import { BROADCAST } from "../../core/mac.ts";
+import { DEFAULT_PORT, maxFrame } from "../../core/vpn/constants.ts";
+import { type NodeConfig, NodeCore, type NodeEvent } from "../../core/vpn/node.ts";
+import { NullSealer } from "../../core/vpn/sealer.ts";
+import { PEER_TIMERS } from "../../core/vpn/peer.ts";
+import {
+  type SupernodeConfig,
+  SupernodeCore,
+  type SupernodeEvent,
+} from "../../core/vpn/supernode.ts";
+import type { Outgoing } from "../../core/vpn/backlog.ts";
+
+// ---------------------------------------------------------------- the lab
+
+/** mulberry32: a small seeded PRNG, [0, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Core {
+  receive(from: string, bytes: Uint8Array, now: number): void;
+  poll(now: number): void;
+  nextDeadline(): number;
+  takeOutgoing(): Outgoing[];
+  takeEvents(): unknown[];
+}
+
+type NatKind = "full_cone" | "port_restricted" | "symmetric";
+
+interface Nat {
+  name: string;
+  publicIp: string;
+  kind: NatKind;
+  nextPort: number;
+  /** mapping key -> public port */
+  out: Map<string, number>;
+  /** public port -> { inside endpoint, destinations sent to } */
+  in: Map<number, { inside: string; allowed: Set<string> }>;
+}
+
+interface Host {
+  name: string;
+  ip: string;
+  port: number;
+  nat: Nat | null;
+  core: Core | null;
+  events: { at: number; ev: unknown }[];
+  frames: { at: number; frame: Uint8Array }[];
+}
+
+interface Packet {
+  at: number;
+  seq: number;
+  from: string;
+  to: string;
+  bytes: Uint8Array;
+  /** Which host sent it (for NAT lookups on the way). */
+  src: Host | null;
+}
+
+const SN_IP = "198.51.100.1";
+const SN = `${SN_IP}:${DEFAULT_PORT}`;
+
+function split(ep: string): [string, number] {
+  const i = ep.lastIndexOf(":");
+  return [ep.slice(0, i), Number(ep.slice(i + 1))];
+}
+
+class Lab {
+  now = 0;
+  private seq = 0;
+  private queue: Packet[] = [];
+  readonly hosts = new Map<string, Host>();
+  private readonly byEndpoint = new Map<string, Host>();
+  readonly nats = new Map<string, Nat>();
+  /** Dropped public-address pairs "a>b" (both directions when blocked with `block`). */
+  private readonly blocked = new Set<string>();
+  readonly rng: () => number;
+  loss = 0;
+  latencyMs = 10;
+  delivered = 0;
+  dropped = 0;
+  private identitySeq = 0;
+  private readonly identities = new Map<string, Uint8Array>();
+
+  constructor(seed = 1) {
+    this.rng = prng(seed);
+  }
+
+  nat(name: string, publicIp: string, kind: NatKind): Nat {
+    const n: Nat = { name, publicIp, kind, nextPort: 40000, out: new Map(), in: new Map() };
+    this.nats.set(name, n);
+    return n;
+  }
+
+  private addHost(
+    name: string,
+    ip: string,
+    port: number,
+    nat: Nat | null,
+    core: Core | null,
+  ): Host {
+    const h: Host = { name, ip, port, nat, core, events: [], frames: [] };
+    this.hosts.set(name, h);
+    this.byEndpoint.set(`${ip}:${port}`, h);
+    return h;
+  }
+
+  supernode(overrides: Partial<SupernodeConfig> = {}, seed = 99): SupernodeCore {
+    const core = new SupernodeCore({
+      sealer: new NullSealer(),
+      random: prng(seed),
+      ...overrides,
+    });
+    const h = this.hosts.get("sn");
+    if (h) h.core = core;
+    else this.addHost("sn", SN_IP, DEFAULT_PORT, null, core);
+    return core;
+  }
+
+  /** Stops the supernode host: packets to it vanish. */
+  supernodeDown(): void {
+    this.hosts.get("sn")!.core = null;
+  }
+
+  identity(): Uint8Array {
+    const id = new Uint8Array(32);
+    id[0] = 0xee;
+    id[31] = ++this.identitySeq;
+    return id;
+  }
+
+  /** The identity the node named `name` was first started with. */
+  identityOf(name: string): Uint8Array {
+    return this.identities.get(name)!;
+  }
+
+  /** A node host behind `nat` (or public when null) at private `ip`, started now. */
+  node(
+    name: string,
+    ip: string,
+    nat: Nat | null,
+    config: Partial<NodeConfig> = {},
+  ): NodeCore {
+    const identity = config.identity ?? this.identity();
+    if (!this.identities.has(name)) this.identities.set(name, identity);
+    const core = new NodeCore({
+      supernode: SN,
+      identity,
+      sealer: new NullSealer(),
+      random: prng(name.charCodeAt(0) * 7919 + this.identitySeq),
+      localEndpoints: [`${ip}:${DEFAULT_PORT}`],
+      ...config,
+    });
+    const h = this.hosts.get(name);
+    if (h) h.core = core;
+    else this.addHost(name, ip, DEFAULT_PORT, nat, core);
+    core.start(this.now);
+    this.drain(this.hosts.get(name)!);
+    return core;
+  }
+
+  host(name: string): Host {
+    return this.hosts.get(name)!;
+  }
+
+  block(a: string, b: string): void {
+    this.blocked.add(`${a}>${b}`);
+    this.blocked.add(`${b}>${a}`);
+  }
+
+  unblock(a: string, b: string): void {
+    this.blocked.delete(`${a}>${b}`);
+    this.blocked.delete(`${b}>${a}`);
+  }
+
+  /** Public address a host's traffic shows up with. */
+  publicIp(h: Host): string {
+    return h.nat ? h.nat.publicIp : h.ip;
+  }
+
+  /** Sends `bytes` from an arbitrary endpoint (an attacker on the Internet). */
+  inject(from: string, to: string, bytes: Uint8Array): void {
+    this.route(null, from, to, bytes);
+  }
+
+  private route(src: Host | null, fromInside: string, to: string, bytes: Uint8Array): void {
+    let from = fromInside;
+    const [dstIp] = split(to);
+    if (src?.nat) {
+      const nat = src.nat;
+      const sameLan = [...this.hosts.values()].some((h) => h.nat === nat && h.ip === dstIp);
+      // No hairpinning: a packet to the NAT's own public address is lost.
+      if (dstIp === nat.publicIp) return void this.dropped++;
+      if (!sameLan) {
+        const key = nat.kind === "symmetric" ? `${fromInside}->${to}` : fromInside;
+        let port = nat.out.get(key);
+        if (port === undefined) {
+          port = nat.nextPort++;
+          nat.out.set(key, port);
+          nat.in.set(port, { inside: fromInside, allowed: new Set() });
+        }
+        nat.in.get(port)!.allowed.add(to);
+        from = `${nat.publicIp}:${port}`;
+      }
+    }
+    if (this.blocked.has(`${split(from)[0]}>${dstIp}`)) return void this.dropped++;
+    if (this.loss > 0 && this.rng() < this.loss) return void this.dropped++;
+    this.queue.push({
+      at: this.now + this.latencyMs,
+      seq: this.seq++,
+      from,
+      to,
+      bytes: bytes.slice(),
+      src,
+    });
+  }
+
+  private deliver(p: Packet): void {
+    let [dstIp, dstPort] = split(p.to);
+    const nat = [...this.nats.values()].find((n) => n.publicIp === dstIp);
+    let to = p.to;
+    if (nat) {
+      const m = nat.in.get(dstPort);
+      if (!m) return void this.dropped++;
+      if (nat.kind !== "full_cone" && !m.allowed.has(p.from)) return void this.dropped++;
+      to = m.inside;
+      [dstIp, dstPort] = split(to);
+    }
+    const h = this.byEndpoint.get(to);
+    if (!h || !h.core) return void this.dropped++;
+    // Private addresses are reachable only from the same LAN (or after NAT translation).
+    const senderIp = split(p.from)[0];
+    if (h.nat && !nat) {
+      const sameLan = [...this.hosts.values()].some((x) => x.nat === h.nat && x.ip === senderIp);
+      if (!sameLan) return void this.dropped++;
+    }
+    this.delivered++;
+    // The daemon reuses its receive buffer: scribble over it after the call.
+    const buf = p.bytes;
+    h.core.receive(p.from, buf, this.now);
+    buf.fill(0xa5);
+    this.drain(h);
+  }
+
+  drain(h: Host): void {
+    if (!h.core) return;
+    for (const o of h.core.takeOutgoing()) this.route(h, `${h.ip}:${h.port}`, o.to, o.bytes);
+    for (const ev of h.core.takeEvents()) h.events.push({ at: this.now, ev });
+    if (h.core instanceof NodeCore) {
+      for (const f of h.core.takeFrames()) h.frames.push({ at: this.now, frame: f });
+    }
+  }
+
+  /** Runs the world until `until` (ms), bounded in steps. */
+  runUntil(until: number): void {
+    for (let steps = 0; steps < 2_000_000; steps++) {
+      let next = Infinity;
+      for (const p of this.queue) if (p.at < next) next = p.at;
+      for (const h of this.hosts.values()) if (h.core) next = Math.min(next, h.core.nextDeadline());
+      if (next > until) {
+        this.now = until;
+        return;
+      }
+      this.now = Math.max(this.now, next);
+      const due = this.queue.filter((p) => p.at <= this.now).sort((a, b) =>
+        a.at - b.at || a.seq - b.seq
+      );
+      this.queue = this.queue.filter((p) => p.at > this.now);
+      for (const p of due) this.deliver(p);
+      for (const h of this.hosts.values()) {
+        if (h.core && h.core.nextDeadline() <= this.now) {
+          h.core.poll(this.now);
+          this.drain(h);
+        }
+      }
+    }
+    throw new Error("lab: step bound reached");
+  }
+
+  run(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+
+  /** Runs until `cond()` holds, at most `maxMs`; returns the time it held or -1. */
+  runUntilTrue(cond: () => boolean, maxMs: number, stepMs = 10): number {
+    const end = this.now + maxMs;
+    while (this.now < end) {
+      if (cond()) return this.now;
+      this.runUntil(Math.min(end, this.now + stepMs));
+    }
+    return cond() ? this.now : -1;
+  }
+
+  /** Hands a frame from a host's TAP to its node core. */
+  send(name: string, frame: Uint8Array): string {
+    const h = this.host(name);
+    const r = (h.core as NodeCore).sendFrame(frame, this.now);
+    this.drain(h);
+    return r;
+  }
+
+  nodeEvents(name: string): NodeEvent[] {
+    return this.host(name).events.map((e) => e.ev as NodeEvent);
+  }
+
+  snEvents(): SupernodeEvent[] {
+    return this.host("sn").events.map((e) => e.ev as SupernodeEvent);
+  }
+}
+
+const ETHERTYPE_TEST = 0x88b5; // IEEE local experimental
+
+/** A 64-byte frame to `dst` from `src` whose payload starts with `tag` (u32). */
+function frame(dst: number, src: number, tag: number, size = 64): Uint8Array {
+  const f = new Uint8Array(size);
+  writeMac(f, 0, dst);
+  writeMac(f, 6, src);
+  f[12] = ETHERTYPE_TEST >> 8;
+  f[13] = ETHERTYPE_TEST & 0xff;
+  new DataView(f.buffer).setUint32(14, tag);
+  return f;
+}
+
+function tagOf(f: Uint8Array): number {
+  return new DataView(f.buffer, f.byteOffset).getUint32(14);
+}
+
+function tags(h: Host): number[] {
+  return h.frames.map((f) => tagOf(f.frame));
+}
+
+/** MAT address of leaf 1 behind node `id` of supernode 1. */
+function mat(id: number): number {
+  return matAddress(1, id, 1);
+}
+
+function idOf(n: NodeCore): number {
+  return n.status().nodeId;
+}
+
+function peerOf(n: NodeCore, id: number) {
+  return n.peers().find((p) => p.node === id);
+}
+
+/** Supernode + three nodes behind three port-restricted NATs, registered. */
+function threeNodes(
+  seed = 1,
+  kinds: NatKind[] = ["port_restricted", "port_restricted", "port_restricted"],
+) {
+  const lab = new Lab(seed);
+  const sn = lab.supernode();
+  const natA = lab.nat("natA", "203.0.113.1", kinds[0]);
+  const natB = lab.nat("natB", "203.0.113.2", kinds[1]);
+  const natC = lab.nat("natC", "203.0.113.3", kinds[2]);
+  const a = lab.node("a", "10.0.1.2", natA);
+  const b = lab.node("b", "10.0.2.2", natB);
+  const c = lab.node("c", "10.0.3.2", natC);
+  lab.run(100);
+  return { lab, sn, a, b, c };
+}
+
+// ---------------------------------------------------------------- tests
+
+Deno.test("vpn: three nodes register with auto ids; each learns its MAT supernode id and public endpoint", () => {
+  const { lab, sn, a, b, c } = threeNodes();
+  for (const n of [a, b, c]) {
+    assertEquals(n.status().state, "registered");
+    assertEquals(n.status().supernodeId, 1);
+  }
+  const ids = [a, b, c].map(idOf);
+  assertEquals(new Set(ids).size, 3);
+  for (const id of ids) assert(id >= 1 && id <= 0xfffe);
+  const net = sn.status().networks.find((n) => n.network === 0)!;
+  assertEquals(net.nodes.map((n) => n.node).sort(), [...ids].sort());
+  // The observed endpoint is the NAT mapping toward the supernode.
+  const ev = lab.nodeEvents("a").find((e) => e.type === "registered");
+  assert(ev && ev.type === "registered");
+  assertEquals(ev.observed, net.nodes.find((n) => n.node === idOf(a))!.endpoint);
+  assert(ev.observed.startsWith("203.0.113.1:"));
+  // Keepalives hold the registration: a minute later nothing expired.
+  lab.run(60_000);
+  assertEquals(sn.status().networks[0].nodes.length, 3);
+  assertEquals(sn.status().counters.registrations_expired ?? 0, 0);
+  assert(a.status().counters.tx_keepalive >= 6);
+  assert(a.status().supernodeRttMs === 2 * lab.latencyMs);
+});
+
+Deno.test("vpn: an auto id is kept across a node restart (clean and crash), a new identity gets another", () => {
+  const { lab, a, b } = threeNodes();
+  const idB = idOf(b);
+  // Clean restart: deregister, start a new core with the same identity.
+  const bIdentity = lab.identityOf("b");
+  b.deregister(lab.now);
+  lab.drain(lab.host("b"));
+  lab.run(1000);
+  const b2 = lab.node("b", "10.0.2.2", lab.host("b").nat, { identity: bIdentity });
+  lab.run(1000);
+  assertEquals(b2.status().state, "registered");
+  assertEquals(idOf(b2), idB);
+  // Crash: no deregistration; the old registration is still live at the supernode.
+  const b3 = lab.node("b", "10.0.2.2", lab.host("b").nat, { identity: bIdentity });
+  lab.run(1000);
+  assertEquals(idOf(b3), idB);
+  // A node with a new identity does not get B's id even while B is away.
+  b3.deregister(lab.now);
+  lab.drain(lab.host("b"));
+  lab.run(1000);
+  const natD = lab.nat("natD", "203.0.113.4", "full_cone");
+  const d = lab.node("d", "10.0.4.2", natD);
+  lab.run(1000);
+  assertEquals(d.status().state, "registered");
+  assert(idOf(d) !== idB && idOf(d) !== idOf(a));
+});
+
+Deno.test("vpn: a second node claiming a live id is refused with a reason on both sides; it gets the id once free", () => {
+  const lab = new Lab(3);
+  const sn = lab.supernode();
+  const natA = lab.nat("natA", "203.0.113.1", "full_cone");
+  const natB = lab.nat("natB", "203.0.113.2", "full_cone");
+  const a = lab.node("a", "10.0.1.2", natA, { nodeId: 5 });
+  lab.run(100);
+  const b = lab.node("b", "10.0.2.2", natB, { nodeId: 5 });
+  lab.run(100);
+  assertEquals(a.status().state, "registered");
+  assertEquals(b.status().state, "refused");
+  const nodeSide = lab.nodeEvents("b").find((e) => e.type === "refused");
+  assert(nodeSide && nodeSide.type === "refused");
+  assertEquals(nodeSide.reason, "id_in_use");
+  assertEquals(nodeSide.requested, 5);
+  assert(nodeSide.text.includes("another live node"));
+  const snSide = lab.snEvents().find((e) => e.type === "refused");
+  assert(snSide && snSide.type === "refused");
+  assertEquals([snSide.reason, snSide.requested, snSide.endpoint.startsWith("203.0.113.2:")], [
+    "id_in_use",
+    5,
+    true,
+  ]);
+  // A's registration is untouched.
+  assertEquals(sn.status().networks[0].nodes.map((n) => n.endpoint.split(":")[0]), ["203.0.113.1"]);
+  // Retries every 30 s; after A leaves, B gets id 5.
+  lab.run(31_000);
+  assertEquals(b.status().state, "refused");
+  a.deregister(lab.now);
+  lab.drain(lab.host("a"));
+  const t = lab.runUntilTrue(() => b.status().state === "registered", 40_000, 100);
+  assert(t >= 0);
+  assertEquals(idOf(b), 5);
+  // Only one "refused" event on the node, not one per retry.
+  assertEquals(lab.nodeEvents("b").filter((e) => e.type === "refused").length, 1);
+});
+
+Deno.test("vpn: broadcast and multicast go through the supernode to every other node", () => {
+  const { lab, sn, a } = threeNodes();
+  assertEquals(lab.send("a", frame(BROADCAST, mat(idOf(a)), 1)), "broadcast");
+  assertEquals(lab.send("a", frame(0x0100_5e00_0001, mat(idOf(a)), 2)), "broadcast");
+  lab.run(100);
+  assertEquals(tags(lab.host("b")), [1, 2]);
+  assertEquals(tags(lab.host("c")), [1, 2]);
+  assertEquals(tags(lab.host("a")), []);
+  assertEquals(sn.status().counters.broadcast_frames, 2);
+  assertEquals(sn.status().counters.relayed_frames, 0);
+  // The frame arrives unchanged.
+  assertEquals(lab.host("b").frames[0].frame, frame(BROADCAST, mat(idOf(a)), 1));
+});
+
+Deno.test("vpn: unicast starts relayed, the supernode introduces, both punch, traffic goes direct", () => {
+  const { lab, sn, a, b } = threeNodes();
+  const idA = idOf(a), idB = idOf(b);
+  assertEquals(lab.send("a", frame(mat(idB), mat(idA), 1)), "relay");
+  lab.run(2 * lab.latencyMs);
+  assertEquals(tags(lab.host("b")), [1]);
+  assertEquals(sn.status().counters.relayed_frames, 1);
+  assertEquals(sn.status().counters.introductions, 1);
+  // Punching through two port-restricted NATs takes a few probe rounds.
+  const t = lab.runUntilTrue(
+    () => peerOf(a, idB)?.path === "direct" && peerOf(b, idA)?.path === "direct",
+    3000,
+  );
+  assert(t >= 0, "direct both ways");
+  assert(t - 0 < 2000);
+  const pa = peerOf(a, idB)!;
+  assertEquals(pa.endpoint.startsWith("203.0.113.2:"), true);
+  assertEquals(pa.rttMs, 2 * lab.latencyMs);
+  const relayedBefore = sn.status().counters.relayed_frames;
+  for (let i = 2; i <= 11; i++) {
+    assertEquals(lab.send("a", frame(mat(idB), mat(idA), i)), "direct");
+    assertEquals(lab.send("b", frame(mat(idA), mat(idB), 100 + i)), "direct");
+    lab.run(50);
+  }
+  assertEquals(tags(lab.host("b")), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  assertEquals(tags(lab.host("a")).length, 10);
+  assertEquals(sn.status().counters.relayed_frames, relayedBefore);
+  assertEquals(peerOf(a, idB)!.txFrames, 11);
+  assertEquals(peerOf(b, idA)!.rxFrames, 11);
+  const ev = lab.nodeEvents("a").find((e) => e.type === "path");
+  assert(ev && ev.type === "path" && ev.path === "direct" && ev.cause === "echo");
+  // Keepalive probes hold the path while idle.
+  lab.run(120_000);
+  assertEquals(peerOf(a, idB)!.path, "direct");
+  assertEquals(peerOf(a, idB)!.directFailures, 0);
+});
+
+/** a and b direct; a streams frames to b every `everyMs`, returns a sender. */
+function directPair(seed = 1) {
+  const env = threeNodes(seed);
+  const { lab, a, b } = env;
+  const idA = idOf(a), idB = idOf(b);
+  lab.send("a", frame(mat(idB), mat(idA), 0));
+  const t = lab.runUntilTrue(
+    () => peerOf(a, idB)?.path === "direct" && peerOf(b, idA)?.path === "direct",
+    3000,
+  );
+  assert(t >= 0);
+  let tag = 1;
+  const stream = (ms: number, everyMs = 100) => {
+    const sent: number[] = [];
+    const end = lab.now + ms;
+    while (lab.now < end) {
+      lab.send("a", frame(mat(idB), mat(idA), tag));
+      sent.push(tag++);
+      lab.run(everyMs);
+    }
+    return sent;
+  };
+  return { ...env, idA, idB, stream };
+}
+
+Deno.test("vpn: a direct path that stops answering falls back to relay; traffic keeps flowing", () => {
+  const { lab, sn, a, idB, stream } = directPair();
+  stream(1000);
+  const before = lab.host("b").frames.length;
+  lab.block("203.0.113.1", "203.0.113.2");
+  const blockedAt = lab.now;
+  const sent = stream(15_000);
+  const p = peerOf(a, idB)!;
+  assertEquals(p.path, "relay");
+  assertEquals(p.directFailures, 1);
+  const ev = lab.nodeEvents("a").find((e) => e.type === "path" && e.path === "relay");
+  assert(ev && ev.type === "path" && ev.cause === "no_echo");
+  const failAt = lab.host("a").events.find((e) =>
+    (e.ev as NodeEvent).type === "path" &&
+    (e.ev as NodeEvent as { path: string }).path === "relay"
+  )!.at;
+  // Detected within silence + 3 probe timeouts.
+  assert(
+    failAt - blockedAt <= PEER_TIMERS.silenceMs + 3 * PEER_TIMERS.probeTimeoutMs + 100,
+    `detected after ${failAt - blockedAt} ms`,
+  );
+  // Frames sent once the check probe went unanswered went through the relay:
+  // only frames sent in the silence window and one probe timeout are lost.
+  const got = new Set(tags(lab.host("b")).slice(before));
+  const lost = sent.filter((t) => !got.has(t));
+  const bound = (PEER_TIMERS.silenceMs + PEER_TIMERS.probeTimeoutMs) / 100 + 2;
+  assert(lost.length <= bound, `lost ${lost.length}, bound ${bound}`);
+  assert(sent.slice(-50).every((t) => got.has(t)), "the last 5 s all arrived");
+  assert(sn.status().counters.relayed_frames >= 50);
+});
+
+Deno.test("vpn: after a failure the direct path is retried with back-off and recovers", () => {
+  const { lab, a, b, idA, idB, stream } = directPair();
+  lab.block("203.0.113.1", "203.0.113.2");
+  stream(12_000);
+  assertEquals(peerOf(a, idB)!.path, "relay");
+  // Still blocked: the retry (15 s back-off) punches and fails; back-off doubles.
+  stream(30_000);
+  assertEquals(peerOf(a, idB)!.path, "relay");
+  assert(peerOf(a, idB)!.directFailures >= 2);
+  lab.unblock("203.0.113.1", "203.0.113.2");
+  const t0 = lab.now;
+  let t = -1;
+  for (let i = 0; i < 1200 && t < 0; i++) {
+    stream(100);
+    if (peerOf(a, idB)!.path === "direct") t = lab.now;
+  }
+  assert(t >= 0, "recovered");
+  // Back-off after two failures is 30 s (jittered down to 24 s) at most from the last failure.
+  assert(t - t0 <= 31_000, `recovered after ${t - t0} ms`);
+  assertEquals(peerOf(a, idB)!.directUps, 2);
+  void b;
+  void idA;
+});
+
+Deno.test("vpn: supernode restart: nodes re-register within 10 s of its return; direct paths keep working", () => {
+  for (const downMs of [2000, 30_000]) {
+    const { lab, a, b, idA, idB, stream } = directPair(7);
+    lab.supernodeDown();
+    const sent = stream(downMs);
+    // Direct traffic is untouched while the supernode is away.
+    const got = new Set(tags(lab.host("b")));
+    assert(sent.every((t) => got.has(t)), `down ${downMs}: direct frames lost`);
+    assertEquals(peerOf(a, idB)!.path, "direct");
+    const back = lab.now;
+    const sn2 = lab.supernode({}, 1234);
+    const t = lab.runUntilTrue(
+      () => {
+        const ids = sn2.status().networks[0].nodes.map((n) => n.node);
+        return ids.includes(idA) && ids.includes(idB) && a.status().state === "registered" &&
+          b.status().state === "registered";
+      },
+      20_000,
+      50,
+    );
+    assert(t >= 0, `down ${downMs}: re-registered`);
+    assert(t - back <= 10_000, `down ${downMs}: re-registered after ${t - back} ms`);
+    // Same ids (the nodes ask for them), and the nodes saw the new boot id.
+    assertEquals(idOf(a), idA);
+    const ev = lab.nodeEvents("a").filter((e) => e.type === "registered").at(-1);
+    assert(ev && ev.type === "registered" && ev.supernodeRestarted);
+    assertEquals(peerOf(a, idB)!.path, "direct");
+  }
+});
+
+Deno.test("vpn: supernode SIGTERM says going-away; nodes re-register with back-off until it is back", () => {
+  const { lab, sn, a, b, c } = threeNodes(5);
+  sn.shutdown(lab.now);
+  lab.drain(lab.host("sn"));
+  lab.run(50);
+  lab.supernodeDown();
+  for (const n of ["a", "b", "c"]) {
+    const ev = lab.nodeEvents(n).find((e) => e.type === "reregistering");
+    assert(ev && ev.type === "reregistering" && ev.cause === "going_away" && ev.retryS === 5, n);
+  }
+  assertEquals(a.status().state, "registering");
+  lab.run(60_000);
+  // Back-off capped at 8 s: about 1+2+4+8*6 s -> 9..12 REGISTERs in 60 s, not one per second.
+  const regs = a.status().counters.tx_register;
+  assert(regs >= 8 && regs <= 14, `sent ${regs} REGISTERs`);
+  const back = lab.now;
+  lab.supernode({}, 4321);
+  const t = lab.runUntilTrue(
+    () => [a, b, c].every((n) => n.status().state === "registered"),
+    20_000,
+    50,
+  );
+  assert(t >= 0 && t - back <= 10_000, `back after ${t - back}`);
+});
+
+Deno.test("vpn: symmetric NATs on both sides: punching fails, traffic stays relayed", () => {
+  const { lab, sn, a, b } = threeNodes(11, ["symmetric", "symmetric", "full_cone"]);
+  const idA = idOf(a), idB = idOf(b);
+  const sent: number[] = [];
+  for (let i = 0; i < 150; i++) {
+    lab.send("a", frame(mat(idB), mat(idA), i));
+    sent.push(i);
+    lab.run(100);
+  }
+  assertEquals(peerOf(a, idB)!.path, "relay");
+  assertEquals(peerOf(a, idB)!.directUps, 0);
+  assert(peerOf(a, idB)!.directFailures >= 1);
+  assertEquals(tags(lab.host("b")), sent);
+  assertEquals(sn.status().counters.relayed_frames, 150);
+  assert(a.status().counters.path_punch_failed >= 1);
+  const ev = lab.nodeEvents("a").find((e) => e.type === "path");
+  assert(ev && ev.type === "path" && ev.cause === "punch_failed");
+});
+
+Deno.test("vpn: symmetric on one side, full cone on the other: direct works via the peer-seen port", () => {
+  const { lab, a, c } = threeNodes(12, ["symmetric", "port_restricted", "full_cone"]);
+  const idA = idOf(a), idC = idOf(c);
+  lab.send("a", frame(mat(idC), mat(idA), 1));
+  const t = lab.runUntilTrue(
+    () => peerOf(a, idC)?.path === "direct" && peerOf(c, idA)?.path === "direct",
+    5000,
+  );
+  assert(t >= 0);
+  // C reaches A at the port A's symmetric NAT opened toward C, not the one the supernode saw.
+  const seenBySn = lab.nodeEvents("a").find((e) => e.type === "registered");
+  assert(seenBySn && seenBySn.type === "registered");
+  assert(peerOf(c, idA)!.endpoint !== seenBySn.observed);
+  assert(peerOf(c, idA)!.endpoint.startsWith("203.0.113.1:"));
+});
+
+Deno.test("vpn: two nodes behind the same NAT (no hairpinning) go direct over their local endpoints", () => {
+  const lab = new Lab(4);
+  lab.supernode();
+  const nat = lab.nat("home", "203.0.113.9", "port_restricted");
+  const a = lab.node("a", "192.168.1.10", nat);
+  const b = lab.node("b", "192.168.1.11", nat);
+  lab.run(100);
+  lab.send("a", frame(mat(idOf(b)), mat(idOf(a)), 1));
+  const t = lab.runUntilTrue(() => peerOf(a, idOf(b))?.path === "direct", 3000);
+  assert(t >= 0);
+  assertEquals(peerOf(a, idOf(b))!.endpoint, `192.168.1.11:${DEFAULT_PORT}`);
+});
+
+Deno.test("vpn: deregistration removes the node at once; frames to it are counted at the supernode", () => {
+  const { lab, sn, a, b } = threeNodes();
+  const idA = idOf(a), idB = idOf(b);
+  b.deregister(lab.now);
+  lab.drain(lab.host("b"));
+  lab.run(50);
+  assertEquals(b.status().state, "stopped");
+  const ev = lab.snEvents().find((e) => e.type === "deregistered");
+  assert(ev && ev.type === "deregistered" && ev.node === idB);
+  assert(!sn.status().networks[0].nodes.some((n) => n.node === idB));
+  lab.send("a", frame(mat(idB), mat(idA), 1));
+  lab.run(50);
+  assertEquals(sn.status().counters.drop_relay_no_receiver, 1);
+  assertEquals(b.nextDeadline(), Infinity);
+});
+
+Deno.test("vpn: garbage from an attacker is counted and dropped; nobody loses traffic", () => {
+  const { lab, sn, a, b, c } = threeNodes(21);
+  const idA = idOf(a), idB = idOf(b), idC = idOf(c);
+  const rnd = prng(0x6a7b);
+  // Captured valid packets to mutate: a data packet and a register.
+  const sample: Uint8Array[] = [];
+  const hostA = lab.host("a");
+  (a as NodeCore).sendFrame(frame(mat(idB), mat(idA), 999), lab.now);
+  for (const o of a.takeOutgoing()) sample.push(o.bytes);
+  void hostA;
+  const attacker = "192.0.2.66:5555";
+  const targets = [
+    SN,
+    ...["a", "b", "c"].map((n) => {
+      const nat = lab.host(n).nat!;
+      return `${nat.publicIp}:40000`;
+    }),
+  ];
+  const sent: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    for (let k = 0; k < 20; k++) {
+      let bytes: Uint8Array;
+      if (rnd() < 0.5) {
+        bytes = new Uint8Array(Math.floor(rnd() * 120));
+        for (let j = 0; j < bytes.length; j++) bytes[j] = rnd() * 256;
+        if (bytes.length > 2 && rnd() < 0.5) [bytes[0], bytes[1]] = [0x4c, 1];
+      } else {
+        bytes = sample[Math.floor(rnd() * sample.length)].slice();
+        bytes[Math.floor(rnd() * bytes.length)] ^= 1 + Math.floor(rnd() * 255);
+      }
+      lab.inject(attacker, targets[Math.floor(rnd() * targets.length)], bytes);
+    }
+    lab.send("a", frame(mat(idB), mat(idA), i));
+    lab.send("c", frame(BROADCAST, mat(idC), 10_000 + i));
+    sent.push(i);
+    lab.run(100);
+  }
+  assertEquals(tags(lab.host("b")).filter((t) => t < 10_000), sent);
+  assertEquals(tags(lab.host("a")).filter((t) => t >= 10_000).length, 300);
+  assertEquals(tags(lab.host("b")).filter((t) => t >= 10_000).length, 300);
+  const snc = sn.status().counters;
+  const dropped = Object.entries(snc).filter(([k]) => k.startsWith("drop_")).reduce(
+    (s, [, v]) => s + v,
+    0,
+  );
+  assert(dropped > 500, `supernode dropped ${dropped}`);
+  assertEquals(sn.status().networks[0].nodes.length, 3);
+  for (const n of [a, b, c]) assertEquals(n.status().state, "registered");
+});
+
+Deno.test("vpn: registration survives 20% seeded loss and punching still goes direct", () => {
+  const lab = new Lab(77);
+  lab.loss = 0.2;
+  lab.supernode();
+  const a = lab.node("a", "10.0.1.2", lab.nat("na", "203.0.113.1", "port_restricted"));
+  const b = lab.node("b", "10.0.2.2", lab.nat("nb", "203.0.113.2", "port_restricted"));
+  const t = lab.runUntilTrue(
+    () => a.status().state === "registered" && b.status().state === "registered",
+    30_000,
+  );
+  assert(t >= 0);
+  let ok = -1;
+  for (let i = 0; i < 600 && ok < 0; i++) {
+    lab.send("a", frame(mat(idOf(b)), mat(idOf(a)), i));
+    lab.send("b", frame(mat(idOf(a)), mat(idOf(b)), i));
+    lab.run(100);
+    if (peerOf(a, idOf(b))?.path === "direct" && peerOf(b, idOf(a))?.path === "direct") ok = i;
+  }
+  assert(ok >= 0, "direct despite loss");
+  assert(lab.dropped > 0);
+});
+
+Deno.test("vpn: frames larger than the MTU budget are counted and reported, not lost silently", () => {
+  const { lab, a, b } = threeNodes();
+  const max = maxFrame(1500, 6);
+  assertEquals(a.status().maxFrame, max);
+  assertEquals(lab.send("a", frame(mat(idOf(b)), mat(idOf(a)), 1, max)), "relay");
+  assertEquals(lab.send("a", frame(mat(idOf(b)), mat(idOf(a)), 2, max + 1)), "too_big");
+  assertEquals(lab.send("a", frame(mat(idOf(b)), mat(idOf(a)), 3, max + 100)), "too_big");
+  assertEquals(a.status().counters.tx_too_big, 2);
+  const ev = lab.nodeEvents("a").filter((e) => e.type === "frame_too_big");
+  assertEquals(ev.length, 1);
+  assert(ev[0].type === "frame_too_big" && ev[0].max === max && ev[0].length === max + 1);
+  lab.run(50);
+  assertEquals(tags(lab.host("b")), [1]);
+  // Not MAT, other supernode, self: each counted.
+  assertEquals(lab.send("a", frame(0x0200_0000_0001, mat(idOf(a)), 4)), "not_mat");
+  assertEquals(
+    lab.send("a", frame(matAddress(2, idOf(b), 1), mat(idOf(a)), 5)),
+    "foreign_supernode",
+  );
+  assertEquals(lab.send("a", frame(mat(idOf(a)), mat(idOf(a)), 6)), "to_self");
+  assertEquals(lab.send("a", new Uint8Array(10)), "runt");
+  const cnt = a.status().counters;
+  assertEquals([
+    cnt.tx_drop_not_mat,
+    cnt.tx_drop_foreign_supernode,
+    cnt.tx_drop_to_self,
+    cnt.tx_drop_runt,
+  ], [1, 1, 1, 1]);
+});
+
+Deno.test("vpn: isolated networks: same ids in two networks, broadcasts stay inside", () => {
+  const lab = new Lab(8);
+  const sn = lab.supernode({ networks: [0, 7] });
+  const a = lab.node("a", "10.0.1.2", null, { network: 7, nodeId: 3 });
+  const b = lab.node("b", "10.0.2.2", null, { network: 7, nodeId: 4 });
+  const c = lab.node("c", "10.0.3.2", null, { network: 0, nodeId: 3 });
+  const d = lab.node("d", "10.0.4.2", null, { network: 9 });
+  lab.run(100);
+  for (const n of [a, b, c]) assertEquals(n.status().state, "registered");
+  assertEquals(d.status().state, "refused");
+  const ev = lab.nodeEvents("d").find((e) => e.type === "refused");
+  assert(ev && ev.type === "refused" && ev.reason === "unknown_network");
+  lab.send("a", frame(BROADCAST, mat(3), 1));
+  lab.run(50);
+  assertEquals(tags(lab.host("b")), [1]);
+  assertEquals(tags(lab.host("c")), []);
+  assertEquals(sn.status().networks.map((n) => n.network).sort(), [0, 7]);
+});
