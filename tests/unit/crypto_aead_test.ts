@@ -1,0 +1,301 @@
+/**
+ * ffi/crypto.ts beyond the published vectors: AEAD cross-checked against
+ * @noble/ciphers and WebCrypto on random inputs, tampering, buffer rules,
+ * context reuse after failures, the other primitives against WebCrypto, and
+ * handle accounting over many iterations (no leaks).
+ */
+import fc from "fast-check";
+import { gcm } from "@noble/ciphers/aes.js";
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
+import {
+  Aead,
+  type AeadAlgorithm,
+  CryptoError,
+  cryptoHandles,
+  ed25519KeyPair,
+  ed25519PublicKey,
+  ed25519Sign,
+  ed25519Verify,
+  hkdfSha256,
+  hmacSha256,
+  randomBytes,
+  sha256,
+  timingSafeEqual,
+  x25519,
+  x25519KeyPair,
+  x25519PublicKey,
+} from "../../ffi/crypto.ts";
+import { writeCounterNonce } from "../../core/replay.ts";
+
+const ALGS: AeadAlgorithm[] = ["aes-256-gcm", "chacha20-poly1305"];
+
+function noble(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array) {
+  return alg === "aes-256-gcm" ? gcm(key, nonce, aad) : chacha20poly1305(key, nonce, aad);
+}
+
+const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const input = fc.record({
+  key: bytes(32),
+  nonce: bytes(12),
+  aad: fc.uint8Array({ maxLength: 64 }),
+  plaintext: fc.oneof(
+    fc.uint8Array({ maxLength: 80 }),
+    fc.uint8Array({ minLength: 1300, maxLength: 1500 }),
+  ),
+});
+
+for (const alg of ALGS) {
+  Deno.test(`aead ${alg}: same bytes as @noble/ciphers, each opens the other's`, () => {
+    fc.assert(
+      fc.property(input, ({ key, nonce, aad, plaintext }) => {
+        using a = new Aead(alg, key);
+        const ours = new Uint8Array(plaintext.length + 16);
+        assertEquals(a.seal(nonce, aad, plaintext, ours), ours.length);
+        const theirs = noble(alg, key, nonce, aad).encrypt(plaintext);
+        assertEquals(ours, theirs);
+        const back = new Uint8Array(plaintext.length);
+        assert(a.open(nonce, aad, theirs, back), "ours opens noble's");
+        assertEquals(back, plaintext);
+        assertEquals(noble(alg, key, nonce, aad).decrypt(ours), plaintext);
+      }),
+      { numRuns: 150, seed: 8439 },
+    );
+  });
+
+  Deno.test(`aead ${alg}: any flipped bit in ciphertext, tag, AAD or nonce is refused`, () => {
+    fc.assert(
+      fc.property(
+        input,
+        fc.constantFrom("sealed", "aad", "nonce"),
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        ({ key, nonce, aad, plaintext }, where, at, bit) => {
+          using a = new Aead(alg, key);
+          const sealed = new Uint8Array(plaintext.length + 16);
+          a.seal(nonce, aad, plaintext, sealed);
+          const target = where === "sealed" ? sealed : where === "aad" ? aad : nonce;
+          fc.pre(target.length > 0);
+          target[at % target.length] ^= 1 << bit;
+          const out = new Uint8Array(plaintext.length);
+          assert(!a.open(nonce, aad, sealed, out), `flip in ${where} accepted`);
+          target[at % target.length] ^= 1 << bit;
+          assert(a.open(nonce, aad, sealed, out), "restored packet opens after a failure");
+          assertEquals(out, plaintext);
+        },
+      ),
+      { numRuns: 200, seed: 7 },
+    );
+  });
+
+  Deno.test(`aead ${alg}: wrong key, truncated and extended packets are refused`, () => {
+    const key = randomBytes(new Uint8Array(32));
+    const other = key.slice();
+    other[31] ^= 1;
+    using a = new Aead(alg, key);
+    using b = new Aead(alg, other);
+    const nonce = new Uint8Array(12);
+    const msg = randomBytes(new Uint8Array(100));
+    const sealed = new Uint8Array(116 + 1);
+    a.seal(nonce, new Uint8Array(0), msg, sealed);
+    const out = new Uint8Array(117);
+    assert(a.open(nonce, new Uint8Array(0), sealed, out, 116), "length argument honoured");
+    assert(!b.open(nonce, new Uint8Array(0), sealed, out, 116), "other key");
+    for (const len of [0, 1, 15, 16, 17, 115, 117]) {
+      assert(!a.open(nonce, new Uint8Array(0), sealed, out, len), `length ${len}`);
+    }
+    assert(!a.open(nonce, new Uint8Array(0), sealed.subarray(0, 10), out), "shorter than a tag");
+    assert(!a.open(new Uint8Array(8), new Uint8Array(0), sealed, out, 116), "8-byte nonce");
+  });
+
+  Deno.test(`aead ${alg}: one context, many packets, counter nonces, in place`, () => {
+    const key = randomBytes(new Uint8Array(32));
+    using a = new Aead(alg, key);
+    const nonce = new Uint8Array(12);
+    const aad = new Uint8Array(16);
+    const buf = new Uint8Array(1500 + 16);
+    for (let i = 0; i < 300; i++) {
+      const len = (i * 37) % 1500;
+      writeCounterNonce(nonce, 0, i);
+      new DataView(aad.buffer).setUint32(0, i);
+      const msg = randomBytes(new Uint8Array(len));
+      buf.set(msg);
+      assertEquals(a.seal(nonce, aad, buf, buf, len), len + 16, "in-place seal");
+      assertEquals(buf.subarray(0, len + 16), noble(alg, key, nonce, aad).encrypt(msg));
+      if (i % 3 === 0) {
+        const bad = buf.slice(0, len + 16);
+        bad[0] ^= 0xff;
+        assert(!a.open(nonce, aad, bad, bad), "forgery between good packets");
+      }
+      assert(a.open(nonce, aad, buf, buf, len + 16), "in-place open");
+      assertEquals(buf.subarray(0, len), msg);
+    }
+  });
+}
+
+Deno.test("aead aes-256-gcm: same bytes as WebCrypto", async () => {
+  await fc.assert(
+    fc.asyncProperty(input, async ({ key, nonce, aad, plaintext }) => {
+      const k = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
+      const web = new Uint8Array(
+        await crypto.subtle.encrypt(
+          { name: "AES-GCM", iv: nonce, additionalData: aad },
+          k,
+          plaintext,
+        ),
+      );
+      using a = new Aead("aes-256-gcm", key);
+      const ours = new Uint8Array(plaintext.length + 16);
+      a.seal(nonce, aad, plaintext, ours);
+      assertEquals(ours, web);
+    }),
+    { numRuns: 50, seed: 5116 },
+  );
+});
+
+Deno.test("aead: programming errors throw before any C call", () => {
+  assertThrows(() => new Aead("aes-256-gcm", new Uint8Array(16)), RangeError, "32 bytes");
+  assertThrows(() => new Aead("rot13" as AeadAlgorithm, new Uint8Array(32)), RangeError, "unknown");
+  const a = new Aead("chacha20-poly1305", new Uint8Array(32));
+  const n = new Uint8Array(12);
+  const z = new Uint8Array(0);
+  assertThrows(() => a.seal(new Uint8Array(11), z, z, new Uint8Array(16)), RangeError, "nonce");
+  assertThrows(() => a.seal(n, z, new Uint8Array(10), new Uint8Array(25)), RangeError, "needs 26");
+  assertThrows(() => a.seal(n, z, new Uint8Array(10), new Uint8Array(40), 11), RangeError);
+  const sealed = new Uint8Array(26);
+  a.seal(n, z, new Uint8Array(10), sealed);
+  assertThrows(() => a.open(n, z, sealed, new Uint8Array(9)), RangeError, "needs 10");
+  a.close();
+  a.close();
+  assert(a.closed);
+  assertThrows(() => a.seal(n, z, z, new Uint8Array(16)), Error, "closed");
+  assertThrows(() => a.open(n, z, sealed, new Uint8Array(10)), Error, "closed");
+});
+
+Deno.test("sha256, hmac-sha256, hkdf-sha256: same bytes as WebCrypto", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uint8Array({ maxLength: 300 }),
+      fc.uint8Array({ minLength: 1, maxLength: 200 }),
+      fc.uint8Array({ maxLength: 64 }),
+      fc.integer({ min: 1, max: 300 }),
+      async (data, key, info, length) => {
+        assertEquals(sha256(data), new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
+        const hk = await crypto.subtle.importKey(
+          "raw",
+          key,
+          { name: "HMAC", hash: "SHA-256" },
+          false,
+          ["sign"],
+        );
+        assertEquals(
+          hmacSha256(key, data),
+          new Uint8Array(await crypto.subtle.sign("HMAC", hk, data)),
+        );
+        const dk = await crypto.subtle.importKey("raw", key, "HKDF", false, ["deriveBits"]);
+        const web = await crypto.subtle.deriveBits(
+          { name: "HKDF", hash: "SHA-256", salt: data, info },
+          dk,
+          length * 8,
+        );
+        assertEquals(hkdfSha256(key, data, info, length), new Uint8Array(web));
+      },
+    ),
+    { numRuns: 100, seed: 5869 },
+  );
+});
+
+Deno.test("hkdf: output lengths outside 1..8160 and over-long info are refused", () => {
+  const k = new Uint8Array(32);
+  const z = new Uint8Array(0);
+  assertThrows(() => hkdfSha256(k, z, z, 0), RangeError);
+  assertThrows(() => hkdfSha256(k, z, z, 8161), RangeError);
+  assertThrows(() => hkdfSha256(k, z, new Uint8Array(1025), 32), RangeError);
+  assertEquals(hkdfSha256(k, z, z, 8160).length, 8160);
+});
+
+Deno.test("x25519: public = X25519(k, 9) and both sides agree; ed25519 round trips", () => {
+  const nine = new Uint8Array(32);
+  nine[0] = 9;
+  fc.assert(
+    fc.property(bytes(32), bytes(32), fc.uint8Array({ maxLength: 200 }), (p1, p2, msg) => {
+      const pub1 = x25519PublicKey(p1);
+      const pub2 = x25519PublicKey(p2);
+      assertEquals(x25519(p1, nine), pub1, "RFC 7748 6.1: the public key is k * 9");
+      const s = x25519(p1, pub2);
+      assert(s !== null);
+      assertEquals(x25519(p2, pub1), s);
+      const e = { privateKey: p1, publicKey: ed25519PublicKey(p1) };
+      const sig = ed25519Sign(e.privateKey, msg);
+      assert(ed25519Verify(e.publicKey, msg, sig));
+      assert(!ed25519Verify(ed25519PublicKey(p2), msg, sig), "other key");
+      const longer = new Uint8Array(msg.length + 1);
+      longer.set(msg);
+      assert(!ed25519Verify(e.publicKey, longer, sig), "other message");
+      assert(!ed25519Verify(e.publicKey, msg, sig.subarray(0, 63)), "short signature");
+      assert(!ed25519Verify(new Uint8Array(31), msg, sig), "short key");
+    }),
+    { numRuns: 60, seed: 25519 },
+  );
+  const a = x25519KeyPair();
+  const b = x25519KeyPair();
+  assertEquals(x25519(a.privateKey, b.publicKey), x25519(b.privateKey, a.publicKey));
+});
+
+Deno.test("timingSafeEqual and randomBytes", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 }), (a, b) => {
+      const same = a.length === b.length && a.every((x, i) => x === b[i]);
+      assertEquals(timingSafeEqual(a, b), same);
+      assert(timingSafeEqual(a, a.slice()));
+    }),
+  );
+  const r1 = randomBytes(new Uint8Array(32));
+  const r2 = randomBytes(new Uint8Array(32));
+  assert(!timingSafeEqual(r1, r2), "two 256-bit draws differ");
+  assertEquals(randomBytes(new Uint8Array(0)).length, 0);
+});
+
+Deno.test("CryptoError names the call and OpenSSL's errors", () => {
+  const e = new CryptoError("EVP_PKEY_derive(X25519)", ["error:1:a", "error:2:b"]);
+  assertEquals(e.name, "CryptoError");
+  assertEquals(e.call, "EVP_PKEY_derive(X25519)");
+  assertEquals(e.code, "error:1:a");
+  assertEquals(e.message, "EVP_PKEY_derive(X25519) failed: error:1:a; error:2:b");
+  assertEquals(
+    new CryptoError("RAND_bytes", []).message,
+    "RAND_bytes failed: no OpenSSL error queued",
+  );
+});
+
+Deno.test("every OpenSSL object is freed: 2000 rounds of every primitive, good and bad inputs", () => {
+  const before = cryptoHandles();
+  const z = new Uint8Array(0);
+  const nonce = new Uint8Array(12);
+  const msg = new Uint8Array(64);
+  const sealed = new Uint8Array(80);
+  const lowOrder = new Uint8Array(32);
+  for (let i = 0; i < 2000; i++) {
+    const a = new Aead(ALGS[i % 2], randomBytes(new Uint8Array(32)));
+    a.seal(nonce, z, msg, sealed);
+    assert(a.open(nonce, z, sealed, msg));
+    sealed[0] ^= 1;
+    assert(!a.open(nonce, z, sealed, msg));
+    a.close();
+    const k = x25519KeyPair();
+    assert(x25519(k.privateKey, k.publicKey) !== null);
+    assert(x25519(k.privateKey, lowOrder) === null);
+    hkdfSha256(k.privateKey, z, z, 64);
+    const e = ed25519KeyPair();
+    const sig = ed25519Sign(e.privateKey, msg);
+    assert(ed25519Verify(e.publicKey, msg, sig));
+    sig[0] ^= 1;
+    assert(!ed25519Verify(e.publicKey, msg, sig));
+    assertThrows(() => new Aead("aes-256-gcm", new Uint8Array(31)), RangeError);
+  }
+  assertEquals(cryptoHandles(), before);
+  const open = new Aead("aes-256-gcm", new Uint8Array(32));
+  assertEquals(cryptoHandles().cipherCtx, before.cipherCtx + 2, "the counter does count");
+  open.close();
+  assertEquals(cryptoHandles(), before);
+});
