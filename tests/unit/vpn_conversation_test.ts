@@ -10,6 +10,7 @@ import { BROADCAST } from "../../core/mac.ts";
 import { DEFAULT_PORT, maxFrame } from "../../core/vpn/constants.ts";
 import { type NodeConfig, NodeCore, type NodeEvent } from "../../core/vpn/node.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
+import { encodePacket } from "../../core/vpn/messages.ts";
 import { PEER_TIMERS } from "../../core/vpn/peer.ts";
 import {
   type SupernodeConfig,
@@ -834,4 +835,218 @@ Deno.test("vpn: isolated networks: same ids in two networks, broadcasts stay ins
   assertEquals(tags(lab.host("b")), [1]);
   assertEquals(tags(lab.host("c")), []);
   assertEquals(sn.status().networks.map((n) => n.network).sort(), [0, 7]);
+});
+
+// ---------------------------------------------------------------- bounds
+
+Deno.test("vpn bounds: nodes per network, networks, and idle network removal", () => {
+  const lab = new Lab(31);
+  const sn = lab.supernode({ maxNodesPerNetwork: 3, maxNetworks: 2, networkIdleMs: 60_000 });
+  const nodes = ["a", "b", "c", "d"].map((n, i) => lab.node(n, `10.0.${i + 1}.2`, null));
+  lab.run(100);
+  assertEquals(nodes.map((n) => n.status().state), [
+    "registered",
+    "registered",
+    "registered",
+    "refused",
+  ]);
+  const ev = lab.nodeEvents("d").find((e) => e.type === "refused");
+  assert(ev && ev.type === "refused" && ev.reason === "network_full");
+  assertEquals(sn.status().counters.refused_network_full, 1);
+  // Network 0 is configured; one more network may be created on demand, not two.
+  const e = lab.node("e", "10.0.5.2", null, { network: 5 });
+  const f = lab.node("f", "10.0.6.2", null, { network: 6 });
+  lab.run(100);
+  assertEquals([e.status().state, f.status().state], ["registered", "refused"]);
+  assertEquals(lab.nodeEvents("f").find((x) => x.type === "refused")?.type, "refused");
+  assertEquals(sn.status().networks.length, 2);
+  // Network 5 empties, is removed after networkIdleMs; f's next retry gets in.
+  e.deregister(lab.now);
+  lab.drain(lab.host("e"));
+  const t = lab.runUntilTrue(() => f.status().state === "registered", 120_000, 500);
+  assert(t >= 60_000, `registered at ${t}`);
+  assertEquals(sn.status().counters.networks_removed, 1);
+  assert(lab.snEvents().some((x) => x.type === "network_removed" && x.network === 5));
+  assertEquals(sn.status().networks.map((n) => n.network).sort(), [0, 6]);
+});
+
+Deno.test("vpn bounds: the auto-id identity table evicts the oldest and ages out", () => {
+  const lab = new Lab(32);
+  const sn = lab.supernode({ maxIdentities: 2, identityAgeMs: 3_600_000 });
+  const a = lab.node("a", "10.0.1.2", null);
+  lab.run(100);
+  lab.node("b", "10.0.2.2", null);
+  lab.run(100);
+  lab.node("c", "10.0.3.2", null);
+  lab.run(100);
+  assertEquals(sn.status().networks[0].identities, 2);
+  assertEquals(sn.status().counters.identities_evicted, 1);
+  // The evicted identity (a's) is still registered; it keeps its live id.
+  assertEquals(a.status().state, "registered");
+  // Everyone leaves; after an hour the remembered ids are gone.
+  for (const n of ["a", "b", "c"]) {
+    (lab.host(n).core as NodeCore).deregister(lab.now);
+    lab.drain(lab.host(n));
+  }
+  lab.run(3_601_000);
+  assertEquals(sn.status().networks[0].identities, 0);
+  assertEquals(sn.status().counters.identities_aged, 2);
+});
+
+Deno.test("vpn bounds: introductions are rate-limited per pair and the table is bounded", () => {
+  const lab = new Lab(33);
+  const sn = lab.supernode({ maxIntros: 2, introIntervalMs: 2000 });
+  const ns = ["a", "b", "c", "d"].map((n, i) =>
+    lab.node(n, `10.0.${i + 1}.2`, lab.nat(`n${n}`, `203.0.113.${i + 1}`, "symmetric"))
+  );
+  lab.run(100);
+  const ids = ns.map(idOf);
+  // a -> b, c, d: three pairs, the table keeps two.
+  for (const id of ids.slice(1)) lab.send("a", frame(mat(id), mat(ids[0]), id));
+  lab.run(100);
+  assertEquals(sn.status().counters.introductions, 3);
+  assertEquals(sn.status().counters.intros_evicted, 1);
+  assertEquals(sn.status().counters.intros_table, 2);
+  // d asks for a within 2 s of a's request: rate-limited, no second introduction.
+  // (d's own node core would not ask: a's introduction already set it punching.)
+  // The a-b pair was evicted from the table, so the newest pair a-d is used.
+  assertEquals(peerOf(ns[3], ids[0])?.state, "punching");
+  const bAt = sn.status().networks[0].nodes.find((n) => n.node === ids[3])!.endpoint;
+  const req = encodePacket({ network: 0, sender: ids[3], receiver: 0 }, {
+    kind: "peer_request",
+    peer: ids[0],
+  }, new NullSealer());
+  assert(req.ok);
+  lab.inject(bAt, SN, req.packet);
+  lab.run(100);
+  assertEquals(sn.status().counters.intro_rate_limited, 1);
+  assertEquals(sn.status().counters.introductions, 3);
+  lab.run(5000);
+  assertEquals(sn.status().counters.intros_table, 0);
+});
+
+Deno.test("vpn bounds: node peers (LRU eviction, idle ageing) and the frame queue", () => {
+  const lab = new Lab(34);
+  lab.supernode();
+  const a = lab.node("a", "10.0.1.2", null, { maxPeers: 2, timers: { idleMs: 30_000 } });
+  lab.run(100);
+  for (const id of [101, 102, 103]) {
+    lab.send("a", frame(mat(id), mat(idOf(a)), id));
+    lab.run(10);
+  }
+  assertEquals(a.peers().map((p) => p.node).sort(), [102, 103]);
+  assertEquals(a.status().counters.peers_evicted, 1);
+  lab.run(31_000);
+  assertEquals(a.peers().length, 0);
+  assertEquals(a.status().counters.peers_aged, 2);
+
+  // Frames for the TAP: at most maxFrames wait; the rest are counted.
+  const sealer = new NullSealer();
+  const n = new NodeCore({
+    supernode: SN,
+    identity: lab.identity(),
+    sealer,
+    random: prng(5),
+    nodeId: 9,
+    maxFrames: 4,
+  });
+  n.start(0);
+  n.takeOutgoing();
+  const ack = encodePacket({ network: 0, sender: 0, receiver: 9 }, {
+    kind: "register_ack",
+    supernodeId: 1,
+    keepaliveS: 8,
+    bootId: 1,
+    observed: "192.0.2.9:7654",
+  }, sealer);
+  assert(ack.ok);
+  n.receive(SN, ack.packet, 10);
+  assertEquals(n.status().state, "registered");
+  for (let i = 0; i < 10; i++) {
+    const d = encodePacket({ network: 0, sender: 5, receiver: 0xffff }, {
+      kind: "data",
+      frame: frame(BROADCAST, mat(5), i),
+    }, sealer);
+    assert(d.ok);
+    n.receive(SN, d.packet, 20);
+  }
+  assertEquals(n.takeFrames().map(tagOf), [0, 1, 2, 3]);
+  assertEquals(n.status().counters.frames_dropped, 6);
+});
+
+Deno.test("vpn bounds: the supernode's outgoing queue is bounded when the daemon does not drain", () => {
+  const sealer = new NullSealer();
+  const sn = new SupernodeCore({ sealer, random: prng(1), maxBacklog: 5 });
+  const reg = (id: number) => {
+    const identity = new Uint8Array(32);
+    identity[0] = id;
+    const r = encodePacket({ network: 0, sender: id, receiver: 0 }, {
+      kind: "register",
+      auto: false,
+      identity,
+      locals: [],
+    }, sealer);
+    assert(r.ok);
+    return r.packet;
+  };
+  for (let id = 1; id <= 8; id++) sn.receive(`192.0.2.${id}:7654`, reg(id), 0);
+  assertEquals(sn.takeOutgoing().length, 5);
+  assertEquals(sn.status().counters.outgoing_dropped, 3);
+  assertEquals(sn.status().networks[0].nodes.length, 8);
+});
+
+Deno.test("vpn: a silent node's registration expires; a node whose NAT mapping changed re-registers", () => {
+  const { lab, sn, a, b } = threeNodes(35);
+  const idB = idOf(b);
+  lab.host("b").core = null; // b vanishes without a word
+  lab.run(31_000);
+  const ev = lab.snEvents().find((e) => e.type === "expired");
+  assert(ev && ev.type === "expired" && ev.node === idB);
+  assertEquals(sn.status().counters.registrations_expired, 1);
+  // a's NAT reboots: new public port. The supernode NAKs its keepalive
+  // (not registered from there) and a registers again from the new port.
+  const natA = lab.nats.get("natA")!;
+  natA.out.clear();
+  natA.in.clear();
+  natA.nextPort = 50000;
+  lab.run(10_000);
+  const mine = sn.status().networks[0].nodes.find((n) => n.node === idOf(a))!;
+  assertEquals(mine.endpoint, "203.0.113.1:50000");
+  assert(
+    lab.nodeEvents("a").some((e) => e.type === "reregistering" && e.cause === "not_registered"),
+  );
+  assert(lab.snEvents().some((e) => e.type === "registered" && e.moved));
+});
+
+Deno.test("vpn: a spoofed REGISTER or keepalive for a live id does not take it over", () => {
+  const { lab, sn, a, b } = threeNodes(36);
+  const idB = idOf(b);
+  const sealer = new NullSealer();
+  const evil = new Uint8Array(32).fill(0x66);
+  const reg = encodePacket({ network: 0, sender: idB, receiver: 0 }, {
+    kind: "register",
+    auto: false,
+    identity: evil,
+    locals: [],
+  }, sealer);
+  const ka = encodePacket({ network: 0, sender: idB, receiver: 0 }, {
+    kind: "keepalive",
+    seq: 1,
+    time: 1,
+  }, sealer);
+  const dereg = encodePacket({ network: 0, sender: idB, receiver: 0 }, {
+    kind: "deregister",
+    reason: 0,
+  }, sealer);
+  assert(reg.ok && ka.ok && dereg.ok);
+  for (const p of [reg.packet, ka.packet, dereg.packet]) lab.inject("192.0.2.66:1", SN, p);
+  lab.run(100);
+  const entry = sn.status().networks[0].nodes.find((n) => n.node === idB)!;
+  assert(entry.endpoint.startsWith("203.0.113.2:"));
+  assertEquals(sn.status().counters.refused_id_in_use, 1);
+  assertEquals(sn.status().counters.drop_not_registered, 2);
+  // b still gets a's frames through the relay.
+  lab.send("a", frame(mat(idB), mat(idOf(a)), 42));
+  lab.run(50);
+  assertEquals(tags(lab.host("b")), [42]);
 });
