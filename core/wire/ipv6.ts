@@ -137,14 +137,19 @@ export class Ipv6Packet {
       if (nh === NEXT_HEADER.HOP_BY_HOP && count !== 0) return "ipv6-hbh-not-first";
       if (count === MAX_EXT_HEADERS) return "ipv6-too-many-ext";
       if (p + 8 > end) return "ipv6-ext-truncated";
-      const hl = nh === NEXT_HEADER.FRAGMENT ? IPV6_FRAG.LEN : (buf[p + 1] + 1) * 8;
-      if (p + hl > end) return "ipv6-ext-truncated";
-      if (nh === NEXT_HEADER.FRAGMENT) frag = p;
       count++;
+      if (nh === NEXT_HEADER.FRAGMENT) {
+        frag = p;
+        nh = buf[p + IPV6_FRAG.NEXT_HEADER];
+        p += IPV6_FRAG.LEN;
+        // In a fragment other than the first, what follows is not a header.
+        if ((u16(buf, frag + IPV6_FRAG.OFFSET_M) & 0xfff8) !== 0) break;
+        continue;
+      }
+      const hl = (buf[p + 1] + 1) * 8;
+      if (p + hl > end) return "ipv6-ext-truncated";
       nh = buf[p];
       p += hl;
-      // Past a non-first fragment the rest is not a header: stop here.
-      if (frag === p - hl && (u16(buf, frag + IPV6_FRAG.OFFSET_M) & 0xfff8) !== 0) break;
     }
     this.buf = buf;
     this.off = off;
