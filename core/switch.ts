@@ -9,8 +9,8 @@
  * by the switch and overwritten by the next `forward` call: read it before
  * calling again. The frame is only read, never kept or changed.
  *
- * Behaviour (IEEE 802.1Q clause 8 in spirit, transparent bridging without
- * STP):
+ * Behaviour (transparent bridging in the spirit of IEEE 802.1Q-2018 clause 8,
+ * forwarding process and filtering database, without STP):
  * - Filter first (`switch_filter.ts`): the original LAS policy forwards
  *   IPv4, ARP and IPv6 only. Filtered frames are not learned from.
  * - Learn the source MAC on the ingress port. Group or all-zero sources are
@@ -29,9 +29,9 @@
  *   the boundary: an entry last seen at t is gone at t + agingMs).
  *
  * The MAC table is an open-addressing hash (linear probing, backward-shift
- * deletion) over typed arrays keyed by the two halves of the MAC, so a
- * decision allocates nothing; the table doubles (allocating) only while it
- * grows towards its bound.
+ * deletion, load <= 1/2) over one ArrayBuffer, a 32-byte record per slot,
+ * keyed by the two integer halves of the MAC: a decision allocates nothing;
+ * the table doubles (allocating) only while it grows towards its bound.
  *
  * Not done here: STP, VLAN-aware forwarding, static entries, IGMP/MLD
  * snooping (multicast floods), per-port filter policies.
@@ -602,17 +602,20 @@ export class LearningSwitch {
   expire(now: number): number {
     if (now < this.#deadline) return 0;
     const aging = this.agingMs;
+    const ki = this.#ki;
+    const kf = this.#kf;
+    const mask = this.#mask;
     let removed = 0;
     let next = Infinity;
     let i = 0;
-    while (i <= this.#mask) {
-      if (this.#ki[i << 3] === EMPTY) {
+    while (i <= mask) {
+      if (ki[i << 3] === EMPTY) {
         i++;
         continue;
       }
-      const due = this.#kf[(i << 2) + 2] + aging;
+      const due = kf[(i << 2) + 2] + aging;
       if (due <= now) {
-        this.#pc[this.#ki[(i << 3) + 2]]![AGED]++;
+        this.#pc[ki[(i << 3) + 2]]![AGED]++;
         this.#sc[AGED]++;
         this.#deleteSlot(i);
         removed++;
