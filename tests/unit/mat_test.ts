@@ -237,6 +237,20 @@ Deno.test("mat ingress: a broadcast ARP request keeps its destination; THA that 
   assertEquals(macAt(q, 32), HOST_A);
 });
 
+Deno.test("mat ingress: a payload field with our prefix but an unused leaf is left and counted", () => {
+  const { mat } = translator();
+  assertEquals(mat.egress(loadFrame("arp_request"), 0), "forward"); // A = leaf 1
+  const q = loadFrame("arp_request");
+  writeMac(q, 6, REMOTE);
+  writeMac(q, 22, REMOTE);
+  writeMac(q, 32, PREFIX + 77);
+  const rewritten = mat.counters.notes["arp-rewritten"];
+  assertEquals(mat.ingress(q, 1), "forward");
+  assertEquals(macAt(q, 32), PREFIX + 77);
+  assertEquals(mat.counters.notes["payload-unknown-leaf"], 1);
+  assertEquals(mat.counters.notes["arp-rewritten"], rewritten, "nothing rewritten on ingress");
+});
+
 Deno.test("mat egress: captured NS, NA, RS, RA have their link-layer options translated, checksum valid", () => {
   const cases: [FrameName, number, MacKey][] = [
     ["ndp_ns", 1, HOST_A],
@@ -505,20 +519,24 @@ interface Lan {
   other: MacKey;
   dst: MacKey;
   vlan: number; // 0 none, else a VLAN id
+  qinq: boolean; // with vlan: an 802.1ad S-tag in front of the 802.1Q tag
 }
 const lanArb = fc.record({
   src: unicast,
   other: unicast,
   dst: groupMac,
   vlan: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4094 })),
+  qinq: fc.boolean(),
 });
 
 function ethernet(l: Lan, type: number, payload: Uint8Array): Uint8Array {
-  const hl = l.vlan ? 18 : 14;
+  const outer = l.vlan && l.qinq ? 4 : 0;
+  const hl = (l.vlan ? 18 : 14) + outer;
   const b = new Uint8Array(hl + payload.length);
   writeMac(b, 0, l.dst);
   writeMac(b, 6, l.src);
-  if (l.vlan) emitVlan({ tpid: 0x8100, pcp: 0, dei: 0, vid: l.vlan }, b, 12);
+  if (outer) emitVlan({ tpid: 0x88a8, pcp: 1, dei: 0, vid: 4000 - l.vlan }, b, 12);
+  if (l.vlan) emitVlan({ tpid: 0x8100, pcp: 0, dei: 0, vid: l.vlan }, b, 12 + outer);
   b[hl - 2] = type >>> 8;
   b[hl - 1] = type & 0xff;
   b.set(payload, hl);

@@ -8,7 +8,14 @@ import {
   parseEthernet,
 } from "../../core/wire/ethernet.ts";
 import { emitLlc, LlcHeader, llcLength, parseLlc, SAP_STP } from "../../core/wire/llc.ts";
-import { emitVlan, parseVlan, TPID_8021AD, TPID_8021Q, VlanTag } from "../../core/wire/vlan.ts";
+import {
+  emitVlan,
+  parseVlan,
+  TPID_8021AD,
+  TPID_8021Q,
+  type VlanReason,
+  VlanTag,
+} from "../../core/wire/vlan.ts";
 
 /** Inserts 802.1Q/802.1ad tags after the source MAC of an untagged frame. */
 function tagged(frame: Uint8Array, tags: { tpid: number; vid: number; pcp: number }[]): Uint8Array {
@@ -149,4 +156,17 @@ Deno.test("ethernet: an unknown EtherType passes through", () => {
   const f = new EthernetFrame();
   assertEquals(f.check(b), "ok");
   assertEquals(f.etherType, 0x88b5);
+});
+
+Deno.test("vlan: invalid inputs give their reason codes", () => {
+  const cases: [string, Uint8Array, VlanReason][] = [
+    ["empty", new Uint8Array(0), "vlan-truncated"],
+    ["3 bytes", new Uint8Array([0x81, 0x00, 0x00]), "vlan-truncated"],
+    ["legacy 0x9100 TPID", new Uint8Array([0x91, 0x00, 0x00, 0x64]), "vlan-bad-tpid"],
+    ["an EtherType", new Uint8Array([0x08, 0x00, 0x45, 0x00]), "vlan-bad-tpid"],
+  ];
+  const t = new VlanTag();
+  for (const [name, bytes, reason] of cases) assertEquals(t.check(bytes), reason, name);
+  assertEquals(t.check(new Uint8Array([0x88, 0xa8, 0xff, 0xff])), "ok");
+  assertEquals([t.pcp, t.dei, t.vid], [7, 1, 4095], "reserved VID 4095 passes through");
 });
