@@ -45,10 +45,9 @@ export const MIN_FRAME = ETHERNET_HEADER;
  * The TAP MTU (IP MTU of the virtual interface) that keeps every data packet
  * within `underlayMtu`, whichever IP version the underlay uses: underlay MTU
  * minus IPv6+UDP (48), header+tag+hop reserve (56) and the Ethernet header
- * (14). For a 1500-byte underlay that is 1382. A frame with an 802.1Q tag
- * needs 4 bytes more; such frames still fit because the budget is computed
- * for IPv6 and is only exceeded on an IPv6 underlay with VLAN-tagged frames
- * (they are then counted as `tx_too_big`, never silently lost).
+ * (14). For a 1500-byte underlay that is 1382. A full-size frame with an
+ * 802.1Q tag needs 4 bytes more: it fits `maxFrame(mtu, 4)` on an IPv4
+ * underlay; on IPv6 it is counted as `tx_too_big`, never silently lost.
  *
  * @example
  * ```ts

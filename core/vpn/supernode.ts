@@ -205,11 +205,11 @@ export class SupernodeCore {
       this.counters.add(`tx_${r.reason}`);
       return;
     }
-    if (!this.out.push({ to, bytes: r.packet })) this.counters.add("tx_backlog_full");
+    this.out.push({ to, bytes: r.packet });
   }
 
   private emit(ev: SupernodeEvent): void {
-    if (!this.events.push(ev)) this.counters.add("events_dropped");
+    this.events.push(ev);
   }
 
   /** Handles one datagram from `from` (canonical `ip:port`). Never throws. */
@@ -227,7 +227,8 @@ export class SupernodeCore {
     const node = net?.nodes.get(h.sender);
     if (!net || !node || node.endpoint !== from) {
       this.counters.add("drop_not_registered");
-      if (msg.kind === "keepalive" || msg.kind === "data" || msg.kind === "peer_request") {
+      // Only for messages at least as large as the NAK (no amplification).
+      if (msg.kind === "keepalive" || msg.kind === "data") {
         this.send(from, { network: h.network, sender: SUPERNODE_ID, receiver: h.sender }, {
           kind: "register_nak",
           reason: "not_registered",
@@ -387,7 +388,6 @@ export class SupernodeCore {
       for (const e of net.nodes.values()) {
         if (e === node) continue;
         if (this.out.push({ to: e.endpoint, bytes: copy })) n++;
-        else this.counters.add("tx_backlog_full");
       }
       this.counters.add("broadcast_frames");
       this.counters.add("broadcast_copies", n);
@@ -398,10 +398,7 @@ export class SupernodeCore {
       this.counters.add("drop_relay_no_receiver");
       return;
     }
-    if (!this.out.push({ to: dst.endpoint, bytes: bytes.slice() })) {
-      this.counters.add("tx_backlog_full");
-      return;
-    }
+    if (!this.out.push({ to: dst.endpoint, bytes: bytes.slice() })) return;
     node.relayedFrames++;
     this.counters.add("relayed_frames");
     this.counters.add("relayed_bytes", bytes.length);
