@@ -113,15 +113,18 @@ export class LabProcess {
   readonly cmd: string[];
   #stopped = false;
   #status: Promise<Deno.CommandStatus>;
-  #out: Promise<string>;
-  #err: Promise<string>;
+  #stdout = "";
+  #stderr = "";
+  #pumps: Promise<void>;
 
   constructor(child: Deno.ChildProcess, cmd: string[]) {
     this.child = child;
     this.cmd = cmd;
     this.#status = child.status;
-    this.#out = new Response(child.stdout).text().catch(() => "");
-    this.#err = new Response(child.stderr).text().catch(() => "");
+    this.#pumps = Promise.all([
+      pump(child.stdout, (t) => this.#stdout += t),
+      pump(child.stderr, (t) => this.#stderr += t),
+    ]).then(() => {});
   }
 
   /** The process id (of `ip netns exec`, which execs the command: same pid). */
@@ -132,6 +135,27 @@ export class LabProcess {
   /** Resolves when the process exits. */
   get status(): Promise<Deno.CommandStatus> {
     return this.#status;
+  }
+
+  /** Standard output so far. */
+  get stdout(): string {
+    return this.#stdout;
+  }
+
+  /** Standard error so far. */
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** Waits (bounded) until standard output matches `re`; returns the match. */
+  async waitOutput(re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+    let m: RegExpExecArray | null = null;
+    await waitFor(
+      () => (m = re.exec(this.#stdout)) !== null,
+      timeoutMs,
+      `output ${re} from ${this.cmd.join(" ")}`,
+    );
+    return m!;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; returns status and output. */
@@ -158,7 +182,21 @@ export class LabProcess {
         clearTimeout(timer);
       }
     }
-    return { status: await this.#status, stdout: await this.#out, stderr: await this.#err };
+    const status = await this.#status;
+    await this.#pumps;
+    return { status, stdout: this.#stdout, stderr: this.#stderr };
+  }
+}
+
+async function pump(
+  stream: ReadableStream<Uint8Array>,
+  onText: (t: string) => void,
+): Promise<void> {
+  const dec = new TextDecoder();
+  try {
+    for await (const chunk of stream) onText(dec.decode(chunk, { stream: true }));
+  } catch {
+    // the process went away
   }
 }
 
