@@ -632,3 +632,151 @@ Deno.test("switch: random bytes on random ports never throw and always give a re
   );
   assert(sw.macCount <= 64);
 });
+
+/**
+ * A deliberately simple second implementation of the documented behaviour
+ * (Map-based, no hashing tricks), used as an oracle. It reuses the real
+ * filter, which the table-driven tests above cover on their own.
+ */
+class ModelSwitch {
+  table = new Map<MacKey, { port: number; seen: number }>();
+  ports = new Map<number, { group: number; max: number }>();
+  filter;
+  constructor(
+    readonly sw: LearningSwitch,
+    readonly opts: Required<Pick<SwitchOptions, "maxMacs" | "agingMs" | "limitAction">>,
+  ) {
+    this.filter = sw.filter;
+  }
+  onPort(p: number): number {
+    let n = 0;
+    for (const e of this.table.values()) if (e.port === p) n++;
+    return n;
+  }
+  forward(
+    ingress: number,
+    f: Uint8Array,
+    dst: MacKey,
+    src: MacKey,
+    now: number,
+  ): string | number[] {
+    const ip = this.ports.get(ingress);
+    if (ip === undefined) return "no_port";
+    const v = this.filter.check(f);
+    if (v >= 0) return DROP_NAMES[v];
+    if (Math.floor(src / 2 ** 40) % 2 === 1 || src === 0) return "bad_source";
+    const room = () => this.onPort(ingress) < ip.max;
+    let e = this.table.get(src);
+    let relearned = false;
+    if (e !== undefined && e.seen + this.opts.agingMs <= now) {
+      if (e.port === ingress || room()) {
+        e.port = ingress;
+        e.seen = now;
+        relearned = true;
+      } else {
+        this.table.delete(src);
+        e = undefined;
+      }
+    }
+    if (relearned) {
+      // done
+    } else if (e !== undefined) {
+      if (e.port !== ingress) {
+        if (room()) {
+          e.port = ingress;
+          e.seen = now;
+        } else {
+          this.table.delete(src);
+          if (this.opts.limitAction === "restrict") return "mac_limit";
+        }
+      } else e.seen = now;
+    } else if (this.table.size < this.opts.maxMacs && room()) {
+      this.table.set(src, { port: ingress, seen: now });
+    } else if (this.opts.limitAction === "restrict") return "mac_limit";
+    const d = this.table.get(dst);
+    if (
+      Math.floor(dst / 2 ** 40) % 2 === 0 && d !== undefined && d.seen + this.opts.agingMs > now
+    ) {
+      if (d.port === ingress) return "same_port";
+      if (ip.group !== 0 && this.ports.get(d.port)!.group === ip.group) return "split_horizon";
+      return [d.port];
+    }
+    const out = [...this.ports.entries()]
+      .filter(([p, o]) => p !== ingress && !(ip.group !== 0 && o.group === ip.group))
+      .map(([p]) => p)
+      .sort((a, b) => a - b);
+    return out.length === 0 ? "no_egress" : out;
+  }
+  expire(now: number): void {
+    for (const [m, e] of this.table) if (e.seen + this.opts.agingMs <= now) this.table.delete(m);
+  }
+  remove(p: number): void {
+    this.ports.delete(p);
+    for (const [m, e] of this.table) if (e.port === p) this.table.delete(m);
+  }
+}
+
+Deno.test("switch: every decision and the whole table match a simple reference model (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 32 }),
+      fc.integer({ min: 0, max: 12 }),
+      fc.constantFrom("restrict" as const, "forward" as const),
+      fc.array(opArb, { minLength: 100, maxLength: 300 }),
+      poolArb,
+      (maxMacs, perPort, limitAction, ops, pool) => {
+        const opts = { maxMacs, agingMs: 1500, limitAction };
+        const sw = new LearningSwitch({ ...opts, maxPorts: 8 });
+        const model = new ModelSwitch(sw, opts);
+        const add = (group: number) => {
+          const max = Math.min(perPort, maxMacs);
+          const id = sw.addPort({ group, maxMacs: max });
+          if (id >= 0) model.ports.set(id, { group, max });
+        };
+        add(0);
+        add(1);
+        add(1);
+        let now = 0;
+        for (const op of ops) {
+          if (op.k === "add") add(op.group);
+          else if (op.k === "remove") {
+            sw.removePort(op.port);
+            model.remove(op.port);
+          } else if (op.k === "expire") {
+            now += op.dt;
+            sw.expire(now);
+            model.expire(now);
+          } else {
+            now += op.dt;
+            const src = pool[op.src];
+            const dst = op.dst < 24 ? pool[op.dst] : GROUP_DSTS[op.dst - 24];
+            const f = eth(dst, src, op.type);
+            const want = model.forward(op.port, f, dst, src, now);
+            assertEquals(
+              send(sw, op.port, f, now),
+              want,
+              `frame ${formatMacSafe(src)} -> ${formatMacSafe(dst)} on ${op.port} at ${now}`,
+            );
+          }
+          // The live part of the table (entries not aged) must be identical.
+          const live = (rows: [MacKey, number][]) => rows.sort((a, b) => a[0] - b[0]);
+          const got = live(
+            sw.snapshot(now).macs.filter((r) => r.ageMs < 1500).map((
+              r,
+            ) => [parseInt(r.mac.replaceAll(":", ""), 16), r.port]),
+          );
+          const exp = live(
+            [...model.table].filter(([, e]) => e.seen + 1500 > now).map(([m, e]) => [m, e.port]),
+          );
+          assertEquals(got, exp);
+          assertEquals(sw.macCount, model.table.size);
+        }
+      },
+    ),
+    { seed: 0x0dd1e, numRuns: 200 },
+  );
+});
+
+function formatMacSafe(m: MacKey): string {
+  return m.toString(16).padStart(12, "0");
+}
