@@ -6,7 +6,11 @@
  * @module
  */
 
-/** A datagram for the daemon to send. `bytes` is owned by the receiver. */
+/**
+ * A datagram for the daemon to send. The core no longer touches `bytes`;
+ * the copies of one broadcast share one array, so the daemon must not
+ * modify it.
+ */
 export interface Outgoing {
   /** Destination endpoint, `ip:port` or `[v6]:port`. */
   to: string;

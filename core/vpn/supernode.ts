@@ -303,6 +303,12 @@ export class SupernodeCore {
       this.emit({ type: "network_created", network });
     }
     const identity = hex(msg.identity);
+    // A full network refuses newcomers before any id search (cheap under a flood).
+    if (net.nodes.size >= this.cfg.maxNodesPerNetwork) {
+      let known = false;
+      for (const e of net.nodes.values()) if (e.identity === identity) known = true;
+      if (!known) return this.refuse(from, network, requested, "network_full");
+    }
     const liveOther = (id: number) => {
       const e = net!.nodes.get(id);
       return e !== undefined && e.identity !== identity;

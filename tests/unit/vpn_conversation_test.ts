@@ -10,7 +10,8 @@ import { BROADCAST } from "../../core/mac.ts";
 import { DEFAULT_PORT, maxFrame } from "../../core/vpn/constants.ts";
 import { type NodeConfig, NodeCore, type NodeEvent } from "../../core/vpn/node.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
-import { encodePacket } from "../../core/vpn/messages.ts";
+import { encodePacket, type Message } from "../../core/vpn/messages.ts";
+import fc from "fast-check";
 import { PEER_TIMERS } from "../../core/vpn/peer.ts";
 import {
   type SupernodeConfig,
@@ -1049,4 +1050,170 @@ Deno.test("vpn: a spoofed REGISTER or keepalive for a live id does not take it o
   lab.send("a", frame(mat(idB), mat(idOf(a)), 42));
   lab.run(50);
   assertEquals(tags(lab.host("b")), [42]);
+});
+
+Deno.test("vpn bounds: any sequence of registrations, junk and time keeps every supernode table in bounds (property)", () => {
+  const limits = { maxNetworks: 3, maxNodesPerNetwork: 4, maxIdentities: 5, maxIntros: 3 };
+  const action = fc.oneof(
+    fc.record({
+      kind: fc.constant("register" as const),
+      network: fc.integer({ min: 0, max: 5 }),
+      id: fc.integer({ min: 0, max: 12 }),
+      auto: fc.boolean(),
+      who: fc.integer({ min: 0, max: 15 }),
+    }),
+    fc.record({
+      kind: fc.constant("request" as const),
+      network: fc.integer({ min: 0, max: 5 }),
+      id: fc.integer({ min: 1, max: 12 }),
+      peer: fc.integer({ min: 1, max: 12 }),
+      who: fc.integer({ min: 0, max: 15 }),
+    }),
+    fc.record({ kind: fc.constant("junk" as const), bytes: fc.uint8Array({ maxLength: 80 }) }),
+    fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 120_000 }) }),
+  );
+  fc.assert(
+    fc.property(fc.array(action, { maxLength: 120 }), (actions) => {
+      const sealer = new NullSealer();
+      const sn = new SupernodeCore({
+        sealer,
+        random: prng(3),
+        identityAgeMs: 300_000,
+        networkIdleMs: 60_000,
+        ...limits,
+      });
+      let now = 0;
+      for (const a of actions) {
+        if (a.kind === "wait") now += a.ms;
+        else if (a.kind === "junk") sn.receive("192.0.2.1:1", a.bytes, now);
+        else {
+          const identity = new Uint8Array(32);
+          identity[0] = a.who;
+          const m: Message = a.kind === "register"
+            ? { kind: "register", auto: a.auto, identity, locals: [] }
+            : { kind: "peer_request", peer: a.peer };
+          const r = encodePacket({ network: a.network, sender: a.id, receiver: 0 }, m, sealer);
+          assert(r.ok);
+          sn.receive(`192.0.2.${a.who}:7654`, r.packet, now);
+        }
+        sn.poll(now);
+        sn.takeOutgoing();
+        sn.takeEvents();
+        assert(sn.nextDeadline() > now);
+        const st = sn.status();
+        assert(st.networks.length <= limits.maxNetworks);
+        for (const n of st.networks) {
+          assert(n.nodes.length <= limits.maxNodesPerNetwork);
+          assert(n.identities <= limits.maxIdentities);
+          assertEquals(new Set(n.nodes.map((x) => x.node)).size, n.nodes.length);
+          // One live registration per identity.
+          assertEquals(new Set(n.nodes.map((x) => x.identity)).size, n.nodes.length);
+        }
+        assert(st.counters.intros_table <= limits.maxIntros);
+      }
+    }),
+    { seed: 0xb0b, numRuns: 300 },
+  );
+});
+
+Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets and frames stays in bounds (property)", () => {
+  const sealer = new NullSealer();
+  const ack = encodePacket({ network: 0, sender: 0, receiver: 9 }, {
+    kind: "register_ack",
+    supernodeId: 1,
+    keepaliveS: 8,
+    bootId: 7,
+    observed: "192.0.2.9:7654",
+  }, sealer);
+  assert(ack.ok);
+  const msg: fc.Arbitrary<Message> = fc.oneof(
+    fc.record({
+      kind: fc.constant("peer_intro" as const),
+      peer: fc.integer({ min: 0, max: 40 }),
+      endpoints: fc.array(fc.integer({ min: 1, max: 9 }).map((i) => `192.0.2.${i}:7654`), {
+        maxLength: 5,
+      }),
+    }),
+    fc.record({
+      kind: fc.constant("probe" as const),
+      seq: fc.nat(),
+      time: fc.nat(),
+    }),
+    fc.record({
+      kind: fc.constant("probe_echo" as const),
+      seq: fc.nat(),
+      time: fc.nat(),
+    }),
+    fc.record({
+      kind: fc.constant("data" as const),
+      frame: fc.uint8Array({ minLength: 14, maxLength: 80 }),
+    }),
+    fc.record({
+      kind: fc.constant("register_nak" as const),
+      reason: fc.constantFrom("id_in_use", "not_registered") as fc.Arbitrary<"id_in_use">,
+      requested: fc.constant(9),
+    }),
+    fc.record({
+      kind: fc.constant("going_away" as const),
+      reason: fc.constant(0),
+      retryS: fc.integer({ min: 0, max: 10 }),
+    }),
+  );
+  const step = fc.oneof(
+    fc.record({
+      kind: fc.constant("packet" as const),
+      msg,
+      sender: fc.integer({ min: 0, max: 40 }),
+      receiver: fc.constantFrom(9, 0xffff, 3),
+      fromSn: fc.boolean(),
+      flip: fc.option(fc.nat()),
+    }),
+    fc.record({
+      kind: fc.constant("frame" as const),
+      to: fc.integer({ min: 0, max: 40 }),
+      group: fc.boolean(),
+      size: fc.integer({ min: 0, max: 1500 }),
+    }),
+    fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 40_000 }) }),
+  );
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 150 }), (steps) => {
+      const n = new NodeCore({
+        supernode: SN,
+        identity: new Uint8Array(32),
+        sealer,
+        random: prng(9),
+        maxPeers: 4,
+        maxFrames: 8,
+      });
+      let now = 0;
+      n.start(now);
+      n.receive(SN, ack.packet.slice(), now);
+      for (const s of steps) {
+        if (s.kind === "wait") now += s.ms;
+        else if (s.kind === "frame") {
+          const dst = s.group ? BROADCAST : mat(s.to);
+          const f = s.size >= 18 ? frame(dst, mat(9), 1, s.size) : new Uint8Array(s.size).fill(0);
+          n.sendFrame(f, now);
+        } else {
+          const r = encodePacket(
+            { network: 0, sender: s.sender, receiver: s.receiver },
+            s.msg,
+            sealer,
+          );
+          if (!r.ok) continue;
+          if (s.flip !== null) r.packet[s.flip % r.packet.length] ^= 0x41;
+          n.receive(s.fromSn ? SN : "192.0.2.5:7654", r.packet, now);
+        }
+        n.poll(now);
+        n.takeOutgoing();
+        n.takeEvents();
+        assert(n.peers().length <= 4);
+        // After poll nothing is overdue (the daemon never spins).
+        assert(n.nextDeadline() > now, `deadline ${n.nextDeadline()} at ${now}`);
+      }
+      assert(n.takeFrames().length <= 8);
+    }),
+    { seed: 0x90de, numRuns: 300 },
+  );
 });
