@@ -71,6 +71,12 @@ export interface SwitchOptions {
   maxMacsPerPort?: number;
   /** Idle time after which a MAC entry is gone, ms. Default 300 000 (300 s). */
   agingMs?: number;
+  /**
+   * Least time between two expire scans that `nextDeadline()` asks for, ms.
+   * Default 1000. A scan reads the whole table, so under MAC churn this bounds
+   * its cost; forwarding ignores aged entries exactly at the boundary anyway.
+   */
+  expireIntervalMs?: number;
   /** Most ports; port ids are 0..maxPorts-1. Default 1024. */
   maxPorts?: number;
   /** What happens to a frame whose new source MAC cannot be learned. Default "restrict". */
@@ -280,6 +286,9 @@ export class LearningSwitch {
   readonly #maxCapacity: number;
   /** Never later than the earliest expiry of an entry (may be earlier). */
   #deadline = Infinity;
+  /** When `expire` last scanned the table. */
+  #lastScan = -Infinity;
+  readonly #scanInterval: number;
 
   // Ports, indexed by port id.
   #active: Uint8Array;
@@ -318,6 +327,13 @@ export class LearningSwitch {
       );
     }
     this.agingMs = aging;
+    const si = opts.expireIntervalMs ?? 1000;
+    if (typeof si !== "number" || !(si >= 0) || !Number.isFinite(si)) {
+      throw new RangeError(
+        `Cannot create switch: expireIntervalMs must be a finite number >= 0, got ${si}`,
+      );
+    }
+    this.#scanInterval = si;
     const la = opts.limitAction ?? "restrict";
     if (la !== "restrict" && la !== "forward") {
       throw new RangeError(
@@ -625,12 +641,20 @@ export class LearningSwitch {
       }
     }
     this.#deadline = next;
+    this.#lastScan = now;
     return removed;
   }
 
-  /** When `expire` next has work (ms); `Infinity` when the table is empty. May be early, never late. */
+  /**
+   * When to call `expire` next (ms); `Infinity` when the table is empty. At
+   * the earliest expiry of an entry (possibly a little before), but no sooner
+   * than `expireIntervalMs` after the previous scan. `expire` itself removes
+   * whatever is due whenever it is called.
+   */
   nextDeadline(): number {
-    return this.#deadline;
+    const d = this.#deadline;
+    const earliest = this.#lastScan + this.#scanInterval;
+    return d < earliest && d !== Infinity ? earliest : d;
   }
 
   // ---------------------------------------------------------------- queries

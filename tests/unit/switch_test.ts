@@ -105,6 +105,24 @@ Deno.test("switch: entries age out exactly agingMs after the last frame", () => 
   assertEquals(sw.portMacCount(a), 0);
 });
 
+Deno.test("switch: nextDeadline asks for at most one scan per expireIntervalMs", () => {
+  for (const [interval, second] of [[undefined, 2000], [1000, 2000], [0, 1100], [50, 1100]]) {
+    const sw = new LearningSwitch({ agingMs: 1000, expireIntervalMs: interval });
+    const a = sw.addPort();
+    sw.addPort();
+    // Five MACs learned at t = 0, 100, 200, 300, 400.
+    for (let t = 0; t < 500; t += 100) sw.forward(a, eth(BROADCAST, H1 + t, ARP), t);
+    assertEquals(sw.nextDeadline(), 1000);
+    assertEquals(sw.expire(1000), 1);
+    assertEquals(sw.nextDeadline(), second, `interval ${interval}`);
+    assertEquals(sw.lookup(H1 + 100, 1100), -1, "forwarding ages exactly all the same");
+    assertEquals(sw.expire(1100), 1, "an explicit call removes what is due");
+    assertEquals(sw.expire(2000), 3);
+    assertEquals(sw.nextDeadline(), Infinity);
+  }
+  assertThrows(() => new LearningSwitch({ expireIntervalMs: -1 }), RangeError, "expireIntervalMs");
+});
+
 Deno.test("switch: an aged entry seen again is learned afresh on its new port", () => {
   const { sw, a, b } = threePorts({ agingMs: 1000 });
   send(sw, a, eth(BROADCAST, H1, ARP), 0);
