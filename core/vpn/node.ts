@@ -538,8 +538,8 @@ export class NodeCore {
     return reason;
   }
 
-  private probe(p: Peer, to: string, now: number): void {
-    this.send(to, p.node, { kind: "probe", seq: p.takeSeq(), time: Math.floor(now) >>> 0 });
+  private probe(p: Peer, to: string, now: number, seq = p.takeSeq()): void {
+    this.send(to, p.node, { kind: "probe", seq, time: Math.floor(now) >>> 0 });
     this.counters.add("tx_probe");
   }
 
@@ -587,7 +587,9 @@ export class NodeCore {
     if (p.state === "punching") {
       if (now >= p.punchUntil) return this.pathFailed(p, now, "punch_failed");
       if (now >= p.nextProbeAt) {
-        for (const c of p.candidates) this.probe(p, c, now);
+        // One sequence number per round, so slow echoes stay within SEQ_WINDOW.
+        const seq = p.takeSeq();
+        for (const c of p.candidates) this.probe(p, c, now, seq);
         p.nextProbeAt = now + this.t.punchIntervalMs;
       }
     } else if (p.state === "direct" && now >= p.nextProbeAt) {

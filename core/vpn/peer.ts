@@ -183,10 +183,15 @@ export class Peer {
     this.directFailures++;
   }
 
-  /** How long to wait for an echo on the direct path: 4 x RTT, 200 ms .. `probeTimeoutMs`. */
+  /**
+   * How long to wait for an echo on the direct path: 4 x RTT, at least
+   * 200 ms, at most `probeTimeoutMs` unless the RTT itself is longer (then
+   * 2 x RTT, so a slow path is not declared dead).
+   */
   probeTimeout(t: PeerTimers): number {
     if (this.rttMs === null) return t.probeTimeoutMs;
-    return Math.min(t.probeTimeoutMs, Math.max(200, 4 * this.rttMs));
+    const cap = Math.max(t.probeTimeoutMs, 2 * this.rttMs);
+    return Math.max(200, Math.min(4 * this.rttMs, cap));
   }
 
   /** When this peer's timers next need `poll`. */

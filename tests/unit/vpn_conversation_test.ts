@@ -688,6 +688,32 @@ Deno.test("vpn: symmetric on one side, full cone on the other: direct works via 
   assert(peerOf(c, idA)!.endpoint.startsWith("203.0.113.1:"));
 });
 
+Deno.test("vpn: a slow path (1 s one way) still punches, stays direct under traffic and idles", () => {
+  const lab = new Lab(41);
+  lab.latencyMs = 1000;
+  lab.supernode();
+  const a = lab.node("a", "10.0.1.2", lab.nat("na", "203.0.113.1", "port_restricted"));
+  const b = lab.node("b", "10.0.2.2", lab.nat("nb", "203.0.113.2", "port_restricted"));
+  lab.run(3000);
+  const idA = idOf(a), idB = idOf(b);
+  lab.send("a", frame(mat(idB), mat(idA), 0));
+  const t = lab.runUntilTrue(
+    () => peerOf(a, idB)?.path === "direct" && peerOf(b, idA)?.path === "direct",
+    20_000,
+    100,
+  );
+  assert(t >= 0);
+  assertEquals(peerOf(a, idB)!.rttMs, 2000);
+  for (let i = 1; i <= 300; i++) {
+    lab.send("a", frame(mat(idB), mat(idA), i));
+    lab.run(100);
+  }
+  lab.run(120_000);
+  assertEquals(peerOf(a, idB)!.directFailures, 0);
+  assertEquals(peerOf(a, idB)!.path, "direct");
+  assertEquals(tags(lab.host("b")).length, 301);
+});
+
 Deno.test("vpn: two nodes behind the same NAT (no hairpinning) go direct over their local endpoints", () => {
   const lab = new Lab(4);
   lab.supernode();
