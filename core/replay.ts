@@ -174,7 +174,8 @@ export const NONCE_BYTES = 12;
 
 /**
  * Writes the 12-byte AEAD nonce for counter `hi * 2^32 + lo`: four zero
- * bytes, then the counter little-endian (the layout WireGuard uses). Each
+ * bytes, then the counter big-endian (network order, as a packet header
+ * carries it, so the last 8 bytes can also be copied from the header). Each
  * counter value gives a different nonce, so a sender that never repeats a
  * counter under a key never repeats a nonce.
  *
@@ -182,7 +183,7 @@ export const NONCE_BYTES = 12;
  * ```ts
  * import { writeCounterNonce } from "./replay.ts";
  * const n = new Uint8Array(12);
- * writeCounterNonce(n, 0, 1); // n = 00000000 01000000 00000000
+ * writeCounterNonce(n, 0, 1); // n = 00000000 00000000 00000001
  * ```
  */
 export function writeCounterNonce(nonce: Uint8Array, hi: number, lo: number): void {
@@ -190,12 +191,12 @@ export function writeCounterNonce(nonce: Uint8Array, hi: number, lo: number): vo
   nonce[1] = 0;
   nonce[2] = 0;
   nonce[3] = 0;
-  nonce[4] = lo & 0xff;
-  nonce[5] = (lo >>> 8) & 0xff;
-  nonce[6] = (lo >>> 16) & 0xff;
-  nonce[7] = lo >>> 24;
-  nonce[8] = hi & 0xff;
-  nonce[9] = (hi >>> 8) & 0xff;
-  nonce[10] = (hi >>> 16) & 0xff;
-  nonce[11] = hi >>> 24;
+  nonce[4] = hi >>> 24;
+  nonce[5] = (hi >>> 16) & 0xff;
+  nonce[6] = (hi >>> 8) & 0xff;
+  nonce[7] = hi & 0xff;
+  nonce[8] = lo >>> 24;
+  nonce[9] = (lo >>> 16) & 0xff;
+  nonce[10] = (lo >>> 8) & 0xff;
+  nonce[11] = lo & 0xff;
 }

@@ -346,6 +346,11 @@ const NULL = 0n;
  * the packet counter as the nonce (`writeCounterNonce` in `core/replay.ts`),
  * and re-key before the counter would wrap.
  *
+ * Buffers: `plaintext`/`sealed` and `out` may be the same memory with the
+ * same start (in place) or not overlap at all; a partial overlap is
+ * undefined. For a body inside a larger packet buffer use `sealInPlace` /
+ * `openInPlace`, which take an offset.
+ *
  * @example
  * ```ts
  * import { Aead } from "./crypto.ts";
@@ -366,6 +371,13 @@ export class Aead {
   readonly #outlView = new Int32Array(this.#outl.buffer, 0, 1);
   readonly #tag = new Uint8Array(new ArrayBuffer(AEAD_TAG_BYTES));
   readonly #final = new Uint8Array(new ArrayBuffer(32));
+  // Last packet buffer and offset seen by sealInPlace/openInPlace, and the view.
+  #sealBuf: Uint8Array | null = null;
+  #sealOff = -1;
+  #sealView: Uint8Array = this.#final;
+  #openBuf: Uint8Array | null = null;
+  #openOff = -1;
+  #openView: Uint8Array = this.#final;
 
   /** Keys both contexts. Throws RangeError for a key that is not 32 bytes, CryptoError if OpenSSL fails. */
   constructor(algorithm: AeadAlgorithm, key: Uint8Array) {
@@ -486,11 +498,61 @@ export class Aead {
     return true;
   }
 
+  /**
+   * `seal()` in place inside a packet buffer: encrypts
+   * `packet[offset, offset + length)` and writes the tag right after it, at
+   * `packet[offset + length, offset + length + 16)`. Returns `length + 16`.
+   * The view of the body is cached per (buffer, offset), so an I/O loop that
+   * reuses its packet buffers allocates nothing here either.
+   */
+  sealInPlace(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    packet: Uint8Array,
+    offset: number,
+    length: number,
+  ): number {
+    if (packet !== this.#sealBuf || offset !== this.#sealOff) {
+      if (!(offset >= 0 && offset <= packet.length)) {
+        throw new RangeError(`Cannot seal at ${offset}: the packet has ${packet.length} bytes`);
+      }
+      this.#sealView = packet.subarray(offset);
+      this.#sealBuf = packet;
+      this.#sealOff = offset;
+    }
+    return this.seal(nonce, aad, this.#sealView, this.#sealView, length);
+  }
+
+  /**
+   * `open()` in place inside a packet buffer: `packet[offset, offset + length)`
+   * is ciphertext then tag; on success the plaintext is at
+   * `packet[offset, offset + length - 16)`. False for anything that does not
+   * authenticate (including an offset or length outside the buffer); never
+   * throws on bad input. Cached view as for `sealInPlace`.
+   */
+  openInPlace(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    packet: Uint8Array,
+    offset: number,
+    length: number,
+  ): boolean {
+    if (packet !== this.#openBuf || offset !== this.#openOff) {
+      if (!(offset >= 0 && offset <= packet.length)) return false;
+      this.#openView = packet.subarray(offset);
+      this.#openBuf = packet;
+      this.#openOff = offset;
+    }
+    return this.open(nonce, aad, this.#openView, this.#openView, length);
+  }
+
   /** Frees both contexts (OpenSSL wipes the key schedule). Idempotent. */
   close(): void {
     if (this.#h.enc === null) return;
     aeadRegistry.unregister(this);
     freeHandles(this.#h);
+    this.#sealBuf = this.#openBuf = null;
+    this.#sealView = this.#openView = this.#final;
   }
 
   /** `using a = new Aead(...)` closes at the end of the block. */
@@ -511,10 +573,10 @@ export class Aead {
  * sha256(new TextEncoder().encode("abc")); // ba7816bf...
  * ```
  */
-export function sha256(
+export function sha256<T extends Uint8Array = Uint8Array<ArrayBuffer>>(
   data: Uint8Array,
-  out: Uint8Array = new Uint8Array(SHA256_BYTES),
-): Uint8Array {
+  out: T = new Uint8Array(SHA256_BYTES) as T,
+): T {
   need(out, SHA256_BYTES, "SHA-256 output");
   ok(libcrypto.EVP_Digest(data, size(data.length), out, null, SHA256, null), "EVP_Digest(SHA256)");
   return out;
@@ -530,11 +592,11 @@ export function sha256(
  * hmacSha256(new Uint8Array(32), new Uint8Array(0)).length; // 32
  * ```
  */
-export function hmacSha256(
+export function hmacSha256<T extends Uint8Array = Uint8Array<ArrayBuffer>>(
   key: Uint8Array,
   data: Uint8Array,
-  out: Uint8Array = new Uint8Array(SHA256_BYTES),
-): Uint8Array {
+  out: T = new Uint8Array(SHA256_BYTES) as T,
+): T {
   need(out, SHA256_BYTES, "HMAC-SHA256 output");
   const kl = intLen(key.length, "HMAC key");
   notNull(
@@ -569,7 +631,7 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
  * randomBytes(new Uint8Array(32));
  * ```
  */
-export function randomBytes(out: Uint8Array): Uint8Array {
+export function randomBytes<T extends Uint8Array>(out: T): T {
   const n = intLen(out.length, "random buffer");
   if (n > 0) ok(libcrypto.RAND_bytes(out, n), "RAND_bytes");
   return out;
@@ -584,7 +646,7 @@ function hkdf(
   salt: Uint8Array,
   info: Uint8Array,
   length: number,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   const what = mode === HKDF_MODE_EXTRACT_ONLY ? "extract" : "expand";
   if (
     mode !== HKDF_MODE_EXTRACT_ONLY &&
@@ -644,17 +706,21 @@ export function hkdfSha256(
   salt: Uint8Array,
   info: Uint8Array,
   length: number,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   return hkdf(HKDF_MODE_EXTRACT_AND_EXPAND, ikm, salt, info, length);
 }
 
 /** HKDF-Extract (RFC 5869 2.2): the 32-byte PRK from `salt` and `ikm`. */
-export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
+export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array<ArrayBuffer> {
   return hkdf(HKDF_MODE_EXTRACT_ONLY, ikm, salt, new Uint8Array(0), SHA256_BYTES);
 }
 
 /** HKDF-Expand (RFC 5869 2.3): `length` bytes (1..8160) from `prk` and `info`. */
-export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+export function hkdfExpand(
+  prk: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Uint8Array<ArrayBuffer> {
   return hkdf(HKDF_MODE_EXPAND_ONLY, prk, new Uint8Array(0), info, length);
 }
 
@@ -663,11 +729,11 @@ export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): U
 
 /** A private key and its public key, 32 bytes each. */
 export interface KeyPair {
-  privateKey: Uint8Array;
-  publicKey: Uint8Array;
+  privateKey: Uint8Array<ArrayBuffer>;
+  publicKey: Uint8Array<ArrayBuffer>;
 }
 
-function rawPublic(pkey: Deno.PointerObject, what: string): Uint8Array {
+function rawPublic(pkey: Deno.PointerObject, what: string): Uint8Array<ArrayBuffer> {
   const pub = new Uint8Array(32);
   const len = new Uint8Array(8);
   new DataView(len.buffer).setUint32(0, pub.length, true);
@@ -675,7 +741,7 @@ function rawPublic(pkey: Deno.PointerObject, what: string): Uint8Array {
   return pub;
 }
 
-function publicOf(nid: number, privateKey: Uint8Array, what: string): Uint8Array {
+function publicOf(nid: number, privateKey: Uint8Array, what: string): Uint8Array<ArrayBuffer> {
   need(privateKey, 32, `${what} private key`);
   const pkey = newPkey(
     libcrypto.EVP_PKEY_new_raw_private_key(nid, null, privateKey, size(32)),
@@ -698,7 +764,7 @@ function publicOf(nid: number, privateKey: Uint8Array, what: string): Uint8Array
  * x25519PublicKey(new Uint8Array(32).fill(7)).length; // 32
  * ```
  */
-export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+export function x25519PublicKey(privateKey: Uint8Array): Uint8Array<ArrayBuffer> {
   return publicOf(NID_X25519, privateKey, "X25519");
 }
 
@@ -722,7 +788,10 @@ export function x25519KeyPair(): KeyPair {
  * x25519(a.privateKey, b.publicKey); // equals x25519(b.privateKey, a.publicKey)
  * ```
  */
-export function x25519(privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array | null {
+export function x25519(
+  privateKey: Uint8Array,
+  peerPublicKey: Uint8Array,
+): Uint8Array<ArrayBuffer> | null {
   need(privateKey, 32, "X25519 private key");
   need(peerPublicKey, 32, "X25519 peer public key");
   let ours: Deno.PointerObject | null = null;
@@ -758,7 +827,7 @@ export function x25519(privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8
 }
 
 /** The Ed25519 public key of a 32-byte private key (the RFC 8032 seed). */
-export function ed25519PublicKey(privateKey: Uint8Array): Uint8Array {
+export function ed25519PublicKey(privateKey: Uint8Array): Uint8Array<ArrayBuffer> {
   return publicOf(NID_ED25519, privateKey, "Ed25519");
 }
 
@@ -789,7 +858,7 @@ function withMdCtx<T>(fn: (md: Deno.PointerObject) => T): T {
  * ed25519Verify(k.publicKey, m, ed25519Sign(k.privateKey, m)); // true
  * ```
  */
-export function ed25519Sign(privateKey: Uint8Array, message: Uint8Array): Uint8Array {
+export function ed25519Sign(privateKey: Uint8Array, message: Uint8Array): Uint8Array<ArrayBuffer> {
   need(privateKey, 32, "Ed25519 private key");
   const pkey = newPkey(
     libcrypto.EVP_PKEY_new_raw_private_key(NID_ED25519, null, privateKey, size(32)),

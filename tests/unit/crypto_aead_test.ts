@@ -133,6 +133,45 @@ for (const alg of ALGS) {
   });
 }
 
+for (const alg of ALGS) {
+  Deno.test(`aead ${alg}: sealInPlace/openInPlace inside packet buffers, switching buffers`, () => {
+    fc.assert(
+      fc.property(
+        input,
+        fc.integer({ min: 0, max: 40 }),
+        fc.array(fc.nat(2), { minLength: 1, maxLength: 12 }),
+        ({ key, nonce, aad, plaintext }, offset, picks) => {
+          using a = new Aead(alg, key);
+          const len = plaintext.length;
+          const bufs = [0, 1, 2].map(() => new Uint8Array(offset + len + 16 + 7));
+          const expected = noble(alg, key, nonce, aad).encrypt(plaintext);
+          for (const i of picks) {
+            const b = bufs[i];
+            b.fill(0xa5);
+            b.set(plaintext, offset);
+            assertEquals(a.sealInPlace(nonce, aad, b, offset, len), len + 16);
+            assertEquals(b.subarray(offset, offset + len + 16), expected);
+            assert(b.subarray(0, offset).every((x) => x === 0xa5), "bytes before untouched");
+            assert(b.subarray(offset + len + 16).every((x) => x === 0xa5), "bytes after untouched");
+            assert(a.openInPlace(nonce, aad, b, offset, len + 16));
+            assertEquals(b.subarray(offset, offset + len), plaintext);
+          }
+        },
+      ),
+      { numRuns: 100, seed: 6479 },
+    );
+    using a = new Aead(alg, new Uint8Array(32));
+    const p = new Uint8Array(64);
+    const n = new Uint8Array(12);
+    const z = new Uint8Array(0);
+    assertThrows(() => a.sealInPlace(n, z, p, 65, 0), RangeError);
+    assertThrows(() => a.sealInPlace(n, z, p, 40, 10), RangeError);
+    assert(!a.openInPlace(n, z, p, 65, 16), "offset past the end");
+    assert(!a.openInPlace(n, z, p, 50, 16), "length past the end");
+    assert(!a.openInPlace(n, z, p, -1, 16), "negative offset");
+  });
+}
+
 Deno.test("aead aes-256-gcm: same bytes as WebCrypto", async () => {
   await fc.assert(
     fc.asyncProperty(input, async ({ key, nonce, aad, plaintext }) => {

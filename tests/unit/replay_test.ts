@@ -207,13 +207,13 @@ Deno.test("replay: counters add up", () => {
   );
 });
 
-Deno.test("counter nonce: zero prefix then the 64-bit counter little-endian", () => {
+Deno.test("counter nonce: zero prefix then the 64-bit counter big-endian", () => {
   fc.assert(
     fc.property(fc.bigInt({ min: 0n, max: MAX64 }), (c) => {
       const n = new Uint8Array(NONCE_BYTES).fill(0xee);
       writeCounterNonce(n, Number(c >> 32n), Number(c & 0xffff_ffffn));
       const expected = new Uint8Array(NONCE_BYTES);
-      new DataView(expected.buffer).setBigUint64(4, c, true);
+      new DataView(expected.buffer).setBigUint64(4, c, false);
       assertEquals(n, expected);
     }),
   );
