@@ -154,7 +154,24 @@ export interface NodeStatus {
   counters: Record<string, number>;
 }
 
-/** The node protocol engine. */
+/**
+ * The node protocol engine.
+ *
+ * @example
+ * ```ts
+ * import { NodeCore } from "./node.ts";
+ * import { NullSealer } from "./sealer.ts";
+ * const node = new NodeCore({
+ *   supernode: "198.51.100.1:7654",
+ *   identity: new Uint8Array(32), // keep it on disk: it keeps the auto id
+ *   sealer: new NullSealer(),
+ *   random: Math.random, // a daemon may; core code takes it injected
+ * });
+ * node.start(0);
+ * node.takeOutgoing(); // [{ to: "198.51.100.1:7654", bytes: <REGISTER> }]
+ * node.nextDeadline(); // about 1000: the next REGISTER unless an ACK comes
+ * ```
+ */
 export class NodeCore {
   private readonly supernode: string;
   private readonly network: number;

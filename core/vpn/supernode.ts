@@ -87,6 +87,8 @@ export interface SupernodeConfig {
   maxBacklog?: number;
   /** Timer sweep period. Default 1000. */
   sweepMs?: number;
+  /** Most NAK `not_registered` answers per second, all sources together. Default 200. */
+  maxNaksPerSecond?: number;
 }
 
 /** Something a supernode operator wants in the log. */
@@ -148,7 +150,20 @@ interface Network {
   configured: boolean;
 }
 
-/** The supernode protocol engine. */
+/**
+ * The supernode protocol engine.
+ *
+ * @example
+ * ```ts
+ * import { SupernodeCore } from "./supernode.ts";
+ * import { NullSealer } from "./sealer.ts";
+ * const sn = new SupernodeCore({ sealer: new NullSealer(), random: () => 0.5 });
+ * // Per datagram: sn.receive("192.0.2.7:40000", bytes, now); then send sn.takeOutgoing().
+ * sn.poll(0);
+ * sn.nextDeadline(); // 1000: the next sweep
+ * sn.status().counters.relayed_frames; // 0
+ * ```
+ */
 export class SupernodeCore {
   /** Random id of this supernode run, in every REGISTER_ACK. */
   readonly bootId: number;
@@ -162,6 +177,8 @@ export class SupernodeCore {
   private readonly counters = new Counters();
   private readonly fixedNetworks: boolean;
   private nextSweep = 0;
+  private nakWindowStart = -Infinity;
+  private naksInWindow = 0;
   private stopped = false;
 
   constructor(config: SupernodeConfig) {
@@ -178,6 +195,7 @@ export class SupernodeCore {
       maxIntros: 4096,
       maxBacklog: 65_536,
       sweepMs: 1000,
+      maxNaksPerSecond: 200,
       ...config,
     };
     this.bootId = Math.floor(config.random() * 0x1_0000_0000) >>> 0;
@@ -227,8 +245,10 @@ export class SupernodeCore {
     const node = net?.nodes.get(h.sender);
     if (!net || !node || node.endpoint !== from) {
       this.counters.add("drop_not_registered");
-      // Only for messages at least as large as the NAK (no amplification).
-      if (msg.kind === "keepalive" || msg.kind === "data") {
+      // Only for messages at least as large as the NAK (no amplification),
+      // and at most `maxNaksPerSecond` (a node streaming relayed data through
+      // a restarted supernode must not get one NAK per frame).
+      if ((msg.kind === "keepalive" || msg.kind === "data") && this.nakAllowed(now)) {
         this.send(from, { network: h.network, sender: SUPERNODE_ID, receiver: h.sender }, {
           kind: "register_nak",
           reason: "not_registered",
@@ -258,6 +278,19 @@ export class SupernodeCore {
       default:
         this.counters.add("drop_unexpected_type");
     }
+  }
+
+  private nakAllowed(now: number): boolean {
+    if (now - this.nakWindowStart >= 1000) {
+      this.nakWindowStart = now;
+      this.naksInWindow = 0;
+    }
+    if (this.naksInWindow >= this.cfg.maxNaksPerSecond) {
+      this.counters.add("nak_rate_limited");
+      return false;
+    }
+    this.naksInWindow++;
+    return true;
   }
 
   private refuse(

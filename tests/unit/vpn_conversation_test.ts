@@ -1072,6 +1072,13 @@ Deno.test("vpn: a spoofed REGISTER or keepalive for a live id does not take it o
   assert(entry.endpoint.startsWith("203.0.113.2:"));
   assertEquals(sn.status().counters.refused_id_in_use, 1);
   assertEquals(sn.status().counters.drop_not_registered, 2);
+  // NAKs to strangers are rate-limited: 1000 keepalives in one second, 200 NAKs.
+  lab.run(1000);
+  const before = lab.host("sn").events.length;
+  for (let i = 0; i < 1000; i++) lab.inject("192.0.2.66:1", SN, ka.packet);
+  lab.run(lab.latencyMs);
+  assertEquals(sn.status().counters.nak_rate_limited, 800);
+  assertEquals(lab.host("sn").events.length, before);
   // b still gets a's frames through the relay.
   lab.send("a", frame(mat(idB), mat(idOf(a)), 42));
   lab.run(50);
