@@ -42,6 +42,7 @@ const SYMBOLS = {
   // errors
   ERR_get_error: { parameters: [], result: "u64" },
   ERR_error_string_n: { parameters: ["u64", "buffer", "usize"], result: "void" },
+  ERR_peek_error: { parameters: [], result: "u64" },
   ERR_clear_error: { parameters: [], result: "void" },
   // algorithm fetches (done once per module instance)
   EVP_CIPHER_fetch: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
@@ -492,7 +493,9 @@ export class Aead {
       (n > 0 && c.EVP_CipherUpdate(ctx, out, outl, sealed, n) !== 1) ||
       c.EVP_CipherFinal_ex(ctx, this.#final, outl) !== 1
     ) {
-      c.ERR_clear_error();
+      // A failed tag check queues no error; anything else that did is cleared
+      // so the queue cannot carry it into an unrelated CryptoError later.
+      if (Number(c.ERR_peek_error()) !== 0) c.ERR_clear_error();
       return false;
     }
     return true;
