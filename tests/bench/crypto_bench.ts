@@ -59,6 +59,13 @@ for (const size of [1400, 64]) {
       },
     );
 
+    // The VPN's shape: header | body | tag in one reused buffer, sealed in place.
+    const packet = new Uint8Array(24 + size + 16);
+    Deno.bench(`ffi ${alg} sealInPlace`, { group: `seal ${size} B` }, () => {
+      writeCounterNonce(nonce, 0, counter++ >>> 0);
+      aead.sealInPlace(nonce, AAD, packet, 24, size);
+    });
+
     const nobleSealed = nobleFor(alg, openNonce).encrypt(plaintext);
     Deno.bench(`noble ${alg} seal`, { group: `seal ${size} B` }, () => {
       writeCounterNonce(nonce, 0, counter++ >>> 0);
