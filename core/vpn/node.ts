@@ -36,7 +36,8 @@
  * (`maxBacklog`).
  *
  * Not done: authentication and encryption (issue 6, behind `Sealer`),
- * several supernodes, RTT of relayed paths.
+ * several supernodes, path MTU discovery. Direct DATA is accepted from any
+ * address that names a peer as sender (issue 6 authenticates it).
  *
  * @module
  */
@@ -328,8 +329,10 @@ export class NodeCore {
       case "data":
         return this.deliver(from, fromSn, h.sender, h.receiver, msg.frame, now);
       case "probe":
-        if (fromSn || h.receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
+        if (h.receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
+        // A probe through the supernode is answered through the supernode.
         this.send(from, h.sender, { kind: "probe_echo", seq: msg.seq, time: msg.time });
+        if (fromSn) return this.counters.add("relay_probes_answered");
         this.counters.add("probes_answered");
         {
           // Peer-reflexive candidate: while punching, the address a probe came
@@ -343,10 +346,14 @@ export class NodeCore {
         return;
       case "probe_echo": {
         const p = this.peerTable.get(h.sender);
-        if (fromSn || h.receiver !== this.nodeId || !p || !p.seqIsRecent(msg.seq)) {
+        if (h.receiver !== this.nodeId || !p || !p.seqIsRecent(msg.seq)) {
           return this.counters.add("drop_stale_echo");
         }
         const rtt = ((Math.floor(now) >>> 0) - msg.time) >>> 0;
+        if (fromSn) {
+          p.relayRttMs = rtt;
+          return;
+        }
         if (p.state === "direct" && p.endpoint !== from) {
           return this.counters.add("echo_other_endpoint");
         }
@@ -542,6 +549,7 @@ export class NodeCore {
     }
     this.send(this.supernode, node, { kind: "data", frame });
     this.counters.add("tx_relay");
+    if (p.nextRelayProbeAt === Infinity) p.nextRelayProbeAt = now;
     if (p.state === "relay" && now >= p.retryAt && this.state === "registered") {
       this.send(this.supernode, SUPERNODE_ID, { kind: "peer_request", peer: node });
       this.counters.add("tx_peer_request");
@@ -600,6 +608,10 @@ export class NodeCore {
       this.peerTable.delete(p.node);
       this.counters.add("peers_aged");
       return;
+    }
+    if (p.state !== "direct" && now >= p.nextRelayProbeAt) {
+      this.probe(p, this.supernode, now);
+      p.nextRelayProbeAt = now + this.t.keepaliveMs;
     }
     if (p.state === "punching") {
       if (now >= p.punchUntil) return this.pathFailed(p, now, "punch_failed");
@@ -663,7 +675,9 @@ export class NodeCore {
       path: p.sendsDirect ? "direct" : "relay",
       state: p.state,
       endpoint: p.state === "direct" ? p.endpoint : this.supernode,
-      rttMs: p.rttMs,
+      rttMs: p.sendsDirect ? p.rttMs : p.relayRttMs,
+      directRttMs: p.rttMs,
+      relayRttMs: p.relayRttMs,
       txFrames: p.txFrames,
       rxFrames: p.rxFrames,
       txBytes: p.txBytes,

@@ -21,6 +21,9 @@
  * a dead path loses at most `silenceMs` + one probe timeout of traffic. An echo is accepted only for one of the last
  * `SEQ_WINDOW` probe sequence numbers (random start per peer).
  *
+ * A relayed peer that carries unicast traffic is probed through the
+ * supernode every `keepaliveMs` (PROBE relayed like data), for its RTT.
+ *
  * This module holds state and decides; `node.ts` sends.
  *
  * @module
@@ -77,8 +80,12 @@ export interface PeerStatus {
   state: PeerState;
   /** Direct endpoint, or the supernode's when relayed. */
   endpoint: string;
-  /** Last round-trip time of a direct probe, ms; null before the first echo. */
+  /** Round-trip time of the path in use, ms: `directRttMs` or `relayRttMs`. */
   rttMs: number | null;
+  /** Last round-trip time of a direct probe, ms; null before the first echo. */
+  directRttMs: number | null;
+  /** Last round-trip time of a probe through the supernode, ms; null before the first echo. */
+  relayRttMs: number | null;
   txFrames: number;
   rxFrames: number;
   txBytes: number;
@@ -97,6 +104,9 @@ export class Peer {
   /** Candidate endpoints from the last introduction. */
   candidates: string[] = [];
   rttMs: number | null = null;
+  relayRttMs: number | null = null;
+  /** Next probe through the supernode (relayed peers in use); Infinity: none planned. */
+  nextRelayProbeAt = Infinity;
   /** Next probe sequence number (random start). */
   seq: number;
   /** Punching: end of the window; direct: -. */
@@ -197,8 +207,10 @@ export class Peer {
   /** When this peer's timers next need `poll`. */
   deadline(t: PeerTimers): number {
     const idle = this.lastUsed + t.idleMs;
-    if (this.state === "punching") return Math.min(this.nextProbeAt, this.punchUntil, idle);
+    if (this.state === "punching") {
+      return Math.min(this.nextProbeAt, this.punchUntil, this.nextRelayProbeAt, idle);
+    }
     if (this.state === "direct") return Math.min(this.nextProbeAt, idle);
-    return idle;
+    return Math.min(this.nextRelayProbeAt, idle);
   }
 }

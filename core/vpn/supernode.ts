@@ -22,7 +22,8 @@
  * A registration lives `registrationTtlMs` after the node's last packet.
  *
  * Forwarding: DATA with receiver 0xffff goes to every other node of the
- * sender's network; DATA to a node id goes to that node. The bytes are
+ * sender's network; DATA, PROBE and PROBE_ECHO to a node id go to that node
+ * (probes measure the relayed path's RTT). The bytes are
  * forwarded unchanged (end-to-end sealed in issue 6). Packets claiming a
  * sender that is not registered from that endpoint are dropped and counted,
  * and answered with NAK `not_registered` (so a node whose NAT mapping
@@ -262,6 +263,16 @@ export class SupernodeCore {
     switch (msg.kind) {
       case "data":
         return this.relay(net, node, h.receiver, bytes);
+      case "probe":
+      case "probe_echo": {
+        // Relay-path RTT probes between nodes: unicast only, counted apart from frames.
+        const dst = h.receiver === BROADCAST_ID ? undefined : net.nodes.get(h.receiver);
+        if (!dst || dst === node) return this.counters.add("drop_relay_no_receiver");
+        if (this.out.push({ to: dst.endpoint, bytes: bytes.slice() })) {
+          this.counters.add("relayed_probes");
+        }
+        return;
+      }
       case "keepalive":
         return this.send(from, { network: net.id, sender: SUPERNODE_ID, receiver: node.node }, {
           kind: "keepalive_ack",

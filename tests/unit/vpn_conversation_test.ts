@@ -667,6 +667,11 @@ Deno.test("vpn: symmetric NATs on both sides: punching fails, traffic stays rela
   assert(peerOf(a, idB)!.directFailures >= 1);
   assertEquals(tags(lab.host("b")), sent);
   assertEquals(sn.status().counters.relayed_frames, 150);
+  // The relayed path's RTT, from probes through the supernode: four hops.
+  assertEquals(peerOf(a, idB)!.rttMs, 4 * lab.latencyMs);
+  assertEquals(peerOf(a, idB)!.relayRttMs, 4 * lab.latencyMs);
+  assertEquals(peerOf(a, idB)!.directRttMs, null);
+  assert(sn.status().counters.relayed_probes >= 2);
   assert(a.status().counters.path_punch_failed >= 1);
   const ev = lab.nodeEvents("a").find((e) => e.type === "path");
   assert(ev && ev.type === "path" && ev.cause === "punch_failed");
@@ -738,8 +743,11 @@ Deno.test("vpn: deregistration removes the node at once; frames to it are counte
   assert(ev && ev.type === "deregistered" && ev.node === idB);
   assert(!sn.status().networks[0].nodes.some((n) => n.node === idB));
   lab.send("a", frame(mat(idB), mat(idA), 1));
+  lab.send("a", frame(mat(idB), mat(idA), 2));
   lab.run(50);
-  assertEquals(sn.status().counters.drop_relay_no_receiver, 1);
+  // Both frames and a's relay RTT probe for b are counted and dropped.
+  assertEquals(sn.status().counters.drop_relay_no_receiver, 3);
+  assertEquals(sn.status().counters.relayed_frames, 0);
   assertEquals(b.nextDeadline(), Infinity);
 });
 
