@@ -100,8 +100,12 @@ class Lab {
   private identitySeq = 0;
   private readonly identities = new Map<string, Uint8Array>();
 
-  constructor(seed = 1) {
+  /** The supernode's endpoint. */
+  readonly sn: string;
+
+  constructor(seed = 1, readonly snIp = SN_IP) {
     this.rng = prng(seed);
+    this.sn = `${snIp}:${DEFAULT_PORT}`;
   }
 
   nat(name: string, publicIp: string, kind: NatKind): Nat {
@@ -131,7 +135,7 @@ class Lab {
     });
     const h = this.hosts.get("sn");
     if (h) h.core = core;
-    else this.addHost("sn", SN_IP, DEFAULT_PORT, null, core);
+    else this.addHost("sn", this.snIp, DEFAULT_PORT, null, core);
     return core;
   }
 
@@ -162,7 +166,7 @@ class Lab {
     const identity = config.identity ?? this.identity();
     if (!this.identities.has(name)) this.identities.set(name, identity);
     const core = new NodeCore({
-      supernode: SN,
+      supernode: this.sn,
       identity,
       sealer: new NullSealer(),
       random: prng(name.charCodeAt(0) * 7919 + this.identitySeq),
@@ -717,6 +721,25 @@ Deno.test("vpn: a slow path (1 s one way) still punches, stays direct under traf
   assertEquals(peerOf(a, idB)!.directFailures, 0);
   assertEquals(peerOf(a, idB)!.path, "direct");
   assertEquals(tags(lab.host("b")).length, 301);
+});
+
+Deno.test("vpn: an IPv6 underlay: registration, IPv6 endpoints in introductions, direct path", () => {
+  const lab = new Lab(51, "[2001:db8::1]");
+  const sn = lab.supernode();
+  const a = lab.node("a", "[2001:db8:a::2]", null);
+  const b = lab.node("b", "[2001:db8:b::2]", null);
+  lab.run(100);
+  assertEquals([a.status().state, b.status().state], ["registered", "registered"]);
+  assertEquals(a.status().supernode, "[2001:db8::1]:7654");
+  assertEquals(
+    sn.status().networks[0].nodes.map((n) => n.endpoint).sort(),
+    ["[2001:db8:a::2]:7654", "[2001:db8:b::2]:7654"],
+  );
+  lab.send("a", frame(mat(idOf(b)), mat(idOf(a)), 1));
+  const t = lab.runUntilTrue(() => peerOf(a, idOf(b))?.path === "direct", 3000);
+  assert(t >= 0);
+  assertEquals(peerOf(a, idOf(b))!.endpoint, "[2001:db8:b::2]:7654");
+  assertEquals(tags(lab.host("b")), [1]);
 });
 
 Deno.test("vpn: two nodes behind the same NAT (no hairpinning) go direct over their local endpoints", () => {
