@@ -166,7 +166,7 @@ export interface NodeStatus {
  *   supernode: "198.51.100.1:7654",
  *   identity: new Uint8Array(32), // keep it on disk: it keeps the auto id
  *   sealer: new NullSealer(),
- *   random: Math.random, // a daemon may; core code takes it injected
+ *   random: () => 0.5, // the daemon injects a real uniform source
  * });
  * node.start(0);
  * node.takeOutgoing(); // [{ to: "198.51.100.1:7654", bytes: <REGISTER> }]
