@@ -338,3 +338,33 @@ Deno.test("every OpenSSL object is freed: 2000 rounds of every primitive, good a
   open.close();
   assertEquals(cryptoHandles(), before);
 });
+
+Deno.test("a dropped Aead is freed by the FinalizationRegistry safety net (child with --expose-gc)", async () => {
+  const mod = new URL("../../ffi/crypto.ts", import.meta.url).href;
+  const script = await Deno.makeTempFile({ prefix: "l2t-crypto-fr-", suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { Aead, cryptoHandles } from ${JSON.stringify(mod)};
+const gc = (globalThis as unknown as { gc: () => void }).gc;
+(() => { for (let i = 0; i < 10; i++) new Aead("aes-256-gcm", new Uint8Array(32)); })();
+const before = cryptoHandles().cipherCtx;
+for (let i = 0; i < 100 && cryptoHandles().cipherCtx > 0; i++) {
+  gc();
+  await new Promise((r) => setTimeout(r, 10));
+}
+console.log(JSON.stringify({ before, after: cryptoHandles().cipherCtx }));
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-ffi", "--allow-read", "--v8-flags=--expose-gc", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    assertEquals(JSON.parse(text), { before: 20, after: 0 });
+  } finally {
+    await Deno.remove(script);
+  }
+});
