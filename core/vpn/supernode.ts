@@ -140,7 +140,8 @@ export interface SupernodeStatus {
 }
 
 interface NodeEntry extends NodeRecord {
-  identityBytes: Uint8Array;
+  /** Registered with an `auto` id: the identity table remembers it when it ends. */
+  auto: boolean;
 }
 
 interface Network {
@@ -280,8 +281,7 @@ export class SupernodeCore {
           time: msg.time,
         });
       case "deregister":
-        net.nodes.delete(node.node);
-        if (net.nodes.size === 0) net.emptySince = now;
+        this.forgetNode(net, node, now);
         this.emit({ type: "deregistered", network: net.id, node: node.node, endpoint: from });
         return;
       case "peer_request":
@@ -289,6 +289,13 @@ export class SupernodeCore {
       default:
         this.counters.add("drop_unexpected_type");
     }
+  }
+
+  /** Ends a registration; an auto id is remembered from now (identityAgeMs). */
+  private forgetNode(net: Network, e: NodeEntry, now: number): void {
+    net.nodes.delete(e.node);
+    if (e.auto) net.ids.touch(e.identity, e.node, now);
+    if (net.nodes.size === 0) net.emptySince = now;
   }
 
   private nakAllowed(now: number): boolean {
@@ -367,7 +374,9 @@ export class SupernodeCore {
         const holder = net!.ids.holderOf(x);
         return holder === undefined || holder === identity;
       };
-      const remembered = net.ids.idOf(identity);
+      let live: number | undefined;
+      for (const e of net.nodes.values()) if (e.identity === identity) live = e.node;
+      const remembered = live ?? net.ids.idOf(identity);
       if (remembered !== undefined && free(remembered)) id = remembered;
       else if (requested !== SUPERNODE_ID && free(requested)) id = requested;
       else {
@@ -394,6 +403,7 @@ export class SupernodeCore {
       const moved = existing.endpoint !== from;
       existing.endpoint = from;
       existing.locals = locals;
+      existing.auto = msg.auto;
       existing.lastSeen = now;
       if (moved) {
         this.emit({ type: "registered", network, node: id, endpoint: from, auto: msg.auto, moved });
@@ -404,7 +414,7 @@ export class SupernodeCore {
         endpoint: from,
         locals,
         identity,
-        identityBytes: msg.identity,
+        auto: msg.auto,
         registeredAt: now,
         lastSeen: now,
         rxPackets: 1,
@@ -495,8 +505,7 @@ export class SupernodeCore {
     for (const net of this.networks.values()) {
       for (const e of net.nodes.values()) {
         if (now - e.lastSeen >= this.cfg.registrationTtlMs) {
-          net.nodes.delete(e.node);
-          if (net.nodes.size === 0) net.emptySince = now;
+          this.forgetNode(net, e, now);
           this.counters.add("registrations_expired");
           this.emit({ type: "expired", network: net.id, node: e.node, endpoint: e.endpoint });
         }

@@ -434,6 +434,33 @@ Deno.test("vpn: an auto id is kept across a node restart (clean and crash), a ne
   assert(idOf(d) !== idB && idOf(d) !== idOf(a));
 });
 
+Deno.test("vpn: a long-lived auto node keeps its id on a crash restart even when its memory aged out and a lower id is free", () => {
+  const lab = new Lab(52);
+  const sn = lab.supernode({ identityAgeMs: 60_000 });
+  const a = lab.node("a", "10.0.1.2", null);
+  lab.run(100);
+  const b = lab.node("b", "10.0.2.2", null);
+  lab.run(100);
+  const idA = idOf(a), idB = idOf(b);
+  assert(idA < idB);
+  a.deregister(lab.now);
+  lab.drain(lab.host("a"));
+  // Two minutes of keepalives: every memory of the REGISTERs has aged out.
+  lab.run(120_000);
+  assertEquals(sn.status().networks[0].identities, 0);
+  // b crashes and comes back at once: its registration is still live.
+  const b2 = lab.node("b", "10.0.2.2", null, { identity: lab.identityOf("b") });
+  lab.run(100);
+  assertEquals(idOf(b2), idB);
+  // b leaves cleanly: its id is remembered from that moment for identityAgeMs.
+  b2.deregister(lab.now);
+  lab.drain(lab.host("b"));
+  lab.run(30_000);
+  const b3 = lab.node("b", "10.0.2.2", null, { identity: lab.identityOf("b") });
+  lab.run(100);
+  assertEquals(idOf(b3), idB);
+});
+
 Deno.test("vpn: a second node claiming a live id is refused with a reason on both sides; it gets the id once free", () => {
   const lab = new Lab(3);
   const sn = lab.supernode();
