@@ -21,7 +21,7 @@ import { IoLoop } from "../../ffi/loop.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { openTap } from "../../ffi/tap.ts";
 import { openUdp } from "../../ffi/udp.ts";
-import { Lab, waitFor } from "../lab/netns.ts";
+import { Lab } from "../lab/netns.ts";
 
 function ip(text: string) {
   const r = parseIp(text);

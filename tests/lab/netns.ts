@@ -50,10 +50,12 @@ export function requireRoot(): void {
  */
 export async function run(
   cmd: string[],
-  opts: { allowFail?: boolean; timeoutMs?: number; stdin?: string } = {},
+  opts: { allowFail?: boolean; timeoutMs?: number; stdin?: string; env?: Record<string, string> } =
+    {},
 ): Promise<RunResult> {
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
+    env: opts.env,
     stdout: "piped",
     stderr: "piped",
     stdin: opts.stdin === undefined ? "null" : "piped",
@@ -356,9 +358,26 @@ export async function sweepStale(): Promise<string[]> {
   return gone;
 }
 
-/** Number of open fds of this process (for leak checks). */
-export function countFds(): number {
-  let n = 0;
-  for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
-  return n;
+/**
+ * Number of open fds of this process (for leak checks). With `excludeUnix`,
+ * Unix-domain sockets are not counted: the Deno runtime creates socketpairs
+ * lazily for itself, and `ffi/` never makes one.
+ */
+export function countFds(opts: { excludeUnix?: boolean } = {}): number {
+  const links: string[] = [];
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      links.push(Deno.readLinkSync(`/proc/self/fd/${e.name}`));
+    } catch {
+      // closed meanwhile (e.g. the directory fd itself)
+    }
+  }
+  if (!opts.excludeUnix) return links.length;
+  // Read the table after the fds, so a socket made in between is in it.
+  const table = Deno.readTextFileSync("/proc/self/net/unix").split("\n").slice(1);
+  const unix = new Set(table.map((l) => l.trim().split(/\s+/)[6]).filter((x) => x !== undefined));
+  return links.filter((l) => {
+    const m = /^socket:\[(\d+)\]$/.exec(l);
+    return !(m && unix.has(m[1]));
+  }).length;
 }
