@@ -16,9 +16,10 @@
  * detection and `auto` allocation:
  * - a manual id held by a live node of another identity: NAK `id_in_use`;
  *   the same identity re-registering (restart, NAT rebinding) takes over;
- * - `auto`: the id this identity held before (remembered in `IdTable`, also
- *   the id the node asks for after a supernode restart) when it is free,
- *   else the lowest id neither live nor remembered for another identity.
+ * - `auto`: the id this identity holds live (crash restart) or held before
+ *   (remembered in `IdTable` from the end of its registration), else the id
+ *   the node asks for (its id before a supernode restart), when free; else
+ *   the lowest id neither live nor remembered for another identity.
  * A registration lives `registrationTtlMs` after the node's last packet.
  *
  * Forwarding: DATA with receiver 0xffff goes to every other node of the
@@ -234,7 +235,7 @@ export class SupernodeCore {
 
   /** Handles one datagram from `from` (canonical `ip:port`). Never throws. */
   receive(from: string, bytes: Uint8Array, now: number): void {
-    if (this.stopped) return;
+    if (this.stopped) return this.counters.add("drop_stopped");
     this.counters.add("rx_packets");
     const d = decodePacket(bytes, this.cfg.sealer);
     if (!d.ok) {
