@@ -26,8 +26,9 @@
  * buffers are passed as `"buffer"` arguments to synchronous calls (rule 2 of
  * `ffi/libc.ts`): C uses them only during the call.
  *
- * ABI notes (x86-64 System V): `size_t` is `usize`, passed as a number via
- * {@link size}; `int` lengths are `i32` (every length is checked below 2^31);
+ * ABI notes (x86-64 System V): `size_t` is `usize`, passed as a BigInt (a
+ * number would also convert exactly but leaves V8's fast-call path, see
+ * {@link NULL}); `int` lengths are `i32` (every length is checked below 2^31);
  * `unsigned long` (ERR_get_error) is `u64`.
  *
  * Not done here: AES-GCM with nonces other than 12 bytes or tags shorter than
@@ -36,7 +37,6 @@
  *
  * @module
  */
-import { size } from "./libc.ts";
 
 const SYMBOLS = {
   // errors
@@ -154,7 +154,6 @@ const NID_X25519 = 1034;
 const NID_ED25519 = 1087;
 const NID_HKDF = 1036;
 const HKDF_MODE_EXTRACT_AND_EXPAND = 0;
-const HKDF_MODE_EXTRACT_ONLY = 1;
 const HKDF_MODE_EXPAND_ONLY = 2;
 
 /** AEAD key length in bytes (both algorithms). */
@@ -209,7 +208,7 @@ function drainErrors(): string[] {
     const e = BigInt(libcrypto.ERR_get_error());
     if (e === 0n) break;
     errText.fill(0);
-    libcrypto.ERR_error_string_n(e, errText, size(errText.length));
+    libcrypto.ERR_error_string_n(e, errText, BigInt(errText.length));
     const end = errText.indexOf(0);
     out.push(new TextDecoder().decode(errText.subarray(0, end < 0 ? errText.length : end)));
   }
@@ -581,7 +580,10 @@ export function sha256<T extends Uint8Array = Uint8Array<ArrayBuffer>>(
   out: T = new Uint8Array(SHA256_BYTES) as T,
 ): T {
   need(out, SHA256_BYTES, "SHA-256 output");
-  ok(libcrypto.EVP_Digest(data, size(data.length), out, null, SHA256, null), "EVP_Digest(SHA256)");
+  ok(
+    libcrypto.EVP_Digest(data, BigInt(data.length), out, null, SHA256, null),
+    "EVP_Digest(SHA256)",
+  );
   return out;
 }
 
@@ -601,13 +603,18 @@ export function hmacSha256<T extends Uint8Array = Uint8Array<ArrayBuffer>>(
   out: T = new Uint8Array(SHA256_BYTES) as T,
 ): T {
   need(out, SHA256_BYTES, "HMAC-SHA256 output");
-  const kl = intLen(key.length, "HMAC key");
+  // OpenSSL 3.0 refuses a zero-length key. RFC 2104 pads the key with zeros
+  // to the block size, so the empty key and a single zero byte are one key.
+  const k = key.length === 0 ? ZERO_KEY : key;
   notNull(
-    libcrypto.HMAC(SHA256, key, kl, data, size(data.length), out, null),
+    libcrypto.HMAC(SHA256, k, intLen(k.length, "HMAC key"), data, BigInt(data.length), out, null),
     "HMAC(SHA256)",
   );
   return out;
 }
+
+/** The HMAC key equivalent to an empty one (see `hmacSha256`). Never written. */
+const ZERO_KEY = new Uint8Array(1);
 
 /**
  * True when `a` and `b` have the same length and bytes; the time taken
@@ -650,15 +657,11 @@ function hkdf(
   info: Uint8Array,
   length: number,
 ): Uint8Array<ArrayBuffer> {
-  const what = mode === HKDF_MODE_EXTRACT_ONLY ? "extract" : "expand";
-  if (
-    mode !== HKDF_MODE_EXTRACT_ONLY &&
-    !(Number.isInteger(length) && length >= 1 && length <= 255 * 32)
-  ) {
+  if (!(Number.isInteger(length) && length >= 1 && length <= 255 * 32)) {
     throw new RangeError(`Cannot derive ${length} bytes with HKDF-SHA256: allowed 1..8160`);
   }
   if (info.length > 1024) throw new RangeError("Cannot use HKDF info: over 1024 bytes");
-  const out = new Uint8Array(mode === HKDF_MODE_EXTRACT_ONLY ? SHA256_BYTES : length);
+  const out = new Uint8Array(length);
   const outLen = new Uint8Array(8);
   new DataView(outLen.buffer).setUint32(0, out.length, true);
   const ctx = newPkeyCtx(
@@ -687,7 +690,7 @@ function hkdf(
         "EVP_PKEY_CTX_add1_hkdf_info",
       );
     }
-    ok(libcrypto.EVP_PKEY_derive(ctx, out, outLen), `EVP_PKEY_derive(HKDF ${what})`);
+    ok(libcrypto.EVP_PKEY_derive(ctx, out, outLen), "EVP_PKEY_derive(HKDF)");
     return out;
   } finally {
     freePkeyCtx(ctx);
@@ -710,12 +713,15 @@ export function hkdfSha256(
   info: Uint8Array,
   length: number,
 ): Uint8Array<ArrayBuffer> {
+  // OpenSSL 3.0 refuses an empty IKM, which RFC 5869 allows: extract by hand.
+  if (ikm.length === 0) return hkdfExpand(hkdfExtract(salt, ikm), info, length);
   return hkdf(HKDF_MODE_EXTRACT_AND_EXPAND, ikm, salt, info, length);
 }
 
 /** HKDF-Extract (RFC 5869 2.2): the 32-byte PRK from `salt` and `ikm`. */
 export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array<ArrayBuffer> {
-  return hkdf(HKDF_MODE_EXTRACT_ONLY, ikm, salt, new Uint8Array(0), SHA256_BYTES);
+  // PRK = HMAC-Hash(salt, IKM); an empty salt is HashLen zeros, the same HMAC key.
+  return hmacSha256(salt, ikm);
 }
 
 /** HKDF-Expand (RFC 5869 2.3): `length` bytes (1..8160) from `prk` and `info`. */
@@ -724,7 +730,13 @@ export function hkdfExpand(
   info: Uint8Array,
   length: number,
 ): Uint8Array<ArrayBuffer> {
-  return hkdf(HKDF_MODE_EXPAND_ONLY, prk, new Uint8Array(0), info, length);
+  return hkdf(
+    HKDF_MODE_EXPAND_ONLY,
+    prk.length === 0 ? ZERO_KEY : prk,
+    new Uint8Array(0),
+    info,
+    length,
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -747,7 +759,7 @@ function rawPublic(pkey: Deno.PointerObject, what: string): Uint8Array<ArrayBuff
 function publicOf(nid: number, privateKey: Uint8Array, what: string): Uint8Array<ArrayBuffer> {
   need(privateKey, 32, `${what} private key`);
   const pkey = newPkey(
-    libcrypto.EVP_PKEY_new_raw_private_key(nid, null, privateKey, size(32)),
+    libcrypto.EVP_PKEY_new_raw_private_key(nid, null, privateKey, BigInt(32)),
     `EVP_PKEY_new_raw_private_key(${what})`,
   );
   try {
@@ -802,11 +814,11 @@ export function x25519(
   let ctx: Deno.PointerObject | null = null;
   try {
     ours = newPkey(
-      libcrypto.EVP_PKEY_new_raw_private_key(NID_X25519, null, privateKey, size(32)),
+      libcrypto.EVP_PKEY_new_raw_private_key(NID_X25519, null, privateKey, BigInt(32)),
       "EVP_PKEY_new_raw_private_key(X25519)",
     );
     theirs = newPkey(
-      libcrypto.EVP_PKEY_new_raw_public_key(NID_X25519, null, peerPublicKey, size(32)),
+      libcrypto.EVP_PKEY_new_raw_public_key(NID_X25519, null, peerPublicKey, BigInt(32)),
       "EVP_PKEY_new_raw_public_key(X25519)",
     );
     ctx = newPkeyCtx(libcrypto.EVP_PKEY_CTX_new(ours, null), "EVP_PKEY_CTX_new(X25519)");
@@ -864,7 +876,7 @@ function withMdCtx<T>(fn: (md: Deno.PointerObject) => T): T {
 export function ed25519Sign(privateKey: Uint8Array, message: Uint8Array): Uint8Array<ArrayBuffer> {
   need(privateKey, 32, "Ed25519 private key");
   const pkey = newPkey(
-    libcrypto.EVP_PKEY_new_raw_private_key(NID_ED25519, null, privateKey, size(32)),
+    libcrypto.EVP_PKEY_new_raw_private_key(NID_ED25519, null, privateKey, BigInt(32)),
     "EVP_PKEY_new_raw_private_key(Ed25519)",
   );
   try {
@@ -874,7 +886,7 @@ export function ed25519Sign(privateKey: Uint8Array, message: Uint8Array): Uint8A
       const len = new Uint8Array(8);
       new DataView(len.buffer).setUint32(0, sig.length, true);
       ok(
-        libcrypto.EVP_DigestSign(md, sig, len, message, size(message.length)),
+        libcrypto.EVP_DigestSign(md, sig, len, message, BigInt(message.length)),
         "EVP_DigestSign(Ed25519)",
       );
       return sig;
@@ -894,7 +906,7 @@ export function ed25519Verify(
   signature: Uint8Array,
 ): boolean {
   if (publicKey.length !== 32 || signature.length !== ED25519_SIGNATURE_BYTES) return false;
-  const p = libcrypto.EVP_PKEY_new_raw_public_key(NID_ED25519, null, publicKey, size(32));
+  const p = libcrypto.EVP_PKEY_new_raw_public_key(NID_ED25519, null, publicKey, BigInt(32));
   if (p === null) {
     libcrypto.ERR_clear_error();
     return false;
@@ -909,9 +921,9 @@ export function ed25519Verify(
       const r = libcrypto.EVP_DigestVerify(
         md,
         signature,
-        size(signature.length),
+        BigInt(signature.length),
         message,
-        size(message.length),
+        BigInt(message.length),
       );
       if (r !== 1) libcrypto.ERR_clear_error();
       return r === 1;
