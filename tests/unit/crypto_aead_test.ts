@@ -172,6 +172,29 @@ for (const alg of ALGS) {
   });
 }
 
+Deno.test("aead: open never throws on arbitrary input and accepts none of it", () => {
+  const keys = ALGS.map((alg) => new Aead(alg, randomBytes(new Uint8Array(32))));
+  try {
+    fc.assert(
+      fc.property(
+        fc.nat(1),
+        fc.uint8Array({ maxLength: 16 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.oneof(fc.integer({ min: -5, max: 260 }), fc.constant(Number.NaN)),
+        (k, nonce, aad, sealed, length) => {
+          const out = new Uint8Array(sealed.length);
+          assertEquals(keys[k].open(nonce, aad, sealed, out, length), false);
+          assertEquals(keys[k].openInPlace(nonce, aad, sealed, length & 7, length), false);
+        },
+      ),
+      { numRuns: 500, seed: 115 },
+    );
+  } finally {
+    for (const k of keys) k.close();
+  }
+});
+
 Deno.test("aead aes-256-gcm: same bytes as WebCrypto", async () => {
   await fc.assert(
     fc.asyncProperty(input, async ({ key, nonce, aad, plaintext }) => {
