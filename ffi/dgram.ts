@@ -58,6 +58,7 @@ export interface BatchOptions {
 
 interface Ring {
   vec: number; // offset of mmsghdr[0]
+  vecPtr: Deno.PointerObject; // its address, made once (no allocation per call)
   iovs: number; // offset of iovec[0]
   bufs: Uint8Array[];
   names: number[];
@@ -149,7 +150,7 @@ export class DatagramSocket implements DatagramTransport {
     const v = a.view;
     const vec = a.alloc(n * MMSG, 64);
     const iovs = a.alloc(n * IOV, 16);
-    const ring: Ring = { vec, iovs, bufs: [], names: [], ctrls: [] };
+    const ring: Ring = { vec, vecPtr: a.pointer(vec), iovs, bufs: [], names: [], ctrls: [] };
     for (let i = 0; i < n; i++) {
       const buf = a.alloc(this.#slot, 64);
       const name = a.alloc(NAME, 8);
@@ -182,7 +183,7 @@ export class DatagramSocket implements DatagramTransport {
     }
     this.#rxUsed = 0;
     rx.count = 0;
-    const n = libc.recvmmsg(this.fd, a.pointer(ring.vec), rx.capacity, C.MSG_DONTWAIT, null);
+    const n = libc.recvmmsg(this.fd, ring.vecPtr, rx.capacity, C.MSG_DONTWAIT, null);
     if (n < 0) {
       const e = errno();
       if (e === E.EAGAIN || e === E.EINTR) return 0;
@@ -231,7 +232,8 @@ export class DatagramSocket implements DatagramTransport {
         rx.ifindex[i] = v.getInt32(data, true);
         setV4(rx.dst[i], v.getUint32(data + 8, false));
       } else if (level === C.IPPROTO_IPV6 && type === C.IPV6_PKTINFO && clen >= 36) {
-        rx.dst[i].set(u8.subarray(data, data + 16));
+        const dst = rx.dst[i];
+        for (let k = 0; k < 16; k++) dst[k] = u8[data + k];
         rx.ifindex[i] = v.getInt32(data + 16, true);
       }
       off += (clen + 7) & ~7;
@@ -306,7 +308,7 @@ export class DatagramSocket implements DatagramTransport {
         this.#dropped(bad);
         return bad;
       }
-      r = libc.sendmsg(this.fd, this.#arena.pointer(ring.vec), 0);
+      r = libc.sendmsg(this.fd, ring.vecPtr, 0);
     }
     if (r >= 0) {
       this.stats.txPackets++;
@@ -344,10 +346,11 @@ export class DatagramSocket implements DatagramTransport {
     const total = this.#txCount;
     this.#txCount = 0;
     let sent = 0, first = 0;
-    const vec = this.#txRing.vec;
+    const ring = this.#txRing;
     // Each pass sends at least one message or skips the one that failed.
     while (sent < total) {
-      const r = libc.sendmmsg(this.fd, this.#arena.pointer(vec + sent * MMSG), total - sent, 0);
+      const at = sent === 0 ? ring.vecPtr : this.#arena.pointer(ring.vec + sent * MMSG);
+      const r = libc.sendmmsg(this.fd, at, total - sent, 0);
       if (r > 0) {
         sent += r;
         this.stats.txPackets += r;

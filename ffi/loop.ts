@@ -119,6 +119,7 @@ export class IoLoop {
   /** pollfd[0] is the eventfd, then one per registration; held for the worker thread. */
   readonly #arena: Arena;
   readonly #wakeBuf = new Uint8Array(new ArrayBuffer(128), 0, 8);
+  readonly #drainBuf = new Uint8Array(new ArrayBuffer(128), 0, 8);
   #eventfd: number;
   #regs: Reg[] = [];
   /** Registrations in pollfd order (index + 1), rebuilt between polls. */
@@ -246,8 +247,7 @@ export class IoLoop {
   }
 
   #drainEventfd(): void {
-    const b = new Uint8Array(new ArrayBuffer(128), 0, 8);
-    libc.read(this.#eventfd, b, size(8));
+    libc.read(this.#eventfd, this.#drainBuf, size(8));
   }
 
   #rebuild(): void {
