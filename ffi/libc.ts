@@ -203,6 +203,22 @@ export function closeQuietly(fd: number): void {
   if (fd >= 0) libc.close(fd);
 }
 
+/** Sets O_NONBLOCK on `fd` (for fds made elsewhere; ffi/ opens its own non-blocking). */
+export function setNonBlocking(fd: number): void {
+  const flags = libc.fcntl(fd, C.F_GETFL, 0);
+  if (flags < 0) throw new OsError(`fcntl(fd ${fd}, F_GETFL)`, errno());
+  if (libc.fcntl(fd, C.F_SETFL, flags | C.O_NONBLOCK) < 0) {
+    throw new OsError(`fcntl(fd ${fd}, F_SETFL O_NONBLOCK)`, errno());
+  }
+}
+
+/** True when `fd` has O_NONBLOCK. */
+export function isNonBlocking(fd: number): boolean {
+  const flags = libc.fcntl(fd, C.F_GETFL, 0);
+  if (flags < 0) throw new OsError(`fcntl(fd ${fd}, F_GETFL)`, errno());
+  return (flags & C.O_NONBLOCK) !== 0;
+}
+
 /** A NUL-terminated C string in a fresh buffer, for synchronous calls only. */
 export function cstr(s: string): Uint8Array {
   const bytes = new TextEncoder().encode(s);

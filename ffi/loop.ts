@@ -211,10 +211,10 @@ export class IoLoop {
           const revents = v.getInt16((i + 1) * POLLFD + 6, true);
           if (revents === 0) continue;
           const reg = this.#polled[i];
-          if (revents & C.POLLNVAL) {
-            throw new OsError(`poll(fd ${reg.fd})`, E.EBADF);
-          }
-          if (this.#regs.includes(reg)) ready.push(reg);
+          // Removed while the poll ran: its fd may be closed or even reused.
+          if (!this.#regs.includes(reg)) continue;
+          if (revents & C.POLLNVAL) throw new OsError(`poll(fd ${reg.fd})`, E.EBADF);
+          ready.push(reg);
         }
         if (ready.length > 0) this.#drain(ready);
       }

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../assert.ts";
 import { parseIp } from "../../ffi/addr.ts";
-import { E, errnoName, OsError } from "../../ffi/libc.ts";
+import { E, errnoName, isNonBlocking, OsError, setNonBlocking } from "../../ffi/libc.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { openRawIp } from "../../ffi/raw.ts";
 import { getMtu, ifIndex, openTap, setMac, setMtu } from "../../ffi/tap.ts";
@@ -137,6 +137,18 @@ Deno.test("ffi libc: size() passes exact lengths on the fast-call path", () => {
     a.close();
     b.close();
   }
+});
+
+Deno.test("ffi libc: fds are non-blocking; fcntl errors are typed", () => {
+  const s = openUdp({ bind: "127.0.0.1:0" });
+  try {
+    assert(isNonBlocking(s.fd), "sockets open non-blocking");
+    setNonBlocking(s.fd); // idempotent
+    assert(isNonBlocking(s.fd));
+  } finally {
+    s.close();
+  }
+  osError(() => setNonBlocking(-1), "EBADF", "fcntl(fd -1, F_GETFL)");
 });
 
 Deno.test("ffi addr: endpoint parse feeds sockets", () => {

@@ -158,3 +158,34 @@ Deno.test("ffi loop: close() interrupts a poll with no timeout", async () => {
   await done;
   assertEquals(s.fd, -1);
 });
+
+Deno.test("ffi loop: remove() during a poll, then close the fd: the loop carries on", async () => {
+  const gone = openUdp({ bind: "127.0.0.1:0" });
+  const kept = openUdp({ bind: "127.0.0.1:0" });
+  const tx = openUdp({ bind: "127.0.0.1:0" });
+  let calledGone = 0, got = 0;
+  const loop = new IoLoop();
+  loop.add(gone.fd, () => {
+    calledGone++;
+    return gone.recv();
+  });
+  loop.add(kept.fd, () => {
+    const n = kept.recv();
+    got += n;
+    return n;
+  }, () => kept.close());
+  const done = loop.run();
+  try {
+    await new Promise((r) => setTimeout(r, 10)); // the poll is in flight
+    loop.remove(gone.fd);
+    gone.close();
+    for (let i = 0; i < 5; i++) tx.send(new Uint8Array(4), kept.local);
+    await waitFor(() => got === 5, 5000, "datagrams on the kept fd");
+  } finally {
+    tx.close();
+    await loop.close();
+    await done;
+  }
+  assertEquals(calledGone, 0);
+  assertEquals(kept.fd, -1);
+});
