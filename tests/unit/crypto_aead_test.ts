@@ -218,6 +218,11 @@ Deno.test("aead aes-256-gcm: same bytes as WebCrypto", async () => {
 Deno.test("aead: programming errors throw before any C call", () => {
   assertThrows(() => new Aead("aes-256-gcm", new Uint8Array(16)), RangeError, "32 bytes");
   assertThrows(() => new Aead("rot13" as AeadAlgorithm, new Uint8Array(32)), RangeError, "unknown");
+  assertThrows(
+    () => new Aead("constructor" as AeadAlgorithm, new Uint8Array(32)),
+    RangeError,
+    "unknown",
+  );
   const a = new Aead("chacha20-poly1305", new Uint8Array(32));
   const n = new Uint8Array(12);
   const z = new Uint8Array(0);
