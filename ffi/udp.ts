@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { type Endpoint, isV4, parseEndpoint } from "./addr.ts";
+import { type Endpoint, formatEndpoint, isV4, parseEndpoint } from "./addr.ts";
 import { type BatchOptions, bindSocket, DatagramSocket, openSocket, setIntOpt } from "./dgram.ts";
 import { C, closeQuietly } from "./libc.ts";
 
@@ -55,9 +55,7 @@ export function openUdp(opts: UdpOptions): DatagramSocket {
     ep = opts.bind;
   }
   const family: 4 | 6 = isV4(ep.ip) ? 4 : 6;
-  const what = `UDP ${family === 4 ? "" : "["}${
-    typeof opts.bind === "string" ? opts.bind : "endpoint"
-  }${family === 4 ? "" : "]"}`;
+  const what = `UDP ${formatEndpoint(ep)}`;
   const fd = openSocket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM, 0, what);
   try {
     if (opts.reuseAddr) setIntOpt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1, "SO_REUSEADDR");
