@@ -1,0 +1,170 @@
+/**
+ * LAS forwarding benchmark (not a test): the LAS alone, fed by a load
+ * generator that speaks L2TPv3 itself. One process opens raw sockets in two
+ * namespaces, brings up one session from each to a real `l2 las` on one VC
+ * (the xconnect engine over in-memory frame devices), then offers frames
+ * into session 1 at fixed rates and counts what the LAS switches to
+ * session 2. No TAP, no inner IP stack: what is measured is the LAS.
+ *
+ * The LAS is measured from the kernel's side, so the generator's own limits
+ * (it shares the machine's two cores) do not count against it: packets
+ * into and out of the LAS's interface, and the LAS's CPU time per frame it
+ * forwarded, which also gives the rate one core could sustain.
+ * Run as root: `deno task bench:las` (BENCH_SECONDS per step, default 3).
+ *
+ * @module
+ */
+import { Lab } from "../lab/netns.ts";
+import { Daemon, MAIN } from "../lab/l2proc.ts";
+import { MemFrameDevice } from "../lab/twins.ts";
+import { inNetns } from "../../ffi/netns.ts";
+import { openRawIp } from "../../ffi/raw.ts";
+import { parseIp } from "../../ffi/addr.ts";
+import { IoLoop } from "../../ffi/loop.ts";
+import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { Logger } from "../../cmd/kit/log.ts";
+import { random32 } from "../../cmd/kit/host.ts";
+
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "3");
+const RATES = [20_000, 40_000, 80_000, 1_000_000];
+
+async function linkPackets(lab: Lab, ns: string, dev: string): Promise<[number, number]> {
+  const r = await lab.exec(ns, [
+    "cat",
+    `/sys/class/net/${dev}/statistics/rx_packets`,
+    `/sys/class/net/${dev}/statistics/tx_packets`,
+  ]);
+  const [rx, tx] = r.stdout.trim().split("\n").map(Number);
+  return [rx, tx];
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function frame(dst: number[], src: number[], len: number): Uint8Array {
+  const f = new Uint8Array(len);
+  f.set(dst, 0);
+  f.set(src, 6);
+  f[12] = 0x08; // IPv4 EtherType: passes the default filter
+  f[13] = 0x00;
+  return f;
+}
+
+const lab = await Lab.create("lasload");
+let lasd: Daemon | null = null;
+try {
+  const core = await lab.netns("core");
+  const las = await lab.netns("las");
+  const g1 = await lab.netns("g1");
+  const g2 = await lab.netns("g2");
+  const members: string[] = [];
+  for (const [i, ns] of [las, g1, g2].entries()) {
+    await lab.veth(ns, "up0", core, `p${i}`);
+    await lab.addr(ns, "up0", `10.79.0.${i + 1}/24`);
+    members.push(`p${i}`);
+  }
+  await lab.bridge(core, "br0", members);
+  lasd = new Daemon(MAIN, ["las", "--api", "off"], {}, ["ip", "netns", "exec", las]);
+  await lasd.waitLine(/listening for L2TPv3/);
+
+  const log = new Logger({ level: "warn", format: "text", debug: [] }).topic("load");
+  const lasIp = parseIp("10.79.0.1");
+  if (!lasIp.ok) throw new Error(lasIp.reason);
+  const edges = [g1, g2].map((ns) => {
+    const sock = inNetns(
+      ns,
+      () => openRawIp({ protocol: 115, family: 4, batch: 256, slotSize: 2048, rcvbuf: 8 << 20 }),
+    );
+    const dev = new MemFrameDevice({ batch: 256, queueLimit: 4096 });
+    const eng = new XconnectEngine({
+      transport: sock,
+      kind: "ip",
+      las: { ip: lasIp.value, port: 0 },
+      lasName: "10.79.0.1",
+      vcId: "9",
+      device: dev,
+      hostName: `load-${ns.slice(-2)}`,
+      routerId: 1,
+      random32,
+      helloIntervalMs: 60_000,
+      auth: null,
+      log,
+    });
+    return { sock, dev, eng };
+  });
+  const clock = () => performance.now();
+  let stop: () => Promise<void> = () => Promise.resolve();
+  const loopDone = (async () => {
+    const l = new IoLoop({
+      clock,
+      nextDeadline: () => Math.min(...edges.map((e) => e.eng.nextDeadline())),
+      onDeadline: (now) => edges.forEach((e) => e.eng.poll(now)),
+    });
+    for (const e of edges) {
+      l.add(e.sock.fd, () => e.eng.onTransportReadable(clock()), () => e.sock.close());
+    }
+    for (const e of edges) e.eng.start(clock());
+    stop = () => l.close();
+    await l.run();
+  })();
+  const t0 = clock();
+  while (edges.some((e) => e.eng.state !== "up")) {
+    if (clock() - t0 > 15_000) throw new Error("sessions did not come up within 15 s");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const A = [0x02, 0, 0, 0, 0, 0xa1];
+  const B = [0x02, 0, 0, 0, 0, 0xb2];
+  // Let the LAS learn B on session 2.
+  edges[1].dev.inject(frame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], B, 60));
+  edges[1].eng.onDeviceReadable(clock());
+  await new Promise((r) => setTimeout(r, 100));
+
+  console.log(`l2 las alone: L2TPv3 generator -> LAS -> sink, one VC, ${SECONDS} s per step`);
+  console.log(
+    "frame  offered/s  LAS in/s  LAS out/s  LAS loss  LAS CPU  CPU us/frame  one-core frames/s",
+  );
+  for (const len of [64, 1400]) {
+    const f = frame(B, A, len);
+    for (const rate of RATES) {
+      const [rx0, tx0] = await linkPackets(lab, las, "up0");
+      const c0 = cpuSeconds(lasd.pid);
+      const start = clock();
+      let sent = 0;
+      while (clock() - start < SECONDS * 1000) {
+        const due = Math.floor((clock() - start) / 1000 * rate);
+        while (sent < due) {
+          const n = Math.min(due - sent, 256);
+          for (let i = 0; i < n; i++) edges[0].dev.inject(f);
+          edges[0].eng.onDeviceReadable(clock());
+          sent += n;
+          if (clock() - start >= SECONDS * 1000) break;
+        }
+        edges[1].dev.takeWritten();
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      await new Promise((r) => setTimeout(r, 300)); // let the LAS finish its queue
+      const secs = (clock() - start - 300) / 1000;
+      const [rx1, tx1] = await linkPackets(lab, las, "up0");
+      const cpu = cpuSeconds(lasd.pid) - c0;
+      const inn = rx1 - rx0, out = tx1 - tx0;
+      const us = out > 0 ? cpu / out * 1e6 : NaN;
+      console.log(
+        `${String(len).padStart(5)}  ${(rate >= 1_000_000 ? "max" : String(rate)).padStart(9)}  ${
+          Math.round(inn / secs).toString().padStart(8)
+        }  ${Math.round(out / secs).toString().padStart(9)}  ${
+          (inn > 0 ? (1 - out / inn) * 100 : 0).toFixed(1).padStart(7)
+        }%  ${Math.round(cpu / secs * 100).toString().padStart(6)}%  ${
+          us.toFixed(1).padStart(12)
+        }  ${Math.round(1e6 / us).toString().padStart(17)}`,
+      );
+    }
+  }
+  await stop();
+  await loopDone;
+} finally {
+  await lasd?.close();
+  await lab.close();
+}
