@@ -241,7 +241,11 @@ export class TapDevice implements FrameDevice {
     const r = libc.write(this.fd, frame, size(frame.length));
     if (r >= 0) return 0;
     const e = errno();
-    if (e === E.EBADF || e === E.EFAULT) throw new OsError(`write(${this.mode} ${this.name})`, e);
+    // EBADF: closed; EBADFD: the device is gone from under the fd. Others (EIO while
+    // the link is down, ENOMEM, EINVAL for a runt frame) drop this frame only.
+    if (e === E.EBADF || e === E.EFAULT || e === E.EBADFD) {
+      throw new OsError(`write(${this.mode} ${this.name})`, e);
+    }
     const k = errnoName(e);
     this.txDropped.set(k, (this.txDropped.get(k) ?? 0) + 1);
     return e;
