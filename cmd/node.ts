@@ -2,24 +2,58 @@
  * `l2 node`: a VPN edge. Bridges a TAP device into the virtual Ethernet,
  * translating the MACs of the hosts behind it (MAT).
  *
- * This version parses and validates the node's configuration
- * (`--check-config`); the daemon itself lands with the VPN work (see README,
- * "Not supported yet") and refuses to start rather than pretend.
+ * The daemon wires the kit (config, logs, /status, /metrics, signals), a UDP
+ * socket, a TAP device (created with a MAC derived from the node identity,
+ * the MTU `tapMtu(1500)` by default, the configured addresses), the event
+ * loop and the engine (cmd/vpn_node_engine.ts: `NodeCore` + MAT). The
+ * identity and the MAT leaf table live in the state directory
+ * (cmd/vpn_state.ts). SIGTERM deregisters and saves the leaf table.
+ *
+ * Local endpoints offered to peers for hole punching: the socket's port on
+ * every non-loopback, non-link-local address of the host, except addresses
+ * of the TAP and addresses inside the TAP's configured prefixes (at most 4;
+ * read once at start).
  *
  * @module
  */
 import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
-import { cidr, hostPort, ifname, int, intOrAuto, list, type Schema } from "./kit/config.ts";
+import {
+  type Cidr,
+  cidr,
+  ConfigError,
+  formatHostPort,
+  hostPort,
+  ifname,
+  type Infer,
+  int,
+  intOrAuto,
+  list,
+  type Schema,
+  str,
+} from "./kit/config.ts";
 import {
   apiFields,
   type CommonDaemonArgs,
   commonDaemonOptions,
-  configOnlyDaemon,
   loadDaemon,
+  printCheckedConfig,
 } from "./kit/cli.ts";
-import { VPN_PORT } from "./supernode.ts";
+import { type DaemonContext, type DaemonInstance, runDaemon } from "./kit/daemon.ts";
+import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import { cryptoRandom, VPN_PORT } from "./supernode.ts";
+import { VpnSocket } from "./vpn_io.ts";
+import { NodeEngine } from "./vpn_node_engine.ts";
+import { ensureStateDir, loadIdentity, loadLeaves, saveLeaves } from "./vpn_state.ts";
+import { NodeCore } from "../core/vpn/node.ts";
+import { NullSealer } from "../core/vpn/sealer.ts";
+import { tapMtu } from "../core/vpn/constants.ts";
+import type { MacKey } from "../core/mac.ts";
+import { formatIp, type Ip16, isV4, parseIp } from "../ffi/addr.ts";
+import { openUdp } from "../ffi/udp.ts";
+import { openTap } from "../ffi/tap.ts";
+import { IoLoop } from "../ffi/loop.ts";
 
 /** Keys of a `node:` section. */
 export const nodeFields = {
@@ -39,10 +73,26 @@ export const nodeFields = {
     default: [],
   }),
   mtu: int({
-    doc: "TAP MTU; 1400 fits the encapsulation in a 1500-byte underlay",
+    doc: `TAP MTU; ${tapMtu(1500)} fits the encapsulation in a 1500-byte IPv4 or IPv6 underlay`,
     min: 576,
     max: 9000,
-    default: 1400,
+    default: tapMtu(1500),
+  }),
+  listen: hostPort({
+    doc: "local UDP address of the node; port 0: any free port",
+    default: { host: "::", port: 0 },
+    defaultPort: 0,
+    allowZero: true,
+  }),
+  network: int({
+    doc: "network id (n2n's community): nodes see only nodes of their network",
+    min: 0,
+    max: 65535,
+    default: 0,
+  }),
+  state_dir: str({
+    doc: "directory for the node identity and the MAT leaf table; empty: /var/lib/l2/<section>",
+    default: "",
   }),
   ...apiFields(7656),
 } satisfies Schema;
@@ -66,7 +116,7 @@ export const nodeCommand = command(
         description: message`address for the TAP device; repeat for more`,
       })),
       mtu: optional(option("--mtu", string({ metavar: "N" }), {
-        description: message`TAP MTU (default 1400)`,
+        description: message`TAP MTU (default 1382)`,
       })),
     }),
     commonDaemonOptions(),
@@ -95,7 +145,208 @@ export function loadNode(args: NodeArgs) {
   });
 }
 
+type NodeConfig = Infer<typeof nodeFields>;
+
+/** Resolves the supernode host (an IP address, or a name: A first, then AAAA). */
+async function resolveSupernode(host: string): Promise<Ip16> {
+  const ip = parseIp(host);
+  if (ip.ok) return ip.value;
+  for (const type of ["A", "AAAA"] as const) {
+    try {
+      const r = await Deno.resolveDns(host, type);
+      if (r.length) {
+        const p = parseIp(r[0]);
+        if (p.ok) return p.value;
+      }
+    } catch { /* try the next type */ }
+  }
+  throw new Error(`Cannot resolve supernode ${host}: no A or AAAA record`);
+}
+
+function inPrefix(addr: string, p: Cidr): boolean {
+  const a = parseIp(addr), b = parseIp(p.address);
+  if (!a.ok || !b.ok || isV4(a.value) !== isV4(b.value)) return false;
+  const bits = (isV4(a.value) ? 96 : 0) + p.prefix;
+  for (let i = 0; i < 128; i++) {
+    if (i >= bits) return true;
+    const m = 0x80 >> (i & 7);
+    if ((a.value[i >> 3] & m) !== (b.value[i >> 3] & m)) return false;
+  }
+  return true;
+}
+
+/** The node's local endpoints for punching (see the module doc). */
+function localEndpoints(
+  tap: string,
+  prefixes: readonly Cidr[],
+  bound: Ip16,
+  port: number,
+): string[] {
+  const out: string[] = [];
+  const any = formatIp(bound);
+  const dual = any === "::";
+  const v4only = isV4(bound);
+  let ifs: Deno.NetworkInterfaceInfo[] = [];
+  try {
+    ifs = Deno.networkInterfaces();
+  } catch { /* none */ }
+  for (const i of ifs) {
+    if (out.length >= 4) break;
+    if (i.name === tap || i.name === "lo") continue;
+    const v6 = i.family === "IPv6";
+    if (v6 && (i.address.startsWith("fe80:") || i.address === "::1")) continue;
+    if (!v6 && i.address.startsWith("127.")) continue;
+    if (prefixes.some((p) => inPrefix(i.address, p))) continue;
+    if (v4only && any !== "0.0.0.0" && any !== i.address) continue;
+    if (v4only && v6) continue;
+    if (!v4only && !dual && any !== i.address) continue;
+    out.push(v6 ? `[${i.address}]:${port}` : `${i.address}:${port}`);
+  }
+  return out;
+}
+
+/** A locally administered unicast MAC from the identity, stable across restarts. */
+function tapMacFrom(identity: Uint8Array): MacKey {
+  let mac = ((identity[0] & 0xfc) | 0x02) * 0x100_0000_0000;
+  for (let i = 1; i < 6; i++) mac += identity[i] * 2 ** (8 * (5 - i));
+  return mac;
+}
+
+async function addAddresses(tap: string, addrs: readonly Cidr[]): Promise<void> {
+  for (const a of addrs) {
+    const text = `${a.address}/${a.prefix}`;
+    const out = await new Deno.Command("ip", {
+      args: ["addr", "replace", text, "dev", tap],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(
+        `Cannot add ${text} to ${tap}: ip addr: ${new TextDecoder().decode(out.stderr).trim()}`,
+      );
+    }
+  }
+}
+
+async function startNode(
+  ctx: DaemonContext,
+  cfg: { name: string; config: NodeConfig },
+): Promise<DaemonInstance<NodeConfig>> {
+  const c = cfg.config;
+  const log = ctx.log.topic("node");
+  if (!c.supernode) throw new ConfigError("node.supernode: required (or --supernode HOST:PORT)");
+  if (!parseIp(c.listen.host).ok) {
+    throw new ConfigError(`node.listen: expected an IP address, got ${c.listen.host}`);
+  }
+  const dir = c.state_dir || `/var/lib/l2/${cfg.name}`;
+  ensureStateDir(dir);
+  const { identity, created } = loadIdentity(dir);
+  if (created) log.info(`new node identity in ${dir}/identity`);
+  const snIp = await resolveSupernode(c.supernode.host);
+  const supernode = formatHostPort({ host: formatIp(snIp), port: c.supernode.port });
+  const now0 = performance.now();
+  const leaves = loadLeaves(dir, {}, now0);
+  if (leaves.error) log.error(`leaf table not loaded, starting empty: ${leaves.error}`);
+  else if (leaves.loaded) log.info(`loaded ${leaves.loaded} MAT leaf id(s) from ${dir}`);
+
+  const udp = openUdp({
+    bind: formatHostPort(c.listen),
+    batch: 64,
+    slotSize: 2048,
+    rcvbuf: 4 << 20,
+    sndbuf: 4 << 20,
+  });
+  const tapMac = tapMacFrom(identity);
+  let tap;
+  try {
+    tap = openTap({ name: c.tap, mtu: c.mtu, mac: tapMac, up: true, batch: 64 });
+    await addAddresses(tap.name, c.address);
+  } catch (e) {
+    tap?.close();
+    udp.close();
+    throw e;
+  }
+  if (c.mtu > tapMtu(1500)) {
+    log.warn(
+      `TAP MTU ${c.mtu} is above ${tapMtu(1500)}: frames that do not fit a 1500-byte underlay ` +
+        "are dropped and counted (tx_too_big)",
+    );
+  }
+  const locals = localEndpoints(tap.name, c.address, udp.local.ip, udp.local.port);
+  const core = new NodeCore({
+    supernode,
+    identity,
+    sealer: new NullSealer(),
+    random: cryptoRandom,
+    network: c.network,
+    nodeId: c.id,
+    localEndpoints: locals,
+    ipVersion: isV4(snIp) ? 4 : 6,
+  });
+  const engine = new NodeEngine({
+    socket: new VpnSocket(udp),
+    device: tap,
+    core,
+    leaves: leaves.table,
+    tapMac,
+    log,
+    save: () => saveLeaves(dir, leaves.table),
+  });
+  const clock = () => performance.now();
+  const loop = new IoLoop({
+    clock,
+    nextDeadline: () => engine.nextDeadline(),
+    onDeadline: (now) => engine.poll(now),
+  });
+  const t = tap;
+  loop.add(udp.fd, () => engine.onSocketReadable(clock()), () => udp.close());
+  loop.add(t.fd, () => engine.onDeviceReadable(clock()), () => t.close());
+  engine.start(clock());
+  loop.wake();
+  const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
+  log.info(`node on ${t.name} (MTU ${t.mtu}) towards supernode ${supernode}`, {
+    port: udp.local.port,
+    id: String(c.id),
+    network: c.network,
+    locals: locals.join(",") || "none",
+    encryption: "none",
+  });
+  return {
+    status: () => engine.status(clock()),
+    metrics: (w) => engine.metrics(w),
+    reload(next) {
+      const changed = (Object.keys(next) as (keyof NodeConfig)[]).filter((k) =>
+        JSON.stringify(next[k]) !== JSON.stringify(c[k])
+      );
+      return changed.length
+        ? [`changes to ${changed.join(", ")} take effect at restart`]
+        : ["no node settings changed"];
+    },
+    async stop() {
+      engine.stop(clock());
+      await loop.close();
+      await running;
+    },
+  };
+}
+
 /** Runs `l2 node`. */
-export function runNode(args: NodeArgs): Promise<number> {
-  return configOnlyDaemon("node", () => loadNode(args), args.checkConfig);
+export async function runNode(args: NodeArgs): Promise<number> {
+  if (args.checkConfig) {
+    try {
+      printCheckedConfig("node", await loadNode(args));
+      return EXIT_OK;
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        console.error(`l2 node: ${e.message}`);
+        return EXIT_USAGE;
+      }
+      throw e;
+    }
+  }
+  return await runDaemon<NodeConfig>({
+    role: "node",
+    load: () => loadNode(args),
+    start: startNode,
+  });
 }

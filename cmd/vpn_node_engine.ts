@@ -1,0 +1,366 @@
+/**
+ * `l2 node` without the event loop: joins `NodeCore` (core/vpn/node.ts) to a
+ * UDP socket and a `FrameDevice` (the TAP), with MAC Address Translation
+ * (`MatTranslator`, core/mat.ts) between the TAP side and the VPN.
+ *
+ * ```
+ *   TAP --read--> MAT egress --> NodeCore.sendFrame --> takeOutgoing --> UDP
+ *   UDP --recv--> NodeCore.receive --> takeFrames --> MAT ingress --> TAP write
+ * ```
+ *
+ * The translator needs the supernode id and the node id, which the node
+ * learns at registration: until the first `registered` event, frames from
+ * the TAP are dropped and counted (`tx_not_registered`). A registration
+ * with other ids (a new supernode id, another auto id) builds a new
+ * translator on the same leaf table, so leaf ids stay.
+ *
+ * Every drop is counted: MAT verdicts per direction, the core's send
+ * results and `drop_*` reasons (`tx_too_big` for frames over the size the
+ * underlay carries), TAP write failures.
+ *
+ * @module
+ */
+import { MatTranslator, type MatVerdict } from "../core/mat.ts";
+import type { LeafTable } from "../core/leaf_table.ts";
+import { formatMac, type MacKey, matAddress } from "../core/mac.ts";
+import type { NodeCore, NodeEvent } from "../core/vpn/node.ts";
+import type { FrameDevice } from "../ffi/types.ts";
+import type { TopicLogger } from "./kit/log.ts";
+import type { MetricsWriter } from "./kit/metrics.ts";
+import type { VpnSocket } from "./vpn_io.ts";
+
+/** What the engine is built from. */
+export interface NodeEngineOptions {
+  socket: VpnSocket;
+  device: FrameDevice;
+  core: NodeCore;
+  leaves: LeafTable;
+  /** The TAP's own MAC (leaf 0). */
+  tapMac: MacKey;
+  log: TopicLogger;
+  /** Saves the leaf table (called every `saveIntervalMs` and at stop). */
+  save?: () => void;
+  /** Default 60 000. */
+  saveIntervalMs?: number;
+}
+
+/** Engine counters (the core and MAT keep their own). */
+export interface NodeEngineCounters {
+  /** Frames read from the TAP. */
+  tap_rx_frames: number;
+  tap_rx_bytes: number;
+  /** Frames written to the TAP. */
+  tap_tx_frames: number;
+  tap_tx_bytes: number;
+  /** TAP writes that failed (frame dropped). */
+  tap_tx_errors: number;
+  /** TAP frames dropped before the first registration (no MAT ids yet). */
+  tx_not_registered: number;
+  /** TAP frames MAT egress dropped (by verdict in `mat.egress`). */
+  tx_mat_dropped: number;
+  /** VPN frames MAT ingress dropped (by verdict in `mat.ingress`). */
+  rx_mat_dropped: number;
+  /** Leaf table saves that failed. */
+  save_errors: number;
+}
+
+type VerdictCounts = Partial<Record<MatVerdict, number>>;
+
+/** The node engine; see the module doc. */
+export class NodeEngine {
+  readonly counters: NodeEngineCounters = {
+    tap_rx_frames: 0,
+    tap_rx_bytes: 0,
+    tap_tx_frames: 0,
+    tap_tx_bytes: 0,
+    tap_tx_errors: 0,
+    tx_not_registered: 0,
+    tx_mat_dropped: 0,
+    rx_mat_dropped: 0,
+    save_errors: 0,
+  };
+  readonly #o: NodeEngineOptions;
+  #mat: MatTranslator | null = null;
+  /** MAT verdict counts of translators replaced by a new registration. */
+  readonly #retired = { egress: {} as VerdictCounts, ingress: {} as VerdictCounts };
+  #saveAt: number;
+  readonly #saveEvery: number;
+
+  constructor(o: NodeEngineOptions) {
+    this.#o = o;
+    this.#saveEvery = o.saveIntervalMs ?? 60_000;
+    this.#saveAt = o.save ? 0 : Infinity;
+  }
+
+  /** The translator, once registered. */
+  get mat(): MatTranslator | null {
+    return this.#mat;
+  }
+
+  /** Starts registering. */
+  start(now: number): void {
+    this.#o.core.start(now);
+    this.#saveAt = this.#o.save ? now + this.#saveEvery : Infinity;
+    this.#drain(now);
+  }
+
+  /** Handles one batch of TAP frames; returns how many (0: drained). */
+  onDeviceReadable(now: number): number {
+    const d = this.#o.device;
+    const n = d.read();
+    if (n === 0) return 0;
+    const core = this.#o.core;
+    const mat = this.#mat;
+    const c = this.counters;
+    for (let i = 0; i < n; i++) {
+      const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
+      c.tap_rx_frames++;
+      c.tap_rx_bytes += frame.length;
+      if (!mat) {
+        c.tx_not_registered++;
+        continue;
+      }
+      if (mat.egress(frame, now) !== "forward") {
+        c.tx_mat_dropped++;
+        continue;
+      }
+      core.sendFrame(frame, now);
+    }
+    this.#drain(now);
+    return n;
+  }
+
+  /** Handles one batch of datagrams; returns how many (0: drained). */
+  onSocketReadable(now: number): number {
+    const core = this.#o.core;
+    const n = this.#o.socket.receive((from, bytes) => core.receive(from, bytes, now));
+    if (n > 0) this.#drain(now);
+    return n;
+  }
+
+  #drain(now: number): void {
+    const core = this.#o.core;
+    for (const ev of core.takeEvents()) this.#event(ev, now);
+    this.#o.socket.send(core.takeOutgoing());
+    const frames = core.takeFrames();
+    if (frames.length === 0) return;
+    const mat = this.#mat;
+    const d = this.#o.device;
+    const c = this.counters;
+    for (const f of frames) {
+      if (!mat || mat.ingress(f, now) !== "forward") {
+        c.rx_mat_dropped++;
+        continue;
+      }
+      if (d.write(f) !== 0) {
+        c.tap_tx_errors++;
+        continue;
+      }
+      c.tap_tx_frames++;
+      c.tap_tx_bytes += f.length;
+    }
+  }
+
+  #event(ev: NodeEvent, now: number): void {
+    const log = this.#o.log;
+    switch (ev.type) {
+      case "registered": {
+        const m = this.#mat;
+        const prefix = matAddress(ev.supernodeId, ev.nodeId, 0);
+        if (!m || m.prefix !== prefix) {
+          if (m) this.#retire(m);
+          this.#mat = new MatTranslator({
+            supernode: ev.supernodeId,
+            node: ev.nodeId,
+            tapMac: this.#o.tapMac,
+            leaves: this.#o.leaves,
+          });
+        }
+        log.info(
+          `registered as node ${ev.nodeId} with supernode id ${ev.supernodeId}, seen as ${ev.observed}`,
+          {
+            network: ev.network,
+            mat: formatMac(prefix),
+            supernode_restarted: ev.supernodeRestarted,
+          },
+        );
+        break;
+      }
+      case "refused":
+        log.warn(`the supernode refused node id ${ev.requested}: ${ev.text}`, {
+          reason: ev.reason,
+        });
+        break;
+      case "reregistering":
+        log.warn(`registering again: ${ev.cause.replaceAll("_", " ")}`, { retry_s: ev.retryS });
+        break;
+      case "path":
+        log.info(
+          `path to node ${ev.peer} is ${ev.path} via ${ev.endpoint} (${
+            ev.cause.replace("_", " ")
+          })`,
+          { rtt_ms: ev.rttMs },
+        );
+        break;
+      case "frame_too_big":
+        log.warn(
+          `frames larger than ${ev.max} bytes do not fit the underlay and are dropped ` +
+            `(${ev.count} so far; last ${ev.length} bytes): lower the TAP MTU`,
+        );
+        break;
+      case "deregistered":
+        log.info(`deregistered node ${ev.nodeId}`);
+        break;
+    }
+    void now;
+  }
+
+  #retire(m: MatTranslator): void {
+    for (const dir of ["egress", "ingress"] as const) {
+      for (const [k, v] of Object.entries(m.counters[dir]) as [MatVerdict, number][]) {
+        if (v) this.#retired[dir][k] = (this.#retired[dir][k] ?? 0) + v;
+      }
+    }
+  }
+
+  /** Runs due timers: the core's, leaf ageing, the periodic save. */
+  poll(now: number): void {
+    this.#o.core.poll(now);
+    this.#o.leaves.expire(now);
+    if (now >= this.#saveAt) {
+      this.#save();
+      this.#saveAt = now + this.#saveEvery;
+    }
+    this.#drain(now);
+  }
+
+  #save(): void {
+    if (!this.#o.save) return;
+    try {
+      this.#o.save();
+    } catch (e) {
+      this.counters.save_errors++;
+      this.#o.log.limited("save", "error", `cannot save the leaf table: ${(e as Error).message}`);
+    }
+  }
+
+  /** When `poll` next has work. */
+  nextDeadline(): number {
+    return Math.min(this.#o.core.nextDeadline(), this.#o.leaves.nextDeadline(), this.#saveAt);
+  }
+
+  /** SIGTERM: DEREGISTER, then saves the leaf table. */
+  stop(now: number): void {
+    this.#o.core.deregister(now);
+    this.#drain(now);
+    this.#save();
+    this.#saveAt = Infinity;
+  }
+
+  /** MAT verdict counts, both directions, including replaced translators (non-zero only). */
+  matCounters(): { egress: VerdictCounts; ingress: VerdictCounts; notes: Record<string, number> } {
+    const out = {
+      egress: { ...this.#retired.egress },
+      ingress: { ...this.#retired.ingress },
+      notes: {} as Record<string, number>,
+    };
+    const m = this.#mat;
+    if (m) {
+      for (const dir of ["egress", "ingress"] as const) {
+        for (const [k, v] of Object.entries(m.counters[dir]) as [MatVerdict, number][]) {
+          if (v) out[dir][k] = (out[dir][k] ?? 0) + v;
+        }
+      }
+      for (const [k, v] of Object.entries(m.counters.notes)) if (v) out.notes[k] = v;
+    }
+    return out;
+  }
+
+  /** For /status. */
+  status(now: number): Record<string, unknown> {
+    const core = this.#o.core;
+    const s = core.status();
+    const snap = this.#o.leaves.snapshot(now);
+    const m = this.#mat;
+    return {
+      id: s.nodeId,
+      state: s.state,
+      network: s.network,
+      supernode: s.supernode,
+      supernode_id: s.supernodeId,
+      supernode_rtt_ms: s.supernodeRttMs,
+      tap: this.#o.device.name,
+      tap_mac: formatMac(this.#o.tapMac),
+      tap_mtu: this.#o.device.mtu,
+      max_frame: s.maxFrame,
+      local: this.#o.socket.transport.local.port,
+      peers: core.peers().map((p) => ({
+        node: p.node,
+        path: p.path,
+        state: p.state,
+        endpoint: p.endpoint,
+        rtt_ms: p.rttMs,
+        direct_rtt_ms: p.directRttMs,
+        relay_rtt_ms: p.relayRttMs,
+        tx_frames: p.txFrames,
+        rx_frames: p.rxFrames,
+        tx_bytes: p.txBytes,
+        rx_bytes: p.rxBytes,
+        direct_ups: p.directUps,
+        direct_failures: p.directFailures,
+      })),
+      mat: {
+        prefix: m ? formatMac(m.prefix) : null,
+        leaves: [
+          {
+            leaf: 0,
+            mac: formatMac(this.#o.tapMac),
+            mat: m ? formatMac(m.prefix) : null,
+            age_s: 0,
+          },
+          ...snap.leaves.map((l) => ({
+            leaf: l.leaf,
+            mac: l.mac,
+            mat: m ? formatMac(m.prefix + l.leaf) : null,
+            age_s: Math.round(l.idleMs / 1000),
+          })),
+        ],
+        in_use: snap.inUse,
+        quarantined: snap.quarantined,
+        max_leaves: snap.maxLeaves,
+        table: snap.counters,
+        ...this.matCounters(),
+      },
+      counters: { ...s.counters, ...this.counters, ...this.#o.socket.counters },
+    };
+  }
+
+  /** For /metrics. */
+  metrics(w: MetricsWriter): void {
+    const s = this.#o.core.status();
+    w.gauge("l2_node_registered", "1 while registered", s.state === "registered" ? 1 : 0);
+    w.gauge("l2_node_peers", "peers known", s.counters.peers ?? 0);
+    w.gauge("l2_node_leaves", "MAT leaf ids in use", this.#o.leaves.size);
+    for (const p of this.#o.core.peers()) {
+      const l = { peer: p.node, path: p.path };
+      w.counter("l2_node_peer_tx_frames_total", "frames sent to a peer", p.txFrames, l);
+      w.counter("l2_node_peer_rx_frames_total", "frames received from a peer", p.rxFrames, l);
+      if (p.rttMs !== null) w.gauge("l2_node_peer_rtt_ms", "RTT of the path in use", p.rttMs, l);
+    }
+    for (const [k, v] of Object.entries(s.counters)) {
+      w.counter("l2_node_events_total", "node protocol counters by name", v, { name: k });
+    }
+    for (const [k, v] of Object.entries(this.counters)) {
+      w.counter(`l2_node_${k}_total`, `node: ${k.replaceAll("_", " ")}`, v);
+    }
+    for (const [k, v] of Object.entries(this.#o.socket.counters)) {
+      w.counter("l2_node_socket_total", "UDP socket counters by name", v, { name: k });
+    }
+    const mc = this.matCounters();
+    for (const dir of ["egress", "ingress"] as const) {
+      for (const [k, v] of Object.entries(mc[dir])) {
+        w.counter("l2_node_mat_frames_total", "MAT verdicts", v ?? 0, { dir, verdict: k });
+      }
+    }
+  }
+}

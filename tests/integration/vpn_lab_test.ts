@@ -1,0 +1,402 @@
+/**
+ * `l2 supernode` and `l2 node` as real daemons (issue 5), in namespaces this
+ * test creates: a supernode and three nodes, each in its own namespace on
+ * one underlay bridge, a leaf namespace bridged behind node 1.
+ *
+ * - pings (IPv4 and IPv6) between every pair of nodes and the leaf; the
+ *   leaf's MAC translated (node 1's /status, the others' neighbour tables);
+ *   once punched, a bulk exchange between two nodes is not relayed;
+ * - garbage and truncated datagrams at the supernode and a node are counted
+ *   and dropped while the others keep working;
+ * - the supernode killed and restarted: direct traffic keeps flowing,
+ *   nodes register again within 10 s of its return, broadcasts work again;
+ * - SIGTERM: nodes deregister, the supernode tells its nodes it is going.
+ *
+ * ```
+ *   [sn 10.88.0.1]   [n1 10.88.0.11]  [n2 10.88.0.12]  [n3 10.88.0.13]
+ *         \______________|________________|________________/
+ *                       core: bridge br0
+ *   overlay (TAP v0): 10.99.0.1N/24, fd99::1N/64
+ * ```
+ *
+ * @module
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { Lab, waitFor } from "../lab/netns.ts";
+import { Daemon, MAIN, runL2, runScript } from "../lab/l2proc.ts";
+
+/** Management port of every daemon (each in its own namespace). */
+const API_PORT = 7755;
+/** Supernode UDP port. */
+const SN_PORT = 7654;
+
+/** `ip netns exec NS` prefix. */ function wrap(ns: string): string[] {
+  return ["ip", "netns", "exec", ns];
+}
+
+/** `/status` of the daemon in `ns`, as JSON. */
+// deno-lint-ignore no-explicit-any
+async function status(ns: string): Promise<any> {
+  const r = await runL2(["status", "--api", `127.0.0.1:${API_PORT}`, "--json"], {
+    wrap: wrap(ns),
+    timeoutMs: 15_000,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** Starts `l2 supernode` in `ns`; waits until it listens. */
+async function startSupernode(ns: string, daemons: Daemon[]): Promise<Daemon> {
+  const d = new Daemon(
+    MAIN,
+    ["supernode", "--listen", `0.0.0.0:${SN_PORT}`, "--api", `127.0.0.1:${API_PORT}`],
+    {},
+    wrap(ns),
+  );
+  daemons.push(d);
+  await d.waitLine(/listening on UDP/, 15_000);
+  return d;
+}
+
+/** Starts `l2 node` in `ns` with TAP `v0`; waits until it registered. */
+async function startNode(
+  ns: string,
+  supernode: string,
+  stateDir: string,
+  addresses: string[],
+  daemons: Daemon[],
+  extra: string[] = [],
+): Promise<Daemon> {
+  const args = [
+    "node",
+    "--supernode",
+    supernode,
+    "--tap",
+    "v0",
+    "--api",
+    `127.0.0.1:${API_PORT}`,
+    ...addresses.flatMap((a) => ["--address", a]),
+    ...extra,
+  ];
+  const cfg = `${stateDir}.yaml`;
+  await Deno.writeTextFile(cfg, `node:\n  default:\n    state_dir: ${stateDir}\n`);
+  const d = new Daemon(MAIN, [...args, "--config", cfg], {}, wrap(ns));
+  daemons.push(d);
+  await d.waitLine(/registered as node \d+/, 20_000);
+  return d;
+}
+
+/** Pings `addr` from `ns`; the result code (0: replies came). */
+async function ping(
+  lab: Lab,
+  ns: string,
+  addr: string,
+  count = 2,
+  interval = "0.2",
+): Promise<{ code: number; stdout: string }> {
+  const v6 = addr.includes(":") ? ["-6"] : [];
+  return await lab.exec(ns, ["ping", ...v6, "-c", String(count), "-i", interval, "-W", "2", addr], {
+    allowFail: true,
+    timeoutMs: 20_000 + count * 100,
+  });
+}
+
+/** Waits (bounded) until one ping from `ns` to `addr` is answered. */
+async function waitPing(lab: Lab, ns: string, addr: string, timeoutMs = 20_000) {
+  await waitFor(
+    async () => (await ping(lab, ns, addr, 1)).code === 0,
+    timeoutMs,
+    `${ns} to reach ${addr}`,
+    200,
+  );
+}
+
+/** Peer entry of `node` in a node's status, if any. */
+// deno-lint-ignore no-explicit-any
+function peerOf(st: any, node: number): any {
+  return st.peers.find((p: { node: number }) => p.node === node);
+}
+
+/** Waits (bounded) until the node in `ns` has a direct path to node id `peer`. */
+async function waitDirect(ns: string, peer: number, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => peerOf(await status(ns), peer)?.path === "direct",
+    timeoutMs,
+    `a direct path from ${ns} to node ${peer}`,
+    250,
+  );
+}
+
+/** The lab: supernode, three nodes, a leaf behind node 1. */
+interface VpnLab {
+  lab: Lab;
+  dir: string;
+  daemons: Daemon[];
+  sn: string;
+  n: string[];
+  leaf: string;
+  snd: Daemon;
+  nd: Daemon[];
+  /** Node ids of n[0..2], from their status. */
+  ids: number[];
+}
+
+const SN_ADDR = "10.88.0.1";
+
+async function withLab(tag: string, fn: (v: VpnLab) => Promise<void>): Promise<void> {
+  const lab = await Lab.create(tag);
+  const daemons: Daemon[] = [];
+  const dir = await Deno.makeTempDir();
+  try {
+    const core = await lab.netns("core");
+    const sn = await lab.netns("sn");
+    const n = [await lab.netns("n1"), await lab.netns("n2"), await lab.netns("n3")];
+    const leaf = await lab.netns("leaf");
+    const ports: string[] = [];
+    for (const [i, ns] of [sn, ...n].entries()) {
+      await lab.veth(ns, "up0", core, `p${i}`);
+      await lab.addr(ns, "up0", i === 0 ? `${SN_ADDR}/24` : `10.88.0.1${i}/24`);
+      ports.push(`p${i}`);
+    }
+    await lab.bridge(core, "br0", ports);
+    const snd = await startSupernode(sn, daemons);
+    const nd: Daemon[] = [];
+    for (const [i, ns] of n.entries()) {
+      const addrs = i === 0 ? [] : [`10.99.0.1${i + 1}/24`, `fd99::1${i + 1}/64`];
+      nd.push(await startNode(ns, `${SN_ADDR}:${SN_PORT}`, `${dir}/n${i + 1}`, addrs, daemons));
+    }
+    // Node 1 bridges its TAP with the leaf namespace; its own address is on the bridge.
+    await lab.veth(n[0], "lv0", leaf, "eth0");
+    await lab.bridge(n[0], "brl", ["v0", "lv0"]);
+    await lab.addr(n[0], "brl", "10.99.0.11/24");
+    await lab.addr(n[0], "brl", "fd99::11/64");
+    await lab.addr(leaf, "eth0", "10.99.0.100/24");
+    await lab.addr(leaf, "eth0", "fd99::100/64");
+    const ids: number[] = [];
+    for (const ns of n) ids.push((await status(ns)).id);
+    await fn({ lab, dir, daemons, sn, n, leaf, snd, nd, ids });
+  } finally {
+    for (const d of daemons) await d.close();
+    await lab.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const HOSTS: [string, string, string][] = [
+  // [name, IPv4, IPv6] in the overlay
+  ["n1", "10.99.0.11", "fd99::11"],
+  ["n2", "10.99.0.12", "fd99::12"],
+  ["n3", "10.99.0.13", "fd99::13"],
+  ["leaf", "10.99.0.100", "fd99::100"],
+];
+
+function nsOf(v: VpnLab, name: string): string {
+  return name === "leaf" ? v.leaf : v.n[Number(name[1]) - 1];
+}
+
+Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry bulk traffic", async () => {
+  await withLab("vpnping", async (v) => {
+    const { lab } = v;
+    assertEquals(new Set(v.ids).size, 3, `three distinct auto ids: ${v.ids}`);
+    await waitPing(lab, v.leaf, "10.99.0.12");
+    for (let i = 0; i < HOSTS.length; i++) {
+      for (let j = i + 1; j < HOSTS.length; j++) {
+        const [a, ,] = HOSTS[i];
+        const [b, b4, b6] = HOSTS[j];
+        for (const addr of [b4, b6]) {
+          const ns = nsOf(v, a);
+          await waitPing(lab, ns, addr);
+          const r = await ping(lab, ns, addr);
+          assertEquals(r.code, 0, `${a} -> ${b} ${addr}: ${r.stdout}`);
+        }
+      }
+    }
+    // MAT: node 1 lists the leaf's real MAC with a translated one in its prefix.
+    const leafMac = JSON.parse(
+      (await lab.exec(v.leaf, ["ip", "-j", "link", "show", "eth0"])).stdout,
+    )[0].address as string;
+    const st1 = await status(v.n[0]);
+    assertEquals(st1.role, "node");
+    const entry = st1.mat.leaves.find((l: { mac: string }) => l.mac === leafMac);
+    assert(entry, `node 1 has the leaf ${leafMac} in its MAT table: ${JSON.stringify(st1.mat)}`);
+    assert(entry.leaf > 0 && typeof entry.age_s === "number", JSON.stringify(entry));
+    assertEquals(entry.mat.slice(0, 11), st1.mat.prefix.slice(0, 11));
+    // Node 2 knows the leaf by that translated MAC, never by its real one.
+    const neigh = (await lab.exec(v.n[1], ["ip", "neigh", "show", "10.99.0.100"])).stdout;
+    assert(neigh.includes(entry.mat), `n2 neighbour entry for the leaf: ${neigh}`);
+    assert(!neigh.includes(leafMac), `n2 must not see the leaf's real MAC: ${neigh}`);
+
+    // Direct paths: once punched, n2 <-> n3 and leaf -> n3 are not relayed.
+    await waitDirect(v.n[1], v.ids[2]);
+    await waitDirect(v.n[2], v.ids[1]);
+    await waitDirect(v.n[0], v.ids[2]);
+    const before = (await status(v.sn)).relayed_frames;
+    let r = await ping(lab, v.n[1], "10.99.0.13", 300, "0.01");
+    assertEquals(r.code, 0, r.stdout);
+    assert(/ 0% packet loss/.test(r.stdout), r.stdout);
+    r = await ping(lab, v.leaf, "fd99::13", 200, "0.01");
+    assertEquals(r.code, 0, r.stdout);
+    const sst = await status(v.sn);
+    assertEquals(sst.role, "supernode");
+    assertEquals(sst.relayed_frames, before, "bulk traffic between direct peers was relayed");
+    assertEquals(sst.nodes.length, 3);
+    assert(sst.broadcast_frames > 0, "ARP/NDP went through the supernode as broadcast");
+    const p = peerOf(await status(v.n[1]), v.ids[2]);
+    assertEquals(p.path, "direct");
+    assert(p.tx_frames >= 300 && p.rx_frames >= 300, JSON.stringify(p));
+    assert(typeof p.rtt_ms === "number", JSON.stringify(p));
+    assertEquals(p.endpoint, `10.88.0.13:${p.endpoint.split(":")[1]}`);
+
+    // SIGTERM: a node deregisters; the supernode forgets it at once.
+    const m = v.snd.lines.length;
+    v.nd[2].kill("SIGTERM");
+    assertEquals((await v.nd[2].exited()).code, 0, v.nd[2].lines.join("\n"));
+    await v.snd.waitLine(new RegExp(`node ${v.ids[2]} deregistered`), 5000, m);
+    assertEquals((await status(v.sn)).nodes.length, 2);
+    // The leaf table was saved, mode 0600.
+    const saved = await Deno.stat(`${v.dir}/n1/identity`);
+    assertEquals(saved.mode! & 0o777, 0o600);
+  });
+});
+
+/** A script that sends hex payloads as UDP datagrams to HOST PORT (one per argument). */
+const UDP_SEND = `import dgram from "node:dgram";
+const [host, port, ...hex] = Deno.args;
+const s = dgram.createSocket("udp4");
+let sent = 0;
+for (const h of hex) {
+  const b = new Uint8Array(h.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  await new Promise((r) => s.send(b, Number(port), host, r));
+  sent++;
+}
+s.close();
+console.log(sent);
+`;
+
+/** Seeded garbage: random bytes, truncated headers, a valid-looking header with a bad tag, an oversize datagram. */
+function garbage(seed: number): string[] {
+  let x = seed >>> 0;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x1_0000_0000;
+  };
+  const hex = (b: number[]) => b.map((v) => v.toString(16).padStart(2, "0")).join("");
+  const out: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    out.push(
+      hex(Array.from({ length: 1 + Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256))),
+    );
+  }
+  out.push("4c"); // magic only
+  out.push("4c0110000000000100"); // truncated header
+  out.push(
+    "4c01" + "10" + "00" + "0000" + "0001" + "0002" + "0000" + "00".repeat(12) + "ab".repeat(30),
+  ); // bad tag
+  out.push("4c0201" + "00".repeat(60)); // bad version
+  out.push("ee".repeat(4000)); // larger than a receive slot: cut, counted
+  return out;
+}
+
+function drops(counters: Record<string, number>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(counters)) {
+    if (k.startsWith("drop_") || k === "rx_truncated") n += v;
+  }
+  return n;
+}
+
+Deno.test("vpn: garbage and truncated datagrams are counted and dropped; the VPN keeps working", async () => {
+  await withLab("vpngarb", async (v) => {
+    const { lab } = v;
+    await waitPing(lab, v.n[1], "10.99.0.13");
+    const sn0 = await status(v.sn);
+    const n20 = await status(v.n[1]);
+    const script = `${v.dir}/udp_send.ts`;
+    await Deno.writeTextFile(script, UDP_SEND);
+    const payloads = garbage(0x5eed);
+    let r = await runScript(script, [SN_ADDR, String(SN_PORT), ...payloads], {
+      wrap: wrap(v.n[2]),
+    });
+    assertEquals(r.stdout.trim(), String(payloads.length), r.stderr);
+    r = await runScript(script, ["10.88.0.12", String(n20.local), ...payloads], {
+      wrap: wrap(v.n[2]),
+    });
+    assertEquals(r.stdout.trim(), String(payloads.length), r.stderr);
+    await waitFor(
+      async () => drops((await status(v.sn)).counters) - drops(sn0.counters) >= payloads.length,
+      10_000,
+      "the supernode to count every garbage datagram",
+      200,
+    );
+    await waitFor(
+      async () => drops((await status(v.n[1])).counters) - drops(n20.counters) >= payloads.length,
+      10_000,
+      "node 2 to count every garbage datagram",
+      200,
+    );
+    const sn1 = await status(v.sn);
+    assert(sn1.counters.rx_truncated > sn0.counters.rx_truncated, JSON.stringify(sn1.counters));
+    assert((sn1.counters.drop_bad_magic ?? 0) > 0, JSON.stringify(sn1.counters));
+    // Nothing changed: same registrations, and the others still talk.
+    assertEquals(
+      sn1.nodes.map((n: { id: number }) => n.id).sort(),
+      sn0.nodes.map((n: { id: number }) => n.id).sort(),
+    );
+    for (
+      const [ns, addr] of [[v.n[1], "10.99.0.13"], [v.leaf, "fd99::12"], [v.n[2], "10.99.0.11"]]
+    ) {
+      await waitPing(lab, ns, addr);
+      const p = await ping(lab, ns, addr);
+      assertEquals(p.code, 0, `${ns} -> ${addr} after garbage: ${p.stdout}`);
+    }
+    assertEquals((await status(v.n[1])).state, "registered");
+  });
+});
+
+Deno.test("vpn: supernode killed and restarted; direct traffic flows meanwhile; nodes come back", async () => {
+  await withLab("vpnrst", async (v) => {
+    const { lab } = v;
+    await waitPing(lab, v.n[1], "10.99.0.13");
+    await waitDirect(v.n[1], v.ids[2]);
+    await waitDirect(v.n[2], v.ids[1]);
+    v.snd.kill("SIGKILL");
+    await v.snd.exited();
+    const marks = v.nd.map((d) => d.lines.length);
+    // Direct traffic needs no supernode: 3 s of pings through the outage.
+    const r = await ping(lab, v.n[1], "10.99.0.13", 60, "0.05");
+    assertEquals(r.code, 0, r.stdout);
+    const loss = Number(/(\d+(?:\.\d+)?)% packet loss/.exec(r.stdout)?.[1] ?? 100);
+    assert(loss <= 5, `direct traffic during the outage: ${r.stdout}`);
+    // Each node noticed (keepalive timeout) and is registering again.
+    for (const [i, d] of v.nd.entries()) {
+      await d.waitLine(/registering again: keepalive timeout/, 15_000, marks[i]);
+    }
+    const back = v.nd.map((d) => d.lines.length);
+    v.snd = await startSupernode(v.sn, v.daemons);
+    const t0 = performance.now();
+    for (const [i, d] of v.nd.entries()) {
+      await d.waitLine(/registered as node \d+/, 10_000 - (performance.now() - t0), back[i]);
+    }
+    const st = await status(v.sn);
+    assertEquals(
+      st.nodes.map((n: { id: number }) => n.id).sort(),
+      [...v.ids].sort(),
+      "the nodes kept their ids",
+    );
+    // Broadcast again: n2 forgets its neighbours and must ARP for n1 through the supernode.
+    await lab.exec(v.n[1], ["ip", "neigh", "flush", "dev", "v0"]);
+    const p = await ping(lab, v.n[1], "10.99.0.11");
+    assertEquals(p.code, 0, p.stdout);
+    assert((await status(v.sn)).broadcast_frames > 0, "the new supernode fanned out the ARP");
+    // SIGTERM on the supernode: every node hears GOING_AWAY.
+    const m2 = v.nd.map((d) => d.lines.length);
+    v.snd.kill("SIGTERM");
+    assertEquals((await v.snd.exited()).code, 0, v.snd.lines.join("\n"));
+    for (const [i, d] of v.nd.entries()) {
+      await d.waitLine(/registering again: going away/, 5000, m2[i]);
+    }
+  });
+});
