@@ -76,7 +76,7 @@ export const switchFields = {
     default: "restrict",
   }),
   allow_link_local: bool({
-    doc: "forward 01:80:C2:00:00:0x frames (STP BPDUs, LACP, LLDP, 802.1X)",
+    doc: "forward 01:80:C2:00:00:0x frames (LACP, LLDP, 802.1X; STP BPDUs also need allow_llc)",
     default: false,
   }),
   allow_llc: bool({ doc: "forward 802.3/LLC frames (NetBEUI, IPX over LLC...)", default: false }),

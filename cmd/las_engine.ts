@@ -475,8 +475,18 @@ export class LasEngine {
       tx_bytes: a.txBytes,
       tx_errors: a.txErrors,
     }));
+    const macTables: Record<string, unknown>[] = [];
     const switches = [...this.#switches.values()].map((vc) => {
       const s: SwitchSnapshot = vc.sw.snapshot(now, 256);
+      for (const m of s.macs) {
+        macTables.push({
+          vc: vc.text,
+          mac: m.mac,
+          session: vc.ports[m.port]?.info.localSessionId ?? null,
+          peer: vc.ports[m.port]?.info.peer ?? null,
+          age_s: Math.round(m.ageMs / 1000),
+        });
+      }
       const dropped = Object.fromEntries(
         Object.entries(s.counters.dropped_frames).filter(([, v]) => v > 0),
       );
@@ -488,14 +498,16 @@ export class LasEngine {
         flooded_frames: s.counters.flooded_frames,
         unicast_frames: s.counters.unicast_frames,
         dropped,
-        mac_table: s.macs.map((m) => ({
-          mac: m.mac,
-          session: vc.ports[m.port]?.info.localSessionId ?? null,
-          age_s: Math.round(m.ageMs / 1000),
-        })),
+        macs_shown: s.macs.length + (s.macsTruncated ? "+" : ""),
       };
     });
-    return { connections, sessions, switches, counters: { ...this.counters } };
+    return {
+      connections,
+      sessions,
+      switches,
+      mac_table: macTables,
+      counters: { ...this.counters },
+    };
   }
 
   /** For /metrics. */
