@@ -400,3 +400,106 @@ Deno.test("vpn: supernode killed and restarted; direct traffic flows meanwhile; 
     }
   });
 });
+
+/**
+ * Two nodes behind their own nftables NAT routers:
+ *
+ *   [n1 192.168.1.2]--[r1 192.168.1.1 | wan 10.88.0.21]--\
+ *                                                         core br0 -- [sn 10.88.0.1]
+ *   [n2 192.168.2.2]--[r2 192.168.2.1 | wan 10.88.0.22]--/
+ *
+ * `masquerade` keeps the node's port for every destination (endpoint-independent
+ * mapping): punching works. Each router drops unsolicited traffic to itself, as
+ * home routers do: without that, a peer's first probe, arriving before the
+ * node's own probe left, would be tracked as a local connection to the router
+ * and make the router map the node's probes to another port. `masquerade fully-random` picks a random port per
+ * connection, i.e. per destination (symmetric NAT): on both sides, punching
+ * cannot work and traffic stays on the relay.
+ */
+async function natLab(
+  tag: string,
+  nat: string,
+  fn: (v: {
+    lab: Lab;
+    sn: string;
+    n: string[];
+    ids: number[];
+  }) => Promise<void>,
+): Promise<void> {
+  const lab = await Lab.create(tag);
+  const daemons: Daemon[] = [];
+  const dir = await Deno.makeTempDir();
+  try {
+    const core = await lab.netns("core");
+    const sn = await lab.netns("sn");
+    const r = [await lab.netns("r1"), await lab.netns("r2")];
+    const n = [await lab.netns("n1"), await lab.netns("n2")];
+    await lab.veth(sn, "up0", core, "p0");
+    await lab.addr(sn, "up0", `${SN_ADDR}/24`);
+    for (const i of [0, 1]) {
+      await lab.veth(r[i], "wan", core, `p${i + 1}`);
+      await lab.addr(r[i], "wan", `10.88.0.2${i + 1}/24`);
+      await lab.veth(r[i], "lan", n[i], "up0");
+      await lab.addr(r[i], "lan", `192.168.${i + 1}.1/24`);
+      await lab.addr(n[i], "up0", `192.168.${i + 1}.2/24`);
+      await lab.ip(n[i], "route", "add", "default", "via", `192.168.${i + 1}.1`);
+      await lab.exec(r[i], ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      await lab.exec(r[i], [
+        "nft",
+        `add table ip l2t; add chain ip l2t post { type nat hook postrouting priority 100; }; ` +
+        `add rule ip l2t post oifname "wan" ${nat}; ` +
+        // A home router's stateful firewall: unsolicited traffic to the router is dropped
+        // (so it leaves no conntrack entry that would clash with a later mapping).
+        `add chain ip l2t in { type filter hook input priority 0; }; ` +
+        `add rule ip l2t in iifname "wan" ct state new counter drop`,
+      ]);
+    }
+    await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
+    await startSupernode(sn, daemons);
+    for (const i of [0, 1]) {
+      await startNode(n[i], `${SN_ADDR}:${SN_PORT}`, `${dir}/n${i + 1}`, [
+        `10.99.0.1${i + 1}/24`,
+      ], daemons);
+    }
+    const ids = [(await status(n[0])).id, (await status(n[1])).id];
+    await fn({ lab, sn, n, ids });
+  } finally {
+    for (const d of daemons) await d.close();
+    await lab.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("vpn: two nodes behind masquerading NATs punch a direct path", async () => {
+  await natLab("vpnnat", "masquerade", async ({ lab, sn, n, ids }) => {
+    await waitPing(lab, n[0], "10.99.0.12");
+    await waitDirect(n[0], ids[1]);
+    await waitDirect(n[1], ids[0]);
+    const p = peerOf(await status(n[0]), ids[1]);
+    assert(p.endpoint.startsWith("10.88.0.22:"), `n2 seen at its router: ${JSON.stringify(p)}`);
+    const before = (await status(sn)).relayed_frames;
+    const r = await ping(lab, n[0], "10.99.0.12", 100, "0.01");
+    assertEquals(r.code, 0, r.stdout);
+    assertEquals((await status(sn)).relayed_frames, before, "direct traffic was relayed");
+  });
+});
+
+Deno.test("vpn: two nodes behind symmetric NATs (fully-random) talk through the relay", async () => {
+  await natLab("vpnsym", "masquerade fully-random", async ({ lab, sn, n, ids }) => {
+    await waitPing(lab, n[0], "10.99.0.12");
+    // The punch window (10 s) passes without an echo: the path stays relayed.
+    await waitFor(
+      async () => (peerOf(await status(n[0]), ids[1])?.direct_failures ?? 0) >= 1,
+      20_000,
+      "the punch between symmetric NATs to fail",
+      500,
+    );
+    const before = (await status(sn)).relayed_frames;
+    const r = await ping(lab, n[0], "10.99.0.12", 50, "0.02");
+    assertEquals(r.code, 0, r.stdout);
+    assert(/ 0% packet loss/.test(r.stdout), r.stdout);
+    const p = peerOf(await status(n[0]), ids[1]);
+    assertEquals(p.path, "relay");
+    assert((await status(sn)).relayed_frames >= before + 100, "the pings went through the relay");
+  });
+});
