@@ -30,11 +30,11 @@ import {
   type CommonDaemonArgs,
   commonDaemonOptions,
   loadDaemon,
-  printCheckedConfig,
+  restartNeeded,
+  runDaemonCommand,
 } from "./kit/cli.ts";
 import { ConfigError, type Infer } from "./kit/config.ts";
-import { type DaemonInstance, runDaemon } from "./kit/daemon.ts";
-import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
 import { LasEngine } from "./las_engine.ts";
 import type { SwitchOptions } from "../core/switch.ts";
@@ -181,7 +181,7 @@ export function switchOptions(c: Infer<typeof switchFields>): SwitchOptions {
 type LasConfig = Infer<typeof lasFields>;
 
 function startLas(
-  ctx: Parameters<Parameters<typeof runDaemon<LasConfig>>[0]["start"]>[0],
+  ctx: DaemonContext,
   cfg: { config: LasConfig },
 ): Promise<DaemonInstance<LasConfig>> {
   const c = cfg.config;
@@ -235,14 +235,7 @@ function startLas(
   return Promise.resolve({
     status: () => engine.status(clock()),
     metrics: (w) => engine.metrics(w, clock()),
-    reload(next) {
-      const changed = (Object.keys(next) as (keyof LasConfig)[]).filter((k) =>
-        JSON.stringify(next[k]) !== JSON.stringify(c[k])
-      );
-      return changed.length
-        ? [`changes to ${changed.join(", ")} take effect at restart`]
-        : ["no LAS settings changed"];
-    },
+    reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {
       engine.stop(clock());
       await loop.close();
@@ -253,17 +246,9 @@ function startLas(
 
 /** Runs `l2 las`. */
 export async function runLas(args: LasArgs): Promise<number> {
-  if (args.checkConfig) {
-    try {
-      printCheckedConfig("las", await loadLas(args));
-      return EXIT_OK;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        console.error(`l2 las: ${e.message}`);
-        return EXIT_USAGE;
-      }
-      throw e;
-    }
-  }
-  return await runDaemon<LasConfig>({ role: "las", load: () => loadLas(args), start: startLas });
+  return await runDaemonCommand<LasConfig>({
+    role: "las",
+    load: () => loadLas(args),
+    start: startLas,
+  }, args.checkConfig);
 }

@@ -23,9 +23,9 @@ import {
   type Schema,
   str,
 } from "./kit/config.ts";
-import { apiFields, loadDaemon, printCheckedConfig } from "./kit/cli.ts";
-import { type DaemonInstance, runDaemon } from "./kit/daemon.ts";
-import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import { apiFields, loadDaemon, restartNeeded, runDaemonCommand } from "./kit/cli.ts";
+import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
+import { EXIT_USAGE } from "./kit/exit.ts";
 import { hash, hostName, random32, routerId } from "./kit/host.ts";
 import { XconnectEngine } from "./xconnect_engine.ts";
 import { openRawIp } from "../ffi/raw.ts";
@@ -130,7 +130,7 @@ export function loadXconnect(args: XconnectArgs) {
 type XConfig = Infer<typeof xconnectFields>;
 
 function startXconnect(
-  ctx: Parameters<Parameters<typeof runDaemon<XConfig>>[0]["start"]>[0],
+  ctx: DaemonContext,
   cfg: { config: XConfig },
 ): Promise<DaemonInstance<XConfig>> {
   const c = cfg.config;
@@ -184,14 +184,7 @@ function startXconnect(
   return Promise.resolve({
     status: () => engine.status(clock()),
     metrics: (w) => engine.metrics(w),
-    reload(next) {
-      const changed = (Object.keys(next) as (keyof XConfig)[]).filter((k) =>
-        JSON.stringify(next[k]) !== JSON.stringify(c[k])
-      );
-      return changed.length
-        ? [`changes to ${changed.join(", ")} take effect at restart`]
-        : ["no xconnect settings changed"];
-    },
+    reload: (next) => restartNeeded(c, next, "xconnect"),
     async stop() {
       engine.stop(clock());
       await loop.close();
@@ -209,21 +202,8 @@ export async function runXconnect(args: XconnectArgs): Promise<number> {
     );
     return EXIT_USAGE;
   }
-  if (args.checkConfig) {
-    try {
-      printCheckedConfig("xconnect", await loadXconnect(args));
-      return EXIT_OK;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        console.error(`l2 xconnect: ${e.message}`);
-        return EXIT_USAGE;
-      }
-      throw e;
-    }
-  }
-  return await runDaemon<XConfig>({
-    role: "xconnect",
-    load: () => loadXconnect(args),
-    start: startXconnect,
-  });
+  return await runDaemonCommand<XConfig>(
+    { role: "xconnect", load: () => loadXconnect(args), start: startXconnect },
+    args.checkConfig,
+  );
 }

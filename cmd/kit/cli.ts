@@ -17,7 +17,7 @@ import {
   str,
 } from "./config.ts";
 import { DEFAULT_CONFIG, type Kind, type LoadOptions, loadSection } from "./load.ts";
-import type { DaemonConfig } from "./daemon.ts";
+import { type DaemonConfig, type DaemonSpec, runDaemon } from "./daemon.ts";
 import { ConfigError } from "./config.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit.ts";
 
@@ -127,4 +127,43 @@ export async function configOnlyDaemon(
       "(see README, 'Not supported yet')",
   );
   return EXIT_RUNTIME;
+}
+
+/**
+ * Runs a daemon subcommand: with `--check-config`, validate and print the
+ * configuration (exit 0, or 2 on a config error); otherwise run it with the
+ * daemon kit.
+ */
+export async function runDaemonCommand<C>(
+  spec: DaemonSpec<C>,
+  checkConfig: boolean | undefined,
+): Promise<number> {
+  if (!checkConfig) return await runDaemon(spec);
+  try {
+    printCheckedConfig(spec.role, await spec.load());
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`l2 ${spec.role}: ${e.message}`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}
+
+/**
+ * For SIGHUP in a daemon that applies nothing but its log section at run
+ * time: one line saying which settings changed and wait for a restart.
+ */
+export function restartNeeded<C extends Record<string, unknown>>(
+  running: C,
+  next: C,
+  what: string,
+): string[] {
+  const changed = Object.keys(next).filter((k) =>
+    JSON.stringify(next[k]) !== JSON.stringify(running[k])
+  );
+  return changed.length
+    ? [`changes to ${changed.join(", ")} take effect at restart`]
+    : [`no ${what} settings changed`];
 }
