@@ -503,3 +503,113 @@ Deno.test("vpn: two nodes behind symmetric NATs (fully-random) talk through the 
     assert((await status(sn)).relayed_frames >= before + 100, "the pings went through the relay");
   });
 });
+
+/**
+ * A minimal DHCPv4 client (RFC 2131 DISCOVER, OFFER, REQUEST, ACK with the
+ * broadcast flag), because no DHCP client (dhclient, udhcpc) is installed
+ * here. Prints JSON: the leased address and the chaddr the ACK carried.
+ * Usage: dhcp_client.ts MAC
+ */
+const DHCP_CLIENT = `import dgram from "node:dgram";
+const mac = Deno.args[0].split(":").map((h) => parseInt(h, 16));
+const xid = crypto.getRandomValues(new Uint32Array(1))[0];
+const s = dgram.createSocket({ type: "udp4", reuseAddr: true });
+const replies = [];
+let wake = () => {};
+s.on("message", (m) => { replies.push(new Uint8Array(m)); wake(); });
+await new Promise((r) => s.bind(68, "0.0.0.0", r));
+s.setBroadcast(true);
+function msg(type, extra) {
+  const b = new Uint8Array(300);
+  const v = new DataView(b.buffer);
+  b[0] = 1; b[1] = 1; b[2] = 6;
+  v.setUint32(4, xid);
+  v.setUint16(10, 0x8000);
+  b.set(mac, 28);
+  v.setUint32(236, 0x63825363);
+  const o = [53, 1, type, ...extra, 55, 2, 1, 3, 255];
+  b.set(o, 240);
+  return b;
+}
+function opt(b, code) {
+  for (let i = 240; i < b.length && b[i] !== 255;) {
+    if (b[i] === 0) { i++; continue; }
+    if (b[i] === code) return b.subarray(i + 2, i + 2 + b[i + 1]);
+    i += 2 + b[i + 1];
+  }
+  return null;
+}
+async function exchange(type, extra, want) {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    s.send(msg(type, extra), 67, "255.255.255.255");
+    const end = Date.now() + 2000;
+    while (Date.now() < end) {
+      const r = replies.shift();
+      if (!r) { await new Promise((res) => { wake = res; setTimeout(res, 100); }); continue; }
+      const v = new DataView(r.buffer);
+      if (r[0] !== 2 || v.getUint32(4) !== xid) continue;
+      const t = opt(r, 53);
+      if (t && t[0] === want) return r;
+    }
+  }
+  throw new Error("no DHCP reply of type " + want);
+}
+const offer = await exchange(1, [], 2);
+const yiaddr = [...offer.subarray(16, 20)];
+const server = [...(opt(offer, 54) ?? [])];
+const ack = await exchange(3, [50, 4, ...yiaddr, 54, 4, ...server], 5);
+const hex = (a) => [...a].map((x) => x.toString(16).padStart(2, "0")).join(":");
+console.log(JSON.stringify({ address: [...ack.subarray(16, 20)].join("."), chaddr: hex(ack.subarray(28, 34)) }));
+s.close();
+`;
+
+Deno.test("vpn: a DHCP server behind one node leases an address to a host behind another", async () => {
+  await withLab("vpndhcp", async (v) => {
+    const { lab } = v;
+    // A second leaf behind node 3: its TAP goes into a bridge with the leaf's veth.
+    const leaf2 = await lab.netns("leaf2");
+    await lab.ip(v.n[2], "addr", "flush", "dev", "v0");
+    await lab.veth(v.n[2], "lv0", leaf2, "eth0");
+    await lab.bridge(v.n[2], "brl", ["v0", "lv0"]);
+    await lab.addr(v.n[2], "brl", "10.99.0.13/24");
+    await lab.ip(leaf2, "route", "add", "default", "dev", "eth0");
+    // dnsmasq on the leaf behind node 1.
+    const dhcpDir = `${v.dir}/dhcp`;
+    await Deno.mkdir(dhcpDir);
+    lab.spawn(v.leaf, [
+      "dnsmasq",
+      "--no-daemon",
+      "--conf-file=/dev/null",
+      "--port=0",
+      "--interface=eth0",
+      "--bind-interfaces",
+      "--dhcp-range=10.99.0.150,10.99.0.159,255.255.255.0,1h",
+      `--dhcp-leasefile=${dhcpDir}/leases`,
+      `--pid-file=${dhcpDir}/pid`,
+      "--log-dhcp",
+    ]);
+    const mac = JSON.parse(
+      (await lab.exec(leaf2, ["ip", "-j", "link", "show", "eth0"])).stdout,
+    )[0].address as string;
+    const script = `${v.dir}/dhcp_client.ts`;
+    await Deno.writeTextFile(script, DHCP_CLIENT);
+    const r = await runScript(script, [mac], { wrap: wrap(leaf2), timeoutMs: 30_000 });
+    assertEquals(r.code, 0, r.stderr);
+    const lease = JSON.parse(r.stdout);
+    assert(/^10\.99\.0\.15\d$/.test(lease.address), r.stdout);
+    assertEquals(lease.chaddr, mac, "the ACK names the client's real MAC after MAT ingress");
+    // The server leased to the client's translated MAC: node 3's prefix, not the real MAC.
+    const st3 = await status(v.n[2]);
+    const entry = st3.mat.leaves.find((l: { mac: string }) => l.mac === mac);
+    assert(entry, JSON.stringify(st3.mat));
+    const leases = await Deno.readTextFile(`${dhcpDir}/leases`);
+    assert(leases.includes(entry.mat), `lease file holds the MAT address: ${leases}`);
+    assert(!leases.includes(mac), `lease file must not hold the real MAC: ${leases}`);
+    // The leased address works over the VPN.
+    await lab.ip(leaf2, "route", "del", "default", "dev", "eth0");
+    await lab.addr(leaf2, "eth0", `${lease.address}/24`);
+    await waitPing(lab, leaf2, "10.99.0.100");
+    const p = await ping(lab, leaf2, "10.99.0.12");
+    assertEquals(p.code, 0, p.stdout);
+  });
+});
