@@ -1,0 +1,275 @@
+/**
+ * VPN lab benchmark (`deno task bench:vpn`, root): two nodes and a supernode,
+ * each in its own namespace on one underlay bridge (veth, MTU 1500), and
+ * the same measurements over
+ *
+ * - the raw underlay (no tunnel),
+ * - the kernel's VXLAN between the two node namespaces (no encryption),
+ * - `l2` (`l2 supernode` + two `l2 node`, direct path, NullSealer: no encryption yet),
+ * - n2n v1 (`edge`/`supernode` of Debian's n2n 1.3.x, Twofish encryption
+ *   always on) when installed,
+ *
+ * iperf3 TCP and UDP for `SECONDS` seconds each, and ping RTT (20 pings,
+ * 50 ms apart), printed as one table. Every step is bounded in time; the
+ * namespaces are removed at the end.
+ *
+ * Numbers are for this machine and this lab only (veth pairs in one kernel,
+ * CPU-bound): compare the rows, not the absolute values.
+ *
+ * @module
+ */
+import { Lab, type LabProcess, waitFor } from "../lab/netns.ts";
+import { Daemon, MAIN, runL2 } from "../lab/l2proc.ts";
+
+const SECONDS = 3;
+const SN = "10.88.0.1";
+const API = 7755;
+
+interface Row {
+  name: string;
+  tcp: string;
+  udp: string;
+  loss: string;
+  rtt: string;
+  note: string;
+}
+
+const wrap = (ns: string) => ["ip", "netns", "exec", ns];
+
+async function has(cmd: string): Promise<boolean> {
+  const r = await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" })
+    .output();
+  return r.success;
+}
+
+async function iperf(lab: Lab, server: string, client: string, addr: string, udp: boolean) {
+  const srv = lab.spawn(server, ["iperf3", "-s", "-1", "-B", addr, "-p", "5201"]);
+  try {
+    await waitFor(
+      async () => (await lab.exec(server, ["ss", "-ltn", "sport = :5201"])).stdout.includes("5201"),
+      5000,
+      "iperf3 server",
+      50,
+    );
+    const args = ["iperf3", "-c", addr, "-p", "5201", "-t", String(SECONDS), "-J"];
+    if (udp) args.push("-u", "-b", "0", "-l", "1200");
+    const r = await lab.exec(client, args, { allowFail: true, timeoutMs: (SECONDS + 15) * 1000 });
+    const j = JSON.parse(r.stdout || "{}");
+    if (j.error) return { mbps: NaN, loss: NaN, error: String(j.error) };
+    if (udp) {
+      const s = j.end?.sum ?? {};
+      // Received rate: what made it through (sent minus lost).
+      const mbps = (s.bits_per_second ?? NaN) * (1 - (s.lost_percent ?? 0) / 100) / 1e6;
+      return { mbps, loss: s.lost_percent ?? NaN, error: "" };
+    }
+    return { mbps: (j.end?.sum_received?.bits_per_second ?? NaN) / 1e6, loss: NaN, error: "" };
+  } finally {
+    await srv.stop(1000);
+  }
+}
+
+async function rtt(lab: Lab, ns: string, addr: string): Promise<number> {
+  const r = await lab.exec(ns, ["ping", "-q", "-c", "20", "-i", "0.05", "-W", "2", addr], {
+    allowFail: true,
+    timeoutMs: 20_000,
+  });
+  const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function measure(lab: Lab, name: string, a: string, b: string, addrB: string, note = "") {
+  await waitFor(
+    async () =>
+      (await lab.exec(a, ["ping", "-c", "1", "-W", "1", addrB], { allowFail: true })).code === 0,
+    20_000,
+    `${name}: ${addrB} reachable`,
+    200,
+  );
+  const tcp = await iperf(lab, b, a, addrB, false);
+  const udp = await iperf(lab, b, a, addrB, true);
+  const ms = await rtt(lab, a, addrB);
+  const f = (x: number, d = 0) => Number.isNaN(x) ? "-" : x.toFixed(d);
+  return {
+    name,
+    tcp: f(tcp.mbps),
+    udp: f(udp.mbps),
+    loss: f(udp.loss, 1),
+    rtt: f(ms, 3),
+    note: [note, tcp.error, udp.error].filter(Boolean).join("; "),
+  };
+}
+
+function table(rows: Row[]): string {
+  const head = ["path", "TCP Mbit/s", "UDP Mbit/s (rx)", "UDP loss %", "ping avg ms", "note"];
+  const cells = rows.map((r) => [r.name, r.tcp, r.udp, r.loss, r.rtt, r.note]);
+  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => "| " + c.map((x, i) => x.padEnd(w[i])).join(" | ") + " |";
+  return [line(head), line(w.map((n) => "-".repeat(n))), ...cells.map(line)].join("\n");
+}
+
+async function main() {
+  const lab = await Lab.create("vpnbench");
+  const daemons: Daemon[] = [];
+  const procs: LabProcess[] = [];
+  const dir = await Deno.makeTempDir();
+  const rows: Row[] = [];
+  try {
+    const core = await lab.netns("core");
+    const sn = await lab.netns("sn");
+    const n1 = await lab.netns("n1");
+    const n2 = await lab.netns("n2");
+    for (const [i, ns] of [sn, n1, n2].entries()) {
+      await lab.veth(ns, "up0", core, `p${i}`);
+      await lab.addr(ns, "up0", i === 0 ? `${SN}/24` : `10.88.0.1${i}/24`);
+    }
+    await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
+
+    rows.push(await measure(lab, "underlay (veth, no tunnel)", n1, n2, "10.88.0.12"));
+
+    for (
+      const [ns, local, remote, ip] of [
+        [n1, "10.88.0.11", "10.88.0.12", "10.77.0.1/24"],
+        [n2, "10.88.0.12", "10.88.0.11", "10.77.0.2/24"],
+      ]
+    ) {
+      await lab.ip(
+        ns,
+        "link",
+        "add",
+        "vx0",
+        "type",
+        "vxlan",
+        "id",
+        "42",
+        "local",
+        local,
+        "remote",
+        remote,
+        "dstport",
+        "4789",
+        "dev",
+        "up0",
+      );
+      await lab.ip(ns, "link", "set", "vx0", "mtu", "1450", "up");
+      await lab.addr(ns, "vx0", ip);
+    }
+    rows.push(await measure(lab, "kernel VXLAN", n1, n2, "10.77.0.2", "MTU 1450, no encryption"));
+
+    const snd = new Daemon(
+      MAIN,
+      ["supernode", "--listen", `0.0.0.0:7654`, "--api", `127.0.0.1:${API}`],
+      {},
+      wrap(sn),
+    );
+    daemons.push(snd);
+    await snd.waitLine(/listening on UDP/, 15_000);
+    for (const [i, ns] of [n1, n2].entries()) {
+      const cfg = `${dir}/n${i}.yaml`;
+      await Deno.writeTextFile(cfg, `node:\n  default:\n    state_dir: ${dir}/n${i}\n`);
+      const d = new Daemon(
+        MAIN,
+        [
+          "node",
+          "--config",
+          cfg,
+          "--supernode",
+          `${SN}:7654`,
+          "--tap",
+          "v0",
+          "--address",
+          `10.99.0.1${i + 1}/24`,
+          "--api",
+          `127.0.0.1:${API}`,
+        ],
+        {},
+        wrap(ns),
+      );
+      daemons.push(d);
+      await d.waitLine(/registered as node/, 20_000);
+    }
+    await waitFor(
+      async () =>
+        (await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true }))
+          .code === 0,
+      20_000,
+      "l2 overlay",
+      200,
+    );
+    await waitFor(
+      async () => {
+        const r = await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], {
+          wrap: wrap(n1),
+        });
+        const st = JSON.parse(r.stdout || "{}");
+        return st.peers?.[0]?.path === "direct";
+      },
+      20_000,
+      "l2 direct path",
+      250,
+    );
+    const snBefore = JSON.parse(
+      (await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], { wrap: wrap(sn) })).stdout,
+    ).relayed_frames;
+    const row = await measure(
+      lab,
+      "l2 (direct path)",
+      n1,
+      n2,
+      "10.99.0.12",
+      "MTU 1382, no encryption yet",
+    );
+    const snAfter = JSON.parse(
+      (await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], { wrap: wrap(sn) })).stdout,
+    ).relayed_frames;
+    row.note += `; relayed during the run: ${snAfter - snBefore}`;
+    rows.push(row);
+    for (const d of daemons) d.kill("SIGTERM");
+    for (const d of daemons) await d.exited(5000);
+
+    if (await has("edge") && await has("supernode")) {
+      procs.push(lab.spawn(sn, ["supernode", "-l", "7777"]));
+      for (const [i, ns] of [n1, n2].entries()) {
+        procs.push(lab.spawn(ns, [
+          "edge",
+          "-d",
+          "n2n0",
+          "-a",
+          `10.66.0.${i + 1}`,
+          "-s",
+          "255.255.255.0",
+          "-c",
+          "l2bench",
+          "-k",
+          "benchkey",
+          "-l",
+          `${SN}:7777`,
+        ]));
+      }
+      try {
+        rows.push(
+          await measure(lab, "n2n v1 edge (Debian)", n1, n2, "10.66.0.2", "Twofish, MTU 1400"),
+        );
+      } catch (e) {
+        rows.push({
+          name: "n2n v1 edge (Debian)",
+          tcp: "-",
+          udp: "-",
+          loss: "-",
+          rtt: "-",
+          note: (e as Error).message,
+        });
+      }
+    } else {
+      rows.push({ name: "n2n v1", tcp: "-", udp: "-", loss: "-", rtt: "-", note: "not installed" });
+    }
+  } finally {
+    for (const d of daemons) await d.close();
+    for (const p of procs) await p.stop(1000);
+    await lab.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  console.log(`\nVPN lab, iperf3 ${SECONDS} s each way, one stream, ${new Date().toISOString()}\n`);
+  console.log(table(rows));
+}
+
+if (import.meta.main) await main();
