@@ -1,0 +1,231 @@
+/**
+ * The VPN daemon engines (`SupernodeEngine` in cmd/supernode.ts,
+ * `NodeEngine` in cmd/vpn_node_engine.ts) and the node state directory
+ * (cmd/vpn_state.ts), in memory: a supernode and two nodes on a `MemNet`,
+ * TAP twins, a manual clock. No root needed.
+ *
+ * Conversations: registration, an ARP request from node A's LAN reaching
+ * node B's TAP with A's MAT address and B's reply coming back with A's real
+ * MAC; an oversize frame counted, not sent; SIGTERM deregisters and saves
+ * the leaf table; identity and leaf table survive a restart, mode 0600;
+ * a corrupt leaf table is reported and replaced by an empty one.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { MemFrameDevice, MemNet, type MemTransport } from "../lab/twins.ts";
+import { Logger } from "../../cmd/kit/log.ts";
+import { SupernodeEngine } from "../../cmd/supernode.ts";
+import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
+import { VpnSocket } from "../../cmd/vpn_io.ts";
+import { ensureStateDir, loadIdentity, loadLeaves, saveLeaves } from "../../cmd/vpn_state.ts";
+import { NodeCore } from "../../core/vpn/node.ts";
+import { NullSealer } from "../../core/vpn/sealer.ts";
+import { LeafTable } from "../../core/leaf_table.ts";
+import { macAt, matAddress, writeMac } from "../../core/mac.ts";
+import { maxFrame } from "../../core/vpn/constants.ts";
+
+const logLines: string[] = [];
+const logger = new Logger({ level: "debug", format: "text", debug: [] }, (l) => logLines.push(l));
+
+function seeded(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x1_0000_0000;
+  };
+}
+
+interface Net {
+  sn: SupernodeEngine;
+  snT: MemTransport;
+  nodes: { engine: NodeEngine; tap: MemFrameDevice; core: NodeCore; leaves: LeafTable }[];
+  saves: number[];
+  /** Runs every engine until nothing moves, at `now`. */
+  pump(now: number): void;
+}
+
+const TAP_MACS = [0x02_00_00_00_00_0a, 0x02_00_00_00_00_0b];
+
+function build(): Net {
+  const net = new MemNet({ seed: 3 });
+  const snT = net.open("10.0.0.1", 7654);
+  const sn = new SupernodeEngine({
+    socket: new VpnSocket(snT),
+    supernodeId: 7,
+    log: logger.topic("supernode"),
+  });
+  const saves = [0, 0];
+  const nodes = [0, 1].map((i) => {
+    const t = net.open(`10.0.0.${i + 11}`, 0);
+    const tap = new MemFrameDevice({ name: `v${i}`, mtu: 1382 });
+    const identity = new Uint8Array(32).fill(i + 1);
+    const core = new NodeCore({
+      supernode: "10.0.0.1:7654",
+      identity,
+      sealer: new NullSealer(),
+      random: seeded(i + 10),
+      ipVersion: 4,
+    });
+    const leaves = new LeafTable();
+    const engine = new NodeEngine({
+      socket: new VpnSocket(t),
+      device: tap,
+      core,
+      leaves,
+      tapMac: TAP_MACS[i],
+      log: logger.topic(`node${i}`),
+      save: () => saves[i]++,
+    });
+    return { engine, tap, core, leaves };
+  });
+  const pump = (now: number) => {
+    for (let round = 0; round < 100; round++) {
+      let moved = sn.onReadable(now);
+      for (const n of nodes) {
+        moved += n.engine.onSocketReadable(now) + n.engine.onDeviceReadable(now);
+      }
+      if (moved === 0) return;
+    }
+    throw new Error("the engines kept exchanging packets for 100 rounds");
+  };
+  return { sn, snT, nodes, saves, pump };
+}
+
+/** An ARP request (or reply) frame, Ethernet/IPv4. */
+function arp(op: 1 | 2, dst: number, src: number, spa: number[], tha: number, tpa: number[]) {
+  const f = new Uint8Array(60);
+  writeMac(f, 0, dst);
+  writeMac(f, 6, src);
+  f.set([0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, op], 12);
+  writeMac(f, 22, src);
+  f.set(spa, 28);
+  writeMac(f, 32, tha);
+  f.set(tpa, 38);
+  return f;
+}
+
+Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, SIGTERM", () => {
+  const n = build();
+  let now = 1000;
+  n.sn.poll(now);
+  for (const x of n.nodes) x.engine.start(now);
+  n.pump(now);
+  const ids = n.nodes.map((x) => x.engine.status(now).id as number);
+  assert(ids[0] > 0 && ids[1] > 0 && ids[0] !== ids[1], `ids ${ids}`);
+  for (const x of n.nodes) assert(x.engine.mat !== null, "registered: MAT ready");
+  assertEquals((n.sn.status(now).nodes as unknown[]).length, 2);
+
+  // A host behind node A (real MAC 02:..:99) asks for 10.9.0.2 (node B's TAP).
+  const host = 0x02_00_00_00_00_99;
+  n.nodes[0].tap.inject(arp(1, 0xffff_ffff_ffff, host, [10, 9, 0, 1], 0, [10, 9, 0, 2]));
+  n.pump(now);
+  const got = n.nodes[1].tap.takeWritten();
+  assertEquals(got.length, 1, "node B's TAP got the broadcast ARP request");
+  const leaf = n.nodes[0].leaves.leafFor(host, now);
+  const hostMat = matAddress(7, ids[0], leaf);
+  assertEquals(macAt(got[0], 6), hostMat, "Ethernet source is the host's MAT address");
+  assertEquals(macAt(got[0], 22), hostMat, "ARP sender hardware address too");
+  assertEquals(n.sn.status(now).broadcast_frames, 1);
+
+  // Node B's TAP answers the MAT address; the host behind A gets its real MAC back.
+  n.nodes[1].tap.inject(arp(2, hostMat, TAP_MACS[1], [10, 9, 0, 2], hostMat, [10, 9, 0, 1]));
+  n.pump(now);
+  const back = n.nodes[0].tap.takeWritten();
+  assertEquals(back.length, 1, "the reply reached node A's TAP");
+  assertEquals(macAt(back[0], 0), host, "destination translated back to the real MAC");
+  assertEquals(macAt(back[0], 32), host, "ARP target hardware address too");
+  assertEquals(macAt(back[0], 6), matAddress(7, ids[1], 0), "B's TAP appears as leaf 0");
+  const stA = n.nodes[0].engine.status(now);
+  // deno-lint-ignore no-explicit-any
+  const mat = stA.mat as any;
+  assert(
+    mat.leaves.some((l: { mac: string; mat: string }) =>
+      l.mac === "02:00:00:00:00:99" && l.mat === `00:07:00:0${ids[0]}:00:0${leaf}`
+    ),
+    JSON.stringify(mat.leaves),
+  );
+
+  // A frame larger than the underlay carries: counted, never sent.
+  // deno-lint-ignore no-explicit-any
+  const sentBefore = (n.nodes[0].engine.status(now) as any).counters.tx_datagrams;
+  const big = new Uint8Array(maxFrame(1500, 4) + 1);
+  writeMac(big, 0, matAddress(7, ids[1], 0));
+  writeMac(big, 6, TAP_MACS[0]);
+  big.set([0x88, 0xb5], 12); // local experimental EtherType: MAT forwards it as it is
+  n.nodes[0].tap.inject(big);
+  n.pump(now);
+  // deno-lint-ignore no-explicit-any
+  const c = (n.nodes[0].engine.status(now) as any).counters;
+  assertEquals(c.tx_too_big, 1, JSON.stringify(c));
+  assertEquals(c.tx_datagrams, sentBefore, "nothing went out for the big frame");
+  assertEquals(n.nodes[1].tap.takeWritten().length, 0);
+  assert(logLines.some((l) => l.includes("do not fit the underlay")), "logged once");
+
+  // Timers: keepalives go out and are answered; nothing is left overdue.
+  for (let i = 0; i < 40; i++) {
+    now += 1000;
+    n.sn.poll(now);
+    for (const x of n.nodes) x.engine.poll(now);
+    n.pump(now);
+  }
+  assertEquals(n.nodes[0].engine.status(now).state, "registered");
+  for (const x of n.nodes) assert(x.engine.nextDeadline() > now, "no timer left overdue");
+  assert(n.saves[0] === 0, "the periodic save is due after 60 s, not before");
+  now += 30_000;
+  n.nodes[0].engine.poll(now);
+  assertEquals(n.saves[0], 1, "periodic save");
+
+  // SIGTERM: node A deregisters (the supernode forgets it at once) and saves.
+  n.nodes[0].engine.stop(now);
+  n.pump(now);
+  assertEquals(n.saves[0], 2);
+  assertEquals((n.sn.status(now).nodes as unknown[]).length, 1);
+  // SIGTERM on the supernode: node B hears GOING_AWAY and registers again.
+  n.sn.stop(now);
+  n.pump(now);
+  assert(logLines.some((l) => l.includes("registering again: going away")), logLines.join("\n"));
+});
+
+Deno.test("vpn state: identity and leaf table persist (mode 0600); a corrupt table is reported", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const sd = `${dir}/state/node`;
+    ensureStateDir(sd);
+    assertEquals((await Deno.stat(sd)).mode! & 0o777, 0o700);
+    const a = loadIdentity(sd);
+    assert(a.created && a.identity.length === 32);
+    assertEquals((await Deno.stat(`${sd}/identity`)).mode! & 0o777, 0o600);
+    const b = loadIdentity(sd);
+    assert(!b.created);
+    assertEquals([...b.identity], [...a.identity]);
+
+    const t = new LeafTable();
+    const macs = [0x02_11_22_33_44_01, 0x02_11_22_33_44_02, 0x02_11_22_33_44_03];
+    const leafIds = macs.map((m, i) => t.leafFor(m, i));
+    saveLeaves(sd, t);
+    assertEquals((await Deno.stat(`${sd}/leaves.json`)).mode! & 0o777, 0o600);
+    const l = loadLeaves(sd, {}, 5000);
+    assertEquals(l.error, null);
+    assertEquals(l.loaded, 3);
+    assertEquals(macs.map((m) => l.table.leafFor(m, 6000)), leafIds, "same leaf ids after restart");
+
+    await Deno.writeTextFile(`${sd}/leaves.json`, '{"version": 1, "leaves": [{"leaf": 0}]}');
+    const bad = loadLeaves(sd, {}, 0);
+    assert(bad.error !== null && bad.error.includes("leaves.json"), String(bad.error));
+    assertEquals(bad.table.size, 0);
+    const missing = loadLeaves(`${dir}/nowhere`, {}, 0);
+    assertEquals([missing.error, missing.loaded], [null, 0]);
+
+    await Deno.writeFile(`${sd}/identity`, new Uint8Array(5));
+    let threw = "";
+    try {
+      loadIdentity(sd);
+    } catch (e) {
+      threw = (e as Error).message;
+    }
+    assert(threw.includes("expected 32 bytes, found 5"), threw);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
