@@ -35,6 +35,7 @@ import {
 } from "./kit/cli.ts";
 import { ConfigError, type Infer } from "./kit/config.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
+import type { TopicLogger } from "./kit/log.ts";
 import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
 import { LasEngine } from "./las_engine.ts";
 import type { SwitchOptions } from "../core/switch.ts";
@@ -232,16 +233,53 @@ function startLas(
       (listenV4.length ? ` at ${listenV4.join(", ")}` : " on every address"),
     { auth: c.secret ? c.digest : "none", cookie: c.cookie },
   );
+  const frag = fragmentWatch(log);
   return Promise.resolve({
     status: () => engine.status(clock()),
     metrics: (w) => engine.metrics(w, clock()),
     reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {
+      clearInterval(frag);
       engine.stop(clock());
       await loop.close();
       await running;
     },
   });
+}
+
+/** Reads the namespace's IPv4 reassembly counter (`/proc/net/snmp`, Ip: ReasmReqds). */
+function reassemblies(): number {
+  try {
+    const lines = Deno.readTextFileSync("/proc/net/snmp").split("\n").filter((l) =>
+      l.startsWith("Ip:")
+    );
+    const names = lines[0].split(/\s+/);
+    return Number(lines[1].split(/\s+/)[names.indexOf("ReasmReqds")]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Every 10 s, says so when the kernel had to reassemble fragmented IPv4
+ * packets: a raw socket only sees whole packets, so fragments mean some
+ * peer's path MTU is smaller than its frames plus the L2TPv3 overhead.
+ */
+function fragmentWatch(log: TopicLogger): ReturnType<typeof setInterval> {
+  let last = reassemblies();
+  return setInterval(() => {
+    const now = reassemblies();
+    if (now > last) {
+      log.warn(
+        `${
+          now - last
+        } fragmented IPv4 packets arrived in the last 10 s: the path MTU to a peer is ` +
+          "too small for its frames; lower the MTU on the peer's attachment circuit or raise the path MTU",
+        { fragments: now - last },
+      );
+    }
+    last = now;
+  }, 10_000);
 }
 
 /** Runs `l2 las`. */

@@ -235,11 +235,41 @@ export class LasEngine {
         ep.receive(peer, bytes, now);
       } else {
         this.counters.rx_unusable++;
+        this.#logDrop(c.reason, peer, bytes, kind);
       }
     }
     this.#drain(now);
     this.#flush();
     return n;
+  }
+
+  /** A rate-limited line, per peer and reason, for data packets that cannot be used. */
+  #logDrop(reason: string, peer: string, bytes: Uint8Array, kind: Transport): void {
+    const off = kind === "udp" ? 4 : 0;
+    const sid = bytes.length >= off + 4
+      ? ((bytes[off] << 24) | (bytes[off + 1] << 16) | (bytes[off + 2] << 8) | bytes[off + 3]) >>> 0
+      : 0;
+    const a = this.#attached.get(sid);
+    const where = a ? `VC ${a.sw.text}, session ${sid} of ${a.info.peer}` : `session ${sid}`;
+    const text: Record<string, string> = {
+      cookie_mismatch:
+        `cookie mismatch on ${where} from ${peer}: the cookie does not match what was agreed`,
+      wrong_peer: `data for ${where} came from ${peer}; dropped`,
+      unknown_session:
+        `data from ${peer} for unknown session ${sid}: a stale session (did the peer restart?)`,
+      session_not_up: `data from ${peer} for ${where} before the session is up`,
+      truncated: `truncated data packet from ${peer}`,
+      bad_version: `data packet from ${peer} with a version other than 3`,
+    };
+    this.#o.log.limited(
+      `${peer}:${reason}`,
+      "warn",
+      text[reason] ?? `data from ${peer} dropped: ${reason}`,
+      {
+        peer,
+        reason,
+      },
+    );
   }
 
   #switchFrame(localSessionId: number, frame: Uint8Array, now: number): void {

@@ -206,6 +206,10 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     assertStringIncludes(metrics.stdout, 'name="rx_duplicate"');
     assertEquals(st.sessions.length, 3, "the replayed SCCRQ did not add a connection");
     assertEquals(st.connections.length, 3);
+    // ... and said in an operator's words, once per peer and reason.
+    await lasd.waitLine(/cookie mismatch on VC 100, session \d+ of 10\.77\.0\.3 from 10\.77\.0\.3/);
+    await lasd.waitLine(/data from 10\.77\.0\.4 for unknown session 195939070/);
+    await lasd.waitLine(/data for VC 100, session \d+ of 10\.77\.0\.3 came from 10\.77\.0\.4/);
 
     // A killed edge (no StopCCN) is torn down within the dead-peer time.
     const mark = lasd.lines.length;
