@@ -65,6 +65,10 @@ export class VpnSocket {
     endpoint_cache_resets: 0,
   };
   readonly #cache = new EndpointCache();
+  /** The last source seen, so a bulk flow formats its endpoint text once, not per datagram. */
+  readonly #lastIp = new Uint8Array(16);
+  #lastPort = -1;
+  #lastText = "";
 
   constructor(readonly transport: DatagramTransport) {}
 
@@ -83,10 +87,28 @@ export class VpnSocket {
         this.counters.rx_truncated++;
         continue;
       }
-      const from = formatEndpoint({ ip: rx.src[i], port: rx.srcPort[i] });
+      const from = this.#source(rx.src[i], rx.srcPort[i]);
       onDatagram(from, rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]));
     }
     return n;
+  }
+
+  #source(ip: Uint8Array, port: number): string {
+    const last = this.#lastIp;
+    if (port === this.#lastPort) {
+      let same = true;
+      for (let k = 0; k < 16; k++) {
+        if (ip[k] !== last[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.#lastText;
+    }
+    last.set(ip);
+    this.#lastPort = port;
+    this.#lastText = formatEndpoint({ ip, port });
+    return this.#lastText;
   }
 
   /** Queues every outgoing datagram and flushes. */

@@ -10,7 +10,9 @@
  *   and dropped while the others keep working;
  * - the supernode killed and restarted: direct traffic keeps flowing,
  *   nodes register again within 10 s of its return, broadcasts work again;
- * - SIGTERM: nodes deregister, the supernode tells its nodes it is going.
+ * - SIGTERM: nodes deregister, the supernode tells its nodes it is going;
+ * - NAT (masquerade: direct; fully-random on both sides: relay), DHCP through
+ *   MAT, an IPv6 underlay.
  *
  * ```
  *   [sn 10.88.0.1]   [n1 10.88.0.11]  [n2 10.88.0.12]  [n3 10.88.0.13]
@@ -612,4 +614,50 @@ Deno.test("vpn: a DHCP server behind one node leases an address to a host behind
     const p = await ping(lab, leaf2, "10.99.0.12");
     assertEquals(p.code, 0, p.stdout);
   });
+});
+
+Deno.test("vpn: IPv6 underlay: a dual-stack supernode, two nodes, direct path over IPv6", async () => {
+  const lab = await Lab.create("vpnv6");
+  const daemons: Daemon[] = [];
+  const dir = await Deno.makeTempDir();
+  try {
+    const core = await lab.netns("core");
+    const sn = await lab.netns("sn");
+    const n = [await lab.netns("n1"), await lab.netns("n2")];
+    for (const [i, ns] of [sn, ...n].entries()) {
+      await lab.veth(ns, "up0", core, `p${i}`);
+      await lab.addr(ns, "up0", `fd88::${i + 1}/64`);
+    }
+    await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
+    const snd = new Daemon(
+      MAIN,
+      ["supernode", "--listen", `[::]:${SN_PORT}`, "--api", `127.0.0.1:${API_PORT}`],
+      {},
+      wrap(sn),
+    );
+    daemons.push(snd);
+    await snd.waitLine(/listening on UDP/, 15_000);
+    for (const [i, ns] of n.entries()) {
+      await startNode(ns, `[fd88::1]:${SN_PORT}`, `${dir}/n${i + 1}`, [
+        `10.99.0.1${i + 1}/24`,
+        `fd99::1${i + 1}/64`,
+      ], daemons);
+    }
+    const ids = [(await status(n[0])).id, (await status(n[1])).id];
+    await waitPing(lab, n[0], "fd99::12");
+    await waitDirect(n[0], ids[1]);
+    const p = peerOf(await status(n[0]), ids[1]);
+    assert(p.endpoint.startsWith("[fd88::3]:"), JSON.stringify(p));
+    const st = await status(sn);
+    assert(
+      st.nodes.every((x: { endpoint: string }) => x.endpoint.startsWith("[fd88::")),
+      JSON.stringify(st.nodes),
+    );
+    const r = await ping(lab, n[0], "10.99.0.12", 20, "0.05");
+    assertEquals(r.code, 0, r.stdout);
+  } finally {
+    for (const d of daemons) await d.close();
+    await lab.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
