@@ -255,9 +255,20 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     assertEquals((await v.nd[2].exited()).code, 0, v.nd[2].lines.join("\n"));
     await v.snd.waitLine(new RegExp(`node ${v.ids[2]} deregistered`), 5000, m);
     assertEquals((await status(v.sn)).nodes.length, 2);
-    // The leaf table was saved, mode 0600.
-    const saved = await Deno.stat(`${v.dir}/n1/identity`);
-    assertEquals(saved.mode! & 0o777, 0o600);
+    // Node 1 restarts: same identity (same auto id), leaf table loaded (same MAT address).
+    v.nd[0].kill("SIGTERM");
+    assertEquals((await v.nd[0].exited()).code, 0, v.nd[0].lines.join("\n"));
+    for (const f of ["identity", "leaves.json"]) {
+      assertEquals((await Deno.stat(`${v.dir}/n1/${f}`)).mode! & 0o777, 0o600, f);
+    }
+    const again = await startNode(v.n[0], `${SN_ADDR}:${SN_PORT}`, `${v.dir}/n1`, [], v.daemons);
+    await again.waitLine(/loaded \d+ MAT leaf id\(s\)/, 5000);
+    await lab.ip(v.n[0], "link", "set", "v0", "master", "brl");
+    await waitPing(lab, v.leaf, "10.99.0.12");
+    const st1b = await status(v.n[0]);
+    assertEquals(st1b.id, v.ids[0], "the same auto id after a restart");
+    const entry2 = st1b.mat.leaves.find((l: { mac: string }) => l.mac === leafMac);
+    assertEquals(entry2?.mat, entry.mat, "the leaf keeps its MAT address across a restart");
   });
 });
 
