@@ -13,11 +13,20 @@ import { nodeCommand, runNode } from "./cmd/node.ts";
 import { lasCommand, runLas } from "./cmd/las.ts";
 import { runStatus, statusCommand } from "./cmd/status.ts";
 import { runXconnect, xconnectCommand } from "./cmd/xconnect.ts";
+import { demoCommand, runDemo } from "./cmd/demo.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
 import { VERSION } from "./cmd/kit/version.ts";
 
 const args = run(
-  or(supernodeCommand, nodeCommand, lasCommand, xconnectCommand, statusCommand, matCommand),
+  or(
+    demoCommand,
+    supernodeCommand,
+    nodeCommand,
+    lasCommand,
+    xconnectCommand,
+    statusCommand,
+    matCommand,
+  ),
   {
     programName: "l2",
     help: "both",
@@ -31,6 +40,9 @@ const args = run(
 );
 
 switch (args.cmd) {
+  case "demo":
+    Deno.exit(await runDemo(args));
+    break;
   case "supernode":
     Deno.exit(await runSupernode(args));
     break;
