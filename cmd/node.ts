@@ -243,6 +243,13 @@ async function startNode(
   const { identity, created } = loadIdentity(dir);
   if (created) log.info(`new node identity in ${dir}/identity`);
   const snIp = await resolveSupernode(c.supernode.host);
+  const listenIp = parseIp(c.listen.host);
+  if (listenIp.ok && isV4(listenIp.value) && !isV4(snIp)) {
+    throw new ConfigError(
+      `node.listen: an IPv4 address (${c.listen.host}) cannot reach the IPv6 supernode ` +
+        `${formatIp(snIp)}; listen on :: (both) or an IPv6 address`,
+    );
+  }
   const supernode = formatHostPort({ host: formatIp(snIp), port: c.supernode.port });
   const now0 = performance.now();
   const leaves = loadLeaves(dir, {}, now0);
@@ -290,6 +297,7 @@ async function startNode(
     leaves: leaves.table,
     tapMac,
     log,
+    locals,
     save: () => saveLeaves(dir, leaves.table),
   });
   const clock = () => performance.now();

@@ -38,6 +38,8 @@ export interface NodeEngineOptions {
   /** The TAP's own MAC (leaf 0). */
   tapMac: MacKey;
   log: TopicLogger;
+  /** Local endpoints offered to peers (for /status). */
+  locals?: string[];
   /** Saves the leaf table (called every `saveIntervalMs` and at stop). */
   save?: () => void;
   /** Default 60 000. */
@@ -293,7 +295,8 @@ export class NodeEngine {
       tap_mac: formatMac(this.#o.tapMac),
       tap_mtu: this.#o.device.mtu,
       max_frame: s.maxFrame,
-      local: this.#o.socket.transport.local.port,
+      local_port: this.#o.socket.transport.local.port,
+      local_endpoints: this.#o.locals ?? [],
       peers: core.peers().map((p) => ({
         node: p.node,
         path: p.path,

@@ -334,7 +334,7 @@ Deno.test("vpn: garbage and truncated datagrams are counted and dropped; the VPN
       wrap: wrap(v.n[2]),
     });
     assertEquals(r.stdout.trim(), String(payloads.length), r.stderr);
-    r = await runScript(script, ["10.88.0.12", String(n20.local), ...payloads], {
+    r = await runScript(script, ["10.88.0.12", String(n20.local_port), ...payloads], {
       wrap: wrap(v.n[2]),
     });
     assertEquals(r.stdout.trim(), String(payloads.length), r.stderr);
