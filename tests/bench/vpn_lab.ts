@@ -5,7 +5,8 @@
  *
  * - the raw underlay (no tunnel),
  * - the kernel's VXLAN between the two node namespaces (no encryption),
- * - `l2` (`l2 supernode` + two `l2 node`, direct path, NullSealer: no encryption yet),
+ * - `l2` (`l2 supernode` + two `l2 node`, NullSealer: no encryption yet), over the
+ *   direct path, then through the supernode (direct UDP between the nodes blocked),
  * - n2n v1 (`edge`/`supernode` of Debian's n2n 1.3.x, Twofish encryption
  *   always on) when installed,
  *
@@ -223,6 +224,32 @@ async function main() {
     ).relayed_frames;
     row.note += `; relayed during the run: ${snAfter - snBefore}`;
     rows.push(row);
+
+    // The relay: n1 drops UDP to and from n2's underlay address, so the direct path dies
+    // (3 unanswered probes) and punching fails; frames go through the supernode.
+    await lab.exec(n1, [
+      "nft",
+      "add table ip l2b; add chain ip l2b out { type filter hook output priority 0; }; " +
+      "add rule ip l2b out ip daddr 10.88.0.12 udp dport != 5201 drop; " +
+      "add chain ip l2b in { type filter hook input priority 0; }; " +
+      "add rule ip l2b in ip saddr 10.88.0.12 udp sport != 5201 drop",
+    ]);
+    await waitFor(
+      async () => {
+        await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true });
+        const r = await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], {
+          wrap: wrap(n1),
+        });
+        return JSON.parse(r.stdout || "{}").peers?.[0]?.path === "relay";
+      },
+      30_000,
+      "l2 relay path",
+      250,
+    );
+    rows.push(
+      await measure(lab, "l2 (relay via supernode)", n1, n2, "10.99.0.12", "direct UDP blocked"),
+    );
+    await lab.exec(n1, ["nft", "delete table ip l2b"]);
     for (const d of daemons) d.kill("SIGTERM");
     for (const d of daemons) await d.exited(5000);
 
