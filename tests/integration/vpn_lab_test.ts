@@ -232,6 +232,7 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     await waitDirect(v.n[1], v.ids[2]);
     await waitDirect(v.n[2], v.ids[1]);
     await waitDirect(v.n[0], v.ids[2]);
+    await waitDirect(v.n[2], v.ids[0]);
     const before = (await status(v.sn)).relayed_frames;
     let r = await ping(lab, v.n[1], "10.99.0.13", 300, "0.01");
     assertEquals(r.code, 0, r.stdout);
