@@ -86,9 +86,9 @@ async function measure(lab: Lab, name: string, a: string, b: string, addrB: stri
     `${name}: ${addrB} reachable`,
     200,
   );
+  const ms = await rtt(lab, a, addrB); // idle RTT, before any load
   const tcp = await iperf(lab, b, a, addrB, false);
   const udp = await iperf(lab, b, a, addrB, true);
-  const ms = await rtt(lab, a, addrB);
   const f = (x: number, d = 0) => Number.isNaN(x) ? "-" : x.toFixed(d);
   return {
     name,
