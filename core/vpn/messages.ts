@@ -28,7 +28,9 @@
  * @module
  */
 import {
+  Flag,
   HEADER_LENGTH,
+  HOP_TAG_RESERVE,
   IDENTITY_LENGTH,
   MAX_ENDPOINTS,
   MIN_FRAME,
@@ -90,8 +92,12 @@ export type BodyReason =
 /** Why received bytes were dropped: header, seal or body. */
 export type DecodeReason = HeaderReason | OpenReason | BodyReason;
 
-/** Header fields the caller chooses; key id and counter come from the sealer. */
-export type Address = Pick<HeaderRepr, "network" | "sender" | "receiver">;
+/**
+ * Header fields the caller chooses; key id and counter come from the sealer.
+ * `relay`: a node sends this packet for another node through the supernode
+ * (the sealer may add a hop tag, flag HOP_TAG).
+ */
+export type Address = Pick<HeaderRepr, "network" | "sender" | "receiver"> & { relay?: boolean };
 
 const TYPE_OF: Record<MessageKind, number> = {
   register: MsgType.REGISTER,
@@ -233,8 +239,17 @@ export function encodePacket(
 ): { ok: true; packet: Uint8Array } | { ok: false; reason: "bad_message" | SealReason } {
   const n = bodyLength(m);
   if (n < 0) return { ok: false, reason: "bad_message" };
-  const packet = new Uint8Array(HEADER_LENGTH + n + TAG_LENGTH);
-  emitHeader({ ...addr, type: TYPE_OF[m.kind], flags: 0, keyId: 0, counter: 0 }, packet);
+  const hop = addr.relay === true && sealer.hopTag === true;
+  const packet = new Uint8Array(HEADER_LENGTH + n + TAG_LENGTH + (hop ? HOP_TAG_RESERVE : 0));
+  emitHeader({
+    network: addr.network,
+    sender: addr.sender,
+    receiver: addr.receiver,
+    type: TYPE_OF[m.kind],
+    flags: hop ? Flag.HOP_TAG : 0,
+    keyId: 0,
+    counter: 0,
+  }, packet);
   emitBody(m, packet, HEADER_LENGTH);
   const s = sealer.seal(packet);
   return s === "ok" ? { ok: true, packet } : { ok: false, reason: s };
@@ -251,7 +266,10 @@ export function decodePacket(packet: Uint8Array, sealer: Sealer): Decoded {
   if (!h.ok) return h;
   const open = sealer.open(packet);
   if (open !== "ok") return { ok: false, reason: open };
-  const body = packet.subarray(HEADER_LENGTH, packet.length - TAG_LENGTH);
+  // A hop tag (flag HOP_TAG, issue 6) follows the tag; the body ends before both.
+  const end = packet.length - TAG_LENGTH - ((h.value.flags & Flag.HOP_TAG) !== 0 ? HOP_TAG_RESERVE : 0);
+  if (end < HEADER_LENGTH) return { ok: false, reason: "truncated" };
+  const body = packet.subarray(HEADER_LENGTH, end);
   const m = parseBody(h.value.type, body);
   return m.ok ? { ok: true, header: h.value, msg: m.value } : m;
 }

@@ -252,8 +252,9 @@ export class NodeCore {
   }
 
   private send(to: string, receiver: number, m: Message): boolean {
+    const relay = to === this.supernode && receiver !== SUPERNODE_ID;
     const r = encodePacket(
-      { network: this.network, sender: this.nodeId, receiver },
+      { network: this.network, sender: this.nodeId, receiver, relay },
       m,
       this.cfg.sealer,
     );

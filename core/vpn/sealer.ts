@@ -36,10 +36,16 @@ import { writeCounter, writeKeyId } from "./header.ts";
 /** Why a packet could not be sealed. */
 export type SealReason = "no_session" | "counter_exhausted";
 /** Why a received packet was rejected. */
-export type OpenReason = "bad_tag" | "no_session" | "replay";
+export type OpenReason = "bad_tag" | "no_session" | "replay" | "wrong_sender" | "bad_hop_tag";
 
 /** Seals outgoing and opens incoming packets in place. */
 export interface Sealer {
+  /**
+   * True when packets a node sends to the supernode for another node carry a
+   * 16-byte hop tag after the tag (flag HOP_TAG; `encodePacket` makes room and
+   * sets the flag, the sealer writes it). Absent: no hop tags.
+   */
+  readonly hopTag?: boolean;
   /**
    * Fills key id and counter, seals `packet[24 .. length-16)` in place and
    * writes the tag into the last 16 bytes. Never throws.

@@ -1,0 +1,495 @@
+/**
+ * The real `Sealer` (issue 6): seals and opens VPN packets with the sessions
+ * the handshakes established (`secure_node.ts`, `secure_supernode.ts`).
+ *
+ * Sealing (`seal`), for a packet whose header and plaintext body the core
+ * wrote:
+ * - receiver 0xffff (broadcast, node): the sender's broadcast key, derived
+ *   from the network's group key (which the supernode hands out) as
+ *   HMAC(group key, "l2 bcast" | network | sender | key id); key id = group
+ *   generation (8 bits) | sender epoch (24 bits, unique per node session,
+ *   assigned by the supernode), so no two senders or restarts share a nonce.
+ * - otherwise the current session to (network, receiver); on a node,
+ *   receiver 0 is the supernode session. Key id = the receiver's key id,
+ *   counter = the session's send counter, nonce = 4 zero bytes | counter,
+ *   AAD = the 24 header bytes with HOP_TAG cleared.
+ * - flag HOP_TAG (set by `encodePacket` when a node sends a packet for
+ *   another node to the supernode): after the end-to-end tag, a 16-byte hop
+ *   tag, HMAC-SHA256 (truncated) of everything before it under the node's
+ *   hop key of its supernode session. The supernode checks it and relays
+ *   the packet unchanged; it never has the end-to-end key.
+ *
+ * Opening (`open`), after `checkHeader`:
+ * - on the supernode, a packet for another node (receiver not 0): only the
+ *   hop tag of the sender's bound session is checked; the body stays sealed.
+ * - an unknown key id is refused before any AEAD work (`no_session`); the
+ *   counter is checked against the session's replay window (`replay`)
+ *   before the tag (`bad_tag`) and recorded only after it verified.
+ * - the session must belong to the header's network and sender
+ *   (`wrong_sender`); on the supernode a REGISTER must carry the session's
+ *   public key as identity and ask for an id that key may hold.
+ *
+ * Time enters through `setNow(now)` (the owner calls it before handing
+ * packets to the core); the sealer itself keeps no timers.
+ *
+ * Tables: sessions by key id (bound `maxSessions`, oldest evicted,
+ * `sessions_evicted`); broadcast receive keys per (sender, key id) (bound
+ * `maxGroupSenders`, least recently used evicted); peers wanting a session
+ * (bound 256).
+ *
+ * Not here: handshakes, who may connect, rotation decisions.
+ *
+ * @module
+ */
+import { ReplayWindow } from "../replay.ts";
+import { Counters } from "./backlog.ts";
+import {
+  BROADCAST_ID,
+  Flag,
+  HEADER_LENGTH,
+  HOP_TAG_RESERVE,
+  IDENTITY_LENGTH,
+  MsgType,
+  SUPERNODE_ID,
+  TAG_LENGTH,
+} from "./constants.ts";
+import type { AeadKey, CryptoSuite } from "./crypto_suite.ts";
+import { HDR, writeCounter, writeKeyId } from "./header.ts";
+import type { Members } from "./members.ts";
+import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
+import { DEFAULT_LIMITS, type Session, type SessionLimits } from "./session_keys.ts";
+
+/** Which end the sealer serves. */
+export type SealerRole = "node" | "supernode";
+
+/** Options of `SecureSealer`. */
+export interface SecureSealerConfig {
+  suite: CryptoSuite;
+  role: SealerRole;
+  limits?: SessionLimits;
+  /** Supernode: id bindings (REGISTER checks, binding at REGISTER_ACK). */
+  members?: Members;
+  /** Most sessions (default 65 536). */
+  maxSessions?: number;
+  /** Most broadcast receive keys (default 1024). */
+  maxGroupSenders?: number;
+}
+
+interface GroupRx {
+  aead: AeadKey;
+  window: ReplayWindow;
+}
+
+interface GroupTx {
+  network: number;
+  sender: number;
+  keyId: number;
+  aead: AeadKey;
+  counter: number;
+}
+
+const BCAST_LABEL = new TextEncoder().encode("l2 bcast");
+const MAX_WANTED = 256;
+
+/** Slot of (network, peer) in the current-session table. */
+export function peerSlot(network: number, peer: number): number {
+  return network * 0x1_0000 + peer;
+}
+
+/**
+ * Seals and opens with established sessions.
+ *
+ * @example
+ * ```ts
+ * // const sealer = new SecureSealer({ suite, role: "node" });
+ * // new NodeCore({ ..., sealer });
+ * ```
+ */
+export class SecureSealer implements Sealer {
+  /** Tells `encodePacket` to add a hop tag to packets relayed by the supernode. */
+  readonly hopTag = true;
+  readonly counters: Counters = new Counters();
+  readonly role: SealerRole;
+  readonly limits: SessionLimits;
+  private readonly suite: CryptoSuite;
+  private readonly members?: Members;
+  private readonly maxSessions: number;
+  private readonly maxGroupSenders: number;
+  private now = 0;
+  /** Node: our node id, learned from the supernode's REGISTER_ACK. */
+  ownId = 0;
+  /** The session of the last packet opened (the supernode answers a REGISTER with it). */
+  lastOpened: Session | null = null;
+  /** Node: peers a packet could not be sealed for (the owner starts handshakes). Bound: 256. */
+  readonly wanted: Set<number> = new Set();
+  /** key id -> session (every live session). Bound: maxSessions. */
+  private readonly byKeyId = new Map<number, Session>();
+  /** peerSlot -> the session used for sending. */
+  private readonly current = new Map<number, Session>();
+  /** Group keys by generation (node; at most 2: current and previous). */
+  private readonly groups = new Map<number, { network: number; key: Uint8Array }>();
+  private groupGen = -1;
+  private groupEpoch = 0;
+  private groupTx: GroupTx | null = null;
+  /** "network:sender:keyId" -> broadcast receive key. Bound: maxGroupSenders. */
+  private readonly groupRx = new Map<string, GroupRx>();
+  private readonly aad = new Uint8Array(HEADER_LENGTH);
+  private readonly nonce = new Uint8Array(12);
+  private readonly nonceView = new DataView(this.nonce.buffer);
+
+  constructor(c: SecureSealerConfig) {
+    this.suite = c.suite;
+    this.role = c.role;
+    this.limits = c.limits ?? DEFAULT_LIMITS;
+    this.members = c.members;
+    this.maxSessions = c.maxSessions ?? 65_536;
+    this.maxGroupSenders = c.maxGroupSenders ?? 1024;
+  }
+
+  /** Sets the time used for session ages. */
+  setNow(now: number): void {
+    this.now = now;
+  }
+
+  /** A fresh key id (non-zero, unused). */
+  newKeyId(): number {
+    const b = new Uint8Array(4);
+    for (let i = 0; i < 64; i++) {
+      this.suite.randomBytes(b);
+      const id = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+      if (id !== 0 && !this.byKeyId.has(id)) return id;
+    }
+    throw new Error("Cannot allocate a key id: random source is broken");
+  }
+
+  /** Adds a session; a confirmed one becomes the current one for its peer. */
+  install(s: Session): void {
+    if (this.byKeyId.size >= this.maxSessions) {
+      const [oldest, o] = this.byKeyId.entries().next().value as [number, Session];
+      this.byKeyId.delete(oldest);
+      this.dropCurrent(o);
+      o.close();
+      this.counters.add("sessions_evicted");
+    }
+    this.byKeyId.set(s.localKeyId, s);
+    if (s.confirmed && s.peer >= 0) this.promote(s);
+    this.counters.add("sessions_installed");
+  }
+
+  /** Makes `s` the session used for sending to its peer. */
+  promote(s: Session): void {
+    if (s.peer < 0) return;
+    this.current.set(peerSlot(s.network, s.peer), s);
+    if (this.role === "node") this.wanted.delete(s.peer);
+  }
+
+  private dropCurrent(s: Session): void {
+    if (s.peer < 0) return;
+    const slot = peerSlot(s.network, s.peer);
+    if (this.current.get(slot) === s) this.current.delete(slot);
+  }
+
+  /** Removes and closes a session. */
+  remove(s: Session): void {
+    if (this.byKeyId.get(s.localKeyId) === s) this.byKeyId.delete(s.localKeyId);
+    this.dropCurrent(s);
+    if (this.lastOpened === s) this.lastOpened = null;
+    s.close();
+  }
+
+  /** Removes every session whose peer holds `publicKey`; returns how many. */
+  removeByStatic(publicKey: Uint8Array): number {
+    let n = 0;
+    for (const s of [...this.byKeyId.values()]) {
+      if (this.suite.equal(s.remoteStatic, publicKey)) {
+        this.remove(s);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** The session used for sending to (network, peer), if live. */
+  currentFor(network: number, peer: number): Session | undefined {
+    const s = this.current.get(peerSlot(network, peer));
+    return s !== undefined && !s.dead(this.now, this.limits) ? s : undefined;
+  }
+
+  /** The session with local key id `keyId`. */
+  byKey(keyId: number): Session | undefined {
+    return this.byKeyId.get(keyId);
+  }
+
+  /** Every live session. */
+  sessions(): IterableIterator<Session> {
+    return this.byKeyId.values();
+  }
+
+  /** The current sessions (one per peer). */
+  currentSessions(): IterableIterator<Session> {
+    return this.current.values();
+  }
+
+  /** Removes dead sessions (age or volume). Returns how many. */
+  sweep(now: number): number {
+    this.now = now;
+    let n = 0;
+    for (const s of [...this.byKeyId.values()]) {
+      if (s.dead(now, this.limits)) {
+        this.remove(s);
+        this.counters.add("sessions_expired");
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Node: installs the network's group key (generation `gen`) and this
+   * node's sender epoch. The previous generation stays for receiving.
+   */
+  setGroupKey(network: number, gen: number, epoch: number, key: Uint8Array): void {
+    if (gen === this.groupGen && epoch === this.groupEpoch) return;
+    this.groups.set(gen, { network, key: key.slice() });
+    for (const g of [...this.groups.keys()]) {
+      if (g !== gen && g !== this.groupGen) this.groups.delete(g);
+    }
+    this.groupGen = gen;
+    this.groupEpoch = epoch;
+    this.groupTx?.aead.close();
+    this.groupTx = null;
+  }
+
+  /** Node: forgets all group keys (revocation of this node, tests). */
+  clearGroupKeys(): void {
+    this.groups.clear();
+    this.groupGen = -1;
+    this.groupTx?.aead.close();
+    this.groupTx = null;
+    for (const r of this.groupRx.values()) r.aead.close();
+    this.groupRx.clear();
+  }
+
+  private groupKeyFor(network: number, sender: number, keyId: number): AeadKey | null {
+    const g = this.groups.get(keyId >>> 24);
+    if (g === undefined || g.network !== network) return null;
+    const info = new Uint8Array(BCAST_LABEL.length + 8);
+    info.set(BCAST_LABEL);
+    const v = new DataView(info.buffer);
+    v.setUint16(BCAST_LABEL.length, network);
+    v.setUint16(BCAST_LABEL.length + 2, sender);
+    v.setUint32(BCAST_LABEL.length + 4, keyId);
+    const k = this.suite.hmac(g.key, info);
+    const a = this.suite.aead(k);
+    k.fill(0);
+    return a;
+  }
+
+  private maskedHeader(packet: Uint8Array): Uint8Array {
+    const a = this.aad;
+    for (let i = 0; i < HEADER_LENGTH; i++) a[i] = packet[i];
+    a[HDR.FLAGS] &= ~Flag.HOP_TAG;
+    return a;
+  }
+
+  private setNonce(packet: Uint8Array): void {
+    const n = this.nonce;
+    n[0] = n[1] = n[2] = n[3] = 0;
+    for (let i = 0; i < 8; i++) n[4 + i] = packet[HDR.COUNTER + i];
+  }
+
+  private hopTagOf(key: Uint8Array, packet: Uint8Array, end: number): Uint8Array {
+    return this.suite.hmac(key, packet.subarray(0, end));
+  }
+
+  seal(packet: Uint8Array): "ok" | SealReason {
+    const len = packet.length;
+    if (len < HEADER_LENGTH + TAG_LENGTH) return "no_session";
+    const flags = packet[HDR.FLAGS];
+    const hop = (flags & Flag.HOP_TAG) !== 0;
+    const tail = hop ? HOP_TAG_RESERVE : 0;
+    const bodyLen = len - HEADER_LENGTH - TAG_LENGTH - tail;
+    if (bodyLen < 0) return "no_session";
+    const network = u16(packet, HDR.NETWORK);
+    const sender = u16(packet, HDR.SENDER);
+    const receiver = u16(packet, HDR.RECEIVER);
+    const type = packet[HDR.TYPE];
+    let hopSession: Session | undefined;
+    if (hop) {
+      hopSession = this.currentFor(network, SUPERNODE_ID);
+      if (hopSession === undefined) return this.noSession("tx_no_hop_session");
+    }
+    if (this.role === "node" && receiver === BROADCAST_ID) {
+      let g = this.groupTx;
+      if (g === null || g.network !== network || g.sender !== sender) {
+        if (this.groupGen < 0) return this.noSession("tx_no_group_key");
+        const keyId = ((this.groupGen << 24) | this.groupEpoch) >>> 0;
+        const aead = this.groupKeyFor(network, sender, keyId);
+        if (aead === null) return this.noSession("tx_no_group_key");
+        this.groupTx?.aead.close();
+        g = this.groupTx = { network, sender, keyId, aead, counter: 0 };
+      }
+      if (g.counter >= this.limits.rejectAfterPackets) return "counter_exhausted";
+      writeKeyId(packet, g.keyId);
+      writeCounter(packet, g.counter++);
+      this.setNonce(packet);
+      g.aead.seal(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, bodyLen);
+    } else {
+      let s: Session | undefined | null;
+      if (this.role === "supernode" && type === MsgType.REGISTER_ACK) {
+        s = this.lastOpened;
+        if (s === null || s.network !== network || s.dead(this.now, this.limits)) {
+          return this.noSession("tx_ack_no_session");
+        }
+        if (this.members !== undefined && !this.members.bind(network, receiver, s.remoteStatic, this.now)) {
+          return this.noSession("tx_ack_id_bound");
+        }
+        if (s.peer !== receiver) {
+          const old = this.currentFor(network, receiver);
+          if (old !== undefined && !this.suite.equal(old.remoteStatic, s.remoteStatic)) {
+            this.remove(old);
+          }
+          s.peer = receiver;
+        }
+        this.promote(s);
+      } else if (this.role === "supernode" && type === MsgType.REGISTER_NAK) {
+        s = this.lastOpened !== null && this.lastOpened.network === network
+          ? this.lastOpened
+          : this.currentFor(network, receiver);
+      } else {
+        s = this.currentFor(network, receiver);
+      }
+      if (s === undefined || s === null) {
+        if (this.role === "node" && receiver !== SUPERNODE_ID && this.wanted.size < MAX_WANTED) {
+          this.wanted.add(receiver);
+        }
+        return this.noSession("tx_no_session");
+      }
+      if (s.txCounter >= this.limits.rejectAfterPackets) return "counter_exhausted";
+      writeKeyId(packet, s.remoteKeyId);
+      writeCounter(packet, s.txCounter++);
+      s.lastTx = this.now;
+      this.setNonce(packet);
+      s.tx.seal(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, bodyLen);
+    }
+    if (hopSession !== undefined) {
+      const end = len - HOP_TAG_RESERVE;
+      const t = this.hopTagOf(hopSession.hopSend, packet, end);
+      packet.set(t.subarray(0, HOP_TAG_RESERVE), end);
+    }
+    return "ok";
+  }
+
+  private noSession(counter: string): "no_session" {
+    this.counters.add(counter);
+    return "no_session";
+  }
+
+  open(packet: Uint8Array): "ok" | OpenReason {
+    const len = packet.length;
+    const flags = packet[HDR.FLAGS];
+    if ((flags & Flag.HANDSHAKE) !== 0) return this.reject("no_session", "rx_handshake_flag");
+    const hop = (flags & Flag.HOP_TAG) !== 0;
+    const tail = hop ? HOP_TAG_RESERVE : 0;
+    const sealedLen = len - HEADER_LENGTH - tail; // body + tag
+    if (sealedLen < TAG_LENGTH) return this.reject("bad_tag", "rx_short");
+    const network = u16(packet, HDR.NETWORK);
+    const sender = u16(packet, HDR.SENDER);
+    const receiver = u16(packet, HDR.RECEIVER);
+    const type = packet[HDR.TYPE];
+    const keyId = u32(packet, HDR.KEY_ID);
+    const hi = u32(packet, HDR.COUNTER);
+    const lo = u32(packet, HDR.COUNTER + 4);
+
+    if (this.role === "supernode" && receiver !== SUPERNODE_ID) {
+      // For another node: authenticate the hop; the body stays sealed end to end.
+      if (!hop) return this.reject("bad_hop_tag", "rx_relay_without_hop_tag");
+      const s = this.currentFor(network, sender);
+      if (s === undefined) return this.reject("no_session", "rx_relay_no_session");
+      const end = len - HOP_TAG_RESERVE;
+      const t = this.hopTagOf(s.hopRecv, packet, end);
+      if (!this.suite.equal(t.subarray(0, HOP_TAG_RESERVE), packet.subarray(end))) {
+        return this.reject("bad_hop_tag", "rx_bad_hop_tag");
+      }
+      s.lastRx = this.now;
+      this.lastOpened = s;
+      return "ok";
+    }
+
+    if (this.role === "node" && receiver === BROADCAST_ID) {
+      const k = `${network}:${sender}:${keyId}`;
+      let g = this.groupRx.get(k);
+      if (g === undefined) {
+        if (sender === this.ownId) return this.reject("no_session", "rx_own_broadcast");
+        const aead = this.groupKeyFor(network, sender, keyId);
+        if (aead === null) return this.reject("no_session", "rx_no_group_key");
+        if (this.groupRx.size >= this.maxGroupSenders) {
+          const [ok, og] = this.groupRx.entries().next().value as [string, GroupRx];
+          og.aead.close();
+          this.groupRx.delete(ok);
+          this.counters.add("group_senders_evicted");
+        }
+        g = { aead, window: new ReplayWindow() };
+      } else {
+        this.groupRx.delete(k);
+      }
+      this.groupRx.set(k, g);
+      if (g.window.check(hi, lo) !== "ok") return this.reject("replay", "rx_replay");
+      this.setNonce(packet);
+      if (!g.aead.open(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, sealedLen)) {
+        return this.reject("bad_tag", "rx_bad_tag");
+      }
+      g.window.accept(hi, lo);
+      return "ok";
+    }
+
+    const s = this.byKeyId.get(keyId);
+    if (s === undefined || s.network !== network) return this.reject("no_session", "rx_no_session");
+    if (s.dead(this.now, this.limits)) return this.reject("no_session", "rx_session_expired");
+    const isRegister = this.role === "supernode" && type === MsgType.REGISTER;
+    if (!isRegister && s.peer !== sender) return this.reject("wrong_sender", "rx_wrong_sender");
+    if (s.window.check(hi, lo) !== "ok") return this.reject("replay", "rx_replay");
+    this.setNonce(packet);
+    if (!s.rx.open(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, sealedLen)) {
+      return this.reject("bad_tag", "rx_bad_tag");
+    }
+    if (isRegister && !this.registerAllowed(s, packet, network, sender)) {
+      return this.reject("wrong_sender", "rx_register_wrong_identity");
+    }
+    s.window.accept(hi, lo);
+    s.rxPackets++;
+    s.lastRx = this.now;
+    if (!s.confirmed) {
+      s.confirmed = true;
+      this.promote(s);
+      this.counters.add("sessions_confirmed");
+    }
+    this.lastOpened = s;
+    if (this.role === "node" && sender === SUPERNODE_ID && type === MsgType.REGISTER_ACK) {
+      this.ownId = receiver;
+    }
+    return "ok";
+  }
+
+  private registerAllowed(s: Session, packet: Uint8Array, network: number, sender: number): boolean {
+    const b = HEADER_LENGTH + 4;
+    if (packet.length < b + IDENTITY_LENGTH + TAG_LENGTH) return false;
+    if (!this.suite.equal(packet.subarray(b, b + IDENTITY_LENGTH), s.remoteStatic)) return false;
+    if (sender !== 0 && this.members !== undefined) {
+      return this.members.mayHold(network, sender, s.remoteStatic);
+    }
+    return true;
+  }
+
+  private reject(reason: OpenReason, counter: string): OpenReason {
+    this.counters.add(counter);
+    return reason;
+  }
+}
+
+function u16(b: Uint8Array, o: number): number {
+  return (b[o] << 8) | b[o + 1];
+}
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
