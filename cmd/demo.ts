@@ -102,8 +102,11 @@ async function demoNamespaces(): Promise<string[]> {
   );
 }
 
-/** Kills everything in the demo namespaces and removes them; returns what it removed. */
-export async function demoDown(): Promise<string[]> {
+/**
+ * Kills everything in the demo namespaces and removes them, and the run
+ * directory unless `keepLogs`; returns what it removed.
+ */
+export async function demoDown(keepLogs = false): Promise<string[]> {
   const gone: string[] = [];
   for (const ns of await demoNamespaces()) {
     const pids = await sh(["ip", "netns", "pids", ns], true);
@@ -125,6 +128,7 @@ export async function demoDown(): Promise<string[]> {
     await sh(["ip", "netns", "del", ns], true);
     gone.push(ns);
   }
+  if (!keepLogs) await Deno.remove(RUN_DIR, { recursive: true }).catch(() => {});
   return gone;
 }
 
@@ -159,13 +163,13 @@ export async function runDemo(args: DemoArgs): Promise<number> {
     code = EXIT_RUNTIME;
     if (e instanceof Interrupted) console.log("\ninterrupted: cleaning up");
     else if (!(e instanceof StepFailed)) console.log(`\nthe demo failed: ${(e as Error).message}`);
-    console.log(`daemon logs: ${RUN_DIR}/*.log`);
+    console.log(`daemon logs: ${RUN_DIR}/*.log (kept; \`l2 demo down\` removes them)`);
   } finally {
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onInt);
     if (!demo.keep || code !== EXIT_OK) {
       const t0 = performance.now();
-      await demoDown();
+      await demoDown(code !== EXIT_OK);
       console.log(`cleaned up the lab (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     } else {
       console.log("\nthe lab is still running; `l2 demo down` removes it");
