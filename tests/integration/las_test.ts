@@ -9,7 +9,8 @@
  *   h1 --veth-- [e1: br(x0, veth), STP on] --\
  *               [e2: x0 192.168.77.2]     ----- core bridge ----- [las 10.77.0.1]
  *               [e3: x0 192.168.77.3]     --/      (tshark)
- *   e1, e2: VC 100    e3: VC 200
+ *               [e4: x0 192.168.77.4, L2TPv3 over UDP 1701] --/
+ *   e1, e2, e4: VC 100    e3: VC 200
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
@@ -42,7 +43,12 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
   try {
     const core = await lab.netns("core");
     const las = await lab.netns("las");
-    const e = [await lab.netns("e1"), await lab.netns("e2"), await lab.netns("e3")];
+    const e = [
+      await lab.netns("e1"),
+      await lab.netns("e2"),
+      await lab.netns("e3"),
+      await lab.netns("e4"),
+    ];
     const h1 = await lab.netns("h1");
     const members: string[] = [];
     for (const [i, ns] of [las, ...e].entries()) {
@@ -53,7 +59,16 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     await lab.bridge(core, "br0", members);
 
     const pcap = `${dir}/control.pcap`;
-    const tshark = lab.spawn(core, ["tshark", "-q", "-i", "br0", "-f", "ip proto 115", "-w", pcap]);
+    const tshark = lab.spawn(core, [
+      "tshark",
+      "-q",
+      "-i",
+      "br0",
+      "-f",
+      "ip proto 115 or udp port 1701",
+      "-w",
+      pcap,
+    ]);
     await waitFor(
       async () => {
         try {
@@ -74,6 +89,7 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     hello_interval: 1
     retransmits: 2
     cookie: 4
+    udp: true
     api: 127.0.0.1:7757
 `,
     );
@@ -81,17 +97,18 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     const lasd = new Daemon(MAIN, ["las", "--config", cfg], {}, wrap(las));
     daemons.push(lasd);
     await lasd.waitLine(/listening for L2TPv3/);
-    const edge = (i: number, vc: string) => {
+    const edge = (i: number, vc: string, ...extra: string[]) => {
       const d = new Daemon(
         MAIN,
-        ["xconnect", "10.77.0.1", vc, "--tap", "x0", "--api", "127.0.0.1:7758"],
+        ["xconnect", "10.77.0.1", vc, "--tap", "x0", "--api", "127.0.0.1:7758", ...extra],
         {},
         wrap(e[i]),
       );
       daemons.push(d);
       return d;
     };
-    const x = [edge(0, "100"), edge(1, "100"), edge(2, "200")];
+    // e4 speaks L2TPv3 over UDP 1701 and shares VC 100 with e1 and e2 (over IP 115).
+    const x = [edge(0, "100"), edge(1, "100"), edge(2, "200"), edge(3, "100", "--udp")];
     for (const d of x) await d.waitLine(/session \d+ on VC \d+ is up/, 15_000);
 
     // e1 bridges its TAP with a host namespace behind it; the bridge runs STP (sends BPDUs).
@@ -102,7 +119,7 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     await lab.ip(e[0], "link", "set", "br1", "up");
     await lab.addr(h1, "eth0", "192.168.77.1/24");
     await lab.addr(h1, "eth0", "fd77::1/64");
-    for (const i of [1, 2]) {
+    for (const i of [1, 2, 3]) {
       await lab.addr(e[i], "x0", `192.168.77.${i + 1}/24`);
       await lab.addr(e[i], "x0", `fd77::${i + 1}/64`);
     }
@@ -121,6 +138,10 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     assertEquals(r.code, 0, `IPv6 h1 -> e2 over VC 100: ${r.stdout}`);
     r = await ping(lab, e[1], "192.168.77.1");
     assertEquals(r.code, 0, "IPv4 e2 -> h1");
+    r = await ping(lab, h1, "192.168.77.4");
+    assertEquals(r.code, 0, `IPv4 h1 -> e4 (UDP 1701 edge on VC 100): ${r.stdout}`);
+    r = await ping(lab, e[3], "fd77::2");
+    assertEquals(r.code, 0, `IPv6 e4 (UDP) -> e2 (IP): ${r.stdout}`);
     r = await ping(lab, h1, "192.168.77.3", 2);
     assert(r.code !== 0, "VC 100 must not reach VC 200");
     r = await ping(lab, e[2], "fd77::2", 2);
@@ -137,8 +158,14 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
       10_000,
       "a BPDU to be dropped by the VC 100 switch",
     );
-    assertEquals(st.sessions.length, 3);
+    assertEquals(st.sessions.length, 4);
     assertEquals(st.switches.length, 2);
+    assert(
+      st.connections.some((c: { transport: string; peer: string }) =>
+        c.transport === "udp" && c.peer === "10.77.0.5:1701"
+      ),
+      "the UDP edge has a control connection over UDP",
+    );
     const e2session = st.sessions.find((s: { peer: string }) => s.peer === "10.77.0.3");
     assert(e2session.rx_frames > 0 && e2session.tx_frames > 0);
 
@@ -204,8 +231,8 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     assertStringIncludes(metrics.stdout, 'name="data_drop_cookie_mismatch"');
     assertStringIncludes(metrics.stdout, 'name="data_drop_wrong_peer"');
     assertStringIncludes(metrics.stdout, 'name="rx_duplicate"');
-    assertEquals(st.sessions.length, 3, "the replayed SCCRQ did not add a connection");
-    assertEquals(st.connections.length, 3);
+    assertEquals(st.sessions.length, 4, "the replayed SCCRQ did not add a connection");
+    assertEquals(st.connections.length, 4);
     // ... and said in an operator's words, once per peer and reason.
     await lasd.waitLine(/cookie mismatch on VC 100, session \d+ of 10\.77\.0\.3 from 10\.77\.0\.3/);
     await lasd.waitLine(/data from 10\.77\.0\.4 for unknown session 195939070/);
@@ -216,7 +243,7 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     x[1].kill("SIGKILL");
     await lasd.waitLine(/session \d+ from 10\.77\.0\.3 on VC 100 is down/, 20_000, mark);
     st = await status(lab, las, 7757);
-    assertEquals(st.sessions.length, 2);
+    assertEquals(st.sessions.length, 3);
 
     // SIGTERM on the LAS: StopCCN to every peer; the edges hear it.
     const m0 = x[0].lines.length;
