@@ -256,3 +256,73 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("las: a shared secret admits the edge that has it and refuses one with the wrong one", async () => {
+  const lab = await Lab.create("lasauth");
+  const daemons: Daemon[] = [];
+  const dir = await Deno.makeTempDir();
+  try {
+    const core = await lab.netns("core");
+    const las = await lab.netns("las");
+    const good = await lab.netns("good");
+    const bad = await lab.netns("bad");
+    const members: string[] = [];
+    for (const [i, ns] of [las, good, bad].entries()) {
+      await lab.veth(ns, "up0", core, `p${i}`);
+      await lab.addr(ns, "up0", `10.76.0.${i + 1}/24`);
+      members.push(`p${i}`);
+    }
+    await lab.bridge(core, "br0", members);
+    const conf = async (name: string, text: string) => {
+      await Deno.writeTextFile(`${dir}/${name}.yaml`, text);
+      return `${dir}/${name}.yaml`;
+    };
+    const wrap = (ns: string) => ["ip", "netns", "exec", ns];
+    const lasd = new Daemon(
+      MAIN,
+      [
+        "las",
+        "-c",
+        await conf("las", "las:\n  default:\n    secret: s3cret\n    digest: sha1\n"),
+      ],
+      {},
+      wrap(las),
+    );
+    daemons.push(lasd);
+    await lasd.waitLine(/listening for L2TPv3.*auth=sha1/);
+    const edge = async (ns: string, secret: string) => {
+      const d = new Daemon(
+        MAIN,
+        [
+          "xconnect",
+          "10.76.0.1",
+          "42",
+          "-c",
+          await conf(
+            ns.slice(-4),
+            `xconnect:\n  default:\n    secret: ${secret}\n    digest: sha1\n`,
+          ),
+        ],
+        {},
+        wrap(ns),
+      );
+      daemons.push(d);
+      return d;
+    };
+    const g = await edge(good, "s3cret");
+    await g.waitLine(/session \d+ on VC 42 is up/, 15_000);
+    await edge(bad, "wrong");
+    await lasd.waitLine(
+      /SCCRQ from 10\.76\.0\.3 dropped: wrong Message Digest \(shared secret mismatch\?\)/,
+      15_000,
+    );
+    const st = await runL2(["status", "--api", "127.0.0.1:7657", "--json"], { wrap: wrap(las) });
+    const s = JSON.parse(st.stdout);
+    assertEquals(s.sessions.length, 1);
+    assertEquals(s.sessions[0].peer, "10.76.0.2");
+  } finally {
+    for (const d of daemons) await d.close();
+    await lab.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
