@@ -367,6 +367,26 @@ Deno.test("vpn: garbage and truncated datagrams are counted and dropped; the VPN
       assertEquals(p.code, 0, `${ns} -> ${addr} after garbage: ${p.stdout}`);
     }
     assertEquals((await status(v.n[1])).state, "registered");
+    // The same counters in /metrics.
+    const metrics = async (ns: string) =>
+      (await runL2(["status", "--api", `127.0.0.1:${API_PORT}`, "--metrics"], { wrap: wrap(ns) }))
+        .stdout;
+    const sm = await metrics(v.sn);
+    for (
+      const s of [
+        "l2_supernode_relayed_frames_total",
+        'name="drop_bad_magic"',
+        'name="rx_truncated"',
+      ]
+    ) {
+      assert(sm.includes(s), `supernode /metrics has ${s}`);
+    }
+    const nm = await metrics(v.n[1]);
+    for (
+      const s of ["l2_node_peer_tx_frames_total", 'name="drop_bad_magic"', "l2_node_registered 1"]
+    ) {
+      assert(nm.includes(s), `node /metrics has ${s}`);
+    }
   });
 });
 
