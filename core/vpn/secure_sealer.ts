@@ -116,6 +116,7 @@ export class SecureSealer implements Sealer {
   private readonly maxSessions: number;
   private readonly maxGroupSenders: number;
   private now = 0;
+  private from = "";
   /** Node: our node id, learned from the supernode's REGISTER_ACK. */
   ownId = 0;
   /** The session of the last packet opened (the supernode answers a REGISTER with it). */
@@ -149,6 +150,15 @@ export class SecureSealer implements Sealer {
   /** Sets the time used for session ages. */
   setNow(now: number): void {
     this.now = now;
+  }
+
+  /**
+   * Sets the time and the source endpoint of the datagram about to be
+   * opened: a session that opens it records `from` as its peer's endpoint.
+   */
+  setContext(now: number, from: string): void {
+    this.now = now;
+    this.from = from;
   }
 
   /** A fresh key id (non-zero, unused). */
@@ -412,6 +422,7 @@ export class SecureSealer implements Sealer {
         return this.reject("bad_hop_tag", "rx_bad_hop_tag");
       }
       s.lastRx = this.now;
+      if (this.from !== "") s.endpoint = this.from;
       this.lastOpened = s;
       return "ok";
     }
@@ -459,6 +470,7 @@ export class SecureSealer implements Sealer {
     s.window.accept(hi, lo);
     s.rxPackets++;
     s.lastRx = this.now;
+    if (this.from !== "") s.endpoint = this.from;
     if (!s.confirmed) {
       s.confirmed = true;
       this.promote(s);

@@ -1,0 +1,470 @@
+/**
+ * The supernode's side of the VPN security layer (issue 6), sans-IO.
+ *
+ * It answers handshakes from nodes (HS_INIT to receiver 0), admits only keys
+ * the member list allows (or, in open mode, anyone whose handshake proves
+ * the network secret), refuses with an authenticated HS_REJECT naming the
+ * reason, relays node-to-node handshakes with a vouch for the sender's
+ * public key, answers PEER_KEY_REQUEST, hands out the network's group key
+ * (broadcasts) and, on `setMembers()`, cuts removed keys off at once: their
+ * sessions are dropped, every other node of their networks gets REVOKE
+ * (repeated `revokeRepeats` times, 1 s apart) and a new group key.
+ *
+ * ```
+ *   datagram --> receive(from, bytes, now)
+ *                  |- type 0x20..0x2f: handled here ------------> takeOutgoing()
+ *                  '- anything else: "core" -> SupernodeCore.receive (sealer.open)
+ * ```
+ *
+ * Cheap rejection: a handshake costs three X25519 operations, so every
+ * HS_INIT is first checked against the per-source and global rate limits
+ * (`rate_limit.ts`); sources with a live session skip the global limit.
+ * Packets for established sessions are found by key id (a map lookup) and
+ * never reach public-key code.
+ *
+ * Not done here: persistence of id bindings and of the supernode key (the
+ * daemon), cookies proving a source address, per-network member lists
+ * beyond `Member.networks`.
+ *
+ * @module
+ */
+import { Backlog, Counters, type Outgoing } from "./backlog.ts";
+import { HEADER_LENGTH, MAGIC, SUPERNODE_ID, TAG_LENGTH } from "./constants.ts";
+import { type CryptoSuite, fingerprint, hex } from "./crypto_suite.ts";
+import {
+  readInit,
+  REJECT_NAMES,
+  REJECT_TEXT,
+  RejectCode,
+  type RejectReason,
+  SecType,
+  type StaticKey,
+  writeReject,
+  writeResp,
+} from "./handshake.ts";
+import { checkHeader } from "./header.ts";
+import type { Member, Members } from "./members.ts";
+import { SourceLimiter, type SourceLimiterConfig } from "./rate_limit.ts";
+import {
+  addVouch,
+  checkHopTag,
+  parseSecBody,
+  type SecMessage,
+  SealedType,
+  secBody,
+  secPacket,
+} from "./sec_messages.ts";
+import { SecureSealer } from "./secure_sealer.ts";
+import { Session, type SessionLimits } from "./session_keys.ts";
+
+/** Options of `SecureSupernode`. */
+export interface SecureSupernodeConfig {
+  suite: CryptoSuite;
+  /** The supernode's X25519 key pair (nodes pin its public key). */
+  staticKey: StaticKey;
+  members: Members;
+  /** Network secret (open mode; all zeros when none). 32 bytes. */
+  psk?: Uint8Array;
+  limits?: SessionLimits;
+  limiter?: SourceLimiterConfig;
+  maxSessions?: number;
+  maxBacklog?: number;
+  /** How many times REVOKE and the new group key are sent (default 3, 1 s apart). */
+  revokeRepeats?: number;
+}
+
+/** What the security layer reports (the daemon logs these, rate-limited). */
+export type SecuritySupernodeEvent =
+  | { type: "session"; network: number; node: number; key: string; endpoint: string }
+  | {
+    type: "refused";
+    network: number;
+    requested: number;
+    key: string;
+    endpoint: string;
+    reason: RejectReason;
+    text: string;
+  }
+  | { type: "handshake_failed"; endpoint: string; reason: string; text: string }
+  | { type: "revoked"; network: number; node: number; key: string; sessions: number };
+
+interface Group {
+  gen: number;
+  key: Uint8Array;
+  nextEpoch: number;
+}
+
+interface Notice {
+  network: number;
+  msgs: SecMessage[];
+  left: number;
+  at: number;
+}
+
+const FAIL_TEXT: Record<string, string> = {
+  bad_static:
+    "cannot decrypt the initiator's identity: it pinned another supernode public key, or the packet is forged",
+  bad_secret: "the network secret (psk) differs",
+  bad_dh: "invalid public key (low-order point)",
+  bad_length: "handshake message has a wrong length",
+  truncated: "handshake message is truncated",
+  bad_header: "not a handshake packet",
+};
+
+/**
+ * The supernode's handshakes, member checks, revocation and group keys.
+ *
+ * @example
+ * ```ts
+ * // const sec = new SecureSupernode({ suite, staticKey, members }, now);
+ * // const core = new SupernodeCore({ sealer: sec.sealer, random });
+ * // if (sec.receive(from, bytes, now) === "core") core.receive(from, bytes, now);
+ * ```
+ */
+export class SecureSupernode {
+  readonly sealer: SecureSealer;
+  readonly counters: Counters = new Counters();
+  readonly members: Members;
+  private readonly suite: CryptoSuite;
+  private readonly staticKey: StaticKey;
+  private psk: Uint8Array;
+  private readonly limiter: SourceLimiter;
+  private readonly out: Backlog<Outgoing>;
+  private readonly events: Backlog<SecuritySupernodeEvent>;
+  private readonly groups = new Map<number, Group>();
+  /** Pending REVOKE/GROUP_KEY repeats. Bound: 1024, oldest dropped. */
+  private notices: Notice[] = [];
+  private readonly revokeRepeats: number;
+  private nextSweep = 0;
+
+  constructor(c: SecureSupernodeConfig, now: number) {
+    this.suite = c.suite;
+    this.staticKey = c.staticKey;
+    this.members = c.members;
+    this.psk = c.psk?.slice() ?? new Uint8Array(32);
+    this.sealer = new SecureSealer({
+      suite: c.suite,
+      role: "supernode",
+      limits: c.limits,
+      members: c.members,
+      maxSessions: c.maxSessions,
+    });
+    this.limiter = new SourceLimiter(c.limiter ?? {}, now);
+    this.out = new Backlog(c.maxBacklog ?? 65_536);
+    this.events = new Backlog(c.maxBacklog ?? 65_536);
+    this.revokeRepeats = c.revokeRepeats ?? 3;
+  }
+
+  /** True for packets of the security layer (types 0x20..0x2f). */
+  static isSecurity(bytes: Uint8Array): boolean {
+    return bytes.length >= 3 && bytes[0] === MAGIC && (bytes[2] & 0xf0) === 0x20;
+  }
+
+  /**
+   * Handles one datagram. Returns "core" when it is for `SupernodeCore`
+   * (which opens it with `sealer`), "done" otherwise. Never throws.
+   */
+  receive(from: string, bytes: Uint8Array, now: number): "core" | "done" {
+    this.sealer.setContext(now, from);
+    if (!SecureSupernode.isSecurity(bytes)) return "core";
+    const hd = checkHeader(bytes);
+    if (!hd.ok) {
+      this.counters.add(`drop_${hd.reason}`);
+      return "done";
+    }
+    const h = hd.value;
+    switch (h.type) {
+      case SecType.HS_INIT:
+        if (h.receiver === SUPERNODE_ID) this.handshake(from, bytes, h.network, h.sender, now);
+        else this.relayHandshake(bytes, h.network, h.sender, h.receiver, now);
+        return "done";
+      case SecType.HS_RESP:
+      case SecType.HS_REJECT:
+        if (h.receiver === SUPERNODE_ID) this.counters.add("drop_unexpected_type");
+        else this.relayHandshake(bytes, h.network, h.sender, h.receiver, now);
+        return "done";
+      case SealedType.SESSION_CONFIRM:
+        this.relaySealed(bytes, h.network, h.receiver);
+        return "done";
+      case SealedType.PEER_KEY_REQUEST:
+        this.sealedFromNode(bytes);
+        return "done";
+      default:
+        this.counters.add("drop_unexpected_type");
+        return "done";
+    }
+  }
+
+  private trusted(from: string): boolean {
+    for (const s of this.sealer.currentSessions()) if (s.endpoint === from) return true;
+    return false;
+  }
+
+  private handshake(from: string, bytes: Uint8Array, network: number, requested: number, now: number) {
+    if (!this.limiter.allow(from, now, this.trusted(from))) {
+      this.counters.add("drop_rate_limited");
+      return;
+    }
+    this.counters.add("hs_init");
+    const r = readInit(this.suite, this.staticKey, this.psk, bytes);
+    if (!r.ok) {
+      this.counters.add(`hs_failed_${r.reason}`);
+      this.events.push({
+        type: "handshake_failed",
+        endpoint: from,
+        reason: r.reason,
+        text: FAIL_TEXT[r.reason] ?? r.reason,
+      });
+      return;
+    }
+    const st = r.state;
+    const key = fingerprint(r.remoteStatic);
+    const verdict = this.members.admit(network, r.remoteStatic, requested);
+    const a = { network, sender: SUPERNODE_ID, receiver: requested, keyId: 0 };
+    if (verdict !== "ok") {
+      this.counters.add(`hs_refused_${verdict}`);
+      this.out.push({ to: from, bytes: writeReject(st, a, REJECT_CODE[verdict]) });
+      this.events.push({
+        type: "refused",
+        network,
+        requested,
+        key,
+        endpoint: from,
+        reason: verdict,
+        text: REJECT_TEXT[verdict],
+      });
+      return;
+    }
+    a.keyId = this.sealer.newKeyId();
+    const payload = this.groupPayload(network);
+    const e = this.ephemeral();
+    const w = writeResp(this.suite, st, a, e, payload);
+    e.privateKey.fill(0);
+    payload.fill(0);
+    if (!w.ok) {
+      this.counters.add("hs_failed_bad_dh");
+      return;
+    }
+    const bound = requested !== 0 && this.members.owner(network, requested) === hex(r.remoteStatic);
+    const s = new Session(this.suite, {
+      network,
+      peer: bound ? requested : -1,
+      localKeyId: a.keyId,
+      remoteKeyId: st.initiatorKeyId,
+      remoteStatic: r.remoteStatic,
+      initiator: false,
+      secrets: w.secrets,
+      now,
+      endpoint: from,
+    });
+    this.sealer.install(s);
+    this.counters.add("hs_completed");
+    this.out.push({ to: from, bytes: w.packet });
+    this.events.push({ type: "session", network, node: requested, key, endpoint: from });
+  }
+
+  private ephemeral(): StaticKey {
+    const privateKey = new Uint8Array(32);
+    this.suite.randomBytes(privateKey);
+    return { privateKey, publicKey: this.suite.x25519Public(privateKey) };
+  }
+
+  private group(network: number): Group {
+    let g = this.groups.get(network);
+    if (g === undefined) {
+      const key = new Uint8Array(32);
+      this.suite.randomBytes(key);
+      const b = new Uint8Array(1);
+      this.suite.randomBytes(b);
+      g = { gen: b[0], key, nextEpoch: 1 };
+      this.groups.set(network, g);
+    }
+    return g;
+  }
+
+  private rotateGroup(network: number): void {
+    const old = this.groups.get(network);
+    const key = new Uint8Array(32);
+    this.suite.randomBytes(key);
+    this.groups.set(network, { gen: ((old?.gen ?? 0) + 1) & 0xff, key, nextEpoch: 1 });
+    old?.key.fill(0);
+    this.counters.add("group_rotations");
+  }
+
+  /** The group key with a sender epoch of its own for one more node of `network`. */
+  private groupMsg(network: number): SecMessage {
+    let g = this.group(network);
+    if (g.nextEpoch > 0xff_ffff) {
+      this.rotateGroup(network);
+      g = this.group(network);
+    }
+    return { kind: "group_key", key: g.key, gen: g.gen, epoch: g.nextEpoch++ };
+  }
+
+  /** HS_RESP payload: a GROUP_KEY body. */
+  private groupPayload(network: number): Uint8Array {
+    return secBody(this.groupMsg(network));
+  }
+
+  private relayHandshake(
+    bytes: Uint8Array,
+    network: number,
+    sender: number,
+    receiver: number,
+    now: number,
+  ): void {
+    const src = this.sealer.currentFor(network, sender);
+    if (src === undefined) return this.counters.add("drop_relay_no_session");
+    const inner = checkHopTag(this.suite, src.hopRecv, bytes);
+    if (inner === null) return this.counters.add("drop_bad_hop_tag");
+    if (!this.limiter.allow(`node ${network}:${sender}`, now, true)) {
+      return this.counters.add("drop_rate_limited");
+    }
+    const dst = this.sealer.currentFor(network, receiver);
+    if (dst === undefined || dst === src) return this.counters.add("drop_relay_no_receiver");
+    this.out.push({ to: dst.endpoint, bytes: addVouch(this.suite, dst.hopSend, inner, src.remoteStatic) });
+    this.counters.add("relayed_handshakes");
+  }
+
+  private relaySealed(bytes: Uint8Array, network: number, receiver: number): void {
+    const r = this.sealer.open(bytes);
+    if (r !== "ok") return this.counters.add(`drop_${r}`);
+    const dst = this.sealer.currentFor(network, receiver);
+    if (dst === undefined) return this.counters.add("drop_relay_no_receiver");
+    this.out.push({ to: dst.endpoint, bytes: bytes.slice() });
+    this.counters.add("relayed_confirms");
+  }
+
+  private sealedFromNode(bytes: Uint8Array): void {
+    const r = this.sealer.open(bytes);
+    if (r !== "ok") return this.counters.add(`drop_${r}`);
+    const s = this.sealer.lastOpened;
+    if (s === null || s.peer < 0) return this.counters.add("drop_not_registered");
+    const m = parseSecBody(bytes[2], bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
+    if (!m.ok) return this.counters.add(`drop_${m.reason}`);
+    if (m.value.kind !== "peer_key_request") return this.counters.add("drop_unexpected_type");
+    const peer = this.sealer.currentFor(s.network, m.value.peer);
+    this.counters.add("peer_key_requests");
+    this.sendSealed(s.network, s.peer, {
+      kind: "peer_key",
+      peer: m.value.peer,
+      known: peer !== undefined,
+      publicKey: peer?.remoteStatic ?? new Uint8Array(32),
+    });
+  }
+
+  private sendSealed(network: number, node: number, m: SecMessage): boolean {
+    const s = this.sealer.currentFor(network, node);
+    if (s === undefined) return false;
+    const p = secPacket(m, { network, sender: SUPERNODE_ID, receiver: node }, false);
+    if (this.sealer.seal(p) !== "ok") return false;
+    return this.out.push({ to: s.endpoint, bytes: p });
+  }
+
+  /**
+   * Replaces the member list (SIGHUP). Removed keys lose their sessions at
+   * once; the other nodes of their networks get REVOKE and a new group key.
+   * Returns the number of keys removed.
+   */
+  setMembers(list: readonly Member[], now: number): number {
+    this.sealer.setNow(now);
+    const removed = this.members.setMembers(list);
+    for (const key of removed) this.cutOff(key, now);
+    return removed.length;
+  }
+
+  /**
+   * Open mode: a new network secret. Every session ends now; nodes with the
+   * new secret handshake again (others are refused: `bad_secret`).
+   */
+  setSecret(psk: Uint8Array, now: number): void {
+    this.psk = psk.slice();
+    for (const s of [...this.sealer.sessions()]) this.sealer.remove(s);
+    for (const n of [...this.groups.keys()]) this.rotateGroup(n);
+    this.sealer.sweep(now);
+  }
+
+  private cutOff(key: Uint8Array, now: number): void {
+    const hit = new Map<number, number>(); // network -> node id
+    for (const s of this.sealer.sessions()) {
+      if (this.suite.equal(s.remoteStatic, key)) hit.set(s.network, s.peer);
+    }
+    const n = this.sealer.removeByStatic(key);
+    this.counters.add("revoked_keys");
+    for (const [network, node] of hit) {
+      this.rotateGroup(network);
+      this.events.push({ type: "revoked", network, node, key: fingerprint(key), sessions: n });
+      const revoke: SecMessage = { kind: "revoke", node, publicKey: key.slice() };
+      if (this.notices.length >= 1024) this.notices.shift();
+      this.notices.push({ network, msgs: [revoke], left: this.revokeRepeats, at: now });
+    }
+    this.poll(now);
+  }
+
+  /** Timers: REVOKE/GROUP_KEY repeats, session expiry, table ageing. */
+  poll(now: number): void {
+    this.sealer.setNow(now);
+    for (const n of this.notices) {
+      if (n.left <= 0 || now < n.at) continue;
+      for (const s of [...this.sealer.currentSessions()]) {
+        if (s.network !== n.network || s.peer < 0) continue;
+        for (const m of n.msgs) this.sendSealed(n.network, s.peer, m);
+        this.sendSealed(n.network, s.peer, this.groupMsg(n.network));
+      }
+      n.left--;
+      n.at = now + 1000;
+      this.counters.add("revoke_notices");
+    }
+    this.notices = this.notices.filter((n) => n.left > 0);
+    if (now >= this.nextSweep) {
+      this.nextSweep = now + 1000;
+      this.sealer.sweep(now);
+      this.members.sweep(now);
+      this.limiter.sweep(now);
+    }
+  }
+
+  /** When `poll` should run next. */
+  nextDeadline(): number {
+    let d = this.nextSweep;
+    for (const n of this.notices) if (n.at < d) d = n.at;
+    return d;
+  }
+
+  /** Datagrams to send. */
+  takeOutgoing(): Outgoing[] {
+    return this.out.take();
+  }
+
+  /** Events since the last call. */
+  takeEvents(): SecuritySupernodeEvent[] {
+    return this.events.take();
+  }
+
+  /** Sessions and counters (sealer, members, limiter and own). */
+  status(): { sessions: number; members: number; bindings: number; counters: Record<string, number> } {
+    let sessions = 0;
+    for (const _ of this.sealer.sessions()) sessions++;
+    return {
+      sessions,
+      members: this.members.size,
+      bindings: this.members.bindingCount,
+      counters: {
+        ...this.counters.snapshot(),
+        ...this.sealer.counters.snapshot(),
+        ...this.members.counters.snapshot(),
+        ...this.limiter.counters.snapshot(),
+      },
+    };
+  }
+}
+
+const REJECT_CODE: Record<RejectReason, number> = {
+  not_member: RejectCode.NOT_MEMBER,
+  id_bound: RejectCode.ID_BOUND,
+  bad_id: RejectCode.BAD_ID,
+  revoked: RejectCode.REVOKED,
+  not_vouched: RejectCode.NOT_VOUCHED,
+  busy: RejectCode.BUSY,
+};
+void REJECT_NAMES;
