@@ -101,6 +101,8 @@ interface PeerAddr {
 }
 
 const MAX_FRAME = 65535;
+/** Recent up/down events kept for /status. */
+const RECENT_MAX = 64;
 
 function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -150,6 +152,8 @@ export class LasEngine {
     sessions_refused_switch_limit: 0,
   };
   #stopping = false;
+  /** Recent session and connection ups and downs, newest last; bounded by RECENT_MAX. */
+  readonly #recent: Record<string, unknown>[] = [];
 
   constructor(o: LasEngineOptions) {
     this.#o = o;
@@ -327,8 +331,32 @@ export class LasEngine {
     }
   }
 
+  #note(what: string, fields: Record<string, unknown>): void {
+    if (this.#recent.length >= RECENT_MAX) this.#recent.shift();
+    this.#recent.push({ time: new Date().toISOString(), event: what, ...fields });
+  }
+
   #event(kind: Transport, ev: L2tpEvent, now: number): void {
     const log = this.#o.log;
+    if (ev.type === "connection-up" || ev.type === "connection-down") {
+      this.#note(ev.type, {
+        peer: ev.peer,
+        reason: ev.type === "connection-down" ? ev.reason : ev.hostName,
+      });
+    } else if (ev.type === "session-up") {
+      this.#note("session-up", {
+        peer: ev.session.peer,
+        vc: vcKey(ev.session.vcId).text,
+        session: ev.session.localSessionId,
+      });
+    } else if (ev.type === "session-down") {
+      this.#note("session-down", {
+        peer: ev.peer,
+        vc: ev.vcIdText,
+        session: ev.localSessionId,
+        reason: ev.reason,
+      });
+    }
     switch (ev.type) {
       case "connection-up":
         log.info(`control connection from ${ev.peer} (${ev.hostName || "no host name"}) is up`, {
@@ -536,6 +564,7 @@ export class LasEngine {
       sessions,
       switches,
       mac_table: macTables,
+      recent: [...this.#recent],
       counters: { ...this.counters },
     };
   }

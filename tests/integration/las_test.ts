@@ -244,6 +244,11 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     await lasd.waitLine(/session \d+ from 10\.77\.0\.3 on VC 100 is down/, 20_000, mark);
     st = await status(lab, las, 7757);
     assertEquals(st.sessions.length, 3);
+    const downs = st.recent.filter((r: { event: string; peer: string }) =>
+      r.event === "session-down" && r.peer === "10.77.0.3"
+    );
+    assertEquals(downs.length, 1, JSON.stringify(st.recent));
+    assert(!Number.isNaN(Date.parse(downs[0].time)));
 
     // SIGTERM on the LAS: StopCCN to every peer; the edges hear it.
     const m0 = x[0].lines.length;
