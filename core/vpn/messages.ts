@@ -267,7 +267,8 @@ export function decodePacket(packet: Uint8Array, sealer: Sealer): Decoded {
   const open = sealer.open(packet);
   if (open !== "ok") return { ok: false, reason: open };
   // A hop tag (flag HOP_TAG, issue 6) follows the tag; the body ends before both.
-  const end = packet.length - TAG_LENGTH - ((h.value.flags & Flag.HOP_TAG) !== 0 ? HOP_TAG_RESERVE : 0);
+  const end = packet.length - TAG_LENGTH -
+    ((h.value.flags & Flag.HOP_TAG) !== 0 ? HOP_TAG_RESERVE : 0);
   if (end < HEADER_LENGTH) return { ok: false, reason: "truncated" };
   const body = packet.subarray(HEADER_LENGTH, end);
   const m = parseBody(h.value.type, body);

@@ -54,8 +54,8 @@ import {
   addHopTag,
   checkVouch,
   parseSecBody,
-  type SecMessage,
   SealedType,
+  type SecMessage,
   secPacket,
 } from "./sec_messages.ts";
 import { SecureSealer } from "./secure_sealer.ts";
@@ -213,8 +213,9 @@ export class SecureNode {
         this.counters.add("drop_supernode_spoofed");
         return "done";
       }
-      if (h.type === SecType.HS_RESP || h.type === SecType.HS_REJECT) this.snAnswer(bytes, h.type, now);
-      else this.sealedFromSupernode(bytes, now);
+      if (h.type === SecType.HS_RESP || h.type === SecType.HS_REJECT) {
+        this.snAnswer(bytes, h.type, now);
+      } else this.sealedFromSupernode(bytes, now);
       return "done";
     }
     switch (h.type) {
@@ -245,7 +246,12 @@ export class SecureNode {
       this.snPending = null;
       this.nextSnAt = now + this.c.refusedRetryMs;
       this.counters.add(`refused_${r.reason}`);
-      this.events.push({ type: "refused", by: "supernode", reason: r.reason, text: REJECT_TEXT[r.reason] });
+      this.events.push({
+        type: "refused",
+        by: "supernode",
+        reason: r.reason,
+        text: REJECT_TEXT[r.reason],
+      });
       return;
     }
     const r = readResp(this.suite, p.state, bytes);
@@ -303,7 +309,12 @@ export class SecureNode {
         }
         this.counters.add("revoked");
         if (n > 0) {
-          this.events.push({ type: "revoked", node: v.node, key: fingerprint(v.publicKey), sessions: n });
+          this.events.push({
+            type: "revoked",
+            node: v.node,
+            key: fingerprint(v.publicKey),
+            sessions: n,
+          });
         }
         return;
       }
@@ -338,7 +349,9 @@ export class SecureNode {
     const k = this.peerKeys.get(peer);
     const sn = this.snSession();
     if (k === undefined || sn === undefined || this.ownId() === 0) return;
-    for (const p of this.pending.values()) if (p.peer === peer && now - p.at < this.c.handshakeTimeoutMs) return;
+    for (const p of this.pending.values()) {
+      if (p.peer === peer && now - p.at < this.c.handshakeTimeoutMs) return;
+    }
     if (this.pending.size >= this.c.maxPeers) return this.counters.add("hs_pending_full");
     const keyId = this.sealer.newKeyId();
     const w = writeInit(
@@ -358,14 +371,20 @@ export class SecureNode {
   private relayed(bytes: Uint8Array, type: number, sender: number, receiver: number, now: number) {
     const sn = this.snSession();
     if (sn === undefined) return this.counters.add("drop_no_supernode_session");
-    const v = checkVouch(this.suite, sn.hopRecv, bytes);
+    let v: ReturnType<typeof checkVouch> = null;
+    for (const c of this.sealer.hopCandidates(this.c.network, SUPERNODE_ID)) {
+      v = checkVouch(this.suite, c.hopRecv, bytes);
+      if (v !== null) break;
+    }
     if (v === null) return this.counters.add("drop_bad_vouch");
     if (receiver !== this.ownId() || sender === 0) return this.counters.add("drop_not_for_us");
     if (type === SecType.HS_INIT) {
       if (!this.limiter.allow(`peer ${sender}`, now)) return this.counters.add("drop_rate_limited");
       const r = readInit(this.suite, this.c.staticKey, this.psk, v.inner);
       if (!r.ok) return this.counters.add(`drop_peer_hs_${r.reason}`);
-      if (!this.suite.equal(r.remoteStatic, v.vouched)) return this.counters.add("drop_not_vouched");
+      if (!this.suite.equal(r.remoteStatic, v.vouched)) {
+        return this.counters.add("drop_not_vouched");
+      }
       this.rememberKey(sender, v.vouched, now);
       const keyId = this.sealer.newKeyId();
       const e = this.ephemeral();
@@ -391,7 +410,12 @@ export class SecureNode {
       );
       this.out.push({ to: this.c.supernode, bytes: addHopTag(this.suite, sn.hopSend, w.packet) });
       this.counters.add("hs_peer_answered");
-      this.events.push({ type: "peer_session", peer: sender, key: fingerprint(r.remoteStatic), initiator: false });
+      this.events.push({
+        type: "peer_session",
+        peer: sender,
+        key: fingerprint(r.remoteStatic),
+        initiator: false,
+      });
       return;
     }
     const p = this.pending.get(answeredKeyId(v.inner));
@@ -428,11 +452,20 @@ export class SecureNode {
     );
     if (this.sealer.seal(c) === "ok") this.out.push({ to: this.c.supernode, bytes: c });
     this.counters.add("hs_peer_done");
-    this.events.push({ type: "peer_session", peer: sender, key: fingerprint(p.state.rs), initiator: true });
+    this.events.push({
+      type: "peer_session",
+      peer: sender,
+      key: fingerprint(p.state.rs),
+      initiator: true,
+    });
   }
 
   private sendToSupernode(m: SecMessage): void {
-    const p = secPacket(m, { network: this.c.network, sender: this.ownId(), receiver: SUPERNODE_ID }, false);
+    const p = secPacket(m, {
+      network: this.c.network,
+      sender: this.ownId(),
+      receiver: SUPERNODE_ID,
+    }, false);
     if (this.sealer.seal(p) === "ok") this.out.push({ to: this.c.supernode, bytes: p });
   }
 
@@ -468,9 +501,14 @@ export class SecureNode {
     if (sn === undefined || this.ownId() === 0) return;
     const want = new Set(this.sealer.wanted);
     for (const s of this.sealer.currentSessions()) {
-      if (s.peer !== SUPERNODE_ID && s.needsRekey(now, this.sealer.limits) && now - s.lastTx < 60_000) {
-        // The initiator re-keys first; the responder 10 s later if nothing came.
-        if (s.initiator || now - s.createdAt >= this.sealer.limits.rekeyAfterMs + 10_000) want.add(s.peer);
+      if (
+        s.peer !== SUPERNODE_ID && s.needsRekey(now, this.sealer.limits) && now - s.lastTx < 60_000
+      ) {
+        // The initiator re-keys on time; the responder a third of the grace
+        // period later if nothing came; whoever sends the volume re-keys for it.
+        const l = this.sealer.limits;
+        const late = now - s.createdAt >= l.rekeyAfterMs + (l.rejectAfterMs - l.rekeyAfterMs) / 3;
+        if (s.initiator || late || s.txCounter >= l.rekeyAfterPackets) want.add(s.peer);
       }
     }
     for (const peer of want) {

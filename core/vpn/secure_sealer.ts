@@ -127,6 +127,13 @@ export class SecureSealer implements Sealer {
   private readonly byKeyId = new Map<number, Session>();
   /** peerSlot -> the session used for sending. */
   private readonly current = new Map<number, Session>();
+  /**
+   * peerSlot -> the session `current` replaced, and the newest session even
+   * if unconfirmed: hop tags are checked against these too while a re-key
+   * settles (the two ends switch at different moments).
+   */
+  private readonly previous = new Map<number, Session>();
+  private readonly newest = new Map<number, Session>();
   /** Group keys by generation (node; at most 2: current and previous). */
   private readonly groups = new Map<number, { network: number; key: Uint8Array }>();
   private groupGen = -1;
@@ -182,6 +189,7 @@ export class SecureSealer implements Sealer {
       this.counters.add("sessions_evicted");
     }
     this.byKeyId.set(s.localKeyId, s);
+    if (s.peer >= 0) this.newest.set(peerSlot(s.network, s.peer), s);
     if (s.confirmed && s.peer >= 0) this.promote(s);
     this.counters.add("sessions_installed");
   }
@@ -189,7 +197,11 @@ export class SecureSealer implements Sealer {
   /** Makes `s` the session used for sending to its peer. */
   promote(s: Session): void {
     if (s.peer < 0) return;
-    this.current.set(peerSlot(s.network, s.peer), s);
+    const slot = peerSlot(s.network, s.peer);
+    const old = this.current.get(slot);
+    if (old !== undefined && old !== s) this.previous.set(slot, old);
+    this.current.set(slot, s);
+    this.newest.set(slot, s);
     if (this.role === "node") this.wanted.delete(s.peer);
   }
 
@@ -197,6 +209,21 @@ export class SecureSealer implements Sealer {
     if (s.peer < 0) return;
     const slot = peerSlot(s.network, s.peer);
     if (this.current.get(slot) === s) this.current.delete(slot);
+    if (this.previous.get(slot) === s) this.previous.delete(slot);
+    if (this.newest.get(slot) === s) this.newest.delete(slot);
+  }
+
+  /**
+   * The live sessions of (network, peer) whose hop keys may be in use: the
+   * current one, the newest (maybe unconfirmed) and the one it replaced.
+   */
+  hopCandidates(network: number, peer: number): Session[] {
+    const slot = peerSlot(network, peer);
+    const out: Session[] = [];
+    for (const s of [this.current.get(slot), this.newest.get(slot), this.previous.get(slot)]) {
+      if (s !== undefined && !out.includes(s) && !s.dead(this.now, this.limits)) out.push(s);
+    }
+    return out;
   }
 
   /** Removes and closes a session. */
@@ -304,7 +331,11 @@ export class SecureSealer implements Sealer {
 
   private setNonce(packet: Uint8Array): void {
     const n = this.nonce;
-    n[0] = n[1] = n[2] = n[3] = 0;
+    n[0] =
+      n[1] =
+      n[2] =
+      n[3] =
+        0;
     for (let i = 0; i < 8; i++) n[4 + i] = packet[HDR.COUNTER + i];
   }
 
@@ -351,7 +382,10 @@ export class SecureSealer implements Sealer {
         if (s === null || s.network !== network || s.dead(this.now, this.limits)) {
           return this.noSession("tx_ack_no_session");
         }
-        if (this.members !== undefined && !this.members.bind(network, receiver, s.remoteStatic, this.now)) {
+        if (
+          this.members !== undefined &&
+          !this.members.bind(network, receiver, s.remoteStatic, this.now)
+        ) {
           return this.noSession("tx_ack_id_bound");
         }
         if (s.peer !== receiver) {
@@ -414,13 +448,18 @@ export class SecureSealer implements Sealer {
     if (this.role === "supernode" && receiver !== SUPERNODE_ID) {
       // For another node: authenticate the hop; the body stays sealed end to end.
       if (!hop) return this.reject("bad_hop_tag", "rx_relay_without_hop_tag");
-      const s = this.currentFor(network, sender);
-      if (s === undefined) return this.reject("no_session", "rx_relay_no_session");
+      const cands = this.hopCandidates(network, sender);
+      if (cands.length === 0) return this.reject("no_session", "rx_relay_no_session");
       const end = len - HOP_TAG_RESERVE;
-      const t = this.hopTagOf(s.hopRecv, packet, end);
-      if (!this.suite.equal(t.subarray(0, HOP_TAG_RESERVE), packet.subarray(end))) {
-        return this.reject("bad_hop_tag", "rx_bad_hop_tag");
+      let s: Session | undefined;
+      for (const c of cands) {
+        const t = this.hopTagOf(c.hopRecv, packet, end);
+        if (this.suite.equal(t.subarray(0, HOP_TAG_RESERVE), packet.subarray(end))) {
+          s = c;
+          break;
+        }
       }
+      if (s === undefined) return this.reject("bad_hop_tag", "rx_bad_hop_tag");
       s.lastRx = this.now;
       if (this.from !== "") s.endpoint = this.from;
       this.lastOpened = s;
@@ -483,7 +522,12 @@ export class SecureSealer implements Sealer {
     return "ok";
   }
 
-  private registerAllowed(s: Session, packet: Uint8Array, network: number, sender: number): boolean {
+  private registerAllowed(
+    s: Session,
+    packet: Uint8Array,
+    network: number,
+    sender: number,
+  ): boolean {
     const b = HEADER_LENGTH + 4;
     if (packet.length < b + IDENTITY_LENGTH + TAG_LENGTH) return false;
     if (!this.suite.equal(packet.subarray(b, b + IDENTITY_LENGTH), s.remoteStatic)) return false;

@@ -49,9 +49,9 @@ import {
   addVouch,
   checkHopTag,
   parseSecBody,
-  type SecMessage,
   SealedType,
   secBody,
+  type SecMessage,
   secPacket,
 } from "./sec_messages.ts";
 import { SecureSealer } from "./secure_sealer.ts";
@@ -200,7 +200,13 @@ export class SecureSupernode {
     return false;
   }
 
-  private handshake(from: string, bytes: Uint8Array, network: number, requested: number, now: number) {
+  private handshake(
+    from: string,
+    bytes: Uint8Array,
+    network: number,
+    requested: number,
+    now: number,
+  ) {
     if (!this.limiter.allow(from, now, this.trusted(from))) {
       this.counters.add("drop_rate_limited");
       return;
@@ -313,16 +319,25 @@ export class SecureSupernode {
     receiver: number,
     now: number,
   ): void {
-    const src = this.sealer.currentFor(network, sender);
-    if (src === undefined) return this.counters.add("drop_relay_no_session");
-    const inner = checkHopTag(this.suite, src.hopRecv, bytes);
-    if (inner === null) return this.counters.add("drop_bad_hop_tag");
+    let src: Session | undefined;
+    let inner: Uint8Array | null = null;
+    for (const c of this.sealer.hopCandidates(network, sender)) {
+      inner = checkHopTag(this.suite, c.hopRecv, bytes);
+      if (inner !== null) {
+        src = c;
+        break;
+      }
+    }
+    if (src === undefined || inner === null) return this.counters.add("drop_bad_hop_tag");
     if (!this.limiter.allow(`node ${network}:${sender}`, now, true)) {
       return this.counters.add("drop_rate_limited");
     }
     const dst = this.sealer.currentFor(network, receiver);
     if (dst === undefined || dst === src) return this.counters.add("drop_relay_no_receiver");
-    this.out.push({ to: dst.endpoint, bytes: addVouch(this.suite, dst.hopSend, inner, src.remoteStatic) });
+    this.out.push({
+      to: dst.endpoint,
+      bytes: addVouch(this.suite, dst.hopSend, inner, src.remoteStatic),
+    });
     this.counters.add("relayed_handshakes");
   }
 
@@ -442,7 +457,12 @@ export class SecureSupernode {
   }
 
   /** Sessions and counters (sealer, members, limiter and own). */
-  status(): { sessions: number; members: number; bindings: number; counters: Record<string, number> } {
+  status(): {
+    sessions: number;
+    members: number;
+    bindings: number;
+    counters: Record<string, number>;
+  } {
     let sessions = 0;
     for (const _ of this.sealer.sessions()) sessions++;
     return {

@@ -28,8 +28,213 @@ Deno.test("security: members register, exchange unicast and broadcast; the relay
   lab.send("b", frame(0xffff_ffff_ffff, mat(b), MARKER));
   lab.run(200);
   assert(lab.node("a").frames.some((f) => f[0] === 0xff && contains(f, MARKER)), "broadcast");
-  for (const bytes of lab.snSeen) assert(!contains(bytes, MARKER), "plaintext seen by the supernode");
+  for (const bytes of lab.snSeen) {
+    assert(!contains(bytes, MARKER), "plaintext seen by the supernode");
+  }
   assert(lab.snSeen.length > 20);
   const c = lab.sec.status().counters;
   assert((c.relayed_handshakes ?? 0) >= 2, JSON.stringify(c));
+});
+
+function membersOf(lab: SecLab, ...seeds: number[]) {
+  return seeds.map((s) => ({ publicKey: keyOf(lab.suite, s).publicKey }));
+}
+
+/** Sends `n` marked frames from `src` to `dst` 100 ms apart; returns how many arrived. */
+function exchange(lab: SecLab, src: string, dst: string, n: number, marker = MARKER): number {
+  const before = lab.node(dst).frames.filter((f) => contains(f, marker)).length;
+  for (let i = 0; i < n; i++) {
+    lab.send(src, frame(mat(lab.idOf(dst)), mat(lab.idOf(src)), marker));
+    lab.run(100);
+  }
+  lab.run(500);
+  return lab.node(dst).frames.filter((f) => contains(f, marker)).length - before;
+}
+
+Deno.test("security: an unlisted key is refused with a clear, authenticated reason on both sides", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1) });
+  lab.addNode("stranger", keyOf(lab.suite, 9));
+  lab.run(3000);
+  assertEquals(lab.idOf("stranger"), 0);
+  const ev = lab.node("stranger").events.find((e) => e.type === "refused");
+  assert(ev !== undefined && ev.type === "refused");
+  assertEquals(ev.reason, "not_member");
+  assertEquals(ev.text, "the public key is not a member of this network");
+  const sev = lab.snEvents.find((e) => e.type === "refused");
+  assert(sev !== undefined && sev.type === "refused" && sev.reason === "not_member");
+  assertEquals(lab.core.status().counters.registrations ?? 0, 0);
+});
+
+Deno.test("security: a node that pinned the wrong supernode key gets no answer; the supernode says why", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1) });
+  lab.addNode("a", keyOf(lab.suite, 1), { snKey: keyOf(lab.suite, 0x77).publicKey });
+  lab.run(6000);
+  assertEquals(lab.idOf("a"), 0);
+  const ev = lab.node("a").events.find((e) => e.type === "no_answer");
+  assert(ev !== undefined && ev.type === "no_answer" && ev.text.includes("public key"));
+  const sev = lab.snEvents.find((e) => e.type === "handshake_failed");
+  assert(sev !== undefined && sev.type === "handshake_failed" && sev.reason === "bad_static");
+});
+
+Deno.test("security: open mode admits any key with the network secret and refuses a wrong secret", () => {
+  const psk = new Uint8Array(32).fill(7);
+  const lab = new SecLab({ mode: "open", psk });
+  lab.addNode("a", keyOf(lab.suite, 1), { psk });
+  lab.addNode("b", keyOf(lab.suite, 2), { psk });
+  lab.addNode("x", keyOf(lab.suite, 3), { psk: new Uint8Array(32).fill(8) });
+  lab.run(3000);
+  assert(lab.idOf("a") > 0 && lab.idOf("b") > 0);
+  assertEquals(lab.idOf("x"), 0);
+  assert(lab.snEvents.some((e) => e.type === "handshake_failed" && e.reason === "bad_secret"));
+  // The first frame finds no session and starts the handshake; the rest arrive.
+  assert(exchange(lab, "a", "b", 5) >= 4);
+});
+
+Deno.test("security: a member cannot take over another node's id; the real node keeps working", async () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2, 3) });
+  lab.addNode("a", keyOf(lab.suite, 1), { nodeId: 5 });
+  lab.addNode("b", keyOf(lab.suite, 2), { nodeId: 6 });
+  lab.run(3000);
+  assertEquals(lab.idOf("a"), 5);
+  // 1. The attacker asks for id 5 in its handshake: refused, id_bound.
+  lab.addNode("m", keyOf(lab.suite, 3), { nodeId: 5 });
+  lab.run(3000);
+  assert(lab.node("m").core.status().state !== "registered");
+  assert(lab.node("m").events.some((e) => e.type === "refused" && e.reason === "id_bound"));
+  // 2. The attacker with an auto id forges a REGISTER for id 5 and data from id 5
+  //    under its own session.
+  const { encodePacket } = await import("../../core/vpn/messages.ts");
+  lab.addNode("m2", keyOf(lab.suite, 3));
+  lab.run(3000);
+  const m2 = lab.node("m2");
+  assert(lab.idOf("m2") > 0);
+  const reg = encodePacket({ network: 0, sender: 5, receiver: 0 }, {
+    kind: "register",
+    auto: false,
+    identity: m2.key.publicKey,
+    locals: [],
+  }, m2.sec.sealer);
+  assert(reg.ok);
+  lab.inject(m2.ep, "198.51.100.1:7654", reg.packet);
+  const reg2 = encodePacket({ network: 0, sender: 5, receiver: 0 }, {
+    kind: "register",
+    auto: false,
+    identity: keyOf(lab.suite, 1).publicKey,
+    locals: [],
+  }, m2.sec.sealer);
+  assert(reg2.ok);
+  lab.inject(m2.ep, "198.51.100.1:7654", reg2.packet);
+  const before = lab.sec.status().counters.rx_register_wrong_identity ?? 0;
+  lab.run(1000);
+  const c = lab.sec.status().counters;
+  assertEquals((c.rx_register_wrong_identity ?? 0) - before, 2);
+  assertEquals(lab.idOf("a"), 5);
+  assert(exchange(lab, "b", "a", 6, new TextEncoder().encode("after-attack")) >= 5);
+  assertEquals(exchange(lab, "a", "b", 3, new TextEncoder().encode("after-attack-2")), 3);
+});
+
+Deno.test("security: removing a key cuts its node off within seconds, direct paths included", () => {
+  const probe = new SecLab();
+  const list = membersOf(probe, 1, 2, 3);
+  const lab = new SecLab({ members: list });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.addNode("c", keyOf(lab.suite, 3));
+  lab.run(3000);
+  exchange(lab, "b", "a", 10);
+  assertEquals(lab.node("a").core.peers().find((p) => p.node === lab.idOf("b"))?.path, "direct");
+  const bId = lab.idOf("b");
+  // SIGHUP at t: b is no longer a member.
+  const t = lab.now;
+  assertEquals(lab.sec.setMembers([list[0], list[2]], t), 1);
+  lab.run(2000);
+  assert(lab.node("a").events.some((e) => e.type === "revoked" && e.node === bId));
+  assert(lab.node("c").events.length > 0);
+  const late = new TextEncoder().encode("after-revocation");
+  assertEquals(exchange(lab, "b", "a", 10, late), 0);
+  assertEquals(exchange(lab, "b", "c", 5, late), 0);
+  lab.send("b", frame(0xffff_ffff_ffff, mat(bId), late));
+  lab.run(30_000); // b tries again: its handshakes are refused
+  assertEquals(lab.node("a").frames.filter((f) => contains(f, late)).length, 0);
+  assertEquals(lab.node("c").frames.filter((f) => contains(f, late)).length, 0);
+  assert(lab.node("b").events.some((e) => e.type === "refused" && e.reason === "not_member"));
+  // a and c still talk.
+  assert(exchange(lab, "a", "c", 5, new TextEncoder().encode("still-fine")) >= 4);
+});
+
+Deno.test("security: sessions rotate on time and volume while traffic flows", () => {
+  const probe = new SecLab();
+  const limits = {
+    rekeyAfterMs: 10_000,
+    rejectAfterMs: 15_000,
+    rekeyAfterPackets: 40,
+    rejectAfterPackets: 80,
+  };
+  const lab = new SecLab({ members: membersOf(probe, 1, 2), limits });
+  lab.addNode("a", keyOf(lab.suite, 1), { limits });
+  lab.addNode("b", keyOf(lab.suite, 2), { limits });
+  lab.run(3000);
+  const a = lab.node("a");
+  const keyIds = new Set<number>();
+  let sent = 0;
+  const m = new TextEncoder().encode("rotating");
+  for (let i = 0; i < 600; i++) {
+    lab.send("a", frame(mat(lab.idOf("b")), mat(lab.idOf("a")), m));
+    sent++;
+    lab.run(100);
+    const s = a.sec.sealer.currentFor(0, lab.idOf("b"));
+    if (s) keyIds.add(s.localKeyId);
+  }
+  lab.run(1000);
+  const got = lab.node("b").frames.filter((f) => contains(f, m)).length;
+  assert(keyIds.size >= 8, `only ${keyIds.size} peer sessions in 60 s`);
+  assert(lab.idOf("a") > 0 && lab.idOf("b") > 0, "still registered after supernode rekeys");
+  const lost = sent - got;
+  assert(lost <= 10, `lost ${lost} of ${sent} frames across rotations`);
+});
+
+Deno.test("security: a flood of forged handshakes and garbage from many sources does not starve members", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  exchange(lab, "a", "b", 3);
+  const before = lab.suite.x25519Calls;
+  let seed = 1;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+  const marker = new TextEncoder().encode("under-flood");
+  let delivered = 0;
+  for (let round = 0; round < 50; round++) {
+    for (let i = 0; i < 200; i++) {
+      const p = new Uint8Array(120);
+      for (let j = 0; j < p.length; j++) p[j] = next() & 0xff;
+      p[0] = 0x4c;
+      p[1] = 1;
+      p[2] = i % 2 === 0 ? 0x20 : 0x10;
+      p[3] = 0x80;
+      p[8] = p[9] = 0;
+      p[16] = p[17] = p[18] = 0;
+      lab.inject(`203.0.113.${next() % 250}:${1024 + (next() % 60000)}`, "198.51.100.1:7654", p);
+      if (i % 50 === 0) {
+        const q = p.slice();
+        q[2] = 0x10;
+        lab.inject("203.0.113.1:9", lab.node("a").ep, q);
+      }
+    }
+    lab.send("a", frame(mat(lab.idOf("b")), mat(lab.idOf("a")), marker));
+    lab.run(100);
+  }
+  lab.run(500);
+  delivered = lab.node("b").frames.filter((f) => contains(f, marker)).length;
+  assertEquals(delivered, 50);
+  const dh = lab.suite.x25519Calls - before;
+  // 5000 forged HS_INITs in 5 s: the global budget (500/s, burst 100) bounds the work.
+  assert(dh <= 3 * (100 + 500 * 6), `x25519 calls ${dh}`);
+  const c = lab.sec.status().counters;
+  assert((c.limited_global ?? 0) + (c.limited_source ?? 0) > 0, JSON.stringify(c));
+  assert(lab.idOf("a") > 0 && lab.idOf("b") > 0);
 });

@@ -81,7 +81,13 @@ async function dh(priv: Uint8Array, pub: Uint8Array): Promise<Bytes> {
   const k = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, false, [
     "deriveBits",
   ]);
-  const p = await crypto.subtle.importKey("raw", new Uint8Array(pub), { name: "X25519" }, false, []);
+  const p = await crypto.subtle.importKey(
+    "raw",
+    new Uint8Array(pub),
+    { name: "X25519" },
+    false,
+    [],
+  );
   return new Uint8Array(
     await crypto.subtle.deriveBits({ name: "X25519", public: p } as never, k, 256),
   );
@@ -313,7 +319,10 @@ Deno.test("vouch: the supernode's vouch verifies with the receiver's hop key onl
   const ok = checkVouch(suite, hk, v);
   assert(ok !== null);
   assertEquals(hex(ok.vouched), hex(I_S.publicKey));
-  assertEquals(hex(ok.inner), hex(concat(inner.subarray(0, 3), new Uint8Array([0x43]), inner.subarray(4))));
+  assertEquals(
+    hex(ok.inner),
+    hex(concat(inner.subarray(0, 3), new Uint8Array([0x43]), inner.subarray(4))),
+  );
   assertEquals(checkVouch(suite, new Uint8Array(32).fill(2), v), null);
   const t = v.slice();
   t[65] ^= 1; // the vouched key

@@ -7,13 +7,10 @@
 import { matAddress, writeMac } from "../../core/mac.ts";
 import type { CryptoSuite } from "../../core/vpn/crypto_suite.ts";
 import type { StaticKey } from "../../core/vpn/handshake.ts";
-import { type Member, Members, type MemberMode } from "../../core/vpn/members.ts";
+import { type Member, type MemberMode, Members } from "../../core/vpn/members.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { SecureNode, type SecurityNodeEvent } from "../../core/vpn/secure_node.ts";
-import {
-  SecureSupernode,
-  type SecuritySupernodeEvent,
-} from "../../core/vpn/secure_supernode.ts";
+import { SecureSupernode, type SecuritySupernodeEvent } from "../../core/vpn/secure_supernode.ts";
 import type { SessionLimits } from "../../core/vpn/session_keys.ts";
 import { SupernodeCore } from "../../core/vpn/supernode.ts";
 import { ffiCryptoSuite } from "../../cmd/vpn_crypto.ts";
@@ -189,7 +186,7 @@ export class SecLab {
       n.events.push(...n.sec.takeEvents());
       n.core.takeEvents();
       for (const f of n.core.takeFrames()) n.frames.push(f.slice());
-      if (n.up) for (const o of outs) this.push(n.ep, o.to, o.bytes);
+      if (n.up) { for (const o of outs) this.push(n.ep, o.to, o.bytes); }
     }
   }
 
