@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { command, constant, object, option, optional, or } from "@optique/core";
+import { command, constant, object, option, or } from "@optique/core";
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import { randomBytes, x25519PublicKey } from "../ffi/crypto.ts";
