@@ -89,6 +89,8 @@ interface GroupTx {
 }
 
 const BCAST_LABEL = new TextEncoder().encode("l2 bcast");
+/** How long the previous broadcast generation is still accepted after a new one. */
+export const GROUP_GRACE_MS = 10_000;
 const MAX_WANTED = 256;
 
 /** Slot of (network, peer) in the current-session table. */
@@ -134,6 +136,13 @@ export class SecureSealer implements Sealer {
    */
   private readonly previous = new Map<number, Session>();
   private readonly newest = new Map<number, Session>();
+  /** endpoint -> the session that last authenticated a packet from it. Bound: one per session. */
+  private readonly byEndpoint = new Map<string, Session>();
+  /** "network:key" -> the one unconfirmed responder session of a key. Bound: one per session. */
+  private readonly unconfirmed = new Map<string, Session>();
+  /** When the previous group generation stops being accepted. */
+  private prevGroupUntil = Infinity;
+  private prevGroupGen = -1;
   /** Group keys by generation (node; at most 2: current and previous). */
   private readonly groups = new Map<number, { network: number; key: Uint8Array }>();
   private groupGen = -1;
@@ -188,7 +197,19 @@ export class SecureSealer implements Sealer {
       o.close();
       this.counters.add("sessions_evicted");
     }
+    if (!s.confirmed) {
+      // At most one unconfirmed session per key: a replayed HS_INIT replaces
+      // the previous one instead of filling the table.
+      const k = `${s.network}:${hexKey(s.remoteStatic)}`;
+      const old = this.unconfirmed.get(k);
+      if (old !== undefined && !old.confirmed) {
+        this.remove(old);
+        this.counters.add("sessions_replaced_unconfirmed");
+      }
+      this.unconfirmed.set(k, s);
+    }
     this.byKeyId.set(s.localKeyId, s);
+    if (s.endpoint !== "") this.byEndpoint.set(s.endpoint, s);
     if (s.peer >= 0) this.newest.set(peerSlot(s.network, s.peer), s);
     if (s.confirmed && s.peer >= 0) this.promote(s);
     this.counters.add("sessions_installed");
@@ -226,9 +247,26 @@ export class SecureSealer implements Sealer {
     return out;
   }
 
+  private setEndpoint(s: Session): void {
+    const from = this.from;
+    if (from === "" || s.endpoint === from) return;
+    if (this.byEndpoint.get(s.endpoint) === s) this.byEndpoint.delete(s.endpoint);
+    s.endpoint = from;
+    this.byEndpoint.set(from, s);
+  }
+
+  /** True when a live session last authenticated a packet from `endpoint`. */
+  knownEndpoint(endpoint: string): boolean {
+    const s = this.byEndpoint.get(endpoint);
+    return s !== undefined && s.confirmed && !s.dead(this.now, this.limits);
+  }
+
   /** Removes and closes a session. */
   remove(s: Session): void {
     if (this.byKeyId.get(s.localKeyId) === s) this.byKeyId.delete(s.localKeyId);
+    if (this.byEndpoint.get(s.endpoint) === s) this.byEndpoint.delete(s.endpoint);
+    const uk = `${s.network}:${hexKey(s.remoteStatic)}`;
+    if (this.unconfirmed.get(uk) === s) this.unconfirmed.delete(uk);
     this.dropCurrent(s);
     if (this.lastOpened === s) this.lastOpened = null;
     s.close();
@@ -291,6 +329,12 @@ export class SecureSealer implements Sealer {
     for (const g of [...this.groups.keys()]) {
       if (g !== gen && g !== this.groupGen) this.groups.delete(g);
     }
+    if (gen !== this.groupGen && this.groupGen >= 0) {
+      // Broadcasts still in flight under the old generation are accepted for
+      // GROUP_GRACE_MS; after that a removed member's old key opens nothing.
+      this.prevGroupGen = this.groupGen;
+      this.prevGroupUntil = this.now + GROUP_GRACE_MS;
+    }
     this.groupGen = gen;
     this.groupEpoch = epoch;
     this.groupTx?.aead.close();
@@ -307,7 +351,23 @@ export class SecureSealer implements Sealer {
     this.groupRx.clear();
   }
 
+  /** Forgets the previous broadcast generation once its grace period is over. */
+  private expireOldGroup(): void {
+    const gen = this.prevGroupGen;
+    if (gen < 0 || this.now < this.prevGroupUntil) return;
+    this.groups.delete(gen);
+    for (const [k, r] of this.groupRx) {
+      if (Number(k.split(":")[2]) >>> 24 === gen) {
+        r.aead.close();
+        this.groupRx.delete(k);
+      }
+    }
+    this.prevGroupGen = -1;
+    this.counters.add("group_generations_expired");
+  }
+
   private groupKeyFor(network: number, sender: number, keyId: number): AeadKey | null {
+    this.expireOldGroup();
     const g = this.groups.get(keyId >>> 24);
     if (g === undefined || g.network !== network) return null;
     const info = new Uint8Array(BCAST_LABEL.length + 8);
@@ -461,12 +521,13 @@ export class SecureSealer implements Sealer {
       }
       if (s === undefined) return this.reject("bad_hop_tag", "rx_bad_hop_tag");
       s.lastRx = this.now;
-      if (this.from !== "") s.endpoint = this.from;
+      this.setEndpoint(s);
       this.lastOpened = s;
       return "ok";
     }
 
     if (this.role === "node" && receiver === BROADCAST_ID) {
+      this.expireOldGroup();
       const k = `${network}:${sender}:${keyId}`;
       let g = this.groupRx.get(k);
       if (g === undefined) {
@@ -509,9 +570,11 @@ export class SecureSealer implements Sealer {
     s.window.accept(hi, lo);
     s.rxPackets++;
     s.lastRx = this.now;
-    if (this.from !== "") s.endpoint = this.from;
+    this.setEndpoint(s);
     if (!s.confirmed) {
       s.confirmed = true;
+      const uk = `${s.network}:${hexKey(s.remoteStatic)}`;
+      if (this.unconfirmed.get(uk) === s) this.unconfirmed.delete(uk);
       this.promote(s);
       this.counters.add("sessions_confirmed");
     }
@@ -541,6 +604,12 @@ export class SecureSealer implements Sealer {
     this.counters.add(counter);
     return reason;
   }
+}
+
+function hexKey(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += b[i].toString(16).padStart(2, "0");
+  return s;
 }
 
 function u16(b: Uint8Array, o: number): number {

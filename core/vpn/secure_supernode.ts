@@ -196,8 +196,7 @@ export class SecureSupernode {
   }
 
   private trusted(from: string): boolean {
-    for (const s of this.sealer.currentSessions()) if (s.endpoint === from) return true;
-    return false;
+    return this.sealer.knownEndpoint(from);
   }
 
   private handshake(

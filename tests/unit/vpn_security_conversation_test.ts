@@ -238,3 +238,57 @@ Deno.test("security: a flood of forged handshakes and garbage from many sources 
   assert((c.limited_global ?? 0) + (c.limited_source ?? 0) > 0, JSON.stringify(c));
   assert(lab.idOf("a") > 0 && lab.idOf("b") > 0);
 });
+
+Deno.test("security: replayed HS_INITs neither grow the session table nor disturb the node", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  const inits: Uint8Array[] = [];
+  lab.filter = (f) => {
+    if (f.to === "198.51.100.1:7654" && f.bytes[2] === 0x20 && f.bytes[9] === 0) {
+      inits.push(f.bytes.slice());
+    }
+    return true;
+  };
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  assert(inits.length >= 2);
+  const sessions = lab.sec.status().sessions;
+  for (let i = 0; i < 300; i++) {
+    lab.inject(`203.0.113.${i % 200}:4000`, "198.51.100.1:7654", inits[i % inits.length]);
+    if (i % 30 === 0) lab.run(100);
+  }
+  lab.run(1000);
+  assert(lab.sec.status().sessions <= sessions + 2, `${lab.sec.status().sessions} sessions`);
+  assert((lab.sec.status().counters.sessions_replaced_unconfirmed ?? 0) > 0);
+  assert(exchange(lab, "a", "b", 5, new TextEncoder().encode("after-replays")) >= 4);
+});
+
+Deno.test("security: after revocation the removed node's broadcast key opens nothing once the grace period ends", async () => {
+  const { encodePacket } = await import("../../core/vpn/messages.ts");
+  const probe = new SecLab();
+  const list = membersOf(probe, 1, 2);
+  const lab = new SecLab({ members: list });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  const a = lab.node("a"), b = lab.node("b");
+  const bId = lab.idOf("b");
+  const forge = (text: string) => {
+    const f = frame(0xffff_ffff_ffff, mat(bId), new TextEncoder().encode(text));
+    const r = encodePacket({ network: 0, sender: bId, receiver: 0xffff }, {
+      kind: "data",
+      frame: f,
+    }, b.sec.sealer);
+    assert(r.ok);
+    // Nodes take broadcasts only from the supernode's address: b spoofs it.
+    lab.inject("198.51.100.1:7654", a.ep, r.packet);
+    lab.run(100);
+    return a.frames.filter((x) => contains(x, new TextEncoder().encode(text))).length;
+  };
+  assertEquals(forge("bcast-before"), 1); // positive control: accepted while b is a member
+  lab.sec.setMembers([list[0]], lab.now);
+  lab.run(15_000);
+  assertEquals(forge("bcast-after"), 0);
+  assert((a.sec.status().counters.group_generations_expired ?? 0) >= 1);
+});
