@@ -5,7 +5,8 @@
  *   supernode, whose public key the node pins from its configuration.
  *   Started by `start()`, repeated when the session is due for re-keying
  *   (120 s or 2^40 packets), when nothing authenticated came from the
- *   supernode for `silenceMs` (20 s: the supernode restarted or dropped us),
+ *   supernode for `silenceMs` (12 s, longer than NodeCore's 8 s keepalive:
+ *   the supernode restarted or dropped us),
  *   and `retryMs` (5 s) after an unanswered attempt. A refusal
  *   (HS_REJECT) is authenticated and names its reason; the next attempt
  *   waits `refusedRetryMs` (30 s).
@@ -135,7 +136,7 @@ export class SecureNode {
     this.c = {
       retryMs: 5000,
       refusedRetryMs: 30_000,
-      silenceMs: 20_000,
+      silenceMs: 12_000,
       handshakeTimeoutMs: 5000,
       maxPeers: 256,
       maxBacklog: 65_536,
@@ -550,7 +551,7 @@ export class SecureNode {
     if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);
     for (const p of this.pending.values()) d = Math.min(d, p.at + this.c.handshakeTimeoutMs);
     for (const a of this.attempts.values()) d = Math.min(d, a.at);
-    if (this.sealer.wanted.size > 0) d = Math.min(d, this.nextSnAt);
+    for (const peer of this.sealer.wanted) if (!this.attempts.has(peer)) return 0; // due now
     return d;
   }
 

@@ -33,7 +33,6 @@ import { HEADER_LENGTH, MAGIC, SUPERNODE_ID, TAG_LENGTH } from "./constants.ts";
 import { type CryptoSuite, fingerprint, hex } from "./crypto_suite.ts";
 import {
   readInit,
-  REJECT_NAMES,
   REJECT_TEXT,
   RejectCode,
   type RejectReason,
@@ -486,4 +485,3 @@ const REJECT_CODE: Record<RejectReason, number> = {
   not_vouched: RejectCode.NOT_VOUCHED,
   busy: RejectCode.BUSY,
 };
-void REJECT_NAMES;

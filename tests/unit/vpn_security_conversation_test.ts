@@ -292,3 +292,22 @@ Deno.test("security: after revocation the removed node's broadcast key opens not
   assertEquals(forge("bcast-after"), 0);
   assert((a.sec.status().counters.group_generations_expired ?? 0) >= 1);
 });
+
+Deno.test("security: after a supernode restart nodes handshake and register again within 25 s", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  const ids = [lab.idOf("a"), lab.idOf("b")];
+  lab.restartSupernode();
+  const t = lab.now;
+  let back = -1;
+  for (let i = 0; i < 300 && back < 0; i++) {
+    lab.run(100);
+    if (lab.core.status().counters.registrations === 2) back = lab.now - t;
+  }
+  assert(back >= 0 && back <= 25_000, `registered again after ${back} ms`);
+  assertEquals([lab.idOf("a"), lab.idOf("b")], ids);
+  assert(exchange(lab, "a", "b", 5, new TextEncoder().encode("after-restart")) >= 4);
+});

@@ -94,8 +94,10 @@ export class SecLab {
   readonly suite: ReturnType<typeof seededSuite>;
   readonly snKey: StaticKey;
   readonly members: Members;
-  readonly sec: SecureSupernode;
-  readonly core: SupernodeCore;
+  private readonly memberList: Member[];
+  sec: SecureSupernode;
+  core: SupernodeCore;
+  private readonly snOpts: { psk?: Uint8Array; limits?: SessionLimits };
   readonly nodes = new Map<string, LabNode>();
   readonly snEvents: SecuritySupernodeEvent[] = [];
   /** Copies of every datagram the supernode received or sent. */
@@ -116,7 +118,8 @@ export class SecLab {
   ) {
     this.suite = seededSuite(opts.seed ?? 1);
     this.snKey = keyOf(this.suite, 0x53);
-    this.members = new Members({ mode: opts.mode ?? "members", members: opts.members ?? [] });
+    this.memberList = opts.members ?? [];
+    this.members = new Members({ mode: opts.mode ?? "members", members: this.memberList });
     this.sec = new SecureSupernode({
       suite: this.suite,
       staticKey: this.snKey,
@@ -125,6 +128,19 @@ export class SecLab {
       limits: opts.limits,
     }, 0);
     this.core = new SupernodeCore({ sealer: this.sec.sealer, random: prng(7) });
+    this.snOpts = { psk: opts.psk, limits: opts.limits };
+  }
+
+  /** A supernode crash and restart: same key and member list, all state lost. */
+  restartSupernode(): void {
+    this.sec = new SecureSupernode({
+      suite: this.suite,
+      staticKey: this.snKey,
+      members: new Members({ mode: this.members.mode, members: this.memberList }),
+      psk: this.snOpts.psk,
+      limits: this.snOpts.limits,
+    }, this.now);
+    this.core = new SupernodeCore({ sealer: this.sec.sealer, random: prng(8) });
   }
 
   addNode(
