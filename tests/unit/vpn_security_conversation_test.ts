@@ -311,3 +311,65 @@ Deno.test("security: after a supernode restart nodes handshake and register agai
   assertEquals([lab.idOf("a"), lab.idOf("b")], ids);
   assert(exchange(lab, "a", "b", 5, new TextEncoder().encode("after-restart")) >= 4);
 });
+
+Deno.test("security: with direct paths blocked every frame is relayed, and the supernode still sees no plaintext", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  const eps = () => [...lab.nodes.values()].map((n) => n.ep);
+  lab.filter = (f) => !(eps().includes(f.from) && eps().includes(f.to));
+  lab.run(3000);
+  const m = new TextEncoder().encode("RELAYED-MARKER-91");
+  const got = exchange(lab, "a", "b", 30, m) + exchange(lab, "b", "a", 30, m);
+  assert(got >= 58, `${got} of 60 relayed frames arrived`);
+  assert((lab.core.status().counters.relayed_frames ?? 0) >= 58);
+  assertEquals(lab.node("a").core.peers()[0]?.path, "relay");
+  for (const bytes of lab.snSeen) assert(!contains(bytes, m), "plaintext seen by the supernode");
+});
+
+Deno.test("security: random and mutated packets into both security layers never throw and change nothing (fuzz)", async () => {
+  const fc = (await import("fast-check")).default;
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  const seen: Uint8Array[] = [];
+  lab.filter = (f) => {
+    if (seen.length < 200) seen.push(f.bytes.slice());
+    return true;
+  };
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  exchange(lab, "a", "b", 3);
+  const a = lab.node("a");
+  const ids = [lab.idOf("a"), lab.idOf("b")];
+  const sessions = lab.sec.status().sessions;
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 200 }),
+        fc.tuple(
+          fc.constantFrom(...seen),
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        ).map(([p, flips]) => {
+          const b = p.slice();
+          for (const [i, v] of flips) if (b.length > 0) b[i % b.length] = v;
+          return b;
+        }),
+      ),
+      (p) => {
+        if (lab.sec.receive("203.0.113.9:1", p.slice(), lab.now) === "core") {
+          lab.core.receive("203.0.113.9:1", p.slice(), lab.now);
+        }
+        if (a.sec.receive("198.51.100.1:7654", p.slice(), lab.now) === "core") {
+          a.core.receive("198.51.100.1:7654", p.slice(), lab.now);
+        }
+      },
+    ),
+    { seed: 0xbad, numRuns: 1500 },
+  );
+  lab.run(1000);
+  assertEquals([lab.idOf("a"), lab.idOf("b")], ids);
+  assert(lab.sec.status().sessions <= sessions + 2);
+  assert(exchange(lab, "a", "b", 5, new TextEncoder().encode("after-fuzz")) >= 4);
+});
