@@ -187,6 +187,43 @@ export class Members {
   get bindingCount(): number {
     return this.bindings.size;
   }
+
+  /**
+   * The bindings for the daemon's state directory: `[network, id, key hex,
+   * ms since last seen]`, least recently seen first.
+   */
+  exportBindings(now: number): [number, number, string, number][] {
+    const out: [number, number, string, number][] = [];
+    for (const [s, b] of this.bindings) {
+      out.push([Math.floor(s / 0x1_0000), s % 0x1_0000, b.key, Math.max(0, now - b.lastSeen)]);
+    }
+    return out;
+  }
+
+  /**
+   * Restores bindings written by `exportBindings` (after a restart). Entries
+   * that do not parse, have aged out, or (members mode) belong to keys no
+   * longer listed are skipped; returns how many were restored.
+   */
+  importBindings(data: unknown, now: number): number {
+    if (!Array.isArray(data)) return 0;
+    let n = 0;
+    for (const e of data) {
+      if (!Array.isArray(e) || e.length !== 4) continue;
+      const [network, id, key, age] = e;
+      if (
+        !Number.isInteger(network) || network < 0 || network > 0xffff ||
+        !Number.isInteger(id) || id < MIN_NODE_ID || id > MAX_NODE_ID ||
+        typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key) ||
+        typeof age !== "number" || !(age >= 0) || age >= this.bindingAgeMs
+      ) continue;
+      if (this.mode === "members" && !this.list.has(key)) continue;
+      if (this.bindings.size >= this.maxBindings) break;
+      this.bindings.set(slot(network, id), { key, lastSeen: now - age });
+      n++;
+    }
+    return n;
+  }
 }
 
 function slot(network: number, id: number): number {

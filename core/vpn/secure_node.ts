@@ -60,7 +60,7 @@ import {
   secPacket,
 } from "./sec_messages.ts";
 import { SecureSealer } from "./secure_sealer.ts";
-import { Session, type SessionLimits } from "./session_keys.ts";
+import { Session, type SessionInfo, sessionInfo, type SessionLimits } from "./session_keys.ts";
 
 /** Options of `SecureNode`. */
 export interface SecureNodeConfig {
@@ -563,6 +563,11 @@ export class SecureNode {
   /** Events since the last call. */
   takeEvents(): SecurityNodeEvent[] {
     return this.events.take();
+  }
+
+  /** One line per live session, for the status report (no key material). */
+  sessionList(now: number): SessionInfo[] {
+    return [...this.sealer.sessions()].map((s) => sessionInfo(s, now));
   }
 
   /** Sessions and counters. */

@@ -44,6 +44,7 @@ import {
 import { checkHeader } from "./header.ts";
 import type { Member, Members } from "./members.ts";
 import { SourceLimiter, type SourceLimiterConfig } from "./rate_limit.ts";
+import { TokenBucket } from "../token_bucket.ts";
 import {
   addVouch,
   checkHopTag,
@@ -54,7 +55,7 @@ import {
   secPacket,
 } from "./sec_messages.ts";
 import { SecureSealer } from "./secure_sealer.ts";
-import { Session, type SessionLimits } from "./session_keys.ts";
+import { Session, type SessionInfo, sessionInfo, type SessionLimits } from "./session_keys.ts";
 
 /** Options of `SecureSupernode`. */
 export interface SecureSupernodeConfig {
@@ -135,8 +136,11 @@ export class SecureSupernode {
   private notices: Notice[] = [];
   private readonly revokeRepeats: number;
   private nextSweep = 0;
+  /** Failure and refusal events: at most 20 per second (a flood is counted, not logged). */
+  private readonly eventBudget: TokenBucket;
 
   constructor(c: SecureSupernodeConfig, now: number) {
+    this.eventBudget = new TokenBucket({ rate: 20, burst: 20 }, now);
     this.suite = c.suite;
     this.staticKey = c.staticKey;
     this.members = c.members;
@@ -213,6 +217,7 @@ export class SecureSupernode {
     const r = readInit(this.suite, this.staticKey, this.psk, bytes);
     if (!r.ok) {
       this.counters.add(`hs_failed_${r.reason}`);
+      if (!this.eventBudget.take(now)) return this.counters.add("events_suppressed");
       this.events.push({
         type: "handshake_failed",
         endpoint: from,
@@ -228,6 +233,7 @@ export class SecureSupernode {
     if (verdict !== "ok") {
       this.counters.add(`hs_refused_${verdict}`);
       this.out.push({ to: from, bytes: writeReject(st, a, REJECT_CODE[verdict]) });
+      if (!this.eventBudget.take(now)) return this.counters.add("events_suppressed");
       this.events.push({
         type: "refused",
         network,
@@ -452,6 +458,11 @@ export class SecureSupernode {
   /** Events since the last call. */
   takeEvents(): SecuritySupernodeEvent[] {
     return this.events.take();
+  }
+
+  /** One line per live session, for the status report (no key material). */
+  sessionList(now: number): SessionInfo[] {
+    return [...this.sealer.sessions()].map((s) => sessionInfo(s, now));
   }
 
   /** Sessions and counters (sealer, members, limiter and own). */

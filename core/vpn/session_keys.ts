@@ -20,6 +20,7 @@
  * @module
  */
 import { ReplayWindow } from "../replay.ts";
+import { fingerprint } from "./crypto_suite.ts";
 import type { AeadKey, CryptoSuite } from "./crypto_suite.ts";
 import type { SessionSecrets } from "./handshake.ts";
 
@@ -117,4 +118,36 @@ export class Session {
     this.hopSend.fill(0);
     this.hopRecv.fill(0);
   }
+}
+
+/** A session as the status report shows it. */
+export interface SessionInfo {
+  network: number;
+  /** Peer node id (0: the supernode; -1: not bound yet). */
+  peer: number;
+  /** First 8 bytes of the peer's public key, hex. */
+  key: string;
+  keyId: number;
+  initiator: boolean;
+  confirmed: boolean;
+  ageMs: number;
+  txPackets: number;
+  rxPackets: number;
+  endpoint: string;
+}
+
+/** The status line of a session. */
+export function sessionInfo(s: Session, now: number): SessionInfo {
+  return {
+    network: s.network,
+    peer: s.peer,
+    key: fingerprint(s.remoteStatic),
+    keyId: s.localKeyId,
+    initiator: s.initiator,
+    confirmed: s.confirmed,
+    ageMs: now - s.createdAt,
+    txPackets: s.txCounter,
+    rxPackets: s.rxPackets,
+    endpoint: s.endpoint,
+  };
 }

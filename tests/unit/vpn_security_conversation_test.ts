@@ -237,6 +237,13 @@ Deno.test("security: a flood of forged handshakes and garbage from many sources 
   const c = lab.sec.status().counters;
   assert((c.limited_global ?? 0) + (c.limited_source ?? 0) > 0, JSON.stringify(c));
   assert(lab.idOf("a") > 0 && lab.idOf("b") > 0);
+  // The flood is counted, not logged line by line: at most 20 events per second.
+  const failures = lab.snEvents.filter((e) => e.type === "handshake_failed").length;
+  assert(failures <= 20 + 20 * 6, `${failures} failure events`);
+  assert((c.events_suppressed ?? 0) > 0);
+  // Status lines: the members' sessions, no key material.
+  const list = lab.sec.sessionList(lab.now);
+  assert(list.some((s) => s.peer === lab.idOf("a") && s.confirmed && s.key.length === 16));
 });
 
 Deno.test("security: replayed HS_INITs neither grow the session table nor disturb the node", () => {

@@ -96,3 +96,36 @@ Deno.test("rate limit: the source table is bounded and ages out", () => {
   assertEquals(l.size, 0);
   assertEquals(l.counters.get("sources_aged"), 10);
 });
+
+Deno.test("members: bindings survive a restart through export/import; stale and foreign entries are skipped", () => {
+  const m = new Members({
+    mode: "members",
+    members: [{ publicKey: K(1) }, { publicKey: K(2) }],
+    bindingAgeMs: 10_000,
+  });
+  m.bind(0, 5, K(1), 1000);
+  m.bind(3, 9, K(2), 4000);
+  const saved = JSON.parse(JSON.stringify(m.exportBindings(5000)));
+  assertEquals(saved.length, 2);
+  const r = new Members({
+    mode: "members",
+    members: [{ publicKey: K(1) }, { publicKey: K(2) }],
+    bindingAgeMs: 10_000,
+  });
+  assertEquals(r.importBindings(saved, 100), 2);
+  assertEquals(r.admit(0, K(2), 5), "id_bound");
+  assertEquals(r.admit(3, K(1), 9), "id_bound");
+  r.sweep(100 + 10_000 - 4000); // the binding of id 5 was last seen 4 s before the export
+  assertEquals(r.admit(0, K(2), 5), "ok");
+  const onlyOne = new Members({ mode: "members", members: [{ publicKey: K(2) }] });
+  assertEquals(onlyOne.importBindings(saved, 0), 1); // key 1 is no longer a member
+  const junk = [
+    [0, 0, "x", 1],
+    "a",
+    [0, 70000, "00".repeat(32), 1],
+    [0, 5, "00".repeat(32), -1],
+    null,
+  ];
+  assertEquals(new Members({ mode: "open" }).importBindings(junk, 0), 0);
+  assertEquals(new Members({ mode: "open" }).importBindings({ not: "an array" }, 0), 0);
+});
