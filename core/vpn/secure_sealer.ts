@@ -453,6 +453,7 @@ export class SecureSealer implements Sealer {
           if (old !== undefined && !this.suite.equal(old.remoteStatic, s.remoteStatic)) {
             this.remove(old);
           }
+          this.dropCurrent(s); // bound to another id before: that slot no longer points here
           s.peer = receiver;
         }
         this.promote(s);

@@ -91,6 +91,12 @@ export interface SupernodeConfig {
   sweepMs?: number;
   /** Most NAK `not_registered` answers per second, all sources together. Default 200. */
   maxNaksPerSecond?: number;
+  /**
+   * May this identity hold this id (issue 6: ids bound or pinned to public
+   * keys, `Members.mayHold`)? Auto allocation skips ids it may not hold; a
+   * manual request for one is refused `id_in_use`. Default: any.
+   */
+  mayHold?: (network: number, id: number, identity: Uint8Array) => boolean;
 }
 
 /** Something a supernode operator wants in the log. */
@@ -170,7 +176,9 @@ interface Network {
 export class SupernodeCore {
   /** Random id of this supernode run, in every REGISTER_ACK. */
   readonly bootId: number;
-  private readonly cfg: Required<Omit<SupernodeConfig, "networks">>;
+  private readonly cfg:
+    & Required<Omit<SupernodeConfig, "networks" | "mayHold">>
+    & Pick<SupernodeConfig, "mayHold">;
   /** At most `maxNetworks`. */
   private readonly networks = new Map<number, Network>();
   /** "network/a/b" -> time of the last introduction; at most `maxIntros`, aged after `introIntervalMs`. */
@@ -365,13 +373,17 @@ export class SupernodeCore {
       const e = net!.nodes.get(id);
       return e !== undefined && e.identity !== identity;
     };
+    const mayHold = this.cfg.mayHold;
+    const barred = (x: number) => mayHold !== undefined && !mayHold(network, x, msg.identity);
     let id: number;
     if (!msg.auto) {
-      if (liveOther(requested)) return this.refuse(from, network, requested, "id_in_use");
+      if (liveOther(requested) || barred(requested)) {
+        return this.refuse(from, network, requested, "id_in_use");
+      }
       id = requested;
     } else {
       const free = (x: number) => {
-        if (x < MIN_NODE_ID || x > MAX_NODE_ID || liveOther(x)) return false;
+        if (x < MIN_NODE_ID || x > MAX_NODE_ID || liveOther(x) || barred(x)) return false;
         const holder = net!.ids.holderOf(x);
         return holder === undefined || holder === identity;
       };

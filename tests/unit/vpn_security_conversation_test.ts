@@ -380,3 +380,21 @@ Deno.test("security: random and mutated packets into both security layers never 
   assert(lab.sec.status().sessions <= sessions + 2);
   assert(exchange(lab, "a", "b", 5, new TextEncoder().encode("after-fuzz")) >= 4);
 });
+
+Deno.test("security: an id pinned to a key in the member list is never given to an auto node", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({
+    members: [
+      { publicKey: keyOf(probe.suite, 1).publicKey },
+      { publicKey: keyOf(probe.suite, 2).publicKey, id: 1 },
+    ],
+  });
+  lab.addNode("auto", keyOf(lab.suite, 1));
+  lab.run(3000);
+  assertEquals(lab.idOf("auto"), 2); // 1 is pinned to the other key
+  lab.addNode("pinned", keyOf(lab.suite, 2), { nodeId: 1 });
+  lab.run(3000);
+  assertEquals(lab.node("pinned").core.status().state, "registered");
+  assertEquals(lab.idOf("pinned"), 1);
+  assert(exchange(lab, "auto", "pinned", 4) >= 3);
+});

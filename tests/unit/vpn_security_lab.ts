@@ -127,20 +127,29 @@ export class SecLab {
       psk: opts.psk,
       limits: opts.limits,
     }, 0);
-    this.core = new SupernodeCore({ sealer: this.sec.sealer, random: prng(7) });
+    this.core = new SupernodeCore({
+      sealer: this.sec.sealer,
+      random: prng(7),
+      mayHold: (n, id, key) => this.members.mayHold(n, id, key),
+    });
     this.snOpts = { psk: opts.psk, limits: opts.limits };
   }
 
   /** A supernode crash and restart: same key and member list, all state lost. */
   restartSupernode(): void {
+    const members = new Members({ mode: this.members.mode, members: this.memberList });
     this.sec = new SecureSupernode({
       suite: this.suite,
       staticKey: this.snKey,
-      members: new Members({ mode: this.members.mode, members: this.memberList }),
+      members,
       psk: this.snOpts.psk,
       limits: this.snOpts.limits,
     }, this.now);
-    this.core = new SupernodeCore({ sealer: this.sec.sealer, random: prng(8) });
+    this.core = new SupernodeCore({
+      sealer: this.sec.sealer,
+      random: prng(8),
+      mayHold: (n, id, key) => members.mayHold(n, id, key),
+    });
   }
 
   addNode(
