@@ -211,9 +211,9 @@ export interface SessionSecrets {
   send: Uint8Array;
   /** Key for packets this side receives. */
   recv: Uint8Array;
-  /** HMAC key for hop tags this side writes (node -> supernode relays). */
+  /** Key for hop tags this side writes (node -> supernode relays, supernode vouches). */
   hopSend: Uint8Array;
-  /** HMAC key for hop tags this side checks. */
+  /** Key for hop tags this side checks. */
   hopRecv: Uint8Array;
   /** Final transcript hash (channel binding, tests). */
   transcript: Uint8Array;

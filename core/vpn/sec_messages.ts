@@ -16,9 +16,9 @@
  *
  * Relayed handshakes (HS_INIT/HS_RESP/HS_REJECT between nodes) carry flag
  * HOP_TAG. From the node to the supernode the trailer is the sender's hop
- * tag (16: HMAC-SHA256 of everything before it under the hop key of its
- * supernode session, truncated). From the supernode to the receiving node
- * it is replaced by the vouch: the sender's public key as the supernode
+ * tag (16, `writeHopTag`: an AEAD tag over everything before it under the
+ * hop key of its supernode session). From the supernode to the receiving
+ * node it is replaced by the vouch: the sender's public key as the supernode
  * knows it (32) and the supernode's hop tag for the receiver (16).
  *
  * Every parser returns a value or a reason and never throws.
@@ -26,7 +26,7 @@
  * @module
  */
 import { Flag, HEADER_LENGTH, HOP_TAG_RESERVE, TAG_LENGTH } from "./constants.ts";
-import type { CryptoSuite } from "./crypto_suite.ts";
+import type { AeadKey } from "./crypto_suite.ts";
 import { emitHeader, HDR } from "./header.ts";
 import { KEY_LENGTH } from "./handshake.ts";
 
@@ -163,37 +163,52 @@ export function secPacket(
   return p;
 }
 
-/** The 16-byte hop tag of `bytes` under `key`. */
-export function hopTag(suite: CryptoSuite, key: Uint8Array, bytes: Uint8Array): Uint8Array {
-  return suite.hmac(key, bytes).subarray(0, HOP_TAG_RESERVE);
+/**
+ * Writes the hop tag at `p[end, end + 16)`: the AEAD tag (GMAC for AES-GCM)
+ * of an empty plaintext with `p[0, end)` as additional data, under the hop
+ * key, with the first 12 bytes of the 16-byte tag that ends at `nonceEnd` as
+ * nonce. That tag is the packet's own AEAD tag (end to end, group or
+ * handshake), pseudo-random and different for every packet, so hop nonces
+ * repeat only by chance (2^-96 per pair) or for a replay of the same bytes
+ * (same nonce, same input: nothing leaks).
+ */
+export function writeHopTag(key: AeadKey, p: Uint8Array, end: number, nonceEnd = end): void {
+  key.seal(p.subarray(nonceEnd - TAG_LENGTH, nonceEnd - 4), p.subarray(0, end), p, end, 0);
+}
+
+/** Checks the hop tag at `p[end, end + 16)` (see `writeHopTag`). */
+export function hopTagOk(key: AeadKey, p: Uint8Array, end: number, nonceEnd = end): boolean {
+  if (nonceEnd < HEADER_LENGTH + TAG_LENGTH || end + HOP_TAG_RESERVE > p.length) return false;
+  return key.open(
+    p.subarray(nonceEnd - TAG_LENGTH, nonceEnd - 4),
+    p.subarray(0, end),
+    p,
+    end,
+    HOP_TAG_RESERVE,
+  );
 }
 
 /** A copy of `packet` with flag HOP_TAG set and its hop tag appended. */
-export function addHopTag(suite: CryptoSuite, key: Uint8Array, packet: Uint8Array): Uint8Array {
+export function addHopTag(key: AeadKey, packet: Uint8Array): Uint8Array {
   const out = new Uint8Array(packet.length + HOP_TAG_RESERVE);
   out.set(packet);
   out[HDR.FLAGS] |= Flag.HOP_TAG;
-  out.set(hopTag(suite, key, out.subarray(0, packet.length)), packet.length);
+  writeHopTag(key, out, packet.length);
   return out;
 }
 
 /** Checks the hop tag at the end of `packet` (flag HOP_TAG); the packet without it, or null. */
-export function checkHopTag(
-  suite: CryptoSuite,
-  key: Uint8Array,
-  packet: Uint8Array,
-): Uint8Array | null {
+export function checkHopTag(key: AeadKey, packet: Uint8Array): Uint8Array | null {
   if ((packet[HDR.FLAGS] & Flag.HOP_TAG) === 0) return null;
   if (packet.length < HEADER_LENGTH + TAG_LENGTH + HOP_TAG_RESERVE) return null;
   const end = packet.length - HOP_TAG_RESERVE;
-  const t = hopTag(suite, key, packet.subarray(0, end));
-  return suite.equal(t, packet.subarray(end)) ? packet.subarray(0, end) : null;
+  // Checked on a copy: a failed open must not leave anything behind in the packet.
+  return hopTagOk(key, packet.slice(), end) ? packet.subarray(0, end) : null;
 }
 
 /** Supernode: replaces a checked hop tag with the vouch for the receiver. */
 export function addVouch(
-  suite: CryptoSuite,
-  receiverHopKey: Uint8Array,
+  receiverHopKey: AeadKey,
   inner: Uint8Array,
   senderKey: Uint8Array,
 ): Uint8Array {
@@ -201,23 +216,20 @@ export function addVouch(
   out.set(inner);
   out[HDR.FLAGS] |= Flag.HOP_TAG;
   out.set(senderKey.subarray(0, KEY_LENGTH), inner.length);
-  const end = inner.length + KEY_LENGTH;
-  out.set(hopTag(suite, receiverHopKey, out.subarray(0, end)), end);
+  writeHopTag(receiverHopKey, out, inner.length + KEY_LENGTH, inner.length);
   return out;
 }
 
 /** Node: checks a vouch trailer; the inner packet and the vouched key, or null. */
 export function checkVouch(
-  suite: CryptoSuite,
-  hopKey: Uint8Array,
+  hopKey: AeadKey,
   packet: Uint8Array,
 ): { inner: Uint8Array; vouched: Uint8Array } | null {
   if ((packet[HDR.FLAGS] & Flag.HOP_TAG) === 0) return null;
   if (packet.length < HEADER_LENGTH + TAG_LENGTH + VOUCH_LENGTH) return null;
   const end = packet.length - HOP_TAG_RESERVE;
-  const t = hopTag(suite, hopKey, packet.subarray(0, end));
-  if (!suite.equal(t, packet.subarray(end))) return null;
   const k = end - KEY_LENGTH;
+  if (!hopTagOk(hopKey, packet.slice(), end, k)) return null;
   return { inner: packet.subarray(0, k), vouched: packet.slice(k, end) };
 }
 

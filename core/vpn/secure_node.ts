@@ -365,7 +365,7 @@ export class SecureNode {
     );
     if (!w.ok) return this.counters.add("hs_bad_peer_key");
     this.pending.set(keyId, { peer, state: w.state, at: now });
-    this.out.push({ to: this.c.supernode, bytes: addHopTag(this.suite, sn.hopSend, w.packet) });
+    this.out.push({ to: this.c.supernode, bytes: addHopTag(sn.hopTx, w.packet) });
     this.counters.add("hs_peer_sent");
   }
 
@@ -374,7 +374,7 @@ export class SecureNode {
     if (sn === undefined) return this.counters.add("drop_no_supernode_session");
     let v: ReturnType<typeof checkVouch> = null;
     for (const c of this.sealer.hopCandidates(this.c.network, SUPERNODE_ID)) {
-      v = checkVouch(this.suite, c.hopRecv, bytes);
+      v = checkVouch(c.hopRx, bytes);
       if (v !== null) break;
     }
     if (v === null) return this.counters.add("drop_bad_vouch");
@@ -409,7 +409,7 @@ export class SecureNode {
           now,
         }),
       );
-      this.out.push({ to: this.c.supernode, bytes: addHopTag(this.suite, sn.hopSend, w.packet) });
+      this.out.push({ to: this.c.supernode, bytes: addHopTag(sn.hopTx, w.packet) });
       this.counters.add("hs_peer_answered");
       this.events.push({
         type: "peer_session",

@@ -15,9 +15,10 @@
  *   AAD = the 24 header bytes with HOP_TAG cleared.
  * - flag HOP_TAG (set by `encodePacket` when a node sends a packet for
  *   another node to the supernode): after the end-to-end tag, a 16-byte hop
- *   tag, HMAC-SHA256 (truncated) of everything before it under the node's
- *   hop key of its supernode session. The supernode checks it and relays
- *   the packet unchanged; it never has the end-to-end key.
+ *   tag over everything before it under the node's hop key of its supernode
+ *   session (`sec_messages.ts` `writeHopTag`: AEAD tag of an empty
+ *   plaintext, nonce from the end-to-end tag). The supernode checks it and
+ *   relays the packet unchanged; it never has the end-to-end key.
  *
  * Opening (`open`), after `checkHeader`:
  * - on the supernode, a packet for another node (receiver not 0): only the
@@ -56,6 +57,7 @@ import {
 import type { AeadKey, CryptoSuite } from "./crypto_suite.ts";
 import { HDR, writeCounter, writeKeyId } from "./header.ts";
 import type { Members } from "./members.ts";
+import { hopTagOk, writeHopTag } from "./sec_messages.ts";
 import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
 import { DEFAULT_LIMITS, type Session, type SessionLimits } from "./session_keys.ts";
 
@@ -399,10 +401,6 @@ export class SecureSealer implements Sealer {
     for (let i = 0; i < 8; i++) n[4 + i] = packet[HDR.COUNTER + i];
   }
 
-  private hopTagOf(key: Uint8Array, packet: Uint8Array, end: number): Uint8Array {
-    return this.suite.hmac(key, packet.subarray(0, end));
-  }
-
   seal(packet: Uint8Array): "ok" | SealReason {
     const len = packet.length;
     if (len < HEADER_LENGTH + TAG_LENGTH) return "no_session";
@@ -477,11 +475,7 @@ export class SecureSealer implements Sealer {
       this.setNonce(packet);
       s.tx.seal(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, bodyLen);
     }
-    if (hopSession !== undefined) {
-      const end = len - HOP_TAG_RESERVE;
-      const t = this.hopTagOf(hopSession.hopSend, packet, end);
-      packet.set(t.subarray(0, HOP_TAG_RESERVE), end);
-    }
+    if (hopSession !== undefined) writeHopTag(hopSession.hopTx, packet, len - HOP_TAG_RESERVE);
     return "ok";
   }
 
@@ -514,8 +508,7 @@ export class SecureSealer implements Sealer {
       const end = len - HOP_TAG_RESERVE;
       let s: Session | undefined;
       for (const c of cands) {
-        const t = this.hopTagOf(c.hopRecv, packet, end);
-        if (this.suite.equal(t.subarray(0, HOP_TAG_RESERVE), packet.subarray(end))) {
+        if (hopTagOk(c.hopRx, packet, end)) {
           s = c;
           break;
         }

@@ -326,7 +326,7 @@ export class SecureSupernode {
     let src: Session | undefined;
     let inner: Uint8Array | null = null;
     for (const c of this.sealer.hopCandidates(network, sender)) {
-      inner = checkHopTag(this.suite, c.hopRecv, bytes);
+      inner = checkHopTag(c.hopRx, bytes);
       if (inner !== null) {
         src = c;
         break;
@@ -340,7 +340,7 @@ export class SecureSupernode {
     if (dst === undefined || dst === src) return this.counters.add("drop_relay_no_receiver");
     this.out.push({
       to: dst.endpoint,
-      bytes: addVouch(this.suite, dst.hopSend, inner, src.remoteStatic),
+      bytes: addVouch(dst.hopTx, inner, src.remoteStatic),
     });
     this.counters.add("relayed_handshakes");
   }

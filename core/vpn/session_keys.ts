@@ -67,8 +67,10 @@ export class Session {
   readonly createdAt: number;
   readonly tx: AeadKey;
   readonly rx: AeadKey;
-  readonly hopSend: Uint8Array;
-  readonly hopRecv: Uint8Array;
+  /** Hop tags this side writes (node -> supernode relays; supernode vouches). */
+  readonly hopTx: AeadKey;
+  /** Hop tags this side checks. */
+  readonly hopRx: AeadKey;
   readonly window: ReplayWindow = new ReplayWindow();
   txCounter = 0;
   rxPackets = 0;
@@ -89,13 +91,15 @@ export class Session {
     this.createdAt = i.now;
     this.tx = suite.aead(i.secrets.send);
     this.rx = suite.aead(i.secrets.recv);
-    this.hopSend = i.secrets.hopSend;
-    this.hopRecv = i.secrets.hopRecv;
+    this.hopTx = suite.aead(i.secrets.hopSend);
+    this.hopRx = suite.aead(i.secrets.hopRecv);
     this.confirmed = i.initiator;
     this.lastRx = i.now;
     this.endpoint = i.endpoint ?? "";
     i.secrets.send.fill(0);
     i.secrets.recv.fill(0);
+    i.secrets.hopSend.fill(0);
+    i.secrets.hopRecv.fill(0);
   }
 
   /** True once the session may not seal or open any more. */
@@ -115,8 +119,8 @@ export class Session {
     this.closed = true;
     this.tx.close();
     this.rx.close();
-    this.hopSend.fill(0);
-    this.hopRecv.fill(0);
+    this.hopTx.close();
+    this.hopRx.close();
   }
 }
 

@@ -22,6 +22,7 @@ import {
   writeResp,
 } from "../../core/vpn/handshake.ts";
 import {
+  addHopTag,
   addVouch,
   checkHopTag,
   checkVouch,
@@ -276,14 +277,15 @@ Deno.test("handshake parsers: random and mutated packets never throw (fuzz)", ()
     return b;
   });
   const anyBytes = fc.uint8Array({ maxLength: 200 });
+  const zeroKey = suite.aead(new Uint8Array(32));
   fc.assert(
     fc.property(fc.oneof(mutated, anyBytes), (b) => {
       readInit(suite, R_S, PSK, b);
       readResp(suite, w.state, b);
       readReject(w.state, b);
       answeredKeyId(b);
-      checkHopTag(suite, new Uint8Array(32), b);
-      checkVouch(suite, new Uint8Array(32), b);
+      checkHopTag(zeroKey, b);
+      checkVouch(zeroKey, b);
       for (let t = 0x20; t <= 0x2f; t++) parseSecBody(t, b);
     }),
     { seed: 0x5ec, numRuns: 400 },
@@ -311,20 +313,35 @@ Deno.test("security bodies: emit/parse round trip; wrong lengths refused", () =>
   assertEquals(parseSecBody(0x2f, new Uint8Array(0)).ok, false);
 });
 
-Deno.test("vouch: the supernode's vouch verifies with the receiver's hop key only", () => {
+Deno.test("hop tags and vouches verify with the right hop key only, over every byte", () => {
   const inner = new Uint8Array(60).fill(3);
   inner[0] = 0x4c;
-  const hk = new Uint8Array(32).fill(1);
-  const v = addVouch(suite, hk, inner, I_S.publicKey);
-  const ok = checkVouch(suite, hk, v);
+  inner.set(new Uint8Array(16).fill(0x77), 44); // the inner packet's tag: the hop nonce
+  const hk = suite.aead(new Uint8Array(32).fill(1));
+  const other = suite.aead(new Uint8Array(32).fill(2));
+  const v = addVouch(hk, inner, I_S.publicKey);
+  const ok = checkVouch(hk, v);
   assert(ok !== null);
   assertEquals(hex(ok.vouched), hex(I_S.publicKey));
-  assertEquals(
-    hex(ok.inner),
-    hex(concat(inner.subarray(0, 3), new Uint8Array([0x43]), inner.subarray(4))),
-  );
-  assertEquals(checkVouch(suite, new Uint8Array(32).fill(2), v), null);
-  const t = v.slice();
-  t[65] ^= 1; // the vouched key
-  assertEquals(checkVouch(suite, hk, t), null);
+  const flagged = inner.slice();
+  flagged[3] |= 0x40;
+  assertEquals(hex(ok.inner), hex(flagged));
+  assertEquals(checkVouch(other, v), null);
+  for (let i = 0; i < v.length; i++) {
+    const t = v.slice();
+    t[i] ^= 0x10;
+    assertEquals(checkVouch(hk, t), null, `byte ${i} flipped`);
+  }
+  const h = addHopTag(hk, inner);
+  assertEquals(h.length, inner.length + 16);
+  assert(checkHopTag(hk, h) !== null);
+  assertEquals(checkHopTag(other, h), null);
+  const t = h.slice();
+  t[10] ^= 1;
+  assertEquals(checkHopTag(hk, t), null);
+  // Same key and bytes give the same tag; another packet tag (nonce) gives another.
+  const inner2 = inner.slice();
+  inner2[50] ^= 1;
+  assert(hex(addHopTag(hk, inner).subarray(60)) === hex(h.subarray(60)));
+  assert(hex(addHopTag(hk, inner2).subarray(60)) !== hex(h.subarray(60)));
 });
