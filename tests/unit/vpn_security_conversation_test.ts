@@ -398,3 +398,30 @@ Deno.test("security: an id pinned to a key in the member list is never given to 
   assertEquals(lab.idOf("pinned"), 1);
   assert(exchange(lab, "auto", "pinned", 4) >= 3);
 });
+
+Deno.test("security: driven only by nextDeadline() and arrivals (as a daemon loop), nodes register, talk and re-key", () => {
+  const probe = new SecLab();
+  const limits = {
+    rekeyAfterMs: 20_000,
+    rejectAfterMs: 30_000,
+    rekeyAfterPackets: 2 ** 40,
+    rejectAfterPackets: 2 ** 48,
+  };
+  const lab = new SecLab({ members: membersOf(probe, 1, 2), limits });
+  lab.addNode("a", keyOf(lab.suite, 1), { limits });
+  lab.addNode("b", keyOf(lab.suite, 2), { limits });
+  const w = lab.runByDeadlines(5000);
+  assert(w < 5000, `${w} wake-ups in 5 s`);
+  assert(lab.idOf("a") > 0 && lab.idOf("b") > 0);
+  const m = new TextEncoder().encode("deadline-driven");
+  let sent = 0;
+  for (let i = 0; i < 100; i++) {
+    lab.send("a", frame(mat(lab.idOf("b")), mat(lab.idOf("a")), m));
+    sent++;
+    lab.runByDeadlines(1000); // 100 s in all: several re-keys of every session
+  }
+  const got = lab.node("b").frames.filter((f) => contains(f, m)).length;
+  assert(got >= sent - 3, `${got} of ${sent}`);
+  assert(lab.node("a").sec.status().counters.hs_supernode_done >= 4);
+  assert(lab.idOf("a") > 0 && lab.idOf("b") > 0);
+});

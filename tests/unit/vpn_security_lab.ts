@@ -251,6 +251,33 @@ export class SecLab {
     }
   }
 
+  /**
+   * Runs until `now + ms` the way a daemon's loop does: time jumps to the
+   * next packet arrival or the earliest `nextDeadline()` of any core or
+   * security layer, and only what is due is polled. Returns the number of
+   * wake-ups (bounded).
+   */
+  runByDeadlines(ms: number): number {
+    const end = this.now + ms;
+    let wakeups = 0;
+    for (; wakeups < 100_000; wakeups++) {
+      let t = Infinity;
+      for (const f of this.queue) t = Math.min(t, f.at);
+      const all: { poll(now: number): void; nextDeadline(): number }[] = [this.sec, this.core];
+      for (const n of this.nodes.values()) if (n.up) all.push(n.sec, n.core);
+      for (const x of all) t = Math.min(t, x.nextDeadline());
+      if (t > end) break;
+      this.now = Math.max(this.now, t);
+      const due = this.queue.filter((f) => f.at <= this.now);
+      this.queue = this.queue.filter((f) => f.at > this.now);
+      for (const f of due) this.deliver(f);
+      for (const x of all) if (x.nextDeadline() <= this.now) x.poll(this.now);
+      this.flush();
+    }
+    this.now = end;
+    return wakeups;
+  }
+
   /** Sends a frame from a node's TAP. */
   send(name: string, f: Uint8Array): string {
     const n = this.node(name);
