@@ -222,6 +222,7 @@ function startLas(
   });
   const clock = () => performance.now();
   const loop = new IoLoop({
+    wait: "inline",
     clock,
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),

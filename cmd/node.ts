@@ -302,6 +302,7 @@ async function startNode(
   });
   const clock = () => performance.now();
   const loop = new IoLoop({
+    wait: "inline",
     clock,
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),

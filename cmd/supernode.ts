@@ -259,6 +259,7 @@ function startSupernode(
   const engine = new SupernodeEngine({ socket: new VpnSocket(udp), supernodeId: c.id, log });
   const clock = () => performance.now();
   const loop = new IoLoop({
+    wait: "inline",
     clock,
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),

@@ -169,6 +169,7 @@ function startXconnect(
   });
   const clock = () => performance.now();
   const loop = new IoLoop({
+    wait: "inline",
     clock,
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),

@@ -1,0 +1,73 @@
+/**
+ * The readiness loop with `wait: "inline"`: poll() on the JS thread itself,
+ * yielding one event-loop turn per slice. Packets flow; the JS side (timers,
+ * an HTTP server, close() from a timer) still progresses while it runs;
+ * deadlines fire.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { IoLoop } from "../../ffi/loop.ts";
+import { openUdp } from "../../ffi/udp.ts";
+import { waitFor } from "../lab/netns.ts";
+
+Deno.test("ffi loop inline: UDP echo, timers and an HTTP server keep running alongside", async () => {
+  const server = openUdp({ bind: "127.0.0.1:0" });
+  const client = openUdp({ bind: "127.0.0.1:0" });
+  let deadline = performance.now() + 30;
+  let deadlines = 0;
+  const loop = new IoLoop({
+    wait: "inline",
+    sliceMs: 10,
+    nextDeadline: () => deadline,
+    onDeadline: (now) => {
+      deadlines++;
+      deadline = now + 30;
+    },
+  });
+  let echoes = 0;
+  loop.add(server.fd, () => {
+    const n = server.recv();
+    for (let i = 0; i < n; i++) {
+      server.queue(server.rx.bufs[i].subarray(0, server.rx.lens[i]), {
+        ip: server.rx.src[i],
+        port: server.rx.srcPort[i],
+      });
+    }
+    server.flush();
+    return n;
+  }, () => server.close());
+  loop.add(client.fd, () => {
+    const n = client.recv();
+    echoes += n;
+    return n;
+  }, () => client.close());
+  let ticks = 0;
+  const interval = setInterval(() => ticks++, 5);
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  const done = loop.run();
+  try {
+    const p = new Uint8Array(64);
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 50; i++) client.queue(p, server.local);
+      assertEquals(client.flush(), 0);
+      await waitFor(() => echoes >= (round + 1) * 50, 5000, `${(round + 1) * 50} echoes`, 1);
+    }
+    assertEquals(echoes, 1000);
+    const t0 = performance.now();
+    const res = await fetch(`http://127.0.0.1:${http.addr.port}/`);
+    assertEquals(await res.text(), "ok");
+    assert(performance.now() - t0 < 2000, "the HTTP server answered while the loop ran inline");
+    await new Promise((r) => setTimeout(r, 200));
+    assert(ticks >= 5, `timers ran (${ticks} ticks in 200+ ms)`);
+    assert(deadlines >= 3, `deadlines fired (${deadlines})`);
+    assert(loop.stats.yields > 0, JSON.stringify(loop.stats));
+  } finally {
+    clearInterval(interval);
+    setTimeout(() => void loop.close(), 1); // close() from a timer, as a signal handler would
+    await done;
+    await http.shutdown();
+  }
+  assertEquals([server.fd, client.fd], [-1, -1], "onClose closed the sockets");
+});
