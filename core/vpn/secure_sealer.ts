@@ -154,7 +154,6 @@ export class SecureSealer implements Sealer {
   private readonly groupRx = new Map<string, GroupRx>();
   private readonly aad = new Uint8Array(HEADER_LENGTH);
   private readonly nonce = new Uint8Array(12);
-  private readonly nonceView = new DataView(this.nonce.buffer);
 
   constructor(c: SecureSealerConfig) {
     this.suite = c.suite;
@@ -193,10 +192,7 @@ export class SecureSealer implements Sealer {
   /** Adds a session; a confirmed one becomes the current one for its peer. */
   install(s: Session): void {
     if (this.byKeyId.size >= this.maxSessions) {
-      const [oldest, o] = this.byKeyId.entries().next().value as [number, Session];
-      this.byKeyId.delete(oldest);
-      this.dropCurrent(o);
-      o.close();
+      this.remove(this.byKeyId.values().next().value as Session);
       this.counters.add("sessions_evicted");
     }
     if (!s.confirmed) {
@@ -255,6 +251,12 @@ export class SecureSealer implements Sealer {
     if (this.byEndpoint.get(s.endpoint) === s) this.byEndpoint.delete(s.endpoint);
     s.endpoint = from;
     this.byEndpoint.set(from, s);
+  }
+
+  /** The unconfirmed responder session of `publicKey` in `network`, if any. */
+  unconfirmedFor(network: number, publicKey: Uint8Array): Session | undefined {
+    const s = this.unconfirmed.get(`${network}:${hexKey(publicKey)}`);
+    return s !== undefined && !s.confirmed && !s.closed ? s : undefined;
   }
 
   /** True when a live session last authenticated a packet from `endpoint`. */
@@ -503,15 +505,15 @@ export class SecureSealer implements Sealer {
     if (this.role === "supernode" && receiver !== SUPERNODE_ID) {
       // For another node: authenticate the hop; the body stays sealed end to end.
       if (!hop) return this.reject("bad_hop_tag", "rx_relay_without_hop_tag");
-      const cands = this.hopCandidates(network, sender);
-      if (cands.length === 0) return this.reject("no_session", "rx_relay_no_session");
       const end = len - HOP_TAG_RESERVE;
-      let s: Session | undefined;
-      for (const c of cands) {
-        if (hopTagOk(c.hopRx, packet, end)) {
-          s = c;
-          break;
+      let s = this.currentFor(network, sender);
+      if (s === undefined || !hopTagOk(s.hopRx, packet, end)) {
+        // While a re-key settles the sender may use its newest or previous session.
+        const cands = this.hopCandidates(network, sender).filter((c) => c !== s);
+        if (cands.length === 0 && s === undefined) {
+          return this.reject("no_session", "rx_relay_no_session");
         }
+        s = cands.find((c) => hopTagOk(c.hopRx, packet, end));
       }
       if (s === undefined) return this.reject("bad_hop_tag", "rx_bad_hop_tag");
       s.lastRx = this.now;

@@ -101,6 +101,9 @@ interface Notice {
   at: number;
 }
 
+/** How long an unconfirmed session is kept against a newer HS_INIT of the same key. */
+const PENDING_HOLD_MS = 1000;
+
 const FAIL_TEXT: Record<string, string> = {
   bad_static:
     "cannot decrypt the initiator's identity: it pinned another supernode public key, or the packet is forged",
@@ -244,6 +247,13 @@ export class SecureSupernode {
         text: REJECT_TEXT[verdict],
       });
       return;
+    }
+    const pending = this.sealer.unconfirmedFor(network, r.remoteStatic);
+    if (pending !== undefined && now - pending.createdAt < PENDING_HOLD_MS) {
+      // A second HS_INIT of the same key within a second is a replay or a
+      // duplicate: the answered one stands (a replay cannot displace a real
+      // handshake in progress).
+      return this.counters.add("hs_duplicate_ignored");
     }
     a.keyId = this.sealer.newKeyId();
     const payload = this.groupPayload(network);
