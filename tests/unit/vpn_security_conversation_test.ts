@@ -425,3 +425,45 @@ Deno.test("security: driven only by nextDeadline() and arrivals (as a daemon loo
   assert(lab.node("a").sec.status().counters.hs_supernode_done >= 4);
   assert(lab.idOf("a") > 0 && lab.idOf("b") > 0);
 });
+
+Deno.test("security: tampered and replayed packets reach no TAP and are counted; forgeries move no window", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  const b = lab.node("b");
+  assert(exchange(lab, "a", "b", 3) >= 2); // sessions up
+  // Capture (and hold back) the next data packets for b.
+  const held: { from: string; bytes: Uint8Array }[] = [];
+  lab.filter = (f) => {
+    if (f.to !== b.ep || f.bytes[2] !== 0x10) return true;
+    held.push({ from: f.from, bytes: f.bytes.slice() });
+    return false;
+  };
+  const m = new TextEncoder().encode("count-me");
+  assertEquals(exchange(lab, "a", "b", 4, m), 0);
+  assertEquals(held.length, 4);
+  lab.filter = () => true;
+  const c0 = b.core.status().counters;
+  const count = (c: Record<string, number>, k: string) => (c[k] ?? 0) - (c0[k] ?? 0);
+  for (const p of held) {
+    const t = p.bytes.slice();
+    t[40] ^= 0x20; // one ciphertext bit
+    lab.inject(p.from, b.ep, t);
+  }
+  lab.run(100);
+  assertEquals(count(b.core.status().counters, "drop_bad_tag"), 4);
+  const cut = held[0].bytes.subarray(0, held[0].bytes.length - 5); // truncated
+  lab.inject(held[0].from, b.ep, cut.slice());
+  lab.run(100);
+  assertEquals(count(b.core.status().counters, "drop_bad_tag"), 5);
+  assertEquals(b.frames.filter((f) => contains(f, m)).length, 0);
+  for (const p of held) lab.inject(p.from, b.ep, p.bytes); // the originals still open
+  lab.run(100);
+  assertEquals(b.frames.filter((f) => contains(f, m)).length, 4);
+  for (const p of held) lab.inject(p.from, b.ep, p.bytes); // now they are replays
+  lab.run(100);
+  assertEquals(b.frames.filter((f) => contains(f, m)).length, 4);
+  assertEquals(count(b.core.status().counters, "drop_replay"), 4);
+});
