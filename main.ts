@@ -14,6 +14,7 @@ import { lasCommand, runLas } from "./cmd/las.ts";
 import { runStatus, statusCommand } from "./cmd/status.ts";
 import { runXconnect, xconnectCommand } from "./cmd/xconnect.ts";
 import { demoCommand, runDemo } from "./cmd/demo.ts";
+import { keygenCommand, runKeygen } from "./cmd/keygen.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
 import { VERSION } from "./cmd/kit/version.ts";
 
@@ -25,6 +26,7 @@ const args = run(
     lasCommand,
     xconnectCommand,
     statusCommand,
+    keygenCommand,
     matCommand,
   ),
   {
@@ -54,6 +56,9 @@ switch (args.cmd) {
     break;
   case "xconnect":
     Deno.exit(await runXconnect(args));
+    break;
+  case "keygen":
+    Deno.exit(await runKeygen(args));
     break;
   case "status":
     Deno.exit(await runStatus(args));
