@@ -20,7 +20,9 @@ import {
   intIn,
   ipAddress,
   list,
+  mapOf,
   oneOf,
+  overrides,
   type Schema,
   section,
   str,
@@ -125,6 +127,14 @@ export const lasFields = {
   }),
   max_switches: int({ doc: "most virtual switches (VC ids)", min: 1, max: 65535, default: 1024 }),
   switch: section(switchFields, { doc: "policy of every virtual switch" }),
+  vcs: mapOf(overrides(switchFields, { doc: "switch keys to override for this VC" }), {
+    doc: "per-VC overrides of the switch policy, by VC id (decimal, or 0x-hex for other ids)",
+    keyText: "VC ids",
+    key: (name) =>
+      /^\d{1,10}$/.test(name) && Number(name) <= 0xffff_ffff || /^0x([0-9a-f]{2})+$/i.test(name)
+        ? null
+        : "expected a VC id: a decimal number up to 4294967295, or 0x followed by hex bytes",
+  }),
   ...apiFields(7657),
 } satisfies Schema;
 
@@ -191,6 +201,12 @@ function startLas(
   if (listenV4.length !== c.listen.length) {
     throw new ConfigError("las.listen: IPv6 addresses are not supported yet for L2TPv3");
   }
+  // Per-VC overrides, keyed as the engine names VCs: decimal ids without leading zeros.
+  const vcPolicies = new Map(
+    Object.entries(c.vcs).map((
+      [k, v],
+    ) => [/^\d+$/.test(k) ? String(Number(k)) : k.toLowerCase(), v]),
+  );
   const sockets: DatagramSocket[] = [];
   let ip: DatagramSocket;
   let udp: DatagramSocket | undefined;
@@ -213,7 +229,13 @@ function startLas(
     random32,
     helloIntervalMs: c.hello_interval * 1000,
     retransmits: c.retransmits,
-    switchOptions: switchOptions(c.switch),
+    switchPolicy: (vc) => {
+      const o = vcPolicies.get(vc);
+      return {
+        name: o ? `vcs.${vc}` : "switch",
+        options: switchOptions(o ? { ...c.switch, ...o } : c.switch),
+      };
+    },
     maxSwitches: c.max_switches,
     cookieLength: c.cookie as 0 | 4 | 8,
     acceptDst: listenV4.length ? new Set(listenV4.map(v4ToNumber)) : null,

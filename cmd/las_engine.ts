@@ -52,8 +52,8 @@ export interface LasEngineOptions {
   helloIntervalMs: number;
   /** Retransmissions before a silent peer is dead. */
   retransmits: number;
-  /** Options of every VC's switch. */
-  switchOptions: SwitchOptions;
+  /** The switch policy of a VC (by its printed id, e.g. "1234" or "0x0a0b"): a name and options. */
+  switchPolicy: (vc: string) => { name: string; options: SwitchOptions };
   /** Most virtual switches (VC ids). */
   maxSwitches: number;
   /** Cookie length we ask peers to use (0, 4, 8). */
@@ -88,6 +88,8 @@ interface Attached {
 interface VcSwitch {
   key: string;
   text: string;
+  /** Which config policy it runs ("switch" or "vcs.<id>"). */
+  policy: string;
   sw: LearningSwitch;
   /** Port id to attached session. */
   ports: (Attached | undefined)[];
@@ -401,16 +403,18 @@ export class LasEngine {
         ep.closeSession(s.localSessionId, now, `VC ${s.vcIdText}: virtual switch limit reached`);
         return;
       }
+      const policy = this.#o.switchPolicy(text);
       vc = {
         key,
         text,
-        sw: new LearningSwitch(this.#o.switchOptions),
+        policy: policy.name,
+        sw: new LearningSwitch(policy.options),
         ports: [],
         created: now,
       };
       this.#switches.set(key, vc);
       this.counters.switches_created++;
-      this.#o.log.info(`virtual switch for VC ${text} created`);
+      this.#o.log.info(`virtual switch for VC ${text} created`, { policy: policy.name });
     }
     const p = this.#peers.get(s.peer);
     const port = vc.sw.addPort({ name: `${s.peer} session ${s.localSessionId}` }, now);
@@ -550,6 +554,7 @@ export class LasEngine {
       );
       return {
         vc: vc.text,
+        policy: vc.policy,
         ports: s.ports.length,
         macs: s.macCount,
         rx_frames: s.counters.rx_frames,

@@ -396,6 +396,59 @@ export function section<S extends Schema>(fields: S, o: { doc: string }): Field<
   return f;
 }
 
+/**
+ * A mapping of some of `fields`, each overriding a value given elsewhere
+ * (e.g. per-VC switch policy over the common one): keys left out are left
+ * out of the result, nothing is required, unknown keys are errors.
+ */
+export function overrides<S extends Schema>(
+  fields: S,
+  o: { doc: string },
+): Field<Partial<Infer<S>>> {
+  const optional = Object.fromEntries(
+    Object.entries(fields).map(([k, f]) => [k, { ...f, default: undefined }]),
+  ) as Schema;
+  return field("mapping", { doc: o.doc, default: {}, defaultText: "{}" }, (v, w) => {
+    const given = new Set<string>();
+    if (isMap(v)) { for (const p of v.items) given.add(String(scalarValue(p.key))); }
+    const parsed = parseSection(optional, v, w, new Set(Object.keys(fields))) as Record<
+      string,
+      unknown
+    >;
+    return Object.fromEntries(
+      Object.entries(parsed).filter(([k]) => given.has(k)),
+    ) as Partial<Infer<S>>;
+  });
+}
+
+/** A mapping from names (checked by `key`) to values of one field type. */
+export function mapOf<T>(
+  value: Field<T>,
+  o: { doc: string; key: (name: string) => string | null; keyText: string },
+): Field<Record<string, T>> {
+  return field(`mapping of ${o.keyText} to ${value.type}`, {
+    doc: o.doc,
+    default: {},
+    defaultText: "{}",
+  }, (v, w) => {
+    const out: Record<string, T> = {};
+    if (v === null || v === undefined || (isScalar(v) && (v as Scalar).value === null)) return out;
+    if (!isMap(v)) fail(w, `expected a mapping of ${o.keyText}`, scalarValue(v));
+    for (const pair of v.items) {
+      const keyNode = pair.key as YamlNode;
+      // The key as written: YAML 1.2 would read an unquoted 0x0a0b as the number 2571.
+      const name = isScalar(keyNode) && typeof (keyNode as Scalar).source === "string"
+        ? (keyNode as Scalar).source as string
+        : String(scalarValue(keyNode));
+      const kw: Where = { ...w, path: `${w.path}.${name}`, node: keyNode };
+      const bad = o.key(name);
+      if (bad) fail(kw, bad);
+      out[name] = value.parse(pair.value, { ...kw, node: (pair.value as YamlNode) ?? keyNode });
+    }
+    return out;
+  });
+}
+
 /** The fields of a `section` field, for docs. */
 export function sectionFields(f: Field<unknown>): Schema | undefined {
   return (f as { fields?: Schema }).fields;

@@ -91,6 +91,8 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     cookie: 4
     udp: true
     api: 127.0.0.1:7757
+    vcs:
+      "200": { allow_link_local: true, allow_llc: true }
 `,
     );
     const wrap = (ns: string) => ["ip", "netns", "exec", ns];
@@ -160,6 +162,8 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     );
     assertEquals(st.sessions.length, 4);
     assertEquals(st.switches.length, 2);
+    const policy = (vc: string) => st.switches.find((s: { vc: string }) => s.vc === vc).policy;
+    assertEquals([policy("100"), policy("200")], ["switch", "vcs.200"], "per-VC policy in force");
     assert(
       st.connections.some((c: { transport: string; peer: string }) =>
         c.transport === "udp" && c.peer === "10.77.0.5:1701"

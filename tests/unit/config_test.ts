@@ -16,6 +16,7 @@ import {
 } from "../../cmd/kit/config.ts";
 import { loadSection } from "../../cmd/kit/load.ts";
 import { nodeFields } from "../../cmd/node.ts";
+import { lasFields } from "../../cmd/las.ts";
 
 function section(text: string) {
   const cf = parseYaml(text, "/etc/l2/test.yaml");
@@ -185,4 +186,36 @@ node:
   const missing = await loadSection("node", nodeFields, { configPath: "/nonexistent/l2.yaml" })
     .catch((e) => e);
   assertStringIncludes(missing.message, "/nonexistent/l2.yaml: no such file");
+});
+
+Deno.test("config: per-VC overrides: a map of partial switch policies, keys checked", async () => {
+  const text = `las:
+  default:
+    switch: { aging: 60 }
+    vcs:
+      "1234": { allow_link_local: true, allow_llc: true }
+      0x0a0b: { max_macs: 10 }
+`;
+  await withFile(text, async (path) => {
+    const l = await loadSection("las", lasFields, { configPath: path });
+    assertEquals(l.config.switch.aging, 60);
+    assertEquals(l.config.vcs, {
+      "1234": { allow_link_local: true, allow_llc: true },
+      "0x0a0b": { max_macs: 10 },
+    });
+  });
+  for (
+    const [bad, want] of [
+      ['vcs:\n      "12x": {}', "las.default.vcs.12x: expected a VC id"],
+      ['vcs:\n      "7": { agin: 5 }', "las.default.vcs.7.agin: unknown key (did you mean aging?)"],
+      ['vcs:\n      "7": { aging: 1 }', "las.default.vcs.7.aging: expected an integer 10..86400"],
+      ["vcs: [1, 2]", "las.default.vcs: expected a mapping of VC ids"],
+    ]
+  ) {
+    await withFile(`las:\n  default:\n    ${bad}\n`, async (path) => {
+      const e = await loadSection("las", lasFields, { configPath: path }).catch((e) => e);
+      assert(e instanceof ConfigError, String(e));
+      assertStringIncludes(e.message, want);
+    });
+  }
 });
