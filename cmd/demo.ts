@@ -8,6 +8,7 @@
  *       \__________\_____________________________\_________\__________\_________/
  *                          l2demo-ul: bridge (the "underlay")
  *   VPN overlay: 10.99.0.0/24 and fd99::/64   LAS VC 100: 192.168.100.0/24 and fd64:100::/64
+ *   hosts l2demo-h1 and l2demo-h2 bridged behind the edges' TAPs (pw100)
  * ```
  *
  * Everything it makes is named `l2demo-*`; daemon logs and the generated
@@ -33,6 +34,8 @@ const NS = {
   las: `${P}-las`,
   e1: `${P}-e1`,
   e2: `${P}-e2`,
+  h1: `${P}-h1`,
+  h2: `${P}-h2`,
 };
 
 /** `l2 demo` command line. */
@@ -471,14 +474,38 @@ class Demo {
           `${c.peer}: ${c.state} (${c.dialect} dialect)`
         ).join("\n"),
     );
-    await this.#step("Hosts behind the two edges ping each other", async () => {
-      for (const [ns, i] of [[NS.e1, 1], [NS.e2, 2]] as const) {
-        await sh(["ip", "-n", ns, "addr", "add", `192.168.100.${i}/24`, "dev", "pw100"]);
-        await sh(["ip", "-n", ns, "addr", "add", `fd64:100::${i}/64`, "dev", "pw100", "nodad"]);
+    await this.#step("Bridge a host behind each edge", async () => {
+      for (const [edge, host, i] of [[NS.e1, NS.h1, 1], [NS.e2, NS.h2, 2]] as const) {
+        await sh(["ip", "netns", "add", host]);
+        await sh(["ip", "-n", host, "link", "set", "lo", "up"]);
+        await sh([
+          "ip",
+          "link",
+          "add",
+          "eth0",
+          "netns",
+          host,
+          "type",
+          "veth",
+          "peer",
+          "name",
+          "host0",
+          "netns",
+          edge,
+        ]);
+        await sh(["ip", "-n", edge, "link", "add", "br0", "type", "bridge"]);
+        await sh(["ip", "-n", edge, "link", "set", "host0", "master", "br0", "up"]);
+        await sh(["ip", "-n", edge, "link", "set", "pw100", "master", "br0"]);
+        await sh(["ip", "-n", edge, "link", "set", "br0", "up"]);
+        await sh(["ip", "-n", host, "link", "set", "eth0", "mtu", "1454", "up"]);
+        await sh(["ip", "-n", host, "addr", "add", `192.168.100.${i}/24`, "dev", "eth0"]);
+        await sh(["ip", "-n", host, "addr", "add", `fd64:100::${i}/64`, "dev", "eth0", "nodad"]);
       }
+    }, () => `${NS.h1} 192.168.100.1 behind ${NS.e1}, ${NS.h2} 192.168.100.2 behind ${NS.e2}`);
+    await this.#step("The hosts ping each other across the LAS", async () => {
       return [
-        await this.#ping(NS.e1, "192.168.100.2", 5),
-        await this.#ping(NS.e1, "fd64:100::2", 5),
+        await this.#ping(NS.h1, "192.168.100.2", 5),
+        await this.#ping(NS.h1, "fd64:100::2", 5),
       ].join("\n");
     }, (v) => v);
     await this.#step("The virtual switch of VC 100", async () => {
@@ -502,7 +529,7 @@ class Demo {
     }
     if (only !== "vpn") {
       lines.push([`ip netns exec ${NS.las} l2 status`, "LAS: sessions, switches, MAC table"]);
-      lines.push([`ip netns exec ${NS.e1} ping 192.168.100.2`, "across the pseudowires"]);
+      lines.push([`ip netns exec ${NS.h1} ping 192.168.100.2`, "host to host across the LAS"]);
     }
     lines.push([`less ${RUN_DIR}/*.log`, "what the daemons said"]);
     lines.push(["l2 demo down", "remove a lab left with --keep"]);

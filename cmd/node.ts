@@ -5,9 +5,15 @@
  * The daemon wires the kit (config, logs, /status, /metrics, signals), a UDP
  * socket, a TAP device (created with a MAC derived from the node identity,
  * the MTU `tapMtu(1500)` by default, the configured addresses), the event
- * loop and the engine (cmd/vpn_node_engine.ts: `NodeCore` + MAT). The
- * identity and the MAT leaf table live in the state directory
- * (cmd/vpn_state.ts). SIGTERM deregisters and saves the leaf table.
+ * loop and the engine (cmd/vpn_node_engine.ts: `SecureNode` in front of
+ * `NodeCore`, + MAT). The node's X25519 key (`key`, default
+ * `<state_dir>/node.key`, created on first start) is its identity: the
+ * public key is what the supernode lists as a member and what keeps an
+ * auto id. `supernode_key` (the supernode's public key) is required: the
+ * handshake encrypts to it, and a supernode without the matching private
+ * key cannot answer (docs/security.md). The MAT leaf table lives in the
+ * state directory (cmd/vpn_state.ts). SIGTERM deregisters and saves the
+ * leaf table.
  *
  * Local endpoints offered to peers for hole punching: the socket's port on
  * every non-loopback, non-link-local address of the host, except addresses
@@ -45,9 +51,12 @@ import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
 import { cryptoRandom, VPN_PORT } from "./supernode.ts";
 import { VpnSocket } from "./vpn_io.ts";
 import { NodeEngine } from "./vpn_node_engine.ts";
-import { ensureStateDir, loadIdentity, loadLeaves, saveLeaves } from "./vpn_state.ts";
+import { ensureStateDir, loadLeaves, saveLeaves } from "./vpn_state.ts";
 import { NodeCore } from "../core/vpn/node.ts";
-import { NullSealer } from "../core/vpn/sealer.ts";
+import { SecureNode } from "../core/vpn/secure_node.ts";
+import { ffiCryptoSuite } from "./vpn_crypto.ts";
+import { toBase64 } from "./keygen.ts";
+import { CIPHER, keyText, loadOrCreateKey, networkSecret, supernodeKey } from "./vpn_security.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import type { MacKey } from "../core/mac.ts";
 import { formatIp, type Ip16, isV4, parseIp } from "../ffi/addr.ts";
@@ -91,9 +100,20 @@ export const nodeFields = {
     default: 0,
   }),
   state_dir: str({
-    doc: "directory for the node identity and the MAT leaf table; empty: /var/lib/l2/<section>",
+    doc: "directory for the node key and the MAT leaf table; empty: /var/lib/l2/<section>",
     default: "",
   }),
+  key: str({
+    doc: "the node's private key file (l2 keygen); empty: <state_dir>/node.key, created on " +
+      "first start",
+    default: "",
+  }),
+  supernode_key: str({
+    doc: "the supernode's base64 public key (required: its log prints it at start)",
+    default: "",
+  }),
+  secret: str({ doc: "network secret, when the supernode has one (open mode)", default: "" }),
+  secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
   ...apiFields(7656),
 } satisfies Schema;
 
@@ -118,6 +138,12 @@ export const nodeCommand = command(
       mtu: optional(option("--mtu", string({ metavar: "N" }), {
         description: message`TAP MTU (default 1382)`,
       })),
+      key: optional(option("--key", string({ metavar: "FILE" }), {
+        description: message`private key file (default <state_dir>/node.key, created)`,
+      })),
+      supernodeKey: optional(option("--supernode-key", string({ metavar: "PUBKEY" }), {
+        description: message`the supernode's base64 public key (required)`,
+      })),
     }),
     commonDaemonOptions(),
   ),
@@ -132,6 +158,8 @@ export type NodeArgs = CommonDaemonArgs & {
   tap?: string;
   address: readonly string[];
   mtu?: string;
+  key?: string;
+  supernodeKey?: string;
 };
 
 /** Loads the node configuration from file and flags. */
@@ -141,6 +169,8 @@ export function loadNode(args: NodeArgs) {
     id: { flag: "--id", value: args.id },
     tap: { flag: "--tap", value: args.tap },
     mtu: { flag: "--mtu", value: args.mtu },
+    key: { flag: "--key", value: args.key },
+    supernode_key: { flag: "--supernode-key", value: args.supernodeKey },
     address: { flag: "--address", value: args.address.length ? [...args.address] : undefined },
   });
 }
@@ -238,10 +268,15 @@ async function startNode(
   if (!parseIp(c.listen.host).ok) {
     throw new ConfigError(`node.listen: expected an IP address, got ${c.listen.host}`);
   }
+  const snKey = supernodeKey(c.supernode_key);
+  const psk = networkSecret("node", c.secret, c.secret_file);
   const dir = c.state_dir || `/var/lib/l2/${cfg.name}`;
   ensureStateDir(dir);
-  const { identity, created } = loadIdentity(dir);
-  if (created) log.info(`new node identity in ${dir}/identity`);
+  const staticKey = loadOrCreateKey(c.key || `${dir}/node.key`, c.key === "", log, "node");
+  const identity = staticKey.publicKey;
+  log.info(
+    `node public key: ${keyText(identity)} (list it in the supernode's members)`,
+  );
   const snIp = await resolveSupernode(c.supernode.host);
   const listenIp = parseIp(c.listen.host);
   if (listenIp.ok && isV4(listenIp.value) && !isV4(snIp)) {
@@ -280,10 +315,20 @@ async function startNode(
     );
   }
   const locals = localEndpoints(tap.name, c.address, udp.local.ip, udp.local.port);
+  const security = new SecureNode({
+    suite: ffiCryptoSuite(CIPHER),
+    staticKey,
+    supernodeKey: snKey,
+    supernode,
+    network: c.network,
+    requestedId: c.id === "auto" ? 0 : c.id,
+    ...(psk ? { psk } : {}),
+  }, now0);
+  psk?.fill(0);
   const core = new NodeCore({
     supernode,
     identity,
-    sealer: new NullSealer(),
+    sealer: security.sealer,
     random: cryptoRandom,
     network: c.network,
     nodeId: c.id,
@@ -299,6 +344,7 @@ async function startNode(
     log,
     locals,
     save: () => saveLeaves(dir, leaves.table),
+    security: { layer: security, publicKey: identity },
   });
   const clock = () => performance.now();
   const loop = new IoLoop({
@@ -318,7 +364,8 @@ async function startNode(
     id: String(c.id),
     network: c.network,
     locals: locals.join(",") || "none",
-    encryption: "none",
+    encryption: CIPHER,
+    supernode_key: toBase64(snKey),
   });
   return {
     status: () => engine.status(clock()),
@@ -343,7 +390,9 @@ async function startNode(
 export async function runNode(args: NodeArgs): Promise<number> {
   if (args.checkConfig) {
     try {
-      printCheckedConfig("node", await loadNode(args));
+      const cfg = await loadNode(args);
+      if (cfg.config.secret) cfg.config.secret = "(set)";
+      printCheckedConfig("node", cfg);
       return EXIT_OK;
     } catch (e) {
       if (e instanceof ConfigError) {

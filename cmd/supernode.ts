@@ -3,14 +3,27 @@
  * it, broadcast through it, and fall back to it as a relay.
  *
  * The daemon wires the kit (config, logs, /status, /metrics, signals), one
- * UDP socket (dual-stack when bound to `::`), the event loop (ffi/loop.ts)
- * and `SupernodeCore` (core/vpn/supernode.ts) with `NullSealer` (no
- * encryption yet: issue 6). SIGTERM sends GOING_AWAY to every registered
- * node before exit.
+ * UDP socket (dual-stack when bound to `::`), the event loop (ffi/loop.ts),
+ * the security layer (`SecureSupernode`, core/vpn/secure_supernode.ts:
+ * handshakes, member checks, sessions; docs/security.md) and
+ * `SupernodeCore` (core/vpn/supernode.ts) sealing with its sealer. Every
+ * datagram passes the security layer first; what it does not consume goes
+ * to the core.
+ *
+ * Keys: the supernode's X25519 key file (`key`, default
+ * `<state_dir>/supernode.key`, created on first start); its public key is
+ * logged at start for the nodes' `supernode_key`. `mode: members` (default)
+ * admits only the listed public keys; `mode: open` anyone proving the
+ * network `secret`. SIGHUP re-reads `members` and the secret: a removed key
+ * loses its sessions at once and the other nodes are told (REVOKE). Id
+ * bindings (which key holds which node id) are saved in the state directory
+ * every minute and at stop, and loaded at start.
+ *
+ * SIGTERM sends GOING_AWAY to every registered node before exit.
  *
  * @module
  */
-import { command, constant, merge, object, option, optional } from "@optique/core";
+import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import {
@@ -19,7 +32,9 @@ import {
   hostPort,
   type Infer,
   int,
+  oneOf,
   type Schema,
+  str,
 } from "./kit/config.ts";
 import {
   apiFields,
@@ -35,8 +50,21 @@ import type { MetricsWriter } from "./kit/metrics.ts";
 import { VpnSocket } from "./vpn_io.ts";
 import { SupernodeCore, type SupernodeEvent } from "../core/vpn/supernode.ts";
 import { NullSealer } from "../core/vpn/sealer.ts";
+import { Members } from "../core/vpn/members.ts";
+import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
+import { ffiCryptoSuite } from "./vpn_crypto.ts";
+import { toBase64 } from "./keygen.ts";
+import {
+  CIPHER,
+  loadOrCreateKey,
+  logSupernodeSecurity,
+  memberList,
+  networkSecret,
+  toMembers,
+} from "./vpn_security.ts";
 import { formatIp, parseIp } from "../ffi/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
+import { sha256 } from "../ffi/crypto.ts";
 import { IoLoop } from "../ffi/loop.ts";
 
 /** Default UDP port of the VPN. */
@@ -55,6 +83,27 @@ export const supernodeFields = {
     max: 255,
     default: 1,
   }),
+  key: str({
+    doc: "the supernode's private key file (l2 keygen); empty: <state_dir>/supernode.key, " +
+      "created on first start",
+    default: "",
+  }),
+  mode: oneOf(["members", "open"] as const, {
+    doc: "members: only the listed public keys join; open: any node proving the network secret",
+    default: "members",
+  }),
+  members: memberList(
+    "public keys (base64) admitted in members mode; an entry { key, id, name } pins a node id",
+  ),
+  secret: str({
+    doc: "network secret: required in open mode; when set, every node needs the same",
+    default: "",
+  }),
+  secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
+  state_dir: str({
+    doc: "directory for the key and the id bindings; empty: /var/lib/l2/<section>",
+    default: "",
+  }),
   ...apiFields(7655),
 } satisfies Schema;
 
@@ -70,6 +119,12 @@ export const supernodeCommand = command(
       id: optional(option("--id", string({ metavar: "N" }), {
         description: message`supernode id 0..255 (default 1)`,
       })),
+      key: optional(option("--key", string({ metavar: "FILE" }), {
+        description: message`private key file (default <state_dir>/supernode.key, created)`,
+      })),
+      member: multiple(option("--member", string({ metavar: "PUBKEY" }), {
+        description: message`base64 public key of a node that may join; repeat for more`,
+      })),
     }),
     commonDaemonOptions(),
   ),
@@ -77,13 +132,24 @@ export const supernodeCommand = command(
 );
 
 /** Parsed `l2 supernode` arguments. */
-export type SupernodeArgs = CommonDaemonArgs & { cmd: "supernode"; listen?: string; id?: string };
+export type SupernodeArgs = CommonDaemonArgs & {
+  cmd: "supernode";
+  listen?: string;
+  id?: string;
+  key?: string;
+  member?: readonly string[];
+};
 
 /** Loads the supernode configuration from file and flags. */
 export function loadSupernode(args: SupernodeArgs) {
   return loadDaemon("supernode", supernodeFields, args, {
     listen: { flag: "--listen", value: args.listen },
     id: { flag: "--id", value: args.id },
+    key: { flag: "--key", value: args.key },
+    members: {
+      flag: "--member",
+      value: args.member && args.member.length ? [...args.member] : undefined,
+    },
   });
 }
 
@@ -96,38 +162,55 @@ export function cryptoRandom(): number {
   return w[0] / 0x1_0000_0000;
 }
 
-/** `SupernodeCore` joined to a UDP socket, without owning the event loop. */
+/**
+ * `SupernodeCore` behind the security layer, joined to a UDP socket, without
+ * owning the event loop. Without `security` (in-memory tests of the
+ * protocol only) the core runs with `NullSealer`: no encryption.
+ */
 export class SupernodeEngine {
   readonly core: SupernodeCore;
   readonly sock: VpnSocket;
+  readonly security: SecureSupernode | null;
   readonly #log: TopicLogger;
 
-  constructor(o: { socket: VpnSocket; supernodeId: number; log: TopicLogger }) {
+  constructor(
+    o: { socket: VpnSocket; supernodeId: number; log: TopicLogger; security?: SecureSupernode },
+  ) {
     this.sock = o.socket;
     this.#log = o.log;
+    const sec = o.security ?? null;
+    this.security = sec;
     this.core = new SupernodeCore({
-      sealer: new NullSealer(),
+      sealer: sec ? sec.sealer : new NullSealer(),
       random: cryptoRandom,
       supernodeId: o.supernodeId,
+      ...(sec ? { mayHold: (n, id, key) => sec.members.mayHold(n, id, key) } : {}),
     });
   }
 
   /** Handles one batch from the socket; returns how many datagrams (0: drained). */
   onReadable(now: number): number {
-    const n = this.sock.receive((from, bytes) => this.core.receive(from, bytes, now));
+    const core = this.core;
+    const sec = this.security;
+    const n = sec
+      ? this.sock.receive((from, bytes) => {
+        if (sec.receive(from, bytes, now) === "core") core.receive(from, bytes, now);
+      })
+      : this.sock.receive((from, bytes) => core.receive(from, bytes, now));
     if (n > 0) this.#drain();
     return n;
   }
 
   /** Runs due timers. */
   poll(now: number): void {
+    this.security?.poll(now);
     this.core.poll(now);
     this.#drain();
   }
 
   /** When `poll` next has work. */
   nextDeadline(): number {
-    return this.core.nextDeadline();
+    return Math.min(this.core.nextDeadline(), this.security?.nextDeadline() ?? Infinity);
   }
 
   /** SIGTERM: GOING_AWAY to every node. */
@@ -137,6 +220,11 @@ export class SupernodeEngine {
   }
 
   #drain(): void {
+    const sec = this.security;
+    if (sec) {
+      this.sock.send(sec.takeOutgoing());
+      for (const ev of sec.takeEvents()) logSupernodeSecurity(this.#log, ev);
+    }
     this.sock.send(this.core.takeOutgoing());
     for (const ev of this.core.takeEvents()) this.#event(ev);
   }
@@ -181,11 +269,43 @@ export class SupernodeEngine {
     }
   }
 
+  /** The security layer's part of /status. */
+  #securityStatus(now: number): Record<string, unknown> {
+    const sec = this.security;
+    if (!sec) return { encryption: "none" };
+    const st = sec.status();
+    const refused: Record<string, number> = {};
+    for (const [k, v] of Object.entries(st.counters)) {
+      if (k.startsWith("hs_refused_")) refused[k.slice(11)] = v;
+      else if (k.startsWith("hs_failed_")) refused[k.slice(10)] = v;
+    }
+    return {
+      encryption: CIPHER,
+      mode: sec.members.mode,
+      members: st.members,
+      bindings: st.bindings,
+      sessions: st.sessions,
+      refusals: refused,
+      session_list: sec.sessionList(now).map((x) => ({
+        network: x.network,
+        node: x.peer,
+        key: x.key,
+        key_age_s: Math.round(x.ageMs / 1000),
+        confirmed: x.confirmed,
+        endpoint: x.endpoint,
+        tx_packets: x.txPackets,
+        rx_packets: x.rxPackets,
+      })),
+      counters: st.counters,
+    };
+  }
+
   /** For /status. */
   status(now: number): Record<string, unknown> {
     const s = this.core.status();
     const c = s.counters;
     return {
+      security: this.#securityStatus(now),
       supernode_id: s.supernodeId,
       boot_id: s.bootId,
       listen: formatHostPort({
@@ -237,17 +357,108 @@ export class SupernodeEngine {
     for (const [k, v] of Object.entries(this.sock.counters)) {
       w.counter("l2_supernode_socket_total", "UDP socket counters by name", v, { name: k });
     }
+    const sec = this.security;
+    if (sec) {
+      const st = sec.status();
+      w.gauge("l2_supernode_members", "public keys in the member list", st.members);
+      w.gauge("l2_supernode_sessions", "live encrypted sessions", st.sessions);
+      w.gauge("l2_supernode_bindings", "node ids bound to public keys", st.bindings);
+      for (const [k, v] of Object.entries(st.counters)) {
+        if (k.startsWith("hs_refused_")) {
+          w.counter("l2_supernode_refusals_total", "handshakes refused, by reason", v, {
+            reason: k.slice(11),
+          });
+        } else if (k.startsWith("hs_failed_")) {
+          w.counter(
+            "l2_supernode_handshake_failures_total",
+            "handshakes that failed, by reason",
+            v,
+            {
+              reason: k.slice(10),
+            },
+          );
+        }
+        w.counter("l2_supernode_security_total", "security layer counters by name", v, {
+          name: k,
+        });
+      }
+    }
   }
+}
+
+/** The network secret of a supernode config; open mode requires one. */
+function snSecret(c: SnConfig): Uint8Array | null {
+  const psk = networkSecret("supernode", c.secret, c.secret_file);
+  if (c.mode === "open" && psk === null) {
+    throw new ConfigError(
+      "supernode.secret: required in open mode (or secret_file): without it anyone who knows " +
+        "the supernode's public key could join",
+    );
+  }
+  return psk;
+}
+
+const BINDINGS_FILE = "bindings.json";
+
+function loadBindings(dir: string, members: Members, now: number, log: TopicLogger): void {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`${dir}/${BINDINGS_FILE}`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      log.error(`id bindings not loaded: ${(e as Error).message}`);
+    }
+    return;
+  }
+  try {
+    const n = members.importBindings(JSON.parse(text), now);
+    if (n > 0) log.info(`loaded ${n} node id binding(s) from ${dir}`);
+  } catch (e) {
+    log.error(`id bindings not loaded from ${dir}/${BINDINGS_FILE}: ${(e as Error).message}`);
+  }
+}
+
+function saveBindings(dir: string, members: Members, now: number): void {
+  const path = `${dir}/${BINDINGS_FILE}`;
+  const tmp = `${path}.tmp`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(members.exportBindings(now)), { mode: 0o600 });
+  Deno.renameSync(tmp, path);
 }
 
 function startSupernode(
   ctx: DaemonContext,
-  cfg: { config: SnConfig },
+  cfg: { name: string; config: SnConfig },
 ): Promise<DaemonInstance<SnConfig>> {
-  const c = cfg.config;
+  let c = cfg.config;
   const log = ctx.log.topic("supernode");
   if (!parseIp(c.listen.host).ok) {
     throw new ConfigError(`supernode.listen: expected an IP address, got ${c.listen.host}`);
+  }
+  const dir = c.state_dir || `/var/lib/l2/${cfg.name}`;
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const staticKey = loadOrCreateKey(
+    c.key || `${dir}/supernode.key`,
+    c.key === "",
+    log,
+    "supernode",
+  );
+  const psk = snSecret(c);
+  let pskHash = psk ? toBase64(sha256(psk)) : "";
+  const t0 = performance.now();
+  const members = new Members({ mode: c.mode, members: toMembers(c.members) });
+  loadBindings(dir, members, t0, log);
+  const security = new SecureSupernode({
+    suite: ffiCryptoSuite(CIPHER),
+    staticKey,
+    members,
+    ...(psk ? { psk } : {}),
+  }, t0);
+  psk?.fill(0);
+  if (c.mode === "members" && c.members.length === 0) {
+    log.warn(
+      "no members: every node is refused; list the nodes' public keys in supernode.members " +
+        "(l2 keygen prints them) and send SIGHUP",
+    );
   }
   const udp = openUdp({
     bind: formatHostPort(c.listen),
@@ -256,34 +467,80 @@ function startSupernode(
     rcvbuf: 4 << 20,
     sndbuf: 4 << 20,
   });
-  const engine = new SupernodeEngine({ socket: new VpnSocket(udp), supernodeId: c.id, log });
+  const engine = new SupernodeEngine({
+    socket: new VpnSocket(udp),
+    supernodeId: c.id,
+    log,
+    security,
+  });
   const clock = () => performance.now();
+  let saveAt = t0 + 60_000;
+  const save = (now: number) => {
+    try {
+      saveBindings(dir, members, now);
+    } catch (e) {
+      log.limited("save", "error", `cannot save the id bindings: ${(e as Error).message}`);
+    }
+  };
   const loop = new IoLoop({
     wait: "inline",
     clock,
-    nextDeadline: () => engine.nextDeadline(),
-    onDeadline: (now) => engine.poll(now),
+    nextDeadline: () => Math.min(engine.nextDeadline(), saveAt),
+    onDeadline: (now) => {
+      engine.poll(now);
+      if (now >= saveAt) {
+        save(now);
+        saveAt = now + 60_000;
+      }
+    },
   });
   loop.add(udp.fd, () => engine.onReadable(clock()), () => udp.close());
   engine.poll(clock());
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
   log.info(`supernode ${c.id} listening on UDP ${formatHostPort(c.listen)}`, {
     port: udp.local.port,
-    encryption: "none",
+    encryption: CIPHER,
+    mode: c.mode,
+    members: c.members.length,
   });
+  log.info(
+    `supernode public key: ${
+      toBase64(staticKey.publicKey)
+    } (give it to the nodes as supernode_key)`,
+  );
   return Promise.resolve({
     status: () => engine.status(clock()),
     metrics: (w) => engine.metrics(w),
     reload(next) {
+      const out: string[] = [];
+      const live = new Set<keyof SnConfig>(["members", "secret", "secret_file"]);
+      if (JSON.stringify(next.members) !== JSON.stringify(c.members)) {
+        const removed = security.setMembers(toMembers(next.members), clock());
+        out.push(
+          `members: ${next.members.length} key(s), ${removed} removed (their sessions ended)`,
+        );
+      }
+      const nextPsk = snSecret({ ...next, mode: c.mode });
+      const nextHash = nextPsk ? toBase64(sha256(nextPsk)) : "";
+      if (nextHash !== pskHash) {
+        security.setSecret(nextPsk ?? new Uint8Array(32), clock());
+        pskHash = nextHash;
+        out.push("network secret changed: every session ends, nodes handshake again");
+      }
+      nextPsk?.fill(0);
+      engine.poll(clock()); // sends the REVOKE notices now
+      loop.wake();
       const changed = (Object.keys(next) as (keyof SnConfig)[]).filter((k) =>
-        JSON.stringify(next[k]) !== JSON.stringify(c[k])
+        !live.has(k) && JSON.stringify(next[k]) !== JSON.stringify(c[k])
       );
-      return changed.length
-        ? [`changes to ${changed.join(", ")} take effect at restart`]
-        : ["no supernode settings changed"];
+      if (changed.length) out.push(`changes to ${changed.join(", ")} take effect at restart`);
+      c = { ...c, members: next.members, secret: next.secret, secret_file: next.secret_file };
+      return out.length ? out : ["no supernode settings changed"];
     },
     async stop() {
-      engine.stop(clock());
+      const now = clock();
+      engine.stop(now);
+      save(now);
       await loop.close();
       await running;
     },
@@ -294,7 +551,9 @@ function startSupernode(
 export async function runSupernode(args: SupernodeArgs): Promise<number> {
   if (args.checkConfig) {
     try {
-      printCheckedConfig("supernode", await loadSupernode(args));
+      const cfg = await loadSupernode(args);
+      if (cfg.config.secret) cfg.config.secret = "(set)";
+      printCheckedConfig("supernode", cfg);
       return EXIT_OK;
     } catch (e) {
       if (e instanceof ConfigError) {

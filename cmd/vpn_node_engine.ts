@@ -14,6 +14,12 @@
  * with other ids (a new supernode id, another auto id) builds a new
  * translator on the same leaf table, so leaf ids stay.
  *
+ * With `security` (`SecureNode`, core/vpn/secure_node.ts) every datagram
+ * passes the security layer first and only what it does not consume reaches
+ * the core, which seals and opens with the layer's sealer; the layer's
+ * handshakes go out with the core's datagrams. Without it (in-memory tests
+ * of the protocol only) the core must have been built with `NullSealer`.
+ *
  * Every drop is counted: MAT verdicts per direction, the core's send
  * results and `drop_*` reasons (`tx_too_big` for frames over the size the
  * underlay carries), TAP write failures.
@@ -28,6 +34,8 @@ import type { FrameDevice } from "../ffi/types.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 import type { VpnSocket } from "./vpn_io.ts";
+import type { SecureNode } from "../core/vpn/secure_node.ts";
+import { CIPHER, logNodeSecurity } from "./vpn_security.ts";
 
 /** What the engine is built from. */
 export interface NodeEngineOptions {
@@ -44,6 +52,8 @@ export interface NodeEngineOptions {
   save?: () => void;
   /** Default 60 000. */
   saveIntervalMs?: number;
+  /** The security layer whose sealer `core` uses, and this node's public key. */
+  security?: { layer: SecureNode; publicKey: Uint8Array };
 }
 
 /** Engine counters (the core and MAT keep their own). */
@@ -87,11 +97,14 @@ export class NodeEngine {
   readonly #retired = { egress: {} as VerdictCounts, ingress: {} as VerdictCounts };
   #saveAt: number;
   readonly #saveEvery: number;
+  readonly #sec: SecureNode | null;
+  readonly #first = { supernode: false };
 
   constructor(o: NodeEngineOptions) {
     this.#o = o;
     this.#saveEvery = o.saveIntervalMs ?? 60_000;
     this.#saveAt = o.save ? 0 : Infinity;
+    this.#sec = o.security?.layer ?? null;
   }
 
   /** The translator, once registered. */
@@ -101,6 +114,7 @@ export class NodeEngine {
 
   /** Starts registering. */
   start(now: number): void {
+    this.#sec?.start(now);
     this.#o.core.start(now);
     this.#saveAt = this.#o.save ? now + this.#saveEvery : Infinity;
     this.#drain(now);
@@ -114,6 +128,7 @@ export class NodeEngine {
     const core = this.#o.core;
     const mat = this.#mat;
     const c = this.counters;
+    this.#sec?.sealer.setNow(now);
     for (let i = 0; i < n; i++) {
       const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
       c.tap_rx_frames++;
@@ -135,13 +150,24 @@ export class NodeEngine {
   /** Handles one batch of datagrams; returns how many (0: drained). */
   onSocketReadable(now: number): number {
     const core = this.#o.core;
-    const n = this.#o.socket.receive((from, bytes) => core.receive(from, bytes, now));
+    const sec = this.#sec;
+    const n = sec
+      ? this.#o.socket.receive((from, bytes) => {
+        if (sec.receive(from, bytes, now) === "core") core.receive(from, bytes, now);
+      })
+      : this.#o.socket.receive((from, bytes) => core.receive(from, bytes, now));
     if (n > 0) this.#drain(now);
     return n;
   }
 
   #drain(now: number): void {
     const core = this.#o.core;
+    const sec = this.#sec;
+    if (sec) {
+      this.#o.socket.send(sec.takeOutgoing());
+      const self = this.#o.security!.publicKey;
+      for (const ev of sec.takeEvents()) logNodeSecurity(this.#o.log, ev, self, this.#first);
+    }
     for (const ev of core.takeEvents()) this.#event(ev, now);
     this.#o.socket.send(core.takeOutgoing());
     const frames = core.takeFrames();
@@ -227,6 +253,7 @@ export class NodeEngine {
 
   /** Runs due timers: the core's, leaf ageing, the periodic save. */
   poll(now: number): void {
+    this.#sec?.poll(now);
     this.#o.core.poll(now);
     this.#o.leaves.expire(now);
     if (now >= this.#saveAt) {
@@ -248,11 +275,17 @@ export class NodeEngine {
 
   /** When `poll` next has work. */
   nextDeadline(): number {
-    return Math.min(this.#o.core.nextDeadline(), this.#o.leaves.nextDeadline(), this.#saveAt);
+    return Math.min(
+      this.#o.core.nextDeadline(),
+      this.#sec?.nextDeadline() ?? Infinity,
+      this.#o.leaves.nextDeadline(),
+      this.#saveAt,
+    );
   }
 
   /** SIGTERM: DEREGISTER, then saves the leaf table. */
   stop(now: number): void {
+    this.#sec?.sealer.setNow(now);
     this.#o.core.deregister(now);
     this.#drain(now);
     this.#save();
@@ -284,6 +317,18 @@ export class NodeEngine {
     const s = core.status();
     const snap = this.#o.leaves.snapshot(now);
     const m = this.#mat;
+    const sec = this.#sec;
+    const sessions = new Map<number, { key: string; key_age_s: number; confirmed: boolean }>();
+    if (sec) {
+      for (const x of sec.sessionList(now)) {
+        const age = Math.round(x.ageMs / 1000);
+        const had = sessions.get(x.peer);
+        if (had === undefined || age < had.key_age_s) {
+          sessions.set(x.peer, { key: x.key, key_age_s: age, confirmed: x.confirmed });
+        }
+      }
+    }
+    const secSt = sec?.status();
     return {
       id: s.nodeId,
       state: s.state,
@@ -297,8 +342,20 @@ export class NodeEngine {
       max_frame: s.maxFrame,
       local_port: this.#o.socket.transport.local.port,
       local_endpoints: this.#o.locals ?? [],
+      security: sec
+        ? {
+          encryption: CIPHER,
+          supernode_session: secSt!.ready,
+          supernode_key_age_s: sessions.get(0)?.key_age_s ?? null,
+          sessions: secSt!.sessions,
+          counters: secSt!.counters,
+        }
+        : { encryption: "none" },
       peers: core.peers().map((p) => ({
         node: p.node,
+        cipher: sec ? (sessions.has(p.node) ? CIPHER : null) : "none",
+        key: sessions.get(p.node)?.key ?? null,
+        key_age_s: sessions.get(p.node)?.key_age_s ?? null,
         path: p.path,
         state: p.state,
         endpoint: p.endpoint,
@@ -358,6 +415,18 @@ export class NodeEngine {
     }
     for (const [k, v] of Object.entries(this.#o.socket.counters)) {
       w.counter("l2_node_socket_total", "UDP socket counters by name", v, { name: k });
+    }
+    const sec = this.#sec?.status();
+    if (sec) {
+      w.gauge(
+        "l2_node_supernode_session",
+        "1 while the supernode session is live",
+        sec.ready ? 1 : 0,
+      );
+      w.gauge("l2_node_sessions", "live encrypted sessions", sec.sessions);
+      for (const [k, v] of Object.entries(sec.counters)) {
+        w.counter("l2_node_security_total", "security layer counters by name", v, { name: k });
+      }
     }
     const mc = this.matCounters();
     for (const dir of ["egress", "ingress"] as const) {

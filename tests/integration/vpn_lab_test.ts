@@ -26,6 +26,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
 import { Daemon, MAIN, runL2, runScript } from "../lab/l2proc.ts";
+import { toBase64, writeNewKeyFile } from "../../cmd/keygen.ts";
 
 /** Management port of every daemon (each in its own namespace). */
 const API_PORT = 7755;
@@ -47,11 +48,60 @@ async function status(ns: string): Promise<any> {
   return JSON.parse(r.stdout);
 }
 
-/** Starts `l2 supernode` in `ns`; waits until it listens. */
-async function startSupernode(ns: string, daemons: Daemon[]): Promise<Daemon> {
+/**
+ * Keys of a lab under `dir`: the supernode's key in `dir/sn`, one node key
+ * in each `dir/nI` (I = 1..nodes), and the supernode's config `dir/sn.yaml`
+ * listing every node key as a member. Returns the public keys (base64).
+ */
+async function labKeys(
+  dir: string,
+  nodes: number,
+  extra = 0,
+): Promise<{ sn: string; nodes: string[]; extra: string[] }> {
+  const mk = async (d: string) => await Deno.mkdir(d, { recursive: true, mode: 0o700 });
+  await mk(`${dir}/sn`);
+  const sn = toBase64(writeNewKeyFile(`${dir}/sn/supernode.key`));
+  const keys: string[] = [];
+  for (let i = 1; i <= nodes; i++) {
+    await mk(`${dir}/n${i}`);
+    keys.push(toBase64(writeNewKeyFile(`${dir}/n${i}/node.key`)));
+  }
+  const more: string[] = [];
+  for (let i = 1; i <= extra; i++) {
+    await mk(`${dir}/m${i}`);
+    more.push(toBase64(writeNewKeyFile(`${dir}/m${i}/node.key`)));
+  }
+  await writeSnConfig(dir, [...keys, ...more]);
+  return { sn, nodes: keys, extra: more };
+}
+
+/** Writes the supernode's config `dir/sn.yaml` with these member keys (entries as YAML). */
+async function writeSnConfig(dir: string, members: string[]): Promise<void> {
+  await Deno.writeTextFile(
+    `${dir}/sn.yaml`,
+    `supernode:\n  default:\n    state_dir: ${dir}/sn\n    members:\n` +
+      members.map((m) => `      - ${m}\n`).join(""),
+  );
+}
+
+/** Starts `l2 supernode` in `ns` with `dir/sn.yaml`; waits until it listens. */
+async function startSupernode(
+  ns: string,
+  dir: string,
+  daemons: Daemon[],
+  listen = `0.0.0.0:${SN_PORT}`,
+): Promise<Daemon> {
   const d = new Daemon(
     MAIN,
-    ["supernode", "--listen", `0.0.0.0:${SN_PORT}`, "--api", `127.0.0.1:${API_PORT}`],
+    [
+      "supernode",
+      "--listen",
+      listen,
+      "--api",
+      `127.0.0.1:${API_PORT}`,
+      "--config",
+      `${dir}/sn.yaml`,
+    ],
     {},
     wrap(ns),
   );
@@ -60,31 +110,35 @@ async function startSupernode(ns: string, daemons: Daemon[]): Promise<Daemon> {
   return d;
 }
 
-/** Starts `l2 node` in `ns` with TAP `v0`; waits until it registered. */
+/** Starts `l2 node` in `ns` with TAP `v0`; waits until it registered (unless `wait` is false). */
 async function startNode(
   ns: string,
   supernode: string,
+  snKey: string,
   stateDir: string,
   addresses: string[],
   daemons: Daemon[],
   extra: string[] = [],
+  wait = true,
 ): Promise<Daemon> {
+  // `extra` may name another TAP and management port (a second node in the namespace).
   const args = [
     "node",
     "--supernode",
     supernode,
-    "--tap",
-    "v0",
-    "--api",
-    `127.0.0.1:${API_PORT}`,
+    ...(extra.includes("--tap") ? [] : ["--tap", "v0"]),
+    ...(extra.includes("--api") ? [] : ["--api", `127.0.0.1:${API_PORT}`]),
     ...addresses.flatMap((a) => ["--address", a]),
     ...extra,
   ];
   const cfg = `${stateDir}.yaml`;
-  await Deno.writeTextFile(cfg, `node:\n  default:\n    state_dir: ${stateDir}\n`);
+  await Deno.writeTextFile(
+    cfg,
+    `node:\n  default:\n    state_dir: ${stateDir}\n    supernode_key: "${snKey}"\n`,
+  );
   const d = new Daemon(MAIN, [...args, "--config", cfg], {}, wrap(ns));
   daemons.push(d);
-  await d.waitLine(/registered as node \d+/, 20_000);
+  if (wait) await d.waitLine(/registered as node \d+/, 20_000);
   return d;
 }
 
@@ -141,11 +195,17 @@ interface VpnLab {
   nd: Daemon[];
   /** Node ids of n[0..2], from their status. */
   ids: number[];
+  /** Public keys (base64): the supernode's, n[0..2]'s, and extra members' (`dir/mI`). */
+  keys: { sn: string; nodes: string[]; extra: string[] };
 }
 
 const SN_ADDR = "10.88.0.1";
 
-async function withLab(tag: string, fn: (v: VpnLab) => Promise<void>): Promise<void> {
+async function withLab(
+  tag: string,
+  fn: (v: VpnLab) => Promise<void>,
+  opts: { extraMembers?: number; beforeNodes?: (lab: Lab, n: string[]) => Promise<void> } = {},
+): Promise<void> {
   const lab = await Lab.create(tag);
   const daemons: Daemon[] = [];
   const dir = await Deno.makeTempDir();
@@ -161,11 +221,15 @@ async function withLab(tag: string, fn: (v: VpnLab) => Promise<void>): Promise<v
       ports.push(`p${i}`);
     }
     await lab.bridge(core, "br0", ports);
-    const snd = await startSupernode(sn, daemons);
+    const keys = await labKeys(dir, 3, opts.extraMembers ?? 0);
+    await opts.beforeNodes?.(lab, n);
+    const snd = await startSupernode(sn, dir, daemons);
     const nd: Daemon[] = [];
     for (const [i, ns] of n.entries()) {
       const addrs = i === 0 ? [] : [`10.99.0.1${i + 1}/24`, `fd99::1${i + 1}/64`];
-      nd.push(await startNode(ns, `${SN_ADDR}:${SN_PORT}`, `${dir}/n${i + 1}`, addrs, daemons));
+      nd.push(
+        await startNode(ns, `${SN_ADDR}:${SN_PORT}`, keys.sn, `${dir}/n${i + 1}`, addrs, daemons),
+      );
     }
     // Node 1 bridges its TAP with the leaf namespace; its own address is on the bridge.
     await lab.veth(n[0], "lv0", leaf, "eth0");
@@ -176,7 +240,7 @@ async function withLab(tag: string, fn: (v: VpnLab) => Promise<void>): Promise<v
     await lab.addr(leaf, "eth0", "fd99::100/64");
     const ids: number[] = [];
     for (const ns of n) ids.push((await status(ns)).id);
-    await fn({ lab, dir, daemons, sn, n, leaf, snd, nd, ids });
+    await fn({ lab, dir, daemons, sn, n, leaf, snd, nd, ids, keys });
   } finally {
     for (const d of daemons) await d.close();
     await lab.close();
@@ -259,10 +323,17 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     // Node 1 restarts: same identity (same auto id), leaf table loaded (same MAT address).
     v.nd[0].kill("SIGTERM");
     assertEquals((await v.nd[0].exited()).code, 0, v.nd[0].lines.join("\n"));
-    for (const f of ["identity", "leaves.json"]) {
+    for (const f of ["node.key", "leaves.json"]) {
       assertEquals((await Deno.stat(`${v.dir}/n1/${f}`)).mode! & 0o777, 0o600, f);
     }
-    const again = await startNode(v.n[0], `${SN_ADDR}:${SN_PORT}`, `${v.dir}/n1`, [], v.daemons);
+    const again = await startNode(
+      v.n[0],
+      `${SN_ADDR}:${SN_PORT}`,
+      v.keys.sn,
+      `${v.dir}/n1`,
+      [],
+      v.daemons,
+    );
     await again.waitLine(/loaded \d+ MAT leaf id\(s\)/, 5000);
     await lab.ip(v.n[0], "link", "set", "v0", "master", "brl");
     await waitPing(lab, v.leaf, "10.99.0.12");
@@ -409,7 +480,7 @@ Deno.test("vpn: supernode killed and restarted; direct traffic flows meanwhile; 
       await d.waitLine(/registering again: keepalive timeout/, 15_000, marks[i]);
     }
     const back = v.nd.map((d) => d.lines.length);
-    v.snd = await startSupernode(v.sn, v.daemons);
+    v.snd = await startSupernode(v.sn, v.dir, v.daemons);
     const t0 = performance.now();
     for (const [i, d] of v.nd.entries()) {
       await d.waitLine(/registered as node \d+/, 10_000 - (performance.now() - t0), back[i]);
@@ -489,9 +560,10 @@ async function natLab(
       ]);
     }
     await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
-    await startSupernode(sn, daemons);
+    const keys = await labKeys(dir, 2);
+    await startSupernode(sn, dir, daemons);
     for (const i of [0, 1]) {
-      await startNode(n[i], `${SN_ADDR}:${SN_PORT}`, `${dir}/n${i + 1}`, [
+      await startNode(n[i], `${SN_ADDR}:${SN_PORT}`, keys.sn, `${dir}/n${i + 1}`, [
         `10.99.0.1${i + 1}/24`,
       ], daemons);
     }
@@ -661,16 +733,10 @@ Deno.test("vpn: IPv6 underlay: a dual-stack supernode, two nodes, direct path ov
       await lab.addr(ns, "up0", `fd88::${i + 1}/64`);
     }
     await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
-    const snd = new Daemon(
-      MAIN,
-      ["supernode", "--listen", `[::]:${SN_PORT}`, "--api", `127.0.0.1:${API_PORT}`],
-      {},
-      wrap(sn),
-    );
-    daemons.push(snd);
-    await snd.waitLine(/listening on UDP/, 15_000);
+    const keys = await labKeys(dir, 2);
+    await startSupernode(sn, dir, daemons, `[::]:${SN_PORT}`);
     for (const [i, ns] of n.entries()) {
-      await startNode(ns, `[fd88::1]:${SN_PORT}`, `${dir}/n${i + 1}`, [
+      await startNode(ns, `[fd88::1]:${SN_PORT}`, keys.sn, `${dir}/n${i + 1}`, [
         `10.99.0.1${i + 1}/24`,
         `fd99::1${i + 1}/64`,
       ], daemons);
@@ -692,4 +758,222 @@ Deno.test("vpn: IPv6 underlay: a dual-stack supernode, two nodes, direct path ov
     await lab.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Capture on `dev` in `ns` into `file` while `fn` runs; returns the capture's bytes. */
+async function capture(
+  lab: Lab,
+  ns: string,
+  dev: string,
+  file: string,
+  fn: () => Promise<void>,
+): Promise<Uint8Array> {
+  const p = lab.spawn(ns, ["tshark", "-n", "-q", "-i", dev, "-w", file]);
+  try {
+    await waitFor(() => p.stderr.includes("Capturing on"), 15_000, "tshark to capture", 100);
+    await fn();
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await p.stop();
+  }
+  return await Deno.readFile(file);
+}
+
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+function toHex(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("vpn security: relayed frames are encrypted: a capture at the supernode never holds a marker sent between nodes, but holds it when sent in clear", async () => {
+  await withLab("vpnenc", async (v) => {
+    const { lab } = v;
+    const script = `${v.dir}/udp_send.ts`;
+    await Deno.writeTextFile(script, UDP_SEND);
+    await waitPing(lab, v.n[1], "10.99.0.13");
+    // Every node's peers are encrypted sessions, not plaintext.
+    await waitFor(
+      async () => peerOf(await status(v.n[1]), v.ids[2])?.cipher === "aes-256-gcm",
+      10_000,
+      "an encrypted session n2 -> n3",
+      200,
+    );
+    const p = peerOf(await status(v.n[1]), v.ids[2]);
+    assertEquals(p.path, "relay", "direct paths are blocked in this lab");
+    assert(typeof p.key_age_s === "number" && p.key_age_s >= 0, JSON.stringify(p));
+    const marker = crypto.getRandomValues(new Uint8Array(16));
+    const payload = toHex(marker).repeat(8);
+    const relayed0 = (await status(v.sn)).relayed_frames;
+    // 1. Between two nodes over the VPN (relayed by the supernode): never in clear.
+    const enc = await capture(lab, v.sn, "up0", `${v.dir}/enc.pcap`, async () => {
+      const r = await runScript(script, ["10.99.0.13", "9999", ...Array(10).fill(payload)], {
+        wrap: wrap(v.n[1]),
+      });
+      assertEquals(r.stdout.trim(), "10", r.stderr);
+      await waitFor(
+        async () => (await status(v.sn)).relayed_frames >= relayed0 + 10,
+        10_000,
+        "the supernode to relay the 10 datagrams",
+        200,
+      );
+    });
+    assert(enc.length > 10 * 128, `the capture holds the relayed packets (${enc.length} bytes)`);
+    assert(!contains(enc, marker), "the marker crossed the supernode in clear");
+    // 2. Control: the same marker in clear on the underlay is seen by the same capture.
+    const clear = await capture(lab, v.sn, "up0", `${v.dir}/clear.pcap`, async () => {
+      const r = await runScript(script, [SN_ADDR, "9999", payload], { wrap: wrap(v.n[1]) });
+      assertEquals(r.stdout.trim(), "1", r.stderr);
+    });
+    assert(contains(clear, marker), "the control capture must show the marker sent in clear");
+    // Status: the supernode's security view.
+    const st = await status(v.sn);
+    assertEquals(st.security.encryption, "aes-256-gcm");
+    assertEquals(st.security.members, 3);
+    assert(st.security.sessions >= 3, JSON.stringify(st.security));
+  }, {
+    // Direct paths between the nodes are blocked: everything goes through the relay.
+    beforeNodes: async (lab, n) => {
+      for (const ns of n) {
+        await lab.exec(ns, [
+          "nft",
+          "add table inet l2t; " +
+          "add chain inet l2t out { type filter hook output priority 0; }; " +
+          "add rule inet l2t out ip daddr { 10.88.0.11, 10.88.0.12, 10.88.0.13 } drop; " +
+          "add chain inet l2t in { type filter hook input priority 0; }; " +
+          "add rule inet l2t in ip saddr { 10.88.0.11, 10.88.0.12, 10.88.0.13 } drop",
+        ]);
+      }
+    },
+  });
+});
+
+Deno.test("vpn security: unlisted key refused, wrong supernode key, id hijack refused while the owner keeps working", async () => {
+  await withLab("vpnrefuse", async (v) => {
+    const { lab } = v;
+    await waitPing(lab, v.n[0], "10.99.0.12");
+    const sn = `${SN_ADDR}:${SN_PORT}`;
+    const extra = (tap: string) => ["--tap", tap, "--api", `127.0.0.1:${API_PORT + 1}`];
+    // An unlisted key (created at start in its own state dir): refused on both sides.
+    let m = v.snd.lines.length;
+    const intruder = await startNode(
+      v.n[2],
+      sn,
+      v.keys.sn,
+      `${v.dir}/x1`,
+      [],
+      v.daemons,
+      extra("v1"),
+      false,
+    );
+    const nodeLine = await intruder.waitLine(
+      /refused this node's key (\S+) .*not a member/,
+      20_000,
+    );
+    await v.snd.waitLine(
+      /refused node key [0-9a-f]+\.\.\. from .*: it is not a member of network 0/,
+      5000,
+      m,
+    );
+    const pub = (await runL2(["keygen", "--public", `${v.dir}/x1/node.key`])).stdout.trim();
+    assertEquals(nodeLine[1], pub, "the node names its own public key");
+    assert(!intruder.lines.some((l) => /registered as node/.test(l)), intruder.lines.join("\n"));
+    let st = await status(v.sn);
+    assert(st.security.refusals.not_member >= 1, JSON.stringify(st.security));
+    assertEquals(st.nodes.length, 3);
+    const metrics = (await runL2(["status", "--api", `127.0.0.1:${API_PORT}`, "--metrics"], {
+      wrap: wrap(v.sn),
+    })).stdout;
+    assert(metrics.includes('l2_supernode_refusals_total{reason="not_member"}'), metrics);
+    await intruder.close();
+
+    // A listed key that pins the wrong supernode key: the supernode cannot answer it.
+    m = v.snd.lines.length;
+    const wrongSn = toBase64(crypto.getRandomValues(new Uint8Array(32)));
+    const lost = await startNode(
+      v.n[2],
+      sn,
+      wrongSn,
+      `${v.dir}/m1`,
+      [],
+      v.daemons,
+      extra("v1"),
+      false,
+    );
+    await lost.waitLine(/no handshake answer .*check supernode_key/, 20_000);
+    await v.snd.waitLine(/handshake from .* failed: .*another supernode public key/, 5000, m);
+    assert(!lost.lines.some((l) => /registered as node/.test(l)), lost.lines.join("\n"));
+    await lost.close();
+
+    // Id hijack: another member's key asks for node 1's id while node 1 pings on.
+    m = v.snd.lines.length;
+    const pings = ping(lab, v.n[0], "10.99.0.12", 40, "0.1");
+    const thief = await startNode(
+      v.n[2],
+      sn,
+      v.keys.sn,
+      `${v.dir}/m1`,
+      [],
+      v.daemons,
+      [...extra("v1"), "--id", String(v.ids[0])],
+      false,
+    );
+    await thief.waitLine(/refused this node's key .*belongs to another public key/, 20_000);
+    await v.snd.waitLine(
+      new RegExp(`asked for node id ${v.ids[0]}, which belongs to another public key`),
+      5000,
+      m,
+    );
+    const r = await pings;
+    assertEquals(r.code, 0, r.stdout);
+    assert(/ 0% packet loss/.test(r.stdout), `node 1 kept working during the hijack: ${r.stdout}`);
+    st = await status(v.sn);
+    const owner = st.nodes.find((n: { id: number }) => n.id === v.ids[0]);
+    assertEquals(owner.endpoint.split(":")[0], "10.88.0.11", "node 1 still holds its id");
+    assert(st.security.refusals.id_bound >= 1, JSON.stringify(st.security));
+    await thief.close();
+  }, { extraMembers: 1 });
+});
+
+Deno.test("vpn security: a key removed from the members and SIGHUP: that node is cut off within seconds, the others keep working", async () => {
+  await withLab("vpnrevoke", async (v) => {
+    const { lab } = v;
+    await waitPing(lab, v.n[2], "10.99.0.12");
+    await waitPing(lab, v.n[0], "10.99.0.12");
+    // Node 3's key leaves the member list.
+    await writeSnConfig(v.dir, v.keys.nodes.slice(0, 2));
+    const m = v.snd.lines.length;
+    const m3 = v.nd[2].lines.length;
+    v.snd.kill("SIGHUP");
+    await v.snd.waitLine(/SIGHUP: members: 2 key\(s\), 1 removed/, 5000, m);
+    await v.snd.waitLine(new RegExp(`revoked node ${v.ids[2]} `), 5000, m);
+    // Within seconds node 3's pings stop (direct or relayed: its sessions are gone everywhere).
+    await waitFor(
+      async () => (await ping(lab, v.n[2], "10.99.0.12", 1)).code !== 0,
+      10_000,
+      "node 3 to be cut off",
+      200,
+    );
+    const cut = await ping(lab, v.n[2], "10.99.0.12", 5, "0.2");
+    assert(/ 100% packet loss/.test(cut.stdout), `node 3 still reaches node 2: ${cut.stdout}`);
+    const cut1 = await ping(lab, v.n[2], "10.99.0.11", 3, "0.2");
+    assert(/ 100% packet loss/.test(cut1.stdout), `node 3 still reaches node 1: ${cut1.stdout}`);
+    // The others keep working.
+    const ok = await ping(lab, v.n[0], "10.99.0.12", 10, "0.1");
+    assertEquals(ok.code, 0, ok.stdout);
+    assert(/ 0% packet loss/.test(ok.stdout), ok.stdout);
+    // Node 3 hears it is no longer a member when it tries again.
+    await v.nd[2].waitLine(/refused this node's key .*(not a member|removed)/, 30_000, m3);
+    const st = await status(v.sn);
+    assertEquals(st.security.members, 2);
+    assert(
+      !st.security.session_list.some((s: { node: number }) => s.node === v.ids[2]),
+      JSON.stringify(st.security.session_list),
+    );
+  });
 });
