@@ -25,7 +25,8 @@ Deno.test("demo: a full run narrates every step and cleans up", async () => {
     for (
       const want of [
         "Nodes register with the supernode",
-        "ARP goes through the supernode",
+        "ARP through the supernode",
+        "encrypted end to end: aes-256-gcm",
         "path direct",
         "pings to fd99::2: 0% loss",
         "on the VPN (node 1's own TAP)",
@@ -33,6 +34,7 @@ Deno.test("demo: a full run narrates every step and cleans up", async () => {
         "pings to fd64:100::2: 0% loss",
         "behind 10.88.0.31",
         "cleaned up the lab",
+        "l2demo-h1 192.168.100.1 behind l2demo-e1",
       ]
     ) assertStringIncludes(r.stdout, want);
     assertEquals(await demoNamespaces(), []);
