@@ -5,8 +5,12 @@
  *
  * - the raw underlay (no tunnel),
  * - the kernel's VXLAN between the two node namespaces (no encryption),
- * - `l2` (`l2 supernode` + two `l2 node`, NullSealer: no encryption yet), over the
+ * - `l2` (`l2 supernode` + two `l2 node`, sessions in AES-256-GCM), over the
  *   direct path, then through the supernode (direct UDP between the nodes blocked),
+ * - with `L2_BASELINE_REV=<git revision>`, the same two rows for the daemons
+ *   of that revision (`git archive` into a temporary directory): give one
+ *   before the security layer (e.g. e56c7a9) for the unencrypted baseline of
+ *   the same run; l2 itself has no way to switch encryption off,
  * - n2n v1 (`edge`/`supernode` of Debian's n2n 1.3.x, Twofish encryption
  *   always on) when installed,
  *
@@ -21,6 +25,7 @@
  */
 import { Lab, type LabProcess, waitFor } from "../lab/netns.ts";
 import { Daemon, MAIN, runL2 } from "../lab/l2proc.ts";
+import { toBase64, writeNewKeyFile } from "../../cmd/keygen.ts";
 
 const SECONDS = 3;
 const SN = "10.88.0.1";
@@ -108,6 +113,179 @@ function table(rows: Row[]): string {
   return [line(head), line(w.map((n) => "-".repeat(n))), ...cells.map(line)].join("\n");
 }
 
+/**
+ * `git archive REV` of this repository into `dir` (read-only on the
+ * repository); returns the path of its main.ts. For the baseline rows: the
+ * daemons of a revision before the security layer, i.e. without encryption.
+ */
+async function extractRevision(rev: string, dir: string): Promise<string> {
+  const root = new URL("../../", import.meta.url).pathname;
+  await Deno.mkdir(dir, { recursive: true });
+  const r = await new Deno.Command("sh", {
+    args: ["-c", `git -C '${root}' archive '${rev}' | tar -x -C '${dir}'`],
+    stderr: "piped",
+  }).output();
+  if (!r.success) {
+    throw new Error(`Cannot extract revision ${rev}: ${new TextDecoder().decode(r.stderr)}`);
+  }
+  return `${dir}/main.ts`;
+}
+
+const statusOf = async (ns: string) =>
+  JSON.parse(
+    (await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], { wrap: wrap(ns) })).stdout ||
+      "{}",
+  );
+
+/**
+ * `l2 supernode` and two `l2 node` from `main` (this tree, or an extracted
+ * revision); rows for the direct path and the relay. `secure`: the daemons
+ * have the security layer (keys in `dir`, AES-256-GCM); else a revision
+ * without it (no keys, no encryption).
+ */
+async function l2Rows(
+  lab: Lab,
+  ns: { sn: string; n1: string; n2: string },
+  dir: string,
+  main: string,
+  label: string,
+  secure: boolean,
+): Promise<Row[]> {
+  const { sn, n1, n2 } = ns;
+  const daemons: Daemon[] = [];
+  const rows: Row[] = [];
+  const cipher = secure ? "AES-256-GCM" : "no encryption";
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    let snCfg = "";
+    let snKey = "";
+    if (secure) {
+      const keys: string[] = [];
+      for (const d of ["sn", "n0", "n1"]) {
+        await Deno.mkdir(`${dir}/${d}`, { mode: 0o700 });
+        const f = `${dir}/${d}/${d === "sn" ? "supernode" : "node"}.key`;
+        keys.push(toBase64(writeNewKeyFile(f)));
+      }
+      snKey = keys[0];
+      snCfg = `${dir}/sn.yaml`;
+      await Deno.writeTextFile(
+        snCfg,
+        `supernode:\n  default:\n    state_dir: ${dir}/sn\n    members: [${keys[1]}, ${keys[2]}]\n`,
+      );
+    }
+    const snd = new Daemon(
+      main,
+      [
+        "supernode",
+        "--listen",
+        `0.0.0.0:7654`,
+        "--api",
+        `127.0.0.1:${API}`,
+        ...(secure ? ["--config", snCfg] : []),
+      ],
+      {},
+      wrap(sn),
+    );
+    daemons.push(snd);
+    await snd.waitLine(/listening on UDP/, 15_000);
+    for (const [i, n] of [n1, n2].entries()) {
+      const cfg = `${dir}/n${i}.yaml`;
+      await Deno.writeTextFile(
+        cfg,
+        `node:\n  default:\n    state_dir: ${dir}/n${i}\n` +
+          (secure ? `    supernode_key: "${snKey}"\n` : ""),
+      );
+      const d = new Daemon(
+        main,
+        [
+          "node",
+          "--config",
+          cfg,
+          "--supernode",
+          `${SN}:7654`,
+          "--tap",
+          "v0",
+          "--address",
+          `10.99.0.1${i + 1}/24`,
+          "--api",
+          `127.0.0.1:${API}`,
+        ],
+        {},
+        wrap(n),
+      );
+      daemons.push(d);
+      await d.waitLine(/registered as node/, 20_000);
+    }
+    await waitFor(
+      async () =>
+        (await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true }))
+          .code === 0,
+      20_000,
+      `${label} overlay`,
+      200,
+    );
+    await waitFor(
+      async () => (await statusOf(n1)).peers?.[0]?.path === "direct",
+      20_000,
+      `${label} direct path`,
+      250,
+    );
+    if (secure) {
+      const p = (await statusOf(n1)).peers?.[0];
+      if (p?.cipher !== "aes-256-gcm") throw new Error(`not encrypted: ${JSON.stringify(p)}`);
+    }
+    const snBefore = (await statusOf(sn)).relayed_frames;
+    const row = await measure(
+      lab,
+      `${label} (direct path)`,
+      n1,
+      n2,
+      "10.99.0.12",
+      `MTU 1382, ${cipher}`,
+    );
+    row.note += `; relayed during the run: ${(await statusOf(sn)).relayed_frames - snBefore}`;
+    rows.push(row);
+
+    // The relay: n1 drops UDP to and from n2's underlay address, so the direct path dies
+    // (3 unanswered probes) and punching fails; frames go through the supernode.
+    await lab.exec(n1, [
+      "nft",
+      "add table ip l2b; add chain ip l2b out { type filter hook output priority 0; }; " +
+      "add rule ip l2b out ip daddr 10.88.0.12 udp dport != 5201 drop; " +
+      "add chain ip l2b in { type filter hook input priority 0; }; " +
+      "add rule ip l2b in ip saddr 10.88.0.12 udp sport != 5201 drop",
+    ]);
+    try {
+      await waitFor(
+        async () => {
+          await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true });
+          return (await statusOf(n1)).peers?.[0]?.path === "relay";
+        },
+        30_000,
+        `${label} relay path`,
+        250,
+      );
+      rows.push(
+        await measure(
+          lab,
+          `${label} (relay via supernode)`,
+          n1,
+          n2,
+          "10.99.0.12",
+          `direct UDP blocked, ${cipher}`,
+        ),
+      );
+    } finally {
+      await lab.exec(n1, ["nft", "delete table ip l2b"]);
+    }
+    for (const d of daemons) d.kill("SIGTERM");
+    for (const d of daemons) await d.exited(5000);
+  } finally {
+    for (const d of daemons) await d.close();
+  }
+  return rows;
+}
+
 async function main() {
   const lab = await Lab.create("vpnbench");
   const daemons: Daemon[] = [];
@@ -156,102 +334,14 @@ async function main() {
     }
     rows.push(await measure(lab, "kernel VXLAN", n1, n2, "10.77.0.2", "MTU 1450, no encryption"));
 
-    const snd = new Daemon(
-      MAIN,
-      ["supernode", "--listen", `0.0.0.0:7654`, "--api", `127.0.0.1:${API}`],
-      {},
-      wrap(sn),
-    );
-    daemons.push(snd);
-    await snd.waitLine(/listening on UDP/, 15_000);
-    for (const [i, ns] of [n1, n2].entries()) {
-      const cfg = `${dir}/n${i}.yaml`;
-      await Deno.writeTextFile(cfg, `node:\n  default:\n    state_dir: ${dir}/n${i}\n`);
-      const d = new Daemon(
-        MAIN,
-        [
-          "node",
-          "--config",
-          cfg,
-          "--supernode",
-          `${SN}:7654`,
-          "--tap",
-          "v0",
-          "--address",
-          `10.99.0.1${i + 1}/24`,
-          "--api",
-          `127.0.0.1:${API}`,
-        ],
-        {},
-        wrap(ns),
+    rows.push(...await l2Rows(lab, { sn, n1, n2 }, `${dir}/cur`, MAIN, "l2", true));
+    const base = Deno.env.get("L2_BASELINE_REV");
+    if (base) {
+      const main = await extractRevision(base, `${dir}/base`);
+      rows.push(
+        ...await l2Rows(lab, { sn, n1, n2 }, `${dir}/base`, main, `l2 ${base}`, false),
       );
-      daemons.push(d);
-      await d.waitLine(/registered as node/, 20_000);
     }
-    await waitFor(
-      async () =>
-        (await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true }))
-          .code === 0,
-      20_000,
-      "l2 overlay",
-      200,
-    );
-    await waitFor(
-      async () => {
-        const r = await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], {
-          wrap: wrap(n1),
-        });
-        const st = JSON.parse(r.stdout || "{}");
-        return st.peers?.[0]?.path === "direct";
-      },
-      20_000,
-      "l2 direct path",
-      250,
-    );
-    const snBefore = JSON.parse(
-      (await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], { wrap: wrap(sn) })).stdout,
-    ).relayed_frames;
-    const row = await measure(
-      lab,
-      "l2 (direct path)",
-      n1,
-      n2,
-      "10.99.0.12",
-      "MTU 1382, no encryption yet",
-    );
-    const snAfter = JSON.parse(
-      (await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], { wrap: wrap(sn) })).stdout,
-    ).relayed_frames;
-    row.note += `; relayed during the run: ${snAfter - snBefore}`;
-    rows.push(row);
-
-    // The relay: n1 drops UDP to and from n2's underlay address, so the direct path dies
-    // (3 unanswered probes) and punching fails; frames go through the supernode.
-    await lab.exec(n1, [
-      "nft",
-      "add table ip l2b; add chain ip l2b out { type filter hook output priority 0; }; " +
-      "add rule ip l2b out ip daddr 10.88.0.12 udp dport != 5201 drop; " +
-      "add chain ip l2b in { type filter hook input priority 0; }; " +
-      "add rule ip l2b in ip saddr 10.88.0.12 udp sport != 5201 drop",
-    ]);
-    await waitFor(
-      async () => {
-        await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true });
-        const r = await runL2(["status", "--api", `127.0.0.1:${API}`, "--json"], {
-          wrap: wrap(n1),
-        });
-        return JSON.parse(r.stdout || "{}").peers?.[0]?.path === "relay";
-      },
-      30_000,
-      "l2 relay path",
-      250,
-    );
-    rows.push(
-      await measure(lab, "l2 (relay via supernode)", n1, n2, "10.99.0.12", "direct UDP blocked"),
-    );
-    await lab.exec(n1, ["nft", "delete table ip l2b"]);
-    for (const d of daemons) d.kill("SIGTERM");
-    for (const d of daemons) await d.exited(5000);
 
     if (await has("edge") && await has("supernode")) {
       procs.push(lab.spawn(sn, ["supernode", "-l", "7777"]));
