@@ -64,6 +64,15 @@ import { openUdp } from "../ffi/udp.ts";
 import { openTap } from "../ffi/tap.ts";
 import { IoLoop } from "../ffi/loop.ts";
 
+/**
+ * Supernode handshake retry and answer timeout (SecureNode's default is 5 s;
+ * with REGISTER backing off to 8 s that could take 13 s after a supernode's
+ * return, and the node is to be back within 10 s).
+ */
+const HANDSHAKE_RETRY_MS = 3000;
+/** Longest REGISTER retry interval (NodeCore's default 8 s; see above). */
+const REGISTER_RETRY_MAX_MS = 4000;
+
 /** Keys of a `node:` section. */
 export const nodeFields = {
   supernode: hostPort({
@@ -323,6 +332,9 @@ async function startNode(
     network: c.network,
     requestedId: c.id === "auto" ? 0 : c.id,
     ...(psk ? { psk } : {}),
+    // A returning supernode: a handshake every 3 s while it is silent...
+    retryMs: HANDSHAKE_RETRY_MS,
+    handshakeTimeoutMs: HANDSHAKE_RETRY_MS,
   }, now0);
   psk?.fill(0);
   const core = new NodeCore({
@@ -334,6 +346,8 @@ async function startNode(
     nodeId: c.id,
     localEndpoints: locals,
     ipVersion: isV4(snIp) ? 4 : 6,
+    // ...and REGISTER (which needs that session) at most 4 s later: back within 10 s.
+    registerRetryMaxMs: REGISTER_RETRY_MAX_MS,
   });
   const engine = new NodeEngine({
     socket: new VpnSocket(udp),

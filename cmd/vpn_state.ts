@@ -1,15 +1,15 @@
 /**
- * The node's state directory: its 32-byte identity (`identity`, created
- * once from the system CSPRNG; the supernode keeps an `auto` id per
- * identity) and its MAT leaf table (`leaves.json`, `LeafTable.toJSON()`),
- * so hosts behind a restarted node keep their translated MACs. The
- * directory is mode 0700, the files 0600; files are written to a temporary
- * name and renamed, so a crash never leaves half a file.
+ * The node's state directory: its MAT leaf table (`leaves.json`,
+ * `LeafTable.toJSON()`), so hosts behind a restarted node keep their
+ * translated MACs. The node's key (`node.key`, whose public key is the
+ * identity the supernode keeps an `auto` id for) is created there by
+ * cmd/vpn_security.ts. The directory is mode 0700, the files 0600; files
+ * are written to a temporary name and renamed, so a crash never leaves half
+ * a file.
  *
  * @module
  */
 import { LeafTable, type LeafTableOptions } from "../core/leaf_table.ts";
-import { IDENTITY_LENGTH } from "../core/vpn/constants.ts";
 
 /** Creates the state directory if needed (mode 0700). */
 export function ensureStateDir(dir: string): void {
@@ -21,30 +21,6 @@ function writeAtomic(path: string, data: Uint8Array): void {
   Deno.writeFileSync(tmp, data, { mode: 0o600 });
   Deno.chmodSync(tmp, 0o600);
   Deno.renameSync(tmp, path);
-}
-
-/**
- * The node identity from `<dir>/identity`, created (32 random bytes) when
- * missing. Throws when the file exists with another length.
- */
-export function loadIdentity(dir: string): { identity: Uint8Array; created: boolean } {
-  const path = `${dir}/identity`;
-  try {
-    const b = Deno.readFileSync(path);
-    if (b.length !== IDENTITY_LENGTH) {
-      throw new Error(
-        `Cannot use node identity ${path}: expected ${IDENTITY_LENGTH} bytes, found ${b.length}` +
-          " (remove it to make a new one; an auto id then changes)",
-      );
-    }
-    return { identity: b, created: false };
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  const id = new Uint8Array(IDENTITY_LENGTH);
-  crypto.getRandomValues(id);
-  writeAtomic(path, id);
-  return { identity: id, created: true };
 }
 
 /**

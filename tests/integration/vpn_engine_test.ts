@@ -7,8 +7,9 @@
  * Conversations: registration, an ARP request from node A's LAN reaching
  * node B's TAP with A's MAT address and B's reply coming back with A's real
  * MAC; an oversize frame counted, not sent; SIGTERM deregisters and saves
- * the leaf table; identity and leaf table survive a restart, mode 0600;
- * a corrupt leaf table is reported and replaced by an empty one.
+ * the leaf table; the leaf table survives a restart, mode 0600; a corrupt
+ * leaf table is reported and replaced by an empty one. The same with the
+ * security layer (keys, member list, AES-256-GCM) as the daemons run it.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemFrameDevice, MemNet, type MemTransport } from "../lab/twins.ts";
@@ -16,12 +17,18 @@ import { Logger } from "../../cmd/kit/log.ts";
 import { SupernodeEngine } from "../../cmd/supernode.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
-import { ensureStateDir, loadIdentity, loadLeaves, saveLeaves } from "../../cmd/vpn_state.ts";
+import { ensureStateDir, loadLeaves, saveLeaves } from "../../cmd/vpn_state.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
 import { LeafTable } from "../../core/leaf_table.ts";
 import { macAt, matAddress, writeMac } from "../../core/mac.ts";
 import { maxFrame } from "../../core/vpn/constants.ts";
+import { Members } from "../../core/vpn/members.ts";
+import { SecureNode } from "../../core/vpn/secure_node.ts";
+import { SecureSupernode } from "../../core/vpn/secure_supernode.ts";
+import type { StaticKey } from "../../core/vpn/handshake.ts";
+import { ffiCryptoSuite } from "../../cmd/vpn_crypto.ts";
+import { x25519PublicKey } from "../../ffi/crypto.ts";
 
 const logLines: string[] = [];
 const logger = new Logger({ level: "debug", format: "text", debug: [] }, (l) => logLines.push(l));
@@ -47,23 +54,57 @@ interface Net {
 
 const TAP_MACS = [0x02_00_00_00_00_0a, 0x02_00_00_00_00_0b];
 
-function build(): Net {
+/** A key pair from a seed byte (tests only). */
+function keyOf(seed: number): StaticKey {
+  const privateKey = new Uint8Array(32).fill(seed);
+  return { privateKey, publicKey: x25519PublicKey(privateKey) };
+}
+
+/**
+ * A supernode and two nodes on a `MemNet`. `secure`: with the security
+ * layer as the daemons run it (keys, member list, AES-256-GCM); else the
+ * protocol alone (`NullSealer`).
+ */
+function build(secure = false): Net {
   const net = new MemNet({ seed: 3 });
   const snT = net.open("10.0.0.1", 7654);
+  const suite = ffiCryptoSuite("aes-256-gcm");
+  const snKey = keyOf(0x53);
+  const nodeKeys = [keyOf(1), keyOf(2)];
+  const security = secure
+    ? new SecureSupernode({
+      suite,
+      staticKey: snKey,
+      members: new Members({
+        mode: "members",
+        members: nodeKeys.map((k) => ({ publicKey: k.publicKey })),
+      }),
+    }, 0)
+    : undefined;
   const sn = new SupernodeEngine({
     socket: new VpnSocket(snT),
     supernodeId: 7,
     log: logger.topic("supernode"),
+    security,
   });
   const saves = [0, 0];
   const nodes = [0, 1].map((i) => {
     const t = net.open(`10.0.0.${i + 11}`, 0);
     const tap = new MemFrameDevice({ name: `v${i}`, mtu: 1382 });
-    const identity = new Uint8Array(32).fill(i + 1);
+    const identity = secure ? nodeKeys[i].publicKey : new Uint8Array(32).fill(i + 1);
+    const layer = secure
+      ? new SecureNode({
+        suite,
+        staticKey: nodeKeys[i],
+        supernodeKey: snKey.publicKey,
+        supernode: "10.0.0.1:7654",
+        network: 0,
+      }, 0)
+      : undefined;
     const core = new NodeCore({
       supernode: "10.0.0.1:7654",
       identity,
-      sealer: new NullSealer(),
+      sealer: layer ? layer.sealer : new NullSealer(),
       random: seeded(i + 10),
       ipVersion: 4,
     });
@@ -76,6 +117,7 @@ function build(): Net {
       tapMac: TAP_MACS[i],
       log: logger.topic(`node${i}`),
       save: () => saves[i]++,
+      ...(layer ? { security: { layer, publicKey: identity } } : {}),
     });
     return { engine, tap, core, leaves };
   });
@@ -187,18 +229,12 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
   assert(logLines.some((l) => l.includes("registering again: going away")), logLines.join("\n"));
 });
 
-Deno.test("vpn state: identity and leaf table persist (mode 0600); a corrupt table is reported", async () => {
+Deno.test("vpn state: the leaf table persists (mode 0600); a corrupt table is reported", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const sd = `${dir}/state/node`;
     ensureStateDir(sd);
     assertEquals((await Deno.stat(sd)).mode! & 0o777, 0o700);
-    const a = loadIdentity(sd);
-    assert(a.created && a.identity.length === 32);
-    assertEquals((await Deno.stat(`${sd}/identity`)).mode! & 0o777, 0o600);
-    const b = loadIdentity(sd);
-    assert(!b.created);
-    assertEquals([...b.identity], [...a.identity]);
 
     const t = new LeafTable();
     const macs = [0x02_11_22_33_44_01, 0x02_11_22_33_44_02, 0x02_11_22_33_44_03];
@@ -216,16 +252,58 @@ Deno.test("vpn state: identity and leaf table persist (mode 0600); a corrupt tab
     assertEquals(bad.table.size, 0);
     const missing = loadLeaves(`${dir}/nowhere`, {}, 0);
     assertEquals([missing.error, missing.loaded], [null, 0]);
-
-    await Deno.writeFile(`${sd}/identity`, new Uint8Array(5));
-    let threw = "";
-    try {
-      loadIdentity(sd);
-    } catch (e) {
-      threw = (e as Error).message;
-    }
-    assert(threw.includes("expected 32 bytes, found 5"), threw);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("vpn engines with the security layer: handshakes, registration, ARP across MAT sealed; status shows the cipher", () => {
+  const n = build(true);
+  let now = 1000;
+  const step = (ms: number) => {
+    now += ms;
+    n.sn.poll(now);
+    for (const x of n.nodes) x.engine.poll(now);
+    n.pump(now);
+  };
+  n.sn.poll(now);
+  for (const x of n.nodes) x.engine.start(now);
+  n.pump(now);
+  // Registration waits for the supernode session; bounded: 20 s of 100 ms steps.
+  for (let i = 0; i < 200 && n.nodes.some((x) => x.engine.mat === null); i++) step(100);
+  for (const x of n.nodes) assert(x.engine.mat !== null, "registered after the handshake");
+  const ids = n.nodes.map((x) => x.engine.status(now).id as number);
+  // deno-lint-ignore no-explicit-any
+  const snSec = n.sn.status(now).security as any;
+  assertEquals([snSec.encryption, snSec.members, snSec.sessions], ["aes-256-gcm", 2, 2]);
+
+  // Broadcast ARP from A's LAN reaches B (group key), B's unicast reply reaches A (peer session,
+  // set up on the first attempt: the reply is sent again until it arrives, bounded).
+  const host = 0x02_00_00_00_00_99;
+  n.nodes[0].tap.inject(arp(1, 0xffff_ffff_ffff, host, [10, 9, 0, 1], 0, [10, 9, 0, 2]));
+  n.pump(now);
+  const got = n.nodes[1].tap.takeWritten();
+  assertEquals(got.length, 1, "node B's TAP got the broadcast ARP request");
+  const hostMat = matAddress(7, ids[0], n.nodes[0].leaves.leafFor(host, now));
+  assertEquals(macAt(got[0], 6), hostMat);
+  let back: Uint8Array[] = [];
+  for (let i = 0; i < 50 && back.length === 0; i++) {
+    n.nodes[1].tap.inject(arp(2, hostMat, TAP_MACS[1], [10, 9, 0, 2], hostMat, [10, 9, 0, 1]));
+    n.pump(now);
+    back = n.nodes[0].tap.takeWritten();
+    if (back.length === 0) step(100);
+  }
+  assertEquals(back.length, 1, "the reply reached node A's TAP");
+  assertEquals(macAt(back[0], 0), host, "destination translated back to the real MAC");
+  // deno-lint-ignore no-explicit-any
+  const stB = n.nodes[1].engine.status(now) as any;
+  assertEquals(stB.security.encryption, "aes-256-gcm");
+  assertEquals(stB.security.supernode_session, true);
+  const peer = stB.peers.find((p: { node: number }) => p.node === ids[0]);
+  assertEquals(peer?.cipher, "aes-256-gcm", JSON.stringify(stB.peers));
+  assert(typeof peer.key_age_s === "number", JSON.stringify(peer));
+  assert(
+    logLines.some((l) => l.includes("encrypted session with the supernode (aes-256-gcm")),
+    "the node logs its supernode session",
+  );
 });
