@@ -120,6 +120,7 @@ async function startNode(
   daemons: Daemon[],
   extra: string[] = [],
   wait = true,
+  yaml = "",
 ): Promise<Daemon> {
   // `extra` may name another TAP and management port (a second node in the namespace).
   const args = [
@@ -134,7 +135,7 @@ async function startNode(
   const cfg = `${stateDir}.yaml`;
   await Deno.writeTextFile(
     cfg,
-    `node:\n  default:\n    state_dir: ${stateDir}\n    supernode_key: "${snKey}"\n`,
+    `node:\n  default:\n    state_dir: ${stateDir}\n    supernode_key: "${snKey}"\n${yaml}`,
   );
   const d = new Daemon(MAIN, [...args, "--config", cfg], {}, wrap(ns));
   daemons.push(d);
@@ -976,4 +977,87 @@ Deno.test("vpn security: a key removed from the members and SIGHUP: that node is
       JSON.stringify(st.security.session_list),
     );
   });
+});
+
+Deno.test("vpn security: open mode: the network secret admits nodes, a wrong one is refused, a new one by SIGHUP locks out the old one", async () => {
+  const lab = await Lab.create("vpnopen");
+  const daemons: Daemon[] = [];
+  const dir = await Deno.makeTempDir();
+  try {
+    const core = await lab.netns("core");
+    const sn = await lab.netns("sn");
+    const n = [await lab.netns("n1"), await lab.netns("n2"), await lab.netns("n3")];
+    for (const [i, ns] of [sn, ...n].entries()) {
+      await lab.veth(ns, "up0", core, `p${i}`);
+      await lab.addr(ns, "up0", i === 0 ? `${SN_ADDR}/24` : `10.88.0.1${i}/24`);
+    }
+    await lab.bridge(core, "br0", ["p0", "p1", "p2", "p3"]);
+    const keys = await labKeys(dir, 0);
+    const secret = toHex(crypto.getRandomValues(new Uint8Array(12)));
+    await Deno.writeTextFile(`${dir}/secret`, `${secret}\n`, { mode: 0o600 });
+    await Deno.writeTextFile(
+      `${dir}/sn.yaml`,
+      `supernode:\n  default:\n    state_dir: ${dir}/sn\n    mode: open\n` +
+        `    secret_file: ${dir}/secret\n`,
+    );
+    const snd = await startSupernode(sn, dir, daemons);
+    const sec = (s: string) => `    secret: "${s}"\n`;
+    const nd: Daemon[] = [];
+    for (const i of [0, 1]) {
+      nd.push(
+        await startNode(
+          n[i],
+          `${SN_ADDR}:${SN_PORT}`,
+          keys.sn,
+          `${dir}/n${i + 1}`,
+          [
+            `10.99.0.1${i + 1}/24`,
+          ],
+          daemons,
+          [],
+          true,
+          sec(secret),
+        ),
+      );
+    }
+    await waitPing(lab, n[0], "10.99.0.12");
+    // A node with another secret: the supernode cannot complete its handshake.
+    const m = snd.lines.length;
+    const wrong = await startNode(
+      n[2],
+      `${SN_ADDR}:${SN_PORT}`,
+      keys.sn,
+      `${dir}/n3`,
+      ["10.99.0.13/24"],
+      daemons,
+      [],
+      false,
+      sec(`${secret}x`),
+    );
+    await snd.waitLine(/handshake from 10\.88\.0\.13:\d+ failed: the network secret/, 15_000, m);
+    await wrong.waitLine(/no handshake answer/, 15_000);
+    assert(!wrong.lines.some((l) => /registered as node/.test(l)), wrong.lines.join("\n"));
+    const st = await status(sn);
+    assertEquals(st.security.mode, "open");
+    assertEquals(st.nodes.length, 2);
+    assert(st.security.refusals.bad_secret >= 1, JSON.stringify(st.security));
+    // A new secret (SIGHUP): the supernode's sessions end; the nodes, still on the old secret,
+    // cannot handshake again (their peer sessions run out with their keys, at most 180 s).
+    await Deno.writeTextFile(`${dir}/secret`, `${secret}-2\n`);
+    const m2 = snd.lines.length;
+    snd.kill("SIGHUP");
+    await snd.waitLine(/SIGHUP: network secret changed/, 5000, m2);
+    for (const ip of ["10.88.0.11", "10.88.0.12"]) {
+      await snd.waitLine(
+        new RegExp(`handshake from ${ip.replaceAll(".", "\\.")}:\\d+ failed: the network secret`),
+        30_000,
+        m2,
+      );
+    }
+    assertEquals((await status(sn)).security.sessions, 0);
+  } finally {
+    for (const d of daemons) await d.close();
+    await lab.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
