@@ -504,6 +504,11 @@ Deno.test("vpn: supernode killed and restarted; direct traffic flows meanwhile; 
     for (const [i, d] of v.nd.entries()) {
       await d.waitLine(/registering again: going away/, 5000, m2[i]);
     }
+    // The id bindings were saved at stop (0600): a restart keeps ids bound to their keys.
+    const saved = `${v.dir}/sn/bindings.json`;
+    assertEquals((await Deno.stat(saved)).mode! & 0o777, 0o600);
+    const bound = JSON.parse(await Deno.readTextFile(saved)) as [number, number, string][];
+    assertEquals(bound.map((b) => b[1]).sort(), [...v.ids].sort(), JSON.stringify(bound));
   });
 });
 
