@@ -514,13 +514,14 @@ function startSupernode(
     reload(next) {
       const out: string[] = [];
       const live = new Set<keyof SnConfig>(["members", "secret", "secret_file"]);
+      // The secret first: a config error there leaves the running members untouched too.
+      const nextPsk = snSecret({ ...next, mode: c.mode });
       if (JSON.stringify(next.members) !== JSON.stringify(c.members)) {
         const removed = security.setMembers(toMembers(next.members), clock());
         out.push(
           `members: ${next.members.length} key(s), ${removed} removed (their sessions ended)`,
         );
       }
-      const nextPsk = snSecret({ ...next, mode: c.mode });
       const nextHash = nextPsk ? toBase64(sha256(nextPsk)) : "";
       if (nextHash !== pskHash) {
         security.setSecret(nextPsk ?? new Uint8Array(32), clock());
