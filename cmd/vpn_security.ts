@@ -253,7 +253,8 @@ const REFUSAL: Record<string, (network: number, requested: number) => string> = 
 export function logSupernodeSecurity(log: TopicLogger, ev: SecuritySupernodeEvent): void {
   switch (ev.type) {
     case "session":
-      log.limited(`session:${ev.key}`, "info", `encrypted session with node key ${ev.key}`, {
+      // Every re-key (2 min) makes one: debug; the registration is logged at info.
+      log.debug(`encrypted session with node key ${ev.key}...`, {
         network: ev.network,
         endpoint: ev.endpoint,
         cipher: CIPHER,
