@@ -182,6 +182,18 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   return code;
 }
 
+/** The demo's `node.nI` config section. */
+function nodeSection(i: number, supernodeKey: string): string {
+  return `  n${i}:
+    supernode: 10.88.0.1
+    supernode_key: ${supernodeKey}
+    key: ${RUN_DIR}/n${i}.key
+    tap: l2tap0
+    address: [10.99.0.${i}/24, "fd99::${i}/64"]
+    state_dir: ${RUN_DIR}/n${i}
+`;
+}
+
 class Demo {
   #n = 0;
   #interrupted = false;
@@ -368,21 +380,11 @@ supernode:
     state_dir: ${RUN_DIR}/sn
     members: [${keys.n1}, ${keys.n2}]
 node:
-  n1:
-    supernode: 10.88.0.1
-    supernode_key: ${keys.sn}
-    key: ${RUN_DIR}/n1.key
-    tap: l2tap0
-    address: [10.99.0.1/24, "fd99::1/64"]
-    state_dir: ${RUN_DIR}/n1
-  n2:
-    supernode: 10.88.0.1
-    supernode_key: ${keys.sn}
-    key: ${RUN_DIR}/n2.key
-    tap: l2tap0
-    address: [10.99.0.2/24, "fd99::2/64"]
-    state_dir: ${RUN_DIR}/n2
-`,
+${
+        [1, 2].map((i) =>
+          nodeSection(i, keys.sn)
+        ).join("")
+      }`,
     );
     await this.#step(
       "Start the supernode (UDP 7654)",

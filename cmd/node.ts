@@ -44,10 +44,10 @@ import {
   type CommonDaemonArgs,
   commonDaemonOptions,
   loadDaemon,
-  printCheckedConfig,
+  restartNeeded,
+  runDaemonCommand,
 } from "./kit/cli.ts";
-import { type DaemonContext, type DaemonInstance, runDaemon } from "./kit/daemon.ts";
-import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { cryptoRandom, VPN_PORT } from "./supernode.ts";
 import { VpnSocket } from "./vpn_io.ts";
 import { NodeEngine } from "./vpn_node_engine.ts";
@@ -384,14 +384,7 @@ async function startNode(
   return {
     status: () => engine.status(clock()),
     metrics: (w) => engine.metrics(w),
-    reload(next) {
-      const changed = (Object.keys(next) as (keyof NodeConfig)[]).filter((k) =>
-        JSON.stringify(next[k]) !== JSON.stringify(c[k])
-      );
-      return changed.length
-        ? [`changes to ${changed.join(", ")} take effect at restart`]
-        : ["no node settings changed"];
-    },
+    reload: (next) => restartNeeded(c, next, "node"),
     async stop() {
       engine.stop(clock());
       await loop.close();
@@ -402,23 +395,8 @@ async function startNode(
 
 /** Runs `l2 node`. */
 export async function runNode(args: NodeArgs): Promise<number> {
-  if (args.checkConfig) {
-    try {
-      const cfg = await loadNode(args);
-      if (cfg.config.secret) cfg.config.secret = "(set)";
-      printCheckedConfig("node", cfg);
-      return EXIT_OK;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        console.error(`l2 node: ${e.message}`);
-        return EXIT_USAGE;
-      }
-      throw e;
-    }
-  }
-  return await runDaemon<NodeConfig>({
-    role: "node",
-    load: () => loadNode(args),
-    start: startNode,
-  });
+  return await runDaemonCommand<NodeConfig>(
+    { role: "node", load: () => loadNode(args), start: startNode },
+    args.checkConfig,
+  );
 }

@@ -41,10 +41,9 @@ import {
   type CommonDaemonArgs,
   commonDaemonOptions,
   loadDaemon,
-  printCheckedConfig,
+  runDaemonCommand,
 } from "./kit/cli.ts";
-import { type DaemonContext, type DaemonInstance, runDaemon } from "./kit/daemon.ts";
-import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 import { VpnSocket } from "./vpn_io.ts";
@@ -550,23 +549,8 @@ function startSupernode(
 
 /** Runs `l2 supernode`. */
 export async function runSupernode(args: SupernodeArgs): Promise<number> {
-  if (args.checkConfig) {
-    try {
-      const cfg = await loadSupernode(args);
-      if (cfg.config.secret) cfg.config.secret = "(set)";
-      printCheckedConfig("supernode", cfg);
-      return EXIT_OK;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        console.error(`l2 supernode: ${e.message}`);
-        return EXIT_USAGE;
-      }
-      throw e;
-    }
-  }
-  return await runDaemon<SnConfig>({
-    role: "supernode",
-    load: () => loadSupernode(args),
-    start: startSupernode,
-  });
+  return await runDaemonCommand<SnConfig>(
+    { role: "supernode", load: () => loadSupernode(args), start: startSupernode },
+    args.checkConfig,
+  );
 }

@@ -88,10 +88,13 @@ export async function loadDaemon<S extends Schema & ReturnType<typeof apiFields>
   };
 }
 
-/** Prints the effective configuration as JSON for `--check-config`. */
+/** Config keys whose values `--check-config` never prints. */
+const SECRET_KEYS = new Set(["api_token", "secret"]);
+
+/** Prints the effective configuration as JSON for `--check-config`, secrets masked. */
 export function printCheckedConfig(kind: string, cfg: DaemonConfig<unknown>): void {
   const c = { ...(cfg.config as Record<string, unknown>) };
-  if (c.api_token) c.api_token = "(set)";
+  for (const k of SECRET_KEYS) if (c[k]) c[k] = "(set)";
   console.log(JSON.stringify(
     { kind, section: cfg.name, file: cfg.file, config: c, log: cfg.log },
     null,

@@ -133,3 +133,21 @@ Deno.test("cli: deno task compile says what is missing when Deno's runtime archi
   assertEquals(r.code, 1);
   assertStringIncludes(r.stderr, "DENORT_BIN=/nonexistent/denort does not exist");
 });
+
+Deno.test("cli: --check-config never prints secrets", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/l2.yaml`;
+    await Deno.writeTextFile(
+      file,
+      "las:\n  default:\n    secret: hunter2\n    api_token: t0ps3cret\n",
+    );
+    const r = await runL2(["las", "--config", file, "--check-config"]);
+    assertEquals(r.code, 0, r.stderr);
+    assert(!r.stdout.includes("hunter2") && !r.stdout.includes("t0ps3cret"), r.stdout);
+    const c = JSON.parse(r.stdout).config;
+    assertEquals([c.secret, c.api_token], ["(set)", "(set)"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
