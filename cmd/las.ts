@@ -42,6 +42,7 @@ import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
 import { LasEngine } from "./las_engine.ts";
 import type { SwitchOptions } from "../core/switch.ts";
 import { openRawIp } from "../ffi/raw.ts";
+import { sourceFor } from "../ffi/route.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { IoLoop } from "../ffi/loop.ts";
 import type { DatagramSocket } from "../ffi/dgram.ts";
@@ -240,6 +241,7 @@ function startLas(
     cookieLength: c.cookie as 0 | 4 | 8,
     acceptDst: listenV4.length ? new Set(listenV4.map(v4ToNumber)) : null,
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
+    sourceFor,
     log,
   });
   const clock = () => performance.now();

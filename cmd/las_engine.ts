@@ -35,7 +35,7 @@ import { IdAllocator } from "../core/l2tp/id_allocator.ts";
 import { LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
 import { formatMac } from "../core/mac.ts";
 import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
-import { formatIp, isV4, v4Number } from "../ffi/addr.ts";
+import { formatIp, ipEquals, isV4, v4Number } from "../ffi/addr.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 
@@ -62,6 +62,12 @@ export interface LasEngineOptions {
   acceptDst: ReadonlySet<number> | null;
   /** Control message authentication: shared secret and hash (node:crypto), or null. */
   auth: { secret: Uint8Array; hash: HashFn; digest: DigestAlgorithm } | null;
+  /**
+   * The kernel's source address towards a peer (ffi/route.ts). When it is
+   * the address the peer called, a session's data goes without IP_PKTINFO
+   * (about 1.5 µs less per frame). Absent: always pin the source.
+   */
+  sourceFor?: (dest: Ip16) => Ip16 | null;
   log: TopicLogger;
 }
 
@@ -72,7 +78,10 @@ interface Attached {
   sw: VcSwitch;
   port: number;
   to: Endpoint;
+  /** Source to pin on data packets (IP_PKTINFO), or null to let the kernel choose. */
   from: Ip16 | null;
+  /** The local address the peer called. */
+  local: string | null;
   headerLen: number;
   tx: { cookie: Uint8Array; sublayer: boolean };
   remoteSessionId: number;
@@ -417,6 +426,13 @@ export class LasEngine {
       this.#o.log.info(`virtual switch for VC ${text} created`, { policy: policy.name });
     }
     const p = this.#peers.get(s.peer);
+    // Pin the source of data packets only where the kernel would pick another one
+    // (a multi-homed LAS); decided once, at session-up.
+    let from = p?.from ?? null;
+    if (from && p && this.#o.sourceFor) {
+      const k = this.#o.sourceFor(p.to.ip);
+      if (k && ipEquals(k, from)) from = null;
+    }
     const port = vc.sw.addPort({ name: `${s.peer} session ${s.localSessionId}` }, now);
     const a: Attached = {
       info: s,
@@ -424,7 +440,8 @@ export class LasEngine {
       sw: vc,
       port,
       to: p?.to ?? { ip: new Uint8Array(16), port: 0 },
-      from: p?.from ?? null,
+      from,
+      local: p?.from ? formatIp(p.from) : null,
       headerLen: dataHeaderLength(kind, { cookie: s.txCookie, sublayer: s.txSublayer }),
       tx: { cookie: s.txCookie, sublayer: s.txSublayer },
       remoteSessionId: s.remoteSessionId,
@@ -530,6 +547,7 @@ export class LasEngine {
       vc: a.sw.text,
       pw_type: a.info.pwType,
       remote_session: a.remoteSessionId,
+      local: a.local,
       up_s: Math.round((now - a.upSince) / 1000),
       rx_frames: a.rxFrames,
       rx_bytes: a.rxBytes,

@@ -21,7 +21,13 @@ Deno.test("las: a VC id as decimal ASCII and as a 4-byte number key the same swi
   assertEquals(vcKey(enc.encode("99999999999")).key, "raw:3939393939393939393939");
 });
 
-function lab(opts: { maxSwitches?: number; policies?: Record<string, boolean> } = {}) {
+function lab(
+  opts: {
+    maxSwitches?: number;
+    policies?: Record<string, boolean>;
+    sourceFor?: (dest: Uint8Array) => Uint8Array | null;
+  } = {},
+) {
   const net = new MemNet({ seed: 3 });
   const lines: string[] = [];
   const logger = new Logger({ level: "info", format: "text", debug: [] }, (l) => lines.push(l));
@@ -43,6 +49,7 @@ function lab(opts: { maxSwitches?: number; policies?: Record<string, boolean> } 
     cookieLength: 4,
     acceptDst: null,
     auth: null,
+    sourceFor: opts.sourceFor,
     log: logger.topic("las"),
   });
   const lasIp = parseIp("10.0.0.1");
@@ -81,7 +88,7 @@ function lab(opts: { maxSwitches?: number; policies?: Record<string, boolean> } 
     }
   };
   const start = () => edges.forEach((e) => e.eng.start(now));
-  return { las, edge, run, start, lines };
+  return { las, lt, edge, run, start, lines };
 }
 
 function frame(dst: number, src: number, type = 0x0800, len = 60): Uint8Array {
@@ -151,4 +158,44 @@ Deno.test("las engine: the switch limit refuses a new VC with a reason; per-VC p
     l.lines.join("\n"),
   );
   assert(c.eng.state !== "up");
+});
+
+Deno.test("las engine: data goes without a pinned source when the kernel would pick the same one", () => {
+  const asked: string[] = [];
+  const lasIp = parseIp("10.0.0.1");
+  if (!lasIp.ok) throw new Error(lasIp.reason);
+  // The kernel would answer 10.0.0.2 from 10.0.0.1 (the address it called), 10.0.0.3 from elsewhere.
+  const elsewhere = parseIp("10.9.9.9");
+  if (!elsewhere.ok) throw new Error(elsewhere.reason);
+  const l = lab({
+    sourceFor: (dest) => {
+      asked.push(dest.join("."));
+      return dest[15] === 2 ? lasIp.value : elsewhere.value;
+    },
+  });
+  const a = l.edge("10.0.0.2", "5");
+  const b = l.edge("10.0.0.3", "5");
+  l.start();
+  l.run(500);
+  assertEquals([a.eng.state, b.eng.state], ["up", "up"]);
+  assertEquals(asked.length, 2, "asked once per session");
+  const sent: { to: string; from: string | null }[] = [];
+  const queue = l.lt.queue.bind(l.lt);
+  l.lt.queue = (data, to, from) => {
+    if (data[0] !== 0 || data[1] !== 0 || data[2] !== 0 || data[3] !== 0) {
+      sent.push({ to: to.ip.slice(12).join("."), from: from ? from.slice(12).join(".") : null });
+    }
+    return queue(data, to, from);
+  };
+  a.dev.inject(frame(0xff, 0xa1));
+  b.dev.inject(frame(0xff, 0xb2));
+  l.run(50);
+  assertEquals(sent.find((x) => x.to === "10.0.0.2")?.from, null, "not pinned: kernel agrees");
+  assertEquals(
+    sent.find((x) => x.to === "10.0.0.3")?.from,
+    "10.0.0.1",
+    "pinned: kernel would differ",
+  );
+  const st = l.las.status(0) as { sessions: { local: string }[] };
+  assertEquals(st.sessions.map((x) => x.local), ["10.0.0.1", "10.0.0.1"]);
 });
