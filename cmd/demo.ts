@@ -159,6 +159,7 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onInt);
   let code = EXIT_OK;
+  let failed = false;
   try {
     if (args.only !== "las") await demo.vpn();
     if (args.only !== "vpn") await demo.las();
@@ -166,14 +167,17 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   } catch (e) {
     code = EXIT_RUNTIME;
     if (e instanceof Interrupted) console.log("\ninterrupted: cleaning up");
-    else if (!(e instanceof StepFailed)) console.log(`\nthe demo failed: ${(e as Error).message}`);
-    console.log(`daemon logs: ${RUN_DIR}/*.log (kept; \`l2 demo down\` removes them)`);
+    else {
+      failed = true;
+      if (!(e instanceof StepFailed)) console.log(`\nthe demo failed: ${(e as Error).message}`);
+      console.log(`daemon logs: ${RUN_DIR}/*.log (kept; \`l2 demo down\` removes them)`);
+    }
   } finally {
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onInt);
     if (!demo.keep || code !== EXIT_OK) {
       const t0 = performance.now();
-      await demoDown(code !== EXIT_OK);
+      await demoDown(failed);
       console.log(`cleaned up the lab (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     } else {
       console.log("\nthe lab is still running; `l2 demo down` removes it");

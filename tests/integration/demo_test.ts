@@ -81,6 +81,7 @@ Deno.test("demo: Ctrl-C in the middle cleans up and says so", async () => {
     assertStringIncludes(d.stdout, "interrupted: cleaning up");
     assertStringIncludes(d.stdout, "cleaned up the lab");
     assertEquals(await demoNamespaces(), []);
+    assert(!(await Deno.stat("/run/l2demo").then(() => true, () => false)), "/run/l2demo is left");
   } finally {
     await d.close();
     if ((await demoNamespaces()).length) await runL2(["demo", "down"]);
