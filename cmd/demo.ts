@@ -106,29 +106,29 @@ async function demoNamespaces(): Promise<string[]> {
   );
 }
 
+/** Sends `sig` to every process in the demo namespaces. */
+async function signalAll(sig: Deno.Signal): Promise<void> {
+  for (const ns of await demoNamespaces()) {
+    const pids = await sh(["ip", "netns", "pids", ns], true);
+    for (const p of pids.out.split("\n").map(Number).filter((n) => n > 1 && n !== Deno.pid)) {
+      try {
+        Deno.kill(p, sig);
+      } catch { /* gone */ }
+    }
+  }
+}
+
 /**
  * Kills everything in the demo namespaces and removes them, and the run
  * directory unless `keepLogs`; returns what it removed.
  */
 export async function demoDown(keepLogs = false): Promise<string[]> {
+  // SIGTERM first, so daemons stop cleanly (StopCCN, deregistration); then insist.
+  await signalAll("SIGTERM");
+  await new Promise((r) => setTimeout(r, 600));
+  await signalAll("SIGKILL");
   const gone: string[] = [];
   for (const ns of await demoNamespaces()) {
-    const pids = await sh(["ip", "netns", "pids", ns], true);
-    for (const p of pids.out.split("\n").map(Number).filter((n) => n > 1 && n !== Deno.pid)) {
-      try {
-        Deno.kill(p, "SIGTERM");
-      } catch { /* gone */ }
-    }
-  }
-  // Give daemons a moment to stop cleanly (StopCCN, deregistration), then insist.
-  await new Promise((r) => setTimeout(r, 600));
-  for (const ns of await demoNamespaces()) {
-    const pids = await sh(["ip", "netns", "pids", ns], true);
-    for (const p of pids.out.split("\n").map(Number).filter((n) => n > 1 && n !== Deno.pid)) {
-      try {
-        Deno.kill(p, "SIGKILL");
-      } catch { /* gone */ }
-    }
     await sh(["ip", "netns", "del", ns], true);
     gone.push(ns);
   }
