@@ -341,6 +341,7 @@ async function startNode(
     supernode,
     identity,
     sealer: security.sealer,
+    directory: security,
     random: cryptoRandom,
     network: c.network,
     nodeId: c.id,

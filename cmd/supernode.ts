@@ -185,6 +185,10 @@ export class SupernodeEngine {
       supernodeId: o.supernodeId,
       ...(sec ? { mayHold: (n, id, key) => sec.members.mayHold(n, id, key) } : {}),
     });
+    if (sec) {
+      const core = this.core;
+      sec.registered = (network) => core.nodeIds(network);
+    }
   }
 
   /** Handles one batch from the socket; returns how many datagrams (0: drained). */

@@ -24,8 +24,14 @@
  * Direct peer paths do not depend on the supernode: they keep working
  * while the node re-registers.
  *
- * Data: group destinations go to the supernode with receiver 0xffff;
- * unicast goes to the node that the MAT destination's BBBB names, directly
+ * Data: with a `PeerDirectory` (the security layer), a frame to a group
+ * address goes to every other node of the network as its own end-to-end
+ * sealed copy, over each peer's current path (direct or through the
+ * supernode; a broadcast alone never starts hole punching); without one
+ * (protocol tests with `NullSealer`), to the supernode with receiver 0xffff.
+ * A frame for a peer without a session yet is held (at most `maxHeldFrames`
+ * per peer, `holdMs`) and sent as soon as the directory reports the session
+ * ready. Unicast goes to the node that the MAT destination's BBBB names, directly
  * when its path is direct, else through the supernode, asking the supernode
  * for an introduction (PEER_REQUEST) so both sides can punch. Frames larger
  * than `maxFrame(underlayMtu, ipVersion)` are counted (`tx_too_big`) and
@@ -33,7 +39,8 @@
  *
  * Bounded: peers (`maxPeers`, least recently used evicted, idle ones
  * forgotten), frames for the TAP (`maxFrames`), outgoing and event queues
- * (`maxBacklog`).
+ * (`maxBacklog`), held frames (`maxHeldFrames` for each of at most
+ * `maxPeers` peers, `holdMs`).
  *
  * Not done: authentication and encryption (issue 6, behind `Sealer`),
  * several supernodes, path MTU discovery. Direct DATA is accepted from any
@@ -57,7 +64,7 @@ import { Backlog, Counters, type Outgoing } from "./backlog.ts";
 import { canonicalEndpoint } from "./endpoint.ts";
 import { decodePacket, encodePacket, type Message } from "./messages.ts";
 import { type PathKind, Peer, PEER_TIMERS, type PeerStatus, type PeerTimers } from "./peer.ts";
-import type { Sealer } from "./sealer.ts";
+import type { PeerDirectory, Sealer } from "./sealer.ts";
 
 /** Node configuration. */
 export interface NodeConfig {
@@ -94,6 +101,12 @@ export interface NodeConfig {
   maxFrames?: number;
   /** Most queued outgoing datagrams and events each. Default 65 536. */
   maxBacklog?: number;
+  /** Broadcast fan-out and session readiness (the security layer). */
+  directory?: PeerDirectory;
+  /** How long a frame waits for its peer's session. Default 5000 (a handshake's timeout). */
+  holdMs?: number;
+  /** Most frames held for one peer. Default 16. */
+  maxHeldFrames?: number;
 }
 
 /** Registration states. */
@@ -178,7 +191,12 @@ export class NodeCore {
   private readonly network: number;
   private readonly auto: boolean;
   private readonly t: PeerTimers;
-  private readonly cfg: Required<Omit<NodeConfig, "nodeId" | "network" | "timers">>;
+  private readonly cfg: Required<
+    Omit<NodeConfig, "nodeId" | "network" | "timers" | "directory">
+  >;
+  private readonly dir: PeerDirectory | undefined;
+  /** Frames waiting for a peer's session, by peer. Bound: maxPeers x maxHeldFrames, holdMs. */
+  private readonly held = new Map<number, { at: number; frames: Uint8Array[] }>();
   private readonly frameLimit: number;
   private state: RegState = "idle";
   private nodeId = 0;
@@ -236,11 +254,14 @@ export class NodeCore {
       ipVersion: 6,
       maxFrames: 4096,
       maxBacklog: 65_536,
+      holdMs: 5000,
+      maxHeldFrames: 16,
       ...config,
       localEndpoints: locals,
       identity: config.identity.slice(),
     };
     this.frameLimit = maxFrame(this.cfg.underlayMtu, this.cfg.ipVersion);
+    this.dir = config.directory;
     this.kaSeq = this.randomU32();
     this.frames = new Backlog(this.cfg.maxFrames);
     this.out = new Backlog(this.cfg.maxBacklog);
@@ -252,6 +273,11 @@ export class NodeCore {
   }
 
   private send(to: string, receiver: number, m: Message): boolean {
+    return this.sendWhy(to, receiver, m) === "ok";
+  }
+
+  /** Like `send`, with the reason a packet could not be made. */
+  private sendWhy(to: string, receiver: number, m: Message): string {
     const relay = to === this.supernode && receiver !== SUPERNODE_ID;
     const r = encodePacket(
       { network: this.network, sender: this.nodeId, receiver, relay },
@@ -260,9 +286,59 @@ export class NodeCore {
     );
     if (!r.ok) {
       this.counters.add(`tx_${r.reason}`);
-      return false;
+      return r.reason;
     }
-    return this.out.push({ to, bytes: r.packet });
+    return this.out.push({ to, bytes: r.packet }) ? "ok" : "backlog_full";
+  }
+
+  /**
+   * One DATA frame to `node` over `to`; held for the peer's session when
+   * there is none yet (with a directory).
+   */
+  private sendData(to: string, node: number, frame: Uint8Array, now: number): void {
+    if (this.sendWhy(to, node, { kind: "data", frame }) !== "no_session" || !this.dir) return;
+    let h = this.held.get(node);
+    if (h === undefined) {
+      if (this.held.size >= this.cfg.maxPeers) {
+        const [first, old] = this.held.entries().next().value!;
+        this.held.delete(first);
+        this.counters.add("tx_held_dropped", old.frames.length);
+      }
+      h = { at: now, frames: [] };
+      this.held.set(node, h);
+    }
+    if (h.frames.length >= this.cfg.maxHeldFrames) return this.counters.add("tx_held_dropped");
+    h.frames.push(frame.slice());
+    this.counters.add("tx_held");
+  }
+
+  /** The current path to `node` for data: its direct endpoint, or the supernode. */
+  private pathTo(p: Peer | undefined): string {
+    return p !== undefined && p.state === "direct" && p.unanswered < 2
+      ? p.endpoint
+      : this.supernode;
+  }
+
+  /** Sends what was held for peers whose session is now ready; expires the rest. */
+  private flushHeld(now: number): void {
+    if (this.dir === undefined) return;
+    for (const node of this.dir.takeReady()) {
+      const h = this.held.get(node);
+      if (h === undefined) continue;
+      this.held.delete(node);
+      const to = this.pathTo(this.peerTable.get(node));
+      for (const f of h.frames) {
+        if (this.sendWhy(to, node, { kind: "data", frame: f }) === "ok") {
+          this.counters.add("tx_held_sent");
+        } else this.counters.add("tx_held_dropped");
+      }
+    }
+    for (const [node, h] of this.held) {
+      if (now - h.at >= this.cfg.holdMs) {
+        this.held.delete(node);
+        this.counters.add("tx_held_expired", h.frames.length);
+      }
+    }
   }
 
   private emit(ev: NodeEvent): void {
@@ -383,9 +459,11 @@ export class NodeCore {
     frame: Uint8Array,
     now: number,
   ): void {
-    const broadcast = receiver === BROADCAST_ID;
-    if (!broadcast && receiver !== this.nodeId) return this.counters.add("drop_not_for_us");
-    if (broadcast && !fromSn) return this.counters.add("drop_direct_broadcast");
+    const toAll = receiver === BROADCAST_ID;
+    if (!toAll && receiver !== this.nodeId) return this.counters.add("drop_not_for_us");
+    if (toAll && !fromSn) return this.counters.add("drop_direct_broadcast");
+    // A broadcast (relayed, or a peer's own copy for us) does not make its sender a peer.
+    const broadcast = toAll || (frame[0] & 1) === 1;
     const p = broadcast ? this.peerTable.get(sender) : this.peer(sender, now);
     if (p) {
       p.rxFrames++;
@@ -524,8 +602,21 @@ export class NodeCore {
       return this.txDrop("not_registered");
     }
     if (frame[0] & 1) {
-      this.send(this.supernode, BROADCAST_ID, { kind: "data", frame });
       this.counters.add("tx_broadcast");
+      if (this.dir === undefined) {
+        this.send(this.supernode, BROADCAST_ID, { kind: "data", frame });
+        return "broadcast";
+      }
+      // One end-to-end copy per peer: the supernode holds no key that opens it.
+      const peers = this.dir.broadcastPeers();
+      let copies = 0;
+      for (const node of peers) {
+        if (node === this.nodeId) continue;
+        this.sendData(this.pathTo(this.peerTable.get(node)), node, frame, now);
+        copies++;
+      }
+      if (copies === 0) this.counters.add("tx_broadcast_no_peers");
+      this.counters.add("tx_broadcast_copies", copies);
       return "broadcast";
     }
     if (frame[0] !== 0) return this.txDrop("not_mat");
@@ -544,11 +635,11 @@ export class NodeCore {
       p.nextProbeAt = now + p.probeTimeout(this.t);
     }
     if (p.state === "direct" && p.unanswered < 2) {
-      this.send(p.endpoint, node, { kind: "data", frame });
+      this.sendData(p.endpoint, node, frame, now);
       this.counters.add("tx_direct");
       return "direct";
     }
-    this.send(this.supernode, node, { kind: "data", frame });
+    this.sendData(this.supernode, node, frame, now);
     this.counters.add("tx_relay");
     if (p.nextRelayProbeAt === Infinity) p.nextRelayProbeAt = now;
     if (p.state === "relay" && now >= p.retryAt && this.state === "registered") {
@@ -572,6 +663,7 @@ export class NodeCore {
   /** Runs due timers. */
   poll(now: number): void {
     if (this.state === "idle" || this.state === "stopped") return;
+    this.flushHeld(now);
     if (this.state === "registered" && now >= this.kaDueAt) {
       this.emit({ type: "reregistering", cause: "keepalive_timeout" });
       this.state = "registering";
@@ -651,6 +743,8 @@ export class NodeCore {
       this.state === "registered" ? Math.min(this.nextKeepaliveAt, this.kaDueAt) : Infinity,
     );
     for (const p of this.peerTable.values()) d = Math.min(d, p.deadline(this.t));
+    if (this.dir?.hasReady()) return 0; // held frames can go now
+    for (const h of this.held.values()) d = Math.min(d, h.at + this.cfg.holdMs);
     return d;
   }
 
@@ -696,6 +790,9 @@ export class NodeCore {
     counters.outgoing_dropped = this.out.dropped;
     counters.events_dropped = this.events.dropped;
     counters.peers = this.peerTable.size;
+    let held = 0;
+    for (const h of this.held.values()) held += h.frames.length;
+    counters.held_frames = held;
     return {
       state: this.state,
       network: this.network,

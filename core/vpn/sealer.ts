@@ -18,8 +18,8 @@
  *   reserved HOP_TAG flag masked, so a supernode may strip a hop tag).
  * - Node <-> node: data bodies encrypted end to end; a relaying supernode
  *   forwards the bytes untouched and cannot read or alter them. Broadcasts
- *   use a per-sender group key handed to each peer over the pairwise
- *   sessions (receiver 0xffff, key id names that sender key).
+ *   are fanned out by the sending node, one copy per peer session
+ *   (`PeerDirectory`).
  * - Node <-> supernode: control bodies authenticated (and encrypted) with the
  *   node's session to the supernode.
  * - Key exchange in message types 0x20..0x2f, flag HANDSHAKE, keyed by the
@@ -53,6 +53,22 @@ export interface Sealer {
   seal(packet: Uint8Array): "ok" | SealReason;
   /** Verifies and opens a packet whose header passed `checkHeader`. Never throws. */
   open(packet: Uint8Array): "ok" | OpenReason;
+}
+
+/**
+ * Who a node fans a broadcast out to, and when held frames can go
+ * (`SecureNode` implements it). With one, `NodeCore` sends a broadcast as one
+ * end-to-end sealed copy per peer (directly where the path is direct, else
+ * through the supernode) instead of once to the supernode, and holds frames
+ * for a peer without a session until `takeReady` names it.
+ */
+export interface PeerDirectory {
+  /** The other nodes of the network (ids). */
+  broadcastPeers(): readonly number[];
+  /** Peers whose session became usable since the last call. */
+  takeReady(): number[];
+  /** True when `takeReady` would return something. */
+  hasReady(): boolean;
 }
 
 /**

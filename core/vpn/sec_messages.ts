@@ -3,16 +3,21 @@
  * vouch trailers of relayed handshakes. Handshake bodies are in
  * `handshake.ts`.
  *
- * Sealed with the node's supernode session (types 0x23..0x26) or with a
- * node-to-node session (0x27), like any other message: header | body | tag.
+ * Sealed with the node's supernode session (types 0x23..0x25, 0x28, 0x29) or
+ * with a node-to-node session (0x27), like any other message: header | body | tag.
  *
  * | type | direction | body |
  * |---|---|---|
  * | PEER_KEY_REQUEST 0x23 | node -> supernode | peer id (2) |
  * | PEER_KEY 0x24 | supernode -> node | peer id (2), status (1: 0 known, 1 unknown), reserved (1), public key (32) |
  * | REVOKE 0x25 | supernode -> node | node id (2), reserved (2), public key (32) |
- * | GROUP_KEY 0x26 | supernode -> node | group key (32), generation (1), sender epoch (3) |
+ * | (0x26: GROUP_KEY until 2026-11; retired, refused as unknown_type) | | |
  * | SESSION_CONFIRM 0x27 | node -> node (relayed) | empty |
+ * | ROSTER_REQUEST 0x28 | node -> supernode | digest of the roster the node holds (4) |
+ * | ROSTER 0x29 | supernode -> node | digest (4), count (2), node ids (2 each, at most 512) |
+ *
+ * The roster is the list of the other nodes registered in the sender's
+ * network, ascending; its digest is `rosterDigest` (FNV-1a over the ids).
  *
  * Relayed handshakes (HS_INIT/HS_RESP/HS_REJECT between nodes) carry flag
  * HOP_TAG. From the node to the supernode the trailer is the sender's hop
@@ -35,9 +40,13 @@ export const SealedType = {
   PEER_KEY_REQUEST: 0x23,
   PEER_KEY: 0x24,
   REVOKE: 0x25,
-  GROUP_KEY: 0x26,
   SESSION_CONFIRM: 0x27,
+  ROSTER_REQUEST: 0x28,
+  ROSTER: 0x29,
 } as const;
+
+/** Most node ids in one ROSTER (a node fans broadcasts out to at most these). */
+export const MAX_ROSTER = 512;
 
 /** Bytes of the vouch trailer: public key and hop tag. */
 export const VOUCH_LENGTH = KEY_LENGTH + HOP_TAG_RESERVE;
@@ -47,8 +56,9 @@ export type SecMessage =
   | { kind: "peer_key_request"; peer: number }
   | { kind: "peer_key"; peer: number; known: boolean; publicKey: Uint8Array }
   | { kind: "revoke"; node: number; publicKey: Uint8Array }
-  | { kind: "group_key"; key: Uint8Array; gen: number; epoch: number }
-  | { kind: "session_confirm" };
+  | { kind: "session_confirm" }
+  | { kind: "roster_request"; digest: number }
+  | { kind: "roster"; digest: number; ids: readonly number[] };
 
 /** Why a security body did not parse. */
 export type SecReason = "bad_length" | "unknown_type";
@@ -72,19 +82,18 @@ export function parseSecBody(
     case SealedType.REVOKE:
       if (n !== 4 + KEY_LENGTH) return bad;
       return { ok: true, value: { kind: "revoke", node: u16(b, 0), publicKey: b.slice(4) } };
-    case SealedType.GROUP_KEY:
-      if (n !== KEY_LENGTH + 4) return bad;
-      return {
-        ok: true,
-        value: {
-          kind: "group_key",
-          key: b.slice(0, KEY_LENGTH),
-          gen: b[KEY_LENGTH],
-          epoch: (b[KEY_LENGTH + 1] << 16) | (b[KEY_LENGTH + 2] << 8) | b[KEY_LENGTH + 3],
-        },
-      };
     case SealedType.SESSION_CONFIRM:
       return n === 0 ? { ok: true, value: { kind: "session_confirm" } } : bad;
+    case SealedType.ROSTER_REQUEST:
+      return n === 4 ? { ok: true, value: { kind: "roster_request", digest: u32(b, 0) } } : bad;
+    case SealedType.ROSTER: {
+      if (n < 6) return bad;
+      const count = u16(b, 4);
+      if (count > MAX_ROSTER || n !== 6 + 2 * count) return bad;
+      const ids: number[] = [];
+      for (let i = 0; i < count; i++) ids.push(u16(b, 6 + 2 * i));
+      return { ok: true, value: { kind: "roster", digest: u32(b, 0), ids } };
+    }
     default:
       return { ok: false, reason: "unknown_type" };
   }
@@ -111,17 +120,21 @@ export function secBody(m: SecMessage): Uint8Array {
       b.set(m.publicKey.subarray(0, KEY_LENGTH), 4);
       return b;
     }
-    case "group_key": {
-      const b = new Uint8Array(KEY_LENGTH + 4);
-      b.set(m.key.subarray(0, KEY_LENGTH));
-      b[KEY_LENGTH] = m.gen & 0xff;
-      b[KEY_LENGTH + 1] = (m.epoch >>> 16) & 0xff;
-      b[KEY_LENGTH + 2] = (m.epoch >>> 8) & 0xff;
-      b[KEY_LENGTH + 3] = m.epoch & 0xff;
-      return b;
-    }
     case "session_confirm":
       return new Uint8Array(0);
+    case "roster_request": {
+      const b = new Uint8Array(4);
+      put32(b, 0, m.digest);
+      return b;
+    }
+    case "roster": {
+      const count = Math.min(m.ids.length, MAX_ROSTER);
+      const b = new Uint8Array(6 + 2 * count);
+      put32(b, 0, m.digest);
+      put16(b, 4, count);
+      for (let i = 0; i < count; i++) put16(b, 6 + 2 * i, m.ids[i]);
+      return b;
+    }
   }
 }
 
@@ -134,10 +147,12 @@ export function secType(m: SecMessage): number {
       return SealedType.PEER_KEY;
     case "revoke":
       return SealedType.REVOKE;
-    case "group_key":
-      return SealedType.GROUP_KEY;
     case "session_confirm":
       return SealedType.SESSION_CONFIRM;
+    case "roster_request":
+      return SealedType.ROSTER_REQUEST;
+    case "roster":
+      return SealedType.ROSTER;
   }
 }
 
@@ -239,4 +254,26 @@ function u16(b: Uint8Array, o: number): number {
 function put16(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 8) & 0xff;
   b[o + 1] = v & 0xff;
+}
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+function put32(b: Uint8Array, o: number, v: number): void {
+  put16(b, o, v >>> 16);
+  put16(b, o + 2, v & 0xffff);
+}
+
+/**
+ * Digest of a roster (node ids, in any order): FNV-1a (32 bits) over the
+ * ascending ids, two bytes each. Not a security check (the roster is
+ * sealed); it lets a node ask "has it changed?" in four bytes.
+ */
+export function rosterDigest(ids: Iterable<number>): number {
+  const sorted = [...ids].sort((a, b) => a - b);
+  let h = 0x811c9dc5;
+  for (const id of sorted) {
+    h = Math.imul(h ^ (id >>> 8), 0x01000193);
+    h = Math.imul(h ^ (id & 0xff), 0x01000193);
+  }
+  return h >>> 0;
 }

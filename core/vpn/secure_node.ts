@@ -19,6 +19,21 @@
  *   Only the two nodes' ephemeral and static keys enter the session keys.
  * - **Revocation**: REVOKE from the supernode ends every session with that
  *   key at once; a peer session can never be renewed without a fresh vouch.
+ * - **Roster** (`PeerDirectory` for NodeCore): ROSTER_REQUEST right after
+ *   each supernode session and every `rosterIntervalMs` (5 s) with the
+ *   digest of the list it holds; the supernode answers only when the list of
+ *   the network's other registered nodes changed. NodeCore fans broadcasts
+ *   out to those nodes over the peer sessions, so no key that opens a
+ *   broadcast ever leaves the nodes.
+ * - **Peer keys are pinned**: a key the supernode vouches for (PEER_KEY or a
+ *   relayed handshake) must match the node's own view. With `trusted` (the
+ *   daemon's `peers` list) only listed keys are accepted, each for its id
+ *   when one is given; otherwise the first key seen for a node id is pinned
+ *   (trust on first use) for `pinAgeMs` (7 days, the supernode's binding
+ *   age) after it was last seen, and a different key for that id is refused
+ *   (`peer_key_refused` event) until the pin ages out, the supernode revokes
+ *   the pinned key, or the operator removes it (`importPins`). So a
+ *   compromised supernode cannot put itself between two nodes that have met.
  *
  * ```
  *   datagram --> receive(from, bytes, now)
@@ -27,7 +42,8 @@
  * ```
  *
  * Tables: vouched peer keys (bound `maxPeers`, 10 min), pending handshakes
- * (bound `maxPeers`, 5 s), attempts per peer (bound `maxPeers`).
+ * (bound `maxPeers`, 5 s), attempts per peer (bound `maxPeers`), pins (bound
+ * `maxPins`, least recently seen evicted, `pinAgeMs`), roster (MAX_ROSTER).
  *
  * Not done here: direct (not relayed) handshakes, cookies.
  *
@@ -54,11 +70,14 @@ import { SourceLimiter } from "./rate_limit.ts";
 import {
   addHopTag,
   checkVouch,
+  MAX_ROSTER,
   parseSecBody,
+  rosterDigest,
   SealedType,
   type SecMessage,
   secPacket,
 } from "./sec_messages.ts";
+import type { PeerDirectory } from "./sealer.ts";
 import { SecureSealer } from "./secure_sealer.ts";
 import { Session, type SessionInfo, sessionInfo, type SessionLimits } from "./session_keys.ts";
 
@@ -83,7 +102,31 @@ export interface SecureNodeConfig {
   handshakeTimeoutMs?: number;
   maxPeers?: number;
   maxBacklog?: number;
+  /** How often the node asks for the roster (default 5000 ms). */
+  rosterIntervalMs?: number;
+  /**
+   * Peer keys this node accepts (the daemon's `peers` list). Non-empty: only
+   * these, each for its `id` when given. Empty or absent: trust on first use.
+   */
+  trusted?: readonly TrustedPeer[];
+  /** How long a pin lives after its key was last seen (default 7 days). */
+  pinAgeMs?: number;
+  /** Most pins (default 4096). */
+  maxPins?: number;
 }
+
+/** A peer key the node accepts (`SecureNodeConfig.trusted`). */
+export interface TrustedPeer {
+  key: Uint8Array;
+  /** The only node id this key may hold (any when absent). */
+  id?: number;
+}
+
+/** Why a vouched peer key was refused. */
+export type PeerKeyRefusal = "pin_mismatch" | "not_trusted" | "trusted_for_other_id";
+
+/** Default `pinAgeMs`: the supernode's id binding age. */
+export const PIN_AGE_MS = 7 * 24 * 3600_000;
 
 /** What the node's security layer reports. */
 export type SecurityNodeEvent =
@@ -92,7 +135,17 @@ export type SecurityNodeEvent =
   | { type: "no_answer"; text: string }
   | { type: "peer_session"; peer: number; key: string; initiator: boolean }
   | { type: "peer_refused"; peer: number; reason: string }
-  | { type: "revoked"; node: number; key: string; sessions: number };
+  | { type: "revoked"; node: number; key: string; sessions: number }
+  | {
+    type: "peer_key_refused";
+    peer: number;
+    /** Fingerprint of the key the supernode vouched for. */
+    key: string;
+    /** Fingerprint of the pinned key (pin_mismatch). */
+    pinned?: string;
+    reason: PeerKeyRefusal;
+  }
+  | { type: "roster"; peers: number };
 
 interface Pending {
   peer: number;
@@ -111,11 +164,20 @@ interface Pending {
  * // if (sec.receive(from, bytes, now) === "core") core.receive(from, bytes, now);
  * ```
  */
-export class SecureNode {
+export class SecureNode implements PeerDirectory {
   readonly sealer: SecureSealer;
   readonly counters: Counters = new Counters();
   private readonly suite: CryptoSuite;
-  private readonly c: Required<Omit<SecureNodeConfig, "limits" | "psk" | "requestedId">>;
+  private readonly c: Required<
+    Omit<SecureNodeConfig, "limits" | "psk" | "requestedId" | "trusted">
+  >;
+  private readonly trusted: readonly TrustedPeer[];
+  /** node id -> pinned key (trust on first use). Bound: maxPins. */
+  private readonly pins = new Map<number, { key: Uint8Array; seen: number }>();
+  /** The other registered nodes of the network (from ROSTER), ascending. */
+  private rosterIds: number[] = [];
+  private rosterSum = rosterDigest([]);
+  private nextRosterAt = Infinity;
   private readonly psk: Uint8Array;
   private readonly requestedId: number;
   private readonly out: Backlog<Outgoing>;
@@ -140,8 +202,12 @@ export class SecureNode {
       handshakeTimeoutMs: 5000,
       maxPeers: 256,
       maxBacklog: 65_536,
+      rosterIntervalMs: 5000,
+      pinAgeMs: PIN_AGE_MS,
+      maxPins: 4096,
       ...c,
     };
+    this.trusted = (c.trusted ?? []).map((t) => ({ ...t, key: t.key.slice() }));
     this.psk = c.psk?.slice() ?? new Uint8Array(32);
     this.requestedId = c.requestedId ?? 0;
     this.sealer = new SecureSealer({ suite: c.suite, role: "node", limits: c.limits });
@@ -271,10 +337,7 @@ export class SecureNode {
       endpoint: this.c.supernode,
     });
     this.sealer.install(s);
-    const g = parseSecBody(SealedType.GROUP_KEY, r.payload);
-    if (g.ok && g.value.kind === "group_key") {
-      this.sealer.setGroupKey(this.c.network, g.value.gen, g.value.epoch, g.value.key);
-    }
+    this.nextRosterAt = now;
     this.counters.add("hs_supernode_done");
     this.events.push({ type: "supernode_session", keyId: s.localKeyId });
   }
@@ -295,6 +358,7 @@ export class SecureNode {
           this.counters.add("peer_key_unknown");
           return;
         }
+        if (!this.acceptKey(v.peer, v.publicKey, now)) return;
         this.rememberKey(v.peer, v.publicKey, now);
         if (this.sealer.wanted.has(v.peer) || this.needsRekey(v.peer, now)) {
           this.startPeer(v.peer, now);
@@ -308,6 +372,10 @@ export class SecureNode {
         for (const [id, p] of this.pending) {
           if (this.suite.equal(p.state.rs, v.publicKey)) this.pending.delete(id);
         }
+        // The supernode says this key is gone: its id may go to another key.
+        for (const [peer, pin] of this.pins) {
+          if (this.suite.equal(pin.key, v.publicKey)) this.pins.delete(peer);
+        }
         this.counters.add("revoked");
         if (n > 0) {
           this.events.push({
@@ -319,13 +387,138 @@ export class SecureNode {
         }
         return;
       }
-      case "group_key":
-        this.sealer.setGroupKey(this.c.network, v.gen, v.epoch, v.key);
-        this.counters.add("group_keys");
+      case "roster": {
+        const ids = [...new Set(v.ids)].filter((id) => id !== this.ownId() && id !== 0)
+          .sort((a, b) => a - b).slice(0, MAX_ROSTER);
+        this.rosterIds = ids;
+        this.rosterSum = v.digest;
+        this.counters.add("rosters");
+        this.events.push({ type: "roster", peers: ids.length });
         return;
+      }
       default:
         this.counters.add("drop_unexpected_type");
     }
+  }
+
+  /**
+   * True when `key` may be `peer`'s key by this node's own view (trusted
+   * list or pin); pins it on first use. A refusal is counted and reported.
+   */
+  private acceptKey(peer: number, key: Uint8Array, now: number): boolean {
+    let reason: PeerKeyRefusal | null = null;
+    let pinned: Uint8Array | undefined;
+    if (this.trusted.length > 0) {
+      const t = this.trusted.find((x) => this.suite.equal(x.key, key));
+      if (t === undefined) reason = "not_trusted";
+      else if (t.id !== undefined && t.id !== peer) reason = "trusted_for_other_id";
+    } else {
+      const pin = this.pins.get(peer);
+      if (pin !== undefined && !this.suite.equal(pin.key, key)) {
+        if (now - pin.seen < this.c.pinAgeMs) {
+          reason = "pin_mismatch";
+          pinned = pin.key;
+        } else {
+          this.pins.delete(peer);
+          this.counters.add("pins_aged");
+        }
+      }
+      if (reason === null) this.pin(peer, key, now);
+    }
+    if (reason === null) return true;
+    this.counters.add(`peer_key_refused_${reason}`);
+    this.events.push({
+      type: "peer_key_refused",
+      peer,
+      key: fingerprint(key),
+      ...(pinned ? { pinned: fingerprint(pinned) } : {}),
+      reason,
+    });
+    return false;
+  }
+
+  private pin(peer: number, key: Uint8Array, now: number): void {
+    const old = this.pins.get(peer);
+    if (old !== undefined) {
+      old.seen = now;
+      return;
+    }
+    if (this.pins.size >= this.c.maxPins) {
+      let oldest: number | undefined;
+      let at = Infinity;
+      for (const [id, p] of this.pins) {
+        if (p.seen < at) {
+          at = p.seen;
+          oldest = id;
+        }
+      }
+      if (oldest !== undefined) this.pins.delete(oldest);
+      this.counters.add("pins_evicted");
+    }
+    this.pins.set(peer, { key: key.slice(), seen: now });
+    this.counters.add("pins_added");
+  }
+
+  /**
+   * The pins for the daemon's state file: [node id, key (hex), ms since last
+   * seen]. Nothing secret (public keys).
+   */
+  exportPins(now: number): [number, string, number][] {
+    return [...this.pins].map((
+      [id, p],
+    ) => [id, hexOf(p.key), Math.max(0, Math.round(now - p.seen))]);
+  }
+
+  /**
+   * Replaces the pins with `data` (as `exportPins` wrote it, maybe edited by
+   * the operator). Entries that do not parse or have aged out are skipped;
+   * returns how many were taken.
+   */
+  importPins(data: unknown, now: number): number {
+    this.pins.clear();
+    if (!Array.isArray(data)) return 0;
+    for (const e of data) {
+      if (!Array.isArray(e) || e.length !== 3) continue;
+      const [id, key, age] = e;
+      if (!Number.isInteger(id) || id < 1 || id > 0xfffe) continue;
+      if (typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key)) continue;
+      if (typeof age !== "number" || !(age >= 0) || age >= this.c.pinAgeMs) continue;
+      if (this.pins.size >= this.c.maxPins) break;
+      this.pins.set(id, { key: fromHex(key), seen: now - age });
+    }
+    return this.pins.size;
+  }
+
+  /** Pinned node ids (tests, status). */
+  get pinCount(): number {
+    return this.pins.size;
+  }
+
+  /**
+   * A node the supernode vouched for in a handshake is a registered member:
+   * broadcasts go to it before the next ROSTER names it. The digest stays
+   * the supernode's, so the next ROSTER_REQUEST still fetches the real list.
+   */
+  private learnPeer(peer: number): void {
+    const ids = this.rosterIds;
+    if (ids.includes(peer) || ids.length >= MAX_ROSTER) return;
+    this.rosterIds = [...ids, peer].sort((a, b) => a - b);
+    this.counters.add("roster_learned");
+  }
+
+  /** PeerDirectory: the other registered nodes of the network (from the last ROSTER). */
+  broadcastPeers(): readonly number[] {
+    return this.rosterIds;
+  }
+
+  /** PeerDirectory: peers whose session became usable since the last call. */
+  takeReady(): number[] {
+    return this.sealer.takeReady();
+  }
+
+  /** PeerDirectory: true when `takeReady` has something. */
+  hasReady(): boolean {
+    return this.sealer.hasReady();
   }
 
   private rememberKey(peer: number, key: Uint8Array, now: number): void {
@@ -386,6 +579,7 @@ export class SecureNode {
       if (!this.suite.equal(r.remoteStatic, v.vouched)) {
         return this.counters.add("drop_not_vouched");
       }
+      if (!this.acceptKey(sender, v.vouched, now)) return;
       this.rememberKey(sender, v.vouched, now);
       const keyId = this.sealer.newKeyId();
       const e = this.ephemeral();
@@ -411,6 +605,7 @@ export class SecureNode {
       );
       this.out.push({ to: this.c.supernode, bytes: addHopTag(sn.hopTx, w.packet) });
       this.counters.add("hs_peer_answered");
+      this.learnPeer(sender);
       this.events.push({
         type: "peer_session",
         peer: sender,
@@ -500,6 +695,15 @@ export class SecureNode {
       if (now - k.at >= 600_000) this.peerKeys.delete(peer);
     }
     if (sn === undefined || this.ownId() === 0) return;
+    if (now >= this.nextRosterAt) {
+      this.nextRosterAt = now + this.c.rosterIntervalMs;
+      this.sendToSupernode({ kind: "roster_request", digest: this.rosterSum });
+      this.counters.add("roster_requests");
+      // Pins of peers we have a session with stay fresh.
+      for (const [peer, pin] of this.pins) {
+        if (this.sealer.currentFor(this.c.network, peer) !== undefined) pin.seen = now;
+      }
+    }
     const want = new Set(this.sealer.wanted);
     for (const s of this.sealer.currentSessions()) {
       if (
@@ -549,6 +753,7 @@ export class SecureNode {
       );
     }
     if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);
+    if (sn !== undefined && this.ownId() !== 0) d = Math.min(d, this.nextRosterAt);
     for (const p of this.pending.values()) d = Math.min(d, p.at + this.c.handshakeTimeoutMs);
     for (const a of this.attempts.values()) d = Math.min(d, a.at);
     for (const peer of this.sealer.wanted) if (!this.attempts.has(peer)) return 0; // due now
@@ -571,12 +776,20 @@ export class SecureNode {
   }
 
   /** Sessions and counters. */
-  status(): { ready: boolean; sessions: number; counters: Record<string, number> } {
+  status(): {
+    ready: boolean;
+    sessions: number;
+    roster: number;
+    pins: number;
+    counters: Record<string, number>;
+  } {
     let sessions = 0;
     for (const _ of this.sealer.sessions()) sessions++;
     return {
       ready: this.ready(),
       sessions,
+      roster: this.rosterIds.length,
+      pins: this.pins.size,
       counters: {
         ...this.counters.snapshot(),
         ...this.sealer.counters.snapshot(),
@@ -584,4 +797,16 @@ export class SecureNode {
       },
     };
   }
+}
+
+function hexOf(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += b[i].toString(16).padStart(2, "0");
+  return s;
+}
+
+function fromHex(s: string): Uint8Array {
+  const b = new Uint8Array(s.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return b;
 }

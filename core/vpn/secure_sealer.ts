@@ -4,12 +4,11 @@
  *
  * Sealing (`seal`), for a packet whose header and plaintext body the core
  * wrote:
- * - receiver 0xffff (broadcast, node): the sender's broadcast key, derived
- *   from the network's group key (which the supernode hands out) as
- *   HMAC(group key, "l2 bcast" | network | sender | key id); key id = group
- *   generation (8 bits) | sender epoch (24 bits, unique per node session,
- *   assigned by the supernode), so no two senders or restarts share a nonce.
- * - otherwise the current session to (network, receiver); on a node,
+ * - receiver 0xffff (broadcast) is refused on a node (`tx_broadcast_refused`):
+ *   there is no key the supernode could relay a broadcast under without
+ *   being able to read it; NodeCore fans broadcasts out over the peer
+ *   sessions instead (`PeerDirectory`).
+ * - the current session to (network, receiver); on a node,
  *   receiver 0 is the supernode session. Key id = the receiver's key id,
  *   counter = the session's send counter, nonce = 4 zero bytes | counter,
  *   AAD = the 24 header bytes with HOP_TAG cleared.
@@ -34,15 +33,13 @@
  * packets to the core); the sealer itself keeps no timers.
  *
  * Tables: sessions by key id (bound `maxSessions`, oldest evicted,
- * `sessions_evicted`); broadcast receive keys per (sender, key id) (bound
- * `maxGroupSenders`, least recently used evicted); peers wanting a session
- * (bound 256).
+ * `sessions_evicted`); peers wanting a session and peers whose session just
+ * became usable (`takeReady`) (bound 256 each).
  *
  * Not here: handshakes, who may connect, rotation decisions.
  *
  * @module
  */
-import { ReplayWindow } from "../replay.ts";
 import { Counters } from "./backlog.ts";
 import {
   BROADCAST_ID,
@@ -54,7 +51,7 @@ import {
   SUPERNODE_ID,
   TAG_LENGTH,
 } from "./constants.ts";
-import type { AeadKey, CryptoSuite } from "./crypto_suite.ts";
+import type { CryptoSuite } from "./crypto_suite.ts";
 import { HDR, writeCounter, writeKeyId } from "./header.ts";
 import type { Members } from "./members.ts";
 import { hopTagOk, writeHopTag } from "./sec_messages.ts";
@@ -73,26 +70,8 @@ export interface SecureSealerConfig {
   members?: Members;
   /** Most sessions (default 65 536). */
   maxSessions?: number;
-  /** Most broadcast receive keys (default 1024). */
-  maxGroupSenders?: number;
 }
 
-interface GroupRx {
-  aead: AeadKey;
-  window: ReplayWindow;
-}
-
-interface GroupTx {
-  network: number;
-  sender: number;
-  keyId: number;
-  aead: AeadKey;
-  counter: number;
-}
-
-const BCAST_LABEL = new TextEncoder().encode("l2 bcast");
-/** How long the previous broadcast generation is still accepted after a new one. */
-export const GROUP_GRACE_MS = 10_000;
 const MAX_WANTED = 256;
 
 /** Slot of (network, peer) in the current-session table. */
@@ -118,7 +97,6 @@ export class SecureSealer implements Sealer {
   private readonly suite: CryptoSuite;
   private readonly members?: Members;
   private readonly maxSessions: number;
-  private readonly maxGroupSenders: number;
   private now = 0;
   private from = "";
   /** Node: our node id, learned from the supernode's REGISTER_ACK. */
@@ -127,6 +105,8 @@ export class SecureSealer implements Sealer {
   lastOpened: Session | null = null;
   /** Node: peers a packet could not be sealed for (the owner starts handshakes). Bound: 256. */
   readonly wanted: Set<number> = new Set();
+  /** Node: peers whose session became usable for sending since `takeReady`. Bound: 256. */
+  private readonly ready: Set<number> = new Set();
   /** key id -> session (every live session). Bound: maxSessions. */
   private readonly byKeyId = new Map<number, Session>();
   /** peerSlot -> the session used for sending. */
@@ -142,16 +122,6 @@ export class SecureSealer implements Sealer {
   private readonly byEndpoint = new Map<string, Session>();
   /** "network:key" -> the one unconfirmed responder session of a key. Bound: one per session. */
   private readonly unconfirmed = new Map<string, Session>();
-  /** When the previous group generation stops being accepted. */
-  private prevGroupUntil = Infinity;
-  private prevGroupGen = -1;
-  /** Group keys by generation (node; at most 2: current and previous). */
-  private readonly groups = new Map<number, { network: number; key: Uint8Array }>();
-  private groupGen = -1;
-  private groupEpoch = 0;
-  private groupTx: GroupTx | null = null;
-  /** "network:sender:keyId" -> broadcast receive key. Bound: maxGroupSenders. */
-  private readonly groupRx = new Map<string, GroupRx>();
   private readonly aad = new Uint8Array(HEADER_LENGTH);
   private readonly nonce = new Uint8Array(12);
 
@@ -161,7 +131,6 @@ export class SecureSealer implements Sealer {
     this.limits = c.limits ?? DEFAULT_LIMITS;
     this.members = c.members;
     this.maxSessions = c.maxSessions ?? 65_536;
-    this.maxGroupSenders = c.maxGroupSenders ?? 1024;
   }
 
   /** Sets the time used for session ages. */
@@ -221,7 +190,23 @@ export class SecureSealer implements Sealer {
     if (old !== undefined && old !== s) this.previous.set(slot, old);
     this.current.set(slot, s);
     this.newest.set(slot, s);
-    if (this.role === "node") this.wanted.delete(s.peer);
+    if (this.role === "node" && s.peer !== SUPERNODE_ID) {
+      this.wanted.delete(s.peer);
+      if (this.ready.size < MAX_WANTED) this.ready.add(s.peer);
+    }
+  }
+
+  /** Node: the peers whose session became usable since the last call (held frames can go). */
+  takeReady(): number[] {
+    if (this.ready.size === 0) return [];
+    const r = [...this.ready];
+    this.ready.clear();
+    return r;
+  }
+
+  /** Node: true when peers became ready since the last `takeReady`. */
+  hasReady(): boolean {
+    return this.ready.size > 0;
   }
 
   private dropCurrent(s: Session): void {
@@ -323,69 +308,6 @@ export class SecureSealer implements Sealer {
     return n;
   }
 
-  /**
-   * Node: installs the network's group key (generation `gen`) and this
-   * node's sender epoch. The previous generation stays for receiving.
-   */
-  setGroupKey(network: number, gen: number, epoch: number, key: Uint8Array): void {
-    if (gen === this.groupGen && epoch === this.groupEpoch) return;
-    this.groups.set(gen, { network, key: key.slice() });
-    for (const g of [...this.groups.keys()]) {
-      if (g !== gen && g !== this.groupGen) this.groups.delete(g);
-    }
-    if (gen !== this.groupGen && this.groupGen >= 0) {
-      // Broadcasts still in flight under the old generation are accepted for
-      // GROUP_GRACE_MS; after that a removed member's old key opens nothing.
-      this.prevGroupGen = this.groupGen;
-      this.prevGroupUntil = this.now + GROUP_GRACE_MS;
-    }
-    this.groupGen = gen;
-    this.groupEpoch = epoch;
-    this.groupTx?.aead.close();
-    this.groupTx = null;
-  }
-
-  /** Node: forgets all group keys (revocation of this node, tests). */
-  clearGroupKeys(): void {
-    this.groups.clear();
-    this.groupGen = -1;
-    this.groupTx?.aead.close();
-    this.groupTx = null;
-    for (const r of this.groupRx.values()) r.aead.close();
-    this.groupRx.clear();
-  }
-
-  /** Forgets the previous broadcast generation once its grace period is over. */
-  private expireOldGroup(): void {
-    const gen = this.prevGroupGen;
-    if (gen < 0 || this.now < this.prevGroupUntil) return;
-    this.groups.delete(gen);
-    for (const [k, r] of this.groupRx) {
-      if (Number(k.split(":")[2]) >>> 24 === gen) {
-        r.aead.close();
-        this.groupRx.delete(k);
-      }
-    }
-    this.prevGroupGen = -1;
-    this.counters.add("group_generations_expired");
-  }
-
-  private groupKeyFor(network: number, sender: number, keyId: number): AeadKey | null {
-    this.expireOldGroup();
-    const g = this.groups.get(keyId >>> 24);
-    if (g === undefined || g.network !== network) return null;
-    const info = new Uint8Array(BCAST_LABEL.length + 8);
-    info.set(BCAST_LABEL);
-    const v = new DataView(info.buffer);
-    v.setUint16(BCAST_LABEL.length, network);
-    v.setUint16(BCAST_LABEL.length + 2, sender);
-    v.setUint32(BCAST_LABEL.length + 4, keyId);
-    const k = this.suite.hmac(g.key, info);
-    const a = this.suite.aead(k);
-    k.fill(0);
-    return a;
-  }
-
   private maskedHeader(packet: Uint8Array): Uint8Array {
     const a = this.aad;
     for (let i = 0; i < HEADER_LENGTH; i++) a[i] = packet[i];
@@ -412,7 +334,6 @@ export class SecureSealer implements Sealer {
     const bodyLen = len - HEADER_LENGTH - TAG_LENGTH - tail;
     if (bodyLen < 0) return "no_session";
     const network = u16(packet, HDR.NETWORK);
-    const sender = u16(packet, HDR.SENDER);
     const receiver = u16(packet, HDR.RECEIVER);
     const type = packet[HDR.TYPE];
     let hopSession: Session | undefined;
@@ -421,21 +342,9 @@ export class SecureSealer implements Sealer {
       if (hopSession === undefined) return this.noSession("tx_no_hop_session");
     }
     if (this.role === "node" && receiver === BROADCAST_ID) {
-      let g = this.groupTx;
-      if (g === null || g.network !== network || g.sender !== sender) {
-        if (this.groupGen < 0) return this.noSession("tx_no_group_key");
-        const keyId = ((this.groupGen << 24) | this.groupEpoch) >>> 0;
-        const aead = this.groupKeyFor(network, sender, keyId);
-        if (aead === null) return this.noSession("tx_no_group_key");
-        this.groupTx?.aead.close();
-        g = this.groupTx = { network, sender, keyId, aead, counter: 0 };
-      }
-      if (g.counter >= this.limits.rejectAfterPackets) return "counter_exhausted";
-      writeKeyId(packet, g.keyId);
-      writeCounter(packet, g.counter++);
-      this.setNonce(packet);
-      g.aead.seal(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, bodyLen);
-    } else {
+      return this.noSession("tx_broadcast_refused");
+    }
+    {
       let s: Session | undefined | null;
       if (this.role === "supernode" && type === MsgType.REGISTER_ACK) {
         s = this.lastOpened;
@@ -523,31 +432,8 @@ export class SecureSealer implements Sealer {
     }
 
     if (this.role === "node" && receiver === BROADCAST_ID) {
-      this.expireOldGroup();
-      const k = `${network}:${sender}:${keyId}`;
-      let g = this.groupRx.get(k);
-      if (g === undefined) {
-        if (sender === this.ownId) return this.reject("no_session", "rx_own_broadcast");
-        const aead = this.groupKeyFor(network, sender, keyId);
-        if (aead === null) return this.reject("no_session", "rx_no_group_key");
-        if (this.groupRx.size >= this.maxGroupSenders) {
-          const [ok, og] = this.groupRx.entries().next().value as [string, GroupRx];
-          og.aead.close();
-          this.groupRx.delete(ok);
-          this.counters.add("group_senders_evicted");
-        }
-        g = { aead, window: new ReplayWindow() };
-      } else {
-        this.groupRx.delete(k);
-      }
-      this.groupRx.set(k, g);
-      if (g.window.check(hi, lo) !== "ok") return this.reject("replay", "rx_replay");
-      this.setNonce(packet);
-      if (!g.aead.open(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, sealedLen)) {
-        return this.reject("bad_tag", "rx_bad_tag");
-      }
-      g.window.accept(hi, lo);
-      return "ok";
+      // Broadcasts travel as unicast copies over peer sessions; nothing opens these.
+      return this.reject("no_session", "rx_broadcast_unsealable");
     }
 
     const s = this.byKeyId.get(keyId);

@@ -5,10 +5,12 @@
  * the member list allows (or, in open mode, anyone whose handshake proves
  * the network secret), refuses with an authenticated HS_REJECT naming the
  * reason, relays node-to-node handshakes with a vouch for the sender's
- * public key, answers PEER_KEY_REQUEST, hands out the network's group key
- * (broadcasts) and, on `setMembers()`, cuts removed keys off at once: their
- * sessions are dropped, every other node of their networks gets REVOKE
- * (repeated `revokeRepeats` times, 1 s apart) and a new group key.
+ * public key, answers PEER_KEY_REQUEST and ROSTER_REQUEST (which other nodes
+ * are registered in the network: nodes fan broadcasts out to them over their
+ * end-to-end sessions, so the supernode holds no key that opens node-to-node
+ * payload, broadcasts included) and, on `setMembers()`, cuts removed keys off
+ * at once: their sessions are dropped, every other node of their networks
+ * gets REVOKE (repeated `revokeRepeats` times, 1 s apart).
  *
  * ```
  *   datagram --> receive(from, bytes, now)
@@ -48,9 +50,10 @@ import { TokenBucket } from "../token_bucket.ts";
 import {
   addVouch,
   checkHopTag,
+  MAX_ROSTER,
   parseSecBody,
+  rosterDigest,
   SealedType,
-  secBody,
   type SecMessage,
   secPacket,
 } from "./sec_messages.ts";
@@ -69,8 +72,13 @@ export interface SecureSupernodeConfig {
   limiter?: SourceLimiterConfig;
   maxSessions?: number;
   maxBacklog?: number;
-  /** How many times REVOKE and the new group key are sent (default 3, 1 s apart). */
+  /** How many times REVOKE is sent (default 3, 1 s apart). */
   revokeRepeats?: number;
+  /**
+   * The node ids registered in a network (`SupernodeCore.nodeIds`), for
+   * ROSTER. Absent: the nodes with a bound session.
+   */
+  registered?: (network: number) => Iterable<number>;
 }
 
 /** What the security layer reports (the daemon logs these, rate-limited). */
@@ -87,12 +95,6 @@ export type SecuritySupernodeEvent =
   }
   | { type: "handshake_failed"; endpoint: string; reason: string; text: string }
   | { type: "revoked"; network: number; node: number; key: string; sessions: number };
-
-interface Group {
-  gen: number;
-  key: Uint8Array;
-  nextEpoch: number;
-}
 
 interface Notice {
   network: number;
@@ -115,7 +117,7 @@ const FAIL_TEXT: Record<string, string> = {
 };
 
 /**
- * The supernode's handshakes, member checks, revocation and group keys.
+ * The supernode's handshakes, member checks, revocation and rosters.
  *
  * @example
  * ```ts
@@ -134,10 +136,13 @@ export class SecureSupernode {
   private readonly limiter: SourceLimiter;
   private readonly out: Backlog<Outgoing>;
   private readonly events: Backlog<SecuritySupernodeEvent>;
-  private readonly groups = new Map<number, Group>();
-  /** Pending REVOKE/GROUP_KEY repeats. Bound: 1024, oldest dropped. */
+  /** Pending REVOKE repeats. Bound: 1024, oldest dropped. */
   private notices: Notice[] = [];
   private readonly revokeRepeats: number;
+  /** Set by the daemon once `SupernodeCore` exists (ROSTER). */
+  registered: ((network: number) => Iterable<number>) | undefined;
+  /** network -> digest of its roster at the last sweep. Bound: networks with sessions. */
+  private readonly rosterSeen = new Map<number, number>();
   private nextSweep = 0;
   /** Failure and refusal events: at most 20 per second (a flood is counted, not logged). */
   private readonly eventBudget: TokenBucket;
@@ -159,6 +164,7 @@ export class SecureSupernode {
     this.out = new Backlog(c.maxBacklog ?? 65_536);
     this.events = new Backlog(c.maxBacklog ?? 65_536);
     this.revokeRepeats = c.revokeRepeats ?? 3;
+    this.registered = c.registered;
   }
 
   /** True for packets of the security layer (types 0x20..0x2f). */
@@ -193,6 +199,7 @@ export class SecureSupernode {
         this.relaySealed(bytes, h.network, h.receiver);
         return "done";
       case SealedType.PEER_KEY_REQUEST:
+      case SealedType.ROSTER_REQUEST:
         this.sealedFromNode(bytes);
         return "done";
       default:
@@ -256,11 +263,9 @@ export class SecureSupernode {
       return this.counters.add("hs_duplicate_ignored");
     }
     a.keyId = this.sealer.newKeyId();
-    const payload = this.groupPayload(network);
     const e = this.ephemeral();
-    const w = writeResp(this.suite, st, a, e, payload);
+    const w = writeResp(this.suite, st, a, e);
     e.privateKey.fill(0);
-    payload.fill(0);
     if (!w.ok) {
       this.counters.add("hs_failed_bad_dh");
       return;
@@ -287,43 +292,6 @@ export class SecureSupernode {
     const privateKey = new Uint8Array(32);
     this.suite.randomBytes(privateKey);
     return { privateKey, publicKey: this.suite.x25519Public(privateKey) };
-  }
-
-  private group(network: number): Group {
-    let g = this.groups.get(network);
-    if (g === undefined) {
-      const key = new Uint8Array(32);
-      this.suite.randomBytes(key);
-      const b = new Uint8Array(1);
-      this.suite.randomBytes(b);
-      g = { gen: b[0], key, nextEpoch: 1 };
-      this.groups.set(network, g);
-    }
-    return g;
-  }
-
-  private rotateGroup(network: number): void {
-    const old = this.groups.get(network);
-    const key = new Uint8Array(32);
-    this.suite.randomBytes(key);
-    this.groups.set(network, { gen: ((old?.gen ?? 0) + 1) & 0xff, key, nextEpoch: 1 });
-    old?.key.fill(0);
-    this.counters.add("group_rotations");
-  }
-
-  /** The group key with a sender epoch of its own for one more node of `network`. */
-  private groupMsg(network: number): SecMessage {
-    let g = this.group(network);
-    if (g.nextEpoch > 0xff_ffff) {
-      this.rotateGroup(network);
-      g = this.group(network);
-    }
-    return { kind: "group_key", key: g.key, gen: g.gen, epoch: g.nextEpoch++ };
-  }
-
-  /** HS_RESP payload: a GROUP_KEY body. */
-  private groupPayload(network: number): Uint8Array {
-    return secBody(this.groupMsg(network));
   }
 
   private relayHandshake(
@@ -371,6 +339,7 @@ export class SecureSupernode {
     if (s === null || s.peer < 0) return this.counters.add("drop_not_registered");
     const m = parseSecBody(bytes[2], bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
     if (!m.ok) return this.counters.add(`drop_${m.reason}`);
+    if (m.value.kind === "roster_request") return this.roster(s.network, s.peer, m.value.digest);
     if (m.value.kind !== "peer_key_request") return this.counters.add("drop_unexpected_type");
     const peer = this.sealer.currentFor(s.network, m.value.peer);
     this.counters.add("peer_key_requests");
@@ -380,6 +349,65 @@ export class SecureSupernode {
       known: peer !== undefined,
       publicKey: peer?.remoteStatic ?? new Uint8Array(32),
     });
+  }
+
+  /**
+   * Answers ROSTER_REQUEST: the other registered nodes of the network that
+   * hold a session (ascending, at most MAX_ROSTER), unless the node's
+   * digest shows it has that list already.
+   */
+  private roster(network: number, node: number, digest: number): void {
+    this.counters.add("roster_requests");
+    this.sendRoster(network, node, this.rosterIds(network), digest);
+  }
+
+  /** The registered nodes of `network` that hold a session, ascending. */
+  private rosterIds(network: number): number[] {
+    const ids: number[] = [];
+    for (const id of this.registered?.(network) ?? this.boundIds(network)) {
+      if (this.sealer.currentFor(network, id) !== undefined) ids.push(id);
+    }
+    return ids.sort((a, b) => a - b);
+  }
+
+  /** ROSTER to `node`: `all` without itself, unless its `digest` shows it has that. */
+  private sendRoster(network: number, node: number, all: number[], digest: number | null): void {
+    const ids = all.filter((id) => id !== node);
+    if (ids.length > MAX_ROSTER) {
+      ids.length = MAX_ROSTER;
+      this.counters.add("roster_truncated");
+    }
+    const d = rosterDigest(ids);
+    if (d === digest) return this.counters.add("roster_unchanged");
+    if (this.sendSealed(network, node, { kind: "roster", digest: d, ids })) {
+      this.counters.add("rosters_sent");
+    }
+  }
+
+  /**
+   * Pushes the roster to every node of a network whose membership changed
+   * since the last sweep, so nodes learn of a newcomer within a second
+   * (they also ask every 5 s). Bounded: one digest per network with sessions.
+   */
+  private pushRosters(): void {
+    const networks = new Set<number>();
+    for (const s of this.sealer.currentSessions()) if (s.peer > 0) networks.add(s.network);
+    for (const n of [...this.rosterSeen.keys()]) if (!networks.has(n)) this.rosterSeen.delete(n);
+    for (const network of networks) {
+      const all = this.rosterIds(network);
+      const d = rosterDigest(all);
+      const before = this.rosterSeen.get(network);
+      this.rosterSeen.set(network, d);
+      if (before === d) continue;
+      this.counters.add("roster_pushes");
+      for (const id of all) this.sendRoster(network, id, all, null);
+    }
+  }
+
+  private *boundIds(network: number): Iterable<number> {
+    for (const s of this.sealer.currentSessions()) {
+      if (s.network === network && s.peer > 0) yield s.peer;
+    }
   }
 
   private sendSealed(network: number, node: number, m: SecMessage): boolean {
@@ -392,7 +420,7 @@ export class SecureSupernode {
 
   /**
    * Replaces the member list (SIGHUP). Removed keys lose their sessions at
-   * once; the other nodes of their networks get REVOKE and a new group key.
+   * once; the other nodes of their networks get REVOKE.
    * Returns the number of keys removed.
    */
   setMembers(list: readonly Member[], now: number): number {
@@ -409,7 +437,6 @@ export class SecureSupernode {
   setSecret(psk: Uint8Array, now: number): void {
     this.psk = psk.slice();
     for (const s of [...this.sealer.sessions()]) this.sealer.remove(s);
-    for (const n of [...this.groups.keys()]) this.rotateGroup(n);
     this.sealer.sweep(now);
   }
 
@@ -421,7 +448,6 @@ export class SecureSupernode {
     const n = this.sealer.removeByStatic(key);
     this.counters.add("revoked_keys");
     for (const [network, node] of hit) {
-      this.rotateGroup(network);
       this.events.push({ type: "revoked", network, node, key: fingerprint(key), sessions: n });
       const revoke: SecMessage = { kind: "revoke", node, publicKey: key.slice() };
       if (this.notices.length >= 1024) this.notices.shift();
@@ -430,7 +456,7 @@ export class SecureSupernode {
     this.poll(now);
   }
 
-  /** Timers: REVOKE/GROUP_KEY repeats, session expiry, table ageing. */
+  /** Timers: REVOKE repeats, session expiry, table ageing. */
   poll(now: number): void {
     this.sealer.setNow(now);
     for (const n of this.notices) {
@@ -438,7 +464,6 @@ export class SecureSupernode {
       for (const s of [...this.sealer.currentSessions()]) {
         if (s.network !== n.network || s.peer < 0) continue;
         for (const m of n.msgs) this.sendSealed(n.network, s.peer, m);
-        this.sendSealed(n.network, s.peer, this.groupMsg(n.network));
       }
       n.left--;
       n.at = now + 1000;
@@ -448,6 +473,7 @@ export class SecureSupernode {
     if (now >= this.nextSweep) {
       this.nextSweep = now + 1000;
       this.sealer.sweep(now);
+      this.pushRosters();
       this.members.sweep(now);
       this.limiter.sweep(now);
     }

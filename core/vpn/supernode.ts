@@ -562,6 +562,12 @@ export class SupernodeCore {
     void now;
   }
 
+  /** Ids of the nodes registered in `network` now (any order; empty for an unknown network). */
+  nodeIds(network: number): number[] {
+    const n = this.networks.get(network);
+    return n === undefined ? [] : [...n.nodes.keys()];
+  }
+
   /** Datagrams to send, oldest first. */
   takeOutgoing(): Outgoing[] {
     return this.out.take();

@@ -5,6 +5,8 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { contains, frame, keyOf, mat, SecLab } from "./vpn_security_lab.ts";
+import { encodePacket } from "../../core/vpn/messages.ts";
+import { secPacket } from "../../core/vpn/sec_messages.ts";
 
 const MARKER = new TextEncoder().encode("SECRET-MARKER-7f3a");
 
@@ -271,33 +273,133 @@ Deno.test("security: replayed HS_INITs neither grow the session table nor distur
   assert(exchange(lab, "a", "b", 5, new TextEncoder().encode("after-replays")) >= 4);
 });
 
-Deno.test("security: after revocation the removed node's broadcast key opens nothing once the grace period ends", async () => {
-  const { encodePacket } = await import("../../core/vpn/messages.ts");
+Deno.test("security: broadcasts are end-to-end copies: the supernode opens none; a removed node's broadcasts reach nobody", () => {
+  const probe = new SecLab();
+  const list = membersOf(probe, 1, 2, 3);
+  const lab = new SecLab({ members: list });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.addNode("c", keyOf(lab.suite, 3));
+  lab.run(3000);
+  const bId = lab.idOf("b");
+  const bcast = (text: string) => {
+    const m = new TextEncoder().encode(text);
+    lab.send("b", frame(0xffff_ffff_ffff, mat(bId), m));
+    lab.run(2000);
+    return ["a", "c"].map((n) => lab.node(n).frames.filter((x) => contains(x, m)).length);
+  };
+  // Positive control: the first broadcast waits for b's sessions with a and c, then arrives once each.
+  assertEquals(bcast("bcast-before"), [1, 1]);
+  const bc = lab.node("b").core.status().counters;
+  assertEquals([bc.tx_broadcast, bc.tx_broadcast_copies, bc.tx_held, bc.tx_held_sent], [
+    1,
+    2,
+    2,
+    2,
+  ]);
+  for (const bytes of lab.snSeen) assert(!contains(bytes, new TextEncoder().encode("bcast-")));
+  // A sealer cannot make a packet for receiver 0xffff any more (no key could protect it).
+  const r = encodePacket({ network: 0, sender: bId, receiver: 0xffff }, {
+    kind: "data",
+    frame: frame(0xffff_ffff_ffff, mat(bId), MARKER),
+  }, lab.node("b").sec.sealer);
+  assertEquals(r.ok ? "sealed" : r.reason, "no_session");
+  lab.sec.setMembers([list[0], list[2]], lab.now);
+  lab.run(3000);
+  assertEquals(bcast("bcast-after"), [0, 0]);
+  // a and c still reach each other by broadcast (their rosters dropped b).
+  const cId = lab.idOf("c");
+  const m2 = new TextEncoder().encode("bcast-from-c");
+  lab.send("c", frame(0xffff_ffff_ffff, mat(cId), m2));
+  lab.run(2000);
+  assertEquals(lab.node("a").frames.filter((x) => contains(x, m2)).length, 1);
+  assertEquals(lab.node("c").core.status().counters.tx_broadcast_copies, 1, "c's roster: only a");
+});
+
+Deno.test("security: nodes learn a newcomer from the supernode's roster push within seconds", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.run(3000);
+  assertEquals(lab.node("a").sec.broadcastPeers().length, 0);
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(2500); // b registers (about 1 s), the next sweep pushes the roster (1 s)
+  assertEquals(lab.node("a").sec.broadcastPeers(), [lab.idOf("b")]);
+  assertEquals(lab.node("b").sec.broadcastPeers(), [lab.idOf("a")]);
+  assert((lab.sec.status().counters.roster_pushes ?? 0) >= 1);
+  // Unchanged rosters are not sent again: a's periodic requests are answered with nothing.
+  const sent = lab.sec.status().counters.rosters_sent ?? 0;
+  lab.run(12_000);
+  assertEquals(lab.sec.status().counters.rosters_sent ?? 0, sent);
+  assert((lab.sec.status().counters.roster_unchanged ?? 0) >= 2);
+});
+
+Deno.test("security: peer keys are pinned on first use; a supernode vouching another key for a known id is refused", () => {
   const probe = new SecLab();
   const list = membersOf(probe, 1, 2);
   const lab = new SecLab({ members: list });
   lab.addNode("a", keyOf(lab.suite, 1));
   lab.addNode("b", keyOf(lab.suite, 2));
   lab.run(3000);
-  const a = lab.node("a"), b = lab.node("b");
+  assert(exchange(lab, "a", "b", 3) >= 2, "a and b talk (b's key pinned at a)");
+  const a = lab.node("a");
   const bId = lab.idOf("b");
-  const forge = (text: string) => {
-    const f = frame(0xffff_ffff_ffff, mat(bId), new TextEncoder().encode(text));
-    const r = encodePacket({ network: 0, sender: bId, receiver: 0xffff }, {
-      kind: "data",
-      frame: f,
-    }, b.sec.sealer);
-    assert(r.ok);
-    // Nodes take broadcasts only from the supernode's address: b spoofs it.
-    lab.inject("198.51.100.1:7654", a.ep, r.packet);
-    lab.run(100);
-    return a.frames.filter((x) => contains(x, new TextEncoder().encode(text))).length;
-  };
-  assertEquals(forge("bcast-before"), 1); // positive control: accepted while b is a member
+  assertEquals(a.sec.pinCount, 1);
+  const pins = a.sec.exportPins(lab.now);
+  assertEquals(pins.length, 1);
+  assertEquals(pins[0][0], bId);
+  // The supernode (compromised) now says node b holds another key: a refuses it.
+  const evil = keyOf(lab.suite, 66).publicKey;
+  const pk = secPacket(
+    { kind: "peer_key", peer: bId, known: true, publicKey: evil },
+    { network: 0, sender: 0, receiver: lab.idOf("a") },
+    false,
+  );
+  assertEquals(lab.sec.sealer.seal(pk), "ok");
+  lab.inject("198.51.100.1:7654", a.ep, pk);
+  lab.run(100);
+  const ev = a.events.find((e) => e.type === "peer_key_refused");
+  assert(ev !== undefined && ev.type === "peer_key_refused", JSON.stringify(a.events));
+  assertEquals([ev.peer, ev.reason], [bId, "pin_mismatch"]);
+  assertEquals(a.sec.status().counters.peer_key_refused_pin_mismatch, 1);
+  assertEquals(a.sec.pinCount, 1, "the pin stays");
+  // The pins survive a round trip through the state file; a garbled file loads nothing bad.
+  assertEquals(a.sec.importPins(JSON.parse(JSON.stringify(pins)), lab.now), 1);
+  assertEquals(
+    a.sec.importPins([[bId, "zz", 0], [0, pins[0][1], 0], "x", [bId, pins[0][1], -1]], lab.now),
+    0,
+  );
+  assertEquals(a.sec.importPins(pins, lab.now), 1);
+  // Revocation of the pinned key by the supernode clears the pin (the id may go to a new key).
   lab.sec.setMembers([list[0]], lab.now);
-  lab.run(15_000);
-  assertEquals(forge("bcast-after"), 0);
-  assert((a.sec.status().counters.group_generations_expired ?? 0) >= 1);
+  lab.run(3000);
+  assertEquals(a.sec.pinCount, 0);
+});
+
+Deno.test("security: with a trusted peer list only listed keys, for their ids, get a session", () => {
+  const probe = new SecLab();
+  const list = membersOf(probe, 1, 2, 3);
+  const lab = new SecLab({ members: list });
+  // a trusts only b's key (no id given); c is a member the supernode admits, but a does not trust it.
+  lab.addNode("a", keyOf(lab.suite, 1), { trusted: [{ key: list[1].publicKey }] });
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.addNode("c", keyOf(lab.suite, 3));
+  lab.run(3000);
+  assert(exchange(lab, "a", "b", 3) >= 2, "a <-> b works");
+  assertEquals(exchange(lab, "a", "c", 3), 0, "a -> c refused (a does not trust c)");
+  assertEquals(exchange(lab, "c", "a", 3), 0, "c -> a refused");
+  const c = lab.node("a").sec.status().counters;
+  assert((c.peer_key_refused_not_trusted ?? 0) >= 1, JSON.stringify(c));
+  // An id-bound trusted entry refuses the right key under another id.
+  const lab2 = new SecLab({ members: list });
+  lab2.addNode("b", keyOf(lab2.suite, 2), { nodeId: 20 });
+  lab2.addNode("a", keyOf(lab2.suite, 1), {
+    nodeId: 10,
+    trusted: [{ key: list[1].publicKey, id: 21 }],
+  });
+  lab2.run(3000);
+  assertEquals(exchange(lab2, "a", "b", 3), 0);
+  assert((lab2.node("a").sec.status().counters.peer_key_refused_trusted_for_other_id ?? 0) >= 1);
 });
 
 Deno.test("security: after a supernode restart nodes handshake and register again within 25 s", () => {

@@ -26,7 +26,9 @@ import {
   addVouch,
   checkHopTag,
   checkVouch,
+  MAX_ROSTER,
   parseSecBody,
+  rosterDigest,
   secBody,
 } from "../../core/vpn/sec_messages.ts";
 import { ffiCryptoSuite } from "../../cmd/vpn_crypto.ts";
@@ -298,10 +300,12 @@ Deno.test("security bodies: emit/parse round trip; wrong lengths refused", () =>
     { kind: "peer_key_request", peer: 513 },
     { kind: "peer_key", peer: 7, known: true, publicKey: k },
     { kind: "revoke", node: 9, publicKey: k },
-    { kind: "group_key", key: k, gen: 200, epoch: 0xabcdef },
     { kind: "session_confirm" },
+    { kind: "roster_request", digest: 0xfedcba98 },
+    { kind: "roster", digest: 0x01020304, ids: [1, 2, 0xfffe] },
+    { kind: "roster", digest: 7, ids: [] },
   ] as const;
-  const types = [0x23, 0x24, 0x25, 0x26, 0x27];
+  const types = [0x23, 0x24, 0x25, 0x27, 0x28, 0x29, 0x29];
   msgs.forEach((m, i) => {
     const b = secBody(m);
     const p = parseSecBody(types[i], b);
@@ -311,6 +315,19 @@ Deno.test("security bodies: emit/parse round trip; wrong lengths refused", () =>
     assertEquals(longer.ok ? "ok" : longer.reason, "bad_length");
   });
   assertEquals(parseSecBody(0x2f, new Uint8Array(0)).ok, false);
+  // 0x26 (GROUP_KEY, retired) is not understood any more.
+  assertEquals(parseSecBody(0x26, new Uint8Array(36)).ok, false);
+  // A roster whose count disagrees with its length, or over MAX_ROSTER, is refused.
+  const r = secBody({ kind: "roster", digest: 1, ids: [5, 6] });
+  assertEquals(parseSecBody(0x29, r.subarray(0, r.length - 2)).ok, false);
+  const big = new Uint8Array(6 + 2 * (MAX_ROSTER + 1));
+  big[4] = (MAX_ROSTER + 1) >> 8;
+  big[5] = (MAX_ROSTER + 1) & 0xff;
+  assertEquals(parseSecBody(0x29, big).ok, false);
+  // The digest does not depend on order and tells lists apart.
+  assertEquals(rosterDigest([3, 1, 2]), rosterDigest([1, 2, 3]));
+  assert(rosterDigest([1, 2, 3]) !== rosterDigest([1, 2]));
+  assert(rosterDigest([0x102]) !== rosterDigest([0x201]));
 });
 
 Deno.test("hop tags and vouches verify with the right hop key only, over every byte", () => {

@@ -9,7 +9,11 @@ import type { CryptoSuite } from "../../core/vpn/crypto_suite.ts";
 import type { StaticKey } from "../../core/vpn/handshake.ts";
 import { type Member, type MemberMode, Members } from "../../core/vpn/members.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
-import { SecureNode, type SecurityNodeEvent } from "../../core/vpn/secure_node.ts";
+import {
+  SecureNode,
+  type SecurityNodeEvent,
+  type TrustedPeer,
+} from "../../core/vpn/secure_node.ts";
 import { SecureSupernode, type SecuritySupernodeEvent } from "../../core/vpn/secure_supernode.ts";
 import type { SessionLimits } from "../../core/vpn/session_keys.ts";
 import { SupernodeCore } from "../../core/vpn/supernode.ts";
@@ -132,6 +136,8 @@ export class SecLab {
       random: prng(7),
       mayHold: (n, id, key) => this.members.mayHold(n, id, key),
     });
+    const core7 = this.core;
+    this.sec.registered = (n) => core7.nodeIds(n);
     this.snOpts = { psk: opts.psk, limits: opts.limits };
   }
 
@@ -150,12 +156,20 @@ export class SecLab {
       random: prng(8),
       mayHold: (n, id, key) => members.mayHold(n, id, key),
     });
+    const core8 = this.core;
+    this.sec.registered = (n) => core8.nodeIds(n);
   }
 
   addNode(
     name: string,
     key: StaticKey,
-    o: { nodeId?: number; psk?: Uint8Array; snKey?: Uint8Array; limits?: SessionLimits } = {},
+    o: {
+      nodeId?: number;
+      psk?: Uint8Array;
+      snKey?: Uint8Array;
+      limits?: SessionLimits;
+      trusted?: TrustedPeer[];
+    } = {},
   ): LabNode {
     const ep = `192.0.2.${this.nodes.size + 10}:${this.nextPort++}`;
     const sec = new SecureNode({
@@ -167,8 +181,10 @@ export class SecLab {
       requestedId: o.nodeId ?? 0,
       psk: o.psk,
       limits: o.limits,
+      trusted: o.trusted,
     }, this.now);
     const core = new NodeCore({
+      directory: sec,
       supernode: SN_EP,
       identity: key.publicKey,
       sealer: sec.sealer,
