@@ -51,12 +51,27 @@ import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { cryptoRandom, VPN_PORT } from "./supernode.ts";
 import { VpnSocket } from "./vpn_io.ts";
 import { NodeEngine } from "./vpn_node_engine.ts";
-import { ensureStateDir, loadLeaves, saveLeaves } from "./vpn_state.ts";
+import {
+  ensureStateDir,
+  loadLeaves,
+  loadPins,
+  PINS_FILE,
+  saveLeaves,
+  savePins,
+} from "./vpn_state.ts";
 import { NodeCore } from "../core/vpn/node.ts";
 import { SecureNode } from "../core/vpn/secure_node.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
 import { toBase64 } from "./keygen.ts";
-import { CIPHER, keyText, loadOrCreateKey, networkSecret, supernodeKey } from "./vpn_security.ts";
+import {
+  CIPHER,
+  keyText,
+  loadOrCreateKey,
+  memberList,
+  networkSecret,
+  supernodeKey,
+  toMembers,
+} from "./vpn_security.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import type { MacKey } from "../core/mac.ts";
 import { formatIp, type Ip16, isV4, parseIp } from "../ffi/addr.ts";
@@ -121,6 +136,11 @@ export const nodeFields = {
     doc: "the supernode's base64 public key (required: its log prints it at start)",
     default: "",
   }),
+  peers: memberList(
+    "public keys (base64) of the peers this node accepts (an entry { key, id, name } also " +
+      "fixes the node id); empty: trust the first key seen for each node id and pin it " +
+      "(<state_dir>/peer_pins.json)",
+  ),
   secret: str({ doc: "network secret, when the supernode has one (open mode)", default: "" }),
   secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
   ...apiFields(7656),
@@ -335,7 +355,18 @@ async function startNode(
     // A returning supernode: a handshake every 3 s while it is silent...
     retryMs: HANDSHAKE_RETRY_MS,
     handshakeTimeoutMs: HANDSHAKE_RETRY_MS,
+    trusted: toMembers(c.peers).map((m) => ({
+      key: m.publicKey,
+      ...(m.id !== undefined ? { id: m.id } : {}),
+    })),
   }, now0);
+  const pins = loadPins(dir, security, now0);
+  if (pins.error) log.error(`peer key pins not loaded, pinning anew: ${pins.error}`);
+  else if (c.peers.length > 0) {
+    log.info(`accepting only the ${c.peers.length} peer key(s) listed in peers`);
+  } else if (pins.loaded) {
+    log.info(`loaded ${pins.loaded} peer key pin(s) from ${dir}/${PINS_FILE}`);
+  }
   psk?.fill(0);
   const core = new NodeCore({
     supernode,
@@ -358,7 +389,10 @@ async function startNode(
     tapMac,
     log,
     locals,
-    save: () => saveLeaves(dir, leaves.table),
+    save: () => {
+      saveLeaves(dir, leaves.table);
+      if (c.peers.length === 0) savePins(dir, security, performance.now());
+    },
     security: { layer: security, publicKey: identity },
   });
   const clock = () => performance.now();
@@ -385,7 +419,13 @@ async function startNode(
   return {
     status: () => engine.status(clock()),
     metrics: (w) => engine.metrics(w),
-    reload: (next) => restartNeeded(c, next, "node"),
+    reload: (next) => {
+      // The pin file is the operator's way to accept a peer's new key: re-read it.
+      const p = loadPins(dir, security, clock());
+      if (p.error) log.error(`peer key pins not re-read: ${p.error}`);
+      else log.info(`re-read ${p.loaded} peer key pin(s) from ${dir}/${PINS_FILE}`);
+      return restartNeeded(c, next, "node");
+    },
     async stop() {
       engine.stop(clock());
       await loop.close();

@@ -340,5 +340,31 @@ export function logNodeSecurity(
         `the supernode revoked node ${ev.node} (key ${ev.key}...): ${ev.sessions} session(s) ended`,
       );
       break;
+    case "peer_key_refused":
+      log.limited(`peer_key:${ev.peer}`, "error", peerKeyRefusedText(ev), {
+        reason: ev.reason,
+      });
+      break;
+    case "roster":
+      log.debug(`the supernode lists ${ev.peers} other node(s) in this network`);
+      break;
+  }
+}
+
+/** The operator's line for a refused peer key: what happened and what to do. */
+export function peerKeyRefusedText(
+  ev: Extract<SecurityNodeEvent, { type: "peer_key_refused" }>,
+): string {
+  switch (ev.reason) {
+    case "pin_mismatch":
+      return `the supernode vouches key ${ev.key}... for node ${ev.peer}, but this node pinned ` +
+        `key ${ev.pinned}... for it: refusing (a compromised supernode, or node ${ev.peer} has a ` +
+        `new key: then delete its line from <state_dir>/peer_pins.json and send SIGHUP)`;
+    case "not_trusted":
+      return `node ${ev.peer} holds key ${ev.key}..., which is not in this node's peers list: ` +
+        "refusing (add it to peers to talk to that node)";
+    case "trusted_for_other_id":
+      return `key ${ev.key}... is in this node's peers list for another node id than ${ev.peer}: ` +
+        "refusing";
   }
 }

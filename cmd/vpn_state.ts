@@ -56,3 +56,49 @@ export function loadLeaves(
 export function saveLeaves(dir: string, table: LeafTable): void {
   writeAtomic(`${dir}/leaves.json`, new TextEncoder().encode(JSON.stringify(table.toJSON())));
 }
+
+/** The pin table's file in the state directory. */
+export const PINS_FILE = "peer_pins.json";
+
+/** What holds pins (`SecureNode`). */
+export interface PinStore {
+  exportPins(now: number): [number, string, number][];
+  importPins(data: unknown, now: number): number;
+}
+
+/**
+ * Loads `<dir>/peer_pins.json` into `store` (replacing what it held): how
+ * many pins were taken, or the reason it could not be read. A missing file
+ * is no error (a new node pins on first use).
+ */
+export function loadPins(
+  dir: string,
+  store: PinStore,
+  now: number,
+): { loaded: number; error: string | null } {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`${dir}/${PINS_FILE}`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      return { loaded: store.importPins([], now), error: null };
+    }
+    return { loaded: 0, error: (e as Error).message };
+  }
+  try {
+    return { loaded: store.importPins(JSON.parse(text), now), error: null };
+  } catch (e) {
+    return { loaded: 0, error: `${dir}/${PINS_FILE}: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * Writes the pins to `<dir>/peer_pins.json` (0600, atomically), one entry a
+ * line so an operator can find and delete one: `[node id, "public key in
+ * hex", ms since last seen]`.
+ */
+export function savePins(dir: string, store: PinStore, now: number): void {
+  const lines = store.exportPins(now).map((e) => "  " + JSON.stringify(e));
+  const text = lines.length ? `[\n${lines.join(",\n")}\n]\n` : "[]\n";
+  writeAtomic(`${dir}/${PINS_FILE}`, new TextEncoder().encode(text));
+}

@@ -136,6 +136,29 @@ Deno.test("vpn config: open mode needs a secret; member list errors name file, l
   });
 });
 
+Deno.test("vpn config: a node's peers list: errors name file, line and column; a good one checks", async () => {
+  await withDir(async (dir) => {
+    const cfg = `${dir}/l2.yaml`;
+    const snKey = toBase64(new Uint8Array(32).fill(9));
+    const head = `node:\n  default:\n    supernode: 127.0.0.1:9\n    supernode_key: ${snKey}\n` +
+      "    peers:\n";
+    await Deno.writeTextFile(
+      cfg,
+      head + `      - ${toBase64(new Uint8Array(32).fill(1))}\n      - key: nope\n`,
+    );
+    let r = await runL2(["node", "--config", cfg, "--check-config"]);
+    assertEquals(r.code, 2, r.stderr);
+    assertStringIncludes(r.stderr, `${cfg}:7:14: node.default.peers[1].key`);
+    await Deno.writeTextFile(
+      cfg,
+      head + `      - { key: ${toBase64(new Uint8Array(32).fill(1))}, id: 5, name: office }\n`,
+    );
+    r = await runL2(["node", "--config", cfg, "--check-config"]);
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "peers");
+  });
+});
+
 Deno.test("vpn config: the default key is created 0600 and its public key logged", async () => {
   await withDir(async (dir) => {
     const cfg = `${dir}/l2.yaml`;

@@ -308,7 +308,10 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     assertEquals(sst.role, "supernode");
     assertEquals(sst.relayed_frames, before, "bulk traffic between direct peers was relayed");
     assertEquals(sst.nodes.length, 3);
-    assert(sst.broadcast_frames > 0, "ARP/NDP went through the supernode as broadcast");
+    // ARP/ND broadcasts went out as end-to-end copies, none as a supernode broadcast.
+    assertEquals(sst.broadcast_frames, 0, "no broadcast the supernode could fan out (or read)");
+    const c2 = (await status(v.n[1])).counters;
+    assert(c2.tx_broadcast > 0 && c2.tx_broadcast_copies >= c2.tx_broadcast, JSON.stringify(c2));
     const p = peerOf(await status(v.n[1]), v.ids[2]);
     assertEquals(p.path, "direct");
     assert(p.tx_frames >= 300 && p.rx_frames >= 300, JSON.stringify(p));
@@ -324,9 +327,13 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     // Node 1 restarts: same identity (same auto id), leaf table loaded (same MAT address).
     v.nd[0].kill("SIGTERM");
     assertEquals((await v.nd[0].exited()).code, 0, v.nd[0].lines.join("\n"));
-    for (const f of ["node.key", "leaves.json"]) {
+    for (const f of ["node.key", "leaves.json", "peer_pins.json"]) {
       assertEquals((await Deno.stat(`${v.dir}/n1/${f}`)).mode! & 0o777, 0o600, f);
     }
+    // Node 1 pinned the keys of the peers it talked to (saved at stop).
+    const pins = JSON.parse(await Deno.readTextFile(`${v.dir}/n1/peer_pins.json`));
+    const pinned = pins.map((e: [number, string, number]) => e[0]).sort();
+    assert(pinned.includes(v.ids[1]) && pinned.includes(v.ids[2]), JSON.stringify(pins));
     const again = await startNode(
       v.n[0],
       `${SN_ADDR}:${SN_PORT}`,
@@ -492,11 +499,15 @@ Deno.test("vpn: supernode killed and restarted; direct traffic flows meanwhile; 
       [...v.ids].sort(),
       "the nodes kept their ids",
     );
-    // Broadcast again: n2 forgets its neighbours and must ARP for n1 through the supernode.
+    // Broadcast again: n2 forgets its neighbours and must ARP for n1, by the roster the new
+    // supernode keeps (the nodes ask for it after registering).
+    const copies0 = (await status(v.n[1])).counters.tx_broadcast_copies ?? 0;
     await lab.exec(v.n[1], ["ip", "neigh", "flush", "dev", "v0"]);
     const p = await ping(lab, v.n[1], "10.99.0.11");
     assertEquals(p.code, 0, p.stdout);
-    assert((await status(v.sn)).broadcast_frames > 0, "the new supernode fanned out the ARP");
+    assert((await status(v.n[1])).counters.tx_broadcast_copies > copies0, "the ARP went out");
+    const snc = (await status(v.sn)).security.counters;
+    assert(snc.roster_requests > 0, `the new supernode answered rosters: ${JSON.stringify(snc)}`);
     // SIGTERM on the supernode: every node hears GOING_AWAY.
     const m2 = v.nd.map((d) => d.lines.length);
     v.snd.kill("SIGTERM");
@@ -837,6 +848,30 @@ Deno.test("vpn security: relayed frames are encrypted: a capture at the supernod
       assertEquals(r.stdout.trim(), "1", r.stderr);
     });
     assert(contains(clear, marker), "the control capture must show the marker sent in clear");
+    // 3. A broadcast (ICMP echo to 10.99.0.255, the marker as ping's pattern) reaches the other
+    // nodes' TAPs, as one end-to-end copy per peer: the supernode relays the copies unread.
+    const bmark = crypto.getRandomValues(new Uint8Array(16));
+    let atN3: Uint8Array = new Uint8Array(0);
+    const bcast = await capture(lab, v.sn, "up0", `${v.dir}/bcast.pcap`, async () => {
+      atN3 = await capture(lab, v.n[2], "v0", `${v.dir}/bcast_n3.pcap`, async () => {
+        await lab.exec(v.n[1], [
+          "ping",
+          "-b",
+          "-c",
+          "3",
+          "-i",
+          "0.2",
+          "-W",
+          "1",
+          "-p",
+          toHex(bmark),
+          "10.99.0.255",
+        ], { allowFail: true });
+      });
+    });
+    assert(contains(atN3, bmark), "the broadcast reached node 3's TAP (positive control)");
+    assert(bcast.length > 3 * 100, `the capture holds the relayed copies (${bcast.length} bytes)`);
+    assert(!contains(bcast, bmark), "a broadcast crossed the supernode in clear");
     // Status: the supernode's security view.
     const st = await status(v.sn);
     assertEquals(st.security.encryption, "aes-256-gcm");
