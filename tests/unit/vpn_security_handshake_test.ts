@@ -330,6 +330,21 @@ Deno.test("security bodies: emit/parse round trip; wrong lengths refused", () =>
   assert(rosterDigest([0x102]) !== rosterDigest([0x201]));
 });
 
+Deno.test("ROSTER round-trips any list of ids up to MAX_ROSTER (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: MAX_ROSTER }),
+      fc.integer({ min: 0, max: 0xffff_ffff }),
+      (ids, digest) => {
+        const p = parseSecBody(0x29, secBody({ kind: "roster", digest, ids }));
+        assert(p.ok && p.value.kind === "roster");
+        assertEquals([p.value.digest, [...p.value.ids]], [digest, ids]);
+      },
+    ),
+    { seed: 0x2057, numRuns: 200 },
+  );
+});
+
 Deno.test("hop tags and vouches verify with the right hop key only, over every byte", () => {
   const inner = new Uint8Array(60).fill(3);
   inner[0] = 0x4c;
