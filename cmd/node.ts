@@ -136,6 +136,13 @@ export const nodeFields = {
     doc: "the supernode's base64 public key (required: its log prints it at start)",
     default: "",
   }),
+  punch_ttl: int({
+    doc: "TTL of the first hole punching probes: enough to pass this node's own NAT routers, " +
+      "too little to reach the peer's (whose NAT would track them as unsolicited); 0: full TTL",
+    min: 0,
+    max: 255,
+    default: 2,
+  }),
   peers: memberList(
     "public keys (base64) of the peers this node accepts (an entry { key, id, name } also " +
       "fixes the node id); empty: trust the first key seen for each node id and pin it " +
@@ -377,6 +384,7 @@ async function startNode(
     network: c.network,
     nodeId: c.id,
     localEndpoints: locals,
+    punchTtl: c.punch_ttl,
     ipVersion: isV4(snIp) ? 4 : 6,
     // ...and REGISTER (which needs that session) at most 4 s later: back within 10 s.
     registerRetryMaxMs: REGISTER_RETRY_MAX_MS,

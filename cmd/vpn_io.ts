@@ -13,6 +13,7 @@
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../ffi/addr.ts";
 import type { DatagramTransport } from "../ffi/types.ts";
 import type { Outgoing } from "../core/vpn/backlog.ts";
+import { sendWithTtl } from "../ffi/ttl.ts";
 
 /** I/O counters of one daemon socket. */
 export interface SocketCounters {
@@ -119,6 +120,13 @@ export class VpnSocket {
       const ep = this.#cache.get(o.to);
       if (!ep) {
         this.counters.tx_bad_endpoint++;
+        continue;
+      }
+      if (o.ttl !== undefined) {
+        // A hole punching probe with its own TTL goes alone, after what was queued.
+        if (t.flush() !== 0) this.counters.tx_errors++;
+        if (sendWithTtl(t, o.bytes, ep, o.ttl) !== 0) this.counters.tx_errors++;
+        else this.counters.tx_datagrams++;
         continue;
       }
       if (t.queue(o.bytes, ep) !== 0) this.counters.tx_errors++;

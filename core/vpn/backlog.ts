@@ -15,6 +15,11 @@ export interface Outgoing {
   /** Destination endpoint, `ip:port` or `[v6]:port`. */
   to: string;
   bytes: Uint8Array;
+  /**
+   * IP TTL / hop limit for this datagram only (hole punching's opening
+   * probes); absent: the socket's default.
+   */
+  ttl?: number;
 }
 
 /** A FIFO of at most `max` items; pushing to a full queue drops the item and counts it. */

@@ -107,6 +107,14 @@ export interface NodeConfig {
   holdMs?: number;
   /** Most frames held for one peer. Default 16. */
   maxHeldFrames?: number;
+  /**
+   * TTL of the first probe round to a peer's endpoints when punching starts
+   * (0: the socket's default). Default 2: the probe opens this node's own
+   * NAT mapping but expires before the peer's NAT, which would otherwise
+   * track it as an unsolicited connection and map the peer's own probes to
+   * another port. Later rounds go with the full TTL.
+   */
+  punchTtl?: number;
 }
 
 /** Registration states. */
@@ -256,6 +264,7 @@ export class NodeCore {
       maxBacklog: 65_536,
       holdMs: 5000,
       maxHeldFrames: 16,
+      punchTtl: 2,
       ...config,
       localEndpoints: locals,
       identity: config.identity.slice(),
@@ -272,12 +281,12 @@ export class NodeCore {
     return Math.floor(this.cfg.random() * 0x1_0000_0000) >>> 0;
   }
 
-  private send(to: string, receiver: number, m: Message): boolean {
-    return this.sendWhy(to, receiver, m) === "ok";
+  private send(to: string, receiver: number, m: Message, ttl = 0): boolean {
+    return this.sendWhy(to, receiver, m, ttl) === "ok";
   }
 
   /** Like `send`, with the reason a packet could not be made. */
-  private sendWhy(to: string, receiver: number, m: Message): string {
+  private sendWhy(to: string, receiver: number, m: Message, ttl = 0): string {
     const relay = to === this.supernode && receiver !== SUPERNODE_ID;
     const r = encodePacket(
       { network: this.network, sender: this.nodeId, receiver, relay },
@@ -288,7 +297,8 @@ export class NodeCore {
       this.counters.add(`tx_${r.reason}`);
       return r.reason;
     }
-    return this.out.push({ to, bytes: r.packet }) ? "ok" : "backlog_full";
+    const o: Outgoing = ttl > 0 ? { to, bytes: r.packet, ttl } : { to, bytes: r.packet };
+    return this.out.push(o) ? "ok" : "backlog_full";
   }
 
   /**
@@ -655,9 +665,9 @@ export class NodeCore {
     return reason;
   }
 
-  private probe(p: Peer, to: string, now: number, seq = p.takeSeq()): void {
-    this.send(to, p.node, { kind: "probe", seq, time: Math.floor(now) >>> 0 });
-    this.counters.add("tx_probe");
+  private probe(p: Peer, to: string, now: number, seq = p.takeSeq(), ttl = 0): void {
+    this.send(to, p.node, { kind: "probe", seq, time: Math.floor(now) >>> 0 }, ttl);
+    this.counters.add(ttl > 0 ? "tx_probe_low_ttl" : "tx_probe");
   }
 
   /** Runs due timers. */
@@ -711,7 +721,9 @@ export class NodeCore {
       if (now >= p.nextProbeAt) {
         // One sequence number per round, so slow echoes stay within SEQ_WINDOW.
         const seq = p.takeSeq();
-        for (const c of p.candidates) this.probe(p, c, now, seq);
+        // The first round opens our NAT without reaching the peer's (see `punchTtl`).
+        const ttl = p.punchRounds++ === 0 ? this.cfg.punchTtl : 0;
+        for (const c of p.candidates) this.probe(p, c, now, seq, ttl);
         p.nextProbeAt = now + this.t.punchIntervalMs;
       }
     } else if (p.state === "direct" && now >= p.nextProbeAt) {

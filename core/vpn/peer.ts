@@ -103,6 +103,8 @@ export class Peer {
   endpoint = "";
   /** Candidate endpoints from the last introduction. */
   candidates: string[] = [];
+  /** Probe rounds sent since punching started (the first goes with a low TTL). */
+  punchRounds = 0;
   rttMs: number | null = null;
   relayRttMs: number | null = null;
   /** Next probe through the supernode (relayed peers in use); Infinity: none planned. */
@@ -158,6 +160,7 @@ export class Peer {
     if (this.state === "direct") return;
     this.state = "punching";
     this.candidates = candidates;
+    this.punchRounds = 0;
     this.punchUntil = now + t.punchWindowMs;
     this.nextProbeAt = now;
   }

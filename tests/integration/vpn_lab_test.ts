@@ -547,6 +547,7 @@ async function natLab(
     n: string[];
     ids: number[];
   }) => Promise<void>,
+  opts: { routed?: boolean; firewall?: boolean; nodeYaml?: string } = {},
 ): Promise<void> {
   const lab = await Lab.create(tag);
   const daemons: Daemon[] = [];
@@ -556,11 +557,21 @@ async function natLab(
     const sn = await lab.netns("sn");
     const r = [await lab.netns("r1"), await lab.netns("r2")];
     const n = [await lab.netns("n1"), await lab.netns("n2")];
+    const routed = opts.routed ?? false;
     await lab.veth(sn, "up0", core, "p0");
     await lab.addr(sn, "up0", `${SN_ADDR}/24`);
+    if (routed) {
+      await lab.addr(core, "p0", "10.88.0.254/24");
+      await lab.ip(sn, "route", "add", "default", "via", "10.88.0.254");
+      await lab.exec(core, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    }
     for (const i of [0, 1]) {
       await lab.veth(r[i], "wan", core, `p${i + 1}`);
-      await lab.addr(r[i], "wan", `10.88.0.2${i + 1}/24`);
+      if (routed) {
+        await lab.addr(r[i], "wan", `10.88.${i + 1}.2/24`);
+        await lab.addr(core, `p${i + 1}`, `10.88.${i + 1}.1/24`);
+        await lab.ip(r[i], "route", "add", "default", "via", `10.88.${i + 1}.1`);
+      } else await lab.addr(r[i], "wan", `10.88.0.2${i + 1}/24`);
       await lab.veth(r[i], "lan", n[i], "up0");
       await lab.addr(r[i], "lan", `192.168.${i + 1}.1/24`);
       await lab.addr(n[i], "up0", `192.168.${i + 1}.2/24`);
@@ -569,20 +580,30 @@ async function natLab(
       await lab.exec(r[i], [
         "nft",
         `add table ip l2t; add chain ip l2t post { type nat hook postrouting priority 100; }; ` +
-        `add rule ip l2t post oifname "wan" ${nat}; ` +
-        // A home router's stateful firewall: unsolicited traffic to the router is dropped
-        // (so it leaves no conntrack entry that would clash with a later mapping).
-        `add chain ip l2t in { type filter hook input priority 0; }; ` +
-        `add rule ip l2t in iifname "wan" ct state new counter drop`,
+        `add rule ip l2t post oifname "wan" ${nat}` +
+        (opts.firewall ?? true
+          // A home router's stateful firewall: unsolicited traffic to the router is dropped
+          // (so it leaves no conntrack entry that would clash with a later mapping).
+          ? `; add chain ip l2t in { type filter hook input priority 0; }; ` +
+            `add rule ip l2t in iifname "wan" ct state new counter drop`
+          : ""),
       ]);
     }
-    await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
+    if (!routed) await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
     const keys = await labKeys(dir, 2);
     await startSupernode(sn, dir, daemons);
     for (const i of [0, 1]) {
-      await startNode(n[i], `${SN_ADDR}:${SN_PORT}`, keys.sn, `${dir}/n${i + 1}`, [
-        `10.99.0.1${i + 1}/24`,
-      ], daemons);
+      await startNode(
+        n[i],
+        `${SN_ADDR}:${SN_PORT}`,
+        keys.sn,
+        `${dir}/n${i + 1}`,
+        [`10.99.0.1${i + 1}/24`],
+        daemons,
+        [],
+        true,
+        opts.nodeYaml ?? "",
+      );
     }
     const ids = [(await status(n[0])).id, (await status(n[1])).id];
     await fn({ lab, sn, n, ids });
@@ -605,6 +626,52 @@ Deno.test("vpn: two nodes behind masquerading NATs punch a direct path", async (
     assertEquals(r.code, 0, r.stdout);
     assertEquals((await status(sn)).relayed_frames, before, "direct traffic was relayed");
   });
+});
+
+Deno.test("vpn: behind plain masquerading routers (no firewall) a routed path between them: low-TTL opening probes punch through; full-TTL ones do not", async () => {
+  // Without a firewall each router tracks a peer probe that arrives before its own node's probe
+  // left as a connection to itself, and maps its node's probes to another port. The first round
+  // with TTL 2 opens each node's own NAT and expires at the core router in between.
+  const punch = async (yaml: string) => {
+    let out = { path: "", lowTtl: 0, relayedDuringPing: -1 };
+    await natLab("vpnttl", "masquerade", async ({ lab, sn, n, ids }) => {
+      await waitPing(lab, n[0], "10.99.0.12");
+      // Punching runs for 10 s at most; allow for it, then read the outcome.
+      await waitFor(
+        async () => peerOf(await status(n[0]), ids[1])?.state !== "punching",
+        15_000,
+        "punching to end",
+        250,
+      ).catch(() => {});
+      await waitFor(
+        async () => peerOf(await status(n[0]), ids[1])?.path === "direct",
+        3000,
+        "a direct path",
+        250,
+      ).catch(() => {});
+      const p = peerOf(await status(n[0]), ids[1]);
+      const before = (await status(sn)).relayed_frames;
+      const r = await ping(lab, n[0], "10.99.0.12", 20, "0.05");
+      assertEquals(r.code, 0, r.stdout);
+      out = {
+        path: p?.path ?? "none",
+        lowTtl: (await status(n[0])).counters.tx_probe_low_ttl ?? 0,
+        relayedDuringPing: (await status(sn)).relayed_frames - before,
+      };
+      if (out.path === "direct") {
+        assert(p.endpoint.startsWith("10.88.2.2:"), `n2 seen at its router: ${JSON.stringify(p)}`);
+      }
+    }, { routed: true, firewall: false, nodeYaml: yaml });
+    return out;
+  };
+  const low = await punch("");
+  assertEquals(low.path, "direct", JSON.stringify(low));
+  assert(low.lowTtl > 0, JSON.stringify(low));
+  assertEquals(low.relayedDuringPing, 0, JSON.stringify(low));
+  // Control: the same lab with full-TTL probes only stays on the relay.
+  const full = await punch("    punch_ttl: 0\n");
+  assertEquals([full.path, full.lowTtl], ["relay", 0], JSON.stringify(full));
+  assert(full.relayedDuringPing > 0, JSON.stringify(full));
 });
 
 Deno.test("vpn: two nodes behind symmetric NATs (fully-random) talk through the relay", async () => {

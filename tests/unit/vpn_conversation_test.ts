@@ -97,6 +97,8 @@ class Lab {
   latencyMs = 10;
   delivered = 0;
   dropped = 0;
+  /** Datagrams sent with their own TTL: [host, destination, ttl]. */
+  readonly ttls: [string, string, number][] = [];
   private identitySeq = 0;
   private readonly identities = new Map<string, Uint8Array>();
 
@@ -266,7 +268,10 @@ class Lab {
 
   drain(h: Host): void {
     if (!h.core) return;
-    for (const o of h.core.takeOutgoing()) this.route(h, `${h.ip}:${h.port}`, o.to, o.bytes);
+    for (const o of h.core.takeOutgoing()) {
+      if (o.ttl !== undefined) this.ttls.push([h.name, o.to, o.ttl]);
+      this.route(h, `${h.ip}:${h.port}`, o.to, o.bytes);
+    }
     for (const ev of h.core.takeEvents()) h.events.push({ at: this.now, ev });
     if (h.core instanceof NodeCore) {
       for (const f of h.core.takeFrames()) h.frames.push({ at: this.now, frame: f });
@@ -543,6 +548,11 @@ Deno.test("vpn: unicast starts relayed, the supernode introduces, both punch, tr
   assertEquals(peerOf(b, idA)!.rxFrames, 11);
   const ev = lab.nodeEvents("a").find((e) => e.type === "path");
   assert(ev && ev.type === "path" && ev.path === "direct" && ev.cause === "echo");
+  // The first punch round of each side went with TTL 2 (one probe per candidate), no later one.
+  const low = (name: string) => lab.ttls.filter(([h]) => h === name);
+  assert(low("a").length >= 1 && low("b").length >= 1, JSON.stringify(lab.ttls));
+  assert(lab.ttls.every(([, , ttl]) => ttl === 2), JSON.stringify(lab.ttls));
+  assertEquals(a.status().counters.tx_probe_low_ttl, low("a").length);
   // Keepalive probes hold the path while idle.
   lab.run(120_000);
   assertEquals(peerOf(a, idB)!.path, "direct");
