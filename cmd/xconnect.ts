@@ -31,6 +31,8 @@ import { XconnectEngine } from "./xconnect_engine.ts";
 import { openRawIp } from "../ffi/raw.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { openTap } from "../ffi/tap.ts";
+import { openPacket, type PacketDevice } from "../ffi/packet.ts";
+import type { FrameDevice } from "../ffi/types.ts";
 import { IoLoop } from "../ffi/loop.ts";
 import { parseIp } from "../ffi/addr.ts";
 import type { DatagramSocket } from "../ffi/dgram.ts";
@@ -40,6 +42,11 @@ export const xconnectFields = {
   las: ipAddress({ doc: "the LAS's IPv4 address" }),
   vc: str({ doc: "VC id (sent as the Remote End ID, decimal text)", nonEmpty: true }),
   tap: ifname({ doc: "TAP device carrying the edge's frames", default: "l2x0" }),
+  interface: str({
+    doc: "an existing interface whose frames the pseudowire carries (instead of a TAP; put in " +
+      "promiscuous mode, GRO/LRO off while running); empty: use the TAP",
+    default: "",
+  }),
   mtu: int({
     doc: "TAP MTU; 0: what fits a 1500-byte underlay (1454 over IP, 1442 over UDP)",
     min: 0,
@@ -79,7 +86,7 @@ export const xconnectCommand = command(
       description: message`TAP device to create or attach (default l2x0)`,
     })),
     iface: optional(option("--interface", string({ metavar: "IF" }), {
-      description: message`carry an existing interface's frames (not supported yet)`,
+      description: message`carry an existing interface's frames instead of a TAP's`,
     })),
     udp: option("--udp", { description: message`use UDP 1701 instead of IP protocol 115` }),
     mtu: optional(option("--mtu", string({ metavar: "N" }), {
@@ -122,6 +129,7 @@ export function loadXconnect(args: XconnectArgs) {
     las: { flag: "LAS-IP", value: args.las },
     vc: { flag: "VC-ID", value: args.vc },
     tap: { flag: "--tap", value: args.tap },
+    interface: { flag: "--interface", value: args.iface },
     mtu: { flag: "--mtu", value: args.mtu },
     udp: { flag: "--udp", value: args.udp ? "yes" : undefined },
   });
@@ -142,13 +150,34 @@ function startXconnect(
   if (!/^\d{1,10}$/.test(c.vc) || Number(c.vc) > 0xffff_ffff) {
     log.warn(`VC id ${c.vc} is not a number 0..4294967295; it is sent as text as it is`);
   }
-  const mtu = c.mtu || (c.udp ? 1442 : 1454);
+  const fits = c.udp ? 1442 : 1454;
+  let mtu = c.mtu || fits;
   let sock: DatagramSocket;
   if (c.udp) sock = openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216 });
   else sock = openRawIp({ protocol: 115, family: 4, batch: 64, slotSize: 9216 });
-  let tap;
+  let tap: FrameDevice;
+  let packet: PacketDevice | null = null;
   try {
-    tap = openTap({ name: c.tap, mtu, up: true, batch: 64 });
+    if (c.interface) {
+      const dev = openPacket({ name: c.interface });
+      tap = packet = dev;
+      mtu = dev.mtu;
+      const off = [dev.offloads.gro ? "GRO" : "", dev.offloads.lro ? "LRO" : ""].filter((x) => x);
+      if (off.length) {
+        log.info(
+          `turned ${off.join(" and ")} off on ${dev.name} while running: merged frames cannot ` +
+            "cross a pseudowire",
+        );
+      }
+      if (mtu > fits) {
+        log.warn(
+          `${dev.name} has MTU ${mtu}, more than ${fits} fits a 1500-byte underlay: full-size ` +
+            "frames will be fragmented on the way to the LAS (raise the underlay MTU or lower " +
+            `${dev.name}'s)`,
+        );
+      }
+      if (!dev.up()) log.warn(`${dev.name} is down: no frames until it is up`);
+    } else tap = openTap({ name: c.tap, mtu, up: true, batch: 64 });
   } catch (e) {
     sock.close();
     throw e;
@@ -179,11 +208,24 @@ function startXconnect(
   engine.start(clock());
   loop.wake();
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
-  log.info(`edge for VC ${c.vc} on ${tap.name} (MTU ${mtu}) towards ${c.las}`, {
+  const what = c.interface ? `interface ${tap.name}, promiscuous` : tap.name;
+  log.info(`edge for VC ${c.vc} on ${what} (MTU ${mtu}) towards ${c.las}`, {
     transport: c.udp ? "udp" : "ip",
   });
   return Promise.resolve({
-    status: () => engine.status(clock()),
+    status: () => {
+      const st = engine.status(clock());
+      if (packet === null) return st;
+      return {
+        ...st,
+        interface: {
+          name: packet.name,
+          mtu: packet.mtu,
+          oversize_dropped: packet.oversize,
+          offloads_turned_off: packet.offloads,
+        },
+      };
+    },
     metrics: (w) => engine.metrics(w),
     reload: (next) => restartNeeded(c, next, "xconnect"),
     async stop() {
@@ -196,11 +238,8 @@ function startXconnect(
 
 /** Runs `l2 xconnect`. */
 export async function runXconnect(args: XconnectArgs): Promise<number> {
-  if (args.iface !== undefined) {
-    console.error(
-      "l2 xconnect: --interface is not supported yet; bridge the interface with the TAP device " +
-        "instead (ip link set IF master BR; ip link set TAP master BR)",
-    );
+  if (args.iface !== undefined && args.tap !== undefined) {
+    console.error("l2 xconnect: --tap and --interface exclude each other: pick one");
     return EXIT_USAGE;
   }
   return await runDaemonCommand<XConfig>(
