@@ -20,8 +20,14 @@
  * with several addresses answers each peer from the one it called.
  *
  * Bounded: connections and sessions by the endpoint's limits; switches by
- * `maxSwitches` (a new VC beyond it refuses its session with a CDN that says
- * why); the peer address book by `maxPeers` (oldest forgotten).
+ * `maxSwitches`, counting the switches that sessions still being set up will
+ * create (the ICRQ for a VC beyond it is refused with a CDN that says why);
+ * the peer address book by `maxPeers` (oldest forgotten).
+ *
+ * Data we send carries the default L2-Specific Sublayer when the peer asked
+ * for it, numbered (S=1, 24-bit sequence per session) when it asked for
+ * sequencing. We ask peers for no sublayer, so received data has no sequence
+ * numbers to check.
  *
  * @module
  */
@@ -84,6 +90,10 @@ interface Attached {
   local: string | null;
   headerLen: number;
   tx: { cookie: Uint8Array; sublayer: boolean };
+  /** The peer asked for sequenced data (sublayer with S=1). */
+  seq: boolean;
+  /** Next sequence number (24 bits) when `seq`. */
+  txSeq: number;
   remoteSessionId: number;
   upSince: number;
   rxFrames: number;
@@ -146,6 +156,14 @@ export class LasEngine {
   readonly #o: LasEngineOptions;
   readonly #switches = new Map<string, VcSwitch>();
   readonly #attached = new Map<number, Attached>();
+  /**
+   * Sessions admitted and not yet up, by our session id, to the switch key
+   * they will join: the switches they may create count against
+   * `maxSwitches`. Bounded by the endpoints' pending-session limits; an
+   * entry leaves at session-up or session-down, and `poll` drops any whose
+   * session is gone.
+   */
+  readonly #settingUp = new Map<number, string>();
   /** Peer name ("192.0.2.1" or "192.0.2.1:1701") to address; bounded by maxPeers. */
   readonly #peers = new Map<string, PeerAddr>();
   readonly maxPeers: number;
@@ -180,14 +198,48 @@ export class LasEngine {
       ...(o.auth
         ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
         : {}),
-      sessionPolicy: (req: { vcId: Uint8Array; vcIdText: string }) =>
-        this.#switches.has(vcKey(req.vcId).key) || this.#switches.size < o.maxSwitches
-          ? null
-          : `VC ${req.vcIdText} refused: ${o.maxSwitches} virtual switches exist (the limit)`,
+      sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) => this.#admit(req),
     };
     this.ipEp = o.ip ? new L2tpEndpoint({ transport: "ip", ...common }) : null;
     this.udpEp = o.udp ? new L2tpEndpoint({ transport: "udp", ...common }) : null;
     this.maxPeers = 2 * 256 + 64;
+  }
+
+  /** Switches that sessions being set up will create (their VC has no switch now). */
+  #creating(except?: string): number {
+    const keys = new Set<string>();
+    for (const k of this.#settingUp.values()) {
+      if (k !== except && !this.#switches.has(k)) keys.add(k);
+    }
+    return keys.size;
+  }
+
+  /**
+   * The session policy: a session for a VC that has a switch, or will have
+   * one when a session being set up comes up, is admitted; one for a new VC
+   * only while switches plus switches being created stay under the limit.
+   */
+  #admit(req: { vcId: Uint8Array; localSessionId: number }): string | null {
+    const key = vcKey(req.vcId).key;
+    let known = this.#switches.has(key);
+    if (!known) {
+      for (const k of this.#settingUp.values()) {
+        if (k === key) {
+          known = true;
+          break;
+        }
+      }
+    }
+    if (!known) {
+      const creating = this.#creating();
+      if (this.#switches.size + creating >= this.#o.maxSwitches) {
+        this.counters.sessions_refused_switch_limit++;
+        return `the virtual switch limit is reached (max_switches ${this.#o.maxSwitches}: ` +
+          `${this.#switches.size} exist, ${creating} being set up)`;
+      }
+    }
+    this.#settingUp.set(req.localSessionId, key);
+    return null;
   }
 
   #peerName(t: Transport, src: Ip16, port: number): string {
@@ -303,7 +355,12 @@ export class LasEngine {
   #sendFrame(a: Attached, frame: Uint8Array): void {
     const t = a.transport === "udp" ? this.#o.udp! : this.#o.ip!;
     const buf = this.#scratch;
-    const h = writeDataHeader(buf, 0, a.transport, a.remoteSessionId, a.tx, -1);
+    let seq = -1;
+    if (a.seq) {
+      seq = a.txSeq;
+      a.txSeq = (seq + 1) & 0xffffff;
+    }
+    const h = writeDataHeader(buf, 0, a.transport, a.remoteSessionId, a.tx, seq);
     if (h + frame.length > buf.length) {
       a.txErrors++;
       return;
@@ -387,6 +444,7 @@ export class LasEngine {
         this.#attach(kind, ev.session, now);
         break;
       case "session-down":
+        this.#settingUp.delete(ev.localSessionId);
         this.#detach(ev.localSessionId, ev.reason, ev.vcIdText, ev.peer);
         break;
       case "circuit-status":
@@ -404,12 +462,20 @@ export class LasEngine {
 
   #attach(kind: Transport, s: SessionInfo, now: number): void {
     const { key, text } = vcKey(s.vcId);
+    this.#settingUp.delete(s.localSessionId);
     let vc = this.#switches.get(key);
     if (!vc) {
-      if (this.#switches.size >= this.#o.maxSwitches) {
+      // Admission reserved a switch for this session's VC, so this holds unless the limit
+      // was reached another way; kept so the bound never depends on that bookkeeping.
+      const creating = this.#creating(key);
+      if (this.#switches.size + creating >= this.#o.maxSwitches) {
         this.counters.sessions_refused_switch_limit++;
         const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
-        ep.closeSession(s.localSessionId, now, `VC ${s.vcIdText}: virtual switch limit reached`);
+        ep.closeSession(
+          s.localSessionId,
+          now,
+          `VC ${text}: the virtual switch limit is reached (max_switches ${this.#o.maxSwitches})`,
+        );
         return;
       }
       const policy = this.#o.switchPolicy(text);
@@ -444,6 +510,8 @@ export class LasEngine {
       local: p?.from ? formatIp(p.from) : null,
       headerLen: dataHeaderLength(kind, { cookie: s.txCookie, sublayer: s.txSublayer }),
       tx: { cookie: s.txCookie, sublayer: s.txSublayer },
+      seq: s.txSublayer && s.txSequencing,
+      txSeq: 0,
       remoteSessionId: s.remoteSessionId,
       upSince: now,
       rxFrames: 0,
@@ -484,6 +552,9 @@ export class LasEngine {
   poll(now: number): void {
     this.ipEp?.poll(now);
     this.udpEp?.poll(now);
+    for (const sid of this.#settingUp.keys()) {
+      if (!this.ipEp?.session(sid) && !this.udpEp?.session(sid)) this.#settingUp.delete(sid);
+    }
     for (const vc of this.#switches.values()) {
       vc.sw.expire(now);
       const m = vc.sw.takeMoveReport();
@@ -548,6 +619,7 @@ export class LasEngine {
       pw_type: a.info.pwType,
       remote_session: a.remoteSessionId,
       local: a.local,
+      tx_sublayer: a.tx.sublayer ? (a.seq ? "sequenced" : "unsequenced") : "none",
       up_s: Math.round((now - a.upSince) / 1000),
       rx_frames: a.rxFrames,
       rx_bytes: a.rxBytes,
@@ -585,6 +657,7 @@ export class LasEngine {
     return {
       connections,
       sessions,
+      sessions_setting_up: this.#settingUp.size,
       switches,
       mac_table: macTables,
       recent: [...this.#recent],
@@ -601,6 +674,11 @@ export class LasEngine {
     );
     w.gauge("l2_las_sessions", "sessions attached to a virtual switch", this.#attached.size);
     w.gauge("l2_las_switches", "virtual switches (VC ids)", this.#switches.size);
+    w.gauge(
+      "l2_las_sessions_setting_up",
+      "sessions admitted and not yet up (their new VCs count against max_switches)",
+      this.#settingUp.size,
+    );
     for (const [name, v] of Object.entries(this.counters)) {
       w.counter(`l2_las_${name}_total`, `LAS engine: ${name.replaceAll("_", " ")}`, v);
     }

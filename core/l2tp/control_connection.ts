@@ -753,23 +753,6 @@ export class ControlConnection {
     }
     const vcId = (f.remoteEndId ?? new Uint8Array(0)).slice();
     const vcIdText = printableId(vcId);
-    const refusal = c.sessionPolicy?.({
-      peer: this.peer,
-      hostName: this.peerHostName,
-      pwType: f.pwType,
-      vcId,
-      vcIdText,
-    });
-    if (refusal) {
-      return this.refuseIcrq(
-        f,
-        "policy_refused",
-        CdnResult.Administrative,
-        undefined,
-        `ICRQ from ${this.peer} for VC ${vcIdText} refused: ${refusal}`,
-        now,
-      );
-    }
     const s: Session = {
       state: "idle",
       direction: "incoming",
@@ -795,6 +778,27 @@ export class ControlConnection {
         CdnResult.TemporaryNoFacilities,
         ErrorCode.InsufficientResources,
         `${from} refused: no free Session ID (global session limit reached)`,
+        now,
+      );
+    }
+    // Asked last, with the Session ID, so a policy that counts what is being set up (the LAS's
+    // switch limit) sees every session it admitted and nothing refused after it said yes.
+    const refusal = c.sessionPolicy?.({
+      peer: this.peer,
+      hostName: this.peerHostName,
+      pwType: f.pwType,
+      vcId,
+      vcIdText,
+      localSessionId: sid,
+    });
+    if (refusal) {
+      this.ctx.releaseSession(s);
+      return this.refuseIcrq(
+        f,
+        "policy_refused",
+        CdnResult.Administrative,
+        undefined,
+        `ICRQ from ${this.peer} for VC ${vcIdText} refused: ${refusal}`,
         now,
       );
     }

@@ -24,6 +24,11 @@ export interface SessionRequest {
   vcId: Uint8Array;
   /** Remote End ID, printable. */
   vcIdText: string;
+  /**
+   * Our Session ID for it if admitted. A policy that says yes is told the
+   * session's fate by the `session-up` or `session-down` event with this id.
+   */
+  localSessionId: number;
 }
 
 /** Everything an endpoint needs; see `resolveConfig` for the defaults. */

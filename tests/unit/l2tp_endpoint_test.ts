@@ -693,6 +693,28 @@ Deno.test("sessionPolicy refuses unknown VC ids with an administrative CDN", () 
   assertEquals(ev.reason, "ICRQ from 10.115.0.1 for VC 999 refused: no virtual switch for this VC");
 });
 
+Deno.test("sessionPolicy is asked with the Session ID the session gets; a refused one frees it", () => {
+  const asked: number[] = [];
+  const { ep, peer } = established(
+    las({
+      sessionPolicy: (r) => {
+        asked.push(r.localSessionId);
+        return r.vcIdText === "1234" ? null : "no virtual switch for this VC";
+      },
+    }),
+  );
+  ep.receive(EDGE, peer.icrq(81, { remoteEndId: new TextEncoder().encode("999") }), 0);
+  peer.got(only(ep, "CDN"));
+  assertEquals(asked.length, 1);
+  assert(asked[0] !== 0);
+  assertEquals(ep.sessionIds.size, 0, "the refused session's id is free again");
+  assertEquals(ep.session(asked[0]), undefined);
+  const local = withSession(ep, peer, 82);
+  assertEquals(asked.length, 2);
+  assertEquals(asked[1], local, "the id asked about is the one in the ICRP");
+  assertEquals(ep.sessionIds.size, 1);
+});
+
 /** Moves packets between two endpoints until both are quiet; returns the time reached. */
 function pump(
   a: L2tpEndpoint,

@@ -3,13 +3,15 @@
  * in-memory raw-IP network, frames go TAP twin -> edge -> LAS -> edge -> TAP
  * twin, and time is explicit.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { LasEngine, vcKey } from "../../cmd/las_engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { parseIp } from "../../ffi/addr.ts";
 import { seededRandom } from "../lab/twins.ts";
+import { emitControl, messageTypeOf, parseControl } from "../../core/l2tp/control_message.ts";
+import { decodeFields, encodeFields, type Fields } from "../../core/l2tp/avp_fields.ts";
 
 const enc = new TextEncoder();
 
@@ -88,7 +90,7 @@ function lab(
     }
   };
   const start = () => edges.forEach((e) => e.eng.start(now));
-  return { las, lt, edge, run, start, lines };
+  return { las, lt, net, edge, run, start, lines, now: () => now };
 }
 
 function frame(dst: number, src: number, type = 0x0800, len = 60): Uint8Array {
@@ -129,35 +131,84 @@ Deno.test("las engine: frames switch between the sessions of one VC, never to an
   assertEquals(b.dev.takeWritten().length, 0, "other EtherTypes are dropped by default");
 });
 
-Deno.test("las engine: the switch limit refuses a new VC with a reason; per-VC policy is applied", () => {
+type LasStatus = {
+  sessions: { vc: string; tx_sublayer: string }[];
+  switches: { vc: string; policy: string }[];
+  sessions_setting_up: number;
+  counters: Record<string, number>;
+};
+
+/** Runs `ms` in 10 ms steps and returns the most switches the LAS had at any step. */
+function runWatching(l: ReturnType<typeof lab>, ms: number): number {
+  let most = 0;
+  for (let t = 0; t < ms; t += 10) {
+    l.run(10);
+    most = Math.max(most, (l.las.status(0) as LasStatus).switches.length);
+  }
+  return most;
+}
+
+Deno.test("las engine: ICRQs for new VCs at the same time cannot pass the switch limit together", () => {
   const l = lab({ maxSwitches: 1, policies: { "100": true } });
   const a = l.edge("10.0.0.2", "100");
+  const b = l.edge("10.0.0.3", "100");
   const c = l.edge("10.0.0.4", "200");
   l.start();
-  l.run(500);
-  assertEquals(a.eng.state, "up");
-  // Both ICRQs arrive before any switch exists, so the refusal comes when the second
-  // session would create a second switch: a CDN that says why.
-  assert(
-    l.lines.some((x) =>
-      x.includes("VC 200: virtual switch limit reached") ||
-      x.includes("VC 200 refused: 1 virtual switches exist (the limit)")
-    ),
-    l.lines.join("\n"),
-  );
-  const st = l.las.status(0) as {
-    sessions: { vc: string }[];
-    switches: { vc: string; policy: string }[];
-  };
-  assertEquals(st.sessions.map((s) => s.vc), ["100"]);
-  assertEquals(st.switches, [{ ...st.switches[0], vc: "100", policy: "vcs.100" }]);
-  // The edge keeps trying (with back-off); now the switch exists, so the ICRQ itself is refused.
-  l.run(3000);
-  assert(
-    l.lines.some((x) => x.includes("VC 200 refused: 1 virtual switches exist (the limit)")),
-    l.lines.join("\n"),
-  );
+  // All three connect in the same steps: VC 100's first session is being set up when VC 200's
+  // ICRQ arrives, so that ICRQ is refused at once with a CDN that says why.
+  const most = runWatching(l, 500);
+  assertEquals(most, 1, "never more switches than max_switches");
+  assertEquals([a.eng.state, b.eng.state], ["up", "up"], "a second session of VC 100 is admitted");
   assert(c.eng.state !== "up");
+  const cdn = l.lines.find((x) => x.includes("10.0.0.4: session on VC 200 is down: peer sent CDN"));
+  assert(cdn !== undefined, l.lines.join("\n"));
+  assertStringIncludes(
+    cdn,
+    "the virtual switch limit is reached (max_switches 1: 0 exist, 1 being set up)",
+  );
+  // Refused by admission, not after it: no session of VC 200 was ever torn down at attach.
+  assert(!l.lines.some((x) => x.includes("las: session") && x.includes("on VC 200 is down")));
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.sessions.map((s) => s.vc), ["100", "100"]);
+  assertEquals(st.switches, [{ ...st.switches[0], vc: "100", policy: "vcs.100" }]);
+  assertEquals(st.sessions_setting_up, 0);
+  assert(st.counters.sessions_refused_switch_limit >= 1);
+  assertEquals(st.counters.switches_created, 1);
+  // VC 100's sessions leave; its switch goes, and VC 200 gets in on the edge's next retry.
+  a.eng.stop(l.now());
+  b.eng.stop(l.now());
+  assertEquals(runWatching(l, 40_000), 1);
+  assertEquals(c.eng.state, "up");
+  const after = l.las.status(0) as LasStatus;
+  assertEquals(after.switches.map((s) => s.vc), ["200"]);
+});
+
+Deno.test("las engine: a session that never comes up gives its switch reservation back", () => {
+  const l = lab({ maxSwitches: 1 });
+  const a = l.edge("10.0.0.2", "100");
+  const c = l.edge("10.0.0.4", "200");
+  // Every ICRP to 10.0.0.2 is lost: its session stays half set up on the LAS.
+  const queue = l.lt.queue.bind(l.lt);
+  l.lt.queue = (data, to, from) => {
+    const p = parseControl(data, "ip");
+    const icrp = p.ok && messageTypeOf(p.msg) === 11;
+    if (icrp && to.ip[15] === 2) return 0;
+    return queue(data, to, from);
+  };
+  a.eng.start(l.now());
+  l.run(200);
+  assertEquals((l.las.status(0) as LasStatus).sessions_setting_up, 1, "a's session is pending");
+  c.eng.start(l.now());
+  l.run(200);
+  assert(
+    l.lines.some((x) => x.includes("VC 200 refused: the virtual switch limit is reached")),
+    l.lines.join("\n"),
+  );
+  assertEquals((l.las.status(0) as LasStatus).switches.length, 0);
+  // The LAS gives a's session up (setup timeout or dead peer); its reservation goes with it.
+  assertEquals(runWatching(l, 70_000), 1);
+  assertEquals(c.eng.state, "up");
+  assertEquals((l.las.status(0) as LasStatus).switches.map((s) => s.vc), ["200"]);
 });
 
 Deno.test("las engine: data goes without a pinned source when the kernel would pick the same one", () => {
@@ -198,4 +249,98 @@ Deno.test("las engine: data goes without a pinned source when the kernel would p
   );
   const st = l.las.status(0) as { sessions: { local: string }[] };
   assertEquals(st.sessions.map((x) => x.local), ["10.0.0.1", "10.0.0.1"]);
+});
+
+/**
+ * A router scripted by hand over the in-memory network, for what the xconnect engine never
+ * asks: here the default L2-Specific Sublayer with sequencing on the data the LAS sends it.
+ */
+function scriptedRouter(l: ReturnType<typeof lab>, ip: string, vc: string, sid: number) {
+  const t = l.net.open(ip, 0, { raw: true });
+  const lasIp = parseIp("10.0.0.1");
+  if (!lasIp.ok) throw new Error(lasIp.reason);
+  const las = { ip: lasIp.value, port: 0 };
+  let ns = 0, nr = 0, ccid = 0;
+  const send = (f: Fields) => {
+    t.send(emitControl("ip", { ccid, ns, nr, avps: encodeFields(f, "ietf") }), las);
+    ns++;
+  };
+  /** Control messages and data packets received since the last call. */
+  const take = () => {
+    const control: Fields[] = [];
+    const data: Uint8Array[] = [];
+    for (let n = t.recv(); n > 0; n = t.recv()) {
+      for (let i = 0; i < n; i++) {
+        const b = t.rx.bufs[i].slice(t.rx.offsets[i], t.rx.lens[i]);
+        const p = parseControl(b, "ip");
+        if (!p.ok) {
+          data.push(b);
+          continue;
+        }
+        if (p.msg.avps.length === 0) continue; // ZLB
+        nr = (p.msg.ns + 1) & 0xffff;
+        const d = decodeFields(p.msg);
+        if (d.ok) control.push(d.value.fields);
+      }
+    }
+    return { control, data };
+  };
+  send({
+    messageType: 1,
+    protocolVersion: { version: 1, revision: 0 },
+    hostName: ip,
+    receiveWindowSize: 16,
+    routerId: 9,
+    assignedControlConnectionId: 77,
+    pwCapabilities: [5],
+  });
+  l.run(20);
+  const sccrp = take().control.find((f) => f.messageType === 2);
+  assert(sccrp !== undefined, "SCCRP");
+  ccid = sccrp.assignedControlConnectionId!;
+  send({ messageType: 3 });
+  send({
+    messageType: 10,
+    callSerialNumber: 1,
+    localSessionId: sid,
+    remoteSessionId: 0,
+    remoteEndId: new TextEncoder().encode(vc),
+    pwType: 5,
+    circuitStatus: 1,
+    l2SpecificSublayer: 1,
+    dataSequencing: 2,
+  });
+  l.run(20);
+  const icrp = take().control.find((f) => f.messageType === 11);
+  assert(icrp !== undefined, "ICRP");
+  assertEquals([icrp.l2SpecificSublayer, icrp.dataSequencing], [0, 0], "the LAS wants none back");
+  send({ messageType: 12, localSessionId: sid, remoteSessionId: icrp.localSessionId! });
+  l.run(20);
+  take();
+  return { take };
+}
+
+Deno.test("las engine: a peer that asks for sequenced data gets the sublayer with S=1 and numbers 0, 1, 2...", () => {
+  const l = lab();
+  const b = l.edge("10.0.0.3", "7");
+  l.start();
+  l.run(200);
+  const r = scriptedRouter(l, "10.0.0.9", "7", 0x51);
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.sessions.map((s) => [s.vc, s.tx_sublayer]).sort(), [
+    ["7", "none"],
+    ["7", "sequenced"],
+  ]);
+  const sent = 5;
+  for (let i = 0; i < sent; i++) b.dev.inject(frame(0xff, 0xb2, 0x0800, 60 + i));
+  l.run(20);
+  const got = r.take().data;
+  assertEquals(got.length, sent);
+  got.forEach((p, i) => {
+    // Session id (ours), then the sublayer: S bit, 24-bit sequence, then the frame.
+    assertEquals(((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0, 0x51);
+    assertEquals(p[4], 0x40, "S=1");
+    assertEquals((p[5] << 16) | (p[6] << 8) | p[7], i);
+    assertEquals(p.length - 8, 60 + i, "the whole frame follows");
+  });
 });
