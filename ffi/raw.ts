@@ -31,9 +31,31 @@ export interface RawIpOptions extends BatchOptions {
   family?: 4 | 6;
   /** Local address to bind to (fixes the source and filters the destination). */
   bind?: Ip16 | string;
-  /** SO_RCVBUF / SO_SNDBUF in bytes. */
+  /** SO_RCVBUF / SO_SNDBUF in bytes (the kernel doubles them, capped at net.core.[rw]mem_max). */
   rcvbuf?: number;
   sndbuf?: number;
+  /**
+   * Set the buffers with SO_RCVBUFFORCE / SO_SNDBUFFORCE, which may exceed
+   * net.core.[rw]mem_max (needs CAP_NET_ADMIN; without it the capped
+   * setting is used).
+   */
+  forceBuffers?: boolean;
+}
+
+/** Sets a buffer size, forced past the sysctl cap when asked and allowed. */
+function setBuffer(fd: number, force: boolean, which: "rcv" | "snd", bytes: number): void {
+  const [plain, forced, name] = which === "rcv"
+    ? [C.SO_RCVBUF, C.SO_RCVBUFFORCE, "SO_RCVBUF"]
+    : [C.SO_SNDBUF, C.SO_SNDBUFFORCE, "SO_SNDBUF"];
+  if (force) {
+    try {
+      setIntOpt(fd, C.SOL_SOCKET, forced, bytes, `${name}FORCE`);
+      return;
+    } catch {
+      // No CAP_NET_ADMIN: the capped option below.
+    }
+  }
+  setIntOpt(fd, C.SOL_SOCKET, plain, bytes, name);
 }
 
 /**
@@ -69,8 +91,8 @@ export function openRawIp(opts: RawIpOptions): DatagramSocket {
   const what = `raw IPv${family} protocol ${proto}`;
   const fd = openSocket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_RAW, proto, what);
   try {
-    if (opts.rcvbuf) setIntOpt(fd, C.SOL_SOCKET, C.SO_RCVBUF, opts.rcvbuf, "SO_RCVBUF");
-    if (opts.sndbuf) setIntOpt(fd, C.SOL_SOCKET, C.SO_SNDBUF, opts.sndbuf, "SO_SNDBUF");
+    if (opts.rcvbuf) setBuffer(fd, opts.forceBuffers ?? false, "rcv", opts.rcvbuf);
+    if (opts.sndbuf) setBuffer(fd, opts.forceBuffers ?? false, "snd", opts.sndbuf);
     if (family === 4) setIntOpt(fd, C.IPPROTO_IP, C.IP_PKTINFO, 1, "IP_PKTINFO");
     else setIntOpt(fd, C.IPPROTO_IPV6, C.IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
   } catch (e) {
