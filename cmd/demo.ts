@@ -443,19 +443,21 @@ ${
       await sh(["ip", "-n", NS.leaf, "addr", "add", "10.99.0.11/24", "dev", "eth0"]);
       await sh(["ip", "-n", NS.leaf, "addr", "add", "fd99::11/64", "dev", "eth0", "nodad"]);
     }, () => "leaf 10.99.0.11, fd99::11 (its MAC is translated when it leaves node 1)");
-    const sn0 = (await this.#status(NS.sn, 7655))?.broadcast_frames ?? 0;
+    const c0 = (await this.#status(NS.n1, 7656))?.counters?.tx_broadcast_copies ?? 0;
     await this.#step(
-      "First ping leaf -> node 2: ARP through the supernode, then an end-to-end session",
+      "First ping leaf -> node 2: the ARP broadcast goes to every other node as its own " +
+        "end-to-end sealed copy (relayed by the supernode, which cannot read it)",
       () => this.#ping(NS.leaf, "10.99.0.2", 1),
       (d) => {
         return `${d}`;
       },
     );
+    const n1 = await this.#status(NS.n1, 7656);
     const sn1 = await this.#status(NS.sn, 7655);
     console.log(
-      `     supernode: broadcast frames ${sn0} -> ${sn1?.broadcast_frames ?? "?"}, relayed frames ${
-        sn1?.relayed_frames ?? "?"
-      }`,
+      `     node 1: broadcast copies sent ${c0} -> ${
+        n1?.counters?.tx_broadcast_copies ?? "?"
+      }; supernode: relayed frames ${sn1?.relayed_frames ?? "?"}`,
     );
     await this.#step(
       "Node 1 and node 2 punch a direct path",

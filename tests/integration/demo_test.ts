@@ -25,7 +25,7 @@ Deno.test("demo: a full run narrates every step and cleans up", async () => {
     for (
       const want of [
         "Nodes register with the supernode",
-        "ARP through the supernode",
+        "end-to-end sealed copy (relayed by the supernode, which cannot read it)",
         "encrypted end to end: aes-256-gcm",
         "path direct",
         "pings to fd99::2: 0% loss",
