@@ -220,6 +220,10 @@ try {
   await loopDone;
   lasd.kill("SIGTERM"); // a clean exit, so a profiler (BENCH_LAS_WRAP) writes its output
   await lasd.exited(5000);
+} catch (e) {
+  // Say what the LAS said last, e.g. when it exited under load.
+  console.error(`LAS log (last lines):\n${lasd?.lines.slice(-20).join("\n")}`);
+  throw e;
 } finally {
   await lasd?.close();
   await lab.close();
