@@ -22,6 +22,7 @@ import { openRawIp } from "../../ffi/raw.ts";
 import { parseIp } from "../../ffi/addr.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { writeDataHeader } from "../../core/l2tp/data_header.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { random32 } from "../../cmd/kit/host.ts";
 
@@ -44,6 +45,78 @@ const WRAP = (Deno.env.get("BENCH_LAS_WRAP") ?? "").split(" ").filter((w) => w);
  * runs inside the LAS's own sendmmsg and would be counted as the LAS's CPU.
  */
 const LEAN = (Deno.env.get("BENCH_LAB") ?? "lean") !== "classic";
+/**
+ * BENCH_GEN=engine: frames go through the first edge's xconnect engine (a TAP twin, a header
+ * per frame). Default "prebuilt": one data packet built once and sent in sendmmsg batches of
+ * 256, so the generator spends its share of the two cores on the kernel, not on JavaScript.
+ */
+const PREBUILT = (Deno.env.get("BENCH_GEN") ?? "prebuilt") !== "engine";
+/**
+ * BENCH_FORWARDER=c: once the LAS has set the sessions up, it is killed and a minimal C
+ * forwarder (C_SOURCE, built with `cc`: recvmmsg, rewrite the session id, sendmmsg) carries the
+ * data in its place: the same lab's reference for what a raw-socket forwarder costs.
+ */
+const C_FORWARDER = Deno.env.get("BENCH_FORWARDER") === "c";
+const C_SOURCE =
+  `/* Reference forwarder for bench:las: L2TPv3 over IP data from one session to another. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#define B 64
+#define SLOT 9216
+static unsigned char buf[B][SLOT];
+int main(int argc, char **argv) {
+  if (argc != 4) return 2;
+  uint32_t in = htonl(strtoul(argv[1], 0, 0)), out = htonl(strtoul(argv[2], 0, 0));
+  struct sockaddr_in to = {.sin_family = AF_INET};
+  inet_pton(AF_INET, argv[3], &to.sin_addr);
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, 115);
+  int sz = 8 << 20;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0) return 1;
+  struct mmsghdr rx[B], tx[B];
+  struct iovec riov[B], tiov[B];
+  memset(rx, 0, sizeof rx);
+  memset(tx, 0, sizeof tx);
+  for (int i = 0; i < B; i++) {
+    riov[i] = (struct iovec){buf[i], SLOT};
+    rx[i].msg_hdr.msg_iov = &riov[i];
+    rx[i].msg_hdr.msg_iovlen = 1;
+    tx[i].msg_hdr.msg_iov = &tiov[i];
+    tx[i].msg_hdr.msg_iovlen = 1;
+    tx[i].msg_hdr.msg_name = &to;
+    tx[i].msg_hdr.msg_namelen = sizeof to;
+  }
+  struct pollfd p = {fd, POLLIN, 0};
+  for (;;) {
+    int n = recvmmsg(fd, rx, B, MSG_DONTWAIT, 0);
+    if (n <= 0) {
+      if (n < 0 && errno != EAGAIN && errno != EINTR) return 1;
+      poll(&p, 1, -1);
+      continue;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      unsigned char *b = buf[i];
+      unsigned ihl = (b[0] & 15) * 4, len = rx[i].msg_len;
+      if (len < ihl + 4 || memcmp(b + ihl, &in, 4) != 0) continue;
+      memcpy(b + ihl, &out, 4);
+      tiov[k] = (struct iovec){b + ihl, len - ihl};
+      k++;
+    }
+    for (int s = 0; s < k;) {
+      int r = sendmmsg(fd, tx + s, k - s, 0);
+      s += r > 0 ? r : 1;
+    }
+  }
+}
+`;
 
 async function linkPackets(lab: Lab, ns: string, dev: string): Promise<[number, number]> {
   const r = await lab.exec(ns, [
@@ -53,6 +126,26 @@ async function linkPackets(lab: Lab, ns: string, dev: string): Promise<[number, 
   ]);
   const [rx, tx] = r.stdout.trim().split("\n").map(Number);
   return [rx, tx];
+}
+
+/** Packets the namespace's IP protocol 115 raw sockets dropped (receive buffer full). */
+async function rawDrops(lab: Lab, ns: string): Promise<number> {
+  const r = await lab.exec(ns, ["cat", "/proc/net/raw"]);
+  let drops = 0;
+  for (const line of r.stdout.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 5 && f[1]?.endsWith(":0073")) drops += Number(f[f.length - 1]) || 0;
+  }
+  return drops;
+}
+
+/** Packets the kernel dropped because a CPU's input backlog was full (all namespaces). */
+function backlogDrops(): number {
+  let drops = 0;
+  for (const line of Deno.readTextFileSync("/proc/net/softnet_stat").trim().split("\n")) {
+    drops += parseInt(line.split(" ")[1], 16) || 0;
+  }
+  return drops;
 }
 
 function cpuSeconds(pid: number): number {
@@ -72,6 +165,7 @@ function frame(dst: number[], src: number[], len: number): Uint8Array {
 
 const lab = await Lab.create("lasload");
 let lasd: Daemon | null = null;
+let fwdDir: string | null = null;
 try {
   const core = await lab.netns("core");
   const las = await lab.netns("las");
@@ -168,26 +262,66 @@ try {
     ]);
   }
 
+  let fwdPid = lasd.pid;
+  if (C_FORWARDER) {
+    fwdDir = await Deno.makeTempDir({ prefix: "l2-bench-fwd-" });
+    await Deno.writeTextFile(`${fwdDir}/fwd.c`, C_SOURCE);
+    const cc = await new Deno.Command("cc", {
+      args: ["-O2", "-o", `${fwdDir}/fwd`, `${fwdDir}/fwd.c`],
+    }).output();
+    if (!cc.success) throw new Error(`cc failed: ${new TextDecoder().decode(cc.stderr)}`);
+    const s0 = edges[0].eng.status(clock()) as { session: { remote_session: number } };
+    const s1 = edges[1].eng.status(clock()) as { session: { local_session: number } };
+    await lasd.close(); // the edges notice nothing within the run (HELLO after 60 s)
+    const p = lab.spawn(las, [
+      `${fwdDir}/fwd`,
+      String(s0.session.remote_session),
+      String(s1.session.local_session),
+      "10.79.0.3",
+    ]);
+    fwdPid = p.pid;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   console.log(
-    `l2 las alone: L2TPv3 generator -> LAS -> sink, one VC, ${SECONDS} s per step` +
-      (NICE ? `, LAS at nice ${NICE}` : "") + (LEAN ? ", lean lab" : ", classic lab"),
+    `${
+      C_FORWARDER ? "C reference forwarder" : "l2 las"
+    } alone: L2TPv3 generator -> LAS -> sink, one VC, ${SECONDS} s per step` +
+      (NICE ? `, LAS at nice ${NICE}` : "") + (LEAN ? ", lean lab" : ", classic lab") +
+      (PREBUILT ? ", prebuilt packets" : ", generator through an xconnect engine"),
   );
   console.log(
-    "frame  offered/s  LAS in/s  LAS out/s  LAS loss  LAS CPU  CPU us/frame  one-core frames/s",
+    "frame  offered/s  LAS in/s  LAS out/s  LAS loss  LAS CPU  CPU us/frame  one-core frames/s" +
+      "  socket drops  backlog drops",
   );
   for (const len of SIZES) {
     const f = frame(B, A, len);
+    // The LAS runs with its default config: it assigns no cookie and wants no sublayer.
+    const st0 = edges[0].eng.status(clock()) as { session: { remote_session: number } };
+    const pkt = new Uint8Array(4 + len);
+    writeDataHeader(pkt, 0, "ip", st0.session.remote_session, {
+      cookie: new Uint8Array(0),
+      sublayer: false,
+    }, -1);
+    pkt.set(f, 4);
+    const las0 = { ip: lasIp.value, port: 0 };
     for (const rate of RATES) {
       const [rx0, tx0] = await linkPackets(lab, las, "up0");
-      const c0 = cpuSeconds(lasd.pid);
+      const d0 = await rawDrops(lab, las);
+      const b0 = backlogDrops();
+      const c0 = cpuSeconds(fwdPid);
       const start = clock();
       let sent = 0;
       while (clock() - start < SECONDS * 1000) {
         const due = Math.floor((clock() - start) / 1000 * rate);
         while (sent < due) {
           const n = Math.min(due - sent, 256);
-          for (let i = 0; i < n; i++) edges[0].dev.inject(f);
-          edges[0].eng.onDeviceReadable(clock());
+          if (PREBUILT) {
+            for (let i = 0; i < n; i++) edges[0].sock.queue(pkt, las0);
+            edges[0].sock.flush();
+          } else {
+            for (let i = 0; i < n; i++) edges[0].dev.inject(f);
+            edges[0].eng.onDeviceReadable(clock());
+          }
           sent += n;
           if (clock() - start >= SECONDS * 1000) break;
         }
@@ -197,7 +331,9 @@ try {
       await new Promise((r) => setTimeout(r, 300)); // let the LAS finish its queue
       const secs = (clock() - start - 300) / 1000;
       const [rx1, tx1] = await linkPackets(lab, las, "up0");
-      const cpu = cpuSeconds(lasd.pid) - c0;
+      const drops = await rawDrops(lab, las) - d0;
+      const backlog = backlogDrops() - b0;
+      const cpu = cpuSeconds(fwdPid) - c0;
       const inn = rx1 - rx0, out = tx1 - tx0;
       const us = out > 0 ? cpu / out * 1e6 : NaN;
       console.log(
@@ -207,7 +343,9 @@ try {
           (inn > 0 ? (1 - out / inn) * 100 : 0).toFixed(1).padStart(7)
         }%  ${Math.round(cpu / secs * 100).toString().padStart(6)}%  ${
           us.toFixed(1).padStart(12)
-        }  ${Math.round(1e6 / us).toString().padStart(17)}`,
+        }  ${Math.round(1e6 / us).toString().padStart(17)}  ${String(drops).padStart(12)}  ${
+          String(backlog).padStart(13)
+        }`,
       );
     }
   }
@@ -218,8 +356,10 @@ try {
   }
   await stop();
   await loopDone;
-  lasd.kill("SIGTERM"); // a clean exit, so a profiler (BENCH_LAS_WRAP) writes its output
-  await lasd.exited(5000);
+  if (!C_FORWARDER) {
+    lasd.kill("SIGTERM"); // a clean exit, so a profiler (BENCH_LAS_WRAP) writes its output
+    await lasd.exited(5000);
+  }
 } catch (e) {
   // Say what the LAS said last, e.g. when it exited under load.
   console.error(`LAS log (last lines):\n${lasd?.lines.slice(-20).join("\n")}`);
@@ -227,4 +367,5 @@ try {
 } finally {
   await lasd?.close();
   await lab.close();
+  if (fwdDir) await Deno.remove(fwdDir, { recursive: true });
 }
