@@ -18,6 +18,12 @@
  * 50 ms apart), printed as one table. Every step is bounded in time; the
  * namespaces are removed at the end.
  *
+ * `L2_BENCH_RTT=1`: round trips only (no iperf3, no relay row): 200 pings
+ * 10 ms apart per path, reported as min / avg / p50 / p90 / max in ms; a
+ * minute for the whole lab. `L2_BENCH_HOLD_S=N`: once l2's direct path is
+ * measured, print the daemons' pids and keep them running N seconds (for
+ * `strace -p`, `perf` by hand).
+ *
  * Numbers are for this machine and this lab only (veth pairs in one kernel,
  * CPU-bound): compare the rows, not the absolute values.
  *
@@ -28,6 +34,11 @@ import { Daemon, MAIN, runL2 } from "../lab/l2proc.ts";
 import { toBase64, writeNewKeyFile } from "../../cmd/keygen.ts";
 
 const SECONDS = 3;
+/** Latency-only mode (see the module doc). */
+const RTT_ONLY = Deno.env.get("L2_BENCH_RTT") === "1";
+const PINGS = RTT_ONLY ? 200 : 20;
+const PING_GAP = RTT_ONLY ? "0.01" : "0.05";
+const HOLD_S = Number(Deno.env.get("L2_BENCH_HOLD_S") ?? "0");
 const SN = "10.88.0.1";
 const API = 7755;
 
@@ -37,6 +48,8 @@ interface Row {
   udp: string;
   loss: string;
   rtt: string;
+  /** min / p50 / p90 / max in ms (RTT mode). */
+  spread: string;
   note: string;
 }
 
@@ -74,13 +87,18 @@ async function iperf(lab: Lab, server: string, client: string, addr: string, udp
   }
 }
 
-async function rtt(lab: Lab, ns: string, addr: string): Promise<number> {
-  const r = await lab.exec(ns, ["ping", "-q", "-c", "20", "-i", "0.05", "-W", "2", addr], {
+/** Round trips of one ping run, ms, sorted. */
+async function rtt(lab: Lab, ns: string, addr: string): Promise<number[]> {
+  const r = await lab.exec(ns, ["ping", "-c", String(PINGS), "-i", PING_GAP, "-W", "2", addr], {
     allowFail: true,
-    timeoutMs: 20_000,
+    timeoutMs: 30_000,
   });
-  const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
-  return m ? Number(m[1]) : NaN;
+  return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 async function measure(lab: Lab, name: string, a: string, b: string, addrB: string, note = "") {
@@ -91,23 +109,47 @@ async function measure(lab: Lab, name: string, a: string, b: string, addrB: stri
     `${name}: ${addrB} reachable`,
     200,
   );
-  const ms = await rtt(lab, a, addrB); // idle RTT, before any load
+  const times = await rtt(lab, a, addrB); // idle RTT, before any load
+  const avg = times.length ? times.reduce((x, y) => x + y, 0) / times.length : NaN;
+  const f = (x: number, d = 0) => Number.isNaN(x) ? "-" : x.toFixed(d);
+  const spread = [0, 0.5, 0.9, 1].map((q) => f(quantile(times, q), 3)).join(" / ");
+  const lost = PINGS - times.length;
+  const notes = [note, lost ? `${lost} of ${PINGS} pings lost` : ""];
+  if (RTT_ONLY) {
+    return {
+      name,
+      tcp: "-",
+      udp: "-",
+      loss: "-",
+      rtt: f(avg, 3),
+      spread,
+      note: notes.filter(Boolean).join("; "),
+    };
+  }
   const tcp = await iperf(lab, b, a, addrB, false);
   const udp = await iperf(lab, b, a, addrB, true);
-  const f = (x: number, d = 0) => Number.isNaN(x) ? "-" : x.toFixed(d);
   return {
     name,
     tcp: f(tcp.mbps),
     udp: f(udp.mbps),
     loss: f(udp.loss, 1),
-    rtt: f(ms, 3),
-    note: [note, tcp.error, udp.error].filter(Boolean).join("; "),
+    rtt: f(avg, 3),
+    spread,
+    note: [...notes, tcp.error, udp.error].filter(Boolean).join("; "),
   };
 }
 
 function table(rows: Row[]): string {
-  const head = ["path", "TCP Mbit/s", "UDP Mbit/s (rx)", "UDP loss %", "ping avg ms", "note"];
-  const cells = rows.map((r) => [r.name, r.tcp, r.udp, r.loss, r.rtt, r.note]);
+  const head = [
+    "path",
+    "TCP Mbit/s",
+    "UDP Mbit/s (rx)",
+    "UDP loss %",
+    "ping avg ms",
+    "min / p50 / p90 / max ms",
+    "note",
+  ];
+  const cells = rows.map((r) => [r.name, r.tcp, r.udp, r.loss, r.rtt, r.spread, r.note]);
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => "| " + c.map((x, i) => x.padEnd(w[i])).join(" | ") + " |";
   return [line(head), line(w.map((n) => "-".repeat(n))), ...cells.map(line)].join("\n");
@@ -245,6 +287,18 @@ async function l2Rows(
     );
     row.note += `; relayed during the run: ${(await statusOf(sn)).relayed_frames - snBefore}`;
     rows.push(row);
+    if (HOLD_S > 0) {
+      console.log(
+        `${label}: supernode pid ${daemons[0].pid}, nodes ${daemons[1].pid} (${n1}, ` +
+          `10.99.0.11) and ${daemons[2].pid} (${n2}, 10.99.0.12); holding ${HOLD_S} s`,
+      );
+      await new Promise((r) => setTimeout(r, HOLD_S * 1000));
+    }
+    if (RTT_ONLY) {
+      for (const d of daemons) d.kill("SIGTERM");
+      for (const d of daemons) await d.exited(5000);
+      return rows;
+    }
 
     // The relay: n1 drops UDP to and from n2's underlay address, so the direct path dies
     // (3 unanswered probes) and punching fails; frames go through the supernode.
@@ -373,11 +427,20 @@ async function main() {
           udp: "-",
           loss: "-",
           rtt: "-",
+          spread: "-",
           note: (e as Error).message,
         });
       }
     } else {
-      rows.push({ name: "n2n v1", tcp: "-", udp: "-", loss: "-", rtt: "-", note: "not installed" });
+      rows.push({
+        name: "n2n v1",
+        tcp: "-",
+        udp: "-",
+        loss: "-",
+        rtt: "-",
+        spread: "-",
+        note: "not installed",
+      });
     }
   } finally {
     for (const d of daemons) await d.close();
@@ -385,7 +448,11 @@ async function main() {
     await lab.close();
     await Deno.remove(dir, { recursive: true });
   }
-  console.log(`\nVPN lab, iperf3 ${SECONDS} s each way, one stream, ${new Date().toISOString()}\n`);
+  const what = RTT_ONLY
+    ? `${PINGS} pings ${PING_GAP} s apart per path`
+    : `iperf3 ${SECONDS} s each way, one stream`;
+  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  console.log(`\nVPN lab, ${what}, ${new Date().toISOString()}, load ${load}\n`);
   console.log(table(rows));
 }
 
