@@ -411,8 +411,9 @@ async function startNode(
     onDeadline: (now) => engine.poll(now),
   });
   const t = tap;
-  loop.add(udp.fd, () => engine.onSocketReadable(clock()), () => udp.close());
-  loop.add(t.fd, () => engine.onDeviceReadable(clock()), () => t.close());
+  // With their batch sizes: a short batch means drained, no empty read to learn it.
+  loop.add(udp.fd, () => engine.onSocketReadable(clock()), () => udp.close(), udp.rx.capacity);
+  loop.add(t.fd, () => engine.onDeviceReadable(clock()), () => t.close(), t.rx.capacity);
   engine.start(clock());
   loop.wake();
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));

@@ -149,16 +149,22 @@ export class NodeEngine {
 
   /** Handles one batch of datagrams; returns how many (0: drained). */
   onSocketReadable(now: number): number {
-    const core = this.#o.core;
-    const sec = this.#sec;
-    const n = sec
-      ? this.#o.socket.receive((from, bytes) => {
-        if (sec.receive(from, bytes, now) === "core") core.receive(from, bytes, now);
-      })
-      : this.#o.socket.receive((from, bytes) => core.receive(from, bytes, now));
+    this.#rxNow = now;
+    const n = this.#o.socket.receive(this.#onDatagram);
     if (n > 0) this.#drain(now);
     return n;
   }
+
+  /** `now` of the batch `#onDatagram` is handling. */
+  #rxNow = 0;
+  /** One datagram of a received batch: the security layer first, then the core (made once). */
+  readonly #onDatagram = (from: string, bytes: Uint8Array): void => {
+    const now = this.#rxNow;
+    const sec = this.#sec;
+    if (sec === null || sec.receive(from, bytes, now) === "core") {
+      this.#o.core.receive(from, bytes, now);
+    }
+  };
 
   #drain(now: number): void {
     const core = this.#o.core;

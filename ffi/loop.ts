@@ -20,8 +20,12 @@
  * ```
  *
  * Handlers are level-triggered: a handler that stops at its budget is
- * called again after the next (immediate) poll. A handler that throws stops
- * the loop; `run()` then rejects with that error after closing everything.
+ * called again after the next (immediate) poll. A handler registered with
+ * a `batch` size that returns fewer than that has drained its fd (a short
+ * batch: the read met EAGAIN) and is not called again in this pass, which
+ * saves the empty read that would say so; anything that arrives meanwhile
+ * is seen by the next poll. A handler that throws stops the loop; `run()`
+ * then rejects with that error after closing everything.
  *
  * The pollfd array lives in an Arena held by the loop (rule 1 and 3,
  * libc.ts): the worker thread reads and writes it while JS runs, so JS does
@@ -88,6 +92,8 @@ interface Reg {
   fd: number;
   onReadable: ReadyHandler;
   onClose?: () => void;
+  /** A handler result below this is a short batch: drained (1: only 0 is). */
+  batch: number;
 }
 
 const POLLFD = 8;
@@ -140,6 +146,9 @@ export class IoLoop {
   #regs: Reg[] = [];
   /** Registrations in pollfd order (index + 1), rebuilt between polls. */
   #polled: Reg[] = [];
+  /** Per wakeup: the ready registrations and what each handled; reused, maxFds long. */
+  readonly #ready: Reg[] = [];
+  readonly #spent: Int32Array;
   #dirty = true;
   #closing = false;
   #closed = false;
@@ -154,20 +163,29 @@ export class IoLoop {
     this.#inline = opts.wait === "inline";
     this.#sliceMs = opts.sliceMs ?? 10;
     this.#arena = new Arena((this.#maxFds + 1) * POLLFD);
+    this.#spent = new Int32Array(this.#maxFds);
     this.#eventfd = libc.eventfd(0, C.EFD_NONBLOCK | C.EFD_CLOEXEC);
     if (this.#eventfd < 0) throw new OsError("eventfd", errno());
     new DataView(this.#wakeBuf.buffer).setBigUint64(0, 1n, true);
   }
 
-  /** Registers `fd`; `onClose` runs when the loop closes (e.g. to close the device). */
-  add(fd: number, onReadable: ReadyHandler, onClose?: () => void): void {
+  /**
+   * Registers `fd`; `onClose` runs when the loop closes (e.g. to close the
+   * device). `batch`: the most packets one handler call takes (its receive
+   * batch); a call that returns fewer has drained the fd (see the module
+   * doc). Default 1: the handler is called until it returns 0.
+   */
+  add(fd: number, onReadable: ReadyHandler, onClose?: () => void, batch = 1): void {
     if (this.#closing) throw new Error("Cannot add fd: loop is closing");
     if (fd < 0) throw new RangeError(`Cannot add fd ${fd}: not an open fd`);
     if (this.#regs.some((r) => r.fd === fd)) throw new Error(`Cannot add fd ${fd}: already added`);
     if (this.#regs.length >= this.#maxFds) {
       throw new Error(`Cannot add fd ${fd}: loop holds at most ${this.#maxFds} fds`);
     }
-    this.#regs.push({ fd, onReadable, onClose });
+    if (!(batch >= 1 && Number.isInteger(batch))) {
+      throw new RangeError(`Cannot add fd ${fd}: batch must be an integer of at least 1`);
+    }
+    this.#regs.push({ fd, onReadable, onClose, batch });
     this.#dirty = true;
     this.wake();
   }
@@ -200,12 +218,13 @@ export class IoLoop {
       while (!this.#closing) {
         if (this.#dirty) this.#rebuild();
         let now = this.#clock();
-        if (this.#nextDeadline() <= now) {
+        let deadline = this.#nextDeadline();
+        if (deadline <= now) {
           this.stats.deadlines++;
           this.#onDeadline(now);
           now = this.#clock();
+          deadline = this.#nextDeadline();
         }
-        const deadline = this.#nextDeadline();
         const timeout = deadline === Infinity
           ? -1
           : deadline <= now
@@ -241,13 +260,14 @@ export class IoLoop {
         pollErrors = 0;
         if (n === 0) continue;
         if (v.getInt16(6, true) !== 0) this.#drainEventfd();
-        const ready: Reg[] = [];
+        const ready = this.#ready;
+        ready.length = 0;
         for (let i = 0; i < this.#polled.length; i++) {
           const revents = v.getInt16((i + 1) * POLLFD + 6, true);
           if (revents === 0) continue;
           const reg = this.#polled[i];
           // Removed while the poll ran: its fd may be closed or even reused.
-          if (!this.#regs.includes(reg)) continue;
+          if (this.#dirty && !this.#regs.includes(reg)) continue;
           if (revents & C.POLLNVAL) throw new OsError(`poll(fd ${reg.fd})`, E.EBADF);
           ready.push(reg);
         }
@@ -259,17 +279,19 @@ export class IoLoop {
   }
 
   #drain(ready: Reg[]): void {
-    const spent = new Array<number>(ready.length).fill(0);
+    const spent = this.#spent;
+    spent.fill(0, 0, ready.length);
     let active = ready.length;
     // Each pass calls every active handler once; a handler leaves when it
-    // returns 0 or spends its budget. Bounded: budget * fds calls at most.
+    // returns 0 or a short batch, or spends its budget. Bounded: budget *
+    // fds calls at most.
     while (active > 0 && !this.#closing) {
       for (let i = 0; i < ready.length; i++) {
         if (spent[i] < 0) continue;
         this.stats.handlerCalls++;
         const got = ready[i].onReadable();
         this.stats.packets += got;
-        if (got <= 0) {
+        if (got < ready[i].batch) {
           spent[i] = -1;
           active--;
         } else if ((spent[i] += got) >= this.#budget) {

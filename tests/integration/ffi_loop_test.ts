@@ -3,7 +3,7 @@
  * from `nextDeadline`, `wake()`, round-robin fairness under a budget, a
  * throwing handler stopping the loop, and `close()` interrupting a poll.
  */
-import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { type DatagramSocket, openUdp } from "../../ffi/udp.ts";
 import { waitFor } from "../lab/netns.ts";
@@ -127,6 +127,65 @@ Deno.test("ffi loop: a busy fd cannot starve another (round-robin under a budget
   assertEquals(order.slice(0, 8), ["a", "b", "a", "b", "a", "b", "a", "b"]);
   assert(lastB < 10, order.join(""));
   assert(loop.stats.budgetHits >= 1, "a stopped at its budget at least once");
+});
+
+Deno.test("ffi loop: with a batch size, a short batch ends the fd's turn (no empty read)", async () => {
+  // Two sockets, batch 8: `hinted` tells the loop, `plain` does not. Both get a burst of 20
+  // (8 + 8 + 4) and then 3 datagrams; only `plain` is called again to find nothing.
+  const hinted = openUdp({ bind: "127.0.0.1:0", rcvbuf: 1 << 20, batch: 8 });
+  const plain = openUdp({ bind: "127.0.0.1:0", rcvbuf: 1 << 20, batch: 8 });
+  const tx = openUdp({ bind: "127.0.0.1:0" });
+  const calls = { hinted: [] as number[], plain: [] as number[] };
+  const loop = new IoLoop();
+  loop.add(
+    hinted.fd,
+    () => {
+      const n = hinted.recv();
+      calls.hinted.push(n);
+      return n;
+    },
+    () => hinted.close(),
+    hinted.rx.capacity,
+  );
+  loop.add(plain.fd, () => {
+    const n = plain.recv();
+    calls.plain.push(n);
+    return n;
+  }, () => plain.close());
+  const total = (a: number[]) => a.reduce((x, y) => x + y, 0);
+  const done = loop.run();
+  try {
+    const p = new Uint8Array(32);
+    for (const burst of [20, 3]) {
+      for (let i = 0; i < burst; i++) {
+        tx.queue(p, hinted.local);
+        tx.queue(p, plain.local);
+      }
+      assertEquals(tx.flush(), 0);
+      const want = total(calls.hinted) + burst;
+      await waitFor(
+        () => total(calls.hinted) === want && total(calls.plain) === want,
+        5000,
+        `${want} datagrams on each socket`,
+        1,
+      );
+      await waitFor(() => calls.plain.at(-1) === 0, 5000, "plain socket drained", 1);
+    }
+  } finally {
+    tx.close();
+    await loop.close();
+    await done;
+  }
+  assertEquals(total(calls.hinted), 23);
+  assertEquals(calls.hinted.filter((n) => n === 0).length, 0, `hinted: ${calls.hinted}`);
+  assert(calls.hinted.filter((n) => n === 8).length >= 2, `full batches went on: ${calls.hinted}`);
+  assert(calls.plain.filter((n) => n === 0).length >= 2, `plain: ${calls.plain}`);
+  const other = new IoLoop();
+  try {
+    assertThrows(() => other.add(1, () => 0, undefined, 0), RangeError, "batch must be an integer");
+  } finally {
+    await other.close();
+  }
 });
 
 Deno.test("ffi loop: a throwing handler stops the loop; run() rejects; fds are closed", async () => {
