@@ -20,9 +20,10 @@
  *
  * `L2_BENCH_RTT=1`: round trips only (no iperf3, no relay row): 200 pings
  * 10 ms apart per path, reported as min / avg / p50 / p90 / max in ms; a
- * minute for the whole lab. `L2_BENCH_HOLD_S=N`: once l2's direct path is
- * measured, print the daemons' pids and keep them running N seconds (for
- * `strace -p`, `perf` by hand).
+ * minute for the whole lab. `L2_BENCH_PINGS=N` and `L2_BENCH_PING_GAP=S`
+ * (seconds) change the ping count and spacing. `L2_BENCH_HOLD_S=N`: once
+ * l2's direct path is measured, print the daemons' pids and keep them
+ * running N seconds (for `strace -p`, `perf` by hand).
  *
  * Numbers are for this machine and this lab only (veth pairs in one kernel,
  * CPU-bound): compare the rows, not the absolute values.
@@ -36,8 +37,8 @@ import { toBase64, writeNewKeyFile } from "../../cmd/keygen.ts";
 const SECONDS = 3;
 /** Latency-only mode (see the module doc). */
 const RTT_ONLY = Deno.env.get("L2_BENCH_RTT") === "1";
-const PINGS = RTT_ONLY ? 200 : 20;
-const PING_GAP = RTT_ONLY ? "0.01" : "0.05";
+const PINGS = Number(Deno.env.get("L2_BENCH_PINGS") ?? (RTT_ONLY ? "200" : "20"));
+const PING_GAP = Deno.env.get("L2_BENCH_PING_GAP") ?? (RTT_ONLY ? "0.01" : "0.05");
 const HOLD_S = Number(Deno.env.get("L2_BENCH_HOLD_S") ?? "0");
 const SN = "10.88.0.1";
 const API = 7755;
@@ -91,7 +92,7 @@ async function iperf(lab: Lab, server: string, client: string, addr: string, udp
 async function rtt(lab: Lab, ns: string, addr: string): Promise<number[]> {
   const r = await lab.exec(ns, ["ping", "-c", String(PINGS), "-i", PING_GAP, "-W", "2", addr], {
     allowFail: true,
-    timeoutMs: 30_000,
+    timeoutMs: 10_000 + 2 * PINGS * Number(PING_GAP) * 1000,
   });
   return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
 }
