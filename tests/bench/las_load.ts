@@ -148,10 +148,11 @@ function backlogDrops(): number {
   return drops;
 }
 
-function cpuSeconds(pid: number): number {
+/** CPU seconds of a process in user space and in the kernel. */
+function cpuSeconds(pid: number): { user: number; sys: number } {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
 }
 
 function frame(dst: number[], src: number[], len: number): Uint8Array {
@@ -291,7 +292,7 @@ try {
   );
   console.log(
     "frame  offered/s  LAS in/s  LAS out/s  LAS loss  LAS CPU  CPU us/frame  one-core frames/s" +
-      "  socket drops  backlog drops",
+      "  socket drops  backlog drops  user us/frame",
   );
   for (const len of SIZES) {
     const f = frame(B, A, len);
@@ -333,8 +334,10 @@ try {
       const [rx1, tx1] = await linkPackets(lab, las, "up0");
       const drops = await rawDrops(lab, las) - d0;
       const backlog = backlogDrops() - b0;
-      const cpu = cpuSeconds(fwdPid) - c0;
+      const c1 = cpuSeconds(fwdPid);
+      const cpu = c1.user + c1.sys - c0.user - c0.sys;
       const inn = rx1 - rx0, out = tx1 - tx0;
+      const userUs = out > 0 ? (c1.user - c0.user) / out * 1e6 : NaN;
       const us = out > 0 ? cpu / out * 1e6 : NaN;
       console.log(
         `${String(len).padStart(5)}  ${(rate >= 1_000_000 ? "max" : String(rate)).padStart(9)}  ${
@@ -345,7 +348,7 @@ try {
           us.toFixed(1).padStart(12)
         }  ${Math.round(1e6 / us).toString().padStart(17)}  ${String(drops).padStart(12)}  ${
           String(backlog).padStart(13)
-        }`,
+        }  ${userUs.toFixed(1).padStart(13)}`,
       );
     }
   }
