@@ -212,14 +212,16 @@ function startLas(
   let ip: DatagramSocket;
   let udp: DatagramSocket | undefined;
   try {
-    // 16 MB (forced past net.core.rmem_max when root) holds about 70 ms of 1400-byte frames
-    // at 100 k/s: scheduler stalls of that length no longer drop packets at the socket.
+    // 8 MB asked, forced past net.core.rmem_max when root (the kernel doubles it): about
+    // 50 ms of 1400-byte frames at 115 k/s, so a scheduler stall of that length drops nothing
+    // at the socket (4 MB, capped by rmem_max, lost 10% at the peak), and an overload queues
+    // no longer than that before it drops.
     ip = openRawIp({
       protocol: 115,
       family: 4,
       batch: 64,
       slotSize: 9216,
-      rcvbuf: 16 << 20,
+      rcvbuf: 8 << 20,
       forceBuffers: true,
     });
     sockets.push(ip);
