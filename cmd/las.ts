@@ -262,7 +262,10 @@ function startLas(
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),
   });
-  for (const s of sockets) loop.add(s.fd, () => engine.onReadable(s, clock()), () => s.close());
+  // With the receive batch size, a short batch ends the socket's turn: no empty recvmmsg per wakeup.
+  for (const s of sockets) {
+    loop.add(s.fd, () => engine.onReadable(s, clock()), () => s.close(), s.rx.capacity);
+  }
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
   log.info(
     `listening for L2TPv3 on IP protocol 115${udp ? " and UDP 1701" : ""}` +
