@@ -20,7 +20,7 @@
  * - **Revocation**: REVOKE from the supernode ends every session with that
  *   key at once; a peer session can never be renewed without a fresh vouch.
  * - **Roster** (`PeerDirectory` for NodeCore): ROSTER_REQUEST right after
- *   each supernode session and every `rosterIntervalMs` (5 s) with the
+ *   each registration (REGISTER_ACK) and every `rosterIntervalMs` (5 s) with the
  *   digest of the list it holds; the supernode answers only when the list of
  *   the network's other registered nodes changed. NodeCore fans broadcasts
  *   out to those nodes over the peer sessions, so no key that opens a
@@ -178,6 +178,7 @@ export class SecureNode implements PeerDirectory {
   private rosterIds: number[] = [];
   private rosterSum = rosterDigest([]);
   private nextRosterAt = Infinity;
+  private seenRegistrations = 0;
   private readonly psk: Uint8Array;
   private readonly requestedId: number;
   private readonly out: Backlog<Outgoing>;
@@ -337,7 +338,6 @@ export class SecureNode implements PeerDirectory {
       endpoint: this.c.supernode,
     });
     this.sealer.install(s);
-    this.nextRosterAt = now;
     this.counters.add("hs_supernode_done");
     this.events.push({ type: "supernode_session", keyId: s.localKeyId });
   }
@@ -695,6 +695,11 @@ export class SecureNode implements PeerDirectory {
       if (now - k.at >= 600_000) this.peerKeys.delete(peer);
     }
     if (sn === undefined || this.ownId() === 0) return;
+    if (this.sealer.registrations !== this.seenRegistrations) {
+      // Registered (again): the supernode knows our id now and answers a roster request.
+      this.seenRegistrations = this.sealer.registrations;
+      this.nextRosterAt = now;
+    }
     if (now >= this.nextRosterAt) {
       this.nextRosterAt = now + this.c.rosterIntervalMs;
       this.sendToSupernode({ kind: "roster_request", digest: this.rosterSum });
@@ -754,6 +759,7 @@ export class SecureNode implements PeerDirectory {
     }
     if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);
     if (sn !== undefined && this.ownId() !== 0) d = Math.min(d, this.nextRosterAt);
+    if (this.sealer.registrations !== this.seenRegistrations) return 0; // ask for the roster now
     for (const p of this.pending.values()) d = Math.min(d, p.at + this.c.handshakeTimeoutMs);
     for (const a of this.attempts.values()) d = Math.min(d, a.at);
     for (const peer of this.sealer.wanted) if (!this.attempts.has(peer)) return 0; // due now

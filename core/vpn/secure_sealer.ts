@@ -101,6 +101,8 @@ export class SecureSealer implements Sealer {
   private from = "";
   /** Node: our node id, learned from the supernode's REGISTER_ACK. */
   ownId = 0;
+  /** Node: REGISTER_ACKs opened so far (the security layer asks for the roster after each). */
+  registrations = 0;
   /** The session of the last packet opened (the supernode answers a REGISTER with it). */
   lastOpened: Session | null = null;
   /** Node: peers a packet could not be sealed for (the owner starts handshakes). Bound: 256. */
@@ -463,6 +465,7 @@ export class SecureSealer implements Sealer {
     this.lastOpened = s;
     if (this.role === "node" && sender === SUPERNODE_ID && type === MsgType.REGISTER_ACK) {
       this.ownId = receiver;
+      this.registrations++;
     }
     return "ok";
   }
