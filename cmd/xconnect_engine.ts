@@ -64,6 +64,8 @@ export class XconnectEngine {
   #ccid = 0;
   #session: SessionInfo | null = null;
   #tx: { cookie: Uint8Array; sublayer: boolean } = { cookie: new Uint8Array(0), sublayer: false };
+  /** Next data sequence number when the LAS asked for sequencing, else -1. */
+  #seq = -1;
   #retryAt = Infinity;
   #retryMs = RETRY_MIN_MS;
   #upSince = 0;
@@ -167,7 +169,13 @@ export class XconnectEngine {
         continue;
       }
       const buf = this.#scratch;
-      const h = writeDataHeader(buf, 0, this.#o.kind, this.#session.remoteSessionId, this.#tx, -1);
+      // Numbered (S=1, 24 bits) when the LAS asked for sequencing; -1: no number.
+      let seq = -1;
+      if (this.#seq >= 0) {
+        seq = this.#seq;
+        this.#seq = (seq + 1) & 0xffffff;
+      }
+      const h = writeDataHeader(buf, 0, this.#o.kind, this.#session.remoteSessionId, this.#tx, seq);
       buf.set(frame, h);
       if (t.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
         this.counters.tx_errors++;
@@ -219,6 +227,7 @@ export class XconnectEngine {
       case "session-up":
         this.#session = ev.session;
         this.#tx = { cookie: ev.session.txCookie, sublayer: ev.session.txSublayer };
+        this.#seq = ev.session.txSublayer && ev.session.txSequencing ? 0 : -1;
         this.state = "up";
         this.#upSince = now;
         this.counters.sessions_up++;

@@ -1,0 +1,131 @@
+/**
+ * The xconnect engine against a LAS scripted by hand over the in-memory
+ * network, for what `l2 las` never asks: an ICRP that wants the default
+ * L2-Specific Sublayer with sequencing on the data the edge sends.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
+import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { Logger } from "../../cmd/kit/log.ts";
+import { parseIp } from "../../ffi/addr.ts";
+import { emitControl, parseControl } from "../../core/l2tp/control_message.ts";
+import { decodeFields, encodeFields, type Fields } from "../../core/l2tp/avp_fields.ts";
+
+function ip(text: string) {
+  const r = parseIp(text);
+  if (!r.ok) throw new Error(r.reason);
+  return r.value;
+}
+
+/** An edge and a scripted LAS; `sequencing` is what the LAS's ICRP asks for. */
+function setUp(sequencing: boolean) {
+  const net = new MemNet({ seed: 5 });
+  const logger = new Logger({ level: "info", format: "text", debug: [] }, () => {});
+  const rand = seededRandom(3);
+  const lasT = net.open("10.0.0.1", 0, { raw: true });
+  const edgeIp = { ip: ip("10.0.0.2"), port: 0 };
+  const dev = new MemFrameDevice();
+  const eng = new XconnectEngine({
+    transport: net.open("10.0.0.2", 0, { raw: true }),
+    kind: "ip",
+    las: { ip: ip("10.0.0.1"), port: 0 },
+    lasName: "10.0.0.1",
+    vcId: "42",
+    device: dev,
+    hostName: "edge",
+    routerId: 2,
+    random32: () => Math.floor(rand() * 0x1_0000_0000) >>> 0 || 1,
+    helloIntervalMs: 60_000,
+    auth: null,
+    log: logger.topic("edge"),
+  });
+  let ns = 0, nr = 0, ccid = 0, now = 0;
+  const send = (f: Fields) => {
+    lasT.send(emitControl("ip", { ccid, ns, nr, avps: encodeFields(f, "ietf") }), edgeIp);
+    ns++;
+  };
+  const take = () => {
+    const control: Fields[] = [];
+    const data: Uint8Array[] = [];
+    for (let n = lasT.recv(); n > 0; n = lasT.recv()) {
+      for (let i = 0; i < n; i++) {
+        const b = lasT.rx.bufs[i].slice(lasT.rx.offsets[i], lasT.rx.lens[i]);
+        const p = parseControl(b, "ip");
+        if (!p.ok) {
+          data.push(b);
+          continue;
+        }
+        if (p.msg.avps.length === 0) continue; // ZLB
+        nr = (p.msg.ns + 1) & 0xffff;
+        const d = decodeFields(p.msg);
+        if (d.ok) control.push(d.value.fields);
+      }
+    }
+    return { control, data };
+  };
+  const run = (ms: number) => {
+    for (const end = now + ms; now < end; now += 10) {
+      while (eng.onTransportReadable(now) > 0) { /* drain */ }
+      while (eng.onDeviceReadable(now) > 0) { /* drain */ }
+      if (eng.nextDeadline() <= now) eng.poll(now);
+    }
+  };
+  eng.start(now);
+  run(20);
+  const sccrq = take().control.find((f) => f.messageType === 1);
+  assert(sccrq !== undefined, "SCCRQ");
+  ccid = sccrq.assignedControlConnectionId!;
+  send({
+    messageType: 2,
+    protocolVersion: { version: 1, revision: 0 },
+    hostName: "scripted-las",
+    receiveWindowSize: 16,
+    routerId: 1,
+    assignedControlConnectionId: 99,
+    pwCapabilities: [5],
+  });
+  run(20);
+  const got = take().control;
+  const icrq = got.find((f) => f.messageType === 10);
+  assert(got.some((f) => f.messageType === 3) && icrq !== undefined, "SCCCN and ICRQ");
+  send({
+    messageType: 11,
+    localSessionId: 0x77,
+    remoteSessionId: icrq.localSessionId!,
+    circuitStatus: 1,
+    ...(sequencing ? { l2SpecificSublayer: 1, dataSequencing: 2 } : {}),
+  });
+  run(20);
+  assert(take().control.some((f) => f.messageType === 12), "ICCN");
+  assertEquals(eng.state, "up");
+  return { dev, take, run };
+}
+
+function frame(len: number): Uint8Array {
+  const f = new Uint8Array(len);
+  f.set([2, 0, 0, 0, 0, 0xb, 2, 0, 0, 0, 0, 0xa, 0x08, 0x00]);
+  return f;
+}
+
+Deno.test("xconnect engine: a LAS that asks for sequenced data gets the sublayer with S=1 and numbers 0, 1, 2...", () => {
+  const { dev, take, run } = setUp(true);
+  for (let i = 0; i < 4; i++) dev.inject(frame(60 + i));
+  run(20);
+  const data = take().data;
+  assertEquals(data.length, 4);
+  data.forEach((p, i) => {
+    assertEquals(((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0, 0x77);
+    assertEquals(p[4], 0x40, "S=1");
+    assertEquals((p[5] << 16) | (p[6] << 8) | p[7], i);
+    assertEquals(p.length - 8, 60 + i, "the whole frame follows");
+  });
+});
+
+Deno.test("xconnect engine: without a sublayer request data carries no sublayer", () => {
+  const { dev, take, run } = setUp(false);
+  dev.inject(frame(60));
+  run(20);
+  const data = take().data;
+  assertEquals(data.length, 1);
+  assertEquals(data[0].length, 4 + 60, "session id, then the frame");
+});
