@@ -343,6 +343,13 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
       v.daemons,
     );
     await again.waitLine(/loaded \d+ MAT leaf id\(s\)/, 5000);
+    await again.waitLine(/loaded 2 peer key pin\(s\)/, 5000);
+    // The operator deletes a pin (to accept a peer's new key) and sends SIGHUP: re-read.
+    const kept = pins.filter((e: [number, string, number]) => e[0] !== v.ids[2]);
+    await Deno.writeTextFile(`${v.dir}/n1/peer_pins.json`, JSON.stringify(kept));
+    const mark = again.lines.length;
+    again.kill("SIGHUP");
+    await again.waitLine(/re-read 1 peer key pin\(s\)/, 5000, mark);
     await lab.ip(v.n[0], "link", "set", "v0", "master", "brl");
     await waitPing(lab, v.leaf, "10.99.0.12");
     const st1b = await status(v.n[0]);
