@@ -14,14 +14,34 @@
  * ifr_flags (short), ifr_mtu (int), ifr_hwaddr (struct sockaddr: family u16
  * at 16, sa_data at 18).
  *
- * Not done here: IFF_VNET_HDR offloads, TUNSETOWNER/GROUP, queue
- * enable/disable (TUNSETQUEUE), TUNSETSNDBUF.
+ * With `vnetHdr` (TAP only) the device opens with IFF_VNET_HDR, a 10-byte
+ * `virtio_net_hdr` (core/gso.ts) before every frame (TUNSETVNETHDRSZ), and
+ * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6): the kernel then hands
+ * over TCP frames up to 64 KiB with partial checksums, to be cut and
+ * completed in user space (`segmentTcp`, `offloadFrame`). Reads return header
+ * and frame (`rx.bufs[i]` starts with the header); `write()` puts a zero
+ * header ("no offload") before the frame itself.
+ *
+ * Not done here: TUNSETOWNER/GROUP, queue enable/disable (TUNSETQUEUE),
+ * TUNSETSNDBUF, UDP offloads, writing GSO frames.
  *
  * @module
  */
 import { formatMac, macAt, type MacKey, writeMac } from "../core/mac.ts";
 import { C, cbuf, closeQuietly, cstr, E, errno, errnoName, libc, OsError, size } from "./libc.ts";
 import type { FrameBatch, FrameDevice } from "./types.ts";
+
+/** linux/if_tun.h: IFF_VNET_HDR, TUNSETOFFLOAD, TUNSETVNETHDRSZ and the offload bits. */
+const IFF_VNET_HDR = 0x4000;
+const TUNSETOFFLOAD = 0x400454d0; // _IOW('T', 208, unsigned int)
+const TUNSETVNETHDRSZ = 0x400454d8; // _IOW('T', 216, int)
+const TUN_F_CSUM = 0x01;
+const TUN_F_TSO4 = 0x02;
+const TUN_F_TSO6 = 0x04;
+/** Bytes of the virtio_net_hdr with `vnetHdr` (core/gso.ts VNET_HDR_LEN). */
+const VNET_HDR_SIZE = 10;
+/** Largest frame a TSO TAP hands over: 64 KiB of IP plus Ethernet and a tag, rounded up. */
+const GSO_SLOT = 65_536 + 1024;
 
 /** How to open a TAP or TUN device. */
 export interface TapOptions {
@@ -41,6 +61,11 @@ export interface TapOptions {
   up?: boolean;
   /** Frames per `read()` batch (default 64, at most 1024). */
   batch?: number;
+  /**
+   * TAP only: IFF_VNET_HDR with checksum and TSO offloads (see the module
+   * doc). Default false.
+   */
+  vnetHdr?: boolean;
 }
 
 function ifreq(name: string): Uint8Array {
@@ -151,6 +176,9 @@ export function openTap(opts: TapOptions = {}): TapDevice {
   if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
     throw new RangeError(`batch must be 1..1024, got ${batch}`);
   }
+  if (mode === "tun" && opts.vnetHdr) {
+    throw new Error("Cannot open a TUN device with vnetHdr: only TAP devices are supported");
+  }
   if (mode === "tun" && opts.mac !== undefined) {
     throw new Error("Cannot set a MAC address on a TUN device: it has no link layer");
   }
@@ -160,11 +188,23 @@ export function openTap(opts: TapOptions = {}): TapDevice {
   try {
     let flags = (mode === "tap" ? C.IFF_TAP : C.IFF_TUN) | C.IFF_NO_PI;
     if (opts.multiQueue) flags |= C.IFF_MULTI_QUEUE;
+    if (opts.vnetHdr) flags |= IFF_VNET_HDR;
     new DataView(r.buffer, r.byteOffset).setUint16(16, flags, true);
     if (libc.ioctl(fd, BigInt(C.TUNSETIFF), r) < 0) {
       throw new OsError(`ioctl(TUNSETIFF) for ${mode} "${opts.name ?? ""}"`, errno());
     }
     const name = readName(r);
+    if (opts.vnetHdr) {
+      const sz = cbuf(4);
+      new DataView(sz.buffer, sz.byteOffset).setInt32(0, VNET_HDR_SIZE, true);
+      if (libc.ioctl(fd, BigInt(TUNSETVNETHDRSZ), sz) < 0) {
+        throw new OsError(`ioctl(TUNSETVNETHDRSZ) on ${name}`, errno());
+      }
+      const off = BigInt(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6);
+      if (libc.ioctl_int(fd, BigInt(TUNSETOFFLOAD), off) < 0) {
+        throw new OsError(`ioctl(TUNSETOFFLOAD) on ${name}`, errno());
+      }
+    }
     if (
       opts.persist !== undefined &&
       libc.ioctl_int(fd, BigInt(C.TUNSETPERSIST), opts.persist ? 1n : 0n) < 0
@@ -175,7 +215,7 @@ export function openTap(opts: TapOptions = {}): TapDevice {
     if (opts.mac !== undefined) setMac(name, opts.mac);
     if (opts.up ?? true) setLinkUp(name, true);
     const mtu = getMtu(name);
-    return new TapDevice(fd, name, mode, mtu, batch);
+    return new TapDevice(fd, name, mode, mtu, batch, opts.vnetHdr ? VNET_HDR_SIZE : 0);
   } catch (e) {
     closeQuietly(fd);
     throw e;
@@ -192,17 +232,37 @@ export class TapDevice implements FrameDevice {
   readonly rx: FrameBatch;
   /** Frames dropped on write, by errno name. */
   readonly txDropped: Map<string, number> = new Map();
+  /**
+   * Bytes of virtio_net_hdr before each frame read (0: none, 10 with
+   * `vnetHdr`); `write()` adds a zero one itself.
+   */
+  readonly vnetHdrLen: number;
   readonly #slot: number;
   readonly #slotLen: bigint;
+  /** With a vnet header: the frame being written, after a zero header. */
+  readonly #tx: Uint8Array | null;
 
-  /** Takes ownership of `fd`, an attached /dev/net/tun queue. */
-  constructor(fd: number, name: string, mode: "tap" | "tun", mtu: number, batch: number) {
+  /**
+   * Takes ownership of `fd`, an attached /dev/net/tun queue; `vnetHdrLen`
+   * as set on it with TUNSETVNETHDRSZ (0 without IFF_VNET_HDR).
+   */
+  constructor(
+    fd: number,
+    name: string,
+    mode: "tap" | "tun",
+    mtu: number,
+    batch: number,
+    vnetHdrLen = 0,
+  ) {
     this.fd = fd;
     this.name = name;
     this.mode = mode;
     this.mtu = mtu;
+    this.vnetHdrLen = vnetHdrLen;
     // Ethernet header + two VLAN tags, rounded; a frame that does not fit is cut by the kernel.
-    this.#slot = Math.max(2048, mtu + 64);
+    // With offloads a frame can be a 64 KiB TCP segment.
+    this.#slot = vnetHdrLen ? GSO_SLOT : Math.max(2048, mtu + 64);
+    this.#tx = vnetHdrLen ? new Uint8Array(vnetHdrLen + Math.max(2048, mtu + 64)) : null;
     this.#slotLen = BigInt(this.#slot);
     // read() receives these as "buffer" arguments of synchronous calls (rule 2,
     // libc.ts), so one plain ArrayBuffer per batch is enough.
@@ -237,8 +297,18 @@ export class TapDevice implements FrameDevice {
     return n;
   }
 
+  /** Writes one frame (with a zero vnet header first when the device has one). */
   write(frame: Uint8Array): number {
-    const r = libc.write(this.fd, frame, size(frame.length));
+    let buf = frame;
+    const tx = this.#tx;
+    if (tx !== null) {
+      const h = this.vnetHdrLen;
+      if (frame.length + h > tx.length) return this.#drop(E.EMSGSIZE);
+      // The header stays zero: only frames go after it.
+      tx.set(frame, h);
+      buf = tx.subarray(0, h + frame.length);
+    }
+    const r = libc.write(this.fd, buf, size(buf.length));
     if (r >= 0) return 0;
     const e = errno();
     // EBADF: closed; EBADFD: the device is gone from under the fd. Others (EIO while
@@ -246,6 +316,10 @@ export class TapDevice implements FrameDevice {
     if (e === E.EBADF || e === E.EFAULT || e === E.EBADFD) {
       throw new OsError(`write(${this.mode} ${this.name})`, e);
     }
+    return this.#drop(e);
+  }
+
+  #drop(e: number): number {
     const k = errnoName(e);
     this.txDropped.set(k, (this.txDropped.get(k) ?? 0) + 1);
     return e;

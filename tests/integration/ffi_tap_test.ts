@@ -2,7 +2,9 @@
  * TAP and TUN devices: a TAP in namespace A bridged with a veth whose peer
  * is in namespace B carries an ARP exchange and a ping between a host we
  * play on the TAP and B's kernel; a TUN device answers a real `ping`; MTU,
- * MAC and link state are set by ioctl; persistent and multi-queue devices.
+ * MAC and link state are set by ioctl; persistent and multi-queue devices;
+ * a TAP with IFF_VNET_HDR and offloads (header before each frame, partial
+ * checksums completed in user space).
  */
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { formatMac, macAt, type MacKey, writeMac } from "../../core/mac.ts";
@@ -10,6 +12,13 @@ import { OsError } from "../../ffi/libc.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { getMac, getMtu, isLinkUp, openTap, setLinkUp, type TapDevice } from "../../ffi/tap.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
+import {
+  emptyVnetHdr,
+  offloadFrame,
+  readVnetHdr,
+  VNET_F_NEEDS_CSUM,
+  VNET_HDR_LEN,
+} from "../../core/gso.ts";
 
 const HOST_MAC: MacKey = 0x02_00_00_79_00_01; // the host we play behind the TAP
 const TAP_MAC: MacKey = 0x02_00_00_79_00_fe;
@@ -213,6 +222,93 @@ Deno.test("ffi tap: persistent devices survive close and re-attach by name; mult
     assertEquals((e as OsError).code, "EINVAL");
   } finally {
     for (const d of open) d.close();
+    await lab.close();
+  }
+});
+
+Deno.test("ffi tap vnetHdr: offloads on, header before each frame, partial UDP checksum, ping", async () => {
+  const lab = await Lab.create("tapv");
+  let tap: TapDevice | null = null;
+  try {
+    const a = await lab.netns("a");
+    assertThrows(() => inNetns(a, () => openTap({ mode: "tun", vnetHdr: true })), Error);
+    tap = inNetns(a, () => openTap({ name: "l2vh0", mtu: 1400, mac: TAP_MAC, vnetHdr: true }));
+    const t = tap;
+    assertEquals(t.vnetHdrLen, VNET_HDR_LEN);
+    await lab.addr(a, "l2vh0", "10.79.0.2/24");
+    await lab.ip(a, "neigh", "replace", "10.79.0.1", "lladdr", formatMac(HOST_MAC), "dev", "l2vh0");
+    const feats = (await lab.exec(a, ["ethtool", "-k", "l2vh0"])).stdout;
+    assert(/tcp-segmentation-offload: on/.test(feats), feats);
+    assert(/tx-checksumming: on/.test(feats), feats);
+
+    // A UDP datagram from the kernel: partial checksum, completed by offloadFrame.
+    await lab.exec(a, ["bash", "-c", "echo -n hello-offload > /dev/udp/10.79.0.1/9999"]);
+    const h = emptyVnetHdr();
+    let udp: Uint8Array | null = null;
+    await waitFor(
+      () => {
+        const n = t.read();
+        for (let i = 0; i < n && udp === null; i++) {
+          const raw = t.rx.bufs[i].subarray(0, t.rx.lens[i]);
+          assert(readVnetHdr(raw, 0, h));
+          const f = raw.subarray(VNET_HDR_LEN);
+          if (f.length > 42 && f[12] === 0x08 && f[13] === 0 && f[23] === 17) {
+            assertEquals(h.flags & VNET_F_NEEDS_CSUM, VNET_F_NEEDS_CSUM, "partial checksum");
+            assertEquals([h.gsoType, h.csumStart, h.csumOffset], [0, 34, 6]);
+            assertEquals(offloadFrame(f, h, new Uint8Array(0), (x) => udp = x.slice()), "ok");
+          }
+        }
+        return udp !== null;
+      },
+      5000,
+      "the UDP datagram on the TAP",
+      20,
+    );
+    const u = udp!;
+    const pseudoSum = Uint8Array.of(...u.subarray(26, 34), 0, 17, 0, u.length - 34);
+    const whole = new Uint8Array(pseudoSum.length + u.length - 34);
+    whole.set(pseudoSum);
+    whole.set(u.subarray(34), pseudoSum.length);
+    assertEquals(checksum(whole, 0, whole.length), 0, "completed UDP checksum verifies");
+    assertEquals(new TextDecoder().decode(u.subarray(42)), "hello-offload");
+
+    // A ping from the kernel, answered through write() (which adds the zero header).
+    const ping = lab.spawn(a, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.79.0.1"]);
+    let exited = false;
+    ping.status.then(() => exited = true);
+    let answered = 0;
+    await waitFor(
+      () => {
+        const n = t.read();
+        for (let i = 0; i < n; i++) {
+          const f = t.rx.bufs[i].subarray(VNET_HDR_LEN, t.rx.lens[i]);
+          if (f.length < 42 || f[12] !== 0x08 || f[13] !== 0 || f[23] !== 1 || f[34] !== 8) {
+            continue;
+          }
+          const r = f.slice();
+          writeMac(r, 0, TAP_MAC);
+          writeMac(r, 6, HOST_MAC);
+          r.set(f.subarray(30, 34), 26);
+          r.set(f.subarray(26, 30), 30);
+          r[34] = 0;
+          r[36] = r[37] = 0;
+          const c = checksum(r, 34, r.length - 34);
+          r[36] = c >>> 8;
+          r[37] = c & 0xff;
+          assertEquals(t.write(r), 0);
+          answered++;
+        }
+        return exited;
+      },
+      8000,
+      "ping to finish",
+      10,
+    );
+    const res = await ping.stop();
+    assertEquals(res.status.code, 0, `ping succeeded: ${res.stdout}`);
+    assertEquals(answered, 3);
+  } finally {
+    tap?.close();
     await lab.close();
   }
 });
