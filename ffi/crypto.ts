@@ -5,7 +5,8 @@
  * - {@link Aead}: AES-256-GCM and ChaCha20-Poly1305 (RFC 8439) seal/open for
  *   the packet hot path. One `EVP_CIPHER_CTX` per direction, keyed once; per
  *   packet only the nonce is changed (`EVP_CipherInit_ex` with a NULL
- *   cipher and key). Output goes into a caller-provided buffer; the out-length
+ *   cipher and key; for opening `EVP_CipherInit_ex2`, which sets the
+ *   expected tag in the same call through a prepared OSSL_PARAM array). Output goes into a caller-provided buffer; the out-length
  *   int and the tag live in scratch memory allocated with the object, so a
  *   seal or an open allocates nothing.
  * - X25519 (RFC 7748) key pairs and shared secrets, Ed25519 (RFC 8032)
@@ -62,6 +63,16 @@ const SYMBOLS = {
   EVP_CipherInit_nonce: {
     name: "EVP_CipherInit_ex",
     parameters: ["pointer", "usize", "usize", "usize", "buffer", "i32"],
+    result: "i32",
+  },
+  /**
+   * EVP_CipherInit_ex2(ctx, NULL, NULL, iv, enc, params): the nonce and, in
+   * the same call, the expected tag (an OSSL_PARAM array) for opening. The
+   * NULL cipher and key are declared `usize` and passed `0n`.
+   */
+  EVP_CipherInit_nonce_params: {
+    name: "EVP_CipherInit_ex2",
+    parameters: ["pointer", "usize", "usize", "buffer", "i32", "buffer"],
     result: "i32",
   },
   EVP_CipherUpdate: {
@@ -149,7 +160,13 @@ export const libcrypto: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] = load();
 
 // OpenSSL constants (openssl/evp.h, obj_mac.h, kdf.h).
 const EVP_CTRL_AEAD_GET_TAG = 0x10;
-const EVP_CTRL_AEAD_SET_TAG = 0x11;
+// openssl/core.h, core_names.h: an OSSL_PARAM is { const char *key; unsigned
+// int data_type; void *data; size_t data_size; size_t return_size; }, 40
+// bytes on x86-64; an array ends with an entry whose key is NULL.
+const OSSL_PARAM_BYTES = 40;
+const OSSL_PARAM_OCTET_STRING = 5;
+const OSSL_PARAM_UNMODIFIED = 0xffff_ffff_ffff_ffffn;
+const PARAM_AEAD_TAG = "tag"; // OSSL_CIPHER_PARAM_AEAD_TAG
 const NID_X25519 = 1034;
 const NID_ED25519 = 1087;
 const NID_HKDF = 1036;
@@ -338,6 +355,30 @@ const aeadRegistry = new FinalizationRegistry<AeadHandles>(freeHandles);
  */
 const NULL = 0n;
 
+/** Where the tag bytes sit in the buffer `openTagParams` builds. */
+const OPEN_TAG_AT = 2 * OSSL_PARAM_BYTES + 8;
+
+/**
+ * An OSSL_PARAM array `{ "tag": octet string of 16 bytes }` and its strings,
+ * in one buffer of its own (off the V8 heap, never moved while referenced):
+ * entry at 0, the terminating NULL entry at 40, "tag\0" at 80, tag at 88.
+ */
+function openTagParams(): Uint8Array<ArrayBuffer> {
+  const buf = new ArrayBuffer(256); // large enough to be allocated outside the heap
+  const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  if (base === 0n) throw new Error("Cannot build OSSL_PARAM array: no backing store");
+  const key = new Uint8Array(buf, 2 * OSSL_PARAM_BYTES, 8);
+  key.set(new TextEncoder().encode(PARAM_AEAD_TAG + "\0"));
+  const v = new DataView(buf);
+  v.setBigUint64(0, base + BigInt(2 * OSSL_PARAM_BYTES), true);
+  v.setUint32(8, OSSL_PARAM_OCTET_STRING, true);
+  v.setBigUint64(16, base + BigInt(OPEN_TAG_AT), true);
+  v.setBigUint64(24, BigInt(AEAD_TAG_BYTES), true);
+  v.setBigUint64(32, OSSL_PARAM_UNMODIFIED, true);
+  // Entry 2 (bytes 40..79) stays all zero: the end marker.
+  return new Uint8Array(buf);
+}
+
 /**
  * One AEAD key, ready to seal and open packets. Sealing and opening each have
  * their own `EVP_CIPHER_CTX`, keyed once in the constructor.
@@ -370,6 +411,14 @@ export class Aead {
   readonly #outl = new Uint8Array(new ArrayBuffer(16));
   readonly #outlView = new Int32Array(this.#outl.buffer, 0, 1);
   readonly #tag = new Uint8Array(new ArrayBuffer(AEAD_TAG_BYTES));
+  /**
+   * Open's parameters for `EVP_CipherInit_ex2`: an OSSL_PARAM array of one
+   * entry, the expected tag, pointing into the same (never moved, kept alive
+   * by this field) buffer: [param][end][key "tag\0"][tag bytes].
+   */
+  readonly #openParams = openTagParams();
+  /** The 16 tag bytes inside `#openParams`' buffer, written before each open. */
+  readonly #openTag = new Uint8Array(this.#openParams.buffer, OPEN_TAG_AT, AEAD_TAG_BYTES);
   readonly #final = new Uint8Array(new ArrayBuffer(32));
   // Last packet buffer and offset seen by sealInPlace/openInPlace, and the view.
   #sealBuf: Uint8Array | null = null;
@@ -485,11 +534,10 @@ export class Aead {
     }
     const c = libcrypto;
     const outl = this.#outl;
-    const tag = this.#tag;
+    const tag = this.#openTag;
     for (let i = 0; i < AEAD_TAG_BYTES; i++) tag[i] = sealed[n + i];
     if (
-      c.EVP_CipherInit_nonce(ctx, NULL, NULL, NULL, nonce, 0) !== 1 ||
-      c.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, tag) !== 1 ||
+      c.EVP_CipherInit_nonce_params(ctx, NULL, NULL, nonce, 0, this.#openParams) !== 1 ||
       (aad.length > 0 && c.EVP_CipherUpdate_aad(ctx, NULL, outl, aad, aad.length) !== 1) ||
       (n > 0 && c.EVP_CipherUpdate(ctx, out, outl, sealed, n) !== 1) ||
       c.EVP_CipherFinal_ex(ctx, this.#final, outl) !== 1

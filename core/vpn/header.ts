@@ -23,7 +23,9 @@
  * packet ends with a 16-byte tag after the body.
  *
  * `checkHeader` is the only door for untrusted bytes: it returns the header
- * fields or a reason code, never throws, and allocates only the result.
+ * fields or a reason code, never throws, and allocates only the result;
+ * `headerWhy` makes the same checks and allocates nothing (then the `...Of`
+ * accessors read the fields).
  * Counters of 2^53 and above are rejected (`bad_counter`): sessions re-key
  * long before (see docs/protocol.md).
  *
@@ -78,11 +80,8 @@ const TWO_32 = 0x1_0000_0000;
 export function checkHeader(
   packet: Uint8Array,
 ): { ok: true; value: HeaderRepr } | { ok: false; reason: HeaderReason } {
-  if (packet.length < HEADER_LENGTH + TAG_LENGTH) return { ok: false, reason: "truncated" };
-  if (packet[HDR.MAGIC] !== MAGIC) return { ok: false, reason: "bad_magic" };
-  if (packet[HDR.VERSION] !== VERSION) return { ok: false, reason: "bad_version" };
-  const hi = u32(packet, HDR.COUNTER);
-  if (hi >= 0x20_0000) return { ok: false, reason: "bad_counter" };
+  const why = headerWhy(packet);
+  if (why !== null) return { ok: false, reason: why };
   return {
     ok: true,
     value: {
@@ -92,23 +91,59 @@ export function checkHeader(
       sender: u16(packet, HDR.SENDER),
       receiver: u16(packet, HDR.RECEIVER),
       keyId: u32(packet, HDR.KEY_ID),
-      counter: hi * TWO_32 + u32(packet, HDR.COUNTER + 4),
+      counter: u32(packet, HDR.COUNTER) * TWO_32 + u32(packet, HDR.COUNTER + 4),
     },
   };
 }
 
+/**
+ * The same checks as `checkHeader` without building a result: null when the
+ * header is good (then `typeOf`, `senderOf`, ... read it), else the reason.
+ * Allocates nothing (the receive hot path).
+ */
+export function headerWhy(packet: Uint8Array): HeaderReason | null {
+  if (packet.length < HEADER_LENGTH + TAG_LENGTH) return "truncated";
+  if (packet[HDR.MAGIC] !== MAGIC) return "bad_magic";
+  if (packet[HDR.VERSION] !== VERSION) return "bad_version";
+  if (u32(packet, HDR.COUNTER) >= 0x20_0000) return "bad_counter";
+  return null;
+}
+
 /** Writes the header at the start of `packet` (length >= 24). Reserved bytes are zero. */
 export function emitHeader(h: HeaderRepr, packet: Uint8Array): void {
+  emitHeaderFields(packet, h.type, h.flags, h.network, h.sender, h.receiver, h.keyId);
+  writeCounter(packet, h.counter);
+}
+
+/**
+ * `emitHeader` from the fields themselves, with counter 0 (the sealer fills
+ * key id and counter): no header object on the send hot path.
+ */
+export function emitHeaderFields(
+  packet: Uint8Array,
+  type: number,
+  flags: number,
+  network: number,
+  sender: number,
+  receiver: number,
+  keyId = 0,
+): void {
   packet[HDR.MAGIC] = MAGIC;
   packet[HDR.VERSION] = VERSION;
-  packet[HDR.TYPE] = h.type;
-  packet[HDR.FLAGS] = h.flags;
-  put16(packet, HDR.NETWORK, h.network);
-  put16(packet, HDR.SENDER, h.sender);
-  put16(packet, HDR.RECEIVER, h.receiver);
+  packet[HDR.TYPE] = type;
+  packet[HDR.FLAGS] = flags;
+  put16(packet, HDR.NETWORK, network);
+  put16(packet, HDR.SENDER, sender);
+  put16(packet, HDR.RECEIVER, receiver);
   put16(packet, HDR.RESERVED, 0);
-  put32(packet, HDR.KEY_ID, h.keyId);
-  writeCounter(packet, h.counter);
+  put32(packet, HDR.KEY_ID, keyId);
+  put32(packet, HDR.COUNTER, 0);
+  put32(packet, HDR.COUNTER + 4, 0);
+}
+
+/** Flags of a packet whose header was checked. */
+export function flagsOf(packet: Uint8Array): number {
+  return packet[HDR.FLAGS];
 }
 
 /** Writes the key id field (sealers fill it). */

@@ -48,7 +48,14 @@ import {
   type WireEndpoint,
   writeEndpoint,
 } from "./endpoint.ts";
-import { checkHeader, emitHeader, type HeaderReason, type HeaderRepr } from "./header.ts";
+import {
+  checkHeader,
+  emitHeaderFields,
+  HDR,
+  type HeaderReason,
+  type HeaderRepr,
+  headerWhy,
+} from "./header.ts";
 import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
 
 /** A sequence number and a sender timestamp (ms, low 32 bits), echoed back for RTT. */
@@ -239,20 +246,57 @@ export function encodePacket(
 ): { ok: true; packet: Uint8Array } | { ok: false; reason: "bad_message" | SealReason } {
   const n = bodyLength(m);
   if (n < 0) return { ok: false, reason: "bad_message" };
-  const hop = addr.relay === true && sealer.hopTag === true;
-  const packet = new Uint8Array(HEADER_LENGTH + n + TAG_LENGTH + (hop ? HOP_TAG_RESERVE : 0));
-  emitHeader({
-    network: addr.network,
-    sender: addr.sender,
-    receiver: addr.receiver,
-    type: TYPE_OF[m.kind],
-    flags: hop ? Flag.HOP_TAG : 0,
-    keyId: 0,
-    counter: 0,
-  }, packet);
-  emitBody(m, packet, HEADER_LENGTH);
+  const packet = newPacket(
+    addr.network,
+    addr.sender,
+    addr.receiver,
+    addr.relay === true,
+    m,
+    n,
+    sealer,
+  );
   const s = sealer.seal(packet);
   return s === "ok" ? { ok: true, packet } : { ok: false, reason: s };
+}
+
+function newPacket(
+  network: number,
+  sender: number,
+  receiver: number,
+  relay: boolean,
+  m: Message,
+  n: number,
+  sealer: Sealer,
+): Uint8Array {
+  const hop = relay && sealer.hopTag === true;
+  const packet = new Uint8Array(HEADER_LENGTH + n + TAG_LENGTH + (hop ? HOP_TAG_RESERVE : 0));
+  emitHeaderFields(packet, TYPE_OF[m.kind], hop ? Flag.HOP_TAG : 0, network, sender, receiver);
+  emitBody(m, packet, HEADER_LENGTH);
+  return packet;
+}
+
+/**
+ * The hot path of `encodePacket` for DATA: builds and seals a packet
+ * carrying `frame` (copied) in one exact-size buffer, without a message,
+ * header or result object. Returns the packet, or the sealer's reason.
+ * The same bytes as `encodePacket(addr, { kind: "data", frame }, sealer)`.
+ */
+export function encodeDataPacket(
+  network: number,
+  sender: number,
+  receiver: number,
+  relay: boolean,
+  frame: Uint8Array,
+  sealer: Sealer,
+): Uint8Array | SealReason {
+  const hop = relay && sealer.hopTag === true;
+  const packet = new Uint8Array(
+    HEADER_LENGTH + frame.length + TAG_LENGTH + (hop ? HOP_TAG_RESERVE : 0),
+  );
+  emitHeaderFields(packet, MsgType.DATA, hop ? Flag.HOP_TAG : 0, network, sender, receiver);
+  packet.set(frame, HEADER_LENGTH);
+  const s = sealer.seal(packet);
+  return s === "ok" ? packet : s;
 }
 
 /** Result of `decodePacket`. A data frame is a view into the packet: copy it to keep it. */
@@ -260,18 +304,34 @@ export type Decoded =
   | { ok: true; header: HeaderRepr; msg: Message }
   | { ok: false; reason: DecodeReason };
 
-/** Checks, opens and parses received bytes. The sealer opens the body in place. */
-export function decodePacket(packet: Uint8Array, sealer: Sealer): Decoded {
-  const h = checkHeader(packet);
-  if (!h.ok) return h;
+/**
+ * The first half of `decodePacket`, allocating nothing: checks the header
+ * and opens the body in place. Returns the end of the body (the body is
+ * `packet[HEADER_LENGTH, end)`; read the header with `typeOf`, `senderOf`,
+ * ... from header.ts) or the reason the packet is dropped. A DATA body is
+ * the frame; `parseBody` parses any other.
+ */
+export function openPacket(
+  packet: Uint8Array,
+  sealer: Sealer,
+): number | HeaderReason | OpenReason {
+  const why = headerWhy(packet);
+  if (why !== null) return why;
   const open = sealer.open(packet);
-  if (open !== "ok") return { ok: false, reason: open };
+  if (open !== "ok") return open;
   // A hop tag (flag HOP_TAG, issue 6) follows the tag; the body ends before both.
   const end = packet.length - TAG_LENGTH -
-    ((h.value.flags & Flag.HOP_TAG) !== 0 ? HOP_TAG_RESERVE : 0);
-  if (end < HEADER_LENGTH) return { ok: false, reason: "truncated" };
-  const body = packet.subarray(HEADER_LENGTH, end);
-  const m = parseBody(h.value.type, body);
+    ((packet[HDR.FLAGS] & Flag.HOP_TAG) !== 0 ? HOP_TAG_RESERVE : 0);
+  return end < HEADER_LENGTH ? "truncated" : end;
+}
+
+/** Checks, opens and parses received bytes. The sealer opens the body in place. */
+export function decodePacket(packet: Uint8Array, sealer: Sealer): Decoded {
+  const end = openPacket(packet, sealer);
+  if (typeof end !== "number") return { ok: false, reason: end };
+  const h = checkHeader(packet);
+  if (!h.ok) return h; // cannot happen: openPacket checked it
+  const m = parseBody(h.value.type, packet.subarray(HEADER_LENGTH, end));
   return m.ok ? { ok: true, header: h.value, msg: m.value } : m;
 }
 

@@ -51,18 +51,21 @@
 import {
   BROADCAST_ID,
   DEFAULT_NETWORK,
+  HEADER_LENGTH,
   IDENTITY_LENGTH,
   MAX_NODE_ID,
   maxFrame,
   MIN_FRAME,
   MIN_NODE_ID,
+  MsgType,
   NAK_TEXT,
   type NakReason,
   SUPERNODE_ID,
 } from "./constants.ts";
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
 import { canonicalEndpoint } from "./endpoint.ts";
-import { decodePacket, encodePacket, type Message } from "./messages.ts";
+import { networkOf, receiverOf, senderOf, typeOf } from "./header.ts";
+import { encodeDataPacket, encodePacket, type Message, openPacket, parseBody } from "./messages.ts";
 import { type PathKind, Peer, PEER_TIMERS, type PeerStatus, type PeerTimers } from "./peer.ts";
 import type { PeerDirectory, Sealer } from "./sealer.ts";
 
@@ -301,12 +304,23 @@ export class NodeCore {
     return this.out.push(o) ? "ok" : "backlog_full";
   }
 
+  /** `sendWhy` for one DATA frame, without a message object (the hot path). */
+  private sendFrameTo(to: string, receiver: number, frame: Uint8Array): string {
+    const relay = to === this.supernode && receiver !== SUPERNODE_ID;
+    const r = encodeDataPacket(this.network, this.nodeId, receiver, relay, frame, this.cfg.sealer);
+    if (typeof r === "string") {
+      this.counters.add(`tx_${r}`);
+      return r;
+    }
+    return this.out.push({ to, bytes: r }) ? "ok" : "backlog_full";
+  }
+
   /**
    * One DATA frame to `node` over `to`; held for the peer's session when
    * there is none yet (with a directory).
    */
   private sendData(to: string, node: number, frame: Uint8Array, now: number): void {
-    if (this.sendWhy(to, node, { kind: "data", frame }) !== "no_session" || !this.dir) return;
+    if (this.sendFrameTo(to, node, frame) !== "no_session" || !this.dir) return;
     let h = this.held.get(node);
     if (h === undefined) {
       if (this.held.size >= this.cfg.maxPeers) {
@@ -338,7 +352,7 @@ export class NodeCore {
       this.held.delete(node);
       const to = this.pathTo(this.peerTable.get(node));
       for (const f of h.frames) {
-        if (this.sendWhy(to, node, { kind: "data", frame: f }) === "ok") {
+        if (this.sendFrameTo(to, node, f) === "ok") {
           this.counters.add("tx_held_sent");
         } else this.counters.add("tx_held_dropped");
       }
@@ -400,31 +414,44 @@ export class NodeCore {
       return;
     }
     this.counters.add("rx_packets");
-    const d = decodePacket(bytes, this.cfg.sealer);
-    if (!d.ok) return this.counters.add(`drop_${d.reason}`);
-    const { header: h, msg } = d;
-    if (h.network !== this.network) return this.counters.add("drop_wrong_network");
+    // Header check and open allocate nothing; DATA (the hot type) is
+    // delivered straight from the packet, other bodies are parsed.
+    const end = openPacket(bytes, this.cfg.sealer);
+    if (typeof end !== "number") return this.counters.add(`drop_${end}`);
+    const type = typeOf(bytes);
+    const sender = senderOf(bytes);
+    const receiver = receiverOf(bytes);
+    let msg: Message | undefined;
+    if (type !== MsgType.DATA) {
+      const m = parseBody(type, bytes.subarray(HEADER_LENGTH, end));
+      if (!m.ok) return this.counters.add(`drop_${m.reason}`);
+      msg = m.value;
+    } else if (end - HEADER_LENGTH < MIN_FRAME) return this.counters.add("drop_bad_length");
+    if (networkOf(bytes) !== this.network) return this.counters.add("drop_wrong_network");
     const fromSn = from === this.supernode;
-    if (h.sender === SUPERNODE_ID) {
+    if (sender === SUPERNODE_ID) {
       if (!fromSn) return this.counters.add("drop_supernode_spoofed");
-      return this.fromSupernode(h.receiver, msg, now);
+      return this.fromSupernode(
+        receiver,
+        msg ?? { kind: "data", frame: bytes.subarray(HEADER_LENGTH, end) },
+        now,
+      );
     }
-    if (h.sender > MAX_NODE_ID) return this.counters.add("drop_bad_sender");
+    if (sender > MAX_NODE_ID) return this.counters.add("drop_bad_sender");
     if (this.nodeId === 0) return this.counters.add("drop_not_registered");
-    if (h.sender === this.nodeId) return this.counters.add("drop_own_id");
+    if (sender === this.nodeId) return this.counters.add("drop_own_id");
+    if (msg === undefined) return this.deliver(from, fromSn, sender, receiver, bytes, end, now);
     switch (msg.kind) {
-      case "data":
-        return this.deliver(from, fromSn, h.sender, h.receiver, msg.frame, now);
       case "probe":
-        if (h.receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
+        if (receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
         // A probe through the supernode is answered through the supernode.
-        this.send(from, h.sender, { kind: "probe_echo", seq: msg.seq, time: msg.time });
+        this.send(from, sender, { kind: "probe_echo", seq: msg.seq, time: msg.time });
         if (fromSn) return this.counters.add("relay_probes_answered");
         this.counters.add("probes_answered");
         {
           // Peer-reflexive candidate: while punching, the address a probe came
           // from (a symmetric NAT's per-destination port) is worth probing too.
-          const p = this.peerTable.get(h.sender);
+          const p = this.peerTable.get(sender);
           if (p?.state === "punching" && !p.candidates.includes(from) && p.candidates.length < 8) {
             p.candidates = [...p.candidates, from];
             this.probe(p, from, now);
@@ -432,8 +459,8 @@ export class NodeCore {
         }
         return;
       case "probe_echo": {
-        const p = this.peerTable.get(h.sender);
-        if (h.receiver !== this.nodeId || !p || !p.seqIsRecent(msg.seq)) {
+        const p = this.peerTable.get(sender);
+        if (receiver !== this.nodeId || !p || !p.seqIsRecent(msg.seq)) {
           return this.counters.add("drop_stale_echo");
         }
         const rtt = ((Math.floor(now) >>> 0) - msg.time) >>> 0;
@@ -466,23 +493,24 @@ export class NodeCore {
     fromSn: boolean,
     sender: number,
     receiver: number,
-    frame: Uint8Array,
+    packet: Uint8Array,
+    end: number,
     now: number,
   ): void {
     const toAll = receiver === BROADCAST_ID;
     if (!toAll && receiver !== this.nodeId) return this.counters.add("drop_not_for_us");
     if (toAll && !fromSn) return this.counters.add("drop_direct_broadcast");
     // A broadcast (relayed, or a peer's own copy for us) does not make its sender a peer.
-    const broadcast = toAll || (frame[0] & 1) === 1;
+    const broadcast = toAll || (packet[HEADER_LENGTH] & 1) === 1;
     const p = broadcast ? this.peerTable.get(sender) : this.peer(sender, now);
     if (p) {
       p.rxFrames++;
-      p.rxBytes += frame.length;
+      p.rxBytes += end - HEADER_LENGTH;
       p.lastUsed = now;
       if (!fromSn && p.state === "direct" && from === p.endpoint) p.lastDirectRx = now;
     }
     // The daemon reuses its receive buffer: keep a copy.
-    if (this.frames.push(frame.slice())) {
+    if (this.frames.push(packet.slice(HEADER_LENGTH, end))) {
       this.counters.add(broadcast ? "rx_broadcast" : "rx_frames");
     }
   }
@@ -614,7 +642,7 @@ export class NodeCore {
     if (frame[0] & 1) {
       this.counters.add("tx_broadcast");
       if (this.dir === undefined) {
-        this.send(this.supernode, BROADCAST_ID, { kind: "data", frame });
+        this.sendFrameTo(this.supernode, BROADCAST_ID, frame);
         return "broadcast";
       }
       // One end-to-end copy per peer: the supernode holds no key that opens it.

@@ -134,6 +134,49 @@ for (const alg of ALGS) {
 }
 
 for (const alg of ALGS) {
+  // Open sets the expected tag in the nonce call (one OSSL_PARAM array reused
+  // by every open): a tag must never carry over from one packet to the next.
+  Deno.test(`aead ${alg}: open checks each packet's own tag across many nonces`, () => {
+    const key = randomBytes(new Uint8Array(32));
+    using a = new Aead(alg, key);
+    const nonce = new Uint8Array(12);
+    const aad = randomBytes(new Uint8Array(24));
+    let prev: Uint8Array | null = null;
+    let prevNonce = new Uint8Array(12);
+    for (let i = 0; i < 400; i++) {
+      writeCounterNonce(nonce, 0, i * 977);
+      const len = 14 + (i * 53) % 200;
+      const msg = randomBytes(new Uint8Array(len));
+      const sealed = noble(alg, key, nonce, aad).encrypt(msg);
+      const out = new Uint8Array(len);
+      if (prev !== null && prev.length === sealed.length) {
+        // Same length, the previous packet's tag: refused under this nonce.
+        const mixed = sealed.slice();
+        mixed.set(prev.subarray(len), len);
+        assert(!a.open(nonce, aad, mixed, out), `packet ${i} with the last packet's tag`);
+      }
+      if (i % 4 === 1) {
+        const bad = sealed.slice();
+        bad[len + (i % 16)] ^= 0x80;
+        assert(!a.open(nonce, aad, bad, out), `packet ${i} with a flipped tag bit`);
+      }
+      assert(
+        a.open(nonce, aad, sealed, out),
+        `packet ${i} opens after ${i % 4 === 1 ? "a" : "no"} failure`,
+      );
+      assertEquals(out, msg);
+      if (prev !== null) {
+        const back = new Uint8Array(prev.length - 16);
+        assert(!a.open(nonce, aad, prev, back), `old packet under new nonce ${i}`);
+        assert(a.open(prevNonce, aad, prev, back), `old packet under its own nonce ${i}`);
+      }
+      prev = sealed;
+      prevNonce = nonce.slice();
+    }
+  });
+}
+
+for (const alg of ALGS) {
   Deno.test(`aead ${alg}: sealInPlace/openInPlace inside packet buffers, switching buffers`, () => {
     fc.assert(
       fc.property(

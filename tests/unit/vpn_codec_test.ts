@@ -27,8 +27,15 @@ import {
   parseEndpoint,
   type WireEndpoint,
 } from "../../core/vpn/endpoint.ts";
-import { checkHeader, emitHeader, type HeaderRepr } from "../../core/vpn/header.ts";
-import { decodePacket, encodePacket, type Message, parseBody } from "../../core/vpn/messages.ts";
+import { checkHeader, emitHeader, type HeaderRepr, headerWhy } from "../../core/vpn/header.ts";
+import {
+  decodePacket,
+  encodeDataPacket,
+  encodePacket,
+  type Message,
+  openPacket,
+  parseBody,
+} from "../../core/vpn/messages.ts";
 import { NullSealer, type Sealer } from "../../core/vpn/sealer.ts";
 
 /** Opens everything: lets mutated bodies reach the body parsers. */
@@ -363,6 +370,81 @@ Deno.test("vpn codec: random and mutated bytes never throw (property)", () => {
       },
     ),
     { seed: 0x3117, numRuns: 3000 },
+  );
+});
+
+Deno.test("vpn codec: encodeDataPacket makes encodePacket's bytes, relay or not (property)", () => {
+  const hopSealer = (): Sealer => {
+    const n = new NullSealer();
+    return { seal: (p) => n.seal(p), open: (p) => n.open(p), hopTag: true };
+  };
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 14, maxLength: 1500 }),
+      u16,
+      u16,
+      u16,
+      fc.boolean(),
+      fc.boolean(),
+      (frame, network, sender, receiver, relay, hop) => {
+        const a = hop ? hopSealer() : new NullSealer();
+        const b = hop ? hopSealer() : new NullSealer();
+        const r = encodePacket({ network, sender, receiver, relay }, { kind: "data", frame }, a);
+        const fast = encodeDataPacket(network, sender, receiver, relay, frame, b);
+        assert(r.ok && typeof fast !== "string");
+        assertEquals(fast, r.packet);
+        assertEquals(
+          fast.length,
+          HEADER_LENGTH + frame.length + TAG_LENGTH +
+            (relay && hop ? HOP_TAG_RESERVE : 0),
+        );
+      },
+    ),
+    { seed: 0xda7a, numRuns: 500 },
+  );
+  const refuse: Sealer = { seal: () => "no_session", open: () => "ok" };
+  assertEquals(encodeDataPacket(0, 1, 2, false, new Uint8Array(60), refuse), "no_session");
+});
+
+Deno.test("vpn codec: openPacket and headerWhy agree with decodePacket on any bytes (property)", () => {
+  const check = (b: Uint8Array, sealer: Sealer) => {
+    const why = headerWhy(b);
+    const h = checkHeader(b);
+    assertEquals(why, h.ok ? null : h.reason);
+    const end = openPacket(b.slice(), sealer);
+    const d = decodePacket(b.slice(), sealer);
+    if (typeof end === "string") {
+      assert(!d.ok);
+      assertEquals(end, d.reason);
+      return;
+    }
+    // Opened: decodePacket fails only in the body parser, on the same body.
+    const m = parseBody(b[2], b.subarray(HEADER_LENGTH, end));
+    assertEquals(d.ok, m.ok);
+    if (!d.ok && !m.ok) assertEquals(d.reason, m.reason);
+    if (d.ok && m.ok) assertEquals(d.msg, m.value);
+  };
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (b, force) => {
+      if (force && b.length >= 4) {
+        b[0] = 0x4c;
+        b[1] = 1;
+        b[2] = b[2] % 0x12;
+        b[3] &= 0x40;
+      }
+      check(b, trustAll);
+      check(b, new NullSealer());
+    }),
+    { seed: 0x0be7, numRuns: 4000 },
+  );
+  fc.assert(
+    fc.property(messageArb, fc.nat(), (m, cut) => {
+      const r = encodePacket({ network: 1, sender: 2, receiver: 3 }, m, new NullSealer());
+      assert(r.ok);
+      check(r.packet, new NullSealer());
+      check(r.packet.subarray(0, cut % (r.packet.length + 1)), trustAll);
+    }),
+    { seed: 0x0be8, numRuns: 2000 },
   );
 });
 

@@ -1318,3 +1318,55 @@ Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets a
     { seed: 0x90de, numRuns: 300 },
   );
 });
+
+Deno.test("vpn node receive: DATA fast path delivers a copy and counts every drop as before", () => {
+  const sealer = new NullSealer();
+  const n = new NodeCore({
+    supernode: SN,
+    identity: new Uint8Array(32).fill(4),
+    sealer,
+    random: prng(11),
+    nodeId: 9,
+  });
+  n.start(0);
+  n.takeOutgoing();
+  const ack = encodePacket({ network: 0, sender: 0, receiver: 9 }, {
+    kind: "register_ack",
+    supernodeId: 1,
+    keepaliveS: 8,
+    bootId: 1,
+    observed: "192.0.2.9:7654",
+  }, sealer);
+  assert(ack.ok);
+  n.receive(SN, ack.packet, 10);
+  assertEquals(n.status().state, "registered");
+  const data = (network: number, sender: number, f: Uint8Array) => {
+    const r = encodePacket({ network, sender, receiver: 9 }, { kind: "data", frame: f }, sealer);
+    assert(r.ok);
+    return r.packet;
+  };
+  const good = frame(mat(9), mat(5), 7, 98);
+  const pkt = data(0, 5, good);
+  n.receive("192.0.2.5:7654", pkt, 20);
+  pkt.fill(0); // the daemon reuses its buffer: the delivered frame is a copy
+  assertEquals(n.takeFrames(), [good]);
+  const c0 = n.status().counters;
+  assertEquals([c0.rx_frames, c0.rx_packets], [1, 2]);
+  assertEquals(n.peers().find((p) => p.node === 5)?.rxBytes, 98);
+  // A DATA body shorter than an Ethernet header, another network, a bad tag.
+  n.receive("192.0.2.5:7654", data(0, 5, new Uint8Array(13)), 30);
+  n.receive("192.0.2.5:7654", data(3, 5, good), 30);
+  const forged = data(0, 5, good);
+  forged[HEADER_OFFSET_BODY] ^= 1;
+  n.receive("192.0.2.5:7654", forged, 30);
+  n.receive("192.0.2.5:7654", data(0, 9, good), 30);
+  const c = n.status().counters;
+  assertEquals(
+    [c.drop_bad_length, c.drop_wrong_network, c.drop_bad_tag, c.drop_own_id, c.rx_frames],
+    [1, 1, 1, 1, 1],
+  );
+  assertEquals(n.takeFrames(), []);
+});
+
+/** Where a packet's body starts (the 24-byte header). */
+const HEADER_OFFSET_BODY = 24;
