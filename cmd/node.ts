@@ -26,6 +26,7 @@ import { command, constant, merge, multiple, object, option, optional } from "@o
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import {
+  bool,
   type Cidr,
   cidr,
   ConfigError,
@@ -110,6 +111,11 @@ export const nodeFields = {
     min: 576,
     max: 9000,
     default: tapMtu(1500),
+  }),
+  offload: bool({
+    doc: "open the TAP with checksum and TCP segmentation offloads (IFF_VNET_HDR): the kernel " +
+      "hands over TCP segments up to 64 KiB, cut to the MTU in l2",
+    default: false,
   }),
   listen: hostPort({
     doc: "local UDP address of the node; port 0: any free port",
@@ -337,7 +343,14 @@ async function startNode(
   const tapMac = tapMacFrom(identity);
   let tap;
   try {
-    tap = openTap({ name: c.tap, mtu: c.mtu, mac: tapMac, up: true, batch: 64 });
+    tap = openTap({
+      name: c.tap,
+      mtu: c.mtu,
+      mac: tapMac,
+      up: true,
+      batch: 64,
+      vnetHdr: c.offload,
+    });
     await addAddresses(tap.name, c.address);
   } catch (e) {
     tap?.close();
@@ -402,6 +415,7 @@ async function startNode(
       if (c.peers.length === 0) savePins(dir, security, performance.now());
     },
     security: { layer: security, publicKey: identity },
+    offload: c.offload,
   });
   const clock = () => performance.now();
   const loop = new IoLoop({

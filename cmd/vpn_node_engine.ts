@@ -20,9 +20,16 @@
  * handshakes go out with the core's datagrams. Without it (in-memory tests
  * of the protocol only) the core must have been built with `NullSealer`.
  *
+ * With `offload` the TAP was opened with a vnet header and TSO
+ * (`openTap({ vnetHdr: true })`): each read is a `virtio_net_hdr` and a
+ * frame that may be a TCP segment up to 64 KiB with a partial checksum;
+ * `offloadFrame` (core/gso.ts) cuts it into MTU-sized frames with complete
+ * checksums, and each goes the usual way (MAT egress, `sendFrame`). Frames
+ * to the TAP are plain (the device adds a zero header).
+ *
  * Every drop is counted: MAT verdicts per direction, the core's send
  * results and `drop_*` reasons (`tx_too_big` for frames over the size the
- * underlay carries), TAP write failures.
+ * underlay carries), TAP write failures, offload refusals by reason.
  *
  * @module
  */
@@ -36,6 +43,13 @@ import type { MetricsWriter } from "./kit/metrics.ts";
 import type { VpnSocket } from "./vpn_io.ts";
 import type { SecureNode } from "../core/vpn/secure_node.ts";
 import { CIPHER, logNodeSecurity } from "./vpn_security.ts";
+import {
+  emptyVnetHdr,
+  type GsoReason,
+  offloadFrame,
+  readVnetHdr,
+  VNET_HDR_LEN,
+} from "../core/gso.ts";
 
 /** What the engine is built from. */
 export interface NodeEngineOptions {
@@ -54,6 +68,11 @@ export interface NodeEngineOptions {
   saveIntervalMs?: number;
   /** The security layer whose sealer `core` uses, and this node's public key. */
   security?: { layer: SecureNode; publicKey: Uint8Array };
+  /**
+   * The device reads a 10-byte virtio_net_hdr before each frame and may hand
+   * over TSO super-frames (`openTap({ vnetHdr: true })`). Default false.
+   */
+  offload?: boolean;
 }
 
 /** Engine counters (the core and MAT keep their own). */
@@ -74,6 +93,12 @@ export interface NodeEngineCounters {
   rx_mat_dropped: number;
   /** Leaf table saves that failed. */
   save_errors: number;
+  /** With offload: TAP reads that were TSO super-frames. */
+  tap_rx_gso_frames: number;
+  /** With offload: frames the super-frames were cut into. */
+  tap_rx_gso_segments: number;
+  /** With offload: TAP reads refused by the segmenter (by reason in `offload_dropped`). */
+  tap_rx_offload_dropped: number;
 }
 
 type VerdictCounts = Partial<Record<MatVerdict, number>>;
@@ -90,7 +115,12 @@ export class NodeEngine {
     tx_mat_dropped: 0,
     rx_mat_dropped: 0,
     save_errors: 0,
+    tap_rx_gso_frames: 0,
+    tap_rx_gso_segments: 0,
+    tap_rx_offload_dropped: 0,
   };
+  /** Offload refusals by reason (non-zero only). */
+  readonly offloadDropped: Partial<Record<GsoReason, number>> = {};
   readonly #o: NodeEngineOptions;
   #mat: MatTranslator | null = null;
   /** MAT verdict counts of translators replaced by a new registration. */
@@ -105,7 +135,28 @@ export class NodeEngine {
     this.#saveEvery = o.saveIntervalMs ?? 60_000;
     this.#saveAt = o.save ? 0 : Infinity;
     this.#sec = o.security?.layer ?? null;
+    this.#offload = o.offload ?? false;
+    // One segment: headers (Ethernet, tag, IP with options, TCP with options) plus an MSS.
+    this.#scratch = this.#offload ? new Uint8Array(o.device.mtu + 256) : new Uint8Array(0);
   }
+
+  readonly #offload: boolean;
+  readonly #scratch: Uint8Array;
+  readonly #hdr = emptyVnetHdr();
+  /** `now` and translator of the TAP batch `#emit` is handling. */
+  #txNow = 0;
+  #txMat: MatTranslator | null = null;
+  /** The TAP read being cut is a TSO super-frame. */
+  #txGso = false;
+  /** One wire-sized frame cut from a TAP read: MAT egress, then the core (made once). */
+  readonly #emit = (frame: Uint8Array): void => {
+    if (this.#txGso) this.counters.tap_rx_gso_segments++;
+    if (this.#txMat!.egress(frame, this.#txNow) !== "forward") {
+      this.counters.tx_mat_dropped++;
+      return;
+    }
+    this.#o.core.sendFrame(frame, this.#txNow);
+  };
 
   /** The translator, once registered. */
   get mat(): MatTranslator | null {
@@ -129,6 +180,11 @@ export class NodeEngine {
     const mat = this.#mat;
     const c = this.counters;
     this.#sec?.sealer.setNow(now);
+    if (this.#offload) {
+      this.#readOffloaded(n, now);
+      this.#drain(now);
+      return n;
+    }
     for (let i = 0; i < n; i++) {
       const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
       c.tap_rx_frames++;
@@ -145,6 +201,41 @@ export class NodeEngine {
     }
     this.#drain(now);
     return n;
+  }
+
+  /** `n` TAP reads, each a vnet header and a frame (maybe a TSO super-frame). */
+  #readOffloaded(n: number, now: number): void {
+    const rx = this.#o.device.rx;
+    const c = this.counters;
+    const h = this.#hdr;
+    this.#txNow = now;
+    this.#txMat = this.#mat;
+    for (let i = 0; i < n; i++) {
+      const raw = rx.bufs[i].subarray(0, rx.lens[i]);
+      c.tap_rx_frames++;
+      c.tap_rx_bytes += Math.max(0, raw.length - VNET_HDR_LEN);
+      if (!readVnetHdr(raw, 0, h)) {
+        this.#offloadDrop("short_vnet_header");
+        continue;
+      }
+      if (!this.#txMat) {
+        c.tx_not_registered++;
+        continue;
+      }
+      const frame = raw.subarray(VNET_HDR_LEN);
+      this.#txGso = h.gsoType !== 0;
+      if (this.#txGso) c.tap_rx_gso_frames++;
+      const r = offloadFrame(frame, h, this.#scratch, this.#emit);
+      if (r !== "ok") this.#offloadDrop(r);
+      // A batch of super-frames is thousands of datagrams: send them in bursts the
+      // socket buffers (ours, the peer's) take, not all at the end of the batch.
+      if (this.#txGso && i < n - 1) this.#drain(now);
+    }
+  }
+
+  #offloadDrop(r: GsoReason): void {
+    this.counters.tap_rx_offload_dropped++;
+    this.offloadDropped[r] = (this.offloadDropped[r] ?? 0) + 1;
   }
 
   /** Handles one batch of datagrams; returns how many (0: drained). */
@@ -345,6 +436,8 @@ export class NodeEngine {
       tap: this.#o.device.name,
       tap_mac: formatMac(this.#o.tapMac),
       tap_mtu: this.#o.device.mtu,
+      tap_offload: this.#offload,
+      offload_dropped: { ...this.offloadDropped },
       max_frame: s.maxFrame,
       local_port: this.#o.socket.transport.local.port,
       local_endpoints: this.#o.locals ?? [],

@@ -100,6 +100,7 @@ export function writeVnetHdr(buf: Uint8Array, off: number, h: VnetHdr): void {
 
 /** Why a frame was refused. */
 export type GsoReason =
+  | "short_vnet_header"
   | "csum_out_of_frame"
   | "unsupported_gso_type"
   | "gso_ecn"
@@ -116,6 +117,7 @@ export type GsoReason =
 
 /** Every `GsoReason`, for counters. */
 export const GSO_REASONS: readonly GsoReason[] = [
+  "short_vnet_header",
   "csum_out_of_frame",
   "unsupported_gso_type",
   "gso_ecn",
@@ -205,11 +207,54 @@ function parseTcpFrame(frame: Uint8Array, gsoType: number, out: TcpLayout): "ok"
 }
 
 const TWO_32 = 0x1_0000_0000;
+/** Byte order of typed-array words on this machine (a constant, read once). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/**
+ * Folded big-endian one's complement sum of `len` bytes of `buf` at `off`
+ * plus `initial`, where `off` is a multiple of 4 from the start of `words`'
+ * buffer (`words` is a Uint32Array over the same memory as `buf`): 32-bit
+ * little-endian words summed, folded, then byte-swapped (RFC 1071 section
+ * 2(B): the sum is byte-order independent). Four bytes per step instead of
+ * two; the same value as `onesSum` (core/checksum.ts).
+ */
+function sumAligned(
+  buf: Uint8Array,
+  words: Uint32Array,
+  off: number,
+  len: number,
+  initial: number,
+): number {
+  let s = 0;
+  const w0 = (buf.byteOffset + off - words.byteOffset) >>> 2;
+  const nw = len >>> 2;
+  // Each word is below 2^32: 2^21 words stay below 2^53, far more than a segment.
+  for (let i = w0, end = w0 + nw; i < end; i++) s += words[i];
+  let t = off + nw * 4;
+  const end = off + len;
+  // The tail (0..3 bytes), little-endian 16-bit lanes like the words above.
+  const le = LITTLE_ENDIAN;
+  if (t + 1 < end) {
+    s += le ? buf[t] | (buf[t + 1] << 8) : (buf[t] << 8) | buf[t + 1];
+    t += 2;
+  }
+  if (t < end) s += le ? buf[t] : buf[t] << 8;
+  // Fold the 32-bit lanes to 16 bits, then (little-endian words) swap to big-endian.
+  s = (s % TWO_32) + Math.floor(s / TWO_32);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  const be = le ? ((s & 0xff) << 8) | (s >>> 8) : s;
+  let r = be + initial;
+  r = (r & 0xffff) + (r >>> 16);
+  return (r & 0xffff) + (r >>> 16);
+}
 
 /**
  * Cuts a GSO TCP frame (gso_type TCPv4 or TCPv6) into frames of at most
  * `h.gsoSize` payload bytes, each written into `scratch` (which must hold
- * the headers plus one segment) and handed to `emit` before the next one
+ * the headers plus one segment plus 3 bytes: each segment starts 0..3 bytes
+ * in, where its TCP header is 4-byte aligned) and handed to `emit` before the next one
  * overwrites it; `emit` may change the frame (a MAC rewrite) and must copy
  * what it keeps. `frame` itself is not modified. Returns "ok" or why the
  * frame was refused (then nothing was emitted).
@@ -238,7 +283,14 @@ export function segmentTcp(
   }
   const { l3, l4, hdrLen, v4 } = L;
   const mss = h.gsoSize;
-  if (scratch.length < hdrLen + Math.min(mss, frame.length - hdrLen)) return "scratch_too_small";
+  // The segment starts `base` bytes into `scratch` so that its TCP header sits on a
+  // 4-byte boundary of the underlying memory, for the word-wise checksum.
+  const base = (4 - ((scratch.byteOffset + l4) & 3)) & 3;
+  if (scratch.length < base + hdrLen + Math.min(mss, frame.length - hdrLen)) {
+    return "scratch_too_small";
+  }
+  const out = scratch.subarray(base);
+  const words = new Uint32Array(out.buffer, out.byteOffset + l4, (out.length - l4) >>> 2);
   const payload = frame.length - hdrLen;
   const count = payload === 0 ? 1 : Math.ceil(payload / mss);
   const seq0 = ((frame[l4 + 4] << 24) >>> 0) + (frame[l4 + 5] << 16) + (frame[l4 + 6] << 8) +
@@ -250,44 +302,44 @@ export function segmentTcp(
     const off = hdrLen + i * mss;
     const len = Math.min(mss, frame.length - off);
     const segLen = hdrLen + len;
-    scratch.set(frame.subarray(0, hdrLen), 0);
-    scratch.set(frame.subarray(off, off + len), hdrLen);
+    out.set(frame.subarray(0, hdrLen), 0);
+    out.set(frame.subarray(off, off + len), hdrLen);
     if (v4) {
       const tot = segLen - l3;
       const id = (id0 + i) & 0xffff;
-      scratch[l3 + 2] = tot >>> 8;
-      scratch[l3 + 3] = tot & 0xff;
-      scratch[l3 + 4] = id >>> 8;
-      scratch[l3 + 5] = id & 0xff;
-      scratch[l3 + 10] = 0;
-      scratch[l3 + 11] = 0;
-      const c = internetChecksum(scratch, l3, ipHdr);
-      scratch[l3 + 10] = c >>> 8;
-      scratch[l3 + 11] = c & 0xff;
+      out[l3 + 2] = tot >>> 8;
+      out[l3 + 3] = tot & 0xff;
+      out[l3 + 4] = id >>> 8;
+      out[l3 + 5] = id & 0xff;
+      out[l3 + 10] = 0;
+      out[l3 + 11] = 0;
+      const c = internetChecksum(out, l3, ipHdr);
+      out[l3 + 10] = c >>> 8;
+      out[l3 + 11] = c & 0xff;
     } else {
       const pl = segLen - l3 - 40;
-      scratch[l3 + 4] = pl >>> 8;
-      scratch[l3 + 5] = pl & 0xff;
+      out[l3 + 4] = pl >>> 8;
+      out[l3 + 5] = pl & 0xff;
     }
     const seq = (seq0 + i * mss) % TWO_32;
-    scratch[l4 + 4] = seq >>> 24;
-    scratch[l4 + 5] = (seq >>> 16) & 0xff;
-    scratch[l4 + 6] = (seq >>> 8) & 0xff;
-    scratch[l4 + 7] = seq & 0xff;
+    out[l4 + 4] = seq >>> 24;
+    out[l4 + 5] = (seq >>> 16) & 0xff;
+    out[l4 + 6] = (seq >>> 8) & 0xff;
+    out[l4 + 7] = seq & 0xff;
     let fl = flags0;
     if (i !== count - 1) fl &= ~0x09; // FIN, PSH on the last segment only
     if (i !== 0) fl &= ~0x80; // CWR on the first only
-    scratch[l4 + 13] = fl;
+    out[l4 + 13] = fl;
     const tcpLen = segLen - l4;
-    scratch[l4 + 16] = 0;
-    scratch[l4 + 17] = 0;
+    out[l4 + 16] = 0;
+    out[l4 + 17] = 0;
     const pseudo = v4
-      ? pseudoSumV4(scratch, l3 + 12, l3 + 16, 6, tcpLen)
-      : pseudoSumV6(scratch, l3 + 8, l3 + 24, 6, tcpLen);
-    const c = internetChecksum(scratch, l4, tcpLen, pseudo);
-    scratch[l4 + 16] = c >>> 8;
-    scratch[l4 + 17] = c & 0xff;
-    emit(scratch.subarray(0, segLen));
+      ? pseudoSumV4(out, l3 + 12, l3 + 16, 6, tcpLen)
+      : pseudoSumV6(out, l3 + 8, l3 + 24, 6, tcpLen);
+    const c = ~sumAligned(out, words, l4, tcpLen, pseudo) & 0xffff;
+    out[l4 + 16] = c >>> 8;
+    out[l4 + 17] = c & 0xff;
+    emit(out.subarray(0, segLen));
   }
   return "ok";
 }

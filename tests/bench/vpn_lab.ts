@@ -25,6 +25,11 @@
  * l2's direct path is measured, print the daemons' pids and keep them
  * running N seconds (for `strace -p`, `perf` by hand).
  *
+ * `L2_BENCH_OFFLOAD=1`: the nodes run with `offload: true` (TAP checksum and
+ * TCP segmentation offloads); `=both`: the l2 rows twice in the same lab,
+ * without and then with offloads. `L2_BENCH_L2_ONLY=1`: only l2's direct
+ * path (no underlay, VXLAN, relay or n2n rows), for repeated runs.
+ *
  * Numbers are for this machine and this lab only (veth pairs in one kernel,
  * CPU-bound): compare the rows, not the absolute values.
  *
@@ -40,6 +45,8 @@ const RTT_ONLY = Deno.env.get("L2_BENCH_RTT") === "1";
 const PINGS = Number(Deno.env.get("L2_BENCH_PINGS") ?? (RTT_ONLY ? "200" : "20"));
 const PING_GAP = Deno.env.get("L2_BENCH_PING_GAP") ?? (RTT_ONLY ? "0.01" : "0.05");
 const HOLD_S = Number(Deno.env.get("L2_BENCH_HOLD_S") ?? "0");
+const OFFLOAD = Deno.env.get("L2_BENCH_OFFLOAD") ?? "0";
+const L2_ONLY = Deno.env.get("L2_BENCH_L2_ONLY") === "1";
 const SN = "10.88.0.1";
 const API = 7755;
 
@@ -193,6 +200,7 @@ async function l2Rows(
   main: string,
   label: string,
   secure: boolean,
+  offload = false,
 ): Promise<Row[]> {
   const { sn, n1, n2 } = ns;
   const daemons: Daemon[] = [];
@@ -236,7 +244,8 @@ async function l2Rows(
       await Deno.writeTextFile(
         cfg,
         `node:\n  default:\n    state_dir: ${dir}/n${i}\n` +
-          (secure ? `    supernode_key: "${snKey}"\n` : ""),
+          (secure ? `    supernode_key: "${snKey}"\n` : "") +
+          (offload ? "    offload: true\n" : ""),
       );
       const d = new Daemon(
         main,
@@ -284,8 +293,12 @@ async function l2Rows(
       n1,
       n2,
       "10.99.0.12",
-      `MTU 1382, ${cipher}`,
+      `MTU 1382, ${cipher}${offload ? ", TAP offloads" : ""}`,
     );
+    if (offload) {
+      const c = (await statusOf(n1)).counters ?? {};
+      row.note += `; n1 TSO reads ${c.tap_rx_gso_frames} -> ${c.tap_rx_gso_segments} frames`;
+    }
     row.note += `; relayed during the run: ${(await statusOf(sn)).relayed_frames - snBefore}`;
     rows.push(row);
     if (HOLD_S > 0) {
@@ -295,7 +308,7 @@ async function l2Rows(
       );
       await new Promise((r) => setTimeout(r, HOLD_S * 1000));
     }
-    if (RTT_ONLY) {
+    if (RTT_ONLY || L2_ONLY) {
       for (const d of daemons) d.kill("SIGTERM");
       for (const d of daemons) await d.exited(5000);
       return rows;
@@ -358,7 +371,9 @@ async function main() {
     }
     await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
 
-    rows.push(await measure(lab, "underlay (veth, no tunnel)", n1, n2, "10.88.0.12"));
+    if (!L2_ONLY) {
+      rows.push(await measure(lab, "underlay (veth, no tunnel)", n1, n2, "10.88.0.12"));
+    }
 
     for (
       const [ns, local, remote, ip] of [
@@ -366,6 +381,7 @@ async function main() {
         [n2, "10.88.0.12", "10.88.0.11", "10.77.0.2/24"],
       ]
     ) {
+      if (L2_ONLY) break;
       await lab.ip(
         ns,
         "link",
@@ -387,9 +403,20 @@ async function main() {
       await lab.ip(ns, "link", "set", "vx0", "mtu", "1450", "up");
       await lab.addr(ns, "vx0", ip);
     }
-    rows.push(await measure(lab, "kernel VXLAN", n1, n2, "10.77.0.2", "MTU 1450, no encryption"));
+    if (!L2_ONLY) {
+      rows.push(
+        await measure(lab, "kernel VXLAN", n1, n2, "10.77.0.2", "MTU 1450, no encryption"),
+      );
+    }
 
-    rows.push(...await l2Rows(lab, { sn, n1, n2 }, `${dir}/cur`, MAIN, "l2", true));
+    if (OFFLOAD !== "1") {
+      rows.push(...await l2Rows(lab, { sn, n1, n2 }, `${dir}/cur`, MAIN, "l2", true));
+    }
+    if (OFFLOAD === "1" || OFFLOAD === "both") {
+      rows.push(
+        ...await l2Rows(lab, { sn, n1, n2 }, `${dir}/off`, MAIN, "l2 offload", true, true),
+      );
+    }
     const base = Deno.env.get("L2_BASELINE_REV");
     if (base) {
       const main = await extractRevision(base, `${dir}/base`);
@@ -398,7 +425,9 @@ async function main() {
       );
     }
 
-    if (await has("edge") && await has("supernode")) {
+    if (L2_ONLY) {
+      // l2 rows only.
+    } else if (await has("edge") && await has("supernode")) {
       procs.push(lab.spawn(sn, ["supernode", "-l", "7777"]));
       for (const [i, ns] of [n1, n2].entries()) {
         procs.push(lab.spawn(ns, [
