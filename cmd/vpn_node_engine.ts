@@ -25,7 +25,9 @@
  * frame that may be a TCP segment up to 64 KiB with a partial checksum;
  * `offloadFrame` (core/gso.ts) cuts it into MTU-sized frames with complete
  * checksums, and each goes the usual way (MAT egress, `sendFrame`). Frames
- * to the TAP are plain (the device adds a zero header).
+ * to the TAP go through a `TcpCoalescer`: consecutive segments of a TCP
+ * flow are written as one GSO frame (`writeVnet`), anything else plain
+ * (the device adds a zero header).
  *
  * Every drop is counted: MAT verdicts per direction, the core's send
  * results and `drop_*` reasons (`tx_too_big` for frames over the size the
@@ -38,6 +40,12 @@ import type { LeafTable } from "../core/leaf_table.ts";
 import { formatMac, type MacKey, matAddress } from "../core/mac.ts";
 import type { NodeCore, NodeEvent } from "../core/vpn/node.ts";
 import type { FrameDevice } from "../ffi/types.ts";
+
+/** A TAP opened with a vnet header (`TapDevice` with `vnetHdr`), for `offload`. */
+export interface OffloadDevice extends FrameDevice {
+  /** Writes a vnet header and a frame as they are; 0 or the errno of a dropped frame. */
+  writeVnet(bytes: Uint8Array): number;
+}
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 import type { VpnSocket } from "./vpn_io.ts";
@@ -48,13 +56,15 @@ import {
   type GsoReason,
   offloadFrame,
   readVnetHdr,
+  TcpCoalescer,
   VNET_HDR_LEN,
 } from "../core/gso.ts";
 
 /** What the engine is built from. */
 export interface NodeEngineOptions {
   socket: VpnSocket;
-  device: FrameDevice;
+  /** With `offload`, an `OffloadDevice`. */
+  device: FrameDevice | OffloadDevice;
   core: NodeCore;
   leaves: LeafTable;
   /** The TAP's own MAC (leaf 0). */
@@ -138,6 +148,24 @@ export class NodeEngine {
     this.#offload = o.offload ?? false;
     // One segment: headers (Ethernet, tag, IP with options, TCP with options) plus an MSS.
     this.#scratch = this.#offload ? new Uint8Array(o.device.mtu + 256) : new Uint8Array(0);
+    if (this.#offload) {
+      const d = o.device;
+      if (!("writeVnet" in d)) throw new Error(`offload needs a vnet header TAP, not ${d.name}`);
+      this.#coalescer = new TcpCoalescer((bytes) => this.#writeVnet(d, bytes));
+    }
+  }
+
+  #coalescer: TcpCoalescer | null = null;
+
+  /** A coalesced (or single) frame with its vnet header to the TAP. */
+  #writeVnet(d: OffloadDevice, bytes: Uint8Array): void {
+    const c = this.counters;
+    if (d.writeVnet(bytes) !== 0) {
+      c.tap_tx_errors++;
+      return;
+    }
+    c.tap_tx_frames++;
+    c.tap_tx_bytes += bytes.length - VNET_HDR_LEN;
   }
 
   readonly #offload: boolean;
@@ -272,11 +300,13 @@ export class NodeEngine {
     const mat = this.#mat;
     const d = this.#o.device;
     const c = this.counters;
+    const gro = this.#coalescer;
     for (const f of frames) {
       if (!mat || mat.ingress(f, now) !== "forward") {
         c.rx_mat_dropped++;
         continue;
       }
+      if (gro !== null && gro.add(f) === "held") continue;
       if (d.write(f) !== 0) {
         c.tap_tx_errors++;
         continue;
@@ -284,6 +314,7 @@ export class NodeEngine {
       c.tap_tx_frames++;
       c.tap_tx_bytes += f.length;
     }
+    gro?.flush();
   }
 
   #event(ev: NodeEvent, now: number): void {
@@ -438,6 +469,7 @@ export class NodeEngine {
       tap_mtu: this.#o.device.mtu,
       tap_offload: this.#offload,
       offload_dropped: { ...this.offloadDropped },
+      coalesce: this.#coalescer ? { ...this.#coalescer.counters } : null,
       max_frame: s.maxFrame,
       local_port: this.#o.socket.transport.local.port,
       local_endpoints: this.#o.locals ?? [],

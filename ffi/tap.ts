@@ -20,10 +20,11 @@
  * over TCP frames up to 64 KiB with partial checksums, to be cut and
  * completed in user space (`segmentTcp`, `offloadFrame`). Reads return header
  * and frame (`rx.bufs[i]` starts with the header); `write()` puts a zero
- * header ("no offload") before the frame itself.
+ * header ("no offload") before the frame itself, `writeVnet()` writes a
+ * header of the caller's (a coalesced TCP frame, `TcpCoalescer`).
  *
  * Not done here: TUNSETOWNER/GROUP, queue enable/disable (TUNSETQUEUE),
- * TUNSETSNDBUF, UDP offloads, writing GSO frames.
+ * TUNSETSNDBUF, UDP offloads.
  *
  * @module
  */
@@ -313,6 +314,24 @@ export class TapDevice implements FrameDevice {
     const e = errno();
     // EBADF: closed; EBADFD: the device is gone from under the fd. Others (EIO while
     // the link is down, ENOMEM, EINVAL for a runt frame) drop this frame only.
+    if (e === E.EBADF || e === E.EFAULT || e === E.EBADFD) {
+      throw new OsError(`write(${this.mode} ${this.name})`, e);
+    }
+    return this.#drop(e);
+  }
+
+  /**
+   * Writes `bytes` as they are: a vnet header (e.g. a GSO frame from
+   * `TcpCoalescer`) and a frame. Only on a device opened with `vnetHdr`;
+   * errors as for `write()`.
+   */
+  writeVnet(bytes: Uint8Array): number {
+    if (this.#tx === null) {
+      throw new Error(`Cannot write a vnet header to ${this.name}: no vnetHdr`);
+    }
+    const r = libc.write(this.fd, bytes, size(bytes.length));
+    if (r >= 0) return 0;
+    const e = errno();
     if (e === E.EBADF || e === E.EFAULT || e === E.EBADFD) {
       throw new OsError(`write(${this.mode} ${this.name})`, e);
     }

@@ -297,7 +297,10 @@ async function l2Rows(
     );
     if (offload) {
       const c = (await statusOf(n1)).counters ?? {};
-      row.note += `; n1 TSO reads ${c.tap_rx_gso_frames} -> ${c.tap_rx_gso_segments} frames`;
+      const g = (await statusOf(n2)).coalesce ?? {};
+      row.note += `; n1 TSO reads ${c.tap_rx_gso_frames} -> ${c.tap_rx_gso_segments} frames` +
+        `; n2 joined ${g.segments} segments into ${g.super_frames} GSO writes` +
+        ` (${g.single} single, ${g.csum_bad} bad checksums)`;
     }
     row.note += `; relayed during the run: ${(await statusOf(sn)).relayed_frames - snBefore}`;
     rows.push(row);

@@ -1,8 +1,10 @@
 import fc from "fast-check";
 import { assert, assertEquals } from "../assert.ts";
+import { onesSum } from "../../core/checksum.ts";
 import {
   completeChecksum,
   emptyVnetHdr,
+  fastSum,
   GSO_ECN,
   GSO_NONE,
   GSO_REASONS,
@@ -13,7 +15,9 @@ import {
   offloadFrame,
   readVnetHdr,
   segmentTcp,
+  TcpCoalescer,
   VNET_F_NEEDS_CSUM,
+  VNET_HDR_LEN,
   type VnetHdr,
   writeVnetHdr,
 } from "../../core/gso.ts";
@@ -401,4 +405,135 @@ Deno.test("property: random bytes and random vnet headers never throw; reasons a
     ),
     { seed: 0xbad, numRuns: 2000 },
   );
+});
+
+Deno.test("fastSum equals onesSum at any offset and alignment", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 600 }),
+      fc.integer({ min: 0, max: 7 }),
+      fc.nat(600),
+      fc.nat(600),
+      fc.integer({ min: 0, max: 0xffff }),
+      (data, shift, a, b, initial) => {
+        const buf = new Uint8Array(data.length + shift).subarray(shift);
+        buf.set(data);
+        const off = Math.min(a, buf.length);
+        const len = Math.min(b, buf.length - off);
+        assertEquals(fastSum(buf, off, len, initial), onesSum(buf, off, len, initial));
+      },
+    ),
+    { seed: 0xf5, numRuns: 1000 },
+  );
+});
+
+/** Runs `segs` through a coalescer; returns what it wrote, in order, and the counters. */
+function coalesce(segs: Uint8Array[]) {
+  const out: { hdr: VnetHdr; frame: Uint8Array }[] = [];
+  const c = new TcpCoalescer((bytes) => {
+    const hdr = emptyVnetHdr();
+    assert(readVnetHdr(bytes, 0, hdr));
+    out.push({ hdr, frame: bytes.slice(VNET_HDR_LEN) });
+  });
+  for (const s of segs) {
+    if (c.add(s) === "pass") out.push({ hdr: emptyVnetHdr(), frame: s.slice() });
+  }
+  c.flush();
+  return { out, counters: c.counters };
+}
+
+/** What the kernel would see: each written frame, cut again where it carries a GSO header. */
+function resegment(out: { hdr: VnetHdr; frame: Uint8Array }[]): Uint8Array[] {
+  const again: Uint8Array[] = [];
+  for (const { hdr, frame } of out) {
+    if (hdr.gsoType === GSO_NONE) {
+      again.push(frame);
+      continue;
+    }
+    assertEquals(hdr.flags, VNET_F_NEEDS_CSUM);
+    assertEquals(hdr.csumOffset, 16);
+    const r = segmentTcp(frame, hdr, new Uint8Array(hdr.hdrLen + hdr.gsoSize + 3), (s) => {
+      again.push(s.slice());
+    });
+    assertEquals(r, "ok");
+  }
+  return again;
+}
+
+function segmentsOf(s: Spec, mss: number): Uint8Array[] {
+  const b = build(s);
+  const segs: Uint8Array[] = [];
+  const r = segmentTcp(b.frame, hdrFor(b, s.v4, mss), new Uint8Array(b.hdrLen + mss + 3), (x) => {
+    segs.push(x.slice());
+  });
+  assertEquals(r, "ok");
+  return segs;
+}
+
+Deno.test("TcpCoalescer property: coalescing segments and cutting again gives the same segments", () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        v4: fc.boolean(),
+        vlan: fc.constant(false),
+        ipOpts: fc.constant(0),
+        tcpOpts: fc.integer({ min: 0, max: 10 }),
+        payload: fc.uint8Array({ minLength: 1, maxLength: 70_000 }),
+        seq: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        id: fc.integer({ min: 0, max: 65535 }),
+        flags: fc.constantFrom(0x10, 0x18),
+      }),
+      fc.integer({ min: 200, max: 3000 }),
+      (s, mss) => {
+        const segs = segmentsOf(s, mss);
+        const { out, counters } = coalesce(segs);
+        assertEquals(counters.segments, segs.length);
+        assertEquals(counters.csum_bad, 0);
+        if (segs.length > 1) assert(out.length < segs.length, "something was joined");
+        for (const o of out) assert(o.frame.length <= 14 + 65_535);
+        assertEquals(resegment(out), segs);
+      },
+    ),
+    { seed: 0x960, numRuns: 60 },
+  );
+});
+
+Deno.test("TcpCoalescer: gaps, other flows, bad checksums, SYN/FIN and non-TCP are not joined", () => {
+  const a = segmentsOf(spec(true, 6000, { flags: 0x10 }), 1000);
+  const b = segmentsOf(spec(true, 3000, { flags: 0x10, seq: 5 }), 1000);
+  b.forEach((x) => x[14 + 20 + 1] ^= 1); // another source port: another flow
+  for (const x of b) {
+    // ...with its TCP checksum fixed for the new port.
+    x[50] = x[51] = 0;
+    const c = ~refSum([pseudo(true, x.subarray(14, 34), 6, x.length - 34), x.subarray(34)]) &
+      0xffff;
+    x[50] = c >> 8;
+    x[51] = c & 0xff;
+  }
+  // a0 a1 | gap (a2 missing) | a3 | b0 | a4 a5
+  const order = [a[0], a[1], a[3], b[0], a[4], a[5]];
+  const r = coalesce(order);
+  assertEquals(r.out.map((o) => [o.hdr.gsoType, o.frame.length]), [
+    [GSO_TCPV4, 2066],
+    [GSO_NONE, 1066],
+    [GSO_NONE, 1066],
+    [GSO_TCPV4, 2066],
+  ]);
+  assertEquals(resegment(r.out), order);
+
+  const bad = a[1].slice();
+  bad[bad.length - 1] ^= 0xff;
+  const r2 = coalesce([a[0], bad, a[2]]);
+  assertEquals(r2.counters.csum_bad, 1);
+  assertEquals(r2.out.map((o) => o.frame), [a[0], bad, a[2]], "bad checksum passed on alone");
+
+  const syn = a[1].slice();
+  syn[47] = 0x12;
+  const fin = a[1].slice();
+  fin[47] = 0x11;
+  for (const odd of [syn, fin, new Uint8Array(60)]) {
+    const r3 = coalesce([a[0], odd]);
+    assertEquals(r3.out.map((o) => o.hdr.gsoType), [GSO_NONE, GSO_NONE]);
+    assertEquals(r3.out[1].frame, odd);
+  }
 });
