@@ -339,6 +339,7 @@ async function startNode(
     slotSize: 2048,
     rcvbuf: 4 << 20,
     sndbuf: 4 << 20,
+    udpGso: c.offload,
   });
   const tapMac = tapMacFrom(identity);
   let tap;

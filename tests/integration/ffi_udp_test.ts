@@ -197,3 +197,89 @@ Deno.test("ffi udp: oversize datagrams are flagged truncated, not overrun", () =
     tx.close();
   }
 });
+
+Deno.test("ffi udp: udpGso sends runs of equal-size datagrams as one message, in order", async () => {
+  const lab = await Lab.create("udpg");
+  const socks: DatagramSocket[] = [];
+  try {
+    const a = await lab.netns("a");
+    const b = await lab.netns("b");
+    await lab.veth(a, "eth0", b, "eth0");
+    await lab.addr(a, "eth0", "10.78.0.1/24");
+    await lab.addr(a, "eth0", "fd00:78::1/64");
+    await lab.addr(b, "eth0", "10.78.0.2/24");
+    await lab.addr(b, "eth0", "fd00:78::2/64");
+    const tx = inNetns(a, () => openUdp({ bind: "[::]:0", udpGso: true, batch: 64 }));
+    socks.push(tx);
+    const r1 = inNetns(b, () => openUdp({ bind: "10.78.0.2:0", rcvbuf: 1 << 21 }));
+    socks.push(r1);
+    const r2 = inNetns(b, () => openUdp({ bind: "[fd00:78::2]:0", v6Only: true, rcvbuf: 1 << 21 }));
+    socks.push(r2);
+    const to1 = { ip: ip("10.78.0.2"), port: r1.local.port };
+    const to2 = { ip: ip("fd00:78::2"), port: r2.local.port };
+    // Warm the neighbour caches.
+    for (const [to, rx] of [[to1, r1], [to2, r2]] as const) {
+      assertEquals(tx.send(Uint8Array.of(0xee), to), 0);
+      await waitFor(() => rx.recv() > 0, 5000, "warm-up datagram");
+    }
+    // Per destination: runs of 1000-byte datagrams, every 7th one 300 bytes (a run's end);
+    // the destinations alternate in blocks of 20, so runs also end at a new address.
+    const lens = (seq: number) => seq % 7 === 6 ? 300 : 1000;
+    const make = (tag: number, seq: number) => {
+      const p = new Uint8Array(lens(seq));
+      p[0] = tag;
+      new DataView(p.buffer).setUint32(1, seq);
+      for (let k = 5; k < p.length; k++) p[k] = (seq + k) & 0xff;
+      return p;
+    };
+    const got = new Map<number, number[]>([[1, []], [2, []]]);
+    const collect = (rx: DatagramSocket, tag: number) => {
+      for (let guard = 0; guard < 100; guard++) {
+        const n = rx.recv();
+        if (n === 0) return;
+        for (let i = 0; i < n; i++) {
+          const p = rx.rx.bufs[i].subarray(0, rx.rx.lens[i]);
+          assertEquals(p[0], tag);
+          const seq = new DataView(p.buffer, p.byteOffset).getUint32(1);
+          assertEquals(p.length, lens(seq), `length of ${seq}`);
+          for (let k = 5; k < p.length; k++) assertEquals(p[k], (seq + k) & 0xff);
+          assertEquals(rx.rx.srcPort[i], tx.local.port);
+          got.get(tag)!.push(seq);
+        }
+      }
+    };
+    const seq = new Map([[1, 0], [2, 0]]);
+    for (let round = 0; round < 10; round++) {
+      for (let block = 0; block < 6; block++) {
+        const tag = block % 2 === 0 ? 1 : 2;
+        for (let k = 0; k < 10; k++) {
+          const s = seq.get(tag)!;
+          seq.set(tag, s + 1);
+          assertEquals(tx.queue(make(tag, s), tag === 1 ? to1 : to2), 0);
+        }
+      }
+      assertEquals(tx.flush(), 0);
+      await waitFor(
+        () => {
+          collect(r1, 1);
+          collect(r2, 2);
+          return got.get(1)!.length === seq.get(1) && got.get(2)!.length === seq.get(2);
+        },
+        5000,
+        `round ${round}`,
+        2,
+      );
+    }
+    for (const tag of [1, 2]) {
+      assertEquals(got.get(tag), Array.from({ length: seq.get(tag)! }, (_, i) => i), "in order");
+    }
+    assertEquals(tx.stats.txGsoOff, 0, "the kernel took UDP_SEGMENT");
+    assert(tx.stats.txGsoMessages > 0, "runs went as one message");
+    assert(tx.stats.txGsoDatagrams >= 2 * tx.stats.txGsoMessages);
+    assertEquals(tx.stats.txPackets, 2 + 600);
+    assertEquals(tx.stats.txDropped.size, 0);
+  } finally {
+    for (const s of socks) s.close();
+    await lab.close();
+  }
+});
