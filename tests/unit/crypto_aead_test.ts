@@ -19,9 +19,11 @@ import {
   ed25519Verify,
   hkdfSha256,
   hmacSha256,
+  libcrypto,
   randomBytes,
   sha256,
   timingSafeEqual,
+  warmUpAead,
   x25519,
   x25519KeyPair,
   x25519PublicKey,
@@ -455,5 +457,23 @@ console.log(JSON.stringify({ before, after: cryptoHandles().cipherCtx }));
     assertEquals(JSON.parse(text), { before: 20, after: 0 });
   } finally {
     await Deno.remove(script);
+  }
+});
+
+Deno.test("warmUpAead: frees its key, queues no OpenSSL error, leaves real keys working", () => {
+  const before = cryptoHandles().cipherCtx;
+  warmUpAead(300, ["aes-256-gcm", "chacha20-poly1305"]);
+  assertEquals(cryptoHandles().cipherCtx, before);
+  assertEquals(BigInt(libcrypto.ERR_peek_error()), 0n);
+  for (const alg of ALGS) {
+    const key = randomBytes(new Uint8Array(32));
+    using a = new Aead(alg, key);
+    const nonce = randomBytes(new Uint8Array(12));
+    const aad = randomBytes(new Uint8Array(24));
+    const msg = randomBytes(new Uint8Array(98));
+    const p = new Uint8Array(24 + 98 + 16);
+    p.set(msg, 24);
+    a.sealInPlace(nonce, aad, p, 24, 98);
+    assertEquals(p.subarray(24), noble(alg, key, nonce, aad).encrypt(msg));
   }
 });
