@@ -544,6 +544,14 @@ export class NodeEngine {
     for (const [k, v] of Object.entries(this.counters)) {
       w.counter(`l2_node_${k}_total`, `node: ${k.replaceAll("_", " ")}`, v);
     }
+    for (const [k, v] of Object.entries(this.#coalescer?.counters ?? {})) {
+      w.counter("l2_node_coalesce_total", "TAP write coalescing (offload) by name", v, { name: k });
+    }
+    for (const [k, v] of Object.entries(this.offloadDropped)) {
+      w.counter("l2_node_offload_dropped_total", "TAP reads the segmenter refused", v ?? 0, {
+        reason: k,
+      });
+    }
     for (const [k, v] of Object.entries(this.#o.socket.counters)) {
       w.counter("l2_node_socket_total", "UDP socket counters by name", v, { name: k });
     }
