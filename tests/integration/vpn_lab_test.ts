@@ -284,6 +284,7 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     )[0].address as string;
     const st1 = await status(v.n[0]);
     assertEquals(st1.role, "node");
+    assertEquals(st1.tap_offload, true, "TAP offloads are on by default");
     const entry = st1.mat.leaves.find((l: { mac: string }) => l.mac === leafMac);
     assert(entry, `node 1 has the leaf ${leafMac} in its MAT table: ${JSON.stringify(st1.mat)}`);
     assert(entry.leaf > 0 && typeof entry.age_s === "number", JSON.stringify(entry));
@@ -632,7 +633,10 @@ Deno.test("vpn: two nodes behind masquerading NATs punch a direct path", async (
     const r = await ping(lab, n[0], "10.99.0.12", 100, "0.01");
     assertEquals(r.code, 0, r.stdout);
     assertEquals((await status(sn)).relayed_frames, before, "direct traffic was relayed");
-  });
+    // These two nodes run without TAP offloads (the other labs run with the default, on).
+    const st0 = await status(n[0]);
+    assertEquals([st0.tap_offload, st0.counters.tap_rx_gso_frames], [false, 0]);
+  }, { nodeYaml: "    offload: false\n" });
 });
 
 Deno.test("vpn: behind plain masquerading routers (no firewall) a routed path between them: low-TTL opening probes punch through; full-TTL ones do not", async () => {
