@@ -7,11 +7,12 @@ import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { LasEngine, vcKey } from "../../cmd/las_engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { parseIp } from "../../ffi/addr.ts";
 import { seededRandom } from "../lab/twins.ts";
-import { emitControl, messageTypeOf, parseControl } from "../../core/l2tp/control_message.ts";
-import { decodeFields, encodeFields, type Fields } from "../../core/l2tp/avp_fields.ts";
+import { messageTypeOf, parseControl } from "../../core/l2tp/control_message.ts";
+import type { Fields } from "../../core/l2tp/avp_fields.ts";
 
 const enc = new TextEncoder();
 
@@ -259,32 +260,9 @@ function scriptedRouter(l: ReturnType<typeof lab>, ip: string, vc: string, sid: 
   const t = l.net.open(ip, 0, { raw: true });
   const lasIp = parseIp("10.0.0.1");
   if (!lasIp.ok) throw new Error(lasIp.reason);
-  const las = { ip: lasIp.value, port: 0 };
-  let ns = 0, nr = 0, ccid = 0;
-  const send = (f: Fields) => {
-    t.send(emitControl("ip", { ccid, ns, nr, avps: encodeFields(f, "ietf") }), las);
-    ns++;
-  };
-  /** Control messages and data packets received since the last call. */
-  const take = () => {
-    const control: Fields[] = [];
-    const data: Uint8Array[] = [];
-    for (let n = t.recv(); n > 0; n = t.recv()) {
-      for (let i = 0; i < n; i++) {
-        const b = t.rx.bufs[i].slice(t.rx.offsets[i], t.rx.lens[i]);
-        const p = parseControl(b, "ip");
-        if (!p.ok) {
-          data.push(b);
-          continue;
-        }
-        if (p.msg.avps.length === 0) continue; // ZLB
-        nr = (p.msg.ns + 1) & 0xffff;
-        const d = decodeFields(p.msg);
-        if (d.ok) control.push(d.value.fields);
-      }
-    }
-    return { control, data };
-  };
+  const peer = new ScriptedL2tp(t, { ip: lasIp.value, port: 0 });
+  const send = (f: Fields) => peer.send(f);
+  const take = () => peer.take();
   send({
     messageType: 1,
     protocolVersion: { version: 1, revision: 0 },
@@ -297,7 +275,7 @@ function scriptedRouter(l: ReturnType<typeof lab>, ip: string, vc: string, sid: 
   l.run(20);
   const sccrp = take().control.find((f) => f.messageType === 2);
   assert(sccrp !== undefined, "SCCRP");
-  ccid = sccrp.assignedControlConnectionId!;
+  peer.ccid = sccrp.assignedControlConnectionId!;
   send({ messageType: 3 });
   send({
     messageType: 10,

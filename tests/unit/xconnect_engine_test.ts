@@ -8,8 +8,8 @@ import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { parseIp } from "../../ffi/addr.ts";
-import { emitControl, parseControl } from "../../core/l2tp/control_message.ts";
-import { decodeFields, encodeFields, type Fields } from "../../core/l2tp/avp_fields.ts";
+import type { Fields } from "../../core/l2tp/avp_fields.ts";
+import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 
 function ip(text: string) {
   const r = parseIp(text);
@@ -39,30 +39,10 @@ function setUp(sequencing: boolean) {
     auth: null,
     log: logger.topic("edge"),
   });
-  let ns = 0, nr = 0, ccid = 0, now = 0;
-  const send = (f: Fields) => {
-    lasT.send(emitControl("ip", { ccid, ns, nr, avps: encodeFields(f, "ietf") }), edgeIp);
-    ns++;
-  };
-  const take = () => {
-    const control: Fields[] = [];
-    const data: Uint8Array[] = [];
-    for (let n = lasT.recv(); n > 0; n = lasT.recv()) {
-      for (let i = 0; i < n; i++) {
-        const b = lasT.rx.bufs[i].slice(lasT.rx.offsets[i], lasT.rx.lens[i]);
-        const p = parseControl(b, "ip");
-        if (!p.ok) {
-          data.push(b);
-          continue;
-        }
-        if (p.msg.avps.length === 0) continue; // ZLB
-        nr = (p.msg.ns + 1) & 0xffff;
-        const d = decodeFields(p.msg);
-        if (d.ok) control.push(d.value.fields);
-      }
-    }
-    return { control, data };
-  };
+  const las = new ScriptedL2tp(lasT, edgeIp);
+  const send = (f: Fields) => las.send(f);
+  const take = () => las.take();
+  let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
       while (eng.onTransportReadable(now) > 0) { /* drain */ }
@@ -74,7 +54,7 @@ function setUp(sequencing: boolean) {
   run(20);
   const sccrq = take().control.find((f) => f.messageType === 1);
   assert(sccrq !== undefined, "SCCRQ");
-  ccid = sccrq.assignedControlConnectionId!;
+  las.ccid = sccrq.assignedControlConnectionId!;
   send({
     messageType: 2,
     protocolVersion: { version: 1, revision: 0 },
