@@ -34,6 +34,7 @@
  * @module
  */
 import { HEADER_LENGTH, MAGIC, TAG_LENGTH, VERSION } from "./constants.ts";
+import { put16, put32, u16, u32 } from "../wire/checked.ts";
 
 /** Offsets of the header fields. */
 export const HDR = {
@@ -175,21 +176,4 @@ export function senderOf(packet: Uint8Array): number {
 /** Network id of a packet whose header was checked. */
 export function networkOf(packet: Uint8Array): number {
   return u16(packet, HDR.NETWORK);
-}
-
-function u16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 24) & 0xff;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
 }

@@ -57,6 +57,7 @@ import {
   headerWhy,
 } from "./header.ts";
 import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
+import { put16, put32, u16, u32 } from "../wire/checked.ts";
 
 /** A sequence number and a sender timestamp (ms, low 32 bits), echoed back for RTT. */
 export interface Echo {
@@ -433,21 +434,4 @@ function readList(
     p = e.next;
   }
   return p === b.length ? out : "bad_length";
-}
-
-function u16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 24) & 0xff;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
 }

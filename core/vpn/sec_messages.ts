@@ -34,6 +34,7 @@ import { Flag, HEADER_LENGTH, HOP_TAG_RESERVE, TAG_LENGTH } from "./constants.ts
 import type { AeadKey } from "./crypto_suite.ts";
 import { emitHeader, HDR } from "./header.ts";
 import { KEY_LENGTH } from "./handshake.ts";
+import { put16, put32, u16, u32 } from "../wire/checked.ts";
 
 /** Sealed security message types (with handshake.ts `SecType`). */
 export const SealedType = {
@@ -246,21 +247,6 @@ export function checkVouch(
   const k = end - KEY_LENGTH;
   if (!hopTagOk(hopKey, packet.slice(), end, k)) return null;
   return { inner: packet.subarray(0, k), vouched: packet.slice(k, end) };
-}
-
-function u16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  put16(b, o, v >>> 16);
-  put16(b, o + 2, v & 0xffff);
 }
 
 /**

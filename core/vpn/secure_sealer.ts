@@ -57,6 +57,7 @@ import type { Members } from "./members.ts";
 import { hopTagOk, writeHopTag } from "./sec_messages.ts";
 import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
 import { DEFAULT_LIMITS, type Session, type SessionLimits } from "./session_keys.ts";
+import { u16, u32 } from "../wire/checked.ts";
 
 /** Which end the sealer serves. */
 export type SealerRole = "node" | "supernode";
@@ -495,11 +496,4 @@ function hexKey(b: Uint8Array): string {
   let s = "";
   for (let i = 0; i < b.length; i++) s += b[i].toString(16).padStart(2, "0");
   return s;
-}
-
-function u16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 }
