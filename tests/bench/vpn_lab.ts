@@ -37,7 +37,7 @@
  */
 import { Lab, type LabProcess, waitFor } from "../lab/netns.ts";
 import { Daemon, MAIN, runL2 } from "../lab/l2proc.ts";
-import { toBase64, writeNewKeyFile } from "../../cmd/keygen.ts";
+import { startVpnPair } from "../lab/vpn_pair.ts";
 
 const SECONDS = 3;
 /** Latency-only mode (see the module doc). */
@@ -207,81 +207,19 @@ async function l2Rows(
   const rows: Row[] = [];
   const cipher = secure ? "AES-256-GCM" : "no encryption";
   try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    let snCfg = "";
-    let snKey = "";
-    if (secure) {
-      const keys: string[] = [];
-      for (const d of ["sn", "n0", "n1"]) {
-        await Deno.mkdir(`${dir}/${d}`, { mode: 0o700 });
-        const f = `${dir}/${d}/${d === "sn" ? "supernode" : "node"}.key`;
-        keys.push(toBase64(writeNewKeyFile(f)));
-      }
-      snKey = keys[0];
-      snCfg = `${dir}/sn.yaml`;
-      await Deno.writeTextFile(
-        snCfg,
-        `supernode:\n  default:\n    state_dir: ${dir}/sn\n    members: [${keys[1]}, ${keys[2]}]\n`,
-      );
-    }
-    const snd = new Daemon(
+    await startVpnPair(lab, {
       main,
-      [
-        "supernode",
-        "--listen",
-        `0.0.0.0:7654`,
-        "--api",
-        `127.0.0.1:${API}`,
-        ...(secure ? ["--config", snCfg] : []),
-      ],
-      {},
-      wrap(sn),
-    );
-    daemons.push(snd);
-    await snd.waitLine(/listening on UDP/, 15_000);
-    for (const [i, n] of [n1, n2].entries()) {
-      const cfg = `${dir}/n${i}.yaml`;
-      await Deno.writeTextFile(
-        cfg,
-        `node:\n  default:\n    state_dir: ${dir}/n${i}\n` +
-          (secure ? `    supernode_key: "${snKey}"\n` : "") +
-          (offload ? "    offload: true\n" : ""),
-      );
-      const d = new Daemon(
-        main,
-        [
-          "node",
-          "--config",
-          cfg,
-          "--supernode",
-          `${SN}:7654`,
-          "--tap",
-          "v0",
-          "--address",
-          `10.99.0.1${i + 1}/24`,
-          "--api",
-          `127.0.0.1:${API}`,
-        ],
-        {},
-        wrap(n),
-      );
-      daemons.push(d);
-      await d.waitLine(/registered as node/, 20_000);
-    }
-    await waitFor(
-      async () =>
-        (await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true }))
-          .code === 0,
-      20_000,
-      `${label} overlay`,
-      200,
-    );
-    await waitFor(
-      async () => (await statusOf(n1)).peers?.[0]?.path === "direct",
-      20_000,
-      `${label} direct path`,
-      250,
-    );
+      dir,
+      sn,
+      nodes: [n1, n2],
+      snAddr: SN,
+      api: API,
+      daemons,
+      secure,
+      // Say it either way: offload is a node's default (a baseline revision gets nothing).
+      offload: secure ? offload : undefined,
+      label,
+    });
     if (secure) {
       const p = (await statusOf(n1)).peers?.[0];
       if (p?.cipher !== "aes-256-gcm") throw new Error(`not encrypted: ${JSON.stringify(p)}`);

@@ -21,7 +21,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Lab, requireRoot, waitFor } from "../lab/netns.ts";
 import { Daemon, MAIN, runL2 } from "../lab/l2proc.ts";
-import { toBase64, writeNewKeyFile } from "../../cmd/keygen.ts";
+import { startVpnPair } from "../lab/vpn_pair.ts";
 
 const API = 7755;
 const wrap = (ns: string) => ["ip", "netns", "exec", ns];
@@ -127,73 +127,17 @@ Deno.test("vpn offload: TSO, coalesced writes and UDP GSO carry TCP intact both 
     }
     await lab.bridge(core, "br0", ["p0", "p1", "p2"]);
 
-    const keys: string[] = [];
-    for (const d of ["sn", "n0", "n1"]) {
-      await Deno.mkdir(`${dir}/${d}`, { mode: 0o700 });
-      keys.push(toBase64(writeNewKeyFile(`${dir}/${d}/${d === "sn" ? "supernode" : "node"}.key`)));
-    }
-    await Deno.writeTextFile(
-      `${dir}/sn.yaml`,
-      `supernode:\n  default:\n    state_dir: ${dir}/sn\n    members: [${keys[1]}, ${keys[2]}]\n`,
-    );
-    const snd = new Daemon(
-      MAIN,
-      [
-        "supernode",
-        "--listen",
-        "0.0.0.0:7654",
-        "--api",
-        `127.0.0.1:${API}`,
-        "--config",
-        `${dir}/sn.yaml`,
-      ],
-      {},
-      wrap(sn),
-    );
-    daemons.push(snd);
-    await snd.waitLine(/listening on UDP/, 15_000);
-    for (const [i, ns] of [n1, n2].entries()) {
-      const cfg = `${dir}/n${i}.yaml`;
-      await Deno.writeTextFile(
-        cfg,
-        `node:\n  default:\n    state_dir: ${dir}/n${i}\n    supernode_key: "${keys[0]}"\n` +
-          `    offload: true\n`,
-      );
-      const d = new Daemon(
-        MAIN,
-        [
-          "node",
-          "--config",
-          cfg,
-          "--supernode",
-          "10.88.0.1:7654",
-          "--tap",
-          "v0",
-          "--address",
-          `10.99.0.1${i + 1}/24`,
-          "--api",
-          `127.0.0.1:${API}`,
-        ],
-        {},
-        wrap(ns),
-      );
-      daemons.push(d);
-      await d.waitLine(/registered as node/, 20_000);
-    }
-    await waitFor(
-      async () =>
-        (await lab.exec(n1, ["ping", "-c", "1", "-W", "1", "10.99.0.12"], { allowFail: true }))
-          .code === 0,
-      20_000,
-      "overlay ping",
-      200,
-    );
-    await waitFor(
-      async () => (await status(n1)).peers?.[0]?.path === "direct",
-      20_000,
-      "direct path",
-      250,
-    );
+    await startVpnPair(lab, {
+      main: MAIN,
+      dir,
+      sn,
+      nodes: [n1, n2],
+      snAddr: "10.88.0.1",
+      api: API,
+      daemons,
+      offload: true,
+      label: "offload",
+    });
     assertEquals((await status(n1)).tap_offload, true);
 
     await transfer(lab, n1, n2, "10.99.0.12", 1);
