@@ -5,6 +5,14 @@
  * optional chosen source address. Shared by UDP (`udp.ts`) and raw IP
  * (`raw.ts`) sockets.
  *
+ * Control messages on receive: an AF_INET socket gets IP_PKTINFO; an
+ * AF_INET6 socket gets IPV6_PKTINFO, and when it is dual-stack and the
+ * datagram is IPv4 (::ffff:a.b.c.d) Linux delivers BOTH IPV6_PKTINFO and
+ * IP_PKTINFO, since both options are set (`udp.ts`); with `udpGro` a
+ * UDP_GRO cmsg comes first. Each message's control buffer (`CTRL`) holds all
+ * three with room to spare; a message whose control data was cut anyway
+ * (MSG_CTRUNC) is counted in `rxCtrunc` and keeps what did arrive.
+ *
  * All iovecs, msghdrs, sockaddrs and cmsgs live in one {@link Arena} held in
  * `#arena` for the life of the socket; their pointers are written once at
  * construction. Per call only lengths are reset.
@@ -25,7 +33,18 @@
  * kernel refuses (EIO without checksum offload on the route, EINVAL), the
  * socket falls back to one message per datagram for good.
  *
- * Not done here: GRO (UDP_GRO) on receive, timestamps, IP_RECVERR queues.
+ * With `udpGro` (UDP only), the socket sets UDP_GRO (Linux udp(7), 5.0+): the
+ * kernel may hand over a run of datagrams of one flow as one message, all of
+ * one size but the last (which may be shorter), with a UDP_GRO cmsg giving
+ * that size. Each receive slot is then 64 KiB, `rx.segs[i]` is the segment
+ * size of a coalesced entry (0: one datagram) and the caller cuts it
+ * (`groSegments`). A socket without `udpGro` never receives a coalesced
+ * message: the kernel cuts GSO packets for sockets without UDP_GRO. When the
+ * kernel refuses the option the socket runs without it (`rxGroOff`). A
+ * datagram (or segment) larger than `slotSize` is still flagged truncated,
+ * as without GRO.
+ *
+ * Not done here: timestamps, IP_RECVERR queues.
  *
  * @module
  */
@@ -47,7 +66,11 @@ import type { DatagramBatch, DatagramTransport } from "./types.ts";
 const MMSG = 64;
 const IOV = 16;
 const NAME = 32;
-const CTRL = 64;
+/**
+ * Control bytes per message: CMSG_SPACE of UDP_GRO (int, 24) + IPV6_PKTINFO
+ * (in6_pktinfo, 40) + IP_PKTINFO (in_pktinfo, 32) = 96, rounded up.
+ */
+const CTRL = 128;
 // msghdr field offsets
 const M_NAME = 0, M_NAMELEN = 8, M_IOV = 16, M_IOVLEN = 24, M_CONTROL = 32, M_CONTROLLEN = 40;
 const M_FLAGS = 48, M_LEN = 56;
@@ -59,6 +82,10 @@ const GSO_CMSG = 24;
 const GSO_MAX_SEGS = 64;
 /** Most bytes in one (IPv6: 65535 - 8 UDP header; IPv4 leaves room for the 20-byte IP header). */
 const GSO_MAX_BYTES = 65_535 - 8 - 40;
+/** linux/udp.h: UDP_GRO (the option and the cmsg type; cmsg data is an int, the segment size). */
+const UDP_GRO = 104;
+/** Receive slot bytes with `udpGro`: the largest coalesced message (a UDP payload < 64 KiB). */
+const GRO_SLOT = 65536;
 
 /** errnos that kill a socket: thrown instead of returned. */
 const FATAL_SEND = new Set<number>([E.EBADF, E.EFAULT, E.ENOTSOCK, E.EDESTADDRREQ]);
@@ -74,6 +101,40 @@ export interface BatchOptions {
   slotSize?: number;
   /** UDP sockets: send runs of equal-size datagrams with UDP_SEGMENT (module doc). Default false. */
   udpGso?: boolean;
+  /**
+   * UDP sockets: receive runs of datagrams coalesced by the kernel (UDP_GRO,
+   * module doc); entries may then hold several datagrams (`rx.segs`).
+   * Default false.
+   */
+  udpGro?: boolean;
+}
+
+/** A receive batch that may hold coalesced datagrams (`udpGro`). */
+export interface GroBatch extends DatagramBatch {
+  /**
+   * Per entry: the size of each datagram in a coalesced entry (the last may
+   * be shorter), 0 when the entry is one datagram. Always 0 without `udpGro`.
+   */
+  readonly segs: Int32Array;
+}
+
+/**
+ * How many datagrams a received entry of `len` bytes with segment size `seg`
+ * holds: datagram k is bytes `k * seg` .. `min((k + 1) * seg, len)`. An entry
+ * is one datagram when `seg` is 0, not a positive integer, or not below
+ * `len` (nothing to cut); 0 for an empty entry.
+ *
+ * @example
+ * ```ts
+ * import { groSegments } from "./dgram.ts";
+ * groSegments(3000, 1400); // 3: 1400 + 1400 + 200
+ * groSegments(1400, 0); // 1
+ * ```
+ */
+export function groSegments(len: number, seg: number): number {
+  if (!(len > 0)) return 0;
+  if (!(seg > 0) || !Number.isInteger(seg) || seg >= len) return 1;
+  return Math.ceil(len / seg);
 }
 
 interface Ring {
@@ -87,10 +148,17 @@ interface Ring {
 
 /** Send and receive counters of one socket. */
 export interface DgramStats {
-  /** Datagrams received. */
+  /** Datagrams received (a coalesced entry counts each of its datagrams). */
   rxPackets: number;
-  /** Datagrams cut because they were larger than a slot. */
+  /** Entries cut because they were larger than a slot (or, with `udpGro`, than `slotSize`). */
   rxTruncated: number;
+  /** Messages whose control data did not fit (MSG_CTRUNC); 0 unless the kernel adds a cmsg. */
+  rxCtrunc: number;
+  /** With `udpGro`: entries holding two or more datagrams, and those datagrams. */
+  rxGroMessages: number;
+  rxGroDatagrams: number;
+  /** With `udpGro`: 1 when the kernel refused UDP_GRO (the socket runs without it). */
+  rxGroOff: number;
   /** Datagrams sent. */
   txPackets: number;
   /** Datagrams dropped on send, by errno name. */
@@ -110,10 +178,14 @@ export class DatagramSocket implements DatagramTransport {
   /** The socket fd; -1 after close. */
   fd: number;
   readonly local: Endpoint;
-  readonly rx: DatagramBatch;
+  readonly rx: GroBatch;
   readonly stats: DgramStats = {
     rxPackets: 0,
     rxTruncated: 0,
+    rxCtrunc: 0,
+    rxGroMessages: 0,
+    rxGroDatagrams: 0,
+    rxGroOff: 0,
     txPackets: 0,
     txDropped: new Map(),
     txGsoMessages: 0,
@@ -122,7 +194,12 @@ export class DatagramSocket implements DatagramTransport {
   };
   readonly #family: 4 | 6;
   readonly #kind: DgramKind;
+  /** Largest datagram (`slotSize`): send slots, and the receive limit. */
   readonly #slot: number;
+  /** Bytes per receive slot: `#slot`, or 64 KiB with UDP_GRO on. */
+  readonly #rxSlot: number;
+  /** UDP_GRO set on the socket. */
+  readonly #gro: boolean;
   /** Holds every struct and buffer the kernel points into (rule 1, libc.ts). */
   readonly #arena: Arena;
   readonly #rxRing: Ring;
@@ -164,14 +241,19 @@ export class DatagramSocket implements DatagramTransport {
     this.#family = family;
     this.#kind = kind;
     this.#slot = slot;
-    const per = slot + NAME + CTRL + IOV + MMSG + 64;
+    this.#gro = (opts.udpGro ?? false) && kind === "udp" && this.#setGro(fd);
+    this.#rxSlot = this.#gro ? GRO_SLOT : slot;
+    const per = NAME + CTRL + IOV + MMSG + 64;
     this.#gso = (opts.udpGso ?? false) && kind === "udp";
-    this.#arena = new Arena((2 * batch + 1) * per + 4096 + (this.#gso ? batch * 128 : 0));
+    this.#arena = new Arena(
+      batch * (this.#rxSlot + per) + (batch + 1) * (slot + per) + 4096 +
+        (this.#gso ? batch * 128 : 0),
+    );
     this.#gsize = new Int32Array(this.#gso ? batch : 0);
     this.#gstart = new Int32Array(this.#gso ? batch : 0);
-    this.#rxRing = this.#ring(batch);
-    this.#txRing = this.#ring(batch);
-    this.#solo = this.#ring(1);
+    this.#rxRing = this.#ring(batch, this.#rxSlot);
+    this.#txRing = this.#ring(batch, slot);
+    this.#solo = this.#ring(1, slot);
     if (this.#gso) {
       this.#gvec = this.#arena.alloc(batch * MMSG, 64);
       this.#gvecPtr = this.#arena.pointer(this.#gvec);
@@ -189,22 +271,40 @@ export class DatagramSocket implements DatagramTransport {
       dst: Array.from({ length: batch }, () => new Uint8Array(16)),
       ifindex: new Int32Array(batch),
       truncated: new Uint8Array(batch),
+      segs: new Int32Array(batch),
     };
   }
 
-  #ring(n: number): Ring {
+  /** Sets UDP_GRO on `fd`; false (counted in `rxGroOff`) when the kernel refuses. */
+  #setGro(fd: number): boolean {
+    try {
+      setIntOpt(fd, SOL_UDP, UDP_GRO, 1, "UDP_GRO");
+      return true;
+    } catch (e) {
+      if (!(e instanceof OsError)) throw e;
+      this.stats.rxGroOff = 1;
+      return false;
+    }
+  }
+
+  /** Whether UDP_GRO is on (asked for with `udpGro` and accepted by the kernel). */
+  get gro(): boolean {
+    return this.#gro;
+  }
+
+  #ring(n: number, slot: number): Ring {
     const a = this.#arena;
     const v = a.view;
     const vec = a.alloc(n * MMSG, 64);
     const iovs = a.alloc(n * IOV, 16);
     const ring: Ring = { vec, vecPtr: a.pointer(vec), iovs, bufs: [], names: [], ctrls: [] };
     for (let i = 0; i < n; i++) {
-      const buf = a.alloc(this.#slot, 64);
+      const buf = a.alloc(slot, 64);
       const name = a.alloc(NAME, 8);
       const ctrl = a.alloc(CTRL, 8);
       const iov = iovs + i * IOV;
       setPtr(v, iov, a.addr(buf));
-      setPtr(v, iov + 8, this.#slot);
+      setPtr(v, iov + 8, slot);
       const m = vec + i * MMSG;
       setPtr(v, m + M_NAME, a.addr(name));
       v.setUint32(m + M_NAMELEN, NAME, true);
@@ -212,7 +312,7 @@ export class DatagramSocket implements DatagramTransport {
       setPtr(v, m + M_IOVLEN, 1);
       setPtr(v, m + M_CONTROL, a.addr(ctrl));
       setPtr(v, m + M_CONTROLLEN, CTRL);
-      ring.bufs.push(a.u8.subarray(buf, buf + this.#slot));
+      ring.bufs.push(a.u8.subarray(buf, buf + slot));
       ring.names.push(name);
       ring.ctrls.push(ctrl);
     }
@@ -239,18 +339,38 @@ export class DatagramSocket implements DatagramTransport {
       throw new OsError(`recvmmsg(fd ${this.fd})`, e);
     }
     this.#rxUsed = n;
+    const st = this.stats, max = this.#slot, cap = this.#rxSlot;
+    let datagrams = 0;
     for (let i = 0; i < n; i++) {
       const m = ring.vec + i * MMSG;
       const len = v.getUint32(m + M_LEN, true);
       const flags = v.getInt32(m + M_FLAGS, true);
-      const trunc = (flags & C.MSG_TRUNC) !== 0;
-      rx.truncated[i] = trunc ? 1 : 0;
-      if (trunc) this.stats.rxTruncated++;
-      const got = len > this.#slot ? this.#slot : len;
-      rx.lens[i] = got;
+      if ((flags & C.MSG_CTRUNC) !== 0) st.rxCtrunc++;
       const port = readSockaddr(u8, ring.names[i], rx.src[i]);
       rx.srcPort[i] = port < 0 ? 0 : port;
+      // Sets rx.segs[i] to the UDP_GRO size, 0 without one.
       this.#parseCmsgs(ring.ctrls[i], v.getUint32(m + M_CONTROLLEN, true), i);
+      let got = len > cap ? cap : len;
+      let trunc = (flags & C.MSG_TRUNC) !== 0;
+      let seg = rx.segs[i];
+      if (seg >= got) seg = rx.segs[i] = 0; // one datagram: nothing to cut
+      // With GRO the slot is larger than `slotSize`; a datagram above it is cut as without.
+      if (seg > max || (seg === 0 && got > max)) {
+        trunc = true;
+        got = got > max ? max : got;
+        seg = rx.segs[i] = 0;
+      }
+      rx.truncated[i] = trunc ? 1 : 0;
+      if (trunc) st.rxTruncated++;
+      rx.lens[i] = got;
+      if (seg > 0) {
+        const k = groSegments(got, seg);
+        st.rxGroMessages++;
+        st.rxGroDatagrams += k;
+        datagrams += k;
+      } else {
+        datagrams++;
+      }
       if (this.#kind === "raw4") {
         const ihl = (ring.bufs[i][0] & 0x0f) * 4;
         rx.offsets[i] = ihl > got ? got : ihl;
@@ -259,7 +379,7 @@ export class DatagramSocket implements DatagramTransport {
       }
     }
     rx.count = n;
-    this.stats.rxPackets += n;
+    st.rxPackets += datagrams;
     return n;
   }
 
@@ -267,6 +387,7 @@ export class DatagramSocket implements DatagramTransport {
     const v = this.#arena.view, u8 = this.#arena.u8, rx = this.rx;
     rx.dst[i].fill(0);
     rx.ifindex[i] = 0;
+    rx.segs[i] = 0;
     const end = ctrl + (len > CTRL ? CTRL : len);
     let off = ctrl;
     for (let guard = 0; guard < 8 && off + 16 <= end; guard++) {
@@ -275,7 +396,10 @@ export class DatagramSocket implements DatagramTransport {
       const level = v.getInt32(off + 8, true);
       const type = v.getInt32(off + 12, true);
       const data = off + 16;
-      if (level === C.IPPROTO_IP && type === C.IP_PKTINFO && clen >= 28) {
+      if (level === SOL_UDP && type === UDP_GRO && clen >= 20) {
+        const seg = v.getInt32(data, true);
+        rx.segs[i] = seg > 0 ? seg : 0;
+      } else if (level === C.IPPROTO_IP && type === C.IP_PKTINFO && clen >= 28) {
         rx.ifindex[i] = v.getInt32(data, true);
         setV4(rx.dst[i], v.getUint32(data + 8, false));
       } else if (level === C.IPPROTO_IPV6 && type === C.IPV6_PKTINFO && clen >= 36) {

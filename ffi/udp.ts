@@ -7,9 +7,10 @@
  * dual-stack (IPV6_V6ONLY=0, RFC 3493 section 5.3) and IPv4 peers appear as
  * ::ffff:a.b.c.d. Every socket reports the destination address of each
  * datagram (IP_PKTINFO / IPV6_RECVPKTINFO) so a reply can leave from the
- * address the peer used.
+ * address the peer used. UDP GSO on send (`udpGso`) and GRO on receive
+ * (`udpGro`) are options of the batch (`dgram.ts`).
  *
- * Not done here: multicast membership, connected sockets, UDP GSO/GRO.
+ * Not done here: multicast membership, connected sockets.
  *
  * @module
  */
@@ -66,7 +67,8 @@ export function openUdp(opts: UdpOptions): DatagramSocket {
     } else {
       setIntOpt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, opts.v6Only ? 1 : 0, "IPV6_V6ONLY");
       setIntOpt(fd, C.IPPROTO_IPV6, C.IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
-      // IPv4 datagrams on a dual-stack socket carry IP_PKTINFO, not IPV6_PKTINFO.
+      // IPv4 datagrams on a dual-stack socket then carry both IPV6_PKTINFO (the
+      // address as ::ffff:a.b.c.d) and IP_PKTINFO; dgram.ts sizes its control buffer for both.
       if (!opts.v6Only) setIntOpt(fd, C.IPPROTO_IP, C.IP_PKTINFO, 1, "IP_PKTINFO");
     }
   } catch (e) {

@@ -29,6 +29,8 @@
  * TCP segmentation offloads); `=both`: the l2 rows twice in the same lab,
  * without and then with offloads. `L2_BENCH_L2_ONLY=1`: only l2's direct
  * path (no underlay, VXLAN, relay or n2n rows), for repeated runs.
+ * `L2_BENCH_RELAY_ONLY=1`: only l2's relay row (the direct path is set up
+ * but not measured; no underlay, VXLAN or n2n rows), for repeated runs.
  *
  * Numbers are for this machine and this lab only (veth pairs in one kernel,
  * CPU-bound): compare the rows, not the absolute values.
@@ -46,7 +48,9 @@ const PINGS = Number(Deno.env.get("L2_BENCH_PINGS") ?? (RTT_ONLY ? "200" : "20")
 const PING_GAP = Deno.env.get("L2_BENCH_PING_GAP") ?? (RTT_ONLY ? "0.01" : "0.05");
 const HOLD_S = Number(Deno.env.get("L2_BENCH_HOLD_S") ?? "0");
 const OFFLOAD = Deno.env.get("L2_BENCH_OFFLOAD") ?? "0";
-const L2_ONLY = Deno.env.get("L2_BENCH_L2_ONLY") === "1";
+const RELAY_ONLY = Deno.env.get("L2_BENCH_RELAY_ONLY") === "1";
+/** Only l2 rows: `L2_BENCH_L2_ONLY=1` (direct path) or `L2_BENCH_RELAY_ONLY=1` (relay). */
+const L2_ONLY = Deno.env.get("L2_BENCH_L2_ONLY") === "1" || RELAY_ONLY;
 const SN = "10.88.0.1";
 const API = 7755;
 
@@ -225,7 +229,7 @@ async function l2Rows(
       if (p?.cipher !== "aes-256-gcm") throw new Error(`not encrypted: ${JSON.stringify(p)}`);
     }
     const snBefore = (await statusOf(sn)).relayed_frames;
-    const row = await measure(
+    const row = RELAY_ONLY ? null : await measure(
       lab,
       `${label} (direct path)`,
       n1,
@@ -233,15 +237,17 @@ async function l2Rows(
       "10.99.0.12",
       `MTU 1382, ${cipher}${offload ? ", TAP offloads" : ""}`,
     );
-    if (offload) {
+    if (row && offload) {
       const c = (await statusOf(n1)).counters ?? {};
       const g = (await statusOf(n2)).coalesce ?? {};
       row.note += `; n1 TSO reads ${c.tap_rx_gso_frames} -> ${c.tap_rx_gso_segments} frames` +
         `; n2 joined ${g.segments} segments into ${g.super_frames} GSO writes` +
         ` (${g.single} single, ${g.csum_bad} bad checksums)`;
     }
-    row.note += `; relayed during the run: ${(await statusOf(sn)).relayed_frames - snBefore}`;
-    rows.push(row);
+    if (row) {
+      row.note += `; relayed during the run: ${(await statusOf(sn)).relayed_frames - snBefore}`;
+      rows.push(row);
+    }
     if (HOLD_S > 0) {
       console.log(
         `${label}: supernode pid ${daemons[0].pid}, nodes ${daemons[1].pid} (${n1}, ` +
@@ -249,7 +255,7 @@ async function l2Rows(
       );
       await new Promise((r) => setTimeout(r, HOLD_S * 1000));
     }
-    if (RTT_ONLY || L2_ONLY) {
+    if (RTT_ONLY || (L2_ONLY && !RELAY_ONLY)) {
       for (const d of daemons) d.kill("SIGTERM");
       for (const d of daemons) await d.exited(5000);
       return rows;

@@ -2,12 +2,16 @@
  * UDP over the FFI sockets between two namespaces: sendmmsg/recvmmsg batches
  * cross with no loss at a modest rate, IPv4, IPv6 and dual-stack, with the
  * right source, source port and destination (IP_PKTINFO / IPV6_PKTINFO),
- * and a chosen source address.
+ * and a chosen source address; a dual-stack socket receiving IPv4 gets both
+ * pktinfo cmsgs without MSG_CTRUNC; UDP GSO on send; UDP GRO on receive
+ * (coalesced entries cut back into the datagrams that were sent, only for
+ * sockets that asked).
  */
 import { assert, assertEquals } from "../assert.ts";
 import { formatIp, type Ip16, parseIp } from "../../ffi/addr.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { type DatagramSocket, openUdp } from "../../ffi/udp.ts";
+import { groSegments } from "../../ffi/dgram.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
 
 function ip(text: string): Ip16 {
@@ -164,6 +168,8 @@ Deno.test("ffi udp: batches cross between namespaces, IPv4/IPv6/dual-stack, with
     );
     checkAll(got, 64, "10.77.0.2", 4789, "10.77.0.1");
     assertEquals(a4.stats.txDropped.size, 0);
+    // IPv4 on the dual-stack socket came with IPV6_PKTINFO and IP_PKTINFO: both fit.
+    for (const s of socks) assertEquals(s.stats.rxCtrunc, 0, "control data cut (MSG_CTRUNC)");
   } finally {
     for (const s of socks) s.close();
     await lab.close();
@@ -281,5 +287,158 @@ Deno.test("ffi udp: udpGso sends runs of equal-size datagrams as one message, in
   } finally {
     for (const s of socks) s.close();
     await lab.close();
+  }
+});
+
+Deno.test("ffi udp: a dual-stack socket takes IPv4 with both pktinfo cmsgs, no MSG_CTRUNC", async () => {
+  const lab = await Lab.create("udpc");
+  const socks: DatagramSocket[] = [];
+  try {
+    const a = await lab.netns("a");
+    // Linux gives an AF_INET6 socket IPV6_PKTINFO and IP_PKTINFO for an IPv4 datagram
+    // (40 + 32 control bytes); with UDP_GRO on, a 24-byte UDP_GRO cmsg may come first.
+    for (const udpGro of [false, true]) {
+      const dual = inNetns(a, () => openUdp({ bind: "[::]:0", batch: 8, udpGro }));
+      socks.push(dual);
+      const v4 = inNetns(a, () => openUdp({ bind: "127.0.0.1:0" }));
+      socks.push(v4);
+      for (let seq = 0; seq < 20; seq++) {
+        assertEquals(v4.send(payload(9, seq), { ip: ip("127.0.0.1"), port: dual.local.port }), 0);
+      }
+      const got: Got[] = [];
+      await waitFor(
+        () => {
+          drain(dual, 9, got);
+          return got.length >= 20;
+        },
+        5000,
+        "20 IPv4 datagrams on the dual-stack socket",
+        2,
+      );
+      checkAll(got, 20, "127.0.0.1", v4.local.port, "127.0.0.1");
+      assertEquals(dual.stats.rxCtrunc, 0, `udpGro ${udpGro}: control data cut (MSG_CTRUNC)`);
+      assertEquals(dual.rx.ifindex[0], 1, "ifindex of lo from the pktinfo");
+    }
+  } finally {
+    for (const s of socks) s.close();
+    await lab.close();
+  }
+});
+
+/** Datagram `seq` of the GRO test: `len` bytes, tag, sequence number, then a pattern. */
+function groPayload(tag: number, seq: number, len: number): Uint8Array {
+  const p = new Uint8Array(len);
+  p[0] = tag;
+  new DataView(p.buffer).setUint32(1, seq);
+  for (let k = 5; k < len; k++) p[k] = (seq * 3 + k) & 0xff;
+  return p;
+}
+
+Deno.test("ffi udp: udpGro receives GSO runs coalesced; cut by rx.segs they are what was sent", async () => {
+  const lab = await Lab.create("udpr");
+  const socks: DatagramSocket[] = [];
+  try {
+    const a = await lab.netns("a");
+    const tx = inNetns(a, () => openUdp({ bind: "127.0.0.1:0", udpGso: true, batch: 64 }));
+    socks.push(tx);
+    const gro = inNetns(
+      a,
+      () =>
+        openUdp({ bind: "127.0.0.1:0", udpGro: true, slotSize: 2048, rcvbuf: 1 << 22, batch: 16 }),
+    );
+    socks.push(gro);
+    const plain = inNetns(
+      a,
+      () => openUdp({ bind: "127.0.0.1:0", slotSize: 2048, rcvbuf: 1 << 22, batch: 16 }),
+    );
+    socks.push(plain);
+    assert(gro.gro, "the kernel took UDP_GRO");
+    assertEquals(gro.stats.rxGroOff, 0);
+    assert(!plain.gro);
+    // Runs of 1200-byte datagrams ending in a shorter one (every 9th: 77 bytes); each
+    // flush of 40 goes out as UDP_SEGMENT messages, which loopback hands to a GRO
+    // socket whole and cuts for the others.
+    const lens = (seq: number) => seq % 9 === 8 ? 77 : 1200;
+    const want = 200;
+    for (const [rx, tag] of [[gro, 1], [plain, 2]] as const) {
+      const got: number[] = [];
+      let coalesced = 0, shortLast = 0;
+      const collect = () => {
+        for (let guard = 0; guard < 100; guard++) {
+          const n = rx.recv();
+          if (n === 0) return;
+          for (let i = 0; i < n; i++) {
+            assertEquals(rx.rx.truncated[i], 0);
+            const len = rx.rx.lens[i], seg = rx.rx.segs[i];
+            if (rx === plain) assertEquals(seg, 0, "no coalesced entry without udpGro");
+            const k = groSegments(len, seg);
+            if (k > 1) {
+              coalesced++;
+              if (len % seg !== 0) shortLast++;
+            }
+            for (let j = 0; j < k; j++) {
+              const end = seg > 0 ? Math.min(len, (j + 1) * seg) : len;
+              const p = rx.rx.bufs[i].subarray(seg > 0 ? j * seg : 0, end);
+              assertEquals(p[0], tag);
+              const s = new DataView(p.buffer, p.byteOffset).getUint32(1);
+              assertEquals(p.length, lens(s), `length of ${s}`);
+              for (let b = 5; b < p.length; b++) assertEquals(p[b], (s * 3 + b) & 0xff);
+              got.push(s);
+            }
+          }
+        }
+      };
+      for (let seq = 0; seq < want;) {
+        for (let k = 0; k < 40; k++, seq++) {
+          assertEquals(tx.queue(groPayload(tag, seq, lens(seq)), rx.local), 0);
+        }
+        assertEquals(tx.flush(), 0);
+        await waitFor(
+          () => {
+            collect();
+            return got.length >= seq;
+          },
+          5000,
+          `${seq} datagrams (have ${got.length})`,
+          2,
+        );
+      }
+      assertEquals(got, Array.from({ length: want }, (_, i) => i), "all, in order, once");
+      assertEquals(rx.stats.rxPackets, want);
+      if (rx === gro) {
+        assert(coalesced > 0, "some entries held several datagrams");
+        assert(shortLast > 0, "some coalesced entries ended in a shorter datagram");
+        assertEquals(rx.stats.rxGroMessages, coalesced);
+        assert(rx.stats.rxGroDatagrams > rx.stats.rxGroMessages);
+      } else {
+        assertEquals([coalesced, rx.stats.rxGroMessages, rx.stats.rxGroDatagrams], [0, 0, 0]);
+      }
+      assertEquals(rx.stats.rxCtrunc, 0);
+    }
+    assert(tx.stats.txGsoMessages > 0, "the sender used UDP_SEGMENT");
+  } finally {
+    for (const s of socks) s.close();
+    await lab.close();
+  }
+});
+
+Deno.test("ffi udp: with udpGro a datagram larger than slotSize is still flagged truncated", () => {
+  const rx = openUdp({ bind: "127.0.0.1:0", slotSize: 256, batch: 4, udpGro: true });
+  const tx = openUdp({ bind: "127.0.0.1:0" });
+  try {
+    assert(rx.gro);
+    assertEquals(tx.send(new Uint8Array(1000).fill(7), rx.local), 0);
+    assertEquals(tx.send(new Uint8Array(100).fill(8), rx.local), 0);
+    let n = 0;
+    for (let i = 0; i < 1000 && n === 0; i++) n = rx.recv();
+    assert(n >= 1);
+    if (n === 1) n += rx.recv();
+    assertEquals(n, 2);
+    assertEquals([rx.rx.truncated[0], rx.rx.lens[0], rx.rx.segs[0]], [1, 256, 0]);
+    assertEquals([rx.rx.truncated[1], rx.rx.lens[1], rx.rx.segs[1]], [0, 100, 0]);
+    assertEquals(rx.stats.rxTruncated, 1);
+  } finally {
+    rx.close();
+    tx.close();
   }
 });
