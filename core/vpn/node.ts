@@ -31,7 +31,9 @@
  * (protocol tests with `NullSealer`), to the supernode with receiver 0xffff.
  * A frame for a peer without a session yet is held (at most `maxHeldFrames`
  * per peer, `holdMs`) and sent as soon as the directory reports the session
- * ready. Unicast goes to the node that the MAT destination's BBBB names, directly
+ * ready; a broadcast sent before the directory knows the other nodes waits
+ * in the directory (`holdBroadcast`) and is fanned out when it does.
+ * Unicast goes to the node that the MAT destination's BBBB names, directly
  * when its path is direct, else through the supernode, asking the supernode
  * for an introduction (PEER_REQUEST) so both sides can punch. Frames larger
  * than `maxFrame(underlayMtu, ipVersion)` are counted (`tx_too_big`) and
@@ -343,9 +345,14 @@ export class NodeCore {
       : this.supernode;
   }
 
-  /** Sends what was held for peers whose session is now ready; expires the rest. */
+  /**
+   * Fans out the broadcasts the directory held for its roster, sends what
+   * was held for peers whose session is now ready; expires the rest.
+   */
   private flushHeld(now: number): void {
     if (this.dir === undefined) return;
+    const bcasts = this.nodeId !== 0 ? this.dir.takeBroadcasts(now) : [];
+    for (const f of bcasts) this.fanOut(f, now);
     for (const node of this.dir.takeReady()) {
       const h = this.held.get(node);
       if (h === undefined) continue;
@@ -645,16 +652,8 @@ export class NodeCore {
         this.sendFrameTo(this.supernode, BROADCAST_ID, frame);
         return "broadcast";
       }
-      // One end-to-end copy per peer: the supernode holds no key that opens it.
-      const peers = this.dir.broadcastPeers();
-      let copies = 0;
-      for (const node of peers) {
-        if (node === this.nodeId) continue;
-        this.sendData(this.pathTo(this.peerTable.get(node)), node, frame, now);
-        copies++;
-      }
-      if (copies === 0) this.counters.add("tx_broadcast_no_peers");
-      this.counters.add("tx_broadcast_copies", copies);
+      // No list of the other nodes yet: the directory keeps it (and counts).
+      if (!this.dir.holdBroadcast(frame, now)) this.fanOut(frame, now);
       return "broadcast";
     }
     if (frame[0] !== 0) return this.txDrop("not_mat");
@@ -686,6 +685,18 @@ export class NodeCore {
       p.retryAt = now + this.t.punchWindowMs;
     }
     return "relay";
+  }
+
+  /** One end-to-end copy per peer: the supernode holds no key that opens it. */
+  private fanOut(frame: Uint8Array, now: number): void {
+    let copies = 0;
+    for (const node of this.dir!.broadcastPeers()) {
+      if (node === this.nodeId) continue;
+      this.sendData(this.pathTo(this.peerTable.get(node)), node, frame, now);
+      copies++;
+    }
+    if (copies === 0) this.counters.add("tx_broadcast_no_peers");
+    this.counters.add("tx_broadcast_copies", copies);
   }
 
   private txDrop(reason: SendResult): SendResult {

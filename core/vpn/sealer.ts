@@ -59,16 +59,26 @@ export interface Sealer {
  * Who a node fans a broadcast out to, and when held frames can go
  * (`SecureNode` implements it). With one, `NodeCore` sends a broadcast as one
  * end-to-end sealed copy per peer (directly where the path is direct, else
- * through the supernode) instead of once to the supernode, and holds frames
- * for a peer without a session until `takeReady` names it.
+ * through the supernode) instead of once to the supernode, holds frames
+ * for a peer without a session until `takeReady` names it, and lets the
+ * directory hold broadcasts until it knows the other nodes (`holdBroadcast`).
  */
 export interface PeerDirectory {
   /** The other nodes of the network (ids). */
   broadcastPeers(): readonly number[];
   /** Peers whose session became usable since the last call. */
   takeReady(): number[];
-  /** True when `takeReady` would return something. */
+  /** True when `takeReady` or `takeBroadcasts` would return something. */
   hasReady(): boolean;
+  /**
+   * Offers a broadcast frame before the fan-out. True: the directory has no
+   * list of the other nodes yet and keeps a copy for `takeBroadcasts` (or
+   * dropped it when full; it counts either). False: fan it out to
+   * `broadcastPeers` now.
+   */
+  holdBroadcast(frame: Uint8Array, now: number): boolean;
+  /** Held broadcast frames to fan out now (the list came), oldest first; the caller owns them. */
+  takeBroadcasts(now: number): Uint8Array[];
 }
 
 /**

@@ -24,7 +24,20 @@
  *   digest of the list it holds; the supernode answers only when the list of
  *   the network's other registered nodes changed. NodeCore fans broadcasts
  *   out to those nodes over the peer sessions, so no key that opens a
- *   broadcast ever leaves the nodes.
+ *   broadcast ever leaves the nodes. Until the first ROSTER the request
+ *   carries a random digest (never the empty list's), so the supernode
+ *   answers even a lone node and "no roster yet" ends with the first answer.
+ * - **Broadcast hold**: a broadcast NodeCore sends before this node has
+ *   ever had a ROSTER (the moments after the first REGISTER_ACK) is kept
+ *   (`holdBroadcast`: at most `maxHeldBroadcasts`, 16, for `broadcastHoldMs`,
+ *   2 s) and handed back for the fan-out once the ROSTER comes
+ *   (`takeBroadcasts`), so the first ARP request after a start is not lost.
+ *   A known roster stays known for the life of this object, across
+ *   re-registrations and supernode restarts: the list from before is still
+ *   the best guess (peer sessions outlive the supernode, and a restarted
+ *   supernode's first list may miss nodes that have not come back yet);
+ *   the next ROSTER replaces it. An empty ROSTER is a known roster: nothing
+ *   is held, NodeCore counts `tx_broadcast_no_peers`.
  * - **Peer keys are pinned**: a key the supernode vouches for (PEER_KEY or a
  *   relayed handshake) must match the node's own view. With `trusted` (the
  *   daemon's `peers` list) only listed keys are accepted, each for its id
@@ -43,7 +56,9 @@
  *
  * Tables: vouched peer keys (bound `maxPeers`, 10 min), pending handshakes
  * (bound `maxPeers`, 5 s), attempts per peer (bound `maxPeers`), pins (bound
- * `maxPins`, least recently seen evicted, `pinAgeMs`), roster (MAX_ROSTER).
+ * `maxPins`, least recently seen evicted, `pinAgeMs`), roster (MAX_ROSTER),
+ * held broadcasts (`maxHeldBroadcasts`, `broadcastHoldMs`, newest dropped when
+ * full).
  *
  * Not done here: direct (not relayed) handshakes, cookies.
  *
@@ -104,6 +119,10 @@ export interface SecureNodeConfig {
   maxBacklog?: number;
   /** How often the node asks for the roster (default 5000 ms). */
   rosterIntervalMs?: number;
+  /** How long a broadcast waits for the first roster (default 2000 ms). */
+  broadcastHoldMs?: number;
+  /** Most broadcasts waiting for the first roster (default 16). */
+  maxHeldBroadcasts?: number;
   /**
    * Peer keys this node accepts (the daemon's `peers` list). Non-empty: only
    * these, each for its `id` when given. Empty or absent: trust on first use.
@@ -177,6 +196,13 @@ export class SecureNode implements PeerDirectory {
   /** The other registered nodes of the network (from ROSTER), ascending. */
   private rosterIds: number[] = [];
   private rosterSum = rosterDigest([]);
+  /** A ROSTER came (ever, for this object): broadcasts need not wait. */
+  private rosterKnown = false;
+  /**
+   * Broadcast frames (copies) waiting for the first roster, oldest first.
+   * Bound: maxHeldBroadcasts, broadcastHoldMs.
+   */
+  private heldBroadcasts: { at: number; frame: Uint8Array }[] = [];
   private nextRosterAt = Infinity;
   private seenRegistrations = 0;
   private readonly psk: Uint8Array;
@@ -204,6 +230,8 @@ export class SecureNode implements PeerDirectory {
       maxPeers: 256,
       maxBacklog: 65_536,
       rosterIntervalMs: 5000,
+      broadcastHoldMs: 2000,
+      maxHeldBroadcasts: 16,
       pinAgeMs: PIN_AGE_MS,
       maxPins: 4096,
       ...c,
@@ -392,6 +420,7 @@ export class SecureNode implements PeerDirectory {
           .sort((a, b) => a - b).slice(0, MAX_ROSTER);
         this.rosterIds = ids;
         this.rosterSum = v.digest;
+        this.rosterKnown = true;
         this.counters.add("rosters");
         this.events.push({ type: "roster", peers: ids.length });
         return;
@@ -516,9 +545,58 @@ export class SecureNode implements PeerDirectory {
     return this.sealer.takeReady();
   }
 
-  /** PeerDirectory: true when `takeReady` has something. */
+  /** PeerDirectory: true when `takeReady` or `takeBroadcasts` has something. */
   hasReady(): boolean {
-    return this.sealer.hasReady();
+    return this.sealer.hasReady() || (this.rosterKnown && this.heldBroadcasts.length > 0);
+  }
+
+  /**
+   * PeerDirectory: keeps a copy of a broadcast `frame` while this node has
+   * had no roster yet (true: kept, or dropped when full, counted); false when
+   * the roster is known and the caller fans it out to `broadcastPeers` now.
+   */
+  holdBroadcast(frame: Uint8Array, now: number): boolean {
+    if (this.rosterKnown) return false;
+    this.expireBroadcasts(now);
+    if (this.heldBroadcasts.length >= this.c.maxHeldBroadcasts) {
+      this.counters.add("broadcast_held_dropped_overflow");
+      return true;
+    }
+    this.heldBroadcasts.push({ at: now, frame: frame.slice() });
+    this.counters.add("broadcast_held");
+    return true;
+  }
+
+  /**
+   * PeerDirectory: the held broadcasts to fan out now that the roster is
+   * known, oldest first (the caller owns them); those older than
+   * `broadcastHoldMs` are dropped and counted instead.
+   */
+  takeBroadcasts(now: number): Uint8Array[] {
+    this.expireBroadcasts(now);
+    if (!this.rosterKnown || this.heldBroadcasts.length === 0) return [];
+    const frames = this.heldBroadcasts.map((h) => h.frame);
+    this.heldBroadcasts = [];
+    this.counters.add("broadcast_held_sent", frames.length);
+    return frames;
+  }
+
+  private expireBroadcasts(now: number): void {
+    const h = this.heldBroadcasts;
+    let n = 0;
+    while (n < h.length && now - h[n].at >= this.c.broadcastHoldMs) n++;
+    if (n === 0) return;
+    this.heldBroadcasts = h.slice(n);
+    this.counters.add("broadcast_held_dropped_age", n);
+  }
+
+  /** The digest a ROSTER_REQUEST carries: random (never the empty list's) until the first ROSTER. */
+  private requestDigest(): number {
+    if (this.rosterKnown) return this.rosterSum;
+    const b = new Uint8Array(4);
+    this.suite.randomBytes(b);
+    const d = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+    return d === rosterDigest([]) ? (d ^ 1) >>> 0 : d;
   }
 
   private rememberKey(peer: number, key: Uint8Array, now: number): void {
@@ -670,6 +748,7 @@ export class SecureNode implements PeerDirectory {
     this.sealer.setNow(now);
     if (!this.started) return;
     this.sealer.sweep(now);
+    this.expireBroadcasts(now);
     const sn = this.snSession();
     const p = this.snPending;
     if (p !== null && now - p.at >= this.c.handshakeTimeoutMs) {
@@ -702,7 +781,7 @@ export class SecureNode implements PeerDirectory {
     }
     if (now >= this.nextRosterAt) {
       this.nextRosterAt = now + this.c.rosterIntervalMs;
-      this.sendToSupernode({ kind: "roster_request", digest: this.rosterSum });
+      this.sendToSupernode({ kind: "roster_request", digest: this.requestDigest() });
       this.counters.add("roster_requests");
       // Pins of peers we have a session with stay fresh.
       for (const [peer, pin] of this.pins) {
@@ -759,6 +838,9 @@ export class SecureNode implements PeerDirectory {
     }
     if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);
     if (sn !== undefined && this.ownId() !== 0) d = Math.min(d, this.nextRosterAt);
+    if (this.heldBroadcasts.length > 0) {
+      d = Math.min(d, this.heldBroadcasts[0].at + this.c.broadcastHoldMs);
+    }
     if (this.sealer.registrations !== this.seenRegistrations) return 0; // ask for the roster now
     for (const p of this.pending.values()) d = Math.min(d, p.at + this.c.handshakeTimeoutMs);
     for (const a of this.attempts.values()) d = Math.min(d, a.at);
@@ -781,12 +863,18 @@ export class SecureNode implements PeerDirectory {
     return [...this.sealer.sessions()].map((s) => sessionInfo(s, now));
   }
 
-  /** Sessions and counters. */
+  /**
+   * Sessions, roster (the other nodes' ids, at most MAX_ROSTER; `rosterKnown`
+   * false until the first ROSTER), pins, held broadcasts and counters.
+   */
   status(): {
     ready: boolean;
     sessions: number;
     roster: number;
+    rosterIds: readonly number[];
+    rosterKnown: boolean;
     pins: number;
+    heldBroadcasts: number;
     counters: Record<string, number>;
   } {
     let sessions = 0;
@@ -795,7 +883,10 @@ export class SecureNode implements PeerDirectory {
       ready: this.ready(),
       sessions,
       roster: this.rosterIds.length,
+      rosterIds: this.rosterIds.slice(),
+      rosterKnown: this.rosterKnown,
       pins: this.pins.size,
+      heldBroadcasts: this.heldBroadcasts.length,
       counters: {
         ...this.counters.snapshot(),
         ...this.sealer.counters.snapshot(),

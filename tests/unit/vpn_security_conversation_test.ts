@@ -569,3 +569,138 @@ Deno.test("security: tampered and replayed packets reach no TAP and are counted;
   assertEquals(b.frames.filter((f) => contains(f, m)).length, 4);
   assertEquals(count(b.core.status().counters, "drop_replay"), 4);
 });
+
+const BCAST = 0xffff_ffff_ffff;
+const text = (s: string) => new TextEncoder().encode(s);
+const marked = (lab: SecLab, name: string, m: Uint8Array) =>
+  lab.node(name).frames.filter((f) => f[0] === 0xff && contains(f, m)).length;
+
+/** True for a ROSTER (0x29) from the supernode to the node `name`. */
+function rosterTo(lab: SecLab, name: string, f: { to: string; bytes: Uint8Array }): boolean {
+  return f.to === lab.nodes.get(name)?.ep && f.bytes[2] === 0x29;
+}
+
+Deno.test("security: a broadcast sent after REGISTER_ACK but before the first ROSTER waits for it, then reaches every other node", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2, 3) });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  lab.addNode("c", keyOf(lab.suite, 3));
+  const c = lab.node("c");
+  assert(lab.runUntil(() => c.core.status().state === "registered", 5000), "c registers");
+  // The ROSTER_REQUEST is in flight: c knows no other node yet.
+  assertEquals([c.sec.status().rosterKnown, c.sec.broadcastPeers().length], [false, 0]);
+  const m = text("early-arp");
+  assertEquals(lab.send("c", frame(BCAST, mat(lab.idOf("c")), m)), "broadcast");
+  assertEquals(c.sec.status().heldBroadcasts, 1);
+  // Driven by deadlines and arrivals only, as the daemon's loop.
+  lab.runByDeadlines(2000);
+  assertEquals([marked(lab, "a", m), marked(lab, "b", m)], [1, 1]);
+  const st = c.sec.status();
+  assertEquals(st.rosterKnown, true);
+  assertEquals(st.rosterIds, [lab.idOf("a"), lab.idOf("b")].sort((x, y) => x - y));
+  assertEquals(st.heldBroadcasts, 0);
+  assertEquals([st.counters.broadcast_held, st.counters.broadcast_held_sent], [1, 1]);
+  assertEquals(st.counters.broadcast_held_dropped_age ?? 0, 0);
+  const cc = c.core.status().counters;
+  assertEquals([cc.tx_broadcast, cc.tx_broadcast_copies, cc.tx_broadcast_no_peers ?? 0], [1, 2, 0]);
+  for (const bytes of lab.snSeen) assert(!contains(bytes, m), "plaintext seen by the supernode");
+});
+
+Deno.test("security: broadcasts waiting for the first roster are bounded in count and age, counted, never held forever", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  lab.addNode("a", keyOf(lab.suite, 1));
+  lab.run(3000);
+  let blockRoster = true;
+  lab.filter = (f) => !(blockRoster && rosterTo(lab, "c", f));
+  lab.addNode("c", keyOf(lab.suite, 2));
+  const c = lab.node("c");
+  assert(lab.runUntil(() => c.core.status().state === "registered", 5000), "c registers");
+  const cId = lab.idOf("c");
+  // 20 before any roster: 16 kept, the 4 newest dropped (overflow).
+  const early = text("early-burst");
+  for (let i = 0; i < 20; i++) lab.send("c", frame(BCAST, mat(cId), early));
+  let st = c.sec.status();
+  assertEquals(st.heldBroadcasts, 16);
+  assertEquals([st.counters.broadcast_held, st.counters.broadcast_held_dropped_overflow], [16, 4]);
+  // No roster within 2 s (every ROSTER to c is lost): they age out.
+  lab.run(2100);
+  st = c.sec.status();
+  assertEquals([st.rosterKnown, st.heldBroadcasts], [false, 0]);
+  assertEquals(st.counters.broadcast_held_dropped_age, 16);
+  assert(c.sec.nextDeadline() > lab.now, "nothing left to wait for");
+  // The next ROSTER_REQUEST goes out and its answer gets through; one more
+  // broadcast while it is in flight: only that one goes out, once per node.
+  blockRoster = false;
+  const asked = c.sec.status().counters.roster_requests;
+  assert(lab.runUntil(() => c.sec.status().counters.roster_requests > asked, 6000));
+  assertEquals(c.sec.status().rosterKnown, false);
+  const late = text("late-one");
+  lab.send("c", frame(BCAST, mat(cId), late));
+  assert(lab.runUntil(() => c.sec.status().rosterKnown, 1000), "the answer gets through");
+  lab.run(1000);
+  assertEquals([marked(lab, "a", early), marked(lab, "a", late)], [0, 1]);
+  st = c.sec.status();
+  assertEquals([st.counters.broadcast_held, st.counters.broadcast_held_sent], [17, 1]);
+  assertEquals(st.counters.broadcast_held_dropped_age, 16);
+});
+
+Deno.test("security: the first roster comes although the first push is lost; once known (even empty) nothing is held", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  // A lone node: its list is empty, the digest of what it holds before any
+  // roster. Its request must still be answered once the push is lost.
+  let blockRoster = true;
+  lab.filter = (f) => !(blockRoster && rosterTo(lab, "a", f));
+  const a = lab.addNode("a", keyOf(lab.suite, 1));
+  lab.run(3000);
+  assert(lab.idOf("a") > 0);
+  assertEquals(a.sec.status().rosterKnown, false);
+  blockRoster = false;
+  assert(lab.runUntil(() => a.sec.status().rosterKnown, 6000), "a periodic request is answered");
+  assertEquals(a.sec.status().rosterIds, []);
+  const m = text("alone");
+  assertEquals(lab.send("a", frame(BCAST, mat(lab.idOf("a")), m)), "broadcast");
+  assertEquals(a.sec.status().heldBroadcasts, 0);
+  assertEquals(a.sec.status().counters.broadcast_held ?? 0, 0);
+  assertEquals(a.core.status().counters.tx_broadcast_no_peers, 1);
+  // Unchanged rosters are not sent again once known.
+  const sent = lab.sec.status().counters.rosters_sent ?? 0;
+  lab.run(11_000);
+  assertEquals(lab.sec.status().counters.rosters_sent ?? 0, sent);
+  // A second node: both know the roster; a broadcast goes out at once.
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  const m2 = text("known-roster");
+  lab.send("a", frame(BCAST, mat(lab.idOf("a")), m2));
+  assertEquals(a.sec.status().heldBroadcasts, 0);
+  lab.run(1000);
+  assertEquals(marked(lab, "b", m2), 1);
+  assertEquals(a.sec.status().counters.broadcast_held ?? 0, 0);
+});
+
+Deno.test("security: after a supernode restart the roster from before stays in use: a broadcast right after re-registering is not held", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  const a = lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  const ids = [lab.idOf("a"), lab.idOf("b")];
+  lab.restartSupernode();
+  // Every ROSTER from the restarted supernode to a is lost: a keeps its list.
+  lab.filter = (f) => !rosterTo(lab, "a", f);
+  assert(
+    lab.runUntil(() => (lab.core.status().counters.registrations ?? 0) === 2, 25_000),
+    "both registered again",
+  );
+  assertEquals(a.sec.status().rosterIds, [ids[1]]);
+  const copies = a.core.status().counters.tx_broadcast_copies ?? 0;
+  const m = text("after-restart-bcast");
+  lab.send("a", frame(BCAST, mat(ids[0]), m));
+  assertEquals(a.sec.status().heldBroadcasts, 0);
+  assertEquals(a.core.status().counters.tx_broadcast_copies, copies + 1);
+  lab.run(3000);
+  assertEquals(marked(lab, "b", m), 1);
+});

@@ -267,6 +267,13 @@ export class SecLab {
     }
   }
 
+  /** Runs 10 ms at a time until `done()` or `ms` passed; returns `done()`. */
+  runUntil(done: () => boolean, ms: number): boolean {
+    const end = this.now + ms;
+    while (!done() && this.now < end) this.run(10);
+    return done();
+  }
+
   /**
    * Runs until `now + ms` the way a daemon's loop does: time jumps to the
    * next packet arrival or the earliest `nextDeadline()` of any core or
