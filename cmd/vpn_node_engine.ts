@@ -85,6 +85,21 @@ export interface NodeEngineOptions {
   offload?: boolean;
 }
 
+/** The broadcast-hold counters of the security layer, all four even when zero. */
+function broadcastHold(c: Record<string, number>): {
+  held: number;
+  sent: number;
+  dropped_age: number;
+  dropped_overflow: number;
+} {
+  return {
+    held: c.broadcast_held ?? 0,
+    sent: c.broadcast_held_sent ?? 0,
+    dropped_age: c.broadcast_held_dropped_age ?? 0,
+    dropped_overflow: c.broadcast_held_dropped_overflow ?? 0,
+  };
+}
+
 /** Engine counters (the core and MAT keep their own). */
 export interface NodeEngineCounters {
   /** Frames read from the TAP. */
@@ -479,6 +494,12 @@ export class NodeEngine {
           supernode_session: secSt!.ready,
           supernode_key_age_s: sessions.get(0)?.key_age_s ?? null,
           sessions: secSt!.sessions,
+          // The other nodes a broadcast goes to (at most MAX_ROSTER); known once a ROSTER came.
+          roster: secSt!.rosterIds,
+          roster_known: secSt!.rosterKnown,
+          pins: secSt!.pins,
+          held_frames: { peers: s.counters.held_frames ?? 0, broadcasts: secSt!.heldBroadcasts },
+          broadcast_hold: broadcastHold(secSt!.counters),
           counters: secSt!.counters,
         }
         : { encryption: "none" },
@@ -563,6 +584,28 @@ export class NodeEngine {
         sec.ready ? 1 : 0,
       );
       w.gauge("l2_node_sessions", "live encrypted sessions", sec.sessions);
+      w.gauge(
+        "l2_node_roster_nodes",
+        "other nodes of the network in the roster (a broadcast goes to each)",
+        sec.roster,
+      );
+      w.gauge(
+        "l2_node_roster_known",
+        "1 once the supernode sent a roster",
+        sec.rosterKnown ? 1 : 0,
+      );
+      w.gauge("l2_node_pins", "peer keys pinned on first use", sec.pins);
+      const held = "frames waiting: for a peer's session (peer), for the first roster (broadcast)";
+      w.gauge("l2_node_held_frames", held, s.counters.held_frames ?? 0, { kind: "peer" });
+      w.gauge("l2_node_held_frames", held, sec.heldBroadcasts, { kind: "broadcast" });
+      for (const [k, v] of Object.entries(broadcastHold(sec.counters))) {
+        w.counter(
+          "l2_node_broadcast_hold_total",
+          "broadcasts sent before the first roster, by outcome (held, sent, dropped_age, dropped_overflow)",
+          v,
+          { outcome: k },
+        );
+      }
       for (const [k, v] of Object.entries(sec.counters)) {
         w.counter("l2_node_security_total", "security layer counters by name", v, { name: k });
       }

@@ -470,7 +470,16 @@ Deno.test("vpn: garbage and truncated datagrams are counted and dropped; the VPN
     }
     const nm = await metrics(v.n[1]);
     for (
-      const s of ["l2_node_peer_tx_frames_total", 'name="drop_bad_magic"', "l2_node_registered 1"]
+      const s of [
+        "l2_node_peer_tx_frames_total",
+        'name="drop_bad_magic"',
+        "l2_node_registered 1",
+        "l2_node_roster_nodes 2",
+        "l2_node_roster_known 1",
+        'l2_node_held_frames{kind="broadcast"}',
+        'l2_node_broadcast_hold_total{outcome="dropped_overflow"}',
+        "l2_node_pins",
+      ]
     ) {
       assert(nm.includes(s), `node /metrics has ${s}`);
     }
@@ -955,6 +964,18 @@ Deno.test("vpn security: relayed frames are encrypted: a capture at the supernod
     assertEquals(st.security.encryption, "aes-256-gcm");
     assertEquals(st.security.members, 3);
     assert(st.security.sessions >= 3, JSON.stringify(st.security));
+    // Status: node 2's security view: the other two nodes by id, its pins, what waits.
+    const ns = (await status(v.n[1])).security;
+    const asc = (x: number[]) => [...x].sort((a, b) => a - b);
+    assertEquals(asc(ns.roster), asc([v.ids[0], v.ids[2]]), JSON.stringify(ns));
+    assertEquals(ns.roster_known, true);
+    assert(ns.pins >= 1, `n2 pinned n3's key on first use: ${JSON.stringify(ns)}`);
+    assertEquals(typeof ns.held_frames.peers, "number");
+    assertEquals(typeof ns.held_frames.broadcasts, "number");
+    const bh = ns.broadcast_hold;
+    assertEquals(Object.keys(bh).sort(), ["dropped_age", "dropped_overflow", "held", "sent"]);
+    // Every broadcast kept for the first roster went out, aged out, or still waits.
+    assertEquals(bh.held, bh.sent + bh.dropped_age + ns.held_frames.broadcasts, JSON.stringify(bh));
   }, {
     // Direct paths between the nodes are blocked: everything goes through the relay.
     beforeNodes: async (lab, n) => {
