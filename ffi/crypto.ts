@@ -3,7 +3,10 @@
  * `libcrypto.so.3`) and the primitives the VPN's security is built from:
  *
  * - {@link Aead}: AES-256-GCM and ChaCha20-Poly1305 (RFC 8439) seal/open for
- *   the packet hot path. One `EVP_CIPHER_CTX` per direction, keyed once; per
+ *   the packet hot path. Where libsodium is installed (`ffi/sodium.ts`) and
+ *   can serve the algorithm, each seal and open is one libsodium call on a
+ *   key state prepared once; otherwise OpenSSL, as follows (same wire
+ *   format either way). One `EVP_CIPHER_CTX` per direction, keyed once; per
  *   packet only the nonce is changed (`EVP_CipherInit_ex` with a NULL
  *   cipher and key; for opening `EVP_CipherInit_ex2`, which sets the
  *   expected tag in the same call through a prepared OSSL_PARAM array). Output goes into a caller-provided buffer; the out-length
@@ -38,6 +41,8 @@
  *
  * @module
  */
+
+import { sodium, type SodiumSymbols, u64Of } from "./sodium.ts";
 
 const SYMBOLS = {
   // errors
@@ -379,6 +384,43 @@ function openTagParams(): Uint8Array<ArrayBuffer> {
   return new Uint8Array(buf);
 }
 
+/** Which library seals and opens an `Aead`. */
+export type AeadBackend = "libsodium" | "openssl";
+
+function sodiumServes(algorithm: AeadAlgorithm): boolean {
+  if (sodium.symbols === null) return false;
+  return algorithm === "chacha20-poly1305" || sodium.aes256gcm;
+}
+
+/**
+ * The backend a new `Aead` for `algorithm` uses: libsodium's one-call AEAD
+ * where it is loaded and can serve the algorithm (AES-256-GCM needs AES-NI
+ * and PCLMUL), else OpenSSL (see ffi/sodium.ts for why). The environment
+ * variable `L2_AEAD_BACKEND=openssl` (or `libsodium`) overrides the choice
+ * for the whole process, read once at start: a diagnostic switch for
+ * comparing the two, not a setting.
+ */
+export function aeadBackend(algorithm: AeadAlgorithm): AeadBackend {
+  if (FORCED !== "") return FORCED; // "libsodium" where it cannot serve: the constructor says so
+  return sodiumServes(algorithm) ? "libsodium" : "openssl";
+}
+
+/** libsodium's version, or why it is not used ("" / the load error). */
+export function sodiumInfo(): { version: string; error: string; aes256gcm: boolean } {
+  return { version: sodium.version, error: sodium.error, aes256gcm: sodium.aes256gcm };
+}
+
+function forcedBackend(): AeadBackend | "" {
+  const q = Deno.permissions.querySync({ name: "env", variable: "L2_AEAD_BACKEND" });
+  if (q.state !== "granted") return ""; // no env permission: the default, and no prompt
+  const v = Deno.env.get("L2_AEAD_BACKEND");
+  if (v === undefined || v === "" || v === "auto") return "";
+  if (v === "openssl" || v === "libsodium") return v;
+  throw new Error(`L2_AEAD_BACKEND must be auto, openssl or libsodium, not "${v}"`);
+}
+
+const FORCED = forcedBackend();
+
 /**
  * One AEAD key, ready to seal and open packets. Sealing and opening each have
  * their own `EVP_CIPHER_CTX`, keyed once in the constructor.
@@ -406,7 +448,15 @@ function openTagParams(): Uint8Array<ArrayBuffer> {
 export class Aead {
   /** Which AEAD this key is for. */
   readonly algorithm: AeadAlgorithm;
+  /** Which library seals and opens (`aeadBackend()` picks). */
+  readonly backend: AeadBackend;
   readonly #h: AeadHandles;
+  /** libsodium: its table, else null (OpenSSL contexts in `#h`). */
+  readonly #so: SodiumSymbols | null;
+  /** libsodium AES-256-GCM: the expanded key state (16-byte aligned); ChaCha20-Poly1305: the key. */
+  readonly #soKey: Uint8Array<ArrayBuffer>;
+  readonly #soAes: boolean;
+  #closed = false;
   /** Scratch for the `int *outl` argument and for the tag; reused by every call. */
   readonly #outl = new Uint8Array(new ArrayBuffer(16));
   readonly #outlView = new Int32Array(this.#outl.buffer, 0, 1);
@@ -428,8 +478,13 @@ export class Aead {
   #openOff = -1;
   #openView: Uint8Array = this.#final;
 
-  /** Keys both contexts. Throws RangeError for a key that is not 32 bytes, CryptoError if OpenSSL fails. */
-  constructor(algorithm: AeadAlgorithm, key: Uint8Array) {
+  /**
+   * Keys the backend: libsodium's state, or OpenSSL's two contexts.
+   * `backend` forces one ("libsodium" throws when it cannot serve
+   * `algorithm`); default: `aeadBackend(algorithm)`. Throws RangeError for a
+   * key that is not 32 bytes, CryptoError if the library fails.
+   */
+  constructor(algorithm: AeadAlgorithm, key: Uint8Array, backend?: AeadBackend) {
     if (!Object.hasOwn(CIPHERS, algorithm)) {
       throw new RangeError(`Cannot use AEAD ${algorithm}: unknown`);
     }
@@ -437,6 +492,37 @@ export class Aead {
     need(key, AEAD_KEY_BYTES, `${algorithm} key`);
     this.algorithm = algorithm;
     this.#h = { enc: null, dec: null };
+    this.backend = backend ?? aeadBackend(algorithm);
+    this.#soAes = algorithm === "aes-256-gcm";
+    if (this.backend === "libsodium") {
+      if (!sodiumServes(algorithm)) {
+        throw new Error(
+          `Cannot use libsodium for ${algorithm}: ${
+            sodium.error || "this CPU lacks AES-NI/PCLMUL"
+          }`,
+        );
+      }
+      this.#so = sodium.symbols;
+      if (this.#soAes) {
+        // libsodium wants the state 16-byte aligned; the backing store is malloc'd (16-aligned)
+        // but the offset is checked rather than assumed.
+        const mem = new Uint8Array(new ArrayBuffer(sodium.aesStateBytes + 16));
+        const at = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(mem))) & 15;
+        this.#soKey = mem.subarray(
+          at === 0 ? 0 : 16 - at,
+          (at === 0 ? 0 : 16 - at) + sodium.aesStateBytes,
+        );
+        if (this.#so!.crypto_aead_aes256gcm_beforenm(this.#soKey, key) !== 0) {
+          throw new CryptoError("crypto_aead_aes256gcm_beforenm", []);
+        }
+      } else {
+        this.#soKey = new Uint8Array(new ArrayBuffer(AEAD_KEY_BYTES));
+        this.#soKey.set(key);
+      }
+      return;
+    }
+    this.#so = null;
+    this.#soKey = new Uint8Array(new ArrayBuffer(0));
     try {
       this.#h.enc = notNull(libcrypto.EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new");
       live.cipherCtx++;
@@ -459,7 +545,7 @@ export class Aead {
 
   /** True after `close()`. */
   get closed(): boolean {
-    return this.#h.enc === null;
+    return this.#closed;
   }
 
   /**
@@ -475,8 +561,7 @@ export class Aead {
     out: Uint8Array,
     length: number = plaintext.length,
   ): number {
-    const ctx = this.#h.enc;
-    if (ctx === null) throw new Error("Cannot seal: the AEAD context is closed");
+    if (this.#closed) throw new Error("Cannot seal: the AEAD context is closed");
     if (nonce.length !== AEAD_NONCE_BYTES) need(nonce, AEAD_NONCE_BYTES, "nonce");
     if (!(length >= 0 && length <= plaintext.length && length + AEAD_TAG_BYTES <= out.length)) {
       throw new RangeError(
@@ -485,6 +570,36 @@ export class Aead {
         })`,
       );
     }
+    const so = this.#so;
+    if (so !== null) {
+      // One call: ciphertext then tag into `out` (in place allowed).
+      const r = this.#soAes
+        ? so.crypto_aead_aes256gcm_encrypt_afternm(
+          out,
+          NULL,
+          plaintext,
+          u64Of(length),
+          aad,
+          u64Of(aad.length),
+          NULL,
+          nonce,
+          this.#soKey,
+        )
+        : so.crypto_aead_chacha20poly1305_ietf_encrypt(
+          out,
+          NULL,
+          plaintext,
+          u64Of(length),
+          aad,
+          u64Of(aad.length),
+          NULL,
+          nonce,
+          this.#soKey,
+        );
+      if (r !== 0) throw new CryptoError(`libsodium ${this.algorithm} seal`, []);
+      return length + AEAD_TAG_BYTES;
+    }
+    const ctx = this.#h.enc!;
     const c = libcrypto;
     const outl = this.#outl;
     if (c.EVP_CipherInit_nonce(ctx, NULL, NULL, NULL, nonce, 1) !== 1) {
@@ -524,14 +639,40 @@ export class Aead {
     out: Uint8Array,
     length: number = sealed.length,
   ): boolean {
-    const ctx = this.#h.dec;
-    if (ctx === null) throw new Error("Cannot open: the AEAD context is closed");
+    if (this.#closed) throw new Error("Cannot open: the AEAD context is closed");
     if (nonce.length !== AEAD_NONCE_BYTES) return false;
     if (!(length >= AEAD_TAG_BYTES && length <= sealed.length)) return false;
     const n = length - AEAD_TAG_BYTES;
     if (n > out.length) {
       throw new RangeError(`Cannot open ${length} bytes: out has ${out.length}, needs ${n}`);
     }
+    const so = this.#so;
+    if (so !== null) {
+      return (this.#soAes
+        ? so.crypto_aead_aes256gcm_decrypt_afternm(
+          out,
+          NULL,
+          NULL,
+          sealed,
+          u64Of(length),
+          aad,
+          u64Of(aad.length),
+          nonce,
+          this.#soKey,
+        )
+        : so.crypto_aead_chacha20poly1305_ietf_decrypt(
+          out,
+          NULL,
+          NULL,
+          sealed,
+          u64Of(length),
+          aad,
+          u64Of(aad.length),
+          nonce,
+          this.#soKey,
+        )) === 0;
+    }
+    const ctx = this.#h.dec!;
     const c = libcrypto;
     const outl = this.#outl;
     const tag = this.#openTag;
@@ -598,9 +739,14 @@ export class Aead {
     return this.open(nonce, aad, this.#openView, this.#openView, length);
   }
 
-  /** Frees both contexts (OpenSSL wipes the key schedule). Idempotent. */
+  /**
+   * Frees both contexts (OpenSSL wipes the key schedule) or wipes libsodium's
+   * state. Idempotent.
+   */
   close(): void {
-    if (this.#h.enc === null) return;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#soKey.fill(0);
     aeadRegistry.unregister(this);
     freeHandles(this.#h);
     this.#sealBuf = this.#openBuf = null;

@@ -32,6 +32,24 @@ function nobleFor(alg: AeadAlgorithm, nonce: Uint8Array) {
 
 for (const size of [1400, 64]) {
   for (const alg of ["aes-256-gcm", "chacha20-poly1305"] as const) {
+    // Both backends side by side (ffi/sodium.ts); the default is the first.
+    for (const backend of ["libsodium", "openssl"] as const) {
+      const be = new Aead(alg, KEY, backend);
+      const n = new Uint8Array(12);
+      const p = randomBytes(new Uint8Array(size));
+      const out = new Uint8Array(size + 16);
+      be.seal(n, AAD, p, out);
+      const back = new Uint8Array(size);
+      let c = 0;
+      Deno.bench(`${backend} ${alg} seal`, { group: `seal ${size} B` }, () => {
+        writeCounterNonce(n, 0, 1 + (c++ >>> 0));
+        be.seal(n, AAD, p, p, size - 16);
+      });
+      const fixed = new Uint8Array(12);
+      Deno.bench(`${backend} ${alg} open`, { group: `open ${size} B` }, () => {
+        if (!be.open(fixed, AAD, out, back)) throw new Error("open failed");
+      });
+    }
     const aead = new Aead(alg, KEY);
     const nonce = new Uint8Array(12);
     const plaintext = randomBytes(new Uint8Array(size));

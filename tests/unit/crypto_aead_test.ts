@@ -11,6 +11,8 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import {
   Aead,
   type AeadAlgorithm,
+  type AeadBackend,
+  aeadBackend,
   CryptoError,
   cryptoHandles,
   ed25519KeyPair,
@@ -22,6 +24,7 @@ import {
   libcrypto,
   randomBytes,
   sha256,
+  sodiumInfo,
   timingSafeEqual,
   warmUpAead,
   x25519,
@@ -31,6 +34,8 @@ import {
 import { writeCounterNonce } from "../../core/replay.ts";
 
 const ALGS: AeadAlgorithm[] = ["aes-256-gcm", "chacha20-poly1305"];
+/** CI installs libsodium: both backends must pass, none is skipped. */
+const BACKENDS: AeadBackend[] = ["libsodium", "openssl"];
 
 function noble(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array) {
   return alg === "aes-256-gcm" ? gcm(key, nonce, aad) : chacha20poly1305(key, nonce, aad);
@@ -48,181 +53,192 @@ const input = fc.record({
 });
 
 for (const alg of ALGS) {
-  Deno.test(`aead ${alg}: same bytes as @noble/ciphers, each opens the other's`, () => {
-    fc.assert(
-      fc.property(input, ({ key, nonce, aad, plaintext }) => {
-        using a = new Aead(alg, key);
-        const ours = new Uint8Array(plaintext.length + 16);
-        assertEquals(a.seal(nonce, aad, plaintext, ours), ours.length);
-        const theirs = noble(alg, key, nonce, aad).encrypt(plaintext);
-        assertEquals(ours, theirs);
-        const back = new Uint8Array(plaintext.length);
-        assert(a.open(nonce, aad, theirs, back), "ours opens noble's");
-        assertEquals(back, plaintext);
-        assertEquals(noble(alg, key, nonce, aad).decrypt(ours), plaintext);
-      }),
-      { numRuns: 150, seed: 8439 },
-    );
-  });
-
-  Deno.test(`aead ${alg}: any flipped bit in ciphertext, tag, AAD or nonce is refused`, () => {
-    fc.assert(
-      fc.property(
-        input,
-        fc.constantFrom("sealed", "aad", "nonce"),
-        fc.nat(),
-        fc.integer({ min: 0, max: 7 }),
-        ({ key, nonce, aad, plaintext }, where, at, bit) => {
-          using a = new Aead(alg, key);
-          const sealed = new Uint8Array(plaintext.length + 16);
-          a.seal(nonce, aad, plaintext, sealed);
-          const target = where === "sealed" ? sealed : where === "aad" ? aad : nonce;
-          fc.pre(target.length > 0);
-          target[at % target.length] ^= 1 << bit;
-          const out = new Uint8Array(plaintext.length);
-          assert(!a.open(nonce, aad, sealed, out), `flip in ${where} accepted`);
-          target[at % target.length] ^= 1 << bit;
-          assert(a.open(nonce, aad, sealed, out), "restored packet opens after a failure");
-          assertEquals(out, plaintext);
-        },
-      ),
-      { numRuns: 200, seed: 7 },
-    );
-  });
-
-  Deno.test(`aead ${alg}: wrong key, truncated and extended packets are refused`, () => {
-    const key = randomBytes(new Uint8Array(32));
-    const other = key.slice();
-    other[31] ^= 1;
-    using a = new Aead(alg, key);
-    using b = new Aead(alg, other);
-    const nonce = new Uint8Array(12);
-    const msg = randomBytes(new Uint8Array(100));
-    const sealed = new Uint8Array(116 + 1);
-    a.seal(nonce, new Uint8Array(0), msg, sealed);
-    const out = new Uint8Array(117);
-    assert(a.open(nonce, new Uint8Array(0), sealed, out, 116), "length argument honoured");
-    assert(!b.open(nonce, new Uint8Array(0), sealed, out, 116), "other key");
-    for (const len of [0, 1, 15, 16, 17, 115, 117]) {
-      assert(!a.open(nonce, new Uint8Array(0), sealed, out, len), `length ${len}`);
-    }
-    assert(!a.open(nonce, new Uint8Array(0), sealed.subarray(0, 10), out), "shorter than a tag");
-    assert(!a.open(new Uint8Array(8), new Uint8Array(0), sealed, out, 116), "8-byte nonce");
-  });
-
-  Deno.test(`aead ${alg}: one context, many packets, counter nonces, in place`, () => {
-    const key = randomBytes(new Uint8Array(32));
-    using a = new Aead(alg, key);
-    const nonce = new Uint8Array(12);
-    const aad = new Uint8Array(16);
-    const buf = new Uint8Array(1500 + 16);
-    for (let i = 0; i < 300; i++) {
-      const len = (i * 37) % 1500;
-      writeCounterNonce(nonce, 0, i);
-      new DataView(aad.buffer).setUint32(0, i);
-      const msg = randomBytes(new Uint8Array(len));
-      buf.set(msg);
-      assertEquals(a.seal(nonce, aad, buf, buf, len), len + 16, "in-place seal");
-      assertEquals(buf.subarray(0, len + 16), noble(alg, key, nonce, aad).encrypt(msg));
-      if (i % 3 === 0) {
-        const bad = buf.slice(0, len + 16);
-        bad[0] ^= 0xff;
-        assert(!a.open(nonce, aad, bad, bad), "forgery between good packets");
-      }
-      assert(a.open(nonce, aad, buf, buf, len + 16), "in-place open");
-      assertEquals(buf.subarray(0, len), msg);
-    }
-  });
-}
-
-for (const alg of ALGS) {
-  // Open sets the expected tag in the nonce call (one OSSL_PARAM array reused
-  // by every open): a tag must never carry over from one packet to the next.
-  Deno.test(`aead ${alg}: open checks each packet's own tag across many nonces`, () => {
-    const key = randomBytes(new Uint8Array(32));
-    using a = new Aead(alg, key);
-    const nonce = new Uint8Array(12);
-    const aad = randomBytes(new Uint8Array(24));
-    let prev: Uint8Array | null = null;
-    let prevNonce = new Uint8Array(12);
-    for (let i = 0; i < 400; i++) {
-      writeCounterNonce(nonce, 0, i * 977);
-      const len = 14 + (i * 53) % 200;
-      const msg = randomBytes(new Uint8Array(len));
-      const sealed = noble(alg, key, nonce, aad).encrypt(msg);
-      const out = new Uint8Array(len);
-      if (prev !== null && prev.length === sealed.length) {
-        // Same length, the previous packet's tag: refused under this nonce.
-        const mixed = sealed.slice();
-        mixed.set(prev.subarray(len), len);
-        assert(!a.open(nonce, aad, mixed, out), `packet ${i} with the last packet's tag`);
-      }
-      if (i % 4 === 1) {
-        const bad = sealed.slice();
-        bad[len + (i % 16)] ^= 0x80;
-        assert(!a.open(nonce, aad, bad, out), `packet ${i} with a flipped tag bit`);
-      }
-      assert(
-        a.open(nonce, aad, sealed, out),
-        `packet ${i} opens after ${i % 4 === 1 ? "a" : "no"} failure`,
+  for (const backend of BACKENDS) {
+    Deno.test(`aead ${alg} (${backend}): same bytes as @noble/ciphers, each opens the other's`, () => {
+      fc.assert(
+        fc.property(input, ({ key, nonce, aad, plaintext }) => {
+          using a = new Aead(alg, key, backend);
+          const ours = new Uint8Array(plaintext.length + 16);
+          assertEquals(a.seal(nonce, aad, plaintext, ours), ours.length);
+          const theirs = noble(alg, key, nonce, aad).encrypt(plaintext);
+          assertEquals(ours, theirs);
+          const back = new Uint8Array(plaintext.length);
+          assert(a.open(nonce, aad, theirs, back), "ours opens noble's");
+          assertEquals(back, plaintext);
+          assertEquals(noble(alg, key, nonce, aad).decrypt(ours), plaintext);
+        }),
+        { numRuns: 150, seed: 8439 },
       );
-      assertEquals(out, msg);
-      if (prev !== null) {
-        const back = new Uint8Array(prev.length - 16);
-        assert(!a.open(nonce, aad, prev, back), `old packet under new nonce ${i}`);
-        assert(a.open(prevNonce, aad, prev, back), `old packet under its own nonce ${i}`);
+    });
+
+    Deno.test(`aead ${alg} (${backend}): any flipped bit in ciphertext, tag, AAD or nonce is refused`, () => {
+      fc.assert(
+        fc.property(
+          input,
+          fc.constantFrom("sealed", "aad", "nonce"),
+          fc.nat(),
+          fc.integer({ min: 0, max: 7 }),
+          ({ key, nonce, aad, plaintext }, where, at, bit) => {
+            using a = new Aead(alg, key, backend);
+            const sealed = new Uint8Array(plaintext.length + 16);
+            a.seal(nonce, aad, plaintext, sealed);
+            const target = where === "sealed" ? sealed : where === "aad" ? aad : nonce;
+            fc.pre(target.length > 0);
+            target[at % target.length] ^= 1 << bit;
+            const out = new Uint8Array(plaintext.length);
+            assert(!a.open(nonce, aad, sealed, out), `flip in ${where} accepted`);
+            target[at % target.length] ^= 1 << bit;
+            assert(a.open(nonce, aad, sealed, out), "restored packet opens after a failure");
+            assertEquals(out, plaintext);
+          },
+        ),
+        { numRuns: 200, seed: 7 },
+      );
+    });
+
+    Deno.test(`aead ${alg} (${backend}): wrong key, truncated and extended packets are refused`, () => {
+      const key = randomBytes(new Uint8Array(32));
+      const other = key.slice();
+      other[31] ^= 1;
+      using a = new Aead(alg, key, backend);
+      using b = new Aead(alg, other, backend);
+      const nonce = new Uint8Array(12);
+      const msg = randomBytes(new Uint8Array(100));
+      const sealed = new Uint8Array(116 + 1);
+      a.seal(nonce, new Uint8Array(0), msg, sealed);
+      const out = new Uint8Array(117);
+      assert(a.open(nonce, new Uint8Array(0), sealed, out, 116), "length argument honoured");
+      assert(!b.open(nonce, new Uint8Array(0), sealed, out, 116), "other key");
+      for (const len of [0, 1, 15, 16, 17, 115, 117]) {
+        assert(!a.open(nonce, new Uint8Array(0), sealed, out, len), `length ${len}`);
       }
-      prev = sealed;
-      prevNonce = nonce.slice();
-    }
-  });
+      assert(!a.open(nonce, new Uint8Array(0), sealed.subarray(0, 10), out), "shorter than a tag");
+      assert(!a.open(new Uint8Array(8), new Uint8Array(0), sealed, out, 116), "8-byte nonce");
+    });
+
+    Deno.test(`aead ${alg} (${backend}): one context, many packets, counter nonces, in place`, () => {
+      const key = randomBytes(new Uint8Array(32));
+      using a = new Aead(alg, key, backend);
+      const nonce = new Uint8Array(12);
+      const aad = new Uint8Array(16);
+      const buf = new Uint8Array(1500 + 16);
+      for (let i = 0; i < 300; i++) {
+        const len = (i * 37) % 1500;
+        writeCounterNonce(nonce, 0, i);
+        new DataView(aad.buffer).setUint32(0, i);
+        const msg = randomBytes(new Uint8Array(len));
+        buf.set(msg);
+        assertEquals(a.seal(nonce, aad, buf, buf, len), len + 16, "in-place seal");
+        assertEquals(buf.subarray(0, len + 16), noble(alg, key, nonce, aad).encrypt(msg));
+        if (i % 3 === 0) {
+          const bad = buf.slice(0, len + 16);
+          bad[0] ^= 0xff;
+          assert(!a.open(nonce, aad, bad, bad), "forgery between good packets");
+        }
+        assert(a.open(nonce, aad, buf, buf, len + 16), "in-place open");
+        assertEquals(buf.subarray(0, len), msg);
+      }
+    });
+  }
 }
 
 for (const alg of ALGS) {
-  Deno.test(`aead ${alg}: sealInPlace/openInPlace inside packet buffers, switching buffers`, () => {
-    fc.assert(
-      fc.property(
-        input,
-        fc.integer({ min: 0, max: 40 }),
-        fc.array(fc.nat(2), { minLength: 1, maxLength: 12 }),
-        ({ key, nonce, aad, plaintext }, offset, picks) => {
-          using a = new Aead(alg, key);
-          const len = plaintext.length;
-          const bufs = [0, 1, 2].map(() => new Uint8Array(offset + len + 16 + 7));
-          const expected = noble(alg, key, nonce, aad).encrypt(plaintext);
-          for (const i of picks) {
-            const b = bufs[i];
-            b.fill(0xa5);
-            b.set(plaintext, offset);
-            assertEquals(a.sealInPlace(nonce, aad, b, offset, len), len + 16);
-            assertEquals(b.subarray(offset, offset + len + 16), expected);
-            assert(b.subarray(0, offset).every((x) => x === 0xa5), "bytes before untouched");
-            assert(b.subarray(offset + len + 16).every((x) => x === 0xa5), "bytes after untouched");
-            assert(a.openInPlace(nonce, aad, b, offset, len + 16));
-            assertEquals(b.subarray(offset, offset + len), plaintext);
-          }
-        },
-      ),
-      { numRuns: 100, seed: 6479 },
-    );
-    using a = new Aead(alg, new Uint8Array(32));
-    const p = new Uint8Array(64);
-    const n = new Uint8Array(12);
-    const z = new Uint8Array(0);
-    assertThrows(() => a.sealInPlace(n, z, p, 65, 0), RangeError);
-    assertThrows(() => a.sealInPlace(n, z, p, 40, 10), RangeError);
-    assert(!a.openInPlace(n, z, p, 65, 16), "offset past the end");
-    assert(!a.openInPlace(n, z, p, 50, 16), "length past the end");
-    assert(!a.openInPlace(n, z, p, -1, 16), "negative offset");
-  });
+  for (const backend of BACKENDS) {
+    // Open sets the expected tag in the nonce call (one OSSL_PARAM array reused
+    // by every open): a tag must never carry over from one packet to the next.
+    Deno.test(`aead ${alg} (${backend}): open checks each packet's own tag across many nonces`, () => {
+      const key = randomBytes(new Uint8Array(32));
+      using a = new Aead(alg, key, backend);
+      const nonce = new Uint8Array(12);
+      const aad = randomBytes(new Uint8Array(24));
+      let prev: Uint8Array | null = null;
+      let prevNonce = new Uint8Array(12);
+      for (let i = 0; i < 400; i++) {
+        writeCounterNonce(nonce, 0, i * 977);
+        const len = 14 + (i * 53) % 200;
+        const msg = randomBytes(new Uint8Array(len));
+        const sealed = noble(alg, key, nonce, aad).encrypt(msg);
+        const out = new Uint8Array(len);
+        if (prev !== null && prev.length === sealed.length) {
+          // Same length, the previous packet's tag: refused under this nonce.
+          const mixed = sealed.slice();
+          mixed.set(prev.subarray(len), len);
+          assert(!a.open(nonce, aad, mixed, out), `packet ${i} with the last packet's tag`);
+        }
+        if (i % 4 === 1) {
+          const bad = sealed.slice();
+          bad[len + (i % 16)] ^= 0x80;
+          assert(!a.open(nonce, aad, bad, out), `packet ${i} with a flipped tag bit`);
+        }
+        assert(
+          a.open(nonce, aad, sealed, out),
+          `packet ${i} opens after ${i % 4 === 1 ? "a" : "no"} failure`,
+        );
+        assertEquals(out, msg);
+        if (prev !== null) {
+          const back = new Uint8Array(prev.length - 16);
+          assert(!a.open(nonce, aad, prev, back), `old packet under new nonce ${i}`);
+          assert(a.open(prevNonce, aad, prev, back), `old packet under its own nonce ${i}`);
+        }
+        prev = sealed;
+        prevNonce = nonce.slice();
+      }
+    });
+  }
+}
+
+for (const alg of ALGS) {
+  for (const backend of BACKENDS) {
+    Deno.test(`aead ${alg} (${backend}): sealInPlace/openInPlace inside packet buffers, switching buffers`, () => {
+      fc.assert(
+        fc.property(
+          input,
+          fc.integer({ min: 0, max: 40 }),
+          fc.array(fc.nat(2), { minLength: 1, maxLength: 12 }),
+          ({ key, nonce, aad, plaintext }, offset, picks) => {
+            using a = new Aead(alg, key, backend);
+            const len = plaintext.length;
+            const bufs = [0, 1, 2].map(() => new Uint8Array(offset + len + 16 + 7));
+            const expected = noble(alg, key, nonce, aad).encrypt(plaintext);
+            for (const i of picks) {
+              const b = bufs[i];
+              b.fill(0xa5);
+              b.set(plaintext, offset);
+              assertEquals(a.sealInPlace(nonce, aad, b, offset, len), len + 16);
+              assertEquals(b.subarray(offset, offset + len + 16), expected);
+              assert(b.subarray(0, offset).every((x) => x === 0xa5), "bytes before untouched");
+              assert(
+                b.subarray(offset + len + 16).every((x) => x === 0xa5),
+                "bytes after untouched",
+              );
+              assert(a.openInPlace(nonce, aad, b, offset, len + 16));
+              assertEquals(b.subarray(offset, offset + len), plaintext);
+            }
+          },
+        ),
+        { numRuns: 100, seed: 6479 },
+      );
+      using a = new Aead(alg, new Uint8Array(32), backend);
+      const p = new Uint8Array(64);
+      const n = new Uint8Array(12);
+      const z = new Uint8Array(0);
+      assertThrows(() => a.sealInPlace(n, z, p, 65, 0), RangeError);
+      assertThrows(() => a.sealInPlace(n, z, p, 40, 10), RangeError);
+      assert(!a.openInPlace(n, z, p, 65, 16), "offset past the end");
+      assert(!a.openInPlace(n, z, p, 50, 16), "length past the end");
+      assert(!a.openInPlace(n, z, p, -1, 16), "negative offset");
+    });
+  }
 }
 
 Deno.test("aead: open never throws on arbitrary input and accepts none of it", () => {
-  const keys = ALGS.map((alg) => new Aead(alg, randomBytes(new Uint8Array(32))));
+  const keys = BACKENDS.flatMap((b) =>
+    ALGS.map((alg) => new Aead(alg, randomBytes(new Uint8Array(32)), b))
+  );
   try {
     fc.assert(
       fc.property(
-        fc.nat(1),
+        fc.nat(3),
         fc.uint8Array({ maxLength: 16 }),
         fc.uint8Array({ maxLength: 40 }),
         fc.uint8Array({ maxLength: 200 }),
@@ -406,7 +422,7 @@ Deno.test("every OpenSSL object is freed: 2000 rounds of every primitive, good a
   const sealed = new Uint8Array(80);
   const lowOrder = new Uint8Array(32);
   for (let i = 0; i < 2000; i++) {
-    const a = new Aead(ALGS[i % 2], randomBytes(new Uint8Array(32)));
+    const a = new Aead(ALGS[i % 2], randomBytes(new Uint8Array(32)), BACKENDS[(i >> 1) % 2]);
     a.seal(nonce, z, msg, sealed);
     assert(a.open(nonce, z, sealed, msg));
     sealed[0] ^= 1;
@@ -424,7 +440,7 @@ Deno.test("every OpenSSL object is freed: 2000 rounds of every primitive, good a
     assertThrows(() => new Aead("aes-256-gcm", new Uint8Array(31)), RangeError);
   }
   assertEquals(cryptoHandles(), before);
-  const open = new Aead("aes-256-gcm", new Uint8Array(32));
+  const open = new Aead("aes-256-gcm", new Uint8Array(32), "openssl");
   assertEquals(cryptoHandles().cipherCtx, before.cipherCtx + 2, "the counter does count");
   open.close();
   assertEquals(cryptoHandles(), before);
@@ -438,7 +454,7 @@ Deno.test("a dropped Aead is freed by the FinalizationRegistry safety net (child
       script,
       `import { Aead, cryptoHandles } from ${JSON.stringify(mod)};
 const gc = (globalThis as unknown as { gc: () => void }).gc;
-(() => { for (let i = 0; i < 10; i++) new Aead("aes-256-gcm", new Uint8Array(32)); })();
+(() => { for (let i = 0; i < 10; i++) new Aead("aes-256-gcm", new Uint8Array(32), "openssl"); })();
 const before = cryptoHandles().cipherCtx;
 for (let i = 0; i < 100 && cryptoHandles().cipherCtx > 0; i++) {
   gc();
@@ -475,5 +491,83 @@ Deno.test("warmUpAead: frees its key, queues no OpenSSL error, leaves real keys 
     p.set(msg, 24);
     a.sealInPlace(nonce, aad, p, 24, 98);
     assertEquals(p.subarray(24), noble(alg, key, nonce, aad).encrypt(msg));
+  }
+});
+
+Deno.test("aead backends: libsodium is loaded here and is the default for both algorithms", () => {
+  // CI installs libsodium23 and runs on CPUs with AES-NI: a silent fallback to
+  // OpenSSL would hide a packaging mistake, so this fails instead.
+  const info = sodiumInfo();
+  assertEquals(info.error, "");
+  assert(/^1\.0\.\d+$/.test(info.version), `libsodium version ${info.version}`);
+  assert(info.aes256gcm, "libsodium AES-256-GCM available on this CPU");
+  for (const alg of ALGS) {
+    assertEquals(aeadBackend(alg), "libsodium");
+    using a = new Aead(alg, new Uint8Array(32));
+    assertEquals(a.backend, "libsodium");
+  }
+});
+
+Deno.test("aead backends: each opens what the other sealed, in place, any size and offset", () => {
+  fc.assert(
+    fc.property(
+      input,
+      fc.constantFrom(...ALGS),
+      fc.integer({ min: 0, max: 40 }),
+      fc.boolean(),
+      ({ key, nonce, aad, plaintext }, alg, offset, sodiumSeals) => {
+        using so = new Aead(alg, key, "libsodium");
+        using ossl = new Aead(alg, key, "openssl");
+        const [sealer, opener] = sodiumSeals ? [so, ossl] : [ossl, so];
+        const len = plaintext.length;
+        const p = new Uint8Array(offset + len + 16);
+        p.set(plaintext, offset);
+        assertEquals(sealer.sealInPlace(nonce, aad, p, offset, len), len + 16);
+        const copy = p.slice();
+        assert(opener.openInPlace(nonce, aad, p, offset, len + 16), "the other backend opens");
+        assertEquals(p.subarray(offset, offset + len), plaintext);
+        copy[offset + (len + 15) % (len + 16)] ^= 0x10;
+        assert(!opener.openInPlace(nonce, aad, copy, offset, len + 16), "tampered refused");
+      },
+    ),
+    { numRuns: 300, seed: 23 },
+  );
+});
+
+Deno.test("aead backends: L2_AEAD_BACKEND=openssl forces OpenSSL, a bad value is refused", async () => {
+  const mod = new URL("../../ffi/crypto.ts", import.meta.url).href;
+  const script = await Deno.makeTempFile({ prefix: "l2t-crypto-be-", suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { Aead, aeadBackend } from ${JSON.stringify(mod)};
+const a = new Aead("chacha20-poly1305", new Uint8Array(32));
+console.log(JSON.stringify({ pick: aeadBackend("aes-256-gcm"), used: a.backend }));
+`,
+    );
+    const run = (value: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-ffi", "--allow-read", "--allow-env", script],
+        env: { L2_AEAD_BACKEND: value },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const forced = await run("openssl");
+    assert(forced.success, new TextDecoder().decode(forced.stderr));
+    assertEquals(JSON.parse(new TextDecoder().decode(forced.stdout)), {
+      pick: "openssl",
+      used: "openssl",
+    });
+    const auto = await run("auto");
+    assertEquals(JSON.parse(new TextDecoder().decode(auto.stdout)), {
+      pick: "libsodium",
+      used: "libsodium",
+    });
+    const bad = await run("rot13");
+    assert(!bad.success, "a bad value must not start");
+    assert(new TextDecoder().decode(bad.stderr).includes("L2_AEAD_BACKEND must be"));
+  } finally {
+    await Deno.remove(script);
   }
 });

@@ -8,6 +8,7 @@ import { assert, assertEquals } from "../assert.ts";
 import {
   Aead,
   type AeadAlgorithm,
+  type AeadBackend,
   ed25519PublicKey,
   ed25519Sign,
   ed25519Verify,
@@ -49,6 +50,9 @@ const GCM_C15 = hex(
   "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa" +
     "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad",
 );
+
+/** CI installs libsodium: both backends must pass, none is skipped. */
+const AEAD_BACKENDS: AeadBackend[] = ["libsodium", "openssl"];
 
 const AEAD_VECTORS: AeadVector[] = [
   {
@@ -111,18 +115,21 @@ const AEAD_VECTORS: AeadVector[] = [
 ];
 
 for (const v of AEAD_VECTORS) {
-  Deno.test(`aead KAT: ${v.name} seals to the published bytes and opens back`, () => {
-    using a = new Aead(v.alg, v.key);
-    const sealed = new Uint8Array(v.plaintext.length + 16);
-    assertEquals(a.seal(v.nonce, v.aad, v.plaintext, sealed), v.plaintext.length + 16);
-    assertEquals(sealed.subarray(0, v.plaintext.length), v.ciphertext, "ciphertext");
-    assertEquals(sealed.subarray(v.plaintext.length), v.tag, "tag");
-    const opened = new Uint8Array(v.plaintext.length);
-    assert(a.open(v.nonce, v.aad, sealed, opened), "published vector opens");
-    assertEquals(opened, v.plaintext);
-    sealed[sealed.length - 1] ^= 0x80;
-    assert(!a.open(v.nonce, v.aad, sealed, opened), "flipped tag bit is refused");
-  });
+  for (const backend of AEAD_BACKENDS) {
+    Deno.test(`aead KAT (${backend}): ${v.name} seals to the published bytes and opens back`, () => {
+      using a = new Aead(v.alg, v.key, backend);
+      assertEquals(a.backend, backend);
+      const sealed = new Uint8Array(v.plaintext.length + 16);
+      assertEquals(a.seal(v.nonce, v.aad, v.plaintext, sealed), v.plaintext.length + 16);
+      assertEquals(sealed.subarray(0, v.plaintext.length), v.ciphertext, "ciphertext");
+      assertEquals(sealed.subarray(v.plaintext.length), v.tag, "tag");
+      const opened = new Uint8Array(v.plaintext.length);
+      assert(a.open(v.nonce, v.aad, sealed, opened), "published vector opens");
+      assertEquals(opened, v.plaintext);
+      sealed[sealed.length - 1] ^= 0x80;
+      assert(!a.open(v.nonce, v.aad, sealed, opened), "flipped tag bit is refused");
+    });
+  }
 }
 
 Deno.test("x25519 KAT: RFC 7748 6.1 Alice and Bob", () => {
