@@ -27,22 +27,26 @@
  *    trip), after `warmUpAead()`.
  * 5. `deno-worker`: row 3 waiting with `libc.poll_wait` (poll on Deno's FFI
  *    worker thread, the promise resolved on the JS thread) instead.
+ * 6. `deno-hot`: row 3 after `L2_BENCH_FLOOD` flood pings (`ping -f`,
+ *    default 5000) through it: V8 has then optimized the forwarding loop,
+ *    its FFI calls take the fast path. Rows 3 to 5 run as a daemon does
+ *    after a quiet start (only the 20 warm-up pings before the measured
+ *    ones), so the difference between rows 3 and 6 is what V8's tiers cost.
  *
  * Each row: `L2_BENCH_PINGS` pings (default 300) at `L2_BENCH_PING_GAP`
  * seconds apart (default 0.01), then as many at `L2_BENCH_PING_GAP2`
  * (default 0.001; 0 skips it), after 20 warm-up pings that are not counted;
  * min / p50 / p90 / max in ms. `L2_BENCH_ROWS=underlay,c,deno,...` picks
- * rows. `L2_BENCH_FLOOD=N` sends N flood pings (`ping -f`) before the
- * warm-up pings (default 0): with it V8 has optimized the Deno forwarders'
- * loops before the measured pings, without it they run as a daemon does
- * after a quiet start.
+ * rows.
  *
  * Under the table: the first syscall after an idle gap. A program sleeps
  * `L2_BENCH_IDLE_GAP_MS` (default 10) in poll() on an empty eventfd, then
  * times read() of it (EAGAIN), then the same read() again at once (warm), for
  * `L2_BENCH_IDLE_GAPS` rounds (default 200): from C (embedded, direct
- * calls) and from Deno through `ffi/libc.ts` (`rtt_floor_idle.ts`), slept in
- * the inline poll and in `poll_wait`. p50 / p90 in µs, and what the pair of
+ * calls) and from Deno through `ffi/libc.ts` (`rtt_floor_idle.ts`): slept in
+ * the inline poll with the timed code in V8's lower tiers (JIT cold, as a
+ * quiet daemon's) and optimized (JIT warm: 20,000 calls first), and slept
+ * in `poll_wait`. p50 / p90 in µs, and what the pair of
  * clock reads around a call costs by itself.
  *
  * Numbers are for this machine only (two vCPUs shared with other work;
@@ -62,11 +66,13 @@ const PINGS = Number(env("L2_BENCH_PINGS", "300"));
 const GAPS = [env("L2_BENCH_PING_GAP", "0.01"), env("L2_BENCH_PING_GAP2", "0.001")]
   .filter((g) => Number(g) > 0);
 const WARM_PINGS = 20;
-/** Flood pings (`ping -f`) before the warm-up pings, so V8 has optimized the forwarders. */
-const FLOOD = Number(env("L2_BENCH_FLOOD", "0"));
+/** Flood pings (`ping -f`) before the warm-up pings of row deno-hot. */
+const FLOOD = Number(env("L2_BENCH_FLOOD", "5000"));
 const IDLE_GAPS = Number(env("L2_BENCH_IDLE_GAPS", "200"));
 const IDLE_GAP_MS = Number(env("L2_BENCH_IDLE_GAP_MS", "10"));
-const ALL_ROWS = ["underlay", "c", "deno", "deno-aes", "deno-worker"] as const;
+/** Back-to-back calls before the idle rounds of the "JIT warm" probes (and of C's). */
+const JIT_WARM_CALLS = 20_000;
+const ALL_ROWS = ["underlay", "c", "deno", "deno-aes", "deno-worker", "deno-hot"] as const;
 type RowKey = typeof ALL_ROWS[number];
 const ROWS = env("L2_BENCH_ROWS", ALL_ROWS.join(",")).split(",").map((r) => r.trim());
 for (const r of ROWS) {
@@ -76,6 +82,12 @@ for (const r of ROWS) {
 }
 if (!(Number.isInteger(PINGS) && PINGS > 0 && Number.isInteger(IDLE_GAPS) && IDLE_GAPS > 0)) {
   throw new Error("Cannot parse L2_BENCH_PINGS / L2_BENCH_IDLE_GAPS: expected positive integers");
+}
+if (GAPS.length === 0 || GAPS.some((g) => !(Number(g) < 10))) {
+  throw new Error("Cannot parse L2_BENCH_PING_GAP: expected seconds between 0 and 10");
+}
+if (!(Number.isInteger(FLOOD) && FLOOD >= 0)) {
+  throw new Error("Cannot parse L2_BENCH_FLOOD: expected a count of pings");
 }
 if (!(Number.isInteger(IDLE_GAP_MS) && IDLE_GAP_MS >= 0)) {
   throw new Error("Cannot parse L2_BENCH_IDLE_GAP_MS: expected a whole number of ms");
@@ -87,9 +99,11 @@ const PORT = 7000;
 const TAP_MTU = 1400;
 /** Longest one ping run may take (the slowest spacing, lost pings, start-up). */
 const PING_TIMEOUT_MS = 15_000 + 2 * PINGS * Math.max(...GAPS.map(Number)) * 1000;
+/** Longest the flood of row deno-hot may take (`ping -w`). */
+const FLOOD_MAX_S = 60;
 /** A forwarder exits on its own after this long, whatever happens to the bench. */
 const FWD_MAX_S = Math.ceil(
-  60 + (WARM_PINGS + PINGS * GAPS.length) * 2 * Math.max(...GAPS.map(Number)),
+  60 + FLOOD_MAX_S + (WARM_PINGS + PINGS * GAPS.length) * 2 * Math.max(...GAPS.map(Number)),
 );
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -173,7 +187,7 @@ int main(int argc, char **argv) {
   if (fd < 0 || gaps < 1 || !first || !warm || !clk) return 1;
   struct pollfd p = {fd, POLLIN, 0};
   char b[8];
-  for (int i = 0; i < 20000; i++) /* as rtt_floor_idle.ts warms V8 */
+  for (int i = 0; i < ${JIT_WARM_CALLS}; i++) /* as rtt_floor_idle.ts warms V8 */
     if (read(fd, b, 8) > 0) return 1;
   for (int i = 0; i < gaps + WARMUP_ROUNDS; i++) {
     poll(&p, 1, gap);
@@ -248,6 +262,7 @@ async function measure(
   name: string,
   note: string,
   after: () => string = () => "",
+  flood = 0,
 ): Promise<Row> {
   await waitFor(
     async () =>
@@ -256,10 +271,11 @@ async function measure(
     `${name}: ${addr} reachable`,
     100,
   );
-  if (FLOOD > 0) {
-    await lab.exec(ns, ["ping", "-f", "-q", "-c", String(FLOOD), "-w", "60", addr], {
+  if (flood > 0) {
+    const args = ["-f", "-q", "-c", String(flood), "-w", String(FLOOD_MAX_S), addr];
+    await lab.exec(ns, ["ping", ...args], {
       allowFail: true,
-      timeoutMs: 70_000,
+      timeoutMs: FLOOD_MAX_S * 1000 + 10_000,
     });
   }
   await pings(lab, ns, addr, WARM_PINGS, GAPS[0]);
@@ -276,6 +292,7 @@ async function forwarderRow(
   name: string,
   note: string,
   cmd: (i: number) => string[],
+  flood = 0,
 ): Promise<Row> {
   const procs = ns.map((n, i) => lab.spawn(n, cmd(i)));
   const exited = procs.map(() => false);
@@ -299,7 +316,7 @@ async function forwarderRow(
       await lab.ip(n, "link", "set", tap, "mtu", String(TAP_MTU), "up");
       await lab.addr(n, tap, `${OVER[i]}/24`);
     }
-    return await measure(lab, ns[0], OVER[1], name, note, died);
+    return await measure(lab, ns[0], OVER[1], name, note, died, flood);
   } finally {
     for (const p of procs) await p.stop(1000);
   }
@@ -333,14 +350,15 @@ async function main(): Promise<void> {
     const idleTs = `${HERE}rtt_floor_idle.ts`;
     const g = [String(IDLE_GAPS), String(IDLE_GAP_MS)];
     idles.push({ name: "C, direct syscall", r: await idle([cIdle, ...g]) });
-    idles.push({
-      name: "Deno FFI, slept in inline poll",
-      r: await idle([deno, "run", "-A", idleTs, ...g, "inline"]),
-    });
-    idles.push({
-      name: "Deno FFI, slept in poll_wait",
-      r: await idle([deno, "run", "-A", idleTs, ...g, "worker"]),
-    });
+    for (
+      const [name, wait, warm] of [
+        ["Deno FFI, inline poll, JIT cold", "inline", "0"],
+        ["Deno FFI, inline poll, JIT warm", "inline", String(JIT_WARM_CALLS)],
+        ["Deno FFI, poll_wait, JIT warm", "worker", String(JIT_WARM_CALLS)],
+      ]
+    ) {
+      idles.push({ name, r: await idle([deno, "run", "-A", idleTs, ...g, wait, warm]) });
+    }
 
     lab = await Lab.create("rttfloor");
     const ns = [await lab.netns("a"), await lab.netns("b")];
@@ -404,6 +422,19 @@ async function main(): Promise<void> {
             ),
           );
           break;
+        case "deno-hot":
+          rows.push(
+            await forwarderRow(
+              lab,
+              ns,
+              "rttih",
+              "Deno forwarder, inline poll, JIT warm",
+              `as "inline poll", after ${FLOOD} flood pings through it`,
+              denoFwd("rttih", "inline", "none"),
+              FLOOD,
+            ),
+          );
+          break;
         case "deno-worker":
           rows.push(
             await forwarderRow(
@@ -445,8 +476,7 @@ async function main(): Promise<void> {
     return c;
   });
   console.log(
-    `\nRTT floor, ${PINGS} pings per spacing after ` +
-      (FLOOD > 0 ? `${FLOOD} flood pings and ` : "") + `${WARM_PINGS} warm-up pings, ${started}, ` +
+    `\nRTT floor, ${PINGS} pings per spacing after ${WARM_PINGS} warm-up pings, ${started}, ` +
       `load ${loadStart} (start) ${loadEnd} (end)\n`,
   );
   console.log(table(head, cells));

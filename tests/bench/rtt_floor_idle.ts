@@ -5,15 +5,17 @@
  * does, against the same call made again at once (warm). The C program
  * embedded in rtt_floor.ts does the same steps with direct calls.
  *
- * Usage: `deno run -A rtt_floor_idle.ts <gaps> <gap-ms> <inline|worker>`.
+ * Usage: `deno run -A rtt_floor_idle.ts <gaps> <gap-ms> <inline|worker> <jit-warm-calls>`.
  * Per round: sleep `gap-ms` in `poll()` on an empty eventfd (`inline`: the
  * synchronous `libc.poll` on the JS thread; `worker`: `libc.poll_wait` on
  * the FFI worker thread), then time `read()` of that eventfd (EAGAIN) with
  * `performance.now()` around it, twice in a row, then two clock reads back to
  * back (what the timing itself costs). Before the rounds, the timed code
- * runs 20,000 times back to back, so V8 has optimized it (its FFI calls on
- * the fast path) and the rounds measure the idle gap, not the JIT's tiers;
- * the C program does the same. The first 10 rounds are not kept.
+ * runs `jit-warm-calls` times back to back (e.g. 20,000), so that V8 has
+ * optimized it (its FFI calls on the fast path) and the rounds measure the
+ * idle gap alone; with 0 it runs in V8's lower tiers, as the quiet path of a
+ * daemon does (V8 may still tier it up during the rounds). The C program
+ * warms the same way. The first 10 rounds are not kept.
  * Prints one JSON line `{"first": [µs...], "warm": [...], "clock": [...]}`.
  *
  * @module
@@ -21,17 +23,17 @@
 import { Arena, C, libc, size } from "../../ffi/libc.ts";
 
 const WARMUP_ROUNDS = 10;
-/** Back-to-back calls of the timed function before the rounds (no gap). */
-const JIT_WARM_CALLS = 20_000;
 
 const gaps = Number(Deno.args[0]);
 const gapMs = Number(Deno.args[1]);
 const wait = Deno.args[2];
+/** Back-to-back calls of the timed function before the rounds (no gap). */
+const jitWarmCalls = Number(Deno.args[3]);
 if (
   !Number.isInteger(gaps) || gaps < 1 || !Number.isInteger(gapMs) || gapMs < 0 ||
-  (wait !== "inline" && wait !== "worker")
+  (wait !== "inline" && wait !== "worker") || !Number.isInteger(jitWarmCalls) || jitWarmCalls < 0
 ) {
-  console.error("usage: rtt_floor_idle.ts <gaps> <gap-ms> <inline|worker>");
+  console.error("usage: rtt_floor_idle.ts <gaps> <gap-ms> <inline|worker> <jit-warm-calls>");
   Deno.exit(2);
 }
 
@@ -61,7 +63,7 @@ function timed(k: number): void {
 }
 
 // Optimize `timed` (and its FFI calls) first, so the rounds measure the gap, not V8's tiers.
-for (let i = 0; i < JIT_WARM_CALLS; i++) timed(0);
+for (let i = 0; i < jitWarmCalls; i++) timed(0);
 for (let i = 0; i < gaps + WARMUP_ROUNDS; i++) {
   if (wait === "inline") libc.poll(pfd.ptr, one, gapMs);
   else await libc.poll_wait(pfd.ptr, one, gapMs);
