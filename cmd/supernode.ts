@@ -3,7 +3,8 @@
  * it, broadcast through it, and fall back to it as a relay.
  *
  * The daemon wires the kit (config, logs, /status, /metrics, signals), one
- * UDP socket (dual-stack when bound to `::`), the event loop (ffi/loop.ts),
+ * UDP socket (dual-stack when bound to `::`; UDP GRO on receive and GSO on
+ * send, see cmd/vpn_io.ts), the event loop (ffi/loop.ts),
  * the security layer (`SecureSupernode`, core/vpn/secure_supernode.ts:
  * handshakes, member checks, sessions; docs/security.md) and
  * `SupernodeCore` (core/vpn/supernode.ts) sealing with its sealer. Every
@@ -469,7 +470,14 @@ function startSupernode(
     slotSize: 2048,
     rcvbuf: 4 << 20,
     sndbuf: 4 << 20,
+    // A relayed flow arrives as runs of one node's datagrams and leaves as runs to
+    // another: GRO takes a run in one receive (VpnSocket cuts it; each datagram is
+    // checked on its own), GSO sends a run in one message. Off by themselves when
+    // the kernel refuses (udp_gro_off, udp_gso_off in /status).
+    udpGro: true,
+    udpGso: true,
   });
+  if (!udp.gro) log.warn("UDP GRO not available: receiving one datagram per message");
   const engine = new SupernodeEngine({
     socket: new VpnSocket(udp),
     supernodeId: c.id,

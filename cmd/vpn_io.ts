@@ -8,19 +8,39 @@
  * (`192.0.2.1:7654`, `[2001:db8::1]:7654`); a dual-stack socket reports IPv4
  * peers as `::ffff:a.b.c.d`, which `formatEndpoint` prints as `a.b.c.d`.
  *
+ * A socket opened with `udpGro` (ffi/dgram.ts) may receive a run of one
+ * peer's datagrams as one coalesced entry (`rx.segs`): `VpnSocket.receive`
+ * cuts it back into its datagrams and hands each to the caller on its own,
+ * exactly as if they had come one per entry, so every datagram still passes
+ * the same checks and counters. A socket opened with `udpGso` sends runs of
+ * equal-size datagrams queued for one peer as one message.
+ *
  * @module
  */
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../ffi/addr.ts";
 import type { DatagramTransport } from "../ffi/types.ts";
+import { DatagramSocket, groSegments } from "../ffi/dgram.ts";
 import type { Outgoing } from "../core/vpn/backlog.ts";
 import { sendWithTtl } from "../ffi/ttl.ts";
 
 /** I/O counters of one daemon socket. */
 export interface SocketCounters {
-  /** Datagrams received. */
+  /** Datagrams received (each datagram of a coalesced entry counts). */
   rx_datagrams: number;
-  /** Datagrams cut because they did not fit a receive slot (dropped). */
+  /** Entries cut because they did not fit a receive slot (dropped). */
   rx_truncated: number;
+  /** UDP GRO: received entries that held two or more datagrams, and those datagrams. */
+  rx_gro_messages: number;
+  rx_gro_datagrams: number;
+  /** Received messages whose control data was cut (MSG_CTRUNC; expected 0). */
+  rx_ctrunc: number;
+  /** UDP GSO: messages sent carrying two or more datagrams, and those datagrams. */
+  tx_gso_messages: number;
+  tx_gso_datagrams: number;
+  /** 1 when GRO was asked for and the kernel refused it (the socket runs without). */
+  udp_gro_off: number;
+  /** 1 when GSO was asked for and the kernel refused it (the socket sends one by one). */
+  udp_gso_off: number;
   /** Datagrams handed to the socket. */
   tx_datagrams: number;
   /** Datagrams the socket refused (transient errno: buffer full, no route...). */
@@ -60,6 +80,13 @@ export class VpnSocket {
   readonly counters: SocketCounters = {
     rx_datagrams: 0,
     rx_truncated: 0,
+    rx_gro_messages: 0,
+    rx_gro_datagrams: 0,
+    rx_ctrunc: 0,
+    tx_gso_messages: 0,
+    tx_gso_datagrams: 0,
+    udp_gro_off: 0,
+    udp_gso_off: 0,
     tx_datagrams: 0,
     tx_errors: 0,
     tx_bad_endpoint: 0,
@@ -71,27 +98,63 @@ export class VpnSocket {
   #lastPort = -1;
   #lastText = "";
 
-  constructor(readonly transport: DatagramTransport) {}
+  /** The socket's own counters when it is an `ffi/dgram.ts` socket (GRO, GSO, MSG_CTRUNC). */
+  readonly #socket: DatagramSocket | null;
+
+  constructor(readonly transport: DatagramTransport) {
+    this.#socket = transport instanceof DatagramSocket ? transport : null;
+  }
 
   /**
-   * Receives one batch and hands each datagram to `onDatagram(from, bytes)`;
-   * returns how many datagrams the batch had (0: drained).
+   * Receives one batch and hands each datagram to `onDatagram(from, bytes)`,
+   * each datagram of a coalesced (GRO) entry on its own, in order; returns
+   * how many entries the batch had (0: drained).
    */
   receive(onDatagram: (from: string, bytes: Uint8Array) => void): number {
     const t = this.transport;
     const n = t.recv();
     if (n === 0) return 0;
     const rx = t.rx;
+    // Only a batch that can coalesce has `segs` (ffi/dgram.ts GroBatch; not the twins).
+    const segs = (rx as { segs?: Int32Array }).segs;
+    const c = this.counters;
     for (let i = 0; i < n; i++) {
-      this.counters.rx_datagrams++;
       if (rx.truncated[i]) {
-        this.counters.rx_truncated++;
+        c.rx_datagrams++;
+        c.rx_truncated++;
         continue;
       }
       const from = this.#source(rx.src[i], rx.srcPort[i]);
-      onDatagram(from, rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]));
+      const buf = rx.bufs[i], start = rx.offsets[i], end = rx.lens[i];
+      const seg = segs === undefined ? 0 : segs[i];
+      const k = seg > 0 ? groSegments(end - start, seg) : 1;
+      if (k <= 1) {
+        c.rx_datagrams++;
+        onDatagram(from, buf.subarray(start, end));
+        continue;
+      }
+      c.rx_gro_messages++;
+      c.rx_gro_datagrams += k;
+      c.rx_datagrams += k;
+      // Datagram j is seg bytes from start + j * seg; the last may be shorter.
+      for (let off = start; off < end; off += seg) {
+        onDatagram(from, buf.subarray(off, off + seg < end ? off + seg : end));
+      }
     }
+    this.#syncSocket();
     return n;
+  }
+
+  /** Copies the socket's GRO/GSO/MSG_CTRUNC counters into `counters`. */
+  #syncSocket(): void {
+    const s = this.#socket;
+    if (s === null) return;
+    const st = s.stats, c = this.counters;
+    c.rx_ctrunc = st.rxCtrunc;
+    c.tx_gso_messages = st.txGsoMessages;
+    c.tx_gso_datagrams = st.txGsoDatagrams;
+    c.udp_gro_off = st.rxGroOff;
+    c.udp_gso_off = st.txGsoOff;
   }
 
   #source(ip: Uint8Array, port: number): string {
@@ -134,5 +197,6 @@ export class VpnSocket {
     }
     if (t.flush() !== 0) this.counters.tx_errors++;
     this.counters.endpoint_cache_resets = this.#cache.resets;
+    this.#syncSocket();
   }
 }

@@ -319,7 +319,10 @@ export class DatagramSocket implements DatagramTransport {
     return ring;
   }
 
-  /** Receives up to `rx.capacity` datagrams (one recvmmsg); 0 when none are ready. */
+  /**
+   * Receives up to `rx.capacity` entries (one recvmmsg; with `udpGro` an
+   * entry may hold several datagrams, `rx.segs`); 0 when none are ready.
+   */
   recv(): number {
     const a = this.#arena, v = a.view, u8 = a.u8, ring = this.#rxRing, rx = this.rx;
     // Reset what the kernel overwrote last time.

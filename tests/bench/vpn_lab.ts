@@ -280,16 +280,23 @@ async function l2Rows(
         `${label} relay path`,
         250,
       );
-      rows.push(
-        await measure(
-          lab,
-          `${label} (relay via supernode)`,
-          n1,
-          n2,
-          "10.99.0.12",
-          `direct UDP blocked, ${cipher}`,
-        ),
+      const sc0 = (await statusOf(sn)).counters ?? {};
+      const relay = await measure(
+        lab,
+        `${label} (relay via supernode)`,
+        n1,
+        n2,
+        "10.99.0.12",
+        `direct UDP blocked, ${cipher}${offload ? ", TAP offloads" : ""}`,
       );
+      const sc = (await statusOf(sn)).counters ?? {};
+      const d = (k: string) => (sc[k] ?? 0) - (sc0[k] ?? 0);
+      if (sc.rx_gro_messages !== undefined) {
+        relay.note += `; supernode: ${d("rx_datagrams")} datagrams in, ` +
+          `${d("rx_gro_datagrams")} of them in ${d("rx_gro_messages")} GRO receives, ` +
+          `${d("tx_gso_datagrams")} out in ${d("tx_gso_messages")} GSO sends`;
+      }
+      rows.push(relay);
     } finally {
       await lab.exec(n1, ["nft", "delete table ip l2b"]);
     }
