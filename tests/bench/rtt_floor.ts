@@ -37,7 +37,16 @@
  * seconds apart (default 0.01), then as many at `L2_BENCH_PING_GAP2`
  * (default 0.001; 0 skips it), after 20 warm-up pings that are not counted;
  * min / p50 / p90 / max in ms. `L2_BENCH_ROWS=underlay,c,deno,...` picks
- * rows.
+ * rows. For forwarder rows, `work µs` is the time each forwarder spent per
+ * wakeup from poll's return (in its own code) to the end of its forwarding,
+ * pooled over both forwarders (each round trip is four such wakeups). It
+ * includes the kernel's work inside the forwarder's syscalls, which on veth
+ * is much of the path: a sendto() or TAP write() runs the receiving side's
+ * stack (and the ICMP reply) before it returns. The rest of the RTT is
+ * wakeup latency (the kernel waking the process, the return from poll into
+ * JS) and whatever the kernel does outside those calls. The forwarders take
+ * two clock reads per wakeup for it and treat a 1-byte datagram as a
+ * command (reset / print the record).
  *
  * Under the table: the first syscall after an idle gap. A program sleeps
  * `L2_BENCH_IDLE_GAP_MS` (default 10) in poll() on an empty eventfd, then
@@ -128,6 +137,19 @@ static double now_s(void) {
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 static char buf[65536];
+/* Work per wakeup in µs, and the 1-byte commands, as in rtt_floor_forwarder.ts. */
+static double work[8192];
+static int nwork, command_seen;
+static void command(char c) {
+  command_seen = 1;
+  if (c == 'R') nwork = 0;
+  if (c == 'S') {
+    printf("STATS [");
+    for (int i = 0; i < nwork; i++) printf(i ? ",%.3f" : "%.3f", work[i]);
+    printf("]\\n");
+    fflush(stdout);
+  }
+}
 int main(int argc, char **argv) {
   if (argc != 6) return 2;
   int t = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -147,13 +169,19 @@ int main(int argc, char **argv) {
   struct pollfd f[2] = {{t, POLLIN, 0}, {s, POLLIN, 0}};
   while (now_s() < end) {
     if (poll(f, 2, 200) <= 0) continue;
+    double t0 = now_s();
     ssize_t n;
     if (f[0].revents)
       while ((n = read(t, buf, sizeof buf)) > 0)
         sendto(s, buf, n, 0, (struct sockaddr *)&p, sizeof p);
     if (f[1].revents)
-      while ((n = recv(s, buf, sizeof buf, 0)) > 0)
-        if (write(t, buf, n) < 0) perror("write");
+      while ((n = recv(s, buf, sizeof buf, 0)) > 0) {
+        if (n == 1) command(buf[0]);
+        else if (write(t, buf, n) < 0) perror("write");
+      }
+    double us = (now_s() - t0) * 1e6;
+    if (command_seen) command_seen = 0;
+    else if (nwork < 8192) work[nwork++] = us;
   }
   return 0;
 }
@@ -217,6 +245,8 @@ interface Row {
   name: string;
   /** Sorted round trips in ms, one array per spacing in GAPS. */
   times: number[][];
+  /** Sorted µs of work per wakeup of both forwarders, per spacing (null: no forwarder). */
+  work: (number[] | null)[];
   note: string;
 }
 
@@ -251,9 +281,19 @@ async function pings(lab: Lab, ns: string, addr: string, count: number, gap: str
   return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
 }
 
+/** What `measure` needs from a row's forwarders. */
+interface Forwarders {
+  /** Clears their work records. */
+  reset(): Promise<void>;
+  /** Their work per wakeup since the reset, µs, sorted. */
+  collect(): Promise<number[]>;
+  /** What to add to the note once done (a forwarder that died). */
+  after(): string;
+}
+
 /**
  * Waits until `addr` answers, sends the warm-up pings, then one ping run per
- * spacing. `after()`: what to add to the note once done (a forwarder that died).
+ * spacing, recording the forwarders' work per spacing when there are any.
  */
 async function measure(
   lab: Lab,
@@ -261,7 +301,7 @@ async function measure(
   addr: string,
   name: string,
   note: string,
-  after: () => string = () => "",
+  fwd: Forwarders | null = null,
   flood = 0,
 ): Promise<Row> {
   await waitFor(
@@ -280,8 +320,13 @@ async function measure(
   }
   await pings(lab, ns, addr, WARM_PINGS, GAPS[0]);
   const times: number[][] = [];
-  for (const gap of GAPS) times.push(await pings(lab, ns, addr, PINGS, gap));
-  return { name, times, note: [note, after()].filter(Boolean).join("; ") };
+  const work: (number[] | null)[] = [];
+  for (const gap of GAPS) {
+    await fwd?.reset();
+    times.push(await pings(lab, ns, addr, PINGS, gap));
+    work.push(fwd ? await fwd.collect() : null);
+  }
+  return { name, times, work, note: [note, fwd?.after() ?? ""].filter(Boolean).join("; ") };
 }
 
 /** Starts one forwarder per namespace (cmd(i) for node i), wires their TAPs, measures, stops them. */
@@ -297,10 +342,31 @@ async function forwarderRow(
   const procs = ns.map((n, i) => lab.spawn(n, cmd(i)));
   const exited = procs.map(() => false);
   procs.forEach((p, i) => p.status.then(() => exited[i] = true));
-  const died = () =>
-    procs.filter((_, i) => exited[i]).map((p) =>
-      `a forwarder exited early: ${p.stderr.trim().split("\n").pop()}`
-    ).join("; ");
+  // Commands are 1-byte datagrams to each forwarder's port from its own namespace.
+  const send = async (c: string) => {
+    for (const n of ns) {
+      await lab.exec(n, ["bash", "-c", `printf ${c} > /dev/udp/127.0.0.1/${PORT}`]);
+    }
+  };
+  let collected = 0;
+  const fwd: Forwarders = {
+    reset: () => send("R"),
+    async collect() {
+      await send("S");
+      collected++;
+      const all: number[] = [];
+      for (const p of procs) {
+        const lines = () => p.stdout.split("\n").filter((l) => l.startsWith("STATS "));
+        await waitFor(() => lines().length >= collected, 5000, `${name}: STATS`, 10);
+        all.push(...JSON.parse(lines()[collected - 1].slice(6)) as number[]);
+      }
+      return all.sort((a, b) => a - b);
+    },
+    after: () =>
+      procs.filter((_, i) => exited[i]).map((p) =>
+        `a forwarder exited early: ${p.stderr.trim().split("\n").pop()}`
+      ).join("; "),
+  };
   try {
     for (const [i, p] of procs.entries()) {
       try {
@@ -316,7 +382,7 @@ async function forwarderRow(
       await lab.ip(n, "link", "set", tap, "mtu", String(TAP_MTU), "up");
       await lab.addr(n, tap, `${OVER[i]}/24`);
     }
-    return await measure(lab, ns[0], OVER[1], name, note, died, flood);
+    return await measure(lab, ns[0], OVER[1], name, note, fwd, flood);
   } finally {
     for (const p of procs) await p.stop(1000);
   }
@@ -461,6 +527,7 @@ async function main(): Promise<void> {
   for (const [k, ms] of gapMs.entries()) {
     head.push(`gap ${ms} ms: min / p50 / p90 / max ms`);
     if (k === 0 && base) head.push("p50 - underlay ms");
+    head.push(`work µs p50 / p90 (${ms} ms)`);
   }
   head.push("lost", "note");
   const cells = rows.map((r) => {
@@ -470,6 +537,8 @@ async function main(): Promise<void> {
       if (k === 0 && base) {
         c.push(r === base ? "-" : fmt(quantile(t, 0.5) - quantile(base.times[0], 0.5), 3));
       }
+      const w = r.work[k];
+      c.push(w ? `${fmt(quantile(w, 0.5), 1)} / ${fmt(quantile(w, 0.9), 1)}` : "-");
     }
     const lost = r.times.map((t) => PINGS - t.length);
     c.push(lost.some((l) => l > 0) ? lost.join(" / ") : "0", r.note);

@@ -26,7 +26,13 @@
  *   crashed benchmark never leaves it running.
  *
  * Prints `READY <tap>` once both are open (the TAP is left down and without
- * an address; the benchmark configures it). Per wakeup it reads the TAP
+ * an address; the benchmark configures it).
+ *
+ * Work per wakeup: the time from poll's return (in JS) to the end of the
+ * forwarding is recorded per wakeup (two `performance.now()` reads). A
+ * 1-byte datagram to the forwarder's port is a command, not traffic: `R`
+ * clears the record, `S` prints it as `STATS [µs, ...]` (one line); the
+ * wakeup that carries a command is not recorded. Per wakeup it reads the TAP
  * until EAGAIN (`read()`, then `sendto()` per frame) only when poll says the
  * TAP is readable, and the socket (one `recvmmsg()`, then `write()` per
  * datagram) only when the socket is.
@@ -88,6 +94,21 @@ const txView = new DataView(tx.buffer);
 tx[0] = id;
 let counter = 0;
 
+/** µs of work per wakeup since the last `R` command (the first 8192). */
+const work = new Float64Array(8192);
+let nWork = 0;
+/** Set when the current wakeup carried a command: it is not recorded. */
+let commandSeen = false;
+
+function command(c: number): void {
+  commandSeen = true;
+  if (c === 0x52) nWork = 0; // "R"
+  if (c === 0x53) { // "S"
+    const xs = Array.from(work.subarray(0, nWork), (x) => Math.round(x * 1000) / 1000);
+    console.log(`STATS ${JSON.stringify(xs)}`);
+  }
+}
+
 function fromTap(): void {
   const n = tap.read();
   const rx = tap.rx;
@@ -111,6 +132,10 @@ function fromSocket(): void {
   const rx = sock.rx;
   for (let i = 0; i < n; i++) {
     const buf = rx.bufs[i], off = rx.offsets[i], end = rx.lens[i];
+    if (end - off === 1) {
+      command(buf[off]);
+      continue;
+    }
     if (aead === null) {
       tap.write(buf.subarray(off, end));
       continue;
@@ -124,9 +149,13 @@ function fromSocket(): void {
 }
 
 function onWake(): void {
+  const t0 = performance.now();
   const v = pfd.view;
   if (v.getInt16(6, true) !== 0) fromTap();
   if (v.getInt16(14, true) !== 0) fromSocket();
+  const us = (performance.now() - t0) * 1000;
+  if (commandSeen) commandSeen = false;
+  else if (nWork < work.length) work[nWork++] = us;
 }
 
 console.log(`READY ${tap.name}`);
