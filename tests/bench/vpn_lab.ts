@@ -243,6 +243,11 @@ async function l2Rows(
       row.note += `; n1 TSO reads ${c.tap_rx_gso_frames} -> ${c.tap_rx_gso_segments} frames` +
         `; n2 joined ${g.segments} segments into ${g.super_frames} GSO writes` +
         ` (${g.single} single, ${g.csum_bad} bad checksums)`;
+      const c2 = (await statusOf(n2)).counters ?? {};
+      if (c2.rx_gro_messages !== undefined) {
+        row.note +=
+          `; n2 took ${c2.rx_gro_datagrams} datagrams in ${c2.rx_gro_messages} GRO receives`;
+      }
     }
     if (row) {
       row.note += `; relayed during the run: ${(await statusOf(sn)).relayed_frames - snBefore}`;
