@@ -477,7 +477,7 @@ function startSupernode(
     udpGro: true,
     udpGso: true,
   });
-  if (!udp.gro) log.warn("UDP GRO not available: receiving one datagram per message");
+  if (!udp.gro) log.info("UDP GRO not available: receiving one datagram per message");
   const engine = new SupernodeEngine({
     socket: new VpnSocket(udp),
     supernodeId: c.id,

@@ -361,8 +361,8 @@ export class DatagramSocket implements DatagramTransport {
       if (seg > max || (seg === 0 && got > max)) {
         trunc = true;
         got = got > max ? max : got;
-        seg = rx.segs[i] = 0;
       }
+      if (trunc) seg = rx.segs[i] = 0; // dropped by the caller whole
       rx.truncated[i] = trunc ? 1 : 0;
       if (trunc) st.rxTruncated++;
       rx.lens[i] = got;

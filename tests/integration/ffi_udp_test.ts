@@ -422,7 +422,7 @@ Deno.test("ffi udp: udpGro receives GSO runs coalesced; cut by rx.segs they are 
   }
 });
 
-Deno.test("ffi udp: with udpGro a datagram larger than slotSize is still flagged truncated", () => {
+Deno.test("ffi udp: with udpGro a datagram or segment larger than slotSize is still flagged truncated", () => {
   const rx = openUdp({ bind: "127.0.0.1:0", slotSize: 256, batch: 4, udpGro: true });
   const tx = openUdp({ bind: "127.0.0.1:0" });
   try {
@@ -437,6 +437,25 @@ Deno.test("ffi udp: with udpGro a datagram larger than slotSize is still flagged
     assertEquals([rx.rx.truncated[0], rx.rx.lens[0], rx.rx.segs[0]], [1, 256, 0]);
     assertEquals([rx.rx.truncated[1], rx.rx.lens[1], rx.rx.segs[1]], [0, 100, 0]);
     assertEquals(rx.stats.rxTruncated, 1);
+    // A GSO run of 1000-byte datagrams: coalesced or not, each is above slotSize, so
+    // whatever arrives is flagged truncated whole, never handed over as segments.
+    const gso = openUdp({ bind: "127.0.0.1:0", udpGso: true });
+    try {
+      for (let k = 0; k < 4; k++) {
+        assertEquals(gso.queue(new Uint8Array(1000).fill(k), rx.local), 0);
+      }
+      assertEquals(gso.flush(), 0);
+      assertEquals(gso.stats.txGsoMessages, 1);
+      let entries = 0;
+      for (let i = 0; i < 1000 && entries < 1; i++) entries = rx.recv();
+      assert(entries >= 1);
+      for (let i = 0; i < entries; i++) {
+        assertEquals([rx.rx.truncated[i], rx.rx.lens[i], rx.rx.segs[i]], [1, 256, 0]);
+      }
+      assertEquals(rx.stats.rxGroMessages, 0);
+    } finally {
+      gso.close();
+    }
   } finally {
     rx.close();
     tx.close();
