@@ -97,7 +97,7 @@ export type DgramKind = "udp" | "raw4" | "raw6";
 export interface BatchOptions {
   /** Slots per receive batch and per send batch (default 64, at most 1024). */
   batch?: number;
-  /** Bytes per slot: the largest datagram (default 16384). */
+  /** Bytes per slot: the largest datagram (default 16384); `udpGro` receive slots: 64 KiB. */
   slotSize?: number;
   /** UDP sockets: send runs of equal-size datagrams with UDP_SEGMENT (module doc). Default false. */
   udpGso?: boolean;
