@@ -8,6 +8,8 @@
  *
  * @module
  */
+import { V8_FLAGS_ARG } from "../cmd/v8_flags.ts";
+
 const PERMISSIONS = [
   "--allow-read",
   "--allow-write",
@@ -53,7 +55,14 @@ if (denort === undefined && !(await cachedDenort())) {
   );
   Deno.exit(1);
 }
-const args = ["compile", ...PERMISSIONS, "--output", `${root}dist/l2`, `${root}main.ts`];
+const args = [
+  "compile",
+  V8_FLAGS_ARG,
+  ...PERMISSIONS,
+  "--output",
+  `${root}dist/l2`,
+  `${root}main.ts`,
+];
 const r = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
 if (r.success) console.error(`compile: wrote ${root}dist/l2`);
 Deno.exit(r.code);

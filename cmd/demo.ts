@@ -22,6 +22,7 @@ import { choice } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import { EXIT_OK, EXIT_RUNTIME } from "./kit/exit.ts";
 import { toBase64, writeNewKeyFile } from "./keygen.ts";
+import { V8_FLAGS_ARG } from "./v8_flags.ts";
 
 /** Where the demo keeps its logs and config. */
 export const RUN_DIR = "/run/l2demo";
@@ -91,7 +92,7 @@ function l2Argv(): string[] {
   const exe = Deno.execPath();
   const base = exe.split("/").pop() ?? "";
   if (!base.startsWith("deno")) return [exe];
-  return [exe, "run", "--allow-all", "--quiet", Deno.mainModule];
+  return [exe, "run", V8_FLAGS_ARG, "--allow-all", "--quiet", Deno.mainModule];
 }
 
 function q(s: string): string {

@@ -6,7 +6,18 @@
  * @module
  */
 
+import { V8_FLAGS_ARG } from "../../cmd/v8_flags.ts";
+
 const ROOT = new URL("../../", import.meta.url);
+
+/**
+ * Extra `deno run` flags for the daemons from `L2_BENCH_DENO_ARGS`
+ * (space-separated), for profiling a bench, e.g.
+ * `L2_BENCH_DENO_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`.
+ */
+function extraDenoArgs(): string[] {
+  return (Deno.env.get("L2_BENCH_DENO_ARGS") ?? "").split(" ").filter((a) => a !== "");
+}
 /** Path of main.ts. */
 export const MAIN = new URL("main.ts", ROOT).pathname;
 
@@ -36,6 +47,7 @@ export async function runScript(
     ...(opts.wrap ?? []),
     Deno.execPath(),
     "run",
+    V8_FLAGS_ARG,
     "--allow-all",
     "--quiet",
     script,
@@ -86,7 +98,17 @@ export class Daemon {
     env: Record<string, string> = {},
     wrap: string[] = [],
   ) {
-    const argv = [...wrap, Deno.execPath(), "run", "--allow-all", "--quiet", script, ...args];
+    const argv = [
+      ...wrap,
+      Deno.execPath(),
+      "run",
+      V8_FLAGS_ARG,
+      "--allow-all",
+      "--quiet",
+      ...extraDenoArgs(),
+      script,
+      ...args,
+    ];
     this.#child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "null",
