@@ -65,6 +65,7 @@ import { SecureNode } from "../core/vpn/secure_node.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
 import { toBase64 } from "./keygen.ts";
 import {
+  aeadImplementation,
   CIPHER,
   keyText,
   loadOrCreateKey,
@@ -444,6 +445,7 @@ async function startNode(
     network: c.network,
     locals: locals.join(",") || "none",
     encryption: CIPHER,
+    aead: aeadImplementation(),
     supernode_key: toBase64(snKey),
   });
   return {

@@ -55,6 +55,7 @@ import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
 import { toBase64 } from "./keygen.ts";
 import {
+  aeadImplementation,
   CIPHER,
   loadOrCreateKey,
   logSupernodeSecurity,
@@ -285,6 +286,7 @@ export class SupernodeEngine {
     }
     return {
       encryption: CIPHER,
+      aead: aeadImplementation(),
       mode: sec.members.mode,
       members: st.members,
       bindings: st.bindings,
@@ -511,6 +513,7 @@ function startSupernode(
   log.info(`supernode ${c.id} listening on UDP ${formatHostPort(c.listen)}`, {
     port: udp.local.port,
     encryption: CIPHER,
+    aead: aeadImplementation(),
     mode: c.mode,
     members: c.members.length,
   });

@@ -50,7 +50,7 @@ import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 import type { VpnSocket } from "./vpn_io.ts";
 import type { SecureNode } from "../core/vpn/secure_node.ts";
-import { CIPHER, logNodeSecurity } from "./vpn_security.ts";
+import { aeadImplementation, CIPHER, logNodeSecurity } from "./vpn_security.ts";
 import {
   emptyVnetHdr,
   type GsoReason,
@@ -491,6 +491,7 @@ export class NodeEngine {
       security: sec
         ? {
           encryption: CIPHER,
+          aead: aeadImplementation(),
           supernode_session: secSt!.ready,
           supernode_key_age_s: sessions.get(0)?.key_age_s ?? null,
           sessions: secSt!.sessions,

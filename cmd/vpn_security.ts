@@ -21,7 +21,7 @@ import { isMap, isScalar, isSeq, type Node as YamlNode, type Scalar } from "yaml
 import { ConfigError, fail, type Field, type Where } from "./kit/config.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { fromBase64Key, loadKeyFile, toBase64, writeNewKeyFile } from "./keygen.ts";
-import { sha256 } from "../ffi/crypto.ts";
+import { aeadBackend, sha256, sodiumInfo } from "../ffi/crypto.ts";
 import type { StaticKey } from "../core/vpn/handshake.ts";
 import type { Member } from "../core/vpn/members.ts";
 import { fingerprint } from "../core/vpn/crypto_suite.ts";
@@ -31,6 +31,18 @@ import { MAX_NODE_ID, MIN_NODE_ID } from "../core/vpn/constants.ts";
 
 /** The AEAD of every session (both ends must agree; not configurable yet). */
 export const CIPHER = "aes-256-gcm";
+
+/**
+ * Which library seals and opens packets with CIPHER, for logs and /status:
+ * "libsodium 1.0.18", or "openssl" with why libsodium is not used.
+ */
+export function aeadImplementation(): string {
+  const backend = aeadBackend(CIPHER);
+  if (backend === "libsodium") return `libsodium ${sodiumInfo().version}`;
+  const why = sodiumInfo().error ||
+    (sodiumInfo().aes256gcm ? "L2_AEAD_BACKEND=openssl" : "no AES-NI for libsodium");
+  return `openssl (${why})`;
+}
 
 /** One `members:` entry as configured (JSON-able, for --check-config and reload diffs). */
 export interface MemberEntry {
