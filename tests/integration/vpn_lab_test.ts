@@ -962,6 +962,8 @@ Deno.test("vpn security: relayed frames are encrypted: a capture at the supernod
     // Status: the supernode's security view.
     const st = await status(v.sn);
     assertEquals(st.security.encryption, "aes-256-gcm");
+    // CI installs libsodium23: packets go through its one-call AEAD, not OpenSSL's five calls.
+    assert(/^libsodium 1\.0\.\d+$/.test(st.security.aead), st.security.aead);
     assertEquals(st.security.members, 3);
     assert(st.security.sessions >= 3, JSON.stringify(st.security));
     // Status: node 2's security view: the other two nodes by id, its pins, what waits.
@@ -969,6 +971,7 @@ Deno.test("vpn security: relayed frames are encrypted: a capture at the supernod
     const asc = (x: number[]) => [...x].sort((a, b) => a - b);
     assertEquals(asc(ns.roster), asc([v.ids[0], v.ids[2]]), JSON.stringify(ns));
     assertEquals(ns.roster_known, true);
+    assert(/^libsodium 1\.0\.\d+$/.test(ns.aead), ns.aead);
     assert(ns.pins >= 1, `n2 pinned n3's key on first use: ${JSON.stringify(ns)}`);
     assertEquals(typeof ns.held_frames.peers, "number");
     assertEquals(typeof ns.held_frames.broadcasts, "number");
