@@ -115,7 +115,7 @@ export const nodeFields = {
     default: tapMtu(1500),
   }),
   offload: bool({
-    doc: "TAP checksum and TCP segmentation offloads (IFF_VNET_HDR) and UDP GSO: the kernel " +
+    doc: "TAP checksum and TCP segmentation offloads (IFF_VNET_HDR), UDP GSO and GRO: the kernel " +
       "hands over TCP segments up to 64 KiB, cut to the MTU in l2 (about twice the TCP " +
       "throughput); falls back without when the kernel refuses",
     default: true,

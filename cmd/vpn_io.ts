@@ -116,7 +116,7 @@ export class VpnSocket {
     if (n === 0) return 0;
     const rx = t.rx;
     // Only a batch that can coalesce has `segs` (ffi/dgram.ts GroBatch; not the twins).
-    const segs = (rx as { segs?: Int32Array }).segs;
+    const segs = rx.segs;
     const c = this.counters;
     for (let i = 0; i < n; i++) {
       if (rx.truncated[i]) {

@@ -77,6 +77,12 @@ export interface DatagramBatch {
   readonly ifindex: Int32Array;
   /** 1 when the datagram did not fit its slot and was cut (drop it). */
   readonly truncated: Uint8Array;
+  /**
+   * With UDP GRO (ffi/dgram.ts `udpGro`): the segment size of each entry that
+   * holds several coalesced datagrams, 0 for a single one. Absent: never
+   * coalesced (in-memory twins, sockets without GRO).
+   */
+  readonly segs?: Int32Array;
 }
 
 /** A UDP socket or raw IP socket with batched, non-blocking I/O. */
