@@ -25,6 +25,16 @@
  * l2's direct path is measured, print the daemons' pids and keep them
  * running N seconds (for `strace -p`, `perf` by hand).
  *
+ * Round trips in three states, because a JIT-compiled daemon's round trip
+ * depends on how hot its code is: `min / p50 / p90 / max` is the first ping
+ * run right after the path is up (as a daemon sees its first traffic);
+ * "p50 hot" is a second run after `L2_BENCH_WARM_PINGS` flood pings (default
+ * 5000; in the full table after the iperf3 runs instead), the steady state
+ * of a running VPN; "p50 under TCP" is pings 20 ms apart while iperf3 TCP
+ * fills the same direction (full table only): queueing in a busy tunnel.
+ * Every path gets the same treatment, so kernel and n2n rows show what the
+ * warm-up and the load do without a JIT.
+ *
  * `L2_BENCH_OFFLOAD=1`: the nodes run with `offload: true` (TAP checksum and
  * TCP segmentation offloads); `=both`: the l2 rows twice in the same lab,
  * without and then with offloads. `L2_BENCH_L2_ONLY=1`: only l2's direct
@@ -51,6 +61,8 @@ const OFFLOAD = Deno.env.get("L2_BENCH_OFFLOAD") ?? "0";
 const RELAY_ONLY = Deno.env.get("L2_BENCH_RELAY_ONLY") === "1";
 /** Only l2 rows: `L2_BENCH_L2_ONLY=1` (direct path) or `L2_BENCH_RELAY_ONLY=1` (relay). */
 const L2_ONLY = Deno.env.get("L2_BENCH_L2_ONLY") === "1" || RELAY_ONLY;
+/** Flood pings before the "hot" ping run in RTT mode. */
+const WARM_PINGS = Number(Deno.env.get("L2_BENCH_WARM_PINGS") ?? "5000");
 const SN = "10.88.0.1";
 const API = 7755;
 
@@ -60,8 +72,12 @@ interface Row {
   udp: string;
   loss: string;
   rtt: string;
-  /** min / p50 / p90 / max in ms (RTT mode). */
+  /** min / p50 / p90 / max in ms, right after the path came up. */
   spread: string;
+  /** p50 ms after a warm-up (flood pings, or the iperf3 runs). */
+  hot: string;
+  /** p50 ms of pings 20 ms apart under iperf3 TCP in the same direction. */
+  loaded: string;
   note: string;
 }
 
@@ -108,6 +124,43 @@ async function rtt(lab: Lab, ns: string, addr: string): Promise<number[]> {
   return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
 }
 
+/** `count` flood pings (`ping -f`), to make a JIT-compiled path hot; bounded in time. */
+async function flood(lab: Lab, ns: string, addr: string, count: number): Promise<void> {
+  if (count <= 0) return;
+  await lab.exec(ns, ["ping", "-f", "-q", "-c", String(count), "-W", "1", addr], {
+    allowFail: true,
+    timeoutMs: 10_000 + count * 2,
+  });
+}
+
+/** Round trips (ms, sorted) of pings 20 ms apart from `a` while `a` sends iperf3 TCP to `b`. */
+async function rttUnderLoad(lab: Lab, a: string, b: string, addr: string): Promise<number[]> {
+  const srv = lab.spawn(b, ["iperf3", "-s", "-1", "-B", addr, "-p", "5202"]);
+  try {
+    await waitFor(
+      async () => (await lab.exec(b, ["ss", "-ltn", "sport = :5202"])).stdout.includes("5202"),
+      5000,
+      "iperf3 server (load)",
+      50,
+    );
+    const load = lab.exec(a, ["iperf3", "-c", addr, "-p", "5202", "-t", String(SECONDS + 1)], {
+      allowFail: true,
+      timeoutMs: (SECONDS + 16) * 1000,
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    const count = Math.max(10, Math.floor((SECONDS - 0.5) / 0.02));
+    const r = await lab.exec(a, ["ping", "-c", String(count), "-i", "0.02", "-W", "2", addr], {
+      allowFail: true,
+      timeoutMs: 10_000 + count * 40,
+    });
+    await load;
+    return [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]))
+      .sort((x, y) => x - y);
+  } finally {
+    await srv.stop(1000);
+  }
+}
+
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -128,6 +181,8 @@ async function measure(lab: Lab, name: string, a: string, b: string, addrB: stri
   const lost = PINGS - times.length;
   const notes = [note, lost ? `${lost} of ${PINGS} pings lost` : ""];
   if (RTT_ONLY) {
+    await flood(lab, a, addrB, WARM_PINGS);
+    const hot = await rtt(lab, a, addrB);
     return {
       name,
       tcp: "-",
@@ -135,11 +190,15 @@ async function measure(lab: Lab, name: string, a: string, b: string, addrB: stri
       loss: "-",
       rtt: f(avg, 3),
       spread,
+      hot: f(quantile(hot, 0.5), 3),
+      loaded: "-",
       note: notes.filter(Boolean).join("; "),
     };
   }
   const tcp = await iperf(lab, b, a, addrB, false);
   const udp = await iperf(lab, b, a, addrB, true);
+  const loaded = await rttUnderLoad(lab, a, b, addrB);
+  const hot = await rtt(lab, a, addrB);
   return {
     name,
     tcp: f(tcp.mbps),
@@ -147,6 +206,8 @@ async function measure(lab: Lab, name: string, a: string, b: string, addrB: stri
     loss: f(udp.loss, 1),
     rtt: f(avg, 3),
     spread,
+    hot: f(quantile(hot, 0.5), 3),
+    loaded: f(quantile(loaded, 0.5), 3),
     note: [...notes, tcp.error, udp.error].filter(Boolean).join("; "),
   };
 }
@@ -159,9 +220,21 @@ function table(rows: Row[]): string {
     "UDP loss %",
     "ping avg ms",
     "min / p50 / p90 / max ms",
+    "p50 hot",
+    "p50 under TCP",
     "note",
   ];
-  const cells = rows.map((r) => [r.name, r.tcp, r.udp, r.loss, r.rtt, r.spread, r.note]);
+  const cells = rows.map((r) => [
+    r.name,
+    r.tcp,
+    r.udp,
+    r.loss,
+    r.rtt,
+    r.spread,
+    r.hot,
+    r.loaded,
+    r.note,
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => "| " + c.map((x, i) => x.padEnd(w[i])).join(" | ") + " |";
   return [line(head), line(w.map((n) => "-".repeat(n))), ...cells.map(line)].join("\n");
@@ -417,6 +490,8 @@ async function main() {
           loss: "-",
           rtt: "-",
           spread: "-",
+          hot: "-",
+          loaded: "-",
           note: (e as Error).message,
         });
       }
@@ -428,6 +503,8 @@ async function main() {
         loss: "-",
         rtt: "-",
         spread: "-",
+        hot: "-",
+        loaded: "-",
         note: "not installed",
       });
     }
