@@ -35,9 +35,10 @@
  * Every path gets the same treatment, so kernel and n2n rows show what the
  * warm-up and the load do without a JIT.
  *
- * `L2_BENCH_OFFLOAD=1`: the nodes run with `offload: true` (TAP checksum and
- * TCP segmentation offloads); `=both`: the l2 rows twice in the same lab,
- * without and then with offloads. `L2_BENCH_L2_ONLY=1`: only l2's direct
+ * The l2 rows run the nodes as configured by default (`offload: true`: TAP
+ * checksum and TCP segmentation offloads, UDP GSO and GRO).
+ * `L2_BENCH_OFFLOAD=0`: with `offload: false` instead; `=both`: the l2 rows
+ * twice in the same lab, without and then with offloads. `L2_BENCH_L2_ONLY=1`: only l2's direct
  * path (no underlay, VXLAN, relay or n2n rows), for repeated runs.
  * `L2_BENCH_RELAY_ONLY=1`: only l2's relay row (the direct path is set up
  * but not measured; no underlay, VXLAN or n2n rows), for repeated runs.
@@ -57,7 +58,7 @@ const RTT_ONLY = Deno.env.get("L2_BENCH_RTT") === "1";
 const PINGS = Number(Deno.env.get("L2_BENCH_PINGS") ?? (RTT_ONLY ? "200" : "20"));
 const PING_GAP = Deno.env.get("L2_BENCH_PING_GAP") ?? (RTT_ONLY ? "0.01" : "0.05");
 const HOLD_S = Number(Deno.env.get("L2_BENCH_HOLD_S") ?? "0");
-const OFFLOAD = Deno.env.get("L2_BENCH_OFFLOAD") ?? "0";
+const OFFLOAD = Deno.env.get("L2_BENCH_OFFLOAD") ?? "1";
 const RELAY_ONLY = Deno.env.get("L2_BENCH_RELAY_ONLY") === "1";
 /** Only l2 rows: `L2_BENCH_L2_ONLY=1` (direct path) or `L2_BENCH_RELAY_ONLY=1` (relay). */
 const L2_ONLY = Deno.env.get("L2_BENCH_L2_ONLY") === "1" || RELAY_ONLY;
@@ -442,11 +443,13 @@ async function main() {
     }
 
     if (OFFLOAD !== "1") {
-      rows.push(...await l2Rows(lab, { sn, n1, n2 }, `${dir}/cur`, MAIN, "l2", true));
+      rows.push(
+        ...await l2Rows(lab, { sn, n1, n2 }, `${dir}/cur`, MAIN, "l2 without offloads", true),
+      );
     }
     if (OFFLOAD === "1" || OFFLOAD === "both") {
       rows.push(
-        ...await l2Rows(lab, { sn, n1, n2 }, `${dir}/off`, MAIN, "l2 offload", true, true),
+        ...await l2Rows(lab, { sn, n1, n2 }, `${dir}/off`, MAIN, "l2", true, true),
       );
     }
     const base = Deno.env.get("L2_BASELINE_REV");
