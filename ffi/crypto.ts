@@ -572,7 +572,10 @@ export class Aead {
     }
     const so = this.#so;
     if (so !== null) {
-      // One call: ciphertext then tag into `out` (in place allowed).
+      // One call: ciphertext then tag into `out` (in place allowed). Two spelled-out
+      // calls on purpose: V8 makes a fast FFI call only when it sees which symbol is
+      // called; the same call through a function kept in a field measured 513 ns
+      // instead of 353 for 64 bytes (the slow path).
       const r = this.#soAes
         ? so.crypto_aead_aes256gcm_encrypt_afternm(
           out,
