@@ -90,15 +90,27 @@ async function has(cmd: string): Promise<boolean> {
   return r.success;
 }
 
-async function iperf(lab: Lab, server: string, client: string, addr: string, udp: boolean) {
-  const srv = lab.spawn(server, ["iperf3", "-s", "-1", "-B", addr, "-p", "5201"]);
+/** A one-shot iperf3 server on `addr:port` in `ns`, listening when this resolves. */
+async function iperfServer(lab: Lab, ns: string, addr: string, port: number) {
+  const srv = lab.spawn(ns, ["iperf3", "-s", "-1", "-B", addr, "-p", String(port)]);
   try {
     await waitFor(
-      async () => (await lab.exec(server, ["ss", "-ltn", "sport = :5201"])).stdout.includes("5201"),
+      async () =>
+        (await lab.exec(ns, ["ss", "-ltn", `sport = :${port}`])).stdout.includes(`${port}`),
       5000,
-      "iperf3 server",
+      `iperf3 server on port ${port}`,
       50,
     );
+  } catch (e) {
+    await srv.stop(1000);
+    throw e;
+  }
+  return srv;
+}
+
+async function iperf(lab: Lab, server: string, client: string, addr: string, udp: boolean) {
+  const srv = await iperfServer(lab, server, addr, 5201);
+  try {
     const args = ["iperf3", "-c", addr, "-p", "5201", "-t", String(SECONDS), "-J"];
     if (udp) args.push("-u", "-b", "0", "-l", "1200");
     const r = await lab.exec(client, args, { allowFail: true, timeoutMs: (SECONDS + 15) * 1000 });
@@ -136,14 +148,8 @@ async function flood(lab: Lab, ns: string, addr: string, count: number): Promise
 
 /** Round trips (ms, sorted) of pings 20 ms apart from `a` while `a` sends iperf3 TCP to `b`. */
 async function rttUnderLoad(lab: Lab, a: string, b: string, addr: string): Promise<number[]> {
-  const srv = lab.spawn(b, ["iperf3", "-s", "-1", "-B", addr, "-p", "5202"]);
+  const srv = await iperfServer(lab, b, addr, 5202);
   try {
-    await waitFor(
-      async () => (await lab.exec(b, ["ss", "-ltn", "sport = :5202"])).stdout.includes("5202"),
-      5000,
-      "iperf3 server (load)",
-      50,
-    );
     const load = lab.exec(a, ["iperf3", "-c", addr, "-p", "5202", "-t", String(SECONDS + 1)], {
       allowFail: true,
       timeoutMs: (SECONDS + 16) * 1000,
