@@ -264,7 +264,7 @@ function startLas(
   });
   // With the receive batch size, a short batch ends the socket's turn: no empty recvmmsg per wakeup.
   for (const s of sockets) {
-    loop.add(s.fd, () => engine.onReadable(s, clock()), () => s.close(), s.rx.capacity);
+    loop.add(s.fd, (now) => engine.onReadable(s, now), () => s.close(), s.rx.capacity);
   }
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
   log.info(

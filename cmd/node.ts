@@ -434,8 +434,8 @@ async function startNode(
   });
   const t = tap;
   // With their batch sizes: a short batch means drained, no empty read to learn it.
-  loop.add(udp.fd, () => engine.onSocketReadable(clock()), () => udp.close(), udp.rx.capacity);
-  loop.add(t.fd, () => engine.onDeviceReadable(clock()), () => t.close(), t.rx.capacity);
+  loop.add(udp.fd, (now) => engine.onSocketReadable(now), () => udp.close(), udp.rx.capacity);
+  loop.add(t.fd, (now) => engine.onDeviceReadable(now), () => t.close(), t.rx.capacity);
   engine.start(clock());
   loop.wake();
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));

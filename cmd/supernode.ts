@@ -507,7 +507,7 @@ function startSupernode(
       }
     },
   });
-  loop.add(udp.fd, () => engine.onReadable(clock()), () => udp.close());
+  loop.add(udp.fd, (now) => engine.onReadable(now), () => udp.close());
   engine.poll(clock());
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
   log.info(`supernode ${c.id} listening on UDP ${formatHostPort(c.listen)}`, {

@@ -203,8 +203,8 @@ function startXconnect(
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),
   });
-  loop.add(sock.fd, () => engine.onTransportReadable(clock()), () => sock.close());
-  loop.add(tap.fd, () => engine.onDeviceReadable(clock()), () => tap.close());
+  loop.add(sock.fd, (now) => engine.onTransportReadable(now), () => sock.close());
+  loop.add(tap.fd, (now) => engine.onDeviceReadable(now), () => tap.close());
   engine.start(clock());
   loop.wake();
   const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));

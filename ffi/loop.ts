@@ -19,6 +19,13 @@
  *   └──────────── onDeadline(now) when the deadline has passed
  * ```
  *
+ * Clock reads: one when a poll returns, handed to the handlers and, when
+ * the wakeup handled at most `STALE_OK_PACKETS` packets in one pass (a lone
+ * packet: tens of microseconds of work), reused for the next deadline
+ * check and poll timeout; after more work, or after `onDeadline`, the clock
+ * is read again. A deadline is thus late by at most that little work (on
+ * top of poll()'s millisecond rounding up).
+ *
  * Handlers are level-triggered: a handler that stops at its budget is
  * called again after the next (immediate) poll. A handler registered with
  * a `batch` size that returns fewer than that has drained its fd (a short
@@ -41,9 +48,12 @@ import { Arena, C, closeQuietly, E, errno, libc, OsError, size } from "./libc.ts
 
 /**
  * Handles one readable fd: receives one batch, processes it, returns how
- * many packets it handled (0 when the fd had nothing: drained).
+ * many packets it handled (0 when the fd had nothing: drained). `now` is
+ * `clock()` read once when the poll returned (one read per wakeup, not one
+ * per handler; re-read for each further round-robin pass); a handler may
+ * ignore it.
  */
-export type ReadyHandler = () => number;
+export type ReadyHandler = (now: number) => number;
 
 /** How to build an IoLoop. */
 export interface LoopOptions {
@@ -99,6 +109,12 @@ interface Reg {
 const POLLFD = 8;
 const MAX_TIMEOUT = 0x7fff_ffff;
 const MAX_POLL_ERRORS = 100;
+/**
+ * Most packets a wakeup may handle (in one round-robin pass) for its
+ * post-poll clock read to be reused for the next timeout; more work: read
+ * again (see the module doc).
+ */
+const STALE_OK_PACKETS = 2;
 
 /**
  * @example
@@ -213,11 +229,13 @@ export class IoLoop {
   async #run(): Promise<void> {
     const v = this.#arena.view;
     let pollErrors = 0;
-    let lastYield = this.#clock();
+    // The current time for the deadline check and the timeout: fresh, or the
+    // post-poll read of a wakeup with little work since (see the module doc).
+    let now = this.#clock();
+    let lastYield = now;
     try {
       while (!this.#closing) {
         if (this.#dirty) this.#rebuild();
-        let now = this.#clock();
         let deadline = this.#nextDeadline();
         if (deadline <= now) {
           this.stats.deadlines++;
@@ -232,6 +250,7 @@ export class IoLoop {
           : Math.min(MAX_TIMEOUT, Math.ceil(deadline - now));
         const nfds = this.#polled.length + 1;
         let n: number;
+        let yielded = false;
         if (this.#inline && now - lastYield < this.#sliceMs) {
           // Block on the JS thread itself, at most until the slice ends.
           const left = Math.max(0, Math.ceil(this.#sliceMs - (now - lastYield)));
@@ -245,9 +264,12 @@ export class IoLoop {
           n = await libc.poll_wait(this.#arena.ptr, size(nfds), this.#inline ? 0 : timeout);
           if (this.#inline) {
             this.stats.yields++;
-            lastYield = this.#clock();
+            yielded = true;
           }
         }
+        // The one clock read of this wakeup (until the work is more than a lone packet's).
+        now = this.#clock();
+        if (yielded) lastYield = now;
         this.stats.wakeups++;
         if (this.#closing) break;
         if (n < 0) {
@@ -271,25 +293,34 @@ export class IoLoop {
           if (revents & C.POLLNVAL) throw new OsError(`poll(fd ${reg.fd})`, E.EBADF);
           ready.push(reg);
         }
-        if (ready.length > 0) this.#drain(ready);
+        if (ready.length > 0 && !this.#drain(ready, now)) now = this.#clock();
       }
     } finally {
       this.#shutdown();
     }
   }
 
-  #drain(ready: Reg[]): void {
+  /**
+   * Calls the ready handlers, `now` for the first pass, a fresh clock read
+   * for each further one. True when the work was light enough for `now` to
+   * stand for the current time still (see STALE_OK_PACKETS).
+   */
+  #drain(ready: Reg[], now: number): boolean {
     const spent = this.#spent;
     spent.fill(0, 0, ready.length);
     let active = ready.length;
+    let passes = 0;
+    let handled = 0;
     // Each pass calls every active handler once; a handler leaves when it
     // returns 0 or a short batch, or spends its budget. Bounded: budget *
     // fds calls at most.
     while (active > 0 && !this.#closing) {
+      if (passes++ > 0) now = this.#clock();
       for (let i = 0; i < ready.length; i++) {
         if (spent[i] < 0) continue;
         this.stats.handlerCalls++;
-        const got = ready[i].onReadable();
+        const got = ready[i].onReadable(now);
+        handled += got;
         this.stats.packets += got;
         if (got < ready[i].batch) {
           spent[i] = -1;
@@ -301,6 +332,7 @@ export class IoLoop {
         }
       }
     }
+    return passes <= 1 && handled <= STALE_OK_PACKETS;
   }
 
   #drainEventfd(): void {

@@ -71,3 +71,74 @@ Deno.test("ffi loop inline: UDP echo, timers and an HTTP server keep running alo
   }
   assertEquals([server.fd, client.fd], [-1, -1], "onClose closed the sockets");
 });
+
+Deno.test("ffi loop inline: handlers get the post-poll clock read; a deadline passed during heavy work fires at once", async () => {
+  // Real time plus what the "heavy" handler work adds (50 ms per call with data).
+  let extra = 0;
+  let reads = 0;
+  let last = 0;
+  const clock = () => {
+    reads++;
+    return last = performance.now() + extra;
+  };
+  const s = openUdp({ bind: "127.0.0.1:0", rcvbuf: 1 << 20, batch: 4 });
+  const tx = openUdp({ bind: "127.0.0.1:0" });
+  let deadline = Infinity;
+  const fired: { now: number; wakeups: number }[] = [];
+  let workDoneAt = -1;
+  const loop = new IoLoop({
+    wait: "inline",
+    sliceMs: 10,
+    clock,
+    nextDeadline: () => deadline,
+    onDeadline: (now) => {
+      fired.push({ now, wakeups: loop.stats.wakeups });
+      deadline = Infinity;
+    },
+  });
+  const got: number[] = [];
+  let heavy = false;
+  loop.add(
+    s.fd,
+    (now) => {
+      const n = s.recv();
+      if (n > 0) {
+        got.push(now - last);
+        if (heavy) extra += 50;
+        workDoneAt = loop.stats.wakeups;
+      }
+      return n;
+    },
+    () => s.close(),
+    s.rx.capacity,
+  );
+  const done = loop.run();
+  const p = new Uint8Array(16);
+  let lonePerWakeup = 0;
+  let deadline0 = 0;
+  try {
+    // Lone packets, no deadline, no time passing: one read per wakeup.
+    await new Promise((r) => setTimeout(r, 20));
+    const before = { reads, wakeups: loop.stats.wakeups };
+    for (let i = 0; i < 10; i++) {
+      tx.queue(p, s.local);
+      assertEquals(tx.flush(), 0);
+      await waitFor(() => got.length === i + 1, 5000, `packet ${i + 1}`, 1);
+    }
+    lonePerWakeup = (reads - before.reads) / (loop.stats.wakeups - before.wakeups);
+    heavy = true;
+    deadline = deadline0 = clock() + 30;
+    loop.wake();
+    for (let i = 0; i < 12; i++) tx.queue(p, s.local);
+    assertEquals(tx.flush(), 0);
+    await waitFor(() => fired.length === 1, 5000, "the deadline");
+  } finally {
+    tx.close();
+    await loop.close();
+    await done;
+  }
+  assertEquals(lonePerWakeup, 1, "clock reads per wakeup");
+  assertEquals(got.slice(0, 10), new Array(10).fill(0), "each handler got the loop's latest read");
+  assert(fired[0].now >= deadline0, `never early: ${fired[0].now} < ${deadline0}`);
+  assertEquals(fired[0].wakeups, workDoneAt, "fired right after the work, no poll in between");
+});

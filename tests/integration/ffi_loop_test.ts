@@ -248,3 +248,109 @@ Deno.test("ffi loop: remove() during a poll, then close the fd: the loop carries
   assertEquals(calledGone, 0);
   assertEquals(kept.fd, -1);
 });
+
+Deno.test("ffi loop: handlers get the clock read when the poll returned, one read per lone-packet wakeup", async () => {
+  const s = openUdp({ bind: "127.0.0.1:0" });
+  const tx = openUdp({ bind: "127.0.0.1:0" });
+  let reads = 0;
+  let last = 0;
+  const clock = () => {
+    reads++;
+    return last = performance.now();
+  };
+  const loop = new IoLoop({ clock });
+  const seen: { now: number; last: number; sentAt: number; at: number }[] = [];
+  let sentAt = 0;
+  loop.add(
+    s.fd,
+    (now) => {
+      const n = s.recv();
+      if (n > 0) seen.push({ now, last, sentAt, at: performance.now() });
+      return n;
+    },
+    () => s.close(),
+    s.rx.capacity,
+  );
+  const done = loop.run();
+  let readsPerPacket = 0;
+  try {
+    const p = new Uint8Array(16);
+    for (let i = 0; i < 20; i++) {
+      sentAt = performance.now();
+      tx.queue(p, s.local);
+      assertEquals(tx.flush(), 0);
+      await waitFor(() => seen.length === i + 1, 5000, `packet ${i + 1}`, 1);
+    }
+    const before = { reads, wakeups: loop.stats.wakeups };
+    for (let i = 0; i < 20; i++) {
+      tx.queue(p, s.local);
+      assertEquals(tx.flush(), 0);
+      await waitFor(() => seen.length === 21 + i, 5000, `packet ${21 + i}`, 1);
+    }
+    readsPerPacket = (reads - before.reads) / (loop.stats.wakeups - before.wakeups);
+  } finally {
+    tx.close();
+    await loop.close();
+    await done;
+  }
+  for (const x of seen) {
+    assertEquals(x.now, x.last, "the handler's now is the loop's latest clock read");
+    assert(x.now >= x.sentAt && x.now <= x.at, "read after the poll returned, before the handler");
+  }
+  // No deadlines, lone packets: the post-poll read is the only one.
+  assertEquals(readsPerPacket, 1, `clock reads per wakeup`);
+});
+
+Deno.test("ffi loop: after heavy work the clock is read again, so an overdue deadline fires without another poll", async () => {
+  // A fake clock: only handler work moves it (50 ms per call), so the
+  // deadline falls inside that work.
+  let t = 1000;
+  const clock = () => t;
+  const a = openUdp({ bind: "127.0.0.1:0", rcvbuf: 1 << 20, batch: 4 });
+  const tx = openUdp({ bind: "127.0.0.1:0" });
+  let deadline = Infinity;
+  const fired: { now: number; wakeups: number }[] = [];
+  let workDoneAt = -1;
+  const loop = new IoLoop({
+    clock,
+    nextDeadline: () => deadline,
+    onDeadline: (now) => {
+      fired.push({ now, wakeups: loop.stats.wakeups });
+      deadline = Infinity;
+    },
+  });
+  const passNow: number[] = [];
+  loop.add(
+    a.fd,
+    (now) => {
+      const n = a.recv();
+      if (n > 0) {
+        passNow.push(now);
+        t += 50;
+        workDoneAt = loop.stats.wakeups;
+      }
+      return n;
+    },
+    () => a.close(),
+    a.rx.capacity,
+  );
+  const done = loop.run();
+  try {
+    deadline = t + 30;
+    loop.wake();
+    const p = new Uint8Array(16);
+    for (let i = 0; i < 12; i++) tx.queue(p, a.local);
+    assertEquals(tx.flush(), 0);
+    await waitFor(() => fired.length === 1, 5000, "the deadline");
+  } finally {
+    tx.close();
+    await loop.close();
+    await done;
+  }
+  assert(fired[0].now >= 1030, `never early: fired at ${fired[0].now}`);
+  // Without a fresh read the loop would have slept the 30 ms it computed from the stale time.
+  assertEquals(fired[0].wakeups, workDoneAt, "fired right after the work, no poll in between");
+  // Every further pass of one wakeup sees a fresh time.
+  assert(passNow.length >= 2, `passes: ${passNow}`);
+  assertEquals(new Set(passNow).size, passNow.length, `a fresh now per pass: ${passNow}`);
+});
