@@ -454,6 +454,7 @@ async function startNode(
     reload: (next) => {
       // The pin file is the operator's way to accept a peer's new key: re-read it.
       const p = loadPins(dir, security, clock());
+      engine.deadlineMoved();
       if (p.error) log.error(`peer key pins not re-read: ${p.error}`);
       else log.info(`re-read ${p.loaded} peer key pin(s) from ${dir}/${PINS_FILE}`);
       return restartNeeded(c, next, "node");

@@ -29,6 +29,14 @@
  * flow are written as one GSO frame (`writeVnet`), anything else plain
  * (the device adds a zero header).
  *
+ * `nextDeadline()` is cached: every entry point that can move a timer
+ * (`start`, `onDeviceReadable`, `onSocketReadable`, `poll`, `stop`,
+ * `status`, `metrics`) marks it stale, and so must a caller that changes the
+ * core, the security layer or the leaf table behind the engine's back
+ * (`deadlineMoved()`, e.g. after re-reading the pin file). An idle wakeup
+ * (the event loop's once-per-slice yield, a poll timeout) then costs no walk
+ * of the peers, sessions and attempts.
+ *
  * Every drop is counted: MAT verdicts per direction, the core's send
  * results and `drop_*` reasons (`tx_too_big` for frames over the size the
  * underlay carries), TAP write failures, offload refusals by reason.
@@ -208,6 +216,7 @@ export class NodeEngine {
 
   /** Starts registering. */
   start(now: number): void {
+    this.#stale = true;
     this.#sec?.start(now);
     this.#o.core.start(now);
     this.#saveAt = this.#o.save ? now + this.#saveEvery : Infinity;
@@ -217,6 +226,7 @@ export class NodeEngine {
   /** Handles one batch of TAP frames; returns how many (0: drained). */
   onDeviceReadable(now: number): number {
     const d = this.#o.device;
+    this.#stale = true;
     const n = d.read();
     if (n === 0) return 0;
     const core = this.#o.core;
@@ -284,6 +294,7 @@ export class NodeEngine {
   /** Handles one batch of datagrams; returns how many (0: drained). */
   onSocketReadable(now: number): number {
     this.#rxNow = now;
+    this.#stale = true;
     const n = this.#o.socket.receive(this.#onDatagram);
     if (n > 0) this.#drain(now);
     return n;
@@ -396,6 +407,7 @@ export class NodeEngine {
 
   /** Runs due timers: the core's, leaf ageing, the periodic save. */
   poll(now: number): void {
+    this.#stale = true;
     this.#sec?.poll(now);
     this.#o.core.poll(now);
     this.#o.leaves.expire(now);
@@ -416,18 +428,35 @@ export class NodeEngine {
     }
   }
 
-  /** When `poll` next has work. */
+  /** When `poll` next has work (cached until an entry point runs; see the module doc). */
   nextDeadline(): number {
-    return Math.min(
-      this.#o.core.nextDeadline(),
-      this.#sec?.nextDeadline() ?? Infinity,
-      this.#o.leaves.nextDeadline(),
-      this.#saveAt,
-    );
+    if (this.#stale) {
+      this.#deadline = Math.min(
+        this.#o.core.nextDeadline(),
+        this.#sec?.nextDeadline() ?? Infinity,
+        this.#o.leaves.nextDeadline(),
+        this.#saveAt,
+      );
+      this.#stale = false;
+    }
+    return this.#deadline;
   }
+
+  /**
+   * Marks the cached deadline stale: call after changing the core, the
+   * security layer or the leaf table other than through the engine.
+   */
+  deadlineMoved(): void {
+    this.#stale = true;
+  }
+
+  /** The last `nextDeadline()` result, until `#stale`. */
+  #deadline = Infinity;
+  #stale = true;
 
   /** SIGTERM: DEREGISTER, then saves the leaf table. */
   stop(now: number): void {
+    this.#stale = true;
     this.#sec?.sealer.setNow(now);
     this.#o.core.deregister(now);
     this.#drain(now);
@@ -456,6 +485,7 @@ export class NodeEngine {
 
   /** For /status. */
   status(now: number): Record<string, unknown> {
+    this.#stale = true; // reads only, as far as known; cheap insurance
     const core = this.#o.core;
     const s = core.status();
     const snap = this.#o.leaves.snapshot(now);
@@ -550,6 +580,7 @@ export class NodeEngine {
 
   /** For /metrics. */
   metrics(w: MetricsWriter): void {
+    this.#stale = true; // reads only, as far as known; cheap insurance
     const s = this.#o.core.status();
     w.gauge("l2_node_registered", "1 while registered", s.state === "registered" ? 1 : 0);
     w.gauge("l2_node_peers", "peers known", s.counters.peers ?? 0);

@@ -46,7 +46,13 @@ function seeded(seed: number): () => number {
 interface Net {
   sn: SupernodeEngine;
   snT: MemTransport;
-  nodes: { engine: NodeEngine; tap: MemFrameDevice; core: NodeCore; leaves: LeafTable }[];
+  nodes: {
+    engine: NodeEngine;
+    tap: MemFrameDevice;
+    core: NodeCore;
+    leaves: LeafTable;
+    layer?: SecureNode;
+  }[];
   saves: number[];
   /** Runs every engine until nothing moves, at `now`. */
   pump(now: number): void;
@@ -120,7 +126,7 @@ function build(secure = false): Net {
       save: () => saves[i]++,
       ...(layer ? { security: { layer, publicKey: identity } } : {}),
     });
-    return { engine, tap, core, leaves };
+    return { engine, tap, core, leaves, ...(layer ? { layer } : {}) };
   });
   const pump = (now: number) => {
     for (let round = 0; round < 100; round++) {
@@ -317,4 +323,85 @@ Deno.test("vpn engines with the security layer: handshakes, registration, ARP ac
     logLines.some((l) => l.includes("encrypted session with the supernode (aes-256-gcm")),
     "the node logs its supernode session",
   );
+});
+
+Deno.test("vpn engine: the cached nextDeadline is the fresh one after every entry point", () => {
+  for (const seed of [1, 2, 3]) {
+    const n = build(true);
+    const rnd = seeded(seed);
+    let now = 1000;
+    let checks = 0;
+    /** The cache against a recomputation; and never later than any part's deadline. */
+    const check = (what: string) => {
+      for (const [i, x] of n.nodes.entries()) {
+        const cached = x.engine.nextDeadline();
+        const parts = Math.min(
+          x.core.nextDeadline(),
+          x.layer!.nextDeadline(),
+          x.leaves.nextDeadline(),
+        );
+        assert(cached <= parts, `node ${i} after ${what} (seed ${seed}): ${cached} > ${parts}`);
+        x.engine.deadlineMoved();
+        assertEquals(cached, x.engine.nextDeadline(), `node ${i} after ${what} (seed ${seed})`);
+        checks++;
+      }
+    };
+    /** Every engine entry point a daemon calls, one at a time, checking after each. */
+    const pump = () => {
+      for (let round = 0; round < 100; round++) {
+        let moved = n.sn.onReadable(now);
+        for (const x of n.nodes) {
+          moved += x.engine.onSocketReadable(now);
+          check("onSocketReadable");
+          moved += x.engine.onDeviceReadable(now);
+          check("onDeviceReadable");
+        }
+        if (moved === 0) return;
+      }
+      throw new Error("the engines kept exchanging packets for 100 rounds");
+    };
+    n.sn.poll(now);
+    for (const x of n.nodes) x.engine.start(now);
+    check("start");
+    pump();
+    for (let op = 0; op < 400; op++) {
+      const r = rnd();
+      if (r < 0.4) {
+        // Time passes to somewhere around the next deadline (timers fire as in the loop).
+        const next = Math.min(...n.nodes.map((x) => x.engine.nextDeadline()));
+        now = Math.max(now, Math.min(next, now + 5000)) + Math.floor(rnd() * 50);
+        n.sn.poll(now);
+        for (const x of n.nodes) {
+          if (x.engine.nextDeadline() <= now) x.engine.poll(now);
+          check("poll");
+        }
+        pump();
+      } else if (r < 0.75) {
+        // A frame from a host behind a node: broadcast ARP or unicast to the other side.
+        const i = rnd() < 0.5 ? 0 : 1;
+        const host = 0x02_00_00_00_01_00 + Math.floor(rnd() * 8);
+        const dst = rnd() < 0.5 ? 0xffff_ffff_ffff : matAddress(7, 1 + (1 - i), 0);
+        n.nodes[i].tap.inject(arp(1, dst, host, [10, 9, 0, 1], 0, [10, 9, 0, 2]));
+        pump();
+      } else if (r < 0.9) {
+        for (const x of n.nodes) {
+          x.engine.status(now);
+          check("status");
+        }
+      } else {
+        now += Math.floor(rnd() * 700_000); // long silence: sessions, leaves, peers age out
+        for (const x of n.nodes) {
+          x.engine.poll(now);
+          check("poll after silence");
+        }
+        pump();
+      }
+      for (const x of n.nodes) x.tap.takeWritten();
+    }
+    for (const x of n.nodes) {
+      x.engine.stop(now);
+      check("stop");
+    }
+    assert(checks > 1000, `checks: ${checks}`);
+  }
 });
