@@ -409,6 +409,8 @@ async function startNode(
     ipVersion: isV4(snIp) ? 4 : 6,
     // ...and REGISTER (which needs that session) at most 4 s later: back within 10 s.
     registerRetryMaxMs: REGISTER_RETRY_MAX_MS,
+    // The engine writes every frame to the TAP right after each receive batch: no copies.
+    frameViews: true,
   });
   const engine = new NodeEngine({
     socket: new VpnSocket(udp),

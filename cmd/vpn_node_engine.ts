@@ -37,6 +37,12 @@
  * (the event loop's once-per-slice yield, a poll timeout) then costs no walk
  * of the peers, sessions and attempts.
  *
+ * Frames from the core are consumed within the receive batch that carried
+ * them (`#drain` right after it: MAT ingress rewrites in place, the
+ * coalescer copies, the TAP write is synchronous), so the daemon builds the
+ * core with `frameViews` (views into the socket's receive slots, no copy
+ * per frame).
+ *
  * Every drop is counted: MAT verdicts per direction, the core's send
  * results and `drop_*` reasons (`tx_too_big` for frames over the size the
  * underlay carries), TAP write failures, offload refusals by reason.

@@ -104,6 +104,14 @@ export interface NodeConfig {
   ipVersion?: 4 | 6;
   /** Most frames waiting for `takeFrames`. Default 4096. */
   maxFrames?: number;
+  /**
+   * `takeFrames` returns views into the received datagrams instead of
+   * copies (no allocation per frame): valid only until the caller reuses
+   * that receive buffer. For a caller that takes and consumes every frame
+   * after each receive batch, before its next receive (the node engine).
+   * Default false: copies the caller owns.
+   */
+  frameViews?: boolean;
   /** Most queued outgoing datagrams and events each. Default 65 536. */
   maxBacklog?: number;
   /** Broadcast fan-out and session readiness (the security layer). */
@@ -266,6 +274,7 @@ export class NodeCore {
       underlayMtu: 1500,
       ipVersion: 6,
       maxFrames: 4096,
+      frameViews: false,
       maxBacklog: 65_536,
       holdMs: 5000,
       maxHeldFrames: 16,
@@ -516,8 +525,11 @@ export class NodeCore {
       p.lastUsed = now;
       if (!fromSn && p.state === "direct" && from === p.endpoint) p.lastDirectRx = now;
     }
-    // The daemon reuses its receive buffer: keep a copy.
-    if (this.frames.push(packet.slice(HEADER_LENGTH, end))) {
+    // The daemon reuses its receive buffer: keep a copy, unless told the frame is consumed first.
+    const frame = this.cfg.frameViews
+      ? packet.subarray(HEADER_LENGTH, end)
+      : packet.slice(HEADER_LENGTH, end);
+    if (this.frames.push(frame)) {
       this.counters.add(broadcast ? "rx_broadcast" : "rx_frames");
     }
   }
@@ -804,7 +816,7 @@ export class NodeCore {
     return this.out.take();
   }
 
-  /** Frames for the TAP, oldest first (each a copy the caller owns). */
+  /** Frames for the TAP, oldest first (each a copy the caller owns, unless `frameViews`). */
   takeFrames(): Uint8Array[] {
     return this.frames.take();
   }
