@@ -24,7 +24,9 @@
  * packet: tens of microseconds of work), reused for the next deadline
  * check and poll timeout; after more work, or after `onDeadline`, the clock
  * is read again. A deadline is thus late by at most that little work (on
- * top of poll()'s millisecond rounding up).
+ * top of poll()'s millisecond rounding up); "packets" are what handlers
+ * report, so a handler whose one packet is costly (a TAP read of a 64 KiB
+ * TSO frame: tens of segments) may delay the next deadline by that much.
  *
  * Handlers are level-triggered: a handler that stops at its budget is
  * called again after the next (immediate) poll. A handler registered with
