@@ -37,10 +37,9 @@ export const CIPHER = "aes-256-gcm";
  * "libsodium 1.0.18", or "openssl" with why libsodium is not used.
  */
 export function aeadImplementation(): string {
-  const backend = aeadBackend(CIPHER);
-  if (backend === "libsodium") return `libsodium ${sodiumInfo().version}`;
-  const why = sodiumInfo().error ||
-    (sodiumInfo().aes256gcm ? "L2_AEAD_BACKEND=openssl" : "no AES-NI for libsodium");
+  const so = sodiumInfo();
+  if (aeadBackend(CIPHER) === "libsodium") return `libsodium ${so.version}`;
+  const why = so.error || (so.aes256gcm ? "L2_AEAD_BACKEND=openssl" : "no AES-NI for libsodium");
   return `openssl (${why})`;
 }
 

@@ -507,11 +507,8 @@ export class Aead {
         // libsodium wants the state 16-byte aligned; the backing store is malloc'd (16-aligned)
         // but the offset is checked rather than assumed.
         const mem = new Uint8Array(new ArrayBuffer(sodium.aesStateBytes + 16));
-        const at = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(mem))) & 15;
-        this.#soKey = mem.subarray(
-          at === 0 ? 0 : 16 - at,
-          (at === 0 ? 0 : 16 - at) + sodium.aesStateBytes,
-        );
+        const pad = (16 - Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(mem)))) & 15;
+        this.#soKey = mem.subarray(pad, pad + sodium.aesStateBytes);
         if (this.#so!.crypto_aead_aes256gcm_beforenm(this.#soKey, key) !== 0) {
           throw new CryptoError("crypto_aead_aes256gcm_beforenm", []);
         }

@@ -82,6 +82,21 @@ interface Row {
   note: string;
 }
 
+/** A row with nothing measured, only a note (a path that could not run). */
+function emptyRow(name: string, note: string): Row {
+  return {
+    name,
+    tcp: "-",
+    udp: "-",
+    loss: "-",
+    rtt: "-",
+    spread: "-",
+    hot: "-",
+    loaded: "-",
+    note,
+  };
+}
+
 const wrap = (ns: string) => ["ip", "netns", "exec", ns];
 
 async function has(cmd: string): Promise<boolean> {
@@ -492,30 +507,10 @@ async function main() {
           await measure(lab, "n2n v1 edge (Debian)", n1, n2, "10.66.0.2", "Twofish, MTU 1400"),
         );
       } catch (e) {
-        rows.push({
-          name: "n2n v1 edge (Debian)",
-          tcp: "-",
-          udp: "-",
-          loss: "-",
-          rtt: "-",
-          spread: "-",
-          hot: "-",
-          loaded: "-",
-          note: (e as Error).message,
-        });
+        rows.push(emptyRow("n2n v1 edge (Debian)", (e as Error).message));
       }
     } else {
-      rows.push({
-        name: "n2n v1",
-        tcp: "-",
-        udp: "-",
-        loss: "-",
-        rtt: "-",
-        spread: "-",
-        hot: "-",
-        loaded: "-",
-        note: "not installed",
-      });
+      rows.push(emptyRow("n2n v1", "not installed"));
     }
   } finally {
     for (const d of daemons) await d.close();
