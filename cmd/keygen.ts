@@ -26,6 +26,7 @@ import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import { randomBytes, x25519PublicKey } from "../ffi/crypto.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./kit/exit.ts";
+import { unsafeMode } from "./kit/config.ts";
 
 /** `l2 keygen` command line. */
 export const keygenCommand = command(
@@ -111,13 +112,7 @@ export function parseKeyFile(
 }
 
 /** Why a key file's mode is unsafe, or null: group and others must have no access. */
-export function unsafeMode(mode: number | null, path: string): string | null {
-  if (mode === null) return null;
-  if ((mode & 0o077) === 0) return null;
-  const m = (mode & 0o777).toString(8).padStart(3, "0");
-  return `Cannot use key file ${path}: other users can access it (mode 0${m}); ` +
-    `run chmod 600 ${path}`;
-}
+export { unsafeMode };
 
 /**
  * Loads a key pair from a key file; throws Error with a clear message when

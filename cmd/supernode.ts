@@ -48,6 +48,7 @@ import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 import { VpnSocket } from "./vpn_io.ts";
+import { ensureStateDir, readStateFile, writeStateFile } from "./vpn_state.ts";
 import { SupernodeCore, type SupernodeEvent } from "../core/vpn/supernode.ts";
 import { NullSealer } from "../core/vpn/sealer.ts";
 import { Members } from "../core/vpn/members.ts";
@@ -407,15 +408,14 @@ function snSecret(c: SnConfig): Uint8Array | null {
 const BINDINGS_FILE = "bindings.json";
 
 function loadBindings(dir: string, members: Members, now: number, log: TopicLogger): void {
-  let text: string;
+  let text: string | null;
   try {
-    text = Deno.readTextFileSync(`${dir}/${BINDINGS_FILE}`);
+    text = readStateFile(`${dir}/${BINDINGS_FILE}`);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      log.error(`id bindings not loaded: ${(e as Error).message}`);
-    }
+    log.error(`id bindings not loaded: ${(e as Error).message}`);
     return;
   }
+  if (text === null) return;
   try {
     const n = members.importBindings(JSON.parse(text), now);
     if (n > 0) log.info(`loaded ${n} node id binding(s) from ${dir}`);
@@ -425,10 +425,8 @@ function loadBindings(dir: string, members: Members, now: number, log: TopicLogg
 }
 
 function saveBindings(dir: string, members: Members, now: number): void {
-  const path = `${dir}/${BINDINGS_FILE}`;
-  const tmp = `${path}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(members.exportBindings(now)), { mode: 0o600 });
-  Deno.renameSync(tmp, path);
+  const text = JSON.stringify(members.exportBindings(now));
+  writeStateFile(`${dir}/${BINDINGS_FILE}`, new TextEncoder().encode(text));
 }
 
 function startSupernode(
@@ -441,7 +439,7 @@ function startSupernode(
     throw new ConfigError(`supernode.listen: expected an IP address, got ${c.listen.host}`);
   }
   const dir = c.state_dir || `/var/lib/l2/${cfg.name}`;
-  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureStateDir(dir);
   const staticKey = loadOrCreateKey(
     c.key || `${dir}/supernode.key`,
     c.key === "",

@@ -18,7 +18,7 @@
  * @module
  */
 import { isMap, isScalar, isSeq, type Node as YamlNode, type Scalar } from "yaml";
-import { ConfigError, fail, type Field, type Where } from "./kit/config.ts";
+import { ConfigError, fail, type Field, unsafeMode, type Where } from "./kit/config.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { fromBase64Key, loadKeyFile, toBase64, writeNewKeyFile } from "./keygen.ts";
 import { aeadBackend, sha256, sodiumInfo } from "../ffi/crypto.ts";
@@ -233,13 +233,8 @@ export function networkSecret(
         `${section}.secret_file: cannot read ${secretFile}: ${(e as Error).message}`,
       );
     }
-    if (st.mode !== null && (st.mode & 0o077) !== 0) {
-      throw new ConfigError(
-        `${section}.secret_file: other users can access ${secretFile} (mode 0${
-          (st.mode & 0o777).toString(8)
-        }); run chmod 600 ${secretFile}`,
-      );
-    }
+    const bad = unsafeMode(st.mode, secretFile, "secret file");
+    if (bad !== null) throw new ConfigError(`${section}.secret_file: ${bad}`);
     if (text === "") throw new ConfigError(`${section}.secret_file: ${secretFile} is empty`);
   }
   if (text === "") return null;

@@ -5,12 +5,22 @@
  * - `GET /metrics`: Prometheus text format.
  *
  * With a bearer token configured, every request must carry
- * `Authorization: Bearer <token>` (compared in constant time); without one the
- * endpoint should stay on loopback. Anything else answers 404/405.
+ * `Authorization: Bearer <token>`. Anything else answers 404/405.
+ *
+ * An endpoint without a token must be on loopback (`apiExposure`): a daemon
+ * whose endpoint is on any other address (`0.0.0.0`, `::`, a host's address,
+ * a host name) and has no token refuses to start (exit 2). The token is
+ * compared as HMAC-SHA256 digests under a key drawn at start
+ * (`sameSecret`): the comparison always covers 32 bytes, whatever the
+ * lengths and contents of the two tokens, and a remote timer learns nothing
+ * of the token from it. The token travels in clear (HTTP): off loopback, keep
+ * the endpoint on a management network.
  *
  * @module
  */
-import type { HostPort } from "./config.ts";
+import { formatHostPort, type HostPort } from "./config.ts";
+import { hmacSha256, randomBytes, timingSafeEqual } from "../../ffi/crypto.ts";
+import { type Ip16, isV4, parseIp } from "../../ffi/addr.ts";
 
 /** What the endpoint serves. */
 export interface ApiHandlers {
@@ -25,12 +35,74 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-function sameSecret(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
+/** The key of `sameSecret`'s digests: random, per process, never leaves it. */
+const COMPARE_KEY = randomBytes(new Uint8Array(32));
+
+/**
+ * True when the two strings are the same, in time that depends on neither
+ * their contents nor which of them is longer: both are reduced to
+ * HMAC-SHA256 digests under a per-process random key, and the two 32-byte
+ * digests compared with `CRYPTO_memcmp`. Hashing a string takes time in its
+ * own length only, so a peer timing its guesses learns neither the token's
+ * bytes nor its length.
+ *
+ * @example
+ * ```ts
+ * import { sameSecret } from "./api.ts";
+ * sameSecret("t0k3n", "t0k3n"); // true
+ * sameSecret("t0k3n", "t0k3"); // false
+ * ```
+ */
+export function sameSecret(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  return timingSafeEqual(
+    hmacSha256(COMPARE_KEY, enc.encode(a)),
+    hmacSha256(COMPARE_KEY, enc.encode(b)),
+  );
+}
+
+function isLoopbackIp(ip: Ip16): boolean {
+  if (isV4(ip)) return ip[12] === 127; // 127.0.0.0/8, also written ::ffff:127.x.y.z
+  for (let i = 0; i < 15; i++) if (ip[i] !== 0) return false;
+  return ip[15] === 1; // ::1
+}
+
+/**
+ * True when an endpoint on `host` can only be reached from this host:
+ * 127.0.0.0/8, `::1`, either written as an IPv4-mapped address
+ * (`::ffff:127.0.0.1`), or the name `localhost`. Everything else is not:
+ * the unspecified addresses `0.0.0.0`, `::` and `::ffff:0.0.0.0` (every
+ * address of the host), any other address, a zone (`fe80::1%eth0`), any
+ * other name, and forms only a resolver reads (`127.1`, `0x7f.0.0.1`).
+ *
+ * @example
+ * ```ts
+ * import { isLoopbackHost } from "./api.ts";
+ * isLoopbackHost("::1"); // true
+ * isLoopbackHost("0.0.0.0"); // false
+ * ```
+ */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === "localhost") return true;
+  const ip = parseIp(host);
+  return ip.ok && isLoopbackIp(ip.value);
+}
+
+/**
+ * Why a management endpoint may not start as configured, or null: an
+ * endpoint off loopback needs a token. `section` names the config section
+ * (`node.home`) for the message.
+ */
+export function apiExposure(
+  addr: HostPort | null,
+  token: string | null,
+  section: string,
+): string | null {
+  if (addr === null || token !== null || isLoopbackHost(addr.host)) return null;
+  return `api: the management endpoint ${formatHostPort(addr)} is not on loopback and has ` +
+    `no token, so anyone who reaches it reads /status and /metrics: set ${section}.api_token ` +
+    `in the config file (mode 0600), or keep it on loopback (--api 127.0.0.1:${addr.port}, ` +
+    `or api: 127.0.0.1:${addr.port}), or turn it off (--api off)`;
 }
 
 /** Answers one request; exported for tests. */

@@ -14,8 +14,10 @@ import {
   hostPortOrOff,
   type Infer,
   type Schema,
+  SECRET_KEYS,
   str,
 } from "./config.ts";
+import { apiExposure } from "./api.ts";
 import { DEFAULT_CONFIG, type Kind, type LoadOptions, loadSection } from "./load.ts";
 import { type DaemonConfig, type DaemonSpec, runDaemon } from "./daemon.ts";
 import { ConfigError } from "./config.ts";
@@ -56,7 +58,7 @@ export function apiFields(defaultPort: number) {
       defaultPort,
     }) as Field<HostPort | null>,
     api_token: str({
-      doc: "bearer token the management endpoint requires; empty: none (keep it on loopback)",
+      doc: "bearer token the management endpoint requires; empty: none, allowed on loopback only",
       default: "",
     }),
   } satisfies Schema;
@@ -78,18 +80,12 @@ export async function loadDaemon<S extends Schema & ReturnType<typeof apiFields>
     flags: { ...flags, api: { flag: "--api", value: args.api } },
   });
   const c = l.config as Record<string, unknown>;
-  return {
-    file: l.file,
-    name: l.name,
-    config: l.config,
-    log: l.log,
-    api: c.api as HostPort | null,
-    apiToken: (c.api_token as string) === "" ? null : c.api_token as string,
-  };
+  const api = c.api as HostPort | null;
+  const apiToken = (c.api_token as string) === "" ? null : c.api_token as string;
+  const exposed = apiExposure(api, apiToken, `${kind}.${l.name}`);
+  if (exposed !== null) throw new ConfigError(exposed);
+  return { file: l.file, name: l.name, config: l.config, log: l.log, api, apiToken };
 }
-
-/** Config keys whose values `--check-config` never prints. */
-const SECRET_KEYS = new Set(["api_token", "secret"]);
 
 /** Prints the effective configuration as JSON for `--check-config`, secrets masked. */
 export function printCheckedConfig(kind: string, cfg: DaemonConfig<unknown>): void {

@@ -3,6 +3,7 @@
  * xconnect) shares.
  *
  * - Loads its config section (exit 2 on a config error, before anything starts).
+ *   A management endpoint off loopback without a token is such an error.
  * - Logging from the config's `log:` section.
  * - The management endpoint (`/status`, `/metrics`), with a bearer token if set.
  * - Signals: SIGUSR1 re-reads the config's `log:` section (and keeps the
@@ -16,7 +17,7 @@
  * @module
  */
 import { ConfigError, formatHostPort, type HostPort } from "./config.ts";
-import { type ApiServer, serveApi } from "./api.ts";
+import { apiExposure, type ApiServer, serveApi } from "./api.ts";
 import { type LogConfig, Logger, type TopicLogger } from "./log.ts";
 import { MetricsWriter } from "./metrics.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit.ts";
@@ -70,6 +71,12 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
       return EXIT_USAGE;
     }
     throw e;
+  }
+  // Again here for daemons whose load() is not loadDaemon: before anything starts.
+  const exposed = apiExposure(cfg.api, cfg.apiToken, `${spec.role}.${cfg.name}`);
+  if (exposed !== null) {
+    console.error(`l2 ${spec.role}: ${exposed}`);
+    return EXIT_USAGE;
   }
   const log = new Logger(cfg.log);
   const kit = log.topic(spec.role);

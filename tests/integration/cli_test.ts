@@ -141,6 +141,7 @@ Deno.test("cli: --check-config never prints secrets", async () => {
     await Deno.writeTextFile(
       file,
       "las:\n  default:\n    secret: hunter2\n    api_token: t0ps3cret\n",
+      { mode: 0o600 }, // it holds secrets
     );
     const r = await runL2(["las", "--config", file, "--check-config"]);
     assertEquals(r.code, 0, r.stderr);

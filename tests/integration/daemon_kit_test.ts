@@ -40,7 +40,7 @@ Deno.test("daemon kit: status, metrics, token, USR1, HUP, bad reload, TERM", asy
   await withNetns("kit", async (_ns, wrap) => {
     const dir = await Deno.makeTempDir();
     const file = `${dir}/kit.yaml`;
-    await Deno.writeTextFile(file, config("hi"));
+    await Deno.writeTextFile(file, config("hi"), { mode: 0o600 }); // it holds a token
     const d = new Daemon(KIT, [file], {}, wrap);
     try {
       await d.waitLine(/kit-test: started/);

@@ -283,7 +283,7 @@ Deno.test("las: a shared secret admits the edge that has it and refuses one with
     }
     await lab.bridge(core, "br0", members);
     const conf = async (name: string, text: string) => {
-      await Deno.writeTextFile(`${dir}/${name}.yaml`, text);
+      await Deno.writeTextFile(`${dir}/${name}.yaml`, text, { mode: 0o600 }); // secrets
       return `${dir}/${name}.yaml`;
     };
     const wrap = (ns: string) => ["ip", "netns", "exec", ns];

@@ -166,6 +166,7 @@ Deno.test("vpn config: the default key is created 0600 and its public key logged
       cfg,
       `supernode:\n  default:\n    state_dir: ${dir}/sn\n    mode: open\n    secret: s3cret\n` +
         `    listen: 127.0.0.1:${PORT}\n    api: off\n`,
+      { mode: 0o600 }, // it holds a secret
     );
     // Started, then stopped by SIGTERM once it listens.
     const p = new Deno.Command(Deno.execPath(), {

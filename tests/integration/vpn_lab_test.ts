@@ -136,6 +136,7 @@ async function startNode(
   await Deno.writeTextFile(
     cfg,
     `node:\n  default:\n    state_dir: ${stateDir}\n    supernode_key: "${snKey}"\n${yaml}`,
+    { mode: 0o600 }, // `yaml` may hold the network secret
   );
   const d = new Daemon(MAIN, [...args, "--config", cfg], {}, wrap(ns));
   daemons.push(d);
