@@ -188,6 +188,11 @@ Deno.test("state files: written through a new file and a rename, never through a
     assertEquals(await Deno.readTextFile(victim), "mine\n");
     assertEquals(await Deno.readTextFile(`${dir}/a.json`), "[1]");
     assertEquals((await Deno.lstat(`${dir}/a.json`)).mode! & 0o777, 0o600);
+    // A dangling link at the temporary name: nothing is created where it points.
+    await Deno.symlink(`${dir}/made-through-link`, `${dir}/e.json.tmp`);
+    writeStateFile(`${dir}/e.json`, enc("[5]"));
+    assertEquals(await Deno.lstat(`${dir}/made-through-link`).then(() => true, () => false), false);
+    assertEquals(await Deno.readTextFile(`${dir}/e.json`), "[5]");
     // A link at the name itself: replaced by the file.
     await Deno.symlink(victim, `${dir}/b.json`);
     writeStateFile(`${dir}/b.json`, enc("[2]"));
