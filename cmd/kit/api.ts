@@ -11,10 +11,10 @@
  * whose endpoint is on any other address (`0.0.0.0`, `::`, a host's address,
  * a host name) and has no token refuses to start (exit 2). The token is
  * compared as HMAC-SHA256 digests under a key drawn at start
- * (`sameSecret`): the comparison always covers 32 bytes, whatever the
- * lengths and contents of the two tokens, and a remote timer learns nothing
- * of the token from it. The token travels in clear (HTTP): off loopback, keep
- * the endpoint on a management network.
+ * (`tokenCheck`): the comparison always covers 32 bytes, and its time
+ * depends only on what the client sent, so a remote timer learns nothing of
+ * the token. The token travels in clear (HTTP): off loopback, keep the
+ * endpoint on a management network.
  *
  * @module
  */
@@ -35,30 +35,47 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-/** The key of `sameSecret`'s digests: random, per process, never leaves it. */
+/** The key of the token digests: random, per process, never leaves it. */
 const COMPARE_KEY = randomBytes(new Uint8Array(32));
 
+function digest(text: string): Uint8Array {
+  return hmacSha256(COMPARE_KEY, new TextEncoder().encode(text));
+}
+
+/** Whether a presented token is the configured one. */
+export type TokenCheck = (presented: string) => boolean;
+
 /**
- * True when the two strings are the same, in time that depends on neither
- * their contents nor which of them is longer: both are reduced to
- * HMAC-SHA256 digests under a per-process random key, and the two 32-byte
- * digests compared with `CRYPTO_memcmp`. Hashing a string takes time in its
- * own length only, so a peer timing its guesses learns neither the token's
- * bytes nor its length.
+ * A check of presented tokens against `token`, timing-safe: the token's
+ * HMAC-SHA256 digest (under a per-process random key) is computed once,
+ * here; each presented token is reduced to its digest and the two 32-byte
+ * digests compared with `CRYPTO_memcmp`. The time of a check depends only on
+ * the length of what the client sent, never on the token's bytes or length.
+ *
+ * @example
+ * ```ts
+ * import { tokenCheck } from "./api.ts";
+ * const check = tokenCheck("t0k3n");
+ * check("t0k3n"); // true
+ * check("t0k3"); // false
+ * ```
+ */
+export function tokenCheck(token: string): TokenCheck {
+  const want = digest(token);
+  return (presented) => timingSafeEqual(digest(presented), want);
+}
+
+/**
+ * True when the two strings are the same (`tokenCheck` for one use).
  *
  * @example
  * ```ts
  * import { sameSecret } from "./api.ts";
  * sameSecret("t0k3n", "t0k3n"); // true
- * sameSecret("t0k3n", "t0k3"); // false
  * ```
  */
 export function sameSecret(a: string, b: string): boolean {
-  const enc = new TextEncoder();
-  return timingSafeEqual(
-    hmacSha256(COMPARE_KEY, enc.encode(a)),
-    hmacSha256(COMPARE_KEY, enc.encode(b)),
-  );
+  return tokenCheck(b)(a);
 }
 
 function isLoopbackIp(ip: Ip16): boolean {
@@ -106,11 +123,11 @@ export function apiExposure(
 }
 
 /** Answers one request; exported for tests. */
-export function handle(req: Request, h: ApiHandlers, token: string | null): Response {
+export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): Response {
   if (token !== null) {
     const auth = req.headers.get("authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(auth);
-    if (!m || !sameSecret(m[1].trim(), token)) {
+    if (!m || !token(m[1].trim())) {
       return new Response("unauthorized: send Authorization: Bearer <token>\n", {
         status: 401,
         headers: { "www-authenticate": 'Bearer realm="l2"' },
@@ -143,6 +160,7 @@ export function handle(req: Request, h: ApiHandlers, token: string | null): Resp
 
 /** Starts the endpoint. Throws (with the OS reason) if the address cannot be bound. */
 export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): ApiServer {
+  const check = token === null ? null : tokenCheck(token);
   const ac = new AbortController();
   let resolveAddr!: (a: HostPort) => void;
   const bound = new Promise<HostPort>((r) => resolveAddr = r);
@@ -152,7 +170,7 @@ export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): 
     signal: ac.signal,
     onListen: ({ hostname, port }) => resolveAddr({ host: hostname, port }),
     onError: (e) => new Response(`internal error: ${(e as Error).message}\n`, { status: 500 }),
-  }, (req) => handle(req, h, token));
+  }, (req) => handle(req, h, check));
   void bound;
   const a = server.addr as Deno.NetAddr;
   return {

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
-import { handle } from "../../cmd/kit/api.ts";
+import { handle, tokenCheck } from "../../cmd/kit/api.ts";
 import { renderStatus } from "../../cmd/status.ts";
 
 function capture(
@@ -91,7 +91,7 @@ l2_inf +Inf
 Deno.test("api: routes, methods and bearer token", async () => {
   const h = { status: () => ({ role: "las", n: 1 }), metrics: () => "m 1\n" };
   const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
-    handle(new Request(`http://127.0.0.1${path}`, { method, headers }), h, "s3cret");
+    handle(new Request(`http://127.0.0.1${path}`, { method, headers }), h, tokenCheck("s3cret"));
   assertEquals((await get("/status")).status, 401);
   assertEquals((await get("/status", { authorization: "Bearer wrong" })).status, 401);
   const ok = await get("/status", { authorization: "Bearer s3cret" });

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../assert.ts";
-import { apiExposure, isLoopbackHost, sameSecret } from "../../cmd/kit/api.ts";
+import { apiExposure, isLoopbackHost, sameSecret, tokenCheck } from "../../cmd/kit/api.ts";
 import {
   ConfigError,
   parseYaml,
@@ -16,7 +16,7 @@ import {
 } from "../../cmd/kit/config.ts";
 import { readStateFile, unsafeStateDir, writeStateFile } from "../../cmd/vpn_state.ts";
 
-Deno.test("api token: sameSecret is string equality, whatever the lengths and bytes", () => {
+Deno.test("api token: tokenCheck and sameSecret are string equality, whatever the lengths and bytes", () => {
   const table: [string, string, boolean][] = [
     ["t0k3n", "t0k3n", true],
     ["", "", true],
@@ -28,7 +28,12 @@ Deno.test("api token: sameSecret is string equality, whatever the lengths and by
     ["\u00e9", "e\u0301", false], // no Unicode normalization
     ["", "t0k3n", false],
   ];
-  for (const [a, b, want] of table) assertEquals(sameSecret(a, b), want, `${a} vs ${b}`);
+  for (const [a, b, want] of table) {
+    assertEquals(sameSecret(a, b), want, `${a} vs ${b}`);
+    assertEquals(tokenCheck(b)(a), want, `${a} vs ${b}`);
+  }
+  const check = tokenCheck("t0k3n");
+  assert(check("t0k3n") && check("t0k3n"), "a check is reusable");
   fc.assert(
     fc.property(fc.string(), fc.string(), (a, b) => sameSecret(a, b) === (a === b)),
     { numRuns: 300 },
