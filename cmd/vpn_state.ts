@@ -84,7 +84,7 @@ export function ensureStateDir(dir: string): void {
 /**
  * Writes `data` to `path` (mode 0600) through `<path>.tmp`: created
  * exclusively (O_CREAT|O_EXCL: a link or file left in its place is removed,
- * not followed), synced, renamed over `path`.
+ * not followed), synced, renamed over `path`, and the directory synced.
  */
 export function writeStateFile(path: string, data: Uint8Array): void {
   const tmp = `${path}.tmp`;
@@ -108,6 +108,14 @@ export function writeStateFile(path: string, data: Uint8Array): void {
   }
   f.close();
   Deno.renameSync(tmp, path);
+  // The rename itself on disk too (a power loss would otherwise keep the old file).
+  const slash = path.lastIndexOf("/");
+  const d = Deno.openSync(slash < 0 ? "." : path.slice(0, slash) || "/", { read: true });
+  try {
+    d.syncSync();
+  } finally {
+    d.close();
+  }
 }
 
 /** Largest state file read (the tables are bounded far below). */
