@@ -105,16 +105,24 @@ export function isLoopbackHost(host: string): boolean {
   return ip.ok && isLoopbackIp(ip.value);
 }
 
+/** Below this many characters a token is logged as guessable. */
+export const SHORT_TOKEN = 16;
+
 /**
  * Why a management endpoint may not start as configured, or null: an
- * endpoint off loopback needs a token. `section` names the config section
- * (`node.home`) for the message.
+ * endpoint off loopback needs a token, and a token must be one a request
+ * can carry (the header's value is trimmed). `section` names the config
+ * section (`node.home`) for the message.
  */
 export function apiExposure(
   addr: HostPort | null,
   token: string | null,
   section: string,
 ): string | null {
+  if (token !== null && token !== token.trim()) {
+    return `${section}.api_token: begins or ends with white space, which no request can ` +
+      `send: remove it`;
+  }
   if (addr === null || token !== null || isLoopbackHost(addr.host)) return null;
   return `api: the management endpoint ${formatHostPort(addr)} is not on loopback and has ` +
     `no token, so anyone who reaches it reads /status and /metrics: set ${section}.api_token ` +

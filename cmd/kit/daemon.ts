@@ -17,7 +17,7 @@
  * @module
  */
 import { ConfigError, formatHostPort, type HostPort } from "./config.ts";
-import { apiExposure, type ApiServer, serveApi } from "./api.ts";
+import { apiExposure, type ApiServer, serveApi, SHORT_TOKEN } from "./api.ts";
 import { type LogConfig, Logger, type TopicLogger } from "./log.ts";
 import { MetricsWriter } from "./metrics.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit.ts";
@@ -128,6 +128,12 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
 
   let api: ApiServer | null = null;
   if (cfg.api) {
+    if (cfg.apiToken !== null && cfg.apiToken.length < SHORT_TOKEN) {
+      kit.warn(
+        `api_token has ${cfg.apiToken.length} characters: short enough to guess; ` +
+          `use ${SHORT_TOKEN} or more (e.g. openssl rand -base64 24)`,
+      );
+    }
     try {
       api = serveApi(cfg.api, { status, metrics }, cfg.apiToken);
       kit.info(`management endpoint on http://${formatHostPort(api.addr)}`, {

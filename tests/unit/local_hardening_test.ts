@@ -87,6 +87,11 @@ Deno.test("api endpoint: off loopback without a token is refused, with the key t
   assertEquals(apiExposure({ host: "127.0.0.1", port: 7656 }, null, "node.home"), null);
   assertEquals(apiExposure({ host: "::1", port: 7656 }, null, "node.home"), null);
   assertEquals(apiExposure({ host: "0.0.0.0", port: 7656 }, "t", "node.home"), null);
+  // A token no request can carry (the header value is trimmed) is refused anywhere.
+  assertStringIncludes(
+    apiExposure({ host: "127.0.0.1", port: 7656 }, " t0k3n", "node.home") ?? "accepted",
+    "node.home.api_token: begins or ends with white space",
+  );
   for (const host of ["0.0.0.0", "::", "::ffff:0.0.0.0", "192.0.2.1"]) {
     const why = apiExposure({ host, port: 7656 }, null, "node.home");
     assert(why !== null, host);
