@@ -16,6 +16,7 @@ import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import {
   bool,
+  cidr,
   int,
   intIn,
   ipAddress,
@@ -39,7 +40,7 @@ import { ConfigError, type Infer } from "./kit/config.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
-import { LasEngine } from "./las_engine.ts";
+import { LasEngine, peerPrefix, type PeerPrefix } from "./las_engine.ts";
 import type { SwitchOptions } from "../core/switch.ts";
 import { openRawIp } from "../ffi/raw.ts";
 import { sourceFor } from "../ffi/route.ts";
@@ -101,6 +102,20 @@ export const lasFields = {
     default: [],
   }),
   udp: bool({ doc: "also accept L2TPv3 over UDP port 1701", default: false }),
+  allow: list(cidr({ doc: "prefix" }), {
+    doc: "peer prefixes (IPv4 or IPv6 CIDR) whose control messages are taken; empty: any peer",
+    default: [],
+  }),
+  max_pending_per_peer: int({
+    doc: "control connection handshakes in progress from one peer address (IPv6: one /64)",
+    min: 1,
+    max: 256,
+    default: 4,
+  }),
+  df: bool({
+    doc: "set Don't Fragment on the L2TPv3 packets the LAS sends; default clear, as a Cisco sends",
+    default: false,
+  }),
   hostname: str({ doc: "Host Name AVP sent to peers; empty: the system host name", default: "" }),
   secret: str({
     doc: "shared secret for control message authentication (Message Digest AVP); empty: none",
@@ -223,15 +238,28 @@ function startLas(
       slotSize: 9216,
       rcvbuf: 8 << 20,
       forceBuffers: true,
+      dontFragment: c.df,
     });
     sockets.push(ip);
     if (c.udp) {
-      udp = openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216, rcvbuf: 4 << 20 });
+      udp = openUdp({
+        bind: "0.0.0.0:1701",
+        batch: 64,
+        slotSize: 9216,
+        rcvbuf: 4 << 20,
+        dontFragment: c.df,
+      });
       sockets.push(udp);
     }
   } catch (e) {
     for (const s of sockets) s.close();
     throw e;
+  }
+  const allow: PeerPrefix[] = [];
+  for (const a of c.allow) {
+    const p = peerPrefix(`${a.address}/${a.prefix}`);
+    if (typeof p === "string") throw new ConfigError(`las.allow: ${p}`);
+    allow.push(p);
   }
   const engine = new LasEngine({
     ip,
@@ -251,6 +279,8 @@ function startLas(
     maxSwitches: c.max_switches,
     cookieLength: c.cookie as 0 | 4 | 8,
     acceptDst: listenV4.length ? new Set(listenV4.map(v4ToNumber)) : null,
+    allow,
+    maxPendingPerPeer: c.max_pending_per_peer,
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
     sourceFor,
     log,
@@ -270,8 +300,9 @@ function startLas(
   log.info(
     `listening for L2TPv3 on IP protocol 115${udp ? " and UDP 1701" : ""}` +
       (listenV4.length ? ` at ${listenV4.join(", ")}` : " on every address"),
-    { auth: c.secret ? c.digest : "none", cookie: c.cookie },
+    { auth: c.secret ? c.digest : "none", cookie: c.cookie, df: c.df },
   );
+  log.info(acceptingLine(allow.map((p) => p.text), c.secret !== ""));
   const frag = fragmentWatch(log);
   return Promise.resolve({
     status: () => engine.status(clock()),
@@ -280,10 +311,25 @@ function startLas(
     async stop() {
       clearInterval(frag);
       engine.stop(clock());
+      loop.wake(); // the StopCCN's retransmission deadline is new
+      // The loop keeps running: it retransmits the StopCCNs and reads their acknowledgements.
+      while (!engine.stopped(clock())) await new Promise((r) => setTimeout(r, 20));
       await loop.close();
       await running;
     },
   });
+}
+
+/**
+ * The start line that says which peers the LAS takes, e.g. "accepting
+ * L2TPv3 peers from anywhere (no allow list, no secret)".
+ */
+export function acceptingLine(allow: readonly string[], secret: boolean): string {
+  const who = allow.length === 0 ? "anywhere" : allow.join(", ");
+  const how = allow.length === 0
+    ? (secret ? "no allow list; shared secret required" : "no allow list, no secret")
+    : (secret ? "shared secret required" : "no secret");
+  return `accepting L2TPv3 peers from ${who} (${how})`;
 }
 
 /** Reads the namespace's IPv4 reassembly counter (`/proc/net/snmp`, Ip: ReasmReqds). */

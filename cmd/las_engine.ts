@@ -31,17 +31,17 @@
  *
  * @module
  */
-import { L2tpEndpoint } from "../core/l2tp/endpoint.ts";
+import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../core/l2tp/endpoint.ts";
 import type { L2tpEvent } from "../core/l2tp/events.ts";
 import type { SessionInfo } from "../core/l2tp/session.ts";
 import { dataHeaderLength, writeDataHeader } from "../core/l2tp/data_header.ts";
 import type { Transport } from "../core/l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
 import { IdAllocator } from "../core/l2tp/id_allocator.ts";
-import { LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
+import { Drop, LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
 import { formatMac } from "../core/mac.ts";
 import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
-import { formatIp, ipEquals, isV4, v4Number } from "../ffi/addr.ts";
+import { formatIp, ipEquals, isV4, parseIp, v4Number } from "../ffi/addr.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 
@@ -66,6 +66,13 @@ export interface LasEngineOptions {
   cookieLength: 0 | 4 | 8;
   /** Only accept packets sent to these local IPv4 addresses (as numbers); null: any. */
   acceptDst: ReadonlySet<number> | null;
+  /**
+   * Peers whose control messages are taken (IPv4 or IPv6 prefixes); null or
+   * empty: any peer. Anything else is dropped and counted before parsing.
+   */
+  allow?: readonly PeerPrefix[] | null;
+  /** Handshakes in progress from one source (IPv4 address, IPv6 /64). Default 4. */
+  maxPendingPerPeer?: number;
   /** Control message authentication: shared secret and hash (node:crypto), or null. */
   auth: { secret: Uint8Array; hash: HashFn; digest: DigestAlgorithm } | null;
   /**
@@ -76,6 +83,43 @@ export interface LasEngineOptions {
   sourceFor?: (dest: Ip16) => Ip16 | null;
   log: TopicLogger;
 }
+
+/** An `allow:` entry: an address (16 bytes, IPv4 mapped) and a prefix length over it. */
+export interface PeerPrefix {
+  ip: Ip16;
+  /** Prefix length over the 16-byte form (an IPv4 /24 is 96 + 24 = 120). */
+  bits: number;
+  /** As written, for logs. */
+  text: string;
+}
+
+/** Parses "192.0.2.0/24" or "2001:db8::/32" (or a bare address) into a `PeerPrefix`. */
+export function peerPrefix(text: string): PeerPrefix | string {
+  const [addr, len, extra] = text.split("/");
+  if (extra !== undefined) return `expected ADDRESS/PREFIX, got ${JSON.stringify(text)}`;
+  const r = parseIp(addr);
+  if (!r.ok) return r.reason;
+  const v4 = isV4(r.value);
+  const max = v4 ? 32 : 128;
+  const n = len === undefined ? max : Number(len);
+  if (!/^\d{1,3}$/.test(len ?? String(max)) || n > max) {
+    return `prefix length must be 0..${max}, got ${len}`;
+  }
+  return { ip: r.value, bits: v4 ? 96 + n : n, text };
+}
+
+/** True when `ip` is inside `p`. */
+export function prefixContains(p: PeerPrefix, ip: Ip16): boolean {
+  let bits = p.bits;
+  for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((p.ip[i] & mask) !== (ip[i] & mask)) return false;
+  }
+  return true;
+}
+
+/** Longest Remote End ID (VC id) a session may carry, bytes; a Cisco VC id is a 32-bit number. */
+export const MAX_REMOTE_END_ID = 64;
 
 /** A session attached to a switch port. */
 interface Attached {
@@ -101,6 +145,8 @@ interface Attached {
   txFrames: number;
   txBytes: number;
   txErrors: number;
+  /** A VLAN-tagged frame from this session was dropped by policy and logged (once). */
+  vlanLogged: boolean;
 }
 
 /** One virtual switch: all sessions of one VC id. */
@@ -113,6 +159,8 @@ interface VcSwitch {
   /** Port id to attached session. */
   ports: (Attached | undefined)[];
   created: number;
+  /** A PW type 4 and a type 5 session met on this VC and it was logged (once). */
+  mixedLogged: boolean;
 }
 
 /** Where to reach a peer and which local address it called. */
@@ -122,6 +170,20 @@ interface PeerAddr {
 }
 
 const MAX_FRAME = 65535;
+/** Longest a shutdown waits for StopCCN acknowledgements, ms. */
+export const STOP_WAIT_MS = 2000;
+
+/**
+ * The source a peer counts against for the per-source handshake limit: the
+ * IPv4 address, or the IPv6 /64 (one host usually holds a whole /64).
+ */
+export function sourceOf(peer: string): string {
+  const m = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(peer);
+  const addr = m ? m[1] : peer;
+  const r = parseIp(addr);
+  if (!r.ok || isV4(r.value)) return addr;
+  return `${hex(r.value.subarray(0, 8))}/64`;
+}
 /** Recent up/down events kept for /status. */
 const RECENT_MAX = 64;
 
@@ -179,8 +241,13 @@ export class LasEngine {
     switches_created: 0,
     switches_removed: 0,
     sessions_refused_switch_limit: 0,
+    sessions_refused_remote_end_id: 0,
+    rx_not_allowed: 0,
+    vlan_frames_dropped: 0,
   };
   #stopping = false;
+  /** When a shutdown stops waiting for StopCCN acknowledgements (ms). */
+  #stopDeadline = Infinity;
   /** Recent session and connection ups and downs, newest last; bounded by RECENT_MAX. */
   readonly #recent: Record<string, unknown>[] = [];
 
@@ -199,6 +266,8 @@ export class LasEngine {
         ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
         : {}),
       sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) => this.#admit(req),
+      maxPendingPerSource: o.maxPendingPerPeer ?? 4,
+      sourceOf: sourceOf,
     };
     this.ipEp = o.ip ? new L2tpEndpoint({ transport: "ip", ...common }) : null;
     this.udpEp = o.udp ? new L2tpEndpoint({ transport: "udp", ...common }) : null;
@@ -220,6 +289,11 @@ export class LasEngine {
    * only while switches plus switches being created stay under the limit.
    */
   #admit(req: { vcId: Uint8Array; localSessionId: number }): string | null {
+    if (req.vcId.length > MAX_REMOTE_END_ID) {
+      this.counters.sessions_refused_remote_end_id++;
+      return `its Remote End ID of ${req.vcId.length} bytes is too long (at most ` +
+        `${MAX_REMOTE_END_ID})`;
+    }
     const key = vcKey(req.vcId).key;
     let known = this.#switches.has(key);
     if (!known) {
@@ -298,6 +372,16 @@ export class LasEngine {
       if (c.kind === "frame") {
         this.#switchFrame(c.session.localSessionId, c.frame, now);
       } else if (c.kind === "control") {
+        if (!this.#allowed(rx.src[i])) {
+          this.counters.rx_not_allowed++;
+          this.#o.log.limited(
+            "not_allowed",
+            "warn",
+            `control message from ${peer} dropped: not in the allow list`,
+            { peer },
+          );
+          continue;
+        }
         this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
         ep.receive(peer, bytes, now);
       } else {
@@ -310,7 +394,18 @@ export class LasEngine {
     return n;
   }
 
-  /** A rate-limited line, per peer and reason, for data packets that cannot be used. */
+  /** True when the allow list (if any) holds `src`. */
+  #allowed(src: Ip16): boolean {
+    const list = this.#o.allow;
+    if (!list || list.length === 0) return true;
+    for (const p of list) if (prefixContains(p, src)) return true;
+    return false;
+  }
+
+  /**
+   * A rate-limited line for data packets that cannot be used: limited per
+   * reason, not per peer, so forged sources cannot multiply the lines.
+   */
   #logDrop(reason: string, peer: string, bytes: Uint8Array, kind: Transport): void {
     const off = kind === "udp" ? 4 : 0;
     const sid = bytes.length >= off + 4
@@ -329,7 +424,7 @@ export class LasEngine {
       bad_version: `data packet from ${peer} with a version other than 3`,
     };
     this.#o.log.limited(
-      `${peer}:${reason}`,
+      `data:${reason}`,
       "warn",
       text[reason] ?? `data from ${peer} dropped: ${reason}`,
       {
@@ -345,6 +440,19 @@ export class LasEngine {
     a.rxFrames++;
     a.rxBytes += frame.length;
     const n = a.sw.sw.forward(a.port, frame, now);
+    if (n === 0 && a.sw.sw.lastDrop === Drop.VLAN) {
+      this.counters.vlan_frames_dropped++;
+      if (!a.vlanLogged) {
+        a.vlanLogged = true;
+        this.#o.log.warn(
+          `session ${a.info.localSessionId} from ${a.info.peer} on VC ${a.sw.text} sends ` +
+            "VLAN-tagged frames, which this VC's policy drops (allow_vlan_tagged: false); " +
+            `PW type ${a.info.pwType}${
+              a.info.pwType === 4 ? " (Ethernet VLAN) carries tagged frames" : ""
+            }. Said once per session; counted in vlan_frames_dropped`,
+        );
+      }
+    }
     const egress = a.sw.sw.egress;
     for (let k = 0; k < n; k++) {
       const out = a.sw.ports[egress[k]];
@@ -435,9 +543,12 @@ export class LasEngine {
         });
         break;
       case "connection-down":
-        log.warn(`control connection with ${ev.peer} is down: ${ev.reason}`, {
-          ccid: ev.localCcid,
-        });
+        // A close we made or the peer's normal StopCCN is information, not a warning.
+        (ev.normal || this.#stopping ? log.info : log.warn).call(
+          log,
+          `control connection with ${ev.peer} is down: ${ev.reason}`,
+          { ccid: ev.localCcid },
+        );
         if (!this.#stopping) this.#peers.delete(ev.peer);
         break;
       case "session-up":
@@ -455,7 +566,8 @@ export class LasEngine {
         );
         break;
       case "rejected":
-        log.limited(`${ev.peer}:${ev.code}`, "warn", ev.reason, { peer: ev.peer, code: ev.code });
+        // Limited per code, not per peer: a forged source per packet cannot multiply lines.
+        log.limited(`rejected:${ev.code}`, "warn", ev.reason, { peer: ev.peer, code: ev.code });
         break;
     }
   }
@@ -486,6 +598,7 @@ export class LasEngine {
         sw: new LearningSwitch(policy.options),
         ports: [],
         created: now,
+        mixedLogged: false,
       };
       this.#switches.set(key, vc);
       this.counters.switches_created++;
@@ -519,7 +632,19 @@ export class LasEngine {
       txFrames: 0,
       txBytes: 0,
       txErrors: 0,
+      vlanLogged: false,
     };
+    const other = vc.ports.find((x) => x !== undefined && x.info.pwType !== s.pwType);
+    if (other && !vc.mixedLogged) {
+      vc.mixedLogged = true;
+      this.#o.log.warn(
+        `VC ${text} mixes PW types: session ${s.localSessionId} from ${s.peer} is type ` +
+          `${s.pwType}, session ${other.info.localSessionId} from ${other.info.peer} is type ` +
+          `${other.info.pwType}. Type 4 (Ethernet VLAN) carries tagged frames, type 5 ` +
+          "(Ethernet) untagged: hosts behind them will not reach each other unless both sides " +
+          "agree on tagging",
+      );
+    }
     vc.ports[port] = a;
     this.#attached.set(s.localSessionId, a);
     this.#o.log.info(
@@ -579,17 +704,30 @@ export class LasEngine {
     return t;
   }
 
-  /** Sends StopCCN on every control connection (SIGTERM). */
+  /**
+   * Sends StopCCN on every control connection (SIGTERM), retransmitted every
+   * `SHUTDOWN_RTO_MS` until acknowledged; keep calling `onReadable` and
+   * `poll` until `stopped(now)`.
+   */
   stop(now: number): void {
     this.#stopping = true;
+    this.#stopDeadline = now + STOP_WAIT_MS;
     for (const ep of [this.ipEp, this.udpEp]) {
       if (!ep) continue;
       for (const c of ep.connections()) {
-        ep.closeConnection(c.localCcid, now, "the LAS is shutting down");
+        if (c.state === "closing") continue;
+        ep.closeConnection(c.localCcid, now, "the LAS is shutting down", 1, SHUTDOWN_RTO_MS);
       }
     }
     this.#drain(now);
     this.#flush();
+  }
+
+  /** After `stop`: true once every StopCCN was acknowledged or about 2 s passed. */
+  stopped(now: number): boolean {
+    if (!this.#stopping) return false;
+    if (now >= this.#stopDeadline) return true;
+    return (this.ipEp?.allAcknowledged() ?? true) && (this.udpEp?.allAcknowledged() ?? true);
   }
 
   /** Number of control connections (all states). */

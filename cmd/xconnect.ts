@@ -62,6 +62,10 @@ export const xconnectFields = {
     doc: "HMAC of the Message Digest AVP when a secret is set",
     default: "md5",
   }),
+  df: bool({
+    doc: "set Don't Fragment on the L2TPv3 packets the edge sends; default clear, as a Cisco sends",
+    default: false,
+  }),
   hello_interval: int({
     doc: "seconds between HELLOs on an idle connection",
     min: 5,
@@ -153,8 +157,9 @@ function startXconnect(
   const fits = c.udp ? 1442 : 1454;
   let mtu = c.mtu || fits;
   let sock: DatagramSocket;
-  if (c.udp) sock = openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216 });
-  else sock = openRawIp({ protocol: 115, family: 4, batch: 64, slotSize: 9216 });
+  const dontFragment = c.df;
+  if (c.udp) sock = openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216, dontFragment });
+  else sock = openRawIp({ protocol: 115, family: 4, batch: 64, slotSize: 9216, dontFragment });
   let tap: FrameDevice;
   let packet: PacketDevice | null = null;
   try {
@@ -230,6 +235,9 @@ function startXconnect(
     reload: (next) => restartNeeded(c, next, "xconnect"),
     async stop() {
       engine.stop(clock());
+      loop.wake(); // the StopCCN's retransmission deadline is new
+      // The loop keeps running: it retransmits the StopCCN and reads its acknowledgement.
+      while (!engine.stopped(clock())) await new Promise((r) => setTimeout(r, 20));
       await loop.close();
       await running;
     },

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { L2tpEndpoint } from "../core/l2tp/endpoint.ts";
+import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../core/l2tp/endpoint.ts";
 import type { L2tpEvent } from "../core/l2tp/events.ts";
 import { writeDataHeader } from "../core/l2tp/data_header.ts";
 import type { Transport } from "../core/l2tp/control_message.ts";
@@ -70,6 +70,8 @@ export class XconnectEngine {
   #retryMs = RETRY_MIN_MS;
   #upSince = 0;
   #stopping = false;
+  /** When a shutdown stops waiting for the StopCCN's acknowledgement (ms). */
+  #stopDeadline = Infinity;
   readonly #scratch = new Uint8Array(65535 + 64);
   readonly counters = {
     rx_frames: 0,
@@ -219,7 +221,10 @@ export class XconnectEngine {
         break;
       }
       case "connection-down":
-        log.warn(`control connection to ${ev.peer} is down: ${ev.reason}`);
+        (ev.normal || this.#stopping ? log.info : log.warn).call(
+          log,
+          `control connection to ${ev.peer} is down: ${ev.reason}`,
+        );
         this.#session = null;
         this.state = "idle";
         this.#scheduleRetry(now);
@@ -238,7 +243,10 @@ export class XconnectEngine {
         });
         break;
       case "session-down":
-        log.warn(`session on VC ${this.#o.vcId} is down: ${ev.reason}`);
+        (this.#stopping ? log.info : log.warn).call(
+          log,
+          `session on VC ${this.#o.vcId} is down: ${ev.reason}`,
+        );
         this.#session = null;
         if (!this.#stopping) {
           this.state = "idle";
@@ -249,7 +257,7 @@ export class XconnectEngine {
         log.info(`the LAS says the circuit is ${ev.active ? "up" : "down"}`);
         break;
       case "rejected":
-        log.limited(`${ev.peer}:${ev.code}`, "warn", ev.reason, { peer: ev.peer });
+        log.limited(`rejected:${ev.code}`, "warn", ev.reason, { peer: ev.peer });
         break;
     }
   }
@@ -266,14 +274,24 @@ export class XconnectEngine {
     return Math.min(this.ep.nextDeadline(), this.#retryAt);
   }
 
-  /** Sends StopCCN (shutdown). */
+  /**
+   * Sends StopCCN (shutdown), retransmitted every `SHUTDOWN_RTO_MS` until
+   * acknowledged; keep the loop running until `stopped(now)`.
+   */
   stop(now: number): void {
     this.#stopping = true;
     this.#retryAt = Infinity;
+    this.#stopDeadline = now + 2000;
     for (const c of this.ep.connections()) {
-      this.ep.closeConnection(c.localCcid, now, "the edge is shutting down");
+      if (c.state === "closing") continue;
+      this.ep.closeConnection(c.localCcid, now, "the edge is shutting down", 1, SHUTDOWN_RTO_MS);
     }
     this.#drain(now);
+  }
+
+  /** After `stop`: true once the StopCCN was acknowledged or about 2 s passed. */
+  stopped(now: number): boolean {
+    return this.#stopping && (now >= this.#stopDeadline || this.ep.allAcknowledged());
   }
 
   /** For /status. */

@@ -655,6 +655,21 @@ export function setIntOpt(fd: number, level: number, name: number, value: number
   }
 }
 
+/**
+ * Sets whether datagrams leave with the IPv4 Don't Fragment bit:
+ * IP_MTU_DISCOVER = IP_PMTUDISC_DO (`df` true: DF set, an oversize send
+ * fails with EMSGSIZE) or IP_PMTUDISC_DONT (false: DF clear, the kernel
+ * fragments an oversize packet). Linux's default (IP_PMTUDISC_WANT) sets DF
+ * on everything. On an IPv6 socket IPV6_MTU_DISCOVER takes the same values
+ * (IPv6 has no DF bit: DONT lets the kernel fragment at the source to the
+ * path MTU it knows). Throws OsError.
+ */
+export function setDontFragment(fd: number, family: 4 | 6, df: boolean): void {
+  const v = df ? C.IP_PMTUDISC_DO : C.IP_PMTUDISC_DONT;
+  if (family === 4) setIntOpt(fd, C.IPPROTO_IP, C.IP_MTU_DISCOVER, v, "IP_MTU_DISCOVER");
+  else setIntOpt(fd, C.IPPROTO_IPV6, C.IPV6_MTU_DISCOVER, v, "IPV6_MTU_DISCOVER");
+}
+
 /** Reads an int socket option. */
 export function getIntOpt(fd: number, level: number, name: number, what: string): number {
   const b = new Uint8Array(new ArrayBuffer(128), 0, 8);

@@ -344,6 +344,11 @@ export const C = {
   IPPROTO_IPV6: 41,
   IP_TTL: 2,
   IP_PKTINFO: 8,
+  IP_MTU_DISCOVER: 10,
+  /** IP_MTU_DISCOVER values: never set DF (fragment locally), or always set it. */
+  IP_PMTUDISC_DONT: 0,
+  IP_PMTUDISC_DO: 2,
+  IPV6_MTU_DISCOVER: 23,
   IP_FREEBIND: 15,
   IPV6_UNICAST_HOPS: 16,
   IPV6_V6ONLY: 26,

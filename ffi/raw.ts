@@ -14,13 +14,22 @@
  *
  * Needs CAP_NET_RAW.
  *
- * Not done here: IP_HDRINCL, fragmentation control (IP_MTU_DISCOVER), BPF
+ * The DF bit is set or cleared with `dontFragment` (IP_MTU_DISCOVER).
+ *
+ * Not done here: IP_HDRINCL, BPF
  * filters by session id.
  *
  * @module
  */
 import { type Ip16, isV4, parseIp } from "./addr.ts";
-import { type BatchOptions, bindSocket, DatagramSocket, openSocket, setIntOpt } from "./dgram.ts";
+import {
+  type BatchOptions,
+  bindSocket,
+  DatagramSocket,
+  openSocket,
+  setDontFragment,
+  setIntOpt,
+} from "./dgram.ts";
 import { C, closeQuietly } from "./libc.ts";
 
 /** How to open a raw IP socket. */
@@ -34,6 +43,12 @@ export interface RawIpOptions extends BatchOptions {
   /** SO_RCVBUF / SO_SNDBUF in bytes (the kernel doubles them, capped at net.core.[rw]mem_max). */
   rcvbuf?: number;
   sndbuf?: number;
+  /**
+   * Don't Fragment on what this socket sends: true sets it (IP_PMTUDISC_DO),
+   * false clears it (IP_PMTUDISC_DONT, as Cisco sends L2TPv3); absent: the
+   * kernel default (Linux sets it, IP_PMTUDISC_WANT).
+   */
+  dontFragment?: boolean;
   /**
    * Set the buffers with SO_RCVBUFFORCE / SO_SNDBUFFORCE, which may exceed
    * net.core.[rw]mem_max (needs CAP_NET_ADMIN; without it the capped
@@ -95,6 +110,7 @@ export function openRawIp(opts: RawIpOptions): DatagramSocket {
     if (opts.sndbuf) setBuffer(fd, opts.forceBuffers ?? false, "snd", opts.sndbuf);
     if (family === 4) setIntOpt(fd, C.IPPROTO_IP, C.IP_PKTINFO, 1, "IP_PKTINFO");
     else setIntOpt(fd, C.IPPROTO_IPV6, C.IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO");
+    if (opts.dontFragment !== undefined) setDontFragment(fd, family, opts.dontFragment);
   } catch (e) {
     closeQuietly(fd);
     throw e;

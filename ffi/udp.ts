@@ -15,7 +15,14 @@
  * @module
  */
 import { type Endpoint, formatEndpoint, isV4, parseEndpoint } from "./addr.ts";
-import { type BatchOptions, bindSocket, DatagramSocket, openSocket, setIntOpt } from "./dgram.ts";
+import {
+  type BatchOptions,
+  bindSocket,
+  DatagramSocket,
+  openSocket,
+  setDontFragment,
+  setIntOpt,
+} from "./dgram.ts";
 import { C, closeQuietly } from "./libc.ts";
 
 export { DatagramSocket };
@@ -31,6 +38,12 @@ export interface UdpOptions extends BatchOptions {
   /** SO_RCVBUF / SO_SNDBUF in bytes (the kernel doubles and caps them). */
   rcvbuf?: number;
   sndbuf?: number;
+  /**
+   * Don't Fragment on what this socket sends: true sets it (IP_PMTUDISC_DO),
+   * false clears it (IP_PMTUDISC_DONT, as Cisco sends L2TPv3); absent: the
+   * kernel default (Linux sets it, IP_PMTUDISC_WANT).
+   */
+  dontFragment?: boolean;
 }
 
 /**
@@ -62,6 +75,7 @@ export function openUdp(opts: UdpOptions): DatagramSocket {
     if (opts.reuseAddr) setIntOpt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1, "SO_REUSEADDR");
     if (opts.rcvbuf) setIntOpt(fd, C.SOL_SOCKET, C.SO_RCVBUF, opts.rcvbuf, "SO_RCVBUF");
     if (opts.sndbuf) setIntOpt(fd, C.SOL_SOCKET, C.SO_SNDBUF, opts.sndbuf, "SO_SNDBUF");
+    if (opts.dontFragment !== undefined) setDontFragment(fd, family, opts.dontFragment);
     if (family === 4) {
       setIntOpt(fd, C.IPPROTO_IP, C.IP_PKTINFO, 1, "IP_PKTINFO");
     } else {

@@ -155,11 +155,15 @@ export function sign(
 }
 
 /** Why a message failed authentication. */
-export type AuthFailure = "no_digest" | "bad_digest";
+export type AuthFailure = "no_digest" | "wrong_algorithm" | "bad_digest";
 
 /**
  * Checks the digest of a received message (`avps` are the parsed views into
- * `bytes`). `nonces` is [sender's, receiver's], or [] for an SCCRQ.
+ * `bytes`). `nonces` is [sender's, receiver's], or [] for an SCCRQ. The
+ * digest must use the configured algorithm (`a.alg`): the Digest Type byte
+ * is chosen by the sender, and a receiver that let it pick would accept the
+ * weakest algorithm it knows (RFC 3931 section 4.3 has both sides
+ * configured alike).
  */
 export function verify(
   a: AuthContext,
@@ -170,6 +174,7 @@ export function verify(
 ): AuthFailure | null {
   const d = findDigest(bytes, avps);
   if (!d) return "no_digest";
+  if (d.alg !== a.alg) return "wrong_algorithm";
   const mac = digestOver(a, d.alg, bytes, transport, d.at, d.len, nonces);
   let diff = 0;
   for (let i = 0; i < d.len; i++) diff |= mac[i] ^ bytes[d.at + i];

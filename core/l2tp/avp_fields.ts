@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { PEER_NAME_MAX, RESULT_MESSAGE_MAX, safeBytes, safeText } from "./peer_text.ts";
 import { Avp as A, avpInfo, avpLabel, CiscoAvp as C, VENDOR_CISCO } from "./constants.ts";
 import type { Avp, ControlMessage } from "./control_message.ts";
 
@@ -85,6 +86,8 @@ export type DecodeResult =
   | { ok: true; value: Decoded }
   | { ok: false; reason: "bad_avp_value"; detail: string; avp: Avp };
 
+/** Longest id `printableId` shows whole (bytes). */
+export const PRINTABLE_ID_MAX = 64;
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 const utf8enc = new TextEncoder();
 
@@ -156,7 +159,7 @@ export function decodeFields(msg: ControlMessage): DecodeResult {
         case A.ResultCode: {
           const rc: ResultCodeValue = { result: u16(v) };
           if (v.length >= 4) rc.error = u16(v.subarray(2));
-          if (v.length > 4) rc.message = utf8.decode(v.subarray(4));
+          if (v.length > 4) rc.message = safeText(utf8.decode(v.subarray(4)), RESULT_MESSAGE_MAX);
           f.resultCode = rc;
           continue;
         }
@@ -173,10 +176,10 @@ export function decodeFields(msg: ControlMessage): DecodeResult {
           f.firmwareRevision = u16(v);
           continue;
         case A.HostName:
-          f.hostName = utf8.decode(v);
+          f.hostName = safeText(utf8.decode(v), PEER_NAME_MAX);
           continue;
         case A.VendorName:
-          f.vendorName = utf8.decode(v);
+          f.vendorName = safeText(utf8.decode(v), PEER_NAME_MAX);
           continue;
         case A.ReceiveWindowSize:
           f.receiveWindowSize = u16(v);
@@ -318,7 +321,10 @@ export function encodeFields(f: Fields, dialect: Dialect): Avp[] {
   if (f.messageType !== undefined) out.push(avp(0, A.MessageType, b16(f.messageType), true));
   if (f.resultCode) {
     const rc = f.resultCode;
-    const msg = rc.message !== undefined ? utf8enc.encode(rc.message) : new Uint8Array(0);
+    // Bounded and printable whatever the caller built it from: the AVP always fits.
+    const msg = rc.message !== undefined
+      ? utf8enc.encode(safeText(rc.message, RESULT_MESSAGE_MAX))
+      : new Uint8Array(0);
     const hasError = rc.error !== undefined || rc.message !== undefined;
     const v = new Uint8Array(hasError ? 4 + msg.length : 2);
     v.set(b16(rc.result), 0);
@@ -405,7 +411,8 @@ export function encodeFields(f: Fields, dialect: Dialect): Avp[] {
 /**
  * Printable form of an opaque identifier such as the Remote End ID: the text
  * itself when every byte is printable ASCII ("1234"), otherwise hex with the
- * uint32 value when it is four bytes ("0x000004d2 (1234)").
+ * uint32 value when it is four bytes ("0x000004d2 (1234)"). An id longer
+ * than `PRINTABLE_ID_MAX` bytes is shown cut, with its length.
  *
  * @example
  * ```ts
@@ -416,6 +423,7 @@ export function encodeFields(f: Fields, dialect: Dialect): Avp[] {
  */
 export function printableId(bytes: Uint8Array): string {
   if (bytes.length === 0) return "(empty)";
+  if (bytes.length > PRINTABLE_ID_MAX) return safeBytes(bytes, 2 * PRINTABLE_ID_MAX);
   let printable = true;
   for (const b of bytes) if (b < 0x20 || b > 0x7e) printable = false;
   if (printable) return String.fromCharCode(...bytes);

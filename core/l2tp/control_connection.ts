@@ -49,7 +49,6 @@ import {
   printableId,
 } from "./avp_fields.ts";
 import {
-  avpLabel,
   CdnResult,
   CIRCUIT_ACTIVE,
   ErrorCode,
@@ -62,13 +61,14 @@ import { type AuthContext, digestPlaceholder, sharedKey, sign, verify } from "./
 import {
   type Avp,
   type ControlMessage,
-  emitControl,
+  encodeControl,
   isZlb,
   messageTypeOf,
   parseControl,
 } from "./control_message.ts";
 import type { ResolvedConfig } from "./endpoint_config.ts";
 import type { L2tpEvent, RejectCode } from "./events.ts";
+import { boundedList } from "./peer_text.ts";
 import { ReliableChannel } from "./reliable_channel.ts";
 import {
   type Session,
@@ -212,6 +212,20 @@ export class ControlConnection {
   private readonly ourNonce: Uint8Array = new Uint8Array(0);
   /** The peer's authentication nonce, once its SCCRQ/SCCRP told us. */
   private peerNonce: Uint8Array | null = null;
+  /**
+   * True once the peer showed it receives what we send: a message that
+   * names our (random) Control Connection ID, which only a peer that got our
+   * SCCRP knows. Until then a responder is talking to a source address that
+   * may be forged, and sends it at most `amplificationFactor` times the
+   * bytes it received from it. An initiator chose its peer: proven at once.
+   */
+  proven: boolean;
+  /** Control bytes received from the peer while not proven. */
+  private rxUnproven = 0;
+  /** Control bytes sent to the peer while not proven. */
+  private txUnproven = 0;
+  /** A local `stop` (operator, shutdown) or the peer's StopCCN "clear" or "shutting down". */
+  private normalClose = false;
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -221,6 +235,7 @@ export class ControlConnection {
     now: number,
   ) {
     this.dialect = ctx.config.dialect;
+    this.proven = role === "initiator";
     const cfg = ctx.config.reliable;
     this.channel = new ReliableChannel<ControlMessage>(cfg, copyMessage);
     const c = ctx.config;
@@ -265,13 +280,29 @@ export class ControlConnection {
           ? [avps[0], placeholder, ...avps.slice(1)]
           : [...encodeFields({ messageType: MT.ACK }, "ietf"), placeholder];
       }
-      const bytes = emitControl(this.ctx.config.transport, {
+      const enc = encodeControl(this.ctx.config.transport, {
         ccid: t.body ? t.body.ccid : this.remoteCcid,
         ns: t.ns,
         nr: t.nr,
         avps,
       });
+      if (!enc.ok) {
+        // Every text we send is bounded (peer_text.ts), so this is a bug; it costs the
+        // message, never the daemon.
+        this.ctx.count("tx_encode_error");
+        this.reject("encode_error", `cannot send ${this.lastSent} to ${this.peer}: ${enc.detail}`);
+        continue;
+      }
+      const bytes = enc.bytes;
       if (this.auth) this.signBytes(bytes);
+      if (!this.proven) {
+        const budget = this.ctx.config.amplificationFactor * this.rxUnproven;
+        if (this.txUnproven + bytes.length > budget) {
+          this.budgetSpent(now);
+          return;
+        }
+        this.txUnproven += bytes.length;
+      }
       this.ctx.count(t.body ? (t.retransmit ? "tx_retransmit" : "tx_control") : "tx_zlb");
       this.ctx.send(this.peer, bytes);
     }
@@ -282,6 +313,31 @@ export class ControlConnection {
       this.goDown(`send queue to ${this.peer} is full: the peer is not acknowledging`, now);
       this.finished = true;
     }
+  }
+
+  /**
+   * An unproven peer would get more than `amplificationFactor` times what it
+   * sent: the source is likely forged (or the peer is not answering). Drop
+   * the connection without a word (nothing more goes to that address).
+   */
+  private budgetSpent(now: number): void {
+    this.ctx.count("drop_amplification_budget");
+    this.reject(
+      "amplification_budget",
+      `${this.peer} never answered what we sent (${this.txUnproven} bytes for ` +
+        `${this.rxUnproven} received, the limit is ${this.ctx.config.amplificationFactor}x): ` +
+        "connection dropped (a forged source address?)",
+    );
+    this.channel.stop();
+    this.channel.takeOutgoing();
+    if (this.state !== "closing") {
+      this.transition("closing", "amplification budget spent", now);
+      this.helloDeadline = Infinity;
+      for (const s of [...this.sessions.values()]) {
+        this.removeSession(s, "control connection dropped: peer never answered", now);
+      }
+    }
+    this.finished = true;
   }
 
   /** The nonces a digest covers: none for SCCRQ, else [sender's, receiver's]. */
@@ -330,13 +386,27 @@ export class ControlConnection {
       localCcid: this.localCcid,
       remoteCcid: this.remoteCcid,
       reason: wasUp ? reason : `during handshake: ${reason}`,
+      normal: this.normalClose,
     });
   }
 
-  /** Sends StopCCN and closes (local decision or protocol error). */
-  stop(result: number, error: number | undefined, message: string, now: number): void {
+  /**
+   * Sends StopCCN and closes (local decision or protocol error). `local`
+   * marks an operator's or shutdown close (a normal connection-down);
+   * `rtoMs` retransmits the StopCCN on a shorter timer (shutdown: a few
+   * tries within about 2 s instead of the usual back-off).
+   */
+  stop(
+    result: number,
+    error: number | undefined,
+    message: string,
+    now: number,
+    opts: { local?: boolean; rtoMs?: number } = {},
+  ): void {
     if (this.state === "closing") return;
+    this.normalClose = opts.local ?? false;
     this.goDown(message, now);
+    if (opts.rtoMs !== undefined) this.channel.setTimer(opts.rtoMs, opts.rtoMs);
     const f: Fields = {
       messageType: MT.StopCCN,
       resultCode: error === undefined ? { result, message } : { result, error, message },
@@ -437,7 +507,26 @@ export class ControlConnection {
    */
   receive(msg: ControlMessage, bytes: Uint8Array, now: number): void {
     const mt = messageTypeOf(msg);
-    if (this.auth && mt !== undefined && !this.authentic(msg, bytes, mt)) return;
+    if (this.auth) {
+      if (mt === undefined) {
+        // A ZLB cannot carry a digest: with a secret, acknowledgements are ACK messages.
+        // Taking a ZLB would let anyone who guesses Ns/Nr acknowledge (and so silence) our
+        // retransmissions.
+        this.ctx.count("drop_auth_zlb");
+        this.reject(
+          "auth_failed",
+          `ZLB from ${this.peer} dropped: a shared secret is configured, so acknowledgements ` +
+            "must be authenticated ACK messages",
+        );
+        return;
+      }
+      if (!this.authentic(msg, bytes, mt)) return;
+    }
+    if (!this.proven) {
+      this.rxUnproven += bytes.length;
+      // Only a peer that received our SCCRP knows our (random) CCID.
+      if (msg.ccid !== 0 && msg.ccid === this.localCcid) this.proven = true;
+    }
     if (this.state === "established") this.helloDeadline = now + this.ctx.config.helloIntervalMs;
     const body = isZlb(msg) || mt === MT.ACK ? null : msg;
     const r = this.channel.receive(msg.ns, msg.nr, body, now);
@@ -466,6 +555,8 @@ export class ControlConnection {
     this.ctx.count(`drop_auth_${bad}`);
     const why = bad === "no_digest"
       ? "no Message Digest, but a shared secret is configured"
+      : bad === "wrong_algorithm"
+      ? `its Message Digest is not HMAC-${this.auth.alg.toUpperCase()}, the configured digest`
       : "wrong Message Digest (shared secret mismatch?)";
     this.reject("auth_failed", `${messageName(mt)} from ${this.peer} dropped: ${why}`);
     return false;
@@ -476,9 +567,12 @@ export class ControlConnection {
     const mt = f.messageType!;
     const name = messageName(mt);
     if (d.unknownMandatory.length > 0) {
-      const which = d.unknownMandatory.map((a) => avpLabel(a.vendor, a.type)).join(", ");
-      const text =
-        `${name} from ${this.peer} carries ${which} with the M bit set, which we do not know`;
+      // Bounded: a peer may send a hundred of them; the reply names a few and counts the rest.
+      const n = d.unknownMandatory.length;
+      const which = boundedList(d.unknownMandatory.map((a) => `(${a.vendor},${a.type})`));
+      const text = `${name} from ${this.peer} carries ${n} unknown AVP${
+        n > 1 ? "s" : ""
+      } with the M bit set: ${which}`;
       this.reject("unknown_mandatory_avp", text);
       if (SESSION_MESSAGES.has(mt)) {
         this.refuseSessionMessage(
@@ -502,6 +596,8 @@ export class ControlConnection {
         return this.onScccn(now);
       case MT.StopCCN:
         this.ctx.count("rx_stopccn");
+        this.normalClose = f.resultCode?.result === StopCcnResult.GeneralClear ||
+          f.resultCode?.result === StopCcnResult.ShuttingDown;
         this.goDown(`peer sent StopCCN: ${resultText(f, "stopccn")}`, now);
         return;
       case MT.HELLO:

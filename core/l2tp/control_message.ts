@@ -18,8 +18,9 @@
  *
  * One door, `parseControl`, returns a `ControlMessage` (a plain object whose
  * AVP values are views into the input) or a reason; it never throws.
- * `emitControl` is its inverse: `parseControl(emitControl(m)) == m` for every
- * message without hidden AVPs.
+ * `encodeControl` is its inverse: `parseControl(encodeControl(m).bytes) == m`
+ * for every message without hidden AVPs; it returns an error instead of
+ * throwing for a message that cannot be encoded (an AVP over 1023 bytes).
  *
  * Deliberately not done here: the meaning of AVPs (`avp_fields.ts`), the
  * M-bit rule for unknown AVPs (the caller acts on `unknownMandatory` from
@@ -214,24 +215,45 @@ export function controlLength(transport: Transport, msg: ControlMessage): number
   return n;
 }
 
+/** Result of `encodeControl`: the bytes, or why they cannot be built. */
+export type ControlEncode =
+  | { ok: true; bytes: Uint8Array }
+  | { ok: false; reason: "avp_too_long" | "message_too_long"; detail: string };
+
 /**
- * Encodes a control message. AVP values longer than 1017 bytes and
- * out-of-range numbers are programming errors: this throws `RangeError`
- * for them (callers build messages from validated state, never from raw
- * network input, so the data path cannot reach the throw).
+ * Encodes a control message, or says why it cannot: an AVP longer than the
+ * 10-bit length allows (1023 bytes with its header) or a message longer
+ * than 65535 bytes. Never throws; this is the door the daemons use, so a
+ * reply built from a peer's data can fail to go out but cannot stop them.
  *
  * @example
  * ```ts
- * import { emitControl } from "./control_message.ts";
- * const zlb = emitControl("udp", { ccid: 1, ns: 2, nr: 3, avps: [] });
- * zlb.length; // 12
+ * import { encodeControl } from "./control_message.ts";
+ * const r = encodeControl("udp", { ccid: 1, ns: 2, nr: 3, avps: [] });
+ * r.ok && r.bytes.length; // 12
  * ```
  */
-export function emitControl(transport: Transport, msg: ControlMessage): Uint8Array {
+export function encodeControl(transport: Transport, msg: ControlMessage): ControlEncode {
+  for (const a of msg.avps) {
+    const alen = AVP_HEADER_LENGTH + a.value.length;
+    if (alen > AVP_MAX_LENGTH) {
+      return {
+        ok: false,
+        reason: "avp_too_long",
+        detail: `AVP (${a.vendor},${a.type}) of ${alen} bytes exceeds 1023`,
+      };
+    }
+  }
   const total = controlLength(transport, msg);
   const base = controlPrefix(transport);
   const length = total - base;
-  if (length > 0xffff) throw new RangeError(`control message of ${length} bytes is too long`);
+  if (length > 0xffff) {
+    return {
+      ok: false,
+      reason: "message_too_long",
+      detail: `control message of ${length} bytes exceeds 65535`,
+    };
+  }
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer);
   dv.setUint16(base, FLAGS_CONTROL);
@@ -242,16 +264,31 @@ export function emitControl(transport: Transport, msg: ControlMessage): Uint8Arr
   let off = base + CONTROL_HEADER_LENGTH;
   for (const a of msg.avps) {
     const alen = AVP_HEADER_LENGTH + a.value.length;
-    if (alen > AVP_MAX_LENGTH) {
-      throw new RangeError(`AVP (${a.vendor},${a.type}) of ${alen} bytes exceeds 1023`);
-    }
     dv.setUint16(off, (a.mandatory ? 0x8000 : 0) | (a.hidden ? 0x4000 : 0) | alen);
-    dv.setUint16(off + 2, a.vendor);
-    dv.setUint16(off + 4, a.type);
+    dv.setUint16(off + 2, a.vendor & 0xffff);
+    dv.setUint16(off + 4, a.type & 0xffff);
     out.set(a.value, off + AVP_HEADER_LENGTH);
     off += alen;
   }
-  return out;
+  return { ok: true, bytes: out };
+}
+
+/**
+ * `encodeControl` for messages known to fit (tests, scripted peers): throws
+ * `RangeError` where `encodeControl` returns an error. The daemons never
+ * call it.
+ *
+ * @example
+ * ```ts
+ * import { emitControl } from "./control_message.ts";
+ * const zlb = emitControl("udp", { ccid: 1, ns: 2, nr: 3, avps: [] });
+ * zlb.length; // 12
+ * ```
+ */
+export function emitControl(transport: Transport, msg: ControlMessage): Uint8Array {
+  const r = encodeControl(transport, msg);
+  if (!r.ok) throw new RangeError(r.detail);
+  return r.bytes;
 }
 
 /** The message type of a parsed message, `undefined` for a ZLB. */

@@ -23,13 +23,21 @@
  * without acknowledgement, counted, and reported as `rejected` events;
  * they never disturb established sessions.
  *
- * Bounded: connections (`maxConnections`, `maxPendingConnections`),
+ * Bounded: connections (`maxConnections`, `maxPendingConnections`, and
+ * `maxPendingPerSource` handshakes from one source address),
  * sessions (per connection, pending per connection, global via the Session
  * ID allocator), the undrained outgoing queue and event queue
  * (`maxBacklog`, oldest kept, newest dropped and counted).
  *
  * Control message authentication (RFC 3931 section 4.3) is on when the
  * config has a `secret` and a `hash` (see `auth.ts`).
+ *
+ * Forged sources: a responder connection sends a peer that has not yet
+ * named our CCID at most `amplificationFactor` (3) times the bytes it got
+ * from it (`ControlConnection.proven`), so a spoofed SCCRQ cannot turn the
+ * LAS into an amplifier. Every text built from a peer's bytes is bounded
+ * and printable (`peer_text.ts`); a message that cannot be encoded is
+ * dropped and counted, never thrown.
  *
  * Not done: tie breaking. Peers are opaque strings (IPv4 or IPv6 alike).
  *
@@ -51,6 +59,12 @@ import type { L2tpEvent, RejectCode } from "./events.ts";
 import { IdAllocator } from "./id_allocator.ts";
 import { CdnResult, StopCcnResult } from "./constants.ts";
 import type { Session, SessionInfo, TraceEntry } from "./session.ts";
+
+/**
+ * StopCCN retransmission timer at shutdown: six tries (the default five
+ * retransmissions) within about 2 s, instead of a back-off from 1 s to 8 s.
+ */
+export const SHUTDOWN_RTO_MS = 300;
 
 /** Result of `classifyData`. */
 export type DataClass =
@@ -183,6 +197,24 @@ export class L2tpEndpoint {
     return n;
   }
 
+  /** Handshakes in progress from `source` (see `sourceOf`). */
+  private pendingFrom(source: string): number {
+    let n = 0;
+    for (const c of this.byLocal.values()) {
+      if (c.handshaking && this.sourceOf(c.peer) === source) n++;
+    }
+    return n;
+  }
+
+  /** The source a peer counts against: the config's `sourceOf`, else the name without a port. */
+  private sourceOf(peer: string): string {
+    if (this.config.sourceOf) return this.config.sourceOf(peer);
+    const v6 = /^\[(.*)\]:\d+$/.exec(peer);
+    if (v6) return v6[1];
+    const v4 = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(peer);
+    return v4 ? v4[1] : peer;
+  }
+
   /**
    * A control message from `peer` (over IP: the bytes after the IPv4
    * header; over UDP: the UDP payload). Never throws; what cannot be used
@@ -285,6 +317,16 @@ export class L2tpEndpoint {
         `SCCRQ from ${peer} dropped: ${pending} handshakes in progress (the limit)`,
       );
     }
+    const source = this.sourceOf(peer);
+    const mine = this.pendingFrom(source);
+    if (mine >= this.config.maxPendingPerSource) {
+      return this.reject(
+        peer,
+        "too_many_pending_peer",
+        `SCCRQ from ${peer} dropped: ${mine} handshakes from ${source} in progress (the limit ` +
+          "per source)",
+      );
+    }
     const c = this.newConnection(peer, "responder", now);
     if (!c) {
       return this.reject(peer, "too_many_connections", `SCCRQ from ${peer} dropped: no free CCID`);
@@ -383,16 +425,21 @@ export class L2tpEndpoint {
     return true;
   }
 
-  /** Tears a control connection and all its sessions down with StopCCN. */
+  /**
+   * Tears a control connection and all its sessions down with StopCCN (a
+   * normal close). `rtoMs` retransmits the StopCCN on that fixed timer
+   * until acknowledged (shutdown: `SHUTDOWN_RTO_MS`).
+   */
   closeConnection(
     localCcid: number,
     now: number,
     why = "closed by the operator",
     result: number = StopCcnResult.GeneralClear,
+    rtoMs?: number,
   ): boolean {
     const c = this.byLocal.get(localCcid);
     if (!c) return false;
-    c.stop(result, undefined, why, now);
+    c.stop(result, undefined, why, now, { local: true, ...(rtoMs !== undefined ? { rtoMs } : {}) });
     if (c.finished) this.forget(c);
     return true;
   }
@@ -403,6 +450,15 @@ export class L2tpEndpoint {
     const c = s && this.byLocal.get(s.localCcid);
     if (!s || !c || s.state !== "established") return false;
     c.setCircuit(s, active, now);
+    return true;
+  }
+
+  /**
+   * True when nothing we sent waits for an acknowledgement: every StopCCN
+   * of a shutdown was acknowledged or given up (the daemon can exit).
+   */
+  allAcknowledged(): boolean {
+    for (const c of this.byLocal.values()) if (!c.finished && !c.channel.allAcked) return false;
     return true;
   }
 

@@ -59,6 +59,22 @@ export interface EndpointConfig {
   maxConnections?: number;
   /** Control connections still in their handshake. Default 32. */
   maxPendingConnections?: number;
+  /**
+   * Control connections in their handshake from one source (`sourceOf`), so
+   * one address cannot take every pending slot. Default 4.
+   */
+  maxPendingPerSource?: number;
+  /**
+   * The source a peer counts against for `maxPendingPerSource`. Default:
+   * the peer name without a port ("192.0.2.1:1701" -> "192.0.2.1").
+   */
+  sourceOf?: (peer: string) => string;
+  /**
+   * A responder sends a peer that has not yet shown it receives (not yet
+   * named our CCID) at most this many times the bytes it received from it;
+   * past that the connection is dropped. Default 3.
+   */
+  amplificationFactor?: number;
   /** Sessions per control connection. Default 4096. */
   maxSessionsPerConnection?: number;
   /** Sessions per connection still being set up. Default 64. */
@@ -83,16 +99,19 @@ export interface EndpointConfig {
   secret?: Uint8Array;
   /** Hash function for HMAC; required with `secret`. */
   hash?: HashFn;
-  /** Digest we send. Default "md5" (we accept either). */
+  /** Digest we send and the only one we accept. Default "md5". */
   digestAlgorithm?: DigestAlgorithm;
 }
 
 /** `EndpointConfig` with every default filled in. */
 export type ResolvedConfig =
   & Required<
-    Omit<EndpointConfig, "sessionPolicy" | "sessionIds" | "reliable" | "secret" | "hash">
+    Omit<
+      EndpointConfig,
+      "sessionPolicy" | "sessionIds" | "reliable" | "secret" | "hash" | "sourceOf"
+    >
   >
-  & Pick<EndpointConfig, "sessionPolicy" | "sessionIds" | "secret" | "hash">
+  & Pick<EndpointConfig, "sessionPolicy" | "sessionIds" | "secret" | "hash" | "sourceOf">
   & { reliable: Partial<ReliableConfig> };
 
 /** Fills in defaults. Throws `TypeError` for a secret without a hash function. */
@@ -112,6 +131,8 @@ export function resolveConfig(config: EndpointConfig): ResolvedConfig {
     acceptConnections: true,
     maxConnections: 256,
     maxPendingConnections: 32,
+    maxPendingPerSource: 4,
+    amplificationFactor: 3,
     maxSessionsPerConnection: 4096,
     maxPendingSessionsPerConnection: 64,
     maxSessions: 65_536,

@@ -39,7 +39,10 @@ export type RejectCode =
   | "sublayer_refused"
   | "policy_refused"
   | "unknown_session"
-  | "auth_failed";
+  | "auth_failed"
+  | "encode_error"
+  | "amplification_budget"
+  | "too_many_pending_peer";
 
 /** Events in the order they happened. */
 export type L2tpEvent =
@@ -61,6 +64,11 @@ export type L2tpEvent =
     remoteCcid: number;
     /** Why, in an operator's words. */
     reason: string;
+    /**
+     * A normal close: we closed it (operator, shutdown) or the peer's StopCCN
+     * said "general request to clear" (1) or "shutting down" (6).
+     */
+    normal: boolean;
   }
   | { type: "session-up"; session: SessionInfo }
   | {

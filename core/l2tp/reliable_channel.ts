@@ -312,6 +312,17 @@ export class ReliableChannel<T> {
     this.retries = 0;
   }
 
+  /**
+   * Changes the retransmission timer (e.g. a StopCCN at shutdown, retried
+   * every 250 ms instead of backing off from 1 s); the running timer is
+   * re-armed from the last send.
+   */
+  setTimer(initialMs: number, maxMs: number): void {
+    const c = this.config as { rtoInitialMs: number; rtoMaxMs: number };
+    c.rtoInitialMs = initialMs;
+    c.rtoMaxMs = maxMs;
+  }
+
   private rto(): number {
     return Math.min(this.config.rtoInitialMs * 2 ** this.retries, this.config.rtoMaxMs);
   }
