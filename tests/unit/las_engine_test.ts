@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
-import { LasEngine, vcKey } from "../../cmd/las_engine.ts";
+import { LasEngine, peerPrefix, prefixContains, sourceOf, vcKey } from "../../cmd/las_engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 import { Logger } from "../../cmd/kit/log.ts";
@@ -29,6 +29,7 @@ function lab(
     maxSwitches?: number;
     policies?: Record<string, boolean>;
     sourceFor?: (dest: Uint8Array) => Uint8Array | null;
+    allow?: string[];
   } = {},
 ) {
   const net = new MemNet({ seed: 3 });
@@ -53,6 +54,11 @@ function lab(
     acceptDst: null,
     auth: null,
     sourceFor: opts.sourceFor,
+    allow: (opts.allow ?? []).map((a) => {
+      const p = peerPrefix(a);
+      if (typeof p === "string") throw new Error(p);
+      return p;
+    }),
     log: logger.topic("las"),
   });
   const lasIp = parseIp("10.0.0.1");
@@ -256,7 +262,13 @@ Deno.test("las engine: data goes without a pinned source when the kernel would p
  * A router scripted by hand over the in-memory network, for what the xconnect engine never
  * asks: here the default L2-Specific Sublayer with sequencing on the data the LAS sends it.
  */
-function scriptedRouter(l: ReturnType<typeof lab>, ip: string, vc: string, sid: number) {
+function scriptedRouter(
+  l: ReturnType<typeof lab>,
+  ip: string,
+  vc: string | Uint8Array,
+  sid: number,
+  icrq: Fields = {},
+) {
   const t = l.net.open(ip, 0, { raw: true });
   const lasIp = parseIp("10.0.0.1");
   if (!lasIp.ok) throw new Error(lasIp.reason);
@@ -282,20 +294,22 @@ function scriptedRouter(l: ReturnType<typeof lab>, ip: string, vc: string, sid: 
     callSerialNumber: 1,
     localSessionId: sid,
     remoteSessionId: 0,
-    remoteEndId: new TextEncoder().encode(vc),
+    remoteEndId: typeof vc === "string" ? new TextEncoder().encode(vc) : vc,
     pwType: 5,
     circuitStatus: 1,
     l2SpecificSublayer: 1,
     dataSequencing: 2,
+    ...icrq,
   });
   l.run(20);
-  const icrp = take().control.find((f) => f.messageType === 11);
-  assert(icrp !== undefined, "ICRP");
+  const got = take().control;
+  const icrp = got.find((f) => f.messageType === 11);
+  if (icrp === undefined) return { take, refused: got.find((f) => f.messageType === 14) };
   assertEquals([icrp.l2SpecificSublayer, icrp.dataSequencing], [0, 0], "the LAS wants none back");
   send({ messageType: 12, localSessionId: sid, remoteSessionId: icrp.localSessionId! });
   l.run(20);
   take();
-  return { take };
+  return { take, refused: undefined };
 }
 
 Deno.test("las engine: a peer that asks for sequenced data gets the sublayer with S=1 and numbers 0, 1, 2...", () => {
@@ -321,4 +335,88 @@ Deno.test("las engine: a peer that asks for sequenced data gets the sublayer wit
     assertEquals((p[5] << 16) | (p[6] << 8) | p[7], i);
     assertEquals(p.length - 8, 60 + i, "the whole frame follows");
   });
+});
+
+Deno.test("las engine: a VLAN-tagged frame dropped by policy is said once per session; mixed PW types on a VC are said", () => {
+  const l = lab();
+  const a = l.edge("10.0.0.2", "100");
+  l.start();
+  l.run(300);
+  assertEquals(a.eng.state, "up");
+  scriptedRouter(l, "10.0.0.9", "100", 4242, {
+    pwType: 4,
+    l2SpecificSublayer: 0,
+    dataSequencing: 0,
+  });
+  const mixed = l.lines.filter((x) => x.includes("VC 100 mixes PW types"));
+  assertEquals(mixed.length, 1, l.lines.join("\n"));
+  assertStringIncludes(mixed[0], "is type 4");
+  const tagged = frame(0xff, 0xa1, 0x8100, 64);
+  a.dev.inject(tagged);
+  a.dev.inject(tagged);
+  l.run(50);
+  const said = l.lines.filter((x) => x.includes("sends VLAN-tagged frames"));
+  assertEquals(said.length, 1, "once per session, not per frame");
+  assertStringIncludes(said[0], "allow_vlan_tagged");
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.counters.vlan_frames_dropped, 2);
+});
+
+Deno.test("las engine: shutdown retransmits StopCCN until acknowledged and logs at info", () => {
+  const l = lab();
+  l.edge("10.0.0.2", "100");
+  l.start();
+  l.run(300);
+  const silent = scriptedRouter(l, "10.0.0.9", "100", 4242);
+  const mark = l.lines.length;
+  const t0 = l.now();
+  l.las.stop(t0);
+  let stops = 0;
+  let settled = -1;
+  for (let t = t0; t <= t0 + 3000; t += 10) {
+    // The scripted router never acknowledges; the xconnect edge does.
+    stops += silent.take().control.filter((f) => f.messageType === 4).length;
+    l.run(10);
+    if (settled < 0 && l.las.stopped(l.now())) settled = l.now() - t0;
+  }
+  assert(stops >= 4, `the unacknowledged StopCCN was sent ${stops} times`);
+  assert(settled >= 1500 && settled <= 2100, `gave up waiting after ${settled} ms`);
+  const downs = l.lines.slice(mark).filter((x) => x.includes("is down: the LAS is shutting down"));
+  assertEquals(downs.length, 2, l.lines.slice(mark).join("\n"));
+  for (const d of downs) assert(!/\bWARN/i.test(d), d);
+});
+
+Deno.test("las engine: the allow list takes only its prefixes; sources count per address and /64", () => {
+  const l = lab({ allow: ["10.0.0.2/32", "2001:db8::/32"] });
+  const a = l.edge("10.0.0.2", "100");
+  const b = l.edge("10.0.0.3", "100");
+  l.start();
+  l.run(300);
+  assertEquals([a.eng.state, b.eng.state], ["up", "connecting"]);
+  const st = l.las.status(0) as LasStatus;
+  assert(st.counters.rx_not_allowed > 0);
+  assert(l.lines.some((x) => x.includes("from 10.0.0.3 dropped: not in the allow list")));
+  const p = peerPrefix("2001:db8::/32");
+  assert(typeof p !== "string");
+  const ip = (t: string) => {
+    const r = parseIp(t);
+    if (!r.ok) throw new Error(r.reason);
+    return r.value;
+  };
+  assert(prefixContains(p, ip("2001:db8:1::5")) && !prefixContains(p, ip("2001:db9::5")));
+  assert(!prefixContains(p, ip("10.0.0.2")));
+  assertEquals(typeof peerPrefix("10.0.0.0/33"), "string");
+  assertEquals(sourceOf("[2001:db8:1:2::5]:1701"), sourceOf("2001:db8:1:2:ffff::1"));
+  assertEquals(sourceOf("192.0.2.1:1701"), "192.0.2.1");
+});
+
+Deno.test("las engine: a Remote End ID over 64 bytes is refused with a bounded CDN", () => {
+  const l = lab();
+  const r = scriptedRouter(l, "10.0.0.9", new Uint8Array(1000).fill(0x41), 4242);
+  assert(r.refused, "a CDN");
+  const text = r.refused.resultCode?.message ?? "";
+  assertStringIncludes(text, "Remote End ID of 1000 bytes is too long");
+  assert(text.length <= 240, text);
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.counters.sessions_refused_remote_end_id, 1);
 });
