@@ -40,7 +40,7 @@ import { ConfigError, type Infer } from "./kit/config.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
-import { LasEngine, peerPrefix, type PeerPrefix } from "./las_engine.ts";
+import { LasEngine, type PeerPrefix, peerPrefix } from "./las_engine.ts";
 import type { SwitchOptions } from "../core/switch.ts";
 import { openRawIp } from "../ffi/raw.ts";
 import { sourceFor } from "../ffi/route.ts";
