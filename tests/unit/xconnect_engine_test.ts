@@ -78,7 +78,7 @@ function setUp(sequencing: boolean) {
   run(20);
   assert(take().control.some((f) => f.messageType === 12), "ICCN");
   assertEquals(eng.state, "up");
-  return { dev, take, run };
+  return { dev, take, run, eng, now: () => now };
 }
 
 function frame(len: number): Uint8Array {
@@ -108,4 +108,19 @@ Deno.test("xconnect engine: without a sublayer request data carries no sublayer"
   const data = take().data;
   assertEquals(data.length, 1);
   assertEquals(data[0].length, 4 + 60, "session id, then the frame");
+});
+
+Deno.test("xconnect engine: shutdown retransmits StopCCN to a LAS that does not acknowledge, for about 2 s", () => {
+  const { take, run, eng, now } = setUp(false);
+  const t0 = now();
+  eng.stop(t0);
+  let stops = 0;
+  let settled = -1;
+  while (now() < t0 + 3000) {
+    run(10);
+    stops += take().control.filter((f) => f.messageType === 4).length;
+    if (settled < 0 && eng.stopped(now())) settled = now() - t0;
+  }
+  assert(stops >= 4, `StopCCN sent ${stops} times`);
+  assert(settled >= 1500 && settled <= 2100, `gave up after ${settled} ms`);
 });
