@@ -219,3 +219,30 @@ Deno.test("config: per-VC overrides: a map of partial switch policies, keys chec
     });
   }
 });
+
+Deno.test("config: las allow list of IPv4/IPv6 prefixes, df and max_pending_per_peer; errors say where", async () => {
+  const text = `las:
+  default:
+    allow: [192.0.2.0/24, "2001:db8::/32"]
+    df: true
+    max_pending_per_peer: 2
+`;
+  await withFile(text, async (path) => {
+    const l = await loadSection("las", lasFields, { configPath: path });
+    assertEquals(l.config.allow.map((c) => `${c.address}/${c.prefix}`), [
+      "192.0.2.0/24",
+      "2001:db8::/32",
+    ]);
+    assertEquals([l.config.df, l.config.max_pending_per_peer], [true, 2]);
+  });
+  await withFile(`las:\n  default:\n    df: false\n`, async (path) => {
+    const l = await loadSection("las", lasFields, { configPath: path });
+    assertEquals(l.config.allow, [], "no allow list: any peer");
+  });
+  await withFile(`las:\n  default:\n    allow: [10.0.0.0/8, 10.1.0.0/33]\n`, async (path) => {
+    const e = await loadSection("las", lasFields, { configPath: path }).catch((e) => e);
+    assert(e instanceof ConfigError, String(e));
+    assertStringIncludes(e.message, ":3:");
+    assertStringIncludes(e.message, "las.default.allow[1]: IPv4 prefix length is 0..32");
+  });
+});
