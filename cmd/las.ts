@@ -6,7 +6,9 @@
  * The daemon wires the kit (config, logs, /status, /metrics, signals), a raw
  * IP protocol 115 socket (and UDP 1701 with `udp: true`), the event loop
  * (ffi/loop.ts) and the engine (cmd/las_engine.ts). SIGTERM sends StopCCN
- * to every peer before exit. SIGHUP applies the log section; other changes
+ * to every peer, retransmitted until acknowledged (at most about 2 s), then
+ * exits. Packets leave with DF clear unless `df: true`; `allow:` limits the
+ * peers, and the start log says which peers it accepts. SIGHUP applies the log section; other changes
  * need a restart (it says which).
  *
  * @module

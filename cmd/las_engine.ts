@@ -13,11 +13,20 @@
  *
  * The engine is driven by `onReadable(t, now)` for each readable transport,
  * `poll(now)` at `nextDeadline()`, and `stop(now)` at shutdown (StopCCN to
- * every peer). It talks to the OS only through `DatagramTransport`, so
+ * every peer, retransmitted until acknowledged: run the loop until
+ * `stopped(now)`). It talks to the OS only through `DatagramTransport`, so
  * tests drive it with in-memory twins.
  *
  * Replies leave from the local address the peer used (IP_PKTINFO), so a LAS
  * with several addresses answers each peer from the one it called.
+ *
+ * Peers: control messages from outside the `allow` list (when one is set)
+ * are dropped before parsing; handshakes are limited per source (an IPv4
+ * address or an IPv6 /64, `sourceOf`); Remote End IDs longer than 64 bytes
+ * are refused. Rejections are logged rate-limited per code, data drops per
+ * reason (never per peer: forged sources cannot multiply the lines). A
+ * VLAN-tagged frame dropped by a VC's filter is logged once per session; a
+ * type 4 and a type 5 session on one VC once per VC.
  *
  * Bounded: connections and sessions by the endpoint's limits; switches by
  * `maxSwitches`, counting the switches that sessions still being set up will

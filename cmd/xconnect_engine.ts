@@ -16,6 +16,10 @@
  * reset once a session has stayed up. Frames read from the device while no
  * session is up are dropped and counted (`tx_no_session`).
  *
+ * At shutdown (`stop`) the StopCCN is retransmitted every 300 ms until the
+ * LAS acknowledges it, for at most about 2 s (`stopped`); a normal close is
+ * logged at info.
+ *
  * The VC id goes out as decimal ASCII ("1234"), as freeRtr sends it; the LAS
  * keys its switches so that this and a 4-byte binary id meet.
  *

@@ -32,8 +32,14 @@
  *
  * Authentication (RFC 3931 section 4.3, `auth.ts`) when a shared secret is
  * configured: digests on everything we send (acks become ACK messages),
- * messages without a valid digest dropped before reliable delivery sees
- * them (ZLBs, which cannot carry one, are accepted).
+ * messages without a valid digest of the configured algorithm dropped before
+ * reliable delivery sees them, and ZLBs (which cannot carry one) dropped too.
+ *
+ * Forged sources: a responder sends a peer that has not yet named our CCID
+ * (`proven`) at most `amplificationFactor` times the bytes it received from
+ * it, then drops the connection silently. Texts from the peer's bytes are
+ * bounded (`peer_text.ts`); a message that cannot be encoded is dropped and
+ * counted, never thrown.
  *
  * Not done: tie breakers (simultaneous SCCRQs between the same pair),
  * outgoing calls (OCRQ), WEN.

@@ -45,7 +45,7 @@ export function safeText(text: string, max: number): string {
 
 /**
  * Bytes as text for display: printable ASCII as it is, anything else as
- * 0x-hex; at most `max` characters, with the length said when cut.
+ * 0x-hex; at most `max` characters, and when cut, "... (N bytes)" after them.
  *
  * @example
  * ```ts
