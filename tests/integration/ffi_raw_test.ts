@@ -8,7 +8,9 @@ import { assert, assertEquals } from "../assert.ts";
 import { formatIp, type Ip16, parseIp } from "../../ffi/addr.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { openRawIp } from "../../ffi/raw.ts";
-import type { DatagramSocket } from "../../ffi/dgram.ts";
+import { type DatagramSocket, getIntOpt } from "../../ffi/dgram.ts";
+import { C } from "../../ffi/libc.ts";
+import { openUdp } from "../../ffi/udp.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
 
 const L2TP = 115;
@@ -144,3 +146,31 @@ function ipFromV4(b: Uint8Array, off: number): Ip16 {
   out.set(b.subarray(off, off + 4), 12);
   return out;
 }
+
+Deno.test("raw and UDP sockets: dontFragment sets IP_MTU_DISCOVER (DO / DONT), absent keeps the kernel's", () => {
+  const opt = (s: DatagramSocket, v6 = false) =>
+    v6
+      ? getIntOpt(s.fd, C.IPPROTO_IPV6, C.IPV6_MTU_DISCOVER, "IPV6_MTU_DISCOVER")
+      : getIntOpt(s.fd, C.IPPROTO_IP, C.IP_MTU_DISCOVER, "IP_MTU_DISCOVER");
+  const cases: [() => DatagramSocket, number, boolean][] = [
+    [() => openRawIp({ protocol: L2TP, dontFragment: false }), C.IP_PMTUDISC_DONT, false],
+    [() => openRawIp({ protocol: L2TP, dontFragment: true }), C.IP_PMTUDISC_DO, false],
+    [() => openRawIp({ protocol: L2TP, family: 6, dontFragment: false }), 0, true],
+    [() => openUdp({ bind: "127.0.0.1:0", dontFragment: false }), C.IP_PMTUDISC_DONT, false],
+    [() => openUdp({ bind: "127.0.0.1:0", dontFragment: true }), C.IP_PMTUDISC_DO, false],
+  ];
+  for (const [open, want, v6] of cases) {
+    const s = open();
+    try {
+      assertEquals(opt(s, v6), want);
+    } finally {
+      s.close();
+    }
+  }
+  const s = openRawIp({ protocol: L2TP });
+  try {
+    assert(opt(s) !== C.IP_PMTUDISC_DONT, "the kernel default sets DF (IP_PMTUDISC_WANT)");
+  } finally {
+    s.close();
+  }
+});
