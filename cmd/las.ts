@@ -114,6 +114,12 @@ export const lasFields = {
     max: 256,
     default: 4,
   }),
+  max_connections_per_peer: int({
+    doc: "control connections from one peer address (IPv6: one /64)",
+    min: 1,
+    max: 256,
+    default: 8,
+  }),
   df: bool({
     doc: "set Don't Fragment on the L2TPv3 packets the LAS sends; default clear, as a Cisco sends",
     default: false,
@@ -283,6 +289,7 @@ function startLas(
     acceptDst: listenV4.length ? new Set(listenV4.map(v4ToNumber)) : null,
     allow,
     maxPendingPerPeer: c.max_pending_per_peer,
+    maxConnectionsPerPeer: c.max_connections_per_peer,
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
     sourceFor,
     log,

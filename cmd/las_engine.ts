@@ -82,6 +82,8 @@ export interface LasEngineOptions {
   allow?: readonly PeerPrefix[] | null;
   /** Handshakes in progress from one source (IPv4 address, IPv6 /64). Default 4. */
   maxPendingPerPeer?: number;
+  /** Control connections from one source (IPv4 address, IPv6 /64). Default 8. */
+  maxConnectionsPerPeer?: number;
   /** Control message authentication: shared secret and hash (node:crypto), or null. */
   auth: { secret: Uint8Array; hash: HashFn; digest: DigestAlgorithm } | null;
   /**
@@ -276,6 +278,7 @@ export class LasEngine {
         : {}),
       sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) => this.#admit(req),
       maxPendingPerSource: o.maxPendingPerPeer ?? 4,
+      maxConnectionsPerSource: o.maxConnectionsPerPeer ?? 8,
       sourceOf: sourceOf,
     };
     this.ipEp = o.ip ? new L2tpEndpoint({ transport: "ip", ...common }) : null;

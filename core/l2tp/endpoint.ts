@@ -24,7 +24,8 @@
  * they never disturb established sessions.
  *
  * Bounded: connections (`maxConnections`, `maxPendingConnections`, and
- * `maxPendingPerSource` handshakes from one source address),
+ * from one source address `maxConnectionsPerSource` and
+ * `maxPendingPerSource` handshakes),
  * sessions (per connection, pending per connection, global via the Session
  * ID allocator), the undrained outgoing queue and event queue
  * (`maxBacklog`, oldest kept, newest dropped and counted).
@@ -197,13 +198,16 @@ export class L2tpEndpoint {
     return n;
   }
 
-  /** Handshakes in progress from `source` (see `sourceOf`). */
-  private pendingFrom(source: string): number {
-    let n = 0;
+  /** Handshakes in progress, and connections not closing, from `source` (see `sourceOf`). */
+  private countFrom(source: string): { pending: number; open: number } {
+    let pending = 0;
+    let open = 0;
     for (const c of this.byLocal.values()) {
-      if (c.handshaking && this.sourceOf(c.peer) === source) n++;
+      if (c.state === "closing" || this.sourceOf(c.peer) !== source) continue;
+      open++;
+      if (c.handshaking) pending++;
     }
-    return n;
+    return { pending, open };
   }
 
   /** The source a peer counts against: the config's `sourceOf`, else the name without a port. */
@@ -318,12 +322,20 @@ export class L2tpEndpoint {
       );
     }
     const source = this.sourceOf(peer);
-    const mine = this.pendingFrom(source);
-    if (mine >= this.config.maxPendingPerSource) {
+    const mine = this.countFrom(source);
+    if (mine.pending >= this.config.maxPendingPerSource) {
       return this.reject(
         peer,
         "too_many_pending_peer",
-        `SCCRQ from ${peer} dropped: ${mine} handshakes from ${source} in progress (the limit ` +
+        `SCCRQ from ${peer} dropped: ${mine.pending} handshakes from ${source} in progress (the ` +
+          "limit per source)",
+      );
+    }
+    if (mine.open >= this.config.maxConnectionsPerSource) {
+      return this.reject(
+        peer,
+        "too_many_connections_peer",
+        `SCCRQ from ${peer} dropped: ${mine.open} control connections from ${source} (the limit ` +
           "per source)",
       );
     }

@@ -64,6 +64,8 @@ export interface EndpointConfig {
    * one address cannot take every pending slot. Default 4.
    */
   maxPendingPerSource?: number;
+  /** Control connections (not closing) from one source (`sourceOf`). Default 8. */
+  maxConnectionsPerSource?: number;
   /**
    * The source a peer counts against for `maxPendingPerSource`. Default:
    * the peer name without a port ("192.0.2.1:1701" -> "192.0.2.1").
@@ -132,6 +134,7 @@ export function resolveConfig(config: EndpointConfig): ResolvedConfig {
     maxConnections: 256,
     maxPendingConnections: 32,
     maxPendingPerSource: 4,
+    maxConnectionsPerSource: 8,
     amplificationFactor: 3,
     maxSessionsPerConnection: 4096,
     maxPendingSessionsPerConnection: 64,

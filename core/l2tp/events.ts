@@ -42,7 +42,8 @@ export type RejectCode =
   | "auth_failed"
   | "encode_error"
   | "amplification_budget"
-  | "too_many_pending_peer";
+  | "too_many_pending_peer"
+  | "too_many_connections_peer";
 
 /** Events in the order they happened. */
 export type L2tpEvent =

@@ -269,3 +269,23 @@ Deno.test("auth: with a secret, a forged ZLB does not acknowledge the SCCRP", ()
   l.poll(1000);
   assertEquals(out(l).map((o) => o.type), ["SCCRP"], "still unacknowledged: retransmitted");
 });
+
+Deno.test("limits: one address holds at most 8 control connections; another is still served", () => {
+  const ep = las();
+  for (let i = 1; i <= 10; i++) {
+    const sccrq = msg(0, 0, 0, { messageType: 1, assignedControlConnectionId: i, hostName: "e" });
+    ep.receive("203.0.113.9", sccrq, i);
+    const sccrp = out(ep).find((o) => o.type === "SCCRP");
+    if (!sccrp) continue;
+    ep.receive(
+      "203.0.113.9",
+      msg(sccrp.f.assignedControlConnectionId!, 1, 1, { messageType: 3 }),
+      i,
+    );
+    out(ep);
+  }
+  assertEquals(ep.connections().filter((c) => c.state === "established").length, 8);
+  assertEquals(ep.counters["rejected_too_many_connections_peer"], 2);
+  ep.receive(EDGE, tinySccrq(1), 20);
+  assertEquals(out(ep).map((o) => o.type), ["SCCRP"]);
+});
