@@ -262,6 +262,17 @@ Deno.test("las hardening: hostile packets, amplification, DF and shutdown throug
     );
     assert(ratio <= 3, `amplification ${ratio.toFixed(2)}x`);
 
+    // --- SIGTERM on e2: its StopCCN is acknowledged, it exits 0; the LAS logs a normal close at info.
+    const m2 = lasd.lines.length;
+    x2.kill("SIGTERM");
+    assertEquals((await x2.exited()).code, 0, x2.lines.join("\n"));
+    const byEdge = await lasd.waitLine(
+      /control connection with 10\.79\.0\.3 is down: peer sent StopCCN.*the edge is shutting down/,
+      5000,
+      m2,
+    );
+    assert(/\binfo\b/.test(byEdge.input), byEdge.input);
+
     // --- SIGTERM: atk's connection never acknowledges: its StopCCN comes again.
     peer.take();
     const mark = lasd.lines.length;
