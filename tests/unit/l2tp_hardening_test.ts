@@ -14,6 +14,7 @@
  * - a forged ZLB on an authenticated connection (acknowledged our SCCRP).
  */
 import { createHash } from "node:crypto";
+import fc from "fast-check";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { L2tpEndpoint } from "../../core/l2tp/endpoint.ts";
 import type { EndpointConfig } from "../../core/l2tp/endpoint_config.ts";
@@ -26,6 +27,7 @@ import {
 import { decodeFields, encodeFields, type Fields } from "../../core/l2tp/avp_fields.ts";
 import { messageName } from "../../core/l2tp/constants.ts";
 import type { DigestAlgorithm } from "../../core/l2tp/auth.ts";
+import { boundedList, safeBytes, safeText } from "../../core/l2tp/peer_text.ts";
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -288,4 +290,65 @@ Deno.test("limits: one address holds at most 8 control connections; another is s
   assertEquals(ep.counters["rejected_too_many_connections_peer"], 2);
   ep.receive(EDGE, tinySccrq(1), 20);
   assertEquals(out(ep).map((o) => o.type), ["SCCRP"]);
+});
+
+Deno.test("peer text: printable, bounded, lists counted", () => {
+  assertEquals(safeText("a\x00b\u00e9\n", 10), "a?b??");
+  assertEquals(safeText("x".repeat(300), 240).length, 240);
+  assertEquals(safeBytes(enc.encode("1234"), 64), "1234");
+  assertEquals(safeBytes(new Uint8Array([0, 1]), 64), "0x0001");
+  const cut = safeBytes(new Uint8Array(500), 32);
+  assert(cut.endsWith("... (500 bytes)") && cut.length <= 32 + 16, cut);
+  assertEquals(boundedList(["a", "b", "c"], 2), "a b ... and 1 more");
+  assertEquals(boundedList(["a", "b"], 2), "a b");
+});
+
+Deno.test("property: random AVPs (M bits, any size) in every message type never throw; every reply parses and is printable", () => {
+  const avp = fc.record({
+    mandatory: fc.boolean(),
+    hidden: fc.constant(false),
+    vendor: fc.constantFrom(0, 9, 311),
+    type: fc.integer({ min: 1, max: 400 }),
+    value: fc.oneof(
+      { weight: 6, arbitrary: fc.uint8Array({ maxLength: 4 }) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 1017 }) },
+    ),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          type: fc.integer({ min: 1, max: 21 }),
+          avps: fc.array(avp, { maxLength: 150 }),
+        }),
+        {
+          minLength: 1,
+          maxLength: 6,
+        },
+      ),
+      (script) => {
+        const ep = las({ sessionPolicy: () => "refused by the test policy" });
+        const ccid = establish(ep, EDGE);
+        let ns = 2;
+        for (const m of script) {
+          const avps = [...encodeFields({ messageType: m.type }, "ietf"), ...m.avps];
+          let total = 16;
+          for (const a of avps) total += 6 + a.value.length;
+          if (total > 0xffff) continue;
+          const bytes = emitControl("ip", { ccid: m.type === 1 ? 0 : ccid, ns: ns++, nr: 1, avps });
+          ep.receive(EDGE, bytes, ns * 10);
+          ep.poll(ns * 10 + 5);
+          for (const o of out(ep)) {
+            const text = o.f.resultCode?.message ?? "";
+            assert(text.length <= 240 && printable(text), text);
+          }
+          for (const e of ep.takeEvents()) {
+            const r = e.type === "rejected" || e.type === "connection-down" ? e.reason : "";
+            assert(r.length <= 600 && printable(r), r);
+          }
+        }
+      },
+    ),
+    { seed: 13, numRuns: 150 },
+  );
 });
