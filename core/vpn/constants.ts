@@ -16,8 +16,12 @@ export const DEFAULT_PORT = 7654;
 
 /** First octet of every packet: ASCII 'L'. */
 export const MAGIC = 0x4c;
-/** The only header version this code speaks. */
-export const VERSION = 1;
+/**
+ * The only header version this code speaks. 2 since issue 13: the hop and
+ * vouch trailers of relayed packets changed (counter nonces, sealed vouch);
+ * a version-1 peer's packets are dropped as `bad_version`.
+ */
+export const VERSION = 2;
 
 /** Bytes of the fixed header (magic, version, type, flags, ids, key id, counter). */
 export const HEADER_LENGTH = 24;

@@ -19,12 +19,18 @@
  * The roster is the list of the other nodes registered in the sender's
  * network, ascending; its digest is `rosterDigest` (FNV-1a over the ids).
  *
- * Relayed handshakes (HS_INIT/HS_RESP/HS_REJECT between nodes) carry flag
- * HOP_TAG. From the node to the supernode the trailer is the sender's hop
- * tag (16, `writeHopTag`: an AEAD tag over everything before it under the
- * hop key of its supernode session). From the supernode to the receiving
- * node it is replaced by the vouch: the sender's public key as the supernode
- * knows it (32) and the supernode's hop tag for the receiver (16).
+ * Relayed packets carry flag HOP_TAG. From the node to the supernode the
+ * trailer is the sender's hop trailer (16, `writeHopTag`): the low 32 bits of
+ * its supernode session's send counter and a 12-byte AEAD tag over everything
+ * before it under that session's hop key, nonce = the counter. The supernode
+ * checks it against the session's replay window (a replay is dropped there).
+ * For relayed handshakes (HS_INIT/HS_RESP/HS_REJECT between nodes) the
+ * supernode replaces it by the vouch (56, `addVouch`): its own counter for
+ * the receiver's session (8) and the sender's public key sealed under the
+ * hop key toward the receiver (32 + 16). Both nonces are counters of the
+ * party that holds the key: no byte another node chooses enters a nonce
+ * (issue 13: the old nonce, the inner packet's last tag, let a member repeat
+ * it and recover the GHASH key of the receiver's hop key).
  *
  * Every parser returns a value or a reason and never throws.
  *
@@ -35,6 +41,7 @@ import type { AeadKey } from "./crypto_suite.ts";
 import { emitHeader, HDR } from "./header.ts";
 import { KEY_LENGTH } from "./handshake.ts";
 import { put16, put32, u16, u32 } from "../wire/checked.ts";
+import { type ReplayWindow, writeCounterNonce } from "../replay.ts";
 
 /** Sealed security message types (with handshake.ts `SecType`). */
 export const SealedType = {
@@ -49,8 +56,8 @@ export const SealedType = {
 /** Most node ids in one ROSTER (a node fans broadcasts out to at most these). */
 export const MAX_ROSTER = 512;
 
-/** Bytes of the vouch trailer: public key and hop tag. */
-export const VOUCH_LENGTH = KEY_LENGTH + HOP_TAG_RESERVE;
+/** Bytes of the vouch trailer: counter (8), the sender's public key sealed (32 + 16). */
+export const VOUCH_LENGTH = 8 + KEY_LENGTH + TAG_LENGTH;
 
 /** A parsed sealed security message. */
 export type SecMessage =
@@ -179,74 +186,165 @@ export function secPacket(
   return p;
 }
 
+/** Bytes of the counter in a hop trailer: the low 32 bits of the sender's session counter. */
+export const HOP_COUNTER_LENGTH = 4;
+/** Bytes of the (truncated) AEAD tag in a hop trailer. */
+export const HOP_MAC_LENGTH = HOP_TAG_RESERVE - HOP_COUNTER_LENGTH;
+/** Bytes of the counter in a vouch trailer (the whole 64-bit counter). */
+export const VOUCH_COUNTER_LENGTH = 8;
+
 /**
- * Writes the hop tag at `p[end, end + 16)`: the AEAD tag (GMAC for AES-GCM)
- * of an empty plaintext with `p[0, end)` as additional data, under the hop
- * key, with the first 12 bytes of the 16-byte tag that ends at `nonceEnd` as
- * nonce. That tag is the packet's own AEAD tag (end to end, group or
- * handshake), pseudo-random and different for every packet, so hop nonces
- * repeat only by chance (2^-96 per pair) or for a replay of the same bytes
- * (same nonce, same input: nothing leaks).
+ * One end of a supernode session as the hop trailers use it: the hop keys,
+ * the session's send counter (hop trailers and vouches take their nonces from
+ * it, so a nonce never repeats under a key) and its replay window (shared
+ * with the session's sealed packets: one counter sequence per direction).
  */
-export function writeHopTag(key: AeadKey, p: Uint8Array, end: number, nonceEnd = end): void {
-  key.seal(p.subarray(nonceEnd - TAG_LENGTH, nonceEnd - 4), p.subarray(0, end), p, end, 0);
+export interface HopSession {
+  readonly hopTx: AeadKey;
+  readonly hopRx: AeadKey;
+  txCounter: number;
+  readonly window: ReplayWindow;
 }
 
-/** Checks the hop tag at `p[end, end + 16)` (see `writeHopTag`). */
-export function hopTagOk(key: AeadKey, p: Uint8Array, end: number, nonceEnd = end): boolean {
-  if (nonceEnd < HEADER_LENGTH + TAG_LENGTH || end + HOP_TAG_RESERVE > p.length) return false;
-  return key.open(
-    p.subarray(nonceEnd - TAG_LENGTH, nonceEnd - 4),
-    p.subarray(0, end),
-    p,
-    end,
-    HOP_TAG_RESERVE,
-  );
+/**
+ * The full counter of a received hop trailer from its low 32 bits: the one
+ * closest to the highest counter the window accepted (RFC 4303 appendix A's
+ * idea). A wrong guess only fails the tag, which covers the full counter.
+ */
+export function hopCounterHi(window: ReplayWindow, lo: number): number {
+  const hi = window.highestHi, top = window.highestLo;
+  if (lo < top && top - lo > 0x8000_0000) return hi + 1;
+  if (lo > top && lo - top > 0x8000_0000 && hi > 0) return hi - 1;
+  return hi;
 }
 
-/** A copy of `packet` with flag HOP_TAG set and its hop tag appended. */
-export function addHopTag(key: AeadKey, packet: Uint8Array): Uint8Array {
+/**
+ * Writes the hop trailer at `p[end, end + 16)`: the low 32 bits of counter
+ * `s.txCounter` (taken and advanced), then the first 12 bytes of the AEAD tag
+ * (GMAC for AES-GCM) of an empty plaintext under the hop key `s.hopTx`, nonce
+ * = 4 zero bytes | the counter (8), additional data `p[0, end + 4)` (every
+ * byte before the tag). The nonce is the sender's own counter, never a byte
+ * another party chose, so it never repeats under a key. Returns false when
+ * the session's counter is used up (`rejectAfterPackets` is far below 2^53).
+ */
+export function writeHopTag(s: HopSession, p: Uint8Array, end: number, limit = 2 ** 48): boolean {
+  if (s.txCounter >= limit || end + HOP_TAG_RESERVE > p.length) return false;
+  const c = s.txCounter++;
+  const hi = Math.floor(c / 0x1_0000_0000), lo = c >>> 0;
+  const scratchTag = new Uint8Array(TAG_LENGTH), scratchNonce = new Uint8Array(12);
+  put32(p, end, lo);
+  writeCounterNonce(scratchNonce, hi, lo);
+  s.hopTx.seal(scratchNonce, p.subarray(0, end + HOP_COUNTER_LENGTH), scratchTag, 0, 0);
+  p.set(scratchTag.subarray(0, HOP_MAC_LENGTH), end + HOP_COUNTER_LENGTH);
+  return true;
+}
+
+/**
+ * Checks the hop trailer at `p[end, end + 16)` (see `writeHopTag`) against
+ * the session's replay window and hop key `s.hopRx`: "ok" (the counter is
+ * then recorded), "replay" (seen before or too old, no cryptography done) or
+ * "bad_tag". The packet is not changed.
+ */
+export function openHopTag(
+  s: HopSession,
+  equal: (a: Uint8Array, b: Uint8Array) => boolean,
+  p: Uint8Array,
+  end: number,
+): "ok" | "replay" | "bad_tag" {
+  if (end < HEADER_LENGTH || end + HOP_TAG_RESERVE > p.length) return "bad_tag";
+  const lo = u32(p, end);
+  const hi = hopCounterHi(s.window, lo);
+  if (s.window.check(hi, lo) !== "ok") return "replay";
+  const scratchTag = new Uint8Array(TAG_LENGTH), scratchNonce = new Uint8Array(12);
+  writeCounterNonce(scratchNonce, hi, lo);
+  s.hopRx.seal(scratchNonce, p.subarray(0, end + HOP_COUNTER_LENGTH), scratchTag, 0, 0);
+  const got = p.subarray(end + HOP_COUNTER_LENGTH, end + HOP_TAG_RESERVE);
+  if (!equal(scratchTag.subarray(0, HOP_MAC_LENGTH), got)) return "bad_tag";
+  s.window.accept(hi, lo);
+  return "ok";
+}
+
+/** A copy of `packet` with flag HOP_TAG set and the hop trailer of `s` appended (null: counter used up). */
+export function addHopTag(s: HopSession, packet: Uint8Array): Uint8Array | null {
   const out = new Uint8Array(packet.length + HOP_TAG_RESERVE);
   out.set(packet);
   out[HDR.FLAGS] |= Flag.HOP_TAG;
-  writeHopTag(key, out, packet.length);
-  return out;
+  return writeHopTag(s, out, packet.length) ? out : null;
 }
 
-/** Checks the hop tag at the end of `packet` (flag HOP_TAG); the packet without it, or null. */
-export function checkHopTag(key: AeadKey, packet: Uint8Array): Uint8Array | null {
-  if ((packet[HDR.FLAGS] & Flag.HOP_TAG) === 0) return null;
-  if (packet.length < HEADER_LENGTH + TAG_LENGTH + HOP_TAG_RESERVE) return null;
+/**
+ * Supernode: checks the hop trailer at the end of `packet` (flag HOP_TAG)
+ * against one of the sender's sessions; the packet without it, or why not.
+ */
+export function checkHopTag(
+  s: HopSession,
+  equal: (a: Uint8Array, b: Uint8Array) => boolean,
+  packet: Uint8Array,
+): Uint8Array | "replay" | "bad_tag" {
+  if ((packet[HDR.FLAGS] & Flag.HOP_TAG) === 0) return "bad_tag";
+  if (packet.length < HEADER_LENGTH + TAG_LENGTH + HOP_TAG_RESERVE) return "bad_tag";
   const end = packet.length - HOP_TAG_RESERVE;
-  // Checked on a copy: a failed open must not leave anything behind in the packet.
-  return hopTagOk(key, packet.slice(), end) ? packet.subarray(0, end) : null;
+  const r = openHopTag(s, equal, packet, end);
+  return r === "ok" ? packet.subarray(0, end) : r;
 }
 
-/** Supernode: replaces a checked hop tag with the vouch for the receiver. */
+/**
+ * Supernode: the relayed handshake `inner` (its hop trailer removed) with the
+ * vouch for the receiver appended and flag HOP_TAG set:
+ * `counter (8) | sealed sender key (32 + 16)`, one AEAD seal under the hop
+ * key toward the receiver (`dst.hopTx`), nonce = 4 zero bytes | counter (the
+ * supernode's send counter of that session, taken and advanced: never
+ * repeated), additional data = every byte before the sealed key. The key is
+ * encrypted, so the relayed handshake does not show who is talking. Null when
+ * the session's counter is used up.
+ */
 export function addVouch(
-  receiverHopKey: AeadKey,
+  dst: HopSession,
   inner: Uint8Array,
   senderKey: Uint8Array,
-): Uint8Array {
+  limit = 2 ** 48,
+): Uint8Array | null {
+  if (dst.txCounter >= limit) return null;
+  const c = dst.txCounter++;
   const out = new Uint8Array(inner.length + VOUCH_LENGTH);
   out.set(inner);
   out[HDR.FLAGS] |= Flag.HOP_TAG;
-  out.set(senderKey.subarray(0, KEY_LENGTH), inner.length);
-  writeHopTag(receiverHopKey, out, inner.length + KEY_LENGTH, inner.length);
+  const hi = Math.floor(c / 0x1_0000_0000), lo = c >>> 0;
+  const k = inner.length + VOUCH_COUNTER_LENGTH;
+  put32(out, inner.length, hi);
+  put32(out, inner.length + 4, lo);
+  out.set(senderKey.subarray(0, KEY_LENGTH), k);
+  const nonce = new Uint8Array(12);
+  writeCounterNonce(nonce, hi, lo);
+  dst.hopTx.seal(nonce, out.subarray(0, k), out, k, KEY_LENGTH);
   return out;
 }
 
-/** Node: checks a vouch trailer; the inner packet and the vouched key, or null. */
+/**
+ * Node: checks a vouch trailer against one of its supernode sessions (replay
+ * window first, then the AEAD); the inner packet and the vouched key, or why
+ * not. The counter is recorded only when the vouch opened.
+ */
 export function checkVouch(
-  hopKey: AeadKey,
+  s: HopSession,
   packet: Uint8Array,
-): { inner: Uint8Array; vouched: Uint8Array } | null {
-  if ((packet[HDR.FLAGS] & Flag.HOP_TAG) === 0) return null;
-  if (packet.length < HEADER_LENGTH + TAG_LENGTH + VOUCH_LENGTH) return null;
-  const end = packet.length - HOP_TAG_RESERVE;
-  const k = end - KEY_LENGTH;
-  if (!hopTagOk(hopKey, packet.slice(), end, k)) return null;
-  return { inner: packet.subarray(0, k), vouched: packet.slice(k, end) };
+): { inner: Uint8Array; vouched: Uint8Array } | "replay" | "bad_tag" {
+  if ((packet[HDR.FLAGS] & Flag.HOP_TAG) === 0) return "bad_tag";
+  if (packet.length < HEADER_LENGTH + TAG_LENGTH + VOUCH_LENGTH) return "bad_tag";
+  const i = packet.length - VOUCH_LENGTH;
+  const hi = u32(packet, i), lo = u32(packet, i + 4);
+  if (hi >= 0x20_0000) return "bad_tag"; // counters stay below 2^53
+  if (s.window.check(hi, lo) !== "ok") return "replay";
+  const k = i + VOUCH_COUNTER_LENGTH;
+  // Opened on a copy: a failed open must leave nothing behind in the packet.
+  const sealed = packet.slice(k);
+  const nonce = new Uint8Array(12);
+  writeCounterNonce(nonce, hi, lo);
+  if (!s.hopRx.open(nonce, packet.subarray(0, k), sealed, 0, KEY_LENGTH + TAG_LENGTH)) {
+    return "bad_tag";
+  }
+  s.window.accept(hi, lo);
+  return { inner: packet.subarray(0, i), vouched: sealed.slice(0, KEY_LENGTH) };
 }
 
 /**

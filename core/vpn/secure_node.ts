@@ -268,6 +268,7 @@ export class SecureNode implements PeerDirectory {
   }
 
   private startSn(now: number): void {
+    this.sealer.registersUnanswered = 0;
     const keyId = this.sealer.newKeyId();
     const w = writeInit(
       this.suite,
@@ -318,7 +319,7 @@ export class SecureNode implements PeerDirectory {
       case SecType.HS_INIT:
       case SecType.HS_RESP:
       case SecType.HS_REJECT:
-        this.relayed(bytes, h.type, h.sender, h.receiver, now);
+        this.relayed(from, bytes, h.type, h.sender, h.receiver, now);
         return "done";
       case SealedType.SESSION_CONFIRM: {
         const r = this.sealer.open(bytes);
@@ -635,20 +636,34 @@ export class SecureNode implements PeerDirectory {
       this.ephemeral(),
     );
     if (!w.ok) return this.counters.add("hs_bad_peer_key");
+    const tagged = addHopTag(sn, w.packet);
+    if (tagged === null) return this.counters.add("hs_counter_exhausted");
     this.pending.set(keyId, { peer, state: w.state, at: now });
-    this.out.push({ to: this.c.supernode, bytes: addHopTag(sn.hopTx, w.packet) });
+    this.out.push({ to: this.c.supernode, bytes: tagged });
     this.counters.add("hs_peer_sent");
   }
 
-  private relayed(bytes: Uint8Array, type: number, sender: number, receiver: number, now: number) {
+  private relayed(
+    from: string,
+    bytes: Uint8Array,
+    type: number,
+    sender: number,
+    receiver: number,
+    now: number,
+  ) {
     const sn = this.snSession();
     if (sn === undefined) return this.counters.add("drop_no_supernode_session");
-    let v: ReturnType<typeof checkVouch> = null;
+    if (from !== this.c.supernode) return this.counters.add("drop_supernode_spoofed");
+    let v: { inner: Uint8Array; vouched: Uint8Array } | null = null;
+    let replay = false;
     for (const c of this.sealer.hopCandidates(this.c.network, SUPERNODE_ID)) {
-      v = checkVouch(c.hopRx, bytes);
-      if (v !== null) break;
+      const r = checkVouch(c, bytes);
+      if (r === "replay") replay = true;
+      if (typeof r === "string") continue;
+      v = r;
+      break;
     }
-    if (v === null) return this.counters.add("drop_bad_vouch");
+    if (v === null) return this.counters.add(replay ? "drop_vouch_replay" : "drop_bad_vouch");
     if (receiver !== this.ownId() || sender === 0) return this.counters.add("drop_not_for_us");
     if (type === SecType.HS_INIT) {
       if (!this.limiter.allow(`peer ${sender}`, now)) return this.counters.add("drop_rate_limited");
@@ -681,7 +696,9 @@ export class SecureNode implements PeerDirectory {
           now,
         }),
       );
-      this.out.push({ to: this.c.supernode, bytes: addHopTag(sn.hopTx, w.packet) });
+      const tagged = addHopTag(sn, w.packet);
+      if (tagged === null) return this.counters.add("hs_counter_exhausted");
+      this.out.push({ to: this.c.supernode, bytes: tagged });
       this.counters.add("hs_peer_answered");
       this.learnPeer(sender);
       this.events.push({
@@ -761,8 +778,11 @@ export class SecureNode implements PeerDirectory {
         } s: check that it runs, its public key and the network secret`,
       });
     }
+    // Two REGISTERs without an answer: the supernode may take them only from
+    // the address our handshake came from (a NAT rebinding moved us), or it
+    // lost our session: a new handshake from where we are now.
     const due = sn === undefined || sn.needsRekey(now, this.sealer.limits) ||
-      now - sn.lastRx >= this.c.silenceMs;
+      now - sn.lastRx >= this.c.silenceMs || this.sealer.registersUnanswered >= 2;
     if (due && this.snPending === null && now >= this.nextSnAt) this.startSn(now);
     for (const [id, q] of this.pending) {
       if (now - q.at >= this.c.handshakeTimeoutMs) {
@@ -837,6 +857,7 @@ export class SecureNode implements PeerDirectory {
       );
     }
     if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);
+    else if (this.sealer.registersUnanswered >= 2) d = Math.min(d, this.nextSnAt);
     if (sn !== undefined && this.ownId() !== 0) d = Math.min(d, this.nextRosterAt);
     if (this.heldBroadcasts.length > 0) {
       d = Math.min(d, this.heldBroadcasts[0].at + this.c.broadcastHoldMs);

@@ -54,7 +54,7 @@ import {
 import type { CryptoSuite } from "./crypto_suite.ts";
 import { HDR, writeCounter, writeKeyId } from "./header.ts";
 import type { Members } from "./members.ts";
-import { hopTagOk, writeHopTag } from "./sec_messages.ts";
+import { openHopTag, writeHopTag } from "./sec_messages.ts";
 import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
 import { DEFAULT_LIMITS, type Session, type SessionLimits } from "./session_keys.ts";
 import { u16, u32 } from "../wire/checked.ts";
@@ -104,6 +104,13 @@ export class SecureSealer implements Sealer {
   ownId = 0;
   /** Node: REGISTER_ACKs opened so far (the security layer asks for the roster after each). */
   registrations = 0;
+  /**
+   * Node: REGISTERs sealed since the last REGISTER_ACK. The supernode takes a
+   * REGISTER only from the address its session's handshake came from; after
+   * a NAT rebinding they go unanswered and the security layer handshakes
+   * again from the new address.
+   */
+  registersUnanswered = 0;
   /** The session of the last packet opened (the supernode answers a REGISTER with it). */
   lastOpened: Session | null = null;
   /** Node: peers a packet could not be sealed for (the owner starts handshakes). Bound: 256. */
@@ -343,6 +350,7 @@ export class SecureSealer implements Sealer {
     if (hop) {
       hopSession = this.currentFor(network, SUPERNODE_ID);
       if (hopSession === undefined) return this.noSession("tx_no_hop_session");
+      if (hopSession.txCounter >= this.limits.rejectAfterPackets) return "counter_exhausted";
     }
     if (this.role === "node" && receiver === BROADCAST_ID) {
       return this.noSession("tx_broadcast_refused");
@@ -383,13 +391,16 @@ export class SecureSealer implements Sealer {
         return this.noSession("tx_no_session");
       }
       if (s.txCounter >= this.limits.rejectAfterPackets) return "counter_exhausted";
+      if (this.role === "node" && type === MsgType.REGISTER) this.registersUnanswered++;
       writeKeyId(packet, s.remoteKeyId);
       writeCounter(packet, s.txCounter++);
       s.lastTx = this.now;
       this.setNonce(packet);
       s.tx.seal(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, bodyLen);
     }
-    if (hopSession !== undefined) writeHopTag(hopSession.hopTx, packet, len - HOP_TAG_RESERVE);
+    if (hopSession !== undefined) {
+      writeHopTag(hopSession, packet, len - HOP_TAG_RESERVE, this.limits.rejectAfterPackets);
+    }
     return "ok";
   }
 
@@ -416,22 +427,28 @@ export class SecureSealer implements Sealer {
 
     if (this.role === "supernode" && receiver !== SUPERNODE_ID) {
       // For another node: authenticate the hop; the body stays sealed end to end.
+      // No fan-out: broadcasts are per-peer copies, and one datagram must
+      // never become a copy for every node of a network (amplification).
+      if (receiver === BROADCAST_ID) return this.reject("no_session", "rx_relay_broadcast");
       if (!hop) return this.reject("bad_hop_tag", "rx_relay_without_hop_tag");
       const end = len - HOP_TAG_RESERVE;
-      let s = this.currentFor(network, sender);
-      if (s === undefined || !hopTagOk(s.hopRx, packet, end)) {
-        // While a re-key settles the sender may use its newest or previous session.
-        const cands = this.hopCandidates(network, sender).filter((c) => c !== s);
-        if (cands.length === 0 && s === undefined) {
-          return this.reject("no_session", "rx_relay_no_session");
-        }
-        s = cands.find((c) => hopTagOk(c.hopRx, packet, end));
+      // The current session, else (while a re-key settles) the newest or previous one.
+      const cands = this.hopCandidates(network, sender);
+      if (cands.length === 0) return this.reject("no_session", "rx_relay_no_session");
+      let replay = false;
+      for (const s of cands) {
+        const r = openHopTag(s, (x, y) => this.suite.equal(x, y), packet, end);
+        if (r === "replay") replay = true;
+        if (r !== "ok") continue;
+        // Fresh and authentic, but the session's endpoint stays the address
+        // its handshake proved: a relayed packet never moves it.
+        s.lastRx = this.now;
+        this.lastOpened = s;
+        return "ok";
       }
-      if (s === undefined) return this.reject("bad_hop_tag", "rx_bad_hop_tag");
-      s.lastRx = this.now;
-      this.setEndpoint(s);
-      this.lastOpened = s;
-      return "ok";
+      return replay
+        ? this.reject("replay", "rx_relay_replay")
+        : this.reject("bad_hop_tag", "rx_bad_hop_tag");
     }
 
     if (this.role === "node" && receiver === BROADCAST_ID) {
@@ -452,10 +469,17 @@ export class SecureSealer implements Sealer {
     if (isRegister && !this.registerAllowed(s, packet, network, sender)) {
       return this.reject("wrong_sender", "rx_register_wrong_identity");
     }
+    if (isRegister && this.from !== "" && this.from !== s.endpoint) {
+      // A REGISTER binds the node's registration to an address: only the
+      // address that did the handshake (it received HS_RESP there) may be it.
+      return this.reject("wrong_sender", "rx_register_wrong_address");
+    }
     s.window.accept(hi, lo);
     s.rxPackets++;
     s.lastRx = this.now;
-    this.setEndpoint(s);
+    // A node follows where its peers' packets come from (status only); the
+    // supernode keeps every session at its handshake's address.
+    if (this.role === "node") this.setEndpoint(s);
     if (!s.confirmed) {
       s.confirmed = true;
       const uk = `${s.network}:${hexKey(s.remoteStatic)}`;
@@ -467,6 +491,7 @@ export class SecureSealer implements Sealer {
     if (this.role === "node" && sender === SUPERNODE_ID && type === MsgType.REGISTER_ACK) {
       this.ownId = receiver;
       this.registrations++;
+      this.registersUnanswered = 0;
     }
     return "ok";
   }

@@ -188,12 +188,12 @@ export class SecureSupernode {
     switch (h.type) {
       case SecType.HS_INIT:
         if (h.receiver === SUPERNODE_ID) this.handshake(from, bytes, h.network, h.sender, now);
-        else this.relayHandshake(bytes, h.network, h.sender, h.receiver, now);
+        else this.relayHandshake(from, bytes, h.network, h.sender, h.receiver, now);
         return "done";
       case SecType.HS_RESP:
       case SecType.HS_REJECT:
         if (h.receiver === SUPERNODE_ID) this.counters.add("drop_unexpected_type");
-        else this.relayHandshake(bytes, h.network, h.sender, h.receiver, now);
+        else this.relayHandshake(from, bytes, h.network, h.sender, h.receiver, now);
         return "done";
       case SealedType.SESSION_CONFIRM:
         this.relaySealed(bytes, h.network, h.receiver);
@@ -295,6 +295,7 @@ export class SecureSupernode {
   }
 
   private relayHandshake(
+    from: string,
     bytes: Uint8Array,
     network: number,
     sender: number,
@@ -303,23 +304,32 @@ export class SecureSupernode {
   ): void {
     let src: Session | undefined;
     let inner: Uint8Array | null = null;
+    let replay = false;
+    const equal = (x: Uint8Array, y: Uint8Array) => this.suite.equal(x, y);
     for (const c of this.sealer.hopCandidates(network, sender)) {
-      inner = checkHopTag(c.hopRx, bytes);
-      if (inner !== null) {
-        src = c;
-        break;
-      }
+      const r = checkHopTag(c, equal, bytes);
+      if (r === "replay") replay = true;
+      if (typeof r === "string") continue;
+      inner = r;
+      src = c;
+      break;
     }
-    if (src === undefined || inner === null) return this.counters.add("drop_bad_hop_tag");
+    if (src === undefined || inner === null) {
+      return this.counters.add(replay ? "drop_relay_replay" : "drop_bad_hop_tag");
+    }
+    if (from !== src.endpoint) {
+      // Authentic and fresh, but not from where the sender's handshake came:
+      // relayed only from the address the session proved.
+      return this.counters.add("drop_relay_wrong_address");
+    }
     if (!this.limiter.allow(`node ${network}:${sender}`, now, true)) {
       return this.counters.add("drop_rate_limited");
     }
     const dst = this.sealer.currentFor(network, receiver);
     if (dst === undefined || dst === src) return this.counters.add("drop_relay_no_receiver");
-    this.out.push({
-      to: dst.endpoint,
-      bytes: addVouch(dst.hopTx, inner, src.remoteStatic),
-    });
+    const vouched = addVouch(dst, inner, src.remoteStatic, this.sealer.limits.rejectAfterPackets);
+    if (vouched === null) return this.counters.add("drop_relay_counter_exhausted");
+    this.out.push({ to: dst.endpoint, bytes: vouched });
     this.counters.add("relayed_handshakes");
   }
 

@@ -57,7 +57,7 @@ Deno.test("vpn codec: golden KEEPALIVE packet, byte by byte", () => {
   }, s);
   assert(r.ok);
   const expectedHead = hexBytes(
-    "4c 01 05 00  0102 0a0b  0000 0000  00000000  00000000 00000000  deadbeef 00010203",
+    "4c 02 05 00  0102 0a0b  0000 0000  00000000  00000000 00000000  deadbeef 00010203",
   );
   assertEquals(r.packet.length, HEADER_LENGTH + 8 + TAG_LENGTH);
   assertEquals(r.packet.subarray(0, expectedHead.length), expectedHead);
@@ -110,7 +110,8 @@ Deno.test("vpn codec: invalid inputs give their reason codes", () => {
     ["empty", new Uint8Array(0), "truncated"],
     ["header only, no tag", good.packet.subarray(0, HEADER_LENGTH + 8), "truncated"],
     ["bad magic", mutate((b) => b[0] = 0x4d), "bad_magic"],
-    ["version 2", mutate((b) => b[1] = 2), "bad_version"],
+    ["version 1 (before issue 13)", mutate((b) => b[1] = 1), "bad_version"],
+    ["version 3", mutate((b) => b[1] = 3), "bad_version"],
     ["counter 2^53", mutate((b) => b[17] = 0x20), "bad_counter"],
     ["unknown type 0x20 (reserved for issue 6)", mutate((b) => b[2] = 0x20), "unknown_type"],
     ["keepalive with a 7-byte body", good.packet.subarray(1).slice(), "bad_magic"],
@@ -344,7 +345,7 @@ Deno.test("vpn codec: random and mutated bytes never throw (property)", () => {
       // Force our magic and version so the body parsers see random bodies.
       if (b.length >= 2) {
         b[0] = 0x4c;
-        b[1] = 1;
+        b[1] = 2;
         b[2] = b[2] % 0x12;
         decodePacket(b, trustAll);
       }
@@ -428,7 +429,7 @@ Deno.test("vpn codec: openPacket and headerWhy agree with decodePacket on any by
     fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (b, force) => {
       if (force && b.length >= 4) {
         b[0] = 0x4c;
-        b[1] = 1;
+        b[1] = 2;
         b[2] = b[2] % 0x12;
         b[3] &= 0x40;
       }

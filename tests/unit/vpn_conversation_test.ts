@@ -836,7 +836,7 @@ Deno.test("vpn: garbage from an attacker is counted and dropped; nobody loses tr
       if (rnd() < 0.5) {
         bytes = new Uint8Array(Math.floor(rnd() * 120));
         for (let j = 0; j < bytes.length; j++) bytes[j] = rnd() * 256;
-        if (bytes.length > 2 && rnd() < 0.5) [bytes[0], bytes[1]] = [0x4c, 1];
+        if (bytes.length > 2 && rnd() < 0.5) [bytes[0], bytes[1]] = [0x4c, 2];
       } else {
         bytes = sample[Math.floor(rnd() * sample.length)].slice();
         bytes[Math.floor(rnd() * bytes.length)] ^= 1 + Math.floor(rnd() * 255);

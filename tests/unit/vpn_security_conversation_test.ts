@@ -215,7 +215,7 @@ Deno.test("security: a flood of forged handshakes and garbage from many sources 
       const p = new Uint8Array(120);
       for (let j = 0; j < p.length; j++) p[j] = next() & 0xff;
       p[0] = 0x4c;
-      p[1] = 1;
+      p[1] = 2;
       p[2] = i % 2 === 0 ? 0x20 : 0x10;
       p[3] = 0x80;
       p[8] = p[9] = 0;

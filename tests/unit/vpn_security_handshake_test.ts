@@ -32,6 +32,7 @@ import {
   secBody,
 } from "../../core/vpn/sec_messages.ts";
 import { ffiCryptoSuite } from "../../cmd/vpn_crypto.ts";
+import { ReplayWindow } from "../../core/replay.ts";
 import type { StaticKey } from "../../core/vpn/handshake.ts";
 
 const suite = ffiCryptoSuite();
@@ -61,8 +62,8 @@ const RESP_PAYLOAD = new Uint8Array(36).fill(0x42);
 
 // Pinned once from this implementation and checked against the independent one below.
 const PINNED_INIT =
-  "4c01208000070003000000000102030400000000000000007b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13215abcb318309edbb2d90a36d5bfd3a82f93b115469387a3c2ac7d8dcd5ec256d344529d9842024332260eb47fed400e147b578a83cc1fec565c2004ba2ab301";
-const PINNED_TRANSCRIPT = "c335ca685630394e3efc760bd463f970310c5545f09e5fb6abfc7ff4f33e4c2b";
+  "4c02208000070003000000000102030400000000000000007b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13215abcb318309edbb2d90a36d5bfd3a82f93b115469387a3c2ac7d8dcd5ec2561b1032b0aed2b1de91a677094f5f04a51e9f4f2db78cc289da16a95265ace256";
+const PINNED_TRANSCRIPT = "fdfb7e643d81b6e806302a0df1ad5ae2bb6106591891af06721bacf269af24b1";
 
 // ------------------------------------------------------------ reference
 
@@ -148,7 +149,7 @@ async function reference() {
   const afterInit = { h: h.slice(), ck: ck.slice(), k: k.slice(), n };
   // HS_RESP
   const hdr2 = new Uint8Array(28);
-  hdr2.set([0x4c, 1, 0x21, 0x80, 0, 7, 0, 0, 0, 3, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d]);
+  hdr2.set([0x4c, 2, 0x21, 0x80, 0, 7, 0, 0, 0, 3, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d]);
   hdr2.set([1, 2, 3, 4], 24);
   await mixHash(hdr2);
   await mixHash(R_E.publicKey);
@@ -280,14 +281,15 @@ Deno.test("handshake parsers: random and mutated packets never throw (fuzz)", ()
   });
   const anyBytes = fc.uint8Array({ maxLength: 200 });
   const zeroKey = suite.aead(new Uint8Array(32));
+  const zeroHop = { hopTx: zeroKey, hopRx: zeroKey, txCounter: 0, window: new ReplayWindow() };
   fc.assert(
     fc.property(fc.oneof(mutated, anyBytes), (b) => {
       readInit(suite, R_S, PSK, b);
       readResp(suite, w.state, b);
       readReject(w.state, b);
       answeredKeyId(b);
-      checkHopTag(zeroKey, b);
-      checkVouch(zeroKey, b);
+      checkHopTag(zeroHop, (x, y) => suite.equal(x, y), b);
+      checkVouch(zeroHop, b);
       for (let t = 0x20; t <= 0x2f; t++) parseSecBody(t, b);
     }),
     { seed: 0x5ec, numRuns: 400 },
@@ -345,35 +347,56 @@ Deno.test("ROSTER round-trips any list of ids up to MAX_ROSTER (property)", () =
   );
 });
 
-Deno.test("hop tags and vouches verify with the right hop key only, over every byte", () => {
+Deno.test("hop trailers and vouches verify with the right hop key only, over every byte, once", () => {
   const inner = new Uint8Array(60).fill(3);
   inner[0] = 0x4c;
-  inner.set(new Uint8Array(16).fill(0x77), 44); // the inner packet's tag: the hop nonce
-  const hk = suite.aead(new Uint8Array(32).fill(1));
-  const other = suite.aead(new Uint8Array(32).fill(2));
-  const v = addVouch(hk, inner, I_S.publicKey);
-  const ok = checkVouch(hk, v);
-  assert(ok !== null);
+  const hop = (k: number) => ({
+    hopTx: suite.aead(new Uint8Array(32).fill(k)),
+    hopRx: suite.aead(new Uint8Array(32).fill(k)),
+    txCounter: 0,
+    window: new ReplayWindow(),
+  });
+  const eq = (a: Uint8Array, b: Uint8Array) => suite.equal(a, b);
+  // Vouch: counter (8) | sealed key (32 + 16); the key is not in clear.
+  const sn = hop(1);
+  sn.txCounter = 5;
+  const v = addVouch(sn, inner, I_S.publicKey);
+  assert(v !== null);
+  assertEquals(v.length, inner.length + 56);
+  assertEquals(hex(v.subarray(60, 68)), "0000000000000005");
+  assertEquals(sn.txCounter, 6);
+  assert(!hex(v).includes(hex(I_S.publicKey)), "the vouched key travels encrypted");
+  for (let i = 0; i < v.length; i++) {
+    const t = v.slice();
+    t[i] ^= 0x10;
+    assertEquals(checkVouch(hop(1), t), "bad_tag", `byte ${i} flipped`);
+  }
+  assertEquals(checkVouch(hop(2), v), "bad_tag");
+  const node = hop(1);
+  const ok = checkVouch(node, v);
+  assert(typeof ok !== "string");
   assertEquals(hex(ok.vouched), hex(I_S.publicKey));
   const flagged = inner.slice();
   flagged[3] |= 0x40;
   assertEquals(hex(ok.inner), hex(flagged));
-  assertEquals(checkVouch(other, v), null);
-  for (let i = 0; i < v.length; i++) {
-    const t = v.slice();
-    t[i] ^= 0x10;
-    assertEquals(checkVouch(hk, t), null, `byte ${i} flipped`);
-  }
-  const h = addHopTag(hk, inner);
+  assertEquals(checkVouch(node, v), "replay", "a vouch opens once");
+  // Hop trailer: counter low 32 bits (4) | tag (12); nonces are the counter.
+  const a = hop(3);
+  const h = addHopTag(a, inner);
+  assert(h !== null);
   assertEquals(h.length, inner.length + 16);
-  assert(checkHopTag(hk, h) !== null);
-  assertEquals(checkHopTag(other, h), null);
+  assertEquals(hex(h.subarray(60, 64)), "00000000");
+  assertEquals(checkHopTag(hop(4), eq, h), "bad_tag");
   const t = h.slice();
   t[10] ^= 1;
-  assertEquals(checkHopTag(hk, t), null);
-  // Same key and bytes give the same tag; another packet tag (nonce) gives another.
-  const inner2 = inner.slice();
-  inner2[50] ^= 1;
-  assert(hex(addHopTag(hk, inner).subarray(60)) === hex(h.subarray(60)));
-  assert(hex(addHopTag(hk, inner2).subarray(60)) !== hex(h.subarray(60)));
+  const sup = hop(3);
+  assertEquals(checkHopTag(sup, eq, t), "bad_tag");
+  assert(checkHopTag(sup, eq, h) instanceof Uint8Array);
+  assertEquals(checkHopTag(sup, eq, h), "replay");
+  // The same bytes again get the next counter and another tag.
+  const h2 = addHopTag(a, inner);
+  assert(h2 !== null);
+  assertEquals(hex(h2.subarray(60, 64)), "00000001");
+  assert(hex(h2.subarray(64)) !== hex(h.subarray(64)));
+  assert(checkHopTag(sup, eq, h2) instanceof Uint8Array);
 });
