@@ -28,8 +28,8 @@ export const HEADER_LENGTH = 24;
 /** Bytes of the authentication tag every packet carries after its body (AES-GCM / ChaCha20-Poly1305 tag size). */
 export const TAG_LENGTH = 16;
 /**
- * Bytes kept free in the MTU budget for the hop tag that the security design
- * (issue 6) may add to relayed data packets. Unused by version 1.
+ * Bytes kept free in the MTU budget for the hop trailer of relayed packets
+ * (counter low 32 bits and a 12-byte tag, `sec_messages.ts`).
  */
 export const HOP_TAG_RESERVE = 16;
 /** Bytes one encapsulation adds around a body: header and tag. */

@@ -14,20 +14,25 @@
  *   AAD = the 24 header bytes with HOP_TAG cleared.
  * - flag HOP_TAG (set by `encodePacket` when a node sends a packet for
  *   another node to the supernode): after the end-to-end tag, a 16-byte hop
- *   tag over everything before it under the node's hop key of its supernode
- *   session (`sec_messages.ts` `writeHopTag`: AEAD tag of an empty
- *   plaintext, nonce from the end-to-end tag). The supernode checks it and
- *   relays the packet unchanged; it never has the end-to-end key.
+ *   trailer under the node's hop key of its supernode session
+ *   (`sec_messages.ts` `writeHopTag`: counter low 32 bits and a 12-byte tag,
+ *   nonce = the supernode session's send counter). The supernode checks it
+ *   and relays the packet unchanged; it never has the end-to-end key.
  *
  * Opening (`open`), after `checkHeader`:
- * - on the supernode, a packet for another node (receiver not 0): only the
- *   hop tag of the sender's bound session is checked; the body stays sealed.
+ * - on the supernode, a packet for another node (receiver not 0): receiver
+ *   0xffff is refused (no fan-out); only the hop trailer of the sender's
+ *   bound session is checked, against that session's replay window; the body
+ *   stays sealed. A relayed packet never moves a session's endpoint.
  * - an unknown key id is refused before any AEAD work (`no_session`); the
  *   counter is checked against the session's replay window (`replay`)
  *   before the tag (`bad_tag`) and recorded only after it verified.
  * - the session must belong to the header's network and sender
  *   (`wrong_sender`); on the supernode a REGISTER must carry the session's
- *   public key as identity and ask for an id that key may hold.
+ *   public key as identity, ask for an id that key may hold, and come from
+ *   the address the session's handshake came from
+ *   (`rx_register_wrong_address`). The supernode never moves a session's
+ *   endpoint (the handshake proved that address; a REGISTER binds it).
  *
  * Time enters through `setNow(now)` (the owner calls it before handing
  * packets to the core); the sealer itself keeps no timers.

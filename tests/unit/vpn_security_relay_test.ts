@@ -355,3 +355,36 @@ Deno.test("relay: REGISTERs pointed at a victim are refused: one datagram never 
   const eps = new Set(lab.core.status().networks[0].nodes.map((n) => n.endpoint));
   assert(!eps.has(VICTIM));
 });
+
+Deno.test("relay: a node whose NAT mapping changed handshakes again and registers from its new address", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  const a = lab.addNode("a", keyOf(lab.suite, 1));
+  lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  const A = lab.idOf("a");
+  const hs = a.sec.status().counters.hs_sent ?? 0;
+  const at = () => lab.core.status().networks[0].nodes.find((n) => n.node === A)?.endpoint;
+  assertEquals(at(), a.ep);
+  // The NAT gives a's flow a new public port.
+  const moved = a.ep.replace(/:\d+$/, ":61000");
+  a.ep = moved;
+  const t0 = lab.now;
+  assert(lab.runUntil(() => at() === moved, 30_000), `registered at ${at()}`);
+  const took = lab.now - t0;
+  assert((a.sec.status().counters.hs_sent ?? 0) > hs, "a new supernode handshake");
+  // Liveness bound only: keepalive 8 s, ack wait 3 s, two REGISTERs.
+  assert(took < 20_000, `${took} ms`);
+  const s = lab.sec.sessionList(lab.now).filter((x) => x.peer === A && x.confirmed);
+  assert(s.some((x) => x.endpoint === moved));
+  assertEquals(exchangeOk(lab, "b", "a"), true);
+});
+
+function exchangeOk(lab: SecLab, src: string, dst: string): boolean {
+  const n = lab.node(dst).frames.length;
+  for (let i = 0; i < 5; i++) {
+    lab.send(src, frameTo(lab, dst, src, new TextEncoder().encode("AFTER-REBIND")));
+    lab.run(200);
+  }
+  return lab.node(dst).frames.length > n;
+}
