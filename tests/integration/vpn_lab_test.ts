@@ -393,11 +393,11 @@ function garbage(seed: number): string[] {
     );
   }
   out.push("4c"); // magic only
-  out.push("4c0110000000000100"); // truncated header
+  out.push("4c0210000000000100"); // truncated header
   out.push(
-    "4c01" + "10" + "00" + "0000" + "0001" + "0002" + "0000" + "00".repeat(12) + "ab".repeat(30),
+    "4c02" + "10" + "00" + "0000" + "0001" + "0002" + "0000" + "00".repeat(12) + "ab".repeat(30),
   ); // bad tag
-  out.push("4c0201" + "00".repeat(60)); // bad version
+  out.push("4c0101" + "00".repeat(60)); // bad version (1: before issue 13)
   out.push("ee".repeat(4000)); // larger than a receive slot: cut, counted
   return out;
 }
