@@ -196,7 +196,7 @@ export class SecureSupernode {
         else this.relayHandshake(from, bytes, h.network, h.sender, h.receiver, now);
         return "done";
       case SealedType.SESSION_CONFIRM:
-        this.relaySealed(bytes, h.network, h.receiver);
+        this.relaySealed(from, bytes, h.network, h.receiver);
         return "done";
       case SealedType.PEER_KEY_REQUEST:
       case SealedType.ROSTER_REQUEST:
@@ -333,9 +333,12 @@ export class SecureSupernode {
     this.counters.add("relayed_handshakes");
   }
 
-  private relaySealed(bytes: Uint8Array, network: number, receiver: number): void {
+  private relaySealed(from: string, bytes: Uint8Array, network: number, receiver: number): void {
     const r = this.sealer.open(bytes);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
+    if (this.sealer.lastOpened?.endpoint !== from) {
+      return this.counters.add("drop_relay_wrong_address");
+    }
     const dst = this.sealer.currentFor(network, receiver);
     if (dst === undefined) return this.counters.add("drop_relay_no_receiver");
     this.out.push({ to: dst.endpoint, bytes: bytes.slice() });
