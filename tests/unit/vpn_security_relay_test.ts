@@ -79,6 +79,9 @@ Deno.test("relay: two relayed packets ending alike give no member a vouch it can
   lab.run(100);
   assertEquals(seen.length, 2, "the supernode vouched both to T");
   lab.filter = () => true;
+  // Each vouch carries its own nonce (the supernode's counter, 8 bytes before the sealed key).
+  const nonceField = (p: Uint8Array) => p.subarray(p.length - 56, p.length - 48).join(",");
+  assert(nonceField(seen[0]) !== nonceField(seen[1]), "two vouches under one nonce");
 
   // The attack as it worked on the old trailer (inner | sender key | GMAC
   // tag, nonce = the inner packet's last tag): t1 ^ t2 = delta * H^e.
@@ -388,3 +391,30 @@ function exchangeOk(lab: SecLab, src: string, dst: string): boolean {
   }
   return lab.node(dst).frames.length > n;
 }
+
+Deno.test("relay: a vouched handshake replayed to its receiver is dropped before any public-key work", () => {
+  const probe = new SecLab();
+  const lab = new SecLab({ members: membersOf(probe, 1, 2) });
+  const a = lab.addNode("a", keyOf(lab.suite, 1));
+  const b = lab.addNode("b", keyOf(lab.suite, 2));
+  lab.run(3000);
+  const vouched: Uint8Array[] = [];
+  lab.filter = (fl) => {
+    if (fl.from === SN_EP && fl.to === b.ep && fl.bytes[2] === SecType.HS_INIT) {
+      vouched.push(fl.bytes.slice());
+    }
+    return true;
+  };
+  a.sec.sealer.wanted.add(lab.idOf("b"));
+  lab.run(2000);
+  assert(vouched.length >= 1);
+  assert(a.events.some((ev) => ev.type === "peer_session"));
+  const answered = b.sec.status().counters.hs_peer_answered ?? 0;
+  const x = lab.suite.x25519Calls;
+  lab.inject(SN_EP, b.ep, vouched[0]);
+  lab.run(100);
+  const c = b.sec.status().counters;
+  assertEquals(c.hs_peer_answered ?? 0, answered, "the replay was answered");
+  assertEquals(c.drop_vouch_replay ?? 0, 1, JSON.stringify(c));
+  assertEquals(lab.suite.x25519Calls, x, "public-key work for a replay");
+});
