@@ -89,11 +89,11 @@ export const MsgType = {
   DATA: 0x10,
 } as const;
 
-/** Header flags (octet 3). Version 1 defines none; the rest are reserved for issue 6. */
+/** Header flags (octet 3); the others are written 0 and ignored. */
 export const Flag = {
-  /** Reserved: the body is a key-exchange message not sealed by a session (issue 6). */
+  /** The body is a key-exchange message not sealed by a session (issue 6). */
   HANDSHAKE: 0x80,
-  /** Reserved: a hop tag follows the end-to-end tag (relayed data, issue 6). */
+  /** A relay trailer (hop trailer or vouch, `sec_messages.ts`) follows the tag. */
   HOP_TAG: 0x40,
 } as const;
 
