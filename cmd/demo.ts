@@ -13,7 +13,16 @@
  *
  * Everything it makes is named `l2demo-*`; daemon logs and the generated
  * config are in /run/l2demo. It cleans up on exit and on Ctrl-C; `--keep`
- * leaves the lab running and `l2 demo down` removes it.
+ * leaves the lab running and `l2 demo down` removes it. Every run starts
+ * clean: what an earlier run left (namespaces, daemons, /run/l2demo) is
+ * removed first, and it says so.
+ *
+ * It needs only iproute2 (`ip`), a POSIX shell and the kernel's TUN, veth and
+ * bridge drivers: the pings are l2's own ICMP/ICMPv6 echo from raw sockets
+ * opened inside the namespaces (`netns_ping.ts`), not iputils-ping. The
+ * daemons run as `ip netns exec NS <this l2> ...` with `L2_DEMO_LAB=1` in
+ * their environment, which is how a later run finds them even when their
+ * namespace is gone.
  *
  * @module
  */
@@ -21,8 +30,9 @@ import { argument, command, constant, object, option, optional } from "@optique/
 import { choice } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import { EXIT_OK, EXIT_RUNTIME } from "./kit/exit.ts";
+import { findOnPath, selfArgv } from "./kit/runtime.ts";
 import { toBase64, writeNewKeyFile } from "./keygen.ts";
-import { V8_FLAGS_ARG } from "./v8_flags.ts";
+import { formatPing, pingFromNetns } from "./netns_ping.ts";
 
 /** Where the demo keeps its logs and config. */
 export const RUN_DIR = "/run/l2demo";
@@ -87,12 +97,29 @@ async function sh(
   return { code: r.code, out, err };
 }
 
-/** The command that runs this same l2 (the binary, or deno with the main module). */
-function l2Argv(): string[] {
-  const exe = Deno.execPath();
-  const base = exe.split("/").pop() ?? "";
-  if (!base.startsWith("deno")) return [exe];
-  return [exe, "run", V8_FLAGS_ARG, "--allow-all", "--quiet", Deno.mainModule];
+/** The environment variable that marks the demo's daemons. */
+const MARK = "L2_DEMO_LAB=1";
+/** The pid file of a demo in progress. */
+const PID_FILE = `${RUN_DIR}/demo.pid`;
+
+/** The tools the demo runs, with the Debian package of each. */
+const TOOLS: [string, string][] = [["ip", "iproute2"], ["sh", "dash"]];
+
+/**
+ * What the demo needs and this machine lacks, one line each with the Debian
+ * package to install; empty when all is there.
+ */
+export function missingForDemo(path = Deno.env.get("PATH") ?? ""): string[] {
+  const out: string[] = [];
+  for (const [tool, pkg] of TOOLS) {
+    if (!findOnPath(tool, path)) out.push(`\`${tool}\` is not on PATH: apt-get install ${pkg}`);
+  }
+  try {
+    Deno.statSync("/dev/net/tun");
+  } catch {
+    out.push("/dev/net/tun is missing: the kernel's TUN/TAP driver (modprobe tun)");
+  }
+  return out;
 }
 
 function q(s: string): string {
@@ -107,34 +134,105 @@ async function demoNamespaces(): Promise<string[]> {
   );
 }
 
-/** Sends `sig` to every process in the demo namespaces. */
-async function signalAll(sig: Deno.Signal): Promise<void> {
+/** Processes whose environment carries the demo's mark (its daemons), not this one. */
+function markedPids(): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    const pid = Number(e.name);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === Deno.pid) continue;
+    try {
+      const env = new TextDecoder().decode(Deno.readFileSync(`/proc/${pid}/environ`));
+      if (env.split("\0").includes(MARK)) out.push(pid);
+    } catch { /* gone, or a kernel thread */ }
+  }
+  return out;
+}
+
+/** The demo's processes: its daemons (marked) and anything else inside its namespaces. */
+async function demoPids(): Promise<number[]> {
+  const pids = new Set(markedPids());
   for (const ns of await demoNamespaces()) {
-    const pids = await sh(["ip", "netns", "pids", ns], true);
-    for (const p of pids.out.split("\n").map(Number).filter((n) => n > 1 && n !== Deno.pid)) {
-      try {
-        Deno.kill(p, sig);
-      } catch { /* gone */ }
-    }
+    const r = await sh(["ip", "netns", "pids", ns], true);
+    for (const p of r.out.split("\n").map(Number)) if (p > 1 && p !== Deno.pid) pids.add(p);
+  }
+  return [...pids];
+}
+
+function alive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
   }
 }
 
+/** The pid of another `l2 demo` still in progress (its pid file names a live demo), or null. */
+function demoInProgress(): number | null {
+  let pid: number;
+  try {
+    pid = Number(Deno.readTextFileSync(PID_FILE).trim());
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || pid === Deno.pid || !alive(pid)) return null;
+  try {
+    const cmd = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+    return cmd.includes("demo") ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What `demoDown` removed. */
+export interface Removed {
+  namespaces: string[];
+  processes: number;
+  runDir: boolean;
+}
+
 /**
- * Kills everything in the demo namespaces and removes them, and the run
- * directory unless `keepLogs`; returns what it removed.
+ * Stops every demo process (SIGTERM, so daemons stop cleanly: StopCCN,
+ * deregistration; SIGKILL for what is left after 5 s), removes the demo
+ * namespaces, and the run directory unless `keepLogs`.
  */
-export async function demoDown(keepLogs = false): Promise<string[]> {
-  // SIGTERM first, so daemons stop cleanly (StopCCN, deregistration); then insist.
-  await signalAll("SIGTERM");
-  await new Promise((r) => setTimeout(r, 600));
-  await signalAll("SIGKILL");
-  const gone: string[] = [];
+export async function demoDown(keepLogs = false): Promise<Removed> {
+  const pids = await demoPids();
+  for (const p of pids) {
+    try {
+      Deno.kill(p, "SIGTERM");
+    } catch { /* gone */ }
+  }
+  const end = performance.now() + 5000;
+  while (pids.some(alive) && performance.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  for (const p of [...pids.filter(alive), ...await demoPids()]) {
+    try {
+      Deno.kill(p, "SIGKILL");
+    } catch { /* gone */ }
+  }
+  const namespaces: string[] = [];
   for (const ns of await demoNamespaces()) {
     await sh(["ip", "netns", "del", ns], true);
-    gone.push(ns);
+    namespaces.push(ns);
   }
-  if (!keepLogs) await Deno.remove(RUN_DIR, { recursive: true }).catch(() => {});
-  return gone;
+  let runDir = false;
+  if (!keepLogs) {
+    runDir = await Deno.remove(RUN_DIR, { recursive: true }).then(() => true, () => false);
+  }
+  return { namespaces, processes: pids.length, runDir };
+}
+
+/** "10 namespaces, 5 processes, /run/l2demo", or "" when nothing was removed. */
+function describeRemoved(r: Removed): string {
+  const parts: string[] = [];
+  if (r.namespaces.length) {
+    parts.push(`${r.namespaces.length} namespace${r.namespaces.length === 1 ? "" : "s"}`);
+  }
+  if (r.processes) parts.push(`${r.processes} process${r.processes === 1 ? "" : "es"}`);
+  if (r.runDir) parts.push(RUN_DIR);
+  return parts.join(", ");
 }
 
 /** Runs the demo or removes it; returns the exit code. */
@@ -142,19 +240,29 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   if (Deno.uid() !== 0) {
     console.error(
       "l2 demo: needs root: it creates network namespaces, TAP devices and raw sockets. " +
-        "Run it as root (sudo).",
+        "Run it as root (or with sudo).",
     );
     return EXIT_RUNTIME;
   }
-  if (args.action === "down") {
-    const gone = await demoDown();
-    console.log(gone.length ? `removed ${gone.join(", ")}` : "no demo lab was running");
-    return EXIT_OK;
-  }
-  if ((await demoNamespaces()).length > 0) {
-    console.error("l2 demo: a demo lab is already running; `l2 demo down` removes it");
+  const other = demoInProgress();
+  if (other !== null) {
+    console.error(`l2 demo: another l2 demo is in progress (pid ${other}); one at a time`);
     return EXIT_RUNTIME;
   }
+  if (args.action === "down") {
+    const what = describeRemoved(await demoDown());
+    console.log(what ? `removed the demo lab: ${what}` : "no demo lab was running");
+    return EXIT_OK;
+  }
+  const missing = missingForDemo();
+  if (missing.length) {
+    console.error(`l2 demo: cannot run on this machine yet:\n  ${missing.join("\n  ")}`);
+    return EXIT_RUNTIME;
+  }
+  const left = describeRemoved(await demoDown());
+  if (left) console.log(`removed what an earlier demo left: ${left}\n`);
+  await Deno.mkdir(RUN_DIR, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(PID_FILE, `${Deno.pid}\n`);
   const demo = new Demo(args.keep ?? false);
   const onInt = () => demo.interrupt();
   Deno.addSignalListener("SIGINT", onInt);
@@ -176,6 +284,7 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onInt);
+    await Deno.remove(PID_FILE).catch(() => {});
     if (!demo.keep || code !== EXIT_OK) {
       const t0 = performance.now();
       await demoDown(failed);
@@ -202,7 +311,7 @@ function nodeSection(i: number, supernodeKey: string): string {
 class Demo {
   #n = 0;
   #interrupted = false;
-  #l2 = l2Argv();
+  #l2 = selfArgv();
   #started = false;
 
   constructor(readonly keep: boolean) {}
@@ -289,6 +398,7 @@ class Demo {
     const cmd = ["ip", "netns", "exec", ns, ...this.#l2, ...args].map(q).join(" ");
     const child = new Deno.Command("sh", {
       args: ["-c", `exec ${cmd} >${q(log)} 2>&1 </dev/null`],
+      env: { L2_DEMO_LAB: "1" },
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -326,29 +436,12 @@ class Demo {
     }
   }
 
-  async #ping(ns: string, addr: string, count: number): Promise<string> {
-    const v6 = addr.includes(":") ? ["-6"] : [];
-    const r = await sh([
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      "ping",
-      ...v6,
-      "-c",
-      String(count),
-      "-i",
-      "0.2",
-      "-W",
-      "2",
-      addr,
-    ], true);
-    const m = /= [\d.]+\/([\d.]+)\/[\d.]+\/[\d.]+ ms/.exec(r.out);
-    const loss = /(\d+)% packet loss/.exec(r.out)?.[1] ?? "100";
-    if (r.code !== 0) throw new Error(`ping ${addr} from ${ns}: ${loss}% loss`);
-    return `${count} ping${count === 1 ? "" : "s"} to ${addr}: ${loss}% loss, average RTT ${
-      m?.[1] ?? "?"
-    } ms`;
+  /** `count` pings from `ns` to `addr` (l2's own echo: no iputils-ping needed); throws on loss. */
+  async #ping(ns: string, addr: string, count: number, timeoutMs = 2000): Promise<string> {
+    const r = await pingFromNetns(ns, addr, { count, intervalMs: 200, timeoutMs });
+    const line = formatPing(addr, r);
+    if (r.received < r.sent) throw new Error(`from ${ns}: ${line}`);
+    return line;
   }
 
   async vpn(): Promise<void> {
@@ -449,9 +542,7 @@ ${
       "First ping leaf -> node 2: the ARP broadcast goes to every other node as its own " +
         "end-to-end sealed copy (relayed by the supernode, which cannot read it)",
       () => this.#ping(NS.leaf, "10.99.0.2", 1),
-      (d) => {
-        return `${d}`;
-      },
+      (d) => `${d} (this first round trip includes ARP and the relay through the supernode)`,
     );
     const n1 = await this.#status(NS.n1, 7656);
     const sn1 = await this.#status(NS.sn, 7655);
@@ -464,10 +555,7 @@ ${
       "Node 1 and node 2 punch a direct path",
       () =>
         this.#until("a direct path", 20_000, async () => {
-          await sh(
-            ["ip", "netns", "exec", NS.leaf, "ping", "-c", "1", "-W", "1", "10.99.0.2"],
-            true,
-          );
+          await pingFromNetns(NS.leaf, "10.99.0.2", { count: 1, timeoutMs: 1000 });
           const s = await this.#status(NS.n1, 7656);
           const p = s?.peers?.find((x: { path: string }) => x.path === "direct");
           return p ?? null;
@@ -570,21 +658,30 @@ ${
   }
 
   lookAround(only?: "vpn" | "las"): void {
-    const l2 = this.#l2.join(" ");
+    const ping = findOnPath("ping") !== null;
     const lines: [string, string][] = [];
     if (only !== "las") {
       lines.push([`ip netns exec ${NS.n1} l2 status`, "node 1: peers, paths, MAT table"]);
       lines.push([`ip netns exec ${NS.sn} l2 status`, "supernode: nodes, relay counters"]);
-      lines.push([`ip netns exec ${NS.leaf} ping fd99::2`, "the leaf, over the VPN"]);
+      if (ping) lines.push([`ip netns exec ${NS.leaf} ping fd99::2`, "the leaf, over the VPN"]);
     }
     if (only !== "vpn") {
       lines.push([`ip netns exec ${NS.las} l2 status`, "LAS: sessions, switches, MAC table"]);
-      lines.push([`ip netns exec ${NS.h1} ping 192.168.100.2`, "host to host across the LAS"]);
+      if (ping) {
+        lines.push([`ip netns exec ${NS.h1} ping 192.168.100.2`, "host to host across the LAS"]);
+      }
     }
-    lines.push([`less ${RUN_DIR}/*.log`, "what the daemons said"]);
+    lines.push([`tail ${RUN_DIR}/*.log`, "what the daemons said"]);
     lines.push(["l2 demo down", "remove a lab left with --keep"]);
     const w = Math.max(...lines.map(([c]) => c.length));
-    console.log(`Look around${l2 === "l2" ? "" : ` (l2 here is: ${l2})`}:`);
+    console.log("Look around:");
     for (const [c, what] of lines) console.log(`  ${c.padEnd(w)}  # ${what}`);
+    if (findOnPath("l2") === null) {
+      console.log(
+        "`l2` is not a command here yet: `npx -y deno@2.9.6 task install` (in the clone, as root)" +
+          " installs it (README, Install)",
+      );
+    }
+    if (!ping) console.log("(`apt-get install iputils-ping` to ping from the namespaces yourself)");
   }
 }
