@@ -16,7 +16,7 @@ import { runXconnect, xconnectCommand } from "./cmd/xconnect.ts";
 import { demoCommand, runDemo } from "./cmd/demo.ts";
 import { keygenCommand, runKeygen } from "./cmd/keygen.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
-import { VERSION } from "./cmd/kit/version.ts";
+import { versionLine } from "./cmd/kit/version.ts";
 
 const args = run(
   or(
@@ -32,7 +32,7 @@ const args = run(
   {
     programName: "l2",
     help: "both",
-    version: VERSION,
+    version: versionLine(),
     completion: "both",
     errorExitCode: EXIT_USAGE,
     brief:

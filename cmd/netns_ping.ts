@@ -70,16 +70,21 @@ export async function pingFromNetns(
     wait: "inline",
     sliceMs: 20,
   });
-  loop.add(sock.fd, (now) => {
-    const n = sock.recv();
-    const rx = sock.rx;
-    for (let i = 0; i < n; i++) {
-      if (rx.truncated[i] || !ipEquals(rx.src[i], to.ip)) continue;
-      pinger.onPacket(rx.bufs[i], rx.offsets[i], rx.lens[i] - rx.offsets[i], now);
-    }
-    if (pinger.done(now)) void loop?.close();
-    return n;
-  }, () => sock.close(), 8);
+  loop.add(
+    sock.fd,
+    (now) => {
+      const n = sock.recv();
+      const rx = sock.rx;
+      for (let i = 0; i < n; i++) {
+        if (rx.truncated[i] || !ipEquals(rx.src[i], to.ip)) continue;
+        pinger.onPacket(rx.bufs[i], rx.offsets[i], rx.lens[i] - rx.offsets[i], now);
+      }
+      if (pinger.done(now)) void loop?.close();
+      return n;
+    },
+    () => sock.close(),
+    8,
+  );
   tick(clock());
   await loop.run();
   return pinger.summary();

@@ -80,10 +80,9 @@ export interface PingSummary {
  * @example
  * ```ts
  * import { Pinger } from "./ping.ts";
- * const p = new Pinger({ family: 4, ident: 7, count: 1, intervalMs: 1000, timeoutMs: 2000 }, 0);
- * const req = p.poll(0)!; // 64 bytes: an echo request, seq 1
- * req[0] = 0; // the peer answers: the same bytes as a reply (type 0, checksum adjusted)
- * req[2] += 8;
+ * const p = new Pinger({ family: 6, ident: 7, count: 1, intervalMs: 1000, timeoutMs: 2000 }, 0);
+ * const req = p.poll(0)!; // 64 bytes: an ICMPv6 echo request, seq 1
+ * req[0] = 129; // the peer answers with the same bytes as an echo reply
  * p.onPacket(req, 0, req.length, 1.5); // "reply"
  * p.summary().avgMs; // 1.5
  * ```
