@@ -674,7 +674,11 @@ ${
     lines.push([`tail ${RUN_DIR}/*.log`, "what the daemons said"]);
     lines.push(["l2 demo down", "remove a lab left with --keep"]);
     const w = Math.max(...lines.map(([c]) => c.length));
-    console.log("Look around:");
+    console.log(
+      this.keep
+        ? "Look around:"
+        : "Look around (run `l2 demo --keep` for that: this run removes the lab now):",
+    );
     for (const [c, what] of lines) console.log(`  ${c.padEnd(w)}  # ${what}`);
     if (findOnPath("l2") === null) {
       console.log(

@@ -9,16 +9,16 @@
  */
 import { V8_FLAGS_ARG } from "../v8_flags.ts";
 
-/** The permissions every l2 process runs with (deno.json's `l2` task has the same). */
-export const DENO_PERMISSIONS: readonly string[] = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-net",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-];
+/**
+ * The permissions every l2 process runs with (deno.json's `l2` task has the
+ * same): all. l2 needs FFI (its own libc bindings) and running programs
+ * (`ip`), and either one is all access already, so a list of permissions
+ * would restrict nothing; and Deno 2.9 refuses /proc and /dev paths to
+ * anything short of --allow-all (`l2 las` reads /proc/net/snmp for its
+ * fragment warning, `l2 demo` finds its daemons under /proc). The sandbox
+ * of an l2 daemon is the OS's: the systemd units (`cmd/install.ts`).
+ */
+export const DENO_PERMISSIONS: readonly string[] = ["--allow-all"];
 
 /**
  * `deno run` arguments for l2's `script`. A bundle (`deno bundle` output,
