@@ -72,7 +72,13 @@ Deno.test("cli: usage errors exit 2; --help and --version exit 0", async () => {
   }
   r = await runL2(["--version"]);
   assertEquals(r.code, 0);
-  assert(/^\d+\.\d+\.\d+/.test(r.stdout));
+  // l2's version is deno.json's; then the runtime it runs on.
+  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  assertEquals(
+    r.stdout,
+    `l2 ${denoJson.version} (Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ` +
+      `TypeScript ${Deno.version.typescript}; runtime ${Deno.execPath()})\n`,
+  );
 });
 
 Deno.test("cli: daemons check their config and refuse bad flags with exit 2", async () => {
