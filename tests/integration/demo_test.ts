@@ -157,3 +157,33 @@ Deno.test("demo: a failed run keeps its logs; the next run removes them and star
     await Deno.remove("/run/l2demo", { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("demo: the installed l2 (temp prefix) runs it", async () => {
+  const base = await Deno.makeTempDir({ prefix: "l2demo-inst-" });
+  const { path, dir } = await pathWithoutPing();
+  try {
+    const install = new URL("../../cmd/install.ts", import.meta.url).pathname;
+    const i = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", install, "install", "--prefix", base],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(i.code, 0, new TextDecoder().decode(i.stderr));
+    const r = await new Deno.Command(`${base}/bin/l2`, {
+      args: ["demo", "--only", "las"],
+      env: { PATH: `${path}:${base}/bin`, NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(r.stdout);
+    assertEquals(r.code, 0, out + new TextDecoder().decode(r.stderr));
+    assertStringIncludes(out, "5 pings to fd64:100::2: 5/5 answered, 0% loss");
+    assert(!out.includes("is not a command here yet"), "l2 is on PATH: no install hint");
+    assertEquals(await demoNamespaces(), []);
+  } finally {
+    if ((await demoNamespaces()).length) await runL2(["demo", "down"]);
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(base, { recursive: true });
+  }
+});
