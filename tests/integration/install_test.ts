@@ -90,6 +90,16 @@ Deno.test("install: into a temp prefix; runs offline; kill reaches the daemon; u
       );
     });
 
+    await t.step("the installed bash completion completes through the installed l2", async () => {
+      const script = `source "$COMP"; COMP_WORDS=(l2 de); COMP_CWORD=1; COMP_LINE="l2 de"; ` +
+        `COMP_POINT=5; _l2 l2 de l2; echo "[\${COMPREPLY[*]}]"`;
+      const r = await run("bash", ["-c", script], {
+        COMP: `${prefix}/share/bash-completion/completions/l2`,
+        PATH: `${prefix}/bin:${Deno.env.get("PATH")}`,
+      });
+      assertEquals(r.out.trim(), "[demo]", r.err);
+    });
+
     await t.step("--version with no network and an empty Deno cache", async () => {
       await delNs(ns);
       assertEquals((await run("ip", ["netns", "add", ns])).code, 0);
