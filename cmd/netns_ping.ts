@@ -44,8 +44,6 @@ export async function pingFromNetns(
   const to = { ip: parsed.value, port: 0 };
   const family: 4 | 6 = isV4(to.ip) ? 4 : 6;
   const protocol = family === 4 ? IP_PROTO.ICMP : IP_PROTO.IPV6_ICMP;
-  const open = () => openRawIp({ protocol, family, batch: 8, slotSize: 2048 });
-  const sock = ns === null ? open() : inNetns(ns, open);
   const clock = () => performance.now();
   const pinger = new Pinger({
     family,
@@ -54,6 +52,8 @@ export async function pingFromNetns(
     intervalMs: opts.intervalMs ?? 200,
     timeoutMs: opts.timeoutMs ?? 2000,
   }, clock());
+  const open = () => openRawIp({ protocol, family, batch: 8, slotSize: 2048 });
+  const sock = ns === null ? open() : inNetns(ns, open);
   let loop: IoLoop | null = null;
   const tick = (_late: number) => {
     // A fresh clock read: the send time is the start of the round trip.
@@ -63,30 +63,35 @@ export async function pingFromNetns(
     if (req) sock.send(req, to);
     if (pinger.done(now)) void loop?.close();
   };
-  loop = new IoLoop({
-    nextDeadline: () => pinger.nextDeadline(),
-    onDeadline: tick,
-    clock,
-    wait: "inline",
-    sliceMs: 20,
-  });
-  loop.add(
-    sock.fd,
-    (now) => {
-      const n = sock.recv();
-      const rx = sock.rx;
-      for (let i = 0; i < n; i++) {
-        if (rx.truncated[i] || !ipEquals(rx.src[i], to.ip)) continue;
-        pinger.onPacket(rx.bufs[i], rx.offsets[i], rx.lens[i] - rx.offsets[i], now);
-      }
-      if (pinger.done(now)) void loop?.close();
-      return n;
-    },
-    () => sock.close(),
-    8,
-  );
-  tick(clock());
-  await loop.run();
+  try {
+    loop = new IoLoop({
+      nextDeadline: () => pinger.nextDeadline(),
+      onDeadline: tick,
+      clock,
+      wait: "inline",
+      sliceMs: 20,
+    });
+    loop.add(
+      sock.fd,
+      (now) => {
+        const n = sock.recv();
+        const rx = sock.rx;
+        for (let i = 0; i < n; i++) {
+          if (rx.truncated[i] || !ipEquals(rx.src[i], to.ip)) continue;
+          pinger.onPacket(rx.bufs[i], rx.offsets[i], rx.lens[i] - rx.offsets[i], now);
+        }
+        if (pinger.done(now)) void loop?.close();
+        return n;
+      },
+      undefined,
+      8,
+    );
+    tick(clock());
+    await loop.run();
+  } finally {
+    await loop?.close();
+    sock.close(); // on every path
+  }
   return pinger.summary();
 }
 

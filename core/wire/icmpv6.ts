@@ -6,7 +6,8 @@
  * modules that understand them (NDP: `core/wire/ndp.ts`). Unknown types pass
  * through.
  *
- * Not done here: echo, error-message bodies, rate limiting, MLD.
+ * Not done here: error-message bodies, rate limiting, MLD. Echo request and
+ * reply are in `icmp_echo.ts`.
  *
  * @module
  */
