@@ -126,6 +126,11 @@ Deno.test("demo: Ctrl-C in the middle cleans up and says so", async () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     assertStringIncludes(d.stdout, "[ 4]");
+    // A demo in progress is not someone's leftovers: a second one leaves it alone.
+    const second = await runL2(["demo"]);
+    assertEquals(second.code, 1);
+    assertStringIncludes(second.stderr, `another l2 demo is in progress (pid ${d.pid})`);
+    assert(!d.stdout.includes("FAILED"), d.stdout);
     d.kill("SIGINT");
     const s = await d.exited(30_000);
     assertEquals(s.code, 1);
