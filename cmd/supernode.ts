@@ -52,7 +52,7 @@ import { ensureStateDir, readStateFile, writeStateFile } from "./vpn_state.ts";
 import { SupernodeCore, type SupernodeEvent } from "../core/vpn/supernode.ts";
 import { NullSealer } from "../core/vpn/sealer.ts";
 import { Members } from "../core/vpn/members.ts";
-import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
+import { type HandshakeGuardStatus, SecureSupernode } from "../core/vpn/secure_supernode.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
 import { toBase64 } from "./keygen.ts";
 import {
@@ -279,7 +279,7 @@ export class SupernodeEngine {
   #securityStatus(now: number): Record<string, unknown> {
     const sec = this.security;
     if (!sec) return { encryption: "none" };
-    const st = sec.status();
+    const st = sec.status(now);
     const refused: Record<string, number> = {};
     for (const [k, v] of Object.entries(st.counters)) {
       if (k.startsWith("hs_refused_")) refused[k.slice(11)] = v;
@@ -293,6 +293,7 @@ export class SupernodeEngine {
       bindings: st.bindings,
       sessions: st.sessions,
       refusals: refused,
+      handshakes: handshakeGuards(st.handshakes, st.counters),
       session_list: sec.sessionList(now).map((x) => ({
         network: x.network,
         node: x.peer,
@@ -343,8 +344,8 @@ export class SupernodeEngine {
     };
   }
 
-  /** For /metrics. */
-  metrics(w: MetricsWriter): void {
+  /** For /metrics. `now`: for the "under load" gauge. */
+  metrics(w: MetricsWriter, now = -Infinity): void {
     const s = this.core.status();
     const c = s.counters;
     for (const n of s.networks) {
@@ -366,8 +367,38 @@ export class SupernodeEngine {
     }
     const sec = this.security;
     if (sec) {
-      const st = sec.status();
+      const st = sec.status(now);
       w.gauge("l2_supernode_members", "public keys in the member list", st.members);
+      const hs = st.handshakes;
+      w.gauge(
+        "l2_supernode_under_load",
+        "1 while HS_INITs need a valid mac2 (a handshake budget ran out within 1 s)",
+        hs.underLoad ? 1 : 0,
+      );
+      w.gauge("l2_supernode_handshake_sources", "addresses with handshake budgets", hs.sources);
+      w.gauge(
+        "l2_supernode_init_timestamps",
+        "keys whose newest HS_INIT timestamp is kept (replay check)",
+        hs.initTimestamps,
+      );
+      w.gauge(
+        "l2_supernode_unconfirmed_sessions",
+        "sessions no packet came under yet",
+        hs.unconfirmed,
+      );
+      for (const [reason, v] of Object.entries(handshakeDrops(st.counters))) {
+        w.counter(
+          "l2_supernode_handshake_drops_total",
+          "HS_INITs dropped before any work, by reason",
+          v,
+          { reason },
+        );
+      }
+      w.counter(
+        "l2_supernode_cookie_replies_total",
+        "COOKIE_REPLYs sent (under load, or a source over its budget)",
+        st.counters.cookie_replies ?? 0,
+      );
       w.gauge("l2_supernode_sessions", "live encrypted sessions", st.sessions);
       w.gauge("l2_supernode_bindings", "node ids bound to public keys", st.bindings);
       for (const [k, v] of Object.entries(st.counters)) {
@@ -391,6 +422,34 @@ export class SupernodeEngine {
       }
     }
   }
+}
+
+/** HS_INITs dropped before any public-key work, by reason (all reasons, zero included). */
+function handshakeDrops(c: Record<string, number>): Record<string, number> {
+  return {
+    bad_mac1: c.hs_failed_bad_mac1 ?? 0,
+    replay_ephemeral: c.hs_replay_ephemeral ?? 0,
+    under_load: c.hs_under_load ?? 0,
+    rate_limited: c.drop_rate_limited ?? 0,
+  };
+}
+
+/** The handshake guards for /status: tables with their sizes, drops by reason. */
+function handshakeGuards(
+  h: HandshakeGuardStatus,
+  c: Record<string, number>,
+): Record<string, unknown> {
+  return {
+    under_load: h.underLoad,
+    sources: h.sources,
+    init_timestamps: h.initTimestamps,
+    recent_inits: h.recentInits,
+    unconfirmed_sessions: h.unconfirmed,
+    cookie_replies: c.cookie_replies ?? 0,
+    cookie_replies_limited: c.cookie_replies_limited ?? 0,
+    replays_refused: (c.hs_replay_timestamp ?? 0) + (c.hs_replay_ephemeral ?? 0),
+    drops: handshakeDrops(c),
+  };
 }
 
 /** The network secret of a supernode config; open mode requires one. */
@@ -522,7 +581,7 @@ function startSupernode(
   );
   return Promise.resolve({
     status: () => engine.status(clock()),
-    metrics: (w) => engine.metrics(w),
+    metrics: (w) => engine.metrics(w, clock()),
     reload(next) {
       const out: string[] = [];
       const live = new Set<keyof SnConfig>(["members", "secret", "secret_file"]);

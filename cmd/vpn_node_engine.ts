@@ -93,6 +93,11 @@ export interface NodeEngineOptions {
   /** The security layer whose sealer `core` uses, and this node's public key. */
   security?: { layer: SecureNode; publicKey: Uint8Array };
   /**
+   * The wall clock (ms since 1970) for HS_INIT timestamps, which must keep
+   * increasing across restarts of the node. Default `Date.now`.
+   */
+  wallClock?: () => number;
+  /**
    * The device reads a 10-byte virtio_net_hdr before each frame and may hand
    * over TSO super-frames (`openTap({ vnetHdr: true })`). Default false.
    */
@@ -167,6 +172,7 @@ export class NodeEngine {
   #saveAt: number;
   readonly #saveEvery: number;
   readonly #sec: SecureNode | null;
+  readonly #wall: () => number;
   readonly #first = { supernode: false };
 
   constructor(o: NodeEngineOptions) {
@@ -174,6 +180,7 @@ export class NodeEngine {
     this.#saveEvery = o.saveIntervalMs ?? 60_000;
     this.#saveAt = o.save ? 0 : Infinity;
     this.#sec = o.security?.layer ?? null;
+    this.#wall = o.wallClock ?? Date.now;
     this.#offload = o.offload ?? false;
     // One segment: headers (Ethernet, tag, IP with options, TCP with options) plus an MSS.
     this.#scratch = this.#offload ? new Uint8Array(o.device.mtu + 256) : new Uint8Array(0);
@@ -223,7 +230,7 @@ export class NodeEngine {
   /** Starts registering. */
   start(now: number): void {
     this.#stale = true;
-    this.#sec?.start(now);
+    this.#sec?.start(now, this.#wall());
     this.#o.core.start(now);
     this.#saveAt = this.#o.save ? now + this.#saveEvery : Infinity;
     this.#drain(now);
@@ -300,19 +307,21 @@ export class NodeEngine {
   /** Handles one batch of datagrams; returns how many (0: drained). */
   onSocketReadable(now: number): number {
     this.#rxNow = now;
+    this.#rxWall = this.#sec !== null ? this.#wall() : 0;
     this.#stale = true;
     const n = this.#o.socket.receive(this.#onDatagram);
     if (n > 0) this.#drain(now);
     return n;
   }
 
-  /** `now` of the batch `#onDatagram` is handling. */
+  /** `now` and wall-clock time of the batch `#onDatagram` is handling. */
   #rxNow = 0;
+  #rxWall = 0;
   /** One datagram of a received batch: the security layer first, then the core (made once). */
   readonly #onDatagram = (from: string, bytes: Uint8Array): void => {
     const now = this.#rxNow;
     const sec = this.#sec;
-    if (sec === null || sec.receive(from, bytes, now) === "core") {
+    if (sec === null || sec.receive(from, bytes, now, this.#rxWall) === "core") {
       this.#o.core.receive(from, bytes, now);
     }
   };
@@ -414,7 +423,7 @@ export class NodeEngine {
   /** Runs due timers: the core's, leaf ageing, the periodic save. */
   poll(now: number): void {
     this.#stale = true;
-    this.#sec?.poll(now);
+    this.#sec?.poll(now, this.#wall());
     this.#o.core.poll(now);
     this.#o.leaves.expire(now);
     if (now >= this.#saveAt) {
@@ -535,6 +544,8 @@ export class NodeEngine {
           roster: secSt!.rosterIds,
           roster_known: secSt!.rosterKnown,
           pins: secSt!.pins,
+          // Replay check of peer handshakes; a cookie while the supernode is under load.
+          handshakes: { peer_init_timestamps: secSt!.initTimestamps, cookie: secSt!.cookie },
           held_frames: { peers: s.counters.held_frames ?? 0, broadcasts: secSt!.heldBroadcasts },
           broadcast_hold: broadcastHold(secSt!.counters),
           counters: secSt!.counters,
@@ -633,6 +644,16 @@ export class NodeEngine {
         sec.rosterKnown ? 1 : 0,
       );
       w.gauge("l2_node_pins", "peer keys pinned on first use", sec.pins);
+      w.gauge(
+        "l2_node_peer_init_timestamps",
+        "peer keys whose newest HS_INIT timestamp is kept (replay check)",
+        sec.initTimestamps,
+      );
+      w.gauge(
+        "l2_node_supernode_cookie",
+        "1 while a cookie from the supernode is in use",
+        sec.cookie ? 1 : 0,
+      );
       const held = "frames waiting: for a peer's session (peer), for the first roster (broadcast)";
       w.gauge("l2_node_held_frames", held, s.counters.held_frames ?? 0, { kind: "peer" });
       w.gauge("l2_node_held_frames", held, sec.heldBroadcasts, { kind: "broadcast" });

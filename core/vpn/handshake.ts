@@ -28,24 +28,32 @@
  * Layouts (after the 24-byte header; the last 16 bytes are the last tag):
  *
  * ```
- * HS_INIT   : e (32) | encrypted s (32+16) | encrypted payload (n+16)
+ * HS_INIT   : e (32) | encrypted s (32+16) | encrypted timestamp (12+16)
+ *             [| mac1 (16) | mac2 (16): to the supernode only, cookie.ts]
  * HS_RESP   : initiator key id (4) | e (32) | encrypted payload (n+16)
  * HS_REJECT : initiator key id (4) | encrypted reason (1+16)
  * ```
+ *
+ * The HS_INIT payload is the initiator's TAI64N timestamp
+ * (`init_timestamps.ts`, since issue 13 and protocol version 2): encrypted and
+ * authenticated under es and ss, so only the static key's holder can write
+ * it. The responder refuses an HS_INIT whose timestamp is not newer than the
+ * last one it accepted from that key: a recorded HS_INIT replayed later
+ * changes nothing.
  *
  * Every parse is total: `readInit`/`readResp`/`readReject` return a value
  * or a reason, never throw on input.
  *
  * Not done here: who may connect (members.ts), retries and rate limits
- * (secure_node.ts, secure_supernode.ts, rate_limit.ts), replay of HS_INIT
- * (harmless: a replayed INIT yields a session nobody can use; the responder
- * keeps its old session until the new one receives a packet).
+ * (secure_node.ts, secure_supernode.ts, rate_limit.ts), the table of
+ * timestamps (init_timestamps.ts), mac1/mac2 and cookies (cookie.ts).
  *
  * @module
  */
 import { Flag, HEADER_LENGTH, TAG_LENGTH } from "./constants.ts";
 import { concat, type CryptoSuite, noiseHkdf } from "./crypto_suite.ts";
 import { checkHeader, emitHeader, HDR } from "./header.ts";
+import { TIMESTAMP_LENGTH } from "./init_timestamps.ts";
 
 /** Security message types (header octet 2), all in the 0x20..0x2f block. */
 export const SecType = {
@@ -56,6 +64,8 @@ export const SecType = {
   PEER_KEY: 0x24,
   REVOKE: 0x25,
   GROUP_KEY: 0x26,
+  /** Supernode -> node under load: a cookie for mac2 (cookie.ts). */
+  COOKIE_REPLY: 0x2a,
 } as const;
 
 /** The Noise protocol name hashed into h. */
@@ -69,6 +79,8 @@ export const KEY_LENGTH = 32;
 const INIT_FIXED = KEY_LENGTH + KEY_LENGTH + TAG_LENGTH;
 /** Largest handshake payload accepted. */
 export const MAX_PAYLOAD = 64;
+/** Bytes of an HS_INIT without macs (header, e, s, timestamp): 132. */
+export const INIT_LENGTH = HEADER_LENGTH + INIT_FIXED + TIMESTAMP_LENGTH + TAG_LENGTH;
 
 /** Why a refusal was sent (HS_REJECT reason octet). */
 export const RejectCode = {
@@ -256,8 +268,8 @@ export interface ResponderState {
   network: number;
   sender: number;
   receiver: number;
-  /** Decrypted payload of HS_INIT. */
-  payload: Uint8Array;
+  /** Decrypted payload of HS_INIT: the initiator's TAI64N timestamp (12 bytes). */
+  timestamp: Uint8Array;
 }
 
 function hashedHeader(packet: Uint8Array): Uint8Array {
@@ -275,8 +287,10 @@ function header(type: number, a: HsAddress, packet: Uint8Array): void {
 }
 
 /**
- * Writes HS_INIT. `ephemeral` is fresh per handshake (tests pass fixed keys
- * to pin a transcript). Returns the packet and the state for the answer.
+ * Writes HS_INIT (without macs). `ephemeral` is fresh per handshake (tests
+ * pass fixed keys to pin a transcript); `timestamp` is the TAI64N of the
+ * initiator's wall clock, newer than any it sent before (`InitClock`).
+ * Returns the packet and the state for the answer.
  */
 export function writeInit(
   suite: CryptoSuite,
@@ -285,11 +299,15 @@ export function writeInit(
   rs: Uint8Array,
   psk: Uint8Array,
   ephemeral: StaticKey,
-  payload: Uint8Array = new Uint8Array(0),
+  timestamp: Uint8Array,
 ): { ok: true; packet: Uint8Array; state: InitiatorState } | { ok: false; reason: "bad_dh" } {
+  if (timestamp.length !== TIMESTAMP_LENGTH) {
+    throw new RangeError(`Cannot write HS_INIT: timestamp of ${timestamp.length} bytes`);
+  }
+  const payload = timestamp;
   const sym = Symmetric.init(suite);
   sym.mixHash(rs);
-  const packet = new Uint8Array(HEADER_LENGTH + INIT_FIXED + payload.length + TAG_LENGTH);
+  const packet = new Uint8Array(INIT_LENGTH);
   header(SecType.HS_INIT, a, packet);
   sym.mixHash(hashedHeader(packet));
   let o = HEADER_LENGTH;
@@ -312,10 +330,11 @@ export function writeInit(
 }
 
 /**
- * Reads HS_INIT (without any relay trailer). First step: decrypt the
- * initiator's static key (fails `bad_static` when the initiator used another
- * responder key); then the payload (`bad_secret` when the network secret
- * differs). The caller decides whether the static key may connect.
+ * Reads HS_INIT (without macs or any relay trailer: exactly `INIT_LENGTH`
+ * bytes). First step: decrypt the initiator's static key (fails `bad_static`
+ * when the initiator used another responder key); then the timestamp
+ * (`bad_secret` when the network secret differs). The caller decides whether
+ * the static key may connect and whether the timestamp is new.
  */
 export function readInit(
   suite: CryptoSuite,
@@ -328,8 +347,8 @@ export function readInit(
   const hd = checkHeader(packet);
   if (!hd.ok) return { ok: false, reason: hd.reason === "truncated" ? "truncated" : "bad_header" };
   if (hd.value.type !== SecType.HS_INIT) return { ok: false, reason: "bad_type" };
-  const plen = packet.length - HEADER_LENGTH - INIT_FIXED - TAG_LENGTH;
-  if (plen < 0 || plen > MAX_PAYLOAD) return { ok: false, reason: "bad_length" };
+  if (packet.length !== INIT_LENGTH) return { ok: false, reason: "bad_length" };
+  const plen = TIMESTAMP_LENGTH;
   const p = packet.slice();
   const sym = Symmetric.init(suite);
   sym.mixHash(local.publicKey);
@@ -363,7 +382,7 @@ export function readInit(
       network: h.network,
       sender: h.sender,
       receiver: h.receiver,
-      payload: p.slice(o, o + plen),
+      timestamp: p.slice(o, o + plen),
     },
   };
 }

@@ -12,7 +12,10 @@
  * as the supernode's identity memory) after the owner was last seen, or until
  * the owner's key is removed from the list. Bindings are a bounded table
  * (`maxBindings`, default 65 536): when full, the binding seen least recently
- * is evicted (counted `bindings_evicted`).
+ * is evicted (counted `bindings_evicted`). One key holds at most `maxIdsPerKey`
+ * ids per network (default 2, issue 13): binding one more releases that key's
+ * least recently seen id (`bindings_released_key_limit`), so a member cannot
+ * squat every id.
  *
  * `setMembers()` replaces the list (SIGHUP) and returns the keys that were
  * removed, so the supernode can cut their sessions at once.
@@ -50,6 +53,8 @@ export interface MembersConfig {
   maxBindings?: number;
   /** A binding lives this long after its owner was last seen (default 7 days). */
   bindingAgeMs?: number;
+  /** Most ids one key holds bound per network (default 2); one more releases its oldest. */
+  maxIdsPerKey?: number;
 }
 
 interface Binding {
@@ -77,9 +82,13 @@ export class Members {
   private bindings = new Map<number, Binding>();
   private readonly maxBindings: number;
   private readonly bindingAgeMs: number;
+  private readonly maxIdsPerKey: number;
+  /** "network:key" -> its bound slots. Bound: maxIdsPerKey each, one entry per key with bindings. */
+  private readonly byKey = new Map<string, Set<number>>();
 
   constructor(c: MembersConfig) {
     this.mode = c.mode;
+    this.maxIdsPerKey = c.maxIdsPerKey ?? 2;
     this.maxBindings = c.maxBindings ?? 65_536;
     this.bindingAgeMs = c.bindingAgeMs ?? 7 * 24 * 3600_000;
     this.setMembers(c.members ?? []);
@@ -102,7 +111,7 @@ export class Members {
       const gone = new Set(removed.map(hex));
       for (const [slot, b] of this.bindings) {
         if (gone.has(b.key)) {
-          this.bindings.delete(slot);
+          this.unbind(slot);
           this.counters.add("bindings_revoked");
         }
       }
@@ -164,21 +173,51 @@ export class Members {
       this.bindings.set(s, b);
       return true;
     }
+    const key = hex(publicKey);
+    const mine = this.byKey.get(`${network}:${key}`);
+    if (mine !== undefined && mine.size >= this.maxIdsPerKey) {
+      // The key's least recently seen id goes.
+      let oldest = -1;
+      let at = Infinity;
+      for (const slot of mine) {
+        const x = this.bindings.get(slot);
+        if (x !== undefined && x.lastSeen < at) [oldest, at] = [slot, x.lastSeen];
+      }
+      this.unbind(oldest);
+      this.counters.add("bindings_released_key_limit");
+    }
     if (this.bindings.size >= this.maxBindings) {
-      const oldest = this.bindings.keys().next().value as number;
-      this.bindings.delete(oldest);
+      this.unbind(this.bindings.keys().next().value as number);
       this.counters.add("bindings_evicted");
     }
-    this.bindings.set(s, { key: hex(publicKey), lastSeen: now });
+    this.setBinding(s, { key, lastSeen: now });
     this.counters.add("bindings");
     return true;
+  }
+
+  private setBinding(s: number, b: Binding): void {
+    this.bindings.set(s, b);
+    const k = `${Math.floor(s / 0x1_0000)}:${b.key}`;
+    let set = this.byKey.get(k);
+    if (set === undefined) this.byKey.set(k, set = new Set());
+    set.add(s);
+  }
+
+  private unbind(s: number): void {
+    const b = this.bindings.get(s);
+    if (b === undefined) return;
+    this.bindings.delete(s);
+    const k = `${Math.floor(s / 0x1_0000)}:${b.key}`;
+    const set = this.byKey.get(k);
+    set?.delete(s);
+    if (set !== undefined && set.size === 0) this.byKey.delete(k);
   }
 
   /** Forgets bindings not seen for `bindingAgeMs`. */
   sweep(now: number): void {
     for (const [s, b] of this.bindings) {
       if (now - b.lastSeen < this.bindingAgeMs) break; // oldest first
-      this.bindings.delete(s);
+      this.unbind(s);
       this.counters.add("bindings_aged");
     }
   }
@@ -219,7 +258,10 @@ export class Members {
       ) continue;
       if (this.mode === "members" && !this.list.has(key)) continue;
       if (this.bindings.size >= this.maxBindings) break;
-      this.bindings.set(slot(network, id), { key, lastSeen: now - age });
+      const mine = this.byKey.get(`${network}:${key}`);
+      if (mine !== undefined && mine.size >= this.maxIdsPerKey) continue;
+      this.unbind(slot(network, id));
+      this.setBinding(slot(network, id), { key, lastSeen: now - age });
       n++;
     }
     return n;

@@ -1,27 +1,33 @@
 /**
- * Per-source rate limiting of work an unauthenticated packet can cause
- * (handshakes: two or three X25519 operations each), so a flood cannot
- * starve members (issue 6).
+ * Rate limiting of the work an unauthenticated packet can cause (handshakes:
+ * two or three X25519 operations each), so a flood cannot starve members
+ * (issue 6; per address and proven/unproven since issue 13).
  *
- * Each source (an endpoint text, or any string the caller chooses) has a
- * token bucket (`perSource`, default 20/s, burst 10); sources not marked
- * trusted also draw on one global bucket (`global`, default 500/s, burst
- * 100), which caps public-key work from spoofed sources at a known CPU cost.
- * A source with a live authenticated session is trusted: its own bucket
- * still applies, the global one does not, so members can re-key while
- * strangers flood.
+ * Buckets are kept per **address**, not per `ip:port` (one host with many
+ * ports is one source): an IPv4 address, or the /64 prefix of an IPv6 address
+ * (`sourceKey`). Each source has two token buckets (`perSource`, default
+ * 20/s, burst 10): one for packets that carry no proof that their sender
+ * receives at that address, and one for packets that do (a valid mac2 over
+ * a cookie the responder sent to that address, `cookie.ts`). Likewise two
+ * global buckets (`global`, default 500/s, burst 100): a spoofed flood can
+ * use up the unproven ones, never the proven ones, so a node that answers
+ * the cookie gets in while strangers flood from forged addresses.
  *
- * Bound: `maxSources` buckets (default 8192); when full the least recently
- * used is evicted (`sources_evicted`); buckets idle `idleMs` (60 s) are
+ * A source with a live authenticated session (`trusted`) still draws on its
+ * own bucket but skips the global one, so members re-key while strangers
+ * flood.
+ *
+ * Bound: `maxSources` entries (default 8192); when full the least recently
+ * used is evicted (`sources_evicted`); entries idle `idleMs` (60 s) are
  * forgotten by `sweep` (`sources_aged`).
  *
- * Not here: cookies that prove a source address (WireGuard's cookie reply);
- * with a spoofed source an attacker can use up another source's bucket, which
- * is why trusted sources skip the global bucket.
+ * Not here: cookies and mac1/mac2 (`cookie.ts`), deciding when the
+ * responder is under load (`secure_supernode.ts`).
  *
  * @module
  */
 import { Counters } from "./backlog.ts";
+import { parseEndpoint } from "./endpoint.ts";
 import { type RateLimit, TokenBucket } from "../token_bucket.ts";
 
 /** Options of `SourceLimiter`. */
@@ -33,39 +39,79 @@ export interface SourceLimiterConfig {
 }
 
 interface Entry {
-  bucket: TokenBucket;
+  open: TokenBucket;
+  proven: TokenBucket | null;
   last: number;
 }
 
+/** Why `check` refused: the source's own budget, or the shared one. */
+export type LimitVerdict = "ok" | "source" | "global";
+
 /**
- * Token buckets per source plus a global one.
+ * The rate-limit key of an endpoint text: its IPv4 address, or the /64 of
+ * its IPv6 address (one host or subnet, whatever port it uses). Text that
+ * is no endpoint is its own key.
+ *
+ * @example
+ * ```ts
+ * import { sourceKey } from "./rate_limit.ts";
+ * sourceKey("192.0.2.1:40000"); // "192.0.2.1"
+ * sourceKey("[2001:db8:1:2::7]:7654"); // "2001:db8:1:2::/64"
+ * ```
+ */
+export function sourceKey(endpoint: string): string {
+  const ep = parseEndpoint(endpoint);
+  if (ep === null) return endpoint;
+  const a = ep.addr;
+  if (ep.family === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
+  const w: string[] = [];
+  for (let i = 0; i < 8; i += 2) w.push(((a[i] << 8) | a[i + 1]).toString(16));
+  return `${w.join(":")}::/64`;
+}
+
+/**
+ * Token buckets per source (address) plus global ones, apart for proven and
+ * unproven packets.
  *
  * @example
  * ```ts
  * import { SourceLimiter } from "./rate_limit.ts";
  * const l = new SourceLimiter({ perSource: { rate: 1, burst: 1 } }, 0);
- * l.allow("192.0.2.1:7654", 0); // true
- * l.allow("192.0.2.1:7654", 0); // false
+ * l.allow("192.0.2.1", 0); // true
+ * l.allow("192.0.2.1", 0); // false
+ * l.allow("192.0.2.1", 0, false, true); // true: the proven budget is apart
  * ```
  */
 export class SourceLimiter {
   readonly counters: Counters = new Counters();
   private readonly perSource: RateLimit;
   private readonly global: TokenBucket;
+  private readonly globalProven: TokenBucket;
   private readonly maxSources: number;
   private readonly idleMs: number;
-  /** source -> bucket, least recently used first. Bound: maxSources. */
+  /** source -> buckets, least recently used first. Bound: maxSources. */
   private readonly sources = new Map<string, Entry>();
 
   constructor(c: SourceLimiterConfig, now: number) {
     this.perSource = c.perSource ?? { rate: 20, burst: 10 };
-    this.global = new TokenBucket(c.global ?? { rate: 500, burst: 100 }, now);
+    const g = c.global ?? { rate: 500, burst: 100 };
+    this.global = new TokenBucket(g, now);
+    this.globalProven = new TokenBucket(g, now);
     this.maxSources = c.maxSources ?? 8192;
     this.idleMs = c.idleMs ?? 60_000;
   }
 
   /** May `source` cause one unit of expensive work at `now`? Counts the refusals. */
-  allow(source: string, now: number, trusted = false): boolean {
+  allow(source: string, now: number, trusted = false, proven = false): boolean {
+    return this.check(source, now, trusted, proven) === "ok";
+  }
+
+  /**
+   * As `allow`, saying which budget refused. `proven`: the packet showed that
+   * its sender receives at this source (valid mac2); it draws on the proven
+   * buckets, which unproven packets cannot empty.
+   */
+  check(source: string, now: number, trusted = false, proven = false): LimitVerdict {
     let e = this.sources.get(source);
     if (e === undefined) {
       if (this.sources.size >= this.maxSources) {
@@ -73,24 +119,26 @@ export class SourceLimiter {
         this.sources.delete(oldest);
         this.counters.add("sources_evicted");
       }
-      e = { bucket: new TokenBucket(this.perSource, now), last: now };
+      e = { open: new TokenBucket(this.perSource, now), proven: null, last: now };
     } else {
       this.sources.delete(source);
     }
     e.last = now;
     this.sources.set(source, e);
-    if (!e.bucket.take(now)) {
-      this.counters.add("limited_source");
-      return false;
+    if (proven) e.proven ??= new TokenBucket(this.perSource, now);
+    const mine = proven ? e.proven! : e.open;
+    if (!mine.take(now)) {
+      this.counters.add(proven ? "limited_source_proven" : "limited_source");
+      return "source";
     }
-    if (!trusted && !this.global.take(now)) {
-      this.counters.add("limited_global");
-      return false;
+    if (!trusted && !(proven ? this.globalProven : this.global).take(now)) {
+      this.counters.add(proven ? "limited_global_proven" : "limited_global");
+      return "global";
     }
-    return true;
+    return "ok";
   }
 
-  /** Forgets buckets idle for `idleMs`. */
+  /** Forgets sources idle for `idleMs`. */
   sweep(now: number): void {
     for (const [k, e] of this.sources) {
       if (now - e.last < this.idleMs) break;

@@ -55,18 +55,34 @@
  * ```
  *
  * Tables: vouched peer keys (bound `maxPeers`, 10 min), pending handshakes
- * (bound `maxPeers`, 5 s), attempts per peer (bound `maxPeers`), pins (bound
+ * (bound `maxPeers`, 5 s), attempts per peer (bound `maxPeers`), newest peer
+ * HS_INIT timestamps (bound `maxPins`, LRU), answered peer HS_INITs (bound
+ * 1024), pins (bound
  * `maxPins`, least recently seen evicted, `pinAgeMs`), roster (MAX_ROSTER),
  * held broadcasts (`maxHeldBroadcasts`, `broadcastHoldMs`, newest dropped when
  * full).
  *
- * Not done here: direct (not relayed) handshakes, cookies.
+ * - **Replay and cookies** (issue 13): every HS_INIT carries a TAI64N
+ *   timestamp of the wall clock the caller passes (`wall`, ms since 1970;
+ *   `InitClock` keeps them strictly increasing), so the responder refuses a
+ *   recorded one. HS_INITs to the supernode carry mac1/mac2 (cookie.ts);
+ *   a COOKIE_REPLY (the supernode is under load) is kept for
+ *   `COOKIE_USE_MS` and the HS_INIT is sent again at once with mac2. As a
+ *   responder to peers the node refuses an HS_INIT whose timestamp is not
+ *   newer than the last one it answered for that key (`drop_peer_hs_replay`;
+ *   a replay of one of the last answered is dropped before any X25519).
+ *
+ * Not done here: direct (not relayed) handshakes; cookies for peer
+ * handshakes (they come through the supernode, which authenticates the
+ * sender by its hop tag and limits them per sender id).
  *
  * @module
  */
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
 import { HEADER_LENGTH, MAGIC, SUPERNODE_ID, TAG_LENGTH } from "./constants.ts";
-import { type CryptoSuite, fingerprint } from "./crypto_suite.ts";
+import { type CryptoSuite, fingerprint, hex } from "./crypto_suite.ts";
+import { addMacs, COOKIE_USE_MS, cookieKey, mac1Key, mac1Of, readCookieReply } from "./cookie.ts";
+import { InitClock, TimestampTable } from "./init_timestamps.ts";
 import {
   answeredKeyId,
   type InitiatorState,
@@ -80,7 +96,7 @@ import {
   writeInit,
   writeResp,
 } from "./handshake.ts";
-import { checkHeader } from "./header.ts";
+import { checkHeader, HDR } from "./header.ts";
 import { SourceLimiter } from "./rate_limit.ts";
 import {
   addHopTag,
@@ -170,6 +186,10 @@ interface Pending {
   peer: number;
   state: InitiatorState;
   at: number;
+  /** HS_INIT to the supernode: its mac1 (a COOKIE_REPLY is bound to it). */
+  mac1?: Uint8Array;
+  /** Sent again at once after a COOKIE_REPLY already. */
+  cookieRetry?: boolean;
 }
 
 /**
@@ -219,6 +239,16 @@ export class SecureNode implements PeerDirectory {
   private readonly pending = new Map<number, Pending>();
   /** Next attempt per peer and attempts left. Bound: maxPeers. */
   private readonly attempts = new Map<number, { at: number; left: number }>();
+  /** Timestamps of the HS_INITs this node sends (strictly increasing). */
+  private readonly initClock = new InitClock();
+  /** Newest answered peer HS_INIT timestamp per key. Bound: maxPins (LRU). */
+  private readonly peerTimestamps: TimestampTable;
+  /** Ephemerals of peer HS_INITs answered lately: a replay is dropped before any X25519. Bound: 1024. */
+  private readonly recentInits = new Set<string>();
+  private readonly mac1key: Uint8Array;
+  private readonly cookieKey: Uint8Array;
+  /** The supernode's last cookie (COOKIE_REPLY), used for mac2 for COOKIE_USE_MS. */
+  private cookie: { value: Uint8Array; at: number } | null = null;
 
   constructor(c: SecureNodeConfig, now: number) {
     this.suite = c.suite;
@@ -243,13 +273,19 @@ export class SecureNode implements PeerDirectory {
     this.out = new Backlog(this.c.maxBacklog);
     this.events = new Backlog(this.c.maxBacklog);
     this.limiter = new SourceLimiter({ global: { rate: 200, burst: 50 } }, now);
+    this.peerTimestamps = new TimestampTable(this.c.maxPins);
+    this.mac1key = mac1Key(c.suite, c.supernodeKey);
+    this.cookieKey = cookieKey(c.suite, c.supernodeKey);
   }
 
-  /** Starts the supernode handshake. */
-  start(now: number): void {
+  /**
+   * Starts the supernode handshake. `wall`: the wall-clock time (ms since
+   * 1970) for the HS_INIT timestamp, as for `poll` and `receive`.
+   */
+  start(now: number, wall: number): void {
     this.started = true;
     this.nextSnAt = now;
-    this.poll(now);
+    this.poll(now, wall);
   }
 
   /** True while a session with the supernode is live. */
@@ -267,7 +303,7 @@ export class SecureNode implements PeerDirectory {
     return { privateKey, publicKey: this.suite.x25519Public(privateKey) };
   }
 
-  private startSn(now: number): void {
+  private startSn(now: number, wall: number, cookieRetry = false): void {
     this.sealer.registersUnanswered = 0;
     const keyId = this.sealer.newKeyId();
     const w = writeInit(
@@ -277,22 +313,48 @@ export class SecureNode implements PeerDirectory {
       this.c.supernodeKey,
       this.psk,
       this.ephemeral(),
+      this.initClock.next(wall),
     );
     this.nextSnAt = now + this.c.retryMs;
     if (!w.ok) {
       this.counters.add("hs_bad_supernode_key");
       return;
     }
-    this.snPending = { peer: SUPERNODE_ID, state: w.state, at: now };
-    this.out.push({ to: this.c.supernode, bytes: w.packet });
-    this.counters.add("hs_sent");
+    if (this.cookie !== null && now - this.cookie.at >= COOKIE_USE_MS) this.cookie = null;
+    const packet = addMacs(this.suite, this.mac1key, w.packet, this.cookie?.value ?? null);
+    if (this.snPending !== null) this.clearEphemeral(this.snPending);
+    this.snPending = {
+      peer: SUPERNODE_ID,
+      state: w.state,
+      at: now,
+      mac1: mac1Of(packet).slice(),
+      cookieRetry,
+    };
+    this.out.push({ to: this.c.supernode, bytes: packet });
+    this.counters.add(this.cookie !== null ? "hs_sent_with_cookie" : "hs_sent");
+  }
+
+  /** COOKIE_REPLY from the supernode: keep the cookie, send the HS_INIT again with mac2 (once). */
+  private cookieReply(bytes: Uint8Array, now: number, wall: number): void {
+    const p = this.snPending;
+    if (p === null || p.mac1 === undefined || answeredKeyIdOfHeader(bytes) !== p.state.keyId) {
+      return this.counters.add("drop_unexpected_cookie");
+    }
+    const cookie = readCookieReply(this.suite, this.cookieKey, bytes, p.mac1);
+    if (cookie === null) return this.counters.add("drop_bad_cookie");
+    this.cookie = { value: cookie, at: now };
+    this.counters.add("cookies_received");
+    if (p.cookieRetry) return;
+    this.counters.add("hs_cookie_retry");
+    this.startSn(now, wall, true);
   }
 
   /**
    * Handles one datagram. "core" when it is for `NodeCore` (which opens it
-   * with `sealer`), "done" otherwise. Never throws.
+   * with `sealer`), "done" otherwise. Never throws. `wall`: wall-clock ms
+   * (an answer may start a handshake, whose HS_INIT carries it).
    */
-  receive(from: string, bytes: Uint8Array, now: number): "core" | "done" {
+  receive(from: string, bytes: Uint8Array, now: number, wall: number): "core" | "done" {
     this.sealer.setContext(now, from);
     if (!(bytes.length >= 3 && bytes[0] === MAGIC && (bytes[2] & 0xf0) === 0x20)) return "core";
     const hd = checkHeader(bytes);
@@ -312,7 +374,8 @@ export class SecureNode implements PeerDirectory {
       }
       if (h.type === SecType.HS_RESP || h.type === SecType.HS_REJECT) {
         this.snAnswer(bytes, h.type, now);
-      } else this.sealedFromSupernode(bytes, now);
+      } else if (h.type === SecType.COOKIE_REPLY) this.cookieReply(bytes, now, wall);
+      else this.sealedFromSupernode(bytes, now, wall);
       return "done";
     }
     switch (h.type) {
@@ -375,7 +438,7 @@ export class SecureNode implements PeerDirectory {
     p.state.e.privateKey.fill(0);
   }
 
-  private sealedFromSupernode(bytes: Uint8Array, now: number): void {
+  private sealedFromSupernode(bytes: Uint8Array, now: number, wall: number): void {
     const r = this.sealer.open(bytes);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
     const m = parseSecBody(bytes[2], bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
@@ -390,7 +453,7 @@ export class SecureNode implements PeerDirectory {
         if (!this.acceptKey(v.peer, v.publicKey, now)) return;
         this.rememberKey(v.peer, v.publicKey, now);
         if (this.sealer.wanted.has(v.peer) || this.needsRekey(v.peer, now)) {
-          this.startPeer(v.peer, now);
+          this.startPeer(v.peer, now, wall);
         }
         return;
       case "revoke": {
@@ -618,7 +681,7 @@ export class SecureNode implements PeerDirectory {
     return this.sealer.currentFor(this.c.network, SUPERNODE_ID);
   }
 
-  private startPeer(peer: number, now: number): void {
+  private startPeer(peer: number, now: number, wall: number): void {
     const k = this.peerKeys.get(peer);
     const sn = this.snSession();
     if (k === undefined || sn === undefined || this.ownId() === 0) return;
@@ -634,6 +697,7 @@ export class SecureNode implements PeerDirectory {
       k.key,
       this.psk,
       this.ephemeral(),
+      this.initClock.next(wall),
     );
     if (!w.ok) return this.counters.add("hs_bad_peer_key");
     const tagged = addHopTag(sn, w.packet);
@@ -666,11 +730,18 @@ export class SecureNode implements PeerDirectory {
     if (v === null) return this.counters.add(replay ? "drop_vouch_replay" : "drop_bad_vouch");
     if (receiver !== this.ownId() || sender === 0) return this.counters.add("drop_not_for_us");
     if (type === SecType.HS_INIT) {
+      // A replay of an HS_INIT answered lately: dropped before any X25519 or budget.
+      const tag = hex(v.inner.subarray(HEADER_LENGTH, HEADER_LENGTH + 32));
+      if (this.recentInits.has(tag)) return this.counters.add("drop_peer_hs_replay");
       if (!this.limiter.allow(`peer ${sender}`, now)) return this.counters.add("drop_rate_limited");
       const r = readInit(this.suite, this.c.staticKey, this.psk, v.inner);
       if (!r.ok) return this.counters.add(`drop_peer_hs_${r.reason}`);
       if (!this.suite.equal(r.remoteStatic, v.vouched)) {
         return this.counters.add("drop_not_vouched");
+      }
+      // Newer than the last HS_INIT answered for this key, or a replay.
+      if (!this.peerTimestamps.isNewer(r.remoteStatic, r.state.timestamp)) {
+        return this.counters.add("drop_peer_hs_replay");
       }
       if (!this.acceptKey(sender, v.vouched, now)) return;
       this.rememberKey(sender, v.vouched, now);
@@ -684,6 +755,11 @@ export class SecureNode implements PeerDirectory {
       );
       e.privateKey.fill(0);
       if (!w.ok) return this.counters.add("drop_peer_hs_bad_dh");
+      this.peerTimestamps.accept(r.remoteStatic, r.state.timestamp);
+      if (this.recentInits.size >= 1024) {
+        this.recentInits.delete(this.recentInits.values().next().value as string);
+      }
+      this.recentInits.add(tag);
       this.sealer.install(
         new Session(this.suite, {
           network: this.c.network,
@@ -760,8 +836,13 @@ export class SecureNode implements PeerDirectory {
     if (this.sealer.seal(p) === "ok") this.out.push({ to: this.c.supernode, bytes: p });
   }
 
-  /** Timers: supernode (re)handshakes, peer handshakes and re-keys, expiry. */
-  poll(now: number): void {
+  /**
+   * Timers: supernode (re)handshakes, peer handshakes and re-keys, expiry.
+   * `wall`: the wall-clock time (ms since 1970) for HS_INIT timestamps; it
+   * must keep increasing across restarts of the node (the daemon passes
+   * `Date.now()`), never `now`.
+   */
+  poll(now: number, wall: number): void {
     this.sealer.setNow(now);
     if (!this.started) return;
     this.sealer.sweep(now);
@@ -775,7 +856,7 @@ export class SecureNode implements PeerDirectory {
         type: "no_answer",
         text: `no handshake answer from the supernode ${this.c.supernode} within ${
           this.c.handshakeTimeoutMs / 1000
-        } s: check that it runs, its public key and the network secret`,
+        } s: check that it runs, its public key, the network secret and this host's clock`,
       });
     }
     // Two REGISTERs without an answer: the supernode may take them only from
@@ -783,7 +864,7 @@ export class SecureNode implements PeerDirectory {
     // lost our session: a new handshake from where we are now.
     const due = sn === undefined || sn.needsRekey(now, this.sealer.limits) ||
       now - sn.lastRx >= this.c.silenceMs || this.sealer.registersUnanswered >= 2;
-    if (due && this.snPending === null && now >= this.nextSnAt) this.startSn(now);
+    if (due && this.snPending === null && now >= this.nextSnAt) this.startSn(now, wall);
     for (const [id, q] of this.pending) {
       if (now - q.at >= this.c.handshakeTimeoutMs) {
         this.pending.delete(id);
@@ -891,6 +972,10 @@ export class SecureNode implements PeerDirectory {
   status(): {
     ready: boolean;
     sessions: number;
+    /** Peer keys whose newest HS_INIT timestamp is kept (replay check). */
+    initTimestamps: number;
+    /** A cookie from the supernode is in use (it was under load). */
+    cookie: boolean;
     roster: number;
     rosterIds: readonly number[];
     rosterKnown: boolean;
@@ -903,6 +988,8 @@ export class SecureNode implements PeerDirectory {
     return {
       ready: this.ready(),
       sessions,
+      initTimestamps: this.peerTimestamps.size,
+      cookie: this.cookie !== null,
       roster: this.rosterIds.length,
       rosterIds: this.rosterIds.slice(),
       rosterKnown: this.rosterKnown,
@@ -912,9 +999,16 @@ export class SecureNode implements PeerDirectory {
         ...this.counters.snapshot(),
         ...this.sealer.counters.snapshot(),
         ...this.limiter.counters.snapshot(),
+        ...this.peerTimestamps.counters.snapshot(),
       },
     };
   }
+}
+
+/** The key id in the header of a COOKIE_REPLY (the initiator's), or -1 when too short. */
+function answeredKeyIdOfHeader(p: Uint8Array): number {
+  if (p.length < HEADER_LENGTH) return -1;
+  return new DataView(p.buffer, p.byteOffset, p.byteLength).getUint32(HDR.KEY_ID);
 }
 
 function hexOf(b: Uint8Array): string {

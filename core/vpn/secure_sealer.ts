@@ -180,8 +180,9 @@ export class SecureSealer implements Sealer {
       this.counters.add("sessions_evicted");
     }
     if (!s.confirmed) {
-      // At most one unconfirmed session per key: a replayed HS_INIT replaces
-      // the previous one instead of filling the table.
+      // At most one unconfirmed session per key: a newer HS_INIT of the same
+      // key replaces the previous one instead of filling the table (replays
+      // are refused before, by their timestamp: init_timestamps.ts).
       const k = `${s.network}:${hexKey(s.remoteStatic)}`;
       const old = this.unconfirmed.get(k);
       if (old !== undefined && !old.confirmed) {

@@ -18,22 +18,37 @@
  *                  '- anything else: "core" -> SupernodeCore.receive (sealer.open)
  * ```
  *
- * Cheap rejection: a handshake costs three X25519 operations, so every
- * HS_INIT is first checked against the per-source and global rate limits
- * (`rate_limit.ts`); sources with a live session skip the global limit.
- * Packets for established sessions are found by key id (a map lookup) and
- * never reach public-key code.
+ * Cheap rejection (issue 13): an answered handshake costs five X25519
+ * operations, so an HS_INIT goes through, in order, before any of them:
+ *
+ * ```
+ *  HS_INIT -> length, mac1 (one HMAC: the sender knows our public key)
+ *          -> ephemeral of an HS_INIT answered lately? (replay, no crypto)
+ *          -> under load and no valid mac2?  -> COOKIE_REPLY (cookie.ts)
+ *          -> per-address and global budgets (rate_limit.ts; proven = valid mac2)
+ *               refused without mac2         -> COOKIE_REPLY, under load 1 s
+ *          -> Noise (es, ss), timestamp newer than the key's last? (init_timestamps.ts)
+ *          -> members, then HS_RESP (ee, se) or HS_REJECT
+ * ```
+ *
+ * Sources with a live session skip the global budgets. Per key and network
+ * at most `maxSessionsPerKey` sessions (the oldest goes), at most one
+ * unconfirmed, and at most `maxUnconfirmed` unconfirmed sessions in all (the
+ * oldest goes), so one member cannot fill the tables. Packets for
+ * established sessions are found by key id (a map lookup) and never reach
+ * public-key code.
  *
  * Not done here: persistence of id bindings and of the supernode key (the
- * daemon), cookies proving a source address, per-network member lists
- * beyond `Member.networks`.
+ * daemon), per-network member lists beyond `Member.networks`.
  *
  * @module
  */
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
 import { HEADER_LENGTH, MAGIC, SUPERNODE_ID, TAG_LENGTH } from "./constants.ts";
 import { type CryptoSuite, fingerprint, hex } from "./crypto_suite.ts";
+import { CookieJar, mac1Key, mac1Ok, MACS_LENGTH } from "./cookie.ts";
 import {
+  INIT_LENGTH,
   readInit,
   REJECT_TEXT,
   RejectCode,
@@ -43,10 +58,11 @@ import {
   writeReject,
   writeResp,
 } from "./handshake.ts";
-import { checkHeader } from "./header.ts";
+import { checkHeader, HDR } from "./header.ts";
 import type { Member, Members } from "./members.ts";
-import { SourceLimiter, type SourceLimiterConfig } from "./rate_limit.ts";
-import { TokenBucket } from "../token_bucket.ts";
+import { TimestampTable } from "./init_timestamps.ts";
+import { sourceKey, SourceLimiter, type SourceLimiterConfig } from "./rate_limit.ts";
+import { type RateLimit, TokenBucket } from "../token_bucket.ts";
 import {
   addVouch,
   checkHopTag,
@@ -79,6 +95,30 @@ export interface SecureSupernodeConfig {
    * ROSTER. Absent: the nodes with a bound session.
    */
   registered?: (network: number) => Iterable<number>;
+  /** Most sessions of one key in one network (default 4; the oldest is removed). */
+  maxSessionsPerKey?: number;
+  /** Most unconfirmed sessions in all (default 1024; the oldest is removed). */
+  maxUnconfirmed?: number;
+  /** Most keys whose newest HS_INIT timestamp is kept (default 65 536, LRU). */
+  maxInitTimestamps?: number;
+  /** Most COOKIE_REPLYs sent (default 5000/s, burst 1000). */
+  cookieReplies?: RateLimit;
+  /** Recently answered HS_INIT ephemerals kept for cheap replay checks (default 4096). */
+  maxRecentInits?: number;
+}
+
+/** The handshake guards as `/status` shows them (tables with their sizes). */
+export interface HandshakeGuardStatus {
+  /** HS_INITs need a valid mac2 now (a budget ran out within the last second). */
+  underLoad: boolean;
+  /** Addresses with rate-limit buckets (default bound 8192). */
+  sources: number;
+  /** Keys whose newest HS_INIT timestamp is kept (default bound 65 536). */
+  initTimestamps: number;
+  /** Answered HS_INITs remembered for cheap replay drops (default bound 4096). */
+  recentInits: number;
+  /** Unconfirmed responder sessions (default bound 1024). */
+  unconfirmed: number;
 }
 
 /** What the security layer reports (the daemon logs these, rate-limited). */
@@ -103,8 +143,8 @@ interface Notice {
   at: number;
 }
 
-/** How long an unconfirmed session is kept against a newer HS_INIT of the same key. */
-const PENDING_HOLD_MS = 1000;
+/** How long the supernode stays "under load" (mac2 required) after a budget ran out. */
+const UNDER_LOAD_MS = 1000;
 
 const FAIL_TEXT: Record<string, string> = {
   bad_static:
@@ -114,6 +154,11 @@ const FAIL_TEXT: Record<string, string> = {
   bad_length: "handshake message has a wrong length",
   truncated: "handshake message is truncated",
   bad_header: "not a handshake packet",
+  replay:
+    "its timestamp is not newer than the last HS_INIT accepted from this key: a replayed handshake, or the node's clock went back (it gets in once its clock passes the last one)",
+  bad_mac1:
+    "its mac1 is wrong: the node pinned another supernode public key, or the packet is forged",
+  old_version: "the node speaks protocol version 1 (an l2 from before issue 13): upgrade it",
 };
 
 /**
@@ -146,9 +191,33 @@ export class SecureSupernode {
   private nextSweep = 0;
   /** Failure and refusal events: at most 20 per second (a flood is counted, not logged). */
   private readonly eventBudget: TokenBucket;
+  /** mac1 key of our public key (cookie.ts). */
+  private readonly mac1key: Uint8Array;
+  private readonly cookies: CookieJar;
+  private readonly cookieBudget: TokenBucket;
+  /** Newest accepted HS_INIT timestamp per key. Bound: maxInitTimestamps. */
+  private readonly timestamps: TimestampTable;
+  /** Ephemerals of recently answered HS_INITs: a replay of one is dropped before any X25519. Bound: maxRecentInits. */
+  private readonly recentInits = new Set<string>();
+  private readonly maxRecentInits: number;
+  /** Until when HS_INITs need a valid mac2 (a budget ran out). */
+  private underLoadUntil = -Infinity;
+  /** "network:key" -> that key's sessions, oldest first. Bound: maxSessionsPerKey per entry, keys with sessions. */
+  private readonly keySessions = new Map<string, Session[]>();
+  private readonly maxSessionsPerKey: number;
+  /** Unconfirmed sessions, oldest first. Bound: maxUnconfirmed. */
+  private readonly unconfirmed = new Set<Session>();
+  private readonly maxUnconfirmed: number;
 
   constructor(c: SecureSupernodeConfig, now: number) {
     this.eventBudget = new TokenBucket({ rate: 20, burst: 20 }, now);
+    this.mac1key = mac1Key(c.suite, c.staticKey.publicKey);
+    this.cookies = new CookieJar(c.suite, c.staticKey.publicKey, now);
+    this.cookieBudget = new TokenBucket(c.cookieReplies ?? { rate: 5000, burst: 1000 }, now);
+    this.timestamps = new TimestampTable(c.maxInitTimestamps ?? 65_536);
+    this.maxRecentInits = c.maxRecentInits ?? 4096;
+    this.maxSessionsPerKey = c.maxSessionsPerKey ?? 4;
+    this.maxUnconfirmed = c.maxUnconfirmed ?? 1024;
     this.suite = c.suite;
     this.staticKey = c.staticKey;
     this.members = c.members;
@@ -182,6 +251,9 @@ export class SecureSupernode {
     const hd = checkHeader(bytes);
     if (!hd.ok) {
       this.counters.add(`drop_${hd.reason}`);
+      if (hd.reason === "bad_version" && bytes[HDR.TYPE] === SecType.HS_INIT) {
+        this.handshakeFailed(from, "old_version", now);
+      }
       return "done";
     }
     const h = hd.value;
@@ -212,6 +284,24 @@ export class SecureSupernode {
     return this.sealer.knownEndpoint(from);
   }
 
+  private handshakeFailed(from: string, reason: string, now: number, key = ""): void {
+    if (reason !== "replay") this.counters.add(`hs_failed_${reason}`);
+    if (!this.eventBudget.take(now)) return this.counters.add("events_suppressed");
+    const text = FAIL_TEXT[reason] ?? reason;
+    this.events.push({
+      type: "handshake_failed",
+      endpoint: from,
+      reason,
+      text: key === "" ? text : `node key ${key}...: ${text}`,
+    });
+  }
+
+  private cookieReply(from: string, init: Uint8Array, now: number): void {
+    if (!this.cookieBudget.take(now)) return this.counters.add("cookie_replies_limited");
+    this.out.push({ to: from, bytes: this.cookies.reply(init, from, now) });
+    this.counters.add("cookie_replies");
+  }
+
   private handshake(
     from: string,
     bytes: Uint8Array,
@@ -219,30 +309,46 @@ export class SecureSupernode {
     requested: number,
     now: number,
   ) {
-    if (!this.limiter.allow(from, now, this.trusted(from))) {
+    // 1. One HMAC: only senders that know our public key go on.
+    if (bytes.length !== INIT_LENGTH + MACS_LENGTH) {
+      return this.handshakeFailed(from, "bad_length", now);
+    }
+    if (!mac1Ok(this.suite, this.mac1key, bytes)) {
+      return this.handshakeFailed(from, "bad_mac1", now);
+    }
+    // 2. A replay of an HS_INIT answered lately: no crypto, no budget.
+    const tag = hex(bytes.subarray(HEADER_LENGTH, HEADER_LENGTH + 32));
+    if (this.recentInits.has(tag)) return this.counters.add("hs_replay_ephemeral");
+    // 3. Under load only HS_INITs that prove their source address (mac2) go on.
+    const proven = this.cookies.mac2Ok(bytes, from, now);
+    if (proven) this.counters.add("hs_mac2_ok");
+    if (!proven && now < this.underLoadUntil) {
+      this.counters.add("hs_under_load");
+      return this.cookieReply(from, bytes, now);
+    }
+    // 4. Budgets per address and in all, before any X25519.
+    const verdict = this.limiter.check(sourceKey(from), now, this.trusted(from), proven);
+    if (verdict !== "ok") {
       this.counters.add("drop_rate_limited");
+      if (verdict === "global") this.underLoadUntil = now + UNDER_LOAD_MS;
+      if (!proven) this.cookieReply(from, bytes, now);
       return;
     }
     this.counters.add("hs_init");
-    const r = readInit(this.suite, this.staticKey, this.psk, bytes);
-    if (!r.ok) {
-      this.counters.add(`hs_failed_${r.reason}`);
-      if (!this.eventBudget.take(now)) return this.counters.add("events_suppressed");
-      this.events.push({
-        type: "handshake_failed",
-        endpoint: from,
-        reason: r.reason,
-        text: FAIL_TEXT[r.reason] ?? r.reason,
-      });
-      return;
-    }
+    const r = readInit(this.suite, this.staticKey, this.psk, bytes.subarray(0, INIT_LENGTH));
+    if (!r.ok) return this.handshakeFailed(from, r.reason, now);
     const st = r.state;
+    // 5. Newer than the last HS_INIT accepted from this key, or a replay.
+    if (!this.timestamps.isNewer(r.remoteStatic, st.timestamp)) {
+      this.counters.add("hs_replay_timestamp");
+      return this.handshakeFailed(from, "replay", now, fingerprint(r.remoteStatic));
+    }
     const key = fingerprint(r.remoteStatic);
-    const verdict = this.members.admit(network, r.remoteStatic, requested);
+    const admitted = this.members.admit(network, r.remoteStatic, requested);
     const a = { network, sender: SUPERNODE_ID, receiver: requested, keyId: 0 };
-    if (verdict !== "ok") {
-      this.counters.add(`hs_refused_${verdict}`);
-      this.out.push({ to: from, bytes: writeReject(st, a, REJECT_CODE[verdict]) });
+    if (admitted !== "ok") {
+      this.counters.add(`hs_refused_${admitted}`);
+      this.out.push({ to: from, bytes: writeReject(st, a, REJECT_CODE[admitted]) });
       if (!this.eventBudget.take(now)) return this.counters.add("events_suppressed");
       this.events.push({
         type: "refused",
@@ -250,17 +356,10 @@ export class SecureSupernode {
         requested,
         key,
         endpoint: from,
-        reason: verdict,
-        text: REJECT_TEXT[verdict],
+        reason: admitted,
+        text: REJECT_TEXT[admitted],
       });
       return;
-    }
-    const pending = this.sealer.unconfirmedFor(network, r.remoteStatic);
-    if (pending !== undefined && now - pending.createdAt < PENDING_HOLD_MS) {
-      // A second HS_INIT of the same key within a second is a replay or a
-      // duplicate: the answered one stands (a replay cannot displace a real
-      // handshake in progress).
-      return this.counters.add("hs_duplicate_ignored");
     }
     a.keyId = this.sealer.newKeyId();
     const e = this.ephemeral();
@@ -270,6 +369,8 @@ export class SecureSupernode {
       this.counters.add("hs_failed_bad_dh");
       return;
     }
+    this.timestamps.accept(r.remoteStatic, st.timestamp);
+    this.rememberInit(tag);
     const bound = requested !== 0 && this.members.owner(network, requested) === hex(r.remoteStatic);
     const s = new Session(this.suite, {
       network,
@@ -283,9 +384,52 @@ export class SecureSupernode {
       endpoint: from,
     });
     this.sealer.install(s);
+    this.bound(s);
     this.counters.add("hs_completed");
     this.out.push({ to: from, bytes: w.packet });
     this.events.push({ type: "session", network, node: requested, key, endpoint: from });
+  }
+
+  private rememberInit(tag: string): void {
+    if (this.recentInits.size >= this.maxRecentInits) {
+      this.recentInits.delete(this.recentInits.values().next().value as string);
+    }
+    this.recentInits.add(tag);
+  }
+
+  /**
+   * Keeps the new responder session `s` within the per-key and unconfirmed
+   * bounds: the key's oldest sessions beyond `maxSessionsPerKey`, and the
+   * oldest unconfirmed sessions beyond `maxUnconfirmed`, are removed.
+   */
+  private bound(s: Session): void {
+    const k = `${s.network}:${hex(s.remoteStatic)}`;
+    const list = (this.keySessions.get(k) ?? []).filter((x) => !x.closed);
+    list.push(s);
+    while (list.length > this.maxSessionsPerKey) {
+      this.sealer.remove(list.shift()!);
+      this.counters.add("sessions_key_limit");
+    }
+    this.keySessions.set(k, list);
+    this.unconfirmed.add(s);
+    if (this.unconfirmed.size <= this.maxUnconfirmed) return;
+    for (const u of this.unconfirmed) if (u.confirmed || u.closed) this.unconfirmed.delete(u);
+    for (const u of this.unconfirmed) {
+      if (this.unconfirmed.size <= this.maxUnconfirmed) break;
+      this.unconfirmed.delete(u);
+      this.sealer.remove(u);
+      this.counters.add("unconfirmed_evicted");
+    }
+  }
+
+  /** Drops closed sessions from the per-key and unconfirmed indexes (the 1 s sweep). */
+  private sweepIndexes(): void {
+    for (const u of this.unconfirmed) if (u.confirmed || u.closed) this.unconfirmed.delete(u);
+    for (const [k, list] of this.keySessions) {
+      const live = list.filter((x) => !x.closed);
+      if (live.length === 0) this.keySessions.delete(k);
+      else if (live.length !== list.length) this.keySessions.set(k, live);
+    }
   }
 
   private ephemeral(): StaticKey {
@@ -486,6 +630,7 @@ export class SecureSupernode {
     if (now >= this.nextSweep) {
       this.nextSweep = now + 1000;
       this.sealer.sweep(now);
+      this.sweepIndexes();
       this.pushRosters();
       this.members.sweep(now);
       this.limiter.sweep(now);
@@ -515,23 +660,34 @@ export class SecureSupernode {
   }
 
   /** Sessions and counters (sealer, members, limiter and own). */
-  status(): {
+  status(now = -Infinity): {
     sessions: number;
     members: number;
     bindings: number;
+    handshakes: HandshakeGuardStatus;
     counters: Record<string, number>;
   } {
     let sessions = 0;
     for (const _ of this.sealer.sessions()) sessions++;
+    let unconfirmed = 0;
+    for (const u of this.unconfirmed) if (!u.confirmed && !u.closed) unconfirmed++;
     return {
       sessions,
       members: this.members.size,
       bindings: this.members.bindingCount,
+      handshakes: {
+        underLoad: now < this.underLoadUntil,
+        sources: this.limiter.size,
+        initTimestamps: this.timestamps.size,
+        recentInits: this.recentInits.size,
+        unconfirmed,
+      },
       counters: {
         ...this.counters.snapshot(),
         ...this.sealer.counters.snapshot(),
         ...this.members.counters.snapshot(),
         ...this.limiter.counters.snapshot(),
+        ...this.timestamps.counters.snapshot(),
       },
     };
   }

@@ -7,6 +7,7 @@
  *
  * Run: deno bench -A tests/bench/vpn_crypto_bench.ts
  */
+import { tai64n } from "../../core/vpn/init_timestamps.ts";
 import { HEADER_LENGTH, TAG_LENGTH } from "../../core/vpn/constants.ts";
 import { emitHeader } from "../../core/vpn/header.ts";
 import { readInit, readResp, writeInit, writeResp } from "../../core/vpn/handshake.ts";
@@ -45,6 +46,7 @@ function sealers(alg: AeadAlgorithm) {
       kb.publicKey,
       psk,
       key(suite, 9),
+      tai64n(1_700_000_000_000),
     );
     if (!w.ok) throw new Error();
     const r = readInit(suite, kb, psk, w.packet);

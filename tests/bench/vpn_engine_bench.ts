@@ -209,7 +209,9 @@ async function main() {
     const out = a.core.takeOutgoing();
     const t3 = performance.now();
     for (const o of out) {
-      if (b.layer.receive(fromA, o.bytes, now) === "core") b.core.receive(fromA, o.bytes, now);
+      if (b.layer.receive(fromA, o.bytes, now, 1_700_000_000_000 + now) === "core") {
+        b.core.receive(fromA, o.bytes, now);
+      }
     }
     const t4 = performance.now();
     for (const g of b.core.takeFrames()) b.engine.mat!.ingress(g, now);
@@ -269,7 +271,9 @@ async function main() {
   let next = 0;
   const receiveBytes = alloc(() => {
     recvView.set(sealed[next++]);
-    if (b.layer.receive(fromA, recvView, now) === "core") b.core.receive(fromA, recvView, now);
+    if (b.layer.receive(fromA, recvView, now, 1_700_000_000_000 + now) === "core") {
+      b.core.receive(fromA, recvView, now);
+    }
     b.core.takeFrames();
   });
   b.core.takeFrames();

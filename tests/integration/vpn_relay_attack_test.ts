@@ -67,16 +67,16 @@ for (const [i, p] of privs.entries()) {
   n.sock = await udp("127.0.0.1", 20000 + i, (data, from) => {
     if (data[2] === 0x10) n.rx++; // DATA (relayed through the supernode here)
     sec.sealer.setNow(now());
-    if (sec.receive(from, data, now()) === "core") core.receive(from, data, now());
+    if (sec.receive(from, data, now(), Date.now()) === "core") core.receive(from, data, now());
   });
-  sec.start(now()); core.start(now());
+  sec.start(now(), Date.now()); core.start(now());
   nodes.push(n);
 }
 async function flush() {
   for (const n of nodes) {
     const t = now();
     n.sec.sealer.setNow(t);
-    n.sec.poll(t);
+    n.sec.poll(t, Date.now());
     n.core.poll(t);
     n.core.takeFrames();
     for (const o of [...n.sec.takeOutgoing(), ...n.core.takeOutgoing()]) {

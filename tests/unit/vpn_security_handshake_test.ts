@@ -33,6 +33,7 @@ import {
 } from "../../core/vpn/sec_messages.ts";
 import { ffiCryptoSuite } from "../../cmd/vpn_crypto.ts";
 import { ReplayWindow } from "../../core/replay.ts";
+import { tai64n } from "../../core/vpn/init_timestamps.ts";
 import type { StaticKey } from "../../core/vpn/handshake.ts";
 
 const suite = ffiCryptoSuite();
@@ -59,11 +60,14 @@ const PSK = new Uint8Array(32).fill(0x5a);
 const INIT_ADDR = { network: 7, sender: 3, receiver: 0, keyId: 0x01020304 };
 const RESP_ADDR = { network: 7, sender: 0, receiver: 3, keyId: 0x0a0b0c0d };
 const RESP_PAYLOAD = new Uint8Array(36).fill(0x42);
+// TAI64N of 2023-11-14 22:13:20.123 UTC: 2^62 + 10 + 1700000000 s, 123 000 000 ns.
+const TS_HEX = "400000006553f10a0754d4c0";
+const TS = tai64n(1_700_000_000_123);
 
 // Pinned once from this implementation and checked against the independent one below.
 const PINNED_INIT =
-  "4c02208000070003000000000102030400000000000000007b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13215abcb318309edbb2d90a36d5bfd3a82f93b115469387a3c2ac7d8dcd5ec2561b1032b0aed2b1de91a677094f5f04a51e9f4f2db78cc289da16a95265ace256";
-const PINNED_TRANSCRIPT = "fdfb7e643d81b6e806302a0df1ad5ae2bb6106591891af06721bacf269af24b1";
+  "4c02208000070003000000000102030400000000000000007b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13215abcb318309edbb2d90a36d5bfd3a82f93b115469387a3c2ac7d8dcd5ec2561b1032b0aed2b1de91a677094f5f04a589790df43ab08b506a2d3814120bb1f7fc4b39559f8e3c1baa195079";
+const PINNED_TRANSCRIPT = "6840ad57bdeaf236e3fe34dc2ea9ade3800fd3d80085887e482689197487a04b";
 
 // ------------------------------------------------------------ reference
 
@@ -144,7 +148,7 @@ async function reference() {
   await mixHash(th);
   k = k2;
   n = 0;
-  const encP = await enc(new Uint8Array(0));
+  const encP = await enc(unhex(TS_HEX));
   const init = concat(hdr1, I_E.publicKey, encS, encP);
   const afterInit = { h: h.slice(), ck: ck.slice(), k: k.slice(), n };
   // HS_RESP
@@ -164,7 +168,7 @@ async function reference() {
 // ------------------------------------------------------------ tests
 
 function runHandshake() {
-  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E);
+  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E, TS);
   if (!w.ok) throw new Error("writeInit");
   const r = readInit(suite, R_S, PSK, w.packet);
   if (!r.ok) throw new Error(`readInit ${r.reason}`);
@@ -192,6 +196,8 @@ Deno.test("handshake: fixed keys give the pinned HS_INIT, and every byte and key
   assertEquals(hex(resp.secrets.transcript), hex(ref.h));
   assertEquals(hex(ref.h), PINNED_TRANSCRIPT);
   assertEquals(hex(r.remoteStatic), hex(I_S.publicKey));
+  assertEquals(hex(TS), TS_HEX);
+  assertEquals(hex(r.state.timestamp), TS_HEX);
   assertEquals(hex(back.payload), hex(RESP_PAYLOAD));
   assertEquals(back.keyId, RESP_ADDR.keyId);
   assertEquals(answeredKeyId(resp.packet), INIT_ADDR.keyId);
@@ -200,7 +206,7 @@ Deno.test("handshake: fixed keys give the pinned HS_INIT, and every byte and key
 Deno.test("handshake: fresh ephemerals give fresh keys (forward secrecy needs them)", () => {
   const a = runHandshake();
   const e2 = key("3333333333333333333333333333333333333333333333333333333333333333");
-  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, e2);
+  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, e2, TS);
   assert(w.ok);
   const r = readInit(suite, R_S, PSK, w.packet);
   assert(r.ok);
@@ -210,7 +216,7 @@ Deno.test("handshake: fresh ephemerals give fresh keys (forward secrecy needs th
 });
 
 Deno.test("handshake: wrong responder key, wrong secret, tampering and truncation are refused with a reason", () => {
-  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E);
+  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E, TS);
   assert(w.ok);
   const other = key("4444444444444444444444444444444444444444444444444444444444444444");
   const r1 = readInit(suite, other, PSK, w.packet);
@@ -236,7 +242,7 @@ Deno.test("handshake: wrong responder key, wrong secret, tampering and truncatio
 });
 
 Deno.test("handshake: HS_REJECT is authenticated to the initiator and names the reason", () => {
-  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E);
+  const w = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E, TS);
   assert(w.ok);
   const r = readInit(suite, R_S, PSK, w.packet);
   assert(r.ok);
@@ -251,9 +257,9 @@ Deno.test("handshake: HS_REJECT is authenticated to the initiator and names the 
 
 Deno.test("handshake: low-order public keys fail as bad_dh, never throw", () => {
   const zero = new Uint8Array(32);
-  const w = writeInit(suite, INIT_ADDR, I_S, zero, PSK, I_E);
+  const w = writeInit(suite, INIT_ADDR, I_S, zero, PSK, I_E, TS);
   assertEquals(w.ok ? "ok" : w.reason, "bad_dh");
-  const good = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E);
+  const good = writeInit(suite, INIT_ADDR, I_S, R_S.publicKey, PSK, I_E, TS);
   assert(good.ok);
   const p = good.packet.slice();
   p.fill(0, 24, 56); // e = 0

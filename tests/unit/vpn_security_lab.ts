@@ -56,6 +56,8 @@ export function keyOf(suite: CryptoSuite, seed: number): StaticKey {
 }
 
 export const SN_EP = "198.51.100.1:7654";
+/** The lab's wall clock at `now` = 0 (2023-11-14). */
+export const WALL_EPOCH = 1_700_000_000_000;
 export const ETHERTYPE_TEST = 0x88b5;
 
 /** An Ethernet frame from `src` to `dst` with `marker` in its payload. */
@@ -101,7 +103,7 @@ export class SecLab {
   private readonly memberList: Member[];
   sec: SecureSupernode;
   core: SupernodeCore;
-  private readonly snOpts: { psk?: Uint8Array; limits?: SessionLimits };
+  private readonly snOpts: { psk?: Uint8Array; limits?: SessionLimits; maxSessions?: number };
   readonly nodes = new Map<string, LabNode>();
   readonly snEvents: SecuritySupernodeEvent[] = [];
   /** Copies of every datagram the supernode received or sent. */
@@ -118,6 +120,8 @@ export class SecLab {
       members?: Member[];
       psk?: Uint8Array;
       limits?: SessionLimits;
+      /** Most sessions the supernode keeps (default 65 536). */
+      maxSessions?: number;
     } = {},
   ) {
     this.suite = seededSuite(opts.seed ?? 1);
@@ -130,6 +134,7 @@ export class SecLab {
       members: this.members,
       psk: opts.psk,
       limits: opts.limits,
+      maxSessions: opts.maxSessions,
     }, 0);
     this.core = new SupernodeCore({
       sealer: this.sec.sealer,
@@ -138,7 +143,7 @@ export class SecLab {
     });
     const core7 = this.core;
     this.sec.registered = (n) => core7.nodeIds(n);
-    this.snOpts = { psk: opts.psk, limits: opts.limits };
+    this.snOpts = { psk: opts.psk, limits: opts.limits, maxSessions: opts.maxSessions };
   }
 
   /** A supernode crash and restart: same key and member list, all state lost. */
@@ -150,6 +155,7 @@ export class SecLab {
       members,
       psk: this.snOpts.psk,
       limits: this.snOpts.limits,
+      maxSessions: this.snOpts.maxSessions,
     }, this.now);
     this.core = new SupernodeCore({
       sealer: this.sec.sealer,
@@ -194,7 +200,7 @@ export class SecLab {
     });
     const n: LabNode = { name, ep, key, sec, core, frames: [], events: [], up: true };
     this.nodes.set(name, n);
-    sec.start(this.now);
+    sec.start(this.now, this.wall());
     core.start(this.now);
     this.flush();
     return n;
@@ -241,11 +247,16 @@ export class SecLab {
     }
     for (const n of this.nodes.values()) {
       if (n.ep === f.to && n.up) {
-        if (n.sec.receive(f.from, f.bytes, this.now) === "core") {
+        if (n.sec.receive(f.from, f.bytes, this.now, this.wall()) === "core") {
           n.core.receive(f.from, f.bytes, this.now);
         }
       }
     }
+  }
+
+  /** Wall-clock time of the lab (ms since 1970): a fixed date plus `now`. */
+  wall(): number {
+    return WALL_EPOCH + this.now;
   }
 
   /** Runs the network until `now + ms`. */
@@ -253,14 +264,15 @@ export class SecLab {
     const end = this.now + ms;
     while (this.now < end) {
       this.now += 10;
-      const due = this.queue.filter((f) => f.at <= this.now);
+      // In the order they were due (an injected packet before one sent later).
+      const due = this.queue.filter((f) => f.at <= this.now).sort((x, y) => x.at - y.at);
       this.queue = this.queue.filter((f) => f.at > this.now);
       for (const f of due) this.deliver(f);
       this.sec.poll(this.now);
       this.core.poll(this.now);
       for (const n of this.nodes.values()) {
         if (!n.up) continue;
-        n.sec.poll(this.now);
+        n.sec.poll(this.now, this.wall());
         n.core.poll(this.now);
       }
       this.flush();
@@ -287,7 +299,15 @@ export class SecLab {
       let t = Infinity;
       for (const f of this.queue) t = Math.min(t, f.at);
       const all: { poll(now: number): void; nextDeadline(): number }[] = [this.sec, this.core];
-      for (const n of this.nodes.values()) if (n.up) all.push(n.sec, n.core);
+      for (const n of this.nodes.values()) {
+        if (!n.up) continue;
+        const sec = n.sec;
+        all.push({
+          poll: (t) => sec.poll(t, WALL_EPOCH + t),
+          nextDeadline: () => sec.nextDeadline(),
+        });
+        all.push(n.core);
+      }
       for (const x of all) t = Math.min(t, x.nextDeadline());
       if (t > end) break;
       this.now = Math.max(this.now, t);

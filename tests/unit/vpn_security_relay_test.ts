@@ -12,6 +12,7 @@ import { blocks, fromEl, ghash, ginv, groot, toEl } from "./gf128.ts";
 import { HEADER_LENGTH, VERSION } from "../../core/vpn/constants.ts";
 import { fingerprint } from "../../core/vpn/crypto_suite.ts";
 import { SecType, writeInit } from "../../core/vpn/handshake.ts";
+import { tai64n } from "../../core/vpn/init_timestamps.ts";
 import { HDR } from "../../core/vpn/header.ts";
 import { addHopTag, checkHopTag } from "../../core/vpn/sec_messages.ts";
 import { encodePacket } from "../../core/vpn/messages.ts";
@@ -53,6 +54,7 @@ Deno.test("relay: two relayed packets ending alike give no member a vouch it can
     t.key.publicKey,
     new Uint8Array(32),
     e,
+    tai64n(lab.wall()),
   );
   assert(f.ok);
   const forged = f.packet;

@@ -4,6 +4,7 @@
  * dropped and counted; in-window reordering is accepted; hop tags; session
  * limits by time and volume. Fuzzing of `open` with any bytes.
  */
+import { tai64n } from "../../core/vpn/init_timestamps.ts";
 import fc from "fast-check";
 import { assert, assertEquals } from "../assert.ts";
 import { decodePacket, encodePacket, type Message } from "../../core/vpn/messages.ts";
@@ -28,6 +29,7 @@ function pair(limits: SessionLimits = DEFAULT_LIMITS) {
     kb.publicKey,
     new Uint8Array(32),
     keyOf(suite, 11),
+    tai64n(1_700_000_000_000),
   );
   if (!w.ok) throw new Error();
   const r = readInit(suite, kb, new Uint8Array(32), w.packet);
@@ -170,6 +172,7 @@ Deno.test("sealer: relayed packets carry a hop tag the supernode checks; the rec
     ksn.publicKey,
     new Uint8Array(32),
     keyOf(suite, 13),
+    tai64n(1_700_000_000_000),
   );
   assert(w.ok);
   const r = readInit(suite, ksn, new Uint8Array(32), w.packet);
