@@ -9,6 +9,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { contains, frame, keyOf, mat, SecLab, SN_EP } from "./vpn_security_lab.ts";
 import { encodePacket } from "../../core/vpn/messages.ts";
+import { addVouch, VOUCH_LENGTH } from "../../core/vpn/sec_messages.ts";
 import { forgedInit } from "./vpn_security_attacker.ts";
 
 const SPOOF = "203.0.113.66:5555";
@@ -135,6 +136,34 @@ Deno.test("replay: a peer's vouched HS_INIT replayed to a node changes none of i
   const m2 = new TextEncoder().encode("peer-after-replay");
   assertEquals(exchange(lab, victim.name, other, 5, m2), 5);
   assertEquals(exchange(lab, other, victim.name, 5, m2), 5);
+});
+
+Deno.test("replay: a recorded peer HS_INIT re-vouched with a fresh counter (a compromised supernode) is refused by its timestamp", () => {
+  const captured: { to: string; bytes: Uint8Array }[] = [];
+  const lab = relayedLab((f) => {
+    if (f.from === SN_EP && f.bytes[2] === 0x20 && (f.bytes[3] & 0x40) !== 0) {
+      captured.push({ to: f.to, bytes: f.bytes.slice() });
+    }
+  });
+  assertEquals(exchange(lab, "a", "b", 3, new TextEncoder().encode("re-vouch-1")), 3);
+  assert(captured.length >= 1, "no relayed HS_INIT seen");
+  const victim = [...lab.nodes.values()].find((n) => n.ep === captured[0].to)!;
+  const other = victim.name === "a" ? "b" : "a";
+  const inner = captured[0].bytes.slice(0, captured[0].bytes.length - VOUCH_LENGTH);
+  inner[3] &= ~0x40;
+  const before = victim.sec.status().counters.sessions_installed ?? 0;
+  for (let i = 0; i < 20; i++) {
+    const dst = lab.sec.sealer.currentFor(0, lab.idOf(victim.name))!;
+    const p = addVouch(dst, inner, lab.node(other).key.publicKey);
+    assert(p !== null);
+    lab.inject(SN_EP, victim.ep, p);
+    lab.run(100);
+  }
+  const c = victim.sec.status().counters;
+  assertEquals((c.sessions_installed ?? 0) - before, 0, JSON.stringify(c));
+  assert((c.drop_peer_hs_replay ?? 0) >= 20, JSON.stringify(c));
+  const m = new TextEncoder().encode("re-vouch-2");
+  assertEquals(exchange(lab, victim.name, other, 3, m), 3);
 });
 
 /** Floods the supernode for `ms`: `perStep` forged HS_INITs every 10 ms from `source(i)`. */
