@@ -281,7 +281,7 @@ export function logSupernodeSecurity(log: TopicLogger, ev: SecuritySupernodeEven
         `hsfail:${ev.endpoint}`,
         "warn",
         `handshake from ${ev.endpoint} failed: ${ev.text}` +
-          (ev.reason === "bad_static" || ev.reason === "bad_mac1"
+          (ev.reason === "bad_mac1"
             ? " (the node's supernode_key must be this supernode's public key)"
             : ev.reason === "bad_secret"
             ? " (the node's secret must match supernode.secret)"

@@ -148,7 +148,7 @@ const UNDER_LOAD_MS = 1000;
 
 const FAIL_TEXT: Record<string, string> = {
   bad_static:
-    "cannot decrypt the initiator's identity: it pinned another supernode public key, or the packet is forged",
+    "cannot decrypt the initiator's identity although its mac1 is right: a forged or corrupted packet",
   bad_secret: "the network secret (psk) differs",
   bad_dh: "invalid public key (low-order point)",
   bad_length: "handshake message has a wrong length",
