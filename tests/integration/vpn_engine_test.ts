@@ -14,6 +14,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { MemFrameDevice, MemNet, type MemTransport } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
+import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { SupernodeEngine } from "../../cmd/supernode.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
@@ -285,6 +286,30 @@ Deno.test("vpn engines with the security layer: handshakes, registration, ARP ac
   // deno-lint-ignore no-explicit-any
   const snSec = n.sn.status(now).security as any;
   assertEquals([snSec.encryption, snSec.members, snSec.sessions], ["aes-256-gcm", 2, 2]);
+  // The handshake guards in /status and /metrics (issue 13): two keys' timestamps kept, no drops.
+  assertEquals(snSec.handshakes.under_load, false);
+  assertEquals(snSec.handshakes.init_timestamps, 2);
+  assertEquals(snSec.handshakes.unconfirmed_sessions, 0);
+  assertEquals(snSec.handshakes.drops, {
+    bad_mac1: 0,
+    replay_ephemeral: 0,
+    under_load: 0,
+    rate_limited: 0,
+  });
+  const mw = new MetricsWriter();
+  n.sn.metrics(mw, now);
+  n.nodes[0].engine.metrics(mw);
+  const text = mw.render();
+  for (
+    const line of [
+      "l2_supernode_under_load 0",
+      "l2_supernode_init_timestamps 2",
+      "l2_supernode_unconfirmed_sessions 0",
+      'l2_supernode_handshake_drops_total{reason="bad_mac1"} 0',
+      "l2_supernode_cookie_replies_total 0",
+      "l2_node_supernode_cookie 0",
+    ]
+  ) assert(text.includes(line), `${line} not in /metrics`);
 
   // One broadcast ARP from A's LAN, sent right after registering, reaches B exactly once: it
   // waits for A's first roster (asked right after registering), then A's copy for B waits for
@@ -318,6 +343,8 @@ Deno.test("vpn engines with the security layer: handshakes, registration, ARP ac
   const stB = n.nodes[1].engine.status(now) as any;
   assertEquals(stB.security.encryption, "aes-256-gcm");
   assertEquals(stB.security.supernode_session, true);
+  // B answered A's peer handshake: A's newest HS_INIT timestamp is kept (replay check).
+  assertEquals(stB.security.handshakes, { peer_init_timestamps: 1, cookie: false });
   const peer = stB.peers.find((p: { node: number }) => p.node === ids[0]);
   assertEquals(peer?.cipher, "aes-256-gcm", JSON.stringify(stB.peers));
   assert(typeof peer.key_age_s === "number", JSON.stringify(peer));
