@@ -23,6 +23,10 @@
  * What it does not take for a path: URLs (`https://host/x`), CIDR prefixes
  * (`10.0.0.0/24`, `fe80::/64`), `a/b` inside a word, comments (`//`, `/*`).
  *
+ * A symbolic link is checked by its target: one that points outside the
+ * repository (absolute, or climbing above its root) is flagged, whatever the
+ * target holds.
+ *
  * A line that must name such a path on purpose (a test of this check, say)
  * carries the marker `check-paths: allow` in a comment. Binary files are
  * skipped. Nothing can see a path assembled at run time from pieces; this
@@ -147,6 +151,22 @@ export function scanText(file: string, text: string): Finding[] {
   return out;
 }
 
+/**
+ * Why a symbolic link at `file` (relative to the root) with target `target`
+ * leads outside the repository, or null when it stays inside.
+ */
+export function symlinkWhy(file: string, target: string): string | null {
+  if (target.startsWith("/")) return "a symbolic link to an absolute path";
+  const parts = file.split("/").slice(0, -1);
+  for (const p of target.split("/")) {
+    if (p === "..") {
+      if (parts.length === 0) return "a symbolic link that climbs out of the repository";
+      parts.pop();
+    } else if (p !== "." && p !== "") parts.push(p);
+  }
+  return null;
+}
+
 async function listFiles(root: string): Promise<string[]> {
   try {
     const r = await new Deno.Command("git", {
@@ -166,7 +186,7 @@ async function listFiles(root: string): Promise<string[]> {
     for (const e of Deno.readDirSync(`${root}/${dir}`)) {
       const rel = dir === "" ? e.name : `${dir}/${e.name}`;
       if (e.isDirectory && !skip.has(e.name)) walk(rel);
-      else if (e.isFile) out.push(rel);
+      else if (e.isFile || e.isSymlink) out.push(rel);
     }
   };
   walk("");
@@ -180,9 +200,17 @@ export async function scanRepository(
   const findings: Finding[] = [];
   let files = 0;
   for (const file of await listFiles(root)) {
+    const path = `${root}/${file}`;
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(`${root}/${file}`);
+      if ((await Deno.lstat(path)).isSymlink) {
+        files++;
+        const target = await Deno.readLink(path);
+        const why = symlinkWhy(file, target);
+        if (why) findings.push({ file, line: 1, col: 1, token: target, why });
+        continue;
+      }
+      bytes = await Deno.readFile(path);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) continue; // deleted but not yet staged
       throw e;

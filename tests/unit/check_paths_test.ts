@@ -5,7 +5,7 @@
  * comments, system paths) is left alone.
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
-import { scanRepository, scanText } from "../../.ci/check-paths.ts";
+import { scanRepository, scanText, symlinkWhy } from "../../.ci/check-paths.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const SCRIPT = new URL("../../.ci/check-paths.ts", import.meta.url).pathname;
@@ -71,6 +71,15 @@ Deno.test("check-paths: leaves system paths, URLs, prefixes, HTTP paths and rege
   }
 });
 
+Deno.test("check-paths: a symbolic link is judged by where it points", () => {
+  const out = "/work/shared/captures"; // check-paths: allow
+  assert(symlinkWhy("tests/fixtures/captures", out) !== null);
+  assert(symlinkWhy("tests/fixtures/x", "../../../elsewhere/x") !== null); // check-paths: allow
+  assert(symlinkWhy("x.pcap", "../x.pcap") !== null);
+  assertEquals(symlinkWhy("tests/fixtures/x.pcap", "captures/cisco-sccrq.pcap"), null);
+  assertEquals(symlinkWhy("tests/fixtures/x.pcap", "../../docs/../README.md"), null);
+});
+
 Deno.test("check-paths: the script fails on a planted line and names file:line; passes without it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "l2-check-paths-" });
   try {
@@ -93,6 +102,12 @@ Deno.test("check-paths: the script fails on a planted line and names file:line; 
     await Deno.writeTextFile(`${dir}/tests/unit/golden_test.ts`, "// golden\n");
     const good = await run();
     assertEquals(good.code, 0, new TextDecoder().decode(good.stdout));
+
+    // A symbolic link out of the clone is found too, whatever it points at.
+    await Deno.symlink("/tmp", `${dir}/tests/fixtures`);
+    const link = await run();
+    assertEquals(link.code, 1);
+    assertStringIncludes(new TextDecoder().decode(link.stdout), "tests/fixtures:1:1: /tmp");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
