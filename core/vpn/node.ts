@@ -46,8 +46,9 @@
  *
  * Security sits behind `Sealer` and `PeerDirectory` (sealer.ts). In the
  * daemon they are `SecureSealer` and `SecureNode` (secure_sealer.ts,
- * secure_node.ts; docs/security.md): every packet is sealed with an AEAD
- * session from a Noise IKpsk1 handshake, control messages under the node's
+ * secure_node.ts; docs/security.md): every packet this core sends or takes
+ * is sealed with an AEAD session from a Noise IKpsk1 handshake (the
+ * handshakes themselves never reach it), control messages under the node's
  * session with the supernode, DATA end to end under the session with the
  * peer, which the supernode relaying it cannot open. So a packet naming a
  * peer as sender is accepted only when it opens under that peer's session
