@@ -14,7 +14,7 @@
  * - an absolute path (after a quote, space, `(`, `=`, `:`, ... or in a
  *   `file://` URL) whose first component is not one of the system
  *   directories in `SYSTEM_DIRS` (/dev, /proc, /sys, /run, /usr, /etc, /tmp,
- *   /var, ...): /work/..., /home/..., /root/..., /mnt/..., /opt/...; // check-paths: allow
+ *   /var, /opt, ...): /work/..., /home/..., /root/..., /mnt/..., /srv/...; // check-paths: allow
  * - a user's home: `~/...`, `$HOME`, `${HOME}`, `env.get("HOME")`, `homedir()`; // check-paths: allow
  * - a relative path that climbs out of the repository: more `../` than the
  *   file is deep (a doc in docs/ may link `../README.md`, a file at the top
@@ -49,6 +49,7 @@ export const SYSTEM_DIRS: ReadonlySet<string> = new Set([
   "sbin",
   "lib", // /lib/systemd, /lib/x86_64-linux-gnu
   "lib64",
+  "opt", // an install prefix (/opt/l2), like /usr/local
   "nonexistent", // the conventional path that does not exist (tests of a missing file)
   "path", // the placeholder /path/to/...
   "json", // not a file: the V8 inspector's HTTP endpoint /json/list
@@ -65,7 +66,6 @@ export const OUTSIDE_ROOTS: ReadonlySet<string> = new Set([
   "work",
   "mnt",
   "media",
-  "opt",
   "srv",
   "scratch",
   "workspace",

@@ -21,7 +21,7 @@
  * The whole header, with flag HOP_TAG masked, is the AEAD additional data;
  * the counter is the AEAD nonce and replay sequence of the session `key id`
  * names (secure_sealer.ts). Every packet has a 16-byte tag after the body
- * (and a hop tag after that when flag HOP_TAG is set).
+ * (and a relay trailer after that when flag HOP_TAG is set).
  *
  * `checkHeader` is the only door for untrusted bytes: it returns the header
  * fields or a reason code, never throws, and allocates only the result;

@@ -322,7 +322,7 @@ export function openPacket(
   if (why !== null) return why;
   const open = sealer.open(packet);
   if (open !== "ok") return open;
-  // A hop tag (flag HOP_TAG, issue 6) follows the tag; the body ends before both.
+  // A relay trailer (flag HOP_TAG) follows the tag; the body ends before both.
   const end = packet.length - TAG_LENGTH -
     ((packet[HDR.FLAGS] & Flag.HOP_TAG) !== 0 ? HOP_TAG_RESERVE : 0);
   return end < HEADER_LENGTH ? "truncated" : end;

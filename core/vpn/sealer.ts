@@ -1,8 +1,8 @@
 /**
  * The seam between the VPN protocol core and its cryptography (issue 6).
  *
- * Every packet is `header (24) | body | tag (16)`, plus a 16-byte hop tag
- * when flag HOP_TAG is set. Before a packet leaves, the core has written the
+ * Every packet is `header (24) | body | tag (16)`, plus a 16-byte relay
+ * trailer when flag HOP_TAG is set (docs/protocol.md "Relay trailers"). Before a packet leaves, the core has written the
  * header (all fields except key id and counter) and the plaintext body, and
  * calls `seal(packet)`. The sealer picks the session for (network,
  * receiver), writes its key id and next counter into the header, encrypts
@@ -21,7 +21,8 @@
  *   = 4 zero bytes | counter (8, big-endian); AAD = the 24 header bytes with
  *   HOP_TAG masked. Node-to-node packets (DATA, PROBE, PROBE_ECHO) are sealed
  *   end to end with the pair's session: a relaying supernode checks only the
- *   sender's hop tag and forwards the bytes unchanged, unable to read or
+ *   sender's hop trailer (its counter against the sender's replay window,
+ *   then its tag) and forwards the bytes unchanged, unable to read or
  *   alter them; broadcasts are fanned out by the sending node, one copy per
  *   peer session (`PeerDirectory`). Control messages between a node and the
  *   supernode are sealed with the node's supernode session. Each session
@@ -44,8 +45,8 @@ export type OpenReason = "bad_tag" | "no_session" | "replay" | "wrong_sender" | 
 export interface Sealer {
   /**
    * True when packets a node sends to the supernode for another node carry a
-   * 16-byte hop tag after the tag (flag HOP_TAG; `encodePacket` makes room and
-   * sets the flag, the sealer writes it). Absent: no hop tags.
+   * 16-byte hop trailer after the tag (flag HOP_TAG; `encodePacket` makes room
+   * and sets the flag, the sealer writes it). Absent: no hop trailers.
    */
   readonly hopTag?: boolean;
   /**

@@ -28,7 +28,7 @@
  * PROBE_ECHO to a node id go to that node (probes measure the relayed
  * path's RTT). The bytes are forwarded unchanged: in the daemons they are
  * sealed end to end between the two nodes and the sealer here only checks
- * the sender's hop tag (secure_sealer.ts). Packets claiming a
+ * the sender's hop trailer (secure_sealer.ts). Packets claiming a
  * sender that is not registered from that endpoint are dropped and counted,
  * and answered with NAK `not_registered` (so a node whose NAT mapping
  * changed, or that registered before a supernode restart, re-registers).
