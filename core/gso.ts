@@ -271,9 +271,25 @@ function sumAligned(
  * frame was refused (then nothing was emitted).
  *
  * @example
- * ```ts ignore
- * import { segmentTcp } from "./gso.ts";
- * segmentTcp(superFrame, hdr, new Uint8Array(2048), (seg) => send(seg));
+ * ```ts
+ * import { GSO_TCPV4, segmentTcp, VNET_F_NEEDS_CSUM } from "./gso.ts";
+ * // Ethernet + IPv4 + TCP headers (54 bytes) and 3000 payload bytes, as a TAP hands them over.
+ * const superFrame = new Uint8Array(54 + 3000);
+ * superFrame.set([0x08, 0x00], 12); // EtherType IPv4
+ * superFrame.set([0x45, 0, 3040 >> 8, 3040 & 0xff, 0, 0, 0x40, 0, 64, 6], 14); // DF, TTL 64, TCP
+ * superFrame.set([10, 0, 0, 1, 10, 0, 0, 2], 26); // source, destination
+ * superFrame.set([0x50, 0x10], 46); // TCP data offset 5, ACK
+ * const hdr = {
+ *   flags: VNET_F_NEEDS_CSUM,
+ *   gsoType: GSO_TCPV4,
+ *   hdrLen: 54,
+ *   gsoSize: 1000, // payload bytes per segment
+ *   csumStart: 34,
+ *   csumOffset: 16,
+ * };
+ * const sent: number[] = [];
+ * const r = segmentTcp(superFrame, hdr, new Uint8Array(2048), (seg) => sent.push(seg.length));
+ * if (r !== "ok" || sent.join() !== "1054,1054,1054") throw new Error(`${r} ${sent}`);
  * ```
  */
 export function segmentTcp(

@@ -1,6 +1,6 @@
 /**
- * The learning switch: one per LAS virtual switch (one per L2TPv3 VC id) and
- * one for the VPN supernode/node fan-out.
+ * The learning switch: one per LAS virtual switch (one per L2TPv3 VC id). The
+ * VPN does not use it (nodes address each other by MAT address, docs/switch.md).
  *
  * Sans-IO. `forward(ingress, frame, now)` decides; the caller sends. The
  * decision is a count `n`: the frame goes to the `n` port ids in

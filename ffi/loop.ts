@@ -120,23 +120,33 @@ const STALE_OK_PACKETS = 2;
 
 /**
  * @example
- * ```ts ignore
+ * ```ts
  * import { IoLoop } from "./loop.ts";
  * import { openUdp } from "./udp.ts";
  * const sock = openUdp({ bind: "127.0.0.1:0" });
  * const loop = new IoLoop({ nextDeadline: () => Infinity });
- * loop.add(sock.fd, () => {
+ * loop.add(sock.fd, () => { // a UDP echo server
  *   const n = sock.recv();
  *   for (let i = 0; i < n; i++) {
- *     sock.queue(sock.rx.bufs[i].subarray(0, sock.rx.lens[i]), { ip: sock.rx.src[i], port: sock.rx.srcPort[i] });
+ *     const from = { ip: sock.rx.src[i], port: sock.rx.srcPort[i] };
+ *     sock.queue(sock.rx.bufs[i].subarray(0, sock.rx.lens[i]), from);
  *   }
  *   sock.flush();
  *   return n;
  * }, () => sock.close());
  * const done = loop.run();
- * // ... later
+ * // ... later: a client's datagram comes back (waiting at most 30 s)
+ * const client = openUdp({ bind: "127.0.0.1:0" });
+ * client.send(new Uint8Array([1, 2, 3]), sock.local);
+ * let echoed = 0;
+ * for (let i = 0; i < 3000 && echoed === 0; i++) {
+ *   await new Promise((r) => setTimeout(r, 10));
+ *   echoed = client.recv();
+ * }
+ * client.close();
  * await loop.close();
  * await done;
+ * if (echoed !== 1) throw new Error("no echo");
  * ```
  */
 export class IoLoop {

@@ -27,10 +27,20 @@ function openNs(path: string): number {
  * /run/netns or an absolute path), then switches back, also when `fn` throws.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { inNetns } from "./netns.ts";
  * import { openUdp } from "./udp.ts";
- * const sock = inNetns("blue", () => openUdp({ bind: "10.0.0.1:4789" }));
+ * if (Deno.uid() === 0) { // setns needs CAP_SYS_ADMIN
+ *   const blue = `l2doc-blue-${Deno.pid}`; // as `ip netns add blue` makes it
+ *   new Deno.Command("ip", { args: ["netns", "add", blue] }).outputSync();
+ *   try {
+ *     // Bound to the namespace's loopback; it stays in that namespace for life.
+ *     const sock = inNetns(blue, () => openUdp({ bind: "127.0.0.1:4789" }));
+ *     sock.close();
+ *   } finally {
+ *     new Deno.Command("ip", { args: ["netns", "del", blue] }).outputSync();
+ *   }
+ * }
  * ```
  */
 export function inNetns<T>(ns: string, fn: () => T): T {

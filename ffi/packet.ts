@@ -69,11 +69,21 @@ export interface OffloadChange {
  * when the interface does not exist (ENODEV) or without CAP_NET_RAW (EPERM).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openPacket } from "./packet.ts";
- * const dev = openPacket({ name: "eth1" });
- * const n = dev.read(); // frames from the wire in dev.rx
- * dev.close();
+ * import { inNetns } from "./netns.ts";
+ * if (Deno.uid() === 0) { // needs CAP_NET_RAW; a namespace of its own, as GRO is turned off
+ *   const ns = `l2doc-packet-${Deno.pid}`;
+ *   new Deno.Command("ip", { args: ["netns", "add", ns] }).outputSync();
+ *   try {
+ *     const dev = inNetns(ns, () => openPacket({ name: "lo" })); // e.g. "eth1"
+ *     const n = dev.read(); // frames from the wire in dev.rx
+ *     dev.close();
+ *     if (n !== 0) throw new Error(`${n} frames on a loopback that is down`);
+ *   } finally {
+ *     new Deno.Command("ip", { args: ["netns", "del", ns] }).outputSync();
+ *   }
+ * }
  * ```
  */
 export function openPacket(opts: PacketOptions): PacketDevice {

@@ -78,12 +78,16 @@ function setBuffer(fd: number, force: boolean, which: "rcv" | "snd", bytes: numb
  * closed) on failure, EPERM without CAP_NET_RAW.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openRawIp } from "./raw.ts";
- * const s = openRawIp({ protocol: 115 });
- * const n = s.recv();
- * // payload of packet i: s.rx.bufs[i].subarray(s.rx.offsets[i], s.rx.lens[i])
- * s.close();
+ * if (Deno.uid() === 0) { // needs CAP_NET_RAW
+ *   const s = openRawIp({ protocol: 115, bind: "127.0.0.1" });
+ *   s.send(new Uint8Array([0, 0, 0, 0]), s.local); // to itself, over loopback
+ *   const n = s.recv();
+ *   // payload of packet i: s.rx.bufs[i].subarray(s.rx.offsets[i], s.rx.lens[i])
+ *   s.close();
+ *   if (n < 1) throw new Error("the packet sent to loopback did not come back");
+ * }
  * ```
  */
 export function openRawIp(opts: RawIpOptions): DatagramSocket {

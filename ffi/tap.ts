@@ -164,11 +164,22 @@ export function ifIndex(name: string): number {
  * device is already attached.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openTap } from "./tap.ts";
- * const tap = openTap({ name: "l2tap0", mtu: 1500, mac: 0x02_00_00_00_00_01 });
- * const n = tap.read(); // frames in tap.rx
- * tap.close();
+ * import { inNetns } from "./netns.ts";
+ * if (Deno.uid() === 0) { // needs CAP_NET_ADMIN; made in a namespace of its own here
+ *   const ns = `l2doc-tap-${Deno.pid}`;
+ *   new Deno.Command("ip", { args: ["netns", "add", ns] }).outputSync();
+ *   try {
+ *     const opts = { name: "l2tap0", mtu: 1500, mac: 0x02_00_00_00_00_01 };
+ *     const tap = inNetns(ns, () => openTap(opts));
+ *     const n = tap.read(); // frames in tap.rx (none here: the device is down)
+ *     tap.close();
+ *     if (n !== 0) throw new Error(`${n} frames on a device that is down`);
+ *   } finally {
+ *     new Deno.Command("ip", { args: ["netns", "del", ns] }).outputSync();
+ *   }
+ * }
  * ```
  */
 export function openTap(opts: TapOptions = {}): TapDevice {

@@ -51,12 +51,13 @@ export interface UdpOptions extends BatchOptions {
  * (with the fd already closed) when any step fails.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openUdp } from "./udp.ts";
  * const s = openUdp({ bind: "127.0.0.1:0" });
  * s.send(new Uint8Array([1, 2, 3]), s.local);
- * s.recv(); // 1; s.rx.bufs[0].subarray(0, s.rx.lens[0]) is [1, 2, 3]
+ * const n = s.recv(); // 1; s.rx.bufs[0].subarray(0, s.rx.lens[0]) is [1, 2, 3]
  * s.close();
+ * if (n !== 1 || s.rx.lens[0] !== 3) throw new Error(`got ${n} datagrams`);
  * ```
  */
 export function openUdp(opts: UdpOptions): DatagramSocket {

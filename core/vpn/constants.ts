@@ -73,7 +73,11 @@ export function maxFrame(underlayMtu = 1500, ipVersion: 4 | 6 = 6): number {
   return underlayMtu - ip - ENCAP_BUDGET;
 }
 
-/** Message types (header octet 2). 0x20..0x2f are reserved for the key exchange of issue 6. */
+/**
+ * Message types of the protocol core (header octet 2). 0x20..0x2f are the
+ * security layer's: handshakes (`SecType`, handshake.ts) and sealed security
+ * messages (`SealedType`, sec_messages.ts).
+ */
 export const MsgType = {
   REGISTER: 0x01,
   REGISTER_ACK: 0x02,
@@ -110,7 +114,7 @@ export const DEFAULT_NETWORK = 0;
 
 /** Most endpoints a REGISTER (local endpoints) or PEER_INTRO (public + locals) carries. */
 export const MAX_ENDPOINTS = 5;
-/** Bytes of a node identity (room for a 32-byte public key, issue 6). */
+/** Bytes of a node identity: its X25519 public key in the daemons. */
 export const IDENTITY_LENGTH = 32;
 
 /** Why a supernode refuses a registration (REGISTER_NAK octet 0). */

@@ -18,9 +18,10 @@
  * +-------+-------+-------+-------+
  * ```
  *
- * The whole header is the AEAD additional data; the counter is the AEAD
- * nonce and replay sequence of the session `key id` names (issue 6). Every
- * packet ends with a 16-byte tag after the body.
+ * The whole header, with flag HOP_TAG masked, is the AEAD additional data;
+ * the counter is the AEAD nonce and replay sequence of the session `key id`
+ * names (secure_sealer.ts). Every packet has a 16-byte tag after the body
+ * (and a relay trailer after that when flag HOP_TAG is set).
  *
  * `checkHeader` is the only door for untrusted bytes: it returns the header
  * fields or a reason code, never throws, and allocates only the result;

@@ -20,8 +20,9 @@
  * `setMembers()` replaces the list (SIGHUP) and returns the keys that were
  * removed, so the supernode can cut their sessions at once.
  *
- * Not here: persistence of bindings across supernode restarts (the daemon's
- * state directory, not done yet), sessions (`secure_supernode.ts`).
+ * Not here: persistence of bindings across supernode restarts (the daemon
+ * saves `exportBindings` in its state directory and loads it with
+ * `importBindings`, cmd/supernode.ts), sessions (`secure_supernode.ts`).
  *
  * @module
  */

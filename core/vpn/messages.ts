@@ -22,8 +22,10 @@
  * Endpoints: family(1) port(2) address(4|16), see `endpoint.ts`. Fixed
  * bodies must have exactly their length; trailing bytes are `bad_length`.
  *
- * Not done: key-exchange messages (types 0x20..0x2f, issue 6); they parse as
- * `unknown_type`.
+ * Not here: the security layer's messages (types 0x20..0x2f: handshakes in
+ * handshake.ts, sealed security messages in sec_messages.ts), which
+ * `SecureNode` / `SecureSupernode` take before a datagram reaches a core;
+ * one that gets here parses as `unknown_type`.
  *
  * @module
  */
@@ -320,7 +322,7 @@ export function openPacket(
   if (why !== null) return why;
   const open = sealer.open(packet);
   if (open !== "ok") return open;
-  // A hop tag (flag HOP_TAG, issue 6) follows the tag; the body ends before both.
+  // A relay trailer (flag HOP_TAG) follows the tag; the body ends before both.
   const end = packet.length - TAG_LENGTH -
     ((packet[HDR.FLAGS] & Flag.HOP_TAG) !== 0 ? HOP_TAG_RESERVE : 0);
   return end < HEADER_LENGTH ? "truncated" : end;

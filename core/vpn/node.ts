@@ -44,9 +44,20 @@
  * (`maxBacklog`), held frames (`maxHeldFrames` for each of at most
  * `maxPeers` peers, `holdMs`).
  *
- * Not done: authentication and encryption (issue 6, behind `Sealer`),
- * several supernodes, path MTU discovery. Direct DATA is accepted from any
- * address that names a peer as sender (issue 6 authenticates it).
+ * Security sits behind `Sealer` and `PeerDirectory` (sealer.ts). In the
+ * daemon they are `SecureSealer` and `SecureNode` (secure_sealer.ts,
+ * secure_node.ts; docs/security.md): every packet this core sends or takes
+ * is sealed with an AEAD session from a Noise IKpsk1 handshake (the
+ * handshakes themselves never reach it), control messages under the node's
+ * session with the supernode, DATA end to end under the session with the
+ * peer, which the supernode relaying it cannot open. So a packet naming a
+ * peer as sender is accepted only when it opens under that peer's session
+ * with a counter not seen before, from whatever address it came (the
+ * address decides only the path: a direct path changes on a probe echo); a
+ * packet naming the supernode as sender must also come from its address.
+ * With `NullSealer` (protocol tests) nothing is authenticated.
+ *
+ * Not done: several supernodes, path MTU discovery.
  *
  * @module
  */
@@ -75,7 +86,10 @@ import type { PeerDirectory, Sealer } from "./sealer.ts";
 export interface NodeConfig {
   /** The supernode, `ip:port` or `[v6]:port`. */
   supernode: string;
-  /** 32 bytes naming this node across restarts (later its public key). Keep it stable. */
+  /**
+   * 32 bytes naming this node across restarts: in the daemon its X25519 public key, which the
+   * supernode checks against the key of the node's session. Keep it stable.
+   */
   identity: Uint8Array;
   sealer: Sealer;
   /** Uniform random numbers in [0, 1) (probe sequence starts, jitter). */

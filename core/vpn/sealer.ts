@@ -1,32 +1,35 @@
 /**
  * The seam between the VPN protocol core and its cryptography (issue 6).
  *
- * Every packet is `header (24) | body | tag (16)`. Before a packet leaves,
- * the core has written the header (all fields except key id and counter)
- * and the plaintext body, and calls `seal(packet)`. The sealer picks the
- * session for (network, sender, receiver), writes its key id and next
- * counter into the header, then encrypts (or only authenticates) the body in
- * place with the header as additional data and writes the tag. On receipt,
- * after `checkHeader`, the core calls `open(packet)`; the sealer finds the
- * session by key id, rejects a counter outside its replay window, checks the
- * tag, decrypts the body in place and only then accepts the counter.
+ * Every packet is `header (24) | body | tag (16)`, plus a 16-byte relay
+ * trailer when flag HOP_TAG is set (docs/protocol.md "Relay trailers"). Before a packet leaves, the core has written the
+ * header (all fields except key id and counter) and the plaintext body, and
+ * calls `seal(packet)`. The sealer picks the session for (network,
+ * receiver), writes its key id and next counter into the header, encrypts
+ * the body in place with the header as additional data and writes the tag.
+ * On receipt, after `checkHeader`, the core calls `open(packet)`; the sealer
+ * finds the session by key id, rejects a counter outside its replay window,
+ * checks the tag, decrypts the body in place and only then accepts the
+ * counter.
  *
- * Plan for the real sealer (issue 6), which can plug in without changing any
- * message layout:
- * - AEAD: ChaCha20-Poly1305 or AES-256-GCM (`@noble/ciphers`); nonce = 4 zero
- *   bytes | counter (8, big-endian); AAD = the 24 header bytes (with the
- *   reserved HOP_TAG flag masked, so a supernode may strip a hop tag).
- * - Node <-> node: data bodies encrypted end to end; a relaying supernode
- *   forwards the bytes untouched and cannot read or alter them. Broadcasts
- *   are fanned out by the sending node, one copy per peer session
- *   (`PeerDirectory`).
- * - Node <-> supernode: control bodies authenticated (and encrypted) with the
- *   node's session to the supernode.
- * - Key exchange in message types 0x20..0x2f, flag HANDSHAKE, keyed by the
- *   per-node static keypair whose public key is the 32-byte identity of
- *   REGISTER; ephemeral keys give forward secrecy; a new key id per rotation.
- * - Replay: a sliding window (e.g. 2048 bits, RFC 6479) per key id, no clock.
- * - Cheap rejection: an unknown key id is dropped before any AEAD work.
+ * Two sealers implement it:
+ * - `SecureSealer` (secure_sealer.ts), what the daemons run, with the
+ *   sessions `SecureNode` / `SecureSupernode` establish (Noise IKpsk1 over
+ *   X25519, handshake.ts; message types 0x20..0x2f, flag HANDSHAKE). AEAD
+ *   AES-256-GCM (ChaCha20-Poly1305 is built too; the injected `CryptoSuite`
+ *   decides, cmd/vpn_crypto.ts on the system libcrypto and libsodium); nonce
+ *   = 4 zero bytes | counter (8, big-endian); AAD = the 24 header bytes with
+ *   HOP_TAG masked. Node-to-node packets (DATA, PROBE, PROBE_ECHO) are sealed
+ *   end to end with the pair's session: a relaying supernode checks only the
+ *   sender's hop trailer (its counter against the sender's replay window,
+ *   then its tag) and forwards the bytes unchanged, unable to read or
+ *   alter them; broadcasts are fanned out by the sending node, one copy per
+ *   peer session (`PeerDirectory`). Control messages between a node and the
+ *   supernode are sealed with the node's supernode session. Each session
+ *   (a new key id per handshake, re-keyed every 120 s) has its own replay
+ *   window (RFC 6479 bitmap, core/replay.ts, no clock); an unknown key id is
+ *   dropped before any AEAD work. docs/security.md has the whole design.
+ * - `NullSealer` below: no secret, for protocol tests.
  *
  * @module
  */
@@ -42,8 +45,8 @@ export type OpenReason = "bad_tag" | "no_session" | "replay" | "wrong_sender" | 
 export interface Sealer {
   /**
    * True when packets a node sends to the supernode for another node carry a
-   * 16-byte hop tag after the tag (flag HOP_TAG; `encodePacket` makes room and
-   * sets the flag, the sealer writes it). Absent: no hop tags.
+   * 16-byte hop trailer after the tag (flag HOP_TAG; `encodePacket` makes room
+   * and sets the flag, the sealer writes it). Absent: no hop trailers.
    */
   readonly hopTag?: boolean;
   /**
@@ -84,8 +87,8 @@ export interface PeerDirectory {
 /**
  * A sealer with no secret: key id 0, a running counter, and a 32-bit FNV-1a
  * check of header and body in the first four tag bytes (the rest zero). It
- * catches accidents (truncation, bit flips), not attackers. For tests and
- * for running the protocol before issue 6 lands.
+ * catches accidents (truncation, bit flips), not attackers. For the protocol
+ * tests of the cores; the daemons always run `SecureSealer`.
  *
  * @example
  * ```ts

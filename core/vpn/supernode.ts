@@ -23,9 +23,12 @@
  * A registration lives `registrationTtlMs` after the node's last packet.
  *
  * Forwarding: DATA with receiver 0xffff goes to every other node of the
- * sender's network; DATA, PROBE and PROBE_ECHO to a node id go to that node
- * (probes measure the relayed path's RTT). The bytes are
- * forwarded unchanged (end-to-end sealed in issue 6). Packets claiming a
+ * sender's network (protocol tests with `NullSealer` only: behind the
+ * security layer nodes fan broadcasts out themselves); DATA, PROBE and
+ * PROBE_ECHO to a node id go to that node (probes measure the relayed
+ * path's RTT). The bytes are forwarded unchanged: in the daemons they are
+ * sealed end to end between the two nodes and the sealer here only checks
+ * the sender's hop trailer (secure_sealer.ts). Packets claiming a
  * sender that is not registered from that endpoint are dropped and counted,
  * and answered with NAK `not_registered` (so a node whose NAT mapping
  * changed, or that registered before a supernode restart, re-registers).
@@ -36,8 +39,11 @@
  * (`maxIntros`, one per pair per `introIntervalMs`), outgoing and event
  * queues (`maxBacklog`). Timers are swept every `sweepMs`.
  *
- * Not done: authentication and encryption (issue 6, behind `Sealer`),
- * persistence of the identity table, several supernodes per network.
+ * Authentication and encryption sit behind `Sealer`: in the daemon
+ * `SecureSealer` with `SecureSupernode` in front (docs/security.md).
+ *
+ * Not done: persistence of the identity table, several supernodes per
+ * network.
  *
  * @module
  */
@@ -59,7 +65,7 @@ import type { Sealer } from "./sealer.ts";
 
 /** Supernode configuration. Every field but `sealer` and `random` is optional. */
 export interface SupernodeConfig {
-  /** Seals and opens packets (`NullSealer` until issue 6). */
+  /** Seals and opens packets (`SecureSealer` in the daemon, `NullSealer` in protocol tests). */
   sealer: Sealer;
   /** Uniform random numbers in [0, 1) (boot id). */
   random: () => number;

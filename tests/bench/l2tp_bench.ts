@@ -65,7 +65,9 @@ Deno.bench("classifyData: 1500-byte frame, 4-byte cookie, 1000 sessions", () => 
   if (r.kind !== "frame") throw new Error(r.kind);
 });
 
-const [cap] = readCapture(Deno.readFileSync("/work/shared/captures/cisco-sccrq.pcap"));
+const [cap] = readCapture(Deno.readFileSync(
+  new URL("../fixtures/captures/cisco-sccrq.pcap", import.meta.url),
+));
 const sccrq = ipv4Of(cap)!.payload;
 
 Deno.bench("parseControl + decodeFields: the 221-byte Cisco SCCRQ", () => {

@@ -109,7 +109,7 @@ Deno.test("daemon kit: status, metrics, token, USR1, HUP, bad reload, TERM", asy
       d.kill("SIGTERM");
       const s = await d.exited();
       assertEquals(s.code, 0, d.lines.join("\n"));
-      await d.waitLine(/clean stop \(SIGTERM received\)/, 1000, mark);
+      await d.waitLine(/clean stop \(SIGTERM received\)/, 30_000, mark);
     } finally {
       await d.close();
       await Deno.remove(dir, { recursive: true });

@@ -46,7 +46,7 @@ Deno.test("lab: close() stops processes, kills strays, deletes namespaces; idemp
   }
   await lab.close();
   assert(!(await nsExists(ns)), "namespace deleted");
-  await waitFor(() => !alive(strayPid) && !alive(spawnedPid), 3000, "processes to die");
+  await waitFor(() => !alive(strayPid) && !alive(spawnedPid), 30_000, "processes to die");
   await assertRejects(() => lab.netns("b"), Error, "closed lab");
 });
 

@@ -52,16 +52,18 @@ Deno.test("ffi loop inline: UDP echo, timers and an HTTP server keep running alo
     for (let round = 0; round < 20; round++) {
       for (let i = 0; i < 50; i++) client.queue(p, server.local);
       assertEquals(client.flush(), 0);
-      await waitFor(() => echoes >= (round + 1) * 50, 5000, `${(round + 1) * 50} echoes`, 1);
+      await waitFor(() => echoes >= (round + 1) * 50, 30_000, `${(round + 1) * 50} echoes`, 1);
     }
     assertEquals(echoes, 1000);
-    const t0 = performance.now();
-    const res = await fetch(`http://127.0.0.1:${http.addr.port}/`);
-    assertEquals(await res.text(), "ok");
-    assert(performance.now() - t0 < 2000, "the HTTP server answered while the loop ran inline");
-    await new Promise((r) => setTimeout(r, 200));
-    assert(ticks >= 5, `timers ran (${ticks} ticks in 200+ ms)`);
-    assert(deadlines >= 3, `deadlines fired (${deadlines})`);
+    // Liveness, not speed: each of these only has to happen while the loop runs (the bounds
+    // are generous, for a busy machine; how fast is the benchmarks' business).
+    const res = await fetch(`http://127.0.0.1:${http.addr.port}/`, {
+      signal: AbortSignal.timeout(30_000),
+    });
+    assertEquals(await res.text(), "ok", "the HTTP server answered while the loop ran inline");
+    const ticks0 = ticks;
+    await waitFor(() => ticks >= ticks0 + 5, 30_000, "5 more interval timer ticks", 5);
+    await waitFor(() => deadlines >= 3, 30_000, "3 deadlines to fire", 5);
     assert(loop.stats.yields > 0, JSON.stringify(loop.stats));
   } finally {
     clearInterval(interval);
@@ -123,7 +125,7 @@ Deno.test("ffi loop inline: handlers get the post-poll clock read; a deadline pa
     for (let i = 0; i < 10; i++) {
       tx.queue(p, s.local);
       assertEquals(tx.flush(), 0);
-      await waitFor(() => got.length === i + 1, 5000, `packet ${i + 1}`, 1);
+      await waitFor(() => got.length === i + 1, 30_000, `packet ${i + 1}`, 1);
     }
     lonePerWakeup = (reads - before.reads) / (loop.stats.wakeups - before.wakeups);
     heavy = true;
@@ -131,7 +133,7 @@ Deno.test("ffi loop inline: handlers get the post-poll clock read; a deadline pa
     loop.wake();
     for (let i = 0; i < 12; i++) tx.queue(p, s.local);
     assertEquals(tx.flush(), 0);
-    await waitFor(() => fired.length === 1, 5000, "the deadline");
+    await waitFor(() => fired.length === 1, 30_000, "the deadline");
   } finally {
     tx.close();
     await loop.close();

@@ -42,7 +42,7 @@ Deno.test("ffi loop: UDP echo through handlers, no loss at a modest rate", async
       }
       assertEquals(client.flush(), 0);
       const want = (round + 1) * 100;
-      await waitFor(() => echoes >= want, 5000, `${want} echoes`, 1);
+      await waitFor(() => echoes >= want, 30_000, `${want} echoes`, 1);
     }
     assertEquals(echoes, 4000);
     assert(seen.every((x) => x === 1), "every datagram echoed exactly once");
@@ -68,11 +68,11 @@ Deno.test("ffi loop: deadlines fire from nextDeadline, and wake() re-reads it", 
   });
   const done = loop.run();
   try {
-    await waitFor(() => fired.length === 1, 5000, "first deadline");
+    await waitFor(() => fired.length === 1, 30_000, "first deadline");
     // The loop now sleeps with no timeout; moving the deadline needs a wake().
     deadline = performance.now();
     loop.wake();
-    await waitFor(() => fired.length === 2, 5000, "deadline after wake()");
+    await waitFor(() => fired.length === 2, 30_000, "deadline after wake()");
     // JS timers keep running while the loop waits in poll().
     let timerRan = false;
     await new Promise<void>((r) =>
@@ -116,7 +116,7 @@ Deno.test("ffi loop: a busy fd cannot starve another (round-robin under a budget
   }, () => b.close());
   const done = loop.run();
   try {
-    await waitFor(() => got === 704, 5000, "all 704 datagrams");
+    await waitFor(() => got === 704, 30_000, "all 704 datagrams");
   } finally {
     await loop.close();
     await done;
@@ -165,11 +165,11 @@ Deno.test("ffi loop: with a batch size, a short batch ends the fd's turn (no emp
       const want = total(calls.hinted) + burst;
       await waitFor(
         () => total(calls.hinted) === want && total(calls.plain) === want,
-        5000,
+        30_000,
         `${want} datagrams on each socket`,
         1,
       );
-      await waitFor(() => calls.plain.at(-1) === 0, 5000, "plain socket drained", 1);
+      await waitFor(() => calls.plain.at(-1) === 0, 30_000, "plain socket drained", 1);
     }
   } finally {
     tx.close();
@@ -239,7 +239,7 @@ Deno.test("ffi loop: remove() during a poll, then close the fd: the loop carries
     loop.remove(gone.fd);
     gone.close();
     for (let i = 0; i < 5; i++) tx.send(new Uint8Array(4), kept.local);
-    await waitFor(() => got === 5, 5000, "datagrams on the kept fd");
+    await waitFor(() => got === 5, 30_000, "datagrams on the kept fd");
   } finally {
     tx.close();
     await loop.close();
@@ -279,13 +279,13 @@ Deno.test("ffi loop: handlers get the clock read when the poll returned, one rea
       sentAt = performance.now();
       tx.queue(p, s.local);
       assertEquals(tx.flush(), 0);
-      await waitFor(() => seen.length === i + 1, 5000, `packet ${i + 1}`, 1);
+      await waitFor(() => seen.length === i + 1, 30_000, `packet ${i + 1}`, 1);
     }
     const before = { reads, wakeups: loop.stats.wakeups };
     for (let i = 0; i < 20; i++) {
       tx.queue(p, s.local);
       assertEquals(tx.flush(), 0);
-      await waitFor(() => seen.length === 21 + i, 5000, `packet ${21 + i}`, 1);
+      await waitFor(() => seen.length === 21 + i, 30_000, `packet ${21 + i}`, 1);
     }
     readsPerPacket = (reads - before.reads) / (loop.stats.wakeups - before.wakeups);
   } finally {
@@ -341,7 +341,7 @@ Deno.test("ffi loop: after heavy work the clock is read again, so an overdue dea
     const p = new Uint8Array(16);
     for (let i = 0; i < 12; i++) tx.queue(p, a.local);
     assertEquals(tx.flush(), 0);
-    await waitFor(() => fired.length === 1, 5000, "the deadline");
+    await waitFor(() => fired.length === 1, 30_000, "the deadline");
   } finally {
     tx.close();
     await loop.close();

@@ -46,7 +46,7 @@ async function collect(s: DatagramSocket, want: number, tag: number): Promise<Pk
       }
       return out.length >= want;
     },
-    5000,
+    30_000,
     `${want} raw packets tagged ${tag} (have ${out.length})`,
     2,
   );

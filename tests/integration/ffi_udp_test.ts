@@ -81,7 +81,7 @@ async function exchange(
         drain(rx, tag, got);
         return got.length >= want;
       },
-      5000,
+      30_000,
       `round ${r}: ${want} datagrams (have ${got.length})`,
       2,
     );
@@ -163,7 +163,7 @@ Deno.test("ffi udp: batches cross between namespaces, IPv4/IPv6/dual-stack, with
         drain(a4, 4, got);
         return got.length >= 64;
       },
-      5000,
+      30_000,
       "64 single sends",
     );
     checkAll(got, 64, "10.77.0.2", 4789, "10.77.0.1");
@@ -226,7 +226,7 @@ Deno.test("ffi udp: udpGso sends runs of equal-size datagrams as one message, in
     // Warm the neighbour caches.
     for (const [to, rx] of [[to1, r1], [to2, r2]] as const) {
       assertEquals(tx.send(Uint8Array.of(0xee), to), 0);
-      await waitFor(() => rx.recv() > 0, 5000, "warm-up datagram");
+      await waitFor(() => rx.recv() > 0, 30_000, "warm-up datagram");
     }
     // Per destination: runs of 1000-byte datagrams, every 7th one 300 bytes (a run's end);
     // the destinations alternate in blocks of 20, so runs also end at a new address.
@@ -271,7 +271,7 @@ Deno.test("ffi udp: udpGso sends runs of equal-size datagrams as one message, in
           collect(r2, 2);
           return got.get(1)!.length === seq.get(1) && got.get(2)!.length === seq.get(2);
         },
-        5000,
+        30_000,
         `round ${round}`,
         2,
       );
@@ -311,7 +311,7 @@ Deno.test("ffi udp: a dual-stack socket takes IPv4 with both pktinfo cmsgs, no M
           drain(dual, 9, got);
           return got.length >= 20;
         },
-        5000,
+        30_000,
         "20 IPv4 datagrams on the dual-stack socket",
         2,
       );
@@ -406,7 +406,7 @@ Deno.test("ffi udp: udpGro receives GSO runs coalesced; cut by rx.segs they are 
             collect();
             return got.length >= seq;
           },
-          5000,
+          30_000,
           `${seq} datagrams (have ${got.length})`,
           2,
         );

@@ -242,11 +242,14 @@ Deno.test("las hardening: hostile packets, amplification, DF and shutdown throug
       assertEquals(victim.send(b, lasAddr), 0);
       sentBytes += b.length;
     }
-    // Long enough for the RFC back-off's retransmissions at 1 s and 3 s.
+    // Long enough for the RFC back-off's retransmissions at 1 s and 3 s, and (a busy machine)
+    // until the first answer came, 30 s at most: a longer window only makes the bound stricter.
     let gotBytes = 0;
     let gotPackets = 0;
-    const ampEnd = Date.now() + 4500;
-    while (Date.now() < ampEnd) {
+    const ampStart = Date.now();
+    while (
+      Date.now() < ampStart + 4500 || (gotPackets === 0 && Date.now() < ampStart + 30_000)
+    ) {
       for (const p of drain(victim)) {
         gotBytes += p.payload.length;
         gotPackets++;
@@ -268,7 +271,7 @@ Deno.test("las hardening: hostile packets, amplification, DF and shutdown throug
     assertEquals((await x2.exited()).code, 0, x2.lines.join("\n"));
     const byEdge = await lasd.waitLine(
       /control connection with 10\.79\.0\.3 is down: peer sent StopCCN.*the edge is shutting down/,
-      5000,
+      30_000,
       m2,
     );
     assert(/\binfo\b/.test(byEdge.input), byEdge.input);
@@ -287,7 +290,7 @@ Deno.test("las hardening: hostile packets, amplification, DF and shutdown throug
     const downs = lasd.lines.slice(mark).filter((l) => l.includes("the LAS is shutting down"));
     assert(downs.length >= 3, lasd.lines.slice(mark).join("\n"));
     for (const d of downs) assert(/\binfo\b/.test(d) && !/\bwarn\b/.test(d), d);
-    await x1.waitLine(/peer sent StopCCN.*the LAS is shutting down/, 5000);
+    await x1.waitLine(/peer sent StopCCN.*the LAS is shutting down/, 30_000);
     assert(
       x1.lines.some((l) => /\binfo\b.*control connection to 10\.79\.0\.1 is down/.test(l)),
       x1.lines.join("\n"),

@@ -258,7 +258,7 @@ Deno.test("las: three xconnect edges, two VCs, end to end", async () => {
     const m0 = x[0].lines.length;
     lasd.kill("SIGTERM");
     assertEquals((await lasd.exited()).code, 0, lasd.lines.join("\n"));
-    await x[0].waitLine(/peer sent StopCCN.*the LAS is shutting down/, 5000, m0);
+    await x[0].waitLine(/peer sent StopCCN.*the LAS is shutting down/, 30_000, m0);
   } finally {
     for (const d of daemons) await d.close();
     await lab.close();

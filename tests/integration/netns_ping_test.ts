@@ -38,7 +38,7 @@ Deno.test("netns ping: IPv4 and IPv6 echo from inside a namespace, loss counted,
     const fds = openFds();
     for (const target of ["10.77.0.2", "fd77::2"]) {
       // Generous wait: the link has just come up (IPv6 neighbour discovery may retry once).
-      const r = await pingFromNetns(A, target, { count: 3, intervalMs: 100, timeoutMs: 5000 });
+      const r = await pingFromNetns(A, target, { count: 3, intervalMs: 100, timeoutMs: 15_000 });
       assertEquals(
         [r.sent, r.received, r.lossPct, r.duplicates],
         [3, 3, 0, 0],
@@ -51,7 +51,7 @@ Deno.test("netns ping: IPv4 and IPv6 echo from inside a namespace, loss counted,
     assertEquals([lost.sent, lost.received, lost.lossPct, lost.minMs], [2, 0, 100, null]);
     assertEquals(formatPing("10.77.0.9", lost), "2 pings to 10.77.0.9: 0/2 answered, 100% loss");
     // Loopback: the socket sees its own requests too; they are not replies.
-    const lo = await pingFromNetns(B, "127.0.0.1", { count: 2, intervalMs: 50, timeoutMs: 2000 });
+    const lo = await pingFromNetns(B, "127.0.0.1", { count: 2, intervalMs: 50, timeoutMs: 15_000 });
     assertEquals([lo.received, lo.ignored["not-echo-reply"]], [2, 2]);
     await assertRejects(() => pingFromNetns("l2in-nonexistent", "10.77.0.2"));
     await assertRejects(() => pingFromNetns(A, "10.77.0"), Error, "Cannot parse ping target");

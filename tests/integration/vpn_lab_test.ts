@@ -8,11 +8,17 @@
  *   once punched, a bulk exchange between two nodes is not relayed;
  * - garbage and truncated datagrams at the supernode and a node are counted
  *   and dropped while the others keep working;
- * - the supernode killed and restarted: direct traffic keeps flowing,
- *   nodes register again within 10 s of its return, broadcasts work again;
+ * - the supernode killed and restarted: direct traffic keeps flowing, also
+ *   once the nodes noticed, nodes register again after its return (how soon,
+ *   in virtual time, is tests/unit/vpn_conversation_test.ts's), broadcasts
+ *   work again;
  * - SIGTERM: nodes deregister, the supernode tells its nodes it is going;
  * - NAT (masquerade: direct; fully-random on both sides: relay), DHCP through
  *   MAT, an IPv6 underlay.
+ *
+ * Liveness only: every wait is bounded generously and no assertion is about
+ * speed or a loss percentage (a busy machine may drop or delay a ping); the
+ * figures are in tests/bench/vpn_lab.ts.
  *
  * ```
  *   [sn 10.88.0.1]   [n1 10.88.0.11]  [n2 10.88.0.12]  [n3 10.88.0.13]
@@ -142,6 +148,11 @@ async function startNode(
   daemons.push(d);
   if (wait) await d.waitLine(/registered as node \d+/, 20_000);
   return d;
+}
+
+/** Replies counted in ping's summary ("N received"). */
+function received(stdout: string): number {
+  return Number(/(\d+) (?:packets )?received/.exec(stdout)?.[1] ?? 0);
 }
 
 /** Pings `addr` from `ns`; the result code (0: replies came). */
@@ -303,7 +314,7 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     const before = (await status(v.sn)).relayed_frames;
     let r = await ping(lab, v.n[1], "10.99.0.13", 300, "0.01");
     assertEquals(r.code, 0, r.stdout);
-    assert(/ 0% packet loss/.test(r.stdout), r.stdout);
+    const answered = received(r.stdout);
     r = await ping(lab, v.leaf, "fd99::13", 200, "0.01");
     assertEquals(r.code, 0, r.stdout);
     const sst = await status(v.sn);
@@ -316,7 +327,8 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     assert(c2.tx_broadcast > 0 && c2.tx_broadcast_copies >= c2.tx_broadcast, JSON.stringify(c2));
     const p = peerOf(await status(v.n[1]), v.ids[2]);
     assertEquals(p.path, "direct");
-    assert(p.tx_frames >= 300 && p.rx_frames >= 300, JSON.stringify(p));
+    // All 300 requests went out on the direct path, and every reply that came back with it.
+    assert(p.tx_frames >= 300 && p.rx_frames >= answered, `${answered}: ${JSON.stringify(p)}`);
     assert(typeof p.rtt_ms === "number", JSON.stringify(p));
     assertEquals(p.endpoint, `10.88.0.13:${p.endpoint.split(":")[1]}`);
 
@@ -324,7 +336,7 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
     const m = v.snd.lines.length;
     v.nd[2].kill("SIGTERM");
     assertEquals((await v.nd[2].exited()).code, 0, v.nd[2].lines.join("\n"));
-    await v.snd.waitLine(new RegExp(`node ${v.ids[2]} deregistered`), 5000, m);
+    await v.snd.waitLine(new RegExp(`node ${v.ids[2]} deregistered`), 15_000, m);
     assertEquals((await status(v.sn)).nodes.length, 2);
     // Node 1 restarts: same identity (same auto id), leaf table loaded (same MAT address).
     v.nd[0].kill("SIGTERM");
@@ -344,14 +356,14 @@ Deno.test("vpn: three nodes and a leaf ping each other; MAT; direct paths carry 
       [],
       v.daemons,
     );
-    await again.waitLine(/loaded \d+ MAT leaf id\(s\)/, 5000);
-    await again.waitLine(/loaded 2 peer key pin\(s\)/, 5000);
+    await again.waitLine(/loaded \d+ MAT leaf id\(s\)/, 15_000);
+    await again.waitLine(/loaded 2 peer key pin\(s\)/, 15_000);
     // The operator deletes a pin (to accept a peer's new key) and sends SIGHUP: re-read.
     const kept = pins.filter((e: [number, string, number]) => e[0] !== v.ids[2]);
     await Deno.writeTextFile(`${v.dir}/n1/peer_pins.json`, JSON.stringify(kept));
     const mark = again.lines.length;
     again.kill("SIGHUP");
-    await again.waitLine(/re-read 1 peer key pin\(s\)/, 5000, mark);
+    await again.waitLine(/re-read 1 peer key pin\(s\)/, 15_000, mark);
     await lab.ip(v.n[0], "link", "set", "v0", "master", "brl");
     await waitPing(lab, v.leaf, "10.99.0.12");
     const st1b = await status(v.n[0]);
@@ -496,20 +508,21 @@ Deno.test("vpn: supernode killed and restarted; direct traffic flows meanwhile; 
     v.snd.kill("SIGKILL");
     await v.snd.exited();
     const marks = v.nd.map((d) => d.lines.length);
-    // Direct traffic needs no supernode: 3 s of pings through the outage.
+    // Direct traffic needs no supernode: pings through the outage are answered (the supernode
+    // is gone, so directly).
     const r = await ping(lab, v.n[1], "10.99.0.13", 60, "0.05");
-    assertEquals(r.code, 0, r.stdout);
-    const loss = Number(/(\d+(?:\.\d+)?)% packet loss/.exec(r.stdout)?.[1] ?? 100);
-    assert(loss <= 5, `direct traffic during the outage: ${r.stdout}`);
+    assertEquals(r.code, 0, `direct traffic during the outage: ${r.stdout}`);
     // Each node noticed (keepalive timeout) and is registering again.
     for (const [i, d] of v.nd.entries()) {
-      await d.waitLine(/registering again: keepalive timeout/, 15_000, marks[i]);
+      await d.waitLine(/registering again: keepalive timeout/, 30_000, marks[i]);
     }
+    // ... and still reaches its direct peers while it does.
+    const still = await ping(lab, v.n[1], "10.99.0.13", 5, "0.2");
+    assertEquals(still.code, 0, `direct traffic while registering again: ${still.stdout}`);
     const back = v.nd.map((d) => d.lines.length);
     v.snd = await startSupernode(v.sn, v.dir, v.daemons);
-    const t0 = performance.now();
     for (const [i, d] of v.nd.entries()) {
-      await d.waitLine(/registered as node \d+/, 10_000 - (performance.now() - t0), back[i]);
+      await d.waitLine(/registered as node \d+/, 30_000, back[i]);
     }
     const st = await status(v.sn);
     assertEquals(
@@ -531,7 +544,7 @@ Deno.test("vpn: supernode killed and restarted; direct traffic flows meanwhile; 
     v.snd.kill("SIGTERM");
     assertEquals((await v.snd.exited()).code, 0, v.snd.lines.join("\n"));
     for (const [i, d] of v.nd.entries()) {
-      await d.waitLine(/registering again: going away/, 5000, m2[i]);
+      await d.waitLine(/registering again: going away/, 15_000, m2[i]);
     }
     // The id bindings were saved at stop (0600): a restart keeps ids bound to their keys.
     const saved = `${v.dir}/sn/bindings.json`;
@@ -657,19 +670,17 @@ Deno.test("vpn: behind plain masquerading routers (no firewall) a routed path be
     let out = { path: "", lowTtl: 0, relayedDuringPing: -1 };
     await natLab("vpnttl", "masquerade", async ({ lab, sn, n, ids }) => {
       await waitPing(lab, n[0], "10.99.0.12");
-      // Punching runs for 10 s at most; allow for it, then read the outcome.
+      // Punching runs for 10 s at most: wait (bounded) until it ended, direct or failed, then
+      // read the outcome.
       await waitFor(
-        async () => peerOf(await status(n[0]), ids[1])?.state !== "punching",
-        15_000,
-        "punching to end",
+        async () => {
+          const q = peerOf(await status(n[0]), ids[1]);
+          return q?.state !== "punching" && (q?.path === "direct" || q?.direct_failures >= 1);
+        },
+        30_000,
+        "the punch to end (a direct path, or a failure)",
         250,
-      ).catch(() => {});
-      await waitFor(
-        async () => peerOf(await status(n[0]), ids[1])?.path === "direct",
-        3000,
-        "a direct path",
-        250,
-      ).catch(() => {});
+      );
       const p = peerOf(await status(n[0]), ids[1]);
       const before = (await status(sn)).relayed_frames;
       const r = await ping(lab, n[0], "10.99.0.12", 20, "0.05");
@@ -701,17 +712,18 @@ Deno.test("vpn: two nodes behind symmetric NATs (fully-random) talk through the 
     // The punch window (10 s) passes without an echo: the path stays relayed.
     await waitFor(
       async () => (peerOf(await status(n[0]), ids[1])?.direct_failures ?? 0) >= 1,
-      20_000,
+      30_000,
       "the punch between symmetric NATs to fail",
       500,
     );
     const before = (await status(sn)).relayed_frames;
     const r = await ping(lab, n[0], "10.99.0.12", 50, "0.02");
     assertEquals(r.code, 0, r.stdout);
-    assert(/ 0% packet loss/.test(r.stdout), r.stdout);
     const p = peerOf(await status(n[0]), ids[1]);
     assertEquals(p.path, "relay");
-    assert((await status(sn)).relayed_frames >= before + 100, "the pings went through the relay");
+    // Each answered ping is a request and a reply relayed.
+    const relayed = (await status(sn)).relayed_frames - before;
+    assert(relayed >= 2 * received(r.stdout), `the pings went through the relay: ${relayed}`);
   });
 });
 
@@ -751,7 +763,7 @@ function opt(b, code) {
   return null;
 }
 async function exchange(type, extra, want) {
-  for (let attempt = 0; attempt < 4; attempt++) {
+  for (let attempt = 0; attempt < 10; attempt++) { // retransmits: 20 s per exchange at most
     s.send(msg(type, extra), 67, "255.255.255.255");
     const end = Date.now() + 2000;
     while (Date.now() < end) {
@@ -804,7 +816,7 @@ Deno.test("vpn: a DHCP server behind one node leases an address to a host behind
     )[0].address as string;
     const script = `${v.dir}/dhcp_client.ts`;
     await Deno.writeTextFile(script, DHCP_CLIENT);
-    const r = await runScript(script, [mac], { wrap: wrap(leaf2), timeoutMs: 30_000 });
+    const r = await runScript(script, [mac], { wrap: wrap(leaf2), timeoutMs: 60_000 });
     assertEquals(r.code, 0, r.stderr);
     const lease = JSON.parse(r.stdout);
     assert(/^10\.99\.0\.15\d$/.test(lease.address), r.stdout);
@@ -1021,7 +1033,7 @@ Deno.test("vpn security: unlisted key refused, wrong supernode key, id hijack re
     );
     await v.snd.waitLine(
       /refused node key [0-9a-f]+\.\.\. from .*: it is not a member of network 0/,
-      5000,
+      30_000,
       m,
     );
     const pub = (await runL2(["keygen", "--public", `${v.dir}/x1/node.key`])).stdout.trim();
@@ -1050,7 +1062,7 @@ Deno.test("vpn security: unlisted key refused, wrong supernode key, id hijack re
       false,
     );
     await lost.waitLine(/no handshake answer .*check supernode_key/, 20_000);
-    await v.snd.waitLine(/handshake from .* failed: .*another supernode public key/, 5000, m);
+    await v.snd.waitLine(/handshake from .* failed: .*another supernode public key/, 15_000, m);
     assert(!lost.lines.some((l) => /registered as node/.test(l)), lost.lines.join("\n"));
     await lost.close();
 
@@ -1070,12 +1082,13 @@ Deno.test("vpn security: unlisted key refused, wrong supernode key, id hijack re
     await thief.waitLine(/refused this node's key .*belongs to another public key/, 20_000);
     await v.snd.waitLine(
       new RegExp(`asked for node id ${v.ids[0]}, which belongs to another public key`),
-      5000,
+      15_000,
       m,
     );
     const r = await pings;
-    assertEquals(r.code, 0, r.stdout);
-    assert(/ 0% packet loss/.test(r.stdout), `node 1 kept working during the hijack: ${r.stdout}`);
+    assertEquals(r.code, 0, `node 1 kept working during the hijack: ${r.stdout}`);
+    const after = await ping(lab, v.n[0], "10.99.0.12");
+    assertEquals(after.code, 0, `node 1 works after the hijack was refused: ${after.stdout}`);
     st = await status(v.sn);
     const owner = st.nodes.find((n: { id: number }) => n.id === v.ids[0]);
     assertEquals(owner.endpoint.split(":")[0], "10.88.0.11", "node 1 still holds its id");
@@ -1084,7 +1097,7 @@ Deno.test("vpn security: unlisted key refused, wrong supernode key, id hijack re
   }, { extraMembers: 1 });
 });
 
-Deno.test("vpn security: a key removed from the members and SIGHUP: that node is cut off within seconds, the others keep working", async () => {
+Deno.test("vpn security: a key removed from the members and SIGHUP: that node is cut off, the others keep working", async () => {
   await withLab("vpnrevoke", async (v) => {
     const { lab } = v;
     await waitPing(lab, v.n[2], "10.99.0.12");
@@ -1094,12 +1107,12 @@ Deno.test("vpn security: a key removed from the members and SIGHUP: that node is
     const m = v.snd.lines.length;
     const m3 = v.nd[2].lines.length;
     v.snd.kill("SIGHUP");
-    await v.snd.waitLine(/SIGHUP: members: 2 key\(s\), 1 removed/, 5000, m);
-    await v.snd.waitLine(new RegExp(`revoked node ${v.ids[2]} `), 5000, m);
-    // Within seconds node 3's pings stop (direct or relayed: its sessions are gone everywhere).
+    await v.snd.waitLine(/SIGHUP: members: 2 key\(s\), 1 removed/, 15_000, m);
+    await v.snd.waitLine(new RegExp(`revoked node ${v.ids[2]} `), 15_000, m);
+    // Node 3's pings stop (direct or relayed: its sessions are gone everywhere).
     await waitFor(
       async () => (await ping(lab, v.n[2], "10.99.0.12", 1)).code !== 0,
-      10_000,
+      30_000,
       "node 3 to be cut off",
       200,
     );
@@ -1110,7 +1123,6 @@ Deno.test("vpn security: a key removed from the members and SIGHUP: that node is
     // The others keep working.
     const ok = await ping(lab, v.n[0], "10.99.0.12", 10, "0.1");
     assertEquals(ok.code, 0, ok.stdout);
-    assert(/ 0% packet loss/.test(ok.stdout), ok.stdout);
     // Node 3 hears it is no longer a member when it tries again.
     await v.nd[2].waitLine(/refused this node's key .*(not a member|removed)/, 30_000, m3);
     const st = await status(v.sn);
@@ -1189,7 +1201,7 @@ Deno.test("vpn security: open mode: the network secret admits nodes, a wrong one
     await Deno.writeTextFile(`${dir}/secret`, `${secret}-2\n`);
     const m2 = snd.lines.length;
     snd.kill("SIGHUP");
-    await snd.waitLine(/SIGHUP: network secret changed/, 5000, m2);
+    await snd.waitLine(/SIGHUP: network secret changed/, 15_000, m2);
     for (const ip of ["10.88.0.11", "10.88.0.12"]) {
       await snd.waitLine(
         new RegExp(`handshake from ${ip.replaceAll(".", "\\.")}:\\d+ failed: the network secret`),

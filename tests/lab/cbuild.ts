@@ -6,13 +6,18 @@
  * directory is removed by `close()` (idempotent, meant for `finally`).
  *
  * @example
- * ```ts ignore
- * const cb = await CBuild.create();
- * try {
- *   const exe = await cb.build("hello", "int main(void) { return 0; }");
- *   await run([exe]);
- * } finally {
- *   await cb.close();
+ * ```ts
+ * import { CBuild } from "./cbuild.ts";
+ * import { run } from "./netns.ts";
+ * const cc = await run(["sh", "-c", "command -v cc"], { allowFail: true });
+ * if (cc.code === 0) { // only where a C compiler is installed
+ *   const cb = await CBuild.create();
+ *   try {
+ *     const exe = await cb.build("hello", "int main(void) { return 0; }");
+ *     await run([exe]);
+ *   } finally {
+ *     await cb.close();
+ *   }
  * }
  * ```
  *

@@ -145,7 +145,7 @@ export class Daemon {
   }
 
   /** Waits until a stderr line matches, at most `timeoutMs`; returns the match. */
-  async waitLine(re: RegExp, timeoutMs = 10_000, from = 0): Promise<RegExpExecArray> {
+  async waitLine(re: RegExp, timeoutMs = 30_000, from = 0): Promise<RegExpExecArray> {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       for (let i = from; i < this.lines.length; i++) {
@@ -165,7 +165,7 @@ export class Daemon {
   }
 
   /** Waits for exit, at most `timeoutMs`, then kills it hard. Returns the status. */
-  async exited(timeoutMs = 10_000): Promise<Deno.CommandStatus> {
+  async exited(timeoutMs = 30_000): Promise<Deno.CommandStatus> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const t = new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs));
     const s = await Promise.race([this.#done, t]);

@@ -12,16 +12,20 @@
  * constructor throws when not root (nothing is skipped silently).
  *
  * @example
- * ```ts ignore
- * const lab = await Lab.create("udp");
- * try {
- *   const a = await lab.netns("a"), b = await lab.netns("b");
- *   await lab.veth(a, "eth0", b, "eth0");
- *   await lab.addr(a, "eth0", "10.9.0.1/24");
- *   await lab.addr(b, "eth0", "10.9.0.2/24");
- *   await lab.exec(a, ["ping", "-c1", "-W1", "10.9.0.2"]);
- * } finally {
- *   await lab.close();
+ * ```ts
+ * import { Lab } from "./netns.ts";
+ * if (Deno.uid() === 0) { // Lab.create throws when not root
+ *   const lab = await Lab.create("doc");
+ *   try {
+ *     const a = await lab.netns("a"), b = await lab.netns("b");
+ *     await lab.veth(a, "eth0", b, "eth0");
+ *     await lab.addr(a, "eth0", "10.9.0.1/24");
+ *     await lab.addr(b, "eth0", "10.9.0.2/24");
+ *     const route = await lab.exec(a, ["ip", "route", "get", "10.9.0.2"]);
+ *     if (!route.stdout.includes("dev eth0")) throw new Error(route.stdout);
+ *   } finally {
+ *     await lab.close();
+ *   }
  * }
  * ```
  *

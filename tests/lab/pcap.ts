@@ -38,7 +38,9 @@ export interface Ipv4Packet {
  * @example
  * ```ts
  * import { readCapture } from "./pcap.ts";
- * const pkts = readCapture(Deno.readFileSync("x.pcap"));
+ * const file = new URL("../fixtures/captures/cisco-sccrq.pcap", import.meta.url);
+ * const pkts = readCapture(Deno.readFileSync(file));
+ * if (pkts.length !== 1 || pkts[0].linkType !== 101) throw new Error("unexpected capture");
  * ```
  */
 export function readCapture(file: Uint8Array): CapturedPacket[] {

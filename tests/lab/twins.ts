@@ -174,11 +174,13 @@ export interface MemNetOptions {
  * its port that no exact bind claims.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { MemNet } from "./twins.ts";
  * const net = new MemNet({ seed: 7, link: { drop: 0.1 } });
  * const a = net.open("10.0.0.1", 4789), b = net.open("10.0.0.2", 4789);
  * a.send(new Uint8Array([1]), b.local);
- * b.recv(); // 1, or 0 when the PRNG dropped it
+ * const n = b.recv(); // 1, or 0 when the PRNG dropped it
+ * if (n + net.stats.dropped !== 1) throw new Error("neither delivered nor dropped");
  * ```
  */
 export class MemNet {

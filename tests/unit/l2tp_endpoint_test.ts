@@ -255,7 +255,9 @@ Deno.test("LAS, IETF dialect: SCCRQ -> SCCRP, SCCCN -> ZLB, ICRQ -> ICRP, ICCN -
 const noCookie = { cookie: new Uint8Array(0), sublayer: false };
 
 function ciscoSccrqBytes(): Uint8Array {
-  const [p] = readCapture(Deno.readFileSync("/work/shared/captures/cisco-sccrq.pcap"));
+  const [p] = readCapture(Deno.readFileSync(
+    new URL("../fixtures/captures/cisco-sccrq.pcap", import.meta.url),
+  ));
   return ipv4Of(p)!.payload;
 }
 

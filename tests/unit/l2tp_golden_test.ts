@@ -1,7 +1,7 @@
 /**
  * Golden vectors: real control messages captured from a Cisco router, from
- * freeRtr and from an xcesp edge (/work/shared/captures), decoded and
- * re-emitted.
+ * freeRtr and from an xcesp edge (tests/fixtures/captures, whose README
+ * says where each came from), decoded and re-emitted.
  */
 import { assert, assertEquals } from "../assert.ts";
 import {
@@ -24,14 +24,14 @@ import { messageName } from "../../core/l2tp/constants.ts";
 import { demux } from "../../core/l2tp/data_header.ts";
 import { L2tpEndpoint } from "../../core/l2tp/endpoint.ts";
 
-const CAPTURES = "/work/shared/captures";
+const CAPTURES = new URL("../fixtures/captures/", import.meta.url);
 
 /** Control messages (as bytes after the IP/UDP header) found in a capture. */
 function controlBytes(
   file: string,
 ): { bytes: Uint8Array; transport: Transport; src: string; dst: string; time: number }[] {
   const out = [];
-  const pkts: CapturedPacket[] = readCapture(Deno.readFileSync(`${CAPTURES}/${file}`));
+  const pkts: CapturedPacket[] = readCapture(Deno.readFileSync(new URL(file, CAPTURES)));
   for (const p of pkts) {
     const ip = ipv4Of(p);
     if (!ip) continue;
