@@ -51,7 +51,7 @@
  */
 import { MatTranslator, type MatVerdict } from "../core/mat.ts";
 import type { LeafTable } from "../core/leaf_table.ts";
-import { formatMac, type MacKey, matAddress } from "../core/mac.ts";
+import { formatMac, macAt, type MacKey, matAddress } from "../core/mac.ts";
 import type { NodeCore, NodeEvent } from "../core/vpn/node.ts";
 import type { FrameDevice } from "../ffi/types.ts";
 
@@ -119,6 +119,8 @@ export interface NodeEngineCounters {
   /** Frames read from the TAP. */
   tap_rx_frames: number;
   tap_rx_bytes: number;
+  /** TAP frames whose handling threw: dropped, contained (kit/contain.ts). */
+  tap_rx_handler_errors: number;
   /** Frames written to the TAP. */
   tap_tx_frames: number;
   tap_tx_bytes: number;
@@ -147,6 +149,7 @@ export class NodeEngine {
   readonly counters: NodeEngineCounters = {
     tap_rx_frames: 0,
     tap_rx_bytes: 0,
+    tap_rx_handler_errors: 0,
     tap_tx_frames: 0,
     tap_tx_bytes: 0,
     tap_tx_errors: 0,
@@ -252,11 +255,16 @@ export class NodeEngine {
         c.tx_not_registered++;
         continue;
       }
-      if (mat.egress(frame, now) !== "forward") {
-        c.tx_mat_dropped++;
-        continue;
+      // One frame's failure drops that frame only (kit/contain.ts).
+      try {
+        if (mat.egress(frame, now) !== "forward") {
+          c.tx_mat_dropped++;
+          continue;
+        }
+        core.sendFrame(frame, now);
+      } catch (e) {
+        this.#contained(e, frame);
       }
-      core.sendFrame(frame, now);
     }
     this.#drain(now);
     return n;
@@ -284,12 +292,29 @@ export class NodeEngine {
       const frame = raw.subarray(VNET_HDR_LEN);
       this.#txGso = h.gsoType !== 0;
       if (this.#txGso) c.tap_rx_gso_frames++;
-      const r = offloadFrame(frame, h, this.#scratch, this.#emit);
+      let r: GsoReason | "ok";
+      try {
+        r = offloadFrame(frame, h, this.#scratch, this.#emit);
+      } catch (e) {
+        this.#contained(e, frame);
+        continue;
+      }
       if (r !== "ok") this.#offloadDrop(r);
       // A batch of super-frames is thousands of datagrams: send them in bursts the
       // socket buffers (ours, the peer's) take, not all at the end of the batch.
       if (this.#txGso && i < n - 1) this.#drain(now);
     }
+  }
+
+  /**
+   * A TAP frame whose handling threw: counted, dropped, reported with its
+   * source MAC to the socket's sink (kit/contain.ts); rethrown without one.
+   */
+  #contained(e: unknown, frame: Uint8Array): void {
+    this.counters.tap_rx_handler_errors++;
+    const sink = this.#o.socket.contain;
+    if (!sink) throw e;
+    sink("tap", e, frame.length >= 12 ? `MAC ${formatMac(macAt(frame, 6))}` : null);
   }
 
   #offloadDrop(r: GsoReason): void {
