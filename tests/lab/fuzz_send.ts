@@ -8,6 +8,9 @@
  *   `{"src","sport","dport","hex"}` (UDP: the UDP payload; 115: the IP payload).
  *   A raw socket sees a copy of every packet of its protocol: real packets of
  *   real daemons, the seeds of the mutations.
+ * - `fuzz_send.ts echo BIND STOPFILE` / `probe TARGET TIMEOUT_MS`: a UDP echo
+ *   and a probe of it (exit 0 once answered), for traffic through a tunnel
+ *   on a machine without `ping`.
  * - `fuzz_send.ts send` with a JSON `FuzzPlan` on standard input: sends
  *   `count` mutations of the seeds (and `extra` as they are) from every
  *   `sources` address in turn, over UDP (a few source ports each) or raw IP
@@ -23,7 +26,7 @@
  */
 import { openRawIp } from "../../ffi/raw.ts";
 import { openUdp } from "../../ffi/udp.ts";
-import { formatIp, parseIp } from "../../ffi/addr.ts";
+import { formatIp, parseEndpoint, parseIp } from "../../ffi/addr.ts";
 import type { DatagramSocket } from "../../ffi/dgram.ts";
 import { seededRandom } from "./twins.ts";
 
@@ -220,7 +223,7 @@ async function send(plan: FuzzPlan): Promise<void> {
     }
     const rnd = seededRandom(plan.seed);
     const next = mutator(plan.seeds.map(fromHex), plan.shape, rnd);
-    const out = [...(plan.extra ?? []).map(fromHex)];
+    const out: Uint8Array[] = [...(plan.extra ?? []).map(fromHex)];
     for (let i = 0; i < plan.count; i++) out.push(next());
     for (let i = 0; i < out.length; i++) {
       // Over raw IP an empty payload is still a packet; UDP too.
@@ -235,11 +238,73 @@ async function send(plan: FuzzPlan): Promise<void> {
   console.log(sent);
 }
 
+/** Echoes every UDP datagram back to its sender until STOPFILE exists (or 120 s). */
+async function echo(bind: string, stopFile: string): Promise<void> {
+  const s = openUdp({ bind });
+  const end = Date.now() + 120_000;
+  try {
+    while (Date.now() < end) {
+      try {
+        await Deno.stat(stopFile);
+        break;
+      } catch { /* not yet */ }
+      const n = s.recv();
+      for (let i = 0; i < n; i++) {
+        s.send(s.rx.bufs[i].subarray(0, s.rx.lens[i]), { ip: s.rx.src[i], port: s.rx.srcPort[i] });
+      }
+      if (n === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    s.close();
+  }
+}
+
+/**
+ * Sends a datagram to TARGET (an `echo`) every 200 ms until one comes back
+ * (exit 0, prints "ok") or TIMEOUT_MS passes (exit 1): traffic through a
+ * tunnel without `ping`.
+ */
+async function probe(target: string, timeoutMs: number): Promise<void> {
+  const to = parseEndpoint(target);
+  if (!to.ok) throw new Error(`Cannot parse ${target}`);
+  const s = openUdp({ bind: "0.0.0.0:0" });
+  const end = Date.now() + timeoutMs;
+  const msg = new TextEncoder().encode(`probe ${Deno.pid}`);
+  try {
+    let next = 0;
+    while (Date.now() < end) {
+      if (Date.now() >= next) {
+        s.send(msg, to.value);
+        next = Date.now() + 200;
+      }
+      const n = s.recv();
+      for (let i = 0; i < n; i++) {
+        if (
+          new TextDecoder().decode(s.rx.bufs[i].subarray(0, s.rx.lens[i])) === `probe ${Deno.pid}`
+        ) {
+          console.log("ok");
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    s.close();
+  }
+  Deno.exit(1);
+}
+
 if (import.meta.main) {
   const [mode, ...args] = Deno.args;
   if (mode === "sniff") await sniff(Number(args[0]), args[1], Number(args[2]));
+  else if (mode === "echo") await echo(args[0], args[1]);
+  else if (mode === "probe") await probe(args[0], Number(args[1]));
   else if (mode === "send") {
     const text = await new Response(Deno.stdin.readable).text();
     await send(JSON.parse(text) as FuzzPlan);
-  } else throw new Error("usage: fuzz_send.ts sniff PROTO STOPFILE MAX | send < plan.json");
+  } else {
+    throw new Error(
+      "usage: fuzz_send.ts sniff PROTO STOPFILE MAX | send < plan.json | echo BIND STOPFILE | probe TARGET MS",
+    );
+  }
 }
