@@ -262,7 +262,7 @@ export class LasEngine {
     rx_unusable: 0,
     rx_not_listening: 0,
     tx_errors: 0,
-    /** Datagrams (and events) whose handling threw: dropped, contained (kit/contain.ts). */
+    /** Datagrams, events and endpoint timer runs whose handling threw: contained (kit/contain.ts). */
     rx_handler_errors: 0,
     switches_created: 0,
     switches_removed: 0,
