@@ -12,9 +12,9 @@
  *   and a probe of it (exit 0 once answered), for traffic through a tunnel
  *   on a machine without `ping`.
  * - `fuzz_send.ts send` with a JSON `FuzzPlan` on standard input: sends
- *   `count` mutations of the seeds (and `extra` as they are) from every
- *   `sources` address in turn, over UDP (a few source ports each) or raw IP
- *   protocol 115; prints how many went out.
+ *   `extra` as they are from every source socket, then `count` mutations of
+ *   the seeds from the `sources` addresses in turn, over UDP (a few source
+ *   ports each) or raw IP protocol 115; prints how many went out.
  *
  * Mutations: truncation, bit flips, bytes set to 0x00/0xff/random, 16-bit
  * fields maxed or zeroed, a length field maxed, splices of two seeds,
@@ -40,7 +40,7 @@ export interface FuzzPlan {
   sources: string[];
   /** Valid packets to mutate, hex. */
   seeds: string[];
-  /** Packets sent as they are first, hex (e.g. a known crash packet). */
+  /** Packets sent as they are first, once from every source socket, hex (e.g. a crash packet). */
   extra?: string[];
   count: number;
   seed: number;
@@ -223,7 +223,9 @@ async function send(plan: FuzzPlan): Promise<void> {
     }
     const rnd = seededRandom(plan.seed);
     const next = mutator(plan.seeds.map(fromHex), plan.shape, rnd);
-    const out: Uint8Array[] = [...(plan.extra ?? []).map(fromHex)];
+    // The extra packets from every source socket first, then the mutations round-robin.
+    const out: Uint8Array[] = [];
+    for (const x of plan.extra ?? []) for (let k = 0; k < socks.length; k++) out.push(fromHex(x));
     for (let i = 0; i < plan.count; i++) out.push(next());
     for (let i = 0; i < out.length; i++) {
       // Over raw IP an empty payload is still a packet; UDP too.
