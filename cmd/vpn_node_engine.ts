@@ -124,6 +124,8 @@ export interface NodeEngineCounters {
   /** Frames written to the TAP. */
   tap_tx_frames: number;
   tap_tx_bytes: number;
+  /** Frames from peers whose way to the TAP threw (MAT ingress...): dropped, contained. */
+  tap_tx_handler_errors: number;
   /** TAP writes that failed (frame dropped). */
   tap_tx_errors: number;
   /** TAP frames dropped before the first registration (no MAT ids yet). */
@@ -150,6 +152,7 @@ export class NodeEngine {
     tap_rx_frames: 0,
     tap_rx_bytes: 0,
     tap_rx_handler_errors: 0,
+    tap_tx_handler_errors: 0,
     tap_tx_frames: 0,
     tap_tx_bytes: 0,
     tap_tx_errors: 0,
@@ -307,14 +310,16 @@ export class NodeEngine {
   }
 
   /**
-   * A TAP frame whose handling threw: counted, dropped, reported with its
+   * A frame whose handling threw (read from the TAP, or from a peer on its
+   * way to the TAP: `handler` "udp"): counted, dropped, reported with its
    * source MAC to the socket's sink (kit/contain.ts); rethrown without one.
    */
-  #contained(e: unknown, frame: Uint8Array): void {
-    this.counters.tap_rx_handler_errors++;
+  #contained(e: unknown, frame: Uint8Array, handler: "tap" | "udp" = "tap"): void {
+    if (handler === "tap") this.counters.tap_rx_handler_errors++;
+    else this.counters.tap_tx_handler_errors++;
     const sink = this.#o.socket.contain;
     if (!sink) throw e;
-    sink("tap", e, frame.length >= 12 ? `MAC ${formatMac(macAt(frame, 6))}` : null);
+    sink(handler, e, frame.length >= 12 ? `MAC ${formatMac(macAt(frame, 6))}` : null);
   }
 
   #offloadDrop(r: GsoReason): void {
@@ -359,17 +364,22 @@ export class NodeEngine {
     const c = this.counters;
     const gro = this.#coalescer;
     for (const f of frames) {
-      if (!mat || mat.ingress(f, now) !== "forward") {
-        c.rx_mat_dropped++;
-        continue;
+      // One frame's failure (MAT ingress parses what peers send) drops that frame only.
+      try {
+        if (!mat || mat.ingress(f, now) !== "forward") {
+          c.rx_mat_dropped++;
+          continue;
+        }
+        if (gro !== null && gro.add(f) === "held") continue;
+        if (d.write(f) !== 0) {
+          c.tap_tx_errors++;
+          continue;
+        }
+        c.tap_tx_frames++;
+        c.tap_tx_bytes += f.length;
+      } catch (e) {
+        this.#contained(e, f, "udp");
       }
-      if (gro !== null && gro.add(f) === "held") continue;
-      if (d.write(f) !== 0) {
-        c.tap_tx_errors++;
-        continue;
-      }
-      c.tap_tx_frames++;
-      c.tap_tx_bytes += f.length;
     }
     gro?.flush();
   }

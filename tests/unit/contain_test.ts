@@ -14,6 +14,13 @@ import { LasEngine } from "../../cmd/las_engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { parseIp } from "../../ffi/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
+import { SupernodeEngine } from "../../cmd/supernode.ts";
+import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
+import { VpnSocket } from "../../cmd/vpn_io.ts";
+import { NodeCore } from "../../core/vpn/node.ts";
+import { NullSealer } from "../../core/vpn/sealer.ts";
+import { LeafTable } from "../../core/leaf_table.ts";
+import { writeMac } from "../../core/mac.ts";
 
 function capture(now: () => number = Date.now) {
   const lines: string[] = [];
@@ -227,4 +234,80 @@ Deno.test("contain: an event that throws (one VC's switch) does not lose the oth
   a.dev.inject(frame(0xc3, 0xa1));
   l.run(20);
   assertEquals(c.dev.takeWritten().length, 1, "VC 100 switches frames");
+});
+
+Deno.test("contain: a frame from a peer whose way to the TAP throws is dropped alone; the batch's other frames arrive", () => {
+  const net = new MemNet({ seed: 9 });
+  const logger = new Logger({ level: "warn", format: "text", debug: [] }, () => {});
+  const contained: { handler: string; err: unknown; peer: string | null }[] = [];
+  const sink = (handler: string, err: unknown, peer: string | null) =>
+    contained.push({ handler, err, peer });
+  const sn = new SupernodeEngine({
+    socket: new VpnSocket(net.open("10.0.0.1", 7654)),
+    supernodeId: 7,
+    log: logger.topic("supernode"),
+  });
+  const rand = seededRandom(4);
+  const nodes = [0, 1].map((i) => {
+    // Node B's TAP fails on one frame (a write that throws, as an fd error would).
+    const tap = new MemFrameDevice({ name: `v${i}`, mtu: 1382 });
+    if (i === 1) {
+      const write = tap.write.bind(tap);
+      tap.write = (f: Uint8Array) => {
+        if (f[41] === 0xee) throw new OsError("write(v1)", 14);
+        return write(f);
+      };
+    }
+    const core = new NodeCore({
+      supernode: "10.0.0.1:7654",
+      identity: new Uint8Array(32).fill(i + 1),
+      sealer: new NullSealer(),
+      random: rand,
+      ipVersion: 4,
+      frameViews: true,
+    });
+    const engine = new NodeEngine({
+      socket: new VpnSocket(net.open(`10.0.0.${i + 11}`, 0), sink),
+      device: tap,
+      core,
+      leaves: new LeafTable(),
+      tapMac: 0x02_00_00_00_00_0a + i,
+      log: logger.topic(`node${i}`),
+    });
+    return { engine, tap };
+  });
+  const pump = (now: number) => {
+    for (let round = 0; round < 100; round++) {
+      let moved = sn.onReadable(now);
+      for (const n of nodes) {
+        moved += n.engine.onSocketReadable(now) + n.engine.onDeviceReadable(now);
+      }
+      if (moved === 0) return;
+    }
+  };
+  const now = 1000;
+  sn.poll(now);
+  for (const n of nodes) n.engine.start(now);
+  pump(now);
+  assert(nodes[0].engine.mat && nodes[1].engine.mat, "both registered");
+  // Three broadcast frames from a host behind node A, in one batch; the second breaks B's TAP.
+  for (const mark of [1, 0xee, 3]) {
+    // An ARP request for 10.9.0.<mark>.
+    const f = new Uint8Array(60);
+    writeMac(f, 0, 0xffff_ffff_ffff);
+    writeMac(f, 6, 0x02_00_00_00_00_99);
+    f.set([0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1], 12);
+    writeMac(f, 22, 0x02_00_00_00_00_99);
+    f.set([10, 9, 0, 1], 28);
+    f.set([10, 9, 0, mark], 38);
+    nodes[0].tap.inject(f);
+  }
+  pump(now);
+  const got = nodes[1].tap.takeWritten();
+  assertEquals(got.map((f) => f[41]), [1, 3], "the other frames of the batch arrived");
+  assertEquals(contained.length, 1);
+  assertEquals(contained[0].handler, "udp");
+  assertEquals(errorKind(contained[0].err), "OsError");
+  assert(contained[0].peer?.startsWith("MAC "), String(contained[0].peer));
+  assertEquals(nodes[1].engine.counters.tap_tx_handler_errors, 1);
 });
