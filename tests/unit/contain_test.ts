@@ -136,6 +136,7 @@ function lasLab(o: { poisonVc?: string; poisonPeer?: string }) {
   if (!lasIp.ok) throw new Error(lasIp.reason);
   const edges: { dev: MemFrameDevice; eng: XconnectEngine }[] = [];
   const edgeLines: string[] = [];
+  const edgeContained: { handler: string; err: unknown; peer: string | null }[] = [];
   const edgeLog = new Logger(
     { level: "info", format: "text", debug: [] },
     (l) => edgeLines.push(l),
@@ -155,6 +156,7 @@ function lasLab(o: { poisonVc?: string; poisonPeer?: string }) {
       helloIntervalMs: 60_000,
       auth: null,
       log: edgeLog.topic(ip),
+      contain: (handler, err, peer) => edgeContained.push({ handler, err, peer }),
     });
     edges.push({ dev, eng });
     return { dev, eng };
@@ -171,7 +173,7 @@ function lasLab(o: { poisonVc?: string; poisonPeer?: string }) {
       las.poll(now);
     }
   };
-  return { las, net, lt, edge, edges, run, lines, contained, now: () => now };
+  return { las, net, lt, edge, edges, run, lines, contained, edgeContained, now: () => now };
 }
 
 function frame(dst: number, src: number): Uint8Array {
@@ -310,4 +312,30 @@ Deno.test("contain: a frame from a peer whose way to the TAP throws is dropped a
   assertEquals(errorKind(contained[0].err), "OsError");
   assert(contained[0].peer?.startsWith("MAC "), String(contained[0].peer));
   assertEquals(nodes[1].engine.counters.tap_tx_handler_errors, 1);
+});
+
+Deno.test("contain: an xconnect edge drops the one datagram whose frame its TAP cannot take, keeps the rest", () => {
+  const l = lasLab({});
+  const a = l.edge("10.0.0.2", "100");
+  const b = l.edge("10.0.0.3", "100");
+  const write = a.dev.write.bind(a.dev);
+  a.dev.write = (f: Uint8Array) => {
+    if (f[14] === 0xee) throw new OsError("write(x0)", 14);
+    return write(f);
+  };
+  a.eng.start(0);
+  b.eng.start(0);
+  l.run(300);
+  assertEquals([a.eng.state, b.eng.state], ["up", "up"]);
+  for (const mark of [1, 0xee, 3]) {
+    const f = frame(0xa1, 0xb2);
+    f[14] = mark;
+    b.dev.inject(f);
+  }
+  l.run(30);
+  assertEquals(a.dev.takeWritten().map((f) => f[14]), [1, 3]);
+  assertEquals(l.edgeContained.length, 1);
+  assertEquals(l.edgeContained[0].peer, "10.0.0.1");
+  assertEquals(l.edgeContained[0].handler, "ip");
+  assertEquals(a.eng.counters.handler_errors, 1);
 });
