@@ -315,11 +315,16 @@ export class IoLoop {
           const ok = this.#deadline(due);
           now = this.#clock();
           deadline = this.#nextDeadline();
-          // Still due at the time it ran for: the timer did not move (e.g. it contained its
-          // own error). Held off like a failure, so it cannot spin.
-          if (ok && deadline <= due && this.#onError !== null) {
-            this.stats.deadlineStuck++;
-            this.#holdDeadline(due);
+          if (ok) {
+            if (deadline <= due && this.#onError !== null) {
+              // Still due at the time it ran for: the timer did not move (e.g. it contained
+              // its own error). Held off like a failure, so it cannot spin.
+              this.stats.deadlineStuck++;
+              this.#holdDeadline(due);
+            } else {
+              this.#deadlineFails = 0;
+              this.#deadlineHold = 0;
+            }
           }
           if (this.#deadlineHold > deadline) deadline = this.#deadlineHold;
         }
@@ -443,8 +448,9 @@ export class IoLoop {
   }
 
   /**
-   * Calls onDeadline; true when it returned. A throw is rethrown without a
-   * hook, else contained and held off.
+   * Calls onDeadline; true when it returned (the caller then checks that the
+   * deadline moved). A throw is rethrown without a hook, else contained and
+   * held off.
    */
   #deadline(now: number): boolean {
     try {
@@ -455,8 +461,6 @@ export class IoLoop {
       this.#onError(e, "deadline", -1, this.#holdDeadline(now));
       return false;
     }
-    this.#deadlineFails = 0;
-    this.#deadlineHold = 0;
     return true;
   }
 

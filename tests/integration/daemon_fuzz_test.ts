@@ -140,6 +140,27 @@ Deno.test("contain: a handler and a timer that throw on every call do not spin t
   }
 });
 
+Deno.test("contain: a timer that contains its own error and never moves its deadline does not spin", async () => {
+  let calls = 0;
+  const loop = new IoLoop({
+    nextDeadline: () => 0, // always due: nothing ever moves it
+    onDeadline: () => void calls++,
+    onError: () => {},
+  });
+  const done = loop.run();
+  try {
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1500));
+    const secs = (performance.now() - t0) / 1000;
+    // Spinning: hundreds of thousands of calls a second; held off: about 10, then 1 a second.
+    assert(calls >= 2 && calls <= 20 + 3 * secs, `timer calls ${calls}`);
+    assertEquals(loop.stats.deadlineStuck, calls);
+  } finally {
+    await loop.close();
+    await done;
+  }
+});
+
 /** Starts a recorder of protocol `proto` in `ns`; `stop()` returns the packets it saw. */
 function sniff(lab: Lab, ns: string, proto: number, dir: string, max = 200) {
   const stopFile = `${dir}/stop-${proto}-${ns.slice(-6)}`;
