@@ -293,6 +293,7 @@ function startLas(
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
     sourceFor,
     log,
+    contain: (h, e, peer) => ctx.contain.packet(h, e, peer),
   });
   const clock = () => performance.now();
   const loop = new IoLoop({
@@ -300,6 +301,7 @@ function startLas(
     clock,
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),
+    onError: ctx.contain.loopHook({ [ip.fd]: "ip", ...(udp ? { [udp.fd]: "udp" } : {}) }),
   });
   // With the receive batch size, a short batch ends the socket's turn: no empty recvmmsg per wakeup.
   for (const s of sockets) {

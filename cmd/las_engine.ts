@@ -53,6 +53,7 @@ import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
 import { formatIp, ipEquals, isV4, parseIp, v4Number } from "../ffi/addr.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
+import type { PacketErrorSink } from "./kit/contain.ts";
 
 /** How the LAS is set up. */
 export interface LasEngineOptions {
@@ -93,6 +94,12 @@ export interface LasEngineOptions {
    */
   sourceFor?: (dest: Ip16) => Ip16 | null;
   log: TopicLogger;
+  /**
+   * Hears what handling one datagram (or one event) threw: that datagram
+   * is dropped, the rest of the batch goes on (kit/contain.ts). Absent: the
+   * error propagates (tests).
+   */
+  contain?: PacketErrorSink;
 }
 
 /** An `allow:` entry: an address (16 bytes, IPv4 mapped) and a prefix length over it. */
@@ -202,6 +209,12 @@ function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** A datagram's source as the LAS names peers (address; with :port over UDP), for logs. */
+function formatEndpointOf(kind: Transport, src: Ip16, port: number): string {
+  const a = formatIp(src);
+  return kind === "udp" ? (a.includes(":") ? `[${a}]:${port}` : `${a}:${port}`) : a;
+}
+
 /**
  * The switch key of a Remote End ID. How a Cisco encodes the xconnect VC id
  * there is not settled (freeRtr sends decimal ASCII, "1234"; a 4-byte binary
@@ -249,6 +262,8 @@ export class LasEngine {
     rx_unusable: 0,
     rx_not_listening: 0,
     tx_errors: 0,
+    /** Datagrams, events and endpoint timer runs whose handling threw: contained (kit/contain.ts). */
+    rx_handler_errors: 0,
     switches_created: 0,
     switches_removed: 0,
     sessions_refused_switch_limit: 0,
@@ -378,32 +393,45 @@ export class LasEngine {
         this.counters.rx_not_listening++;
         continue;
       }
-      const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
-      const peer = this.#peerName(kind, rx.src[i], rx.srcPort[i]);
-      const c = ep.classifyData(bytes, peer);
-      if (c.kind === "frame") {
-        this.#switchFrame(c.session.localSessionId, c.frame, now);
-      } else if (c.kind === "control") {
-        if (!this.#allowed(rx.src[i])) {
-          this.counters.rx_not_allowed++;
-          this.#o.log.limited(
-            "not_allowed",
-            "warn",
-            `control message from ${peer} dropped: not in the allow list`,
-            { peer },
-          );
-          continue;
+      // One datagram's failure drops that datagram only (kit/contain.ts).
+      try {
+        const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
+        const peer = this.#peerName(kind, rx.src[i], rx.srcPort[i]);
+        const c = ep.classifyData(bytes, peer);
+        if (c.kind === "frame") {
+          this.#switchFrame(c.session.localSessionId, c.frame, now);
+        } else if (c.kind === "control") {
+          if (!this.#allowed(rx.src[i])) {
+            this.counters.rx_not_allowed++;
+            this.#o.log.limited(
+              "not_allowed",
+              "warn",
+              `control message from ${peer} dropped: not in the allow list`,
+              { peer },
+            );
+            continue;
+          }
+          this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
+          ep.receive(peer, bytes, now);
+        } else {
+          this.counters.rx_unusable++;
+          this.#logDrop(c.reason, peer, bytes, kind);
         }
-        this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
-        ep.receive(peer, bytes, now);
-      } else {
-        this.counters.rx_unusable++;
-        this.#logDrop(c.reason, peer, bytes, kind);
+      } catch (e) {
+        this.#contained(kind, e, formatEndpointOf(kind, rx.src[i], rx.srcPort[i]));
       }
     }
     this.#drain(now);
     this.#flush();
     return n;
+  }
+
+  /** Reports an error contained on one datagram or event; rethrows without a sink. */
+  #contained(handler: string, e: unknown, peer: string | null): void {
+    this.counters.rx_handler_errors++;
+    const sink = this.#o.contain;
+    if (!sink) throw e;
+    sink(handler, e, peer);
   }
 
   /** True when the allow list (if any) holds `src`. */
@@ -515,7 +543,14 @@ export class LasEngine {
         }
         if (t.queue(o.bytes, p.to, p.from) !== 0) this.counters.tx_errors++;
       }
-      for (const ev of ep.takeEvents()) this.#event(kind, ev, now);
+      for (const ev of ep.takeEvents()) {
+        // Each event on its own: one that throws must not lose the others' (another peer's).
+        try {
+          this.#event(kind, ev, now);
+        } catch (e) {
+          this.#contained(kind, e, "peer" in ev ? ev.peer : ev.session.peer);
+        }
+      }
     }
   }
 
@@ -687,8 +722,16 @@ export class LasEngine {
 
   /** Runs timers due at `now`. */
   poll(now: number): void {
-    this.ipEp?.poll(now);
-    this.udpEp?.poll(now);
+    // Each endpoint on its own: one whose timers throw must not stop the other's, the
+    // MAC ageing or the drain. (One that throws on every call is held off by the loop's
+    // stuck-deadline guard, ffi/loop.ts.)
+    for (const ep of [this.ipEp, this.udpEp]) {
+      try {
+        ep?.poll(now);
+      } catch (e) {
+        this.#contained("timer", e, null);
+      }
+    }
     for (const sid of this.#settingUp.keys()) {
       if (!this.ipEp?.session(sid) && !this.udpEp?.session(sid)) this.#settingUp.delete(sid);
     }

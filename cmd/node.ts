@@ -413,7 +413,7 @@ async function startNode(
     frameViews: true,
   });
   const engine = new NodeEngine({
-    socket: new VpnSocket(udp),
+    socket: new VpnSocket(udp, (h, e, peer) => ctx.contain.packet(h, e, peer)),
     device: tap,
     core,
     leaves: leaves.table,
@@ -433,6 +433,7 @@ async function startNode(
     clock,
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),
+    onError: ctx.contain.loopHook({ [udp.fd]: "udp", [tap.fd]: "tap" }),
   });
   const t = tap;
   // With their batch sizes: a short batch means drained, no empty read to learn it.

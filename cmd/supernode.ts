@@ -538,7 +538,7 @@ function startSupernode(
   });
   if (!udp.gro) log.info("UDP GRO not available: receiving one datagram per message");
   const engine = new SupernodeEngine({
-    socket: new VpnSocket(udp),
+    socket: new VpnSocket(udp, (h, e, peer) => ctx.contain.packet(h, e, peer)),
     supernodeId: c.id,
     log,
     security,
@@ -563,6 +563,7 @@ function startSupernode(
         saveAt = now + 60_000;
       }
     },
+    onError: ctx.contain.loopHook({ [udp.fd]: "udp" }),
   });
   loop.add(udp.fd, (now) => engine.onReadable(now), () => udp.close());
   engine.poll(clock());

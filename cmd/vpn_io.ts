@@ -22,6 +22,7 @@ import type { DatagramTransport } from "../ffi/types.ts";
 import { DatagramSocket, groSegments } from "../ffi/dgram.ts";
 import type { Outgoing } from "../core/vpn/backlog.ts";
 import { sendWithTtl } from "../ffi/ttl.ts";
+import type { PacketErrorSink } from "./kit/contain.ts";
 
 /** I/O counters of one daemon socket. */
 export interface SocketCounters {
@@ -43,6 +44,8 @@ export interface SocketCounters {
   udp_gso_off: number;
   /** Datagrams handed to the socket. */
   tx_datagrams: number;
+  /** Datagrams whose handling threw: dropped, contained (kit/contain.ts). */
+  rx_handler_errors: number;
   /** Datagrams the socket refused (transient errno: buffer full, no route...). */
   tx_errors: number;
   /** Outgoing datagrams whose endpoint text did not parse (a core bug; never expected). */
@@ -87,6 +90,7 @@ export class VpnSocket {
     tx_gso_datagrams: 0,
     udp_gro_off: 0,
     udp_gso_off: 0,
+    rx_handler_errors: 0,
     tx_datagrams: 0,
     tx_errors: 0,
     tx_bad_endpoint: 0,
@@ -101,14 +105,20 @@ export class VpnSocket {
   /** The socket's own counters when it is an `ffi/dgram.ts` socket (GRO, GSO, MSG_CTRUNC). */
   readonly #socket: DatagramSocket | null;
 
-  constructor(readonly transport: DatagramTransport) {
+  /**
+   * `contain`: hears what `onDatagram` throws on one datagram, which is then
+   * dropped while the rest of the batch goes on (kit/contain.ts); absent,
+   * the error propagates (tests).
+   */
+  constructor(readonly transport: DatagramTransport, readonly contain?: PacketErrorSink) {
     this.#socket = transport instanceof DatagramSocket ? transport : null;
   }
 
   /**
    * Receives one batch and hands each datagram to `onDatagram(from, bytes)`,
    * each datagram of a coalesced (GRO) entry on its own, in order; returns
-   * how many entries the batch had (0: drained).
+   * how many entries the batch had (0: drained). A datagram whose handler
+   * throws is dropped and reported to `contain`.
    */
   receive(onDatagram: (from: string, bytes: Uint8Array) => void): number {
     const t = this.transport;
@@ -130,7 +140,11 @@ export class VpnSocket {
       const k = seg > 0 ? groSegments(end - start, seg) : 1;
       if (k <= 1) {
         c.rx_datagrams++;
-        onDatagram(from, buf.subarray(start, end));
+        try {
+          onDatagram(from, buf.subarray(start, end));
+        } catch (e) {
+          this.#contained(e, from);
+        }
         continue;
       }
       c.rx_gro_messages++;
@@ -138,11 +152,22 @@ export class VpnSocket {
       c.rx_datagrams += k;
       // Datagram j is seg bytes from start + j * seg; the last may be shorter.
       for (let off = start; off < end; off += seg) {
-        onDatagram(from, buf.subarray(off, off + seg < end ? off + seg : end));
+        try {
+          onDatagram(from, buf.subarray(off, off + seg < end ? off + seg : end));
+        } catch (e) {
+          this.#contained(e, from);
+        }
       }
     }
     this.#syncSocket();
     return n;
+  }
+
+  /** A datagram's handler threw: counted and reported; rethrown without a sink. */
+  #contained(e: unknown, from: string): void {
+    this.counters.rx_handler_errors++;
+    if (!this.contain) throw e;
+    this.contain("udp", e, from);
   }
 
   /** Copies the socket's GRO/GSO/MSG_CTRUNC counters into `counters`. */

@@ -51,7 +51,7 @@
  */
 import { MatTranslator, type MatVerdict } from "../core/mat.ts";
 import type { LeafTable } from "../core/leaf_table.ts";
-import { formatMac, type MacKey, matAddress } from "../core/mac.ts";
+import { formatMac, macAt, type MacKey, matAddress } from "../core/mac.ts";
 import type { NodeCore, NodeEvent } from "../core/vpn/node.ts";
 import type { FrameDevice } from "../ffi/types.ts";
 
@@ -124,9 +124,13 @@ export interface NodeEngineCounters {
   /** Frames read from the TAP. */
   tap_rx_frames: number;
   tap_rx_bytes: number;
+  /** TAP frames whose handling threw: dropped, contained (kit/contain.ts). */
+  tap_rx_handler_errors: number;
   /** Frames written to the TAP. */
   tap_tx_frames: number;
   tap_tx_bytes: number;
+  /** Frames from peers whose way to the TAP threw (MAT ingress...): dropped, contained. */
+  tap_tx_handler_errors: number;
   /** TAP writes that failed (frame dropped). */
   tap_tx_errors: number;
   /** TAP frames dropped before the first registration (no MAT ids yet). */
@@ -152,6 +156,8 @@ export class NodeEngine {
   readonly counters: NodeEngineCounters = {
     tap_rx_frames: 0,
     tap_rx_bytes: 0,
+    tap_rx_handler_errors: 0,
+    tap_tx_handler_errors: 0,
     tap_tx_frames: 0,
     tap_tx_bytes: 0,
     tap_tx_errors: 0,
@@ -259,11 +265,16 @@ export class NodeEngine {
         c.tx_not_registered++;
         continue;
       }
-      if (mat.egress(frame, now) !== "forward") {
-        c.tx_mat_dropped++;
-        continue;
+      // One frame's failure drops that frame only (kit/contain.ts).
+      try {
+        if (mat.egress(frame, now) !== "forward") {
+          c.tx_mat_dropped++;
+          continue;
+        }
+        core.sendFrame(frame, now);
+      } catch (e) {
+        this.#contained(e, frame);
       }
-      core.sendFrame(frame, now);
     }
     this.#drain(now);
     return n;
@@ -291,12 +302,31 @@ export class NodeEngine {
       const frame = raw.subarray(VNET_HDR_LEN);
       this.#txGso = h.gsoType !== 0;
       if (this.#txGso) c.tap_rx_gso_frames++;
-      const r = offloadFrame(frame, h, this.#scratch, this.#emit);
+      let r: GsoReason | "ok";
+      try {
+        r = offloadFrame(frame, h, this.#scratch, this.#emit);
+      } catch (e) {
+        this.#contained(e, frame);
+        continue;
+      }
       if (r !== "ok") this.#offloadDrop(r);
       // A batch of super-frames is thousands of datagrams: send them in bursts the
       // socket buffers (ours, the peer's) take, not all at the end of the batch.
       if (this.#txGso && i < n - 1) this.#drain(now);
     }
+  }
+
+  /**
+   * A frame whose handling threw (read from the TAP, or from a peer on its
+   * way to the TAP: `handler` "udp"): counted, dropped, reported with its
+   * source MAC to the socket's sink (kit/contain.ts); rethrown without one.
+   */
+  #contained(e: unknown, frame: Uint8Array, handler: "tap" | "udp" = "tap"): void {
+    if (handler === "tap") this.counters.tap_rx_handler_errors++;
+    else this.counters.tap_tx_handler_errors++;
+    const sink = this.#o.socket.contain;
+    if (!sink) throw e;
+    sink(handler, e, frame.length >= 12 ? `MAC ${formatMac(macAt(frame, 6))}` : null);
   }
 
   #offloadDrop(r: GsoReason): void {
@@ -343,17 +373,22 @@ export class NodeEngine {
     const c = this.counters;
     const gro = this.#coalescer;
     for (const f of frames) {
-      if (!mat || mat.ingress(f, now) !== "forward") {
-        c.rx_mat_dropped++;
-        continue;
+      // One frame's failure (MAT ingress parses what peers send) drops that frame only.
+      try {
+        if (!mat || mat.ingress(f, now) !== "forward") {
+          c.rx_mat_dropped++;
+          continue;
+        }
+        if (gro !== null && gro.add(f) === "held") continue;
+        if (d.write(f) !== 0) {
+          c.tap_tx_errors++;
+          continue;
+        }
+        c.tap_tx_frames++;
+        c.tap_tx_bytes += f.length;
+      } catch (e) {
+        this.#contained(e, f, "udp");
       }
-      if (gro !== null && gro.add(f) === "held") continue;
-      if (d.write(f) !== 0) {
-        c.tap_tx_errors++;
-        continue;
-      }
-      c.tap_tx_frames++;
-      c.tap_tx_bytes += f.length;
     }
     gro?.flush();
   }

@@ -200,6 +200,7 @@ function startXconnect(
     helloIntervalMs: c.hello_interval * 1000,
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
     log,
+    contain: (h, e, peer) => ctx.contain.packet(h, e, peer),
   });
   const clock = () => performance.now();
   const loop = new IoLoop({
@@ -207,6 +208,7 @@ function startXconnect(
     clock,
     nextDeadline: () => engine.nextDeadline(),
     onDeadline: (now) => engine.poll(now),
+    onError: ctx.contain.loopHook({ [sock.fd]: c.udp ? "udp" : "ip", [tap.fd]: "tap" }),
   });
   loop.add(sock.fd, (now) => engine.onTransportReadable(now), () => sock.close());
   loop.add(tap.fd, (now) => engine.onDeviceReadable(now), () => tap.close());

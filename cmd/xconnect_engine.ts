@@ -34,6 +34,8 @@ import type { SessionInfo } from "../core/l2tp/session.ts";
 import type { DatagramTransport, Endpoint, FrameDevice } from "../ffi/types.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
+import type { PacketErrorSink } from "./kit/contain.ts";
+import { formatIp } from "../ffi/addr.ts";
 
 /** How the edge is set up. */
 export interface XconnectOptions {
@@ -52,6 +54,11 @@ export interface XconnectOptions {
   random32: () => number;
   helloIntervalMs: number;
   log: TopicLogger;
+  /**
+   * Hears what handling one datagram or frame threw: it is dropped, the
+   * rest of the batch goes on (kit/contain.ts). Absent: the error propagates.
+   */
+  contain?: PacketErrorSink;
 }
 
 /** Where the edge is. */
@@ -86,6 +93,8 @@ export class XconnectEngine {
     tx_errors: 0,
     rx_device_errors: 0,
     rx_other: 0,
+    /** Datagrams and frames whose handling threw: dropped, contained. */
+    handler_errors: 0,
     connects: 0,
     sessions_up: 0,
   };
@@ -146,16 +155,22 @@ export class XconnectEngine {
         this.counters.rx_other++;
         continue;
       }
-      const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
-      const c = this.ep.classifyData(bytes, this.#o.lasName);
-      if (c.kind === "frame") {
-        this.counters.rx_frames++;
-        this.counters.rx_bytes += c.frame.length;
-        if (this.#o.device.write(c.frame) !== 0) this.counters.rx_device_errors++;
-      } else if (c.kind === "control") {
-        this.ep.receive(this.#o.lasName, bytes, now);
-      } else {
-        this.counters.rx_other++;
+      // One datagram's failure drops that datagram only (kit/contain.ts).
+      try {
+        const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
+        const c = this.ep.classifyData(bytes, this.#o.lasName);
+        if (c.kind === "frame") {
+          this.counters.rx_frames++;
+          this.counters.rx_bytes += c.frame.length;
+          if (this.#o.device.write(c.frame) !== 0) this.counters.rx_device_errors++;
+        } else if (c.kind === "control") {
+          this.ep.receive(this.#o.lasName, bytes, now);
+        } else {
+          this.counters.rx_other++;
+        }
+      } catch (e) {
+        const port = this.#o.kind === "udp" ? `:${rx.srcPort[i]}` : "";
+        this.#contained(this.#o.kind, e, formatIp(rx.src[i]) + port);
       }
     }
     this.#drain(now);
@@ -169,29 +184,45 @@ export class XconnectEngine {
     const n = d.read();
     if (n === 0) return 0;
     for (let i = 0; i < n; i++) {
-      const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
       if (this.state !== "up" || !this.#session) {
         this.counters.tx_no_session++;
         continue;
       }
-      const buf = this.#scratch;
-      // Numbered (S=1, 24 bits) when the LAS asked for sequencing; -1: no number.
-      let seq = -1;
-      if (this.#seq >= 0) {
-        seq = this.#seq;
-        this.#seq = (seq + 1) & 0xffffff;
+      try {
+        this.#sendFrame(d.rx.bufs[i].subarray(0, d.rx.lens[i]), this.#session);
+      } catch (e) {
+        this.#contained("tap", e, null);
       }
-      const h = writeDataHeader(buf, 0, this.#o.kind, this.#session.remoteSessionId, this.#tx, seq);
-      buf.set(frame, h);
-      if (t.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
-        this.counters.tx_errors++;
-        continue;
-      }
-      this.counters.tx_frames++;
-      this.counters.tx_bytes += frame.length;
     }
     if (t.flush() !== 0) this.counters.tx_errors++;
     return n;
+  }
+
+  /** Reports an error contained on one datagram or frame; rethrows without a sink. */
+  #contained(handler: string, e: unknown, peer: string | null): void {
+    this.counters.handler_errors++;
+    if (!this.#o.contain) throw e;
+    this.#o.contain(handler, e, peer);
+  }
+
+  /** One device frame into the session. */
+  #sendFrame(frame: Uint8Array, session: SessionInfo): void {
+    const t = this.#o.transport;
+    const buf = this.#scratch;
+    // Numbered (S=1, 24 bits) when the LAS asked for sequencing; -1: no number.
+    let seq = -1;
+    if (this.#seq >= 0) {
+      seq = this.#seq;
+      this.#seq = (seq + 1) & 0xffffff;
+    }
+    const h = writeDataHeader(buf, 0, this.#o.kind, session.remoteSessionId, this.#tx, seq);
+    buf.set(frame, h);
+    if (t.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
+      this.counters.tx_errors++;
+      return;
+    }
+    this.counters.tx_frames++;
+    this.counters.tx_bytes += frame.length;
   }
 
   #drain(now: number): void {

@@ -33,8 +33,24 @@
  * a `batch` size that returns fewer than that has drained its fd (a short
  * batch: the read met EAGAIN) and is not called again in this pass, which
  * saves the empty read that would say so; anything that arrives meanwhile
- * is seen by the next poll. A handler that throws stops the loop; `run()`
- * then rejects with that error after closing everything.
+ * is seen by the next poll.
+ *
+ * A handler that throws: without an `onError` hook it stops the loop and
+ * `run()` rejects with that error after closing everything. With the hook
+ * (every daemon sets one, through cmd/kit/contain.ts) the error is
+ * contained: the hook hears it, the loop goes on. This is the backstop:
+ * daemons contain errors per packet inside their handlers, so what reaches
+ * the loop is a failure outside any one packet. A handler that fails again
+ * and again must not spin the CPU: a readable handler that throws is done
+ * for that wakeup, and from its second failure in a row its fd leaves the
+ * poll set for a hold-off that doubles per failure (2 ms, 4 ms, ... at most
+ * `MAX_HOLD_MS`, 1 s); a throwing `onDeadline` is not called again before
+ * the same hold-off, and neither is one that returns with its deadline
+ * still due (a timer that contained its own error and so never moves: it
+ * would spin just the same). One call that returns (and, for the
+ * deadline, moves it) resets the count. So a handler
+ * that always throws costs about one call a second, and its fd's data waits
+ * in the socket buffer (or drops there) meanwhile.
  *
  * The pollfd array lives in an Arena held by the loop (rule 1 and 3,
  * libc.ts): the worker thread reads and writes it while JS runs, so JS does
@@ -56,6 +72,19 @@ import { Arena, C, closeQuietly, E, errno, libc, OsError, size } from "./libc.ts
  * ignore it.
  */
 export type ReadyHandler = (now: number) => number;
+
+/**
+ * Hears an error a handler threw (see the module doc): `source` says which
+ * kind, `fd` which registration (-1 for the deadline), `consecutive` how
+ * many times in a row that handler has now failed. An error the hook
+ * itself throws stops the loop.
+ */
+export type LoopErrorHook = (
+  err: unknown,
+  source: "readable" | "deadline",
+  fd: number,
+  consecutive: number,
+) => void;
 
 /** How to build an IoLoop. */
 export interface LoopOptions {
@@ -80,6 +109,8 @@ export interface LoopOptions {
   wait?: "worker" | "inline";
   /** "inline": the longest the JS thread blocks before yielding, ms (default 10). */
   sliceMs?: number;
+  /** Contains handler errors (see the module doc); absent: a handler error stops the loop. */
+  onError?: LoopErrorHook;
 }
 
 /** Counters of one loop. */
@@ -98,6 +129,14 @@ export interface LoopStats {
   deadlines: number;
   /** "inline" wait: event-loop turns given to timers, signals and the API. */
   yields: number;
+  /** Readable handler calls that threw (contained by `onError`). */
+  handlerErrors: number;
+  /** onDeadline calls that threw (contained by `onError`). */
+  deadlineErrors: number;
+  /** onDeadline calls after which the deadline was still due (held off like a failure). */
+  deadlineStuck: number;
+  /** Hold-offs started for a handler failing again and again (an fd out of the poll set, or the deadline). */
+  holds: number;
 }
 
 interface Reg {
@@ -106,6 +145,10 @@ interface Reg {
   onClose?: () => void;
   /** A handler result below this is a short batch: drained (1: only 0 is). */
   batch: number;
+  /** Failures in a row (contained errors). */
+  fails: number;
+  /** While failing again and again: out of the poll set until this clock() time; 0: polled. */
+  holdUntil: number;
 }
 
 const POLLFD = 8;
@@ -117,6 +160,13 @@ const MAX_POLL_ERRORS = 100;
  * again (see the module doc).
  */
 const STALE_OK_PACKETS = 2;
+/** Longest hold-off of a handler that keeps failing (see the module doc). */
+export const MAX_HOLD_MS = 1000;
+
+/** The hold-off after `fails` failures in a row: none after one, then 2, 4, ... MAX_HOLD_MS. */
+export function holdMs(fails: number): number {
+  return fails < 2 ? 0 : Math.min(MAX_HOLD_MS, 2 ** Math.min(fails - 1, 10));
+}
 
 /**
  * @example
@@ -158,6 +208,10 @@ export class IoLoop {
     budgetHits: 0,
     deadlines: 0,
     yields: 0,
+    handlerErrors: 0,
+    deadlineErrors: 0,
+    deadlineStuck: 0,
+    holds: 0,
   };
   readonly #nextDeadline: () => number;
   readonly #onDeadline: (now: number) => void;
@@ -166,6 +220,12 @@ export class IoLoop {
   readonly #maxFds: number;
   readonly #inline: boolean;
   readonly #sliceMs: number;
+  readonly #onError: LoopErrorHook | null;
+  /** onDeadline failures in a row, and the hold-off that follows them (clock() time; 0: none). */
+  #deadlineFails = 0;
+  #deadlineHold = 0;
+  /** Registrations held out of the poll set (holdUntil > 0). */
+  #held = 0;
   /** pollfd[0] is the eventfd, then one per registration; held for the worker thread. */
   readonly #arena: Arena;
   readonly #wakeBuf = new Uint8Array(new ArrayBuffer(128), 0, 8);
@@ -190,6 +250,7 @@ export class IoLoop {
     this.#maxFds = opts.maxFds ?? 64;
     this.#inline = opts.wait === "inline";
     this.#sliceMs = opts.sliceMs ?? 10;
+    this.#onError = opts.onError ?? null;
     this.#arena = new Arena((this.#maxFds + 1) * POLLFD);
     this.#spent = new Int32Array(this.#maxFds);
     this.#eventfd = libc.eventfd(0, C.EFD_NONBLOCK | C.EFD_CLOEXEC);
@@ -213,13 +274,14 @@ export class IoLoop {
     if (!(batch >= 1 && Number.isInteger(batch))) {
       throw new RangeError(`Cannot add fd ${fd}: batch must be an integer of at least 1`);
     }
-    this.#regs.push({ fd, onReadable, onClose, batch });
+    this.#regs.push({ fd, onReadable, onClose, batch, fails: 0, holdUntil: 0 });
     this.#dirty = true;
     this.wake();
   }
 
   /** Unregisters `fd` without closing it. */
   remove(fd: number): void {
+    for (const r of this.#regs) if (r.fd === fd && r.holdUntil > 0) this.#held--;
     this.#regs = this.#regs.filter((r) => r.fd !== fd);
     this.#dirty = true;
     this.wake();
@@ -230,7 +292,10 @@ export class IoLoop {
     if (this.#eventfd >= 0) libc.write(this.#eventfd, this.#wakeBuf, size(8));
   }
 
-  /** Runs until `close()`, or until a handler throws (then rejects). Call once. */
+  /**
+   * Runs until `close()`, or until a handler throws without an `onError`
+   * hook (then rejects). Call once.
+   */
   run(): Promise<void> {
     if (this.#running) throw new Error("Cannot run loop: already running");
     if (this.#closed) throw new Error("Cannot run loop: closed");
@@ -247,14 +312,33 @@ export class IoLoop {
     let lastYield = now;
     try {
       while (!this.#closing) {
+        // Held fds whose hold-off is over go back into the poll set; the next one
+        // to come back bounds the poll timeout like a deadline.
+        let resume = Infinity;
+        if (this.#held > 0) resume = this.#resume(now);
         if (this.#dirty) this.#rebuild();
         let deadline = this.#nextDeadline();
+        if (this.#deadlineHold > deadline) deadline = this.#deadlineHold;
         if (deadline <= now) {
           this.stats.deadlines++;
-          this.#onDeadline(now);
+          const due = now;
+          const ok = this.#deadline(due);
           now = this.#clock();
           deadline = this.#nextDeadline();
+          if (ok) {
+            if (deadline <= due && this.#onError !== null) {
+              // Still due at the time it ran for: the timer did not move (e.g. it contained
+              // its own error). Held off like a failure, so it cannot spin.
+              this.stats.deadlineStuck++;
+              this.#holdDeadline(due);
+            } else {
+              this.#deadlineFails = 0;
+              this.#deadlineHold = 0;
+            }
+          }
+          if (this.#deadlineHold > deadline) deadline = this.#deadlineHold;
         }
+        if (resume < deadline) deadline = resume;
         const timeout = deadline === Infinity
           ? -1
           : deadline <= now
@@ -331,7 +415,18 @@ export class IoLoop {
       for (let i = 0; i < ready.length; i++) {
         if (spent[i] < 0) continue;
         this.stats.handlerCalls++;
-        const got = ready[i].onReadable(now);
+        const reg = ready[i];
+        let got: number;
+        try {
+          got = reg.onReadable(now);
+        } catch (e) {
+          // Rethrown without a hook; else contained, and this fd is done for the wakeup.
+          this.#failed(reg, e, now);
+          spent[i] = -1;
+          active--;
+          continue;
+        }
+        if (reg.fails !== 0) reg.fails = 0;
         handled += got;
         this.stats.packets += got;
         if (got < ready[i].batch) {
@@ -347,6 +442,62 @@ export class IoLoop {
     return passes <= 1 && handled <= STALE_OK_PACKETS;
   }
 
+  /** A readable handler threw: rethrown without a hook; else counted, held off, reported. */
+  #failed(reg: Reg, e: unknown, now: number): void {
+    if (this.#onError === null) throw e;
+    this.stats.handlerErrors++;
+    const fails = ++reg.fails;
+    const hold = holdMs(fails);
+    if (hold > 0 && !this.#closing) {
+      if (reg.holdUntil === 0) this.#held++;
+      reg.holdUntil = now + hold;
+      this.stats.holds++;
+      this.#dirty = true;
+    }
+    this.#onError(e, "readable", reg.fd, fails);
+  }
+
+  /**
+   * Calls onDeadline; true when it returned (the caller then checks that the
+   * deadline moved). A throw is rethrown without a hook, else contained and
+   * held off.
+   */
+  #deadline(now: number): boolean {
+    try {
+      this.#onDeadline(now);
+    } catch (e) {
+      if (this.#onError === null) throw e;
+      this.stats.deadlineErrors++;
+      this.#onError(e, "deadline", -1, this.#holdDeadline(now));
+      return false;
+    }
+    return true;
+  }
+
+  /** One more deadline failure in a row: the hold-off after it; returns the count. */
+  #holdDeadline(now: number): number {
+    const fails = ++this.#deadlineFails;
+    const hold = holdMs(fails);
+    // Even a first failure waits a millisecond: a deadline left in the past must not spin.
+    this.#deadlineHold = now + Math.max(1, hold);
+    if (hold > 0) this.stats.holds++;
+    return fails;
+  }
+
+  /** Puts back held registrations whose hold-off ended; returns the next end still ahead. */
+  #resume(now: number): number {
+    let next = Infinity;
+    for (const r of this.#regs) {
+      if (r.holdUntil === 0) continue;
+      if (r.holdUntil <= now) {
+        r.holdUntil = 0;
+        this.#held--;
+        this.#dirty = true;
+      } else if (r.holdUntil < next) next = r.holdUntil;
+    }
+    return next;
+  }
+
   #drainEventfd(): void {
     libc.read(this.#eventfd, this.#drainBuf, size(8));
   }
@@ -359,7 +510,9 @@ export class IoLoop {
     this.#polled = [...this.#regs];
     for (let i = 0; i < this.#polled.length; i++) {
       const off = (i + 1) * POLLFD;
-      v.setInt32(off, this.#polled[i].fd, true);
+      // A held fd stays in its slot with fd -1: poll() skips it (revents 0).
+      const r = this.#polled[i];
+      v.setInt32(off, r.holdUntil > 0 ? -1 : r.fd, true);
       v.setInt16(off + 4, C.POLLIN, true);
       v.setInt16(off + 6, 0, true);
     }

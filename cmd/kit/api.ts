@@ -26,6 +26,8 @@ import { type Ip16, isV4, parseIp } from "../../ffi/addr.ts";
 export interface ApiHandlers {
   status(): unknown;
   metrics(): string;
+  /** Hears an error a handler threw (the answer is a 500); kit/contain.ts counts it. */
+  onError?(e: unknown): void;
 }
 
 /** A running endpoint. */
@@ -162,6 +164,7 @@ export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): 
         return new Response("not found: GET /status or /metrics\n", { status: 404 });
     }
   } catch (e) {
+    h.onError?.(e);
     return new Response(`internal error: ${(e as Error).message}\n`, { status: 500 });
   }
 }
@@ -177,7 +180,10 @@ export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): 
     port: addr.port,
     signal: ac.signal,
     onListen: ({ hostname, port }) => resolveAddr({ host: hostname, port }),
-    onError: (e) => new Response(`internal error: ${(e as Error).message}\n`, { status: 500 }),
+    onError: (e) => {
+      h.onError?.(e);
+      return new Response(`internal error: ${(e as Error).message}\n`, { status: 500 });
+    },
   }, (req) => handle(req, h, check));
   void bound;
   const a = server.addr as Deno.NetAddr;

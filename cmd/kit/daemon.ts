@@ -13,6 +13,12 @@
  *   second SIGTERM/SIGINT during shutdown exits at once with code 1.
  * - A runtime failure while starting, or reported later through `fatal`,
  *   exits with code 1 and one log line saying why.
+ * - Containment (kit/contain.ts): `contain` counts and logs, rate-limited,
+ *   what a handler throws on one packet; the daemon goes on. The kit wraps
+ *   its signal handlers and the management endpoint in it, and after start
+ *   catches any uncaught error or unhandled rejection (`handler="uncaught"`)
+ *   instead of letting it end the process. /metrics has
+ *   `l2_packet_errors_total`, /status `packet_errors`.
  *
  * @module
  */
@@ -23,6 +29,7 @@ import { MetricsWriter } from "./metrics.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit.ts";
 import { VERSION } from "./version.ts";
 import { guardInspector } from "./inspector_guard.ts";
+import { Containment } from "./contain.ts";
 
 /** What a daemon's config loader returns. */
 export interface DaemonConfig<C> {
@@ -39,6 +46,8 @@ export interface DaemonContext {
   log: Logger;
   /** Call on an unrecoverable runtime failure: the daemon stops and exits 1. */
   fatal(reason: string): void;
+  /** Counts and logs what a handler throws on one packet (kit/contain.ts). */
+  contain: Containment;
 }
 
 /** A started daemon. */
@@ -87,8 +96,10 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
   let wake!: () => void;
   const stopRequested = new Promise<void>((r) => wake = r);
   let stopSignal = "";
+  const contain = new Containment(spec.role, kit);
   const ctx: DaemonContext = {
     log,
+    contain,
     fatal(reason) {
       if (fatalReason === null) fatalReason = reason;
       wake();
@@ -112,6 +123,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     started_at: new Date(started).toISOString(),
     uptime_s: Math.round((Date.now() - started) / 1000),
     ...inst.status(),
+    packet_errors: contain.status(),
   });
   const metrics = () => {
     const w = new MetricsWriter();
@@ -122,6 +134,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     w.gauge("l2_uptime_seconds", "seconds since the daemon started", (Date.now() - started) / 1000);
     w.counter("l2_config_reloads_total", "configuration reloads (SIGHUP, SIGUSR1)", reloads);
     w.counter("l2_config_reload_errors_total", "reloads refused for a config error", reloadErrors);
+    contain.metrics(w);
     inst.metrics(w);
     return w.render();
   };
@@ -135,7 +148,11 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
       );
     }
     try {
-      api = serveApi(cfg.api, { status, metrics }, cfg.apiToken);
+      api = serveApi(cfg.api, {
+        status,
+        metrics,
+        onError: (e) => contain.packet("api", e),
+      }, cfg.apiToken);
       kit.info(`management endpoint on http://${formatHostPort(api.addr)}`, {
         auth: cfg.apiToken ? "bearer" : "none",
       });
@@ -204,7 +221,29 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     stopSignal = sig;
     wake();
   }
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  // A signal handler that throws is contained like a packet handler.
+  const listeners = handlers.map(([s, h]): [Deno.Signal, () => void] => [s, () => {
+    try {
+      h();
+    } catch (e) {
+      contain.packet("signal", e);
+    }
+  }]);
+  for (const [s, h] of listeners) Deno.addSignalListener(s, h);
+  // The last backstop: an error nobody caught (a timer callback, a promise) is contained.
+  const onUncaught = (ev: ErrorEvent) => {
+    ev.preventDefault();
+    contain.packet("uncaught", ev.error ?? ev.message);
+  };
+  const onRejection = (ev: PromiseRejectionEvent) => {
+    ev.preventDefault();
+    contain.packet("uncaught", ev.reason);
+  };
+  globalThis.addEventListener("error", onUncaught);
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  // Summary lines of rate-limited errors go out when their window ends, errors or not.
+  const flushing = setInterval(() => contain.flush(), 5_000);
+  Deno.unrefTimer(flushing);
   kit.info(`started`, { version: VERSION, section: cfg.name, config: cfg.file ?? "(none)" });
 
   await stopRequested;
@@ -218,7 +257,11 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     kit.error(`error while stopping: ${(e as Error).message}`);
   }
   await api?.close();
-  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  for (const [s, h] of listeners) Deno.removeSignalListener(s, h);
+  clearInterval(flushing);
+  contain.flush();
+  globalThis.removeEventListener("error", onUncaught);
+  globalThis.removeEventListener("unhandledrejection", onRejection);
   guard.close();
   kit.info("stopped");
   return fatalReason ? EXIT_RUNTIME : EXIT_OK;

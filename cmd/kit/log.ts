@@ -1,7 +1,9 @@
 /**
  * Logging for the daemons: levels, per-topic debug switches, text or JSON
  * lines on standard error, and rate limiting for messages the network can
- * trigger at will (one peer's garbage must not flood the log).
+ * trigger at will (one peer's garbage must not flood the log): per key (a
+ * peer and a reason), and per topic whatever the keys, so many spoofed
+ * sources cannot flood it either.
  *
  * Text:  `2026-11-21T10:00:00.000Z info  las: SCCRQ from 192.0.2.1 uses Cisco's pre-standard AVPs peer=192.0.2.1`
  * JSON:  `{"ts":"...","level":"info","topic":"las","msg":"...","peer":"192.0.2.1"}`
@@ -48,8 +50,17 @@ export class Logger {
   #now: () => number;
   /** key -> [window start ms, count in window, suppressed] */
   #rates = new Map<string, [number, number, number]>();
+  /** topic -> [window start ms, rate-limited lines printed in it, suppressed] */
+  #topicRates = new Map<string, [number, number, number]>();
   /** Bound on distinct rate-limit keys, so peers cannot grow it without limit. */
   static readonly MAX_RATE_KEYS = 4096;
+  /**
+   * Most rate-limited lines of one topic per 10 s, whatever their keys: a
+   * flood from many (spoofed) sources or ports, each with a fresh key, stays
+   * bounded too. What it holds back is counted in one line after the window.
+   */
+  static readonly TOPIC_PER_WINDOW = 50;
+  static readonly TOPIC_WINDOW_MS = 10_000;
 
   constructor(cfg: LogConfig, sink: Sink = stderrSink, now: () => number = Date.now) {
     this.#cfg = { ...cfg, debug: [...cfg.debug] };
@@ -129,8 +140,34 @@ export class Logger {
       r[2]++;
       return false;
     }
+    if (!this.#topicAllows(topic, now)) return false;
     r[1]++;
     this.log(level, topic, msg, fields);
+    return true;
+  }
+
+  /** The per-topic budget of rate-limited lines (see TOPIC_PER_WINDOW). */
+  #topicAllows(topic: string, now: number): boolean {
+    let t = this.#topicRates.get(topic);
+    if (!t || now - t[0] >= Logger.TOPIC_WINDOW_MS) {
+      if (t && t[2] > 0) {
+        this.log(
+          "warn",
+          topic,
+          `${t[2]} more rate-limited messages were not logged in the last ` +
+            `${Math.round((now - t[0]) / 1000)} s: too many peers or reasons at once`,
+          { suppressed: t[2] },
+        );
+      }
+      // Topics are names in the code, not peer data: this map stays small.
+      t = [now, 0, 0];
+      this.#topicRates.set(topic, t);
+    }
+    if (t[1] >= Logger.TOPIC_PER_WINDOW) {
+      t[2]++;
+      return false;
+    }
+    t[1]++;
     return true;
   }
 

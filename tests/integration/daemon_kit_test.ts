@@ -137,3 +137,43 @@ Deno.test("daemon kit: exit 2 on a config error, 1 on a runtime failure", async 
     }
   });
 });
+
+Deno.test("daemon kit: an error nobody catches is contained, counted and rate-limited; the daemon runs on", async () => {
+  await withNetns("kitc", async (_ns, wrap) => {
+    const dir = await Deno.makeTempDir();
+    const file = `${dir}/kit.yaml`;
+    await Deno.writeTextFile(file, "kit:\n  greeting: throw\n  api: 127.0.0.1:7759\n");
+    const d = new Daemon(KIT, [file], {}, wrap);
+    try {
+      await d.waitLine(/the uncaught handler threw TypeError/, 10_000);
+      const metrics = async () =>
+        (await runL2(["status", "--api", "127.0.0.1:7759", "--metrics"], { wrap })).stdout;
+      const count = async () =>
+        Number(
+          /l2_packet_errors_total\{daemon="kit-test",handler="uncaught",kind="TypeError"\} (\d+)/
+            .exec(await metrics())?.[1] ?? 0,
+        );
+      const first = await count();
+      // Ticks every 50 ms keep failing, and keep being counted: the process did not exit.
+      const end = Date.now() + 10_000;
+      while (await count() <= first + 5 && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const n = await count();
+      assert(n > first + 5, `errors counted: ${first} then ${n}`);
+      const st = JSON.parse(
+        (await runL2(["status", "--api", "127.0.0.1:7759", "--json"], { wrap })).stdout,
+      );
+      assert(st.packet_errors.total >= n, JSON.stringify(st.packet_errors));
+      assertEquals(st.packet_errors.last.handler, "uncaught");
+      // Rate-limited: 5 lines in the first 10 s window, however many errors.
+      const said = d.lines.filter((l) => l.includes("handler=uncaught"));
+      assert(said.length <= 6, said.join("\n"));
+      d.kill("SIGTERM");
+      assertEquals((await d.exited()).code, 0, d.lines.join("\n"));
+    } finally {
+      await d.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});

@@ -43,6 +43,8 @@ const code = await runDaemon({
       frames++;
       log.debug("tick", { frames });
       if (greeting === "die") ctx.fatal("told to die");
+      // A bug nobody catches, on every tick: the kit's last backstop contains it.
+      if (greeting === "throw") throw new TypeError(`tick ${frames} failed`);
     }, 50);
     return Promise.resolve({
       status: () => ({ greeting, frames, peers: [{ id: 1, path: "direct" }] }),

@@ -52,6 +52,20 @@ Deno.test("log: rate limit per key, with a count of what was suppressed", () => 
   assertStringIncludes(lines[6], "suppressed=15");
 });
 
+Deno.test("log: a flood with a fresh key per line (spoofed sources) is bounded per topic", () => {
+  const { lines, log, advance } = capture("info", "text");
+  for (let i = 0; i < 300; i++) {
+    log.limited(`bad:192.0.2.${i % 250}:${1000 + i}`, "warn", "las", `garbage ${i}`, {}, 5, 10_000);
+  }
+  log.limited("other", "warn", "node", "another topic has its own budget");
+  assertEquals(lines.length, Logger.TOPIC_PER_WINDOW + 1);
+  advance(10_000);
+  log.limited("bad:198.51.100.1:1", "warn", "las", "after the window");
+  assertStringIncludes(lines[Logger.TOPIC_PER_WINDOW + 1], "250 more rate-limited messages");
+  assertStringIncludes(lines[Logger.TOPIC_PER_WINDOW + 1], "suppressed=250");
+  assertStringIncludes(lines[Logger.TOPIC_PER_WINDOW + 2], "after the window");
+});
+
 Deno.test("log: rate-limit keys are bounded", () => {
   const { log } = capture("info", "text");
   for (let i = 0; i < Logger.MAX_RATE_KEYS + 100; i++) log.limited(`k${i}`, "info", "t", "m");
