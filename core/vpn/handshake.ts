@@ -63,7 +63,7 @@ export const SecType = {
   PEER_KEY_REQUEST: 0x23,
   PEER_KEY: 0x24,
   REVOKE: 0x25,
-  GROUP_KEY: 0x26,
+  // 0x26: reserved (GROUP_KEY until 2026-11, retired): parsed as unknown_type.
   /** Supernode -> node under load: a cookie for mac2 (cookie.ts). */
   COOKIE_REPLY: 0x2a,
 } as const;
