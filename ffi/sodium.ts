@@ -93,7 +93,12 @@ function load(): SodiumLoad {
   try {
     s = Deno.dlopen("libsodium.so.23", SYMBOLS).symbols;
   } catch (e) {
-    return none(`cannot load libsodium.so.23: ${e instanceof Error ? e.message : e}`);
+    // Deno says "Could not open library: " twice before dlopen's own text.
+    const why = (e instanceof Error ? e.message : String(e)).replace(
+      /^(Could not open library: )+/,
+      "",
+    );
+    return none(`cannot load libsodium.so.23 (Debian package libsodium23): ${why}`);
   }
   // 0: initialised now, 1: already; -1: failure (no entropy source, say).
   if (s.sodium_init() < 0) return none("sodium_init() failed");
