@@ -12,13 +12,17 @@
  *   expected tag in the same call through a prepared OSSL_PARAM array). Output goes into a caller-provided buffer; the out-length
  *   int and the tag live in scratch memory allocated with the object, so a
  *   seal or an open allocates nothing.
- * - X25519 (RFC 7748) key pairs and shared secrets, Ed25519 (RFC 8032)
- *   signatures, HKDF-SHA256 (RFC 5869), SHA-256, HMAC-SHA256 (RFC 2104),
- *   constant-time comparison (`CRYPTO_memcmp`) and random bytes (`RAND_bytes`).
+ * - X25519 (RFC 7748) public keys and shared secrets, SHA-256, HMAC-SHA256
+ *   (RFC 2104), constant-time comparison (`CRYPTO_memcmp`) and random bytes
+ *   (`RAND_bytes`).
+ *
+ * That is what the daemons use. HKDF-SHA256, Ed25519, fresh key pairs
+ * (tests/lab/crypto_extra.ts) and the AEAD warm-up (tests/lab/crypto_warmup.ts)
+ * are used only by tests and benches and live there.
  *
  * Errors: a failing libcrypto call throws a {@link CryptoError} naming the
  * call and the drained OpenSSL error queue. Bad *input* from the network never
- * throws: {@link Aead.open} and {@link ed25519Verify} return `false`,
+ * throws: {@link Aead.open} returns `false`,
  * {@link x25519} returns `null` for a low-order peer key. Wrong buffer sizes
  * are programming errors and throw `RangeError` before any C call (C must
  * never write past a buffer).
@@ -117,36 +121,10 @@ const SYMBOLS = {
   EVP_PKEY_get_raw_public_key: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   EVP_PKEY_free: { parameters: ["pointer"], result: "void" },
   EVP_PKEY_CTX_new: { parameters: ["pointer", "pointer"], result: "pointer" },
-  EVP_PKEY_CTX_new_id: { parameters: ["i32", "pointer"], result: "pointer" },
   EVP_PKEY_CTX_free: { parameters: ["pointer"], result: "void" },
   EVP_PKEY_derive_init: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_derive_set_peer: { parameters: ["pointer", "pointer"], result: "i32" },
   EVP_PKEY_derive: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  // HKDF through the EVP_PKEY interface
-  EVP_PKEY_CTX_set_hkdf_mode: { parameters: ["pointer", "i32"], result: "i32" },
-  EVP_PKEY_CTX_set_hkdf_md: { parameters: ["pointer", "pointer"], result: "i32" },
-  EVP_PKEY_CTX_set1_hkdf_salt: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
-  EVP_PKEY_CTX_set1_hkdf_key: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
-  EVP_PKEY_CTX_add1_hkdf_info: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
-  // Ed25519 (one-shot digest-sign: md NULL)
-  EVP_MD_CTX_new: { parameters: [], result: "pointer" },
-  EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
-  EVP_DigestSignInit: {
-    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
-    result: "i32",
-  },
-  EVP_DigestSign: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-  },
-  EVP_DigestVerifyInit: {
-    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
-    result: "i32",
-  },
-  EVP_DigestVerify: {
-    parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
-    result: "i32",
-  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 function load(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
@@ -163,7 +141,7 @@ function load(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
 /** The libcrypto table. Loaded once per module instance (per worker). */
 export const libcrypto: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] = load();
 
-// OpenSSL constants (openssl/evp.h, obj_mac.h, kdf.h).
+// OpenSSL constants (openssl/evp.h, obj_mac.h).
 const EVP_CTRL_AEAD_GET_TAG = 0x10;
 // openssl/core.h, core_names.h: an OSSL_PARAM is { const char *key; unsigned
 // int data_type; void *data; size_t data_size; size_t return_size; }, 40
@@ -173,10 +151,6 @@ const OSSL_PARAM_OCTET_STRING = 5;
 const OSSL_PARAM_UNMODIFIED = 0xffff_ffff_ffff_ffffn;
 const PARAM_AEAD_TAG = "tag"; // OSSL_CIPHER_PARAM_AEAD_TAG
 const NID_X25519 = 1034;
-const NID_ED25519 = 1087;
-const NID_HKDF = 1036;
-const HKDF_MODE_EXTRACT_AND_EXPAND = 0;
-const HKDF_MODE_EXPAND_ONLY = 2;
 
 /** AEAD key length in bytes (both algorithms). */
 export const AEAD_KEY_BYTES = 32;
@@ -188,8 +162,6 @@ export const AEAD_TAG_BYTES = 16;
 export const SHA256_BYTES = 32;
 /** X25519 private, public and shared-secret length. */
 export const X25519_BYTES = 32;
-/** Ed25519 signature length. */
-export const ED25519_SIGNATURE_BYTES = 64;
 
 /**
  * A failed libcrypto call: which call, and the OpenSSL error queue drained
@@ -218,6 +190,14 @@ export class CryptoError extends Error {
     this.code = errors[0] ?? "";
     this.errors = errors;
   }
+
+  /**
+   * A CryptoError for `call` carrying the calling thread's OpenSSL error
+   * queue, which it drains (at most 16 entries).
+   */
+  static fromQueue(call: string): CryptoError {
+    return new CryptoError(call, drainErrors());
+  }
 }
 
 const errText = new Uint8Array(256);
@@ -240,7 +220,7 @@ function drainErrors(): string[] {
 
 /** A CryptoError for `call` carrying the current error queue. */
 function fail(call: string): CryptoError {
-  return new CryptoError(call, drainErrors());
+  return CryptoError.fromQueue(call);
 }
 
 /** Throws a CryptoError for `call` unless `ret` is 1 (OpenSSL's success). */
@@ -269,15 +249,10 @@ function intLen(n: number, what: string): number {
 // ---------------------------------------------------------------------------
 // Handle accounting: every new/free pair below goes through these.
 
-const live = { cipherCtx: 0, pkey: 0, pkeyCtx: 0, mdCtx: 0 };
+const live = { cipherCtx: 0, pkey: 0, pkeyCtx: 0 };
 
 /** Live OpenSSL objects this module created and has not freed yet (for leak tests). */
-export function cryptoHandles(): {
-  cipherCtx: number;
-  pkey: number;
-  pkeyCtx: number;
-  mdCtx: number;
-} {
+export function cryptoHandles(): { cipherCtx: number; pkey: number; pkeyCtx: number } {
   return { ...live };
 }
 
@@ -759,43 +734,6 @@ export class Aead {
   }
 }
 
-/**
- * Runs `rounds` seal/open pairs of a ping-sized packet (98 bytes behind a
- * 24-byte header) through `Aead.sealInPlace`/`openInPlace` on a throwaway
- * key, so that V8 compiles the AEAD path with its optimizing tier, whose
- * FFI calls take the fast path, before the first real packet. Without it a
- * daemon that sees a packet every few milliseconds runs these functions in
- * the interpreter or the mid tier for a long time: V8 optimizes `seal` only
- * after some 20,000 calls, and a paced seal then costs about twice as much
- * (docs/performance.md, "Per-packet cost"). Both branches of the in-place
- * calls (new and reused buffers) and a failing open are exercised, so real
- * traffic does not meet code without type feedback. About 8 µs a round
- * here; call it once at daemon start, not per key.
- */
-export function warmUpAead(
-  rounds = 20_000,
-  algorithms: readonly AeadAlgorithm[] = ["aes-256-gcm"],
-): void {
-  const nonce = new Uint8Array(AEAD_NONCE_BYTES);
-  const aad = new Uint8Array(24);
-  const rx = new Uint8Array(2048);
-  const key = new Uint8Array(AEAD_KEY_BYTES).fill(0x5a);
-  for (const alg of algorithms) {
-    using a = new Aead(alg, key);
-    for (let i = 0; i < rounds; i++) {
-      nonce[11] = i & 0xff;
-      nonce[10] = (i >>> 8) & 0xff;
-      const p = new Uint8Array(24 + 98 + AEAD_TAG_BYTES);
-      a.sealInPlace(nonce, aad, p, 24, 98);
-      rx.set(p);
-      if ((i & 63) === 0) rx[30] ^= 1;
-      if (a.openInPlace(nonce, aad, rx, 24, 98 + AEAD_TAG_BYTES) !== ((i & 63) !== 0)) {
-        throw new Error(`Cannot warm up ${alg}: a round trip did not open as expected`);
-      }
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Hashes, MAC, comparison, randomness
 
@@ -881,105 +819,7 @@ export function randomBytes<T extends Uint8Array>(out: T): T {
 }
 
 // ---------------------------------------------------------------------------
-// HKDF-SHA256 (RFC 5869)
-
-function hkdf(
-  mode: number,
-  key: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Uint8Array<ArrayBuffer> {
-  if (!(Number.isInteger(length) && length >= 1 && length <= 255 * 32)) {
-    throw new RangeError(`Cannot derive ${length} bytes with HKDF-SHA256: allowed 1..8160`);
-  }
-  if (info.length > 1024) throw new RangeError("Cannot use HKDF info: over 1024 bytes");
-  const out = new Uint8Array(length);
-  const outLen = new Uint8Array(8);
-  new DataView(outLen.buffer).setUint32(0, out.length, true);
-  const ctx = newPkeyCtx(
-    libcrypto.EVP_PKEY_CTX_new_id(NID_HKDF, null),
-    "EVP_PKEY_CTX_new_id(HKDF)",
-  );
-  try {
-    ok(libcrypto.EVP_PKEY_derive_init(ctx), "EVP_PKEY_derive_init(HKDF)");
-    ok(libcrypto.EVP_PKEY_CTX_set_hkdf_mode(ctx, mode), "EVP_PKEY_CTX_set_hkdf_mode");
-    ok(libcrypto.EVP_PKEY_CTX_set_hkdf_md(ctx, SHA256), "EVP_PKEY_CTX_set_hkdf_md(SHA256)");
-    // An absent salt is the same as HashLen zero bytes (RFC 5869 2.2); OpenSSL
-    // gets none rather than an empty one.
-    if (salt.length > 0) {
-      ok(
-        libcrypto.EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, intLen(salt.length, "HKDF salt")),
-        "EVP_PKEY_CTX_set1_hkdf_salt",
-      );
-    }
-    ok(
-      libcrypto.EVP_PKEY_CTX_set1_hkdf_key(ctx, key, intLen(key.length, "HKDF key")),
-      "EVP_PKEY_CTX_set1_hkdf_key",
-    );
-    if (info.length > 0) {
-      ok(
-        libcrypto.EVP_PKEY_CTX_add1_hkdf_info(ctx, info, info.length),
-        "EVP_PKEY_CTX_add1_hkdf_info",
-      );
-    }
-    ok(libcrypto.EVP_PKEY_derive(ctx, out, outLen), "EVP_PKEY_derive(HKDF)");
-    return out;
-  } finally {
-    freePkeyCtx(ctx);
-  }
-}
-
-/**
- * HKDF-SHA256 (RFC 5869): extract with `salt` (empty = 32 zero bytes), then
- * expand with `info` (at most 1024 bytes) to `length` bytes (1..8160).
- *
- * @example
- * ```ts
- * import { hkdfSha256 } from "./crypto.ts";
- * hkdfSha256(new Uint8Array(32), new Uint8Array(0), new TextEncoder().encode("l2 keys"), 64);
- * ```
- */
-export function hkdfSha256(
-  ikm: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Uint8Array<ArrayBuffer> {
-  // OpenSSL 3.0 refuses an empty IKM, which RFC 5869 allows: extract by hand.
-  if (ikm.length === 0) return hkdfExpand(hkdfExtract(salt, ikm), info, length);
-  return hkdf(HKDF_MODE_EXTRACT_AND_EXPAND, ikm, salt, info, length);
-}
-
-/** HKDF-Extract (RFC 5869 2.2): the 32-byte PRK from `salt` and `ikm`. */
-export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array<ArrayBuffer> {
-  // PRK = HMAC-Hash(salt, IKM); an empty salt is HashLen zeros, the same HMAC key.
-  return hmacSha256(salt, ikm);
-}
-
-/** HKDF-Expand (RFC 5869 2.3): `length` bytes (1..8160) from `prk` and `info`. */
-export function hkdfExpand(
-  prk: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Uint8Array<ArrayBuffer> {
-  return hkdf(
-    HKDF_MODE_EXPAND_ONLY,
-    prk.length === 0 ? ZERO_KEY : prk,
-    new Uint8Array(0),
-    info,
-    length,
-  );
-}
-
-// ---------------------------------------------------------------------------
-// X25519 (RFC 7748) and Ed25519 (RFC 8032)
-
-/** A private key and its public key, 32 bytes each. */
-export interface KeyPair {
-  privateKey: Uint8Array<ArrayBuffer>;
-  publicKey: Uint8Array<ArrayBuffer>;
-}
+// X25519 (RFC 7748)
 
 function rawPublic(pkey: Deno.PointerObject, what: string): Uint8Array<ArrayBuffer> {
   const pub = new Uint8Array(32);
@@ -1016,12 +856,6 @@ export function x25519PublicKey(privateKey: Uint8Array): Uint8Array<ArrayBuffer>
   return publicOf(NID_X25519, privateKey, "X25519");
 }
 
-/** A fresh X25519 key pair from `RAND_bytes`. */
-export function x25519KeyPair(): KeyPair {
-  const privateKey = randomBytes(new Uint8Array(32));
-  return { privateKey, publicKey: x25519PublicKey(privateKey) };
-}
-
 /**
  * The X25519 shared secret of our `privateKey` and the peer's public key
  * (32 bytes each). Returns null when OpenSSL refuses the derivation, which
@@ -1031,9 +865,9 @@ export function x25519KeyPair(): KeyPair {
  *
  * @example
  * ```ts
- * import { x25519, x25519KeyPair } from "./crypto.ts";
- * const a = x25519KeyPair(), b = x25519KeyPair();
- * x25519(a.privateKey, b.publicKey); // equals x25519(b.privateKey, a.publicKey)
+ * import { randomBytes, x25519, x25519PublicKey } from "./crypto.ts";
+ * const a = randomBytes(new Uint8Array(32)), b = randomBytes(new Uint8Array(32));
+ * x25519(a, x25519PublicKey(b)); // equals x25519(b, x25519PublicKey(a))
  * ```
  */
 export function x25519(
@@ -1071,97 +905,5 @@ export function x25519(
     freePkeyCtx(ctx);
     freePkey(theirs);
     freePkey(ours);
-  }
-}
-
-/** The Ed25519 public key of a 32-byte private key (the RFC 8032 seed). */
-export function ed25519PublicKey(privateKey: Uint8Array): Uint8Array<ArrayBuffer> {
-  return publicOf(NID_ED25519, privateKey, "Ed25519");
-}
-
-/** A fresh Ed25519 key pair (32-byte seed and 32-byte public key). */
-export function ed25519KeyPair(): KeyPair {
-  const privateKey = randomBytes(new Uint8Array(32));
-  return { privateKey, publicKey: ed25519PublicKey(privateKey) };
-}
-
-function withMdCtx<T>(fn: (md: Deno.PointerObject) => T): T {
-  const md = notNull(libcrypto.EVP_MD_CTX_new(), "EVP_MD_CTX_new");
-  live.mdCtx++;
-  try {
-    return fn(md);
-  } finally {
-    libcrypto.EVP_MD_CTX_free(md);
-    live.mdCtx--;
-  }
-}
-
-/**
- * The 64-byte Ed25519 signature (RFC 8032 5.1.6, pure Ed25519) of `message`.
- *
- * @example
- * ```ts
- * import { ed25519KeyPair, ed25519Sign, ed25519Verify } from "./crypto.ts";
- * const k = ed25519KeyPair(), m = new Uint8Array([1, 2, 3]);
- * ed25519Verify(k.publicKey, m, ed25519Sign(k.privateKey, m)); // true
- * ```
- */
-export function ed25519Sign(privateKey: Uint8Array, message: Uint8Array): Uint8Array<ArrayBuffer> {
-  need(privateKey, 32, "Ed25519 private key");
-  const pkey = newPkey(
-    libcrypto.EVP_PKEY_new_raw_private_key(NID_ED25519, null, privateKey, BigInt(32)),
-    "EVP_PKEY_new_raw_private_key(Ed25519)",
-  );
-  try {
-    return withMdCtx((md) => {
-      ok(libcrypto.EVP_DigestSignInit(md, null, null, null, pkey), "EVP_DigestSignInit(Ed25519)");
-      const sig = new Uint8Array(ED25519_SIGNATURE_BYTES);
-      const len = new Uint8Array(8);
-      new DataView(len.buffer).setUint32(0, sig.length, true);
-      ok(
-        libcrypto.EVP_DigestSign(md, sig, len, message, BigInt(message.length)),
-        "EVP_DigestSign(Ed25519)",
-      );
-      return sig;
-    });
-  } finally {
-    freePkey(pkey);
-  }
-}
-
-/**
- * True when `signature` is a valid Ed25519 signature of `message` under
- * `publicKey`. Wrong sizes, invalid points and bad signatures give false.
- */
-export function ed25519Verify(
-  publicKey: Uint8Array,
-  message: Uint8Array,
-  signature: Uint8Array,
-): boolean {
-  if (publicKey.length !== 32 || signature.length !== ED25519_SIGNATURE_BYTES) return false;
-  const p = libcrypto.EVP_PKEY_new_raw_public_key(NID_ED25519, null, publicKey, BigInt(32));
-  if (p === null) {
-    libcrypto.ERR_clear_error();
-    return false;
-  }
-  const pkey = newPkey(p, "EVP_PKEY_new_raw_public_key(Ed25519)");
-  try {
-    return withMdCtx((md) => {
-      ok(
-        libcrypto.EVP_DigestVerifyInit(md, null, null, null, pkey),
-        "EVP_DigestVerifyInit(Ed25519)",
-      );
-      const r = libcrypto.EVP_DigestVerify(
-        md,
-        signature,
-        BigInt(signature.length),
-        message,
-        BigInt(message.length),
-      );
-      if (r !== 1) libcrypto.ERR_clear_error();
-      return r === 1;
-    });
-  } finally {
-    freePkey(pkey);
   }
 }

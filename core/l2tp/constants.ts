@@ -2,7 +2,8 @@
  * L2TPv3 protocol numbers: control message types (RFC 3931 section 3.1),
  * AVP types (section 5.4, plus the L2TPv2 AVPs RFC 3931 keeps), Cisco's
  * pre-standard vendor-9 AVPs (the "draft" dialect), result and error codes
- * (section 5.4.2) and pseudowire types (RFC 4719, IANA).
+ * (section 5.4.2) with their meanings for log lines (`resultText`) and
+ * pseudowire types (RFC 4719, IANA).
  *
  * Protocol constants only; local limits and timers live beside the code
  * that enforces them. Names are the RFC's, so logs read like the RFC.
@@ -12,6 +13,7 @@
  *
  * @module
  */
+import type { Fields } from "./avp_fields.ts";
 
 /** Control message types, RFC 3931 section 3.1. */
 export const MessageType = {
@@ -261,6 +263,50 @@ export const ErrorCode = {
   TryAnother: 7,
   UnknownMandatoryAvp: 8,
 } as const;
+
+const STOPCCN_TEXT: Record<number, string> = {
+  1: "general request to clear",
+  2: "general error",
+  3: "control connection already exists",
+  4: "requester is not authorized",
+  5: "protocol version not supported",
+  6: "requester is being shut down",
+  7: "finite state machine error or timeout",
+};
+const CDN_TEXT: Record<number, string> = {
+  1: "circuit disconnected",
+  2: "general error",
+  3: "administrative reasons",
+  4: "temporary lack of facilities",
+  5: "permanent lack of facilities",
+  13: "lost tie breaker",
+  14: "unsupported PW type",
+  15: "sequencing required without a valid L2-Specific Sublayer",
+  16: "finite state machine error or timeout",
+};
+const ERROR_TEXT: Record<number, string> = {
+  1: "no control connection exists yet",
+  2: "length is wrong",
+  3: "a field value was out of range",
+  4: "insufficient resources",
+  5: "invalid Session ID",
+  6: "vendor-specific error",
+  7: "try another",
+  8: "unknown AVP with the M bit set",
+};
+
+/** "result 14 (unsupported PW type), error 0, \"...\"" or "no Result Code". */
+export function resultText(f: Fields, table: "stopccn" | "cdn"): string {
+  const rc = f.resultCode;
+  if (!rc) return "no Result Code";
+  const names = table === "stopccn" ? STOPCCN_TEXT : CDN_TEXT;
+  let t = `result ${rc.result} (${names[rc.result] ?? "unknown"})`;
+  if (rc.error !== undefined && rc.error !== 0) {
+    t += `, error ${rc.error} (${ERROR_TEXT[rc.error] ?? "unknown"})`;
+  }
+  if (rc.message) t += `: "${rc.message}"`;
+  return t;
+}
 
 /** Pseudowire types (RFC 4719 and the IANA L2TPv3 registry) the LAS can carry. */
 export const PwType = {

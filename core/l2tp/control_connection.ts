@@ -1,9 +1,12 @@
 /**
- * One L2TPv3 control connection with its sessions: the control connection
- * state machine (RFC 3931 sections 3.3 and 7.2; state names from 7.2),
- * the incoming-call session handshakes (sections 3.4.1, 6.6-6.8),
- * teardown (3.3.2, 6.4, 6.12), keepalive (4.4, 6.5), link info (6.14), and
- * the M-bit rule (5.2). Reliable delivery is `ReliableChannel`'s job.
+ * One L2TPv3 control connection to one peer: the control connection state
+ * machine (RFC 3931 sections 3.3 and 7.2; state names from 7.2), its
+ * establishment (3.3.1, 6.1-6.3), teardown (3.3.2, 6.4), keepalive (4.4,
+ * 6.5), message authentication (4.3) and the M-bit rule (5.2). Reliable
+ * delivery is `ReliableChannel`'s job; the sessions the connection carries
+ * and their state machine (3.4.1, 6.6-6.8, 6.12, 6.14) are
+ * `SessionMachine`'s (`session.ts`), to which it hands every session
+ * message it delivers and which sends through it.
  *
  * Responder (the LAS):
  * ```
@@ -20,6 +23,7 @@
  *         / send StopCCN------------------------------> closing
  *   any --retransmissions exhausted (peer dead)-------> (gone, sessions torn down)
  *   established --nothing heard for 60 s / send HELLO--> established
+ *   established --ICRQ, ICRP, ICCN, CDN, SLI--> SessionMachine (ICRQ before: FSM error)
  * ```
  * "closing" is not an RFC state: it is the RFC 3931 section 3.3.2 wait
  * during which a closed connection still acknowledges retransmitted
@@ -52,15 +56,13 @@ import {
   type Dialect,
   encodeFields,
   type Fields,
-  printableId,
 } from "./avp_fields.ts";
 import {
   CdnResult,
-  CIRCUIT_ACTIVE,
   ErrorCode,
   messageName,
   MessageType as MT,
-  pwTypeName,
+  resultText,
   StopCcnResult,
 } from "./constants.ts";
 import { type AuthContext, digestPlaceholder, sharedKey, sign, verify } from "./auth.ts";
@@ -78,10 +80,10 @@ import { boundedList } from "./peer_text.ts";
 import { ReliableChannel } from "./reliable_channel.ts";
 import {
   type Session,
-  type SessionInfo,
+  SESSION_MESSAGES,
+  SessionMachine,
   traceAppend,
   type TraceEntry,
-  transitionSession,
 } from "./session.ts";
 
 /** Control connection states, RFC 3931 section 7.2 (plus "closing", see above). */
@@ -105,87 +107,8 @@ export interface ConnectionContext {
   randomBytes(n: number): Uint8Array;
 }
 
-/** What the caller asks for when opening a session (initiator side). */
-export interface SessionOpen {
-  pwType: number;
-  /** Remote End ID (VC id) bytes to send. */
-  vcId: Uint8Array;
-}
-
-const SESSION_MESSAGES: ReadonlySet<number> = new Set([
-  MT.ICRQ,
-  MT.ICRP,
-  MT.ICCN,
-  MT.CDN,
-  MT.SLI,
-  MT.WEN,
-]);
-
-const STOPCCN_TEXT: Record<number, string> = {
-  1: "general request to clear",
-  2: "general error",
-  3: "control connection already exists",
-  4: "requester is not authorized",
-  5: "protocol version not supported",
-  6: "requester is being shut down",
-  7: "finite state machine error or timeout",
-};
-const CDN_TEXT: Record<number, string> = {
-  1: "circuit disconnected",
-  2: "general error",
-  3: "administrative reasons",
-  4: "temporary lack of facilities",
-  5: "permanent lack of facilities",
-  13: "lost tie breaker",
-  14: "unsupported PW type",
-  15: "sequencing required without a valid L2-Specific Sublayer",
-  16: "finite state machine error or timeout",
-};
-const ERROR_TEXT: Record<number, string> = {
-  1: "no control connection exists yet",
-  2: "length is wrong",
-  3: "a field value was out of range",
-  4: "insufficient resources",
-  5: "invalid Session ID",
-  6: "vendor-specific error",
-  7: "try another",
-  8: "unknown AVP with the M bit set",
-};
-
-/** "result 14 (unsupported PW type), error 0, \"...\"" or "no Result Code". */
-export function resultText(f: Fields, table: "stopccn" | "cdn"): string {
-  const rc = f.resultCode;
-  if (!rc) return "no Result Code";
-  const names = table === "stopccn" ? STOPCCN_TEXT : CDN_TEXT;
-  let t = `result ${rc.result} (${names[rc.result] ?? "unknown"})`;
-  if (rc.error !== undefined && rc.error !== 0) {
-    t += `, error ${rc.error} (${ERROR_TEXT[rc.error] ?? "unknown"})`;
-  }
-  if (rc.message) t += `: "${rc.message}"`;
-  return t;
-}
-
 function copyMessage(m: ControlMessage): ControlMessage {
   return { ...m, avps: m.avps.map((a) => ({ ...a, value: a.value.slice() })) };
-}
-
-/** A snapshot of a session for events and lookups. */
-export function sessionInfo(s: Session): SessionInfo {
-  return {
-    peer: s.peer,
-    localCcid: s.localCcid,
-    localSessionId: s.localSessionId,
-    remoteSessionId: s.remoteSessionId,
-    pwType: s.pwType,
-    vcId: s.vcId,
-    vcIdText: printableId(s.vcId),
-    txCookie: s.tx.cookie,
-    rxCookie: s.rx.cookie,
-    txSublayer: s.tx.sublayer,
-    rxSublayer: s.rx.sublayer,
-    txSequencing: s.txSequencing,
-    circuitActive: s.circuitActive,
-  };
 }
 
 /** One control connection to one peer, and the sessions it carries. */
@@ -199,17 +122,12 @@ export class ControlConnection {
   /** Set when the endpoint should forget this connection. */
   finished = false;
   readonly channel: ReliableChannel<ControlMessage>;
-  /** Sessions by our Session ID. Bounded by `maxSessionsPerConnection`. */
-  readonly sessions = new Map<number, Session>();
-  /** Sessions by the peer's Session ID. Same bound. */
-  private readonly byRemote = new Map<number, Session>();
-  /** Sessions still in setup. Bounded by `maxPendingSessionsPerConnection`. */
-  private readonly pending = new Set<Session>();
+  /** The sessions this connection carries and their state machine (session.ts). */
+  readonly sessions: SessionMachine;
   /** State changes, bounded by `TRACE_LIMIT`. */
   readonly trace: TraceEntry[] = [];
   private helloDeadline = Infinity;
   private closeDeadline = Infinity;
-  private callSerial = 0;
   private overflow = false;
   private lastSent = "";
   /** Set when a shared secret is configured. */
@@ -249,6 +167,23 @@ export class ControlConnection {
       this.auth = { hash: c.hash, alg: c.digestAlgorithm, key: sharedKey(c.hash, c.secret) };
       this.ourNonce = ctx.randomBytes(16);
     }
+    this.sessions = new SessionMachine({
+      config: c,
+      peer,
+      localCcid,
+      trace: this.trace,
+      peerHostName: () => this.peerHostName,
+      established: () => this.state === "established",
+      closing: () => this.state === "closing",
+      send: (f, t) => this.sendMessage(f, t),
+      flush: (t) => this.flush(t),
+      reject: (code, reason) => this.reject(code, reason),
+      count: (name) => ctx.count(name),
+      emit: (ev) => ctx.emit(ev),
+      allocateSession: (s) => ctx.allocateSession(s),
+      releaseSession: (s) => ctx.releaseSession(s),
+      randomBytes: (n) => ctx.randomBytes(n),
+    });
     traceAppend(this.trace, now, `created as ${role} for ${peer}, local CCID ${localCcid}`);
   }
 
@@ -339,9 +274,7 @@ export class ControlConnection {
     if (this.state !== "closing") {
       this.transition("closing", "amplification budget spent", now);
       this.helloDeadline = Infinity;
-      for (const s of [...this.sessions.values()]) {
-        this.removeSession(s, "control connection dropped: peer never answered", now);
-      }
+      this.sessions.removeAll("control connection dropped: peer never answered", now);
     }
     this.finished = true;
   }
@@ -379,9 +312,7 @@ export class ControlConnection {
   /** Tears down all sessions, reports the connection down, enters closing. */
   private goDown(reason: string, now: number): void {
     const wasUp = this.state === "established";
-    for (const s of [...this.sessions.values()]) {
-      this.removeSession(s, `control connection closed: ${reason}`, now);
-    }
+    this.sessions.removeAll(`control connection closed: ${reason}`, now);
     this.transition("closing", reason, now);
     this.channel.stop();
     this.helloDeadline = Infinity;
@@ -447,62 +378,6 @@ export class ControlConnection {
     }, now);
     this.transition("wait-ctl-reply", "sent SCCRQ", now);
     this.flush(now);
-  }
-
-  /** Initiator: asks for a session; it waits for the connection if needed. */
-  openSession(
-    req: SessionOpen,
-    now: number,
-  ): { ok: true; localSessionId: number } | { ok: false; reason: string } {
-    const c = this.ctx.config;
-    if (this.state === "closing") return { ok: false, reason: "control connection is closing" };
-    if (this.sessions.size >= c.maxSessionsPerConnection) {
-      return { ok: false, reason: `already ${this.sessions.size} sessions on this connection` };
-    }
-    if (this.pending.size >= c.maxPendingSessionsPerConnection) {
-      return { ok: false, reason: `already ${this.pending.size} sessions being set up` };
-    }
-    const s: Session = {
-      state: "idle",
-      direction: "outgoing",
-      peer: this.peer,
-      localCcid: this.localCcid,
-      localSessionId: 0,
-      remoteSessionId: 0,
-      pwType: req.pwType,
-      vcId: req.vcId.slice(),
-      rx: { cookie: this.ctx.randomBytes(c.cookieLength), sublayer: false },
-      tx: { cookie: new Uint8Array(0), sublayer: false },
-      txSequencing: false,
-      txSeq: 0,
-      circuitActive: false,
-      callSerial: ++this.callSerial,
-      setupDeadline: now + c.sessionSetupTimeoutMs,
-    };
-    const sid = this.ctx.allocateSession(s);
-    if (sid === 0) return { ok: false, reason: "no free Session ID" };
-    this.sessions.set(sid, s);
-    this.pending.add(s);
-    if (this.state === "established") this.sendIcrq(s, now);
-    else transitionSession(s, "wait-tunnel", "control connection not up yet", now, this.trace);
-    this.flush(now);
-    return { ok: true, localSessionId: sid };
-  }
-
-  private sendIcrq(s: Session, now: number): void {
-    this.sendMessage({
-      messageType: MT.ICRQ,
-      callSerialNumber: s.callSerial,
-      localSessionId: s.localSessionId,
-      remoteSessionId: 0,
-      ...(s.rx.cookie.length > 0 ? { assignedCookie: s.rx.cookie } : {}),
-      remoteEndId: s.vcId,
-      pwType: s.pwType,
-      l2SpecificSublayer: 0,
-      dataSequencing: 0,
-      circuitStatus: CIRCUIT_ACTIVE,
-    }, now);
-    transitionSession(s, "wait-reply", "sent ICRQ", now, this.trace);
   }
 
   // ---------------------------------------------------------------- receiving
@@ -581,7 +456,7 @@ export class ControlConnection {
       } with the M bit set: ${which}`;
       this.reject("unknown_mandatory_avp", text);
       if (SESSION_MESSAGES.has(mt)) {
-        this.refuseSessionMessage(
+        this.sessions.refuseSessionMessage(
           f,
           CdnResult.GeneralError,
           ErrorCode.UnknownMandatoryAvp,
@@ -611,15 +486,12 @@ export class ControlConnection {
         return; // the channel acknowledges it
       case MT.ICRQ:
         if (this.state !== "established") return this.fsmError(name, now);
-        return this.onIcrq(f, now);
+        return this.sessions.receive(f, now);
       case MT.ICRP:
-        return this.onIcrp(f, now);
       case MT.ICCN:
-        return this.onIccn(f, now);
       case MT.CDN:
-        return this.onCdn(f, now);
       case MT.SLI:
-        return this.onSli(f, now);
+        return this.sessions.receive(f, now);
       default:
         if (m.avps[0].mandatory && messageName(mt).startsWith("type ")) {
           const text = `${this.peer} sent unknown message type ${mt} with the M bit set`;
@@ -674,7 +546,7 @@ export class ControlConnection {
     this.channel.setPeerWindow(f.receiveWindowSize, now);
     this.sendMessage({ messageType: MT.SCCCN }, now);
     this.established("SCCRP received, sent SCCCN", now);
-    for (const s of this.pending) if (s.state === "wait-tunnel") this.sendIcrq(s, now);
+    this.sessions.connectionUp(now);
   }
 
   private onScccn(now: number): void {
@@ -704,367 +576,9 @@ export class ControlConnection {
     });
   }
 
-  // ---------------------------------------------------------------- sessions
-
-  /** Sends CDN for a session message we cannot take (no session object yet, or one to drop). */
-  private refuseSessionMessage(
-    f: Fields,
-    result: number,
-    error: number | undefined,
-    text: string,
-    now: number,
-  ): void {
-    const s = this.findSession(f);
-    if (s) {
-      this.dropSession(s, result, error, text, now);
-      return;
-    }
-    if (f.messageType === MT.CDN) return; // never answer a CDN with a CDN
-    this.sendCdn(0, f.localSessionId ?? 0, result, error, text, now);
-  }
-
-  private sendCdn(
-    localSid: number,
-    remoteSid: number,
-    result: number,
-    error: number | undefined,
-    text: string,
-    now: number,
-  ): void {
-    this.sendMessage({
-      messageType: MT.CDN,
-      resultCode: error === undefined
-        ? { result, message: text }
-        : { result, error, message: text },
-      localSessionId: localSid,
-      remoteSessionId: remoteSid,
-    }, now);
-  }
-
-  private refuseIcrq(
-    f: Fields,
-    code: RejectCode,
-    result: number,
-    error: number | undefined,
-    text: string,
-    now: number,
-  ): void {
-    this.reject(code, text);
-    this.sendCdn(0, f.localSessionId ?? 0, result, error, text, now);
-  }
-
-  private onIcrq(f: Fields, now: number): void {
-    const c = this.ctx.config;
-    const peerSid = f.localSessionId ?? 0;
-    const from = `ICRQ from ${this.peer}`;
-    if (peerSid === 0) {
-      return this.refuseIcrq(
-        f,
-        "bad_session_id",
-        CdnResult.GeneralError,
-        ErrorCode.InvalidSessionId,
-        `${from} refused: it has no Local Session ID`,
-        now,
-      );
-    }
-    if (this.byRemote.has(peerSid)) {
-      return this.refuseIcrq(
-        f,
-        "duplicate_session",
-        CdnResult.GeneralError,
-        ErrorCode.InvalidSessionId,
-        `${from} refused: its Session ID ${peerSid} is already in use on this connection`,
-        now,
-      );
-    }
-    if (f.pwType === undefined) {
-      return this.refuseIcrq(
-        f,
-        "no_pw_type",
-        CdnResult.UnsupportedPwType,
-        undefined,
-        `${from} refused: it has no Pseudowire Type`,
-        now,
-      );
-    }
-    if (!c.pwTypes.includes(f.pwType)) {
-      const allowed = c.pwTypes.map(pwTypeName).join(" and ");
-      return this.refuseIcrq(
-        f,
-        "pw_type_refused",
-        CdnResult.UnsupportedPwType,
-        undefined,
-        `ICRQ for PW type ${f.pwType} refused: only ${allowed} ${
-          c.pwTypes.length > 1 ? "are" : "is"
-        } supported`,
-        now,
-      );
-    }
-    const cookie = f.assignedCookie ?? new Uint8Array(0);
-    if (cookie.length !== 0 && cookie.length !== 4 && cookie.length !== 8) {
-      return this.refuseIcrq(
-        f,
-        "bad_cookie",
-        CdnResult.GeneralError,
-        ErrorCode.OutOfRange,
-        `${from} refused: Assigned Cookie of ${cookie.length} bytes (must be 4 or 8)`,
-        now,
-      );
-    }
-    const l2ss = f.l2SpecificSublayer ?? 0;
-    if (l2ss !== 0 && l2ss !== 1) {
-      return this.refuseIcrq(
-        f,
-        "sublayer_refused",
-        CdnResult.GeneralError,
-        ErrorCode.OutOfRange,
-        `${from} refused: L2-Specific Sublayer type ${l2ss} (only none (0) and default (1))`,
-        now,
-      );
-    }
-    const seq = f.dataSequencing ?? 0;
-    if (seq !== 0 && l2ss === 0) {
-      return this.refuseIcrq(
-        f,
-        "sublayer_refused",
-        CdnResult.SequencingWithoutSublayer,
-        undefined,
-        `${from} refused: it asks for data sequencing without an L2-Specific Sublayer`,
-        now,
-      );
-    }
-    if (this.sessions.size >= c.maxSessionsPerConnection) {
-      return this.refuseIcrq(
-        f,
-        "too_many_sessions",
-        CdnResult.TemporaryNoFacilities,
-        ErrorCode.InsufficientResources,
-        `${from} refused: ${this.sessions.size} sessions on this connection (the limit)`,
-        now,
-      );
-    }
-    if (this.pending.size >= c.maxPendingSessionsPerConnection) {
-      return this.refuseIcrq(
-        f,
-        "too_many_pending",
-        CdnResult.TemporaryNoFacilities,
-        ErrorCode.InsufficientResources,
-        `${from} refused: ${this.pending.size} sessions already being set up (the limit)`,
-        now,
-      );
-    }
-    const vcId = (f.remoteEndId ?? new Uint8Array(0)).slice();
-    const vcIdText = printableId(vcId);
-    const s: Session = {
-      state: "idle",
-      direction: "incoming",
-      peer: this.peer,
-      localCcid: this.localCcid,
-      localSessionId: 0,
-      remoteSessionId: peerSid,
-      pwType: f.pwType,
-      vcId,
-      rx: { cookie: this.ctx.randomBytes(c.cookieLength), sublayer: false },
-      tx: { cookie: cookie.slice(), sublayer: l2ss === 1 },
-      txSequencing: seq !== 0,
-      txSeq: 0,
-      circuitActive: ((f.circuitStatus ?? CIRCUIT_ACTIVE) & CIRCUIT_ACTIVE) !== 0,
-      callSerial: f.callSerialNumber ?? 0,
-      setupDeadline: now + c.sessionSetupTimeoutMs,
-    };
-    const sid = this.ctx.allocateSession(s);
-    if (sid === 0) {
-      return this.refuseIcrq(
-        f,
-        "session_ids_exhausted",
-        CdnResult.TemporaryNoFacilities,
-        ErrorCode.InsufficientResources,
-        `${from} refused: no free Session ID (global session limit reached)`,
-        now,
-      );
-    }
-    // Asked last, with the Session ID, so a policy that counts what is being set up (the LAS's
-    // switch limit) sees every session it admitted and nothing refused after it said yes.
-    const refusal = c.sessionPolicy?.({
-      peer: this.peer,
-      hostName: this.peerHostName,
-      pwType: f.pwType,
-      vcId,
-      vcIdText,
-      localSessionId: sid,
-    });
-    if (refusal) {
-      this.ctx.releaseSession(s);
-      return this.refuseIcrq(
-        f,
-        "policy_refused",
-        CdnResult.Administrative,
-        undefined,
-        `ICRQ from ${this.peer} for VC ${vcIdText} refused: ${refusal}`,
-        now,
-      );
-    }
-    this.sessions.set(sid, s);
-    this.byRemote.set(peerSid, s);
-    this.pending.add(s);
-    this.sendMessage({
-      messageType: MT.ICRP,
-      localSessionId: sid,
-      remoteSessionId: peerSid,
-      ...(s.rx.cookie.length > 0 ? { assignedCookie: s.rx.cookie } : {}),
-      pwType: s.pwType,
-      l2SpecificSublayer: 0,
-      dataSequencing: 0,
-      circuitStatus: CIRCUIT_ACTIVE,
-      // Echo the peer's MTU so a Cisco MTU check cannot fail (we carry any size).
-      ...(f.interfaceMtu !== undefined ? { interfaceMtu: f.interfaceMtu } : {}),
-    }, now);
-    transitionSession(s, "wait-connect", `ICRQ for VC ${vcIdText}, sent ICRP`, now, this.trace);
-  }
-
-  /** The session a session message refers to: by our id, else by the peer's. */
-  private findSession(f: Fields): Session | undefined {
-    if (f.remoteSessionId) {
-      const s = this.sessions.get(f.remoteSessionId);
-      if (s) return s;
-    }
-    if (f.localSessionId) return this.byRemote.get(f.localSessionId);
-    return undefined;
-  }
-
-  private unknownSession(name: string, f: Fields): void {
-    this.ctx.count("rx_unknown_session");
-    this.reject(
-      "unknown_session",
-      `${name} from ${this.peer} for unknown session ${f.remoteSessionId ?? 0} ignored`,
-    );
-  }
-
-  private onIcrp(f: Fields, now: number): void {
-    const s = f.remoteSessionId ? this.sessions.get(f.remoteSessionId) : undefined;
-    if (!s || s.state !== "wait-reply") return this.unknownSession("ICRP", f);
-    const peerSid = f.localSessionId ?? 0;
-    const cookie = f.assignedCookie ?? new Uint8Array(0);
-    const l2ss = f.l2SpecificSublayer ?? 0;
-    let problem = "";
-    if (peerSid === 0) problem = "it has no Local Session ID";
-    else if (this.byRemote.has(peerSid)) problem = `its Session ID ${peerSid} is already in use`;
-    else if (cookie.length !== 0 && cookie.length !== 4 && cookie.length !== 8) {
-      problem = `Assigned Cookie of ${cookie.length} bytes`;
-    } else if (l2ss !== 0 && l2ss !== 1) problem = `L2-Specific Sublayer type ${l2ss}`;
-    if (problem) {
-      s.remoteSessionId = peerSid;
-      this.reject("bad_session_id", `ICRP from ${this.peer} refused: ${problem}`);
-      return this.dropSession(s, CdnResult.GeneralError, ErrorCode.OutOfRange, problem, now);
-    }
-    s.remoteSessionId = peerSid;
-    this.byRemote.set(peerSid, s);
-    s.tx = { cookie: cookie.slice(), sublayer: l2ss === 1 };
-    s.txSequencing = (f.dataSequencing ?? 0) !== 0;
-    s.circuitActive = ((f.circuitStatus ?? CIRCUIT_ACTIVE) & CIRCUIT_ACTIVE) !== 0;
-    this.sendMessage({
-      messageType: MT.ICCN,
-      localSessionId: s.localSessionId,
-      remoteSessionId: peerSid,
-      l2SpecificSublayer: 0,
-      dataSequencing: 0,
-      circuitStatus: CIRCUIT_ACTIVE,
-    }, now);
-    this.sessionUp(s, "ICRP received, sent ICCN", now);
-  }
-
-  private onIccn(f: Fields, now: number): void {
-    const s = f.remoteSessionId ? this.sessions.get(f.remoteSessionId) : undefined;
-    if (!s || s.state !== "wait-connect") return this.unknownSession("ICCN", f);
-    if (f.circuitStatus !== undefined) {
-      s.circuitActive = (f.circuitStatus & CIRCUIT_ACTIVE) !== 0;
-    }
-    this.sessionUp(s, "ICCN received", now);
-  }
-
-  private sessionUp(s: Session, why: string, now: number): void {
-    transitionSession(s, "established", why, now, this.trace);
-    this.pending.delete(s);
-    s.setupDeadline = Infinity;
-    this.ctx.emit({ type: "session-up", session: sessionInfo(s) });
-  }
-
-  private onCdn(f: Fields, now: number): void {
-    this.ctx.count("rx_cdn");
-    const s = this.findSession(f);
-    if (!s) return this.unknownSession("CDN", f);
-    this.removeSession(s, `peer sent CDN: ${resultText(f, "cdn")}`, now);
-  }
-
-  private onSli(f: Fields, now: number): void {
-    const s = this.findSession(f);
-    if (!s) return this.unknownSession("SLI", f);
-    if (f.circuitStatus === undefined) return;
-    const active = (f.circuitStatus & CIRCUIT_ACTIVE) !== 0;
-    if (active !== s.circuitActive) {
-      traceAppend(
-        this.trace,
-        now,
-        `session ${s.localSessionId}: peer circuit ${active ? "up" : "down"}`,
-      );
-    }
-    s.circuitActive = active;
-    this.ctx.emit({
-      type: "circuit-status",
-      peer: this.peer,
-      localSessionId: s.localSessionId,
-      active,
-    });
-  }
-
-  /** Sends CDN for a session and forgets it. */
-  dropSession(
-    s: Session,
-    result: number,
-    error: number | undefined,
-    text: string,
-    now: number,
-  ): void {
-    if (this.state !== "closing" && s.state !== "wait-tunnel") {
-      this.sendCdn(s.localSessionId, s.remoteSessionId, result, error, text, now);
-    }
-    this.removeSession(s, `we sent CDN: ${text}`, now);
-    this.flush(now);
-  }
-
-  /** Forgets a session (no message sent) and reports it down. */
-  private removeSession(s: Session, reason: string, now: number): void {
-    transitionSession(s, "idle", reason, now, this.trace);
-    this.sessions.delete(s.localSessionId);
-    if (this.byRemote.get(s.remoteSessionId) === s) this.byRemote.delete(s.remoteSessionId);
-    this.pending.delete(s);
-    this.ctx.releaseSession(s);
-    this.ctx.emit({
-      type: "session-down",
-      peer: this.peer,
-      localCcid: this.localCcid,
-      localSessionId: s.localSessionId,
-      remoteSessionId: s.remoteSessionId,
-      vcIdText: printableId(s.vcId),
-      reason,
-    });
-  }
-
-  /** Sends SLI with our circuit status for an established session. */
-  setCircuit(s: Session, active: boolean, now: number): void {
-    if (s.state !== "established" || this.state !== "established") return;
-    this.sendMessage({
-      messageType: MT.SLI,
-      localSessionId: s.localSessionId,
-      remoteSessionId: s.remoteSessionId,
-      circuitStatus: active ? CIRCUIT_ACTIVE : 0,
-    }, now);
-    this.flush(now);
-  }
-
   // ---------------------------------------------------------------- timers
 
-  /** Timers: retransmission, HELLO, session setup timeout, closing hold. */
+  /** Timers: retransmission, HELLO, session setup timeouts (session.ts), closing hold. */
   poll(now: number): void {
     if (this.finished) return;
     if (this.state === "closing" && now >= this.closeDeadline) {
@@ -1079,18 +593,7 @@ export class ControlConnection {
       }
       this.helloDeadline = now + this.ctx.config.helloIntervalMs;
     }
-    for (const s of [...this.pending]) {
-      if (now >= s.setupDeadline) {
-        this.ctx.count("session_setup_timeout");
-        this.dropSession(
-          s,
-          CdnResult.FsmError,
-          undefined,
-          `session setup timed out in state ${s.state}`,
-          now,
-        );
-      }
-    }
+    this.sessions.poll(now);
     this.flush(now);
   }
 
@@ -1099,7 +602,6 @@ export class ControlConnection {
     if (this.finished) return Infinity;
     let t = Math.min(this.channel.nextDeadline(), this.closeDeadline);
     if (this.state === "established") t = Math.min(t, this.helloDeadline);
-    for (const s of this.pending) if (s.setupDeadline < t) t = s.setupDeadline;
-    return t;
+    return Math.min(t, this.sessions.nextDeadline());
   }
 }

@@ -46,12 +46,7 @@
  */
 import { decodeFields, printableId } from "./avp_fields.ts";
 import { MessageType as MT } from "./constants.ts";
-import {
-  type ConnectionState,
-  ControlConnection,
-  sessionInfo,
-  type SessionOpen,
-} from "./control_connection.ts";
+import { type ConnectionState, ControlConnection } from "./control_connection.ts";
 import { emitData, parseData } from "./data_header.ts";
 import { demux } from "./data_header.ts";
 import { type ControlMessage, messageTypeOf, parseControl } from "./control_message.ts";
@@ -59,7 +54,13 @@ import { type EndpointConfig, resolveConfig, type ResolvedConfig } from "./endpo
 import type { L2tpEvent, RejectCode } from "./events.ts";
 import { IdAllocator } from "./id_allocator.ts";
 import { CdnResult, StopCcnResult } from "./constants.ts";
-import type { Session, SessionInfo, TraceEntry } from "./session.ts";
+import {
+  type Session,
+  type SessionInfo,
+  sessionInfo,
+  type SessionOpen,
+  type TraceEntry,
+} from "./session.ts";
 
 /**
  * StopCCN retransmission timer at shutdown: six tries (the default five
@@ -420,7 +421,7 @@ export class L2tpEndpoint {
   ): { ok: true; localSessionId: number } | { ok: false; reason: string } {
     const c = this.byLocal.get(localCcid);
     if (!c) return { ok: false, reason: `no control connection ${localCcid}` };
-    return c.openSession(req, now);
+    return c.sessions.openSession(req, now);
   }
 
   /** Tears a session down with CDN (result 3, administrative, unless given). */
@@ -433,7 +434,7 @@ export class L2tpEndpoint {
     const s = this.sessionsById.get(localSessionId);
     const c = s && this.byLocal.get(s.localCcid);
     if (!s || !c) return false;
-    c.dropSession(s, result, undefined, why, now);
+    c.sessions.dropSession(s, result, undefined, why, now);
     return true;
   }
 
@@ -461,7 +462,7 @@ export class L2tpEndpoint {
     const s = this.sessionsById.get(localSessionId);
     const c = s && this.byLocal.get(s.localCcid);
     if (!s || !c || s.state !== "established") return false;
-    c.setCircuit(s, active, now);
+    c.sessions.setCircuit(s, active, now);
     return true;
   }
 

@@ -19,34 +19,16 @@
  *   Only the two nodes' ephemeral and static keys enter the session keys.
  * - **Revocation**: REVOKE from the supernode ends every session with that
  *   key at once; a peer session can never be renewed without a fresh vouch.
- * - **Roster** (`PeerDirectory` for NodeCore): ROSTER_REQUEST right after
- *   each registration (REGISTER_ACK) and every `rosterIntervalMs` (5 s) with the
- *   digest of the list it holds; the supernode answers only when the list of
- *   the network's other registered nodes changed. NodeCore fans broadcasts
- *   out to those nodes over the peer sessions, so no key that opens a
- *   broadcast ever leaves the nodes. Until the first ROSTER the request
- *   carries a random digest (never the empty list's), so the supernode
- *   answers even a lone node and "no roster yet" ends with the first answer.
- * - **Broadcast hold**: a broadcast NodeCore sends before this node has
- *   ever had a ROSTER (the moments after the first REGISTER_ACK) is kept
- *   (`holdBroadcast`: at most `maxHeldBroadcasts`, 16, for `broadcastHoldMs`,
- *   2 s) and handed back for the fan-out once the ROSTER comes
- *   (`takeBroadcasts`), so the first ARP request after a start is not lost.
- *   A known roster stays known for the life of this object, across
- *   re-registrations and supernode restarts: the list from before is still
- *   the best guess (peer sessions outlive the supernode, and a restarted
- *   supernode's first list may miss nodes that have not come back yet);
- *   the next ROSTER replaces it. An empty ROSTER is a known roster: nothing
- *   is held, NodeCore counts `tx_broadcast_no_peers`.
- * - **Peer keys are pinned**: a key the supernode vouches for (PEER_KEY or a
- *   relayed handshake) must match the node's own view. With `trusted` (the
- *   daemon's `peers` list) only listed keys are accepted, each for its id
- *   when one is given; otherwise the first key seen for a node id is pinned
- *   (trust on first use) for `pinAgeMs` (7 days, the supernode's binding
- *   age) after it was last seen, and a different key for that id is refused
- *   (`peer_key_refused` event) until the pin ages out, the supernode revokes
- *   the pinned key, or the operator removes it (`importPins`). So a
- *   compromised supernode cannot put itself between two nodes that have met.
+ * - **Roster** (`PeerDirectory` for NodeCore, `roster.ts`): the network's
+ *   other registered nodes, asked for after each registration and every
+ *   `rosterIntervalMs` (5 s), so NodeCore fans broadcasts out over the peer
+ *   sessions; broadcasts sent before the first ROSTER are held for it
+ *   (`holdBroadcast`, `takeBroadcasts`).
+ * - **Peer keys are pinned** (`pins.ts`): a key the supernode vouches for
+ *   (PEER_KEY or a relayed handshake) must match the node's own view (the
+ *   daemon's `peers` list, or the key first seen for that id), so a
+ *   compromised supernode cannot put itself between two nodes that have
+ *   met. A refusal is reported (`peer_key_refused` event).
  *
  * ```
  *   datagram --> receive(from, bytes, now)
@@ -57,10 +39,9 @@
  * Tables: vouched peer keys (bound `maxPeers`, 10 min), pending handshakes
  * (bound `maxPeers`, 5 s), attempts per peer (bound `maxPeers`), newest peer
  * HS_INIT timestamps (bound `maxPins`, LRU), answered peer HS_INITs (bound
- * 1024), pins (bound
- * `maxPins`, least recently seen evicted, `pinAgeMs`), roster (MAX_ROSTER),
- * held broadcasts (`maxHeldBroadcasts`, `broadcastHoldMs`, newest dropped when
- * full).
+ * 1024); pins (`pins.ts`: bound `maxPins`, least recently seen evicted,
+ * `pinAgeMs`), roster and held broadcasts (`roster.ts`: MAX_ROSTER;
+ * `maxHeldBroadcasts`, `broadcastHoldMs`, newest dropped when full).
  *
  * - **Replay and cookies** (issue 13): every HS_INIT carries a TAI64N
  *   timestamp of the wall clock the caller passes (`wall`, ms since 1970;
@@ -97,13 +78,13 @@ import {
   writeResp,
 } from "./handshake.ts";
 import { checkHeader, HDR } from "./header.ts";
+import { type PeerKeyRefusal, PeerPins, PIN_AGE_MS, type TrustedPeer } from "./pins.ts";
 import { SourceLimiter } from "./rate_limit.ts";
+import { Roster } from "./roster.ts";
 import {
   addHopTag,
   checkVouch,
-  MAX_ROSTER,
   parseSecBody,
-  rosterDigest,
   SealedType,
   type SecMessage,
   secPacket,
@@ -149,19 +130,6 @@ export interface SecureNodeConfig {
   /** Most pins (default 4096). */
   maxPins?: number;
 }
-
-/** A peer key the node accepts (`SecureNodeConfig.trusted`). */
-export interface TrustedPeer {
-  key: Uint8Array;
-  /** The only node id this key may hold (any when absent). */
-  id?: number;
-}
-
-/** Why a vouched peer key was refused. */
-export type PeerKeyRefusal = "pin_mismatch" | "not_trusted" | "trusted_for_other_id";
-
-/** Default `pinAgeMs`: the supernode's id binding age. */
-export const PIN_AGE_MS = 7 * 24 * 3600_000;
 
 /** What the node's security layer reports. */
 export type SecurityNodeEvent =
@@ -210,21 +178,10 @@ export class SecureNode implements PeerDirectory {
   private readonly c: Required<
     Omit<SecureNodeConfig, "limits" | "psk" | "requestedId" | "trusted">
   >;
-  private readonly trusted: readonly TrustedPeer[];
-  /** node id -> pinned key (trust on first use). Bound: maxPins. */
-  private readonly pins = new Map<number, { key: Uint8Array; seen: number }>();
-  /** The other registered nodes of the network (from ROSTER), ascending. */
-  private rosterIds: number[] = [];
-  private rosterSum = rosterDigest([]);
-  /** A ROSTER came (ever, for this object): broadcasts need not wait. */
-  private rosterKnown = false;
-  /**
-   * Broadcast frames (copies) waiting for the first roster, oldest first.
-   * Bound: maxHeldBroadcasts, broadcastHoldMs.
-   */
-  private heldBroadcasts: { at: number; frame: Uint8Array }[] = [];
-  private nextRosterAt = Infinity;
-  private seenRegistrations = 0;
+  /** Trusted keys and first-use pins. Bound: maxPins. */
+  private readonly pins: PeerPins;
+  /** The network's other nodes, and broadcasts waiting for the first list. */
+  private readonly roster: Roster;
   private readonly psk: Uint8Array;
   private readonly requestedId: number;
   private readonly out: Backlog<Outgoing>;
@@ -266,7 +223,18 @@ export class SecureNode implements PeerDirectory {
       maxPins: 4096,
       ...c,
     };
-    this.trusted = (c.trusted ?? []).map((t) => ({ ...t, key: t.key.slice() }));
+    this.pins = new PeerPins({
+      suite: c.suite,
+      trusted: c.trusted ?? [],
+      pinAgeMs: this.c.pinAgeMs,
+      maxPins: this.c.maxPins,
+    }, this.counters);
+    this.roster = new Roster({
+      suite: c.suite,
+      rosterIntervalMs: this.c.rosterIntervalMs,
+      broadcastHoldMs: this.c.broadcastHoldMs,
+      maxHeldBroadcasts: this.c.maxHeldBroadcasts,
+    }, this.counters);
     this.psk = c.psk?.slice() ?? new Uint8Array(32);
     this.requestedId = c.requestedId ?? 0;
     this.sealer = new SecureSealer({ suite: c.suite, role: "node", limits: c.limits });
@@ -465,9 +433,7 @@ export class SecureNode implements PeerDirectory {
           if (this.suite.equal(p.state.rs, v.publicKey)) this.pending.delete(id);
         }
         // The supernode says this key is gone: its id may go to another key.
-        for (const [peer, pin] of this.pins) {
-          if (this.suite.equal(pin.key, v.publicKey)) this.pins.delete(peer);
-        }
+        this.pins.forgetKey(v.publicKey);
         this.counters.add("revoked");
         if (n > 0) {
           this.events.push({
@@ -480,13 +446,8 @@ export class SecureNode implements PeerDirectory {
         return;
       }
       case "roster": {
-        const ids = [...new Set(v.ids)].filter((id) => id !== this.ownId() && id !== 0)
-          .sort((a, b) => a - b).slice(0, MAX_ROSTER);
-        this.rosterIds = ids;
-        this.rosterSum = v.digest;
-        this.rosterKnown = true;
-        this.counters.add("rosters");
-        this.events.push({ type: "roster", peers: ids.length });
+        const peers = this.roster.apply(v.ids, v.digest, this.ownId());
+        this.events.push({ type: "roster", peers });
         return;
       }
       default:
@@ -499,57 +460,16 @@ export class SecureNode implements PeerDirectory {
    * list or pin); pins it on first use. A refusal is counted and reported.
    */
   private acceptKey(peer: number, key: Uint8Array, now: number): boolean {
-    let reason: PeerKeyRefusal | null = null;
-    let pinned: Uint8Array | undefined;
-    if (this.trusted.length > 0) {
-      const t = this.trusted.find((x) => this.suite.equal(x.key, key));
-      if (t === undefined) reason = "not_trusted";
-      else if (t.id !== undefined && t.id !== peer) reason = "trusted_for_other_id";
-    } else {
-      const pin = this.pins.get(peer);
-      if (pin !== undefined && !this.suite.equal(pin.key, key)) {
-        if (now - pin.seen < this.c.pinAgeMs) {
-          reason = "pin_mismatch";
-          pinned = pin.key;
-        } else {
-          this.pins.delete(peer);
-          this.counters.add("pins_aged");
-        }
-      }
-      if (reason === null) this.pin(peer, key, now);
-    }
-    if (reason === null) return true;
-    this.counters.add(`peer_key_refused_${reason}`);
+    const r = this.pins.accept(peer, key, now);
+    if (r === null) return true;
     this.events.push({
       type: "peer_key_refused",
       peer,
       key: fingerprint(key),
-      ...(pinned ? { pinned: fingerprint(pinned) } : {}),
-      reason,
+      ...(r.pinned ? { pinned: fingerprint(r.pinned) } : {}),
+      reason: r.reason,
     });
     return false;
-  }
-
-  private pin(peer: number, key: Uint8Array, now: number): void {
-    const old = this.pins.get(peer);
-    if (old !== undefined) {
-      old.seen = now;
-      return;
-    }
-    if (this.pins.size >= this.c.maxPins) {
-      let oldest: number | undefined;
-      let at = Infinity;
-      for (const [id, p] of this.pins) {
-        if (p.seen < at) {
-          at = p.seen;
-          oldest = id;
-        }
-      }
-      if (oldest !== undefined) this.pins.delete(oldest);
-      this.counters.add("pins_evicted");
-    }
-    this.pins.set(peer, { key: key.slice(), seen: now });
-    this.counters.add("pins_added");
   }
 
   /**
@@ -557,9 +477,7 @@ export class SecureNode implements PeerDirectory {
    * seen]. Nothing secret (public keys).
    */
   exportPins(now: number): [number, string, number][] {
-    return [...this.pins].map((
-      [id, p],
-    ) => [id, hexOf(p.key), Math.max(0, Math.round(now - p.seen))]);
+    return this.pins.exportPins(now);
   }
 
   /**
@@ -568,18 +486,7 @@ export class SecureNode implements PeerDirectory {
    * returns how many were taken.
    */
   importPins(data: unknown, now: number): number {
-    this.pins.clear();
-    if (!Array.isArray(data)) return 0;
-    for (const e of data) {
-      if (!Array.isArray(e) || e.length !== 3) continue;
-      const [id, key, age] = e;
-      if (!Number.isInteger(id) || id < 1 || id > 0xfffe) continue;
-      if (typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key)) continue;
-      if (typeof age !== "number" || !(age >= 0) || age >= this.c.pinAgeMs) continue;
-      if (this.pins.size >= this.c.maxPins) break;
-      this.pins.set(id, { key: fromHex(key), seen: now - age });
-    }
-    return this.pins.size;
+    return this.pins.importPins(data, now);
   }
 
   /** Pinned node ids (tests, status). */
@@ -587,21 +494,9 @@ export class SecureNode implements PeerDirectory {
     return this.pins.size;
   }
 
-  /**
-   * A node the supernode vouched for in a handshake is a registered member:
-   * broadcasts go to it before the next ROSTER names it. The digest stays
-   * the supernode's, so the next ROSTER_REQUEST still fetches the real list.
-   */
-  private learnPeer(peer: number): void {
-    const ids = this.rosterIds;
-    if (ids.includes(peer) || ids.length >= MAX_ROSTER) return;
-    this.rosterIds = [...ids, peer].sort((a, b) => a - b);
-    this.counters.add("roster_learned");
-  }
-
   /** PeerDirectory: the other registered nodes of the network (from the last ROSTER). */
   broadcastPeers(): readonly number[] {
-    return this.rosterIds;
+    return this.roster.ids;
   }
 
   /** PeerDirectory: peers whose session became usable since the last call. */
@@ -611,7 +506,7 @@ export class SecureNode implements PeerDirectory {
 
   /** PeerDirectory: true when `takeReady` or `takeBroadcasts` has something. */
   hasReady(): boolean {
-    return this.sealer.hasReady() || (this.rosterKnown && this.heldBroadcasts.length > 0);
+    return this.sealer.hasReady() || this.roster.hasHeld();
   }
 
   /**
@@ -620,15 +515,7 @@ export class SecureNode implements PeerDirectory {
    * the roster is known and the caller fans it out to `broadcastPeers` now.
    */
   holdBroadcast(frame: Uint8Array, now: number): boolean {
-    if (this.rosterKnown) return false;
-    this.expireBroadcasts(now);
-    if (this.heldBroadcasts.length >= this.c.maxHeldBroadcasts) {
-      this.counters.add("broadcast_held_dropped_overflow");
-      return true;
-    }
-    this.heldBroadcasts.push({ at: now, frame: frame.slice() });
-    this.counters.add("broadcast_held");
-    return true;
+    return this.roster.hold(frame, now);
   }
 
   /**
@@ -637,30 +524,7 @@ export class SecureNode implements PeerDirectory {
    * `broadcastHoldMs` are dropped and counted instead.
    */
   takeBroadcasts(now: number): Uint8Array[] {
-    this.expireBroadcasts(now);
-    if (!this.rosterKnown || this.heldBroadcasts.length === 0) return [];
-    const frames = this.heldBroadcasts.map((h) => h.frame);
-    this.heldBroadcasts = [];
-    this.counters.add("broadcast_held_sent", frames.length);
-    return frames;
-  }
-
-  private expireBroadcasts(now: number): void {
-    const h = this.heldBroadcasts;
-    let n = 0;
-    while (n < h.length && now - h[n].at >= this.c.broadcastHoldMs) n++;
-    if (n === 0) return;
-    this.heldBroadcasts = h.slice(n);
-    this.counters.add("broadcast_held_dropped_age", n);
-  }
-
-  /** The digest a ROSTER_REQUEST carries: random (never the empty list's) until the first ROSTER. */
-  private requestDigest(): number {
-    if (this.rosterKnown) return this.rosterSum;
-    const b = new Uint8Array(4);
-    this.suite.randomBytes(b);
-    const d = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
-    return d === rosterDigest([]) ? (d ^ 1) >>> 0 : d;
+    return this.roster.take(now);
   }
 
   private rememberKey(peer: number, key: Uint8Array, now: number): void {
@@ -776,7 +640,7 @@ export class SecureNode implements PeerDirectory {
       if (tagged === null) return this.counters.add("hs_counter_exhausted");
       this.out.push({ to: this.c.supernode, bytes: tagged });
       this.counters.add("hs_peer_answered");
-      this.learnPeer(sender);
+      this.roster.learn(sender);
       this.events.push({
         type: "peer_session",
         peer: sender,
@@ -846,7 +710,7 @@ export class SecureNode implements PeerDirectory {
     this.sealer.setNow(now);
     if (!this.started) return;
     this.sealer.sweep(now);
-    this.expireBroadcasts(now);
+    this.roster.expire(now);
     const sn = this.snSession();
     const p = this.snPending;
     if (p !== null && now - p.at >= this.c.handshakeTimeoutMs) {
@@ -875,19 +739,11 @@ export class SecureNode implements PeerDirectory {
       if (now - k.at >= 600_000) this.peerKeys.delete(peer);
     }
     if (sn === undefined || this.ownId() === 0) return;
-    if (this.sealer.registrations !== this.seenRegistrations) {
-      // Registered (again): the supernode knows our id now and answers a roster request.
-      this.seenRegistrations = this.sealer.registrations;
-      this.nextRosterAt = now;
-    }
-    if (now >= this.nextRosterAt) {
-      this.nextRosterAt = now + this.c.rosterIntervalMs;
-      this.sendToSupernode({ kind: "roster_request", digest: this.requestDigest() });
+    if (this.roster.requestDue(now, this.sealer.registrations)) {
+      this.sendToSupernode({ kind: "roster_request", digest: this.roster.requestDigest() });
       this.counters.add("roster_requests");
       // Pins of peers we have a session with stay fresh.
-      for (const [peer, pin] of this.pins) {
-        if (this.sealer.currentFor(this.c.network, peer) !== undefined) pin.seen = now;
-      }
+      this.pins.refresh(now, (peer) => this.sealer.currentFor(this.c.network, peer) !== undefined);
     }
     const want = new Set(this.sealer.wanted);
     for (const s of this.sealer.currentSessions()) {
@@ -939,11 +795,9 @@ export class SecureNode implements PeerDirectory {
     }
     if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);
     else if (this.sealer.registersUnanswered >= 2) d = Math.min(d, this.nextSnAt);
-    if (sn !== undefined && this.ownId() !== 0) d = Math.min(d, this.nextRosterAt);
-    if (this.heldBroadcasts.length > 0) {
-      d = Math.min(d, this.heldBroadcasts[0].at + this.c.broadcastHoldMs);
-    }
-    if (this.sealer.registrations !== this.seenRegistrations) return 0; // ask for the roster now
+    if (sn !== undefined && this.ownId() !== 0) d = Math.min(d, this.roster.nextRequestAt);
+    d = Math.min(d, this.roster.heldDeadline());
+    if (this.roster.registeredSinceRequest(this.sealer.registrations)) return 0; // ask for the roster now
     for (const p of this.pending.values()) d = Math.min(d, p.at + this.c.handshakeTimeoutMs);
     for (const a of this.attempts.values()) d = Math.min(d, a.at);
     for (const peer of this.sealer.wanted) if (!this.attempts.has(peer)) return 0; // due now
@@ -990,11 +844,11 @@ export class SecureNode implements PeerDirectory {
       sessions,
       initTimestamps: this.peerTimestamps.size,
       cookie: this.cookie !== null,
-      roster: this.rosterIds.length,
-      rosterIds: this.rosterIds.slice(),
-      rosterKnown: this.rosterKnown,
+      roster: this.roster.ids.length,
+      rosterIds: this.roster.ids.slice(),
+      rosterKnown: this.roster.known,
       pins: this.pins.size,
-      heldBroadcasts: this.heldBroadcasts.length,
+      heldBroadcasts: this.roster.heldCount,
       counters: {
         ...this.counters.snapshot(),
         ...this.sealer.counters.snapshot(),
@@ -1009,16 +863,4 @@ export class SecureNode implements PeerDirectory {
 function answeredKeyIdOfHeader(p: Uint8Array): number {
   if (p.length < HEADER_LENGTH) return -1;
   return new DataView(p.buffer, p.byteOffset, p.byteLength).getUint32(HDR.KEY_ID);
-}
-
-function hexOf(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += b[i].toString(16).padStart(2, "0");
-  return s;
-}
-
-function fromHex(s: string): Uint8Array {
-  const b = new Uint8Array(s.length / 2);
-  for (let i = 0; i < b.length; i++) b[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-  return b;
 }

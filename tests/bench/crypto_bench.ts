@@ -14,13 +14,12 @@ import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import {
   Aead,
   type AeadAlgorithm,
-  hkdfSha256,
   hmacSha256,
   libcrypto,
   randomBytes,
   x25519,
-  x25519KeyPair,
 } from "../../ffi/crypto.ts";
+import { hkdfSha256, x25519KeyPair } from "../lab/crypto_extra.ts";
 import { ReplayWindow, writeCounterNonce } from "../../core/replay.ts";
 
 const KEY = randomBytes(new Uint8Array(32));

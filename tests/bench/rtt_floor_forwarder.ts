@@ -43,7 +43,8 @@ import { openTap } from "../../ffi/tap.ts";
 import { openUdp } from "../../ffi/udp.ts";
 import { Arena, C, libc, size } from "../../ffi/libc.ts";
 import { parseIp } from "../../ffi/addr.ts";
-import { Aead, AEAD_TAG_BYTES, warmUpAead } from "../../ffi/crypto.ts";
+import { Aead, AEAD_TAG_BYTES } from "../../ffi/crypto.ts";
+import { warmUpAead } from "../lab/crypto_warmup.ts";
 
 /** Header of a sealed datagram: the 12-byte nonce. */
 const HDR = 12;

@@ -35,7 +35,8 @@ import { SecureNode } from "../../core/vpn/secure_node.ts";
 import { SecureSupernode } from "../../core/vpn/secure_supernode.ts";
 import type { StaticKey } from "../../core/vpn/handshake.ts";
 import { ffiCryptoSuite } from "../../cmd/vpn_crypto.ts";
-import { warmUpAead, x25519PublicKey } from "../../ffi/crypto.ts";
+import { x25519PublicKey } from "../../ffi/crypto.ts";
+import { warmUpAead } from "../lab/crypto_warmup.ts";
 
 /** `L2_BENCH_WARM=1`: call `warmUpAead()` first, as a daemon may at start. */
 const WARM = Deno.env.get("L2_BENCH_WARM") === "1";

@@ -1,6 +1,7 @@
 /**
- * ffi/crypto.ts beyond the published vectors: AEAD cross-checked against
- * @noble/ciphers and WebCrypto on random inputs, tampering, buffer rules,
+ * ffi/crypto.ts (and tests/lab/crypto_extra.ts) beyond the published
+ * vectors: AEAD cross-checked against @noble/ciphers and WebCrypto on random
+ * inputs, tampering, buffer rules,
  * context reuse after failures, the other primitives against WebCrypto, and
  * handle accounting over many iterations (no leaks).
  */
@@ -14,23 +15,25 @@ import {
   type AeadBackend,
   aeadBackend,
   CryptoError,
-  cryptoHandles,
-  ed25519KeyPair,
-  ed25519PublicKey,
-  ed25519Sign,
-  ed25519Verify,
-  hkdfSha256,
   hmacSha256,
   libcrypto,
   randomBytes,
   sha256,
   sodiumInfo,
   timingSafeEqual,
-  warmUpAead,
   x25519,
-  x25519KeyPair,
   x25519PublicKey,
 } from "../../ffi/crypto.ts";
+import {
+  cryptoHandles,
+  ed25519KeyPair,
+  ed25519PublicKey,
+  ed25519Sign,
+  ed25519Verify,
+  hkdfSha256,
+  x25519KeyPair,
+} from "../lab/crypto_extra.ts";
+import { warmUpAead } from "../lab/crypto_warmup.ts";
 import { writeCounterNonce } from "../../core/replay.ts";
 
 const ALGS: AeadAlgorithm[] = ["aes-256-gcm", "chacha20-poly1305"];

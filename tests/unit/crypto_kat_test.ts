@@ -1,5 +1,6 @@
 /**
- * Known-answer tests for ffi/crypto.ts from the published vectors:
+ * Known-answer tests for ffi/crypto.ts (and tests/lab/crypto_extra.ts: HKDF,
+ * Ed25519) from the published vectors:
  * RFC 8439 2.8.2, McGrew-Viega GCM test cases 13-16 (AES-256, 96-bit IV),
  * RFC 7748 5.2 and 6.1, RFC 5869 A.1-A.3, RFC 4231 4.2-4.8, RFC 8032 7.1
  * (tests 1-3 and SHA(abc)), FIPS 180-2 SHA-256 examples.
@@ -9,17 +10,19 @@ import {
   Aead,
   type AeadAlgorithm,
   type AeadBackend,
+  hmacSha256,
+  sha256,
+  x25519,
+  x25519PublicKey,
+} from "../../ffi/crypto.ts";
+import {
   ed25519PublicKey,
   ed25519Sign,
   ed25519Verify,
   hkdfExpand,
   hkdfExtract,
   hkdfSha256,
-  hmacSha256,
-  sha256,
-  x25519,
-  x25519PublicKey,
-} from "../../ffi/crypto.ts";
+} from "../lab/crypto_extra.ts";
 
 function hex(s: string): Uint8Array {
   const t = s.replace(/[\s:]/g, "");

@@ -9,11 +9,8 @@ import type { CryptoSuite } from "../../core/vpn/crypto_suite.ts";
 import type { StaticKey } from "../../core/vpn/handshake.ts";
 import { type Member, type MemberMode, Members } from "../../core/vpn/members.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
-import {
-  SecureNode,
-  type SecurityNodeEvent,
-  type TrustedPeer,
-} from "../../core/vpn/secure_node.ts";
+import type { TrustedPeer } from "../../core/vpn/pins.ts";
+import { SecureNode, type SecurityNodeEvent } from "../../core/vpn/secure_node.ts";
 import { SecureSupernode, type SecuritySupernodeEvent } from "../../core/vpn/secure_supernode.ts";
 import type { SessionLimits } from "../../core/vpn/session_keys.ts";
 import { SupernodeCore } from "../../core/vpn/supernode.ts";
