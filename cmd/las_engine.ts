@@ -50,7 +50,15 @@ import { IdAllocator } from "../core/l2tp/id_allocator.ts";
 import { Drop, LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
 import { formatMac } from "../core/mac.ts";
 import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
-import { formatIp, ipEquals, isV4, parseIp, v4Number } from "../ffi/addr.ts";
+import {
+  formatIp,
+  ipEquals,
+  isV4,
+  parseIp,
+  parsePrefix,
+  prefixContains as prefixHolds,
+  v4Number,
+} from "../core/addr.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 import type { PacketErrorSink } from "./kit/contain.ts";
@@ -111,29 +119,18 @@ export interface PeerPrefix {
   text: string;
 }
 
-/** Parses "192.0.2.0/24" or "2001:db8::/32" (or a bare address) into a `PeerPrefix`. */
+/**
+ * Parses "192.0.2.0/24" or "2001:db8::/32" (or a bare address) into a
+ * `PeerPrefix`, with `core/addr.ts` `parsePrefix`.
+ */
 export function peerPrefix(text: string): PeerPrefix | string {
-  const [addr, len, extra] = text.split("/");
-  if (extra !== undefined) return `expected ADDRESS/PREFIX, got ${JSON.stringify(text)}`;
-  const r = parseIp(addr);
-  if (!r.ok) return r.reason;
-  const v4 = isV4(r.value);
-  const max = v4 ? 32 : 128;
-  const n = len === undefined ? max : Number(len);
-  if (!/^\d{1,3}$/.test(len ?? String(max)) || n > max) {
-    return `prefix length must be 0..${max}, got ${len}`;
-  }
-  return { ip: r.value, bits: v4 ? 96 + n : n, text };
+  const r = parsePrefix(text, true);
+  return r.ok ? { ...r.value, text } : r.reason;
 }
 
-/** True when `ip` is inside `p`. */
+/** True when `ip` is inside `p` (`core/addr.ts`). */
 export function prefixContains(p: PeerPrefix, ip: Ip16): boolean {
-  let bits = p.bits;
-  for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((p.ip[i] & mask) !== (ip[i] & mask)) return false;
-  }
-  return true;
+  return prefixHolds(p, ip);
 }
 
 /** Longest Remote End ID (VC id) a session may carry, bytes; a Cisco VC id is a 32-bit number. */

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { ipEquals, isV4, parseIp } from "../ffi/addr.ts";
+import { ipEquals, isV4, parseIp } from "../core/addr.ts";
 import { IoLoop } from "../ffi/loop.ts";
 import { inNetns } from "../ffi/netns.ts";
 import { openRawIp } from "../ffi/raw.ts";

@@ -76,7 +76,7 @@ import {
 } from "./vpn_security.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import type { MacKey } from "../core/mac.ts";
-import { formatIp, type Ip16, isV4, parseIp } from "../ffi/addr.ts";
+import { formatIp, type Ip16, isV4, parseIp, parsePrefix, prefixContains } from "../core/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { openTap, type TapDevice } from "../ffi/tap.ts";
 import { E, OsError } from "../ffi/libc.ts";
@@ -239,15 +239,8 @@ async function resolveSupernode(host: string): Promise<Ip16> {
 }
 
 function inPrefix(addr: string, p: Cidr): boolean {
-  const a = parseIp(addr), b = parseIp(p.address);
-  if (!a.ok || !b.ok || isV4(a.value) !== isV4(b.value)) return false;
-  const bits = (isV4(a.value) ? 96 : 0) + p.prefix;
-  for (let i = 0; i < 128; i++) {
-    if (i >= bits) return true;
-    const m = 0x80 >> (i & 7);
-    if ((a.value[i >> 3] & m) !== (b.value[i >> 3] & m)) return false;
-  }
-  return true;
+  const a = parseIp(addr), b = parsePrefix(`${p.address}/${p.prefix}`);
+  return a.ok && b.ok && prefixContains(b.value, a.value);
 }
 
 /** The node's local endpoints for punching (see the module doc). */

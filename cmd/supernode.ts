@@ -64,7 +64,7 @@ import {
   networkSecret,
   toMembers,
 } from "./vpn_security.ts";
-import { formatIp, parseIp } from "../ffi/addr.ts";
+import { formatIp, parseIp } from "../core/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { sha256 } from "../ffi/crypto.ts";
 import { IoLoop } from "../ffi/loop.ts";

@@ -4,7 +4,7 @@
  * (a bounded cache), receiving a batch from a `DatagramTransport` into a core,
  * and sending a core's outgoing datagrams.
  *
- * The cores name endpoints as `ffi/addr.ts` `formatEndpoint` writes them
+ * The cores name endpoints as `core/addr.ts` `formatEndpoint` writes them
  * (`192.0.2.1:7654`, `[2001:db8::1]:7654`); a dual-stack socket reports IPv4
  * peers as `::ffff:a.b.c.d`, which `formatEndpoint` prints as `a.b.c.d`.
  *
@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { type Endpoint, formatEndpoint, parseEndpoint } from "../ffi/addr.ts";
+import { type Endpoint, formatEndpoint, parseEndpoint } from "../core/addr.ts";
 import type { DatagramTransport } from "../ffi/types.ts";
 import { DatagramSocket, groSegments } from "../ffi/dgram.ts";
 import type { Outgoing } from "../core/vpn/backlog.ts";

@@ -34,7 +34,7 @@ import { openTap } from "../ffi/tap.ts";
 import { openPacket, type PacketDevice } from "../ffi/packet.ts";
 import type { FrameDevice } from "../ffi/types.ts";
 import { IoLoop } from "../ffi/loop.ts";
-import { parseIp } from "../ffi/addr.ts";
+import { parseIp } from "../core/addr.ts";
 import type { DatagramSocket } from "../ffi/dgram.ts";
 
 /** Keys of an `xconnect:` section. */

@@ -35,7 +35,7 @@ import type { DatagramTransport, Endpoint, FrameDevice } from "../ffi/types.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 import type { PacketErrorSink } from "./kit/contain.ts";
-import { formatIp } from "../ffi/addr.ts";
+import { formatIp } from "../core/addr.ts";
 
 /** How the edge is set up. */
 export interface XconnectOptions {

@@ -48,7 +48,8 @@
  *
  * @module
  */
-import { type Endpoint, type Ip16, readSockaddr, setV4, writeSockaddr } from "./addr.ts";
+import { type Endpoint, type Ip16, setV4 } from "../core/addr.ts";
+import { readSockaddr, writeSockaddr } from "./addr.ts";
 import {
   Arena,
   C,

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { type Ip16, isV4, parseIp } from "./addr.ts";
+import { type Ip16, isV4, parseIp } from "../core/addr.ts";
 import {
   type BatchOptions,
   bindSocket,

@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { type Ip16, isV4, readSockaddr, sockaddrLen, writeSockaddr } from "./addr.ts";
+import { type Ip16, isV4 } from "../core/addr.ts";
+import { readSockaddr, sockaddrLen, writeSockaddr } from "./addr.ts";
 import { C, cbuf, closeQuietly, libc } from "./libc.ts";
 
 /** The kernel's source address for packets to `dest`, or null when there is no route. */

@@ -13,7 +13,7 @@
  */
 import { C } from "./libc.ts";
 import { setIntOpt } from "./dgram.ts";
-import type { Endpoint } from "./addr.ts";
+import type { Endpoint } from "../core/addr.ts";
 import type { DatagramTransport } from "./types.ts";
 
 /**

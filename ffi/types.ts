@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Endpoint, Ip16 } from "./addr.ts";
+import type { Endpoint, Ip16 } from "../core/addr.ts";
 
 export type { Endpoint, Ip16 };
 

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { type Endpoint, formatEndpoint, isV4, parseEndpoint } from "./addr.ts";
+import { type Endpoint, formatEndpoint, isV4, parseEndpoint } from "../core/addr.ts";
 import {
   type BatchOptions,
   bindSocket,

@@ -20,7 +20,7 @@
  */
 import { formatHostPort, type HostPort } from "./config.ts";
 import { hmacSha256, randomBytes, timingSafeEqual } from "../../ffi/crypto.ts";
-import { type Ip16, isV4, parseIp } from "../../ffi/addr.ts";
+import { isLoopback, parseIp } from "../../core/addr.ts";
 
 /** What the endpoint serves. */
 export interface ApiHandlers {
@@ -80,12 +80,6 @@ export function sameSecret(a: string, b: string): boolean {
   return tokenCheck(b)(a);
 }
 
-function isLoopbackIp(ip: Ip16): boolean {
-  if (isV4(ip)) return ip[12] === 127; // 127.0.0.0/8, also written ::ffff:127.x.y.z
-  for (let i = 0; i < 15; i++) if (ip[i] !== 0) return false;
-  return ip[15] === 1; // ::1
-}
-
 /**
  * True when an endpoint on `host` can only be reached from this host:
  * 127.0.0.0/8, `::1`, either written as an IPv4-mapped address
@@ -104,7 +98,7 @@ function isLoopbackIp(ip: Ip16): boolean {
 export function isLoopbackHost(host: string): boolean {
   if (host.toLowerCase() === "localhost") return true;
   const ip = parseIp(host);
-  return ip.ok && isLoopbackIp(ip.value);
+  return ip.ok && isLoopback(ip.value);
 }
 
 /** Below this many characters a token is logged as guessable. */

@@ -31,6 +31,7 @@ import {
   type Scalar,
 } from "yaml";
 import { formatMac, isGroup, type MacKey, parseMac } from "../../core/mac.ts";
+import { parseIp, parsePort, parsePrefix, splitHostPort } from "../../core/addr.ts";
 
 /** A configuration or command-line value that cannot be used; exit code 2. */
 export class ConfigError extends Error {
@@ -187,38 +188,44 @@ export function formatHostPort(hp: HostPort): string {
   return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
 
-/** Parses `host:port`, `[v6]:port`, or `host` alone when a default port is known. */
+const HOST_NAME =
+  /^[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9])?)*\.?$/;
+
+/**
+ * Parses `host:port`, `[v6]:port`, or `host` alone when a default port is
+ * known. The text is split and an address checked by `core/addr.ts` (the one
+ * address parser); a host that is not an address must be a DNS name (it is
+ * resolved later). An IPv6 host may carry a zone (`[fe80::1%eth0]`), kept as
+ * written. Returns the reason as a string on failure.
+ */
 export function parseHostPort(
   text: string,
   defaultPort?: number,
   /** Port 0 (a listener: the OS picks a free port). */
   allowZero = false,
 ): HostPort | string {
-  const t = text.trim();
-  let host: string;
-  let port: string | undefined;
-  const v6 = /^\[([0-9a-fA-F:.%a-zA-Z]+)\](?::(\d+))?$/.exec(t);
-  if (v6) {
-    host = v6[1];
-    port = v6[2];
-  } else if ((t.match(/:/g) ?? []).length === 1) {
-    [host, port] = t.split(":");
-  } else if (!t.includes(":")) {
-    host = t;
-  } else {
-    return "IPv6 addresses need brackets: [2001:db8::1]:7654";
-  }
+  const s = splitHostPort(text);
+  if (!s.ok) return s.why;
+  const { host, port, bracketed } = s.value;
+  if (!bracketed && host.includes(":")) return "IPv6 addresses need brackets: [2001:db8::1]:7654";
   if (host === "") return "missing host";
-  if (!/^[A-Za-z0-9.\-_:%]+$/.test(host)) return `bad host ${JSON.stringify(host)}`;
+  const zone = bracketed ? host.indexOf("%") : -1;
+  const addr = zone === -1 ? host : host.slice(0, zone);
+  if (zone !== -1 && !/^%[A-Za-z0-9.\-_]+$/.test(host.slice(zone))) {
+    return `bad zone in ${JSON.stringify(host)}`;
+  }
+  // Written like an address (IPv6, or only digits and dots): it must parse as one.
+  if (bracketed || /^[0-9.]+$/.test(addr)) {
+    const ip = parseIp(addr);
+    if (!ip.ok) return ip.why;
+  } else if (!HOST_NAME.test(host)) return `bad host ${JSON.stringify(host)}`;
   if (port === undefined) {
     if (defaultPort === undefined) return "missing :port";
     return { host, port: defaultPort };
   }
-  const n = Number(port);
+  const n = parsePort(port);
   const min = allowZero ? 0 : 1;
-  if (!Number.isInteger(n) || n < min || n > 65535) {
-    return `port must be ${min}..65535, not ${port}`;
-  }
+  if (n < min) return `port must be ${min}..65535, not ${port}`;
   return { host, port: n };
 }
 
@@ -262,45 +269,24 @@ export interface Cidr {
   family: 4 | 6;
 }
 
-const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** True if `s` is a dotted-quad IPv4 address. */
+/** True if `s` is a dotted-quad IPv4 address (`core/addr.ts` parses it). */
 export function isIPv4(s: string): boolean {
-  return V4.test(s);
+  return s === s.trim() && !s.includes(":") && parseIp(s).ok;
 }
 
 /** True if `s` is an IPv6 address (RFC 4291 text form, with optional embedded IPv4). */
 export function isIPv6(s: string): boolean {
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(":")) return false;
-  const dbl = s.split("::");
-  if (dbl.length > 2) return false;
-  const groups = (part: string) => part === "" ? [] : part.split(":");
-  const all = [...groups(dbl[0]), ...(dbl.length === 2 ? groups(dbl[1]) : [])];
-  let count = 0;
-  for (let i = 0; i < all.length; i++) {
-    const g = all[i];
-    if (i === all.length - 1 && g.includes(".")) {
-      if (!isIPv4(g)) return false;
-      count += 2;
-    } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) count += 1;
-    else return false;
-  }
-  return dbl.length === 2 ? count < 8 : count === 8;
+  return s === s.trim() && s.includes(":") && parseIp(s).ok;
 }
 
-/** Parses `address/prefix`. */
+/** Parses `address/prefix` with `core/addr.ts`; the address is kept as written. */
 export function parseCidr(text: string): Cidr | string {
-  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(text.trim());
-  if (!m) return "expected ADDRESS/PREFIX, e.g. 10.0.0.1/24 or fd00::1/64";
-  const [, address, p] = m;
-  const prefix = Number(p);
-  if (isIPv4(address)) {
-    return prefix <= 32 ? { address, prefix, family: 4 } : "IPv4 prefix length is 0..32";
-  }
-  if (isIPv6(address)) {
-    return prefix <= 128 ? { address, prefix, family: 6 } : "IPv6 prefix length is 0..128";
-  }
-  return `${JSON.stringify(address)} is not an IPv4 or IPv6 address`;
+  const t = text.trim();
+  const r = parsePrefix(t);
+  if (!r.ok) return r.why;
+  const address = t.slice(0, t.indexOf("/"));
+  const family = address.includes(":") ? 6 : 4;
+  return { address, prefix: family === 4 ? r.value.bits - 96 : r.value.bits, family };
 }
 
 /** One CIDR prefix. */

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { DigestAlgorithm } from "../../core/l2tp/auth.ts";
+import { isV4, parseIp, v4Number } from "../../core/addr.ts";
 
 const word = new Uint32Array(1);
 
@@ -30,11 +31,10 @@ export function hostName(): string {
   }
 }
 
-/** An IPv4 address as a uint32, or 0 if `text` is not one. */
+/** An IPv4 address as a uint32 (parsed by `core/addr.ts`), or 0 if `text` is not one. */
 export function v4ToNumber(text: string): number {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (!m) return 0;
-  return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
+  const r = parseIp(text);
+  return r.ok && isV4(r.value) && !text.includes(":") ? v4Number(r.value) : 0;
 }
 
 /**

@@ -7,14 +7,22 @@
  * family (1: 4 or 6) | port (2) | address (4 or 16)
  * ```
  *
- * The daemon passes the sender of every datagram as this text and sends to
- * the text the core returns, so both must use the canonical form that
- * `formatEndpoint` produces (the same as `ffi/addr.ts` formats).
+ * The text is parsed and formatted by `core/addr.ts` only (the one address
+ * parser); this file adds the wire form. The daemon passes the sender of
+ * every datagram as that canonical text and sends to the text the core
+ * returns. An IPv4-mapped IPv6 address (`[::ffff:192.0.2.1]:5`) is the IPv4
+ * endpoint `192.0.2.1:5`, on the wire too (family 4).
  *
- * Not done: zone ids (`fe80::1%eth0`), host names, IPv4-mapped IPv6 text.
+ * Not done: zone ids (`fe80::1%eth0`), host names.
  *
  * @module
  */
+import {
+  type Endpoint,
+  formatEndpoint as formatAddrEndpoint,
+  isV4,
+  parseEndpoint as parseAddrEndpoint,
+} from "../addr.ts";
 
 /** A parsed endpoint. `addr` holds 4 or 16 bytes. */
 export interface WireEndpoint {
@@ -28,54 +36,9 @@ export function endpointWireLength(family: 4 | 6): number {
   return family === 4 ? 7 : 19;
 }
 
-const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-function parseV4(text: string, out: Uint8Array): boolean {
-  const m = V4.exec(text);
-  if (!m) return false;
-  for (let i = 0; i < 4; i++) {
-    const v = Number(m[i + 1]);
-    if (v > 255) return false;
-    out[i] = v;
-  }
-  return true;
-}
-
-function parseV6(text: string, out: Uint8Array): boolean {
-  const halves = text.split("::");
-  if (halves.length > 2) return false;
-  const words = (s: string): number[] | null => {
-    if (s === "") return [];
-    const parts = s.split(":");
-    const w: number[] = [];
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i];
-      if (i === parts.length - 1 && p.includes(".")) {
-        const v4 = new Uint8Array(4);
-        if (!parseV4(p, v4)) return null;
-        w.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
-        w.push(parseInt(p, 16));
-      }
-    }
-    return w;
-  };
-  const left = words(halves[0]);
-  const right = halves.length === 2 ? words(halves[1]) : [];
-  if (!left || !right) return false;
-  const n = left.length + right.length;
-  if (halves.length === 1 ? n !== 8 : n > 7) return false;
-  const all = [...left, ...new Array<number>(8 - n).fill(0), ...right];
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = all[i] >>> 8;
-    out[2 * i + 1] = all[i] & 0xff;
-  }
-  return true;
-}
-
 /**
- * Parses `a.b.c.d:port` or `[v6]:port`, or returns null.
+ * Parses `a.b.c.d:port` or `[v6]:port` with `core/addr.ts`, or returns null.
+ * An IPv4-mapped IPv6 address is IPv4 (family 4), as everywhere.
  *
  * @example
  * ```ts
@@ -85,32 +48,31 @@ function parseV6(text: string, out: Uint8Array): boolean {
  * ```
  */
 export function parseEndpoint(text: string): WireEndpoint | null {
-  let host: string, portText: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]:");
-    if (close < 0) return null;
-    host = text.slice(1, close);
-    portText = text.slice(close + 2);
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon < 0) return null;
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-  }
-  if (!/^\d{1,5}$/.test(portText)) return null;
-  const port = Number(portText);
-  if (port > 65535) return null;
-  if (text.startsWith("[")) {
-    const addr = new Uint8Array(16);
-    return parseV6(host, addr) ? { family: 6, addr, port } : null;
-  }
-  const addr = new Uint8Array(4);
-  return parseV4(host, addr) ? { family: 4, addr, port } : null;
+  const r = parseAddrEndpoint(text);
+  return r.ok ? fromEndpoint(r.value) : null;
+}
+
+/** The wire form of an endpoint: family 4 with 4 bytes when IPv4(-mapped), else 6 with 16. */
+export function fromEndpoint(ep: Endpoint): WireEndpoint {
+  const ip = ep.ip;
+  return isV4(ip)
+    ? { family: 4, addr: ip.slice(12, 16), port: ep.port }
+    : { family: 6, addr: ip.slice(0, 16), port: ep.port };
+}
+
+/** The `core/addr.ts` value of a wire endpoint. */
+export function toEndpoint(ep: WireEndpoint): Endpoint {
+  const ip = new Uint8Array(16);
+  if (ep.family === 4) {
+    ip[10] = ip[11] = 0xff;
+    ip.set(ep.addr.subarray(0, 4), 12);
+  } else ip.set(ep.addr.subarray(0, 16));
+  return { ip, port: ep.port };
 }
 
 /**
- * Canonical text of an endpoint (RFC 5952: lower case, longest run of two
- * or more zero words compressed, first run on a tie).
+ * Canonical text of an endpoint (`core/addr.ts` `formatEndpoint`: RFC 5952,
+ * IPv6 in brackets, IPv4-mapped as IPv4).
  *
  * @example
  * ```ts
@@ -119,27 +81,13 @@ export function parseEndpoint(text: string): WireEndpoint | null {
  * ```
  */
 export function formatEndpoint(ep: WireEndpoint): string {
-  const a = ep.addr;
-  if (ep.family === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}:${ep.port}`;
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((a[2 * i] << 8) | a[2 * i + 1]);
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; i++) {
-    if (w[i] !== 0) continue;
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
-  const host = bestLen < 2 ? hex(w) : `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
-  return `[${host}]:${ep.port}`;
+  return formatAddrEndpoint(toEndpoint(ep));
 }
 
 /** The canonical form of endpoint text, or null when it is not an endpoint. */
 export function canonicalEndpoint(text: string): string | null {
-  const ep = parseEndpoint(text);
-  return ep ? formatEndpoint(ep) : null;
+  const r = parseAddrEndpoint(text);
+  return r.ok ? formatAddrEndpoint(r.value) : null;
 }
 
 /** Writes `ep` at `off`; returns the offset after it. The caller has checked room. */

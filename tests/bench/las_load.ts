@@ -19,7 +19,7 @@ import { Daemon, MAIN } from "../lab/l2proc.ts";
 import { MemFrameDevice } from "../lab/twins.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { openRawIp } from "../../ffi/raw.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { writeDataHeader } from "../../core/l2tp/data_header.ts";

@@ -42,7 +42,7 @@
 import { openTap } from "../../ffi/tap.ts";
 import { openUdp } from "../../ffi/udp.ts";
 import { Arena, C, libc, size } from "../../ffi/libc.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import { Aead, AEAD_TAG_BYTES } from "../../ffi/crypto.ts";
 import { warmUpAead } from "../lab/crypto_warmup.ts";
 

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import { Arena, C, libc, size } from "../../ffi/libc.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { inNetns } from "../../ffi/netns.ts";

@@ -5,7 +5,7 @@
  * bridge for 64-bit arguments on the fast-call path.
  */
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../assert.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import { E, errnoName, isNonBlocking, OsError, setNonBlocking } from "../../ffi/libc.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { openRawIp } from "../../ffi/raw.ts";

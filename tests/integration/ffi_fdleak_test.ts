@@ -8,7 +8,7 @@
  * lazily for itself at some point, and ffi/ never creates one.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { inNetns } from "../../ffi/netns.ts";

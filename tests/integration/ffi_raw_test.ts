@@ -5,7 +5,7 @@
  * address per packet (IP_PKTINFO cmsg) or by binding. IPv6 too.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { formatIp, type Ip16, parseIp } from "../../ffi/addr.ts";
+import { formatIp, type Ip16, parseIp } from "../../core/addr.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { openRawIp } from "../../ffi/raw.ts";
 import { type DatagramSocket, getIntOpt } from "../../ffi/dgram.ts";

@@ -1,7 +1,7 @@
 /** `sourceFor`: the kernel's source address towards a destination, by route lookup only. */
 import { assert, assertEquals } from "../assert.ts";
 import { sourceFor } from "../../ffi/route.ts";
-import { formatIp, parseIp } from "../../ffi/addr.ts";
+import { formatIp, parseIp } from "../../core/addr.ts";
 import { countFds } from "../lab/netns.ts";
 
 function ip(text: string) {

@@ -8,7 +8,7 @@
  * sockets that asked).
  */
 import { assert, assertEquals } from "../assert.ts";
-import { formatIp, type Ip16, parseIp } from "../../ffi/addr.ts";
+import { formatIp, type Ip16, parseIp } from "../../core/addr.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { type DatagramSocket, openUdp } from "../../ffi/udp.ts";
 import { groSegments } from "../../ffi/dgram.ts";

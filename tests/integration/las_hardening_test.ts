@@ -23,7 +23,7 @@ import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { openRawIp } from "../../ffi/raw.ts";
 import { openUdp } from "../../ffi/udp.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import type { DatagramSocket } from "../../ffi/dgram.ts";
 import { type Avp, emitControl, parseControl } from "../../core/l2tp/control_message.ts";
 import { decodeFields, encodeFields, type Fields } from "../../core/l2tp/avp_fields.ts";

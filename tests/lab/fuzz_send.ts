@@ -26,7 +26,7 @@
  */
 import { openRawIp } from "../../ffi/raw.ts";
 import { openUdp } from "../../ffi/udp.ts";
-import { formatIp, parseEndpoint, parseIp } from "../../ffi/addr.ts";
+import { formatIp, parseEndpoint, parseIp } from "../../core/addr.ts";
 import type { DatagramSocket } from "../../ffi/dgram.ts";
 import { seededRandom } from "./twins.ts";
 

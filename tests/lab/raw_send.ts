@@ -6,7 +6,7 @@
  * @module
  */
 import { openRawIp } from "../../ffi/raw.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 
 const [dest, ...payloads] = Deno.args;
 const ip = parseIp(dest);

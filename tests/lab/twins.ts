@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { formatEndpoint, type Ip16, isV4, parseIp } from "../../ffi/addr.ts";
+import { formatEndpoint, type Ip16, isV4, parseIp } from "../../core/addr.ts";
 import type {
   DatagramBatch,
   DatagramTransport,

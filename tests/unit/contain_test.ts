@@ -12,7 +12,7 @@ import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
 import { LasEngine } from "../../cmd/las_engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
 import { SupernodeEngine } from "../../cmd/supernode.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";

@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "../assert.ts";
-import { formatIp } from "../../ffi/addr.ts";
+import { formatIp } from "../../core/addr.ts";
 import { MemFrameDevice, MemNet, seededRandom, wireFrames } from "../lab/twins.ts";
 
 Deno.test("twins: frame devices wired like a cable", () => {

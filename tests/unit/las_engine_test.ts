@@ -9,7 +9,7 @@ import { LasEngine, peerPrefix, prefixContains, sourceOf, vcKey } from "../../cm
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 import { Logger } from "../../cmd/kit/log.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import { seededRandom } from "../lab/twins.ts";
 import { messageTypeOf, parseControl } from "../../core/l2tp/control_message.ts";
 import type { Fields } from "../../core/l2tp/avp_fields.ts";

@@ -196,32 +196,7 @@ Deno.test("vpn codec: the null sealer rejects flipped bits and truncation", () =
   assertEquals(cut.reason, "bad_tag");
 });
 
-Deno.test("vpn codec: endpoint text table", () => {
-  const good: [string, string][] = [
-    ["192.0.2.1:7654", "192.0.2.1:7654"],
-    ["[2001:DB8:0:0:0:0:0:1]:1", "[2001:db8::1]:1"],
-    ["[::]:0", "[::]:0"],
-    ["[2001:db8:0:1:0:0:0:1]:9", "[2001:db8:0:1::1]:9"],
-    ["[2001:db8:0:0:1:0:0:1]:9", "[2001:db8::1:0:0:1]:9"],
-    ["[2001:db8:1:1:1:1:0:1]:9", "[2001:db8:1:1:1:1:0:1]:9"],
-    ["[::ffff:192.0.2.1]:5", "[::ffff:c000:201]:5"],
-  ];
-  for (const [text, canon] of good) assertEquals(canonicalEndpoint(text), canon, text);
-  const bad = [
-    "",
-    "192.0.2.1",
-    "192.0.2.256:1",
-    "192.0.2.1:65536",
-    "192.0.2:1",
-    "[2001:db8::1]",
-    "2001:db8::1:7654x",
-    "[1:2:3:4:5:6:7:8:9]:1",
-    "[1::2::3]:1",
-    "[12345::]:1",
-    "host.example:1",
-  ];
-  for (const text of bad) assertEquals(parseEndpoint(text), null, text);
-});
+// The endpoint text table is in addr_test.ts (core/addr.ts parses the text).
 
 const endpointArb: fc.Arbitrary<WireEndpoint> = fc.oneof(
   fc.record({
@@ -246,7 +221,13 @@ Deno.test("vpn codec: endpoint format/parse round trip (property)", () => {
   fc.assert(
     fc.property(endpointArb, (ep) => {
       const text = formatEndpoint(ep);
-      assertEquals(parseEndpoint(text), { ...ep });
+      // An IPv4-mapped IPv6 address is the IPv4 endpoint (core/addr.ts).
+      const mapped = ep.family === 6 &&
+        ep.addr.subarray(0, 12).every((b, i) => b === (i < 10 ? 0 : 0xff));
+      assertEquals(
+        parseEndpoint(text),
+        mapped ? { family: 4, addr: ep.addr.slice(12), port: ep.port } : { ...ep },
+      );
       assertEquals(canonicalEndpoint(text), text);
     }),
     { seed: 0x1e0, numRuns: 2000 },

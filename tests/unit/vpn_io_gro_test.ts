@@ -10,7 +10,7 @@ import { assert, assertEquals } from "../assert.ts";
 import fc from "fast-check";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
 import { groSegments } from "../../ffi/dgram.ts";
-import { type Endpoint, type Ip16, parseIp } from "../../ffi/addr.ts";
+import { type Endpoint, type Ip16, parseIp } from "../../core/addr.ts";
 import type { DatagramBatch, DatagramTransport } from "../../ffi/types.ts";
 
 function ip(text: string): Ip16 {

@@ -7,7 +7,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { Logger } from "../../cmd/kit/log.ts";
-import { parseIp } from "../../ffi/addr.ts";
+import { parseIp } from "../../core/addr.ts";
 import type { Fields } from "../../core/l2tp/avp_fields.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 
