@@ -76,7 +76,18 @@ import {
 } from "./vpn_security.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import type { MacKey } from "../core/mac.ts";
-import { formatIp, type Ip16, isV4, parseIp, parsePrefix, prefixContains } from "../core/addr.ts";
+import {
+  formatEndpoint,
+  formatIp,
+  type Ip16,
+  ipEquals,
+  isLoopback,
+  isUnspecified,
+  isV4,
+  parseIp,
+  parsePrefix,
+  prefixContains,
+} from "../core/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { openTap, type TapDevice } from "../ffi/tap.ts";
 import { E, OsError } from "../ffi/libc.ts";
@@ -238,9 +249,9 @@ async function resolveSupernode(host: string): Promise<Ip16> {
   throw new Error(`Cannot resolve supernode ${host}: no A or AAAA record`);
 }
 
-function inPrefix(addr: string, p: Cidr): boolean {
-  const a = parseIp(addr), b = parsePrefix(`${p.address}/${p.prefix}`);
-  return a.ok && b.ok && prefixContains(b.value, a.value);
+function inPrefix(a: Ip16, p: Cidr): boolean {
+  const b = parsePrefix(`${p.address}/${p.prefix}`);
+  return b.ok && prefixContains(b.value, a);
 }
 
 /** The node's local endpoints for punching (see the module doc). */
@@ -251,9 +262,7 @@ function localEndpoints(
   port: number,
 ): string[] {
   const out: string[] = [];
-  const any = formatIp(bound);
-  const dual = any === "::";
-  const v4only = isV4(bound);
+  const dual = !isV4(bound) && isUnspecified(bound);
   let ifs: Deno.NetworkInterfaceInfo[] = [];
   try {
     ifs = Deno.networkInterfaces();
@@ -261,16 +270,22 @@ function localEndpoints(
   for (const i of ifs) {
     if (out.length >= 4) break;
     if (i.name === tap || i.name === "lo") continue;
-    const v6 = i.family === "IPv6";
-    if (v6 && (i.address.startsWith("fe80:") || i.address === "::1")) continue;
-    if (!v6 && i.address.startsWith("127.")) continue;
-    if (prefixes.some((p) => inPrefix(i.address, p))) continue;
-    if (v4only && any !== "0.0.0.0" && any !== i.address) continue;
-    if (v4only && v6) continue;
-    if (!v4only && !dual && any !== i.address) continue;
-    out.push(v6 ? `[${i.address}]:${port}` : `${i.address}:${port}`);
+    const r = parseIp(i.address);
+    if (!r.ok) continue;
+    const a = r.value;
+    if (isLoopback(a) || isLinkLocalV6(a)) continue;
+    if (prefixes.some((p) => inPrefix(a, p))) continue;
+    if (isV4(bound)) {
+      if (!isV4(a) || (!isUnspecified(bound) && !ipEquals(bound, a))) continue;
+    } else if (!dual && !ipEquals(bound, a)) continue;
+    out.push(formatEndpoint({ ip: a, port }));
   }
   return out;
+}
+
+/** fe80::/10. */
+function isLinkLocalV6(a: Ip16): boolean {
+  return a[0] === 0xfe && (a[1] & 0xc0) === 0x80;
 }
 
 /** A locally administered unicast MAC from the identity, stable across restarts. */

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { DigestAlgorithm } from "../../core/l2tp/auth.ts";
-import { isV4, parseIp, v4Number } from "../../core/addr.ts";
+import { isLoopback, isV4, parseIp, v4Number } from "../../core/addr.ts";
 
 const word = new Uint32Array(1);
 
@@ -49,7 +49,8 @@ export function routerId(preferred: readonly string[]): number {
   }
   try {
     for (const i of Deno.networkInterfaces()) {
-      if (i.family === "IPv4" && !i.address.startsWith("127.")) return v4ToNumber(i.address);
+      const r = parseIp(i.address);
+      if (i.family === "IPv4" && r.ok && !isLoopback(r.value)) return v4ToNumber(i.address);
     }
   } catch { /* no permission or no interfaces */ }
   return random32() || 1;
