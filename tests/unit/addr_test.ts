@@ -24,7 +24,12 @@ import {
   splitHostPort,
   v4Number,
 } from "../../core/addr.ts";
-import { canonicalEndpoint, parseEndpoint as parseVpnEndpoint } from "../../core/vpn/endpoint.ts";
+import {
+  canonicalEndpoint,
+  formatEndpoint as formatVpnEndpoint,
+  parseEndpoint as parseVpnEndpoint,
+  readEndpoint,
+} from "../../core/vpn/endpoint.ts";
 import { isIPv4, isIPv6, parseCidr, parseHostPort } from "../../cmd/kit/config.ts";
 import { v4ToNumber } from "../../cmd/kit/host.ts";
 
@@ -156,6 +161,19 @@ Deno.test("addr: endpoints, here and as the VPN core and the config layer read t
   // The VPN core's wire form: IPv4-mapped goes as family 4.
   assertEquals(parseVpnEndpoint("[::ffff:192.0.2.1]:5")?.family, 4);
   assertEquals(parseVpnEndpoint("[2001:db8::1]:5")?.addr.length, 16);
+});
+
+Deno.test("addr: an IPv4-mapped endpoint read off the wire is the text the socket reports", () => {
+  // REGISTER locals / PEER_INTRO: family 6, port 5, ::ffff:192.0.2.1. The socket names that
+  // peer's datagrams 192.0.2.1:5, so the core must name the endpoint the same way to match
+  // a probe's echo to it.
+  const wire = new Uint8Array([6, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1]);
+  const r = readEndpoint(wire, 0, wire.length);
+  assert(r !== null);
+  assertEquals(formatVpnEndpoint(r.ep), "192.0.2.1:5");
+  const sock = parseEndpoint("192.0.2.1:5");
+  assert(sock.ok);
+  assertEquals(formatVpnEndpoint(r.ep), formatEndpoint(sock.value));
 });
 
 Deno.test("addr: the config layer: host names, zones, and addresses checked by the one parser", () => {
