@@ -3,18 +3,10 @@
  * IFF_VNET_HDR and TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
  * hands over, turned back into wire-sized Ethernet frames.
  *
- * Each frame read from such a device starts with a `virtio_net_hdr` (virtio
- * 1.x section 5.1.6, Linux include/uapi/linux/virtio_net.h; 10 bytes, in the
- * host's byte order for a TAP, little-endian here):
- *
- * ```
- *  0 flags       u8   1 = NEEDS_CSUM: the L4 checksum is partial
- *  1 gso_type    u8   0 none, 1 TCPv4, 3 UDP, 4 TCPv6, 5 UDP_L4; 0x80 ECN
- *  2 hdr_len     u16  Ethernet + IP + TCP header bytes (a hint; recomputed here)
- *  4 gso_size    u16  payload bytes per segment (the MSS)
- *  6 csum_start  u16  where the checksummed data begins (the L4 header)
- *  8 csum_offset u16  where, from csum_start, the checksum field is
- * ```
+ * Each frame read from such a device starts with a `virtio_net_hdr`
+ * (`core/wire/virtio_net.ts`, re-exported here). Every other header is read
+ * and rewritten through the views of `core/wire/` (Ethernet, IPv4, IPv6,
+ * TCP), checked once per frame.
  *
  * With `NEEDS_CSUM` the checksum field holds only the pseudo-header sum
  * (Linux Documentation/networking/checksum-offloads.rst): the sum from
@@ -48,66 +40,37 @@
  * @module
  */
 import { internetChecksum, pseudoSumV4, pseudoSumV6 } from "./checksum.ts";
+import { ETH, EthernetFrame, ETHERTYPE } from "./wire/ethernet.ts";
+import { IPV4, Ipv4Packet } from "./wire/ipv4.ts";
+import { IPV6, Ipv6Packet } from "./wire/ipv6.ts";
+import { TCP, TCP_FLAG, TCP_PROTOCOL, TcpSegment } from "./wire/tcp.ts";
+import { TPID_8021Q } from "./wire/vlan.ts";
+import {
+  GSO_ECN,
+  GSO_NONE,
+  GSO_TCPV4,
+  GSO_TCPV6,
+  VNET_F_NEEDS_CSUM,
+  VNET_HDR_LEN,
+  type VnetHdr,
+  writeVnetHdr,
+} from "./wire/virtio_net.ts";
 
-/** Bytes of `struct virtio_net_hdr` (without num_buffers). */
-export const VNET_HDR_LEN = 10;
-/** flags: the L4 checksum at csum_start + csum_offset is partial. */
-export const VNET_F_NEEDS_CSUM = 1;
-/** flags: the receiver already checked the checksum. */
-export const VNET_F_DATA_VALID = 2;
-/** gso_type values. */
-export const GSO_NONE = 0;
-export const GSO_TCPV4 = 1;
-export const GSO_UDP = 3;
-export const GSO_TCPV6 = 4;
-export const GSO_UDP_L4 = 5;
-export const GSO_ECN = 0x80;
-
-/** A decoded `virtio_net_hdr`. */
-export interface VnetHdr {
-  flags: number;
-  gsoType: number;
-  hdrLen: number;
-  gsoSize: number;
-  csumStart: number;
-  csumOffset: number;
-}
-
-/** A zeroed header ("no offload"), to fill with `readVnetHdr`. */
-export function emptyVnetHdr(): VnetHdr {
-  return { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
-}
-
-const u16le = (b: Uint8Array, o: number) => b[o] | (b[o + 1] << 8);
-
-/**
- * Decodes the 10-byte header at `off` of `buf` into `out`; false (and `out`
- * untouched) when fewer than 10 bytes are there.
- */
-export function readVnetHdr(buf: Uint8Array, off: number, out: VnetHdr): boolean {
-  if (off < 0 || buf.length - off < VNET_HDR_LEN) return false;
-  out.flags = buf[off];
-  out.gsoType = buf[off + 1];
-  out.hdrLen = u16le(buf, off + 2);
-  out.gsoSize = u16le(buf, off + 4);
-  out.csumStart = u16le(buf, off + 6);
-  out.csumOffset = u16le(buf, off + 8);
-  return true;
-}
-
-/** Encodes `h` as 10 bytes at `off` of `buf` (the caller has checked room). */
-export function writeVnetHdr(buf: Uint8Array, off: number, h: VnetHdr): void {
-  const put = (o: number, v: number) => {
-    buf[off + o] = v & 0xff;
-    buf[off + o + 1] = (v >>> 8) & 0xff;
-  };
-  buf[off] = h.flags;
-  buf[off + 1] = h.gsoType;
-  put(2, h.hdrLen);
-  put(4, h.gsoSize);
-  put(6, h.csumStart);
-  put(8, h.csumOffset);
-}
+export {
+  emptyVnetHdr,
+  GSO_ECN,
+  GSO_NONE,
+  GSO_TCPV4,
+  GSO_TCPV6,
+  GSO_UDP,
+  GSO_UDP_L4,
+  readVnetHdr,
+  VNET_F_DATA_VALID,
+  VNET_F_NEEDS_CSUM,
+  VNET_HDR_LEN,
+  writeVnetHdr,
+} from "./wire/virtio_net.ts";
+export type { VnetHdr } from "./wire/virtio_net.ts";
 
 /** Why a frame was refused. */
 export type GsoReason =
@@ -168,52 +131,6 @@ export function completeChecksum(
   if (c === 0) c = 0xffff;
   frame[at] = c >>> 8;
   frame[at + 1] = c & 0xff;
-  return "ok";
-}
-
-/** Where the headers of a TCP frame are, from `parseTcpFrame`. */
-interface TcpLayout {
-  l3: number;
-  l4: number;
-  hdrLen: number;
-  v4: boolean;
-}
-
-/** Finds the IP and TCP headers of an untagged or 802.1Q-tagged Ethernet frame. */
-function parseTcpFrame(frame: Uint8Array, gsoType: number, out: TcpLayout): "ok" | GsoReason {
-  if (frame.length < 14) return "not_ip";
-  let l3 = 14;
-  let type = (frame[12] << 8) | frame[13];
-  if (type === 0x8100) {
-    if (frame.length < 18) return "not_ip";
-    type = (frame[16] << 8) | frame[17];
-    l3 = 18;
-  }
-  let l4: number;
-  if (type === 0x0800) {
-    if (gsoType !== GSO_TCPV4) return "ip_version_mismatch";
-    if (frame.length < l3 + 20 || frame[l3] >> 4 !== 4) return "bad_ip_header";
-    const ihl = (frame[l3] & 0x0f) * 4;
-    if (ihl < 20 || frame.length < l3 + ihl) return "bad_ip_header";
-    // MF set or a fragment offset: not a whole TCP segment.
-    if ((frame[l3 + 6] & 0x3f) !== 0 || frame[l3 + 7] !== 0) return "ip_fragment";
-    if (frame[l3 + 9] !== 6) return "not_tcp";
-    l4 = l3 + ihl;
-  } else if (type === 0x86dd) {
-    if (gsoType !== GSO_TCPV6) return "ip_version_mismatch";
-    if (frame.length < l3 + 40 || frame[l3] >> 4 !== 6) return "bad_ip_header";
-    if (frame[l3 + 6] !== 6) return "not_tcp"; // extension headers are refused too
-    l4 = l3 + 40;
-  } else {
-    return "not_ip";
-  }
-  if (frame.length < l4 + 20) return "bad_tcp_header";
-  const doff = (frame[l4 + 12] >> 4) * 4;
-  if (doff < 20 || frame.length < l4 + doff) return "bad_tcp_header";
-  out.l3 = l3;
-  out.l4 = l4;
-  out.hdrLen = l4 + doff;
-  out.v4 = type === 0x0800;
   return "ok";
 }
 
@@ -302,13 +219,40 @@ export function segmentTcp(
   if (h.gsoType !== GSO_TCPV4 && h.gsoType !== GSO_TCPV6) return "unsupported_gso_type";
   if (h.gsoSize === 0) return "gso_size_zero";
   if (h.hdrLen > frame.length) return "hdr_len_beyond_frame";
-  const L: TcpLayout = { l3: 0, l4: 0, hdrLen: 0, v4: false };
-  const p = parseTcpFrame(frame, h.gsoType, L);
-  if (p !== "ok") return p;
-  if ((h.flags & VNET_F_NEEDS_CSUM) && (h.csumStart !== L.l4 || h.csumOffset !== 16)) {
+  // Untagged or one 802.1Q tag.
+  const eth = new EthernetFrame();
+  if (eth.check(frame) !== "ok" || eth.tagCount > 1) return "not_ip";
+  if (eth.tagCount === 1 && eth.tagTpid(0) !== TPID_8021Q) return "not_ip";
+  const l3 = eth.payloadOffset;
+  // The IP lengths are not judged: as Linux's GSO does, the frame's length is
+  // the truth and every segment gets its own.
+  let ip4: Ipv4Packet | null = null;
+  let ip6: Ipv6Packet | null = null;
+  let l4: number;
+  if (eth.etherType === ETHERTYPE.IPV4) {
+    if (h.gsoType !== GSO_TCPV4) return "ip_version_mismatch";
+    ip4 = new Ipv4Packet();
+    if (ip4.checkHeader(frame, l3) !== "ok") return "bad_ip_header";
+    // MF set or a fragment offset: not a whole TCP segment.
+    if (ip4.isFragment) return "ip_fragment";
+    if (ip4.protocol !== TCP_PROTOCOL) return "not_tcp";
+    l4 = ip4.payloadOffset;
+  } else if (eth.etherType === ETHERTYPE.IPV6) {
+    if (h.gsoType !== GSO_TCPV6) return "ip_version_mismatch";
+    ip6 = new Ipv6Packet();
+    if (ip6.checkHeader(frame, l3) !== "ok") return "bad_ip_header";
+    // Extension headers are refused too.
+    if (ip6.nextHeader !== TCP_PROTOCOL) return "not_tcp";
+    l4 = ip6.upperOffset;
+  } else {
+    return "not_ip";
+  }
+  const tcp = new TcpSegment();
+  if (tcp.check(frame, l4, frame.length - l4) !== "ok") return "bad_tcp_header";
+  const hdrLen = tcp.payloadOffset;
+  if ((h.flags & VNET_F_NEEDS_CSUM) && (h.csumStart !== l4 || h.csumOffset !== TCP.CHECKSUM)) {
     return "csum_start_mismatch";
   }
-  const { l3, l4, hdrLen, v4 } = L;
   const mss = h.gsoSize;
   // The segment starts `base` bytes into `scratch` so that its TCP header sits on a
   // 4-byte boundary of the underlying memory, for the word-wise checksum.
@@ -316,57 +260,47 @@ export function segmentTcp(
   if (scratch.length < base + hdrLen + Math.min(mss, frame.length - hdrLen)) {
     return "scratch_too_small";
   }
-  const out = scratch.subarray(base);
-  const words = new Uint32Array(out.buffer, out.byteOffset + l4, (out.length - l4) >>> 2);
+  const seq0 = tcp.seq;
+  const flags0 = tcp.flags;
+  const id0 = ip4 !== null ? ip4.ident : 0;
+  // From here the views point at the copy of the headers in `scratch`, rewritten per segment.
+  scratch.set(frame.subarray(0, hdrLen), base);
+  if (ip4 !== null) ip4.checkHeader(scratch, base + l3, hdrLen - l3);
+  else ip6!.checkHeader(scratch, base + l3, hdrLen - l3);
+  tcp.check(scratch, base + l4, hdrLen - l4);
+  const words = new Uint32Array(
+    scratch.buffer,
+    scratch.byteOffset + base + l4,
+    (scratch.length - base - l4) >>> 2,
+  );
   const payload = frame.length - hdrLen;
   const count = payload === 0 ? 1 : Math.ceil(payload / mss);
-  const seq0 = ((frame[l4 + 4] << 24) >>> 0) + (frame[l4 + 5] << 16) + (frame[l4 + 6] << 8) +
-    frame[l4 + 7];
-  const flags0 = frame[l4 + 13];
-  const id0 = v4 ? (frame[l3 + 4] << 8) | frame[l3 + 5] : 0;
-  const ipHdr = l4 - l3;
   for (let i = 0; i < count; i++) {
     const off = hdrLen + i * mss;
     const len = Math.min(mss, frame.length - off);
     const segLen = hdrLen + len;
-    out.set(frame.subarray(0, hdrLen), 0);
-    out.set(frame.subarray(off, off + len), hdrLen);
-    if (v4) {
-      const tot = segLen - l3;
-      const id = (id0 + i) & 0xffff;
-      out[l3 + 2] = tot >>> 8;
-      out[l3 + 3] = tot & 0xff;
-      out[l3 + 4] = id >>> 8;
-      out[l3 + 5] = id & 0xff;
-      out[l3 + 10] = 0;
-      out[l3 + 11] = 0;
-      const c = internetChecksum(out, l3, ipHdr);
-      out[l3 + 10] = c >>> 8;
-      out[l3 + 11] = c & 0xff;
-    } else {
-      const pl = segLen - l3 - 40;
-      out[l3 + 4] = pl >>> 8;
-      out[l3 + 5] = pl & 0xff;
-    }
-    const seq = (seq0 + i * mss) % TWO_32;
-    out[l4 + 4] = seq >>> 24;
-    out[l4 + 5] = (seq >>> 16) & 0xff;
-    out[l4 + 6] = (seq >>> 8) & 0xff;
-    out[l4 + 7] = seq & 0xff;
-    let fl = flags0;
-    if (i !== count - 1) fl &= ~0x09; // FIN, PSH on the last segment only
-    if (i !== 0) fl &= ~0x80; // CWR on the first only
-    out[l4 + 13] = fl;
+    // `emit` may have changed the previous segment's headers: copy them again.
+    scratch.set(frame.subarray(0, hdrLen), base);
+    scratch.set(frame.subarray(off, off + len), base + hdrLen);
     const tcpLen = segLen - l4;
-    out[l4 + 16] = 0;
-    out[l4 + 17] = 0;
-    const pseudo = v4
-      ? pseudoSumV4(out, l3 + 12, l3 + 16, 6, tcpLen)
-      : pseudoSumV6(out, l3 + 8, l3 + 24, 6, tcpLen);
-    const c = ~sumAligned(out, words, l4, tcpLen, pseudo) & 0xffff;
-    out[l4 + 16] = c >>> 8;
-    out[l4 + 17] = c & 0xff;
-    emit(out.subarray(0, segLen));
+    let pseudo: number;
+    if (ip4 !== null) {
+      ip4.totalLength = segLen - l3;
+      ip4.ident = (id0 + i) & 0xffff;
+      ip4.fillChecksum();
+      pseudo = pseudoSumV4(scratch, ip4.srcOffset, ip4.dstOffset, TCP_PROTOCOL, tcpLen);
+    } else {
+      ip6!.payloadLength = segLen - l3 - IPV6.HEADER_LEN;
+      pseudo = pseudoSumV6(scratch, ip6!.srcOffset, ip6!.dstOffset, TCP_PROTOCOL, tcpLen);
+    }
+    tcp.seq = (seq0 + i * mss) % TWO_32;
+    let fl = flags0;
+    if (i !== count - 1) fl &= ~(TCP_FLAG.FIN | TCP_FLAG.PSH); // on the last segment only
+    if (i !== 0) fl &= ~TCP_FLAG.CWR; // on the first only
+    tcp.flags = fl;
+    tcp.checksum = 0;
+    tcp.checksum = ~sumAligned(scratch, words, base + l4, tcpLen, pseudo) & 0xffff;
+    emit(scratch.subarray(base, base + segLen));
   }
   return "ok";
 }
@@ -424,6 +358,23 @@ export class TcpCoalescer {
   /** vnet header + frame. */
   readonly #buf: Uint8Array;
   readonly #out: (bytes: Uint8Array) => void;
+  /** Views over the frame `add` is given. */
+  readonly #eth = new EthernetFrame();
+  readonly #ip4 = new Ipv4Packet();
+  readonly #ip6 = new Ipv6Packet();
+  readonly #tcp = new TcpSegment();
+  /** Views over the pending frame's headers in `#buf`, bound when it starts. */
+  readonly #held4 = new Ipv4Packet();
+  readonly #held6 = new Ipv6Packet();
+  readonly #heldTcp = new TcpSegment();
+  readonly #vnet: VnetHdr = {
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType: GSO_NONE,
+    hdrLen: 0,
+    gsoSize: 0,
+    csumStart: 0,
+    csumOffset: TCP.CHECKSUM,
+  };
   /** Bytes of frame held (0: nothing pending). */
   #len = 0;
   #count = 0;
@@ -435,31 +386,31 @@ export class TcpCoalescer {
 
   constructor(out: (bytes: Uint8Array) => void) {
     this.#out = out;
-    this.#buf = new Uint8Array(VNET_HDR_LEN + 14 + 65_535);
+    this.#buf = new Uint8Array(VNET_HDR_LEN + ETH.HEADER_LEN + 65_535);
   }
 
   /** Keeps `frame` (an Ethernet frame) to join with the next ones, or passes it on. */
   add(frame: Uint8Array): CoalesceResult {
-    const t = tcpCandidate(frame);
-    if (t === 0) {
+    if (!this.#candidate(frame)) {
       this.flush();
       return "pass";
     }
-    const l4 = t >>> 8;
-    const v4 = (t & 1) === 1;
-    const hdrLen = l4 + (frame[l4 + 12] >> 4) * 4;
-    const payload = frame.length - hdrLen;
-    const l3 = 14;
-    const tcpLen = frame.length - l4;
+    const v4 = this.#eth.etherType === ETHERTYPE.IPV4;
+    const t = this.#tcp;
+    const l3 = this.#eth.payloadOffset;
+    const l4 = t.off;
+    const hdrLen = t.payloadOffset;
+    const payload = t.payloadLength;
     const ps = v4
-      ? pseudoSumV4(frame, l3 + 12, l3 + 16, 6, tcpLen)
-      : pseudoSumV6(frame, l3 + 8, l3 + 24, 6, tcpLen);
-    if (fastSum(frame, l4, tcpLen, ps) !== 0xffff) {
+      ? pseudoSumV4(frame, this.#ip4.srcOffset, this.#ip4.dstOffset, TCP_PROTOCOL, t.len)
+      : pseudoSumV6(frame, this.#ip6.srcOffset, this.#ip6.dstOffset, TCP_PROTOCOL, t.len);
+    if (fastSum(frame, l4, t.len, ps) !== 0xffff) {
       this.counters.csum_bad++;
       this.flush();
       return "pass";
     }
-    const seq = be32(frame, l4 + 4);
+    const seq = t.seq;
+    const push = (t.flags & TCP_FLAG.PSH) !== 0;
     if (this.#len > 0 && !this.#joins(frame, l4, v4, hdrLen, payload, seq)) this.flush();
     const b = this.#buf;
     const at = VNET_HDR_LEN;
@@ -471,40 +422,76 @@ export class TcpCoalescer {
       this.#hdrLen = hdrLen;
       this.#v4 = v4;
       this.#gsoSize = payload;
+      // The copy of headers `#candidate` checked: these cannot fail.
+      if (v4) this.#held4.checkHeader(b, at + l3, frame.length - l3);
+      else this.#held6.checkHeader(b, at + l3, frame.length - l3);
+      this.#heldTcp.check(b, at + l4, hdrLen - l4);
     } else {
       b.set(frame.subarray(hdrLen), at + this.#len);
       this.#len += payload;
       this.#count++;
       // PSH of a later segment goes on the joined header.
-      b[at + l4 + 13] |= frame[l4 + 13] & 0x08;
+      if (push) this.#heldTcp.flags |= TCP_FLAG.PSH;
     }
     this.counters.segments++;
     this.#nextSeq = (seq + payload) % TWO_32;
     // A short segment or PSH ends the frame, as does not having room for another segment.
-    if (
-      payload < this.#gsoSize || (frame[l4 + 13] & 0x08) ||
-      this.#len - l3 + this.#gsoSize > 65_535
-    ) {
+    if (payload < this.#gsoSize || push || this.#len - l3 + this.#gsoSize > 65_535) {
       this.flush();
     }
     return "held";
   }
 
+  /**
+   * Binds the views to `f` and says whether it may join a coalesced frame:
+   * untagged; IPv4 without options or fragments, or IPv6 without extension
+   * headers; IP lengths equal to the frame's (no padding); TCP with payload
+   * and only ACK (or ACK|PSH) set.
+   */
+  #candidate(f: Uint8Array): boolean {
+    const eth = this.#eth;
+    if (eth.check(f) !== "ok" || eth.tagCount !== 0) return false;
+    const l3 = eth.payloadOffset;
+    let l4: number;
+    if (eth.etherType === ETHERTYPE.IPV4) {
+      const ip = this.#ip4;
+      if (ip.check(f, l3) !== "ok" || ip.len !== f.length - l3) return false;
+      if (ip.headerLength !== IPV4.MIN_LEN || ip.isFragment || ip.protocol !== TCP_PROTOCOL) {
+        return false;
+      }
+      l4 = ip.payloadOffset;
+    } else if (eth.etherType === ETHERTYPE.IPV6) {
+      const ip = this.#ip6;
+      if (ip.check(f, l3) !== "ok" || ip.len !== f.length - l3) return false;
+      if (ip.nextHeader !== TCP_PROTOCOL) return false;
+      l4 = ip.upperOffset;
+    } else {
+      return false;
+    }
+    const t = this.#tcp;
+    if (t.check(f, l4, f.length - l4) !== "ok" || t.payloadLength === 0) return false;
+    return t.flags === TCP_FLAG.ACK || t.flags === (TCP_FLAG.ACK | TCP_FLAG.PSH);
+  }
+
   #joins(f: Uint8Array, l4: number, v4: boolean, hdrLen: number, pl: number, seq: number): boolean {
     if (v4 !== this.#v4 || l4 !== this.#l4 || hdrLen !== this.#hdrLen) return false;
     if (seq !== this.#nextSeq || pl > this.#gsoSize) return false;
-    if (this.#len - 14 + pl > 65_535) return false;
+    const l3 = ETH.HEADER_LEN;
+    if (this.#len - l3 + pl > 65_535) return false;
     const b = this.#buf;
     const at = VNET_HDR_LEN;
-    const same = (from: number, to: number) => {
-      for (let i = from; i < to; i++) if (b[at + i] !== f[i]) return false;
-      return true;
-    };
-    // Ethernet header; IP fields but lengths, id, checksum; ports; ack, offset, window;
-    // options. The flag byte (l4 + 13) is ACK alone here, or ACK|PSH (checked by tcpCandidate).
-    const ipSame = v4 ? same(0, 16) && same(20, 24) && same(26, 34) : same(0, 18) && same(20, 54);
-    return ipSame && same(l4, l4 + 4) && same(l4 + 8, l4 + 13) && same(l4 + 14, l4 + 16) &&
-      same(l4 + 20, hdrLen);
+    // The GRO rule: every header byte the same but the IP lengths, the IPv4 id and
+    // checksum, the sequence number, the flags (ACK, or ACK|PSH: `#candidate`), the TCP
+    // checksum and urgent pointer (URG is not set). Ranges named by core/wire's tables.
+    const ipSame = v4
+      ? same(b, at, f, 0, l3 + IPV4.TOTAL_LEN) &&
+        same(b, at, f, l3 + IPV4.FLAGS_FRAG, l3 + IPV4.CHECKSUM) &&
+        same(b, at, f, l3 + IPV4.SRC, l4)
+      : same(b, at, f, 0, l3 + IPV6.PAYLOAD_LEN) && same(b, at, f, l3 + IPV6.NEXT_HEADER, l4);
+    return ipSame && same(b, at, f, l4 + TCP.SRC_PORT, l4 + TCP.SEQ) &&
+      same(b, at, f, l4 + TCP.ACK, l4 + TCP.FLAGS) &&
+      same(b, at, f, l4 + TCP.WINDOW, l4 + TCP.CHECKSUM) &&
+      same(b, at, f, l4 + TCP.OPTIONS, hdrLen);
   }
 
   /** Hands the pending frame (if any) to `out`. */
@@ -513,43 +500,32 @@ export class TcpCoalescer {
     if (n === 0) return;
     const b = this.#buf;
     const at = VNET_HDR_LEN;
-    const f = b.subarray(at, at + n);
-    b.fill(0, 0, VNET_HDR_LEN);
+    b.fill(0, 0, at);
     if (this.#count === 1) {
       this.counters.single++;
     } else {
       this.counters.super_frames++;
-      const l3 = 14;
-      const l4 = this.#l4;
+      const l3 = ETH.HEADER_LEN;
+      const tcpLen = n - this.#l4;
+      let ps: number;
       if (this.#v4) {
-        const tot = n - l3;
-        f[l3 + 2] = tot >>> 8;
-        f[l3 + 3] = tot & 0xff;
-        f[l3 + 10] = 0;
-        f[l3 + 11] = 0;
-        const c = internetChecksum(f, l3, l4 - l3);
-        f[l3 + 10] = c >>> 8;
-        f[l3 + 11] = c & 0xff;
+        const ip = this.#held4;
+        ip.totalLength = n - l3;
+        ip.fillChecksum();
+        ps = pseudoSumV4(b, ip.srcOffset, ip.dstOffset, TCP_PROTOCOL, tcpLen);
       } else {
-        const pl = n - l3 - 40;
-        f[l3 + 4] = pl >>> 8;
-        f[l3 + 5] = pl & 0xff;
+        const ip = this.#held6;
+        ip.payloadLength = n - l3 - IPV6.HEADER_LEN;
+        ps = pseudoSumV6(b, ip.srcOffset, ip.dstOffset, TCP_PROTOCOL, tcpLen);
       }
       // A partial checksum: the pseudo-header sum, for the kernel to complete or trust.
-      const tcpLen = n - l4;
-      const ps = this.#v4
-        ? pseudoSumV4(f, l3 + 12, l3 + 16, 6, tcpLen)
-        : pseudoSumV6(f, l3 + 8, l3 + 24, 6, tcpLen);
-      f[l4 + 16] = ps >>> 8;
-      f[l4 + 17] = ps & 0xff;
-      writeVnetHdr(b, 0, {
-        flags: VNET_F_NEEDS_CSUM,
-        gsoType: this.#v4 ? GSO_TCPV4 : GSO_TCPV6,
-        hdrLen: this.#hdrLen,
-        gsoSize: this.#gsoSize,
-        csumStart: l4,
-        csumOffset: 16,
-      });
+      this.#heldTcp.checksum = ps;
+      const v = this.#vnet;
+      v.gsoType = this.#v4 ? GSO_TCPV4 : GSO_TCPV6;
+      v.hdrLen = this.#hdrLen;
+      v.gsoSize = this.#gsoSize;
+      v.csumStart = this.#l4;
+      writeVnetHdr(b, 0, v);
     }
     this.#len = 0;
     this.#count = 0;
@@ -557,39 +533,10 @@ export class TcpCoalescer {
   }
 }
 
-const be32 = (b: Uint8Array, o: number) =>
-  ((b[o] << 24) >>> 0) + (b[o + 1] << 16) + (b[o + 2] << 8) + b[o + 3];
-
-/**
- * 0 when `frame` cannot be coalesced; else (TCP header offset << 8) | (1 for
- * IPv4): untagged, IPv4 without options or fragments or IPv6 without
- * extension headers, lengths consistent with the frame, TCP with payload and
- * only ACK (or ACK|PSH) set.
- */
-function tcpCandidate(f: Uint8Array): number {
-  if (f.length < 14 + 20 + 20 + 1) return 0;
-  const type = (f[12] << 8) | f[13];
-  let l4: number;
-  let v4 = 0;
-  if (type === 0x0800) {
-    if (f[14] !== 0x45 || f[23] !== 6) return 0;
-    if ((f[20] & 0x3f) !== 0 || f[21] !== 0) return 0;
-    if (((f[16] << 8) | f[17]) !== f.length - 14) return 0;
-    l4 = 34;
-    v4 = 1;
-  } else if (type === 0x86dd) {
-    if (f[14] >> 4 !== 6 || f[20] !== 6) return 0;
-    if (((f[18] << 8) | f[19]) !== f.length - 54) return 0;
-    l4 = 54;
-  } else {
-    return 0;
-  }
-  if (f.length < l4 + 21) return 0;
-  const doff = (f[l4 + 12] >> 4) * 4;
-  if (doff < 20 || f.length <= l4 + doff) return 0;
-  const fl = f[l4 + 13];
-  if (fl !== 0x10 && fl !== 0x18) return 0;
-  return (l4 << 8) | v4;
+/** True when `a[aAt + i] === f[i]` for every i in [from, to). */
+function same(a: Uint8Array, aAt: number, f: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (a[aAt + i] !== f[i]) return false;
+  return true;
 }
 
 /**

@@ -224,6 +224,26 @@ export function matDecode(mac: MacKey): Parsed<MatAddress> {
   };
 }
 
+/**
+ * The supernode id (AA) of a MAT address, or -1 when the first octet is not
+ * 00 (not a MAT address). Allocates nothing (the data path's `matDecode`).
+ *
+ * @example
+ * ```ts
+ * import { matSupernodeOf } from "./mac.ts";
+ * matSupernodeOf(0x000100020005); // 1
+ * matSupernodeOf(0x020100020005); // -1
+ * ```
+ */
+export function matSupernodeOf(mac: MacKey): number {
+  return mac < 0x100_0000_0000 ? Math.floor(mac / 0x1_0000_0000) : -1;
+}
+
+/** The node id (BBBB) of a MAT address. Allocates nothing. */
+export function matNodeOf(mac: MacKey): number {
+  return Math.floor(mac / 0x1_0000) & 0xffff;
+}
+
 /** The node part of a MAT address (`mac & FF:FF:FF:FF:00:00`). */
 export function matNodePrefix(mac: MacKey): MacKey {
   return mac - (mac & 0xffff);

@@ -44,8 +44,8 @@ import { onesSum, patchChecksumSum } from "./checksum.ts";
 import type { LeafMap } from "./leaf_map.ts";
 import { isGroup, macAt, type MacKey, matAddress, matNodePrefix, writeMac } from "./mac.ts";
 import { ArpPacket } from "./wire/arp.ts";
-import { BOOTP_OP, DHCP_OPTION, DHCP_PORT, DhcpMessage } from "./wire/dhcpv4.ts";
-import { ETH, EthernetFrame, ETHERTYPE } from "./wire/ethernet.ts";
+import { BOOTP_OP, DHCP_PORT, DhcpMessage } from "./wire/dhcpv4.ts";
+import { EthernetFrame, ETHERTYPE } from "./wire/ethernet.ts";
 import { ICMPV6_TYPE } from "./wire/icmpv6.ts";
 import { IP_PROTO, Ipv4Packet } from "./wire/ipv4.ts";
 import { Ipv6Packet, NEXT_HEADER } from "./wire/ipv6.ts";
@@ -268,7 +268,7 @@ export class MatTranslator {
   private egressInner(frame: Uint8Array, now: number): MatVerdict {
     const eth = this.eth;
     if (eth.check(frame) !== "ok") return "eth-malformed";
-    const src = macAt(frame, ETH.SRC);
+    const src = eth.src;
     if (src === 0 || isGroup(src)) return "src-invalid";
     if (src !== this.tapMac && this.isOurs(src)) return "src-own-mat";
     const leaf = this.leafOf(src, now);
@@ -283,7 +283,7 @@ export class MatTranslator {
     else if (type === ETHERTYPE.IPV6) v = this.egressIpv6(frame, po, end, now);
     else if (type === ETHERTYPE.IPV4) v = this.egressIpv4(frame, po, end, now);
     if (v !== "forward") return v;
-    writeMac(frame, ETH.SRC, this.prefix + leaf);
+    eth.src = this.prefix + leaf;
     return "forward";
   }
 
@@ -367,7 +367,7 @@ export class MatTranslator {
     const ch = m.chaddrOffset;
     // Option 61 type 1 carrying the same MAC as chaddr (RFC 2132 section 9.14):
     // compare before chaddr is rewritten.
-    const c = this.clientIdMacOffset();
+    const c = this.dhcp.clientIdEthernetOffset();
     const cidSame = c >= 0 && sameMac(frame, c, ch);
     const r = this.senderAt(frame, ch, now, u.checksumOffset, u.off, true);
     if (r < 0) return "leaf-unavailable";
@@ -382,10 +382,10 @@ export class MatTranslator {
   private ingressInner(frame: Uint8Array, _now: number): MatVerdict {
     const eth = this.eth;
     if (eth.check(frame) !== "ok") return "eth-malformed";
-    const src = macAt(frame, ETH.SRC);
+    const src = eth.src;
     if (src === 0 || isGroup(src)) return "src-invalid";
     if (this.isOurs(src)) return "own-source";
-    const dst = macAt(frame, ETH.DST);
+    const dst = eth.dst;
     let realDst = dst;
     if (!isGroup(dst)) {
       if (!this.isOurs(dst)) return "not-ours";
@@ -401,7 +401,7 @@ export class MatTranslator {
     else if (type === ETHERTYPE.IPV6) v = this.ingressIpv6(frame, po, end);
     else if (type === ETHERTYPE.IPV4) v = this.ingressIpv4(frame, po, end);
     if (v !== "forward") return v;
-    if (realDst !== dst) writeMac(frame, ETH.DST, realDst);
+    if (realDst !== dst) eth.dst = realDst;
     return "forward";
   }
 
@@ -474,7 +474,7 @@ export class MatTranslator {
     }
     const u = this.udp;
     let changed = this.realAt(frame, m.chaddrOffset, u.checksumOffset, u.off, true);
-    const c = this.clientIdMacOffset();
+    const c = this.dhcp.clientIdEthernetOffset();
     if (c >= 0) changed |= this.realAt(frame, c, u.checksumOffset, u.off, true);
     if (changed) this.counters.notes["dhcp-rewritten"]++;
     return "forward";
@@ -525,14 +525,6 @@ export class MatTranslator {
     ) return 0;
     if (this.dhcp.check(frame, u.payloadOffset, u.payloadLength) !== "ok") return -3;
     return 1;
-  }
-
-  /** Offset of the MAC in option 61 when it is type 1 (Ethernet) with 6 octets, else -1. */
-  private clientIdMacOffset(): number {
-    const m = this.dhcp;
-    const o = m.findOption(DHCP_OPTION.CLIENT_ID);
-    if (o < 0 || m.optionLength(o) !== 7 || m.buf[o + 2] !== 1) return -1;
-    return o + 3;
   }
 }
 

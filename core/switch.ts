@@ -38,7 +38,7 @@
  *
  * @module
  */
-import { formatMac, type MacKey } from "./mac.ts";
+import { BROADCAST, formatMac, isGroup, type MacKey } from "./mac.ts";
 import {
   Drop,
   DROP_COUNT,
@@ -48,6 +48,7 @@ import {
   FrameFilter,
 } from "./switch_filter.ts";
 import { checkRateLimit, type RateLimit, TokenBucket } from "./token_bucket.ts";
+import { EthernetFrame } from "./wire/ethernet.ts";
 
 export { Drop, DROP_NAMES } from "./switch_filter.ts";
 export type { DropCode, DropName, FilterPolicy } from "./switch_filter.ts";
@@ -273,6 +274,8 @@ export class LearningSwitch {
   readonly maxPorts: number;
   readonly limitAction: "restrict" | "forward";
   readonly filter: FrameFilter;
+  /** The view each frame is read through, re-bound per frame. */
+  readonly #eth = new EthernetFrame();
   readonly #storm: StormPolicy | undefined;
 
   // MAC table: open addressing, one 32-byte record per slot so a probe touches one cache line:
@@ -478,15 +481,16 @@ export class LearningSwitch {
     sc[RX_FRAMES]++;
     sc[RX_BYTES] += len;
 
-    const verdict = this.filter.check(frame);
+    const eth = this.#eth;
+    if (eth.checkHeader(frame) !== "ok") return this.#drop(pc, Drop.RUNT, len);
+    const verdict = this.filter.verdict(eth);
     if (verdict >= 0) return this.#drop(pc, verdict, len);
 
-    // Source: must be an individual, non-zero address.
-    const f0 = frame[0];
-    const s0 = frame[6];
-    const srcHi = (s0 << 8) | frame[7];
-    const srcLo = (frame[8] << 24) | (frame[9] << 16) | (frame[10] << 8) | frame[11];
-    if ((s0 & 1) !== 0 || (srcHi === 0 && srcLo === 0)) return this.#drop(pc, Drop.BAD_SOURCE, len);
+    // Source: must be an individual, non-zero address. The table keys on its two halves.
+    const src = eth.src;
+    if (src === 0 || isGroup(src)) return this.#drop(pc, Drop.BAD_SOURCE, len);
+    const srcHi = (src / TWO_32) | 0;
+    const srcLo = src | 0;
 
     // Learn.
     const aging = this.agingMs;
@@ -522,7 +526,7 @@ export class LearningSwitch {
           pc[MOVED]++;
           sc[MOVED]++;
           this.#moves++;
-          this.#moveMac = srcHi * TWO_32 + (srcLo >>> 0);
+          this.#moveMac = src;
           this.#moveFrom = old;
           this.#moveTo = ingress;
         } else {
@@ -548,13 +552,12 @@ export class LearningSwitch {
     }
 
     // Destination.
+    const dst = eth.dst;
     let cls: number;
-    if ((f0 & 1) !== 0) {
-      cls = (f0 & frame[1] & frame[2] & frame[3] & frame[4] & frame[5]) === 0xff ? BCAST : MCAST;
+    if (isGroup(dst)) {
+      cls = dst === BROADCAST ? BCAST : MCAST;
     } else {
-      const dstHi = (f0 << 8) | frame[1];
-      const dstLo = (frame[2] << 24) | (frame[3] << 16) | (frame[4] << 8) | frame[5];
-      const d = this.#find(dstHi, dstLo);
+      const d = this.#find((dst / TWO_32) | 0, dst | 0);
       if (d >= 0 && this.#kf[(d << 2) + 2] + aging > now) {
         const out = this.#ki[(d << 3) + 2];
         if (out === ingress) return this.#drop(pc, Drop.SAME_PORT, len);

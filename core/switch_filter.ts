@@ -9,7 +9,7 @@
  * |---|---|---|
  * | link-local | destination 01:80:C2:00:00:00..0F (STP BPDU, LACP, 802.1X, LLDP; IEEE 802.1Q table 8-1) | `allowLinkLocal` |
  * | LLC | IEEE 802.3 length field (type/length < 0x0600): STP, NetBEUI, IPX 802.2 | `allowLlc` |
- * | VLAN-tagged | TPID 0x8100 (802.1Q) or 0x88A8 (802.1ad) at offset 12 | `allowVlanTagged` |
+ * | VLAN-tagged | TPID 0x8100 (802.1Q) or 0x88A8 (802.1ad) after the source MAC | `allowVlanTagged` |
  * | other EtherTypes | anything not in `ethertypes` | `allowOtherEthertypes` |
  *
  * The classes are independent: a frame passes only when every class it
@@ -17,7 +17,11 @@
  * both `allowLinkLocal` and `allowLlc`; LLDP (link-local, 0x88CC) needs
  * `allowLinkLocal` and `allowOtherEthertypes` (or 0x88CC in `ethertypes`).
  * When VLAN-tagged frames are allowed, up to two tags are skipped and the
- * inner type/length is filtered by the same rules.
+ * inner type/length is filtered by the same rules (a third TPID is that
+ * type). The frame is read through `core/wire/ethernet.ts`'s view, bound
+ * with `checkHeader()`: the header and the tags must fit (else `runt`), the
+ * type/length is classified here, never judged (an 802.3 length the frame
+ * does not hold is still LLC, as a bridge forwards it).
  *
  * Multicast destinations other than the link-local block are not filtered
  * here (the switch floods them). Not done here: IP-level filtering, per-port
@@ -25,6 +29,8 @@
  *
  * @module
  */
+import type { MacKey } from "./mac.ts";
+import { EthernetFrame, ETHERTYPE, MIN_ETHERTYPE } from "./wire/ethernet.ts";
 
 /**
  * Why the switch dropped a frame. Numbers (for zero-allocation counting);
@@ -33,7 +39,7 @@
 export const Drop = {
   /** The ingress port id is not a port of this switch. */
   NO_PORT: 0,
-  /** Shorter than an Ethernet header (14 bytes; 18 when a VLAN tag must be read). */
+  /** Shorter than its Ethernet header: 14 bytes, and 4 more per VLAN tag (up to two). */
   RUNT: 1,
   /** Source MAC is a group (multicast/broadcast) address or all zeros. */
   BAD_SOURCE: 2,
@@ -83,7 +89,11 @@ export type DropName = typeof DROP_NAMES[number];
 export const DROP_COUNT = DROP_NAMES.length;
 
 /** EtherTypes the default policy forwards: IPv4, ARP, IPv6. */
-export const DEFAULT_ETHERTYPES: readonly number[] = [0x0800, 0x0806, 0x86dd];
+export const DEFAULT_ETHERTYPES: readonly number[] = [
+  ETHERTYPE.IPV4,
+  ETHERTYPE.ARP,
+  ETHERTYPE.IPV6,
+];
 
 /** Which frame classes a switch lets through. Every field is optional; omitted means the default. */
 export interface FilterPolicy {
@@ -99,14 +109,14 @@ export interface FilterPolicy {
   ethertypes?: readonly number[];
 }
 
-const TPID_8021Q = 0x8100;
-const TPID_8021AD = 0x88a8;
-/** Type/length values below this are 802.3 lengths (IEEE 802.3 clause 3.2.6). */
-const MIN_ETHERTYPE = 0x0600;
+/** First and last address of the IEEE 802.1Q reserved block 01:80:C2:00:00:00..0F (table 8-1). */
+const LINK_LOCAL_FIRST: MacKey = 0x01_80_c2_00_00_00;
+const LINK_LOCAL_LAST: MacKey = 0x01_80_c2_00_00_0f;
 
 /**
  * A compiled `FilterPolicy`. `check(frame)` returns -1 when the frame passes,
- * else a `Drop` code. It reads only bytes 0..17 and never throws.
+ * else a `Drop` code. It reads only the Ethernet header and tags and never
+ * throws.
  *
  * @example
  * ```ts
@@ -125,6 +135,8 @@ export class FrameFilter {
   /** Bit set of allowed EtherTypes, 65536 bits. */
   readonly #types = new Uint32Array(2048);
   readonly #list: number[];
+  /** The view `check` binds. */
+  readonly #eth = new EthernetFrame();
 
   /** Compiles `policy`. Throws RangeError on an EtherType outside 0x0600..0xFFFF (config time). */
   constructor(policy: FilterPolicy = {}) {
@@ -157,28 +169,22 @@ export class FrameFilter {
   /**
    * -1 when `frame` passes the policy, else the `Drop` code of the first
    * class that is not allowed (link-local, then VLAN, LLC, EtherType).
-   * Frames shorter than 14 bytes (18 with a tag to skip) give `Drop.RUNT`.
+   * Frames shorter than their header (14 bytes, 4 more per tag) give `Drop.RUNT`.
    */
   check(frame: Uint8Array): number {
-    const len = frame.length;
-    if (len < 14) return Drop.RUNT;
-    if (
-      !this.allowLinkLocal && frame[0] === 0x01 && frame[1] === 0x80 && frame[2] === 0xc2 &&
-      frame[3] === 0 && frame[4] === 0 && frame[5] <= 0x0f
-    ) {
-      return Drop.LINK_LOCAL;
+    const eth = this.#eth;
+    if (eth.checkHeader(frame) !== "ok") return Drop.RUNT;
+    return this.verdict(eth);
+  }
+
+  /** `check` for a frame already bound to `eth` with `checkHeader()` (the switch's own view). */
+  verdict(eth: EthernetFrame): number {
+    if (!this.allowLinkLocal) {
+      const dst = eth.dst;
+      if (dst >= LINK_LOCAL_FIRST && dst <= LINK_LOCAL_LAST) return Drop.LINK_LOCAL;
     }
-    let type = (frame[12] << 8) | frame[13];
-    if (type === TPID_8021Q || type === TPID_8021AD) {
-      if (!this.allowVlanTagged) return Drop.VLAN;
-      // Skip the outer tag and, for 802.1ad or double 802.1Q, one inner tag.
-      if (len < 18) return Drop.RUNT;
-      type = (frame[16] << 8) | frame[17];
-      if (type === TPID_8021Q) {
-        if (len < 22) return Drop.RUNT;
-        type = (frame[20] << 8) | frame[21];
-      }
-    }
+    if (eth.tagCount > 0 && !this.allowVlanTagged) return Drop.VLAN;
+    const type = eth.typeOrLength;
     if (type < MIN_ETHERTYPE) return this.allowLlc ? -1 : Drop.LLC;
     if (this.allowOtherEthertypes) return -1;
     return (this.#types[type >>> 5] & (1 << (type & 31))) !== 0 ? -1 : Drop.ETHERTYPE;

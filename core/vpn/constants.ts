@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { ETH } from "../wire/ethernet.ts";
 
 /** UDP port a supernode listens on by default. */
 export const DEFAULT_PORT = 7654;
@@ -41,7 +42,7 @@ export const UNDERLAY_OVERHEAD_IPV4 = 28;
 /** IPv6 (40, no extension headers) plus UDP (8) header bytes. */
 export const UNDERLAY_OVERHEAD_IPV6 = 48;
 /** Ethernet header inside a data packet: destination, source, EtherType (no 802.1Q tag). */
-export const ETHERNET_HEADER = 14;
+export const ETHERNET_HEADER = ETH.HEADER_LEN;
 /** Smallest frame a data packet may carry: an Ethernet header. */
 export const MIN_FRAME = ETHERNET_HEADER;
 

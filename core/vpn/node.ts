@@ -81,6 +81,8 @@ import { networkOf, receiverOf, senderOf, typeOf } from "./header.ts";
 import { encodeDataPacket, encodePacket, type Message, openPacket, parseBody } from "./messages.ts";
 import { type PathKind, Peer, PEER_TIMERS, type PeerStatus, type PeerTimers } from "./peer.ts";
 import type { PeerDirectory, Sealer } from "./sealer.ts";
+import { isGroup, matNodeOf, matSupernodeOf } from "../mac.ts";
+import { EthernetFrame } from "../wire/ethernet.ts";
 
 /** Node configuration. */
 export interface NodeConfig {
@@ -252,6 +254,8 @@ export class NodeCore {
   private readonly out: Backlog<Outgoing>;
   private readonly events: Backlog<NodeEvent>;
   private readonly counters = new Counters();
+  /** The view `sendFrame` reads each frame's Ethernet header through. */
+  private readonly eth = new EthernetFrame();
 
   /** Throws on a configuration error (not on the data path). */
   constructor(config: NodeConfig) {
@@ -653,7 +657,8 @@ export class NodeCore {
    * frame is copied; the caller may reuse its buffer. Never throws.
    */
   sendFrame(frame: Uint8Array, now: number): SendResult {
-    if (frame.length < MIN_FRAME) return this.txDrop("runt");
+    const eth = this.eth;
+    if (eth.checkHeader(frame) !== "ok") return this.txDrop("runt");
     if (frame.length > this.frameLimit) {
       this.tooBig++;
       if (now - this.tooBigReportedAt >= 10_000) {
@@ -672,7 +677,8 @@ export class NodeCore {
     ) {
       return this.txDrop("not_registered");
     }
-    if (frame[0] & 1) {
+    const dst = eth.dst;
+    if (isGroup(dst)) {
       this.counters.add("tx_broadcast");
       if (this.dir === undefined) {
         this.sendFrameTo(this.supernode, BROADCAST_ID, frame);
@@ -682,9 +688,11 @@ export class NodeCore {
       if (!this.dir.holdBroadcast(frame, now)) this.fanOut(frame, now);
       return "broadcast";
     }
-    if (frame[0] !== 0) return this.txDrop("not_mat");
-    if (frame[1] !== this.supernodeId) return this.txDrop("foreign_supernode");
-    const node = (frame[2] << 8) | frame[3];
+    // Unicast goes to MAT addresses 00:AA:BB:BB:CC:CC: AA our supernode, BBBB the node.
+    const sn = matSupernodeOf(dst);
+    if (sn < 0) return this.txDrop("not_mat");
+    if (sn !== this.supernodeId) return this.txDrop("foreign_supernode");
+    const node = matNodeOf(dst);
     if (node < MIN_NODE_ID || node > MAX_NODE_ID) return this.txDrop("not_mat");
     if (node === this.nodeId) return this.txDrop("to_self");
     const p = this.peer(node, now)!;

@@ -199,6 +199,16 @@ export class DhcpMessage {
   optionLength(o: number): number {
     return this.buf[o] === DHCP_OPTION.PAD ? 0 : this.buf[o + 1];
   }
+  /**
+   * Absolute offset of the MAC in the Client-identifier option (61, RFC 2132
+   * section 9.14) when its type octet is 1 (Ethernet, the hardware type of
+   * RFC 1700) and 6 octets follow, else -1.
+   */
+  clientIdEthernetOffset(): number {
+    const o = this.findOption(DHCP_OPTION.CLIENT_ID);
+    if (o < 0 || this.optionLength(o) !== 7 || this.buf[o + 2] !== 1) return -1;
+    return o + 3;
+  }
   /** Absolute offset of the first option with `code` (not Pad/End), or -1. */
   findOption(code: number): number {
     for (let o = this.optionsOffset; o < this.optionsEnd; o = this.nextOption(o)) {

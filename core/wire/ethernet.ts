@@ -8,6 +8,11 @@
  * follows: `core/wire/llc.ts`); 1501..1535 is undefined and rejected.
  * Frames may carry padding after the payload; it is not an error.
  *
+ * Two doors: `check()` for code that interprets the payload (MAT, offload)
+ * and judges the type/length; `checkHeader()` for code that forwards a frame
+ * as a bridge does (the learning switch, the VPN node) and needs only the
+ * addresses, the tags and the type/length, whatever its value.
+ *
  * Not done here: jumbo 802.3 lengths, the FCS, more than two tags
  * ("eth-too-many-tags"), 802.1AE MACsec, PBB (802.1ah).
  *
@@ -87,29 +92,48 @@ export class EthernetFrame {
   /** Type/length value after the tags. */
   typeOrLength = 0;
 
-  /** The one door for untrusted bytes: `"ok"` binds the view to `buf[off, off + len)`. */
+  /**
+   * The one door for untrusted bytes: `"ok"` binds the view to `buf[off, off + len)`
+   * when the header and its tags fit, at most `MAX_TAGS` tags precede the
+   * type/length, and the type/length is an EtherType or an 802.3 length the
+   * frame holds.
+   */
   check(buf: Uint8Array, off = 0, len = buf.length - off): EthernetReason {
-    this.buf = EMPTY;
-    this.off =
-      this.len =
-      this.tagCount =
-      this.payloadOffset =
-      this.typeOrLength =
-        0;
+    const r = this.checkHeader(buf, off, len);
+    if (r !== "ok") return r;
+    const type = this.typeOrLength;
+    let why: EthernetReason = "ok";
+    if (isTpid(type)) why = "eth-too-many-tags";
+    else if (type > MAX_8023_LENGTH && type < MIN_ETHERTYPE) why = "eth-bad-type-length";
+    else if (type <= MAX_8023_LENGTH && this.payloadOffset + type > off + len) {
+      why = "eth-length-exceeds-frame";
+    }
+    if (why !== "ok") this.unbind();
+    return why;
+  }
+
+  /**
+   * The door for code that forwards frames without judging their contents,
+   * as a bridge does: `"ok"` binds the view when the 14-byte header and the
+   * tags it walks (at most `MAX_TAGS`) fit. The type/length after them is
+   * not judged: an 802.3 length the frame does not hold, the undefined
+   * 1501..1535, or a third TPID (left as the type) all pass. Getters read
+   * in bounds after either door; `payloadLength` is then what the
+   * type/length field says, which may exceed the frame.
+   */
+  checkHeader(buf: Uint8Array, off = 0, len = buf.length - off): EthernetReason {
+    this.unbind();
     if (off < 0 || off + len > buf.length || len < ETH.HEADER_LEN) return "eth-truncated";
     const end = off + len;
     let p = off + ETH.TYPE;
     let type = u16(buf, p);
     let tags = 0;
-    while (isTpid(type)) {
-      if (tags === MAX_TAGS) return "eth-too-many-tags";
+    while (isTpid(type) && tags < MAX_TAGS) {
       tags++;
       p += VLAN.LEN;
       if (p + 2 > end) return "eth-tag-truncated";
       type = u16(buf, p);
     }
-    if (type > MAX_8023_LENGTH && type < MIN_ETHERTYPE) return "eth-bad-type-length";
-    if (type <= MAX_8023_LENGTH && p + 2 + type > end) return "eth-length-exceeds-frame";
     this.buf = buf;
     this.off = off;
     this.len = len;
@@ -117,6 +141,16 @@ export class EthernetFrame {
     this.payloadOffset = p + 2;
     this.typeOrLength = type;
     return "ok";
+  }
+
+  private unbind(): void {
+    this.buf = EMPTY;
+    this.off =
+      this.len =
+      this.tagCount =
+      this.payloadOffset =
+      this.typeOrLength =
+        0;
   }
 
   get dst(): MacKey {
@@ -142,6 +176,10 @@ export class EthernetFrame {
   /** Absolute offset of tag `i` (0 = outermost); the caller keeps `i < tagCount`. */
   tagOffset(i: number): number {
     return this.off + ETH.TYPE + i * VLAN.LEN;
+  }
+  /** TPID of tag `i` (0 = outermost), or -1 when the frame has no tag `i`. */
+  tagTpid(i: number): number {
+    return i >= 0 && i < this.tagCount ? u16(this.buf, this.tagOffset(i) + VLAN.TPID) : -1;
   }
   /** Payload bytes: the 802.3 length, or everything after the header (padding included). */
   get payloadLength(): number {

@@ -9,6 +9,12 @@
  * it. Bytes after the total length (Ethernet padding) are not payload.
  * Unknown protocol numbers and options pass through.
  *
+ * `checkHeader()` is the door for code that rewrites the lengths itself (TCP
+ * segmentation and coalescing, `core/gso.ts`, as Linux's GSO does): the
+ * header must be an IPv4 header that fits, and the Total Length is not
+ * judged. The setters (`totalLength`, `ident`) and `fillChecksum()` are for
+ * such rewriting; they change the bytes, not the view's extent.
+ *
  * Not done here: option parsing (options are kept as bytes), reassembly,
  * source-route handling.
  *
@@ -46,7 +52,7 @@ export const IPV4 = {
 } as const;
 
 /** Protocol numbers this code base names. */
-export const IP_PROTO = { ICMP: 1, UDP: 17, IPV6_ICMP: 58, L2TP: 115 } as const;
+export const IP_PROTO = { ICMP: 1, TCP: 6, UDP: 17, IPV6_ICMP: 58, L2TP: 115 } as const;
 
 /** Why bytes are not an IPv4 packet. */
 export type Ipv4Reason =
@@ -89,24 +95,46 @@ export interface Ipv4Repr {
 export class Ipv4Packet {
   buf: Uint8Array = EMPTY;
   off = 0;
-  /** Total length (header + payload), at most the checked length. */
+  /**
+   * Bytes of the packet in the view: the Total Length after `check()`; the
+   * bytes given after `checkHeader()`.
+   */
   len = 0;
 
-  /** The one door for untrusted bytes. */
+  /** The one door for untrusted bytes: the header and the Total Length fit `len`. */
   check(buf: Uint8Array, off = 0, len = buf.length - off): Ipv4Reason {
-    this.buf = EMPTY;
-    this.off = this.len = 0;
+    const r = this.checkHeader(buf, off, len);
+    if (r !== "ok") return r;
+    const total = u16(buf, off + IPV4.TOTAL_LEN);
+    if (total < this.headerLength || total > len) {
+      this.unbind();
+      return "ipv4-bad-total-length";
+    }
+    this.len = total;
+    return "ok";
+  }
+
+  /**
+   * The door for code that rewrites the lengths: version 4, IHL >= 5 and the
+   * header (options included) fit `len`; the Total Length is not judged and
+   * the view holds all `len` bytes.
+   */
+  checkHeader(buf: Uint8Array, off = 0, len = buf.length - off): Ipv4Reason {
+    this.unbind();
     if (off < 0 || off + len > buf.length || len < IPV4.MIN_LEN) return "ipv4-truncated";
     if (buf[off] >>> 4 !== 4) return "ipv4-bad-version";
     const hl = (buf[off] & 0x0f) * 4;
     if (hl < IPV4.MIN_LEN) return "ipv4-bad-ihl";
     if (hl > len) return "ipv4-truncated";
-    const total = u16(buf, off + IPV4.TOTAL_LEN);
-    if (total < hl || total > len) return "ipv4-bad-total-length";
     this.buf = buf;
     this.off = off;
-    this.len = total;
+    this.len = len;
     return "ok";
+  }
+
+  private unbind(): void {
+    this.buf = EMPTY;
+    this.off = this.len = 0;
   }
 
   get headerLength(): number {
@@ -115,11 +143,18 @@ export class Ipv4Packet {
   get tos(): number {
     return this.buf[this.off + IPV4.TOS];
   }
+  /** The Total Length field (equal to `len` after `check()`). */
   get totalLength(): number {
-    return this.len;
+    return u16(this.buf, this.off + IPV4.TOTAL_LEN);
+  }
+  set totalLength(v: number) {
+    put16(this.buf, this.off + IPV4.TOTAL_LEN, v);
   }
   get ident(): number {
     return u16(this.buf, this.off + IPV4.IDENT);
+  }
+  set ident(v: number) {
+    put16(this.buf, this.off + IPV4.IDENT, v);
   }
   get dontFragment(): boolean {
     return (this.buf[this.off + IPV4.FLAGS_FRAG] & 0x40) !== 0;
@@ -162,6 +197,7 @@ export class Ipv4Packet {
   get payloadOffset(): number {
     return this.off + this.headerLength;
   }
+  /** Payload bytes in the view (`len` less the header). */
   get payloadLength(): number {
     return this.len - this.headerLength;
   }

@@ -11,6 +11,12 @@
  * packet: `upperInThisPacket` is false. Bytes after the payload length
  * (Ethernet padding) are not payload.
  *
+ * `checkHeader()` is the door for code that rewrites the Payload Length
+ * itself (TCP segmentation and coalescing, `core/gso.ts`): version 6 and the
+ * fixed header fit; the Payload Length is not judged and extension headers
+ * are not walked. The `payloadLength` setter is for such rewriting; it
+ * changes the bytes, not the view's extent.
+ *
  * Not done here: Jumbo Payload (RFC 2675; payload length 0 with a Jumbo
  * option is read as an empty payload and the HBH header then fails to fit),
  * walking through AH (RFC 4302), option TLV parsing inside HBH/DestOpts, the
@@ -42,6 +48,7 @@ export const IPV6 = {
 /** Next Header values the walk understands (RFC 8200 section 4.1), and a few it stops at. */
 export const NEXT_HEADER = {
   HOP_BY_HOP: 0,
+  TCP: 6,
   UDP: 17,
   ROUTING: 43,
   FRAGMENT: 44,
@@ -99,27 +106,23 @@ export interface Ipv6Repr {
 export class Ipv6Packet {
   buf: Uint8Array = EMPTY;
   off = 0;
-  /** Fixed header + payload length. */
+  /**
+   * Bytes of the packet in the view: fixed header + Payload Length after
+   * `check()`; the bytes given after `checkHeader()`.
+   */
   len = 0;
-  /** Next Header value of the upper layer the walk stopped at. */
+  /** Next Header value of the upper layer the walk stopped at; -1 after `checkHeader()`. */
   upperProtocol = 0;
-  /** Absolute offset where the walk stopped. */
+  /** Absolute offset where the walk stopped; the end of the fixed header after `checkHeader()`. */
   upperOffset = 0;
   /** Number of extension headers walked. */
   extCount = 0;
   /** Absolute offset of the Fragment header, or -1. */
   fragmentHeaderOffset = -1;
 
-  /** The one door for untrusted bytes. */
+  /** The one door for untrusted bytes: fixed header, payload and extension headers fit. */
   check(buf: Uint8Array, off = 0, len = buf.length - off): Ipv6Reason {
-    this.buf = EMPTY;
-    this.off =
-      this.len =
-      this.upperProtocol =
-      this.upperOffset =
-      this.extCount =
-        0;
-    this.fragmentHeaderOffset = -1;
+    this.unbind();
     if (off < 0 || off + len > buf.length || len < IPV6.HEADER_LEN) return "ipv6-truncated";
     if (buf[off] >>> 4 !== 6) return "ipv6-bad-version";
     const plen = u16(buf, off + IPV6.PAYLOAD_LEN);
@@ -161,14 +164,47 @@ export class Ipv6Packet {
     return "ok";
   }
 
+  /**
+   * The door for code that rewrites the Payload Length: version 6 and the
+   * fixed header fit `len`; the Payload Length is not judged, extension
+   * headers are not walked (`upperProtocol` is -1; read `nextHeader`), and
+   * the view holds all `len` bytes.
+   */
+  checkHeader(buf: Uint8Array, off = 0, len = buf.length - off): Ipv6Reason {
+    this.unbind();
+    if (off < 0 || off + len > buf.length || len < IPV6.HEADER_LEN) return "ipv6-truncated";
+    if (buf[off] >>> 4 !== 6) return "ipv6-bad-version";
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    this.upperProtocol = -1;
+    this.upperOffset = off + IPV6.HEADER_LEN;
+    return "ok";
+  }
+
+  private unbind(): void {
+    this.buf = EMPTY;
+    this.off =
+      this.len =
+      this.upperProtocol =
+      this.upperOffset =
+      this.extCount =
+        0;
+    this.fragmentHeaderOffset = -1;
+  }
+
   get trafficClass(): number {
     return (u16(this.buf, this.off) >>> 4) & 0xff;
   }
   get flowLabel(): number {
     return u32(this.buf, this.off) & 0xfffff;
   }
+  /** The Payload Length field (`len` less the fixed header after `check()`). */
   get payloadLength(): number {
-    return this.len - IPV6.HEADER_LEN;
+    return u16(this.buf, this.off + IPV6.PAYLOAD_LEN);
+  }
+  set payloadLength(v: number) {
+    put16(this.buf, this.off + IPV6.PAYLOAD_LEN, v);
   }
   get nextHeader(): number {
     return this.buf[this.off + IPV6.NEXT_HEADER];
