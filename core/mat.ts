@@ -283,7 +283,8 @@ export class MatTranslator {
     else if (type === ETHERTYPE.IPV6) v = this.egressIpv6(frame, po, end, now);
     else if (type === ETHERTYPE.IPV4) v = this.egressIpv4(frame, po, end, now);
     if (v !== "forward") return v;
-    eth.src = this.prefix + leaf;
+    // writeMac, not the view's setter: a 48-bit MacKey passed to a setter is a boxed double.
+    writeMac(frame, eth.srcOffset, this.prefix + leaf);
     return "forward";
   }
 
@@ -401,7 +402,7 @@ export class MatTranslator {
     else if (type === ETHERTYPE.IPV6) v = this.ingressIpv6(frame, po, end);
     else if (type === ETHERTYPE.IPV4) v = this.ingressIpv4(frame, po, end);
     if (v !== "forward") return v;
-    if (realDst !== dst) eth.dst = realDst;
+    if (realDst !== dst) writeMac(frame, eth.dstOffset, realDst);
     return "forward";
   }
 

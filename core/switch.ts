@@ -38,7 +38,7 @@
  *
  * @module
  */
-import { BROADCAST, formatMac, isGroup, type MacKey } from "./mac.ts";
+import { formatMac, type MacKey } from "./mac.ts";
 import {
   Drop,
   DROP_COUNT,
@@ -206,6 +206,8 @@ const UNKNOWN = 2;
 
 const EMPTY = -1;
 const TWO_32 = 0x1_0000_0000;
+/** The I/G (group) bit of a MAC's first octet, in its high 16-bit half. */
+const GROUP_BIT_HI = 0x0100;
 const MIN_CAPACITY = 64;
 
 function positiveInt(what: string, v: number, max: number): number {
@@ -486,11 +488,13 @@ export class LearningSwitch {
     const verdict = this.filter.verdict(eth);
     if (verdict >= 0) return this.#drop(pc, verdict, len);
 
-    // Source: must be an individual, non-zero address. The table keys on its two halves.
-    const src = eth.src;
-    if (src === 0 || isGroup(src)) return this.#drop(pc, Drop.BAD_SOURCE, len);
-    const srcHi = (src / TWO_32) | 0;
-    const srcLo = src | 0;
+    // Source: must be an individual (I/G bit clear), non-zero address. The table keys
+    // on the two integer halves of a MAC.
+    const srcHi = eth.srcHi;
+    const srcLo = eth.srcLo;
+    if ((srcHi & GROUP_BIT_HI) !== 0 || (srcHi === 0 && srcLo === 0)) {
+      return this.#drop(pc, Drop.BAD_SOURCE, len);
+    }
 
     // Learn.
     const aging = this.agingMs;
@@ -526,7 +530,7 @@ export class LearningSwitch {
           pc[MOVED]++;
           sc[MOVED]++;
           this.#moves++;
-          this.#moveMac = src;
+          this.#moveMac = srcHi * TWO_32 + (srcLo >>> 0);
           this.#moveFrom = old;
           this.#moveTo = ingress;
         } else {
@@ -552,12 +556,13 @@ export class LearningSwitch {
     }
 
     // Destination.
-    const dst = eth.dst;
+    const dstHi = eth.dstHi;
+    const dstLo = eth.dstLo;
     let cls: number;
-    if (isGroup(dst)) {
-      cls = dst === BROADCAST ? BCAST : MCAST;
+    if ((dstHi & GROUP_BIT_HI) !== 0) {
+      cls = dstHi === 0xffff && dstLo === -1 ? BCAST : MCAST;
     } else {
-      const d = this.#find((dst / TWO_32) | 0, dst | 0);
+      const d = this.#find(dstHi, dstLo);
       if (d >= 0 && this.#kf[(d << 2) + 2] + aging > now) {
         const out = this.#ki[(d << 3) + 2];
         if (out === ingress) return this.#drop(pc, Drop.SAME_PORT, len);

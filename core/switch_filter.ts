@@ -29,7 +29,6 @@
  *
  * @module
  */
-import type { MacKey } from "./mac.ts";
 import { EthernetFrame, ETHERTYPE, MIN_ETHERTYPE } from "./wire/ethernet.ts";
 
 /**
@@ -109,9 +108,13 @@ export interface FilterPolicy {
   ethertypes?: readonly number[];
 }
 
-/** First and last address of the IEEE 802.1Q reserved block 01:80:C2:00:00:00..0F (table 8-1). */
-const LINK_LOCAL_FIRST: MacKey = 0x01_80_c2_00_00_00;
-const LINK_LOCAL_LAST: MacKey = 0x01_80_c2_00_00_0f;
+/**
+ * The IEEE 802.1Q reserved block 01:80:C2:00:00:00..0F (table 8-1) as the
+ * halves `EthernetFrame.dstHi`/`dstLo` give: 01:80 and C2:00:00:0X.
+ */
+const LINK_LOCAL_HI = 0x0180;
+const LINK_LOCAL_LO = 0xc200_0000 | 0;
+const LINK_LOCAL_LO_MASK = 0xffff_fff0 | 0;
 
 /**
  * A compiled `FilterPolicy`. `check(frame)` returns -1 when the frame passes,
@@ -179,9 +182,12 @@ export class FrameFilter {
 
   /** `check` for a frame already bound to `eth` with `checkHeader()` (the switch's own view). */
   verdict(eth: EthernetFrame): number {
-    if (!this.allowLinkLocal) {
-      const dst = eth.dst;
-      if (dst >= LINK_LOCAL_FIRST && dst <= LINK_LOCAL_LAST) return Drop.LINK_LOCAL;
+    // 01:80:C2:00:00:00..0F, compared as the integer halves (no double per frame).
+    if (
+      !this.allowLinkLocal && eth.dstHi === LINK_LOCAL_HI &&
+      (eth.dstLo & LINK_LOCAL_LO_MASK) === LINK_LOCAL_LO
+    ) {
+      return Drop.LINK_LOCAL;
     }
     if (eth.tagCount > 0 && !this.allowVlanTagged) return Drop.VLAN;
     const type = eth.typeOrLength;

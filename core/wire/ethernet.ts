@@ -165,6 +165,33 @@ export class EthernetFrame {
   set src(m: MacKey) {
     writeMac(this.buf, this.off + ETH.SRC, m);
   }
+  /** Absolute offsets of the addresses, for code that rewrites them with `writeMac`. */
+  get dstOffset(): number {
+    return this.off + ETH.DST;
+  }
+  get srcOffset(): number {
+    return this.off + ETH.SRC;
+  }
+  /**
+   * The destination as two integers, the first two octets (`dstHi`, the
+   * MacKey's high 16 bits) and the last four (`dstLo`, its low 32 bits as a
+   * signed 32-bit integer): for per-frame code and tables keyed on the
+   * halves, where a 48-bit MacKey would be a double (boxed when it crosses a
+   * call).
+   */
+  get dstHi(): number {
+    return u16(this.buf, this.off + ETH.DST);
+  }
+  get dstLo(): number {
+    return i32(this.buf, this.off + ETH.DST + 2);
+  }
+  /** The source as two integers, as `dstHi`/`dstLo`. */
+  get srcHi(): number {
+    return u16(this.buf, this.off + ETH.SRC);
+  }
+  get srcLo(): number {
+    return i32(this.buf, this.off + ETH.SRC + 2);
+  }
   /** True for an IEEE 802.3 frame (type/length is a length; LLC follows). */
   get isLengthFrame(): boolean {
     return this.typeOrLength <= MAX_8023_LENGTH;
@@ -185,6 +212,11 @@ export class EthernetFrame {
   get payloadLength(): number {
     return this.isLengthFrame ? this.typeOrLength : this.off + this.len - this.payloadOffset;
   }
+}
+
+/** Reads a big-endian 32-bit word as a signed integer. The caller has checked bounds. */
+function i32(buf: Uint8Array, off: number): number {
+  return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
 }
 
 /** Parses a checked frame's header. */

@@ -798,3 +798,29 @@ Deno.test("switch: every decision and the whole table match a simple reference m
 function formatMacSafe(m: MacKey): string {
   return m.toString(16).padStart(12, "0");
 }
+
+Deno.test("switch: tags are walked as core/wire's Ethernet view walks them", () => {
+  const v = new LearningSwitch({ filter: { allowVlanTagged: true } });
+  const p = v.addPort();
+  v.addPort();
+  // 802.1Q outer + 802.1ad inner (odd order, still two tags) + IPv4: the inner type decides.
+  const odd = eth(BROADCAST, H1, 0x8100, 64);
+  odd.set([0, 10, 0x88, 0xa8, 0, 20, 0x08, 0x00], 14);
+  assertEquals(send(v, p, odd, 0), [1]);
+  // Three tags: the third TPID is the type after two, not an allowed EtherType.
+  const three = eth(BROADCAST, H1, 0x88a8, 64);
+  three.set([0, 10, 0x81, 0x00, 0, 20, 0x81, 0x00, 0, 30, 0x08, 0x00], 14);
+  assertEquals(send(v, p, three, 0), "ethertype");
+  // A tagged frame too short for its tag is a runt whatever the policy.
+  const d = new LearningSwitch({});
+  const q = d.addPort();
+  d.addPort();
+  const cut = tagged(BROADCAST, H1, 0x8100, IPV4).subarray(0, 16);
+  assertEquals(send(d, q, cut, 0), "runt");
+  assertEquals(d.filter.check(cut), Drop.RUNT);
+  // An 802.3 length the frame does not hold is still LLC to a bridge.
+  const l = new LearningSwitch({ filter: { allowLlc: true } });
+  const r = l.addPort();
+  l.addPort();
+  assertEquals(send(l, r, eth(BROADCAST, H1, 1400, 60), 0), [1]);
+});

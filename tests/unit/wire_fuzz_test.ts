@@ -11,6 +11,7 @@ import { LlcHeader, parseLlc } from "../../core/wire/llc.ts";
 import { NdpMessage, parseNdp } from "../../core/wire/ndp.ts";
 import { parseUdp, UdpDatagram } from "../../core/wire/udp.ts";
 import { parseVlan, VlanTag } from "../../core/wire/vlan.ts";
+import { parseTcp, TcpSegment } from "../../core/wire/tcp.ts";
 
 const GOLDEN = FRAME_NAMES.map((n) => loadFrame(n));
 
@@ -26,6 +27,12 @@ function exercise(b: Uint8Array): void {
     parseEthernet(eth);
     finite(eth.src + eth.dst + eth.payloadLength, "eth");
     assert(eth.payloadOffset <= b.length);
+  }
+  const bridge = new EthernetFrame();
+  if (bridge.checkHeader(b) === "ok") {
+    finite(bridge.dstHi + bridge.dstLo + bridge.srcHi + bridge.srcLo, "eth halves");
+    finite(bridge.tagTpid(0) + bridge.tagTpid(1) + bridge.typeOrLength, "eth tags");
+    assert(bridge.payloadOffset <= b.length);
   }
   const start = eth.len > 0 ? eth.payloadOffset : 14;
   for (const off of [0, start, start + 20, start + 28, start + 40, start + 48]) {
@@ -44,6 +51,12 @@ function exercise(b: Uint8Array): void {
       parseIpv4(ip4);
       ip4.checksumValid();
       assert(ip4.payloadOffset + ip4.payloadLength <= b.length);
+      const t = new TcpSegment();
+      if (t.check(b, ip4.payloadOffset, ip4.payloadLength) === "ok") {
+        parseTcp(t);
+        t.checksumValidV4(ip4.srcOffset, ip4.dstOffset);
+        assert(t.payloadOffset + t.payloadLength <= b.length && t.payloadLength >= 0);
+      }
       const u = new UdpDatagram();
       if (u.check(b, ip4.payloadOffset, ip4.payloadLength) === "ok") {
         parseUdp(u);
@@ -57,9 +70,19 @@ function exercise(b: Uint8Array): void {
         }
       }
     }
+    if (ip4.checkHeader(b, off) === "ok") {
+      finite(ip4.totalLength + ip4.ident + ip4.protocol, "ipv4 header");
+      assert(ip4.payloadOffset <= b.length && ip4.payloadOffset + ip4.payloadLength === b.length);
+    }
     const ip6 = new Ipv6Packet();
+    if (ip6.checkHeader(b, off) === "ok") finite(ip6.payloadLength + ip6.nextHeader, "ipv6 header");
     if (ip6.check(b, off) === "ok") {
       parseIpv6(ip6);
+      const t = new TcpSegment();
+      if (t.check(b, ip6.upperOffset, ip6.upperLength) === "ok") {
+        parseTcp(t);
+        t.checksumValidV6(ip6.srcOffset, ip6.dstOffset);
+      }
       assert(ip6.upperOffset + ip6.upperLength <= b.length && ip6.upperLength >= 0);
       const m = new Icmpv6Packet();
       if (m.check(b, ip6.upperOffset, ip6.upperLength) === "ok") {
@@ -80,6 +103,8 @@ function exercise(b: Uint8Array): void {
     if (d.check(b, off) === "ok") parseDhcp(d);
     const u = new UdpDatagram();
     if (u.check(b, off) === "ok") parseUdp(u);
+    const t = new TcpSegment();
+    if (t.check(b, off) === "ok") finite(parseTcp(t).ok ? t.seq + t.ack + t.window : 0, "tcp");
   }
 }
 
