@@ -19,7 +19,10 @@
  * FIN and PSH only on the last segment, CWR only on the first; and a full TCP
  * checksum over pseudo-header, header and payload (RFC 9293 section 3.1).
  *
- * Frames are untagged or carry one 802.1Q tag; IPv6 frames with extension
+ * The IP length fields of a super-frame are not judged (the IPv4 and IPv6
+ * views' `checkHeader()`): as in Linux's inet_gso_segment and
+ * ipv6_gso_segment, the frame's length is the truth and every segment gets
+ * its own. Frames are untagged or carry one 802.1Q tag; IPv6 frames with extension
  * headers, IPv4 fragments, ECN-marked GSO (TUN_F_TSO_ECN is not asked for)
  * and UDP GSO are refused with a reason, never thrown.
  *
