@@ -268,7 +268,7 @@ export class MatTranslator {
   private egressInner(frame: Uint8Array, now: number): MatVerdict {
     const eth = this.eth;
     if (eth.check(frame) !== "ok") return "eth-malformed";
-    const src = eth.src;
+    const src = macAt(frame, eth.srcOffset);
     if (src === 0 || isGroup(src)) return "src-invalid";
     if (src !== this.tapMac && this.isOurs(src)) return "src-own-mat";
     const leaf = this.leafOf(src, now);
@@ -283,7 +283,8 @@ export class MatTranslator {
     else if (type === ETHERTYPE.IPV6) v = this.egressIpv6(frame, po, end, now);
     else if (type === ETHERTYPE.IPV4) v = this.egressIpv4(frame, po, end, now);
     if (v !== "forward") return v;
-    // writeMac, not the view's setter: a 48-bit MacKey passed to a setter is a boxed double.
+    // macAt/writeMac at the view's offsets, not its getter/setter: a 48-bit MacKey
+    // crossing one more call is a boxed double per frame.
     writeMac(frame, eth.srcOffset, this.prefix + leaf);
     return "forward";
   }
@@ -383,10 +384,10 @@ export class MatTranslator {
   private ingressInner(frame: Uint8Array, _now: number): MatVerdict {
     const eth = this.eth;
     if (eth.check(frame) !== "ok") return "eth-malformed";
-    const src = eth.src;
+    const src = macAt(frame, eth.srcOffset);
     if (src === 0 || isGroup(src)) return "src-invalid";
     if (this.isOurs(src)) return "own-source";
-    const dst = eth.dst;
+    const dst = macAt(frame, eth.dstOffset);
     let realDst = dst;
     if (!isGroup(dst)) {
       if (!this.isOurs(dst)) return "not-ours";

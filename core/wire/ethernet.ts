@@ -122,8 +122,11 @@ export class EthernetFrame {
    * type/length field says, which may exceed the frame.
    */
   checkHeader(buf: Uint8Array, off = 0, len = buf.length - off): EthernetReason {
-    this.unbind();
-    if (off < 0 || off + len > buf.length || len < ETH.HEADER_LEN) return "eth-truncated";
+    // Unbound only on failure: a per-frame door stores each field once.
+    if (off < 0 || off + len > buf.length || len < ETH.HEADER_LEN) {
+      this.unbind();
+      return "eth-truncated";
+    }
     const end = off + len;
     let p = off + ETH.TYPE;
     let type = u16(buf, p);
@@ -131,7 +134,10 @@ export class EthernetFrame {
     while (isTpid(type) && tags < MAX_TAGS) {
       tags++;
       p += VLAN.LEN;
-      if (p + 2 > end) return "eth-tag-truncated";
+      if (p + 2 > end) {
+        this.unbind();
+        return "eth-tag-truncated";
+      }
       type = u16(buf, p);
     }
     this.buf = buf;
