@@ -47,7 +47,13 @@ import { dataHeaderLength, writeDataHeader } from "../core/l2tp/data_header.ts";
 import type { Transport } from "../core/l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
 import { IdAllocator } from "../core/l2tp/id_allocator.ts";
-import { Drop, LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
+import {
+  DEFAULT_MAX_PORTS,
+  Drop,
+  LearningSwitch,
+  type SwitchOptions,
+  type SwitchSnapshot,
+} from "../core/switch.ts";
 import { formatMac } from "../core/mac.ts";
 import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
 import {
@@ -264,6 +270,8 @@ export class LasEngine {
     switches_created: 0,
     switches_removed: 0,
     sessions_refused_switch_limit: 0,
+    /** ICRQs (or, in a race, session-ups) for a VC whose switch has no free port. */
+    sessions_refused_port_limit: 0,
     sessions_refused_remote_end_id: 0,
     rx_not_allowed: 0,
     vlan_frames_dropped: 0,
@@ -318,23 +326,27 @@ export class LasEngine {
       return `its Remote End ID of ${req.vcId.length} bytes is too long (at most ` +
         `${MAX_REMOTE_END_ID})`;
     }
-    const key = vcKey(req.vcId).key;
-    let known = this.#switches.has(key);
-    if (!known) {
-      for (const k of this.#settingUp.values()) {
-        if (k === key) {
-          known = true;
-          break;
-        }
-      }
-    }
-    if (!known) {
+    const { key, text } = vcKey(req.vcId);
+    let pending = 0;
+    for (const k of this.#settingUp.values()) if (k === key) pending++;
+    const vc = this.#switches.get(key);
+    if (!vc && pending === 0) {
       const creating = this.#creating();
       if (this.#switches.size + creating >= this.#o.maxSwitches) {
         this.counters.sessions_refused_switch_limit++;
         return `the virtual switch limit is reached (max_switches ${this.#o.maxSwitches}: ` +
           `${this.#switches.size} exist, ${creating} being set up)`;
       }
+    }
+    // Every session is a port of its VC's switch: sessions up plus sessions being set up
+    // on the VC stay within the switch's ports, so a session never comes up without one.
+    const up = vc ? vc.sw.portCount : 0;
+    const maxPorts = vc ? vc.sw.maxPorts : (this.#o.switchPolicy(text).options.maxPorts ??
+      DEFAULT_MAX_PORTS);
+    if (up + pending >= maxPorts) {
+      this.counters.sessions_refused_port_limit++;
+      return `VC ${text} has no free port (a virtual switch takes at most ${maxPorts} ` +
+        `sessions: ${up} up, ${pending} being set up)`;
     }
     this.#settingUp.set(req.localSessionId, key);
     return null;
@@ -657,6 +669,23 @@ export class LasEngine {
       if (k && ipEquals(k, from)) from = null;
     }
     const port = vc.sw.addPort({ name: `${s.peer} session ${s.localSessionId}` }, now);
+    if (port < 0) {
+      // Admission counts ports as it counts switches; kept so a full switch never leaves a
+      // session up without a port (shown attached, its frames going nowhere).
+      this.counters.sessions_refused_port_limit++;
+      const reason = `VC ${text} has no free port (a virtual switch takes at most ` +
+        `${vc.sw.maxPorts} sessions)`;
+      this.#o.log.limited(
+        `port_limit:${key}`,
+        "warn",
+        `session ${s.localSessionId} from ` +
+          `${s.peer} refused: ${reason}`,
+        { peer: s.peer },
+      );
+      const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
+      ep.closeSession(s.localSessionId, now, reason);
+      return;
+    }
     const a: Attached = {
       info: s,
       transport: kind,

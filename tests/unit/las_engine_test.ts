@@ -30,6 +30,7 @@ function lab(
     policies?: Record<string, boolean>;
     sourceFor?: (dest: Uint8Array) => Uint8Array | null;
     allow?: string[];
+    maxPorts?: number;
   } = {},
 ) {
   const net = new MemNet({ seed: 3 });
@@ -47,7 +48,10 @@ function lab(
     retransmits: 5,
     switchPolicy: (vc) => ({
       name: opts.policies?.[vc] ? `vcs.${vc}` : "switch",
-      options: { filter: { allowLinkLocal: opts.policies?.[vc] ?? false } },
+      options: {
+        filter: { allowLinkLocal: opts.policies?.[vc] ?? false },
+        ...(opts.maxPorts ? { maxPorts: opts.maxPorts } : {}),
+      },
     }),
     maxSwitches: opts.maxSwitches ?? 16,
     cookieLength: 4,
@@ -419,4 +423,74 @@ Deno.test("las engine: a Remote End ID over 64 bytes is refused with a bounded C
   assert(text.length <= 240, text);
   const st = l.las.status(0) as LasStatus;
   assertEquals(st.counters.sessions_refused_remote_end_id, 1);
+});
+
+Deno.test("las engine: the session past a VC's 1024 ports is refused with a CDN that says why", () => {
+  const l = lab();
+  const t = l.net.open("10.0.0.9", 0, { raw: true });
+  const lasIp = parseIp("10.0.0.1");
+  if (!lasIp.ok) throw new Error(lasIp.reason);
+  const peer = new ScriptedL2tp(t, { ip: lasIp.value, port: 0 });
+  peer.send({
+    messageType: 1,
+    protocolVersion: { version: 1, revision: 0 },
+    hostName: "many",
+    receiveWindowSize: 16,
+    routerId: 9,
+    assignedControlConnectionId: 77,
+    pwCapabilities: [5],
+  });
+  l.run(20);
+  const sccrp = peer.take().control.find((f) => f.messageType === 2);
+  assert(sccrp !== undefined, "SCCRP");
+  peer.ccid = sccrp.assignedControlConnectionId!;
+  peer.send({ messageType: 3 });
+  l.run(10);
+  peer.take();
+  /** Asks for one session on VC 9; returns the CDN's text if refused, "" if it came up. */
+  const session = (sid: number): string => {
+    peer.send({
+      messageType: 10,
+      callSerialNumber: sid,
+      localSessionId: sid,
+      remoteSessionId: 0,
+      remoteEndId: enc.encode("9"),
+      pwType: 5,
+      circuitStatus: 1,
+    });
+    l.run(10);
+    const got = peer.take().control;
+    const cdn = got.find((f) => f.messageType === 14);
+    if (cdn) return cdn.resultCode?.message ?? "(a CDN without text)";
+    const icrp = got.find((f) => f.messageType === 11);
+    assert(icrp !== undefined, `ICRP for session ${sid}`);
+    peer.send({ messageType: 12, localSessionId: sid, remoteSessionId: icrp.localSessionId! });
+    l.run(10);
+    const late = peer.take().control.find((f) => f.messageType === 14);
+    return late ? late.resultCode?.message ?? "(a CDN without text)" : "";
+  };
+  for (let sid = 1; sid <= 1024; sid++) assertEquals(session(sid), "", `session ${sid}`);
+  const text = session(1025);
+  assertStringIncludes(text, "VC 9 has no free port");
+  assertStringIncludes(text, "1024");
+  assert(text.length <= 240, text);
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.sessions.length, 1024, "the refused session is not shown as attached");
+  assertEquals(st.counters.sessions_refused_port_limit, 1);
+  assert(l.lines.some((x) => x.includes("VC 9 has no free port")), "logged");
+});
+
+Deno.test("las engine: ICRQs on one VC at the same time cannot pass its port limit together", () => {
+  const l = lab({ maxPorts: 2 });
+  for (const ip of ["10.0.0.2", "10.0.0.3", "10.0.0.4"]) l.edge(ip, "300");
+  l.start();
+  l.run(500);
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.sessions.length, 2);
+  assertEquals(st.counters.sessions_refused_port_limit, 1);
+  assertEquals(st.sessions_setting_up, 0);
+  assert(
+    l.lines.some((x) => /VC 300 has no free port .*2 sessions: [01] up, [12] being set up/.test(x)),
+    "the refusal counts the sessions being set up",
+  );
 });
