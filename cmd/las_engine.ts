@@ -4,7 +4,7 @@
  * one learning switch per VC id.
  *
  * ```
- *  transport.recv() --> classifyData --frame--> switch(VC).forward --> egress ports
+ *  transport.recv() --> classifyData --frame--> switchboard.forward --> egress ports
  *                          |                                            |
  *                          '--control--> endpoint.receive               v
  *                                            |                 header + frame --> transport.queue
@@ -28,10 +28,14 @@
  * VLAN-tagged frame dropped by a VC's filter is logged once per session; a
  * type 4 and a type 5 session on one VC once per VC.
  *
- * Bounded: connections and sessions by the endpoint's limits; switches by
- * `maxSwitches`, counting the switches that sessions still being set up will
- * create (the ICRQ for a VC beyond it is refused with a CDN that says why);
- * the peer address book by `maxPeers` (oldest forgotten).
+ * Which VC a session joins, whether it is admitted, and which ports a frame
+ * goes out of are the switchboard's (core/las/switchboard.ts): it refuses
+ * an ICRQ with a CDN that says why when the VC would pass `maxSwitches` or
+ * its switch has no free port (1024 sessions per VC by default).
+ *
+ * Bounded: connections and sessions by the endpoint's limits; switches and
+ * ports by the switchboard; the peer address book by `maxPeers` (oldest
+ * forgotten).
  *
  * Data we send carries the default L2-Specific Sublayer when the peer asked
  * for it, numbered (S=1, 24-bit sequence per session) when it asked for
@@ -47,13 +51,14 @@ import { dataHeaderLength, writeDataHeader } from "../core/l2tp/data_header.ts";
 import type { Transport } from "../core/l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
 import { IdAllocator } from "../core/l2tp/id_allocator.ts";
+import type { SwitchOptions } from "../core/switch.ts";
 import {
-  DEFAULT_MAX_PORTS,
-  Drop,
-  LearningSwitch,
-  type SwitchOptions,
-  type SwitchSnapshot,
-} from "../core/switch.ts";
+  MAX_REMOTE_END_ID,
+  type SessionPort,
+  Switchboard,
+  type SwitchboardEvent,
+  vcKey,
+} from "../core/las/switchboard.ts";
 import { formatMac } from "../core/mac.ts";
 import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
 import {
@@ -139,15 +144,11 @@ export function prefixContains(p: PeerPrefix, ip: Ip16): boolean {
   return prefixHolds(p, ip);
 }
 
-/** Longest Remote End ID (VC id) a session may carry, bytes; a Cisco VC id is a 32-bit number. */
-export const MAX_REMOTE_END_ID = 64;
+export { MAX_REMOTE_END_ID, vcKey };
 
-/** A session attached to a switch port. */
-interface Attached {
-  info: SessionInfo;
+/** How data reaches the peer of a session on a switch port (the switchboard's link). */
+interface Link {
   transport: Transport;
-  sw: VcSwitch;
-  port: number;
   to: Endpoint;
   /** Source to pin on data packets (IP_PKTINFO), or null to let the kernel choose. */
   from: Ip16 | null;
@@ -160,29 +161,13 @@ interface Attached {
   /** Next sequence number (24 bits) when `seq`. */
   txSeq: number;
   remoteSessionId: number;
-  upSince: number;
-  rxFrames: number;
-  rxBytes: number;
   txFrames: number;
   txBytes: number;
   txErrors: number;
-  /** A VLAN-tagged frame from this session was dropped by policy and logged (once). */
-  vlanLogged: boolean;
 }
 
-/** One virtual switch: all sessions of one VC id. */
-interface VcSwitch {
-  key: string;
-  text: string;
-  /** Which config policy it runs ("switch" or "vcs.<id>"). */
-  policy: string;
-  sw: LearningSwitch;
-  /** Port id to attached session. */
-  ports: (Attached | undefined)[];
-  created: number;
-  /** A PW type 4 and a type 5 session met on this VC and it was logged (once). */
-  mixedLogged: boolean;
-}
+/** A session attached to a switch port. */
+type Attached = SessionPort<Link>;
 
 /** Where to reach a peer and which local address it called. */
 interface PeerAddr {
@@ -218,63 +203,32 @@ function formatEndpointOf(kind: Transport, src: Ip16, port: number): string {
   return kind === "udp" ? (a.includes(":") ? `[${a}]:${port}` : `${a}:${port}`) : a;
 }
 
-/**
- * The switch key of a Remote End ID. How a Cisco encodes the xconnect VC id
- * there is not settled (freeRtr sends decimal ASCII, "1234"; a 4-byte binary
- * number is the other plausible form), so both forms of the same number
- * meet on one switch: ASCII decimal digits (1..10 of them, value < 2^32)
- * and 4-byte values both key as `vc:<number>`; anything else keys on its
- * bytes.
- */
-export function vcKey(id: Uint8Array): { key: string; text: string } {
-  if (id.length >= 1 && id.length <= 10 && id.every((b) => b >= 0x30 && b <= 0x39)) {
-    const n = Number(new TextDecoder().decode(id));
-    if (n <= 0xffff_ffff) return { key: `vc:${n}`, text: String(n) };
-  }
-  if (id.length === 4) {
-    const n = ((id[0] << 24) | (id[1] << 16) | (id[2] << 8) | id[3]) >>> 0;
-    return { key: `vc:${n}`, text: String(n) };
-  }
-  return { key: `raw:${hex(id)}`, text: `0x${hex(id)}` };
-}
-
 /** The LAS engine; see the module doc. */
 export class LasEngine {
   readonly ipEp: L2tpEndpoint | null;
   readonly udpEp: L2tpEndpoint | null;
   readonly #o: LasEngineOptions;
-  readonly #switches = new Map<string, VcSwitch>();
-  readonly #attached = new Map<number, Attached>();
   /**
-   * Sessions admitted and not yet up, by our session id, to the switch key
-   * they will join: the switches they may create count against
-   * `maxSwitches`. Bounded by the endpoints' pending-session limits; an
-   * entry leaves at session-up or session-down, and `poll` drops any whose
-   * session is gone.
+   * The virtual switches and admission (core/las/switchboard.ts). Its
+   * reservations for sessions being set up leave at session-up or
+   * session-down, and `poll` prunes any whose session is gone.
    */
-  readonly #settingUp = new Map<number, string>();
+  readonly #board: Switchboard<Link>;
   /** Peer name ("192.0.2.1" or "192.0.2.1:1701") to address; bounded by maxPeers. */
   readonly #peers = new Map<string, PeerAddr>();
   readonly maxPeers: number;
   /** IPv4 number to its text, so the data path does not format per packet. Bounded. */
   readonly #names = new Map<number, string>();
   readonly #scratch = new Uint8Array(MAX_FRAME + 64);
-  /** Engine counters (the endpoints and switches have their own). */
-  readonly counters = {
+  /** Engine counters (the switchboard, endpoints and switches have their own). */
+  readonly #c = {
     rx_truncated: 0,
     rx_unusable: 0,
     rx_not_listening: 0,
     tx_errors: 0,
     /** Datagrams, events and endpoint timer runs whose handling threw: contained (kit/contain.ts). */
     rx_handler_errors: 0,
-    switches_created: 0,
-    switches_removed: 0,
-    sessions_refused_switch_limit: 0,
-    /** ICRQs (or, in a race, session-ups) for a VC whose switch has no free port. */
-    sessions_refused_port_limit: 0,
-    sessions_refused_remote_end_id: 0,
     rx_not_allowed: 0,
-    vlan_frames_dropped: 0,
   };
   #stopping = false;
   /** When a shutdown stops waiting for StopCCN acknowledgements (ms). */
@@ -284,6 +238,7 @@ export class LasEngine {
 
   constructor(o: LasEngineOptions) {
     this.#o = o;
+    this.#board = new Switchboard({ maxSwitches: o.maxSwitches, switchPolicy: o.switchPolicy });
     const sessionIds = new IdAllocator(o.random32, 65_536);
     const common = {
       hostName: o.hostName,
@@ -296,7 +251,8 @@ export class LasEngine {
       ...(o.auth
         ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
         : {}),
-      sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) => this.#admit(req),
+      sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) =>
+        this.#board.admit(req.localSessionId, req.vcId),
       maxPendingPerSource: o.maxPendingPerPeer ?? 4,
       maxConnectionsPerSource: o.maxConnectionsPerPeer ?? 8,
       sourceOf: sourceOf,
@@ -306,50 +262,24 @@ export class LasEngine {
     this.maxPeers = 2 * 256 + 64;
   }
 
-  /** Switches that sessions being set up will create (their VC has no switch now). */
-  #creating(except?: string): number {
-    const keys = new Set<string>();
-    for (const k of this.#settingUp.values()) {
-      if (k !== except && !this.#switches.has(k)) keys.add(k);
-    }
-    return keys.size;
-  }
-
-  /**
-   * The session policy: a session for a VC that has a switch, or will have
-   * one when a session being set up comes up, is admitted; one for a new VC
-   * only while switches plus switches being created stay under the limit.
-   */
-  #admit(req: { vcId: Uint8Array; localSessionId: number }): string | null {
-    if (req.vcId.length > MAX_REMOTE_END_ID) {
-      this.counters.sessions_refused_remote_end_id++;
-      return `its Remote End ID of ${req.vcId.length} bytes is too long (at most ` +
-        `${MAX_REMOTE_END_ID})`;
-    }
-    const { key, text } = vcKey(req.vcId);
-    let pending = 0;
-    for (const k of this.#settingUp.values()) if (k === key) pending++;
-    const vc = this.#switches.get(key);
-    if (!vc && pending === 0) {
-      const creating = this.#creating();
-      if (this.#switches.size + creating >= this.#o.maxSwitches) {
-        this.counters.sessions_refused_switch_limit++;
-        return `the virtual switch limit is reached (max_switches ${this.#o.maxSwitches}: ` +
-          `${this.#switches.size} exist, ${creating} being set up)`;
-      }
-    }
-    // Every session is a port of its VC's switch: sessions up plus sessions being set up
-    // on the VC stay within the switch's ports, so a session never comes up without one.
-    const up = vc ? vc.sw.portCount : 0;
-    const maxPorts = vc ? vc.sw.maxPorts : (this.#o.switchPolicy(text).options.maxPorts ??
-      DEFAULT_MAX_PORTS);
-    if (up + pending >= maxPorts) {
-      this.counters.sessions_refused_port_limit++;
-      return `VC ${text} has no free port (a virtual switch takes at most ${maxPorts} ` +
-        `sessions: ${up} up, ${pending} being set up)`;
-    }
-    this.#settingUp.set(req.localSessionId, key);
-    return null;
+  /** Engine counters, then the switchboard's, in the order /status and /metrics show them. */
+  get counters(): Record<string, number> {
+    const b = this.#board.counters;
+    const c = this.#c;
+    return {
+      rx_truncated: c.rx_truncated,
+      rx_unusable: c.rx_unusable,
+      rx_not_listening: c.rx_not_listening,
+      tx_errors: c.tx_errors,
+      rx_handler_errors: c.rx_handler_errors,
+      switches_created: b.switches_created,
+      switches_removed: b.switches_removed,
+      sessions_refused_switch_limit: b.sessions_refused_switch_limit,
+      sessions_refused_port_limit: b.sessions_refused_port_limit,
+      sessions_refused_remote_end_id: b.sessions_refused_remote_end_id,
+      rx_not_allowed: c.rx_not_allowed,
+      vlan_frames_dropped: b.vlan_frames_dropped,
+    };
   }
 
   #peerName(t: Transport, src: Ip16, port: number): string {
@@ -395,11 +325,11 @@ export class LasEngine {
     const only = this.#o.acceptDst;
     for (let i = 0; i < n; i++) {
       if (rx.truncated[i]) {
-        this.counters.rx_truncated++;
+        this.#c.rx_truncated++;
         continue;
       }
       if (only && !(isV4(rx.dst[i]) && only.has(v4Number(rx.dst[i])))) {
-        this.counters.rx_not_listening++;
+        this.#c.rx_not_listening++;
         continue;
       }
       // One datagram's failure drops that datagram only (kit/contain.ts).
@@ -411,7 +341,7 @@ export class LasEngine {
           this.#switchFrame(c.session.localSessionId, c.frame, now);
         } else if (c.kind === "control") {
           if (!this.#allowed(rx.src[i])) {
-            this.counters.rx_not_allowed++;
+            this.#c.rx_not_allowed++;
             this.#o.log.limited(
               "not_allowed",
               "warn",
@@ -423,7 +353,7 @@ export class LasEngine {
           this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
           ep.receive(peer, bytes, now);
         } else {
-          this.counters.rx_unusable++;
+          this.#c.rx_unusable++;
           this.#logDrop(c.reason, peer, bytes, kind);
         }
       } catch (e) {
@@ -437,7 +367,7 @@ export class LasEngine {
 
   /** Reports an error contained on one datagram or event; rethrows without a sink. */
   #contained(handler: string, e: unknown, peer: string | null): void {
-    this.counters.rx_handler_errors++;
+    this.#c.rx_handler_errors++;
     const sink = this.#o.contain;
     if (!sink) throw e;
     sink(handler, e, peer);
@@ -460,8 +390,8 @@ export class LasEngine {
     const sid = bytes.length >= off + 4
       ? ((bytes[off] << 24) | (bytes[off + 1] << 16) | (bytes[off + 2] << 8) | bytes[off + 3]) >>> 0
       : 0;
-    const a = this.#attached.get(sid);
-    const where = a ? `VC ${a.sw.text}, session ${sid} of ${a.info.peer}` : `session ${sid}`;
+    const a = this.#board.session(sid);
+    const where = a ? `VC ${a.vc.text}, session ${sid} of ${a.session.peer}` : `session ${sid}`;
     const text: Record<string, string> = {
       cookie_mismatch:
         `cookie mismatch on ${where} from ${peer}: the cookie does not match what was agreed`,
@@ -484,32 +414,65 @@ export class LasEngine {
   }
 
   #switchFrame(localSessionId: number, frame: Uint8Array, now: number): void {
-    const a = this.#attached.get(localSessionId);
-    if (!a) return;
-    a.rxFrames++;
-    a.rxBytes += frame.length;
-    const n = a.sw.sw.forward(a.port, frame, now);
-    if (n === 0 && a.sw.sw.lastDrop === Drop.VLAN) {
-      this.counters.vlan_frames_dropped++;
-      if (!a.vlanLogged) {
-        a.vlanLogged = true;
-        this.#o.log.warn(
-          `session ${a.info.localSessionId} from ${a.info.peer} on VC ${a.sw.text} sends ` +
+    const board = this.#board;
+    const n = board.forward(localSessionId, frame, now);
+    const out = board.out;
+    for (let k = 0; k < n; k++) this.#sendFrame(out[k], frame);
+    if (board.hasEvents) this.#sayBoard();
+  }
+
+  /** Logs what the switchboard says (core/las/switchboard.ts). */
+  #sayBoard(): void {
+    for (const ev of this.#board.takeEvents()) this.#sayBoardEvent(ev);
+  }
+
+  #sayBoardEvent(ev: SwitchboardEvent<Link>): void {
+    const log = this.#o.log;
+    switch (ev.type) {
+      case "switch-created":
+        log.info(`virtual switch for VC ${ev.vc.text} created`, { policy: ev.vc.policy });
+        break;
+      case "switch-removed":
+        log.info(`virtual switch for VC ${ev.vc.text} removed: no sessions left`);
+        break;
+      case "mixed-pw-types": {
+        const s = ev.port.session;
+        const o = ev.other.session;
+        log.warn(
+          `VC ${ev.vc.text} mixes PW types: session ${s.localSessionId} from ${s.peer} is type ` +
+            `${s.pwType}, session ${o.localSessionId} from ${o.peer} is type ` +
+            `${o.pwType}. Type 4 (Ethernet VLAN) carries tagged frames, type 5 ` +
+            "(Ethernet) untagged: hosts behind them will not reach each other unless both sides " +
+            "agree on tagging",
+        );
+        break;
+      }
+      case "vlan-dropped": {
+        const s = ev.port.session;
+        log.warn(
+          `session ${s.localSessionId} from ${s.peer} on VC ${ev.port.vc.text} sends ` +
             "VLAN-tagged frames, which this VC's policy drops (allow_vlan_tagged: false); " +
-            `PW type ${a.info.pwType}${
-              a.info.pwType === 4 ? " (Ethernet VLAN) carries tagged frames" : ""
+            `PW type ${s.pwType}${
+              s.pwType === 4 ? " (Ethernet VLAN) carries tagged frames" : ""
             }. Said once per session; counted in vlan_frames_dropped`,
         );
+        break;
       }
-    }
-    const egress = a.sw.sw.egress;
-    for (let k = 0; k < n; k++) {
-      const out = a.sw.ports[egress[k]];
-      if (out) this.#sendFrame(out, frame);
+      case "mac-moves": {
+        const m = ev.report;
+        log.limited(
+          `move:${ev.vc.key}`,
+          "warn",
+          `VC ${ev.vc.text}: ${m.moves} MAC move(s), last ${
+            formatMac(m.mac)
+          } from port ${m.from} to ${m.to}`,
+        );
+        break;
+      }
     }
   }
 
-  #sendFrame(a: Attached, frame: Uint8Array): void {
+  #sendFrame(a: Link, frame: Uint8Array): void {
     const t = a.transport === "udp" ? this.#o.udp! : this.#o.ip!;
     const buf = this.#scratch;
     let seq = -1;
@@ -526,7 +489,7 @@ export class LasEngine {
     const err = t.queue(buf.subarray(0, h + frame.length), a.to, a.from);
     if (err !== 0) {
       a.txErrors++;
-      this.counters.tx_errors++;
+      this.#c.tx_errors++;
       return;
     }
     a.txFrames++;
@@ -535,7 +498,7 @@ export class LasEngine {
 
   #flush(): void {
     for (const t of [this.#o.ip, this.#o.udp]) {
-      if (t && t.flush() !== 0) this.counters.tx_errors++;
+      if (t && t.flush() !== 0) this.#c.tx_errors++;
     }
   }
 
@@ -547,10 +510,10 @@ export class LasEngine {
       for (const o of ep.takeOutgoing()) {
         const p = this.#peers.get(o.peer);
         if (!p) {
-          this.counters.tx_errors++;
+          this.#c.tx_errors++;
           continue;
         }
-        if (t.queue(o.bytes, p.to, p.from) !== 0) this.counters.tx_errors++;
+        if (t.queue(o.bytes, p.to, p.from) !== 0) this.#c.tx_errors++;
       }
       for (const ev of ep.takeEvents()) {
         // Each event on its own: one that throws must not lose the others' (another peer's).
@@ -611,7 +574,7 @@ export class LasEngine {
         this.#attach(kind, ev.session, now);
         break;
       case "session-down":
-        this.#settingUp.delete(ev.localSessionId);
+        this.#board.release(ev.localSessionId);
         this.#detach(ev.localSessionId, ev.reason, ev.vcIdText, ev.peer);
         break;
       case "circuit-status":
@@ -629,37 +592,6 @@ export class LasEngine {
   }
 
   #attach(kind: Transport, s: SessionInfo, now: number): void {
-    const { key, text } = vcKey(s.vcId);
-    this.#settingUp.delete(s.localSessionId);
-    let vc = this.#switches.get(key);
-    if (!vc) {
-      // Admission reserved a switch for this session's VC, so this holds unless the limit
-      // was reached another way; kept so the bound never depends on that bookkeeping.
-      const creating = this.#creating(key);
-      if (this.#switches.size + creating >= this.#o.maxSwitches) {
-        this.counters.sessions_refused_switch_limit++;
-        const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
-        ep.closeSession(
-          s.localSessionId,
-          now,
-          `VC ${text}: the virtual switch limit is reached (max_switches ${this.#o.maxSwitches})`,
-        );
-        return;
-      }
-      const policy = this.#o.switchPolicy(text);
-      vc = {
-        key,
-        text,
-        policy: policy.name,
-        sw: new LearningSwitch(policy.options),
-        ports: [],
-        created: now,
-        mixedLogged: false,
-      };
-      this.#switches.set(key, vc);
-      this.counters.switches_created++;
-      this.#o.log.info(`virtual switch for VC ${text} created`, { policy: policy.name });
-    }
     const p = this.#peers.get(s.peer);
     // Pin the source of data packets only where the kernel would pick another one
     // (a multi-homed LAS); decided once, at session-up.
@@ -668,29 +600,8 @@ export class LasEngine {
       const k = this.#o.sourceFor(p.to.ip);
       if (k && ipEquals(k, from)) from = null;
     }
-    const port = vc.sw.addPort({ name: `${s.peer} session ${s.localSessionId}` }, now);
-    if (port < 0) {
-      // Admission counts ports as it counts switches; kept so a full switch never leaves a
-      // session up without a port (shown attached, its frames going nowhere).
-      this.counters.sessions_refused_port_limit++;
-      const reason = `VC ${text} has no free port (a virtual switch takes at most ` +
-        `${vc.sw.maxPorts} sessions)`;
-      this.#o.log.limited(
-        `port_limit:${key}`,
-        "warn",
-        `session ${s.localSessionId} from ` +
-          `${s.peer} refused: ${reason}`,
-        { peer: s.peer },
-      );
-      const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
-      ep.closeSession(s.localSessionId, now, reason);
-      return;
-    }
-    const a: Attached = {
-      info: s,
+    const link: Link = {
       transport: kind,
-      sw: vc,
-      port,
       to: p?.to ?? { ip: new Uint8Array(16), port: 0 },
       from,
       local: p?.from ? formatIp(p.from) : null,
@@ -699,51 +610,43 @@ export class LasEngine {
       seq: s.txSublayer && s.txSequencing,
       txSeq: 0,
       remoteSessionId: s.remoteSessionId,
-      upSince: now,
-      rxFrames: 0,
-      rxBytes: 0,
       txFrames: 0,
       txBytes: 0,
       txErrors: 0,
-      vlanLogged: false,
     };
-    const other = vc.ports.find((x) => x !== undefined && x.info.pwType !== s.pwType);
-    if (other && !vc.mixedLogged) {
-      vc.mixedLogged = true;
-      this.#o.log.warn(
-        `VC ${text} mixes PW types: session ${s.localSessionId} from ${s.peer} is type ` +
-          `${s.pwType}, session ${other.info.localSessionId} from ${other.info.peer} is type ` +
-          `${other.info.pwType}. Type 4 (Ethernet VLAN) carries tagged frames, type 5 ` +
-          "(Ethernet) untagged: hosts behind them will not reach each other unless both sides " +
-          "agree on tagging",
-      );
+    const a = this.#board.attach(s, link, now);
+    this.#sayBoard();
+    if ("refused" in a) {
+      // Admission reserved a switch and a port for this session, so this holds unless a
+      // limit was reached another way; kept so the bounds never depend on that bookkeeping.
+      if (a.refused === "port_limit") {
+        this.#o.log.limited(
+          `port_limit:${vcKey(s.vcId).key}`,
+          "warn",
+          `session ${s.localSessionId} from ${s.peer} refused: ${a.reason}`,
+          { peer: s.peer },
+        );
+      }
+      const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
+      ep.closeSession(s.localSessionId, now, a.reason);
+      return;
     }
-    vc.ports[port] = a;
-    this.#attached.set(s.localSessionId, a);
     this.#o.log.info(
-      `session ${s.localSessionId} from ${s.peer} is up on VC ${text}`,
+      `session ${s.localSessionId} from ${s.peer} is up on VC ${a.vc.text}`,
       {
         pw_type: s.pwType,
         remote_session: s.remoteSessionId,
         cookie_tx: s.txCookie.length,
         cookie_rx: s.rxCookie.length,
-        ports: vc.sw.ports().length,
+        ports: a.vc.sw.portCount,
       },
     );
   }
 
   #detach(localSessionId: number, reason: string, vcText: string, peer: string): void {
-    const a = this.#attached.get(localSessionId);
     this.#o.log.info(`session ${localSessionId} from ${peer} on VC ${vcText} is down: ${reason}`);
-    if (!a) return;
-    this.#attached.delete(localSessionId);
-    a.sw.sw.removePort(a.port);
-    a.sw.ports[a.port] = undefined;
-    if (a.sw.sw.ports().length === 0) {
-      this.#switches.delete(a.sw.key);
-      this.counters.switches_removed++;
-      this.#o.log.info(`virtual switch for VC ${a.sw.text} removed: no sessions left`);
-    }
+    this.#board.detach(localSessionId);
+    this.#sayBoard();
   }
 
   /** Runs timers due at `now`. */
@@ -758,31 +661,20 @@ export class LasEngine {
         this.#contained("timer", e, null);
       }
     }
-    for (const sid of this.#settingUp.keys()) {
-      if (!this.ipEp?.session(sid) && !this.udpEp?.session(sid)) this.#settingUp.delete(sid);
-    }
-    for (const vc of this.#switches.values()) {
-      vc.sw.expire(now);
-      const m = vc.sw.takeMoveReport();
-      if (m) {
-        this.#o.log.limited(
-          `move:${vc.key}`,
-          "warn",
-          `VC ${vc.text}: ${m.moves} MAC move(s), last ${
-            formatMac(m.mac)
-          } from port ${m.from} to ${m.to}`,
-        );
-      }
-    }
+    this.#board.prune((sid) => !!(this.ipEp?.session(sid) || this.udpEp?.session(sid)));
+    this.#board.expire(now);
+    this.#sayBoard();
     this.#drain(now);
     this.#flush();
   }
 
   /** When `poll` next has work. */
   nextDeadline(): number {
-    let t = Math.min(this.ipEp?.nextDeadline() ?? Infinity, this.udpEp?.nextDeadline() ?? Infinity);
-    for (const vc of this.#switches.values()) t = Math.min(t, vc.sw.nextDeadline());
-    return t;
+    const t = Math.min(
+      this.ipEp?.nextDeadline() ?? Infinity,
+      this.udpEp?.nextDeadline() ?? Infinity,
+    );
+    return Math.min(t, this.#board.nextDeadline());
   }
 
   /**
@@ -831,56 +723,30 @@ export class LasEngine {
       remote_ccid: c.remoteCcid,
       sessions: c.sessions,
     }));
-    const sessions = [...this.#attached.values()].map((a) => ({
-      session: a.info.localSessionId,
-      peer: a.info.peer,
-      vc: a.sw.text,
-      pw_type: a.info.pwType,
-      remote_session: a.remoteSessionId,
-      local: a.local,
-      tx_sublayer: a.tx.sublayer ? (a.seq ? "sequenced" : "unsequenced") : "none",
+    const sessions = [...this.#board.sessions()].map((a) => ({
+      session: a.session.localSessionId,
+      peer: a.session.peer,
+      vc: a.vc.text,
+      pw_type: a.session.pwType,
+      remote_session: a.link.remoteSessionId,
+      local: a.link.local,
+      tx_sublayer: a.link.tx.sublayer ? (a.link.seq ? "sequenced" : "unsequenced") : "none",
       up_s: Math.round((now - a.upSince) / 1000),
       rx_frames: a.rxFrames,
       rx_bytes: a.rxBytes,
-      tx_frames: a.txFrames,
-      tx_bytes: a.txBytes,
-      tx_errors: a.txErrors,
+      tx_frames: a.link.txFrames,
+      tx_bytes: a.link.txBytes,
+      tx_errors: a.link.txErrors,
     }));
-    const macTables: Record<string, unknown>[] = [];
-    const switches = [...this.#switches.values()].map((vc) => {
-      const s: SwitchSnapshot = vc.sw.snapshot(now, 256);
-      for (const m of s.macs) {
-        macTables.push({
-          vc: vc.text,
-          mac: m.mac,
-          session: vc.ports[m.port]?.info.localSessionId ?? null,
-          peer: vc.ports[m.port]?.info.peer ?? null,
-          age_s: Math.round(m.ageMs / 1000),
-        });
-      }
-      const dropped = Object.fromEntries(
-        Object.entries(s.counters.dropped_frames).filter(([, v]) => v > 0),
-      );
-      return {
-        vc: vc.text,
-        policy: vc.policy,
-        ports: s.ports.length,
-        macs: s.macCount,
-        rx_frames: s.counters.rx_frames,
-        flooded_frames: s.counters.flooded_frames,
-        unicast_frames: s.counters.unicast_frames,
-        dropped,
-        macs_shown: s.macs.length + (s.macsTruncated ? "+" : ""),
-      };
-    });
+    const board = this.#board.status(now, 256);
     return {
       connections,
       sessions,
-      sessions_setting_up: this.#settingUp.size,
-      switches,
-      mac_table: macTables,
+      sessions_setting_up: this.#board.settingUpCount,
+      switches: board.switches,
+      mac_table: board.mac_table,
       recent: [...this.#recent],
-      counters: { ...this.counters },
+      counters: this.counters,
     };
   }
 
@@ -891,12 +757,12 @@ export class LasEngine {
       "L2TPv3 control connections (all states)",
       this.connectionCount(),
     );
-    w.gauge("l2_las_sessions", "sessions attached to a virtual switch", this.#attached.size);
-    w.gauge("l2_las_switches", "virtual switches (VC ids)", this.#switches.size);
+    w.gauge("l2_las_sessions", "sessions attached to a virtual switch", this.#board.sessionCount);
+    w.gauge("l2_las_switches", "virtual switches (VC ids)", this.#board.switchCount);
     w.gauge(
       "l2_las_sessions_setting_up",
       "sessions admitted and not yet up (their new VCs count against max_switches)",
-      this.#settingUp.size,
+      this.#board.settingUpCount,
     );
     for (const [name, v] of Object.entries(this.counters)) {
       w.counter(`l2_las_${name}_total`, `LAS engine: ${name.replaceAll("_", " ")}`, v);
@@ -915,14 +781,14 @@ export class LasEngine {
         );
       }
     }
-    for (const a of this.#attached.values()) {
-      const l = { vc: a.sw.text, session: a.info.localSessionId, peer: a.info.peer };
+    for (const a of this.#board.sessions()) {
+      const l = { vc: a.vc.text, session: a.session.localSessionId, peer: a.session.peer };
       w.counter("l2_las_session_rx_frames_total", "frames received on a session", a.rxFrames, l);
       w.counter("l2_las_session_rx_bytes_total", "bytes received on a session", a.rxBytes, l);
-      w.counter("l2_las_session_tx_frames_total", "frames sent on a session", a.txFrames, l);
-      w.counter("l2_las_session_tx_bytes_total", "bytes sent on a session", a.txBytes, l);
+      w.counter("l2_las_session_tx_frames_total", "frames sent on a session", a.link.txFrames, l);
+      w.counter("l2_las_session_tx_bytes_total", "bytes sent on a session", a.link.txBytes, l);
     }
-    for (const vc of this.#switches.values()) {
+    for (const vc of this.#board.switches()) {
       const c = vc.sw.counters();
       const l = { vc: vc.text };
       w.gauge("l2_las_switch_macs", "MAC entries in a virtual switch", vc.sw.macCount, l);
