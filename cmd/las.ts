@@ -43,6 +43,7 @@ import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
 import { LasEngine, type PeerPrefix, peerPrefix } from "./las_engine.ts";
+import { lasMetrics, lasStatus } from "./las_status.ts";
 import type { SwitchOptions } from "../core/switch.ts";
 import { openRawIp } from "../ffi/raw.ts";
 import { sourceFor } from "../ffi/route.ts";
@@ -316,8 +317,8 @@ function startLas(
   log.info(acceptingLine(allow.map((p) => p.text), c.secret !== ""));
   const frag = fragmentWatch(log);
   return Promise.resolve({
-    status: () => engine.status(clock()),
-    metrics: (w) => engine.metrics(w, clock()),
+    status: () => lasStatus(engine.snapshot(clock())),
+    metrics: (w) => lasMetrics(w, engine.snapshot(clock())),
     reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {
       clearInterval(frag);

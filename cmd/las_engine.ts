@@ -53,10 +53,12 @@ import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
 import { IdAllocator } from "../core/l2tp/id_allocator.ts";
 import type { SwitchOptions } from "../core/switch.ts";
 import {
+  type MacStatus,
   MAX_REMOTE_END_ID,
   type SessionPort,
   Switchboard,
   type SwitchboardEvent,
+  type SwitchStatus,
   vcKey,
 } from "../core/las/switchboard.ts";
 import { formatMac } from "../core/mac.ts";
@@ -71,7 +73,6 @@ import {
   v4Number,
 } from "../core/addr.ts";
 import type { TopicLogger } from "./kit/log.ts";
-import type { MetricsWriter } from "./kit/metrics.ts";
 import type { PacketErrorSink } from "./kit/contain.ts";
 
 /** How the LAS is set up. */
@@ -119,6 +120,58 @@ export interface LasEngineOptions {
    * error propagates (tests).
    */
   contain?: PacketErrorSink;
+}
+
+/** A control connection in /status. */
+export interface LasConnectionStatus {
+  peer: string;
+  transport: Transport;
+  host_name: string;
+  state: string;
+  dialect: "ietf" | "cisco";
+  local_ccid: number;
+  remote_ccid: number;
+  /** Its sessions (all states). */
+  sessions: number;
+}
+
+/** A session on a switch port in /status. */
+export interface LasSessionStatus {
+  session: number;
+  peer: string;
+  vc: string;
+  pw_type: number;
+  remote_session: number;
+  /** The local address the peer called, null if not known. */
+  local: string | null;
+  /** The sublayer on data we send. */
+  tx_sublayer: "none" | "unsequenced" | "sequenced";
+  up_s: number;
+  rx_frames: number;
+  rx_bytes: number;
+  tx_frames: number;
+  tx_bytes: number;
+  tx_errors: number;
+}
+
+/** What /status shows of the LAS. */
+export interface LasStatus {
+  connections: LasConnectionStatus[];
+  sessions: LasSessionStatus[];
+  /** Sessions admitted and not yet up. */
+  sessions_setting_up: number;
+  switches: SwitchStatus[];
+  mac_table: MacStatus[];
+  /** Recent ups and downs, newest last. */
+  recent: Record<string, unknown>[];
+  /** Engine and switchboard counters. */
+  counters: Record<string, number>;
+}
+
+/** A typed snapshot of the LAS: /status and, for /metrics, the L2TP endpoints' counters. */
+export interface LasSnapshot {
+  status: LasStatus;
+  l2tp: { transport: Transport; counters: Record<string, number> }[];
 }
 
 /** An `allow:` entry: an address (16 bytes, IPv4 mapped) and a prefix length over it. */
@@ -703,16 +756,15 @@ export class LasEngine {
     return (this.ipEp?.allAcknowledged() ?? true) && (this.udpEp?.allAcknowledged() ?? true);
   }
 
-  /** Number of control connections (all states). */
-  connectionCount(): number {
-    return (this.ipEp?.connections().length ?? 0) + (this.udpEp?.connections().length ?? 0);
-  }
-
-  /** For /status. */
-  status(now: number): Record<string, unknown> {
-    const connections = [
-      ...(this.ipEp?.connections().map((c) => ({ ...c, transport: "ip" })) ?? []),
-      ...(this.udpEp?.connections().map((c) => ({ ...c, transport: "udp" })) ?? []),
+  /**
+   * A typed snapshot of the LAS at `now`: what /status shows (`LasStatus`)
+   * and the L2TP endpoints' counters for /metrics. Rendered in one place,
+   * cmd/las_status.ts.
+   */
+  snapshot(now: number): LasSnapshot {
+    const connections: LasConnectionStatus[] = [
+      ...(this.ipEp?.connections().map((c) => ({ ...c, transport: "ip" as const })) ?? []),
+      ...(this.udpEp?.connections().map((c) => ({ ...c, transport: "udp" as const })) ?? []),
     ].map((c) => ({
       peer: c.peer,
       transport: c.transport,
@@ -723,7 +775,7 @@ export class LasEngine {
       remote_ccid: c.remoteCcid,
       sessions: c.sessions,
     }));
-    const sessions = [...this.#board.sessions()].map((a) => ({
+    const sessions = [...this.#board.sessions()].map((a): LasSessionStatus => ({
       session: a.session.localSessionId,
       peer: a.session.peer,
       vc: a.vc.text,
@@ -739,76 +791,25 @@ export class LasEngine {
       tx_errors: a.link.txErrors,
     }));
     const board = this.#board.status(now, 256);
+    const l2tp: LasSnapshot["l2tp"] = [];
+    if (this.ipEp) l2tp.push({ transport: "ip", counters: { ...this.ipEp.counters } });
+    if (this.udpEp) l2tp.push({ transport: "udp", counters: { ...this.udpEp.counters } });
     return {
-      connections,
-      sessions,
-      sessions_setting_up: this.#board.settingUpCount,
-      switches: board.switches,
-      mac_table: board.mac_table,
-      recent: [...this.#recent],
-      counters: this.counters,
+      status: {
+        connections,
+        sessions,
+        sessions_setting_up: this.#board.settingUpCount,
+        switches: board.switches,
+        mac_table: board.mac_table,
+        recent: [...this.#recent],
+        counters: this.counters,
+      },
+      l2tp,
     };
   }
 
-  /** For /metrics. */
-  metrics(w: MetricsWriter, now: number): void {
-    w.gauge(
-      "l2_las_connections",
-      "L2TPv3 control connections (all states)",
-      this.connectionCount(),
-    );
-    w.gauge("l2_las_sessions", "sessions attached to a virtual switch", this.#board.sessionCount);
-    w.gauge("l2_las_switches", "virtual switches (VC ids)", this.#board.switchCount);
-    w.gauge(
-      "l2_las_sessions_setting_up",
-      "sessions admitted and not yet up (their new VCs count against max_switches)",
-      this.#board.settingUpCount,
-    );
-    for (const [name, v] of Object.entries(this.counters)) {
-      w.counter(`l2_las_${name}_total`, `LAS engine: ${name.replaceAll("_", " ")}`, v);
-    }
-    for (const [kind, ep] of [["ip", this.ipEp], ["udp", this.udpEp]] as const) {
-      if (!ep) continue;
-      for (const [name, v] of Object.entries(ep.counters)) {
-        w.counter(
-          "l2_las_l2tp_total",
-          "L2TPv3 endpoint counters (packets, drops, refusals) by name",
-          v,
-          {
-            transport: kind,
-            name,
-          },
-        );
-      }
-    }
-    for (const a of this.#board.sessions()) {
-      const l = { vc: a.vc.text, session: a.session.localSessionId, peer: a.session.peer };
-      w.counter("l2_las_session_rx_frames_total", "frames received on a session", a.rxFrames, l);
-      w.counter("l2_las_session_rx_bytes_total", "bytes received on a session", a.rxBytes, l);
-      w.counter("l2_las_session_tx_frames_total", "frames sent on a session", a.link.txFrames, l);
-      w.counter("l2_las_session_tx_bytes_total", "bytes sent on a session", a.link.txBytes, l);
-    }
-    for (const vc of this.#board.switches()) {
-      const c = vc.sw.counters();
-      const l = { vc: vc.text };
-      w.gauge("l2_las_switch_macs", "MAC entries in a virtual switch", vc.sw.macCount, l);
-      w.counter("l2_las_switch_rx_frames_total", "frames into a virtual switch", c.rx_frames, l);
-      w.counter("l2_las_switch_flooded_frames_total", "frames flooded", c.flooded_frames, l);
-      w.counter(
-        "l2_las_switch_unicast_frames_total",
-        "frames forwarded as known unicast",
-        c.unicast_frames,
-        l,
-      );
-      for (const [reason, v] of Object.entries(c.dropped_frames)) {
-        if (v > 0) {
-          w.counter("l2_las_switch_dropped_frames_total", "frames dropped by reason", v, {
-            vc: vc.text,
-            reason,
-          });
-        }
-      }
-    }
-    void now;
+  /** What /status shows (the snapshot's `status`). */
+  status(now: number): LasStatus {
+    return this.snapshot(now).status;
   }
 }
