@@ -317,7 +317,7 @@ function startLas(
   log.info(acceptingLine(allow.map((p) => p.text), c.secret !== ""));
   const frag = fragmentWatch(log);
   return Promise.resolve({
-    status: () => lasStatus(engine.snapshot(clock())),
+    status: () => lasStatus(engine.snapshot(clock()), Date.now()),
     metrics: (w) => lasMetrics(w, engine.snapshot(clock())),
     reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {

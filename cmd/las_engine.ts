@@ -11,11 +11,13 @@
  *                                 takeOutgoing / takeEvents
  * ```
  *
- * The engine is driven by `onReadable(t, now)` for each readable transport,
- * `poll(now)` at `nextDeadline()`, and `stop(now)` at shutdown (StopCCN to
- * every peer, retransmitted until acknowledged: run the loop until
- * `stopped(now)`). It talks to the OS only through `DatagramTransport`, so
- * tests drive it with in-memory twins.
+ * The engine is driven by `onReadable(t, now)` for each readable transport
+ * (which hands each datagram, with its source and `now`, to `receive`, then
+ * calls `endBatch`), `poll(now)` at `nextDeadline()`, and `stop(now)` at
+ * shutdown (StopCCN to every peer, retransmitted until acknowledged: run
+ * the loop until `stopped(now)`); `snapshot(now)` is its typed state for
+ * /status and /metrics (rendered in cmd/las_status.ts). It talks to the OS
+ * only through `DatagramTransport`, so tests drive it with in-memory twins.
  *
  * Replies leave from the local address the peer used (IP_PKTINFO), so a LAS
  * with several addresses answers each peer from the one it called.
@@ -162,14 +164,28 @@ export interface LasStatus {
   sessions_setting_up: number;
   switches: SwitchStatus[];
   mac_table: MacStatus[];
-  /** Recent ups and downs, newest last. */
-  recent: Record<string, unknown>[];
+  /** Recent ups and downs, newest last (at most 64). */
+  recent: LasRecent[];
   /** Engine and switchboard counters. */
   counters: Record<string, number>;
 }
 
+/** A control connection or session that went up or down, for /status. */
+export interface LasRecent {
+  /** When, on the engine's clock (monotonic ms, the `now` it was given). */
+  at: number;
+  event: "connection-up" | "connection-down" | "session-up" | "session-down";
+  peer: string;
+  vc?: string;
+  session?: number;
+  /** Why it went down; for a connection up, the peer's host name. */
+  reason?: string;
+}
+
 /** A typed snapshot of the LAS: /status and, for /metrics, the L2TP endpoints' counters. */
 export interface LasSnapshot {
+  /** The engine's clock when it was taken (`recent[].at` is on it). */
+  now: number;
   status: LasStatus;
   l2tp: { transport: Transport; counters: Record<string, number> }[];
 }
@@ -287,7 +303,7 @@ export class LasEngine {
   /** When a shutdown stops waiting for StopCCN acknowledgements (ms). */
   #stopDeadline = Infinity;
   /** Recent session and connection ups and downs, newest last; bounded by RECENT_MAX. */
-  readonly #recent: Record<string, unknown>[] = [];
+  readonly #recent: LasRecent[] = [];
 
   constructor(o: LasEngineOptions) {
     this.#o = o;
@@ -367,55 +383,80 @@ export class LasEngine {
 
   /**
    * Receives and handles one batch from a readable transport; returns how
-   * many datagrams it took (0: drained), as the event loop expects.
+   * many datagrams it took (0: drained), as the event loop expects. Each
+   * datagram goes to `receive` on its own: one that throws is dropped and
+   * contained (kit/contain.ts), the rest of the batch goes on; then
+   * `endBatch`.
    */
   onReadable(t: DatagramTransport, now: number): number {
     const kind: Transport = t === this.#o.udp ? "udp" : "ip";
-    const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
     const n = t.recv();
     if (n === 0) return 0;
     const rx = t.rx;
-    const only = this.#o.acceptDst;
     for (let i = 0; i < n; i++) {
       if (rx.truncated[i]) {
         this.#c.rx_truncated++;
         continue;
       }
-      if (only && !(isV4(rx.dst[i]) && only.has(v4Number(rx.dst[i])))) {
-        this.#c.rx_not_listening++;
-        continue;
-      }
-      // One datagram's failure drops that datagram only (kit/contain.ts).
       try {
         const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
-        const peer = this.#peerName(kind, rx.src[i], rx.srcPort[i]);
-        const c = ep.classifyData(bytes, peer);
-        if (c.kind === "frame") {
-          this.#switchFrame(c.session.localSessionId, c.frame, now);
-        } else if (c.kind === "control") {
-          if (!this.#allowed(rx.src[i])) {
-            this.#c.rx_not_allowed++;
-            this.#o.log.limited(
-              "not_allowed",
-              "warn",
-              `control message from ${peer} dropped: not in the allow list`,
-              { peer },
-            );
-            continue;
-          }
-          this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
-          ep.receive(peer, bytes, now);
-        } else {
-          this.#c.rx_unusable++;
-          this.#logDrop(c.reason, peer, bytes, kind);
-        }
+        this.receive(kind, bytes, rx.src[i], rx.srcPort[i], rx.dst[i], now);
       } catch (e) {
         this.#contained(kind, e, formatEndpointOf(kind, rx.src[i], rx.srcPort[i]));
       }
     }
+    this.endBatch(now);
+    return n;
+  }
+
+  /**
+   * Handles one datagram that arrived over `kind` from `src` (`srcPort`:
+   * its UDP port, 0 over IP) to our address `dst`, at `now`. `bytes` is
+   * not kept past the call. What it answers or forwards is queued on the
+   * transports and goes at `endBatch`. Throws what handling it threw: the
+   * caller drops that datagram and contains the error.
+   */
+  receive(
+    kind: Transport,
+    bytes: Uint8Array,
+    src: Ip16,
+    srcPort: number,
+    dst: Ip16,
+    now: number,
+  ): void {
+    const only = this.#o.acceptDst;
+    if (only && !(isV4(dst) && only.has(v4Number(dst)))) {
+      this.#c.rx_not_listening++;
+      return;
+    }
+    const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
+    const peer = this.#peerName(kind, src, srcPort);
+    const c = ep.classifyData(bytes, peer);
+    if (c.kind === "frame") {
+      this.#switchFrame(c.session.localSessionId, c.frame, now);
+    } else if (c.kind === "control") {
+      if (!this.#allowed(src)) {
+        this.#c.rx_not_allowed++;
+        this.#o.log.limited(
+          "not_allowed",
+          "warn",
+          `control message from ${peer} dropped: not in the allow list`,
+          { peer },
+        );
+        return;
+      }
+      this.#remember(peer, src, srcPort, dst);
+      ep.receive(peer, bytes, now);
+    } else {
+      this.#c.rx_unusable++;
+      this.#logDrop(c.reason, peer, bytes, kind);
+    }
+  }
+
+  /** After a batch of `receive`s: sends what they queued, handles the endpoints' events. */
+  endBatch(now: number): void {
     this.#drain(now);
     this.#flush();
-    return n;
   }
 
   /** Reports an error contained on one datagram or event; rethrows without a sink. */
@@ -579,26 +620,26 @@ export class LasEngine {
     }
   }
 
-  #note(what: string, fields: Record<string, unknown>): void {
+  #note(now: number, what: LasRecent["event"], fields: Omit<LasRecent, "at" | "event">): void {
     if (this.#recent.length >= RECENT_MAX) this.#recent.shift();
-    this.#recent.push({ time: new Date().toISOString(), event: what, ...fields });
+    this.#recent.push({ at: now, event: what, ...fields });
   }
 
   #event(kind: Transport, ev: L2tpEvent, now: number): void {
     const log = this.#o.log;
     if (ev.type === "connection-up" || ev.type === "connection-down") {
-      this.#note(ev.type, {
+      this.#note(now, ev.type, {
         peer: ev.peer,
         reason: ev.type === "connection-down" ? ev.reason : ev.hostName,
       });
     } else if (ev.type === "session-up") {
-      this.#note("session-up", {
+      this.#note(now, "session-up", {
         peer: ev.session.peer,
         vc: vcKey(ev.session.vcId).text,
         session: ev.session.localSessionId,
       });
     } else if (ev.type === "session-down") {
-      this.#note("session-down", {
+      this.#note(now, "session-down", {
         peer: ev.peer,
         vc: ev.vcIdText,
         session: ev.localSessionId,
@@ -795,6 +836,7 @@ export class LasEngine {
     if (this.ipEp) l2tp.push({ transport: "ip", counters: { ...this.ipEp.counters } });
     if (this.udpEp) l2tp.push({ transport: "udp", counters: { ...this.udpEp.counters } });
     return {
+      now,
       status: {
         connections,
         sessions,

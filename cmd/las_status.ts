@@ -7,10 +7,18 @@
 import type { LasSnapshot, LasStatus } from "./las_engine.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 
-/** The /status document of the LAS (the snapshot's `status`, as JSON). */
-export function lasStatus(s: LasSnapshot): Record<string, unknown> {
+/**
+ * The /status document of the LAS: the snapshot's `status`, with each
+ * recent event's time on the wall clock (`wallNow`, ms since the epoch, is
+ * the moment the snapshot was taken).
+ */
+export function lasStatus(s: LasSnapshot, wallNow: number): Record<string, unknown> {
   const st: LasStatus = s.status;
-  return { ...st };
+  const recent = st.recent.map(({ at, ...e }) => ({
+    time: new Date(wallNow - (s.now - at)).toISOString(),
+    ...e,
+  }));
+  return { ...st, recent };
 }
 
 /** Describes the LAS's gauges and counters into `w` (/metrics). */
