@@ -74,8 +74,6 @@ import {
   prefixContains as prefixHolds,
   v4Number,
 } from "../core/addr.ts";
-import type { TopicLogger } from "./kit/log.ts";
-import type { PacketErrorSink } from "./kit/contain.ts";
 
 /** How the LAS is set up. */
 export interface LasEngineOptions {
@@ -115,13 +113,28 @@ export interface LasEngineOptions {
    * (about 1.5 µs less per frame). Absent: always pin the source.
    */
   sourceFor?: (dest: Ip16) => Ip16 | null;
-  log: TopicLogger;
+  log: LasLog;
   /**
    * Hears what handling one datagram (or one event) threw: that datagram
-   * is dropped, the rest of the batch goes on (kit/contain.ts). Absent: the
-   * error propagates (tests).
+   * is dropped, the rest of the batch goes on (the kit's
+   * `Containment.packet`, kit/contain.ts). `peer`: the source where known.
+   * Absent: the error propagates (tests).
    */
-  contain?: PacketErrorSink;
+  contain?: (handler: string, err: unknown, peer: string | null) => void;
+}
+
+/** Fields of a log line. */
+export type LasLogFields = Record<string, string | number | boolean | null | undefined>;
+
+/**
+ * Where the engine says what happened: the kit's `TopicLogger` (kit/log.ts)
+ * fits. `limited` says a line at most so often per key (the logger keeps
+ * the budget).
+ */
+export interface LasLog {
+  info(msg: string, f?: LasLogFields): void;
+  warn(msg: string, f?: LasLogFields): void;
+  limited(key: string, level: "warn" | "info", msg: string, f?: LasLogFields): boolean | void;
 }
 
 /** A control connection in /status. */
