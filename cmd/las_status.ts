@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LasSnapshot, LasStatus } from "./las_engine.ts";
+import type { LasSnapshot, LasStatus } from "../core/las/engine.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
 
 /**

@@ -17,7 +17,7 @@
  * shutdown (StopCCN to every peer, retransmitted until acknowledged: run
  * the loop until `stopped(now)`); `snapshot(now)` is its typed state for
  * /status and /metrics (rendered in cmd/las_status.ts). It talks to the OS
- * only through `DatagramTransport`, so tests drive it with in-memory twins.
+ * only through `LasTransport`, so tests drive it with in-memory twins.
  *
  * Replies leave from the local address the peer used (IP_PKTINFO), so a LAS
  * with several addresses answers each peer from the one it called.
@@ -46,14 +46,14 @@
  *
  * @module
  */
-import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../core/l2tp/endpoint.ts";
-import type { L2tpEvent } from "../core/l2tp/events.ts";
-import type { SessionInfo } from "../core/l2tp/session.ts";
-import { dataHeaderLength, writeDataHeader } from "../core/l2tp/data_header.ts";
-import type { Transport } from "../core/l2tp/control_message.ts";
-import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
-import { IdAllocator } from "../core/l2tp/id_allocator.ts";
-import type { SwitchOptions } from "../core/switch.ts";
+import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../l2tp/endpoint.ts";
+import type { L2tpEvent } from "../l2tp/events.ts";
+import type { SessionInfo } from "../l2tp/session.ts";
+import { dataHeaderLength, writeDataHeader } from "../l2tp/data_header.ts";
+import type { Transport } from "../l2tp/control_message.ts";
+import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
+import { IdAllocator } from "../l2tp/id_allocator.ts";
+import type { SwitchOptions } from "../switch.ts";
 import {
   type MacStatus,
   MAX_REMOTE_END_ID,
@@ -62,9 +62,8 @@ import {
   type SwitchboardEvent,
   type SwitchStatus,
   vcKey,
-} from "../core/las/switchboard.ts";
-import { formatMac } from "../core/mac.ts";
-import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
+} from "./switchboard.ts";
+import { formatMac } from "../mac.ts";
 import {
   formatIp,
   ipEquals,
@@ -73,14 +72,49 @@ import {
   parsePrefix,
   prefixContains as prefixHolds,
   v4Number,
-} from "../core/addr.ts";
+} from "../addr.ts";
+import type { Endpoint, Ip16 } from "../addr.ts";
+
+/**
+ * Received datagrams, as a batch: the part of a socket's receive ring the
+ * engine reads (ffi/types.ts `DatagramBatch` fits). Payload i is
+ * `bufs[i].subarray(offsets[i], lens[i])`; the buffers are the
+ * transport's and are reused by its next `recv()`.
+ */
+export interface LasRx {
+  readonly bufs: readonly Uint8Array[];
+  readonly offsets: Int32Array;
+  readonly lens: Int32Array;
+  readonly src: readonly Ip16[];
+  /** 0 over raw IP. */
+  readonly srcPort: Uint16Array;
+  /** The local address each datagram was sent to. */
+  readonly dst: readonly Ip16[];
+  /** 1: cut to its slot (dropped, counted). */
+  readonly truncated: Uint8Array;
+}
+
+/**
+ * A UDP or raw IP socket as the engine uses it (ffi/types.ts
+ * `DatagramTransport` fits; tests pass in-memory twins): a batch in,
+ * datagrams queued out from a chosen local address, one flush per batch.
+ */
+export interface LasTransport {
+  readonly rx: LasRx;
+  /** Receives a batch without blocking; how many (0: none). */
+  recv(): number;
+  /** Copies a datagram into the send batch; 0 or a transient errno. */
+  queue(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number;
+  /** Sends the queued datagrams; 0 or the first transient errno. */
+  flush(): number;
+}
 
 /** How the LAS is set up. */
 export interface LasEngineOptions {
   /** Raw IP protocol 115 socket; absent: no L2TPv3 over IP. */
-  ip?: DatagramTransport;
+  ip?: LasTransport;
   /** UDP port 1701 socket; absent: no L2TPv3 over UDP. */
-  udp?: DatagramTransport;
+  udp?: LasTransport;
   hostName: string;
   /** Our Router ID AVP (an IPv4 address as uint32). */
   routerId: number;
@@ -401,7 +435,7 @@ export class LasEngine {
    * contained (kit/contain.ts), the rest of the batch goes on; then
    * `endBatch`.
    */
-  onReadable(t: DatagramTransport, now: number): number {
+  onReadable(t: LasTransport, now: number): number {
     const kind: Transport = t === this.#o.udp ? "udp" : "ip";
     const n = t.recv();
     if (n === 0) return 0;
