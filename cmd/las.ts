@@ -5,7 +5,7 @@
  *
  * The daemon wires the kit (config, logs, /status, /metrics, signals), a raw
  * IP protocol 115 socket (and UDP 1701 with `udp: true`), the event loop
- * (ffi/loop.ts) and the engine (cmd/las_engine.ts). SIGTERM sends StopCCN
+ * (ffi/loop.ts) and the engine (core/las/engine.ts). SIGTERM sends StopCCN
  * to every peer, retransmitted until acknowledged (at most about 2 s), then
  * exits. Packets leave with DF clear unless `df: true`; `allow:` limits the
  * peers, and the start log says which peers it accepts. SIGHUP applies the log section; other changes
@@ -42,7 +42,8 @@ import { ConfigError, type Infer } from "./kit/config.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
-import { LasEngine, type PeerPrefix, peerPrefix } from "./las_engine.ts";
+import { LasEngine, type PeerPrefix, peerPrefix } from "../core/las/engine.ts";
+import { lasMetrics, lasStatus } from "./las_status.ts";
 import type { SwitchOptions } from "../core/switch.ts";
 import { openRawIp } from "../ffi/raw.ts";
 import { sourceFor } from "../ffi/route.ts";
@@ -316,8 +317,8 @@ function startLas(
   log.info(acceptingLine(allow.map((p) => p.text), c.secret !== ""));
   const frag = fragmentWatch(log);
   return Promise.resolve({
-    status: () => engine.status(clock()),
-    metrics: (w) => engine.metrics(w, clock()),
+    status: () => lasStatus(engine.snapshot(clock()), Date.now()),
+    metrics: (w) => lasMetrics(w, engine.snapshot(clock())),
     reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {
       clearInterval(frag);

@@ -64,6 +64,9 @@ export interface StormPolicy {
   unknownUnicast?: RateLimit;
 }
 
+/** Ports of a switch unless `maxPorts` says otherwise. */
+export const DEFAULT_MAX_PORTS = 1024;
+
 /** Switch configuration. Every field is optional. */
 export interface SwitchOptions {
   /** Most MAC entries in the switch. Default 8192. */
@@ -78,7 +81,7 @@ export interface SwitchOptions {
    * its cost; forwarding ignores aged entries exactly at the boundary anyway.
    */
   expireIntervalMs?: number;
-  /** Most ports; port ids are 0..maxPorts-1. Default 1024. */
+  /** Most ports; port ids are 0..maxPorts-1. Default `DEFAULT_MAX_PORTS` (1024). */
   maxPorts?: number;
   /** What happens to a frame whose new source MAC cannot be learned. Default "restrict". */
   limitAction?: "restrict" | "forward";
@@ -324,7 +327,7 @@ export class LearningSwitch {
       positiveInt("maxMacsPerPort", opts.maxMacsPerPort ?? 1024, 1 << 22),
       this.maxMacs,
     );
-    this.maxPorts = positiveInt("maxPorts", opts.maxPorts ?? 1024, 1 << 20);
+    this.maxPorts = positiveInt("maxPorts", opts.maxPorts ?? DEFAULT_MAX_PORTS, 1 << 20);
     const aging = opts.agingMs ?? 300_000;
     if (typeof aging !== "number" || !(aging > 0) || !Number.isFinite(aging)) {
       throw new RangeError(
@@ -442,6 +445,11 @@ export class LearningSwitch {
   hasPort(port: number): boolean {
     return Number.isInteger(port) && port >= 0 && port < this.maxPorts &&
       this.#active[port] === 1;
+  }
+
+  /** Number of ports. */
+  get portCount(): number {
+    return this.#nPorts;
   }
 
   /** Ids of the ports, ascending. */

@@ -10,7 +10,7 @@ import { Containment, errorKind, MAX_KEYS } from "../../cmd/kit/contain.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
-import { LasEngine } from "../../cmd/las_engine.ts";
+import { LasEngine } from "../../core/las/engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";

@@ -5,9 +5,11 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
-import { LasEngine, peerPrefix, prefixContains, sourceOf, vcKey } from "../../cmd/las_engine.ts";
+import { LasEngine, peerPrefix, prefixContains, sourceOf, vcKey } from "../../core/las/engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
+import { lasMetrics, lasStatus } from "../../cmd/las_status.ts";
+import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { parseIp } from "../../core/addr.ts";
 import { seededRandom } from "../lab/twins.ts";
@@ -30,6 +32,7 @@ function lab(
     policies?: Record<string, boolean>;
     sourceFor?: (dest: Uint8Array) => Uint8Array | null;
     allow?: string[];
+    maxPorts?: number;
   } = {},
 ) {
   const net = new MemNet({ seed: 3 });
@@ -47,7 +50,10 @@ function lab(
     retransmits: 5,
     switchPolicy: (vc) => ({
       name: opts.policies?.[vc] ? `vcs.${vc}` : "switch",
-      options: { filter: { allowLinkLocal: opts.policies?.[vc] ?? false } },
+      options: {
+        filter: { allowLinkLocal: opts.policies?.[vc] ?? false },
+        ...(opts.maxPorts ? { maxPorts: opts.maxPorts } : {}),
+      },
     }),
     maxSwitches: opts.maxSwitches ?? 16,
     cookieLength: 4,
@@ -419,4 +425,127 @@ Deno.test("las engine: a Remote End ID over 64 bytes is refused with a bounded C
   assert(text.length <= 240, text);
   const st = l.las.status(0) as LasStatus;
   assertEquals(st.counters.sessions_refused_remote_end_id, 1);
+});
+
+Deno.test("las engine: the session past a VC's 1024 ports is refused with a CDN that says why", () => {
+  const l = lab();
+  const t = l.net.open("10.0.0.9", 0, { raw: true });
+  const lasIp = parseIp("10.0.0.1");
+  if (!lasIp.ok) throw new Error(lasIp.reason);
+  const peer = new ScriptedL2tp(t, { ip: lasIp.value, port: 0 });
+  peer.send({
+    messageType: 1,
+    protocolVersion: { version: 1, revision: 0 },
+    hostName: "many",
+    receiveWindowSize: 16,
+    routerId: 9,
+    assignedControlConnectionId: 77,
+    pwCapabilities: [5],
+  });
+  l.run(20);
+  const sccrp = peer.take().control.find((f) => f.messageType === 2);
+  assert(sccrp !== undefined, "SCCRP");
+  peer.ccid = sccrp.assignedControlConnectionId!;
+  peer.send({ messageType: 3 });
+  l.run(10);
+  peer.take();
+  /** Asks for one session on VC 9; returns the CDN's text if refused, "" if it came up. */
+  const session = (sid: number): string => {
+    peer.send({
+      messageType: 10,
+      callSerialNumber: sid,
+      localSessionId: sid,
+      remoteSessionId: 0,
+      remoteEndId: enc.encode("9"),
+      pwType: 5,
+      circuitStatus: 1,
+    });
+    l.run(10);
+    const got = peer.take().control;
+    const cdn = got.find((f) => f.messageType === 14);
+    if (cdn) return cdn.resultCode?.message ?? "(a CDN without text)";
+    const icrp = got.find((f) => f.messageType === 11);
+    assert(icrp !== undefined, `ICRP for session ${sid}`);
+    peer.send({ messageType: 12, localSessionId: sid, remoteSessionId: icrp.localSessionId! });
+    l.run(10);
+    const late = peer.take().control.find((f) => f.messageType === 14);
+    return late ? late.resultCode?.message ?? "(a CDN without text)" : "";
+  };
+  for (let sid = 1; sid <= 1024; sid++) assertEquals(session(sid), "", `session ${sid}`);
+  const text = session(1025);
+  assertStringIncludes(text, "VC 9 has no free port");
+  assertStringIncludes(text, "1024");
+  assert(text.length <= 240, text);
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.sessions.length, 1024, "the refused session is not shown as attached");
+  assertEquals(st.counters.sessions_refused_port_limit, 1);
+  assert(l.lines.some((x) => x.includes("VC 9 has no free port")), "logged");
+});
+
+Deno.test("las engine: ICRQs on one VC at the same time cannot pass its port limit together", () => {
+  const l = lab({ maxPorts: 2 });
+  for (const ip of ["10.0.0.2", "10.0.0.3", "10.0.0.4"]) l.edge(ip, "300");
+  l.start();
+  l.run(500);
+  const st = l.las.status(0) as LasStatus;
+  assertEquals(st.sessions.length, 2);
+  assertEquals(st.counters.sessions_refused_port_limit, 1);
+  assertEquals(st.sessions_setting_up, 0);
+  assert(
+    l.lines.some((x) => /VC 300 has no free port .*2 sessions: [01] up, [12] being set up/.test(x)),
+    "the refusal counts the sessions being set up",
+  );
+});
+
+Deno.test("las engine: /status and /metrics render from the snapshot; recent events carry wall time", () => {
+  const l = lab();
+  l.edge("10.0.0.2", "100");
+  l.edge("10.0.0.3", "100");
+  l.start();
+  l.run(500);
+  const snap = l.las.snapshot(60_000);
+  const ups = snap.status.recent.filter((r) => r.event === "session-up");
+  assertEquals(ups.length, 2);
+  assert(ups.every((r) => r.at < 500 && r.vc === "100"), "on the engine's clock");
+  const wall = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const doc = lasStatus(snap, wall) as { recent: { time: string; event: string }[] };
+  const first = doc.recent.find((r) => r.event === "session-up")!;
+  assertEquals(Object.keys(first)[0], "time", "time comes first, as it always did");
+  assertEquals(first.time, new Date(wall - (60_000 - ups[0].at)).toISOString());
+  assert(!("at" in first), "the engine's clock stays inside");
+  const w = new MetricsWriter();
+  lasMetrics(w, snap);
+  const text = w.render();
+  assertStringIncludes(text, "l2_las_sessions 2\n");
+  assertStringIncludes(text, "l2_las_switches 1\n");
+  assertStringIncludes(text, 'l2_las_l2tp_total{transport="ip",name="rx_packets"}');
+  assertEquals(text.match(/^l2_las_session_rx_frames_total\{/gm)?.length, 2);
+});
+
+Deno.test("las engine: receive takes one datagram with its source; hostile bytes are counted, never thrown", () => {
+  const l = lab();
+  const b = l.edge("10.0.0.3", "7");
+  l.start();
+  l.run(200);
+  assertEquals(b.eng.state, "up");
+  const ip = (t: string) => {
+    const r = parseIp(t);
+    if (!r.ok) throw new Error(r.reason);
+    return r.value;
+  };
+  const src = ip("198.51.100.7");
+  const dst = ip("10.0.0.1");
+  const rand = seededRandom(5);
+  const before = (l.las.status(0) as LasStatus).counters.rx_unusable;
+  for (let i = 0; i < 2000; i++) {
+    const d = new Uint8Array(1 + Math.floor(rand() * 200));
+    for (let k = 0; k < d.length; k++) d[k] = Math.floor(rand() * 256);
+    if (i % 2 === 0) d.fill(0, 0, 4); // half of them: control messages (session id 0)
+    l.las.receive("ip", d, src, 0, dst, 1000 + i);
+  }
+  l.las.endBatch(3000);
+  const st = l.las.status(3000) as LasStatus;
+  assert(st.counters.rx_unusable > before, "data for no session is counted");
+  assertEquals(st.counters.rx_handler_errors, 0);
+  assertEquals(st.sessions.length, 1, "the session is still up");
 });

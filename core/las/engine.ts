@@ -4,18 +4,20 @@
  * one learning switch per VC id.
  *
  * ```
- *  transport.recv() --> classifyData --frame--> switch(VC).forward --> egress ports
+ *  transport.recv() --> classifyData --frame--> switchboard.forward --> egress ports
  *                          |                                            |
  *                          '--control--> endpoint.receive               v
  *                                            |                 header + frame --> transport.queue
  *                                 takeOutgoing / takeEvents
  * ```
  *
- * The engine is driven by `onReadable(t, now)` for each readable transport,
- * `poll(now)` at `nextDeadline()`, and `stop(now)` at shutdown (StopCCN to
- * every peer, retransmitted until acknowledged: run the loop until
- * `stopped(now)`). It talks to the OS only through `DatagramTransport`, so
- * tests drive it with in-memory twins.
+ * The engine is driven by `onReadable(t, now)` for each readable transport
+ * (which hands each datagram, with its source and `now`, to `receive`, then
+ * calls `endBatch`), `poll(now)` at `nextDeadline()`, and `stop(now)` at
+ * shutdown (StopCCN to every peer, retransmitted until acknowledged: run
+ * the loop until `stopped(now)`); `snapshot(now)` is its typed state for
+ * /status and /metrics (rendered in cmd/las_status.ts). It talks to the OS
+ * only through `LasTransport`, so tests drive it with in-memory twins.
  *
  * Replies leave from the local address the peer used (IP_PKTINFO), so a LAS
  * with several addresses answers each peer from the one it called.
@@ -28,10 +30,14 @@
  * VLAN-tagged frame dropped by a VC's filter is logged once per session; a
  * type 4 and a type 5 session on one VC once per VC.
  *
- * Bounded: connections and sessions by the endpoint's limits; switches by
- * `maxSwitches`, counting the switches that sessions still being set up will
- * create (the ICRQ for a VC beyond it is refused with a CDN that says why);
- * the peer address book by `maxPeers` (oldest forgotten).
+ * Which VC a session joins, whether it is admitted, and which ports a frame
+ * goes out of are the switchboard's (core/las/switchboard.ts): it refuses
+ * an ICRQ with a CDN that says why when the VC would pass `maxSwitches` or
+ * its switch has no free port (1024 sessions per VC by default).
+ *
+ * Bounded: connections and sessions by the endpoint's limits; switches and
+ * ports by the switchboard; the peer address book by `maxPeers` (oldest
+ * forgotten).
  *
  * Data we send carries the default L2-Specific Sublayer when the peer asked
  * for it, numbered (S=1, 24-bit sequence per session) when it asked for
@@ -40,16 +46,24 @@
  *
  * @module
  */
-import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../core/l2tp/endpoint.ts";
-import type { L2tpEvent } from "../core/l2tp/events.ts";
-import type { SessionInfo } from "../core/l2tp/session.ts";
-import { dataHeaderLength, writeDataHeader } from "../core/l2tp/data_header.ts";
-import type { Transport } from "../core/l2tp/control_message.ts";
-import type { DigestAlgorithm, HashFn } from "../core/l2tp/auth.ts";
-import { IdAllocator } from "../core/l2tp/id_allocator.ts";
-import { Drop, LearningSwitch, type SwitchOptions, type SwitchSnapshot } from "../core/switch.ts";
-import { formatMac } from "../core/mac.ts";
-import type { DatagramTransport, Endpoint, Ip16 } from "../ffi/types.ts";
+import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../l2tp/endpoint.ts";
+import type { L2tpEvent } from "../l2tp/events.ts";
+import type { SessionInfo } from "../l2tp/session.ts";
+import { dataHeaderLength, writeDataHeader } from "../l2tp/data_header.ts";
+import type { Transport } from "../l2tp/control_message.ts";
+import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
+import { IdAllocator } from "../l2tp/id_allocator.ts";
+import type { SwitchOptions } from "../switch.ts";
+import {
+  type MacStatus,
+  MAX_REMOTE_END_ID,
+  type SessionPort,
+  Switchboard,
+  type SwitchboardEvent,
+  type SwitchStatus,
+  vcKey,
+} from "./switchboard.ts";
+import { formatMac } from "../mac.ts";
 import {
   formatIp,
   ipEquals,
@@ -58,17 +72,49 @@ import {
   parsePrefix,
   prefixContains as prefixHolds,
   v4Number,
-} from "../core/addr.ts";
-import type { TopicLogger } from "./kit/log.ts";
-import type { MetricsWriter } from "./kit/metrics.ts";
-import type { PacketErrorSink } from "./kit/contain.ts";
+} from "../addr.ts";
+import type { Endpoint, Ip16 } from "../addr.ts";
+
+/**
+ * Received datagrams, as a batch: the part of a socket's receive ring the
+ * engine reads (ffi/types.ts `DatagramBatch` fits). Payload i is
+ * `bufs[i].subarray(offsets[i], lens[i])`; the buffers are the
+ * transport's and are reused by its next `recv()`.
+ */
+export interface LasRx {
+  readonly bufs: readonly Uint8Array[];
+  readonly offsets: Int32Array;
+  readonly lens: Int32Array;
+  readonly src: readonly Ip16[];
+  /** 0 over raw IP. */
+  readonly srcPort: Uint16Array;
+  /** The local address each datagram was sent to. */
+  readonly dst: readonly Ip16[];
+  /** 1: cut to its slot (dropped, counted). */
+  readonly truncated: Uint8Array;
+}
+
+/**
+ * A UDP or raw IP socket as the engine uses it (ffi/types.ts
+ * `DatagramTransport` fits; tests pass in-memory twins): a batch in,
+ * datagrams queued out from a chosen local address, one flush per batch.
+ */
+export interface LasTransport {
+  readonly rx: LasRx;
+  /** Receives a batch without blocking; how many (0: none). */
+  recv(): number;
+  /** Copies a datagram into the send batch; 0 or a transient errno. */
+  queue(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number;
+  /** Sends the queued datagrams; 0 or the first transient errno. */
+  flush(): number;
+}
 
 /** How the LAS is set up. */
 export interface LasEngineOptions {
   /** Raw IP protocol 115 socket; absent: no L2TPv3 over IP. */
-  ip?: DatagramTransport;
+  ip?: LasTransport;
   /** UDP port 1701 socket; absent: no L2TPv3 over UDP. */
-  udp?: DatagramTransport;
+  udp?: LasTransport;
   hostName: string;
   /** Our Router ID AVP (an IPv4 address as uint32). */
   routerId: number;
@@ -101,13 +147,94 @@ export interface LasEngineOptions {
    * (about 1.5 µs less per frame). Absent: always pin the source.
    */
   sourceFor?: (dest: Ip16) => Ip16 | null;
-  log: TopicLogger;
+  log: LasLog;
   /**
    * Hears what handling one datagram (or one event) threw: that datagram
-   * is dropped, the rest of the batch goes on (kit/contain.ts). Absent: the
-   * error propagates (tests).
+   * is dropped, the rest of the batch goes on (the kit's
+   * `Containment.packet`, kit/contain.ts). `peer`: the source where known.
+   * Absent: the error propagates (tests).
    */
-  contain?: PacketErrorSink;
+  contain?: (handler: string, err: unknown, peer: string | null) => void;
+}
+
+/** Fields of a log line. */
+export type LasLogFields = Record<string, string | number | boolean | null | undefined>;
+
+/**
+ * Where the engine says what happened: the kit's `TopicLogger` (kit/log.ts)
+ * fits. `limited` says a line at most so often per key (the logger keeps
+ * the budget).
+ */
+export interface LasLog {
+  info(msg: string, f?: LasLogFields): void;
+  warn(msg: string, f?: LasLogFields): void;
+  limited(key: string, level: "warn" | "info", msg: string, f?: LasLogFields): boolean | void;
+}
+
+/** A control connection in /status. */
+export interface LasConnectionStatus {
+  peer: string;
+  transport: Transport;
+  host_name: string;
+  state: string;
+  dialect: "ietf" | "cisco";
+  local_ccid: number;
+  remote_ccid: number;
+  /** Its sessions (all states). */
+  sessions: number;
+}
+
+/** A session on a switch port in /status. */
+export interface LasSessionStatus {
+  session: number;
+  peer: string;
+  vc: string;
+  pw_type: number;
+  remote_session: number;
+  /** The local address the peer called, null if not known. */
+  local: string | null;
+  /** The sublayer on data we send. */
+  tx_sublayer: "none" | "unsequenced" | "sequenced";
+  up_s: number;
+  rx_frames: number;
+  rx_bytes: number;
+  tx_frames: number;
+  tx_bytes: number;
+  tx_errors: number;
+}
+
+/** What /status shows of the LAS. */
+export interface LasStatus {
+  connections: LasConnectionStatus[];
+  sessions: LasSessionStatus[];
+  /** Sessions admitted and not yet up. */
+  sessions_setting_up: number;
+  switches: SwitchStatus[];
+  mac_table: MacStatus[];
+  /** Recent ups and downs, newest last (at most 64). */
+  recent: LasRecent[];
+  /** Engine and switchboard counters. */
+  counters: Record<string, number>;
+}
+
+/** A control connection or session that went up or down, for /status. */
+export interface LasRecent {
+  /** When, on the engine's clock (monotonic ms, the `now` it was given). */
+  at: number;
+  event: "connection-up" | "connection-down" | "session-up" | "session-down";
+  peer: string;
+  vc?: string;
+  session?: number;
+  /** Why it went down; for a connection up, the peer's host name. */
+  reason?: string;
+}
+
+/** A typed snapshot of the LAS: /status and, for /metrics, the L2TP endpoints' counters. */
+export interface LasSnapshot {
+  /** The engine's clock when it was taken (`recent[].at` is on it). */
+  now: number;
+  status: LasStatus;
+  l2tp: { transport: Transport; counters: Record<string, number> }[];
 }
 
 /** An `allow:` entry: an address (16 bytes, IPv4 mapped) and a prefix length over it. */
@@ -133,15 +260,11 @@ export function prefixContains(p: PeerPrefix, ip: Ip16): boolean {
   return prefixHolds(p, ip);
 }
 
-/** Longest Remote End ID (VC id) a session may carry, bytes; a Cisco VC id is a 32-bit number. */
-export const MAX_REMOTE_END_ID = 64;
+export { MAX_REMOTE_END_ID, vcKey };
 
-/** A session attached to a switch port. */
-interface Attached {
-  info: SessionInfo;
+/** How data reaches the peer of a session on a switch port (the switchboard's link). */
+interface Link {
   transport: Transport;
-  sw: VcSwitch;
-  port: number;
   to: Endpoint;
   /** Source to pin on data packets (IP_PKTINFO), or null to let the kernel choose. */
   from: Ip16 | null;
@@ -154,29 +277,13 @@ interface Attached {
   /** Next sequence number (24 bits) when `seq`. */
   txSeq: number;
   remoteSessionId: number;
-  upSince: number;
-  rxFrames: number;
-  rxBytes: number;
   txFrames: number;
   txBytes: number;
   txErrors: number;
-  /** A VLAN-tagged frame from this session was dropped by policy and logged (once). */
-  vlanLogged: boolean;
 }
 
-/** One virtual switch: all sessions of one VC id. */
-interface VcSwitch {
-  key: string;
-  text: string;
-  /** Which config policy it runs ("switch" or "vcs.<id>"). */
-  policy: string;
-  sw: LearningSwitch;
-  /** Port id to attached session. */
-  ports: (Attached | undefined)[];
-  created: number;
-  /** A PW type 4 and a type 5 session met on this VC and it was logged (once). */
-  mixedLogged: boolean;
-}
+/** A session attached to a switch port. */
+type Attached = SessionPort<Link>;
 
 /** Where to reach a peer and which local address it called. */
 interface PeerAddr {
@@ -212,70 +319,42 @@ function formatEndpointOf(kind: Transport, src: Ip16, port: number): string {
   return kind === "udp" ? (a.includes(":") ? `[${a}]:${port}` : `${a}:${port}`) : a;
 }
 
-/**
- * The switch key of a Remote End ID. How a Cisco encodes the xconnect VC id
- * there is not settled (freeRtr sends decimal ASCII, "1234"; a 4-byte binary
- * number is the other plausible form), so both forms of the same number
- * meet on one switch: ASCII decimal digits (1..10 of them, value < 2^32)
- * and 4-byte values both key as `vc:<number>`; anything else keys on its
- * bytes.
- */
-export function vcKey(id: Uint8Array): { key: string; text: string } {
-  if (id.length >= 1 && id.length <= 10 && id.every((b) => b >= 0x30 && b <= 0x39)) {
-    const n = Number(new TextDecoder().decode(id));
-    if (n <= 0xffff_ffff) return { key: `vc:${n}`, text: String(n) };
-  }
-  if (id.length === 4) {
-    const n = ((id[0] << 24) | (id[1] << 16) | (id[2] << 8) | id[3]) >>> 0;
-    return { key: `vc:${n}`, text: String(n) };
-  }
-  return { key: `raw:${hex(id)}`, text: `0x${hex(id)}` };
-}
-
 /** The LAS engine; see the module doc. */
 export class LasEngine {
   readonly ipEp: L2tpEndpoint | null;
   readonly udpEp: L2tpEndpoint | null;
   readonly #o: LasEngineOptions;
-  readonly #switches = new Map<string, VcSwitch>();
-  readonly #attached = new Map<number, Attached>();
   /**
-   * Sessions admitted and not yet up, by our session id, to the switch key
-   * they will join: the switches they may create count against
-   * `maxSwitches`. Bounded by the endpoints' pending-session limits; an
-   * entry leaves at session-up or session-down, and `poll` drops any whose
-   * session is gone.
+   * The virtual switches and admission (core/las/switchboard.ts). Its
+   * reservations for sessions being set up leave at session-up or
+   * session-down, and `poll` prunes any whose session is gone.
    */
-  readonly #settingUp = new Map<number, string>();
+  readonly #board: Switchboard<Link>;
   /** Peer name ("192.0.2.1" or "192.0.2.1:1701") to address; bounded by maxPeers. */
   readonly #peers = new Map<string, PeerAddr>();
   readonly maxPeers: number;
   /** IPv4 number to its text, so the data path does not format per packet. Bounded. */
   readonly #names = new Map<number, string>();
   readonly #scratch = new Uint8Array(MAX_FRAME + 64);
-  /** Engine counters (the endpoints and switches have their own). */
-  readonly counters = {
+  /** Engine counters (the switchboard, endpoints and switches have their own). */
+  readonly #c = {
     rx_truncated: 0,
     rx_unusable: 0,
     rx_not_listening: 0,
     tx_errors: 0,
     /** Datagrams, events and endpoint timer runs whose handling threw: contained (kit/contain.ts). */
     rx_handler_errors: 0,
-    switches_created: 0,
-    switches_removed: 0,
-    sessions_refused_switch_limit: 0,
-    sessions_refused_remote_end_id: 0,
     rx_not_allowed: 0,
-    vlan_frames_dropped: 0,
   };
   #stopping = false;
   /** When a shutdown stops waiting for StopCCN acknowledgements (ms). */
   #stopDeadline = Infinity;
   /** Recent session and connection ups and downs, newest last; bounded by RECENT_MAX. */
-  readonly #recent: Record<string, unknown>[] = [];
+  readonly #recent: LasRecent[] = [];
 
   constructor(o: LasEngineOptions) {
     this.#o = o;
+    this.#board = new Switchboard({ maxSwitches: o.maxSwitches, switchPolicy: o.switchPolicy });
     const sessionIds = new IdAllocator(o.random32, 65_536);
     const common = {
       hostName: o.hostName,
@@ -288,7 +367,8 @@ export class LasEngine {
       ...(o.auth
         ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
         : {}),
-      sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) => this.#admit(req),
+      sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) =>
+        this.#board.admit(req.localSessionId, req.vcId),
       maxPendingPerSource: o.maxPendingPerPeer ?? 4,
       maxConnectionsPerSource: o.maxConnectionsPerPeer ?? 8,
       sourceOf: sourceOf,
@@ -298,46 +378,24 @@ export class LasEngine {
     this.maxPeers = 2 * 256 + 64;
   }
 
-  /** Switches that sessions being set up will create (their VC has no switch now). */
-  #creating(except?: string): number {
-    const keys = new Set<string>();
-    for (const k of this.#settingUp.values()) {
-      if (k !== except && !this.#switches.has(k)) keys.add(k);
-    }
-    return keys.size;
-  }
-
-  /**
-   * The session policy: a session for a VC that has a switch, or will have
-   * one when a session being set up comes up, is admitted; one for a new VC
-   * only while switches plus switches being created stay under the limit.
-   */
-  #admit(req: { vcId: Uint8Array; localSessionId: number }): string | null {
-    if (req.vcId.length > MAX_REMOTE_END_ID) {
-      this.counters.sessions_refused_remote_end_id++;
-      return `its Remote End ID of ${req.vcId.length} bytes is too long (at most ` +
-        `${MAX_REMOTE_END_ID})`;
-    }
-    const key = vcKey(req.vcId).key;
-    let known = this.#switches.has(key);
-    if (!known) {
-      for (const k of this.#settingUp.values()) {
-        if (k === key) {
-          known = true;
-          break;
-        }
-      }
-    }
-    if (!known) {
-      const creating = this.#creating();
-      if (this.#switches.size + creating >= this.#o.maxSwitches) {
-        this.counters.sessions_refused_switch_limit++;
-        return `the virtual switch limit is reached (max_switches ${this.#o.maxSwitches}: ` +
-          `${this.#switches.size} exist, ${creating} being set up)`;
-      }
-    }
-    this.#settingUp.set(req.localSessionId, key);
-    return null;
+  /** Engine counters, then the switchboard's, in the order /status and /metrics show them. */
+  get counters(): Record<string, number> {
+    const b = this.#board.counters;
+    const c = this.#c;
+    return {
+      rx_truncated: c.rx_truncated,
+      rx_unusable: c.rx_unusable,
+      rx_not_listening: c.rx_not_listening,
+      tx_errors: c.tx_errors,
+      rx_handler_errors: c.rx_handler_errors,
+      switches_created: b.switches_created,
+      switches_removed: b.switches_removed,
+      sessions_refused_switch_limit: b.sessions_refused_switch_limit,
+      sessions_refused_port_limit: b.sessions_refused_port_limit,
+      sessions_refused_remote_end_id: b.sessions_refused_remote_end_id,
+      rx_not_allowed: c.rx_not_allowed,
+      vlan_frames_dropped: b.vlan_frames_dropped,
+    };
   }
 
   #peerName(t: Transport, src: Ip16, port: number): string {
@@ -372,60 +430,85 @@ export class LasEngine {
 
   /**
    * Receives and handles one batch from a readable transport; returns how
-   * many datagrams it took (0: drained), as the event loop expects.
+   * many datagrams it took (0: drained), as the event loop expects. Each
+   * datagram goes to `receive` on its own: one that throws is dropped and
+   * contained (kit/contain.ts), the rest of the batch goes on; then
+   * `endBatch`.
    */
-  onReadable(t: DatagramTransport, now: number): number {
+  onReadable(t: LasTransport, now: number): number {
     const kind: Transport = t === this.#o.udp ? "udp" : "ip";
-    const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
     const n = t.recv();
     if (n === 0) return 0;
     const rx = t.rx;
-    const only = this.#o.acceptDst;
     for (let i = 0; i < n; i++) {
       if (rx.truncated[i]) {
-        this.counters.rx_truncated++;
+        this.#c.rx_truncated++;
         continue;
       }
-      if (only && !(isV4(rx.dst[i]) && only.has(v4Number(rx.dst[i])))) {
-        this.counters.rx_not_listening++;
-        continue;
-      }
-      // One datagram's failure drops that datagram only (kit/contain.ts).
       try {
         const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
-        const peer = this.#peerName(kind, rx.src[i], rx.srcPort[i]);
-        const c = ep.classifyData(bytes, peer);
-        if (c.kind === "frame") {
-          this.#switchFrame(c.session.localSessionId, c.frame, now);
-        } else if (c.kind === "control") {
-          if (!this.#allowed(rx.src[i])) {
-            this.counters.rx_not_allowed++;
-            this.#o.log.limited(
-              "not_allowed",
-              "warn",
-              `control message from ${peer} dropped: not in the allow list`,
-              { peer },
-            );
-            continue;
-          }
-          this.#remember(peer, rx.src[i], rx.srcPort[i], rx.dst[i]);
-          ep.receive(peer, bytes, now);
-        } else {
-          this.counters.rx_unusable++;
-          this.#logDrop(c.reason, peer, bytes, kind);
-        }
+        this.receive(kind, bytes, rx.src[i], rx.srcPort[i], rx.dst[i], now);
       } catch (e) {
         this.#contained(kind, e, formatEndpointOf(kind, rx.src[i], rx.srcPort[i]));
       }
     }
+    this.endBatch(now);
+    return n;
+  }
+
+  /**
+   * Handles one datagram that arrived over `kind` from `src` (`srcPort`:
+   * its UDP port, 0 over IP) to our address `dst`, at `now`. `bytes` is
+   * not kept past the call. What it answers or forwards is queued on the
+   * transports and goes at `endBatch`. Throws what handling it threw: the
+   * caller drops that datagram and contains the error.
+   */
+  receive(
+    kind: Transport,
+    bytes: Uint8Array,
+    src: Ip16,
+    srcPort: number,
+    dst: Ip16,
+    now: number,
+  ): void {
+    const only = this.#o.acceptDst;
+    if (only && !(isV4(dst) && only.has(v4Number(dst)))) {
+      this.#c.rx_not_listening++;
+      return;
+    }
+    const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
+    const peer = this.#peerName(kind, src, srcPort);
+    const c = ep.classifyData(bytes, peer);
+    if (c.kind === "frame") {
+      this.#switchFrame(c.session.localSessionId, c.frame, now);
+    } else if (c.kind === "control") {
+      if (!this.#allowed(src)) {
+        this.#c.rx_not_allowed++;
+        this.#o.log.limited(
+          "not_allowed",
+          "warn",
+          `control message from ${peer} dropped: not in the allow list`,
+          { peer },
+        );
+        return;
+      }
+      this.#remember(peer, src, srcPort, dst);
+      ep.receive(peer, bytes, now);
+    } else {
+      this.#c.rx_unusable++;
+      this.#logDrop(c.reason, peer, bytes, kind);
+    }
+  }
+
+  /** After a batch of `receive`s: sends what they queued, handles the endpoints' events. */
+  endBatch(now: number): void {
     this.#drain(now);
     this.#flush();
-    return n;
   }
 
   /** Reports an error contained on one datagram or event; rethrows without a sink. */
   #contained(handler: string, e: unknown, peer: string | null): void {
-    this.counters.rx_handler_errors++;
+    this.#c.rx_handler_errors++;
     const sink = this.#o.contain;
     if (!sink) throw e;
     sink(handler, e, peer);
@@ -448,8 +531,8 @@ export class LasEngine {
     const sid = bytes.length >= off + 4
       ? ((bytes[off] << 24) | (bytes[off + 1] << 16) | (bytes[off + 2] << 8) | bytes[off + 3]) >>> 0
       : 0;
-    const a = this.#attached.get(sid);
-    const where = a ? `VC ${a.sw.text}, session ${sid} of ${a.info.peer}` : `session ${sid}`;
+    const a = this.#board.session(sid);
+    const where = a ? `VC ${a.vc.text}, session ${sid} of ${a.session.peer}` : `session ${sid}`;
     const text: Record<string, string> = {
       cookie_mismatch:
         `cookie mismatch on ${where} from ${peer}: the cookie does not match what was agreed`,
@@ -472,32 +555,65 @@ export class LasEngine {
   }
 
   #switchFrame(localSessionId: number, frame: Uint8Array, now: number): void {
-    const a = this.#attached.get(localSessionId);
-    if (!a) return;
-    a.rxFrames++;
-    a.rxBytes += frame.length;
-    const n = a.sw.sw.forward(a.port, frame, now);
-    if (n === 0 && a.sw.sw.lastDrop === Drop.VLAN) {
-      this.counters.vlan_frames_dropped++;
-      if (!a.vlanLogged) {
-        a.vlanLogged = true;
-        this.#o.log.warn(
-          `session ${a.info.localSessionId} from ${a.info.peer} on VC ${a.sw.text} sends ` +
+    const board = this.#board;
+    const n = board.forward(localSessionId, frame, now);
+    const out = board.out;
+    for (let k = 0; k < n; k++) this.#sendFrame(out[k], frame);
+    if (board.hasEvents) this.#sayBoard();
+  }
+
+  /** Logs what the switchboard says (core/las/switchboard.ts). */
+  #sayBoard(): void {
+    for (const ev of this.#board.takeEvents()) this.#sayBoardEvent(ev);
+  }
+
+  #sayBoardEvent(ev: SwitchboardEvent<Link>): void {
+    const log = this.#o.log;
+    switch (ev.type) {
+      case "switch-created":
+        log.info(`virtual switch for VC ${ev.vc.text} created`, { policy: ev.vc.policy });
+        break;
+      case "switch-removed":
+        log.info(`virtual switch for VC ${ev.vc.text} removed: no sessions left`);
+        break;
+      case "mixed-pw-types": {
+        const s = ev.port.session;
+        const o = ev.other.session;
+        log.warn(
+          `VC ${ev.vc.text} mixes PW types: session ${s.localSessionId} from ${s.peer} is type ` +
+            `${s.pwType}, session ${o.localSessionId} from ${o.peer} is type ` +
+            `${o.pwType}. Type 4 (Ethernet VLAN) carries tagged frames, type 5 ` +
+            "(Ethernet) untagged: hosts behind them will not reach each other unless both sides " +
+            "agree on tagging",
+        );
+        break;
+      }
+      case "vlan-dropped": {
+        const s = ev.port.session;
+        log.warn(
+          `session ${s.localSessionId} from ${s.peer} on VC ${ev.port.vc.text} sends ` +
             "VLAN-tagged frames, which this VC's policy drops (allow_vlan_tagged: false); " +
-            `PW type ${a.info.pwType}${
-              a.info.pwType === 4 ? " (Ethernet VLAN) carries tagged frames" : ""
+            `PW type ${s.pwType}${
+              s.pwType === 4 ? " (Ethernet VLAN) carries tagged frames" : ""
             }. Said once per session; counted in vlan_frames_dropped`,
         );
+        break;
       }
-    }
-    const egress = a.sw.sw.egress;
-    for (let k = 0; k < n; k++) {
-      const out = a.sw.ports[egress[k]];
-      if (out) this.#sendFrame(out, frame);
+      case "mac-moves": {
+        const m = ev.report;
+        log.limited(
+          `move:${ev.vc.key}`,
+          "warn",
+          `VC ${ev.vc.text}: ${m.moves} MAC move(s), last ${
+            formatMac(m.mac)
+          } from port ${m.from} to ${m.to}`,
+        );
+        break;
+      }
     }
   }
 
-  #sendFrame(a: Attached, frame: Uint8Array): void {
+  #sendFrame(a: Link, frame: Uint8Array): void {
     const t = a.transport === "udp" ? this.#o.udp! : this.#o.ip!;
     const buf = this.#scratch;
     let seq = -1;
@@ -514,7 +630,7 @@ export class LasEngine {
     const err = t.queue(buf.subarray(0, h + frame.length), a.to, a.from);
     if (err !== 0) {
       a.txErrors++;
-      this.counters.tx_errors++;
+      this.#c.tx_errors++;
       return;
     }
     a.txFrames++;
@@ -523,7 +639,7 @@ export class LasEngine {
 
   #flush(): void {
     for (const t of [this.#o.ip, this.#o.udp]) {
-      if (t && t.flush() !== 0) this.counters.tx_errors++;
+      if (t && t.flush() !== 0) this.#c.tx_errors++;
     }
   }
 
@@ -535,10 +651,10 @@ export class LasEngine {
       for (const o of ep.takeOutgoing()) {
         const p = this.#peers.get(o.peer);
         if (!p) {
-          this.counters.tx_errors++;
+          this.#c.tx_errors++;
           continue;
         }
-        if (t.queue(o.bytes, p.to, p.from) !== 0) this.counters.tx_errors++;
+        if (t.queue(o.bytes, p.to, p.from) !== 0) this.#c.tx_errors++;
       }
       for (const ev of ep.takeEvents()) {
         // Each event on its own: one that throws must not lose the others' (another peer's).
@@ -551,26 +667,26 @@ export class LasEngine {
     }
   }
 
-  #note(what: string, fields: Record<string, unknown>): void {
+  #note(now: number, what: LasRecent["event"], fields: Omit<LasRecent, "at" | "event">): void {
     if (this.#recent.length >= RECENT_MAX) this.#recent.shift();
-    this.#recent.push({ time: new Date().toISOString(), event: what, ...fields });
+    this.#recent.push({ at: now, event: what, ...fields });
   }
 
   #event(kind: Transport, ev: L2tpEvent, now: number): void {
     const log = this.#o.log;
     if (ev.type === "connection-up" || ev.type === "connection-down") {
-      this.#note(ev.type, {
+      this.#note(now, ev.type, {
         peer: ev.peer,
         reason: ev.type === "connection-down" ? ev.reason : ev.hostName,
       });
     } else if (ev.type === "session-up") {
-      this.#note("session-up", {
+      this.#note(now, "session-up", {
         peer: ev.session.peer,
         vc: vcKey(ev.session.vcId).text,
         session: ev.session.localSessionId,
       });
     } else if (ev.type === "session-down") {
-      this.#note("session-down", {
+      this.#note(now, "session-down", {
         peer: ev.peer,
         vc: ev.vcIdText,
         session: ev.localSessionId,
@@ -599,7 +715,7 @@ export class LasEngine {
         this.#attach(kind, ev.session, now);
         break;
       case "session-down":
-        this.#settingUp.delete(ev.localSessionId);
+        this.#board.release(ev.localSessionId);
         this.#detach(ev.localSessionId, ev.reason, ev.vcIdText, ev.peer);
         break;
       case "circuit-status":
@@ -617,37 +733,6 @@ export class LasEngine {
   }
 
   #attach(kind: Transport, s: SessionInfo, now: number): void {
-    const { key, text } = vcKey(s.vcId);
-    this.#settingUp.delete(s.localSessionId);
-    let vc = this.#switches.get(key);
-    if (!vc) {
-      // Admission reserved a switch for this session's VC, so this holds unless the limit
-      // was reached another way; kept so the bound never depends on that bookkeeping.
-      const creating = this.#creating(key);
-      if (this.#switches.size + creating >= this.#o.maxSwitches) {
-        this.counters.sessions_refused_switch_limit++;
-        const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
-        ep.closeSession(
-          s.localSessionId,
-          now,
-          `VC ${text}: the virtual switch limit is reached (max_switches ${this.#o.maxSwitches})`,
-        );
-        return;
-      }
-      const policy = this.#o.switchPolicy(text);
-      vc = {
-        key,
-        text,
-        policy: policy.name,
-        sw: new LearningSwitch(policy.options),
-        ports: [],
-        created: now,
-        mixedLogged: false,
-      };
-      this.#switches.set(key, vc);
-      this.counters.switches_created++;
-      this.#o.log.info(`virtual switch for VC ${text} created`, { policy: policy.name });
-    }
     const p = this.#peers.get(s.peer);
     // Pin the source of data packets only where the kernel would pick another one
     // (a multi-homed LAS); decided once, at session-up.
@@ -656,12 +741,8 @@ export class LasEngine {
       const k = this.#o.sourceFor(p.to.ip);
       if (k && ipEquals(k, from)) from = null;
     }
-    const port = vc.sw.addPort({ name: `${s.peer} session ${s.localSessionId}` }, now);
-    const a: Attached = {
-      info: s,
+    const link: Link = {
       transport: kind,
-      sw: vc,
-      port,
       to: p?.to ?? { ip: new Uint8Array(16), port: 0 },
       from,
       local: p?.from ? formatIp(p.from) : null,
@@ -670,51 +751,43 @@ export class LasEngine {
       seq: s.txSublayer && s.txSequencing,
       txSeq: 0,
       remoteSessionId: s.remoteSessionId,
-      upSince: now,
-      rxFrames: 0,
-      rxBytes: 0,
       txFrames: 0,
       txBytes: 0,
       txErrors: 0,
-      vlanLogged: false,
     };
-    const other = vc.ports.find((x) => x !== undefined && x.info.pwType !== s.pwType);
-    if (other && !vc.mixedLogged) {
-      vc.mixedLogged = true;
-      this.#o.log.warn(
-        `VC ${text} mixes PW types: session ${s.localSessionId} from ${s.peer} is type ` +
-          `${s.pwType}, session ${other.info.localSessionId} from ${other.info.peer} is type ` +
-          `${other.info.pwType}. Type 4 (Ethernet VLAN) carries tagged frames, type 5 ` +
-          "(Ethernet) untagged: hosts behind them will not reach each other unless both sides " +
-          "agree on tagging",
-      );
+    const a = this.#board.attach(s, link, now);
+    this.#sayBoard();
+    if ("refused" in a) {
+      // Admission reserved a switch and a port for this session, so this holds unless a
+      // limit was reached another way; kept so the bounds never depend on that bookkeeping.
+      if (a.refused === "port_limit") {
+        this.#o.log.limited(
+          `port_limit:${vcKey(s.vcId).key}`,
+          "warn",
+          `session ${s.localSessionId} from ${s.peer} refused: ${a.reason}`,
+          { peer: s.peer },
+        );
+      }
+      const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
+      ep.closeSession(s.localSessionId, now, a.reason);
+      return;
     }
-    vc.ports[port] = a;
-    this.#attached.set(s.localSessionId, a);
     this.#o.log.info(
-      `session ${s.localSessionId} from ${s.peer} is up on VC ${text}`,
+      `session ${s.localSessionId} from ${s.peer} is up on VC ${a.vc.text}`,
       {
         pw_type: s.pwType,
         remote_session: s.remoteSessionId,
         cookie_tx: s.txCookie.length,
         cookie_rx: s.rxCookie.length,
-        ports: vc.sw.ports().length,
+        ports: a.vc.sw.portCount,
       },
     );
   }
 
   #detach(localSessionId: number, reason: string, vcText: string, peer: string): void {
-    const a = this.#attached.get(localSessionId);
     this.#o.log.info(`session ${localSessionId} from ${peer} on VC ${vcText} is down: ${reason}`);
-    if (!a) return;
-    this.#attached.delete(localSessionId);
-    a.sw.sw.removePort(a.port);
-    a.sw.ports[a.port] = undefined;
-    if (a.sw.sw.ports().length === 0) {
-      this.#switches.delete(a.sw.key);
-      this.counters.switches_removed++;
-      this.#o.log.info(`virtual switch for VC ${a.sw.text} removed: no sessions left`);
-    }
+    this.#board.detach(localSessionId);
+    this.#sayBoard();
   }
 
   /** Runs timers due at `now`. */
@@ -729,31 +802,20 @@ export class LasEngine {
         this.#contained("timer", e, null);
       }
     }
-    for (const sid of this.#settingUp.keys()) {
-      if (!this.ipEp?.session(sid) && !this.udpEp?.session(sid)) this.#settingUp.delete(sid);
-    }
-    for (const vc of this.#switches.values()) {
-      vc.sw.expire(now);
-      const m = vc.sw.takeMoveReport();
-      if (m) {
-        this.#o.log.limited(
-          `move:${vc.key}`,
-          "warn",
-          `VC ${vc.text}: ${m.moves} MAC move(s), last ${
-            formatMac(m.mac)
-          } from port ${m.from} to ${m.to}`,
-        );
-      }
-    }
+    this.#board.prune((sid) => !!(this.ipEp?.session(sid) || this.udpEp?.session(sid)));
+    this.#board.expire(now);
+    this.#sayBoard();
     this.#drain(now);
     this.#flush();
   }
 
   /** When `poll` next has work. */
   nextDeadline(): number {
-    let t = Math.min(this.ipEp?.nextDeadline() ?? Infinity, this.udpEp?.nextDeadline() ?? Infinity);
-    for (const vc of this.#switches.values()) t = Math.min(t, vc.sw.nextDeadline());
-    return t;
+    const t = Math.min(
+      this.ipEp?.nextDeadline() ?? Infinity,
+      this.udpEp?.nextDeadline() ?? Infinity,
+    );
+    return Math.min(t, this.#board.nextDeadline());
   }
 
   /**
@@ -782,16 +844,15 @@ export class LasEngine {
     return (this.ipEp?.allAcknowledged() ?? true) && (this.udpEp?.allAcknowledged() ?? true);
   }
 
-  /** Number of control connections (all states). */
-  connectionCount(): number {
-    return (this.ipEp?.connections().length ?? 0) + (this.udpEp?.connections().length ?? 0);
-  }
-
-  /** For /status. */
-  status(now: number): Record<string, unknown> {
-    const connections = [
-      ...(this.ipEp?.connections().map((c) => ({ ...c, transport: "ip" })) ?? []),
-      ...(this.udpEp?.connections().map((c) => ({ ...c, transport: "udp" })) ?? []),
+  /**
+   * A typed snapshot of the LAS at `now`: what /status shows (`LasStatus`)
+   * and the L2TP endpoints' counters for /metrics. Rendered in one place,
+   * cmd/las_status.ts.
+   */
+  snapshot(now: number): LasSnapshot {
+    const connections: LasConnectionStatus[] = [
+      ...(this.ipEp?.connections().map((c) => ({ ...c, transport: "ip" as const })) ?? []),
+      ...(this.udpEp?.connections().map((c) => ({ ...c, transport: "udp" as const })) ?? []),
     ].map((c) => ({
       peer: c.peer,
       transport: c.transport,
@@ -802,118 +863,42 @@ export class LasEngine {
       remote_ccid: c.remoteCcid,
       sessions: c.sessions,
     }));
-    const sessions = [...this.#attached.values()].map((a) => ({
-      session: a.info.localSessionId,
-      peer: a.info.peer,
-      vc: a.sw.text,
-      pw_type: a.info.pwType,
-      remote_session: a.remoteSessionId,
-      local: a.local,
-      tx_sublayer: a.tx.sublayer ? (a.seq ? "sequenced" : "unsequenced") : "none",
+    const sessions = [...this.#board.sessions()].map((a): LasSessionStatus => ({
+      session: a.session.localSessionId,
+      peer: a.session.peer,
+      vc: a.vc.text,
+      pw_type: a.session.pwType,
+      remote_session: a.link.remoteSessionId,
+      local: a.link.local,
+      tx_sublayer: a.link.tx.sublayer ? (a.link.seq ? "sequenced" : "unsequenced") : "none",
       up_s: Math.round((now - a.upSince) / 1000),
       rx_frames: a.rxFrames,
       rx_bytes: a.rxBytes,
-      tx_frames: a.txFrames,
-      tx_bytes: a.txBytes,
-      tx_errors: a.txErrors,
+      tx_frames: a.link.txFrames,
+      tx_bytes: a.link.txBytes,
+      tx_errors: a.link.txErrors,
     }));
-    const macTables: Record<string, unknown>[] = [];
-    const switches = [...this.#switches.values()].map((vc) => {
-      const s: SwitchSnapshot = vc.sw.snapshot(now, 256);
-      for (const m of s.macs) {
-        macTables.push({
-          vc: vc.text,
-          mac: m.mac,
-          session: vc.ports[m.port]?.info.localSessionId ?? null,
-          peer: vc.ports[m.port]?.info.peer ?? null,
-          age_s: Math.round(m.ageMs / 1000),
-        });
-      }
-      const dropped = Object.fromEntries(
-        Object.entries(s.counters.dropped_frames).filter(([, v]) => v > 0),
-      );
-      return {
-        vc: vc.text,
-        policy: vc.policy,
-        ports: s.ports.length,
-        macs: s.macCount,
-        rx_frames: s.counters.rx_frames,
-        flooded_frames: s.counters.flooded_frames,
-        unicast_frames: s.counters.unicast_frames,
-        dropped,
-        macs_shown: s.macs.length + (s.macsTruncated ? "+" : ""),
-      };
-    });
+    const board = this.#board.status(now, 256);
+    const l2tp: LasSnapshot["l2tp"] = [];
+    if (this.ipEp) l2tp.push({ transport: "ip", counters: { ...this.ipEp.counters } });
+    if (this.udpEp) l2tp.push({ transport: "udp", counters: { ...this.udpEp.counters } });
     return {
-      connections,
-      sessions,
-      sessions_setting_up: this.#settingUp.size,
-      switches,
-      mac_table: macTables,
-      recent: [...this.#recent],
-      counters: { ...this.counters },
+      now,
+      status: {
+        connections,
+        sessions,
+        sessions_setting_up: this.#board.settingUpCount,
+        switches: board.switches,
+        mac_table: board.mac_table,
+        recent: [...this.#recent],
+        counters: this.counters,
+      },
+      l2tp,
     };
   }
 
-  /** For /metrics. */
-  metrics(w: MetricsWriter, now: number): void {
-    w.gauge(
-      "l2_las_connections",
-      "L2TPv3 control connections (all states)",
-      this.connectionCount(),
-    );
-    w.gauge("l2_las_sessions", "sessions attached to a virtual switch", this.#attached.size);
-    w.gauge("l2_las_switches", "virtual switches (VC ids)", this.#switches.size);
-    w.gauge(
-      "l2_las_sessions_setting_up",
-      "sessions admitted and not yet up (their new VCs count against max_switches)",
-      this.#settingUp.size,
-    );
-    for (const [name, v] of Object.entries(this.counters)) {
-      w.counter(`l2_las_${name}_total`, `LAS engine: ${name.replaceAll("_", " ")}`, v);
-    }
-    for (const [kind, ep] of [["ip", this.ipEp], ["udp", this.udpEp]] as const) {
-      if (!ep) continue;
-      for (const [name, v] of Object.entries(ep.counters)) {
-        w.counter(
-          "l2_las_l2tp_total",
-          "L2TPv3 endpoint counters (packets, drops, refusals) by name",
-          v,
-          {
-            transport: kind,
-            name,
-          },
-        );
-      }
-    }
-    for (const a of this.#attached.values()) {
-      const l = { vc: a.sw.text, session: a.info.localSessionId, peer: a.info.peer };
-      w.counter("l2_las_session_rx_frames_total", "frames received on a session", a.rxFrames, l);
-      w.counter("l2_las_session_rx_bytes_total", "bytes received on a session", a.rxBytes, l);
-      w.counter("l2_las_session_tx_frames_total", "frames sent on a session", a.txFrames, l);
-      w.counter("l2_las_session_tx_bytes_total", "bytes sent on a session", a.txBytes, l);
-    }
-    for (const vc of this.#switches.values()) {
-      const c = vc.sw.counters();
-      const l = { vc: vc.text };
-      w.gauge("l2_las_switch_macs", "MAC entries in a virtual switch", vc.sw.macCount, l);
-      w.counter("l2_las_switch_rx_frames_total", "frames into a virtual switch", c.rx_frames, l);
-      w.counter("l2_las_switch_flooded_frames_total", "frames flooded", c.flooded_frames, l);
-      w.counter(
-        "l2_las_switch_unicast_frames_total",
-        "frames forwarded as known unicast",
-        c.unicast_frames,
-        l,
-      );
-      for (const [reason, v] of Object.entries(c.dropped_frames)) {
-        if (v > 0) {
-          w.counter("l2_las_switch_dropped_frames_total", "frames dropped by reason", v, {
-            vc: vc.text,
-            reason,
-          });
-        }
-      }
-    }
-    void now;
+  /** What /status shows (the snapshot's `status`). */
+  status(now: number): LasStatus {
+    return this.snapshot(now).status;
   }
 }
