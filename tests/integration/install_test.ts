@@ -139,8 +139,16 @@ Deno.test("install: into a temp prefix; runs offline; kill reaches the daemon; u
         })();
         try {
           await waitFor("las started", 30_000, () => / started /.test(err));
-          // ip netns exec and the launcher both exec: the pid runs the installed Deno.
-          assertEquals(await Deno.readLink(`/proc/${child.pid}/exe`), `${prefix}/lib/l2/deno`);
+          // ip netns exec and the launcher both exec: the pid runs the installed Deno. Compared
+          // as files (device and inode), not as link text: under a chroot the kernel names the
+          // executable from the real root.
+          const exe = await Deno.stat(`/proc/${child.pid}/exe`);
+          const installed = await Deno.stat(`${prefix}/lib/l2/deno`);
+          assertEquals(
+            [exe.dev, exe.ino],
+            [installed.dev, installed.ino],
+            "the pid runs lib/l2/deno",
+          );
           child.kill("SIGTERM");
           const s = await child.status;
           await pump;
