@@ -251,7 +251,6 @@ export class NodeEngine {
     const core = this.#o.core;
     const mat = this.#mat;
     const c = this.counters;
-    this.#sec?.sealer.setNow(now);
     if (this.#offload) {
       this.#readOffloaded(n, now);
       this.#drain(now);
@@ -507,7 +506,6 @@ export class NodeEngine {
   /** SIGTERM: DEREGISTER, then saves the leaf table. */
   stop(now: number): void {
     this.#stale = true;
-    this.#sec?.sealer.setNow(now);
     this.#o.core.deregister(now);
     this.#drain(now);
     this.#save();

@@ -230,22 +230,23 @@ function emitBody(m: Message, b: Uint8Array, o: number): void {
 }
 
 /**
- * Builds and seals a packet, or returns why it cannot: `bad_message` (see
- * `bodyLength`) or the sealer's reason.
+ * Builds and seals a packet at `now` (monotonic ms), or returns why it
+ * cannot: `bad_message` (see `bodyLength`) or the sealer's reason.
  *
  * @example
  * ```ts
  * import { encodePacket, decodePacket } from "./messages.ts";
  * import { NullSealer } from "./sealer.ts";
  * const s = new NullSealer();
- * const r = encodePacket({ network: 0, sender: 3, receiver: 0 }, { kind: "peer_request", peer: 9 }, s);
- * if (r.ok) decodePacket(r.packet, s); // { ok: true, header: ..., msg: { kind: "peer_request", peer: 9 } }
+ * const r = encodePacket({ network: 0, sender: 3, receiver: 0 }, { kind: "peer_request", peer: 9 }, s, 0);
+ * if (r.ok) decodePacket(r.packet, s, 0, "192.0.2.7:40000"); // { ok: true, header: ..., msg: { kind: "peer_request", peer: 9 } }
  * ```
  */
 export function encodePacket(
   addr: Address,
   m: Message,
   sealer: Sealer,
+  now: number,
 ): { ok: true; packet: Uint8Array } | { ok: false; reason: "bad_message" | SealReason } {
   const n = bodyLength(m);
   if (n < 0) return { ok: false, reason: "bad_message" };
@@ -258,7 +259,7 @@ export function encodePacket(
     n,
     sealer,
   );
-  const s = sealer.seal(packet);
+  const s = sealer.seal(packet, now);
   return s === "ok" ? { ok: true, packet } : { ok: false, reason: s };
 }
 
@@ -282,7 +283,7 @@ function newPacket(
  * The hot path of `encodePacket` for DATA: builds and seals a packet
  * carrying `frame` (copied) in one exact-size buffer, without a message,
  * header or result object. Returns the packet, or the sealer's reason.
- * The same bytes as `encodePacket(addr, { kind: "data", frame }, sealer)`.
+ * The same bytes as `encodePacket(addr, { kind: "data", frame }, sealer, now)`.
  */
 export function encodeDataPacket(
   network: number,
@@ -291,6 +292,7 @@ export function encodeDataPacket(
   relay: boolean,
   frame: Uint8Array,
   sealer: Sealer,
+  now: number,
 ): Uint8Array | SealReason {
   const hop = relay && sealer.hopTag === true;
   const packet = new Uint8Array(
@@ -298,7 +300,7 @@ export function encodeDataPacket(
   );
   emitHeaderFields(packet, MsgType.DATA, hop ? Flag.HOP_TAG : 0, network, sender, receiver);
   packet.set(frame, HEADER_LENGTH);
-  const s = sealer.seal(packet);
+  const s = sealer.seal(packet, now);
   return s === "ok" ? packet : s;
 }
 
@@ -309,7 +311,8 @@ export type Decoded =
 
 /**
  * The first half of `decodePacket`, allocating nothing: checks the header
- * and opens the body in place. Returns the end of the body (the body is
+ * and opens the body in place (at `now`, for a datagram from `from`, as
+ * `Sealer.open` takes them). Returns the end of the body (the body is
  * `packet[HEADER_LENGTH, end)`; read the header with `typeOf`, `senderOf`,
  * ... from header.ts) or the reason the packet is dropped. A DATA body is
  * the frame; `parseBody` parses any other.
@@ -317,10 +320,12 @@ export type Decoded =
 export function openPacket(
   packet: Uint8Array,
   sealer: Sealer,
+  now: number,
+  from: string,
 ): number | HeaderReason | OpenReason {
   const why = headerWhy(packet);
   if (why !== null) return why;
-  const open = sealer.open(packet);
+  const open = sealer.open(packet, now, from);
   if (open !== "ok") return open;
   // A relay trailer (flag HOP_TAG) follows the tag; the body ends before both.
   const end = packet.length - TAG_LENGTH -
@@ -328,9 +333,17 @@ export function openPacket(
   return end < HEADER_LENGTH ? "truncated" : end;
 }
 
-/** Checks, opens and parses received bytes. The sealer opens the body in place. */
-export function decodePacket(packet: Uint8Array, sealer: Sealer): Decoded {
-  const end = openPacket(packet, sealer);
+/**
+ * Checks, opens and parses received bytes (a datagram from `from`, at
+ * `now`). The sealer opens the body in place.
+ */
+export function decodePacket(
+  packet: Uint8Array,
+  sealer: Sealer,
+  now: number,
+  from: string,
+): Decoded {
+  const end = openPacket(packet, sealer, now, from);
   if (typeof end !== "number") return { ok: false, reason: end };
   const h = checkHeader(packet);
   if (!h.ok) return h; // cannot happen: openPacket checked it

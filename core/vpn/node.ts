@@ -313,17 +313,18 @@ export class NodeCore {
     return Math.floor(this.cfg.random() * 0x1_0000_0000) >>> 0;
   }
 
-  private send(to: string, receiver: number, m: Message, ttl = 0): boolean {
-    return this.sendWhy(to, receiver, m, ttl) === "ok";
+  private send(to: string, receiver: number, m: Message, now: number, ttl = 0): boolean {
+    return this.sendWhy(to, receiver, m, now, ttl) === "ok";
   }
 
   /** Like `send`, with the reason a packet could not be made. */
-  private sendWhy(to: string, receiver: number, m: Message, ttl = 0): string {
+  private sendWhy(to: string, receiver: number, m: Message, now: number, ttl = 0): string {
     const relay = to === this.supernode && receiver !== SUPERNODE_ID;
     const r = encodePacket(
       { network: this.network, sender: this.nodeId, receiver, relay },
       m,
       this.cfg.sealer,
+      now,
     );
     if (!r.ok) {
       this.counters.add(`tx_${r.reason}`);
@@ -334,9 +335,17 @@ export class NodeCore {
   }
 
   /** `sendWhy` for one DATA frame, without a message object (the hot path). */
-  private sendFrameTo(to: string, receiver: number, frame: Uint8Array): string {
+  private sendFrameTo(to: string, receiver: number, frame: Uint8Array, now: number): string {
     const relay = to === this.supernode && receiver !== SUPERNODE_ID;
-    const r = encodeDataPacket(this.network, this.nodeId, receiver, relay, frame, this.cfg.sealer);
+    const r = encodeDataPacket(
+      this.network,
+      this.nodeId,
+      receiver,
+      relay,
+      frame,
+      this.cfg.sealer,
+      now,
+    );
     if (typeof r === "string") {
       this.counters.add(`tx_${r}`);
       return r;
@@ -349,7 +358,7 @@ export class NodeCore {
    * there is none yet (with a directory).
    */
   private sendData(to: string, node: number, frame: Uint8Array, now: number): void {
-    if (this.sendFrameTo(to, node, frame) !== "no_session" || !this.dir) return;
+    if (this.sendFrameTo(to, node, frame, now) !== "no_session" || !this.dir) return;
     let h = this.held.get(node);
     if (h === undefined) {
       if (this.held.size >= this.cfg.maxPeers) {
@@ -386,7 +395,7 @@ export class NodeCore {
       this.held.delete(node);
       const to = this.pathTo(this.peerTable.get(node));
       for (const f of h.frames) {
-        if (this.sendFrameTo(to, node, f) === "ok") {
+        if (this.sendFrameTo(to, node, f, now) === "ok") {
           this.counters.add("tx_held_sent");
         } else this.counters.add("tx_held_dropped");
       }
@@ -418,14 +427,14 @@ export class NodeCore {
     this.poll(now);
   }
 
-  private sendRegister(): void {
+  private sendRegister(now: number): void {
     // `auto` nodes ask for the id they held (after a supernode restart); 0 before the first.
     this.send(this.supernode, SUPERNODE_ID, {
       kind: "register",
       auto: this.auto,
       identity: this.cfg.identity,
       locals: this.cfg.localEndpoints,
-    });
+    }, now);
     this.counters.add("tx_register");
   }
 
@@ -433,12 +442,11 @@ export class NodeCore {
   deregister(now: number): void {
     if (this.state === "stopped") return;
     if (this.nodeId !== 0 && this.state !== "idle") {
-      this.send(this.supernode, SUPERNODE_ID, { kind: "deregister", reason: 0 });
+      this.send(this.supernode, SUPERNODE_ID, { kind: "deregister", reason: 0 }, now);
       this.emit({ type: "deregistered", nodeId: this.nodeId });
     }
     this.state = "stopped";
     this.peerTable.clear();
-    void now;
   }
 
   /** Handles one datagram from `from` (canonical `ip:port`). Never throws. */
@@ -450,7 +458,7 @@ export class NodeCore {
     this.counters.add("rx_packets");
     // Header check and open allocate nothing; DATA (the hot type) is
     // delivered straight from the packet, other bodies are parsed.
-    const end = openPacket(bytes, this.cfg.sealer);
+    const end = openPacket(bytes, this.cfg.sealer, now, from);
     if (typeof end !== "number") return this.counters.add(`drop_${end}`);
     const type = typeOf(bytes);
     const sender = senderOf(bytes);
@@ -479,7 +487,7 @@ export class NodeCore {
       case "probe":
         if (receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
         // A probe through the supernode is answered through the supernode.
-        this.send(from, sender, { kind: "probe_echo", seq: msg.seq, time: msg.time });
+        this.send(from, sender, { kind: "probe_echo", seq: msg.seq, time: msg.time }, now);
         if (fromSn) return this.counters.add("relay_probes_answered");
         this.counters.add("probes_answered");
         {
@@ -681,7 +689,7 @@ export class NodeCore {
     if (isGroup(dst)) {
       this.counters.add("tx_broadcast");
       if (this.dir === undefined) {
-        this.sendFrameTo(this.supernode, BROADCAST_ID, frame);
+        this.sendFrameTo(this.supernode, BROADCAST_ID, frame, now);
         return "broadcast";
       }
       // No list of the other nodes yet: the directory keeps it (and counts).
@@ -714,7 +722,7 @@ export class NodeCore {
     this.counters.add("tx_relay");
     if (p.nextRelayProbeAt === Infinity) p.nextRelayProbeAt = now;
     if (p.state === "relay" && now >= p.retryAt && this.state === "registered") {
-      this.send(this.supernode, SUPERNODE_ID, { kind: "peer_request", peer: node });
+      this.send(this.supernode, SUPERNODE_ID, { kind: "peer_request", peer: node }, now);
       this.counters.add("tx_peer_request");
       p.retryAt = now + this.t.punchWindowMs;
     }
@@ -739,7 +747,7 @@ export class NodeCore {
   }
 
   private probe(p: Peer, to: string, now: number, seq = p.takeSeq(), ttl = 0): void {
-    this.send(to, p.node, { kind: "probe", seq, time: Math.floor(now) >>> 0 }, ttl);
+    this.send(to, p.node, { kind: "probe", seq, time: Math.floor(now) >>> 0 }, now, ttl);
     this.counters.add(ttl > 0 ? "tx_probe_low_ttl" : "tx_probe");
   }
 
@@ -756,13 +764,13 @@ export class NodeCore {
       this.nextKeepaliveAt = Infinity;
     }
     if (this.state === "registering" && now >= this.nextRegisterAt) {
-      this.sendRegister();
+      this.sendRegister(now);
       this.regBackoff = this.regBackoff === 0
         ? this.cfg.registerRetryMinMs
         : Math.min(this.regBackoff * 2, this.cfg.registerRetryMaxMs);
       this.nextRegisterAt = now + Math.floor(this.regBackoff * (0.8 + 0.2 * this.cfg.random()));
     } else if (this.state === "refused" && now >= this.nextRegisterAt) {
-      this.sendRegister();
+      this.sendRegister(now);
       this.nextRegisterAt = now + this.cfg.refusedRetryMs;
     } else if (this.state === "registered" && now >= this.nextKeepaliveAt) {
       const seq = this.kaSeq;
@@ -771,7 +779,7 @@ export class NodeCore {
         kind: "keepalive",
         seq,
         time: Math.floor(now) >>> 0,
-      });
+      }, now);
       this.counters.add("tx_keepalive");
       this.kaDueAt = now + this.cfg.keepaliveAckTimeoutMs;
       this.nextKeepaliveAt = now + this.keepaliveMs;

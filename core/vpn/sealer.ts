@@ -4,10 +4,11 @@
  * Every packet is `header (24) | body | tag (16)`, plus a 16-byte relay
  * trailer when flag HOP_TAG is set (docs/protocol.md "Relay trailers"). Before a packet leaves, the core has written the
  * header (all fields except key id and counter) and the plaintext body, and
- * calls `seal(packet)`. The sealer picks the session for (network,
+ * calls `seal(packet, now)`. The sealer picks the session for (network,
  * receiver), writes its key id and next counter into the header, encrypts
  * the body in place with the header as additional data and writes the tag.
- * On receipt, after `checkHeader`, the core calls `open(packet)`; the sealer
+ * On receipt, after `checkHeader`, the core calls `open(packet, now, from)`
+ * with the datagram's source endpoint; the sealer
  * finds the session by key id, rejects a counter outside its replay window,
  * checks the tag, decrypts the body in place and only then accepts the
  * counter.
@@ -51,11 +52,18 @@ export interface Sealer {
   readonly hopTag?: boolean;
   /**
    * Fills key id and counter, seals `packet[24 .. length-16)` in place and
-   * writes the tag into the last 16 bytes. Never throws.
+   * writes the tag into the last 16 bytes. `now` (monotonic ms) decides
+   * which sessions are still alive and stamps the one used. Never throws.
    */
-  seal(packet: Uint8Array): "ok" | SealReason;
-  /** Verifies and opens a packet whose header passed `checkHeader`. Never throws. */
-  open(packet: Uint8Array): "ok" | OpenReason;
+  seal(packet: Uint8Array, now: number): "ok" | SealReason;
+  /**
+   * Verifies and opens a packet whose header passed `checkHeader`. `now`
+   * (monotonic ms) ages the sessions; `from` is the canonical `ip:port` the
+   * datagram came from ("" when there is none, as in tests that drive a
+   * sealer alone): a node's session follows it, and the supernode takes a
+   * REGISTER only from its session's handshake address. Never throws.
+   */
+  open(packet: Uint8Array, now: number, from: string): "ok" | OpenReason;
 }
 
 /**
@@ -96,14 +104,14 @@ export interface PeerDirectory {
  * const s = new NullSealer();
  * const p = new Uint8Array(44);
  * p[0] = 0x4c;
- * s.seal(p); // "ok"
- * s.open(p); // "ok"
+ * s.seal(p, 0); // "ok"
+ * s.open(p, 0, ""); // "ok"
  * ```
  */
 export class NullSealer implements Sealer {
   private counter = 0;
 
-  seal(packet: Uint8Array): "ok" | SealReason {
+  seal(packet: Uint8Array, _now: number): "ok" | SealReason {
     if (packet.length < HEADER_LENGTH + TAG_LENGTH) return "no_session";
     if (this.counter >= Number.MAX_SAFE_INTEGER) return "counter_exhausted";
     writeKeyId(packet, 0);
@@ -118,7 +126,7 @@ export class NullSealer implements Sealer {
     return "ok";
   }
 
-  open(packet: Uint8Array): "ok" | OpenReason {
+  open(packet: Uint8Array, _now: number, _from: string): "ok" | OpenReason {
     if (packet.length < HEADER_LENGTH + TAG_LENGTH) return "bad_tag";
     const end = packet.length - TAG_LENGTH;
     const h = fnv1a(packet, end);

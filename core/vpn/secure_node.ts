@@ -167,7 +167,7 @@ interface Pending {
  * ```ts
  * // const sec = new SecureNode({ suite, staticKey, supernodeKey, supernode, network: 0 });
  * // const core = new NodeCore({ ..., identity: staticKey.publicKey, sealer: sec.sealer });
- * // sec.start(now); core.start(now);
+ * // sec.start(now, Date.now()); core.start(now);
  * // if (sec.receive(from, bytes, now) === "core") core.receive(from, bytes, now);
  * ```
  */
@@ -256,9 +256,12 @@ export class SecureNode implements PeerDirectory {
     this.poll(now, wall);
   }
 
-  /** True while a session with the supernode is live. */
+  /**
+   * True while a session with the supernode is current. One past its age
+   * limit leaves at the next `poll`, which `nextDeadline` asks for in time.
+   */
   ready(): boolean {
-    return this.sealer.currentFor(this.c.network, SUPERNODE_ID) !== undefined;
+    return this.sealer.currentSession(this.c.network, SUPERNODE_ID) !== undefined;
   }
 
   private ownId(): number {
@@ -323,7 +326,6 @@ export class SecureNode implements PeerDirectory {
    * (an answer may start a handshake, whose HS_INIT carries it).
    */
   receive(from: string, bytes: Uint8Array, now: number, wall: number): "core" | "done" {
-    this.sealer.setContext(now, from);
     if (!(bytes.length >= 3 && bytes[0] === MAGIC && (bytes[2] & 0xf0) === 0x20)) return "core";
     const hd = checkHeader(bytes);
     if (!hd.ok) {
@@ -343,7 +345,7 @@ export class SecureNode implements PeerDirectory {
       if (h.type === SecType.HS_RESP || h.type === SecType.HS_REJECT) {
         this.snAnswer(bytes, h.type, now);
       } else if (h.type === SecType.COOKIE_REPLY) this.cookieReply(bytes, now, wall);
-      else this.sealedFromSupernode(bytes, now, wall);
+      else this.sealedFromSupernode(from, bytes, now, wall);
       return "done";
     }
     switch (h.type) {
@@ -353,7 +355,7 @@ export class SecureNode implements PeerDirectory {
         this.relayed(from, bytes, h.type, h.sender, h.receiver, now);
         return "done";
       case SealedType.SESSION_CONFIRM: {
-        const r = this.sealer.open(bytes);
+        const r = this.sealer.open(bytes, now, from);
         this.counters.add(r === "ok" ? "rx_confirm" : `drop_${r}`);
         return "done";
       }
@@ -406,8 +408,8 @@ export class SecureNode implements PeerDirectory {
     p.state.e.privateKey.fill(0);
   }
 
-  private sealedFromSupernode(bytes: Uint8Array, now: number, wall: number): void {
-    const r = this.sealer.open(bytes);
+  private sealedFromSupernode(from: string, bytes: Uint8Array, now: number, wall: number): void {
+    const r = this.sealer.open(bytes, now, from);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
     const m = parseSecBody(bytes[2], bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
     if (!m.ok) return this.counters.add(`drop_${m.reason}`);
@@ -537,17 +539,17 @@ export class SecureNode implements PeerDirectory {
   }
 
   private needsRekey(peer: number, now: number): boolean {
-    const s = this.sealer.currentFor(this.c.network, peer);
+    const s = this.sealer.currentFor(this.c.network, peer, now);
     return s !== undefined && s.needsRekey(now, this.sealer.limits);
   }
 
-  private snSession(): Session | undefined {
-    return this.sealer.currentFor(this.c.network, SUPERNODE_ID);
+  private snSession(now: number): Session | undefined {
+    return this.sealer.currentFor(this.c.network, SUPERNODE_ID, now);
   }
 
   private startPeer(peer: number, now: number, wall: number): void {
     const k = this.peerKeys.get(peer);
-    const sn = this.snSession();
+    const sn = this.snSession(now);
     if (k === undefined || sn === undefined || this.ownId() === 0) return;
     for (const p of this.pending.values()) {
       if (p.peer === peer && now - p.at < this.c.handshakeTimeoutMs) return;
@@ -579,12 +581,12 @@ export class SecureNode implements PeerDirectory {
     receiver: number,
     now: number,
   ) {
-    const sn = this.snSession();
+    const sn = this.snSession(now);
     if (sn === undefined) return this.counters.add("drop_no_supernode_session");
     if (from !== this.c.supernode) return this.counters.add("drop_supernode_spoofed");
     let v: { inner: Uint8Array; vouched: Uint8Array } | null = null;
     let replay = false;
-    for (const c of this.sealer.hopCandidates(this.c.network, SUPERNODE_ID)) {
+    for (const c of this.sealer.hopCandidates(this.c.network, SUPERNODE_ID, now)) {
       const r = checkVouch(c, bytes);
       if (r === "replay") replay = true;
       if (typeof r === "string") continue;
@@ -681,7 +683,7 @@ export class SecureNode implements PeerDirectory {
       { network: this.c.network, sender: this.ownId(), receiver: sender },
       true,
     );
-    if (this.sealer.seal(c) === "ok") this.out.push({ to: this.c.supernode, bytes: c });
+    if (this.sealer.seal(c, now) === "ok") this.out.push({ to: this.c.supernode, bytes: c });
     this.counters.add("hs_peer_done");
     this.events.push({
       type: "peer_session",
@@ -691,13 +693,13 @@ export class SecureNode implements PeerDirectory {
     });
   }
 
-  private sendToSupernode(m: SecMessage): void {
+  private sendToSupernode(m: SecMessage, now: number): void {
     const p = secPacket(m, {
       network: this.c.network,
       sender: this.ownId(),
       receiver: SUPERNODE_ID,
     }, false);
-    if (this.sealer.seal(p) === "ok") this.out.push({ to: this.c.supernode, bytes: p });
+    if (this.sealer.seal(p, now) === "ok") this.out.push({ to: this.c.supernode, bytes: p });
   }
 
   /**
@@ -707,11 +709,10 @@ export class SecureNode implements PeerDirectory {
    * `Date.now()`), never `now`.
    */
   poll(now: number, wall: number): void {
-    this.sealer.setNow(now);
     if (!this.started) return;
     this.sealer.sweep(now);
     this.roster.expire(now);
-    const sn = this.snSession();
+    const sn = this.snSession(now);
     const p = this.snPending;
     if (p !== null && now - p.at >= this.c.handshakeTimeoutMs) {
       this.snPending = null;
@@ -740,10 +741,13 @@ export class SecureNode implements PeerDirectory {
     }
     if (sn === undefined || this.ownId() === 0) return;
     if (this.roster.requestDue(now, this.sealer.registrations)) {
-      this.sendToSupernode({ kind: "roster_request", digest: this.roster.requestDigest() });
+      this.sendToSupernode({ kind: "roster_request", digest: this.roster.requestDigest() }, now);
       this.counters.add("roster_requests");
       // Pins of peers we have a session with stay fresh.
-      this.pins.refresh(now, (peer) => this.sealer.currentFor(this.c.network, peer) !== undefined);
+      this.pins.refresh(
+        now,
+        (peer) => this.sealer.currentFor(this.c.network, peer, now) !== undefined,
+      );
     }
     const want = new Set(this.sealer.wanted);
     for (const s of this.sealer.currentSessions()) {
@@ -777,7 +781,7 @@ export class SecureNode implements PeerDirectory {
       a.at = now + this.c.retryMs;
       // A fresh vouch for every handshake: the supernode may have revoked the key.
       this.peerKeys.delete(peer);
-      this.sendToSupernode({ kind: "peer_key_request", peer });
+      this.sendToSupernode({ kind: "peer_key_request", peer }, now);
       this.counters.add("peer_key_requests");
     }
   }
@@ -786,11 +790,13 @@ export class SecureNode implements PeerDirectory {
   nextDeadline(): number {
     if (!this.started) return Infinity;
     let d = this.nextSnAt;
-    const sn = this.snSession();
+    // Whatever its age: one past its limit is swept at its expiry (below).
+    const sn = this.sealer.currentSession(this.c.network, SUPERNODE_ID);
     if (sn !== undefined) {
       d = Math.min(
         Math.max(d, sn.createdAt + this.sealer.limits.rekeyAfterMs),
         Math.max(d, sn.lastRx + this.c.silenceMs),
+        sn.createdAt + this.sealer.limits.rejectAfterMs,
       );
     }
     if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);

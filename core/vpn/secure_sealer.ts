@@ -34,8 +34,11 @@
  *   (`rx_register_wrong_address`). The supernode never moves a session's
  *   endpoint (the handshake proved that address; a REGISTER binds it).
  *
- * Time enters through `setNow(now)` (the owner calls it before handing
- * packets to the core); the sealer itself keeps no timers.
+ * Context is an argument, never state set beforehand (issue 15): `seal` takes
+ * the time, `open` the time and the datagram's source endpoint, and every
+ * question about a session's age (`currentFor`, `hopCandidates`,
+ * `knownEndpoint`, `sweep`) takes `now`. The sealer keeps no clock and no
+ * timers.
  *
  * Tables: sessions by key id (bound `maxSessions`, oldest evicted,
  * `sessions_evicted`); peers wanting a session and peers whose session just
@@ -103,8 +106,6 @@ export class SecureSealer implements Sealer {
   private readonly suite: CryptoSuite;
   private readonly members?: Members;
   private readonly maxSessions: number;
-  private now = 0;
-  private from = "";
   /** Node: our node id, learned from the supernode's REGISTER_ACK. */
   ownId = 0;
   /** Node: REGISTER_ACKs opened so far (the security layer asks for the roster after each). */
@@ -146,20 +147,6 @@ export class SecureSealer implements Sealer {
     this.limits = c.limits ?? DEFAULT_LIMITS;
     this.members = c.members;
     this.maxSessions = c.maxSessions ?? 65_536;
-  }
-
-  /** Sets the time used for session ages. */
-  setNow(now: number): void {
-    this.now = now;
-  }
-
-  /**
-   * Sets the time and the source endpoint of the datagram about to be
-   * opened: a session that opens it records `from` as its peer's endpoint.
-   */
-  setContext(now: number, from: string): void {
-    this.now = now;
-    this.from = from;
   }
 
   /** A fresh key id (non-zero, unused). */
@@ -235,19 +222,19 @@ export class SecureSealer implements Sealer {
 
   /**
    * The live sessions of (network, peer) whose hop keys may be in use: the
-   * current one, the newest (maybe unconfirmed) and the one it replaced.
+   * current one, the newest (maybe unconfirmed) and the one it replaced,
+   * those not dead at `now`.
    */
-  hopCandidates(network: number, peer: number): Session[] {
+  hopCandidates(network: number, peer: number, now: number): Session[] {
     const slot = peerSlot(network, peer);
     const out: Session[] = [];
     for (const s of [this.current.get(slot), this.newest.get(slot), this.previous.get(slot)]) {
-      if (s !== undefined && !out.includes(s) && !s.dead(this.now, this.limits)) out.push(s);
+      if (s !== undefined && !out.includes(s) && !s.dead(now, this.limits)) out.push(s);
     }
     return out;
   }
 
-  private setEndpoint(s: Session): void {
-    const from = this.from;
+  private setEndpoint(s: Session, from: string): void {
     if (from === "" || s.endpoint === from) return;
     if (this.byEndpoint.get(s.endpoint) === s) this.byEndpoint.delete(s.endpoint);
     s.endpoint = from;
@@ -260,10 +247,10 @@ export class SecureSealer implements Sealer {
     return s !== undefined && !s.confirmed && !s.closed ? s : undefined;
   }
 
-  /** True when a live session last authenticated a packet from `endpoint`. */
-  knownEndpoint(endpoint: string): boolean {
+  /** True when a session live at `now` last authenticated a packet from `endpoint`. */
+  knownEndpoint(endpoint: string, now: number): boolean {
     const s = this.byEndpoint.get(endpoint);
-    return s !== undefined && s.confirmed && !s.dead(this.now, this.limits);
+    return s !== undefined && s.confirmed && !s.dead(now, this.limits);
   }
 
   /** Removes and closes a session. */
@@ -289,10 +276,22 @@ export class SecureSealer implements Sealer {
     return n;
   }
 
-  /** The session used for sending to (network, peer), if live. */
-  currentFor(network: number, peer: number): Session | undefined {
+  /** The session used for sending to (network, peer), if live at `now`. */
+  currentFor(network: number, peer: number, now: number): Session | undefined {
     const s = this.current.get(peerSlot(network, peer));
-    return s !== undefined && !s.dead(this.now, this.limits) ? s : undefined;
+    return s !== undefined && !s.dead(now, this.limits) ? s : undefined;
+  }
+
+  /**
+   * The current session of (network, peer) whatever its age, unless closed
+   * or out of counters: for deadlines and status between two `sweep`s, which
+   * remove the ones past their age. Sealing and opening use `currentFor`.
+   */
+  currentSession(network: number, peer: number): Session | undefined {
+    const s = this.current.get(peerSlot(network, peer));
+    return s !== undefined && !s.closed && s.txCounter < this.limits.rejectAfterPackets
+      ? s
+      : undefined;
   }
 
   /** The session with local key id `keyId`. */
@@ -312,7 +311,6 @@ export class SecureSealer implements Sealer {
 
   /** Removes dead sessions (age or volume). Returns how many. */
   sweep(now: number): number {
-    this.now = now;
     let n = 0;
     for (const s of [...this.byKeyId.values()]) {
       if (s.dead(now, this.limits)) {
@@ -341,7 +339,7 @@ export class SecureSealer implements Sealer {
     for (let i = 0; i < 8; i++) n[4 + i] = packet[HDR.COUNTER + i];
   }
 
-  seal(packet: Uint8Array): "ok" | SealReason {
+  seal(packet: Uint8Array, now: number): "ok" | SealReason {
     const len = packet.length;
     if (len < HEADER_LENGTH + TAG_LENGTH) return "no_session";
     const flags = packet[HDR.FLAGS];
@@ -354,7 +352,7 @@ export class SecureSealer implements Sealer {
     const type = packet[HDR.TYPE];
     let hopSession: Session | undefined;
     if (hop) {
-      hopSession = this.currentFor(network, SUPERNODE_ID);
+      hopSession = this.currentFor(network, SUPERNODE_ID, now);
       if (hopSession === undefined) return this.noSession("tx_no_hop_session");
       if (hopSession.txCounter >= this.limits.rejectAfterPackets) return "counter_exhausted";
     }
@@ -365,17 +363,17 @@ export class SecureSealer implements Sealer {
       let s: Session | undefined | null;
       if (this.role === "supernode" && type === MsgType.REGISTER_ACK) {
         s = this.lastOpened;
-        if (s === null || s.network !== network || s.dead(this.now, this.limits)) {
+        if (s === null || s.network !== network || s.dead(now, this.limits)) {
           return this.noSession("tx_ack_no_session");
         }
         if (
           this.members !== undefined &&
-          !this.members.bind(network, receiver, s.remoteStatic, this.now)
+          !this.members.bind(network, receiver, s.remoteStatic, now)
         ) {
           return this.noSession("tx_ack_id_bound");
         }
         if (s.peer !== receiver) {
-          const old = this.currentFor(network, receiver);
+          const old = this.currentFor(network, receiver, now);
           if (old !== undefined && !this.suite.equal(old.remoteStatic, s.remoteStatic)) {
             this.remove(old);
           }
@@ -386,9 +384,9 @@ export class SecureSealer implements Sealer {
       } else if (this.role === "supernode" && type === MsgType.REGISTER_NAK) {
         s = this.lastOpened !== null && this.lastOpened.network === network
           ? this.lastOpened
-          : this.currentFor(network, receiver);
+          : this.currentFor(network, receiver, now);
       } else {
-        s = this.currentFor(network, receiver);
+        s = this.currentFor(network, receiver, now);
       }
       if (s === undefined || s === null) {
         if (this.role === "node" && receiver !== SUPERNODE_ID && this.wanted.size < MAX_WANTED) {
@@ -400,7 +398,7 @@ export class SecureSealer implements Sealer {
       if (this.role === "node" && type === MsgType.REGISTER) this.registersUnanswered++;
       writeKeyId(packet, s.remoteKeyId);
       writeCounter(packet, s.txCounter++);
-      s.lastTx = this.now;
+      s.lastTx = now;
       this.setNonce(packet);
       s.tx.seal(this.nonce, this.maskedHeader(packet), packet, HEADER_LENGTH, bodyLen);
     }
@@ -415,7 +413,7 @@ export class SecureSealer implements Sealer {
     return "no_session";
   }
 
-  open(packet: Uint8Array): "ok" | OpenReason {
+  open(packet: Uint8Array, now: number, from: string): "ok" | OpenReason {
     const len = packet.length;
     const flags = packet[HDR.FLAGS];
     if ((flags & Flag.HANDSHAKE) !== 0) return this.reject("no_session", "rx_handshake_flag");
@@ -439,7 +437,7 @@ export class SecureSealer implements Sealer {
       if (!hop) return this.reject("bad_hop_tag", "rx_relay_without_hop_tag");
       const end = len - HOP_TAG_RESERVE;
       // The current session, else (while a re-key settles) the newest or previous one.
-      const cands = this.hopCandidates(network, sender);
+      const cands = this.hopCandidates(network, sender, now);
       if (cands.length === 0) return this.reject("no_session", "rx_relay_no_session");
       let replay = false;
       for (const s of cands) {
@@ -448,7 +446,7 @@ export class SecureSealer implements Sealer {
         if (r !== "ok") continue;
         // Fresh and authentic, but the session's endpoint stays the address
         // its handshake proved: a relayed packet never moves it.
-        s.lastRx = this.now;
+        s.lastRx = now;
         this.lastOpened = s;
         return "ok";
       }
@@ -464,7 +462,7 @@ export class SecureSealer implements Sealer {
 
     const s = this.byKeyId.get(keyId);
     if (s === undefined || s.network !== network) return this.reject("no_session", "rx_no_session");
-    if (s.dead(this.now, this.limits)) return this.reject("no_session", "rx_session_expired");
+    if (s.dead(now, this.limits)) return this.reject("no_session", "rx_session_expired");
     const isRegister = this.role === "supernode" && type === MsgType.REGISTER;
     if (!isRegister && s.peer !== sender) return this.reject("wrong_sender", "rx_wrong_sender");
     if (s.window.check(hi, lo) !== "ok") return this.reject("replay", "rx_replay");
@@ -475,17 +473,17 @@ export class SecureSealer implements Sealer {
     if (isRegister && !this.registerAllowed(s, packet, network, sender)) {
       return this.reject("wrong_sender", "rx_register_wrong_identity");
     }
-    if (isRegister && this.from !== "" && this.from !== s.endpoint) {
+    if (isRegister && from !== "" && from !== s.endpoint) {
       // A REGISTER binds the node's registration to an address: only the
       // address that did the handshake (it received HS_RESP there) may be it.
       return this.reject("wrong_sender", "rx_register_wrong_address");
     }
     s.window.accept(hi, lo);
     s.rxPackets++;
-    s.lastRx = this.now;
+    s.lastRx = now;
     // A node follows where its peers' packets come from (status only); the
     // supernode keeps every session at its handshake's address.
-    if (this.role === "node") this.setEndpoint(s);
+    if (this.role === "node") this.setEndpoint(s, from);
     if (!s.confirmed) {
       s.confirmed = true;
       const uk = `${s.network}:${hexKey(s.remoteStatic)}`;

@@ -246,7 +246,6 @@ export class SecureSupernode {
    * (which opens it with `sealer`), "done" otherwise. Never throws.
    */
   receive(from: string, bytes: Uint8Array, now: number): "core" | "done" {
-    this.sealer.setContext(now, from);
     if (!SecureSupernode.isSecurity(bytes)) return "core";
     const hd = checkHeader(bytes);
     if (!hd.ok) {
@@ -268,11 +267,11 @@ export class SecureSupernode {
         else this.relayHandshake(from, bytes, h.network, h.sender, h.receiver, now);
         return "done";
       case SealedType.SESSION_CONFIRM:
-        this.relaySealed(from, bytes, h.network, h.receiver);
+        this.relaySealed(from, bytes, h.network, h.receiver, now);
         return "done";
       case SealedType.PEER_KEY_REQUEST:
       case SealedType.ROSTER_REQUEST:
-        this.sealedFromNode(bytes);
+        this.sealedFromNode(from, bytes, now);
         return "done";
       default:
         this.counters.add("drop_unexpected_type");
@@ -280,8 +279,8 @@ export class SecureSupernode {
     }
   }
 
-  private trusted(from: string): boolean {
-    return this.sealer.knownEndpoint(from);
+  private trusted(from: string, now: number): boolean {
+    return this.sealer.knownEndpoint(from, now);
   }
 
   private handshakeFailed(from: string, reason: string, now: number, key = ""): void {
@@ -327,7 +326,7 @@ export class SecureSupernode {
       return this.cookieReply(from, bytes, now);
     }
     // 4. Budgets per address and in all, before any X25519.
-    const verdict = this.limiter.check(sourceKey(from), now, this.trusted(from), proven);
+    const verdict = this.limiter.check(sourceKey(from), now, this.trusted(from, now), proven);
     if (verdict !== "ok") {
       this.counters.add("drop_rate_limited");
       if (verdict === "global") this.underLoadUntil = now + UNDER_LOAD_MS;
@@ -450,7 +449,7 @@ export class SecureSupernode {
     let inner: Uint8Array | null = null;
     let replay = false;
     const equal = (x: Uint8Array, y: Uint8Array) => this.suite.equal(x, y);
-    for (const c of this.sealer.hopCandidates(network, sender)) {
+    for (const c of this.sealer.hopCandidates(network, sender, now)) {
       const r = checkHopTag(c, equal, bytes);
       if (r === "replay") replay = true;
       if (typeof r === "string") continue;
@@ -469,7 +468,7 @@ export class SecureSupernode {
     if (!this.limiter.allow(`node ${network}:${sender}`, now, true)) {
       return this.counters.add("drop_rate_limited");
     }
-    const dst = this.sealer.currentFor(network, receiver);
+    const dst = this.sealer.currentFor(network, receiver, now);
     if (dst === undefined || dst === src) return this.counters.add("drop_relay_no_receiver");
     const vouched = addVouch(dst, inner, src.remoteStatic, this.sealer.limits.rejectAfterPackets);
     if (vouched === null) return this.counters.add("drop_relay_counter_exhausted");
@@ -477,35 +476,43 @@ export class SecureSupernode {
     this.counters.add("relayed_handshakes");
   }
 
-  private relaySealed(from: string, bytes: Uint8Array, network: number, receiver: number): void {
-    const r = this.sealer.open(bytes);
+  private relaySealed(
+    from: string,
+    bytes: Uint8Array,
+    network: number,
+    receiver: number,
+    now: number,
+  ): void {
+    const r = this.sealer.open(bytes, now, from);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
     if (this.sealer.lastOpened?.endpoint !== from) {
       return this.counters.add("drop_relay_wrong_address");
     }
-    const dst = this.sealer.currentFor(network, receiver);
+    const dst = this.sealer.currentFor(network, receiver, now);
     if (dst === undefined) return this.counters.add("drop_relay_no_receiver");
     this.out.push({ to: dst.endpoint, bytes: bytes.slice() });
     this.counters.add("relayed_confirms");
   }
 
-  private sealedFromNode(bytes: Uint8Array): void {
-    const r = this.sealer.open(bytes);
+  private sealedFromNode(from: string, bytes: Uint8Array, now: number): void {
+    const r = this.sealer.open(bytes, now, from);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
     const s = this.sealer.lastOpened;
     if (s === null || s.peer < 0) return this.counters.add("drop_not_registered");
     const m = parseSecBody(bytes[2], bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
     if (!m.ok) return this.counters.add(`drop_${m.reason}`);
-    if (m.value.kind === "roster_request") return this.roster(s.network, s.peer, m.value.digest);
+    if (m.value.kind === "roster_request") {
+      return this.roster(s.network, s.peer, m.value.digest, now);
+    }
     if (m.value.kind !== "peer_key_request") return this.counters.add("drop_unexpected_type");
-    const peer = this.sealer.currentFor(s.network, m.value.peer);
+    const peer = this.sealer.currentFor(s.network, m.value.peer, now);
     this.counters.add("peer_key_requests");
     this.sendSealed(s.network, s.peer, {
       kind: "peer_key",
       peer: m.value.peer,
       known: peer !== undefined,
       publicKey: peer?.remoteStatic ?? new Uint8Array(32),
-    });
+    }, now);
   }
 
   /**
@@ -513,22 +520,28 @@ export class SecureSupernode {
    * hold a session (ascending, at most MAX_ROSTER), unless the node's
    * digest shows it has that list already.
    */
-  private roster(network: number, node: number, digest: number): void {
+  private roster(network: number, node: number, digest: number, now: number): void {
     this.counters.add("roster_requests");
-    this.sendRoster(network, node, this.rosterIds(network), digest);
+    this.sendRoster(network, node, this.rosterIds(network, now), digest, now);
   }
 
   /** The registered nodes of `network` that hold a session, ascending. */
-  private rosterIds(network: number): number[] {
+  private rosterIds(network: number, now: number): number[] {
     const ids: number[] = [];
     for (const id of this.registered?.(network) ?? this.boundIds(network)) {
-      if (this.sealer.currentFor(network, id) !== undefined) ids.push(id);
+      if (this.sealer.currentFor(network, id, now) !== undefined) ids.push(id);
     }
     return ids.sort((a, b) => a - b);
   }
 
   /** ROSTER to `node`: `all` without itself, unless its `digest` shows it has that. */
-  private sendRoster(network: number, node: number, all: number[], digest: number | null): void {
+  private sendRoster(
+    network: number,
+    node: number,
+    all: number[],
+    digest: number | null,
+    now: number,
+  ): void {
     const ids = all.filter((id) => id !== node);
     if (ids.length > MAX_ROSTER) {
       ids.length = MAX_ROSTER;
@@ -536,7 +549,7 @@ export class SecureSupernode {
     }
     const d = rosterDigest(ids);
     if (d === digest) return this.counters.add("roster_unchanged");
-    if (this.sendSealed(network, node, { kind: "roster", digest: d, ids })) {
+    if (this.sendSealed(network, node, { kind: "roster", digest: d, ids }, now)) {
       this.counters.add("rosters_sent");
     }
   }
@@ -546,18 +559,18 @@ export class SecureSupernode {
    * since the last sweep, so nodes learn of a newcomer within a second
    * (they also ask every 5 s). Bounded: one digest per network with sessions.
    */
-  private pushRosters(): void {
+  private pushRosters(now: number): void {
     const networks = new Set<number>();
     for (const s of this.sealer.currentSessions()) if (s.peer > 0) networks.add(s.network);
     for (const n of [...this.rosterSeen.keys()]) if (!networks.has(n)) this.rosterSeen.delete(n);
     for (const network of networks) {
-      const all = this.rosterIds(network);
+      const all = this.rosterIds(network, now);
       const d = rosterDigest(all);
       const before = this.rosterSeen.get(network);
       this.rosterSeen.set(network, d);
       if (before === d) continue;
       this.counters.add("roster_pushes");
-      for (const id of all) this.sendRoster(network, id, all, null);
+      for (const id of all) this.sendRoster(network, id, all, null, now);
     }
   }
 
@@ -567,11 +580,11 @@ export class SecureSupernode {
     }
   }
 
-  private sendSealed(network: number, node: number, m: SecMessage): boolean {
-    const s = this.sealer.currentFor(network, node);
+  private sendSealed(network: number, node: number, m: SecMessage, now: number): boolean {
+    const s = this.sealer.currentFor(network, node, now);
     if (s === undefined) return false;
     const p = secPacket(m, { network, sender: SUPERNODE_ID, receiver: node }, false);
-    if (this.sealer.seal(p) !== "ok") return false;
+    if (this.sealer.seal(p, now) !== "ok") return false;
     return this.out.push({ to: s.endpoint, bytes: p });
   }
 
@@ -581,7 +594,6 @@ export class SecureSupernode {
    * Returns the number of keys removed.
    */
   setMembers(list: readonly Member[], now: number): number {
-    this.sealer.setNow(now);
     const removed = this.members.setMembers(list);
     for (const key of removed) this.cutOff(key, now);
     return removed.length;
@@ -615,12 +627,11 @@ export class SecureSupernode {
 
   /** Timers: REVOKE repeats, session expiry, table ageing. */
   poll(now: number): void {
-    this.sealer.setNow(now);
     for (const n of this.notices) {
       if (n.left <= 0 || now < n.at) continue;
       for (const s of [...this.sealer.currentSessions()]) {
         if (s.network !== n.network || s.peer < 0) continue;
-        for (const m of n.msgs) this.sendSealed(n.network, s.peer, m);
+        for (const m of n.msgs) this.sendSealed(n.network, s.peer, m, now);
       }
       n.left--;
       n.at = now + 1000;
@@ -631,7 +642,7 @@ export class SecureSupernode {
       this.nextSweep = now + 1000;
       this.sealer.sweep(now);
       this.sweepIndexes();
-      this.pushRosters();
+      this.pushRosters(now);
       this.members.sweep(now);
       this.limiter.sweep(now);
     }

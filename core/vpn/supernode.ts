@@ -234,8 +234,8 @@ export class SupernodeCore {
     };
   }
 
-  private send(to: string, addr: Address, m: Message): void {
-    const r = encodePacket(addr, m, this.cfg.sealer);
+  private send(to: string, addr: Address, m: Message, now: number): void {
+    const r = encodePacket(addr, m, this.cfg.sealer, now);
     if (!r.ok) {
       this.counters.add(`tx_${r.reason}`);
       return;
@@ -251,7 +251,7 @@ export class SupernodeCore {
   receive(from: string, bytes: Uint8Array, now: number): void {
     if (this.stopped) return this.counters.add("drop_stopped");
     this.counters.add("rx_packets");
-    const d = decodePacket(bytes, this.cfg.sealer);
+    const d = decodePacket(bytes, this.cfg.sealer, now, from);
     if (!d.ok) {
       this.counters.add(`drop_${d.reason}`);
       return;
@@ -270,7 +270,7 @@ export class SupernodeCore {
           kind: "register_nak",
           reason: "not_registered",
           requested: h.sender,
-        });
+        }, now);
       }
       return;
     }
@@ -294,7 +294,7 @@ export class SupernodeCore {
           kind: "keepalive_ack",
           seq: msg.seq,
           time: msg.time,
-        });
+        }, now);
       case "deregister":
         this.forgetNode(net, node, now);
         this.emit({ type: "deregistered", network: net.id, node: node.node, endpoint: from });
@@ -331,6 +331,7 @@ export class SupernodeCore {
     network: number,
     requested: number,
     reason: NakReason,
+    now: number,
   ): void {
     this.counters.add(`refused_${reason}`);
     this.emit({
@@ -345,7 +346,7 @@ export class SupernodeCore {
       kind: "register_nak",
       reason,
       requested,
-    });
+    }, now);
   }
 
   private register(
@@ -356,13 +357,13 @@ export class SupernodeCore {
     now: number,
   ): void {
     if (requested > MAX_NODE_ID || (!msg.auto && requested < MIN_NODE_ID)) {
-      return this.refuse(from, network, requested, "bad_id");
+      return this.refuse(from, network, requested, "bad_id", now);
     }
     let net = this.networks.get(network);
     if (!net) {
-      if (this.fixedNetworks) return this.refuse(from, network, requested, "unknown_network");
+      if (this.fixedNetworks) return this.refuse(from, network, requested, "unknown_network", now);
       if (this.networks.size >= this.cfg.maxNetworks) {
-        return this.refuse(from, network, requested, "too_many_networks");
+        return this.refuse(from, network, requested, "too_many_networks", now);
       }
       net = this.newNetwork(network, false, now);
       this.networks.set(network, net);
@@ -373,7 +374,7 @@ export class SupernodeCore {
     if (net.nodes.size >= this.cfg.maxNodesPerNetwork) {
       let known = false;
       for (const e of net.nodes.values()) if (e.identity === identity) known = true;
-      if (!known) return this.refuse(from, network, requested, "network_full");
+      if (!known) return this.refuse(from, network, requested, "network_full", now);
     }
     const liveOther = (id: number) => {
       const e = net!.nodes.get(id);
@@ -384,7 +385,7 @@ export class SupernodeCore {
     let id: number;
     if (!msg.auto) {
       if (liveOther(requested) || barred(requested)) {
-        return this.refuse(from, network, requested, "id_in_use");
+        return this.refuse(from, network, requested, "id_in_use", now);
       }
       id = requested;
     } else {
@@ -406,7 +407,7 @@ export class SupernodeCore {
             break;
           }
         }
-        if (id < 0) return this.refuse(from, network, requested, "network_full");
+        if (id < 0) return this.refuse(from, network, requested, "network_full", now);
       }
     }
     // The same identity registered under another id: that registration ends.
@@ -415,7 +416,7 @@ export class SupernodeCore {
     }
     const existing = net.nodes.get(id);
     if (!existing && net.nodes.size >= this.cfg.maxNodesPerNetwork) {
-      return this.refuse(from, network, requested, "network_full");
+      return this.refuse(from, network, requested, "network_full", now);
     }
     const locals = msg.locals.slice(0, MAX_ENDPOINTS);
     if (existing) {
@@ -456,7 +457,7 @@ export class SupernodeCore {
       keepaliveS: this.cfg.keepaliveS,
       bootId: this.bootId,
       observed: canonicalEndpoint(from) ?? "0.0.0.0:0",
-    });
+    }, now);
   }
 
   private relay(net: Network, node: NodeEntry, receiver: number, bytes: Uint8Array): void {
@@ -507,12 +508,12 @@ export class SupernodeCore {
       kind: "peer_intro",
       peer: b.node,
       endpoints: candidates(b),
-    });
+    }, now);
     this.send(b.endpoint, { network: net.id, sender: SUPERNODE_ID, receiver: b.node }, {
       kind: "peer_intro",
       peer: a.node,
       endpoints: candidates(a),
-    });
+    }, now);
     this.counters.add("introductions");
     this.emit({ type: "introduced", network: net.id, a: a.node, b: b.node });
   }
@@ -559,7 +560,7 @@ export class SupernodeCore {
           kind: "going_away",
           reason: 0,
           retryS,
-        });
+        }, now);
         n++;
       }
     }

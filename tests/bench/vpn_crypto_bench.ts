@@ -110,30 +110,30 @@ function packet(hop: boolean): Uint8Array {
 const nul = new NullSealer();
 const pn = packet(false);
 Deno.bench("NullSealer seal+open 1400 B", { group: "seal+open", baseline: true }, () => {
-  nul.seal(pn);
-  if (nul.open(pn) !== "ok") throw new Error("open");
+  nul.seal(pn, 0);
+  if (nul.open(pn, 0, "") !== "ok") throw new Error("open");
 });
 
 for (const alg of ["aes-256-gcm", "chacha20-poly1305"] as const) {
   const { a, b, sn } = sealers(alg);
   const p = packet(false);
   Deno.bench(`SecureSealer ${alg} seal+open 1400 B`, { group: "seal+open" }, () => {
-    if (a.seal(p) !== "ok") throw new Error("seal");
-    if (b.open(p) !== "ok") throw new Error("open");
+    if (a.seal(p, 0) !== "ok") throw new Error("seal");
+    if (b.open(p, 0, "") !== "ok") throw new Error("open");
   });
   const ph = packet(true);
   Deno.bench(`SecureSealer ${alg} relayed: seal+hop tag, supernode check, open`, {
     group: "seal+open",
   }, () => {
-    if (a.seal(ph) !== "ok") throw new Error("seal");
-    if (sn.open(ph) !== "ok") throw new Error("hop");
-    if (b.open(ph) !== "ok") throw new Error("open");
+    if (a.seal(ph, 0) !== "ok") throw new Error("seal");
+    if (sn.open(ph, 0, "") !== "ok") throw new Error("hop");
+    if (b.open(ph, 0, "") !== "ok") throw new Error("open");
   });
   const frame = new Uint8Array(FRAME);
   Deno.bench(`SecureSealer ${alg} encodePacket+decodePacket 1400 B`, { group: "codec" }, () => {
-    const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, { kind: "data", frame }, a);
+    const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, { kind: "data", frame }, a, 0);
     if (!r.ok) throw new Error(r.reason);
-    if (!decodePacket(r.packet, b).ok) throw new Error("decode");
+    if (!decodePacket(r.packet, b, 0, "").ok) throw new Error("decode");
   });
 }
 
@@ -141,11 +141,16 @@ Deno.bench(
   "NullSealer encodePacket+decodePacket 1400 B",
   { group: "codec", baseline: true },
   () => {
-    const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, {
-      kind: "data",
-      frame: new Uint8Array(FRAME),
-    }, nul);
+    const r = encodePacket(
+      { network: 0, sender: 1, receiver: 2 },
+      {
+        kind: "data",
+        frame: new Uint8Array(FRAME),
+      },
+      nul,
+      0,
+    );
     if (!r.ok) throw new Error(r.reason);
-    if (!decodePacket(r.packet, nul).ok) throw new Error("decode");
+    if (!decodePacket(r.packet, nul, 0, "").ok) throw new Error("decode");
   },
 );

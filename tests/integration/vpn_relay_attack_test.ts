@@ -66,7 +66,6 @@ for (const [i, p] of privs.entries()) {
   const n = { key, sec, core, rx: 0, sent: [] };
   n.sock = await udp("127.0.0.1", 20000 + i, (data, from) => {
     if (data[2] === 0x10) n.rx++; // DATA (relayed through the supernode here)
-    sec.sealer.setNow(now());
     if (sec.receive(from, data, now(), Date.now()) === "core") core.receive(from, data, now());
   });
   sec.start(now(), Date.now()); core.start(now());
@@ -75,7 +74,6 @@ for (const [i, p] of privs.entries()) {
 async function flush() {
   for (const n of nodes) {
     const t = now();
-    n.sec.sealer.setNow(t);
     n.sec.poll(t, Date.now());
     n.core.poll(t);
     n.core.takeFrames();
@@ -96,13 +94,11 @@ if (!ids().every((x) => x > 0)) { console.log(JSON.stringify({ error: "not regis
 // Relay replay: node 0 -> node 1 through the supernode (nodes 0 and 1 never probe directly: no locals, loopback is fine either way).
 const frame = (dst, src) => { const f = new Uint8Array(100); writeMac(f, 0, matAddress(1, dst, 1)); writeMac(f, 6, matAddress(1, src, 1)); f[12] = 0x88; f[13] = 0xb5; return f; };
 const [a, b] = nodes;
-for (let i = 0; i < 30 && !(a.sec.sealer.currentFor(0, ids()[1])); i++) {
-  a.sec.sealer.setNow(now());
+for (let i = 0; i < 30 && !(a.sec.sealer.currentFor(0, ids()[1], now())); i++) {
   a.core.sendFrame(frame(ids()[1], ids()[0]), now());
   await run(100);
 }
 a.sent.length = 0;
-a.sec.sealer.setNow(now());
 const how = a.core.sendFrame(frame(ids()[1], ids()[0]), now());
 await run(300);
 const relayed = a.sent.filter((p) => p[2] === 0x10 && (p[3] & 0x40) !== 0);
@@ -116,8 +112,7 @@ const replayRx = b.rx - rxBefore;
 let vBytes = 0, vDatagrams = 0, sentBytes = 0;
 const victim = await udp("127.0.0.9", 9999, (d) => { vBytes += d.length; vDatagrams++; });
 for (const n of nodes.slice(1)) {
-  n.sec.sealer.setNow(now());
-  const r = encodePacket({ network: 0, sender: n.core.status().nodeId, receiver: 0 }, { kind: "register", auto: false, identity: n.key.publicKey, locals: [] }, n.sec.sealer);
+  const r = encodePacket({ network: 0, sender: n.core.status().nodeId, receiver: 0 }, { kind: "register", auto: false, identity: n.key.publicKey, locals: [] }, n.sec.sealer, now());
   if (!r.ok) throw new Error("seal " + r.reason);
   sentBytes += r.packet.length;
   await victim.send(r.packet, to(SN));
@@ -126,7 +121,7 @@ await run(300);
 const p = new Uint8Array(HEADER_LENGTH + 100 + 16);
 p[0] = 0x4c; p[1] = VERSION; p[2] = 0x10;
 p[6] = ids()[0] >> 8; p[7] = ids()[0] & 0xff; p[8] = 0xff; p[9] = 0xff; p[15] = 1;
-const fan = addHopTag(a.sec.sealer.currentFor(0, 0), p);
+const fan = addHopTag(a.sec.sealer.currentFor(0, 0, now()), p);
 sentBytes += fan.length;
 await a.sock.send(fan, to(SN));
 await run(1000);

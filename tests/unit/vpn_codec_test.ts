@@ -50,11 +50,16 @@ function hexBytes(s: string): Uint8Array {
 
 Deno.test("vpn codec: golden KEEPALIVE packet, byte by byte", () => {
   const s = new NullSealer();
-  const r = encodePacket({ network: 0x0102, sender: 0x0a0b, receiver: 0 }, {
-    kind: "keepalive",
-    seq: 0xdeadbeef,
-    time: 0x00010203,
-  }, s);
+  const r = encodePacket(
+    { network: 0x0102, sender: 0x0a0b, receiver: 0 },
+    {
+      kind: "keepalive",
+      seq: 0xdeadbeef,
+      time: 0x00010203,
+    },
+    s,
+    0,
+  );
   assert(r.ok);
   const expectedHead = hexBytes(
     "4c 02 05 00  0102 0a0b  0000 0000  00000000  00000000 00000000  deadbeef 00010203",
@@ -68,10 +73,11 @@ Deno.test("vpn codec: golden KEEPALIVE packet, byte by byte", () => {
     { network: 0, sender: 1, receiver: 0 },
     { kind: "deregister", reason: 0 },
     s,
+    0,
   );
   assert(r2.ok);
   assertEquals(r2.packet.subarray(16, 24), hexBytes("00000000 00000001"));
-  const d = decodePacket(r.packet, s);
+  const d = decodePacket(r.packet, s, 0, "");
   assert(d.ok);
   assertEquals(d.msg, { kind: "keepalive", seq: 0xdeadbeef, time: 0x00010203 });
   assertEquals(d.header.network, 0x0102);
@@ -79,11 +85,16 @@ Deno.test("vpn codec: golden KEEPALIVE packet, byte by byte", () => {
 });
 
 Deno.test("vpn codec: golden PEER_INTRO with an IPv4 and an IPv6 endpoint", () => {
-  const r = encodePacket({ network: 0, sender: 0, receiver: 7 }, {
-    kind: "peer_intro",
-    peer: 9,
-    endpoints: ["198.51.100.7:40000", "[2001:db8::1]:7654"],
-  }, trustAll);
+  const r = encodePacket(
+    { network: 0, sender: 0, receiver: 7 },
+    {
+      kind: "peer_intro",
+      peer: 9,
+      endpoints: ["198.51.100.7:40000", "[2001:db8::1]:7654"],
+    },
+    trustAll,
+    0,
+  );
   assert(r.ok);
   const body = r.packet.subarray(HEADER_LENGTH, r.packet.length - TAG_LENGTH);
   assertEquals(
@@ -95,11 +106,16 @@ Deno.test("vpn codec: golden PEER_INTRO with an IPv4 and an IPv6 endpoint", () =
 });
 
 Deno.test("vpn codec: invalid inputs give their reason codes", () => {
-  const good = encodePacket({ network: 0, sender: 1, receiver: 0 }, {
-    kind: "keepalive",
-    seq: 1,
-    time: 2,
-  }, trustAll);
+  const good = encodePacket(
+    { network: 0, sender: 1, receiver: 0 },
+    {
+      kind: "keepalive",
+      seq: 1,
+      time: 2,
+    },
+    trustAll,
+    0,
+  );
   assert(good.ok);
   const mutate = (f: (b: Uint8Array) => void) => {
     const b = good.packet.slice();
@@ -117,7 +133,7 @@ Deno.test("vpn codec: invalid inputs give their reason codes", () => {
     ["keepalive with a 7-byte body", good.packet.subarray(1).slice(), "bad_magic"],
   ];
   for (const [name, bytes, reason] of cases) {
-    const d = decodePacket(bytes, trustAll);
+    const d = decodePacket(bytes, trustAll, 0, "");
     assert(!d.ok, name);
     assertEquals(d.reason, reason, name);
   }
@@ -180,18 +196,23 @@ Deno.test("vpn codec: invalid inputs give their reason codes", () => {
 
 Deno.test("vpn codec: the null sealer rejects flipped bits and truncation", () => {
   const s = new NullSealer();
-  const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, {
-    kind: "data",
-    frame: new Uint8Array(60).fill(7),
-  }, s);
+  const r = encodePacket(
+    { network: 0, sender: 1, receiver: 2 },
+    {
+      kind: "data",
+      frame: new Uint8Array(60).fill(7),
+    },
+    s,
+    0,
+  );
   assert(r.ok);
   for (const i of [0 + 2, 10, 30, r.packet.length - 1]) {
     const b = r.packet.slice();
     b[i] ^= 0x10;
-    const d = decodePacket(b, s);
+    const d = decodePacket(b, s, 0, "");
     assert(!d.ok, `bit flip at ${i}`);
   }
-  const cut = decodePacket(r.packet.subarray(0, r.packet.length - 1), s);
+  const cut = decodePacket(r.packet.subarray(0, r.packet.length - 1), s, 0, "");
   assert(!cut.ok);
   assertEquals(cut.reason, "bad_tag");
 });
@@ -302,9 +323,9 @@ Deno.test("vpn codec: decode(encode(message)) == message for every kind (propert
   fc.assert(
     fc.property(messageArb, u16, u16, u16, (m, network, sender, receiver) => {
       const s = new NullSealer();
-      const r = encodePacket({ network, sender, receiver }, m, s);
+      const r = encodePacket({ network, sender, receiver }, m, s, 0);
       assert(r.ok);
-      const d = decodePacket(r.packet, s);
+      const d = decodePacket(r.packet, s, 0, "");
       assert(d.ok, d.ok ? "" : d.reason);
       assertEquals({ ...d.msg }, { ...m } as Message);
       assertEquals([d.header.network, d.header.sender, d.header.receiver], [
@@ -321,14 +342,14 @@ Deno.test("vpn codec: random and mutated bytes never throw (property)", () => {
   const s = new NullSealer();
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
-      decodePacket(b, s);
-      decodePacket(b, trustAll);
+      decodePacket(b, s, 0, "");
+      decodePacket(b, trustAll, 0, "");
       // Force our magic and version so the body parsers see random bodies.
       if (b.length >= 2) {
         b[0] = 0x4c;
         b[1] = 2;
         b[2] = b[2] % 0x12;
-        decodePacket(b, trustAll);
+        decodePacket(b, trustAll, 0, "");
       }
     }),
     { seed: 0xbad, numRuns: 5000 },
@@ -342,13 +363,13 @@ Deno.test("vpn codec: random and mutated bytes never throw (property)", () => {
       }),
       fc.nat(),
       (m, flips, cut) => {
-        const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, m, trustAll);
+        const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, m, trustAll, 0);
         assert(r.ok);
         const b = r.packet;
         for (const [i, v] of flips) b[i % b.length] = v;
-        decodePacket(b, trustAll);
-        decodePacket(b.subarray(0, cut % (b.length + 1)), trustAll);
-        decodePacket(b, s);
+        decodePacket(b, trustAll, 0, "");
+        decodePacket(b.subarray(0, cut % (b.length + 1)), trustAll, 0, "");
+        decodePacket(b, s, 0, "");
       },
     ),
     { seed: 0x3117, numRuns: 3000 },
@@ -358,7 +379,11 @@ Deno.test("vpn codec: random and mutated bytes never throw (property)", () => {
 Deno.test("vpn codec: encodeDataPacket makes encodePacket's bytes, relay or not (property)", () => {
   const hopSealer = (): Sealer => {
     const n = new NullSealer();
-    return { seal: (p) => n.seal(p), open: (p) => n.open(p), hopTag: true };
+    return {
+      seal: (p, now) => n.seal(p, now),
+      open: (p, now, from) => n.open(p, now, from),
+      hopTag: true,
+    };
   };
   fc.assert(
     fc.property(
@@ -371,8 +396,8 @@ Deno.test("vpn codec: encodeDataPacket makes encodePacket's bytes, relay or not 
       (frame, network, sender, receiver, relay, hop) => {
         const a = hop ? hopSealer() : new NullSealer();
         const b = hop ? hopSealer() : new NullSealer();
-        const r = encodePacket({ network, sender, receiver, relay }, { kind: "data", frame }, a);
-        const fast = encodeDataPacket(network, sender, receiver, relay, frame, b);
+        const r = encodePacket({ network, sender, receiver, relay }, { kind: "data", frame }, a, 0);
+        const fast = encodeDataPacket(network, sender, receiver, relay, frame, b, 0);
         assert(r.ok && typeof fast !== "string");
         assertEquals(fast, r.packet);
         assertEquals(
@@ -385,7 +410,7 @@ Deno.test("vpn codec: encodeDataPacket makes encodePacket's bytes, relay or not 
     { seed: 0xda7a, numRuns: 500 },
   );
   const refuse: Sealer = { seal: () => "no_session", open: () => "ok" };
-  assertEquals(encodeDataPacket(0, 1, 2, false, new Uint8Array(60), refuse), "no_session");
+  assertEquals(encodeDataPacket(0, 1, 2, false, new Uint8Array(60), refuse, 0), "no_session");
 });
 
 Deno.test("vpn codec: openPacket and headerWhy agree with decodePacket on any bytes (property)", () => {
@@ -393,8 +418,8 @@ Deno.test("vpn codec: openPacket and headerWhy agree with decodePacket on any by
     const why = headerWhy(b);
     const h = checkHeader(b);
     assertEquals(why, h.ok ? null : h.reason);
-    const end = openPacket(b.slice(), sealer);
-    const d = decodePacket(b.slice(), sealer);
+    const end = openPacket(b.slice(), sealer, 0, "");
+    const d = decodePacket(b.slice(), sealer, 0, "");
     if (typeof end === "string") {
       assert(!d.ok);
       assertEquals(end, d.reason);
@@ -421,7 +446,7 @@ Deno.test("vpn codec: openPacket and headerWhy agree with decodePacket on any by
   );
   fc.assert(
     fc.property(messageArb, fc.nat(), (m, cut) => {
-      const r = encodePacket({ network: 1, sender: 2, receiver: 3 }, m, new NullSealer());
+      const r = encodePacket({ network: 1, sender: 2, receiver: 3 }, m, new NullSealer(), 0);
       assert(r.ok);
       check(r.packet, new NullSealer());
       check(r.packet.subarray(0, cut % (r.packet.length + 1)), trustAll);
@@ -437,10 +462,15 @@ Deno.test("vpn codec: MTU budget: a largest frame fits a 1500-byte underlay exac
   assertEquals(ENCAP_BUDGET, ENCAP_OVERHEAD + HOP_TAG_RESERVE);
   for (const [family, ipUdp] of [[4, 28], [6, 48]] as const) {
     const max = maxFrame(1500, family);
-    const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, {
-      kind: "data",
-      frame: new Uint8Array(max),
-    }, new NullSealer());
+    const r = encodePacket(
+      { network: 0, sender: 1, receiver: 2 },
+      {
+        kind: "data",
+        frame: new Uint8Array(max),
+      },
+      new NullSealer(),
+      0,
+    );
     assert(r.ok);
     // Room left for the hop tag issue 6 may add, and not a byte more.
     assertEquals(ipUdp + r.packet.length + HOP_TAG_RESERVE, 1500, `IPv${family}`);

@@ -1007,10 +1007,15 @@ Deno.test("vpn bounds: introductions are rate-limited per pair and the table is 
   // The a-b pair was evicted from the table, so the newest pair a-d is used.
   assertEquals(peerOf(ns[3], ids[0])?.state, "punching");
   const bAt = sn.status().networks[0].nodes.find((n) => n.node === ids[3])!.endpoint;
-  const req = encodePacket({ network: 0, sender: ids[3], receiver: 0 }, {
-    kind: "peer_request",
-    peer: ids[0],
-  }, new NullSealer());
+  const req = encodePacket(
+    { network: 0, sender: ids[3], receiver: 0 },
+    {
+      kind: "peer_request",
+      peer: ids[0],
+    },
+    new NullSealer(),
+    0,
+  );
   assert(req.ok);
   lab.inject(bAt, SN, req.packet);
   lab.run(100);
@@ -1047,21 +1052,31 @@ Deno.test("vpn bounds: node peers (LRU eviction, idle ageing) and the frame queu
   });
   n.start(0);
   n.takeOutgoing();
-  const ack = encodePacket({ network: 0, sender: 0, receiver: 9 }, {
-    kind: "register_ack",
-    supernodeId: 1,
-    keepaliveS: 8,
-    bootId: 1,
-    observed: "192.0.2.9:7654",
-  }, sealer);
+  const ack = encodePacket(
+    { network: 0, sender: 0, receiver: 9 },
+    {
+      kind: "register_ack",
+      supernodeId: 1,
+      keepaliveS: 8,
+      bootId: 1,
+      observed: "192.0.2.9:7654",
+    },
+    sealer,
+    0,
+  );
   assert(ack.ok);
   n.receive(SN, ack.packet, 10);
   assertEquals(n.status().state, "registered");
   for (let i = 0; i < 10; i++) {
-    const d = encodePacket({ network: 0, sender: 5, receiver: 0xffff }, {
-      kind: "data",
-      frame: frame(BROADCAST, mat(5), i),
-    }, sealer);
+    const d = encodePacket(
+      { network: 0, sender: 5, receiver: 0xffff },
+      {
+        kind: "data",
+        frame: frame(BROADCAST, mat(5), i),
+      },
+      sealer,
+      0,
+    );
     assert(d.ok);
     n.receive(SN, d.packet, 20);
   }
@@ -1075,12 +1090,17 @@ Deno.test("vpn bounds: the supernode's outgoing queue is bounded when the daemon
   const reg = (id: number) => {
     const identity = new Uint8Array(32);
     identity[0] = id;
-    const r = encodePacket({ network: 0, sender: id, receiver: 0 }, {
-      kind: "register",
-      auto: false,
-      identity,
-      locals: [],
-    }, sealer);
+    const r = encodePacket(
+      { network: 0, sender: id, receiver: 0 },
+      {
+        kind: "register",
+        auto: false,
+        identity,
+        locals: [],
+      },
+      sealer,
+      0,
+    );
     assert(r.ok);
     return r.packet;
   };
@@ -1118,21 +1138,36 @@ Deno.test("vpn: a spoofed REGISTER or keepalive for a live id does not take it o
   const idB = idOf(b);
   const sealer = new NullSealer();
   const evil = new Uint8Array(32).fill(0x66);
-  const reg = encodePacket({ network: 0, sender: idB, receiver: 0 }, {
-    kind: "register",
-    auto: false,
-    identity: evil,
-    locals: [],
-  }, sealer);
-  const ka = encodePacket({ network: 0, sender: idB, receiver: 0 }, {
-    kind: "keepalive",
-    seq: 1,
-    time: 1,
-  }, sealer);
-  const dereg = encodePacket({ network: 0, sender: idB, receiver: 0 }, {
-    kind: "deregister",
-    reason: 0,
-  }, sealer);
+  const reg = encodePacket(
+    { network: 0, sender: idB, receiver: 0 },
+    {
+      kind: "register",
+      auto: false,
+      identity: evil,
+      locals: [],
+    },
+    sealer,
+    0,
+  );
+  const ka = encodePacket(
+    { network: 0, sender: idB, receiver: 0 },
+    {
+      kind: "keepalive",
+      seq: 1,
+      time: 1,
+    },
+    sealer,
+    0,
+  );
+  const dereg = encodePacket(
+    { network: 0, sender: idB, receiver: 0 },
+    {
+      kind: "deregister",
+      reason: 0,
+    },
+    sealer,
+    0,
+  );
   assert(reg.ok && ka.ok && dereg.ok);
   for (const p of [reg.packet, ka.packet, dereg.packet]) lab.inject("192.0.2.66:1", SN, p);
   lab.run(100);
@@ -1193,7 +1228,7 @@ Deno.test("vpn bounds: any sequence of registrations, junk and time keeps every 
           const m: Message = a.kind === "register"
             ? { kind: "register", auto: a.auto, identity, locals: [] }
             : { kind: "peer_request", peer: a.peer };
-          const r = encodePacket({ network: a.network, sender: a.id, receiver: 0 }, m, sealer);
+          const r = encodePacket({ network: a.network, sender: a.id, receiver: 0 }, m, sealer, 0);
           assert(r.ok);
           sn.receive(`192.0.2.${a.who}:7654`, r.packet, now);
         }
@@ -1219,13 +1254,18 @@ Deno.test("vpn bounds: any sequence of registrations, junk and time keeps every 
 
 Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets and frames stays in bounds (property)", () => {
   const sealer = new NullSealer();
-  const ack = encodePacket({ network: 0, sender: 0, receiver: 9 }, {
-    kind: "register_ack",
-    supernodeId: 1,
-    keepaliveS: 8,
-    bootId: 7,
-    observed: "192.0.2.9:7654",
-  }, sealer);
+  const ack = encodePacket(
+    { network: 0, sender: 0, receiver: 9 },
+    {
+      kind: "register_ack",
+      supernodeId: 1,
+      keepaliveS: 8,
+      bootId: 7,
+      observed: "192.0.2.9:7654",
+    },
+    sealer,
+    0,
+  );
   assert(ack.ok);
   const msg: fc.Arbitrary<Message> = fc.oneof(
     fc.record({
@@ -1301,6 +1341,7 @@ Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets a
             { network: 0, sender: s.sender, receiver: s.receiver },
             s.msg,
             sealer,
+            0,
           );
           if (!r.ok) continue;
           if (s.flip !== null) r.packet[s.flip % r.packet.length] ^= 0x41;
@@ -1330,18 +1371,23 @@ Deno.test("vpn node receive: DATA fast path delivers a copy and counts every dro
   });
   n.start(0);
   n.takeOutgoing();
-  const ack = encodePacket({ network: 0, sender: 0, receiver: 9 }, {
-    kind: "register_ack",
-    supernodeId: 1,
-    keepaliveS: 8,
-    bootId: 1,
-    observed: "192.0.2.9:7654",
-  }, sealer);
+  const ack = encodePacket(
+    { network: 0, sender: 0, receiver: 9 },
+    {
+      kind: "register_ack",
+      supernodeId: 1,
+      keepaliveS: 8,
+      bootId: 1,
+      observed: "192.0.2.9:7654",
+    },
+    sealer,
+    0,
+  );
   assert(ack.ok);
   n.receive(SN, ack.packet, 10);
   assertEquals(n.status().state, "registered");
   const data = (network: number, sender: number, f: Uint8Array) => {
-    const r = encodePacket({ network, sender, receiver: 9 }, { kind: "data", frame: f }, sealer);
+    const r = encodePacket({ network, sender, receiver: 9 }, { kind: "data", frame: f }, sealer, 0);
     assert(r.ok);
     return r.packet;
   };

@@ -115,20 +115,30 @@ Deno.test("security: a member cannot take over another node's id; the real node 
   lab.run(3000);
   const m2 = lab.node("m2");
   assert(lab.idOf("m2") > 0);
-  const reg = encodePacket({ network: 0, sender: 5, receiver: 0 }, {
-    kind: "register",
-    auto: false,
-    identity: m2.key.publicKey,
-    locals: [],
-  }, m2.sec.sealer);
+  const reg = encodePacket(
+    { network: 0, sender: 5, receiver: 0 },
+    {
+      kind: "register",
+      auto: false,
+      identity: m2.key.publicKey,
+      locals: [],
+    },
+    m2.sec.sealer,
+    lab.now,
+  );
   assert(reg.ok);
   lab.inject(m2.ep, "198.51.100.1:7654", reg.packet);
-  const reg2 = encodePacket({ network: 0, sender: 5, receiver: 0 }, {
-    kind: "register",
-    auto: false,
-    identity: keyOf(lab.suite, 1).publicKey,
-    locals: [],
-  }, m2.sec.sealer);
+  const reg2 = encodePacket(
+    { network: 0, sender: 5, receiver: 0 },
+    {
+      kind: "register",
+      auto: false,
+      identity: keyOf(lab.suite, 1).publicKey,
+      locals: [],
+    },
+    m2.sec.sealer,
+    lab.now,
+  );
   assert(reg2.ok);
   lab.inject(m2.ep, "198.51.100.1:7654", reg2.packet);
   const before = lab.sec.status().counters.rx_register_wrong_identity ?? 0;
@@ -189,7 +199,7 @@ Deno.test("security: sessions rotate on time and volume while traffic flows", ()
     lab.send("a", frame(mat(lab.idOf("b")), mat(lab.idOf("a")), m));
     sent++;
     lab.run(100);
-    const s = a.sec.sealer.currentFor(0, lab.idOf("b"));
+    const s = a.sec.sealer.currentFor(0, lab.idOf("b"), lab.now);
     if (s) keyIds.add(s.localKeyId);
   }
   lab.run(1000);
@@ -305,10 +315,15 @@ Deno.test("security: broadcasts are end-to-end copies: the supernode opens none;
   ]);
   for (const bytes of lab.snSeen) assert(!contains(bytes, new TextEncoder().encode("bcast-")));
   // A sealer cannot make a packet for receiver 0xffff any more (no key could protect it).
-  const r = encodePacket({ network: 0, sender: bId, receiver: 0xffff }, {
-    kind: "data",
-    frame: frame(0xffff_ffff_ffff, mat(bId), MARKER),
-  }, lab.node("b").sec.sealer);
+  const r = encodePacket(
+    { network: 0, sender: bId, receiver: 0xffff },
+    {
+      kind: "data",
+      frame: frame(0xffff_ffff_ffff, mat(bId), MARKER),
+    },
+    lab.node("b").sec.sealer,
+    lab.now,
+  );
   assertEquals(r.ok ? "sealed" : r.reason, "no_session");
   lab.sec.setMembers([list[0], list[2]], lab.now);
   lab.run(3000);
@@ -361,7 +376,7 @@ Deno.test("security: peer keys are pinned on first use; a supernode vouching ano
     { network: 0, sender: 0, receiver: lab.idOf("a") },
     false,
   );
-  assertEquals(lab.sec.sealer.seal(pk), "ok");
+  assertEquals(lab.sec.sealer.seal(pk, lab.now), "ok");
   lab.inject("198.51.100.1:7654", a.ep, pk);
   lab.run(100);
   const ev = a.events.find((e) => e.type === "peer_key_refused");

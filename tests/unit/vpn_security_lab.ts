@@ -321,7 +321,6 @@ export class SecLab {
   /** Sends a frame from a node's TAP. */
   send(name: string, f: Uint8Array): string {
     const n = this.node(name);
-    n.sec.sealer.setNow(this.now);
     const r = n.core.sendFrame(f, this.now);
     this.flush();
     return r;

@@ -17,9 +17,9 @@ import { HDR } from "../../core/vpn/header.ts";
 import { addHopTag, checkHopTag } from "../../core/vpn/sec_messages.ts";
 import { encodePacket } from "../../core/vpn/messages.ts";
 
-/** `packet` with the hop tag of `m`'s supernode session, as `m`'s own code would add it. */
-function hopTagAs(m: LabNode, packet: Uint8Array): Uint8Array {
-  const s = m.sec.sealer.currentFor(0, 0);
+/** `packet` with the hop tag of `m`'s supernode session at `now`, as `m`'s own code would add it. */
+function hopTagAs(m: LabNode, packet: Uint8Array, now: number): Uint8Array {
+  const s = m.sec.sealer.currentFor(0, 0, now);
   assert(s !== undefined, `${m.name} has a supernode session`);
   const out = addHopTag(s, packet);
   assert(out !== null);
@@ -79,8 +79,8 @@ Deno.test("relay: two relayed packets ending alike give no member a vouch it can
     }
     return true;
   };
-  lab.inject(m.ep, SN_EP, hopTagAs(m, x1));
-  lab.inject(m.ep, SN_EP, hopTagAs(m, x2));
+  lab.inject(m.ep, SN_EP, hopTagAs(m, x1, lab.now));
+  lab.inject(m.ep, SN_EP, hopTagAs(m, x2, lab.now));
   lab.run(100);
   assertEquals(seen.length, 2, "the supernode vouched both to T");
   lab.filter = () => true;
@@ -247,7 +247,10 @@ Deno.test("relay: a replayed relayed packet is dropped at the supernode and move
   lab.inject(ATTACKER, SN_EP, caught[caught.length - 1]);
   lab.run(50);
   assertEquals(aSession()?.endpoint, a.ep, "a's session endpoint moved to the replayer");
-  assert(!lab.sec.sealer.knownEndpoint(ATTACKER), "the replayer's address counts as a member's");
+  assert(
+    !lab.sec.sealer.knownEndpoint(ATTACKER, lab.now),
+    "the replayer's address counts as a member's",
+  );
   lab.inject(a.ep, SN_EP, caught[caught.length - 1]);
   lab.run(50);
   assertEquals(lab.core.status().counters.relayed_frames ?? 0, relayed, "a replay was relayed");
@@ -283,7 +286,7 @@ function fanOutPacket(lab: SecLab, m: LabNode): Uint8Array {
   put16(p, HDR.SENDER, lab.idOf(m.name));
   put16(p, HDR.RECEIVER, 0xffff);
   p[HDR.KEY_ID + 3] = 1;
-  return hopTagAs(m, p);
+  return hopTagAs(m, p, lab.now);
 }
 
 /** Bytes and datagrams the supernode sends to `to` while `act` runs. */
@@ -335,11 +338,11 @@ Deno.test("relay: REGISTERs pointed at a victim are refused: one datagram never 
   let sentBytes = 0;
   const toVictim = sentTo(lab, VICTIM, () => {
     for (const n of ms.slice(1)) {
-      n.sec.sealer.setNow(lab.now);
       const r = encodePacket(
         { network: 0, sender: lab.idOf(n.name), receiver: 0 },
         { kind: "register", auto: false, identity: n.key.publicKey, locals: [] },
         n.sec.sealer,
+        lab.now,
       );
       assert(r.ok);
       sentBytes += r.packet.length;

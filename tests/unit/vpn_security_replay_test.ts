@@ -153,7 +153,7 @@ Deno.test("replay: a recorded peer HS_INIT re-vouched with a fresh counter (a co
   inner[3] &= ~0x40;
   const before = victim.sec.status().counters.sessions_installed ?? 0;
   for (let i = 0; i < 20; i++) {
-    const dst = lab.sec.sealer.currentFor(0, lab.idOf(victim.name))!;
+    const dst = lab.sec.sealer.currentFor(0, lab.idOf(victim.name), lab.now)!;
     const p = addVouch(dst, inner, lab.node(other).key.publicKey);
     assert(p !== null);
     lab.inject(SN_EP, victim.ep, p);
@@ -211,12 +211,17 @@ Deno.test("squat: a member registering id after id holds at most two; another me
   assert(lab.idOf("m") > 0);
   // The member asks for ids 10..60 in REGISTERs over its own session.
   for (let id = 10; id <= 60; id++) {
-    const reg = encodePacket({ network: 0, sender: id, receiver: 0 }, {
-      kind: "register",
-      auto: false,
-      identity: m.key.publicKey,
-      locals: [],
-    }, m.sec.sealer);
+    const reg = encodePacket(
+      { network: 0, sender: id, receiver: 0 },
+      {
+        kind: "register",
+        auto: false,
+        identity: m.key.publicKey,
+        locals: [],
+      },
+      m.sec.sealer,
+      lab.now,
+    );
     assert(reg.ok);
     lab.inject(m.ep, SN_EP, reg.packet);
     lab.run(50);

@@ -76,14 +76,14 @@ function established(limits: SessionLimits = DEFAULT_LIMITS) {
 
 const DATA: Message = { kind: "data", frame: new Uint8Array(100).fill(0x61) };
 
-function seal(s: SecureSealer, m: Message = DATA): Uint8Array {
-  const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, m, s);
+function seal(s: SecureSealer, m: Message = DATA, now = 0): Uint8Array {
+  const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, m, s, now);
   if (!r.ok) throw new Error(r.reason);
   return r.packet;
 }
 
-function open(s: SecureSealer, p: Uint8Array): string {
-  const d = decodePacket(p.slice(), s);
+function open(s: SecureSealer, p: Uint8Array, now = 0, from = ""): string {
+  const d = decodePacket(p.slice(), s, now, from);
   return d.ok ? "ok" : d.reason;
 }
 
@@ -92,10 +92,10 @@ Deno.test("sealer: a sealed frame opens once; body is encrypted; responder confi
   const p = seal(a);
   assert(!p.subarray(24, 124).every((x) => x === 0x61), "body encrypted");
   assertEquals(sb.confirmed, false);
-  const d = decodePacket(p, b);
+  const d = decodePacket(p, b, 0, "");
   assert(d.ok && d.msg.kind === "data" && d.msg.frame.every((x) => x === 0x61));
   assertEquals(sb.confirmed, true);
-  assertEquals(b.currentFor(0, 1), sb);
+  assertEquals(b.currentFor(0, 1, 0), sb);
 });
 
 Deno.test("sealer: every single-bit flip and every truncation is refused and counted; state unchanged", () => {
@@ -129,10 +129,10 @@ Deno.test("sealer: replays refused; reordering within the window accepted, beyon
 
 Deno.test("sealer: a session refuses packets claiming another sender or network", () => {
   const { a, b } = established();
-  const r = encodePacket({ network: 0, sender: 9, receiver: 2 }, DATA, a);
+  const r = encodePacket({ network: 0, sender: 9, receiver: 2 }, DATA, a, 0);
   assert(r.ok);
   assertEquals(open(b, r.packet), "wrong_sender");
-  const r2 = encodePacket({ network: 3, sender: 1, receiver: 2 }, DATA, a);
+  const r2 = encodePacket({ network: 3, sender: 1, receiver: 2 }, DATA, a, 0);
   assertEquals(r2.ok, false); // no session in network 3
 });
 
@@ -147,14 +147,12 @@ Deno.test("sealer: sessions stop at rejectAfter (time, volume) and ask for re-ke
   for (let i = 0; i < 5; i++) assertEquals(open(b, seal(a)), "ok");
   assert(sa.needsRekey(0, limits));
   for (let i = 0; i < 3; i++) seal(a);
-  const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, DATA, a);
+  const r = encodePacket({ network: 0, sender: 1, receiver: 2 }, DATA, a, 0);
   assertEquals(r.ok ? "ok" : r.reason, "no_session"); // volume exhausted: not current any more
   const t = established(limits);
-  t.a.setNow(1500);
   assert(t.sa.needsRekey(1500, limits));
-  const p = seal(t.a);
-  t.b.setNow(2000);
-  assertEquals(open(t.b, p), "no_session"); // expired on the receiver
+  const p = seal(t.a, DATA, 1500);
+  assertEquals(open(t.b, p, 2000), "no_session"); // expired on the receiver
   t.b.sweep(2000);
   assertEquals(t.b.byKey(t.idb), undefined);
 });
@@ -210,7 +208,7 @@ Deno.test("sealer: relayed packets carry a hop tag the supernode checks; the rec
   });
   snS.confirmed = true;
   sn.install(snS);
-  const e = encodePacket({ network: 0, sender: 1, receiver: 2, relay: true }, DATA, a);
+  const e = encodePacket({ network: 0, sender: 1, receiver: 2, relay: true }, DATA, a, 0);
   assert(e.ok);
   assertEquals(e.packet.length, 24 + 100 + 16 + 16);
   assertEquals(checkHeader(e.packet).ok && (e.packet[3] & 0x40), 0x40);
@@ -220,13 +218,13 @@ Deno.test("sealer: relayed packets carry a hop tag the supernode checks; the rec
   const noHop = e.packet.slice(0, e.packet.length - 16);
   noHop[3] &= ~0x40;
   assertEquals(open(sn, noHop), "bad_hop_tag");
-  const atSn = decodePacket(e.packet.slice(), sn);
+  const atSn = decodePacket(e.packet.slice(), sn, 0, "");
   assert(atSn.ok && atSn.msg.kind === "data");
   assertEquals(atSn.msg.frame.length, 100);
   assert(!atSn.msg.frame.every((x) => x === 0x61), "the supernode sees ciphertext only");
   // Once: the hop trailer's counter is in the sender's session's replay window.
   assertEquals(open(sn, e.packet.slice()), "replay");
-  const atB = decodePacket(e.packet.slice(), b);
+  const atB = decodePacket(e.packet.slice(), b, 0, "");
   assert(atB.ok && atB.msg.kind === "data" && atB.msg.frame.length === 100);
 });
 
@@ -247,9 +245,9 @@ Deno.test("sealer: open never throws on random or mutated packets (fuzz)", () =>
         ),
       ),
       (p) => {
-        b.open(p.slice());
-        sn.open(p.slice());
-        decodePacket(p.slice(), b);
+        b.open(p.slice(), 0, "");
+        sn.open(p.slice(), 0, "");
+        decodePacket(p.slice(), b, 0, "");
       },
     ),
     { seed: 0xfeed, numRuns: 500 },
