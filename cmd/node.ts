@@ -52,6 +52,7 @@ import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { cryptoRandom, VPN_PORT } from "./supernode.ts";
 import { VpnSocket } from "./vpn_io.ts";
 import { NodeEngine } from "./vpn_node_engine.ts";
+import { nodeMetrics, nodeStatus } from "./render/node_status.ts";
 import {
   ensureStateDir,
   loadLeaves,
@@ -460,8 +461,8 @@ async function startNode(
     supernode_key: toBase64(snKey),
   });
   return {
-    status: () => engine.status(clock()),
-    metrics: (w) => engine.metrics(w),
+    status: () => nodeStatus(engine.snapshot(clock())),
+    metrics: (w) => nodeMetrics(w, engine.snapshot(clock())),
     reload: (next) => {
       // The pin file is the operator's way to accept a peer's new key: re-read it.
       const p = loadPins(dir, security, clock());

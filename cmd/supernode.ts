@@ -22,6 +22,9 @@
  *
  * SIGTERM sends GOING_AWAY to every registered node before exit.
  *
+ * /status and /metrics: `SupernodeEngine.snapshot(now)` (plain data),
+ * rendered by cmd/render/supernode_status.ts.
+ *
  * @module
  */
 import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
@@ -46,13 +49,14 @@ import {
 } from "./kit/cli.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
-import type { MetricsWriter } from "./kit/metrics.ts";
-import { VpnSocket } from "./vpn_io.ts";
+import { type SocketCounters, VpnSocket } from "./vpn_io.ts";
+import { supernodeMetrics, supernodeStatus } from "./render/supernode_status.ts";
 import { ensureStateDir, readStateFile, writeStateFile } from "./vpn_state.ts";
-import { SupernodeCore, type SupernodeEvent } from "../core/vpn/supernode.ts";
+import { SupernodeCore, type SupernodeEvent, type SupernodeStatus } from "../core/vpn/supernode.ts";
 import { NullSealer } from "../core/vpn/sealer.ts";
-import { Members } from "../core/vpn/members.ts";
-import { type HandshakeGuardStatus, SecureSupernode } from "../core/vpn/secure_supernode.ts";
+import { type MemberMode, Members } from "../core/vpn/members.ts";
+import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
+import type { SessionInfo } from "../core/vpn/session_keys.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
 import { toBase64 } from "./keygen.ts";
 import {
@@ -64,7 +68,7 @@ import {
   networkSecret,
   toMembers,
 } from "./vpn_security.ts";
-import { formatIp, parseIp } from "../core/addr.ts";
+import { type Endpoint, parseIp } from "../core/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { sha256 } from "../ffi/crypto.ts";
 import { IoLoop } from "../ffi/loop.ts";
@@ -163,6 +167,27 @@ export function cryptoRandom(): number {
   crypto.getRandomValues(w);
   return w[0] / 0x1_0000_0000;
 }
+
+/** A supernode's state for /status and /metrics (`SupernodeEngine.snapshot`): plain data. */
+export interface SupernodeSnapshot {
+  /** When it was taken (ages and "under load" are relative to it). */
+  now: number;
+  core: SupernodeStatus;
+  /** The UDP socket's local address. */
+  local: Endpoint;
+  socket: SocketCounters;
+  /** Null without the security layer (in-memory protocol tests). */
+  security: {
+    cipher: string;
+    aead: string;
+    mode: MemberMode;
+    status: SecureSupernodeStatus;
+    sessions: SessionInfo[];
+  } | null;
+}
+
+/** `SecureSupernode.status()`. */
+export type SecureSupernodeStatus = ReturnType<SecureSupernode["status"]>;
 
 /**
  * `SupernodeCore` behind the security layer, joined to a UDP socket, without
@@ -275,181 +300,29 @@ export class SupernodeEngine {
     }
   }
 
-  /** The security layer's part of /status. */
-  #securityStatus(now: number): Record<string, unknown> {
+  /**
+   * What /status and /metrics show (cmd/render/supernode_status.ts renders
+   * it): plain data copied out of the core, the security layer and the
+   * socket at `now`.
+   */
+  snapshot(now: number): SupernodeSnapshot {
     const sec = this.security;
-    if (!sec) return { encryption: "none" };
-    const st = sec.status(now);
-    const refused: Record<string, number> = {};
-    for (const [k, v] of Object.entries(st.counters)) {
-      if (k.startsWith("hs_refused_")) refused[k.slice(11)] = v;
-      else if (k.startsWith("hs_failed_")) refused[k.slice(10)] = v;
-    }
     return {
-      encryption: CIPHER,
-      aead: aeadImplementation(),
-      mode: sec.members.mode,
-      members: st.members,
-      bindings: st.bindings,
-      sessions: st.sessions,
-      refusals: refused,
-      handshakes: handshakeGuards(st.handshakes, st.counters),
-      session_list: sec.sessionList(now).map((x) => ({
-        network: x.network,
-        node: x.peer,
-        key: x.key,
-        key_age_s: Math.round(x.ageMs / 1000),
-        confirmed: x.confirmed,
-        endpoint: x.endpoint,
-        tx_packets: x.txPackets,
-        rx_packets: x.rxPackets,
-      })),
-      counters: st.counters,
-    };
-  }
-
-  /** For /status. */
-  status(now: number): Record<string, unknown> {
-    const s = this.core.status();
-    const c = s.counters;
-    return {
-      security: this.#securityStatus(now),
-      supernode_id: s.supernodeId,
-      boot_id: s.bootId,
-      listen: formatHostPort({
-        host: formatIp(this.sock.transport.local.ip),
-        port: this.sock.transport.local.port,
-      }),
-      nodes: s.networks.flatMap((n) =>
-        n.nodes.map((e) => ({
-          id: e.node,
-          network: n.network,
-          endpoint: e.endpoint,
-          locals: e.locals,
-          last_seen_s: Math.max(0, Math.round((now - e.lastSeen) / 100) / 10),
-          registered_s: Math.max(0, Math.round((now - e.registeredAt) / 1000)),
-          rx_packets: e.rxPackets,
-          relayed_frames: e.relayedFrames,
-        }))
-      ),
-      networks: s.networks.map((n) => ({
-        network: n.network,
-        nodes: n.nodes.length,
-        identities: n.identities,
-      })),
-      relayed_frames: c.relayed_frames ?? 0,
-      relayed_bytes: c.relayed_bytes ?? 0,
-      broadcast_frames: c.broadcast_frames ?? 0,
-      counters: { ...c, ...this.sock.counters },
-    };
-  }
-
-  /** For /metrics. `now`: for the "under load" gauge. */
-  metrics(w: MetricsWriter, now = -Infinity): void {
-    const s = this.core.status();
-    const c = s.counters;
-    for (const n of s.networks) {
-      w.gauge("l2_supernode_nodes", "registered nodes", n.nodes.length, { network: n.network });
-    }
-    w.counter("l2_supernode_relayed_frames_total", "unicast frames relayed", c.relayed_frames ?? 0);
-    w.counter("l2_supernode_relayed_bytes_total", "bytes of relayed frames", c.relayed_bytes ?? 0);
-    w.counter(
-      "l2_supernode_broadcast_frames_total",
-      "broadcast/multicast frames fanned out",
-      c.broadcast_frames ?? 0,
-    );
-    for (const [k, v] of Object.entries(c)) {
-      if (k === "relayed_frames" || k === "relayed_bytes" || k === "broadcast_frames") continue;
-      w.counter("l2_supernode_events_total", "supernode counters by name", v, { name: k });
-    }
-    for (const [k, v] of Object.entries(this.sock.counters)) {
-      w.counter("l2_supernode_socket_total", "UDP socket counters by name", v, { name: k });
-    }
-    const sec = this.security;
-    if (sec) {
-      const st = sec.status(now);
-      w.gauge("l2_supernode_members", "public keys in the member list", st.members);
-      const hs = st.handshakes;
-      w.gauge(
-        "l2_supernode_under_load",
-        "1 while HS_INITs need a valid mac2 (a handshake budget ran out within 1 s)",
-        hs.underLoad ? 1 : 0,
-      );
-      w.gauge("l2_supernode_handshake_sources", "addresses with handshake budgets", hs.sources);
-      w.gauge(
-        "l2_supernode_init_timestamps",
-        "keys whose newest HS_INIT timestamp is kept (replay check)",
-        hs.initTimestamps,
-      );
-      w.gauge(
-        "l2_supernode_unconfirmed_sessions",
-        "sessions no packet came under yet",
-        hs.unconfirmed,
-      );
-      for (const [reason, v] of Object.entries(handshakeDrops(st.counters))) {
-        w.counter(
-          "l2_supernode_handshake_drops_total",
-          "HS_INITs dropped before any work, by reason",
-          v,
-          { reason },
-        );
-      }
-      w.counter(
-        "l2_supernode_cookie_replies_total",
-        "COOKIE_REPLYs sent (under load, or a source over its budget)",
-        st.counters.cookie_replies ?? 0,
-      );
-      w.gauge("l2_supernode_sessions", "live encrypted sessions", st.sessions);
-      w.gauge("l2_supernode_bindings", "node ids bound to public keys", st.bindings);
-      for (const [k, v] of Object.entries(st.counters)) {
-        if (k.startsWith("hs_refused_")) {
-          w.counter("l2_supernode_refusals_total", "handshakes refused, by reason", v, {
-            reason: k.slice(11),
-          });
-        } else if (k.startsWith("hs_failed_")) {
-          w.counter(
-            "l2_supernode_handshake_failures_total",
-            "handshakes that failed, by reason",
-            v,
-            {
-              reason: k.slice(10),
-            },
-          );
+      now,
+      core: this.core.status(),
+      local: this.sock.transport.local,
+      socket: { ...this.sock.counters },
+      security: sec
+        ? {
+          cipher: CIPHER,
+          aead: aeadImplementation(),
+          mode: sec.members.mode,
+          status: sec.status(now),
+          sessions: sec.sessionList(now),
         }
-        w.counter("l2_supernode_security_total", "security layer counters by name", v, {
-          name: k,
-        });
-      }
-    }
+        : null,
+    };
   }
-}
-
-/** HS_INITs dropped before any public-key work, by reason (all reasons, zero included). */
-function handshakeDrops(c: Record<string, number>): Record<string, number> {
-  return {
-    bad_mac1: c.hs_failed_bad_mac1 ?? 0,
-    replay_ephemeral: c.hs_replay_ephemeral ?? 0,
-    under_load: c.hs_under_load ?? 0,
-    rate_limited: c.drop_rate_limited ?? 0,
-  };
-}
-
-/** The handshake guards for /status: tables with their sizes, drops by reason. */
-function handshakeGuards(
-  h: HandshakeGuardStatus,
-  c: Record<string, number>,
-): Record<string, unknown> {
-  return {
-    under_load: h.underLoad,
-    sources: h.sources,
-    init_timestamps: h.initTimestamps,
-    recent_inits: h.recentInits,
-    unconfirmed_sessions: h.unconfirmed,
-    cookie_replies: c.cookie_replies ?? 0,
-    cookie_replies_limited: c.cookie_replies_limited ?? 0,
-    replays_refused: (c.hs_replay_timestamp ?? 0) + (c.hs_replay_ephemeral ?? 0),
-    drops: handshakeDrops(c),
-  };
 }
 
 /** The network secret of a supernode config; open mode requires one. */
@@ -581,8 +454,8 @@ function startSupernode(
     } (give it to the nodes as supernode_key)`,
   );
   return Promise.resolve({
-    status: () => engine.status(clock()),
-    metrics: (w) => engine.metrics(w, clock()),
+    status: () => supernodeStatus(engine.snapshot(clock())),
+    metrics: (w) => supernodeMetrics(w, engine.snapshot(clock())),
     reload(next) {
       const out: string[] = [];
       const live = new Set<keyof SnConfig>(["members", "secret", "secret_file"]);

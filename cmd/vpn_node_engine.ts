@@ -31,7 +31,7 @@
  *
  * `nextDeadline()` is cached: every entry point that can move a timer
  * (`start`, `onDeviceReadable`, `onSocketReadable`, `poll`, `stop`,
- * `status`, `metrics`) marks it stale, and so must a caller that changes the
+ * `snapshot`) marks it stale, and so must a caller that changes the
  * core, the security layer or the leaf table behind the engine's back
  * (`deadlineMoved()`, e.g. after re-reading the pin file). An idle wakeup
  * (the event loop's once-per-slice yield, a poll timeout) then costs no walk
@@ -47,12 +47,18 @@
  * results and `drop_*` reasons (`tx_too_big` for frames over the size the
  * underlay carries), TAP write failures, offload refusals by reason.
  *
+ * `snapshot(now)` copies all of it, with the core's, the security layer's
+ * and the socket's state, into a plain `NodeSnapshot`;
+ * cmd/render/node_status.ts renders /status and /metrics from it.
+ *
  * @module
  */
 import { MatTranslator, type MatVerdict } from "../core/mat.ts";
-import type { LeafTable } from "../core/leaf_table.ts";
+import type { LeafTable, LeafTableSnapshot } from "../core/leaf_table.ts";
 import { formatMac, macAt, type MacKey, matAddress } from "../core/mac.ts";
-import type { NodeCore, NodeEvent } from "../core/vpn/node.ts";
+import type { NodeCore, NodeEvent, NodeStatus } from "../core/vpn/node.ts";
+import type { PeerStatus } from "../core/vpn/peer.ts";
+import type { SessionInfo } from "../core/vpn/session_keys.ts";
 import type { FrameDevice } from "../ffi/types.ts";
 
 /** A TAP opened with a vnet header (`TapDevice` with `vnetHdr`), for `offload`. */
@@ -61,11 +67,11 @@ export interface OffloadDevice extends FrameDevice {
   writeVnet(bytes: Uint8Array): number;
 }
 import type { TopicLogger } from "./kit/log.ts";
-import type { MetricsWriter } from "./kit/metrics.ts";
-import type { VpnSocket } from "./vpn_io.ts";
+import type { SocketCounters, VpnSocket } from "./vpn_io.ts";
 import type { SecureNode } from "../core/vpn/secure_node.ts";
 import { aeadImplementation, CIPHER, logNodeSecurity } from "./vpn_security.ts";
 import {
+  type CoalesceCounters,
   emptyVnetHdr,
   type GsoReason,
   offloadFrame,
@@ -104,21 +110,6 @@ export interface NodeEngineOptions {
   offload?: boolean;
 }
 
-/** The broadcast-hold counters of the security layer, all four even when zero. */
-function broadcastHold(c: Record<string, number>): {
-  held: number;
-  sent: number;
-  dropped_age: number;
-  dropped_overflow: number;
-} {
-  return {
-    held: c.broadcast_held ?? 0,
-    sent: c.broadcast_held_sent ?? 0,
-    dropped_age: c.broadcast_held_dropped_age ?? 0,
-    dropped_overflow: c.broadcast_held_dropped_overflow ?? 0,
-  };
-}
-
 /** Engine counters (the core and MAT keep their own). */
 export interface NodeEngineCounters {
   /** Frames read from the TAP. */
@@ -150,6 +141,42 @@ export interface NodeEngineCounters {
 }
 
 type VerdictCounts = Partial<Record<MatVerdict, number>>;
+
+/** A node's state for /status and /metrics (`NodeEngine.snapshot`): plain data. */
+export interface NodeSnapshot {
+  core: NodeStatus;
+  peers: PeerStatus[];
+  tap: { name: string; mac: MacKey; mtu: number; offload: boolean };
+  /** Offload refusals by reason (non-zero only). */
+  offloadDropped: Partial<Record<GsoReason, number>>;
+  /** TAP write coalescing counters; null without offload. */
+  coalesce: CoalesceCounters | null;
+  localPort: number;
+  /** Local endpoints offered to peers. */
+  locals: string[];
+  /** Null without the security layer (in-memory protocol tests). */
+  security: {
+    cipher: string;
+    aead: string;
+    status: SecureNodeStatus;
+    sessions: SessionInfo[];
+  } | null;
+  mat: {
+    /** The MAT prefix (leaf 0); null before the first registration. */
+    prefix: MacKey | null;
+    leaves: LeafTableSnapshot;
+    /** Leaf ids in use (`LeafTable.size`). */
+    size: number;
+    egress: VerdictCounts;
+    ingress: VerdictCounts;
+    notes: Record<string, number>;
+  };
+  counters: NodeEngineCounters;
+  socket: SocketCounters;
+}
+
+/** `SecureNode.status()`. */
+export type SecureNodeStatus = ReturnType<SecureNode["status"]>;
 
 /** The node engine; see the module doc. */
 export class NodeEngine {
@@ -531,182 +558,41 @@ export class NodeEngine {
     return out;
   }
 
-  /** For /status. */
-  status(now: number): Record<string, unknown> {
+  /**
+   * What /status and /metrics show (cmd/render/node_status.ts renders it):
+   * plain data copied out of the core, the security layer, MAT and the
+   * socket at `now`.
+   */
+  snapshot(now: number): NodeSnapshot {
     this.#stale = true; // reads only, as far as known; cheap insurance
     const core = this.#o.core;
-    const s = core.status();
-    const snap = this.#o.leaves.snapshot(now);
     const m = this.#mat;
     const sec = this.#sec;
-    const sessions = new Map<number, { key: string; key_age_s: number; confirmed: boolean }>();
-    if (sec) {
-      for (const x of sec.sessionList(now)) {
-        const age = Math.round(x.ageMs / 1000);
-        const had = sessions.get(x.peer);
-        if (had === undefined || age < had.key_age_s) {
-          sessions.set(x.peer, { key: x.key, key_age_s: age, confirmed: x.confirmed });
-        }
-      }
-    }
-    const secSt = sec?.status();
+    const d = this.#o.device;
     return {
-      id: s.nodeId,
-      state: s.state,
-      network: s.network,
-      supernode: s.supernode,
-      supernode_id: s.supernodeId,
-      supernode_rtt_ms: s.supernodeRttMs,
-      tap: this.#o.device.name,
-      tap_mac: formatMac(this.#o.tapMac),
-      tap_mtu: this.#o.device.mtu,
-      tap_offload: this.#offload,
-      offload_dropped: { ...this.offloadDropped },
+      core: core.status(),
+      peers: core.peers(),
+      tap: { name: d.name, mac: this.#o.tapMac, mtu: d.mtu, offload: this.#offload },
+      offloadDropped: { ...this.offloadDropped },
       coalesce: this.#coalescer ? { ...this.#coalescer.counters } : null,
-      max_frame: s.maxFrame,
-      local_port: this.#o.socket.transport.local.port,
-      local_endpoints: this.#o.locals ?? [],
+      localPort: this.#o.socket.transport.local.port,
+      locals: this.#o.locals ?? [],
       security: sec
         ? {
-          encryption: CIPHER,
+          cipher: CIPHER,
           aead: aeadImplementation(),
-          supernode_session: secSt!.ready,
-          supernode_key_age_s: sessions.get(0)?.key_age_s ?? null,
-          sessions: secSt!.sessions,
-          // The other nodes a broadcast goes to (at most MAX_ROSTER); known once a ROSTER came.
-          roster: secSt!.rosterIds,
-          roster_known: secSt!.rosterKnown,
-          pins: secSt!.pins,
-          // Replay check of peer handshakes; a cookie while the supernode is under load.
-          handshakes: { peer_init_timestamps: secSt!.initTimestamps, cookie: secSt!.cookie },
-          held_frames: { peers: s.counters.held_frames ?? 0, broadcasts: secSt!.heldBroadcasts },
-          broadcast_hold: broadcastHold(secSt!.counters),
-          counters: secSt!.counters,
+          status: sec.status(),
+          sessions: sec.sessionList(now),
         }
-        : { encryption: "none" },
-      peers: core.peers().map((p) => ({
-        node: p.node,
-        cipher: sec ? (sessions.has(p.node) ? CIPHER : null) : "none",
-        key: sessions.get(p.node)?.key ?? null,
-        key_age_s: sessions.get(p.node)?.key_age_s ?? null,
-        path: p.path,
-        state: p.state,
-        endpoint: p.endpoint,
-        rtt_ms: p.rttMs,
-        direct_rtt_ms: p.directRttMs,
-        relay_rtt_ms: p.relayRttMs,
-        tx_frames: p.txFrames,
-        rx_frames: p.rxFrames,
-        tx_bytes: p.txBytes,
-        rx_bytes: p.rxBytes,
-        direct_ups: p.directUps,
-        direct_failures: p.directFailures,
-      })),
+        : null,
       mat: {
-        prefix: m ? formatMac(m.prefix) : null,
-        leaves: [
-          {
-            leaf: 0,
-            mac: formatMac(this.#o.tapMac),
-            mat: m ? formatMac(m.prefix) : null,
-            age_s: 0,
-          },
-          ...snap.leaves.map((l) => ({
-            leaf: l.leaf,
-            mac: l.mac,
-            mat: m ? formatMac(m.prefix + l.leaf) : null,
-            age_s: Math.round(l.idleMs / 1000),
-          })),
-        ],
-        in_use: snap.inUse,
-        quarantined: snap.quarantined,
-        max_leaves: snap.maxLeaves,
-        table: snap.counters,
+        prefix: m ? m.prefix : null,
+        leaves: this.#o.leaves.snapshot(now),
+        size: this.#o.leaves.size,
         ...this.matCounters(),
       },
-      counters: { ...s.counters, ...this.counters, ...this.#o.socket.counters },
+      counters: { ...this.counters },
+      socket: { ...this.#o.socket.counters },
     };
-  }
-
-  /** For /metrics. */
-  metrics(w: MetricsWriter): void {
-    this.#stale = true; // reads only, as far as known; cheap insurance
-    const s = this.#o.core.status();
-    w.gauge("l2_node_registered", "1 while registered", s.state === "registered" ? 1 : 0);
-    w.gauge("l2_node_peers", "peers known", s.counters.peers ?? 0);
-    w.gauge("l2_node_leaves", "MAT leaf ids in use", this.#o.leaves.size);
-    for (const p of this.#o.core.peers()) {
-      const l = { peer: p.node, path: p.path };
-      w.counter("l2_node_peer_tx_frames_total", "frames sent to a peer", p.txFrames, l);
-      w.counter("l2_node_peer_rx_frames_total", "frames received from a peer", p.rxFrames, l);
-      if (p.rttMs !== null) w.gauge("l2_node_peer_rtt_ms", "RTT of the path in use", p.rttMs, l);
-    }
-    for (const [k, v] of Object.entries(s.counters)) {
-      w.counter("l2_node_events_total", "node protocol counters by name", v, { name: k });
-    }
-    for (const [k, v] of Object.entries(this.counters)) {
-      w.counter(`l2_node_${k}_total`, `node: ${k.replaceAll("_", " ")}`, v);
-    }
-    for (const [k, v] of Object.entries(this.#coalescer?.counters ?? {})) {
-      w.counter("l2_node_coalesce_total", "TAP write coalescing (offload) by name", v, { name: k });
-    }
-    for (const [k, v] of Object.entries(this.offloadDropped)) {
-      w.counter("l2_node_offload_dropped_total", "TAP reads the segmenter refused", v ?? 0, {
-        reason: k,
-      });
-    }
-    for (const [k, v] of Object.entries(this.#o.socket.counters)) {
-      w.counter("l2_node_socket_total", "UDP socket counters by name", v, { name: k });
-    }
-    const sec = this.#sec?.status();
-    if (sec) {
-      w.gauge(
-        "l2_node_supernode_session",
-        "1 while the supernode session is live",
-        sec.ready ? 1 : 0,
-      );
-      w.gauge("l2_node_sessions", "live encrypted sessions", sec.sessions);
-      w.gauge(
-        "l2_node_roster_nodes",
-        "other nodes of the network in the roster (a broadcast goes to each)",
-        sec.roster,
-      );
-      w.gauge(
-        "l2_node_roster_known",
-        "1 once the supernode sent a roster",
-        sec.rosterKnown ? 1 : 0,
-      );
-      w.gauge("l2_node_pins", "peer keys pinned on first use", sec.pins);
-      w.gauge(
-        "l2_node_peer_init_timestamps",
-        "peer keys whose newest HS_INIT timestamp is kept (replay check)",
-        sec.initTimestamps,
-      );
-      w.gauge(
-        "l2_node_supernode_cookie",
-        "1 while a cookie from the supernode is in use",
-        sec.cookie ? 1 : 0,
-      );
-      const held = "frames waiting: for a peer's session (peer), for the first roster (broadcast)";
-      w.gauge("l2_node_held_frames", held, s.counters.held_frames ?? 0, { kind: "peer" });
-      w.gauge("l2_node_held_frames", held, sec.heldBroadcasts, { kind: "broadcast" });
-      for (const [k, v] of Object.entries(broadcastHold(sec.counters))) {
-        w.counter(
-          "l2_node_broadcast_hold_total",
-          "broadcasts sent before the first roster, by outcome (held, sent, dropped_age, dropped_overflow)",
-          v,
-          { outcome: k },
-        );
-      }
-      for (const [k, v] of Object.entries(sec.counters)) {
-        w.counter("l2_node_security_total", "security layer counters by name", v, { name: k });
-      }
-    }
-    const mc = this.matCounters();
-    for (const dir of ["egress", "ingress"] as const) {
-      for (const [k, v] of Object.entries(mc[dir])) {
-        w.counter("l2_node_mat_frames_total", "MAT verdicts", v ?? 0, { dir, verdict: k });
-      }
-    }
   }
 }

@@ -26,6 +26,7 @@ import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { SupernodeEngine } from "../../cmd/supernode.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
+import { nodeStatus } from "../../cmd/render/node_status.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { LeafTable } from "../../core/leaf_table.ts";
@@ -148,7 +149,7 @@ async function main() {
   for (const x of n.nodes) x.engine.start(now);
   n.pump(now);
   for (let i = 0; i < 200 && n.nodes.some((x) => x.engine.mat === null); i++) n.step(now += 100);
-  const ids = n.nodes.map((x) => x.engine.status(now).id as number);
+  const ids = n.nodes.map((x) => nodeStatus(x.engine.snapshot(now)).id as number);
   const [a, b] = n.nodes;
   const frame = icmp(matAddress(7, ids[1], 0), TAP_MACS[0]);
   // Until B's TAP gets frames over the direct path (session, introduction, punch); bounded.
@@ -157,12 +158,12 @@ async function main() {
     n.pump(now);
     b.tap.takeWritten();
     // deno-lint-ignore no-explicit-any
-    const peers = (a.engine.status(now) as any).peers as { path: string }[];
+    const peers = (nodeStatus(a.engine.snapshot(now)) as any).peers as { path: string }[];
     if (peers.length && peers[0].path === "direct") break;
     n.step(now += 100);
   }
   // deno-lint-ignore no-explicit-any
-  const path = ((a.engine.status(now) as any).peers as { path: string }[])[0]?.path;
+  const path = ((nodeStatus(a.engine.snapshot(now)) as any).peers as { path: string }[])[0]?.path;
   if (path !== "direct") throw new Error(`no direct path between the nodes (${path})`);
 
   const one = (txUs: number[], rxUs: number[]) => {
@@ -198,7 +199,7 @@ async function main() {
     ingress: [] as number[],
   };
   // deno-lint-ignore no-explicit-any
-  const fromA = `10.0.0.11:${(a.engine.status(now) as any).local_port}`;
+  const fromA = `10.0.0.11:${(nodeStatus(a.engine.snapshot(now)) as any).local_port}`;
   for (let i = 0; i < 300; i++) {
     await new Promise((r) => setTimeout(r, 10));
     const f = frame.slice();

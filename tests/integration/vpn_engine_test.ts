@@ -17,6 +17,8 @@ import { Logger } from "../../cmd/kit/log.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { SupernodeEngine } from "../../cmd/supernode.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
+import { nodeMetrics, nodeStatus } from "../../cmd/render/node_status.ts";
+import { supernodeMetrics, supernodeStatus } from "../../cmd/render/supernode_status.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
 import { ensureStateDir, loadLeaves, saveLeaves } from "../../cmd/vpn_state.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
@@ -163,10 +165,10 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
   n.sn.poll(now);
   for (const x of n.nodes) x.engine.start(now);
   n.pump(now);
-  const ids = n.nodes.map((x) => x.engine.status(now).id as number);
+  const ids = n.nodes.map((x) => nodeStatus(x.engine.snapshot(now)).id as number);
   assert(ids[0] > 0 && ids[1] > 0 && ids[0] !== ids[1], `ids ${ids}`);
   for (const x of n.nodes) assert(x.engine.mat !== null, "registered: MAT ready");
-  assertEquals((n.sn.status(now).nodes as unknown[]).length, 2);
+  assertEquals((supernodeStatus(n.sn.snapshot(now)).nodes as unknown[]).length, 2);
 
   // A host behind node A (real MAC 02:..:99) asks for 10.9.0.2 (node B's TAP).
   const host = 0x02_00_00_00_00_99;
@@ -178,7 +180,7 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
   const hostMat = matAddress(7, ids[0], leaf);
   assertEquals(macAt(got[0], 6), hostMat, "Ethernet source is the host's MAT address");
   assertEquals(macAt(got[0], 22), hostMat, "ARP sender hardware address too");
-  assertEquals(n.sn.status(now).broadcast_frames, 1);
+  assertEquals(supernodeStatus(n.sn.snapshot(now)).broadcast_frames, 1);
 
   // Node B's TAP answers the MAT address; the host behind A gets its real MAC back.
   n.nodes[1].tap.inject(arp(2, hostMat, TAP_MACS[1], [10, 9, 0, 2], hostMat, [10, 9, 0, 1]));
@@ -188,7 +190,7 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
   assertEquals(macAt(back[0], 0), host, "destination translated back to the real MAC");
   assertEquals(macAt(back[0], 32), host, "ARP target hardware address too");
   assertEquals(macAt(back[0], 6), matAddress(7, ids[1], 0), "B's TAP appears as leaf 0");
-  const stA = n.nodes[0].engine.status(now);
+  const stA = nodeStatus(n.nodes[0].engine.snapshot(now));
   // deno-lint-ignore no-explicit-any
   const mat = stA.mat as any;
   assert(
@@ -200,7 +202,7 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
 
   // A frame larger than the underlay carries: counted, never sent.
   // deno-lint-ignore no-explicit-any
-  const sentBefore = (n.nodes[0].engine.status(now) as any).counters.tx_datagrams;
+  const sentBefore = (nodeStatus(n.nodes[0].engine.snapshot(now)) as any).counters.tx_datagrams;
   const big = new Uint8Array(maxFrame(1500, 4) + 1);
   writeMac(big, 0, matAddress(7, ids[1], 0));
   writeMac(big, 6, TAP_MACS[0]);
@@ -208,7 +210,7 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
   n.nodes[0].tap.inject(big);
   n.pump(now);
   // deno-lint-ignore no-explicit-any
-  const c = (n.nodes[0].engine.status(now) as any).counters;
+  const c = (nodeStatus(n.nodes[0].engine.snapshot(now)) as any).counters;
   assertEquals(c.tx_too_big, 1, JSON.stringify(c));
   assertEquals(c.tx_datagrams, sentBefore, "nothing went out for the big frame");
   assertEquals(n.nodes[1].tap.takeWritten().length, 0);
@@ -221,7 +223,7 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
     for (const x of n.nodes) x.engine.poll(now);
     n.pump(now);
   }
-  assertEquals(n.nodes[0].engine.status(now).state, "registered");
+  assertEquals(nodeStatus(n.nodes[0].engine.snapshot(now)).state, "registered");
   for (const x of n.nodes) assert(x.engine.nextDeadline() > now, "no timer left overdue");
   assert(n.saves[0] === 0, "the periodic save is due after 60 s, not before");
   now += 30_000;
@@ -232,7 +234,7 @@ Deno.test("vpn engines: registration, ARP across MAT, oversize frames counted, S
   n.nodes[0].engine.stop(now);
   n.pump(now);
   assertEquals(n.saves[0], 2);
-  assertEquals((n.sn.status(now).nodes as unknown[]).length, 1);
+  assertEquals((supernodeStatus(n.sn.snapshot(now)).nodes as unknown[]).length, 1);
   // SIGTERM on the supernode: node B hears GOING_AWAY and registers again.
   n.sn.stop(now);
   n.pump(now);
@@ -282,9 +284,9 @@ Deno.test("vpn engines with the security layer: handshakes, registration, ARP ac
   // Registration waits for the supernode session; bounded: 20 s of 100 ms steps.
   for (let i = 0; i < 200 && n.nodes.some((x) => x.engine.mat === null); i++) step(100);
   for (const x of n.nodes) assert(x.engine.mat !== null, "registered after the handshake");
-  const ids = n.nodes.map((x) => x.engine.status(now).id as number);
+  const ids = n.nodes.map((x) => nodeStatus(x.engine.snapshot(now)).id as number);
   // deno-lint-ignore no-explicit-any
-  const snSec = n.sn.status(now).security as any;
+  const snSec = supernodeStatus(n.sn.snapshot(now)).security as any;
   assertEquals([snSec.encryption, snSec.members, snSec.sessions], ["aes-256-gcm", 2, 2]);
   // The handshake guards in /status and /metrics (issue 13): two keys' timestamps kept, no drops.
   assertEquals(snSec.handshakes.under_load, false);
@@ -297,8 +299,8 @@ Deno.test("vpn engines with the security layer: handshakes, registration, ARP ac
     rate_limited: 0,
   });
   const mw = new MetricsWriter();
-  n.sn.metrics(mw, now);
-  n.nodes[0].engine.metrics(mw);
+  supernodeMetrics(mw, n.sn.snapshot(now));
+  nodeMetrics(mw, n.nodes[0].engine.snapshot(now));
   const text = mw.render();
   for (
     const line of [
@@ -340,7 +342,7 @@ Deno.test("vpn engines with the security layer: handshakes, registration, ARP ac
   assertEquals(back.length, 1, "the reply reached node A's TAP");
   assertEquals(macAt(back[0], 0), host, "destination translated back to the real MAC");
   // deno-lint-ignore no-explicit-any
-  const stB = n.nodes[1].engine.status(now) as any;
+  const stB = nodeStatus(n.nodes[1].engine.snapshot(now)) as any;
   assertEquals(stB.security.encryption, "aes-256-gcm");
   assertEquals(stB.security.supernode_session, true);
   // B answered A's peer handshake: A's newest HS_INIT timestamp is kept (replay check).
@@ -414,7 +416,7 @@ Deno.test("vpn engine: the cached nextDeadline is the fresh one after every entr
         pump();
       } else if (r < 0.9) {
         for (const x of n.nodes) {
-          x.engine.status(now);
+          nodeStatus(x.engine.snapshot(now));
           check("status");
         }
       } else {

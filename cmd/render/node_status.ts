@@ -1,0 +1,217 @@
+/**
+ * `l2 node`'s /status JSON and /metrics text, rendered from one
+ * `NodeSnapshot` (`NodeEngine.snapshot`, cmd/vpn_node_engine.ts): the one
+ * place that names the fields and metric families a node shows. Reads only
+ * the snapshot; keeps no state.
+ *
+ * @module
+ */
+import { formatMac } from "../../core/mac.ts";
+import type { MetricsWriter } from "../kit/metrics.ts";
+import type { NodeSnapshot } from "../vpn_node_engine.ts";
+
+/** The broadcast-hold counters of the security layer, all four even when zero. */
+function broadcastHold(c: Record<string, number>): {
+  held: number;
+  sent: number;
+  dropped_age: number;
+  dropped_overflow: number;
+} {
+  return {
+    held: c.broadcast_held ?? 0,
+    sent: c.broadcast_held_sent ?? 0,
+    dropped_age: c.broadcast_held_dropped_age ?? 0,
+    dropped_overflow: c.broadcast_held_dropped_overflow ?? 0,
+  };
+}
+
+/**
+ * The /status document of a node.
+ *
+ * @example
+ * ```ts
+ * // api: { status: () => nodeStatus(engine.snapshot(clock())) }
+ * ```
+ */
+export function nodeStatus(n: NodeSnapshot): Record<string, unknown> {
+  const s = n.core;
+  const m = n.mat.prefix;
+  const snap = n.mat.leaves;
+  const sec = n.security;
+  const sessions = new Map<number, { key: string; key_age_s: number; confirmed: boolean }>();
+  if (sec) {
+    for (const x of sec.sessions) {
+      const age = Math.round(x.ageMs / 1000);
+      const had = sessions.get(x.peer);
+      if (had === undefined || age < had.key_age_s) {
+        sessions.set(x.peer, { key: x.key, key_age_s: age, confirmed: x.confirmed });
+      }
+    }
+  }
+  const secSt = sec?.status;
+  return {
+    id: s.nodeId,
+    state: s.state,
+    network: s.network,
+    supernode: s.supernode,
+    supernode_id: s.supernodeId,
+    supernode_rtt_ms: s.supernodeRttMs,
+    tap: n.tap.name,
+    tap_mac: formatMac(n.tap.mac),
+    tap_mtu: n.tap.mtu,
+    tap_offload: n.tap.offload,
+    offload_dropped: { ...n.offloadDropped },
+    coalesce: n.coalesce ? { ...n.coalesce } : null,
+    max_frame: s.maxFrame,
+    local_port: n.localPort,
+    local_endpoints: n.locals,
+    security: sec && secSt
+      ? {
+        encryption: sec.cipher,
+        aead: sec.aead,
+        supernode_session: secSt.ready,
+        supernode_key_age_s: sessions.get(0)?.key_age_s ?? null,
+        sessions: secSt.sessions,
+        // The other nodes a broadcast goes to (at most MAX_ROSTER); known once a ROSTER came.
+        roster: secSt.rosterIds,
+        roster_known: secSt.rosterKnown,
+        pins: secSt.pins,
+        // Replay check of peer handshakes; a cookie while the supernode is under load.
+        handshakes: { peer_init_timestamps: secSt.initTimestamps, cookie: secSt.cookie },
+        held_frames: { peers: s.counters.held_frames ?? 0, broadcasts: secSt.heldBroadcasts },
+        broadcast_hold: broadcastHold(secSt.counters),
+        counters: secSt.counters,
+      }
+      : { encryption: "none" },
+    peers: n.peers.map((p) => ({
+      node: p.node,
+      cipher: sec ? (sessions.has(p.node) ? sec.cipher : null) : "none",
+      key: sessions.get(p.node)?.key ?? null,
+      key_age_s: sessions.get(p.node)?.key_age_s ?? null,
+      path: p.path,
+      state: p.state,
+      endpoint: p.endpoint,
+      rtt_ms: p.rttMs,
+      direct_rtt_ms: p.directRttMs,
+      relay_rtt_ms: p.relayRttMs,
+      tx_frames: p.txFrames,
+      rx_frames: p.rxFrames,
+      tx_bytes: p.txBytes,
+      rx_bytes: p.rxBytes,
+      direct_ups: p.directUps,
+      direct_failures: p.directFailures,
+    })),
+    mat: {
+      prefix: m !== null ? formatMac(m) : null,
+      leaves: [
+        {
+          leaf: 0,
+          mac: formatMac(n.tap.mac),
+          mat: m !== null ? formatMac(m) : null,
+          age_s: 0,
+        },
+        ...snap.leaves.map((l) => ({
+          leaf: l.leaf,
+          mac: l.mac,
+          mat: m !== null ? formatMac(m + l.leaf) : null,
+          age_s: Math.round(l.idleMs / 1000),
+        })),
+      ],
+      in_use: snap.inUse,
+      quarantined: snap.quarantined,
+      max_leaves: snap.maxLeaves,
+      table: snap.counters,
+      egress: n.mat.egress,
+      ingress: n.mat.ingress,
+      notes: n.mat.notes,
+    },
+    counters: { ...s.counters, ...n.counters, ...n.socket },
+  };
+}
+
+/**
+ * The /metrics families of a node.
+ *
+ * @example
+ * ```ts
+ * // api: { metrics: (w) => nodeMetrics(w, engine.snapshot(clock())) }
+ * ```
+ */
+export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
+  const s = n.core;
+  w.gauge("l2_node_registered", "1 while registered", s.state === "registered" ? 1 : 0);
+  w.gauge("l2_node_peers", "peers known", s.counters.peers ?? 0);
+  w.gauge("l2_node_leaves", "MAT leaf ids in use", n.mat.size);
+  for (const p of n.peers) {
+    const l = { peer: p.node, path: p.path };
+    w.counter("l2_node_peer_tx_frames_total", "frames sent to a peer", p.txFrames, l);
+    w.counter("l2_node_peer_rx_frames_total", "frames received from a peer", p.rxFrames, l);
+    if (p.rttMs !== null) w.gauge("l2_node_peer_rtt_ms", "RTT of the path in use", p.rttMs, l);
+  }
+  for (const [k, v] of Object.entries(s.counters)) {
+    w.counter("l2_node_events_total", "node protocol counters by name", v, { name: k });
+  }
+  for (const [k, v] of Object.entries(n.counters)) {
+    w.counter(`l2_node_${k}_total`, `node: ${k.replaceAll("_", " ")}`, v);
+  }
+  for (const [k, v] of Object.entries(n.coalesce ?? {})) {
+    w.counter("l2_node_coalesce_total", "TAP write coalescing (offload) by name", v, { name: k });
+  }
+  for (const [k, v] of Object.entries(n.offloadDropped)) {
+    w.counter("l2_node_offload_dropped_total", "TAP reads the segmenter refused", v ?? 0, {
+      reason: k,
+    });
+  }
+  for (const [k, v] of Object.entries(n.socket)) {
+    w.counter("l2_node_socket_total", "UDP socket counters by name", v, { name: k });
+  }
+  const sec = n.security?.status;
+  if (sec) {
+    w.gauge(
+      "l2_node_supernode_session",
+      "1 while the supernode session is live",
+      sec.ready ? 1 : 0,
+    );
+    w.gauge("l2_node_sessions", "live encrypted sessions", sec.sessions);
+    w.gauge(
+      "l2_node_roster_nodes",
+      "other nodes of the network in the roster (a broadcast goes to each)",
+      sec.roster,
+    );
+    w.gauge(
+      "l2_node_roster_known",
+      "1 once the supernode sent a roster",
+      sec.rosterKnown ? 1 : 0,
+    );
+    w.gauge("l2_node_pins", "peer keys pinned on first use", sec.pins);
+    w.gauge(
+      "l2_node_peer_init_timestamps",
+      "peer keys whose newest HS_INIT timestamp is kept (replay check)",
+      sec.initTimestamps,
+    );
+    w.gauge(
+      "l2_node_supernode_cookie",
+      "1 while a cookie from the supernode is in use",
+      sec.cookie ? 1 : 0,
+    );
+    const held = "frames waiting: for a peer's session (peer), for the first roster (broadcast)";
+    w.gauge("l2_node_held_frames", held, s.counters.held_frames ?? 0, { kind: "peer" });
+    w.gauge("l2_node_held_frames", held, sec.heldBroadcasts, { kind: "broadcast" });
+    for (const [k, v] of Object.entries(broadcastHold(sec.counters))) {
+      w.counter(
+        "l2_node_broadcast_hold_total",
+        "broadcasts sent before the first roster, by outcome (held, sent, dropped_age, dropped_overflow)",
+        v,
+        { outcome: k },
+      );
+    }
+    for (const [k, v] of Object.entries(sec.counters)) {
+      w.counter("l2_node_security_total", "security layer counters by name", v, { name: k });
+    }
+  }
+  for (const dir of ["egress", "ingress"] as const) {
+    for (const [k, v] of Object.entries(n.mat[dir])) {
+      w.counter("l2_node_mat_frames_total", "MAT verdicts", v ?? 0, { dir, verdict: k });
+    }
+  }
+}

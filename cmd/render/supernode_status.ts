@@ -1,0 +1,201 @@
+/**
+ * `l2 supernode`'s /status JSON and /metrics text, rendered from one
+ * `SupernodeSnapshot` (`SupernodeEngine.snapshot`, cmd/supernode.ts): the
+ * one place that names the fields and metric families a supernode shows.
+ * Reads only the snapshot; keeps no state.
+ *
+ * @module
+ */
+import { formatHostPort } from "../kit/config.ts";
+import type { MetricsWriter } from "../kit/metrics.ts";
+import type { SupernodeSnapshot } from "../supernode.ts";
+import type { HandshakeGuardStatus } from "../../core/vpn/secure_supernode.ts";
+import { formatIp } from "../../core/addr.ts";
+
+/** HS_INITs dropped before any public-key work, by reason (all reasons, zero included). */
+function handshakeDrops(c: Record<string, number>): Record<string, number> {
+  return {
+    bad_mac1: c.hs_failed_bad_mac1 ?? 0,
+    replay_ephemeral: c.hs_replay_ephemeral ?? 0,
+    under_load: c.hs_under_load ?? 0,
+    rate_limited: c.drop_rate_limited ?? 0,
+  };
+}
+
+/** The handshake guards for /status: tables with their sizes, drops by reason. */
+function handshakeGuards(
+  h: HandshakeGuardStatus,
+  c: Record<string, number>,
+): Record<string, unknown> {
+  return {
+    under_load: h.underLoad,
+    sources: h.sources,
+    init_timestamps: h.initTimestamps,
+    recent_inits: h.recentInits,
+    unconfirmed_sessions: h.unconfirmed,
+    cookie_replies: c.cookie_replies ?? 0,
+    cookie_replies_limited: c.cookie_replies_limited ?? 0,
+    replays_refused: (c.hs_replay_timestamp ?? 0) + (c.hs_replay_ephemeral ?? 0),
+    drops: handshakeDrops(c),
+  };
+}
+
+/** The security layer's part of /status. */
+function securityStatus(sn: SupernodeSnapshot): Record<string, unknown> {
+  const sec = sn.security;
+  if (!sec) return { encryption: "none" };
+  const st = sec.status;
+  const refused: Record<string, number> = {};
+  for (const [k, v] of Object.entries(st.counters)) {
+    if (k.startsWith("hs_refused_")) refused[k.slice(11)] = v;
+    else if (k.startsWith("hs_failed_")) refused[k.slice(10)] = v;
+  }
+  return {
+    encryption: sec.cipher,
+    aead: sec.aead,
+    mode: sec.mode,
+    members: st.members,
+    bindings: st.bindings,
+    sessions: st.sessions,
+    refusals: refused,
+    handshakes: handshakeGuards(st.handshakes, st.counters),
+    session_list: sec.sessions.map((x) => ({
+      network: x.network,
+      node: x.peer,
+      key: x.key,
+      key_age_s: Math.round(x.ageMs / 1000),
+      confirmed: x.confirmed,
+      endpoint: x.endpoint,
+      tx_packets: x.txPackets,
+      rx_packets: x.rxPackets,
+    })),
+    counters: st.counters,
+  };
+}
+
+/**
+ * The /status document of a supernode.
+ *
+ * @example
+ * ```ts
+ * // api: { status: () => supernodeStatus(engine.snapshot(clock())) }
+ * ```
+ */
+export function supernodeStatus(sn: SupernodeSnapshot): Record<string, unknown> {
+  const s = sn.core;
+  const c = s.counters;
+  const now = sn.now;
+  return {
+    security: securityStatus(sn),
+    supernode_id: s.supernodeId,
+    boot_id: s.bootId,
+    listen: formatHostPort({ host: formatIp(sn.local.ip), port: sn.local.port }),
+    nodes: s.networks.flatMap((n) =>
+      n.nodes.map((e) => ({
+        id: e.node,
+        network: n.network,
+        endpoint: e.endpoint,
+        locals: e.locals,
+        last_seen_s: Math.max(0, Math.round((now - e.lastSeen) / 100) / 10),
+        registered_s: Math.max(0, Math.round((now - e.registeredAt) / 1000)),
+        rx_packets: e.rxPackets,
+        relayed_frames: e.relayedFrames,
+      }))
+    ),
+    networks: s.networks.map((n) => ({
+      network: n.network,
+      nodes: n.nodes.length,
+      identities: n.identities,
+    })),
+    relayed_frames: c.relayed_frames ?? 0,
+    relayed_bytes: c.relayed_bytes ?? 0,
+    broadcast_frames: c.broadcast_frames ?? 0,
+    counters: { ...c, ...sn.socket },
+  };
+}
+
+/**
+ * The /metrics families of a supernode.
+ *
+ * @example
+ * ```ts
+ * // api: { metrics: (w) => supernodeMetrics(w, engine.snapshot(clock())) }
+ * ```
+ */
+export function supernodeMetrics(w: MetricsWriter, sn: SupernodeSnapshot): void {
+  const s = sn.core;
+  const c = s.counters;
+  for (const n of s.networks) {
+    w.gauge("l2_supernode_nodes", "registered nodes", n.nodes.length, { network: n.network });
+  }
+  w.counter("l2_supernode_relayed_frames_total", "unicast frames relayed", c.relayed_frames ?? 0);
+  w.counter("l2_supernode_relayed_bytes_total", "bytes of relayed frames", c.relayed_bytes ?? 0);
+  w.counter(
+    "l2_supernode_broadcast_frames_total",
+    "broadcast/multicast frames fanned out",
+    c.broadcast_frames ?? 0,
+  );
+  for (const [k, v] of Object.entries(c)) {
+    if (k === "relayed_frames" || k === "relayed_bytes" || k === "broadcast_frames") continue;
+    w.counter("l2_supernode_events_total", "supernode counters by name", v, { name: k });
+  }
+  for (const [k, v] of Object.entries(sn.socket)) {
+    w.counter("l2_supernode_socket_total", "UDP socket counters by name", v, { name: k });
+  }
+  const sec = sn.security;
+  if (sec) {
+    const st = sec.status;
+    w.gauge("l2_supernode_members", "public keys in the member list", st.members);
+    const hs = st.handshakes;
+    w.gauge(
+      "l2_supernode_under_load",
+      "1 while HS_INITs need a valid mac2 (a handshake budget ran out within 1 s)",
+      hs.underLoad ? 1 : 0,
+    );
+    w.gauge("l2_supernode_handshake_sources", "addresses with handshake budgets", hs.sources);
+    w.gauge(
+      "l2_supernode_init_timestamps",
+      "keys whose newest HS_INIT timestamp is kept (replay check)",
+      hs.initTimestamps,
+    );
+    w.gauge(
+      "l2_supernode_unconfirmed_sessions",
+      "sessions no packet came under yet",
+      hs.unconfirmed,
+    );
+    for (const [reason, v] of Object.entries(handshakeDrops(st.counters))) {
+      w.counter(
+        "l2_supernode_handshake_drops_total",
+        "HS_INITs dropped before any work, by reason",
+        v,
+        { reason },
+      );
+    }
+    w.counter(
+      "l2_supernode_cookie_replies_total",
+      "COOKIE_REPLYs sent (under load, or a source over its budget)",
+      st.counters.cookie_replies ?? 0,
+    );
+    w.gauge("l2_supernode_sessions", "live encrypted sessions", st.sessions);
+    w.gauge("l2_supernode_bindings", "node ids bound to public keys", st.bindings);
+    for (const [k, v] of Object.entries(st.counters)) {
+      if (k.startsWith("hs_refused_")) {
+        w.counter("l2_supernode_refusals_total", "handshakes refused, by reason", v, {
+          reason: k.slice(11),
+        });
+      } else if (k.startsWith("hs_failed_")) {
+        w.counter(
+          "l2_supernode_handshake_failures_total",
+          "handshakes that failed, by reason",
+          v,
+          {
+            reason: k.slice(10),
+          },
+        );
+      }
+      w.counter("l2_supernode_security_total", "security layer counters by name", v, {
+        name: k,
+      });
+    }
+  }
+}
