@@ -4,12 +4,12 @@
  *
  * The daemon wires the kit (config, logs, /status, /metrics, signals), one
  * UDP socket (dual-stack when bound to `::`; UDP GRO on receive and GSO on
- * send, see cmd/vpn_io.ts), the event loop (ffi/loop.ts),
- * the security layer (`SecureSupernode`, core/vpn/secure_supernode.ts:
- * handshakes, member checks, sessions; docs/security.md) and
- * `SupernodeCore` (core/vpn/supernode.ts) sealing with its sealer. Every
- * datagram passes the security layer first; what it does not consume goes
- * to the core.
+ * send, see cmd/vpn_io.ts), the event loop (ffi/loop.ts) and the sans-IO
+ * `SupernodeEngine` (core/vpn/supernode_engine.ts: the security layer,
+ * `SecureSupernode`, handshakes, member checks, sessions, docs/security.md,
+ * in front of `SupernodeCore`, core/vpn/supernode.ts, which seals with its
+ * sealer), joined to the socket and the log by `SupernodeIo`
+ * (cmd/supernode_io.ts).
  *
  * Keys: the supernode's X25519 key file (`key`, default
  * `<state_dir>/supernode.key`, created on first start); its public key is
@@ -22,7 +22,7 @@
  *
  * SIGTERM sends GOING_AWAY to every registered node before exit.
  *
- * /status and /metrics: `SupernodeEngine.snapshot(now)` (plain data),
+ * /status and /metrics: `SupernodeIo.snapshot(now)` (plain data),
  * rendered by cmd/render/supernode_status.ts.
  *
  * @module
@@ -49,26 +49,23 @@ import {
 } from "./kit/cli.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
-import { type SocketCounters, VpnSocket } from "./vpn_io.ts";
+import { VpnSocket } from "./vpn_io.ts";
+import { SupernodeIo } from "./supernode_io.ts";
 import { supernodeMetrics, supernodeStatus } from "./render/supernode_status.ts";
 import { ensureStateDir, readStateFile, writeStateFile } from "./vpn_state.ts";
-import { SupernodeCore, type SupernodeEvent, type SupernodeStatus } from "../core/vpn/supernode.ts";
-import { NullSealer } from "../core/vpn/sealer.ts";
-import { type MemberMode, Members } from "../core/vpn/members.ts";
+import { Members } from "../core/vpn/members.ts";
 import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
-import type { SessionInfo } from "../core/vpn/session_keys.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
 import { toBase64 } from "./keygen.ts";
 import {
   aeadImplementation,
   CIPHER,
   loadOrCreateKey,
-  logSupernodeSecurity,
   memberList,
   networkSecret,
   toMembers,
 } from "./vpn_security.ts";
-import { type Endpoint, parseIp } from "../core/addr.ts";
+import { parseIp } from "../core/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { sha256 } from "../ffi/crypto.ts";
 import { IoLoop } from "../ffi/loop.ts";
@@ -161,169 +158,7 @@ export function loadSupernode(args: SupernodeArgs) {
 
 type SnConfig = Infer<typeof supernodeFields>;
 
-/** Uniform random numbers in [0, 1) from the system CSPRNG (for the cores). */
-export function cryptoRandom(): number {
-  const w = new Uint32Array(1);
-  crypto.getRandomValues(w);
-  return w[0] / 0x1_0000_0000;
-}
-
-/** A supernode's state for /status and /metrics (`SupernodeEngine.snapshot`): plain data. */
-export interface SupernodeSnapshot {
-  /** When it was taken (ages and "under load" are relative to it). */
-  now: number;
-  core: SupernodeStatus;
-  /** The UDP socket's local address. */
-  local: Endpoint;
-  socket: SocketCounters;
-  /** Null without the security layer (in-memory protocol tests). */
-  security: {
-    cipher: string;
-    aead: string;
-    mode: MemberMode;
-    status: SecureSupernodeStatus;
-    sessions: SessionInfo[];
-  } | null;
-}
-
-/** `SecureSupernode.status()`. */
-export type SecureSupernodeStatus = ReturnType<SecureSupernode["status"]>;
-
-/**
- * `SupernodeCore` behind the security layer, joined to a UDP socket, without
- * owning the event loop. Without `security` (in-memory tests of the
- * protocol only) the core runs with `NullSealer`: no encryption.
- */
-export class SupernodeEngine {
-  readonly core: SupernodeCore;
-  readonly sock: VpnSocket;
-  readonly security: SecureSupernode | null;
-  readonly #log: TopicLogger;
-
-  constructor(
-    o: { socket: VpnSocket; supernodeId: number; log: TopicLogger; security?: SecureSupernode },
-  ) {
-    this.sock = o.socket;
-    this.#log = o.log;
-    const sec = o.security ?? null;
-    this.security = sec;
-    this.core = new SupernodeCore({
-      sealer: sec ? sec.sealer : new NullSealer(),
-      random: cryptoRandom,
-      supernodeId: o.supernodeId,
-      ...(sec ? { mayHold: (n, id, key) => sec.members.mayHold(n, id, key) } : {}),
-    });
-    if (sec) {
-      const core = this.core;
-      sec.registered = (network) => core.nodeIds(network);
-    }
-  }
-
-  /** Handles one batch from the socket; returns how many datagrams (0: drained). */
-  onReadable(now: number): number {
-    const core = this.core;
-    const sec = this.security;
-    const n = sec
-      ? this.sock.receive((from, bytes) => {
-        if (sec.receive(from, bytes, now) === "core") core.receive(from, bytes, now);
-      })
-      : this.sock.receive((from, bytes) => core.receive(from, bytes, now));
-    if (n > 0) this.#drain();
-    return n;
-  }
-
-  /** Runs due timers. */
-  poll(now: number): void {
-    this.security?.poll(now);
-    this.core.poll(now);
-    this.#drain();
-  }
-
-  /** When `poll` next has work. */
-  nextDeadline(): number {
-    return Math.min(this.core.nextDeadline(), this.security?.nextDeadline() ?? Infinity);
-  }
-
-  /** SIGTERM: GOING_AWAY to every node. */
-  stop(now: number): void {
-    this.core.shutdown(now);
-    this.#drain();
-  }
-
-  #drain(): void {
-    const sec = this.security;
-    if (sec) {
-      this.sock.send(sec.takeOutgoing());
-      for (const ev of sec.takeEvents()) logSupernodeSecurity(this.#log, ev);
-    }
-    this.sock.send(this.core.takeOutgoing());
-    for (const ev of this.core.takeEvents()) this.#event(ev);
-  }
-
-  #event(ev: SupernodeEvent): void {
-    const log = this.#log;
-    switch (ev.type) {
-      case "registered":
-        log.info(
-          `node ${ev.node} registered from ${ev.endpoint}${ev.moved ? " (moved)" : ""}`,
-          { network: ev.network, auto: ev.auto },
-        );
-        break;
-      case "refused":
-        log.limited(`refused:${ev.endpoint}`, "warn", `refused ${ev.endpoint}: ${ev.text}`, {
-          network: ev.network,
-          requested: ev.requested,
-          reason: ev.reason,
-        });
-        break;
-      case "deregistered":
-        log.info(`node ${ev.node} deregistered`, { network: ev.network, endpoint: ev.endpoint });
-        break;
-      case "expired":
-        log.info(`node ${ev.node} expired (silent)`, {
-          network: ev.network,
-          endpoint: ev.endpoint,
-        });
-        break;
-      case "introduced":
-        log.debug(`introduced nodes ${ev.a} and ${ev.b}`, { network: ev.network });
-        break;
-      case "network_created":
-        log.info(`network ${ev.network} created`);
-        break;
-      case "network_removed":
-        log.info(`network ${ev.network} removed (empty)`);
-        break;
-      case "going_away":
-        log.info(`told ${ev.nodes} node(s) the supernode is going away`);
-        break;
-    }
-  }
-
-  /**
-   * What /status and /metrics show (cmd/render/supernode_status.ts renders
-   * it): plain data copied out of the core, the security layer and the
-   * socket at `now`.
-   */
-  snapshot(now: number): SupernodeSnapshot {
-    const sec = this.security;
-    return {
-      now,
-      core: this.core.status(),
-      local: this.sock.transport.local,
-      socket: { ...this.sock.counters },
-      security: sec
-        ? {
-          cipher: CIPHER,
-          aead: aeadImplementation(),
-          mode: sec.members.mode,
-          status: sec.status(now),
-          sessions: sec.sessionList(now),
-        }
-        : null,
-    };
-  }
-}
+export { cryptoRandom } from "./supernode_io.ts";
 
 /** The network secret of a supernode config; open mode requires one. */
 function snSecret(c: SnConfig): Uint8Array | null {
@@ -410,7 +245,7 @@ function startSupernode(
     udpGso: true,
   });
   if (!udp.gro) log.info("UDP GRO not available: receiving one datagram per message");
-  const engine = new SupernodeEngine({
+  const engine = new SupernodeIo({
     socket: new VpnSocket(udp, (h, e, peer) => ctx.contain.packet(h, e, peer)),
     supernodeId: c.id,
     log,

@@ -1,6 +1,6 @@
 /**
  * `l2 supernode`'s /status JSON and /metrics text, rendered from one
- * `SupernodeSnapshot` (`SupernodeEngine.snapshot`, cmd/supernode.ts): the
+ * `SupernodeSnapshot` (`SupernodeIo.snapshot`, cmd/supernode_io.ts): the
  * one place that names the fields and metric families a supernode shows.
  * Reads only the snapshot; keeps no state.
  *
@@ -8,7 +8,7 @@
  */
 import { formatHostPort } from "../kit/config.ts";
 import type { MetricsWriter } from "../kit/metrics.ts";
-import type { SupernodeSnapshot } from "../supernode.ts";
+import type { SupernodeSnapshot } from "../supernode_io.ts";
 import type { HandshakeGuardStatus } from "../../core/vpn/secure_supernode.ts";
 import { formatIp } from "../../core/addr.ts";
 

@@ -24,7 +24,7 @@
  */
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
-import { SupernodeEngine } from "../../cmd/supernode.ts";
+import { SupernodeIo } from "../../cmd/supernode_io.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
 import { nodeStatus } from "../../cmd/render/node_status.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
@@ -66,7 +66,7 @@ function build() {
   const suite = ffiCryptoSuite("aes-256-gcm");
   const snKey = keyOf(0x53);
   const nodeKeys = [keyOf(1), keyOf(2)];
-  const sn = new SupernodeEngine({
+  const sn = new SupernodeIo({
     socket: new VpnSocket(snT),
     supernodeId: 7,
     log: logger.topic("supernode"),

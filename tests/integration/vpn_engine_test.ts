@@ -1,5 +1,5 @@
 /**
- * The VPN daemon engines (`SupernodeEngine` in cmd/supernode.ts,
+ * The VPN daemon engines (`SupernodeIo` in cmd/supernode_io.ts,
  * `NodeEngine` in cmd/vpn_node_engine.ts) and the node state directory
  * (cmd/vpn_state.ts), in memory: a supernode and two nodes on a `MemNet`,
  * TAP twins, a manual clock. No root needed.
@@ -15,7 +15,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemFrameDevice, MemNet, type MemTransport } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
-import { SupernodeEngine } from "../../cmd/supernode.ts";
+import { SupernodeIo } from "../../cmd/supernode_io.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
 import { nodeMetrics, nodeStatus } from "../../cmd/render/node_status.ts";
 import { supernodeMetrics, supernodeStatus } from "../../cmd/render/supernode_status.ts";
@@ -47,7 +47,7 @@ function seeded(seed: number): () => number {
 }
 
 interface Net {
-  sn: SupernodeEngine;
+  sn: SupernodeIo;
   snT: MemTransport;
   nodes: {
     engine: NodeEngine;
@@ -91,7 +91,7 @@ function build(secure = false, frameViews = true): Net {
       }),
     }, 0)
     : undefined;
-  const sn = new SupernodeEngine({
+  const sn = new SupernodeIo({
     socket: new VpnSocket(snT),
     supernodeId: 7,
     log: logger.topic("supernode"),

@@ -14,7 +14,7 @@ import { LasEngine } from "../../core/las/engine.ts";
 import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
 import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
-import { SupernodeEngine } from "../../cmd/supernode.ts";
+import { SupernodeIo } from "../../cmd/supernode_io.ts";
 import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
@@ -244,7 +244,7 @@ Deno.test("contain: a frame from a peer whose way to the TAP throws is dropped a
   const contained: { handler: string; err: unknown; peer: string | null }[] = [];
   const sink = (handler: string, err: unknown, peer: string | null) =>
     contained.push({ handler, err, peer });
-  const sn = new SupernodeEngine({
+  const sn = new SupernodeIo({
     socket: new VpnSocket(net.open("10.0.0.1", 7654)),
     supernodeId: 7,
     log: logger.topic("supernode"),
