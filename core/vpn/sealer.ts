@@ -60,8 +60,9 @@ export interface Sealer {
    * Verifies and opens a packet whose header passed `checkHeader`. `now`
    * (monotonic ms) ages the sessions; `from` is the canonical `ip:port` the
    * datagram came from ("" when there is none, as in tests that drive a
-   * sealer alone): a node's session follows it, and the supernode takes a
-   * REGISTER only from its session's handshake address. Never throws.
+   * sealer alone): a node's session follows it (not to ""), and the
+   * supernode takes a REGISTER only from its session's handshake address
+   * (never from ""). Never throws.
    */
   open(packet: Uint8Array, now: number, from: string): "ok" | OpenReason;
 }

@@ -473,7 +473,7 @@ export class SecureSealer implements Sealer {
     if (isRegister && !this.registerAllowed(s, packet, network, sender)) {
       return this.reject("wrong_sender", "rx_register_wrong_identity");
     }
-    if (isRegister && from !== "" && from !== s.endpoint) {
+    if (isRegister && from !== s.endpoint) {
       // A REGISTER binds the node's registration to an address: only the
       // address that did the handshake (it received HS_RESP there) may be it.
       return this.reject("wrong_sender", "rx_register_wrong_address");

@@ -133,12 +133,13 @@ Deno.test("sealer context: the supernode takes a REGISTER only from its session'
     if (!r.ok) throw new Error(r.reason);
     return r.packet;
   };
-  const [r1, r2, r3, r4] = [register(1), register(2), register(3), register(4)];
+  const [r1, r2, r3, r4, r5] = [1, 2, 3, 4, 5].map(register);
   assertEquals(sn.open(r1, 10, E2), "wrong_sender"); // not the handshake's address
   assertEquals(sn.open(r2, 20, E1), "ok");
   assertEquals(sn.open(r3, 30, E2), "wrong_sender"); // E1 of the call before does not carry over
+  assertEquals(sn.open(r5, 35, ""), "wrong_sender"); // no source is no address either
   assertEquals(sn.open(r4, 2500, E1), "no_session"); // the right address, but too late
-  assertEquals(sn.counters.get("rx_register_wrong_address"), 2);
+  assertEquals(sn.counters.get("rx_register_wrong_address"), 3);
   assertEquals(sn.knownEndpoint(E1, 40), true);
   assertEquals(sn.knownEndpoint(E1, 2500), false);
   assertEquals(sn.knownEndpoint(E2, 40), false);
