@@ -32,7 +32,9 @@
  *
  * A lost connection or session is retried after 1 s, doubling to 30 s, and
  * reset once a session has stayed up. Frames read from the device while no
- * session is up are dropped and counted (`tx_no_session`). One datagram or
+ * session is up are dropped and counted (`tx_no_session`); datagrams from
+ * another address than the LAS's (any port: a LAS may answer over UDP from
+ * another port) are dropped before parsing and counted (`rx_other`). One datagram or
  * frame whose handling throws is dropped and counted (`handler_errors`) and
  * handed to the `contain` hook; the rest of the batch goes on.
  *
@@ -54,7 +56,7 @@ import { writeDataHeader } from "../l2tp/data_header.ts";
 import type { Transport } from "../l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
 import type { SessionInfo } from "../l2tp/session.ts";
-import { type Endpoint, formatEndpoint, formatIp, type Ip16 } from "../addr.ts";
+import { type Endpoint, formatEndpoint, formatIp, type Ip16, ipEquals } from "../addr.ts";
 
 /**
  * Received datagrams, as a batch: the part of a socket's receive ring the
@@ -168,7 +170,7 @@ export interface XconnectCounters {
   tx_errors: number;
   /** Frames from the LAS the device did not take. */
   rx_device_errors: number;
-  /** Truncated datagrams, and ones that are neither our data nor control. */
+  /** Truncated datagrams, ones not from the LAS's address, and ones neither our data nor control. */
   rx_other: number;
   /** Datagrams and frames whose handling threw: dropped, contained. */
   handler_errors: number;
@@ -318,12 +320,24 @@ export class XconnectEngine {
 
   /**
    * Handles one datagram from `src` (`srcPort`: its UDP port, 0 over IP)
-   * at `now`: a frame of our session goes to the device, a control message
+   * at `now`: one from another address than the LAS's is dropped and
+   * counted (`rx_other`, logged rate-limited); a frame of our session goes to the device, a control message
    * to the endpoint (its answers are queued and go at `endBatch`). `bytes`
    * is not kept past the call. Throws what handling it threw: the caller
    * drops that datagram and contains the error.
    */
-  receive(bytes: Uint8Array, _src: Ip16, _srcPort: number, now: number): void {
+  receive(bytes: Uint8Array, src: Ip16, srcPort: number, now: number): void {
+    // Only the LAS talks to us: anything else (a raw socket sees every IP
+    // protocol 115 packet to the host) could otherwise put frames on the
+    // device by guessing a session id, or reach the control connection.
+    if (!ipEquals(src, this.#o.las.ip)) {
+      this.counters.rx_other++;
+      const from = sourceText(this.#o.kind, src, srcPort);
+      this.#o.log.limited("not_las", "warn", `datagram from ${from} dropped: not the LAS`, {
+        peer: from,
+      });
+      return;
+    }
     const c = this.ep.classifyData(bytes, this.#lasName);
     if (c.kind === "frame") {
       this.counters.rx_frames++;

@@ -80,7 +80,7 @@ function setUp(sequencing: boolean) {
   run(20);
   assert(take().control.some((f) => f.messageType === 12), "ICCN");
   assertEquals(eng.state, "up");
-  return { dev, take, run, eng, now: () => now };
+  return { net, las, dev, take, run, eng, now: () => now };
 }
 
 function frame(len: number): Uint8Array {
@@ -170,4 +170,29 @@ Deno.test("xconnect engine: receive takes one datagram with its source; hostile 
   const after = eng.snapshot(now() + 2000).counters;
   assert(after.rx_other > before.rx_other, "data for no session is counted");
   assertEquals(after.handler_errors, 0);
+});
+
+Deno.test("xconnect engine: data and control from an address other than the LAS's are dropped and counted", () => {
+  const { net, las, dev, run, eng, now } = setUp(false);
+  const sid = eng.snapshot(now()).session!.local_session;
+  const stranger = net.open("10.0.0.9", 0, { raw: true });
+  const edge = { ip: ip("10.0.0.2"), port: 0 };
+  // Our session's data header (no cookie was agreed), then a frame: what a forger would send.
+  const pkt = new Uint8Array(4 + 60);
+  new DataView(pkt.buffer).setUint32(0, sid);
+  pkt.set(frame(60), 4);
+  // A control message (T=1, L=1, S=1, version 3) from it is dropped as well, before parsing.
+  const ctl = new Uint8Array(16);
+  ctl.set([0xc8, 0x03, 0, 16]);
+  const before = eng.snapshot(now()).counters.rx_other;
+  stranger.send(pkt, edge);
+  stranger.send(ctl, edge);
+  run(20);
+  assertEquals(dev.takeWritten().length, 0, "the forged frame never reaches the device");
+  assertEquals(eng.snapshot(now()).counters.rx_other, before + 2);
+  assertEquals(eng.state, "up");
+  // The same frame from the LAS goes through.
+  las.t.send(pkt, edge);
+  run(20);
+  assertEquals(dev.takeWritten().length, 1);
 });
