@@ -321,9 +321,9 @@ export class XconnectEngine {
   /**
    * Handles one datagram from `src` (`srcPort`: its UDP port, 0 over IP)
    * at `now`: one from another address than the LAS's is dropped and
-   * counted (`rx_other`, logged rate-limited); a frame of our session goes to the device, a control message
-   * to the endpoint (its answers are queued and go at `endBatch`). `bytes`
-   * is not kept past the call. Throws what handling it threw: the caller
+   * counted (`rx_other`, logged rate-limited); a frame of our session goes
+   * to the device, a control message to the endpoint (its answers are
+   * queued and go at `endBatch`). `bytes` is not kept past the call. Throws what handling it threw: the caller
    * drops that datagram and contains the error.
    */
   receive(bytes: Uint8Array, src: Ip16, srcPort: number, now: number): void {
