@@ -2,7 +2,10 @@
  * `l2 xconnect <las-ip> <vc-id>`: a Linux host as an L2TPv3 edge, doing what
  * Cisco's `xconnect <las-ip> <vc-id> encapsulation l2tpv3` does: one control
  * connection and one Ethernet pseudowire to a LAS, carrying the frames of a
- * TAP device (cmd/xconnect_engine.ts has the protocol side).
+ * TAP device. This file is configuration and wiring: the protocol side is
+ * the sans-IO engine in core/xconnect/engine.ts, driven by the event loop
+ * (ffi/loop.ts) over the socket and the device; /status and /metrics are
+ * rendered from its snapshot in cmd/xconnect_status.ts.
  *
  * Config sections live under `xconnect:`; `--section NAME` picks one (the
  * positional arguments are the LAS and the VC id, as on a Cisco).
@@ -27,7 +30,8 @@ import { apiFields, loadDaemon, restartNeeded, runDaemonCommand } from "./kit/cl
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { EXIT_USAGE } from "./kit/exit.ts";
 import { hash, hostName, random32, routerId } from "./kit/host.ts";
-import { XconnectEngine } from "./xconnect_engine.ts";
+import { XconnectEngine } from "../core/xconnect/engine.ts";
+import { xconnectMetrics, xconnectStatus } from "./xconnect_status.ts";
 import { openRawIp } from "../ffi/raw.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { openTap } from "../ffi/tap.ts";
@@ -191,7 +195,6 @@ function startXconnect(
     transport: sock,
     kind: c.udp ? "udp" : "ip",
     las: { ip: lasIp.value, port: c.udp ? 1701 : 0 },
-    lasName: c.udp ? `${c.las}:1701` : c.las,
     vcId: c.vc,
     device: tap,
     hostName: hostName(),
@@ -220,20 +223,17 @@ function startXconnect(
     transport: c.udp ? "udp" : "ip",
   });
   return Promise.resolve({
-    status: () => {
-      const st = engine.status(clock());
-      if (packet === null) return st;
-      return {
-        ...st,
-        interface: {
+    status: () =>
+      xconnectStatus(
+        engine.snapshot(clock()),
+        packet && {
           name: packet.name,
           mtu: packet.mtu,
           oversize_dropped: packet.oversize,
           offloads_turned_off: packet.offloads,
         },
-      };
-    },
-    metrics: (w) => engine.metrics(w),
+      ),
+    metrics: (w) => xconnectMetrics(w, engine.snapshot(clock())),
     reload: (next) => restartNeeded(c, next, "xconnect"),
     async stop() {
       engine.stop(clock());

@@ -21,7 +21,7 @@ import { inNetns } from "../../ffi/netns.ts";
 import { openRawIp } from "../../ffi/raw.ts";
 import { parseIp } from "../../core/addr.ts";
 import { IoLoop } from "../../ffi/loop.ts";
-import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { XconnectEngine } from "../../core/xconnect/engine.ts";
 import { writeDataHeader } from "../../core/l2tp/data_header.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { random32 } from "../../cmd/kit/host.ts";
@@ -251,7 +251,7 @@ try {
     // The sink drops data for its session (IP protocol 115, session id at offset 20) before
     // routing (nftables, prerouting);
     // control messages (session id 0) still reach its engine.
-    const st = edges[1].eng.status(clock()) as { session: { local_session: number } };
+    const st = edges[1].eng.snapshot(clock()) as { session: { local_session: number } };
     const sid = st.session.local_session >>> 0;
     const hook = "{ type filter hook prerouting priority -300; }";
     await lab.exec(g2, ["nft", "add", "table", "ip", "sink"]);
@@ -271,8 +271,8 @@ try {
       args: ["-O2", "-o", `${fwdDir}/fwd`, `${fwdDir}/fwd.c`],
     }).output();
     if (!cc.success) throw new Error(`cc failed: ${new TextDecoder().decode(cc.stderr)}`);
-    const s0 = edges[0].eng.status(clock()) as { session: { remote_session: number } };
-    const s1 = edges[1].eng.status(clock()) as { session: { local_session: number } };
+    const s0 = edges[0].eng.snapshot(clock()) as { session: { remote_session: number } };
+    const s1 = edges[1].eng.snapshot(clock()) as { session: { local_session: number } };
     await lasd.close(); // the edges notice nothing within the run (HELLO after 60 s)
     const p = lab.spawn(las, [
       `${fwdDir}/fwd`,
@@ -297,7 +297,7 @@ try {
   for (const len of SIZES) {
     const f = frame(B, A, len);
     // The LAS runs with its default config: it assigns no cookie and wants no sublayer.
-    const st0 = edges[0].eng.status(clock()) as { session: { remote_session: number } };
+    const st0 = edges[0].eng.snapshot(clock()) as { session: { remote_session: number } };
     const pkt = new Uint8Array(4 + len);
     writeDataHeader(pkt, 0, "ip", st0.session.remote_session, {
       cookie: new Uint8Array(0),

@@ -11,7 +11,7 @@ import { Logger } from "../../cmd/kit/log.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
 import { LasEngine } from "../../core/las/engine.ts";
-import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { XconnectEngine } from "../../core/xconnect/engine.ts";
 import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
 import { SupernodeIo } from "../../cmd/supernode_io.ts";

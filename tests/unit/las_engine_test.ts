@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { LasEngine, peerPrefix, prefixContains, sourceOf, vcKey } from "../../core/las/engine.ts";
-import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { XconnectEngine } from "../../core/xconnect/engine.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 import { lasMetrics, lasStatus } from "../../cmd/las_status.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";

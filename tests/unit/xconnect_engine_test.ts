@@ -5,11 +5,13 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
-import { XconnectEngine } from "../../cmd/xconnect_engine.ts";
+import { XconnectEngine } from "../../core/xconnect/engine.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { parseIp } from "../../core/addr.ts";
 import type { Fields } from "../../core/l2tp/avp_fields.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
+import { xconnectMetrics, xconnectStatus } from "../../cmd/xconnect_status.ts";
+import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 
 function ip(text: string) {
   const r = parseIp(text);
@@ -78,7 +80,7 @@ function setUp(sequencing: boolean) {
   run(20);
   assert(take().control.some((f) => f.messageType === 12), "ICCN");
   assertEquals(eng.state, "up");
-  return { dev, take, run, eng, now: () => now };
+  return { net, las, dev, take, run, eng, now: () => now };
 }
 
 function frame(len: number): Uint8Array {
@@ -123,4 +125,74 @@ Deno.test("xconnect engine: shutdown retransmits StopCCN to a LAS that does not 
   }
   assert(stops >= 4, `StopCCN sent ${stops} times`);
   assert(settled >= 1500 && settled <= 2100, `gave up after ${settled} ms`);
+});
+
+Deno.test("xconnect engine: /status and /metrics render from the snapshot, in the order they always had", () => {
+  const { dev, run, eng, now } = setUp(false);
+  dev.inject(frame(60));
+  run(20);
+  const snap = eng.snapshot(now() + 4000);
+  assertEquals(snap.las, "10.0.0.1", "named from the LAS's address");
+  assertEquals(snap.session?.remote_session, 0x77);
+  assert((snap.session?.up_s ?? 0) >= 4, "uptime on the engine's clock");
+  const doc = xconnectStatus(snap, null);
+  assertEquals(Object.keys(doc), ["las", "vc", "device", "state", "session", "counters"]);
+  const iface = {
+    name: "eth9",
+    mtu: 1500,
+    oversize_dropped: 3,
+    offloads_turned_off: { gro: true, lro: false },
+  };
+  const withIface = xconnectStatus(snap, iface);
+  assertEquals(Object.keys(withIface).at(-1), "interface");
+  assertEquals(withIface.interface, iface);
+  const w = new MetricsWriter();
+  xconnectMetrics(w, snap);
+  const text = w.render();
+  assert(text.includes("l2_xconnect_up 1\n"), text);
+  assert(text.includes("l2_xconnect_tx_frames_total 1\n"), text);
+  const names = [...text.matchAll(/^l2_xconnect_(\w+)_total /gm)].map((m) => m[1]);
+  assertEquals(names, Object.keys(snap.counters));
+});
+
+Deno.test("xconnect engine: receive takes one datagram with its source; hostile bytes are counted, never thrown", () => {
+  const { eng, now } = setUp(false);
+  const rand = seededRandom(9);
+  const src = ip("10.0.0.1");
+  const before = eng.snapshot(now()).counters;
+  for (let i = 0; i < 2000; i++) {
+    const d = new Uint8Array(1 + Math.floor(rand() * 200));
+    for (let k = 0; k < d.length; k++) d[k] = Math.floor(rand() * 256);
+    if (i % 2 === 0) d.fill(0, 0, 4); // half of them: control messages (session id 0)
+    eng.receive(d, src, 0, now() + i);
+  }
+  eng.endBatch(now() + 2000);
+  const after = eng.snapshot(now() + 2000).counters;
+  assert(after.rx_other > before.rx_other, "data for no session is counted");
+  assertEquals(after.handler_errors, 0);
+});
+
+Deno.test("xconnect engine: data and control from an address other than the LAS's are dropped and counted", () => {
+  const { net, las, dev, run, eng, now } = setUp(false);
+  const sid = eng.snapshot(now()).session!.local_session;
+  const stranger = net.open("10.0.0.9", 0, { raw: true });
+  const edge = { ip: ip("10.0.0.2"), port: 0 };
+  // Our session's data header (no cookie was agreed), then a frame: what a forger would send.
+  const pkt = new Uint8Array(4 + 60);
+  new DataView(pkt.buffer).setUint32(0, sid);
+  pkt.set(frame(60), 4);
+  // A control message (T=1, L=1, S=1, version 3) from it is dropped as well, before parsing.
+  const ctl = new Uint8Array(16);
+  ctl.set([0xc8, 0x03, 0, 16]);
+  const before = eng.snapshot(now()).counters.rx_other;
+  stranger.send(pkt, edge);
+  stranger.send(ctl, edge);
+  run(20);
+  assertEquals(dev.takeWritten().length, 0, "the forged frame never reaches the device");
+  assertEquals(eng.snapshot(now()).counters.rx_other, before + 2);
+  assertEquals(eng.state, "up");
+  // The same frame from the LAS goes through.
+  las.t.send(pkt, edge);
+  run(20);
+  assertEquals(dev.takeWritten().length, 1);
 });
