@@ -5,8 +5,8 @@
  * The daemon wires the kit (config, logs, /status, /metrics, signals), a UDP
  * socket, a TAP device (created with a MAC derived from the node identity,
  * the MTU `tapMtu(1500)` by default, the configured addresses), the event
- * loop and the engine (cmd/vpn_node_engine.ts: `SecureNode` in front of
- * `NodeCore`, + MAT). The node's X25519 key (`key`, default
+ * loop and the engine (core/vpn/node_engine.ts: `SecureNode` in front of
+ * `NodeCore`, + MAT; cmd/node_io.ts joins it to the TAP and the socket). The node's X25519 key (`key`, default
  * `<state_dir>/node.key`, created on first start) is its identity: the
  * public key is what the supernode lists as a member and what keeps an
  * auto id. `supernode_key` (the supernode's public key) is required: the
@@ -51,7 +51,7 @@ import {
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { cryptoRandom, VPN_PORT } from "./supernode.ts";
 import { VpnSocket } from "./vpn_io.ts";
-import { NodeEngine } from "./vpn_node_engine.ts";
+import { NodeIo } from "./node_io.ts";
 import { nodeMetrics, nodeStatus } from "./render/node_status.ts";
 import {
   ensureStateDir,
@@ -421,7 +421,7 @@ async function startNode(
     // The engine writes every frame to the TAP right after each receive batch: no copies.
     frameViews: true,
   });
-  const engine = new NodeEngine({
+  const engine = new NodeIo({
     socket: new VpnSocket(udp, (h, e, peer) => ctx.contain.packet(h, e, peer)),
     device: tap,
     core,

@@ -1,6 +1,6 @@
 /**
  * `l2 node`'s /status JSON and /metrics text, rendered from one
- * `NodeSnapshot` (`NodeEngine.snapshot`, cmd/vpn_node_engine.ts): the one
+ * `NodeSnapshot` (`NodeIo.snapshot`, cmd/node_io.ts): the one
  * place that names the fields and metric families a node shows. Reads only
  * the snapshot; keeps no state.
  *
@@ -8,7 +8,7 @@
  */
 import { formatMac } from "../../core/mac.ts";
 import type { MetricsWriter } from "../kit/metrics.ts";
-import type { NodeSnapshot } from "../vpn_node_engine.ts";
+import type { NodeSnapshot } from "../node_io.ts";
 
 /** The broadcast-hold counters of the security layer, all four even when zero. */
 function broadcastHold(c: Record<string, number>): {

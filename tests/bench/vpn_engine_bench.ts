@@ -1,6 +1,6 @@
 /**
  * The node engine's own cost per frame, without the kernel: a supernode and
- * two `NodeEngine`s (security layer on, AES-256-GCM, direct path between the
+ * two `NodeIo`s (security layer on, AES-256-GCM, direct path between the
  * nodes) on in-memory twins (`MemNet`, `MemFrameDevice`), and one 98-byte
  * ICMP-sized frame carried from node A's TAP to node B's TAP, timing
  * `onDeviceReadable` on A (MAT egress, encode, seal) and `onSocketReadable`
@@ -25,7 +25,7 @@
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { SupernodeIo } from "../../cmd/supernode_io.ts";
-import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
+import { NodeIo } from "../../cmd/node_io.ts";
 import { nodeStatus } from "../../cmd/render/node_status.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
@@ -97,7 +97,7 @@ function build() {
       random: seeded(i + 10),
       ipVersion: 4,
     });
-    const engine = new NodeEngine({
+    const engine = new NodeIo({
       socket: new VpnSocket(t),
       device: tap,
       core,

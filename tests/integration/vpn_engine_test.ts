@@ -1,6 +1,6 @@
 /**
  * The VPN daemon engines (`SupernodeIo` in cmd/supernode_io.ts,
- * `NodeEngine` in cmd/vpn_node_engine.ts) and the node state directory
+ * `NodeIo` in cmd/node_io.ts) and the node state directory
  * (cmd/vpn_state.ts), in memory: a supernode and two nodes on a `MemNet`,
  * TAP twins, a manual clock. No root needed.
  *
@@ -16,7 +16,7 @@ import { MemFrameDevice, MemNet, type MemTransport } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { SupernodeIo } from "../../cmd/supernode_io.ts";
-import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
+import { NodeIo } from "../../cmd/node_io.ts";
 import { nodeMetrics, nodeStatus } from "../../cmd/render/node_status.ts";
 import { supernodeMetrics, supernodeStatus } from "../../cmd/render/supernode_status.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
@@ -50,7 +50,7 @@ interface Net {
   sn: SupernodeIo;
   snT: MemTransport;
   nodes: {
-    engine: NodeEngine;
+    engine: NodeIo;
     tap: MemFrameDevice;
     core: NodeCore;
     leaves: LeafTable;
@@ -121,7 +121,7 @@ function build(secure = false, frameViews = true): Net {
       frameViews,
     });
     const leaves = new LeafTable();
-    const engine = new NodeEngine({
+    const engine = new NodeIo({
       socket: new VpnSocket(t),
       device: tap,
       core,

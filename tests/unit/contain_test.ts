@@ -15,7 +15,7 @@ import { XconnectEngine } from "../../core/xconnect/engine.ts";
 import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
 import { SupernodeIo } from "../../cmd/supernode_io.ts";
-import { NodeEngine } from "../../cmd/vpn_node_engine.ts";
+import { NodeIo } from "../../cmd/node_io.ts";
 import { VpnSocket } from "../../cmd/vpn_io.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
@@ -268,7 +268,7 @@ Deno.test("contain: a frame from a peer whose way to the TAP throws is dropped a
       ipVersion: 4,
       frameViews: true,
     });
-    const engine = new NodeEngine({
+    const engine = new NodeIo({
       socket: new VpnSocket(net.open(`10.0.0.${i + 11}`, 0), sink),
       device: tap,
       core,

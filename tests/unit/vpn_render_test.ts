@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { nodeMetrics, nodeStatus } from "../../cmd/render/node_status.ts";
 import { supernodeMetrics, supernodeStatus } from "../../cmd/render/supernode_status.ts";
-import type { NodeSnapshot } from "../../cmd/vpn_node_engine.ts";
+import type { NodeSnapshot } from "../../cmd/node_io.ts";
 import type { SupernodeSnapshot } from "../../cmd/supernode_io.ts";
 import type { SocketCounters } from "../../cmd/vpn_io.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
