@@ -89,7 +89,7 @@ Deno.test("node engine: registration builds MAT; A's host reaches B's device wit
   const sn = new SupernodeEngine({ supernodeId: 3, random: prng(1) });
   const nodes = [node(0), node(1)];
   const events: NodeEngineEvent[][] = [[], []];
-  let now = 1000;
+  const now = 1000;
   sn.poll(now);
   for (const n of nodes) n.start(now, WALL + now);
   pump(sn, nodes, now, events);
