@@ -40,6 +40,22 @@
  * and printable (`peer_text.ts`); a message that cannot be encoded is
  * dropped and counted, never thrown.
  *
+ * One connection never stops the others: `poll` and `closeConnection` run
+ * each connection inside its own try/catch. An error one connection throws
+ * (a bug some packet left behind) is counted (`connection_errors`),
+ * reported through the config's `contain` hook (the daemon's containment,
+ * cmd/kit/contain.ts, which logs it rate-limited with the peer), and the
+ * loop goes on with the next connection, so every other connection still
+ * retransmits and sends HELLO on time. A connection that has thrown
+ * `MAX_CONNECTION_FAILURES` (3) times is closed with StopCCN (result 2,
+ * general error), its sessions torn down and reported, counted
+ * (`connections_failed_closed`) and said once in its connection-down
+ * reason; if it throws again after that (or while closing), it is dropped
+ * without a word (`connections_failed_dropped`): its sessions are released,
+ * session-down and connection-down are emitted, and its CCID is freed.
+ * Without a `contain` hook (tests), the remaining connections are still
+ * served, then the first error is rethrown.
+ *
  * Not done: tie breaking. Peers are opaque strings (IPv4 or IPv6 alike).
  *
  * @module
@@ -67,6 +83,12 @@ import {
  * retransmissions) within about 2 s, instead of a back-off from 1 s to 8 s.
  */
 export const SHUTDOWN_RTO_MS = 300;
+
+/**
+ * Errors one control connection may throw (timers, close) before it is
+ * closed with StopCCN; one more after that and it is dropped outright.
+ */
+export const MAX_CONNECTION_FAILURES = 3;
 
 /** Result of `classifyData`. */
 export type DataClass =
@@ -119,6 +141,8 @@ export class L2tpEndpoint {
   private readonly ccids: IdAllocator;
   private outgoing: { peer: string; bytes: Uint8Array }[] = [];
   private events: L2tpEvent[] = [];
+  /** Errors thrown per connection (our CCID), over its life. Bounded like `byLocal`. */
+  private readonly failures = new Map<number, number>();
 
   constructor(config: EndpointConfig) {
     this.config = resolveConfig(config);
@@ -187,6 +211,8 @@ export class L2tpEndpoint {
   }
 
   private forget(c: ControlConnection): void {
+    if (this.byLocal.get(c.localCcid) !== c) return;
+    this.failures.delete(c.localCcid);
     this.byLocal.delete(c.localCcid);
     const key = `${c.peer}|${c.remoteCcid}`;
     if (this.byPeerKey.get(key) === c) this.byPeerKey.delete(key);
@@ -452,8 +478,9 @@ export class L2tpEndpoint {
   ): boolean {
     const c = this.byLocal.get(localCcid);
     if (!c) return false;
-    c.stop(result, undefined, why, now, { local: true, ...(rtoMs !== undefined ? { rtoMs } : {}) });
-    if (c.finished) this.forget(c);
+    const opts = { local: true, ...(rtoMs !== undefined ? { rtoMs } : {}) };
+    const err = this.guarded(c, "l2tp-close", now, () => c.stop(result, undefined, why, now, opts));
+    if (err.length && !this.config.contain) throw err[0];
     return true;
   }
 
@@ -475,12 +502,90 @@ export class L2tpEndpoint {
     return true;
   }
 
-  /** Runs every timer due at `now`. */
+  /**
+   * Runs every timer due at `now`, each connection contained on its own
+   * (see the module doc): one that throws does not stop the others.
+   */
   poll(now: number): void {
+    const errors: unknown[] = [];
     for (const c of [...this.byLocal.values()]) {
-      c.poll(now);
-      if (c.finished) this.forget(c);
+      errors.push(...this.guarded(c, "l2tp-timer", now, () => c.poll(now)));
     }
+    if (errors.length && !this.config.contain) throw errors[0];
+  }
+
+  /**
+   * Runs `fn` on connection `c`; an error it throws is counted, reported
+   * and returned, and the connection pays for it (closed with StopCCN at
+   * `MAX_CONNECTION_FAILURES`, dropped past it). Forgets `c` once finished.
+   */
+  private guarded(c: ControlConnection, handler: string, now: number, fn: () => void): unknown[] {
+    const errors: unknown[] = [];
+    try {
+      fn();
+    } catch (e) {
+      errors.push(e);
+      this.count("connection_errors");
+      this.config.contain?.(handler, e, c.peer);
+      const n = (this.failures.get(c.localCcid) ?? 0) + 1;
+      this.failures.set(c.localCcid, n);
+      if (n === MAX_CONNECTION_FAILURES && c.state !== "closing") {
+        this.count("connections_failed_closed");
+        try {
+          c.stop(
+            StopCcnResult.GeneralError,
+            undefined,
+            `internal error: this connection failed ${n} times (an l2 bug); closed`,
+            now,
+          );
+        } catch (e2) {
+          errors.push(e2);
+          this.count("connection_errors");
+          this.config.contain?.(handler, e2, c.peer);
+          this.drop(c);
+        }
+      } else if (n >= MAX_CONNECTION_FAILURES) {
+        this.drop(c);
+      }
+    }
+    if (c.finished) this.forget(c);
+    return errors;
+  }
+
+  /**
+   * Drops a connection that keeps failing without another word to its peer:
+   * releases its sessions (session-down each), says connection-down, forgets it.
+   */
+  private drop(c: ControlConnection): void {
+    if (this.byLocal.get(c.localCcid) !== c) return;
+    this.count("connections_failed_dropped");
+    const reason = "internal error: the connection kept failing (an l2 bug); dropped";
+    for (const s of [...this.sessionsById.values()]) {
+      if (s.localCcid !== c.localCcid) continue;
+      this.sessionsById.delete(s.localSessionId);
+      this.sessionIds.release(s.localSessionId);
+      this.emit({
+        type: "session-down",
+        peer: s.peer,
+        localCcid: s.localCcid,
+        localSessionId: s.localSessionId,
+        remoteSessionId: s.remoteSessionId,
+        vcIdText: printableId(s.vcId),
+        reason,
+      });
+    }
+    if (c.state !== "closing") {
+      this.emit({
+        type: "connection-down",
+        peer: c.peer,
+        localCcid: c.localCcid,
+        remoteCcid: c.remoteCcid,
+        reason,
+        normal: false,
+      });
+    }
+    c.finished = true;
+    this.forget(c);
   }
 
   /** When `poll` next has work; `Infinity` when idle. */

@@ -103,6 +103,14 @@ export interface EndpointConfig {
   hash?: HashFn;
   /** Digest we send and the only one we accept. Default "md5". */
   digestAlgorithm?: DigestAlgorithm;
+  /**
+   * Where an error thrown by one control connection's timers or close is
+   * reported once contained (the daemon's `Containment.packet`,
+   * cmd/kit/contain.ts, through its engine). `handler`: "l2tp-timer" or
+   * "l2tp-close"; `peer`: the connection's peer. Without it the endpoint
+   * still serves the other connections, then rethrows the first error.
+   */
+  contain?: (handler: string, err: unknown, peer: string | null) => void;
 }
 
 /** `EndpointConfig` with every default filled in. */
@@ -110,10 +118,19 @@ export type ResolvedConfig =
   & Required<
     Omit<
       EndpointConfig,
-      "sessionPolicy" | "sessionIds" | "reliable" | "secret" | "hash" | "sourceOf"
+      | "sessionPolicy"
+      | "sessionIds"
+      | "reliable"
+      | "secret"
+      | "hash"
+      | "sourceOf"
+      | "contain"
     >
   >
-  & Pick<EndpointConfig, "sessionPolicy" | "sessionIds" | "secret" | "hash" | "sourceOf">
+  & Pick<
+    EndpointConfig,
+    "sessionPolicy" | "sessionIds" | "secret" | "hash" | "sourceOf" | "contain"
+  >
   & { reliable: Partial<ReliableConfig> };
 
 /** Fills in defaults. Throws `TypeError` for a secret without a hash function. */

@@ -372,6 +372,11 @@ export class LasEngine {
       maxPendingPerSource: o.maxPendingPerPeer ?? 4,
       maxConnectionsPerSource: o.maxConnectionsPerPeer ?? 8,
       sourceOf: sourceOf,
+      // One connection whose timers or close throw is contained by the endpoint
+      // (core/l2tp/endpoint.ts) and reported here, like a datagram's error.
+      ...(o.contain
+        ? { contain: (h: string, e: unknown, p: string | null) => this.#contained(h, e, p) }
+        : {}),
     };
     this.ipEp = o.ip ? new L2tpEndpoint({ transport: "ip", ...common }) : null;
     this.udpEp = o.udp ? new L2tpEndpoint({ transport: "udp", ...common }) : null;

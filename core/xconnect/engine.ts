@@ -255,6 +255,11 @@ export class XconnectEngine {
       helloIntervalMs: o.helloIntervalMs,
       acceptConnections: false,
       maxConnections: 4,
+      // One connection whose timers or close throw is contained by the endpoint
+      // (core/l2tp/endpoint.ts) and reported here, like a datagram's error.
+      ...(o.contain
+        ? { contain: (h: string, e: unknown, p: string | null) => this.#contained(h, e, p) }
+        : {}),
       ...(o.auth
         ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
         : {}),

@@ -911,3 +911,71 @@ Deno.test("ICRP echoes the peer's Interface MTU (Cisco 9,14 and IETF 91) so an M
   ep.receive(CISCO, peer.icrq(8), 0);
   assertEquals(only(ep, "ICRP").f.interfaceMtu, undefined);
 });
+
+/** Fault injection: makes the connection with our CCID `ccid` throw whenever its timers run. */
+function breakTimers(ep: L2tpEndpoint, ccid: number): void {
+  const conns = (ep as unknown as { byLocal: Map<number, { poll(now: number): void }> }).byLocal;
+  const c = conns.get(ccid);
+  assert(c, `no connection ${ccid}`);
+  c.poll = () => {
+    throw new RangeError("injected timer fault");
+  };
+}
+
+Deno.test("one connection whose timers throw does not starve the others: HELLO on time, then it is closed", () => {
+  const reported: [string, string, string | null][] = [];
+  const ep = las({
+    contain: (h, e, p) => reported.push([h, (e as Error).message, p]),
+  });
+  const peers = ["192.0.2.11", "192.0.2.12", "192.0.2.13"].map((a, i) =>
+    established(ep, new Peer(a, 0x100 + i)).peer
+  );
+  const ccids = ep.connections().map((c) => c.localCcid);
+  assertEquals(ccids.length, 3);
+  breakTimers(ep, ccids[0]); // the first one the loop visits
+  // HELLO interval (60 s) without a word from any peer: the two good ones say HELLO.
+  ep.poll(60_000);
+  const hellos = sent(ep).filter((s) => s.type === "HELLO").map((s) => s.peer).sort();
+  assertEquals(hellos, [peers[1].addr, peers[2].addr]);
+  assertEquals(reported, [["l2tp-timer", "injected timer fault", peers[0].addr]]);
+  assertEquals(ep.counters.connection_errors, 1);
+  // Two more failures: closed with StopCCN (general error), said once in connection-down.
+  ep.poll(60_001);
+  assertEquals(sent(ep), []);
+  ep.poll(60_002);
+  const stop = only(ep, "StopCCN");
+  assertEquals([stop.peer, stop.f.resultCode?.result], [peers[0].addr, 2]);
+  const downs = ep.takeEvents().filter((e) => e.type === "connection-down");
+  assertEquals(downs.length, 1);
+  assertStringIncludes((downs[0] as { reason: string }).reason, "internal error");
+  assertEquals(ep.counters.connections_failed_closed, 1);
+  // It fails again while closing: dropped outright, its CCID forgotten; the others stay up.
+  ep.poll(60_003);
+  assertEquals(ep.counters.connections_failed_dropped, 1);
+  assertEquals(ep.connections().map((c) => c.localCcid), ccids.slice(1));
+  assertEquals(ep.connections().map((c) => c.state), ["established", "established"]);
+  assertEquals(reported.length, 4);
+  ep.poll(120_000);
+  assertEquals(sent(ep).filter((s) => s.type === "HELLO").length, 2);
+  assertEquals(ep.counters.connection_errors, 4);
+});
+
+Deno.test("without a contain hook the other connections are served first, then the error is thrown", () => {
+  const edge = new L2tpEndpoint({ transport: "udp", hostName: "e", routerId: 1, random32: rng(5) });
+  const a = edge.connect("192.0.2.21:1701", 0);
+  const b = edge.connect("192.0.2.22:1701", 0);
+  assert(a.ok && b.ok);
+  sent(edge);
+  breakTimers(edge, a.localCcid);
+  let thrown: unknown = null;
+  try {
+    edge.poll(1000);
+  } catch (e) {
+    thrown = e;
+  }
+  assert(thrown instanceof RangeError);
+  // The SCCRQ to the second peer was retransmitted on time all the same.
+  const out = sent(edge);
+  assertEquals(out.map((s) => [s.peer, s.type]), [["192.0.2.22:1701", "SCCRQ"]]);
+  assertEquals(edge.counters.tx_retransmit, 1);
+});
