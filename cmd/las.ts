@@ -301,7 +301,7 @@ function startLas(
     watch: sockets.map((s) => ({
       fd: s.fd,
       name: s === ip ? "ip" : "udp",
-      onReadable: (now: number) => engine.onReadable(s, now),
+      onReadable: (now: number) => engine.onSocketReadable(s, now),
       close: () => s.close(),
       batch: s.rx.capacity,
     })),

@@ -263,7 +263,7 @@ function startSupernode(
     watch: [{
       fd: udp.fd,
       name: "udp",
-      onReadable: (now) => engine.onReadable(now),
+      onReadable: (now) => engine.onSocketReadable(now),
       close: () => udp.close(),
     }],
     nextDeadline: () => Math.min(engine.nextDeadline(), saveAt),

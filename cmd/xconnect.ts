@@ -210,7 +210,7 @@ function startXconnect(
       {
         fd: sock.fd,
         name: c.udp ? "udp" : "ip",
-        onReadable: (now) => engine.onTransportReadable(now),
+        onReadable: (now) => engine.onSocketReadable(now),
         close: () => sock.close(),
       },
       {
