@@ -63,7 +63,7 @@ export interface RunnerParts {
  * @example
  * ```ts ignore
  * const runner = new Runner(ctx, {
- *   watch: [{ fd: udp.fd, name: "udp", onReadable: (now) => io.onReadable(now), close: () => udp.close() }],
+ *   watch: [{ fd: udp.fd, name: "udp", onReadable: (now) => io.onSocketReadable(now), close: () => udp.close() }],
  *   nextDeadline: () => engine.nextDeadline(),
  *   poll: (now) => engine.poll(now),
  * });
