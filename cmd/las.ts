@@ -5,7 +5,7 @@
  *
  * The daemon wires the kit (config, logs, /status, /metrics, signals), a raw
  * IP protocol 115 socket (and UDP 1701 with `udp: true`), the event loop
- * (ffi/loop.ts) and the engine (core/las/engine.ts). SIGTERM sends StopCCN
+ * (the kit's runner, kit/runner.ts) and the engine (core/las/engine.ts). SIGTERM sends StopCCN
  * to every peer, retransmitted until acknowledged (at most about 2 s), then
  * exits. Packets leave with DF clear unless `df: true`; `allow:` limits the
  * peers, and the start log says which peers it accepts. SIGHUP applies the log section; other changes
@@ -48,7 +48,7 @@ import type { SwitchOptions } from "../core/switch.ts";
 import { openRawIp } from "../ffi/raw.ts";
 import { sourceFor } from "../ffi/route.ts";
 import { openUdp } from "../ffi/udp.ts";
-import { IoLoop } from "../ffi/loop.ts";
+import { Runner } from "./kit/runner.ts";
 import type { DatagramSocket } from "../ffi/dgram.ts";
 
 const pps = (what: string) =>
@@ -296,19 +296,22 @@ function startLas(
     log,
     contain: (h, e, peer) => ctx.contain.packet(h, e, peer),
   });
-  const clock = () => performance.now();
-  const loop = new IoLoop({
-    wait: "inline",
-    clock,
+  const runner = new Runner(ctx, {
+    // With the receive batch size, a short batch ends the socket's turn: no empty recvmmsg per wakeup.
+    watch: sockets.map((s) => ({
+      fd: s.fd,
+      name: s === ip ? "ip" : "udp",
+      onReadable: (now: number) => engine.onSocketReadable(s, now),
+      close: () => s.close(),
+      batch: s.rx.capacity,
+    })),
     nextDeadline: () => engine.nextDeadline(),
-    onDeadline: (now) => engine.poll(now),
-    onError: ctx.contain.loopHook({ [ip.fd]: "ip", ...(udp ? { [udp.fd]: "udp" } : {}) }),
+    poll: (now) => engine.poll(now),
+    // SIGTERM: StopCCN to every peer, retransmitted until acknowledged or given up on.
+    stop: (now) => engine.stop(now),
+    stopped: (now) => engine.stopped(now),
   });
-  // With the receive batch size, a short batch ends the socket's turn: no empty recvmmsg per wakeup.
-  for (const s of sockets) {
-    loop.add(s.fd, (now) => engine.onReadable(s, now), () => s.close(), s.rx.capacity);
-  }
-  const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
+  const clock = runner.clock;
   log.info(
     `listening for L2TPv3 on IP protocol 115${udp ? " and UDP 1701" : ""}` +
       (listenV4.length ? ` at ${listenV4.join(", ")}` : " on every address"),
@@ -322,12 +325,7 @@ function startLas(
     reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {
       clearInterval(frag);
-      engine.stop(clock());
-      loop.wake(); // the StopCCN's retransmission deadline is new
-      // The loop keeps running: it retransmits the StopCCNs and reads their acknowledgements.
-      while (!engine.stopped(clock())) await new Promise((r) => setTimeout(r, 20));
-      await loop.close();
-      await running;
+      await runner.stop();
     },
   });
 }

@@ -92,7 +92,7 @@ import {
 import { openUdp } from "../ffi/udp.ts";
 import { openTap, type TapDevice } from "../ffi/tap.ts";
 import { E, OsError } from "../ffi/libc.ts";
-import { IoLoop } from "../ffi/loop.ts";
+import { Runner } from "./kit/runner.ts";
 
 /**
  * Supernode handshake retry and answer timeout (SecureNode's default is 5 s;
@@ -436,21 +436,31 @@ async function startNode(
     security: { layer: security, publicKey: identity },
     offload: tap.vnetHdrLen > 0,
   });
-  const clock = () => performance.now();
-  const loop = new IoLoop({
-    wait: "inline",
-    clock,
-    nextDeadline: () => engine.nextDeadline(),
-    onDeadline: (now) => engine.poll(now),
-    onError: ctx.contain.loopHook({ [udp.fd]: "udp", [tap.fd]: "tap" }),
-  });
   const t = tap;
-  // With their batch sizes: a short batch means drained, no empty read to learn it.
-  loop.add(udp.fd, (now) => engine.onSocketReadable(now), () => udp.close(), udp.rx.capacity);
-  loop.add(t.fd, (now) => engine.onDeviceReadable(now), () => t.close(), t.rx.capacity);
-  engine.start(clock());
-  loop.wake();
-  const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
+  const runner = new Runner(ctx, {
+    // With their batch sizes: a short batch means drained, no empty read to learn it.
+    watch: [
+      {
+        fd: udp.fd,
+        name: "udp",
+        onReadable: (now) => engine.onSocketReadable(now),
+        close: () => udp.close(),
+        batch: udp.rx.capacity,
+      },
+      {
+        fd: t.fd,
+        name: "tap",
+        onReadable: (now) => engine.onDeviceReadable(now),
+        close: () => t.close(),
+        batch: t.rx.capacity,
+      },
+    ],
+    nextDeadline: () => engine.nextDeadline(),
+    poll: (now) => engine.poll(now),
+    start: (now) => engine.start(now),
+    stop: (now) => engine.stop(now),
+  });
+  const clock = runner.clock;
   log.info(`node on ${t.name} (MTU ${t.mtu}) towards supernode ${supernode}`, {
     port: udp.local.port,
     id: String(c.id),
@@ -471,11 +481,7 @@ async function startNode(
       else log.info(`re-read ${p.loaded} peer key pin(s) from ${dir}/${PINS_FILE}`);
       return restartNeeded(c, next, "node");
     },
-    async stop() {
-      engine.stop(clock());
-      await loop.close();
-      await running;
-    },
+    stop: () => runner.stop(),
   };
 }
 

@@ -4,7 +4,7 @@
  *
  * The daemon wires the kit (config, logs, /status, /metrics, signals), one
  * UDP socket (dual-stack when bound to `::`; UDP GRO on receive and GSO on
- * send, see cmd/vpn_io.ts), the event loop (ffi/loop.ts) and the sans-IO
+ * send, see cmd/vpn_io.ts), the event loop (kit/runner.ts) and the sans-IO
  * `SupernodeEngine` (core/vpn/supernode_engine.ts: the security layer,
  * `SecureSupernode`, handshakes, member checks, sessions, docs/security.md,
  * in front of `SupernodeCore`, core/vpn/supernode.ts, which seals with its
@@ -68,7 +68,7 @@ import {
 import { parseIp } from "../core/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { sha256 } from "../ffi/crypto.ts";
-import { IoLoop } from "../ffi/loop.ts";
+import { Runner } from "./kit/runner.ts";
 
 /** Default UDP port of the VPN. */
 export const VPN_PORT = 7654;
@@ -251,7 +251,6 @@ function startSupernode(
     log,
     security,
   });
-  const clock = () => performance.now();
   let saveAt = t0 + 60_000;
   const save = (now: number) => {
     try {
@@ -260,22 +259,28 @@ function startSupernode(
       log.limited("save", "error", `cannot save the id bindings: ${(e as Error).message}`);
     }
   };
-  const loop = new IoLoop({
-    wait: "inline",
-    clock,
+  const runner = new Runner(ctx, {
+    watch: [{
+      fd: udp.fd,
+      name: "udp",
+      onReadable: (now) => engine.onSocketReadable(now),
+      close: () => udp.close(),
+    }],
     nextDeadline: () => Math.min(engine.nextDeadline(), saveAt),
-    onDeadline: (now) => {
+    poll: (now) => {
       engine.poll(now);
       if (now >= saveAt) {
         save(now);
         saveAt = now + 60_000;
       }
     },
-    onError: ctx.contain.loopHook({ [udp.fd]: "udp" }),
+    start: (now) => engine.poll(now),
+    stop: (now) => {
+      engine.stop(now);
+      save(now);
+    },
   });
-  loop.add(udp.fd, (now) => engine.onReadable(now), () => udp.close());
-  engine.poll(clock());
-  const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
+  const clock = runner.clock;
   log.info(`supernode ${c.id} listening on UDP ${formatHostPort(c.listen)}`, {
     port: udp.local.port,
     encryption: CIPHER,
@@ -310,7 +315,7 @@ function startSupernode(
       }
       nextPsk?.fill(0);
       engine.poll(clock()); // sends the REVOKE notices now
-      loop.wake();
+      runner.wake();
       const changed = (Object.keys(next) as (keyof SnConfig)[]).filter((k) =>
         !live.has(k) && JSON.stringify(next[k]) !== JSON.stringify(c[k])
       );
@@ -318,13 +323,7 @@ function startSupernode(
       c = { ...c, members: next.members, secret: next.secret, secret_file: next.secret_file };
       return out.length ? out : ["no supernode settings changed"];
     },
-    async stop() {
-      const now = clock();
-      engine.stop(now);
-      save(now);
-      await loop.close();
-      await running;
-    },
+    stop: () => runner.stop(),
   });
 }
 

@@ -68,7 +68,7 @@ export class SupernodeIo {
   }
 
   /** Handles one batch from the socket; returns how many datagrams (0: drained). */
-  onReadable(now: number): number {
+  onSocketReadable(now: number): number {
     const engine = this.engine;
     const n = this.sock.receive((from, bytes) => engine.receive(from, bytes, now));
     if (n > 0) this.#drain();

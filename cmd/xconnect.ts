@@ -4,7 +4,7 @@
  * connection and one Ethernet pseudowire to a LAS, carrying the frames of a
  * TAP device. This file is configuration and wiring: the protocol side is
  * the sans-IO engine in core/xconnect/engine.ts, driven by the event loop
- * (ffi/loop.ts) over the socket and the device; /status and /metrics are
+ * (the kit's runner, kit/runner.ts) over the socket and the device; /status and /metrics are
  * rendered from its snapshot in cmd/xconnect_status.ts.
  *
  * Config sections live under `xconnect:`; `--section NAME` picks one (the
@@ -37,7 +37,7 @@ import { openUdp } from "../ffi/udp.ts";
 import { openTap } from "../ffi/tap.ts";
 import { openPacket, type PacketDevice } from "../ffi/packet.ts";
 import type { FrameDevice } from "../ffi/types.ts";
-import { IoLoop } from "../ffi/loop.ts";
+import { Runner } from "./kit/runner.ts";
 import { parseIp } from "../core/addr.ts";
 import type { DatagramSocket } from "../ffi/dgram.ts";
 
@@ -205,19 +205,29 @@ function startXconnect(
     log,
     contain: (h, e, peer) => ctx.contain.packet(h, e, peer),
   });
-  const clock = () => performance.now();
-  const loop = new IoLoop({
-    wait: "inline",
-    clock,
+  const runner = new Runner(ctx, {
+    watch: [
+      {
+        fd: sock.fd,
+        name: c.udp ? "udp" : "ip",
+        onReadable: (now) => engine.onSocketReadable(now),
+        close: () => sock.close(),
+      },
+      {
+        fd: tap.fd,
+        name: "tap",
+        onReadable: (now) => engine.onDeviceReadable(now),
+        close: () => tap.close(),
+      },
+    ],
     nextDeadline: () => engine.nextDeadline(),
-    onDeadline: (now) => engine.poll(now),
-    onError: ctx.contain.loopHook({ [sock.fd]: c.udp ? "udp" : "ip", [tap.fd]: "tap" }),
+    poll: (now) => engine.poll(now),
+    start: (now) => engine.start(now),
+    // SIGTERM: StopCCN, retransmitted until acknowledged or given up on.
+    stop: (now) => engine.stop(now),
+    stopped: (now) => engine.stopped(now),
   });
-  loop.add(sock.fd, (now) => engine.onTransportReadable(now), () => sock.close());
-  loop.add(tap.fd, (now) => engine.onDeviceReadable(now), () => tap.close());
-  engine.start(clock());
-  loop.wake();
-  const running = loop.run().catch((e) => ctx.fatal(`event loop failed: ${(e as Error).message}`));
+  const clock = runner.clock;
   const what = c.interface ? `interface ${tap.name}, promiscuous` : tap.name;
   log.info(`edge for VC ${c.vc} on ${what} (MTU ${mtu}) towards ${c.las}`, {
     transport: c.udp ? "udp" : "ip",
@@ -235,14 +245,7 @@ function startXconnect(
       ),
     metrics: (w) => xconnectMetrics(w, engine.snapshot(clock())),
     reload: (next) => restartNeeded(c, next, "xconnect"),
-    async stop() {
-      engine.stop(clock());
-      loop.wake(); // the StopCCN's retransmission deadline is new
-      // The loop keeps running: it retransmits the StopCCN and reads its acknowledgement.
-      while (!engine.stopped(clock())) await new Promise((r) => setTimeout(r, 20));
-      await loop.close();
-      await running;
-    },
+    stop: () => runner.stop(),
   });
 }
 

@@ -11,7 +11,7 @@
  *                                 takeOutgoing / takeEvents
  * ```
  *
- * The engine is driven by `onReadable(t, now)` for each readable transport
+ * The engine is driven by `onSocketReadable(t, now)` for each readable transport
  * (which hands each datagram, with its source and `now`, to `receive`, then
  * calls `endBatch`), `poll(now)` at `nextDeadline()`, and `stop(now)` at
  * shutdown (StopCCN to every peer, retransmitted until acknowledged: run
@@ -440,7 +440,7 @@ export class LasEngine {
    * contained (kit/contain.ts), the rest of the batch goes on; then
    * `endBatch`.
    */
-  onReadable(t: LasTransport, now: number): number {
+  onSocketReadable(t: LasTransport, now: number): number {
     const kind: Transport = t === this.#o.udp ? "udp" : "ip";
     const n = t.recv();
     if (n === 0) return 0;
@@ -825,7 +825,7 @@ export class LasEngine {
 
   /**
    * Sends StopCCN on every control connection (SIGTERM), retransmitted every
-   * `SHUTDOWN_RTO_MS` until acknowledged; keep calling `onReadable` and
+   * `SHUTDOWN_RTO_MS` until acknowledged; keep calling `onSocketReadable` and
    * `poll` until `stopped(now)`.
    */
   stop(now: number): void {

@@ -20,7 +20,7 @@
  *  device.read() --> deviceFrame --> data header + frame --> transport.queue ... flush
  * ```
  *
- * The engine is driven by `onTransportReadable(now)` (which hands each
+ * The engine is driven by `onSocketReadable(now)` (which hands each
  * datagram, with its source and `now`, to `receive`, then calls
  * `endBatch`), `onDeviceReadable(now)` (each frame to `deviceFrame`, then
  * one flush), `poll(now)` at `nextDeadline()`, and `stop(now)` at shutdown;
@@ -302,7 +302,7 @@ export class XconnectEngine {
    * datagram goes to `receive` on its own: one that throws is dropped and
    * contained, the rest of the batch goes on; then `endBatch`.
    */
-  onTransportReadable(now: number): number {
+  onSocketReadable(now: number): number {
     const t = this.#o.transport;
     const n = t.recv();
     if (n === 0) return 0;

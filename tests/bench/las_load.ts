@@ -230,7 +230,7 @@ try {
       onDeadline: (now) => edges.forEach((e) => e.eng.poll(now)),
     });
     for (const e of edges) {
-      l.add(e.sock.fd, () => e.eng.onTransportReadable(clock()), () => e.sock.close());
+      l.add(e.sock.fd, () => e.eng.onSocketReadable(clock()), () => e.sock.close());
     }
     for (const e of edges) e.eng.start(clock());
     stop = () => l.close();

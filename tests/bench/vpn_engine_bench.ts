@@ -110,7 +110,7 @@ function build() {
   });
   const pump = (now: number) => {
     for (let round = 0; round < 100; round++) {
-      let moved = sn.onReadable(now);
+      let moved = sn.onSocketReadable(now);
       for (const n of nodes) {
         moved += n.engine.onSocketReadable(now) + n.engine.onDeviceReadable(now);
       }

@@ -135,7 +135,7 @@ function build(secure = false, frameViews = true): Net {
   });
   const pump = (now: number) => {
     for (let round = 0; round < 100; round++) {
-      let moved = sn.onReadable(now);
+      let moved = sn.onSocketReadable(now);
       for (const n of nodes) {
         moved += n.engine.onSocketReadable(now) + n.engine.onDeviceReadable(now);
       }
@@ -380,7 +380,7 @@ Deno.test("vpn engine: the cached nextDeadline is the fresh one after every entr
     /** Every engine entry point a daemon calls, one at a time, checking after each. */
     const pump = () => {
       for (let round = 0; round < 100; round++) {
-        let moved = n.sn.onReadable(now);
+        let moved = n.sn.onSocketReadable(now);
         for (const x of n.nodes) {
           moved += x.engine.onSocketReadable(now);
           check("onSocketReadable");

@@ -164,9 +164,9 @@ function lasLab(o: { poisonVc?: string; poisonPeer?: string }) {
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      while (las.onReadable(lt, now) > 0) { /* drain */ }
+      while (las.onSocketReadable(lt, now) > 0) { /* drain */ }
       for (const e of edges) {
-        while (e.eng.onTransportReadable(now) > 0) { /* drain */ }
+        while (e.eng.onSocketReadable(now) > 0) { /* drain */ }
         while (e.eng.onDeviceReadable(now) > 0) { /* drain */ }
         e.eng.poll(now);
       }
@@ -207,7 +207,7 @@ Deno.test("contain: a datagram that throws in the LAS's batch is dropped alone, 
   });
   for (let i = 0; i < 3; i++) a.dev.inject(frame(0xb2, 0xa1));
   while (a.eng.onDeviceReadable(l.now()) > 0) { /* into the LAS's queue */ }
-  assertEquals(l.las.onReadable(l.lt, l.now()), 7, "one batch of 7 datagrams");
+  assertEquals(l.las.onSocketReadable(l.lt, l.now()), 7, "one batch of 7 datagrams");
   l.run(20);
   assertEquals(b.dev.takeWritten().length, 6, "all six of A's frames reached B");
   assertEquals(l.contained.length, 1);
@@ -280,7 +280,7 @@ Deno.test("contain: a frame from a peer whose way to the TAP throws is dropped a
   });
   const pump = (now: number) => {
     for (let round = 0; round < 100; round++) {
-      let moved = sn.onReadable(now);
+      let moved = sn.onSocketReadable(now);
       for (const n of nodes) {
         moved += n.engine.onSocketReadable(now) + n.engine.onDeviceReadable(now);
       }

@@ -93,9 +93,9 @@ function lab(
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      while (las.onReadable(lt, now) > 0) { /* drain */ }
+      while (las.onSocketReadable(lt, now) > 0) { /* drain */ }
       for (const e of edges) {
-        while (e.eng.onTransportReadable(now) > 0) { /* drain */ }
+        while (e.eng.onSocketReadable(now) > 0) { /* drain */ }
         while (e.eng.onDeviceReadable(now) > 0) { /* drain */ }
         e.eng.poll(now);
       }

@@ -47,7 +47,7 @@ function setUp(sequencing: boolean) {
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      while (eng.onTransportReadable(now) > 0) { /* drain */ }
+      while (eng.onSocketReadable(now) > 0) { /* drain */ }
       while (eng.onDeviceReadable(now) > 0) { /* drain */ }
       if (eng.nextDeadline() <= now) eng.poll(now);
     }
