@@ -18,7 +18,8 @@
  * - a user's home: `~/...`, `$HOME`, `${HOME}`, `env.get("HOME")`, `homedir()`; // check-paths: allow
  * - a relative path that climbs out of the repository: more `../` than the
  *   file is deep (a doc in docs/ may link `../README.md`, a file at the top
- *   may not say `../x`), and `../shared` anywhere. // check-paths: allow
+ *   may not say `../x`), and the shared folder beside a clone (`..` then
+ *   `/shared`) anywhere.
  *
  * What it does not take for a path: URLs (`https://host/x`), CIDR prefixes
  * (`10.0.0.0/24`, `fe80::/64`), `a/b` inside a word, comments (`//`, `/*`).
