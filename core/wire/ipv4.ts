@@ -185,6 +185,10 @@ export class Ipv4Packet {
   get dst(): number {
     return u32(this.buf, this.off + IPV4.DST);
   }
+  /** True when the destination is a multicast address (224.0.0.0/4, RFC 5771). */
+  get dstIsMulticast(): boolean {
+    return this.buf[this.off + IPV4.DST] >>> 4 === 0xe;
+  }
   /** Absolute offset of the source address (for pseudo-headers). */
   get srcOffset(): number {
     return this.off + IPV4.SRC;

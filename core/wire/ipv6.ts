@@ -219,6 +219,15 @@ export class Ipv6Packet {
   get dstOffset(): number {
     return this.off + IPV6.DST;
   }
+  /** True when the destination is a multicast address (ff00::/8, RFC 4291 section 2.7). */
+  get dstIsMulticast(): boolean {
+    return this.buf[this.off + IPV6.DST] === 0xff;
+  }
+  /** True when the source is link-local unicast (fe80::/10, RFC 4291 section 2.5.6). */
+  get srcIsLinkLocal(): boolean {
+    return this.buf[this.off + IPV6.SRC] === 0xfe &&
+      (this.buf[this.off + IPV6.SRC + 1] & 0xc0) === 0x80;
+  }
   /** Bytes from the upper-layer header to the end of the payload. */
   get upperLength(): number {
     return this.off + this.len - this.upperOffset;

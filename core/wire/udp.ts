@@ -8,6 +8,11 @@
  * section 8.1; RFC 6935 zero-checksum tunnels are not special-cased). A
  * computed 0 is transmitted as 0xffff.
  *
+ * `checkHeader()` is the door for code that needs only the ports of a
+ * datagram that may not be whole: the 8-byte header fits and the Length
+ * field is not judged (the first fragment of a fragmented datagram; the
+ * filter guards, `core/filter.ts`, read its ports).
+ *
  * Not done here: UDP-Lite, jumbograms, port semantics.
  *
  * @module
@@ -51,7 +56,7 @@ export interface UdpRepr {
 export class UdpDatagram {
   buf: Uint8Array = EMPTY;
   off = 0;
-  /** The Length field. */
+  /** The Length field after `check()`; the bytes given after `checkHeader()`. */
   len = 0;
 
   /** The one door for untrusted bytes. */
@@ -64,6 +69,20 @@ export class UdpDatagram {
     this.buf = buf;
     this.off = off;
     this.len = l;
+    return "ok";
+  }
+
+  /**
+   * The door for code that reads only the ports: the 8-byte header fits
+   * `len`; the Length field is not judged and `len` is the bytes given.
+   */
+  checkHeader(buf: Uint8Array, off = 0, len = buf.length - off): UdpReason {
+    this.buf = EMPTY;
+    this.off = this.len = 0;
+    if (off < 0 || off + len > buf.length || len < UDP.HEADER_LEN) return "udp-truncated";
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
     return "ok";
   }
 
