@@ -17,7 +17,9 @@
  *   constant of 32 or more;
  * - scratch memory indexes (`M[k]`) are below 16 (`BPF_MEMWORDS`), and no
  *   path reads a word before a store to it;
- * - jumps only go forward (offsets are unsigned) and land inside the program;
+ * - jumps only go forward (offsets are unsigned) and land inside the program
+ *   (a `ja` whose k is negative as a signed number, which is how libpcap's
+ *   `protochain` loops back, is reported as `bpf-backward-jump`);
  * - the last instruction is a `ret`.
  *
  * One rule is ours: an absolute load at a Linux ancillary offset
@@ -30,8 +32,10 @@
  * of the frame stops the program with 0 (drop), as the kernel and libpcap's
  * `bpf_filter` do, and so does a division by an X of 0. Shifts by X of 32 or
  * more give 0 (libpcap's rule). `len` is the frame's length. The result is
- * the `ret` value capped at the frame's length (the kernel trims a packet
- * the same way): 0 drops, anything else accepts.
+ * the `ret` value, as libpcap's `bpf_filter` returns it: 0 drops, anything
+ * else accepts that many bytes (a caller that honours a snap length trims
+ * the frame to it when shorter, as the kernel does; libpcap's programs
+ * return the snap length, 262144, for "whole frame").
  *
  * The verified program is compiled once into typed arrays (a dense internal
  * opcode, absolute jump targets, the constants); `run` allocates nothing.
@@ -122,6 +126,7 @@ export type BpfReason =
   | "bpf-bad-mem-index"
   | "bpf-mem-read-before-write"
   | "bpf-jump-out-of-range"
+  | "bpf-backward-jump"
   | "bpf-last-not-ret"
   | "bpf-ancillary-load";
 
@@ -253,7 +258,7 @@ const isU = (v: number, max: number) => Number.isInteger(v) && v >= 0 && v <= ma
  * ]);
  * const arp = new Uint8Array(42);
  * arp[12] = 0x08, arp[13] = 0x06;
- * if (v.ok) v.value.run(arp); // 42: accepted, whole frame
+ * if (v.ok) v.value.run(arp); // 65535: accepted
  * verifyBpf([]); // { ok: false, reason: "bpf-empty", pc: 0 }
  * ```
  */
@@ -296,6 +301,8 @@ export function verifyBpf(insns: readonly BpfInsn[]): BpfVerdict {
         if (k >= SKF_LL_OFF) return bad("bpf-ancillary-load", pc);
         break;
       case Op.JA:
+        // libpcap writes a backward jump (its `protochain` loop) as a negative k.
+        if (k >= 0x8000_0000) return bad("bpf-backward-jump", pc);
         if (k >= n - pc - 1) return bad("bpf-jump-out-of-range", pc);
         jt[pc] = jf[pc] = pc + 1 + k;
         break;
@@ -402,7 +409,7 @@ export class BpfProgram {
 
   /**
    * Runs the program over `frame` (an Ethernet frame, no FCS). Returns the
-   * accepted length: the `ret` value capped at `frame.length`; 0 drops.
+   * program's `ret` value, an unsigned 32-bit accepted length: 0 drops.
    * Never throws; allocates nothing.
    */
   run(frame: Uint8Array): number {
@@ -569,9 +576,9 @@ export class BpfProgram {
           pc = (a & x) !== 0 ? jt[pc] : jf[pc];
           continue;
         case Op.RET_K:
-          return k < len ? k : len;
+          return k;
         case Op.RET_A:
-          return a < len ? a : len;
+          return a;
         case Op.TAX:
           x = a;
           break;
