@@ -271,3 +271,61 @@ Deno.test("mac: MAT supernode and node ids read without allocating objects", () 
     assertEquals([matSupernodeOf(mac), matNodeOf(mac)], [sn, node], mac.toString(16));
   }
 });
+
+Deno.test("udp: checkHeader binds when the 8-byte header fits, whatever the Length field says", () => {
+  // [what, bytes, check(), checkHeader()]
+  const cases: [string, number[], string, string][] = [
+    ["whole", [0, 67, 0, 68, 0, 10, 0, 0, 1, 2], "ok", "ok"],
+    [
+      "Length past the bytes (a first fragment)",
+      [0, 67, 0, 68, 1, 0, 0, 0],
+      "udp-bad-length",
+      "ok",
+    ],
+    ["Length below 8", [0, 67, 0, 68, 0, 4, 0, 0], "udp-bad-length", "ok"],
+    ["7 bytes", [0, 67, 0, 68, 0, 8, 0], "udp-truncated", "udp-truncated"],
+  ];
+  const u = new UdpDatagram();
+  for (const [what, bytes, check, header] of cases) {
+    const b = new Uint8Array(bytes);
+    assertEquals(u.check(b), check, `${what}: check`);
+    assertEquals(u.checkHeader(b), header, `${what}: checkHeader`);
+    if (header === "ok") {
+      assertEquals([u.srcPort, u.dstPort, u.len], [67, 68, b.length], what);
+    } else assertEquals(u.len, 0, `${what}: unbound`);
+  }
+});
+
+Deno.test("ip: multicast destination and link-local source getters", () => {
+  const p4 = new Ipv4Packet();
+  const b4 = new Uint8Array(20);
+  b4.set([0x45, 0, 0, 20]);
+  for (
+    const [dst, multicast] of [[[224, 0, 0, 251], true], [[239, 255, 255, 250], true], [[
+      240,
+      0,
+      0,
+      1,
+    ], false], [[223, 255, 255, 255], false]] as const
+  ) {
+    b4.set(dst, 16);
+    assertEquals(p4.check(b4), "ok");
+    assertEquals(p4.dstIsMulticast, multicast, dst.join("."));
+  }
+  const p6 = new Ipv6Packet();
+  const b6 = new Uint8Array(40);
+  b6[0] = 0x60;
+  b6[6] = 59;
+  const cases: [number[], boolean, number[], boolean][] = [
+    [[0xfe, 0x80], true, [0xff, 0x02], true],
+    [[0xfe, 0xbf], true, [0xff, 0x0e], true],
+    [[0xfe, 0xc0], false, [0xfe, 0x80], false],
+    [[0xfd, 0x00], false, [0x20, 0x01], false],
+  ];
+  for (const [src, ll, dst, mc] of cases) {
+    b6.set(src, 8);
+    b6.set(dst, 24);
+    assertEquals(p6.check(b6), "ok");
+    assertEquals([p6.srcIsLinkLocal, p6.dstIsMulticast], [ll, mc], `${src} ${dst}`);
+  }
+});
