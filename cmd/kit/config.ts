@@ -32,6 +32,8 @@ import {
 } from "yaml";
 import { formatMac, isGroup, type MacKey, parseMac } from "../../core/mac.ts";
 import { parseIp, parsePort, parsePrefix, splitHostPort } from "../../core/addr.ts";
+import { type BpfProgram, type BpfReason, verifyBpf } from "../../core/bpf.ts";
+import { compileFilter, PcapError } from "../../ffi/pcap.ts";
 
 /** A configuration or command-line value that cannot be used; exit code 2. */
 export class ConfigError extends Error {
@@ -344,6 +346,63 @@ export function ifname(o: Opt<string>): Field<string> {
       fail(w, "expected an interface name of 1..15 characters without '/', ':' or spaces", x);
     }
     return x;
+  });
+}
+
+/** A filter expression and the verified program libpcap compiled from it. */
+export interface FilterExpression {
+  /** The expression as written. */
+  expression: string;
+  /** The classic BPF program, verified (`core/bpf.ts`), ready to run. */
+  program: BpfProgram;
+}
+
+const VERIFIER_WORDS: Record<BpfReason, string> = {
+  "bpf-empty": "it is empty",
+  "bpf-too-long": "it has more than 4096 instructions",
+  "bpf-bad-field": "an instruction field is out of range",
+  "bpf-bad-opcode": "it uses an unknown instruction",
+  "bpf-div-by-zero": "it divides by a constant 0",
+  "bpf-shift-too-far": "it shifts by 32 or more",
+  "bpf-bad-mem-index": "it addresses scratch memory beyond M[15]",
+  "bpf-mem-read-before-write": "it reads scratch memory before writing it",
+  "bpf-jump-out-of-range": "it jumps past its end",
+  "bpf-backward-jump": "it jumps backwards (a loop, as `protochain` makes)",
+  "bpf-last-not-ret": "its last instruction is not a return",
+  "bpf-ancillary-load": "it reads Linux socket metadata, which frames here do not have",
+};
+
+/**
+ * A filter expression in tcpdump's language (pcap-filter(7)), compiled by
+ * libpcap (`ffi/pcap.ts`, link type Ethernet) and checked by the BPF
+ * verifier (`core/bpf.ts`) when the configuration is loaded. A bad
+ * expression is a config error at the value's file:line:col with libpcap's
+ * own message. Host and port names in the expression are resolved by
+ * libpcap at load time.
+ */
+export function filterExpression(o: Opt<FilterExpression>): Field<FilterExpression> {
+  return field("filter expression (tcpdump syntax)", o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string" || x.trim() === "") {
+      fail(w, "expected a filter expression in tcpdump syntax, as a string", x);
+    }
+    let insns;
+    try {
+      insns = compileFilter(x);
+    } catch (e) {
+      if (!(e instanceof PcapError)) throw e;
+      if (e.kind === "load") fail(w, `cannot compile filter: ${e.message}`);
+      fail(w, `cannot compile filter ${JSON.stringify(x)}: ${e.pcapMessage}`);
+    }
+    const r = verifyBpf(insns);
+    if (!r.ok) {
+      fail(
+        w,
+        `cannot use filter ${JSON.stringify(x)}: the BPF verifier refuses libpcap's program: ` +
+          `${VERIFIER_WORDS[r.reason]} (instruction ${r.pc})`,
+      );
+    }
+    return { expression: x, program: r.value };
   });
 }
 
