@@ -10,9 +10,10 @@
  *   code and leaves the view empty. After `"ok"`, no getter reads outside
  *   `[off, off + len)`. `check()` never throws and never allocates, so a
  *   long-lived view can be re-checked per frame on the hot path. The
- *   Ethernet, IPv4 and IPv6 views also have `checkHeader()`, a door that
- *   binds when the header itself fits and leaves its length fields
- *   unjudged (for bridging and for GSO, which rewrites them);
+ *   Ethernet, IPv4, IPv6 and UDP views also have `checkHeader()`, a door
+ *   that binds when the header itself fits and leaves its length fields
+ *   unjudged (for bridging, for GSO, which rewrites them, and for the
+ *   filter guards reading the ports of a first fragment);
  * - a plain "repr" object for the parsed meaning, with `parseX(view)`,
  *   `emitX(repr, buf, off)` and `xLength(repr)` so that parse, emit and length
  *   are symmetric. Reprs allocate; they are for tests, logs and control
