@@ -325,7 +325,7 @@ export function verifyBpf(insns: readonly BpfInsn[]): BpfVerdict {
   if (op[n - 1] !== Op.RET_K && op[n - 1] !== Op.RET_A) return bad("bpf-last-not-ret", n - 1);
   const unread = firstReadBeforeWrite(op, ks, jt, jf);
   if (unread >= 0) return bad("bpf-mem-read-before-write", unread);
-  return { ok: true, value: new BpfProgram(insns, op, ks, jt, jf) };
+  return { ok: true, value: new BpfProgram(VERIFIED, insns, op, ks, jt, jf) };
 }
 
 /**
@@ -373,10 +373,15 @@ function firstReadBeforeWrite(
   return -1;
 }
 
+/** Proof that a `BpfProgram` comes from `verifyBpf`: `run` relies on what it checked. */
+const VERIFIED: unique symbol = Symbol("verified by verifyBpf");
+
 /**
  * A verified classic BPF program, compiled for the interpreter. Made only
- * by `verifyBpf`. Not re-entrant (its scratch memory is its own), which a
- * single-threaded caller never notices.
+ * by `verifyBpf` (the constructor refuses anything else: `run` trusts the
+ * checks, e.g. that every jump goes forward, so the loop ends). Not
+ * re-entrant (its scratch memory is its own), which a single-threaded
+ * caller never notices.
  */
 export class BpfProgram {
   /** The instructions as given (a copy), for display and for attaching to a kernel socket. */
@@ -389,12 +394,14 @@ export class BpfProgram {
 
   /** @internal Use `verifyBpf`. */
   constructor(
+    proof: typeof VERIFIED,
     insns: readonly BpfInsn[],
     op: Uint8Array,
     k: Uint32Array,
     jt: Uint16Array,
     jf: Uint16Array,
   ) {
+    if (proof !== VERIFIED) throw new TypeError("Cannot make a BpfProgram: use verifyBpf");
     this.insns = Object.freeze(insns.map((i) => Object.freeze({ ...i })));
     this.#op = op;
     this.#k = k;

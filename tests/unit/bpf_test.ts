@@ -4,12 +4,12 @@
  * (tests/lab/pcap_ref.ts) giving the same value on random frames. The
  * comparison with tcpdump over captures is in bpf_tcpdump_test.ts.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import {
   BPF,
   BPF_MAXINSNS,
   type BpfInsn,
-  type BpfProgram,
+  BpfProgram,
   type BpfReason,
   decodeBpf,
   encodeBpf,
@@ -110,6 +110,24 @@ Deno.test("bpf verifier: each refusal, with its reason and instruction", () => {
   assert(verifyBpf([ALU(BPF.LSH, BPF.K, 31), RET_A]).ok, "shift by 31");
   assert(verifyBpf([I(BPF.JMP | BPF.JA, 1), RET_K(0), RET_K(1)]).ok, "ja to the last");
   assert(verifyBpf([I(BPF.LD | BPF.W | BPF.ABS, 0xffd_ffff), RET_A]).ok, "a far but plain offset");
+});
+
+Deno.test("bpf: a BpfProgram is made only by verifyBpf", () => {
+  const Ctor = BpfProgram as unknown as new (...a: unknown[]) => BpfProgram;
+  const loop = [I(BPF.JMP | BPF.JA, 0xffff_ffff), RET_K(0)];
+  assertThrows(
+    () =>
+      new Ctor(
+        Symbol("verified by verifyBpf"),
+        loop,
+        new Uint8Array(2),
+        new Uint32Array(2),
+        new Uint16Array(2),
+        new Uint16Array(2),
+      ),
+    TypeError,
+    "use verifyBpf",
+  );
 });
 
 Deno.test("bpf run: loads past the end drop (0), never throw", () => {
