@@ -1,8 +1,8 @@
 /**
  * Cost per frame of the BPF interpreter (core/bpf.ts) and of rule sets
  * (core/filter.ts), beside references: the same program in libpcap's own
- * interpreter (`bpf_filter` through FFI, so one FFI call per frame is in
- * its number) and the switch's hand-written EtherType filter
+ * interpreter (`pcap_offline_filter`, which runs `bpf_filter`, through
+ * FFI, so one FFI call per frame is in its number) and the switch's hand-written EtherType filter
  * (core/switch_filter.ts). One iteration is one frame.
  *
  * Run: deno bench -A tests/bench/bpf_bench.ts
@@ -41,7 +41,7 @@ for (
   Deno.bench(`core/bpf.ts run`, { group, baseline: true }, () => {
     sink ^= p.run(frame);
   });
-  Deno.bench(`libpcap bpf_filter via FFI`, { group }, () => {
+  Deno.bench(`libpcap pcap_offline_filter via FFI`, { group }, () => {
     sink ^= ref.run(frame);
   });
 }

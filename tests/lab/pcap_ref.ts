@@ -1,33 +1,50 @@
 /**
- * libpcap's own BPF interpreter (`bpf_filter`, the one `pcap_offline_filter`
- * and tcpdump's offline reads run), on its own small `dlopen` table, as the
- * reference the tests hold `core/bpf.ts` against. Tests only.
+ * libpcap's own matching, `pcap_offline_filter` (what tcpdump runs on each
+ * packet of a file it reads; it calls libpcap's interpreter `bpf_filter`),
+ * on its own small `dlopen` table, as the reference the tests hold
+ * `core/bpf.ts` against. Tests only.
  *
- * `bpf_filter(const struct bpf_insn *pc, const u_char *p, u_int wirelen,
- * u_int buflen)`: both pointers are passed as `"buffer"` arguments of a
- * synchronous call, used by C only during it (docs/ffi.md, rule 4).
+ * `int pcap_offline_filter(const struct bpf_program *fp, const struct
+ * pcap_pkthdr *h, const u_char *pkt)`. The `struct bpf_program` (16 bytes:
+ * `u_int bf_len`, padding, `struct bpf_insn *bf_insns` at 8) holds the
+ * address of the instructions, so both live in an `Arena` held by the
+ * `ReferenceFilter` (docs/ffi.md, rules 1 and 2). The `struct pcap_pkthdr`
+ * (24 bytes: `struct timeval ts`, `bpf_u_int32 caplen` at 16, `len` at 20)
+ * and the frame are `"buffer"` arguments of a synchronous call (rule 4).
  *
  * @module
  */
 import { type BpfInsn, encodeBpf } from "../../core/bpf.ts";
+import { Arena, cbuf } from "../../ffi/libc.ts";
 import { LIBPCAP } from "../../ffi/pcap.ts";
 
 const lib = Deno.dlopen(LIBPCAP, {
-  bpf_filter: { parameters: ["buffer", "buffer", "u32", "u32"], result: "u32" },
+  pcap_offline_filter: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
 }).symbols;
 
-/** A program ready for `bpf_filter`: its instructions as `struct bpf_insn` bytes. */
+/** A program ready for `pcap_offline_filter`. */
 export class ReferenceFilter {
-  readonly #code: Uint8Array;
+  /** The `struct bpf_program` at 0 and its instructions at 16. */
+  readonly #arena: Arena;
+  readonly #hdr = cbuf(24);
+  readonly #hdrView = new DataView(this.#hdr.buffer, 0, 24);
+  readonly #empty = cbuf(1);
 
   constructor(insns: readonly BpfInsn[]) {
-    this.#code = encodeBpf(insns);
+    const code = encodeBpf(insns);
+    this.#arena = new Arena(16 + code.length);
+    const prog = this.#arena.alloc(16, 8);
+    const at = this.#arena.alloc(code.length, 8);
+    this.#arena.u8.set(code, at);
+    this.#arena.view.setUint32(prog, insns.length, true);
+    this.#arena.view.setBigUint64(prog + 8, BigInt(this.#arena.addr(at)), true);
   }
 
-  /** libpcap's verdict on a whole frame (wire length = captured length): its `ret` value. */
+  /** libpcap's verdict on a whole frame (`caplen` = `len`): the program's `ret` value. */
   run(frame: Uint8Array): number {
-    // An empty frame still needs a valid pointer.
-    const p = frame.length === 0 ? new Uint8Array(1) : frame;
-    return lib.bpf_filter(this.#code, p, frame.length, frame.length);
+    this.#hdrView.setUint32(16, frame.length, true);
+    this.#hdrView.setUint32(20, frame.length, true);
+    const p = frame.length === 0 ? this.#empty : frame;
+    return lib.pcap_offline_filter(this.#arena.ptr, this.#hdr, p) >>> 0;
   }
 }

@@ -4,7 +4,7 @@
  * interpreter over real captured frames (tests/fixtures/captures, the golden
  * frames of tests/fixtures/frames) and frames built here, and its verdict per
  * frame must equal tcpdump's own (`tcpdump -r FILE -w - EXPR` on the very
- * files) and libpcap's `bpf_filter` (tests/lab/pcap_ref.ts) on seeded random
+ * files) and libpcap's `pcap_offline_filter` (tests/lab/pcap_ref.ts) on seeded random
  * mutations. Also: what ffi/pcap.ts compiles is what `tcpdump -ddd` prints.
  */
 import { assert, assertEquals } from "../assert.ts";
@@ -284,7 +284,7 @@ Deno.test("bpf vs tcpdump: every expression's verdict per frame equals tcpdump's
   }
 });
 
-Deno.test("bpf vs libpcap's bpf_filter: same return value on seeded random frames, for every expression", () => {
+Deno.test("bpf vs libpcap's pcap_offline_filter: same return value on seeded random frames, for every expression", () => {
   const base = [
     ...FRAME_NAMES.map((n) => loadFrame(n)),
     ...builtFrames(),

@@ -1,6 +1,6 @@
 /**
  * core/bpf.ts: each refusal of the verifier, the interpreter's edge cases,
- * and random verified programs run by ours and by libpcap's `bpf_filter`
+ * and random verified programs run by ours and by libpcap's `pcap_offline_filter`
  * (tests/lab/pcap_ref.ts) giving the same value on random frames. The
  * comparison with tcpdump over captures is in bpf_tcpdump_test.ts.
  */
@@ -285,7 +285,7 @@ function randomProgram(r: () => number): BpfInsn[] {
   return [...Array.from({ length: 16 }, (_, i) => I(BPF.ST, i)), ...out];
 }
 
-Deno.test("bpf run vs libpcap's bpf_filter: random verified programs, random frames, same value; nothing throws", () => {
+Deno.test("bpf run vs libpcap's pcap_offline_filter: random verified programs, random frames, same value; nothing throws", () => {
   const r = rng(0xbadc0de);
   let accepted = 0;
   let nonZero = 0;
