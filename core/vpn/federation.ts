@@ -406,6 +406,8 @@ export class FederationTable {
     switch (m.kind) {
       case "fed_ping": {
         p.sees = new Set(m.upPeers);
+        const body = fedBody({ kind: "fed_pong", seq: m.seq, time: m.time })!;
+        o.sends.push({ peer, type: FedType.PONG, body });
         // Its last update number: a lost last update, or a restart, shows here.
         if (p.expect !== null && (m.updateSeq + 1) % UINT32 !== p.expect) {
           this.counters.add("fed_seq_gap");
@@ -414,8 +416,6 @@ export class FederationTable {
           this.#wantSync(p);
           merge(o, this.#sendDue(p, now));
         }
-        const body = fedBody({ kind: "fed_pong", seq: m.seq, time: m.time })!;
-        o.sends.push({ peer, type: FedType.PONG, body });
         return o;
       }
       case "fed_pong": {
