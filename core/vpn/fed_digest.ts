@@ -42,7 +42,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
  */
 export function membersDigest(
   mode: MemberMode,
-  members: readonly Pick<Member, "publicKey" | "id" | "networks">[],
+  members: readonly Member[],
   suite: Pick<CryptoSuite, "sha256">,
 ): Uint8Array {
   const sorted = [...members].sort((x, y) =>

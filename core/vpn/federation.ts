@@ -58,7 +58,7 @@
  *
  * @module
  */
-import { type Endpoint } from "../addr.ts";
+import { type Endpoint, endpointEquals } from "../addr.ts";
 import { Counters } from "./backlog.ts";
 import { compareTimestamps } from "./init_timestamps.ts";
 import {
@@ -462,7 +462,10 @@ export class FederationTable {
     if (cur && cur.at !== this.selfId) {
       if (!keysEqual(cur.key, mine.key)) this.#conflict(mine, cur, o);
       this.#remove(cur);
-    }
+    } else if (
+      cur && keysEqual(cur.key, mine.key) && compareTimestamps(cur.stamp, mine.stamp) === 0 &&
+      cur.allocator === mine.allocator && endpointEquals(cur.endpoint, mine.endpoint)
+    ) return { ...o, accepted: true }; // nothing new: no announcement
     this.#set(mine);
     this.#announce([a], o);
     return { ...o, accepted: true };

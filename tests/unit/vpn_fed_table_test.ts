@@ -172,6 +172,11 @@ Deno.test("federation: a supernode whose registration loses the claim is told to
   assert(a.accepted);
   assertEquals(kinds(a), ["2:fed_attach"]);
   assertEquals(t.route(0, 5), { kind: "local" });
+  // The same registration again announces nothing; a new endpoint (NAT rebinding) does.
+  assertEquals(t.attachLocal(entry(5, 1000), 11).sends, []);
+  assertEquals(kinds(t.attachLocal(entry(5, 1000, { endpoint: ep("203.0.113.9:4") }), 12)), [
+    "2:fed_attach",
+  ]);
   // An older claim from 2 (the node's previous registration there, late) loses.
   const old = t.receive(2, attach([entry(5, 500)]), 20);
   assertEquals(old.events, []);
