@@ -77,7 +77,8 @@ export function maxFrame(underlayMtu = 1500, ipVersion: 4 | 6 = 6): number {
 /**
  * Message types of the protocol core (header octet 2). 0x20..0x2f are the
  * security layer's: handshakes (`SecType`, handshake.ts) and sealed security
- * messages (`SealedType`, sec_messages.ts).
+ * messages (`SealedType`, sec_messages.ts); 0x30..0x3f the federation's,
+ * between supernodes under network id 0xFFFF (`FedType`, fed_messages.ts).
  */
 export const MsgType = {
   REGISTER: 0x01,

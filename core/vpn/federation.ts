@@ -50,7 +50,8 @@
  * fed_claim_lost, fed_claim_won, fed_local_lost, fed_id_conflict,
  * fed_detach_removed, fed_detach_ignored, fed_seq_gap, fed_seq_old,
  * fed_sync_requested, fed_sync_done, fed_sync_removed, fed_sync_answered,
- * fed_sync_req_limited, fed_stale_dropped, fed_unknown_peer.
+ * fed_sync_req_limited, fed_stale_dropped, fed_unknown_peer,
+ * fed_attach_unencodable (a local registration the wire cannot carry).
  *
  * Not here: sessions and sealing (the secure layer), id bindings and
  * allocation (`fed_ids.ts`), member digests (`fed_digest.ts`), relaying and
@@ -487,7 +488,8 @@ export class FederationTable {
   }
 
   #announce(entries: FedAttachEntry[], o: FedOutput): void {
-    const { bodies } = attachChunks(entries, this.#nextSeq, false);
+    const { bodies, skipped } = attachChunks(entries, this.#nextSeq, false);
+    if (skipped > 0) this.counters.add("fed_attach_unencodable", skipped);
     this.#nextSeq = (this.#nextSeq + bodies.length) % UINT32;
     for (const p of this.#peers.values()) {
       if (p.state !== "up") continue;
