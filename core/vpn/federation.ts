@@ -29,7 +29,9 @@
  * lower allocator wins, then the newer stamp, then the lower supernode id.
  * Every supernode applies the same rule, so all converge on one winner; a
  * supernode whose own registration loses gets a `local_lost` event and drops
- * it (the node moved, or must register again: NAK id_in_use).
+ * it (the node moved, or must register again: NAK id_in_use); the table
+ * sends FED_DETACH for it at once, so a peer that missed the winner's claim
+ * does not keep routing to us.
  *
  * Update sequence: every FED_ATTACH / FED_DETACH this supernode sends
  * carries the next number of one sequence (all peers see the same numbers);
@@ -478,13 +480,18 @@ export class FederationTable {
     const cur = this.#get(network, nodeId);
     if (!cur || cur.at !== this.selfId) return o;
     this.#remove(cur);
-    const { bodies } = detachChunks([{ network, nodeId, stamp: cur.stamp }], this.#nextSeq);
+    this.#announceDetach(cur, o);
+    return o;
+  }
+
+  #announceDetach(e: Entry, o: FedOutput): void {
+    const d = { network: e.network, nodeId: e.nodeId, stamp: e.stamp };
+    const { bodies } = detachChunks([d], this.#nextSeq);
     this.#nextSeq = (this.#nextSeq + bodies.length) % UINT32;
     for (const p of this.#peers.values()) {
       if (p.state !== "up") continue;
       for (const body of bodies) o.sends.push({ peer: p.cfg.id, type: FedType.DETACH, body });
     }
-    return o;
   }
 
   #announce(entries: FedAttachEntry[], o: FedOutput): void {
@@ -779,8 +786,13 @@ export class FederationTable {
     if (cur) {
       this.counters.add("fed_claim_won");
       if (!keysEqual(cur.key, a.key)) this.#conflict(theirs, cur, o);
-      if (cur.at === this.selfId) this.#lost(cur, theirs, o);
       this.#remove(cur);
+      if (cur.at === this.selfId) {
+        // Ours lost: say so, so that a peer that missed the winner's claim (a link
+        // down between those two) does not keep routing here.
+        this.#lost(cur, theirs, o);
+        this.#announceDetach(cur, o);
+      }
     }
     this.#set(theirs);
     this.counters.add("fed_attach_learned");

@@ -4,6 +4,7 @@
  * supernode losing its own registration, stale ageing, transit routes,
  * bounds, update sequences and full syncs, rosters. No sockets, no sleeping.
  */
+import fc from "fast-check";
 import { assert, assertEquals } from "../assert.ts";
 import { type Endpoint, parseEndpoint } from "../../core/addr.ts";
 import {
@@ -11,6 +12,7 @@ import {
   FederationTable,
   type FedOutput,
   type FedSend,
+  type Route,
 } from "../../core/vpn/federation.ts";
 import {
   type FedAttachEntry,
@@ -395,6 +397,10 @@ Deno.test("federation: two supernodes: a full sync, a node moving, the old one d
   const moved = b.attachLocal(entry(17, 2000), 1000);
   const [ao] = deliver(net, 2, moved, 1010);
   assertEquals(ao.events, [{ kind: "local_lost", network: 0, nodeId: 17, to: 2, conflict: false }]);
+  // a says its registration ended (for peers that missed b's claim); b, holding the newer one, keeps it.
+  assertEquals(kinds(ao), ["2:fed_detach"]);
+  deliver(net, 1, ao, 1020);
+  assertEquals(b.counters.get("fed_detach_ignored"), 1);
   assertEquals(a.route(0, 17), { kind: "peer", peer: 2 });
   assertEquals(b.route(0, 17), { kind: "local" });
   // a's later expiry of its old registration sends nothing that could undo the move.
@@ -448,4 +454,114 @@ Deno.test("federation: a bad configuration is refused; unknown peers are counted
   assertEquals(t.receive(9, { kind: "fed_sync_req" }, 0).sends, []);
   assertEquals(t.counters.get("fed_unknown_peer"), 1);
   assertEquals(FedType.SYNC_REQ, 0x38);
+});
+
+/**
+ * Three supernodes over lossy, partitionable links; nodes register, move and
+ * leave at random (each registration with a newer stamp, as the node's clock
+ * gives it). After the chaos, with every link healed and no more loss, every
+ * supernode must agree where each node is: exactly the supernode of its last
+ * registration has it, and every other routes there. No split survives.
+ */
+Deno.test("federation: three supernodes converge after loss, partitions and moves", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 31 }), (seed) => {
+      let r = seed >>> 0;
+      const rand = () => {
+        r = (Math.imul(r, 1103515245) + 12345) >>> 0;
+        return r / 2 ** 32;
+      };
+      const ids = [1, 2, 3];
+      const sn = new Map(ids.map((id) => [id, table(id, ids.filter((x) => x !== id))]));
+      const linkUp = new Map<string, boolean>(); // "a-b", a < b
+      const link = (a: number, b: number) => linkUp.get(a < b ? `${a}-${b}` : `${b}-${a}`) ?? true;
+      const truth = new Map<number, { at: number } | null>();
+      let stamp = 1000;
+      let loss = 0.2;
+      const queue: { from: number; o: FedOutput }[] = [];
+      const handle = (from: number, o: FedOutput, now: number) => {
+        for (const ev of o.events) {
+          if (ev.kind === "local_lost") {
+            const t = truth.get(ev.nodeId);
+            assert(
+              !t || t.at !== from,
+              `supernode ${from} lost node ${ev.nodeId} it was last registered with`,
+            );
+          }
+        }
+        for (const h of o.handshakes) {
+          if (!link(from, h) || rand() < loss) continue;
+          queue.push({ from, o: sn.get(from)!.sessionUp(h, now) });
+          queue.push({ from: h, o: sn.get(h)!.sessionUp(from, now) });
+        }
+        for (const s of o.sends) {
+          if (!link(from, s.peer) || rand() < loss) continue;
+          queue.push({ from: s.peer, o: sn.get(s.peer)!.receive(from, parsed(s), now) });
+        }
+      };
+      const run = (now: number) => {
+        for (const [id, t] of sn) queue.push({ from: id, o: t.poll(now) });
+        for (let n = 0; queue.length > 0 && n < 100_000; n++) {
+          const q = queue.shift()!;
+          handle(q.from, q.o, now);
+        }
+      };
+      const expiries = new Map<string, number>(); // "supernode:node" -> when its registration expires
+      const expire = (now: number) => {
+        for (const [k, at] of [...expiries]) {
+          if (now < at) continue;
+          expiries.delete(k);
+          const [id, node] = k.split(":").map(Number);
+          queue.push({ from: id, o: sn.get(id)!.detachLocal(0, node) });
+        }
+      };
+      let now = 0;
+      for (let step = 0; step < 600; step++, now += 100) {
+        expire(now);
+        if (rand() < 0.02) {
+          const [a, b] = [[1, 2], [1, 3], [2, 3]][Math.floor(rand() * 3)];
+          linkUp.set(`${a}-${b}`, !link(a, b));
+        }
+        if (step % 5 === 0) {
+          const node = 1 + Math.floor(rand() * 12);
+          const cur = truth.get(node);
+          if (cur && rand() < 0.2) {
+            truth.set(node, null);
+            queue.push({ from: cur.at, o: sn.get(cur.at)!.detachLocal(0, node) });
+          } else {
+            const at = ids[Math.floor(rand() * 3)];
+            // A node that moves leaves its old supernode without a word: the old one keeps
+            // its registration until the federation tells it otherwise, or until it expires
+            // (no keepalive for 3 s).
+            if (cur && cur.at !== at) expiries.set(`${cur.at}:${node}`, now + 3000);
+            expiries.delete(`${at}:${node}`);
+            const res = sn.get(at)!.attachLocal(entry(node, ++stamp), now);
+            assert(res.accepted);
+            truth.set(node, { at });
+            queue.push({ from: at, o: res });
+          }
+        }
+        run(now);
+      }
+      linkUp.clear();
+      loss = 0;
+      for (let step = 0; step < 100; step++, now += 100) {
+        expire(now);
+        run(now);
+      }
+      for (let node = 1; node <= 12; node++) {
+        const t = truth.get(node);
+        for (const [id, s] of sn) {
+          const want: Route = !t
+            ? { kind: "unknown" }
+            : t.at === id
+            ? { kind: "local" }
+            : { kind: "peer", peer: t.at };
+          assertEquals(s.route(0, node), want, `seed ${seed}: node ${node} at supernode ${id}`);
+        }
+      }
+      for (const s of sn.values()) assert(s.allUp());
+    }),
+    { numRuns: 30, seed: 4242 },
+  );
 });
