@@ -53,7 +53,8 @@
  * fed_detach_removed, fed_detach_ignored, fed_seq_gap, fed_seq_old,
  * fed_sync_requested, fed_sync_done, fed_sync_removed, fed_sync_answered,
  * fed_sync_req_limited, fed_stale_dropped, fed_unknown_peer,
- * fed_attach_unencodable (a local registration the wire cannot carry).
+ * fed_attach_unencodable (a local registration the wire cannot carry),
+ * fed_digest_count_mismatch.
  *
  * Not here: sessions and sealing (the secure layer), id bindings and
  * allocation (`fed_ids.ts`), member digests (`fed_digest.ts`), relaying and
@@ -188,6 +189,8 @@ export interface FedPeerStatus {
   attached: number;
   /** Of those, stale. */
   stale: number;
+  /** Its members digest matched ours at its last FED_DIGEST; null before one came. */
+  digestMatch: boolean | null;
 }
 
 interface Peer {
@@ -207,6 +210,7 @@ interface Peer {
   syncWanted: boolean;
   nextSyncReqAt: number;
   lastSyncAnswerAt: number;
+  digestMatch: boolean | null;
   sync: { seq: number; gen: number; got: Set<number>; last: number } | null;
 }
 
@@ -336,6 +340,7 @@ export class FederationTable {
         syncWanted: false,
         nextSyncReqAt: Infinity,
         lastSyncAnswerAt: -Infinity,
+        digestMatch: null,
         sync: null,
       });
     }
@@ -572,6 +577,48 @@ export class FederationTable {
     return e.staleSince !== null || this.#peers.get(e.at)?.state !== "up";
   }
 
+  /**
+   * Our FED_DIGEST body: `members` (membersDigest, fed_digest.ts), our
+   * `bindings` count, and the count of our local registrations (what a
+   * peer's complete sync from us holds).
+   */
+  digestBody(members: Uint8Array, bindings: number): Uint8Array | null {
+    return fedBody({ kind: "fed_digest", digest: members, bindings, attachments: this.localCount });
+  }
+
+  /**
+   * A FED_DIGEST from `peer` at `now`, compared with our members digest
+   * `ours`: `membersMatch` for the caller to log a mismatch (naming both
+   * supernodes and both digests). When the peer's count of its own
+   * registrations differs from what we hold from it (in step, no sync
+   * pending), we ask for a full sync (`fed_digest_count_mismatch`): that
+   * catches a divergence no update number shows.
+   */
+  digest(
+    peer: number,
+    m: Extract<FedMessage, { kind: "fed_digest" }>,
+    ours: Uint8Array,
+    now: number,
+  ): FedOutput & { membersMatch: boolean } {
+    const o = this.heard(peer, now);
+    const p = this.#peers.get(peer);
+    const membersMatch = keysEqual(m.digest, ours);
+    if (!p) return { ...o, membersMatch };
+    p.digestMatch = membersMatch;
+    if (p.expect !== null && !p.syncWanted) {
+      let held = 0;
+      for (const map of this.#entries.values()) {
+        for (const e of map.values()) if (e.at === peer) held++;
+      }
+      if (held !== m.attachments) {
+        this.counters.add("fed_digest_count_mismatch");
+        this.#wantSync(p);
+        merge(o, this.#sendDue(p, now));
+      }
+    }
+    return { ...o, membersMatch };
+  }
+
   /** Every local registration, for a full sync (do not modify). */
   localAttachments(): Attachment[] {
     const res: Attachment[] = [];
@@ -615,6 +662,7 @@ export class FederationTable {
       lastHeard: Number.isFinite(p.lastHeard) ? p.lastHeard : null,
       attached: count.get(p.cfg.id)?.n ?? 0,
       stale: count.get(p.cfg.id)?.s ?? 0,
+      digestMatch: p.digestMatch,
     }));
   }
 

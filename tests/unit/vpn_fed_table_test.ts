@@ -411,6 +411,38 @@ Deno.test("federation: two supernodes: a full sync, a node moving, the old one d
   assertEquals(b.counters.get("fed_seq_gap"), 0);
 });
 
+Deno.test("federation: FED_DIGEST: members compared, a count that differs from ours asks for a sync", () => {
+  const t = upTable(1, [2]);
+  t.receive(2, attach([entry(5, 1), entry(6, 1)]), 0);
+  const mine = new Uint8Array(32).fill(1);
+  const ok = t.digest(
+    2,
+    { kind: "fed_digest", digest: mine, bindings: 0, attachments: 2 },
+    mine,
+    10,
+  );
+  assertEquals([ok.membersMatch, ok.sends.length], [true, 0]);
+  assertEquals(t.peers()[0].digestMatch, true);
+  const other = new Uint8Array(32).fill(2);
+  const bad = t.digest(
+    2,
+    { kind: "fed_digest", digest: other, bindings: 0, attachments: 3 },
+    mine,
+    20,
+  );
+  assertEquals(bad.membersMatch, false);
+  assertEquals(kinds(bad), ["2:fed_sync_req"]);
+  assertEquals(t.counters.get("fed_digest_count_mismatch"), 1);
+  assertEquals(t.peers()[0].digestMatch, false);
+  // Our own digest body counts our registrations.
+  assert(t.attachLocal(entry(9, 1), 30).accepted);
+  const body = t.digestBody(mine, 4)!;
+  assertEquals(parseFedBody(FedType.DIGEST, body), {
+    ok: true,
+    value: { kind: "fed_digest", digest: mine, bindings: 4, attachments: 1 },
+  });
+});
+
 Deno.test("federation: a roster holds at most 512 ids, fresh before stale", () => {
   const t = upTable(1, [2]);
   for (let i = 1; i <= 300; i++) assert(t.attachLocal(entry(i, 1), 0).accepted);
