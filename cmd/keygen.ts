@@ -27,6 +27,7 @@ import { message } from "@optique/core/message";
 import { randomBytes, x25519PublicKey } from "../ffi/crypto.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./kit/exit.ts";
 import { unsafeMode } from "./kit/config.ts";
+import { examples, prose } from "./kit/cli.ts";
 
 /** `l2 keygen` command line. */
 export const keygenCommand = command(
@@ -48,8 +49,16 @@ export const keygenCommand = command(
   ),
   {
     brief: message`Create an X25519 key pair for the VPN (node or supernode identity)`,
-    description: message`Writes the private key to FILE with mode 0600 and prints the public key
-      (base64) for the supernode's member list or the nodes' supernode_key.`,
+    description: prose`Writes the private key to FILE with mode 0600 and prints the public key
+      (base64) for the supernode's member list or the nodes' supernode_key. Directories of FILE
+      that do not exist are created with mode 0700.`,
+    footer: examples([
+      [
+        "a node's key; the printed public key goes into the supernode's members",
+        "l2 keygen -o /etc/l2/node.key",
+      ],
+      ["the public key of an existing key file", "l2 keygen --public /etc/l2/node.key"],
+    ]),
   },
 );
 
