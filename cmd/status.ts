@@ -191,6 +191,7 @@ export async function runStatus(args: StatusArgs): Promise<number> {
         continue;
       }
       if (args.json) jsons.push(st);
+      else if (!SUMMARIZED.has(String(st.role))) texts.push(renderStatus(st, at));
       else if (args.verbose) texts.push(summarize(st, at) + "\n\n" + renderStatus(st, at));
       else texts.push(summarize(st, at));
     }
@@ -212,6 +213,9 @@ export async function runStatus(args: StatusArgs): Promise<number> {
 
 // ---------------------------------------------------------------------------
 // The summary.
+
+/** Roles with a summary; any other role's status is shown whole. */
+const SUMMARIZED = new Set(["node", "supernode", "las", "xconnect"]);
 
 /** The width every summary line fits. */
 export const SUMMARY_WIDTH = 100;
