@@ -67,9 +67,9 @@ export const demoCommand = command(
   {
     brief: message`A whole l2 network on this machine in seconds (root): VPN and access switch`,
     footer: examples([
-      ["build the lab, show it working, remove it", "sudo l2 demo"],
-      ["only the VPN part, and leave it running to look around", "sudo l2 demo --only vpn --keep"],
-      ["remove a lab left running", "sudo l2 demo down"],
+      ["build the lab, show it working, remove it", "l2 demo"],
+      ["only the VPN part, and leave it running to look around", "l2 demo --only vpn --keep"],
+      ["remove a lab left running", "l2 demo down"],
     ]),
   },
 );

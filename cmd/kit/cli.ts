@@ -29,6 +29,7 @@ import {
   type HostPort,
   hostPortOrOff,
   type Infer,
+  normalizePath,
   type Schema,
   SECRET_KEYS,
   str,
@@ -104,12 +105,19 @@ export async function loadDaemon<S extends Schema & ReturnType<typeof apiFields>
   return { file: l.file, name: l.name, config: l.config, log: l.log, api, apiToken };
 }
 
-/** Prints the effective configuration as JSON for `--check-config`, secrets masked. */
+function absolutePath(p: string): string {
+  return normalizePath(p.startsWith("/") ? p : `${Deno.cwd()}/${p}`);
+}
+
+/**
+ * Prints the effective configuration as JSON for `--check-config`, secrets
+ * masked, the config file's path absolute (as are values of `path` keys).
+ */
 export function printCheckedConfig(kind: string, cfg: DaemonConfig<unknown>): void {
   const c = { ...(cfg.config as Record<string, unknown>) };
   for (const k of SECRET_KEYS) if (c[k]) c[k] = "(set)";
   console.log(JSON.stringify(
-    { kind, section: cfg.name, file: cfg.file, config: c, log: cfg.log },
+    { kind, section: cfg.name, file: cfg.file && absolutePath(cfg.file), config: c, log: cfg.log },
     null,
     2,
   ));

@@ -102,3 +102,12 @@ Deno.test("status: long values are cut to fit 100 columns, never wrapped mid-row
   assertStringIncludes(t, "! under load");
   assertFits(t);
 });
+
+Deno.test("status: the README's example is what l2 status prints for the recorded node", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const start = "$ l2 status --api 127.0.0.1:7656\n";
+  const i = readme.indexOf(start);
+  assert(i >= 0, "README has no l2 status example");
+  const shown = readme.slice(i + start.length, readme.indexOf("\n$ ", i + start.length));
+  assertEquals(shown, summarize(fixture("node_n1"), "127.0.0.1:7656"));
+});
