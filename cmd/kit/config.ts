@@ -141,7 +141,7 @@ function dirOf(p: string): string {
   return i <= 0 ? "/" : p.slice(0, i);
 }
 
-/** `/a/./b/../c//d` → `/a/c/d` (text only: symbolic links are not followed). */
+/** `/etc/./l2/../l2//x` → `/etc/l2/x` (text only: symbolic links are not followed). */
 export function normalizePath(p: string): string {
   if (p === "") return p;
   const out: string[] = [];
