@@ -298,9 +298,20 @@ function troubleCounters(st: Obj): string[] {
   return found;
 }
 
-/** What every role shares: handler failures and troubling counters. */
+/**
+ * What every role shares: why the last attempt failed and when the next one
+ * is (`last_error`, `retry_in_s`, when the daemon reports them), handler
+ * failures, troubling counters.
+ */
 function commonProblems(st: Obj): string[] {
   const out: string[] = [];
+  const retry = num(st.retry_in_s);
+  if (st.last_error || retry !== null) {
+    out.push(
+      (st.last_error ? `last attempt: ${txt(st.last_error)}` : "waiting to retry") +
+        (retry !== null ? `; next attempt in ${duration(Math.max(0, Math.round(retry)))}` : ""),
+    );
+  }
   const pe = obj(st.packet_errors);
   const total = num(pe.total);
   if (total) {

@@ -64,6 +64,20 @@ Deno.test("status: problems come first: refused node, relayed peer, handler fail
   assertFits(text);
 });
 
+Deno.test("status: a retry says why the last attempt failed and when the next is", () => {
+  const st = fixture("xconnect");
+  st.state = "connecting";
+  st.last_error = "no answer from 10.88.0.21 within 3 s";
+  st.retry_in_s = 27.4;
+  const lines = summarize(st, "x").split("\n");
+  assertStringIncludes(lines[1], "! the pseudowire is not up (state connecting)");
+  assert(
+    lines.includes("  ! last attempt: no answer from 10.88.0.21 within 3 s; next attempt in 27s"),
+    lines.join("\n"),
+  );
+  assert(lines.every((l) => l.length <= SUMMARY_WIDTH));
+});
+
 Deno.test("status: member names and leaf IP addresses are shown when the JSON has them", () => {
   const node = fixture("node_n1");
   (node.peers as Record<string, unknown>[])[0].name = "site-b";
