@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { runL2 } from "../lab/l2proc.ts";
-import { toBase64 } from "../../cmd/keygen.ts";
+import { toBase64, writeNewKeyFile } from "../../cmd/keygen.ts";
 import { randomBytes, x25519PublicKey } from "../../ffi/crypto.ts";
 
 async function sh(...argv: string[]): Promise<string> {
@@ -55,7 +55,23 @@ Deno.test("daemon kit: a taken management port is refused before any TAP device 
       stdout: "piped",
       stderr: "null",
     }).spawn();
+    // The monitor is live once it reports a marker link made and removed after it started.
+    let seen = "";
+    const reading = (async () => {
+      for await (const chunk of monitor.stdout.pipeThrough(new TextDecoderStream())) {
+        seen += chunk;
+      }
+    })();
+    let live = false;
+    for (let i = 0; i < 50 && !live; i++) {
+      await sh("ip", "-n", ns, "link", "add", "apcm0", "type", "veth", "peer", "name", "apcm1");
+      await sh("ip", "-n", ns, "link", "del", "apcm0");
+      await new Promise((r) => setTimeout(r, 100));
+      live = seen.includes("apcm0");
+    }
+    assert(live, "ip monitor never reported the marker link");
     const snKey = toBase64(x25519PublicKey(randomBytes(new Uint8Array(32))));
+    writeNewKeyFile(`${dir}/node.key`); // so that nothing but the port stops it
     const cfg = `${dir}/l2.yaml`;
     await Deno.writeTextFile(
       cfg,
@@ -67,20 +83,21 @@ Deno.test("daemon kit: a taken management port is refused before any TAP device 
       wrap: ["ip", "netns", "exec", ns],
       timeoutMs: 60_000,
     });
+    monitor.kill("SIGTERM");
+    await monitor.status;
+    await reading;
+    monitor = null;
+    assert(!seen.includes("apc0"), `a TAP device was made:\n${seen}`);
     assertEquals(r.code, 1, r.stderr);
     assertStringIncludes(r.stderr, `the management endpoint 127.0.0.1:${port} is in use`);
     assertStringIncludes(r.stderr, "--api 127.0.0.1:PORT");
     assertStringIncludes(r.stderr, "node.apc.api in the config file");
     // Nothing came before the refusal: no TAP, no supernode contact.
     assert(!/apc0|tap|supernode 127/i.test(r.stderr.split("is in use")[0]), r.stderr);
-    monitor.kill("SIGTERM");
-    const seen = new TextDecoder().decode((await monitor.output()).stdout);
-    monitor = null;
-    assert(!seen.includes("apc0"), `a TAP device was made:\n${seen}`);
   } finally {
     try {
       monitor?.kill("SIGKILL");
-      await monitor?.output();
+      await monitor?.status;
     } catch { /* gone */ }
     try {
       holder?.kill("SIGKILL");
