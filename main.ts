@@ -16,7 +16,27 @@ import { runXconnect, xconnectCommand } from "./cmd/xconnect.ts";
 import { demoCommand, runDemo } from "./cmd/demo.ts";
 import { keygenCommand, runKeygen } from "./cmd/keygen.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
+import { EXIT_CODES, preflight, type Subcommand } from "./cmd/kit/cli.ts";
 import { versionLine } from "./cmd/kit/version.ts";
+
+const subcommands: Subcommand[] = [
+  { name: "demo", parser: demoCommand },
+  { name: "supernode", parser: supernodeCommand },
+  { name: "node", parser: nodeCommand },
+  { name: "las", parser: lasCommand },
+  { name: "xconnect", parser: xconnectCommand },
+  { name: "status", parser: statusCommand },
+  { name: "keygen", parser: keygenCommand },
+  { name: "mat", parser: matCommand },
+];
+
+// Bare `l2`, an unknown subcommand, or a mistake inside one: answered about
+// that subcommand (its usage, a flag suggested for a misspelt flag), exit 2.
+const refused = preflight(Deno.args, subcommands);
+if (refused) {
+  console.error(refused.text);
+  Deno.exit(refused.code);
+}
 
 const args = run(
   or(
@@ -37,7 +57,7 @@ const args = run(
     errorExitCode: EXIT_USAGE,
     brief:
       message`l2: a peer-to-peer Ethernet VPN with MAC address translation, and an L2TPv3 access switch for Cisco xconnect.`,
-    footer: message`Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`,
+    footer: EXIT_CODES,
   },
 );
 

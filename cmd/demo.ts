@@ -30,6 +30,7 @@ import { argument, command, constant, object, option, optional } from "@optique/
 import { choice } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import { EXIT_OK, EXIT_RUNTIME } from "./kit/exit.ts";
+import { examples } from "./kit/cli.ts";
 import { findOnPath, selfArgv } from "./kit/runtime.ts";
 import { toBase64, writeNewKeyFile } from "./keygen.ts";
 import { formatPing, pingFromNetns } from "./netns_ping.ts";
@@ -65,6 +66,11 @@ export const demoCommand = command(
   }),
   {
     brief: message`A whole l2 network on this machine in seconds (root): VPN and access switch`,
+    footer: examples([
+      ["build the lab, show it working, remove it", "l2 demo"],
+      ["only the VPN part, and leave it running to look around", "l2 demo --only vpn --keep"],
+      ["remove a lab left running", "l2 demo down"],
+    ]),
   },
 );
 

@@ -27,6 +27,7 @@ import { message } from "@optique/core/message";
 import { randomBytes, x25519PublicKey } from "../ffi/crypto.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./kit/exit.ts";
 import { unsafeMode } from "./kit/config.ts";
+import { examples, prose } from "./kit/cli.ts";
 
 /** `l2 keygen` command line. */
 export const keygenCommand = command(
@@ -48,8 +49,16 @@ export const keygenCommand = command(
   ),
   {
     brief: message`Create an X25519 key pair for the VPN (node or supernode identity)`,
-    description: message`Writes the private key to FILE with mode 0600 and prints the public key
-      (base64) for the supernode's member list or the nodes' supernode_key.`,
+    description: prose`Writes the private key to FILE with mode 0600 and prints the public key
+      (base64) for the supernode's member list or the nodes' supernode_key. Directories of FILE
+      that do not exist are created with mode 0700.`,
+    footer: examples([
+      [
+        "a node's key; the printed public key goes into the supernode's members",
+        "l2 keygen -o /etc/l2/node.key",
+      ],
+      ["the public key of an existing key file", "l2 keygen --public /etc/l2/node.key"],
+    ]),
   },
 );
 
@@ -170,15 +179,54 @@ export function runKeygen(
     }
   }
   try {
+    const made = ensureKeyDir(args.out);
+    if (made !== null) err(`created directory ${made} (mode 0700) for the key file`);
     const pub = writeNewKeyFile(args.out, args.force === true);
     out(toBase64(pub));
     return Promise.resolve(EXIT_OK);
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) {
-      err(`Cannot write key file ${args.out}: it exists (use --force to replace it)`);
+      err(
+        `Cannot write key file ${args.out}: it exists; keep it (l2 keygen --public ${args.out} ` +
+          "prints its public key) or replace it with --force",
+      );
       return Promise.resolve(EXIT_USAGE);
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      err(
+        `Cannot write key file ${args.out}: permission denied; run as root (sudo) or ` +
+          "choose a directory you can write",
+      );
+      return Promise.resolve(EXIT_RUNTIME);
     }
     err(`Cannot write key file ${args.out}: ${(e as Error).message}`);
     return Promise.resolve(EXIT_RUNTIME);
   }
+}
+
+/**
+ * Creates the directory of a key file when it does not exist, with mode
+ * 0700 (and any missing parents, also 0700); returns the topmost directory
+ * it created, or null when there was nothing to create.
+ */
+export function ensureKeyDir(file: string): string | null {
+  const abs = file.startsWith("/") ? file : `${Deno.cwd()}/${file}`;
+  const dir = abs.slice(0, abs.lastIndexOf("/")) || "/";
+  let top: string | null = null;
+  for (let d = dir; d !== "" && d !== "/"; d = d.slice(0, d.lastIndexOf("/"))) {
+    try {
+      Deno.statSync(d);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      top = d;
+    }
+  }
+  if (top === null) return null;
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode passes through the umask; the key's directory is 0700 whatever it is.
+  for (let d = dir; d.length >= top.length; d = d.slice(0, d.lastIndexOf("/"))) {
+    Deno.chmodSync(d, 0o700);
+  }
+  return top;
 }

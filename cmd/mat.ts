@@ -24,6 +24,7 @@ import {
   parseMac,
 } from "../core/mac.ts";
 import { EXIT_OK, EXIT_USAGE } from "./kit/exit.ts";
+import { examples, prose } from "./kit/cli.ts";
 
 const STYLES = ["colon", "dash", "dotted", "plain"] as const;
 
@@ -31,14 +32,23 @@ const decodeParser = command(
   "decode",
   object({
     cmd: constant("mat-decode" as const),
-    addresses: multiple(argument(string({ metavar: "MAC" }))),
+    addresses: multiple(argument(string({ metavar: "MAC" }), {
+      description: message`a MAT address; none or -: read one per line from standard input`,
+    })),
     json: option("--json", { description: message`one JSON object per address (JSON Lines)` }),
   }),
   {
     brief: message`Split MAT addresses into supernode, node and leaf ids`,
-    description: message`Reads the addresses given, or one per line from standard input when none
+    description: prose`Reads the addresses given, or one per line from standard input when none
       (or -) is given. Accepts 00:01:00:02:00:05, 00-01-00-02-00-05, 0001.0002.0005 and
       000100020005, any case.`,
+    footer: examples([
+      ["which supernode, node and leaf an address belongs to", "l2 mat decode 00:01:00:02:00:05"],
+      [
+        "every MAT source address in a capture, one JSON object each",
+        "tcpdump -enr cap.pcap | grep -o '00:..:..:..:..:..' | l2 mat decode --json",
+      ],
+    ]),
   },
 );
 
@@ -66,12 +76,28 @@ const encodeParser = command(
     ),
     json: option("--json", { description: message`print a JSON object` }),
   }),
-  { brief: message`Build the MAT address of a supernode, node and leaf id` },
+  {
+    brief: message`Build the MAT address of a supernode, node and leaf id`,
+    footer: examples([
+      [
+        "the address of leaf 5 behind node 2 of supernode 1",
+        "l2 mat encode --supernode 1 --node 2 --leaf 5",
+      ],
+      [
+        "the same, as a Cisco switch prints it",
+        "l2 mat encode --supernode 1 --node 2 --leaf 5 --style dotted",
+      ],
+    ]),
+  },
 );
 
 /** The `l2 mat` command line. */
 export const matCommand = command("mat", or(decodeParser, encodeParser), {
   brief: message`MAT address tool: decode and encode 00:AA:BB:BB:CC:CC addresses`,
+  footer: examples([
+    ["split an address into supernode, node and leaf ids", "l2 mat decode 00:01:00:02:00:05"],
+    ["build one", "l2 mat encode --supernode 1 --node 2 --leaf 5"],
+  ]),
 });
 
 /** Parsed `l2 mat ...` arguments. */

@@ -1,7 +1,11 @@
 /**
- * `l2 status`: asks running daemons for their `/status` and prints it as a
- * readable report (`--json` for machines, `--metrics` for the raw
- * Prometheus text).
+ * `l2 status`: asks running daemons for their `/status` and prints a summary
+ * an operator reads in five seconds: one headline (role, name, id, state,
+ * uptime), the problems first, then the peers, nodes or sessions with their
+ * health in a table that fits 100 columns (member names and leaf IP
+ * addresses when the daemon reports them). `-v` adds every counter (the
+ * whole document, as key/value lines and tables), `--json` prints the JSON
+ * as the daemon sent it, `--metrics` the raw Prometheus text.
  *
  * Without `--api` it asks the default endpoints of every role on 127.0.0.1
  * (supernode 7655, node 7656, las 7657, xconnect 7658) and shows each that answers.
@@ -14,6 +18,7 @@ import { message } from "@optique/core/message";
 import { formatHostPort, type HostPort, parseHostPort } from "./kit/config.ts";
 import { fetchApi } from "./kit/api.ts";
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./kit/exit.ts";
+import { examples } from "./kit/cli.ts";
 
 /** Default management endpoints, by role. */
 export const DEFAULT_APIS: readonly { role: string; addr: HostPort }[] = [
@@ -33,6 +38,9 @@ export const statusCommand = command(
         message`daemon management endpoint; repeat for several (default: every role's default on 127.0.0.1)`,
     })),
     json: option("--json", { description: message`print the status JSON as the daemon sent it` }),
+    verbose: option("-v", "--verbose", {
+      description: message`after the summary, every field and counter of the status`,
+    }),
     metrics: option("--metrics", {
       description: message`print the Prometheus metrics text instead`,
     }),
@@ -40,7 +48,18 @@ export const statusCommand = command(
       description: message`bearer token (default: $L2_API_TOKEN)`,
     })),
   }),
-  { brief: message`Show the status of running l2 daemons` },
+  {
+    brief: message`Show the status of running l2 daemons`,
+    footer: examples([
+      ["a summary of every daemon on this host's default endpoints", "l2 status"],
+      ["one daemon, with all its counters", "l2 status --api 127.0.0.1:7656 -v"],
+      [
+        "a daemon in a network namespace, as JSON for a script",
+        "ip netns exec site-a l2 status --json",
+      ],
+      ["a remote endpoint that wants a token", "L2_API_TOKEN=... l2 status --api 192.0.2.10:7656"],
+    ]),
+  },
 );
 
 /** Parsed `l2 status` arguments. */
@@ -48,6 +67,7 @@ export interface StatusArgs {
   cmd: "status";
   api: readonly string[];
   json?: boolean;
+  verbose?: boolean;
   metrics?: boolean;
   token?: string;
 }
@@ -171,7 +191,9 @@ export async function runStatus(args: StatusArgs): Promise<number> {
         continue;
       }
       if (args.json) jsons.push(st);
-      else texts.push(renderStatus(st, at));
+      else if (!SUMMARIZED.has(String(st.role))) texts.push(renderStatus(st, at));
+      else if (args.verbose) texts.push(summarize(st, at) + "\n\n" + renderStatus(st, at));
+      else texts.push(summarize(st, at));
     }
   }
   if (args.json) {
@@ -187,4 +209,445 @@ export async function runStatus(args: StatusArgs): Promise<number> {
     return EXIT_RUNTIME;
   }
   return EXIT_OK;
+}
+
+// ---------------------------------------------------------------------------
+// The summary.
+
+/** Roles with a summary; any other role's status is shown whole. */
+const SUMMARIZED = new Set(["node", "supernode", "las", "xconnect"]);
+
+/** The width every summary line fits. */
+export const SUMMARY_WIDTH = 100;
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown): Obj {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? v as Obj : {};
+}
+
+function rows(v: unknown): Obj[] {
+  return Array.isArray(v) ? v.filter((x) => x !== null && typeof x === "object") as Obj[] : [];
+}
+
+function num(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function txt(v: unknown, none = "-"): string {
+  if (v === null || v === undefined || v === "") return none;
+  if (Array.isArray(v)) return v.length ? v.map((x) => txt(x)).join(" ") : none;
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+function ago(v: unknown): string {
+  const n = num(v);
+  return n === null ? "-" : duration(Math.round(n));
+}
+
+function ms(v: unknown): string {
+  const n = num(v);
+  return n === null ? "-" : `${n} ms`;
+}
+
+/** Cuts `s` to `w` columns, marking the cut with "…". */
+function fit(s: string, w: number): string {
+  return s.length <= w ? s : w <= 1 ? s.slice(0, w) : s.slice(0, w - 1) + "…";
+}
+
+/**
+ * A table that fits `width`: when it would not, the widest column gives up
+ * a column at a time (its cells cut with "…"), down to 6 columns each.
+ */
+function grid(head: string[], body: string[][], indent: string, width: number): string[] {
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const total = () => indent.length + w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
+  while (total() > width) {
+    const i = w.indexOf(Math.max(...w));
+    if (w[i] <= 6) break;
+    w[i]--;
+  }
+  const line = (r: string[]) =>
+    fit(
+      indent + r.map((c, i) => i === r.length - 1 ? fit(c, w[i]) : fit(c, w[i]).padEnd(w[i]))
+        .join("  "),
+      width,
+    );
+  return [line(head), ...body.map(line)];
+}
+
+/** Names of counters whose non-zero value means something went wrong. */
+const TROUBLE = /(^|_)(errors?|dropped|truncated|ctrunc|refused|bad|failures?|invalid)(_|$)/;
+
+/** "name value" for each troubling non-zero counter, in every `counters` object of `st`. */
+function troubleCounters(st: Obj): string[] {
+  const found: string[] = [];
+  const visit = (o: Obj, depth: number) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (k === "counters") {
+        for (const [c, n] of Object.entries(obj(v))) {
+          if (TROUBLE.test(c) && typeof n === "number" && n > 0) found.push(`${c} ${n}`);
+        }
+      } else if (depth < 2 && v !== null && typeof v === "object" && !Array.isArray(v)) {
+        visit(v as Obj, depth + 1);
+      }
+    }
+  };
+  visit(st, 0);
+  return found;
+}
+
+/**
+ * What every role shares: why the last attempt failed and when the next one
+ * is (`last_error`, `retry_in_s`, when the daemon reports them), handler
+ * failures, troubling counters.
+ */
+function commonProblems(st: Obj): string[] {
+  const out: string[] = [];
+  const retry = num(st.retry_in_s);
+  if (st.last_error || retry !== null) {
+    out.push(
+      (st.last_error ? `last attempt: ${txt(st.last_error)}` : "waiting to retry") +
+        (retry !== null ? `; next attempt in ${duration(Math.max(0, Math.round(retry)))}` : ""),
+    );
+  }
+  const pe = obj(st.packet_errors);
+  const total = num(pe.total);
+  if (total) {
+    const last = obj(pe.last);
+    const by = Object.entries(obj(pe.by_handler)).map(([h, n]) => `${h} ${n}`).join(", ");
+    out.push(
+      `${total} packets made a handler fail (${by || "?"})` +
+        (last.error ? `; last: ${txt(last.error)}` : ""),
+    );
+  }
+  const c = troubleCounters(st);
+  if (c.length) out.push(`counters since start: ${c.join(", ")}`);
+  return out;
+}
+
+interface Summary {
+  headline: string;
+  problems: string[];
+  body: string[];
+}
+
+function nodeSummary(st: Obj, width: number): Summary {
+  const sec = obj(st.security);
+  const state = txt(st.state);
+  const peers = rows(st.peers);
+  const problems: string[] = [];
+  if (state !== "registered") {
+    problems.push(
+      `not registered with the supernode (state ${state})` +
+        (state === "refused" ? ": is this node's public key in the supernode's members?" : ""),
+    );
+  } else if (sec.supernode_session === false) problems.push("no secure session with the supernode");
+  if (state === "registered" && sec.roster_known === false) {
+    problems.push("no roster from the supernode yet: broadcasts are held");
+  }
+  const relayed = peers.filter((p) => p.path !== "direct");
+  if (relayed.length) {
+    problems.push(
+      `${relayed.length} of ${peers.length} peers only through the supernode's relay: ` +
+        relayed.map((p) => txt(p.name ?? p.node)).join(", "),
+    );
+  }
+  const headline = `node "${txt(st.name)}" id ${txt(st.id)}: ${state}` +
+    (st.supernode ? ` with supernode ${txt(st.supernode)}` : "") +
+    (num(st.supernode_rtt_ms) !== null ? ` (rtt ${ms(st.supernode_rtt_ms)})` : "");
+  const body: string[] = [];
+  body.push(
+    `tap ${txt(st.tap)} mtu ${txt(st.tap_mtu)} ${txt(st.tap_mac)}; ` +
+      `local endpoints ${txt(st.local_endpoints, "none")}`,
+  );
+  if (sec.encryption) {
+    const roster = Array.isArray(sec.roster) ? sec.roster : [];
+    body.push(
+      `encryption ${txt(sec.encryption)}` +
+        (sec.encryption === "none"
+          ? ""
+          : `; ${txt(sec.sessions)} sessions; roster ${
+            sec.roster_known === false
+              ? "not known yet"
+              : roster.length
+              ? `${plural(roster.length, "other node")} (${roster.join(", ")})`
+              : "empty (no other node)"
+          }`),
+    );
+  }
+  const direct = peers.length - relayed.length;
+  body.push(`peers: ${peers.length} (${direct} direct, ${relayed.length} relayed)`);
+  if (peers.length) {
+    const named = peers.some((p) => p.name !== undefined);
+    const head = [
+      "NODE",
+      ...(named ? ["NAME"] : []),
+      "PATH",
+      "ENDPOINT",
+      "RTT",
+      "KEY AGE",
+      "TX",
+      "RX",
+    ];
+    body.push(...grid(
+      head,
+      peers.map((p) => [
+        txt(p.node),
+        ...(named ? [txt(p.name)] : []),
+        txt(p.state === p.path || p.state === undefined ? p.path : `${p.path} (${p.state})`),
+        txt(p.endpoint),
+        ms(p.rtt_ms),
+        ago(p.key_age_s),
+        `${txt(p.tx_frames)} fr`,
+        `${txt(p.rx_frames)} fr`,
+      ]),
+      "  ",
+      width,
+    ));
+  }
+  const mat = obj(st.mat);
+  const leaves = rows(mat.leaves);
+  if (leaves.length) {
+    body.push(
+      `leaves: ${leaves.length} of ${txt(mat.max_leaves)} (MAT prefix ${txt(mat.prefix)})` +
+        (num(mat.quarantined) ? `, ${mat.quarantined} quarantined` : ""),
+    );
+    const ips = (l: Obj) => txt(l.ips ?? l.ip ?? l.addresses);
+    body.push(...grid(
+      ["LEAF", "MAC", "MAT", "IP", "IDLE"],
+      leaves.map((l) => [txt(l.leaf), txt(l.mac), txt(l.mat), ips(l), ago(l.age_s)]),
+      "  ",
+      width,
+    ));
+  }
+  return { headline, problems, body };
+}
+
+function supernodeSummary(st: Obj, width: number): Summary {
+  const sec = obj(st.security);
+  const nodes = rows(st.nodes);
+  const problems: string[] = [];
+  const refusals = Object.entries(obj(sec.refusals)).filter(([, n]) => num(n));
+  if (refusals.length) {
+    problems.push(
+      `handshakes refused since start: ${refusals.map(([r, n]) => `${r} ${n}`).join(", ")}`,
+    );
+  }
+  const hs = obj(sec.handshakes);
+  if (hs.under_load === true) problems.push("under load: handshakes answered with cookies");
+  const quiet = nodes.filter((n) => (num(n.last_seen_s) ?? 0) > 60);
+  if (quiet.length) {
+    problems.push(
+      `${quiet.length} nodes silent for over a minute: ` +
+        quiet.map((n) => `${txt(n.name ?? n.id)} (${ago(n.last_seen_s)})`).join(", "),
+    );
+  }
+  const sessions = rows(sec.session_list);
+  const unconfirmed = sessions.filter((s) => s.confirmed === false);
+  if (unconfirmed.length) {
+    problems.push(`${unconfirmed.length} sessions not confirmed by their node yet`);
+  }
+  const headline = `supernode "${txt(st.name)}" id ${txt(st.supernode_id)} on ${txt(st.listen)}: ` +
+    `${nodes.length} nodes registered` +
+    (sec.mode ? `, mode ${txt(sec.mode)}` : "") +
+    (num(sec.members) !== null ? ` (${sec.members} members)` : "");
+  const body: string[] = [];
+  const relayed = num(st.relayed_frames);
+  body.push(
+    `encryption ${txt(sec.encryption, "none")}; ${txt(sec.sessions, "0")} sessions; ` +
+      `relayed ${relayed ?? 0} frames (${txt(st.relayed_bytes, "0")} bytes); ` +
+      `${txt(st.broadcast_frames, "0")} broadcast frames`,
+  );
+  if (nodes.length) {
+    const byNode = new Map(sessions.map((s) => [`${txt(s.network)}/${txt(s.node)}`, s]));
+    const named = nodes.some((n) => n.name !== undefined) ||
+      sessions.some((s) => s.name !== undefined);
+    const multiNet = new Set(nodes.map((n) => txt(n.network))).size > 1;
+    const head = [
+      "ID",
+      ...(named ? ["NAME"] : []),
+      ...(multiNet ? ["NET"] : []),
+      "ENDPOINT",
+      "SEEN",
+      "UP",
+      "SESSION",
+      "RELAYED",
+    ];
+    body.push(...grid(
+      head,
+      nodes.map((n) => {
+        const s = byNode.get(`${txt(n.network)}/${txt(n.id)}`);
+        return [
+          txt(n.id),
+          ...(named ? [txt(n.name ?? s?.name)] : []),
+          ...(multiNet ? [txt(n.network)] : []),
+          txt(n.endpoint),
+          `${ago(n.last_seen_s)} ago`,
+          ago(n.registered_s),
+          s ? (s.confirmed === false ? "unconfirmed" : `key ${ago(s.key_age_s)} old`) : "-",
+          `${txt(n.relayed_frames, "0")} fr`,
+        ];
+      }),
+      "  ",
+      width,
+    ));
+  }
+  return { headline, problems, body };
+}
+
+function lasSummary(st: Obj, width: number): Summary {
+  const conns = rows(st.connections);
+  const sessions = rows(st.sessions);
+  const switches = rows(st.switches);
+  const problems: string[] = [];
+  const down = conns.filter((c) => c.state !== "established");
+  if (down.length) {
+    problems.push(
+      `${down.length} connections not established: ` +
+        down.map((c) => `${txt(c.peer)} (${txt(c.state)})`).join(", "),
+    );
+  }
+  const failing = sessions.filter((s) => num(s.tx_errors));
+  if (failing.length) {
+    problems.push(
+      `send errors on ${failing.length} sessions: ` +
+        failing.map((s) => `${txt(s.peer)} vc ${txt(s.vc)} (${s.tx_errors})`).join(", "),
+    );
+  }
+  const headline = `las "${txt(st.name)}": ${conns.length} connections, ${sessions.length} ` +
+    `sessions, ${plural(switches.length, "switch", "switches")}` +
+    (num(st.sessions_setting_up) ? ` (${st.sessions_setting_up} sessions setting up)` : "");
+  const body: string[] = [];
+  if (switches.length) {
+    body.push(`switches (${switches.length}):`);
+    body.push(...grid(
+      ["VC", "POLICY", "PORTS", "MACS", "FRAMES", "FLOODED", "DROPPED"],
+      switches.map((s) => [
+        txt(s.vc),
+        txt(s.policy),
+        txt(s.ports),
+        txt(s.macs),
+        txt(s.rx_frames),
+        txt(s.flooded_frames),
+        Object.entries(obj(s.dropped)).map(([r, n]) => `${r} ${n}`).join(", ") || "0",
+      ]),
+      "  ",
+      width,
+    ));
+  }
+  if (sessions.length) {
+    const host = new Map(conns.map((c) => [txt(c.peer), txt(c.host_name)]));
+    body.push(`sessions (${sessions.length}):`);
+    body.push(...grid(
+      ["VC", "PEER", "HOST", "UP", "RX", "TX", "TX ERR", "SESSION"],
+      sessions.map((s) => [
+        txt(s.vc),
+        txt(s.peer),
+        host.get(txt(s.peer)) ?? "-",
+        ago(s.up_s),
+        `${txt(s.rx_frames)} fr`,
+        `${txt(s.tx_frames)} fr`,
+        txt(s.tx_errors, "0"),
+        txt(s.session),
+      ]),
+      "  ",
+      width,
+    ));
+  } else if (conns.length) {
+    body.push(`connections (${conns.length}):`);
+    body.push(...grid(
+      ["PEER", "HOST", "STATE", "TRANSPORT", "SESSIONS"],
+      conns.map((
+        c,
+      ) => [txt(c.peer), txt(c.host_name), txt(c.state), txt(c.transport), txt(c.sessions)]),
+      "  ",
+      width,
+    ));
+  }
+  return { headline, problems, body };
+}
+
+function xconnectSummary(st: Obj): Summary {
+  const state = txt(st.state);
+  const session = obj(st.session);
+  const c = obj(st.counters);
+  const problems: string[] = [];
+  if (state !== "up") {
+    problems.push(
+      `the pseudowire is not up (state ${state}): can this host reach the LAS ` +
+        `${txt(st.las)}, and does the LAS allow it?`,
+    );
+  }
+  const headline = `xconnect "${txt(st.name)}" vc ${txt(st.vc)} on ${txt(st.device)} to LAS ` +
+    `${txt(st.las)}: ${state}` + (num(session.up_s) !== null ? ` for ${ago(session.up_s)}` : "");
+  const body = [
+    `rx ${txt(c.rx_frames, "0")} frames (${txt(c.rx_bytes, "0")} bytes), ` +
+    `tx ${txt(c.tx_frames, "0")} frames (${txt(c.tx_bytes, "0")} bytes); ` +
+    `connects ${txt(c.connects, "0")}, sessions up ${txt(c.sessions_up, "0")}`,
+  ];
+  return { headline, problems, body };
+}
+
+/**
+ * The five-second summary of one daemon's /status: a headline, the
+ * problems first (or "no problems seen"), then the peers, nodes, sessions
+ * or switches with their health; every line fits `width` columns.
+ *
+ * @example
+ * ```ts
+ * import { summarize } from "./status.ts";
+ * summarize({ role: "xconnect", name: "default", vc: "100", las: "192.0.2.1", state: "up" }, "127.0.0.1:7658");
+ * ```
+ */
+export function summarize(st: Obj, from: string, width = SUMMARY_WIDTH): string {
+  const s = st.role === "node"
+    ? nodeSummary(st, width)
+    : st.role === "supernode"
+    ? supernodeSummary(st, width)
+    : st.role === "las"
+    ? lasSummary(st, width)
+    : st.role === "xconnect"
+    ? xconnectSummary(st)
+    : { headline: `${txt(st.role)} "${txt(st.name)}"`, problems: [], body: [] };
+  const problems = [...s.problems, ...commonProblems(st)];
+  const up = num(st.uptime_s) !== null
+    ? `; running ${duration(Math.round(st.uptime_s as number))}`
+    : "";
+  const out = [fit(s.headline + up, width)];
+  if (problems.length) {
+    for (const p of problems) {
+      out.push(...wrap(`! ${p}`, width, "  ", "    "));
+    }
+  } else out.push("  no problems seen");
+  for (const l of s.body) {
+    out.push(l.startsWith("  ") ? fit(`  ${l}`, width) : fit(`  ${l}`, width));
+  }
+  out.push(fit(
+    `  l2 ${txt(st.version)}, pid ${
+      txt(st.pid)
+    }, ${from}; -v for every counter, --json for the raw status`,
+    width,
+  ));
+  return out.join("\n");
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** Word-wraps one line to `width`, the first line after `first`, the rest after `rest`. */
+function wrap(line: string, width: number, first: string, rest: string): string[] {
+  const out: string[] = [];
+  let cur = first;
+  for (const word of line.split(" ")) {
+    const lead = cur === first || cur === rest ? "" : " ";
+    if (cur.length + lead.length + word.length > width && cur.trim() !== "") {
+      out.push(cur);
+      cur = rest + fit(word, width - rest.length);
+    } else cur += lead + word;
+  }
+  out.push(cur);
+  return out;
 }

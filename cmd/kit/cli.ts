@@ -5,17 +5,35 @@
  *
  * @module
  */
-import { argument, object, option, optional } from "@optique/core";
+import {
+  argument,
+  formatUsage,
+  getDocPageSync,
+  object,
+  option,
+  optional,
+  type Parser,
+  parseSync,
+} from "@optique/core";
 import { string } from "@optique/core/valueparser";
-import { message } from "@optique/core/message";
+import {
+  formatMessage,
+  lineBreak,
+  type Message,
+  message,
+  type MessageTerm,
+  text,
+} from "@optique/core/message";
 import {
   type Field,
   type HostPort,
   hostPortOrOff,
   type Infer,
+  normalizePath,
   type Schema,
   SECRET_KEYS,
   str,
+  suggest,
 } from "./config.ts";
 import { apiExposure } from "./api.ts";
 import { DEFAULT_CONFIG, type Kind, type LoadOptions, loadSection } from "./load.ts";
@@ -87,12 +105,19 @@ export async function loadDaemon<S extends Schema & ReturnType<typeof apiFields>
   return { file: l.file, name: l.name, config: l.config, log: l.log, api, apiToken };
 }
 
-/** Prints the effective configuration as JSON for `--check-config`, secrets masked. */
+function absolutePath(p: string): string {
+  return normalizePath(p.startsWith("/") ? p : `${Deno.cwd()}/${p}`);
+}
+
+/**
+ * Prints the effective configuration as JSON for `--check-config`, secrets
+ * masked, the config file's path absolute (as are values of `path` keys).
+ */
 export function printCheckedConfig(kind: string, cfg: DaemonConfig<unknown>): void {
   const c = { ...(cfg.config as Record<string, unknown>) };
   for (const k of SECRET_KEYS) if (c[k]) c[k] = "(set)";
   console.log(JSON.stringify(
-    { kind, section: cfg.name, file: cfg.file, config: c, log: cfg.log },
+    { kind, section: cfg.name, file: cfg.file && absolutePath(cfg.file), config: c, log: cfg.log },
     null,
     2,
   ));
@@ -165,4 +190,174 @@ export function restartNeeded<C extends Record<string, unknown>>(
   return changed.length
     ? [`changes to ${changed.join(", ")} take effect at restart`]
     : [`no ${what} settings changed`];
+}
+
+// ---------------------------------------------------------------------------
+// The command line as a whole: short usage, per-subcommand errors, examples.
+
+/** One subcommand as `main.ts` dispatches it. */
+export interface Subcommand {
+  /** The word after `l2`. */
+  name: string;
+  /** Its parser (a `command(...)`). */
+  parser: Parser<"sync", unknown, unknown>;
+}
+
+/**
+ * A `message` tag for prose written over several source lines: runs of
+ * white space (the line break and the next line's indentation) become one
+ * space, so help text flows and wraps only where the terminal needs it.
+ *
+ * @example
+ * ```ts
+ * import { prose } from "./cli.ts";
+ * import { formatMessage } from "@optique/core/message";
+ * formatMessage(prose`one sentence
+ *   on two lines`); // "one sentence on two lines"
+ * ```
+ */
+export function prose(strings: TemplateStringsArray, ...values: readonly unknown[]): Message {
+  const flat = strings.map((s) => s.replace(/\s+/g, " "));
+  const raw = Object.assign([...flat], { raw: flat }) as unknown as TemplateStringsArray;
+  return (message as (s: TemplateStringsArray, ...v: readonly unknown[]) => Message)(
+    raw,
+    ...values,
+  );
+}
+
+/** The exit-code line every help page ends with. */
+export const EXIT_CODES_LINE =
+  "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.";
+
+/** The help footer of a subcommand without examples, and of `l2 --help`. */
+export const EXIT_CODES: Message = [text(EXIT_CODES_LINE)];
+
+/**
+ * The footer of a subcommand's `--help`: its examples, each a comment line
+ * (`# what it does`) and the command, then the exit codes. A role passes it
+ * as `command(name, parser, { brief, footer: examples([...]) })`. Keep each
+ * line within 78 columns so an 80-column terminal does not wrap it.
+ *
+ * @example
+ * ```ts
+ * import { examples } from "./cli.ts";
+ * examples([["print a key's public half", "l2 keygen --public /etc/l2/node.key"]]);
+ * ```
+ */
+export function examples(list: readonly (readonly [what: string, cmd: string])[]): Message {
+  const out: MessageTerm[] = [text("Examples:")];
+  for (const [what, cmd] of list) {
+    out.push(lineBreak(), text(`  # ${what}`), lineBreak(), text(`  ${cmd}`));
+  }
+  out.push(lineBreak(), lineBreak(), text(EXIT_CODES_LINE));
+  return out;
+}
+
+/**
+ * Wraps a usage line at term boundaries (never inside `[--key FILE]`), the
+ * continuation lines indented under the first term after the program name.
+ */
+export function wrapUsage(line: string, width: number, prefix = "Usage: "): string {
+  // Split at spaces outside brackets.
+  const terms: string[] = [];
+  let depth = 0, cur = "";
+  for (const ch of line) {
+    if (ch === "[" || ch === "(") depth++;
+    if (ch === "]" || ch === ")") depth--;
+    if (ch === " " && depth === 0) {
+      if (cur) terms.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  if (cur) terms.push(cur);
+  const head = terms.slice(0, 2).join(" ");
+  const indent = " ".repeat(prefix.length + head.length + 1);
+  const lines: string[] = [];
+  let l = prefix + head;
+  for (const t of terms.slice(2)) {
+    if (l.length + 1 + t.length > width && l.trim() !== "") {
+      lines.push(l);
+      l = indent + t;
+    } else l += " " + t;
+  }
+  lines.push(l);
+  return lines.join("\n");
+}
+
+/** The usage lines of one subcommand (`l2 node [--supernode HOST:PORT] ...`), wrapped. */
+export function commandUsage(sub: Subcommand, width = 100, program = "l2"): string {
+  const lines = formatUsage(program, sub.parser.usage, { expandCommands: true }).split("\n");
+  return lines.map((l, i) => wrapUsage(l, width, i === 0 ? "Usage: " : "       ")).join("\n");
+}
+
+/**
+ * The short usage of bare `l2`: one line per subcommand with its brief, and
+ * how to get more.
+ */
+export function shortUsage(subs: readonly Subcommand[], program = "l2"): string {
+  const w = Math.max(...subs.map((s) => s.name.length));
+  const lines = [`Usage: ${program} COMMAND [OPTIONS]`, "", "Commands:"];
+  for (const s of subs) {
+    const page = getDocPageSync(s.parser, [s.name]);
+    const brief = page?.brief ? formatMessage(page.brief, { quotes: false }) : "";
+    lines.push(`  ${s.name.padEnd(w)}  ${brief}`);
+  }
+  lines.push(
+    "",
+    `Run '${program} COMMAND --help' for a command's options and examples, ` +
+      `'${program} --help' for everything.`,
+  );
+  return lines.join("\n");
+}
+
+/** What `preflight` decided: print `text` on standard error and exit with `code`. */
+export interface Refusal {
+  code: number;
+  text: string;
+}
+
+const PASS_THROUGH = new Set(["--help", "-h", "help", "--version", "completion", "--completion"]);
+
+/**
+ * Checks a command line before the full parser runs, so that a mistake is
+ * answered about the subcommand it was made in: bare `l2` gets the short
+ * usage (exit 2: a command line that does nothing is a usage error, and a
+ * script calling `l2` without arguments must not look successful); an
+ * unknown subcommand gets the closest one; a mistake after a known
+ * subcommand gets that subcommand's own error (with a flag suggested for a
+ * misspelt flag), its usage and where its help is. Returns null when the
+ * command line parses (or asks for help, version or completion): the full
+ * parser takes over.
+ */
+export function preflight(
+  argv: readonly string[],
+  subs: readonly Subcommand[],
+  program = "l2",
+): Refusal | null {
+  if (argv.length === 0) return { code: EXIT_USAGE, text: shortUsage(subs, program) };
+  const first = argv[0];
+  if (PASS_THROUGH.has(first) || first.startsWith("--completion=")) return null;
+  const sub = subs.find((s) => s.name === first);
+  if (!sub) {
+    const names = subs.map((s) => s.name);
+    const hint = first.startsWith("-") ? undefined : suggest(first, names);
+    const what = first.startsWith("-") ? `unknown option ${first}` : `unknown command ${first}`;
+    return {
+      code: EXIT_USAGE,
+      text: `${program}: ${what}${hint ? `; did you mean ${hint}?` : ""}\n\n` +
+        shortUsage(subs, program),
+    };
+  }
+  const end = argv.indexOf("--");
+  const opts = end === -1 ? argv : argv.slice(0, end);
+  if (opts.includes("--help") || opts.includes("-h")) return null;
+  const r = parseSync(sub.parser, argv);
+  if (r.success) return null;
+  let why = formatMessage(r.error, { quotes: false }).replace(/\n+/g, " ").trim();
+  why = why.charAt(0).toLowerCase() + why.slice(1);
+  return {
+    code: EXIT_USAGE,
+    text: `${program} ${first}: ${why}\n${commandUsage(sub, 100, program)}\n` +
+      `Run '${program} ${first} --help' for every option, with examples.`,
+  };
 }

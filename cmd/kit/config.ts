@@ -113,6 +113,46 @@ export function str(o: Opt<string> & { nonEmpty?: boolean }): Field<string> {
   });
 }
 
+/**
+ * A file or directory path. A relative path in a config file is taken
+ * relative to the directory of that file (`key: keys/node.key` in
+ * /etc/l2/l2.yaml is /etc/l2/keys/node.key); one given on the command line,
+ * relative to the shell's working directory. The result is absolute, so
+ * `--check-config` prints the path the daemon will use. An empty string
+ * stays empty (it means "the default" where a role says so).
+ */
+export function path(o: Opt<string>): Field<string> {
+  return field("path", o, (v, w) => {
+    const x = scalarValue(v);
+    if (typeof x !== "string") fail(w, "expected a path (a string)", x);
+    if (x.includes("\0")) fail(w, "expected a path without NUL characters");
+    if (x === "" || x.startsWith("/")) return normalizePath(x);
+    const base = w.lines !== null ? dirOf(absolute(w.file)) : Deno.cwd();
+    return normalizePath(`${base}/${x}`);
+  });
+}
+
+function absolute(p: string): string {
+  return p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
+}
+
+function dirOf(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}
+
+/** `/etc/./l2/../l2//x` → `/etc/l2/x` (text only: symbolic links are not followed). */
+export function normalizePath(p: string): string {
+  if (p === "") return p;
+  const out: string[] = [];
+  for (const part of p.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
 /** An integer in [min, max]. Command-line strings are accepted if they are decimal. */
 export function int(o: Opt<number> & { min: number; max: number }): Field<number> {
   const type = `integer ${o.min}..${o.max}`;

@@ -6,6 +6,10 @@
  *   A management endpoint off loopback without a token is such an error.
  * - Logging from the config's `log:` section.
  * - The management endpoint (`/status`, `/metrics`), with a bearer token if set.
+ *   It is bound first, before the daemon's `start()` makes any device, socket or
+ *   peer contact: a taken port is refused (exit 1) with a message naming `--api`
+ *   and the config key (kit/oserror.ts), and nothing has to be undone. Until
+ *   `start()` returns, /status answers `"state": "starting"`.
  * - Signals: SIGUSR1 re-reads the config's `log:` section (and keeps the
  *   debugger Deno would open on SIGUSR1 closed: see inspector_guard.ts); SIGHUP reloads what
  *   the daemon can reload (and the log section); SIGTERM/SIGINT stop cleanly
@@ -30,6 +34,7 @@ import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit.ts";
 import { VERSION } from "./version.ts";
 import { guardInspector } from "./inspector_guard.ts";
 import { Containment } from "./contain.ts";
+import { inUseMessage } from "./oserror.ts";
 
 /** What a daemon's config loader returns. */
 export interface DaemonConfig<C> {
@@ -106,13 +111,8 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     },
   };
 
-  let inst: DaemonInstance<C>;
-  try {
-    inst = await spec.start(ctx, cfg);
-  } catch (e) {
-    kit.error(`cannot start: ${(e as Error).message}`);
-    return e instanceof ConfigError ? EXIT_USAGE : EXIT_RUNTIME;
-  }
+  // Set once the daemon has started; /status and /metrics answer "starting" before.
+  let inst: DaemonInstance<C> | null = null;
 
   const status = () => ({
     role: spec.role,
@@ -120,9 +120,9 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     name: cfg.name,
     config_file: cfg.file,
     pid: Deno.pid,
-    started_at: new Date(started).toISOString(),
+    runningat: new Date(started).toISOString(),
     uptime_s: Math.round((Date.now() - started) / 1000),
-    ...inst.status(),
+    ...(inst ? inst.status() : { state: "starting" }),
     packet_errors: contain.status(),
   });
   const metrics = () => {
@@ -135,7 +135,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     w.counter("l2_config_reloads_total", "configuration reloads (SIGHUP, SIGUSR1)", reloads);
     w.counter("l2_config_reload_errors_total", "reloads refused for a config error", reloadErrors);
     contain.metrics(w);
-    inst.metrics(w);
+    inst?.metrics(w);
     return w.render();
   };
 
@@ -157,15 +157,30 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
         auth: cfg.apiToken ? "bearer" : "none",
       });
     } catch (e) {
+      // Before anything else started: no device made, no socket open, no peer contacted.
+      const target = formatHostPort(cfg.api);
       kit.error(
-        `cannot serve the management endpoint on ${formatHostPort(cfg.api)}: ${
-          (e as Error).message
-        }`,
+        inUseMessage(e, {
+          what: "the management endpoint",
+          target,
+          flag: "--api",
+          key: `${spec.role}.${cfg.name}.api`,
+          proto: "tcp",
+        }) ?? `cannot serve the management endpoint on ${target}: ${(e as Error).message}`,
       );
-      await inst.stop("startup failed");
       return EXIT_RUNTIME;
     }
   }
+
+  let running: DaemonInstance<C>;
+  try {
+    running = await spec.start(ctx, cfg);
+  } catch (e) {
+    kit.error(`cannot start: ${(e as Error).message}`);
+    await api?.close();
+    return e instanceof ConfigError ? EXIT_USAGE : EXIT_RUNTIME;
+  }
+  inst = running;
 
   const reread = async (which: "SIGUSR1" | "SIGHUP") => {
     let next: DaemonConfig<C>;
@@ -184,11 +199,11 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
       debug: next.log.debug.join(",") || undefined,
     });
     if (which === "SIGHUP") {
-      if (!inst.reload) {
+      if (!running.reload) {
         kit.info("SIGHUP: nothing else is reloadable in this daemon");
       } else {
         try {
-          for (const line of await inst.reload(next.config)) kit.info(`SIGHUP: ${line}`);
+          for (const line of await running.reload(next.config)) kit.info(`SIGHUP: ${line}`);
           cfg = { ...cfg, config: next.config, log: next.log };
         } catch (e) {
           reloadErrors++;
@@ -252,7 +267,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
   if (fatalReason) kit.error(`stopping: ${fatalReason}`);
   else kit.info(`stopping: ${reason}`);
   try {
-    await inst.stop(reason);
+    await running.stop(reason);
   } catch (e) {
     kit.error(`error while stopping: ${(e as Error).message}`);
   }

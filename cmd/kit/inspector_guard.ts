@@ -15,6 +15,9 @@
  * 2. If the port could not be held (another process has it, and may give it
  *    up later), every SIGUSR1 is followed by checks over one second that
  *    close the inspector through `node:inspector` should it have opened.
+ *    A port held by another process is the normal case of a second daemon
+ *    on one host (the first holds it): that is said at debug level only;
+ *    any other reason the port cannot be held is a warning.
  *
  * A daemon started with `--inspect` on purpose is left alone.
  *
@@ -45,10 +48,19 @@ export function guardInspector(log: TopicLogger): InspectorGuard {
   try {
     listener = Deno.listen({ hostname: "127.0.0.1", port: INSPECTOR_PORT });
   } catch (e) {
-    log.warn(
-      `cannot hold 127.0.0.1:${INSPECTOR_PORT} (${(e as Error).message}); ` +
-        "the debugger Deno opens on SIGUSR1 will be closed when seen",
-    );
+    if (e instanceof Deno.errors.AddrInUse) {
+      // The normal case for a second daemon on the host: the first holds it, and the
+      // runtime cannot bind it either. Layer 2 covers the holder going away.
+      log.debug(
+        `127.0.0.1:${INSPECTOR_PORT} is held by another process (another l2 daemon?); ` +
+          "the debugger Deno opens on SIGUSR1 will be closed when seen",
+      );
+    } else {
+      log.warn(
+        `cannot hold 127.0.0.1:${INSPECTOR_PORT} (${(e as Error).message}); ` +
+          "the debugger Deno opens on SIGUSR1 will be closed when seen",
+      );
+    }
   }
   if (listener) {
     const l = listener;

@@ -3,7 +3,9 @@
  * lines on standard error, and rate limiting for messages the network can
  * trigger at will (one peer's garbage must not flood the log): per key (a
  * peer and a reason), and per topic whatever the keys, so many spoofed
- * sources cannot flood it either.
+ * sources cannot flood it either. A condition that goes on (`repeating`) is
+ * reported at doubling intervals, each report saying how often it was seen
+ * and when the next one comes, until `resolved`.
  *
  * Text:  `2026-11-21T10:00:00.000Z info  las: SCCRQ from 192.0.2.1 uses Cisco's pre-standard AVPs peer=192.0.2.1`
  * JSON:  `{"ts":"...","level":"info","topic":"las","msg":"...","peer":"192.0.2.1"}`
@@ -61,6 +63,15 @@ export class Logger {
    */
   static readonly TOPIC_PER_WINDOW = 50;
   static readonly TOPIC_WINDOW_MS = 10_000;
+  /** key -> a `repeating` condition: since, next print, interval, times seen, not printed */
+  #repeats = new Map<
+    string,
+    { since: number; next: number; interval: number; count: number; held: number }
+  >();
+  /** The first interval of a `repeating` condition, doubled at each report. */
+  static readonly REPEAT_FIRST_MS = 10_000;
+  /** The longest interval between reports of a `repeating` condition. */
+  static readonly REPEAT_CAP_MS = 300_000;
 
   constructor(cfg: LogConfig, sink: Sink = stderrSink, now: () => number = Date.now) {
     this.#cfg = { ...cfg, debug: [...cfg.debug] };
@@ -146,6 +157,74 @@ export class Logger {
     return true;
   }
 
+  /**
+   * For a condition that goes on (a peer that keeps refusing, an address
+   * that does not answer): printed the first time; while it repeats, printed
+   * again only after an interval that doubles each time, from `firstMs` up
+   * to `capMs`, saying how many were not printed since and when it will be
+   * said next. `resolved(key)` ends the condition (and resets the interval).
+   * Keys are bounded like `limited`'s. Returns whether it printed.
+   */
+  repeating(
+    key: string,
+    level: Level,
+    topic: string,
+    msg: string,
+    fields?: Fields,
+    opts: { firstMs?: number; capMs?: number } = {},
+  ): boolean {
+    const first = opts.firstMs ?? Logger.REPEAT_FIRST_MS;
+    const cap = Math.max(first, opts.capMs ?? Logger.REPEAT_CAP_MS);
+    const now = this.#now();
+    const r = this.#repeats.get(key);
+    if (!r) {
+      if (this.#repeats.size >= Logger.MAX_RATE_KEYS) {
+        const oldest = this.#repeats.keys().next().value;
+        if (oldest !== undefined) this.#repeats.delete(oldest);
+      }
+      this.#repeats.set(key, { since: now, next: now + first, interval: first, count: 1, held: 0 });
+      this.log(level, topic, msg, fields);
+      return true;
+    }
+    r.count++;
+    if (now < r.next) {
+      r.held++;
+      return false;
+    }
+    const interval = Math.min(r.interval * 2, cap);
+    const held = r.held;
+    r.interval = interval;
+    r.next = now + interval;
+    r.held = 0;
+    this.log(
+      level,
+      topic,
+      `${msg} (still, ${r.count} times in ${seconds(now - r.since)}` +
+        `${held ? `, ${held} not logged` : ""}; next report in ${seconds(interval)} if it goes on)`,
+      { ...fields, suppressed: held || undefined },
+    );
+    return true;
+  }
+
+  /**
+   * Ends a `repeating` condition; with `msg`, says so at info (with how many
+   * times it was seen) when it had been logged. Returns whether it was on.
+   */
+  resolved(key: string, topic: string, msg?: string, fields?: Fields): boolean {
+    const r = this.#repeats.get(key);
+    if (!r) return false;
+    this.#repeats.delete(key);
+    if (msg !== undefined) {
+      this.log(
+        "info",
+        topic,
+        `${msg} (after ${r.count} times in ${seconds(this.#now() - r.since)})`,
+        fields,
+      );
+    }
+    return true;
+  }
+
   /** The per-topic budget of rate-limited lines (see TOPIC_PER_WINDOW). */
   #topicAllows(topic: string, now: number): boolean {
     let t = this.#topicRates.get(topic);
@@ -177,6 +256,13 @@ export class Logger {
   }
 }
 
+/** "12 s", "2.5 s", "5 min" for a message. */
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  if (s >= 120 && s % 60 === 0) return `${s / 60} min`;
+  return `${Math.round(s * 10) / 10} s`;
+}
+
 /** A Logger bound to one topic. */
 export class TopicLogger {
   constructor(readonly root: Logger, readonly name: string) {}
@@ -199,5 +285,31 @@ export class TopicLogger {
   /** Rate-limited message, see `Logger.limited`. */
   limited(key: string, level: Level, msg: string, f?: Fields): boolean {
     return this.root.limited(`${this.name}:${key}`, level, this.name, msg, f);
+  }
+  /**
+   * A condition that goes on, reported at doubling intervals; see `Logger.repeating`.
+   *
+   * @example
+   * ```ts
+   * import { Logger } from "./log.ts";
+   * const log = new Logger({ level: "info", format: "text", debug: [] }).topic("node");
+   * // on every failed attempt (every 3 s): printed at 0, 10, 30, 70 s... at most every 5 min
+   * log.repeating("refused", "warn", "the supernode refused this node: add its key to members");
+   * // when it works again:
+   * log.resolved("refused", "registered with the supernode");
+   * ```
+   */
+  repeating(
+    key: string,
+    level: Level,
+    msg: string,
+    f?: Fields,
+    opts?: { firstMs?: number; capMs?: number },
+  ): boolean {
+    return this.root.repeating(`${this.name}:${key}`, level, this.name, msg, f, opts);
+  }
+  /** Ends a condition reported with `repeating`; see `Logger.resolved`. */
+  resolved(key: string, msg?: string, f?: Fields): boolean {
+    return this.root.resolved(`${this.name}:${key}`, this.name, msg, f);
   }
 }

@@ -158,3 +158,26 @@ Deno.test("cli: --check-config never prints secrets", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: bare l2 and a misspelt flag are answered briefly, about the right thing", async () => {
+  let r = await runL2([]);
+  assertEquals(r.code, 2);
+  assertStringIncludes(r.stderr, "Usage: l2 COMMAND [OPTIONS]");
+  assertStringIncludes(r.stderr, "l2 COMMAND --help");
+  assert(!r.stderr.includes("No matching"), r.stderr);
+  r = await runL2(["node", "--supernod", "192.0.2.1"]);
+  assertEquals(r.code, 2);
+  assertStringIncludes(r.stderr, "you mean --supernode?");
+  assertStringIncludes(r.stderr, "Usage: l2 node ");
+  assert(!r.stderr.includes("l2 las"), r.stderr);
+  for (const sub of ["demo", "keygen", "mat", "status"]) {
+    r = await runL2([sub, "--help"]);
+    assertEquals(r.code, 0);
+    assertStringIncludes(r.stdout, "Examples:\n");
+    assertStringIncludes(r.stdout, `  l2 ${sub}`);
+    // Prose written over several source lines flows: no run of spaces inside a sentence.
+    for (const l of r.stdout.split("\n").filter((l) => !l.startsWith(" "))) {
+      assert(!/\S {2,}\S/.test(l), `${sub}: ${l}`);
+    }
+  }
+});

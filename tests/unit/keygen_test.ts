@@ -35,7 +35,10 @@ Deno.test("keygen: writes a 0600 key file, prints its public key, refuses to ove
       await runKeygen({ cmd: "keygen", out: path }, (l) => out.push(l), (l) => err.push(l)),
       2,
     );
-    assertEquals(err, [`Cannot write key file ${path}: it exists (use --force to replace it)`]);
+    assertEquals(err, [
+      `Cannot write key file ${path}: it exists; keep it (l2 keygen --public ${path} prints ` +
+      "its public key) or replace it with --force",
+    ]);
     assertEquals(toBase64(loadKeyFile(path).publicKey), out[0]); // unchanged
     Deno.chmodSync(path, 0o644);
     assertEquals(await runKeygen({ cmd: "keygen", out: path, force: true }, (l) => out.push(l)), 0);
