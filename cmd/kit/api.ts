@@ -228,7 +228,6 @@ export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): 
       "content-type": file.type,
       "content-security-policy": PAGE_CSP,
       "x-frame-options": "DENY",
-      "cross-origin-opener-policy": "same-origin",
     });
   }
   if (token !== null) {

@@ -110,7 +110,7 @@ dl.kv dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 600; white-space: nowrap; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 svg.chart { width: 100%; height: 9rem; display: block; border: 1px solid var(--line); border-radius: 4px; }
@@ -209,12 +209,13 @@ export const PAGE_JS = String.raw`"use strict";
   function text(v) {
     if (v === null || v === undefined || v === "") return "\u2013";
     if (typeof v === "boolean") return v ? "yes" : "no";
-    if (typeof v === "number") return isFinite(v) ? v.toLocaleString("en-US") : String(v);
+    if (typeof v === "number") return String(v);
     if (Array.isArray(v)) return v.map(text).join(", ");
     if (typeof v === "object") return JSON.stringify(v);
     const t = String(v);
     return t.length > MAX_TEXT ? t.slice(0, MAX_TEXT) + "\u2026" : t;
   }
+  const count = (v) => (typeof v === "number" && isFinite(v) ? v.toLocaleString("en-US") : text(v));
   function scaled(v, units, base) {
     let i = 0;
     while (Math.abs(v) >= base && i < units.length - 1) {
@@ -291,7 +292,7 @@ export const PAGE_JS = String.raw`"use strict";
     return h("details", null, h("summary", null, "All counters (" + rows.length + ")"),
       table(id, [
         ["counter", (r) => r.k, "mono"],
-        ["value", (r) => r.v, "num"],
+        ["value", (r) => count(r.v), "num"],
         ["per s", (r) => orDash(rates("c:" + id + ":" + r.k, r.v, 0, now).a, (x) => x.toFixed(1)), "num"],
       ], rows, "no counters"));
   }
@@ -357,8 +358,8 @@ export const PAGE_JS = String.raw`"use strict";
             ["direct / relay RTT", (x) => ms(x.p.direct_rtt_ms) + " / " + ms(x.p.relay_rtt_ms), "num"],
             ["in", (x) => orDash(x.r.a, bitRate), "num"],
             ["out", (x) => orDash(x.r.b, bitRate), "num"],
-            ["received", (x) => bytes(x.p.rx_bytes) + " (" + text(x.p.rx_frames) + " frames)", "num"],
-            ["sent", (x) => bytes(x.p.tx_bytes) + " (" + text(x.p.tx_frames) + " frames)", "num"],
+            ["received", (x) => bytes(x.p.rx_bytes) + " (" + count(x.p.rx_frames) + " frames)", "num"],
+            ["sent", (x) => bytes(x.p.tx_bytes) + " (" + count(x.p.tx_frames) + " frames)", "num"],
             ["cipher", (x) => x.p.cipher],
             ["key", (x) => x.p.key, "mono"],
           ], peers, "no peers yet")),
@@ -403,13 +404,13 @@ export const PAGE_JS = String.raw`"use strict";
             ["local endpoints", (x) => x.n.locals, "mono"],
             ["last seen", (x) => age(x.n.last_seen_s) + " ago", "num"],
             ["registered", (x) => age(x.n.registered_s), "num"],
-            ["packets in", (x) => text(x.n.rx_packets) + " (" + orDash(x.r.a, (v) => v.toFixed(1) + "/s") + ")", "num"],
-            ["relayed", (x) => text(x.n.relayed_frames) + " (" + orDash(x.r.b, (v) => v.toFixed(1) + "/s") + ")", "num"],
+            ["packets in", (x) => count(x.n.rx_packets) + " (" + orDash(x.r.a, (v) => v.toFixed(1) + "/s") + ")", "num"],
+            ["relayed", (x) => count(x.n.relayed_frames) + " (" + orDash(x.r.b, (v) => v.toFixed(1) + "/s") + ")", "num"],
           ], nodes, "no nodes registered")),
           section("Sessions", "wide", table("sessions", [
             ["network", (x) => x.network, "num"], ["node", (x) => x.node, "num"], ["key", (x) => x.key, "mono"],
             ["key age", (x) => age(x.key_age_s), "num"], ["confirmed", (x) => x.confirmed],
-            ["endpoint", (x) => x.endpoint, "mono"], ["packets in / out", (x) => text(x.rx_packets) + " / " + text(x.tx_packets), "num"],
+            ["endpoint", (x) => x.endpoint, "mono"], ["packets in / out", (x) => count(x.rx_packets) + " / " + count(x.tx_packets), "num"],
           ], arr(sec.session_list), sec.encryption === "none" ? "unencrypted" : "no sessions")),
           section("Counters", null, counters("counters", d.counters, now)),
         ];
@@ -453,8 +454,8 @@ export const PAGE_JS = String.raw`"use strict";
             ["pw type", (x) => x.x.pw_type, "num"], ["remote session", (x) => x.x.remote_session, "num"],
             ["local", (x) => x.x.local, "mono"], ["sublayer", (x) => x.x.tx_sublayer], ["up", (x) => age(x.x.up_s), "num"],
             ["in", (x) => orDash(x.r.a, bitRate), "num"], ["out", (x) => orDash(x.r.b, bitRate), "num"],
-            ["received", (x) => bytes(x.x.rx_bytes) + " (" + text(x.x.rx_frames) + " frames)", "num"],
-            ["sent", (x) => bytes(x.x.tx_bytes) + " (" + text(x.x.tx_frames) + " frames)", "num"],
+            ["received", (x) => bytes(x.x.rx_bytes) + " (" + count(x.x.rx_frames) + " frames)", "num"],
+            ["sent", (x) => bytes(x.x.tx_bytes) + " (" + count(x.x.tx_frames) + " frames)", "num"],
             ["send errors", (x) => x.x.tx_errors, "num"],
           ], sessions, "no sessions")),
           section("Virtual switches (" + switches.length + ")", "wide", switches.length ? switches : h("p", { class: "empty", id: "switches" }, "no virtual switches")),
@@ -483,8 +484,8 @@ export const PAGE_JS = String.raw`"use strict";
             ["interface", iface ? text(iface.name) + " mtu " + text(iface.mtu) : undefined],
           ], "summary")),
           section("Traffic counters", null, kv([
-            ["frames in", text(c.rx_frames) + " (" + orDash(r.a, (v) => v.toFixed(1) + "/s") + ")"],
-            ["frames out", text(c.tx_frames) + " (" + orDash(r.b, (v) => v.toFixed(1) + "/s") + ")"],
+            ["frames in", count(c.rx_frames) + " (" + orDash(r.a, (v) => v.toFixed(1) + "/s") + ")"],
+            ["frames out", count(c.tx_frames) + " (" + orDash(r.b, (v) => v.toFixed(1) + "/s") + ")"],
             ["bytes in / out", bytes(c.rx_bytes) + " / " + bytes(c.tx_bytes)],
             ["sent without session", c.tx_no_session], ["send errors", c.tx_errors],
             ["connects", c.connects], ["sessions up", c.sessions_up],
