@@ -140,6 +140,7 @@ export const PAGE_JS = String.raw`"use strict";
   const POLL_MS = 2000;
   const WINDOW_MS = 300000;
   const MAX_ROWS = 500;
+  const MAX_SWITCHES = 100;
   const MAX_TEXT = 300;
   const TOKEN_KEY = "l2-api-token";
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -300,15 +301,17 @@ export const PAGE_JS = String.raw`"use strict";
   // ---- the chart ----
   function chart(labels, fmt, now) {
     const W = 600, H = 140, PAD = 4;
-    const t0 = now - WINDOW_MS;
+    // The chart spans what the page has seen, from 20 s up to 5 min, so a new page shows a line.
+    const span = Math.min(WINDOW_MS, Math.max(20000, history.length ? now - history[0].t : 0));
+    const t0 = now - span;
     let max = 0;
     for (const p of history) max = Math.max(max, p.a, p.b);
     const top = max > 0 ? max * 1.1 : 1;
-    const x = (t) => (((t - t0) / WINDOW_MS) * W).toFixed(1);
+    const x = (t) => (((t - t0) / span) * W).toFixed(1);
     const y = (v) => (H - PAD - (v / top) * (H - 2 * PAD)).toFixed(1);
     const svg = s("svg", {
       class: "chart", id: "chart", viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none",
-      role: "img", "aria-label": "traffic over the last 5 minutes",
+      role: "img", "aria-label": "traffic over the last " + age(span / 1000),
     });
     for (const f of [0.25, 0.5, 0.75]) {
       const gy = (PAD + f * (H - 2 * PAD)).toFixed(1);
@@ -327,7 +330,7 @@ export const PAGE_JS = String.raw`"use strict";
     return section("Traffic", "wide", svg,
       h("p", { class: "legend" },
         cur("a", "rate-in", labels[0], "in"), cur("b", "rate-out", labels[1], "out"),
-        h("span", { class: "note" }, "last 5 min, top of the chart " + (max > 0 ? fmt(top) : "\u2013"))));
+        h("span", { class: "note" }, "last " + age(Math.round(span / 1000)) + ", top of the chart " + (max > 0 ? fmt(top) : "\u2013"))));
   }
 
   // ---- roles ----
@@ -422,7 +425,19 @@ export const PAGE_JS = String.raw`"use strict";
       render(d, now) {
         const sessions = arr(d.sessions).map((x) => ({ x, r: rates("session:" + x.session, x.rx_bytes, x.tx_bytes, now) }));
         const macs = arr(d.mac_table);
-        const switches = arr(d.switches).map((sw) => h("div", { class: "switch", "data-vc": text(sw.vc) },
+        const byVc = (list, vcOf) => {
+          const m = new Map();
+          for (const x of list) {
+            const k = String(vcOf(x));
+            if (!m.has(k)) m.set(k, []);
+            m.get(k).push(x);
+          }
+          return m;
+        };
+        const portsOf = byVc(sessions, (x) => x.x.vc);
+        const macsOf = byVc(macs, (m) => m.vc);
+        const allSwitches = arr(d.switches);
+        const switches = allSwitches.slice(0, MAX_SWITCHES).map((sw) => h("div", { class: "switch", "data-vc": text(sw.vc) },
           h("h3", null, "VC " + text(sw.vc) + " (" + text(sw.policy) + ")"),
           kv([
             ["ports", sw.ports], ["MAC entries", text(sw.macs) + (sw.macs_shown && String(sw.macs_shown) !== String(sw.macs) ? " (shown " + text(sw.macs_shown) + ")" : "")],
@@ -432,11 +447,14 @@ export const PAGE_JS = String.raw`"use strict";
           table("ports-" + text(sw.vc), [
             ["session", (x) => x.x.session, "num"], ["peer", (x) => x.x.peer, "mono"],
             ["in", (x) => orDash(x.r.a, bitRate), "num"], ["out", (x) => orDash(x.r.b, bitRate), "num"],
-          ], sessions.filter((x) => x.x.vc === sw.vc), "no ports"),
+          ], portsOf.get(String(sw.vc)) || [], "no ports"),
           table("macs-" + text(sw.vc), [
             ["MAC", (m) => m.mac, "mono"], ["session", (m) => m.session, "num"], ["peer", (m) => m.peer, "mono"],
             ["idle", (m) => age(m.age_s), "num"],
-          ], macs.filter((m) => m.vc === sw.vc), "no MAC entries")));
+          ], macsOf.get(String(sw.vc)) || [], "no MAC entries")));
+        if (allSwitches.length > MAX_SWITCHES) {
+          switches.push(h("p", { class: "note" }, (allSwitches.length - MAX_SWITCHES) + " more virtual switches not shown; l2 status --json has them all"));
+        }
         return [
           section("LAS", null, kv([
             ["connections", arr(d.connections).length], ["sessions", arr(d.sessions).length],
@@ -458,7 +476,7 @@ export const PAGE_JS = String.raw`"use strict";
             ["sent", (x) => bytes(x.x.tx_bytes) + " (" + count(x.x.tx_frames) + " frames)", "num"],
             ["send errors", (x) => x.x.tx_errors, "num"],
           ], sessions, "no sessions")),
-          section("Virtual switches (" + switches.length + ")", "wide", switches.length ? switches : h("p", { class: "empty", id: "switches" }, "no virtual switches")),
+          section("Virtual switches (" + allSwitches.length + ")", "wide", switches.length ? switches : h("p", { class: "empty", id: "switches" }, "no virtual switches")),
           section("Recent events", "wide", table("recent", [
             ["time", (e) => e.time, "mono"], ["event", (e) => e.event], ["peer", (e) => e.peer, "mono"],
             ["VC", (e) => e.vc, "mono"], ["session", (e) => e.session, "num"], ["reason", (e) => e.reason],

@@ -12,7 +12,8 @@
  * - A LAS with an `api_token`, on its lab address, seen from an edge's
  *   namespace: the page asks for the token, then shows both control
  *   connections with their dialect, the virtual switch with its ports and
- *   every MAC entry of its table, and a rate after traffic. One edge's host
+ *   every MAC entry of its table, and a rate after traffic; an edge's page
+ *   shows its session and a rate too. One edge's host
  *   name (which the LAS learns from the peer) is markup: it shows as text,
  *   and no element of it appears. The token lives in sessionStorage only
  *   and is never written into the document.
@@ -440,10 +441,46 @@ Deno.test("web page: a LAS behind a token, its switch and MAC table, a hostile h
       );
       await save(tab, out, "las");
       await Deno.writeTextFile(`${out}/las.status.json`, JSON.stringify(await status(), null, 2));
+
+      // e1's xconnect edge (its endpoint on e1's loopback, no token): session state and rate.
+      const xOrigin = "http://127.0.0.1:7761";
+      const xtab = await browser.newTab();
+      await xtab.goto(`${xOrigin}/`);
+      const xr = await runL2(["status", "--api", "127.0.0.1:7761", "--json"], { wrap: wrap(e1) });
+      assertEquals(xr.code, 0, xr.stderr);
+      const xst = JSON.parse(xr.stdout);
+      assertEquals([xst.role, xst.state], ["xconnect", "up"]);
+      const want = {
+        LAS: xst.las,
+        VC: xst.vc,
+        state: "up",
+        "local session": String(xst.session.local_session),
+        "remote session": String(xst.session.remote_session),
+      };
+      await xtab.waitFor(
+        `(() => { const dl = document.getElementById("summary"); if (!dl) return false;
+          const got = {}; for (const dt of dl.querySelectorAll("dt"))
+            got[dt.textContent] = dt.nextElementSibling.textContent;
+          return Object.entries(${JSON.stringify(want)}).every(([k, v]) => got[k] === v); })()`,
+        20_000,
+        `the edge's session on its page: ${JSON.stringify(want)}`,
+      );
+      await waitFor(
+        async () =>
+          (await rate(xtab, "in")) > FLOOD_BYTES_PER_S / 2 &&
+          (await rate(xtab, "out")) > FLOOD_BYTES_PER_S / 2,
+        45_000,
+        "a traffic rate on the edge's page",
+        500,
+      );
+      await save(xtab, out, "xconnect");
+      assertClean(xtab, xOrigin);
     } finally {
       await flood.stop(1000);
     }
 
+    // Back to the LAS's tab (a hidden tab does not poll).
+    await tab.front();
     // The token: in this tab's sessionStorage only, never in the document or localStorage.
     assertEquals(await tab.eval("sessionStorage.getItem('l2-api-token')"), TOKEN);
     assertEquals(await tab.eval("localStorage.length"), 0);

@@ -296,6 +296,11 @@ export class Tab {
     );
   }
 
+  /** Makes this the visible tab (the others' `document.hidden` becomes true). */
+  async front(): Promise<void> {
+    await this.#send("Page.bringToFront");
+  }
+
   /** Evaluates `expression` in the page (promises awaited) and returns its value as JSON. */
   async eval<T>(expression: string): Promise<T> {
     const r = await this.#send("Runtime.evaluate", {
