@@ -302,7 +302,7 @@ export const PAGE_JS = String.raw`"use strict";
   function chart(labels, fmt, now) {
     const W = 600, H = 140, PAD = 4;
     // The chart spans what the page has seen, from 20 s up to 5 min, so a new page shows a line.
-    const span = Math.min(WINDOW_MS, Math.max(20000, history.length ? now - history[0].t : 0));
+    const span = Math.min(WINDOW_MS, Math.max(20000, history.length ? now - history[0].t + history[0].dt : 0));
     const t0 = now - span;
     let max = 0;
     for (const p of history) max = Math.max(max, p.a, p.b);
@@ -320,7 +320,8 @@ export const PAGE_JS = String.raw`"use strict";
     for (const k of ["a", "b"]) {
       svg.appendChild(s("polyline", {
         class: k === "a" ? "in" : "out", "data-points": history.length,
-        points: history.map((p) => x(p.t) + "," + y(p[k])).join(" "),
+        // Steps: each rate is the mean over its interval, drawn across it.
+        points: history.map((p) => x(Math.max(t0, p.t - p.dt)) + "," + y(p[k]) + " " + x(p.t) + "," + y(p[k])).join(" "),
       }));
     }
     const last = history.length ? history[history.length - 1] : null;
@@ -539,7 +540,7 @@ export const PAGE_JS = String.raw`"use strict";
       const t = role.totals(d);
       if (prevTotals && now > prevTotals.t && t.a >= prevTotals.a && t.b >= prevTotals.b) {
         const dt = (now - prevTotals.t) / 1000;
-        history.push({ t: now, a: (t.a - prevTotals.a) / dt, b: (t.b - prevTotals.b) / dt });
+        history.push({ t: now, dt: now - prevTotals.t, a: (t.a - prevTotals.a) / dt, b: (t.b - prevTotals.b) / dt });
       }
       prevTotals = { t: now, a: t.a, b: t.b };
       history = history.filter((p) => p.t >= now - WINDOW_MS);
