@@ -298,6 +298,21 @@ export const PAGE_JS = String.raw`"use strict";
       ], rows, "no counters"));
   }
 
+  // A list (or a map by id) of objects whose fields this page does not name: one column per field.
+  function anyTable(id, list, idName, empty) {
+    let rows = list;
+    if (!Array.isArray(list)) {
+      rows = Object.keys(obj(list)).map((k) => Object.assign({ [idName]: k }, obj(obj(list)[k])));
+    }
+    rows = rows.map(obj);
+    const keys = [];
+    for (const r of rows.slice(0, 50)) {
+      for (const k of Object.keys(r)) if (!keys.includes(k) && keys.length < 12) keys.push(k);
+    }
+    return table(id, keys.map((k) => [k.replace(/_/g, " "), (r) => r[k], null]), rows, empty);
+  }
+  const present = (x) => (Array.isArray(x) ? x.length > 0 : Object.keys(obj(x)).length > 0);
+
   // ---- the chart ----
   function chart(labels, fmt, now) {
     const W = 600, H = 140, PAD = 4;
@@ -353,6 +368,7 @@ export const PAGE_JS = String.raw`"use strict";
             ["TAP", text(d.tap) + " " + text(d.tap_mac) + " mtu " + text(d.tap_mtu)],
             ["local port", d.local_port],
           ], "summary")),
+          present(d.supernodes) ? section("Supernodes", "wide", anyTable("supernodes", d.supernodes, "supernode", "none")) : null,
           section("Peers (" + peers.length + ")", "wide", table("peers", [
             ["node", (x) => x.p.node, "num"],
             ["path", (x) => x.p.path],
@@ -398,6 +414,7 @@ export const PAGE_JS = String.raw`"use strict";
             ["broadcast frames", d.broadcast_frames],
             ["broadcast rate", orDash(relay.b, (v) => v.toFixed(1) + " frames/s")],
           ], "relay")),
+          present(d.federation) ? section("Federation peers", "wide", anyTable("federation", d.federation, "peer", "none")) : null,
           section("Networks (" + arr(d.networks).length + ")", null, table("networks", [
             ["network", (n) => n.network, "num"], ["nodes", (n) => n.nodes, "num"], ["identities", (n) => n.identities, "num"],
           ], arr(d.networks), "no networks yet")),
@@ -545,7 +562,7 @@ export const PAGE_JS = String.raw`"use strict";
       prevTotals = { t: now, a: t.a, b: t.b };
       history = history.filter((p) => p.t >= now - WINDOW_MS);
       kids.push(chart(role.labels, role.fmt, now));
-      kids.push(...role.render(d, now));
+      kids.push(...role.render(d, now).filter((k) => k !== null));
     } else {
       kids.push(section("Status", null, h("p", null, "This page does not know the role " + text(d.role) + "; l2 status shows it.")));
     }

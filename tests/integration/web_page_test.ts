@@ -17,6 +17,11 @@
  *   name (which the LAS learns from the peer) is markup: it shows as text,
  *   and no element of it appears. The token lives in sessionStorage only
  *   and is never written into the document.
+ * - Shapes the labs do not make, from a scripted `/status` served by the
+ *   endpoint's own `serveApi` on loopback: fields this page does not name
+ *   (federation peers, a node's supernodes) as tables, a MAC table longer
+ *   than the page lists, a role it does not know; markup in every kind of
+ *   field stays text.
  * - Every page requested only its own origin, threw nothing and broke no
  *   Content-Security-Policy rule (Chromium logs a violation).
  *
@@ -40,6 +45,7 @@ import { Lab, requireRoot, waitFor } from "../lab/netns.ts";
 import { Daemon, MAIN, runL2 } from "../lab/l2proc.ts";
 import { startVpnPair, vpnStatus } from "../lab/vpn_pair.ts";
 import { Browser, CHROMIUM, haveChromium, type Tab } from "../lab/browser.ts";
+import { serveApi } from "../../cmd/kit/api.ts";
 
 const API = 7659;
 const LAS_API = 7760;
@@ -96,11 +102,15 @@ function rate(tab: Tab, which: "in" | "out"): Promise<number> {
 }
 
 /**
- * What must hold for any page: only its own origin requested, no exception,
+ * What must hold for any page: no "null", "undefined", "NaN" or "[object
+ * Object]" shown, only its own origin requested, no exception,
  * no CSP violation or other error but a resource answering 401/404 (the
  * favicon, `/status` before the token).
  */
-function assertClean(tab: Tab, origin: string): void {
+async function assertClean(tab: Tab, origin: string): Promise<void> {
+  const text = await tab.eval<string>("document.getElementById('main').innerText");
+  const junk = /\b(null|undefined|NaN|\[object Object\])\b/.exec(text);
+  assert(junk === null, `the page shows "${junk?.[0]}": ${text}`);
   for (const u of tab.requests) {
     assert(u.startsWith(origin + "/"), `the page requested ${u}, outside ${origin}`);
   }
@@ -231,7 +241,7 @@ Deno.test("web page: a node and its supernode, live in Chromium", async () => {
     for (const k of await keyStrings(`${dir}/n0/node.key`)) {
       assert(!html.includes(k), "the node's page shows a string of its key file");
     }
-    assertClean(tab, origin);
+    await assertClean(tab, origin);
     // DNS rebinding: the same endpoint, reached under a name, answers neither page nor data.
     const rebound = await browser.newTab();
     for (const path of ["/", "/status"]) {
@@ -276,7 +286,7 @@ Deno.test("web page: a node and its supernode, live in Chromium", async () => {
     for (const k of await keyStrings(`${dir}/sn/supernode.key`)) {
       assert(!snHtml.includes(k), "the supernode's page shows a string of its key file");
     }
-    assertClean(stab, origin);
+    await assertClean(stab, origin);
   } finally {
     await browser?.close();
     for (const d of daemons) await d.close();
@@ -478,7 +488,7 @@ Deno.test("web page: a LAS behind a token, its switch and MAC table, a hostile h
         500,
       );
       await save(xtab, out, "xconnect");
-      assertClean(xtab, xOrigin);
+      await assertClean(xtab, xOrigin);
     } finally {
       await flood.stop(1000);
     }
@@ -497,7 +507,7 @@ Deno.test("web page: a LAS behind a token, its switch and MAC table, a hostile h
     await tab.eval("document.getElementById('forget').click()");
     await tab.waitFor("!document.getElementById('login').hidden", 20_000, "the token form again");
     assertEquals(await tab.eval("sessionStorage.length"), 0);
-    assertClean(tab, origin);
+    await assertClean(tab, origin);
 
     // The same page at phone width, with the token again.
     const phone = await browser.newTab({ width: 390, height: 844, mobile: true });
@@ -517,7 +527,7 @@ Deno.test("web page: a LAS behind a token, its switch and MAC table, a hostile h
     );
     assert(overflow <= 0, `the page is wider than a phone by ${overflow} px`);
     await save(phone, out, "las-phone");
-    assertClean(phone, origin);
+    await assertClean(phone, origin);
     // A wrong token is refused, and said so.
     const wrong = await browser.newTab();
     await wrong.goto(`${origin}/`);
@@ -536,6 +546,117 @@ Deno.test("web page: a LAS behind a token, its switch and MAC table, a hostile h
     await browser?.close();
     for (const d of daemons) await d.close();
     await lab.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("web page: what a later or hostile /status may hold (served by the endpoint's own code on loopback)", async () => {
+  await needChromium();
+  const dir = await Deno.makeTempDir({ prefix: "l2-web-shapes-" });
+  let doc: Record<string, unknown> = {};
+  const api = serveApi({ host: "127.0.0.1", port: 0 }, {
+    status: () => doc,
+    metrics: () => "",
+  }, null);
+  let browser: Browser | null = null;
+  try {
+    const origin = `http://127.0.0.1:${api.addr.port}`;
+    browser = await Browser.launch({ dir });
+    const tab = await browser.newTab();
+    const mark = "<b id=mk>x</b>";
+    const base = { version: "0.1.0", name: mark, pid: 1, started_at: "t0", uptime_s: 5 };
+
+    // A supernode with federation peers (a map by peer id, fields this page does not name).
+    doc = {
+      ...base,
+      role: "supernode",
+      federation: { "7": { state: "up", rtt_ms: 3.5, key: mark, remote_nodes: 4 } },
+      nodes: [{ id: 3, network: 0, endpoint: mark, last_seen_s: 0.5 }],
+      networks: [{ network: 0, nodes: 1, identities: 1 }],
+    };
+    await tab.goto(`${origin}/`);
+    const fed = await tab.waitFor<Record<string, string>[]>(
+      `(() => { const t = document.getElementById("federation"); return t && t.tagName === "TABLE" &&
+        [...t.tBodies[0].rows].map((r) => Object.fromEntries([...r.cells].map((c) =>
+          [c.dataset.label, c.textContent]))); })()`,
+      20_000,
+      "the federation peers",
+    );
+    assertEquals(fed, [{
+      peer: "7",
+      state: "up",
+      "rtt ms": "3.5",
+      key: mark,
+      "remote nodes": "4",
+    }]);
+    assertEquals((await rowsOf(tab, "nodes"))[0].endpoint, mark);
+
+    // A node with its supernodes (a list), and no federation on the supernode any more.
+    doc = {
+      ...base,
+      role: "node",
+      pid: 2,
+      supernodes: [{ supernode: "192.0.2.1:7654", state: "attached", rtt_ms: 1 }],
+      peers: [],
+      mat: { leaves: [] },
+    };
+    await tab.waitFor(
+      "document.getElementById('supernodes')?.tBodies[0].rows.length === 1",
+      20_000,
+      "the node's supernodes",
+    );
+    assertEquals(await tab.eval("document.getElementById('federation')"), null);
+    assertEquals((await rowsOf(tab, "supernodes"))[0].state, "attached");
+    assertEquals(await tab.eval("document.getElementById('peers').textContent"), "no peers yet");
+    await assertClean(tab, origin);
+
+    // A LAS with more MAC entries than the page lists: 500 rows and a note of the rest.
+    const macs = Array.from({ length: 620 }, (_, i) => ({
+      vc: "9",
+      mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${
+        (i & 255).toString(16).padStart(2, "0")
+      }`,
+      session: 1,
+      peer: mark,
+      age_s: i,
+    }));
+    doc = {
+      ...base,
+      role: "las",
+      pid: 3,
+      connections: [],
+      sessions: [],
+      switches: [{ vc: "9", policy: mark, ports: 0, macs: 620, dropped: {} }],
+      mac_table: macs,
+      recent: [],
+    };
+    await tab.waitFor(
+      "document.getElementById('macs-9')?.tBodies[0].rows.length === 500",
+      20_000,
+      "the LAS's MAC table, cut at 500 rows",
+    );
+    assert(
+      (await tab.eval<string>("document.body.innerText")).includes(
+        "120 more not shown; l2 status --json has them all",
+      ),
+      "the rows left out are said",
+    );
+
+    // A role this page does not know: said, nothing else.
+    doc = { ...base, role: "fnord", pid: 4 };
+    await tab.waitFor(
+      "document.body.innerText.includes('does not know the role fnord')",
+      20_000,
+      "the unknown role",
+    );
+
+    // Through all of it, the markup stayed text: no element of it, in any shape.
+    assertEquals(await tab.eval("document.querySelectorAll('#mk, b#mk').length"), 0);
+    assertEquals(await tab.eval("document.title"), `l2 fnord ${mark}`);
+    await assertClean(tab, origin);
+  } finally {
+    await browser?.close();
+    await api.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
