@@ -33,7 +33,7 @@ export const PAGE_HTML = `<!doctype html>
 <body>
 <header>
   <h1 id="title">l2</h1>
-  <span id="state" class="badge">loading</span>
+  <span id="state" class="badge" role="status">loading</span>
   <span class="spacer"></span>
   <button id="pause" type="button">Pause</button>
   <button id="forget" type="button" hidden>Forget token</button>
@@ -48,7 +48,7 @@ export const PAGE_HTML = `<!doctype html>
   endpoint, as <code>Authorization: Bearer</code>. It travels in clear over plain HTTP.</p>
   <p id="login-error" class="bad"></p>
 </form>
-<main id="main" aria-live="polite"></main>
+<main id="main"></main>
 <noscript><p>This page needs JavaScript; <code>l2 status</code> shows the same.</p></noscript>
 <footer>Polls <code>/status</code> every 2 s. <code>l2 status --json</code> shows everything;
 <code>/metrics</code> is for Prometheus.</footer>
@@ -151,6 +151,7 @@ export const PAGE_JS = String.raw`"use strict";
   let paused = false;
   let timer = 0;
   let waitingForToken = false;
+  let busy = false;
   let identity = "";
   let prevTotals = null;
   let history = [];
@@ -586,7 +587,16 @@ export const PAGE_JS = String.raw`"use strict";
 
   async function poll() {
     clearTimeout(timer);
-    if (paused || waitingForToken || document.hidden) return;
+    if (paused || waitingForToken || document.hidden || busy) return;
+    busy = true;
+    try {
+      await pollOnce();
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function pollOnce() {
     const headers = {};
     if (token) headers.Authorization = "Bearer " + token;
     let res;

@@ -55,7 +55,14 @@ const HOSTILE = '<img src=x id=pwn onerror="document.title=1">';
 /** A flood of 1400-byte pings every 0.1 s is about 14 kB/s each way; the page must see a third. */
 const FLOOD_BYTES_PER_S = 4000;
 
-async function artefacts(): Promise<string> {
+let artefactDir: Promise<string> | null = null;
+
+/** The directory of this file's artefacts, made once per run. */
+function artefacts(): Promise<string> {
+  return artefactDir ??= makeArtefacts();
+}
+
+async function makeArtefacts(): Promise<string> {
   const base = Deno.env.get("L2_TEST_ARTEFACTS");
   let dir: string;
   if (base) {
