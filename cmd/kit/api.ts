@@ -1,11 +1,17 @@
 /**
  * The management endpoint every daemon serves: HTTP on 127.0.0.1 by default.
  *
+ * - `GET /`: the live status page (kit/page_assets.ts): HTML, CSS and a
+ *   script that polls `/status` and draws it; no data in it, so it needs no
+ *   token (the script asks for one when `/status` answers 401).
  * - `GET /status`: JSON, the daemon's own report (role, version, uptime, ...).
  * - `GET /metrics`: Prometheus text format.
  *
- * With a bearer token configured, every request must carry
- * `Authorization: Bearer <token>`. Anything else answers 404/405.
+ * With a bearer token configured, `/status` and `/metrics` need
+ * `Authorization: Bearer <token>`. Anything else answers 404/405. Without a
+ * token (so on loopback), only requests whose Host is an address or
+ * `localhost` are answered (DNS rebinding, `hostIsLocalLiteral`). No answer
+ * may be cached; each carries nosniff and a Content-Security-Policy.
  *
  * An endpoint without a token must be on loopback (`apiExposure`): a daemon
  * whose endpoint is on any other address (`0.0.0.0`, `::`, a host's address,
@@ -21,6 +27,7 @@
 import { formatHostPort, type HostPort } from "./config.ts";
 import { hmacSha256, randomBytes, timingSafeEqual } from "../../ffi/crypto.ts";
 import { isLoopback, parseIp } from "../../core/addr.ts";
+import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page_assets.ts";
 
 /** What the endpoint serves. */
 export interface ApiHandlers {
@@ -126,40 +133,128 @@ export function apiExposure(
     `or api: 127.0.0.1:${addr.port}), or turn it off (--api off)`;
 }
 
-/** Answers one request; exported for tests. */
+/** Headers on every answer of the endpoint. */
+const COMMON_HEADERS: Record<string, string> = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cross-origin-resource-policy": "same-origin",
+  "cache-control": "no-store",
+};
+
+/**
+ * The page's Content-Security-Policy: its own script, style sheet and
+ * `/status` only; no inline script or style, no framing, no form posts,
+ * and Trusted Types required, so no string can reach an HTML sink.
+ */
+export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+  "img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+  "form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; " +
+  "trusted-types 'none'";
+
+/** Answers that are data, not documents: nothing in them may run or be framed. */
+const DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+function reply(
+  body: string,
+  status: number,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(body, {
+    status,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "content-security-policy": DATA_CSP,
+      ...COMMON_HEADERS,
+      ...headers,
+    },
+  });
+}
+
+/** The page's files (kit/page_assets.ts), served without a token: they hold no data. */
+const PAGE_FILES: Record<string, { type: string; body: string }> = {
+  "/": { type: "text/html; charset=utf-8", body: PAGE_HTML },
+  "/page.css": { type: "text/css; charset=utf-8", body: PAGE_CSS },
+  "/page.js": { type: "text/javascript; charset=utf-8", body: PAGE_JS },
+};
+
+/**
+ * True when a request's Host names an address, not a name: an IP literal,
+ * `localhost` or a name under `.localhost` (which browsers resolve to
+ * loopback themselves). An endpoint without a token answers only those, so
+ * a web page whose DNS name an attacker rebinds to 127.0.0.1 cannot read it
+ * through the browser of someone on this host (DNS rebinding).
+ *
+ * @example
+ * ```ts
+ * import { hostIsLocalLiteral } from "./api.ts";
+ * hostIsLocalLiteral("127.0.0.1"); // true
+ * hostIsLocalLiteral("[::1]"); // true
+ * hostIsLocalLiteral("attacker.example"); // false
+ * ```
+ */
+export function hostIsLocalLiteral(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, "");
+  if (h === "localhost" || h.endsWith(".localhost")) return true;
+  const bare = h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h;
+  // Only the dotted-quad and colon forms: "127.1" or "0x7f.1" are names a resolver reads.
+  if (!bare.includes(":") && !/^\d{1,3}(\.\d{1,3}){3}$/.test(bare)) return false;
+  return parseIp(bare).ok;
+}
+
+/**
+ * Answers one request; exported for tests.
+ *
+ * `GET /` (and `/page.css`, `/page.js`) is the live status page, the same
+ * for every daemon and served without a token; it asks for the token when
+ * `/status` answers 401. `/status` and `/metrics` need the token when one
+ * is configured. Without a token, a request whose Host is a name (not an
+ * address or `localhost`) is refused with 421 (`hostIsLocalLiteral`).
+ */
 export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): Response {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return reply("method not allowed\n", 405, { allow: "GET, HEAD" });
+  }
+  const url = new URL(req.url);
+  if (token === null && !hostIsLocalLiteral(url.hostname)) {
+    return reply(
+      "misdirected: this endpoint has no api_token, so it answers only requests for an " +
+        "address or localhost (http://127.0.0.1:PORT/), not for a name\n",
+      421,
+    );
+  }
+  const file = Object.hasOwn(PAGE_FILES, url.pathname) ? PAGE_FILES[url.pathname] : undefined;
+  if (file !== undefined) {
+    return reply(file.body, 200, {
+      "content-type": file.type,
+      "content-security-policy": PAGE_CSP,
+      "x-frame-options": "DENY",
+    });
+  }
   if (token !== null) {
     const auth = req.headers.get("authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(auth);
     if (!m || !token(m[1].trim())) {
-      return new Response("unauthorized: send Authorization: Bearer <token>\n", {
-        status: 401,
-        headers: { "www-authenticate": 'Bearer realm="l2"' },
+      return reply("unauthorized: send Authorization: Bearer <token>\n", 401, {
+        "www-authenticate": 'Bearer realm="l2"',
       });
     }
-  }
-  const url = new URL(req.url);
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
   }
   try {
     switch (url.pathname) {
       case "/status":
-        return new Response(JSON.stringify(h.status(), null, 2) + "\n", {
-          headers: { "content-type": "application/json" },
+        return reply(JSON.stringify(h.status(), null, 2) + "\n", 200, {
+          "content-type": "application/json",
         });
       case "/metrics":
-        return new Response(h.metrics(), {
-          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        return reply(h.metrics(), 200, {
+          "content-type": "text/plain; version=0.0.4; charset=utf-8",
         });
-      case "/":
-        return new Response("l2 management endpoint: GET /status, GET /metrics\n");
       default:
-        return new Response("not found: GET /status or /metrics\n", { status: 404 });
+        return reply("not found: GET / (the page), /status or /metrics\n", 404);
     }
   } catch (e) {
     h.onError?.(e);
-    return new Response(`internal error: ${(e as Error).message}\n`, { status: 500 });
+    return reply(`internal error: ${(e as Error).message}\n`, 500);
   }
 }
 
