@@ -7,6 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { LasEngine, peerPrefix, prefixContains, sourceOf, vcKey } from "../../core/las/engine.ts";
 import { XconnectEngine } from "../../core/xconnect/engine.ts";
+import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 import { lasMetrics, lasStatus } from "../../cmd/las_status.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
@@ -69,17 +70,24 @@ function lab(
   });
   const lasIp = parseIp("10.0.0.1");
   if (!lasIp.ok) throw new Error(lasIp.reason);
-  const edges: { dev: MemFrameDevice; eng: XconnectEngine }[] = [];
+  const lw = socketWatch({ name: "ip", socket: lt, engine: las, via: 0 });
+  const edges: {
+    dev: MemFrameDevice;
+    eng: XconnectEngine;
+    sw: ReturnType<typeof socketWatch>;
+    dw: ReturnType<typeof deviceWatch>;
+  }[] = [];
   const edge = (ip: string, vc: string) => {
     const t = net.open(ip, 0, { raw: true });
     const dev = new MemFrameDevice();
     const eng = new XconnectEngine({
-      transport: t,
+      port: t,
       kind: "ip",
       las: { ip: lasIp.value, port: 0 },
       lasName: "10.0.0.1",
       vcId: vc,
       device: dev,
+      deviceName: dev.name,
       hostName: ip,
       routerId: 2,
       random32,
@@ -87,16 +95,18 @@ function lab(
       auth: null,
       log: logger.topic(ip),
     });
-    edges.push({ dev, eng });
-    return { dev, eng };
+    const sw = socketWatch({ name: "ip", socket: t, engine: eng });
+    const dw = deviceWatch({ name: "tap", device: dev, engine: eng });
+    edges.push({ dev, eng, sw, dw });
+    return { dev, eng, sw, dw };
   };
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      while (las.onSocketReadable(lt, now) > 0) { /* drain */ }
+      while (lw.onReadable(now) > 0) { /* drain */ }
       for (const e of edges) {
-        while (e.eng.onSocketReadable(now) > 0) { /* drain */ }
-        while (e.eng.onDeviceReadable(now) > 0) { /* drain */ }
+        while (e.sw.onReadable(now) > 0) { /* drain */ }
+        while (e.dw.onReadable(now) > 0) { /* drain */ }
         e.eng.poll(now);
       }
       las.poll(now);
@@ -541,7 +551,7 @@ Deno.test("las engine: receive takes one datagram with its source; hostile bytes
     const d = new Uint8Array(1 + Math.floor(rand() * 200));
     for (let k = 0; k < d.length; k++) d[k] = Math.floor(rand() * 256);
     if (i % 2 === 0) d.fill(0, 0, 4); // half of them: control messages (session id 0)
-    l.las.receive("ip", d, src, 0, dst, 1000 + i);
+    l.las.receive(d, { via: 0, src, srcPort: 0, dst }, 1000 + i);
   }
   l.las.endBatch(3000);
   const st = l.las.status(3000) as LasStatus;
