@@ -381,7 +381,9 @@ export class LearningSwitch {
     // The header through core/wire's bridge door and static accessors (no view object).
     const scan = ethScan(frame, 0, len);
     if (scan < 0) return this.#drop(pc, Drop.RUNT, len);
-    const verdict = this.filter.verdict(frame, 0, scan);
+    const dstHi = ethDstHi(frame, 0);
+    const dstLo = ethDstLo(frame, 0);
+    const verdict = this.filter.verdict(scan, dstHi, dstLo);
     if (verdict >= 0) return this.#drop(pc, verdict, len);
 
     // Source: must be an individual (I/G bit clear), non-zero address. The table keys
@@ -452,8 +454,6 @@ export class LearningSwitch {
     }
 
     // Destination.
-    const dstHi = ethDstHi(frame, 0);
-    const dstLo = ethDstLo(frame, 0);
     let cls: number;
     if ((dstHi & GROUP_BIT_HI) !== 0) {
       cls = dstHi === 0xffff && dstLo === -1 ? BCAST : MCAST;

@@ -183,23 +183,25 @@ export class FrameFilter {
   check(frame: Uint8Array): number {
     const scan = ethScan(frame, 0, frame.length);
     if (scan < 0) return Drop.RUNT;
-    return this.verdict(frame, 0, scan);
+    return this.verdict(scan, ethDstHi(frame, 0), ethDstLo(frame, 0));
   }
 
   /**
-   * `check` for the frame at `buf[off..]` that `ethScan` already walked
-   * (`scan` >= 0: its result), as the switch does once per frame.
+   * `check` for a frame the switch already read: `scan` is its `ethScan`
+   * result (>= 0), `dstHi`/`dstLo` its destination's halves (`ethDstHi`,
+   * `ethDstLo`). Read once per frame by the switch, which needs them too.
    */
-  verdict(buf: Uint8Array, off: number, scan: number): number {
+  verdict(scan: number, dstHi: number, dstLo: number): number {
     // 01:80:C2:00:00:00..0F, compared as the integer halves (no double per frame).
     if (
-      !this.allowLinkLocal && ethDstHi(buf, off) === LINK_LOCAL_HI &&
-      (ethDstLo(buf, off) & LINK_LOCAL_LO_MASK) === LINK_LOCAL_LO
+      !this.allowLinkLocal && dstHi === LINK_LOCAL_HI &&
+      (dstLo & LINK_LOCAL_LO_MASK) === LINK_LOCAL_LO
     ) {
       return Drop.LINK_LOCAL;
     }
-    if (scanTags(scan) > 0 && !this.allowVlanTagged) return Drop.VLAN;
-    const type = scanType(scan);
+    // A scan above 0xffff has tags (`scanTags`); bit operations inline, no call per frame.
+    if (scan > 0xffff && !this.allowVlanTagged) return Drop.VLAN;
+    const type = scan & 0xffff;
     if (type < MIN_ETHERTYPE) return this.allowLlc ? -1 : Drop.LLC;
     if (this.allowOtherEthertypes) return -1;
     return (this.#types[type >>> 5] & (1 << (type & 31))) !== 0 ? -1 : Drop.ETHERTYPE;
