@@ -29,15 +29,7 @@
  *
  * @module
  */
-import {
-  ethDstHi,
-  ethDstLo,
-  ETHERTYPE,
-  ethScan,
-  MIN_ETHERTYPE,
-  scanTags,
-  scanType,
-} from "./wire/ethernet.ts";
+import { ethDstHi, ethDstLo, ETHERTYPE, ethScan, MIN_ETHERTYPE } from "./wire/ethernet.ts";
 
 /**
  * Why the switch dropped a frame. Numbers (for zero-allocation counting);
