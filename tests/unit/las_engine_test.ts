@@ -113,7 +113,7 @@ function lab(
     }
   };
   const start = () => edges.forEach((e) => e.eng.start(now));
-  return { las, lt, net, edge, run, start, lines, now: () => now };
+  return { las, lt, lw, net, edge, run, start, lines, now: () => now };
 }
 
 function frame(dst: number, src: number, type = 0x0800, len = 60): Uint8Array {
@@ -558,4 +558,28 @@ Deno.test("las engine: receive takes one datagram with its source; hostile bytes
   assert(st.counters.rx_unusable > before, "data for no session is counted");
   assertEquals(st.counters.rx_handler_errors, 0);
   assertEquals(st.sessions.length, 1, "the session is still up");
+});
+
+Deno.test("las: a datagram cut to its receive slot is counted by the pump, under rx_truncated in /status and /metrics", () => {
+  const l = lab();
+  const lasIp = parseIp("10.0.0.1");
+  if (!lasIp.ok) throw new Error(lasIp.reason);
+  const stray = l.net.open("10.0.0.9", 0, { raw: true, slotSize: 65536 });
+  // Twice the twin's 16 KiB slot: the LAS's socket keeps a cut copy and flags it.
+  stray.send(new Uint8Array(32768), { ip: lasIp.value, port: 0 });
+  l.run(20);
+  const io = { ip: l.lw.counters };
+  assertEquals(l.lw.counters.rx_truncated, 1);
+  const st = lasStatus(l.las.snapshot(l.now()), 0, io) as {
+    counters: Record<string, number>;
+    io: Record<string, Record<string, number>>;
+  };
+  assertEquals(st.counters.rx_truncated, 1, "the name /status always had");
+  assertEquals(st.counters.rx_unusable, 0, "never handed to the engine");
+  assertEquals(st.io.ip.rx_truncated, 1);
+  const w = new MetricsWriter();
+  lasMetrics(w, l.las.snapshot(l.now()), io);
+  const text = w.render();
+  assertStringIncludes(text, "l2_las_rx_truncated_total 1\n");
+  assertStringIncludes(text, 'l2_las_io_rx_truncated_total{fd="ip"} 1\n');
 });
