@@ -92,6 +92,8 @@ function startLas(
     if (typeof p === "string") throw new ConfigError(`las.allow: ${p}`);
     allow.push(p);
   }
+  // Containment of one packet's, event's or connection timer's failure (kit/contain.ts).
+  const contain = (h: string, e: unknown, peer: string | null) => ctx.contain.packet(h, e, peer);
   const engine = new LasEngine({
     ip,
     udp,
@@ -116,11 +118,10 @@ function startLas(
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
     sourceFor,
     log,
-    contain: (h, e, peer) => ctx.contain.packet(h, e, peer),
+    contain,
   });
   // Each socket's pump: one recvmmsg per wakeup, each datagram to the engine with its
   // Arrival (via 0: IP 115, 1: UDP), contained on its own; then endBatch.
-  const contain = (h: string, e: unknown, peer: string | null) => ctx.contain.packet(h, e, peer);
   const watch = sockets.map((s) =>
     socketWatch({
       name: s === ip ? "ip" : "udp",

@@ -80,6 +80,8 @@ function startXconnect(
     sock.close();
     throw e;
   }
+  // Containment of one packet's, event's or connection timer's failure (kit/contain.ts).
+  const contain = (h: string, e: unknown, peer: string | null) => ctx.contain.packet(h, e, peer);
   const engine = new XconnectEngine({
     port: sock,
     kind: c.udp ? "udp" : "ip",
@@ -93,10 +95,9 @@ function startXconnect(
     helloIntervalMs: c.hello_interval * 1000,
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
     log,
-    contain: (h, e, peer) => ctx.contain.packet(h, e, peer),
+    contain,
   });
   // The pumps: each datagram and each frame to the engine on its own, contained; then endBatch.
-  const contain = (h: string, e: unknown, peer: string | null) => ctx.contain.packet(h, e, peer);
   const watch = [
     socketWatch({ name: c.udp ? "udp" : "ip", socket: sock, engine, contain }),
     deviceWatch({ name: "tap", device: tap, engine, contain }),
