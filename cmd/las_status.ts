@@ -4,25 +4,47 @@
  *
  * @module
  */
-import type { LasSnapshot, LasStatus } from "../core/las/engine.ts";
+import type { LasSnapshot, LasStatus } from "../core/las/status.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
+import { type IoCounters, ioMetrics, ioStatus, ioSum } from "./render/pump_counters.ts";
+
+/**
+ * The engine's counters with the sockets' pumps folded in, under the names
+ * /status and /metrics always had: `rx_truncated` (datagrams cut to their
+ * receive slot) and `rx_handler_errors` (the engine's contained events and
+ * timer runs, plus the datagrams whose handling threw).
+ */
+function counters(s: LasSnapshot, io: IoCounters): Record<string, number> {
+  const c = s.status.counters;
+  return {
+    rx_truncated: ioSum(io, "rx_truncated"),
+    ...c,
+    rx_handler_errors: (c.rx_handler_errors ?? 0) + ioSum(io, "rx_handler_errors"),
+  };
+}
 
 /**
  * The /status document of the LAS: the snapshot's `status`, with each
  * recent event's time on the wall clock (`wallNow`, ms since the epoch, is
- * the moment the snapshot was taken).
+ * the moment the snapshot was taken), its counters with the pumps' (`io`:
+ * each socket's pump counters by name, cmd/kit/pump.ts), and those per
+ * socket under `io`.
  */
-export function lasStatus(s: LasSnapshot, wallNow: number): Record<string, unknown> {
+export function lasStatus(
+  s: LasSnapshot,
+  wallNow: number,
+  io: IoCounters = {},
+): Record<string, unknown> {
   const st: LasStatus = s.status;
   const recent = st.recent.map(({ at, ...e }) => ({
     time: new Date(wallNow - (s.now - at)).toISOString(),
     ...e,
   }));
-  return { ...st, recent };
+  return { ...st, counters: counters(s, io), recent, io: ioStatus(io) };
 }
 
-/** Describes the LAS's gauges and counters into `w` (/metrics). */
-export function lasMetrics(w: MetricsWriter, s: LasSnapshot): void {
+/** Describes the LAS's gauges and counters into `w` (/metrics); `io` as for `lasStatus`. */
+export function lasMetrics(w: MetricsWriter, s: LasSnapshot, io: IoCounters = {}): void {
   const st = s.status;
   w.gauge("l2_las_connections", "L2TPv3 control connections (all states)", st.connections.length);
   w.gauge("l2_las_sessions", "sessions attached to a virtual switch", st.sessions.length);
@@ -32,9 +54,10 @@ export function lasMetrics(w: MetricsWriter, s: LasSnapshot): void {
     "sessions admitted and not yet up (their new VCs count against max_switches)",
     st.sessions_setting_up,
   );
-  for (const [name, v] of Object.entries(st.counters)) {
+  for (const [name, v] of Object.entries(counters(s, io))) {
     w.counter(`l2_las_${name}_total`, `LAS engine: ${name.replaceAll("_", " ")}`, v);
   }
+  ioMetrics(w, "l2_las", io);
   for (const ep of s.l2tp) {
     for (const [name, v] of Object.entries(ep.counters)) {
       w.counter(

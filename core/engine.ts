@@ -81,3 +81,19 @@ export interface Engine<S> {
   /** The typed state, for /status and /metrics. */
   snapshot(now: number): S;
 }
+
+/** Fields of a log line. */
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+/**
+ * Where an engine says what happened (the kit's `TopicLogger`, cmd/kit/log.ts,
+ * fits). `limited` says a line at most so often per key; the logger keeps
+ * the budget. Keys are per reason, never per peer, so forged sources cannot
+ * multiply the lines.
+ */
+export interface EngineLog {
+  info(msg: string, f?: LogFields): void;
+  warn(msg: string, f?: LogFields): void;
+  error(msg: string, f?: LogFields): void;
+  limited(key: string, level: "warn" | "info", msg: string, f?: LogFields): boolean | void;
+}

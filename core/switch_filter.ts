@@ -18,8 +18,8 @@
  * `allowLinkLocal` and `allowOtherEthertypes` (or 0x88CC in `ethertypes`).
  * When VLAN-tagged frames are allowed, up to two tags are skipped and the
  * inner type/length is filtered by the same rules (a third TPID is that
- * type). The frame is read through `core/wire/ethernet.ts`'s view, bound
- * with `checkHeader()`: the header and the tags must fit (else `runt`), the
+ * type). The frame is read through `core/wire/ethernet.ts`'s bridge door,
+ * `ethScan()`, and its static accessors: the header and the tags must fit (else `runt`), the
  * type/length is classified here, never judged (an 802.3 length the frame
  * does not hold is still LLC, as a bridge forwards it).
  *
@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { EthernetFrame, ETHERTYPE, MIN_ETHERTYPE } from "./wire/ethernet.ts";
+import { ethDstHi, ethDstLo, ETHERTYPE, ethScan, MIN_ETHERTYPE } from "./wire/ethernet.ts";
 
 /**
  * Why the switch dropped a frame. Numbers (for zero-allocation counting);
@@ -110,7 +110,7 @@ export interface FilterPolicy {
 
 /**
  * The IEEE 802.1Q reserved block 01:80:C2:00:00:00..0F (table 8-1) as the
- * halves `EthernetFrame.dstHi`/`dstLo` give: 01:80 and C2:00:00:0X.
+ * halves `ethDstHi`/`ethDstLo` give: 01:80 and C2:00:00:0X.
  */
 const LINK_LOCAL_HI = 0x0180;
 const LINK_LOCAL_LO = 0xc200_0000 | 0;
@@ -138,8 +138,6 @@ export class FrameFilter {
   /** Bit set of allowed EtherTypes, 65536 bits. */
   readonly #types = new Uint32Array(2048);
   readonly #list: number[];
-  /** The view `check` binds. */
-  readonly #eth = new EthernetFrame();
 
   /** Compiles `policy`. Throws RangeError on an EtherType outside 0x0600..0xFFFF (config time). */
   constructor(policy: FilterPolicy = {}) {
@@ -175,22 +173,27 @@ export class FrameFilter {
    * Frames shorter than their header (14 bytes, 4 more per tag) give `Drop.RUNT`.
    */
   check(frame: Uint8Array): number {
-    const eth = this.#eth;
-    if (eth.checkHeader(frame) !== "ok") return Drop.RUNT;
-    return this.verdict(eth);
+    const scan = ethScan(frame, 0, frame.length);
+    if (scan < 0) return Drop.RUNT;
+    return this.verdict(scan, ethDstHi(frame, 0), ethDstLo(frame, 0));
   }
 
-  /** `check` for a frame already bound to `eth` with `checkHeader()` (the switch's own view). */
-  verdict(eth: EthernetFrame): number {
+  /**
+   * `check` for a frame the switch already read: `scan` is its `ethScan`
+   * result (>= 0), `dstHi`/`dstLo` its destination's halves (`ethDstHi`,
+   * `ethDstLo`). Read once per frame by the switch, which needs them too.
+   */
+  verdict(scan: number, dstHi: number, dstLo: number): number {
     // 01:80:C2:00:00:00..0F, compared as the integer halves (no double per frame).
     if (
-      !this.allowLinkLocal && eth.dstHi === LINK_LOCAL_HI &&
-      (eth.dstLo & LINK_LOCAL_LO_MASK) === LINK_LOCAL_LO
+      !this.allowLinkLocal && dstHi === LINK_LOCAL_HI &&
+      (dstLo & LINK_LOCAL_LO_MASK) === LINK_LOCAL_LO
     ) {
       return Drop.LINK_LOCAL;
     }
-    if (eth.tagCount > 0 && !this.allowVlanTagged) return Drop.VLAN;
-    const type = eth.typeOrLength;
+    // A scan above 0xffff has tags (`scanTags`); bit operations inline, no call per frame.
+    if (scan > 0xffff && !this.allowVlanTagged) return Drop.VLAN;
+    const type = scan & 0xffff;
     if (type < MIN_ETHERTYPE) return this.allowLlc ? -1 : Drop.LLC;
     if (this.allowOtherEthertypes) return -1;
     return (this.#types[type >>> 5] & (1 << (type & 31))) !== 0 ? -1 : Drop.ETHERTYPE;

@@ -17,7 +17,7 @@
  * @module
  */
 import { type Arrival, type Engine } from "../../core/engine.ts";
-import { formatEndpoint } from "../../core/addr.ts";
+import { formatEndpoint, formatIp } from "../../core/addr.ts";
 import { groSegments } from "../../ffi/dgram.ts";
 import type { DatagramTransport, FrameDevice } from "../../ffi/types.ts";
 import type { PacketErrorSink } from "./contain.ts";
@@ -115,7 +115,11 @@ export function pumpSocket(o: SocketPumpOptions, now: number, from: Arrival): nu
 function contained(o: SocketPumpOptions, c: PumpCounters, e: unknown, from: Arrival): void {
   c.rx_handler_errors++;
   if (!o.contain) throw e;
-  o.contain(o.name, e, formatEndpoint({ ip: from.src, port: from.srcPort }));
+  // Over raw IP there is no port (0): the peer is its address, as the LAS names it.
+  const peer = from.srcPort === 0
+    ? formatIp(from.src)
+    : formatEndpoint({ ip: from.src, port: from.srcPort });
+  o.contain(o.name, e, peer);
 }
 
 /** The runner's watch for a pumped socket (`batch`: the socket's receive batch). */

@@ -4,20 +4,22 @@
  * one learning switch per VC id.
  *
  * ```
- *  transport.recv() --> classifyData --frame--> switchboard.forward --> egress ports
- *                          |                                            |
- *                          '--control--> endpoint.receive               v
- *                                            |                 header + frame --> transport.queue
- *                                 takeOutgoing / takeEvents
+ *  receive(bytes, from) --> classifyData --frame--> switchboard.forward --> egress ports
+ *                              |                                             |
+ *                              '--control--> endpoint.receive                v
+ *                                                |                header + frame --> port.queue
+ *                                     takeOutgoing / takeEvents
  * ```
  *
- * The engine is driven by `onSocketReadable(t, now)` for each readable transport
- * (which hands each datagram, with its source and `now`, to `receive`, then
- * calls `endBatch`), `poll(now)` at `nextDeadline()`, and `stop(now)` at
- * shutdown (StopCCN to every peer, retransmitted until acknowledged: run
+ * An `Engine` (core/engine.ts): the kit's socket pump (cmd/kit/pump.ts)
+ * hands it each datagram with its `Arrival` (`via` 0: IP protocol 115, 1:
+ * UDP) and `now`, then calls `endBatch(now)`, which handles what the batch
+ * caused and flushes the ports; `poll(now)` at `nextDeadline()`; `stop(now)`
+ * at shutdown (StopCCN to every peer, retransmitted until acknowledged: run
  * the loop until `stopped(now)`); `snapshot(now)` is its typed state for
- * /status and /metrics (rendered in cmd/las_status.ts). It talks to the OS
- * only through `LasTransport`, so tests drive it with in-memory twins.
+ * /status and /metrics (core/las/status.ts, rendered in cmd/las_status.ts).
+ * It sends only through the `DatagramPort`s it is given, so tests drive it
+ * with in-memory twins. The LAS has no device: `fromDevice` is never called.
  *
  * Replies leave from the local address the peer used (IP_PKTINFO), so a LAS
  * with several addresses answers each peer from the one it called.
@@ -37,7 +39,7 @@
  *
  * Bounded: connections and sessions by the endpoint's limits; switches and
  * ports by the switchboard; the peer address book by `maxPeers` (oldest
- * forgotten).
+ * forgotten, core/las/peers.ts). Log texts: core/las/say.ts.
  *
  * Data we send carries the default L2-Specific Sublayer when the peer asked
  * for it, numbered (S=1, 24-bit sequence per session) when it asked for
@@ -49,72 +51,47 @@
 import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../l2tp/endpoint.ts";
 import type { L2tpEvent } from "../l2tp/events.ts";
 import type { SessionInfo } from "../l2tp/session.ts";
-import { dataHeaderLength, writeDataHeader } from "../l2tp/data_header.ts";
+import { dataHeaderLength, demux, writeDataHeader } from "../l2tp/data_header.ts";
 import type { Transport } from "../l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
 import { IdAllocator } from "../l2tp/id_allocator.ts";
 import type { SwitchOptions } from "../switch.ts";
-import {
-  type MacStatus,
-  MAX_REMOTE_END_ID,
-  type SessionPort,
-  Switchboard,
-  type SwitchboardEvent,
-  type SwitchStatus,
-  vcKey,
-} from "./switchboard.ts";
-import { formatMac } from "../mac.ts";
-import {
-  formatIp,
-  ipEquals,
-  isV4,
-  parseIp,
-  parsePrefix,
-  prefixContains as prefixHolds,
-  v4Number,
-} from "../addr.ts";
+import { MAX_REMOTE_END_ID, type SessionPort, Switchboard, vcKey } from "./switchboard.ts";
+import type { Arrival, DatagramPort, Engine, EngineLog } from "../engine.ts";
+import { formatIp, ipEquals, isV4, v4Number } from "../addr.ts";
 import type { Endpoint, Ip16 } from "../addr.ts";
+import {
+  allowed,
+  PeerBook,
+  type PeerPrefix,
+  peerPrefix,
+  prefixContains,
+  sourceOf,
+} from "./peers.ts";
+import type {
+  LasConnectionStatus,
+  LasRecent,
+  LasSessionStatus,
+  LasSnapshot,
+  LasStatus,
+} from "./status.ts";
+import { sayBoardEvent, sayDataDrop } from "./say.ts";
 
-/**
- * Received datagrams, as a batch: the part of a socket's receive ring the
- * engine reads (ffi/types.ts `DatagramBatch` fits). Payload i is
- * `bufs[i].subarray(offsets[i], lens[i])`; the buffers are the
- * transport's and are reused by its next `recv()`.
- */
-export interface LasRx {
-  readonly bufs: readonly Uint8Array[];
-  readonly offsets: Int32Array;
-  readonly lens: Int32Array;
-  readonly src: readonly Ip16[];
-  /** 0 over raw IP. */
-  readonly srcPort: Uint16Array;
-  /** The local address each datagram was sent to. */
-  readonly dst: readonly Ip16[];
-  /** 1: cut to its slot (dropped, counted). */
-  readonly truncated: Uint8Array;
-}
-
-/**
- * A UDP or raw IP socket as the engine uses it (ffi/types.ts
- * `DatagramTransport` fits; tests pass in-memory twins): a batch in,
- * datagrams queued out from a chosen local address, one flush per batch.
- */
-export interface LasTransport {
-  readonly rx: LasRx;
-  /** Receives a batch without blocking; how many (0: none). */
-  recv(): number;
-  /** Copies a datagram into the send batch; 0 or a transient errno. */
-  queue(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number;
-  /** Sends the queued datagrams; 0 or the first transient errno. */
-  flush(): number;
-}
+export type {
+  LasConnectionStatus,
+  LasRecent,
+  LasSessionStatus,
+  LasSnapshot,
+  LasStatus,
+} from "./status.ts";
+export { type PeerPrefix, peerPrefix, prefixContains, sourceOf };
 
 /** How the LAS is set up. */
 export interface LasEngineOptions {
-  /** Raw IP protocol 115 socket; absent: no L2TPv3 over IP. */
-  ip?: LasTransport;
-  /** UDP port 1701 socket; absent: no L2TPv3 over UDP. */
-  udp?: LasTransport;
+  /** Raw IP protocol 115 socket (`Arrival.via` 0); absent: no L2TPv3 over IP. */
+  ip?: DatagramPort;
+  /** UDP port 1701 socket (`Arrival.via` 1); absent: no L2TPv3 over UDP. */
+  udp?: DatagramPort;
   hostName: string;
   /** Our Router ID AVP (an IPv4 address as uint32). */
   routerId: number;
@@ -147,117 +124,14 @@ export interface LasEngineOptions {
    * (about 1.5 µs less per frame). Absent: always pin the source.
    */
   sourceFor?: (dest: Ip16) => Ip16 | null;
-  log: LasLog;
+  log: EngineLog;
   /**
-   * Hears what handling one datagram (or one event) threw: that datagram
-   * is dropped, the rest of the batch goes on (the kit's
-   * `Containment.packet`, kit/contain.ts). `peer`: the source where known.
-   * Absent: the error propagates (tests).
+   * Hears what handling one event or one connection's timers threw (a
+   * datagram's own error is the pump's, cmd/kit/pump.ts): it is dropped,
+   * the rest goes on (the kit's `Containment.packet`, kit/contain.ts).
+   * `peer`: the peer where known. Absent: the error propagates (tests).
    */
   contain?: (handler: string, err: unknown, peer: string | null) => void;
-}
-
-/** Fields of a log line. */
-export type LasLogFields = Record<string, string | number | boolean | null | undefined>;
-
-/**
- * Where the engine says what happened: the kit's `TopicLogger` (kit/log.ts)
- * fits. `limited` says a line at most so often per key (the logger keeps
- * the budget).
- */
-export interface LasLog {
-  info(msg: string, f?: LasLogFields): void;
-  warn(msg: string, f?: LasLogFields): void;
-  limited(key: string, level: "warn" | "info", msg: string, f?: LasLogFields): boolean | void;
-}
-
-/** A control connection in /status. */
-export interface LasConnectionStatus {
-  peer: string;
-  transport: Transport;
-  host_name: string;
-  state: string;
-  dialect: "ietf" | "cisco";
-  local_ccid: number;
-  remote_ccid: number;
-  /** Its sessions (all states). */
-  sessions: number;
-}
-
-/** A session on a switch port in /status. */
-export interface LasSessionStatus {
-  session: number;
-  peer: string;
-  vc: string;
-  pw_type: number;
-  remote_session: number;
-  /** The local address the peer called, null if not known. */
-  local: string | null;
-  /** The sublayer on data we send. */
-  tx_sublayer: "none" | "unsequenced" | "sequenced";
-  up_s: number;
-  rx_frames: number;
-  rx_bytes: number;
-  tx_frames: number;
-  tx_bytes: number;
-  tx_errors: number;
-}
-
-/** What /status shows of the LAS. */
-export interface LasStatus {
-  connections: LasConnectionStatus[];
-  sessions: LasSessionStatus[];
-  /** Sessions admitted and not yet up. */
-  sessions_setting_up: number;
-  switches: SwitchStatus[];
-  mac_table: MacStatus[];
-  /** Recent ups and downs, newest last (at most 64). */
-  recent: LasRecent[];
-  /** Engine and switchboard counters. */
-  counters: Record<string, number>;
-}
-
-/** A control connection or session that went up or down, for /status. */
-export interface LasRecent {
-  /** When, on the engine's clock (monotonic ms, the `now` it was given). */
-  at: number;
-  event: "connection-up" | "connection-down" | "session-up" | "session-down";
-  peer: string;
-  vc?: string;
-  session?: number;
-  /** Why it went down; for a connection up, the peer's host name. */
-  reason?: string;
-}
-
-/** A typed snapshot of the LAS: /status and, for /metrics, the L2TP endpoints' counters. */
-export interface LasSnapshot {
-  /** The engine's clock when it was taken (`recent[].at` is on it). */
-  now: number;
-  status: LasStatus;
-  l2tp: { transport: Transport; counters: Record<string, number> }[];
-}
-
-/** An `allow:` entry: an address (16 bytes, IPv4 mapped) and a prefix length over it. */
-export interface PeerPrefix {
-  ip: Ip16;
-  /** Prefix length over the 16-byte form (an IPv4 /24 is 96 + 24 = 120). */
-  bits: number;
-  /** As written, for logs. */
-  text: string;
-}
-
-/**
- * Parses "192.0.2.0/24" or "2001:db8::/32" (or a bare address) into a
- * `PeerPrefix`, with `core/addr.ts` `parsePrefix`.
- */
-export function peerPrefix(text: string): PeerPrefix | string {
-  const r = parsePrefix(text, true);
-  return r.ok ? { ...r.value, text } : r.reason;
-}
-
-/** True when `ip` is inside `p` (`core/addr.ts`). */
-export function prefixContains(p: PeerPrefix, ip: Ip16): boolean {
-  return prefixHolds(p, ip);
 }
 
 export { MAX_REMOTE_END_ID, vcKey };
@@ -285,42 +159,15 @@ interface Link {
 /** A session attached to a switch port. */
 type Attached = SessionPort<Link>;
 
-/** Where to reach a peer and which local address it called. */
-interface PeerAddr {
-  to: Endpoint;
-  from: Ip16 | null;
-}
-
 const MAX_FRAME = 65535;
 /** Longest a shutdown waits for StopCCN acknowledgements, ms. */
 export const STOP_WAIT_MS = 2000;
 
-/**
- * The source a peer counts against for the per-source handshake limit: the
- * IPv4 address, or the IPv6 /64 (one host usually holds a whole /64).
- */
-export function sourceOf(peer: string): string {
-  const m = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(peer);
-  const addr = m ? m[1] : peer;
-  const r = parseIp(addr);
-  if (!r.ok || isV4(r.value)) return addr;
-  return `${hex(r.value.subarray(0, 8))}/64`;
-}
 /** Recent up/down events kept for /status. */
 const RECENT_MAX = 64;
 
-function hex(b: Uint8Array): string {
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-/** A datagram's source as the LAS names peers (address; with :port over UDP), for logs. */
-function formatEndpointOf(kind: Transport, src: Ip16, port: number): string {
-  const a = formatIp(src);
-  return kind === "udp" ? (a.includes(":") ? `[${a}]:${port}` : `${a}:${port}`) : a;
-}
-
 /** The LAS engine; see the module doc. */
-export class LasEngine {
+export class LasEngine implements Engine<LasSnapshot> {
   readonly ipEp: L2tpEndpoint | null;
   readonly udpEp: L2tpEndpoint | null;
   readonly #o: LasEngineOptions;
@@ -330,19 +177,15 @@ export class LasEngine {
    * session-down, and `poll` prunes any whose session is gone.
    */
   readonly #board: Switchboard<Link>;
-  /** Peer name ("192.0.2.1" or "192.0.2.1:1701") to address; bounded by maxPeers. */
-  readonly #peers = new Map<string, PeerAddr>();
-  readonly maxPeers: number;
-  /** IPv4 number to its text, so the data path does not format per packet. Bounded. */
-  readonly #names = new Map<number, string>();
+  /** Peer names ("192.0.2.1" or "192.0.2.1:1701") and their addresses (core/las/peers.ts). */
+  readonly #peers = new PeerBook(2 * 256 + 64);
   readonly #scratch = new Uint8Array(MAX_FRAME + 64);
   /** Engine counters (the switchboard, endpoints and switches have their own). */
   readonly #c = {
-    rx_truncated: 0,
     rx_unusable: 0,
     rx_not_listening: 0,
     tx_errors: 0,
-    /** Datagrams, events and endpoint timer runs whose handling threw: contained (kit/contain.ts). */
+    /** Events and endpoint timer runs whose handling threw: contained (kit/contain.ts). */
     rx_handler_errors: 0,
     rx_not_allowed: 0,
   };
@@ -380,15 +223,17 @@ export class LasEngine {
     };
     this.ipEp = o.ip ? new L2tpEndpoint({ transport: "ip", ...common }) : null;
     this.udpEp = o.udp ? new L2tpEndpoint({ transport: "udp", ...common }) : null;
-    this.maxPeers = 2 * 256 + 64;
   }
 
-  /** Engine counters, then the switchboard's, in the order /status and /metrics show them. */
+  /**
+   * Engine counters, then the switchboard's, in the order /status and
+   * /metrics show them (the socket pumps' `rx_truncated` and datagram
+   * errors are added there, cmd/las_status.ts).
+   */
   get counters(): Record<string, number> {
     const b = this.#board.counters;
     const c = this.#c;
     return {
-      rx_truncated: c.rx_truncated,
       rx_unusable: c.rx_unusable,
       rx_not_listening: c.rx_not_listening,
       tx_errors: c.tx_errors,
@@ -403,91 +248,31 @@ export class LasEngine {
     };
   }
 
-  #peerName(t: Transport, src: Ip16, port: number): string {
-    if (isV4(src)) {
-      const n = v4Number(src);
-      let s = this.#names.get(n);
-      if (s === undefined) {
-        if (this.#names.size >= 4096) this.#names.clear();
-        s = formatIp(src);
-        this.#names.set(n, s);
-      }
-      return t === "udp" ? `${s}:${port}` : s;
-    }
-    const s = formatIp(src);
-    return t === "udp" ? `[${s}]:${port}` : s;
-  }
-
-  #remember(name: string, src: Ip16, port: number, dst: Ip16): void {
-    const known = this.#peers.get(name);
-    if (known) {
-      known.from = dst.slice();
-      this.#peers.delete(name);
-      this.#peers.set(name, known);
-      return;
-    }
-    if (this.#peers.size >= this.maxPeers) {
-      const oldest = this.#peers.keys().next().value;
-      if (oldest !== undefined) this.#peers.delete(oldest);
-    }
-    this.#peers.set(name, { to: { ip: src.slice(), port }, from: dst.slice() });
-  }
-
   /**
-   * Receives and handles one batch from a readable transport; returns how
-   * many datagrams it took (0: drained), as the event loop expects. Each
-   * datagram goes to `receive` on its own: one that throws is dropped and
-   * contained (kit/contain.ts), the rest of the batch goes on; then
-   * `endBatch`.
+   * One datagram that arrived over the socket `from.via` (0: IP protocol
+   * 115, 1: UDP) from `from.src`:`from.srcPort` (0 over IP) to our address
+   * `from.dst`, at `now`. Neither `bytes` nor `from` is kept past the call.
+   * What it answers or forwards is queued on the ports and goes at
+   * `endBatch`. Throws what handling it threw: the pump drops that datagram
+   * and contains the error.
    */
-  onSocketReadable(t: LasTransport, now: number): number {
-    const kind: Transport = t === this.#o.udp ? "udp" : "ip";
-    const n = t.recv();
-    if (n === 0) return 0;
-    const rx = t.rx;
-    for (let i = 0; i < n; i++) {
-      if (rx.truncated[i]) {
-        this.#c.rx_truncated++;
-        continue;
-      }
-      try {
-        const bytes = rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]);
-        this.receive(kind, bytes, rx.src[i], rx.srcPort[i], rx.dst[i], now);
-      } catch (e) {
-        this.#contained(kind, e, formatEndpointOf(kind, rx.src[i], rx.srcPort[i]));
-      }
-    }
-    this.endBatch(now);
-    return n;
-  }
-
-  /**
-   * Handles one datagram that arrived over `kind` from `src` (`srcPort`:
-   * its UDP port, 0 over IP) to our address `dst`, at `now`. `bytes` is
-   * not kept past the call. What it answers or forwards is queued on the
-   * transports and goes at `endBatch`. Throws what handling it threw: the
-   * caller drops that datagram and contains the error.
-   */
-  receive(
-    kind: Transport,
-    bytes: Uint8Array,
-    src: Ip16,
-    srcPort: number,
-    dst: Ip16,
-    now: number,
-  ): void {
+  receive(bytes: Uint8Array, from: Arrival, now: number): void {
     const only = this.#o.acceptDst;
+    const dst = from.dst;
     if (only && !(isV4(dst) && only.has(v4Number(dst)))) {
       this.#c.rx_not_listening++;
       return;
     }
-    const ep = kind === "udp" ? this.udpEp! : this.ipEp!;
-    const peer = this.#peerName(kind, src, srcPort);
+    const kind: Transport = from.via === 1 ? "udp" : "ip";
+    const ep = kind === "udp" ? this.udpEp : this.ipEp;
+    if (ep === null) throw new Error(`a datagram via ${kind}, which this LAS does not listen on`);
+    const src = from.src;
+    const peer = this.#peers.name(kind, src, from.srcPort);
     const c = ep.classifyData(bytes, peer);
     if (c.kind === "frame") {
       this.#switchFrame(c.session.localSessionId, c.frame, now);
     } else if (c.kind === "control") {
-      if (!this.#allowed(src)) {
+      if (!allowed(this.#o.allow, src)) {
         this.#c.rx_not_allowed++;
         this.#o.log.limited(
           "not_allowed",
@@ -497,13 +282,29 @@ export class LasEngine {
         );
         return;
       }
-      this.#remember(peer, src, srcPort, dst);
+      this.#peers.remember(peer, src, from.srcPort, dst);
       ep.receive(peer, bytes, now);
     } else {
       this.#c.rx_unusable++;
-      this.#logDrop(c.reason, peer, bytes, kind);
+      // The session id as the data header names it (core/l2tp/data_header.ts), for the line.
+      const d = demux(bytes, kind);
+      const sid = d.kind === "data" ? d.sessionId : 0;
+      const a = this.#board.session(sid);
+      sayDataDrop(
+        this.#o.log,
+        c.reason,
+        peer,
+        sid,
+        a ? `VC ${a.vc.text}, session ${sid} of ${a.session.peer}` : null,
+      );
     }
   }
+
+  /** The LAS dials no one: it waits for peers. */
+  start(_now: number): void {}
+
+  /** The LAS has no device; the runner never calls this. */
+  fromDevice(_frame: Uint8Array, _now: number): void {}
 
   /** After a batch of `receive`s: sends what they queued, handles the endpoints' events. */
   endBatch(now: number): void {
@@ -511,52 +312,12 @@ export class LasEngine {
     this.#flush();
   }
 
-  /** Reports an error contained on one datagram or event; rethrows without a sink. */
+  /** Reports an error contained on one event or timer run; rethrows without a sink. */
   #contained(handler: string, e: unknown, peer: string | null): void {
     this.#c.rx_handler_errors++;
     const sink = this.#o.contain;
     if (!sink) throw e;
     sink(handler, e, peer);
-  }
-
-  /** True when the allow list (if any) holds `src`. */
-  #allowed(src: Ip16): boolean {
-    const list = this.#o.allow;
-    if (!list || list.length === 0) return true;
-    for (const p of list) if (prefixContains(p, src)) return true;
-    return false;
-  }
-
-  /**
-   * A rate-limited line for data packets that cannot be used: limited per
-   * reason, not per peer, so forged sources cannot multiply the lines.
-   */
-  #logDrop(reason: string, peer: string, bytes: Uint8Array, kind: Transport): void {
-    const off = kind === "udp" ? 4 : 0;
-    const sid = bytes.length >= off + 4
-      ? ((bytes[off] << 24) | (bytes[off + 1] << 16) | (bytes[off + 2] << 8) | bytes[off + 3]) >>> 0
-      : 0;
-    const a = this.#board.session(sid);
-    const where = a ? `VC ${a.vc.text}, session ${sid} of ${a.session.peer}` : `session ${sid}`;
-    const text: Record<string, string> = {
-      cookie_mismatch:
-        `cookie mismatch on ${where} from ${peer}: the cookie does not match what was agreed`,
-      wrong_peer: `data for ${where} came from ${peer}; dropped`,
-      unknown_session:
-        `data from ${peer} for unknown session ${sid}: a stale session (did the peer restart?)`,
-      session_not_up: `data from ${peer} for ${where} before the session is up`,
-      truncated: `truncated data packet from ${peer}`,
-      bad_version: `data packet from ${peer} with a version other than 3`,
-    };
-    this.#o.log.limited(
-      `data:${reason}`,
-      "warn",
-      text[reason] ?? `data from ${peer} dropped: ${reason}`,
-      {
-        peer,
-        reason,
-      },
-    );
   }
 
   #switchFrame(localSessionId: number, frame: Uint8Array, now: number): void {
@@ -569,53 +330,7 @@ export class LasEngine {
 
   /** Logs what the switchboard says (core/las/switchboard.ts). */
   #sayBoard(): void {
-    for (const ev of this.#board.takeEvents()) this.#sayBoardEvent(ev);
-  }
-
-  #sayBoardEvent(ev: SwitchboardEvent<Link>): void {
-    const log = this.#o.log;
-    switch (ev.type) {
-      case "switch-created":
-        log.info(`virtual switch for VC ${ev.vc.text} created`, { policy: ev.vc.policy });
-        break;
-      case "switch-removed":
-        log.info(`virtual switch for VC ${ev.vc.text} removed: no sessions left`);
-        break;
-      case "mixed-pw-types": {
-        const s = ev.port.session;
-        const o = ev.other.session;
-        log.warn(
-          `VC ${ev.vc.text} mixes PW types: session ${s.localSessionId} from ${s.peer} is type ` +
-            `${s.pwType}, session ${o.localSessionId} from ${o.peer} is type ` +
-            `${o.pwType}. Type 4 (Ethernet VLAN) carries tagged frames, type 5 ` +
-            "(Ethernet) untagged: hosts behind them will not reach each other unless both sides " +
-            "agree on tagging",
-        );
-        break;
-      }
-      case "vlan-dropped": {
-        const s = ev.port.session;
-        log.warn(
-          `session ${s.localSessionId} from ${s.peer} on VC ${ev.port.vc.text} sends ` +
-            "VLAN-tagged frames, which this VC's policy drops (allow_vlan_tagged: false); " +
-            `PW type ${s.pwType}${
-              s.pwType === 4 ? " (Ethernet VLAN) carries tagged frames" : ""
-            }. Said once per session; counted in vlan_frames_dropped`,
-        );
-        break;
-      }
-      case "mac-moves": {
-        const m = ev.report;
-        log.limited(
-          `move:${ev.vc.key}`,
-          "warn",
-          `VC ${ev.vc.text}: ${m.moves} MAC move(s), last ${
-            formatMac(m.mac)
-          } from port ${m.from} to ${m.to}`,
-        );
-        break;
-      }
-    }
+    for (const ev of this.#board.takeEvents()) sayBoardEvent(this.#o.log, ev);
   }
 
   #sendFrame(a: Link, frame: Uint8Array): void {
@@ -714,7 +429,7 @@ export class LasEngine {
           `control connection with ${ev.peer} is down: ${ev.reason}`,
           { ccid: ev.localCcid },
         );
-        if (!this.#stopping) this.#peers.delete(ev.peer);
+        if (!this.#stopping) this.#peers.forget(ev.peer);
         break;
       case "session-up":
         this.#attach(kind, ev.session, now);
@@ -825,8 +540,8 @@ export class LasEngine {
 
   /**
    * Sends StopCCN on every control connection (SIGTERM), retransmitted every
-   * `SHUTDOWN_RTO_MS` until acknowledged; keep calling `onSocketReadable` and
-   * `poll` until `stopped(now)`.
+   * `SHUTDOWN_RTO_MS` until acknowledged; keep pumping the sockets and
+   * calling `poll` until `stopped(now)`.
    */
   stop(now: number): void {
     this.#stopping = true;

@@ -11,7 +11,10 @@
  * Two doors: `check()` for code that interprets the payload (MAT, offload)
  * and judges the type/length; `checkHeader()` for code that forwards a frame
  * as a bridge does (the learning switch, the VPN node) and needs only the
- * addresses, the tags and the type/length, whatever its value.
+ * addresses, the tags and the type/length, whatever its value. The bridge
+ * door is also a function, `ethScan()`, with static accessors on (buf, off)
+ * (`ethDstHi`...): the same reads without a view object, for the learning
+ * switch's per-frame path.
  *
  * Not done here: jumbo 802.3 lengths, the FCS, more than two tags
  * ("eth-too-many-tags"), 802.1AE MACsec, PBB (802.1ah).
@@ -20,7 +23,7 @@
  */
 import { macAt, type MacKey, writeMac } from "../mac.ts";
 import { type Checked, EMPTY, put16, u16 } from "./checked.ts";
-import { emitVlan, isTpid, VLAN, type VlanRepr } from "./vlan.ts";
+import { emitVlan, isTpid, TPID_8021AD, TPID_8021Q, VLAN, type VlanRepr } from "./vlan.ts";
 
 /** Offsets of the untagged header (IEEE 802.3-2022 clause 3.2). */
 export const ETH = {
@@ -123,29 +126,18 @@ export class EthernetFrame {
    */
   checkHeader(buf: Uint8Array, off = 0, len = buf.length - off): EthernetReason {
     // Unbound only on failure: a per-frame door stores each field once.
-    if (off < 0 || off + len > buf.length || len < ETH.HEADER_LEN) {
+    const scan = ethScan(buf, off, len);
+    if (scan < 0) {
       this.unbind();
-      return "eth-truncated";
+      return scan === SCAN_TRUNCATED ? "eth-truncated" : "eth-tag-truncated";
     }
-    const end = off + len;
-    let p = off + ETH.TYPE;
-    let type = u16(buf, p);
-    let tags = 0;
-    while (isTpid(type) && tags < MAX_TAGS) {
-      tags++;
-      p += VLAN.LEN;
-      if (p + 2 > end) {
-        this.unbind();
-        return "eth-tag-truncated";
-      }
-      type = u16(buf, p);
-    }
+    const tags = scan >>> 16;
     this.buf = buf;
     this.off = off;
     this.len = len;
     this.tagCount = tags;
-    this.payloadOffset = p + 2;
-    this.typeOrLength = type;
+    this.payloadOffset = off + ETH.HEADER_LEN + tags * VLAN.LEN;
+    this.typeOrLength = scan & 0xffff;
     return "ok";
   }
 
@@ -218,6 +210,85 @@ export class EthernetFrame {
   get payloadLength(): number {
     return this.isLengthFrame ? this.typeOrLength : this.off + this.len - this.payloadOffset;
   }
+}
+
+// ---------------------------------------------------------------- static accessors
+//
+// The reads of `EthernetFrame`'s bridge door and getters as plain functions on (buf, off),
+// for the per-frame path that must not pay a view's field loads and stores (the learning
+// switch, core/switch.ts). Same rules: `ethScan` is the door, and the accessors read in
+// bounds only after it said the header fits. Their bodies read the bytes themselves, with
+// the offsets as module constants, rather than through `u16`: the switch's `forward` is
+// large, and calls nested one level deeper no longer fit V8's inlining budget (measured:
+// about 8 ns a decision, a third of it).
+
+const DST = ETH.DST;
+const SRC = ETH.SRC;
+const TYPE = ETH.TYPE;
+const HEADER_LEN = ETH.HEADER_LEN;
+const TAG_LEN = VLAN.LEN;
+const TPID_Q = TPID_8021Q;
+const TPID_AD = TPID_8021AD;
+
+/** `ethScan`: the frame is shorter than the 14-byte header. */
+export const SCAN_TRUNCATED = -1;
+/** `ethScan`: a tag the walk reached does not fit. */
+export const SCAN_TAG_TRUNCATED = -2;
+
+/**
+ * The door of `checkHeader()` as a function: walks the header of the frame
+ * at `buf[off, off + len)` and its tags (at most `MAX_TAGS`). Returns
+ * `SCAN_TRUNCATED` or `SCAN_TAG_TRUNCATED` when they do not fit, else
+ * `tagCount << 16 | typeOrLength` (`scanTags`, `scanType`; a result above
+ * 0xffff has tags); the type/length is not judged. Never throws, allocates
+ * nothing.
+ */
+export function ethScan(buf: Uint8Array, off: number, len: number): number {
+  if (off < 0 || off + len > buf.length || len < HEADER_LEN) return SCAN_TRUNCATED;
+  let p = off + TYPE;
+  let type = (buf[p] << 8) | buf[p + 1];
+  if (type !== TPID_Q && type !== TPID_AD) return type;
+  const end = off + len;
+  let tags = 0;
+  do {
+    tags++;
+    p += TAG_LEN;
+    if (p + 2 > end) return SCAN_TAG_TRUNCATED;
+    type = (buf[p] << 8) | buf[p + 1];
+  } while ((type === TPID_Q || type === TPID_AD) && tags < MAX_TAGS);
+  return (tags << 16) | type;
+}
+
+/** The tag count of an `ethScan` result that is >= 0. */
+export function scanTags(scan: number): number {
+  return scan >>> 16;
+}
+
+/** The type/length after the tags of an `ethScan` result that is >= 0. */
+export function scanType(scan: number): number {
+  return scan & 0xffff;
+}
+
+/** `EthernetFrame.dstHi` of the frame at `off` (after `ethScan`). */
+export function ethDstHi(buf: Uint8Array, off: number): number {
+  return (buf[off + DST] << 8) | buf[off + DST + 1];
+}
+
+/** `EthernetFrame.dstLo` of the frame at `off` (after `ethScan`). */
+export function ethDstLo(buf: Uint8Array, off: number): number {
+  const p = off + DST + 2;
+  return (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
+}
+
+/** `EthernetFrame.srcHi` of the frame at `off` (after `ethScan`). */
+export function ethSrcHi(buf: Uint8Array, off: number): number {
+  return (buf[off + SRC] << 8) | buf[off + SRC + 1];
+}
+
+/** `EthernetFrame.srcLo` of the frame at `off` (after `ethScan`). */
+export function ethSrcLo(buf: Uint8Array, off: number): number {
+  const p = off + SRC + 2;
+  return (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
 }
 
 /** Reads a big-endian 32-bit word as a signed integer. The caller has checked bounds. */

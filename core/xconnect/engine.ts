@@ -15,28 +15,29 @@
  * The path of a frame, in one direction each:
  *
  * ```
- *  transport.recv() --> receive --> classifyData --frame--> device.write
- *                                       '--control--> endpoint.receive --> takeOutgoing/Events
- *  device.read() --> deviceFrame --> data header + frame --> transport.queue ... flush
+ *  receive(bytes, from) --> classifyData --frame--> device.write
+ *                              '--control--> endpoint.receive --> takeOutgoing/Events
+ *  fromDevice(frame) --> data header + frame --> port.queue ... endBatch: flush
  * ```
  *
- * The engine is driven by `onSocketReadable(now)` (which hands each
- * datagram, with its source and `now`, to `receive`, then calls
- * `endBatch`), `onDeviceReadable(now)` (each frame to `deviceFrame`, then
- * one flush), `poll(now)` at `nextDeadline()`, and `stop(now)` at shutdown;
- * `snapshot(now)` is its typed state for /status and /metrics (rendered in
- * cmd/xconnect_status.ts). It reaches the OS only through
- * `XconnectTransport` and `XconnectDevice` (ffi's sockets and devices fit;
- * tests pass in-memory twins), and logs and contains errors through hooks
- * it is given: no `Deno.*`, no timers, no clock of its own.
+ * An `Engine` (core/engine.ts): the kit's pumps (cmd/kit/pump.ts) hand it
+ * each datagram with its `Arrival` and `now` (`receive`) and each frame the
+ * device read (`fromDevice`), then call `endBatch(now)`, which handles the
+ * endpoint's events and flushes the socket; `poll(now)` at
+ * `nextDeadline()`; `stop(now)` at shutdown; `snapshot(now)` is its typed
+ * state for /status and /metrics (rendered in cmd/xconnect_status.ts). It
+ * sends only through the `DatagramPort` and `FramePort` it is given (ffi's
+ * socket and device fit; tests pass in-memory twins), and logs and contains
+ * errors through hooks it is given: no `Deno.*`, no timers, no clock of its
+ * own.
  *
  * A lost connection or session is retried after 1 s, doubling to 30 s, and
  * reset once a session has stayed up. Frames read from the device while no
  * session is up are dropped and counted (`tx_no_session`); datagrams from
  * another address than the LAS's (any port: a LAS may answer over UDP from
  * another port) are dropped before parsing and counted (`rx_other`). One datagram or
- * frame whose handling throws is dropped and counted (`handler_errors`) and
- * handed to the `contain` hook; the rest of the batch goes on.
+ * frame whose handling throws is dropped by the pump, counted and contained;
+ * the rest of the batch goes on.
  *
  * At shutdown (`stop`) the StopCCN is retransmitted every 300 ms until the
  * LAS acknowledges it, for at most about 2 s (`stopped`); a normal close is
@@ -57,78 +58,12 @@ import type { Transport } from "../l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
 import type { SessionInfo } from "../l2tp/session.ts";
 import { type Endpoint, formatEndpoint, formatIp, type Ip16, ipEquals } from "../addr.ts";
-
-/**
- * Received datagrams, as a batch: the part of a socket's receive ring the
- * engine reads (ffi/types.ts `DatagramBatch` fits). Payload i is
- * `bufs[i].subarray(offsets[i], lens[i])`; the buffers are the
- * transport's and are reused by its next `recv()`.
- */
-export interface XconnectRx {
-  readonly bufs: readonly Uint8Array[];
-  readonly offsets: Int32Array;
-  readonly lens: Int32Array;
-  readonly src: readonly Ip16[];
-  /** 0 over raw IP. */
-  readonly srcPort: Uint16Array;
-  /** 1: cut to its slot (dropped, counted as `rx_other`). */
-  readonly truncated: Uint8Array;
-}
-
-/**
- * The UDP or raw IP socket towards the LAS as the engine uses it
- * (ffi/types.ts `DatagramTransport` fits; tests pass in-memory twins): a
- * batch in, datagrams queued out, one flush per batch.
- */
-export interface XconnectTransport {
-  readonly rx: XconnectRx;
-  /** Receives a batch without blocking; how many (0: none). */
-  recv(): number;
-  /** Copies a datagram into the send batch; 0 or a transient errno. */
-  queue(data: Uint8Array, to: Endpoint): number;
-  /** Sends the queued datagrams; 0 or the first transient errno. */
-  flush(): number;
-}
-
-/**
- * The device whose frames the pseudowire carries (ffi/types.ts
- * `FrameDevice` fits: a TAP, or ffi/packet.ts's existing interface; tests
- * pass `MemFrameDevice`). Frame i of a read is `rx.bufs[i].subarray(0,
- * rx.lens[i])`, reused by the next `read()`.
- */
-export interface XconnectDevice {
-  /** Interface name, for logs and /status. */
-  readonly name: string;
-  readonly rx: { readonly bufs: readonly Uint8Array[]; readonly lens: Int32Array };
-  /** Reads a batch without blocking; how many (0: none). */
-  read(): number;
-  /** Writes one frame; 0, or a transient errno (the frame is dropped). */
-  write(frame: Uint8Array): number;
-}
-
-/** Fields of a log line. */
-export type XconnectLogFields = Record<string, string | number | boolean | null | undefined>;
-
-/**
- * Where the engine says what happened: the kit's `TopicLogger` (kit/log.ts)
- * fits. `limited` says a line at most so often per key (the logger keeps
- * the budget).
- */
-export interface XconnectLog {
-  info(msg: string, f?: XconnectLogFields): void;
-  warn(msg: string, f?: XconnectLogFields): void;
-  error(msg: string, f?: XconnectLogFields): void;
-  limited(
-    key: string,
-    level: "warn" | "info",
-    msg: string,
-    f?: XconnectLogFields,
-  ): boolean | void;
-}
+import type { Arrival, DatagramPort, Engine, EngineLog, FramePort } from "../engine.ts";
 
 /** How the edge is set up. */
 export interface XconnectOptions {
-  transport: XconnectTransport;
+  /** The socket towards the LAS (raw IP 115, or UDP 1701 when `kind` is "udp"). */
+  port: DatagramPort;
   kind: Transport;
   /** The LAS address (port 1701 over UDP, 0 over IP). */
   las: Endpoint;
@@ -138,20 +73,21 @@ export interface XconnectOptions {
    */
   lasName?: string;
   vcId: string;
-  device: XconnectDevice;
+  /** The device whose frames the pseudowire carries (a TAP, or an existing interface). */
+  device: FramePort;
+  /** Its interface name, for logs and /status. */
+  deviceName: string;
   /** Control message authentication: shared secret and hash, or null. */
   auth: { secret: Uint8Array; hash: HashFn; digest: DigestAlgorithm } | null;
   hostName: string;
   routerId: number;
   random32: () => number;
   helloIntervalMs: number;
-  log: XconnectLog;
+  log: EngineLog;
   /**
-   * Hears what handling one datagram or frame threw: it is dropped, the
-   * rest of the batch goes on (the kit's `Containment.packet`,
-   * kit/contain.ts). `handler`: "ip", "udp" or "tap"; `peer`: the
-   * datagram's source, null for a device frame. Absent: the error
-   * propagates (tests).
+   * Hears what one connection's timers threw (a datagram's or frame's own
+   * error is the pump's, cmd/kit/pump.ts): the kit's `Containment.packet`,
+   * kit/contain.ts. Absent: the error propagates (tests).
    */
   contain?: (handler: string, err: unknown, peer: string | null) => void;
 }
@@ -170,9 +106,15 @@ export interface XconnectCounters {
   tx_errors: number;
   /** Frames from the LAS the device did not take. */
   rx_device_errors: number;
-  /** Truncated datagrams, ones not from the LAS's address, and ones neither our data nor control. */
+  /**
+   * Datagrams not from the LAS's address, and ones neither our data nor
+   * control (/status and /metrics add the pump's truncated datagrams).
+   */
   rx_other: number;
-  /** Datagrams and frames whose handling threw: dropped, contained. */
+  /**
+   * Endpoint timer runs whose handling threw: contained (/status and
+   * /metrics add the pumps' datagrams and frames that threw).
+   */
   handler_errors: number;
   connects: number;
   sessions_up: number;
@@ -211,7 +153,7 @@ function sourceText(kind: Transport, src: Ip16, port: number): string {
 }
 
 /** The edge engine; see the module doc. */
-export class XconnectEngine {
+export class XconnectEngine implements Engine<XconnectSnapshot> {
   readonly ep: L2tpEndpoint;
   readonly #o: XconnectOptions;
   /** The LAS as the endpoint names it. */
@@ -297,49 +239,24 @@ export class XconnectEngine {
   }
 
   /**
-   * Receives and handles one batch from the transport; returns how many
-   * datagrams it took (0: drained), as the event loop expects. Each
-   * datagram goes to `receive` on its own: one that throws is dropped and
-   * contained, the rest of the batch goes on; then `endBatch`.
-   */
-  onSocketReadable(now: number): number {
-    const t = this.#o.transport;
-    const n = t.recv();
-    if (n === 0) return 0;
-    const rx = t.rx;
-    for (let i = 0; i < n; i++) {
-      if (rx.truncated[i]) {
-        this.counters.rx_other++;
-        continue;
-      }
-      try {
-        this.receive(rx.bufs[i].subarray(rx.offsets[i], rx.lens[i]), rx.src[i], rx.srcPort[i], now);
-      } catch (e) {
-        const kind = this.#o.kind;
-        this.#contained(kind, e, sourceText(kind, rx.src[i], rx.srcPort[i]));
-      }
-    }
-    this.endBatch(now);
-    return n;
-  }
-
-  /**
-   * Handles one datagram from `src` (`srcPort`: its UDP port, 0 over IP)
+   * One datagram from `from.src` (`from.srcPort`: its UDP port, 0 over IP)
    * at `now`: one from another address than the LAS's is dropped and
    * counted (`rx_other`, logged rate-limited); a frame of our session goes
    * to the device, a control message to the endpoint (its answers are
-   * queued and go at `endBatch`). `bytes` is not kept past the call. Throws what handling it threw: the caller
-   * drops that datagram and contains the error.
+   * queued and go at `endBatch`). Neither `bytes` nor `from` is kept past
+   * the call. Throws what handling it threw: the pump drops that datagram
+   * and contains the error.
    */
-  receive(bytes: Uint8Array, src: Ip16, srcPort: number, now: number): void {
+  receive(bytes: Uint8Array, from: Arrival, now: number): void {
+    const src = from.src;
     // Only the LAS talks to us: anything else (a raw socket sees every IP
     // protocol 115 packet to the host) could otherwise put frames on the
     // device by guessing a session id, or reach the control connection.
     if (!ipEquals(src, this.#o.las.ip)) {
       this.counters.rx_other++;
-      const from = sourceText(this.#o.kind, src, srcPort);
-      this.#o.log.limited("not_las", "warn", `datagram from ${from} dropped: not the LAS`, {
-        peer: from,
+      const who = sourceText(this.#o.kind, src, from.srcPort);
+      this.#o.log.limited("not_las", "warn", `datagram from ${who} dropped: not the LAS`, {
+        peer: who,
       });
       return;
     }
@@ -355,38 +272,21 @@ export class XconnectEngine {
     }
   }
 
-  /** After a batch of `receive`s: sends what they queued, handles the endpoint's events. */
+  /**
+   * After a batch of `receive`s or `fromDevice`s: handles the endpoint's
+   * events and sends what was queued (one flush).
+   */
   endBatch(now: number): void {
     this.#drain(now);
-  }
-
-  /**
-   * Reads one batch of device frames and sends each into the session
-   * (`deviceFrame`; one that throws is dropped and contained), then
-   * flushes; returns how many frames (0: drained).
-   */
-  onDeviceReadable(now: number): number {
-    const d = this.#o.device;
-    const n = d.read();
-    if (n === 0) return 0;
-    for (let i = 0; i < n; i++) {
-      try {
-        this.deviceFrame(d.rx.bufs[i].subarray(0, d.rx.lens[i]), now);
-      } catch (e) {
-        this.#contained("tap", e, null);
-      }
-    }
-    if (this.#o.transport.flush() !== 0) this.counters.tx_errors++;
-    return n;
   }
 
   /**
    * One frame read from the device at `now`: queued on the transport with
    * the session's data header, or dropped and counted (`tx_no_session`)
    * while no session is up. `frame` is copied; it goes at the next flush
-   * (`onDeviceReadable` flushes once per batch).
+   * (`endBatch`).
    */
-  deviceFrame(frame: Uint8Array, _now: number): void {
+  fromDevice(frame: Uint8Array, _now: number): void {
     const session = this.#session;
     if (this.state !== "up" || !session) {
       this.counters.tx_no_session++;
@@ -401,7 +301,7 @@ export class XconnectEngine {
     }
     const h = writeDataHeader(buf, 0, this.#o.kind, session.remoteSessionId, this.#tx, seq);
     buf.set(frame, h);
-    if (this.#o.transport.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
+    if (this.#o.port.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
       this.counters.tx_errors++;
       return;
     }
@@ -417,7 +317,7 @@ export class XconnectEngine {
   }
 
   #drain(now: number): void {
-    const t = this.#o.transport;
+    const t = this.#o.port;
     for (const o of this.ep.takeOutgoing()) {
       if (t.queue(o.bytes, this.#o.las) !== 0) this.counters.tx_errors++;
     }
@@ -426,7 +326,7 @@ export class XconnectEngine {
     for (const o of this.ep.takeOutgoing()) {
       if (t.queue(o.bytes, this.#o.las) !== 0) this.counters.tx_errors++;
     }
-    t.flush();
+    if (t.flush() !== 0) this.counters.tx_errors++;
   }
 
   #event(ev: L2tpEvent, now: number): void {
@@ -465,7 +365,7 @@ export class XconnectEngine {
         this.#retryMs = RETRY_MIN_MS;
         log.info(`session ${ev.session.localSessionId} on VC ${this.#o.vcId} is up`, {
           remote_session: ev.session.remoteSessionId,
-          device: this.#o.device.name,
+          device: this.#o.deviceName,
         });
         break;
       case "session-down":
@@ -526,7 +426,7 @@ export class XconnectEngine {
     return {
       las: this.#lasName,
       vc: this.#o.vcId,
-      device: this.#o.device.name,
+      device: this.#o.deviceName,
       state: this.state,
       session: s
         ? {

@@ -22,6 +22,7 @@ import { openRawIp } from "../../ffi/raw.ts";
 import { parseIp } from "../../core/addr.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { XconnectEngine } from "../../core/xconnect/engine.ts";
+import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
 import { writeDataHeader } from "../../core/l2tp/data_header.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { random32 } from "../../cmd/kit/host.ts";
@@ -206,12 +207,13 @@ try {
     );
     const dev = new MemFrameDevice({ batch: 256, queueLimit: 4096 });
     const eng = new XconnectEngine({
-      transport: sock,
+      port: sock,
       kind: "ip",
       las: { ip: lasIp.value, port: 0 },
       lasName: "10.79.0.1",
       vcId: "9",
       device: dev,
+      deviceName: dev.name,
       hostName: `load-${ns.slice(-2)}`,
       routerId: 1,
       random32,
@@ -219,7 +221,9 @@ try {
       auth: null,
       log,
     });
-    return { sock, dev, eng };
+    const sw = socketWatch({ name: "ip", socket: sock, engine: eng });
+    const dw = deviceWatch({ name: "tap", device: dev, engine: eng });
+    return { sock, dev, eng, sw, dw };
   });
   const clock = () => performance.now();
   let stop: () => Promise<void> = () => Promise.resolve();
@@ -230,7 +234,7 @@ try {
       onDeadline: (now) => edges.forEach((e) => e.eng.poll(now)),
     });
     for (const e of edges) {
-      l.add(e.sock.fd, () => e.eng.onSocketReadable(clock()), () => e.sock.close());
+      l.add(e.sock.fd, () => e.sw.onReadable(clock()), () => e.sock.close());
     }
     for (const e of edges) e.eng.start(clock());
     stop = () => l.close();
@@ -245,7 +249,7 @@ try {
   const B = [0x02, 0, 0, 0, 0, 0xb2];
   // Let the LAS learn B on session 2.
   edges[1].dev.inject(frame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], B, 60));
-  edges[1].eng.onDeviceReadable(clock());
+  edges[1].dw.onReadable(clock());
   await new Promise((r) => setTimeout(r, 100));
   if (LEAN) {
     // The sink drops data for its session (IP protocol 115, session id at offset 20) before
@@ -321,7 +325,7 @@ try {
             edges[0].sock.flush();
           } else {
             for (let i = 0; i < n; i++) edges[0].dev.inject(f);
-            edges[0].eng.onDeviceReadable(clock());
+            edges[0].dw.onReadable(clock());
           }
           sent += n;
           if (clock() - start >= SECONDS * 1000) break;

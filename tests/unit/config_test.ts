@@ -16,7 +16,7 @@ import {
 } from "../../cmd/kit/config.ts";
 import { loadSection } from "../../cmd/kit/load.ts";
 import { nodeFields } from "../../cmd/node.ts";
-import { lasFields } from "../../cmd/las.ts";
+import { lasFields } from "../../cmd/las_config.ts";
 
 function section(text: string) {
   const cf = parseYaml(text, "/etc/l2/test.yaml");

@@ -12,6 +12,9 @@ import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
 import { LasEngine } from "../../core/las/engine.ts";
 import { XconnectEngine } from "../../core/xconnect/engine.ts";
+import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
+import { lasStatus } from "../../cmd/las_status.ts";
+import { xconnectStatus } from "../../cmd/xconnect_status.ts";
 import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
 import { SupernodeIo } from "../../cmd/supernode_io.ts";
@@ -134,46 +137,64 @@ function lasLab(o: { poisonVc?: string; poisonPeer?: string }) {
   });
   const lasIp = parseIp("10.0.0.1");
   if (!lasIp.ok) throw new Error(lasIp.reason);
-  const edges: { dev: MemFrameDevice; eng: XconnectEngine }[] = [];
+  const lw = socketWatch({
+    name: "ip",
+    socket: lt,
+    engine: las,
+    via: 0,
+    contain: (handler, err, peer) => contained.push({ handler, err, peer }),
+  });
+  const edges: {
+    dev: MemFrameDevice;
+    eng: XconnectEngine;
+    sw: ReturnType<typeof socketWatch>;
+    dw: ReturnType<typeof deviceWatch>;
+  }[] = [];
   const edgeLines: string[] = [];
   const edgeContained: { handler: string; err: unknown; peer: string | null }[] = [];
   const edgeLog = new Logger(
     { level: "info", format: "text", debug: [] },
     (l) => edgeLines.push(l),
   );
+  const edgeSink = (handler: string, err: unknown, peer: string | null) =>
+    edgeContained.push({ handler, err, peer });
   const edge = (ip: string, vc: string) => {
+    const t = net.open(ip, 0, { raw: true });
     const dev = new MemFrameDevice();
     const eng = new XconnectEngine({
-      transport: net.open(ip, 0, { raw: true }),
+      port: t,
       kind: "ip",
       las: { ip: lasIp.value, port: 0 },
       lasName: "10.0.0.1",
       vcId: vc,
       device: dev,
+      deviceName: dev.name,
       hostName: ip,
       routerId: 2,
       random32,
       helloIntervalMs: 60_000,
       auth: null,
       log: edgeLog.topic(ip),
-      contain: (handler, err, peer) => edgeContained.push({ handler, err, peer }),
+      contain: edgeSink,
     });
-    edges.push({ dev, eng });
-    return { dev, eng };
+    const sw = socketWatch({ name: "ip", socket: t, engine: eng, contain: edgeSink });
+    const dw = deviceWatch({ name: "tap", device: dev, engine: eng, contain: edgeSink });
+    edges.push({ dev, eng, sw, dw });
+    return { dev, eng, sw, dw };
   };
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      while (las.onSocketReadable(lt, now) > 0) { /* drain */ }
+      while (lw.onReadable(now) > 0) { /* drain */ }
       for (const e of edges) {
-        while (e.eng.onSocketReadable(now) > 0) { /* drain */ }
-        while (e.eng.onDeviceReadable(now) > 0) { /* drain */ }
+        while (e.sw.onReadable(now) > 0) { /* drain */ }
+        while (e.dw.onReadable(now) > 0) { /* drain */ }
         e.eng.poll(now);
       }
       las.poll(now);
     }
   };
-  return { las, net, lt, edge, edges, run, lines, contained, edgeContained, now: () => now };
+  return { las, lw, net, lt, edge, edges, run, lines, contained, edgeContained, now: () => now };
 }
 
 function frame(dst: number, src: number): Uint8Array {
@@ -200,24 +221,24 @@ Deno.test("contain: a datagram that throws in the LAS's batch is dropped alone, 
   const lasIp = parseIp("10.0.0.1");
   if (!lasIp.ok) throw new Error(lasIp.reason);
   for (let i = 0; i < 3; i++) a.dev.inject(frame(0xb2, 0xa1));
-  while (a.eng.onDeviceReadable(l.now()) > 0) { /* into the LAS's queue */ }
+  while (a.dw.onReadable(l.now()) > 0) { /* into the LAS's queue */ }
   stray.send(new Uint8Array([0x0b, 0xad, 0xca, 0xfe, ...new Uint8Array(60)]), {
     ip: lasIp.value,
     port: 0,
   });
   for (let i = 0; i < 3; i++) a.dev.inject(frame(0xb2, 0xa1));
-  while (a.eng.onDeviceReadable(l.now()) > 0) { /* into the LAS's queue */ }
-  assertEquals(l.las.onSocketReadable(l.lt, l.now()), 7, "one batch of 7 datagrams");
+  while (a.dw.onReadable(l.now()) > 0) { /* into the LAS's queue */ }
+  assertEquals(l.lw.onReadable(l.now()), 7, "one batch of 7 datagrams");
   l.run(20);
   assertEquals(b.dev.takeWritten().length, 6, "all six of A's frames reached B");
   assertEquals(l.contained.length, 1);
   assertEquals(l.contained[0].peer, "10.0.0.9");
   assertEquals(l.contained[0].handler, "ip");
   assertEquals((l.contained[0].err as Error).message, "injected fault");
-  assertEquals(
-    (l.las.status(0) as { counters: Record<string, number> }).counters.rx_handler_errors,
-    1,
-  );
+  const st = lasStatus(l.las.snapshot(0), 0, { ip: l.lw.counters }) as {
+    counters: Record<string, number>;
+  };
+  assertEquals(st.counters.rx_handler_errors, 1, "counted under the name /status always had");
 });
 
 Deno.test("contain: an event that throws (one VC's switch) does not lose the other peers' session-ups", () => {
@@ -337,5 +358,9 @@ Deno.test("contain: an xconnect edge drops the one datagram whose frame its TAP 
   assertEquals(l.edgeContained.length, 1);
   assertEquals(l.edgeContained[0].peer, "10.0.0.1");
   assertEquals(l.edgeContained[0].handler, "ip");
-  assertEquals(a.eng.counters.handler_errors, 1);
+  assertEquals(a.sw.counters.rx_handler_errors, 1);
+  const st = xconnectStatus(a.eng.snapshot(0), null, { ip: a.sw.counters, tap: a.dw.counters }) as {
+    counters: Record<string, number>;
+  };
+  assertEquals(st.counters.handler_errors, 1, "counted under the name /status always had");
 });

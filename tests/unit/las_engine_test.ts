@@ -7,6 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { LasEngine, peerPrefix, prefixContains, sourceOf, vcKey } from "../../core/las/engine.ts";
 import { XconnectEngine } from "../../core/xconnect/engine.ts";
+import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
 import { ScriptedL2tp } from "../lab/l2tp_script.ts";
 import { lasMetrics, lasStatus } from "../../cmd/las_status.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
@@ -69,17 +70,24 @@ function lab(
   });
   const lasIp = parseIp("10.0.0.1");
   if (!lasIp.ok) throw new Error(lasIp.reason);
-  const edges: { dev: MemFrameDevice; eng: XconnectEngine }[] = [];
+  const lw = socketWatch({ name: "ip", socket: lt, engine: las, via: 0 });
+  const edges: {
+    dev: MemFrameDevice;
+    eng: XconnectEngine;
+    sw: ReturnType<typeof socketWatch>;
+    dw: ReturnType<typeof deviceWatch>;
+  }[] = [];
   const edge = (ip: string, vc: string) => {
     const t = net.open(ip, 0, { raw: true });
     const dev = new MemFrameDevice();
     const eng = new XconnectEngine({
-      transport: t,
+      port: t,
       kind: "ip",
       las: { ip: lasIp.value, port: 0 },
       lasName: "10.0.0.1",
       vcId: vc,
       device: dev,
+      deviceName: dev.name,
       hostName: ip,
       routerId: 2,
       random32,
@@ -87,23 +95,25 @@ function lab(
       auth: null,
       log: logger.topic(ip),
     });
-    edges.push({ dev, eng });
-    return { dev, eng };
+    const sw = socketWatch({ name: "ip", socket: t, engine: eng });
+    const dw = deviceWatch({ name: "tap", device: dev, engine: eng });
+    edges.push({ dev, eng, sw, dw });
+    return { dev, eng, sw, dw };
   };
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      while (las.onSocketReadable(lt, now) > 0) { /* drain */ }
+      while (lw.onReadable(now) > 0) { /* drain */ }
       for (const e of edges) {
-        while (e.eng.onSocketReadable(now) > 0) { /* drain */ }
-        while (e.eng.onDeviceReadable(now) > 0) { /* drain */ }
+        while (e.sw.onReadable(now) > 0) { /* drain */ }
+        while (e.dw.onReadable(now) > 0) { /* drain */ }
         e.eng.poll(now);
       }
       las.poll(now);
     }
   };
   const start = () => edges.forEach((e) => e.eng.start(now));
-  return { las, lt, net, edge, run, start, lines, now: () => now };
+  return { las, lt, lw, net, edge, run, start, lines, now: () => now };
 }
 
 function frame(dst: number, src: number, type = 0x0800, len = 60): Uint8Array {
@@ -541,11 +551,35 @@ Deno.test("las engine: receive takes one datagram with its source; hostile bytes
     const d = new Uint8Array(1 + Math.floor(rand() * 200));
     for (let k = 0; k < d.length; k++) d[k] = Math.floor(rand() * 256);
     if (i % 2 === 0) d.fill(0, 0, 4); // half of them: control messages (session id 0)
-    l.las.receive("ip", d, src, 0, dst, 1000 + i);
+    l.las.receive(d, { via: 0, src, srcPort: 0, dst }, 1000 + i);
   }
   l.las.endBatch(3000);
   const st = l.las.status(3000) as LasStatus;
   assert(st.counters.rx_unusable > before, "data for no session is counted");
   assertEquals(st.counters.rx_handler_errors, 0);
   assertEquals(st.sessions.length, 1, "the session is still up");
+});
+
+Deno.test("las: a datagram cut to its receive slot is counted by the pump, under rx_truncated in /status and /metrics", () => {
+  const l = lab();
+  const lasIp = parseIp("10.0.0.1");
+  if (!lasIp.ok) throw new Error(lasIp.reason);
+  const stray = l.net.open("10.0.0.9", 0, { raw: true, slotSize: 65536 });
+  // Twice the twin's 16 KiB slot: the LAS's socket keeps a cut copy and flags it.
+  stray.send(new Uint8Array(32768), { ip: lasIp.value, port: 0 });
+  l.run(20);
+  const io = { ip: l.lw.counters };
+  assertEquals(l.lw.counters.rx_truncated, 1);
+  const st = lasStatus(l.las.snapshot(l.now()), 0, io) as {
+    counters: Record<string, number>;
+    io: Record<string, Record<string, number>>;
+  };
+  assertEquals(st.counters.rx_truncated, 1, "the name /status always had");
+  assertEquals(st.counters.rx_unusable, 0, "never handed to the engine");
+  assertEquals(st.io.ip.rx_truncated, 1);
+  const w = new MetricsWriter();
+  lasMetrics(w, l.las.snapshot(l.now()), io);
+  const text = w.render();
+  assertStringIncludes(text, "l2_las_rx_truncated_total 1\n");
+  assertStringIncludes(text, 'l2_las_io_rx_truncated_total{fd="ip"} 1\n');
 });

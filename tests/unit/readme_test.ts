@@ -6,8 +6,8 @@
 import { assert } from "../assert.ts";
 import { supernodeFields } from "../../cmd/supernode.ts";
 import { nodeFields } from "../../cmd/node.ts";
-import { lasFields, switchFields } from "../../cmd/las.ts";
-import { xconnectFields } from "../../cmd/xconnect.ts";
+import { lasFields, switchFields } from "../../cmd/las_config.ts";
+import { xconnectFields } from "../../cmd/xconnect_config.ts";
 import { logFields } from "../../cmd/kit/load.ts";
 
 const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));

@@ -2,10 +2,19 @@ import { assert, assertEquals } from "../assert.ts";
 import { FRAME_NAMES, loadFrame } from "../fixtures/frames/load.ts";
 import {
   emitEthernet,
+  ethDstHi,
+  ethDstLo,
   EthernetFrame,
   ethernetHeaderLength,
   type EthernetReason,
+  ethScan,
+  ethSrcHi,
+  ethSrcLo,
   parseEthernet,
+  SCAN_TAG_TRUNCATED,
+  SCAN_TRUNCATED,
+  scanTags,
+  scanType,
 } from "../../core/wire/ethernet.ts";
 import { emitLlc, LlcHeader, llcLength, parseLlc, SAP_STP } from "../../core/wire/llc.ts";
 import {
@@ -169,4 +178,35 @@ Deno.test("vlan: invalid inputs give their reason codes", () => {
   for (const [name, bytes, reason] of cases) assertEquals(t.check(bytes), reason, name);
   assertEquals(t.check(new Uint8Array([0x88, 0xa8, 0xff, 0xff])), "ok");
   assertEquals([t.pcp, t.dei, t.vid], [7, 1, 4095], "reserved VID 4095 passes through");
+});
+
+Deno.test("ethernet: ethScan and the static accessors read what checkHeader and the view's getters read", () => {
+  const f = new EthernetFrame();
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+  const tpids = [0x8100, 0x88a8, 0x0800, 0x05dc, 0x0600];
+  for (let i = 0; i < 3000; i++) {
+    const b = new Uint8Array(Math.floor(rand() * 30));
+    for (let k = 0; k < b.length; k++) b[k] = Math.floor(rand() * 256);
+    // Put TPIDs where the walk looks, so tagged and truncated-tag frames are frequent.
+    for (let p = 12; p + 1 < b.length; p += 4) {
+      const t = tpids[Math.floor(rand() * tpids.length)];
+      b[p] = t >> 8;
+      b[p + 1] = t & 0xff;
+    }
+    const off = b.length > 2 && rand() < 0.3 ? 1 : 0;
+    const len = b.length - off;
+    const why = f.checkHeader(b, off, len);
+    const scan = ethScan(b, off, len);
+    if (why !== "ok") {
+      assertEquals(scan, why === "eth-truncated" ? SCAN_TRUNCATED : SCAN_TAG_TRUNCATED, why);
+      continue;
+    }
+    assert(scan >= 0);
+    assertEquals([scanTags(scan), scanType(scan)], [f.tagCount, f.typeOrLength]);
+    assertEquals(
+      [ethDstHi(b, off), ethDstLo(b, off), ethSrcHi(b, off), ethSrcLo(b, off)],
+      [f.dstHi, f.dstLo, f.srcHi, f.srcLo],
+    );
+  }
 });

@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
 import { XconnectEngine } from "../../core/xconnect/engine.ts";
+import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { parseIp } from "../../core/addr.ts";
 import type { Fields } from "../../core/l2tp/avp_fields.ts";
@@ -27,13 +28,15 @@ function setUp(sequencing: boolean) {
   const lasT = net.open("10.0.0.1", 0, { raw: true });
   const edgeIp = { ip: ip("10.0.0.2"), port: 0 };
   const dev = new MemFrameDevice();
+  const edgeT = net.open("10.0.0.2", 0, { raw: true });
   const eng = new XconnectEngine({
-    transport: net.open("10.0.0.2", 0, { raw: true }),
+    port: edgeT,
     kind: "ip",
     las: { ip: ip("10.0.0.1"), port: 0 },
     lasName: "10.0.0.1",
     vcId: "42",
     device: dev,
+    deviceName: dev.name,
     hostName: "edge",
     routerId: 2,
     random32: () => Math.floor(rand() * 0x1_0000_0000) >>> 0 || 1,
@@ -44,11 +47,13 @@ function setUp(sequencing: boolean) {
   const las = new ScriptedL2tp(lasT, edgeIp);
   const send = (f: Fields) => las.send(f);
   const take = () => las.take();
+  const sw = socketWatch({ name: "ip", socket: edgeT, engine: eng });
+  const dw = deviceWatch({ name: "tap", device: dev, engine: eng });
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      while (eng.onSocketReadable(now) > 0) { /* drain */ }
-      while (eng.onDeviceReadable(now) > 0) { /* drain */ }
+      while (sw.onReadable(now) > 0) { /* drain */ }
+      while (dw.onReadable(now) > 0) { /* drain */ }
       if (eng.nextDeadline() <= now) eng.poll(now);
     }
   };
@@ -80,7 +85,7 @@ function setUp(sequencing: boolean) {
   run(20);
   assert(take().control.some((f) => f.messageType === 12), "ICCN");
   assertEquals(eng.state, "up");
-  return { net, las, dev, take, run, eng, now: () => now };
+  return { net, las, dev, take, run, eng, sw, dw, now: () => now };
 }
 
 function frame(len: number): Uint8Array {
@@ -128,15 +133,17 @@ Deno.test("xconnect engine: shutdown retransmits StopCCN to a LAS that does not 
 });
 
 Deno.test("xconnect engine: /status and /metrics render from the snapshot, in the order they always had", () => {
-  const { dev, run, eng, now } = setUp(false);
+  const { dev, run, eng, now, sw, dw } = setUp(false);
   dev.inject(frame(60));
   run(20);
   const snap = eng.snapshot(now() + 4000);
   assertEquals(snap.las, "10.0.0.1", "named from the LAS's address");
   assertEquals(snap.session?.remote_session, 0x77);
   assert((snap.session?.up_s ?? 0) >= 4, "uptime on the engine's clock");
-  const doc = xconnectStatus(snap, null);
-  assertEquals(Object.keys(doc), ["las", "vc", "device", "state", "session", "counters"]);
+  const io = { ip: sw.counters, tap: dw.counters };
+  const doc = xconnectStatus(snap, null, io);
+  assertEquals(Object.keys(doc), ["las", "vc", "device", "state", "session", "counters", "io"]);
+  assertEquals((doc.io as typeof io).tap.rx_datagrams, 1, "the pumps' counters per fd");
   const iface = {
     name: "eth9",
     mtu: 1500,
@@ -147,8 +154,9 @@ Deno.test("xconnect engine: /status and /metrics render from the snapshot, in th
   assertEquals(Object.keys(withIface).at(-1), "interface");
   assertEquals(withIface.interface, iface);
   const w = new MetricsWriter();
-  xconnectMetrics(w, snap);
+  xconnectMetrics(w, snap, io);
   const text = w.render();
+  assert(text.includes('l2_xconnect_io_rx_datagrams_total{fd="tap"} 1\n'), text);
   assert(text.includes("l2_xconnect_up 1\n"), text);
   assert(text.includes("l2_xconnect_tx_frames_total 1\n"), text);
   const names = [...text.matchAll(/^l2_xconnect_(\w+)_total /gm)].map((m) => m[1]);
@@ -164,7 +172,7 @@ Deno.test("xconnect engine: receive takes one datagram with its source; hostile 
     const d = new Uint8Array(1 + Math.floor(rand() * 200));
     for (let k = 0; k < d.length; k++) d[k] = Math.floor(rand() * 256);
     if (i % 2 === 0) d.fill(0, 0, 4); // half of them: control messages (session id 0)
-    eng.receive(d, src, 0, now() + i);
+    eng.receive(d, { via: 0, src, srcPort: 0, dst: ip("10.0.0.2") }, now() + i);
   }
   eng.endBatch(now() + 2000);
   const after = eng.snapshot(now() + 2000).counters;
