@@ -90,6 +90,7 @@ import {
   prefixContains,
 } from "../core/addr.ts";
 import { openUdp } from "../ffi/udp.ts";
+import { DATA_HEADROOM, DATA_TAILROOM } from "../core/vpn/messages.ts";
 import { openTap, type TapDevice } from "../ffi/tap.ts";
 import { E, OsError } from "../ffi/libc.ts";
 import { Runner } from "./kit/runner.ts";
@@ -358,7 +359,9 @@ async function startNode(
   const tapMac = tapMacFrom(identity);
   let tap: TapDevice | undefined;
   try {
-    const opts = { name: c.tap, mtu: c.mtu, mac: tapMac, up: true, batch: 64 };
+    // Room around each frame read for the VPN header and tag: sealed and sent where it lies.
+    const room = { headroom: DATA_HEADROOM, tailroom: DATA_TAILROOM };
+    const opts = { name: c.tap, mtu: c.mtu, mac: tapMac, up: true, batch: 64, ...room };
     try {
       tap = openTap({ ...opts, vnetHdr: c.offload });
     } catch (e) {
@@ -369,6 +372,7 @@ async function startNode(
       tap = openTap(opts);
     }
     await addAddresses(tap.name, c.address);
+    udp.lend(tap.memory);
   } catch (e) {
     tap?.close();
     udp.close();

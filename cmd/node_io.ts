@@ -24,6 +24,14 @@
  * written as one GSO frame (`writeVnet`), anything else plain (the device
  * adds a zero header).
  *
+ * Frames read from a device with room around them (`rx.headroom` at least
+ * `DATA_HEADROOM` and `rx.tailroom` at least `DATA_TAILROOM`: the TAP of
+ * cmd/node.ts) go to the engine `inPlace`: a unicast frame is sealed where
+ * it lies in the TAP's slot and sent from there (`VpnSocket.send` ->
+ * `queueView`), no copy. That holds because every batch is drained (sent)
+ * before the next `read()` reuses the slots. A TSO segment is cut into
+ * `#scratch`, reused by the next segment: it is copied as before.
+ *
  * Frames from the engine are consumed within the receive batch that carried
  * them (`#drain` right after it: MAT ingress rewrites in place, the
  * coalescer copies, the TAP write is synchronous), so the daemon builds the
@@ -64,6 +72,7 @@ import type { FrameDevice } from "../ffi/types.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import type { SocketCounters, VpnSocket } from "./vpn_io.ts";
 import { aeadImplementation, CIPHER, logNodeSecurity } from "./vpn_security.ts";
+import { DATA_HEADROOM, DATA_TAILROOM } from "../core/vpn/messages.ts";
 
 export type { NodeEngineCounters, SecureNodeStatus };
 
@@ -149,6 +158,8 @@ export class NodeIo {
   readonly #first = { supernode: false };
   readonly #offload: boolean;
   readonly #scratch: Uint8Array;
+  /** The device's slots have room to seal a frame where it lies (module doc). */
+  readonly #inPlace: boolean;
   readonly #hdr = emptyVnetHdr();
   #coalescer: TcpCoalescer | null = null;
 
@@ -163,6 +174,8 @@ export class NodeIo {
       ...(o.save ? { saveIntervalMs: o.saveIntervalMs ?? 60_000 } : {}),
     });
     this.#offload = o.offload ?? false;
+    const rx = o.device.rx;
+    this.#inPlace = (rx.headroom ?? 0) >= DATA_HEADROOM && (rx.tailroom ?? 0) >= DATA_TAILROOM;
     // One segment: headers (Ethernet, tag, IP with options, TCP with options) plus an MSS.
     this.#scratch = this.#offload ? new Uint8Array(o.device.mtu + 256) : new Uint8Array(0);
     if (this.#offload) {
@@ -201,13 +214,14 @@ export class NodeIo {
     }
     const engine = this.engine;
     const c = engine.counters;
+    const inPlace = this.#inPlace;
     for (let i = 0; i < n; i++) {
       const frame = d.rx.bufs[i].subarray(0, d.rx.lens[i]);
       c.tap_rx_frames++;
       c.tap_rx_bytes += frame.length;
       // One frame's failure drops that frame only (kit/contain.ts).
       try {
-        engine.fromDevice(frame, now);
+        engine.fromDevice(frame, now, inPlace);
       } catch (e) {
         this.#contained(e, frame);
       }
@@ -223,7 +237,12 @@ export class NodeIo {
   /** One wire-sized frame cut from a TAP read: to the engine (made once). */
   readonly #emit = (frame: Uint8Array): void => {
     if (this.#txGso) this.engine.counters.tap_rx_gso_segments++;
-    this.engine.fromDevice(frame, this.#txNow);
+    // A frame in the TAP's slot is sealed there; a segment in the scratch is copied.
+    this.engine.fromDevice(
+      frame,
+      this.#txNow,
+      this.#inPlace && frame.buffer !== this.#scratch.buffer,
+    );
   };
 
   /** `n` TAP reads, each a vnet header and a frame (maybe a TSO super-frame). */

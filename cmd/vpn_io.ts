@@ -217,7 +217,11 @@ export class VpnSocket {
         else this.counters.tx_datagrams++;
         continue;
       }
-      if (t.queue(o.bytes, ep) !== 0) this.counters.tx_errors++;
+      // A packet sealed where the TAP read it goes from there (no copy) when the socket can.
+      const r = o.borrowed === true && t.queueView !== undefined
+        ? t.queueView(o.bytes, ep)
+        : t.queue(o.bytes, ep);
+      if (r !== 0) this.counters.tx_errors++;
       else this.counters.tx_datagrams++;
     }
     if (t.flush() !== 0) this.counters.tx_errors++;

@@ -44,6 +44,16 @@
  * datagram (or segment) larger than `slotSize` is still flagged truncated,
  * as without GRO.
  *
+ * Sending without the copy: `lend(arena)` lets the socket point its send
+ * iovecs into memory it does not own (a TAP's receive slots, `TapDevice.memory`),
+ * and `queueView(data, ...)` of bytes in lent memory queues them where they
+ * lie instead of copying them into a send slot. The socket keeps every lent
+ * Arena in a field (rule 2); the caller keeps the bytes unchanged until the
+ * next `flush()` (the one `queue`/`queueView` run when the batch is full, or
+ * its own): `flush()` sends or drops everything queued and keeps nothing, so
+ * after it the memory is the caller's again. Bytes outside lent memory are
+ * copied as by `queue`.
+ *
  * Not done here: timestamps, IP_RECVERR queues.
  *
  * @module
@@ -207,6 +217,10 @@ export class DatagramSocket implements DatagramTransport {
   readonly #txRing: Ring;
   readonly #solo: Ring;
   #txCount = 0;
+  /** Arenas lent by `lend` (held so their memory outlives every iovec into it). */
+  readonly #lent: Arena[] = [];
+  /** Per send slot: 1 while its iovec points into lent memory (`queueView`). */
+  readonly #txBorrowed: Uint8Array;
   /** Queued datagrams with a chosen source (a control message of their own). */
   #txWithFrom = 0;
   /** UDP_SEGMENT sends: on until the kernel refuses one. */
@@ -252,6 +266,7 @@ export class DatagramSocket implements DatagramTransport {
     );
     this.#gsize = new Int32Array(this.#gso ? batch : 0);
     this.#gstart = new Int32Array(this.#gso ? batch : 0);
+    this.#txBorrowed = new Uint8Array(batch);
     this.#rxRing = this.#ring(batch, this.#rxSlot);
     this.#txRing = this.#ring(batch, slot);
     this.#solo = this.#ring(1, slot);
@@ -502,8 +517,51 @@ export class DatagramSocket implements DatagramTransport {
     }
     const ring = this.#txRing;
     const i = this.#txCount;
+    if (this.#txBorrowed[i] !== 0) {
+      // The slot's iovec pointed into lent memory last time: back to its own buffer.
+      setPtr(this.#arena.view, ring.iovs + i * IOV, this.#arena.addr(ring.bufs[i].byteOffset));
+      this.#txBorrowed[i] = 0;
+    }
     ring.bufs[i].set(data);
-    const bad = this.#prepare(ring, i, data.length, to, from);
+    return this.#queued(ring, i, data.length, to, from);
+  }
+
+  /**
+   * Lets `queueView` send from `arena` without copying (module doc). The
+   * socket holds the Arena until it is garbage itself. At most 8.
+   */
+  lend(arena: Arena): void {
+    if (this.#lent.includes(arena)) return;
+    if (this.#lent.length >= 8) throw new RangeError("Cannot lend more than 8 arenas to a socket");
+    this.#lent.push(arena);
+  }
+
+  /**
+   * `queue` without the copy for `data` inside an Arena given to `lend`:
+   * the send slot's iovec points at `data` where it lies, which must stay
+   * unchanged until the next `flush()` (module doc). Other bytes are copied
+   * as by `queue`.
+   */
+  queueView(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number {
+    const lent = this.#lent;
+    let arena: Arena | null = null;
+    for (let k = 0; k < lent.length; k++) {
+      if (lent[k].buffer === data.buffer) {
+        arena = lent[k];
+        break;
+      }
+    }
+    if (arena === null || data.length > this.#slot) return this.queue(data, to, from);
+    const ring = this.#txRing;
+    const i = this.#txCount;
+    setPtr(this.#arena.view, ring.iovs + i * IOV, arena.addr(data.byteOffset));
+    this.#txBorrowed[i] = 1;
+    return this.#queued(ring, i, data.length, to, from);
+  }
+
+  /** Slot `i` holds (or points at) `len` bytes: address it, count it, flush a full batch. */
+  #queued(ring: Ring, i: number, len: number, to: Endpoint, from?: Ip16 | null): number {
+    const bad = this.#prepare(ring, i, len, to, from);
     if (bad !== 0) {
       this.#dropped(bad);
       return bad;

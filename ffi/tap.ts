@@ -23,13 +23,33 @@
  * header ("no offload") before the frame itself, `writeVnet()` writes a
  * header of the caller's (a coalesced TCP frame, `TcpCoalescer`).
  *
+ * With `headroom`/`tailroom`, each receive slot has that many free bytes
+ * before and after it (`rx.headroom`, `rx.tailroom`): a reader can build a
+ * packet around a frame where it lies (the VPN node writes its header
+ * before the frame and the AEAD tag after it, and seals in place). The
+ * slots live in an `Arena` (`memory`), whose address never changes, so a
+ * socket can send such a packet without copying it (`DatagramSocket.lend`,
+ * `queueView`).
+ *
  * Not done here: TUNSETOWNER/GROUP, queue enable/disable (TUNSETQUEUE),
  * TUNSETSNDBUF, UDP offloads.
  *
  * @module
  */
 import { formatMac, macAt, type MacKey, writeMac } from "../core/mac.ts";
-import { C, cbuf, closeQuietly, cstr, E, errno, errnoName, libc, OsError, size } from "./libc.ts";
+import {
+  Arena,
+  C,
+  cbuf,
+  closeQuietly,
+  cstr,
+  E,
+  errno,
+  errnoName,
+  libc,
+  OsError,
+  size,
+} from "./libc.ts";
 import type { FrameBatch, FrameDevice } from "./types.ts";
 
 /** linux/if_tun.h: IFF_VNET_HDR, TUNSETOFFLOAD, TUNSETVNETHDRSZ and the offload bits. */
@@ -67,6 +87,10 @@ export interface TapOptions {
    * doc). Default false.
    */
   vnetHdr?: boolean;
+  /** Free bytes before each receive slot (module doc). Default 0, at most 256. */
+  headroom?: number;
+  /** Free bytes after each receive slot (module doc). Default 0, at most 256. */
+  tailroom?: number;
 }
 
 function ifreq(name: string): Uint8Array {
@@ -194,6 +218,12 @@ export function openTap(opts: TapOptions = {}): TapDevice {
   if (mode === "tun" && opts.mac !== undefined) {
     throw new Error("Cannot set a MAC address on a TUN device: it has no link layer");
   }
+  const room = { headroom: opts.headroom ?? 0, tailroom: opts.tailroom ?? 0 };
+  for (const [k, v] of Object.entries(room)) {
+    if (!Number.isInteger(v) || v < 0 || v > 256) {
+      throw new RangeError(`${k} must be 0..256, got ${v}`);
+    }
+  }
   const r = ifreq(opts.name ?? "");
   const fd = libc.open(cstr("/dev/net/tun"), C.O_RDWR | C.O_NONBLOCK | C.O_CLOEXEC, 0);
   if (fd < 0) throw new OsError("open(/dev/net/tun)", errno());
@@ -227,7 +257,7 @@ export function openTap(opts: TapOptions = {}): TapDevice {
     if (opts.mac !== undefined) setMac(name, opts.mac);
     if (opts.up ?? true) setLinkUp(name, true);
     const mtu = getMtu(name);
-    return new TapDevice(fd, name, mode, mtu, batch, opts.vnetHdr ? VNET_HDR_SIZE : 0);
+    return new TapDevice(fd, name, mode, mtu, batch, opts.vnetHdr ? VNET_HDR_SIZE : 0, room);
   } catch (e) {
     closeQuietly(fd);
     throw e;
@@ -249,6 +279,11 @@ export class TapDevice implements FrameDevice {
    * `vnetHdr`); `write()` adds a zero one itself.
    */
   readonly vnetHdrLen: number;
+  /**
+   * The receive slots with their head- and tailroom: one block whose address
+   * never changes, for a socket to send from (`DatagramSocket.lend`).
+   */
+  readonly memory: Arena;
   readonly #slot: number;
   readonly #slotLen: bigint;
   /** With a vnet header: the frame being written, after a zero header. */
@@ -256,7 +291,8 @@ export class TapDevice implements FrameDevice {
 
   /**
    * Takes ownership of `fd`, an attached /dev/net/tun queue; `vnetHdrLen`
-   * as set on it with TUNSETVNETHDRSZ (0 without IFF_VNET_HDR).
+   * as set on it with TUNSETVNETHDRSZ (0 without IFF_VNET_HDR); `room`:
+   * free bytes around each receive slot.
    */
   constructor(
     fd: number,
@@ -265,6 +301,7 @@ export class TapDevice implements FrameDevice {
     mtu: number,
     batch: number,
     vnetHdrLen = 0,
+    room: { headroom: number; tailroom: number } = { headroom: 0, tailroom: 0 },
   ) {
     this.fd = fd;
     this.name = name;
@@ -276,17 +313,23 @@ export class TapDevice implements FrameDevice {
     this.#slot = vnetHdrLen ? GSO_SLOT : Math.max(2048, mtu + 64);
     this.#tx = vnetHdrLen ? new Uint8Array(vnetHdrLen + Math.max(2048, mtu + 64)) : null;
     this.#slotLen = BigInt(this.#slot);
-    // read() receives these as "buffer" arguments of synchronous calls (rule 2,
-    // libc.ts), so one plain ArrayBuffer per batch is enough.
-    const mem = new ArrayBuffer(this.#slot * batch);
+    // read() takes these as "buffer" arguments of synchronous calls (rule 4,
+    // docs/ffi.md); they live in an Arena because a socket may send from them
+    // (rule 1). Slot i: [headroom][slot][tailroom].
+    const { headroom, tailroom } = room;
+    const stride = headroom + this.#slot + tailroom;
+    this.memory = new Arena(stride * batch);
+    const u8 = this.memory.u8;
     this.rx = {
       capacity: batch,
       count: 0,
-      bufs: Array.from(
-        { length: batch },
-        (_, i) => new Uint8Array(mem, i * this.#slot, this.#slot),
-      ),
+      bufs: Array.from({ length: batch }, (_, i) => {
+        const at = i * stride + headroom;
+        return u8.subarray(at, at + this.#slot);
+      }),
       lens: new Int32Array(batch),
+      headroom,
+      tailroom,
     };
   }
 

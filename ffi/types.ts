@@ -33,6 +33,14 @@ export interface FrameBatch {
   readonly bufs: readonly Uint8Array[];
   /** Length of each frame. */
   readonly lens: Int32Array;
+  /**
+   * Bytes of the slot's memory free before `bufs[i]` and after its end
+   * (`TapDevice` with `headroom`/`tailroom`; absent: 0). The reader may
+   * write there and in the frame until the next `read()`, e.g. to build a
+   * packet around the frame where it lies.
+   */
+  readonly headroom?: number;
+  readonly tailroom?: number;
 }
 
 /** A TAP (Ethernet frames) or TUN (IP packets) device. */
@@ -106,6 +114,13 @@ export interface DatagramTransport {
    * automatic flush.
    */
   queue(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number;
+  /**
+   * Like `queue`, without the copy where the transport can (`DatagramSocket`
+   * with the memory lent by `lend`): `data` is sent from where it lies and
+   * must stay unchanged until the next `flush()` (or the one this call runs
+   * when the batch is full). Optional: callers fall back to `queue`.
+   */
+  queueView?(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number;
   /** Sends the queued datagrams (one sendmmsg); 0, or the first transient errno (rest dropped). */
   flush(): number;
   /** Releases the socket. Idempotent. */

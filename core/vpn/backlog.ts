@@ -20,6 +20,12 @@ export interface Outgoing {
    * probes); absent: the socket's default.
    */
   ttl?: number;
+  /**
+   * `bytes` is a view into the daemon's own device buffer: a frame sealed
+   * where it was read (`encodeDataPacket` with `inPlace`). Valid only until
+   * the daemon's next read of that device: send it (or copy it) before.
+   */
+  borrowed?: true;
 }
 
 /** A FIFO of at most `max` items; pushing to a full queue drops the item and counts it. */

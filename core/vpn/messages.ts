@@ -280,10 +280,30 @@ function newPacket(
 }
 
 /**
+ * Bytes a frame needs free before it to be sealed where it lies
+ * (`encodeDataPacket` with `inPlace`): the VPN header.
+ */
+export const DATA_HEADROOM = HEADER_LENGTH;
+/** Bytes it needs free after it: the AEAD tag and a relay's hop trailer. */
+export const DATA_TAILROOM = TAG_LENGTH + HOP_TAG_RESERVE;
+
+/**
  * The hot path of `encodePacket` for DATA: builds and seals a packet
- * carrying `frame` (copied) in one exact-size buffer, without a message,
- * header or result object. Returns the packet, or the sealer's reason.
- * The same bytes as `encodePacket(addr, { kind: "data", frame }, sealer, now)`.
+ * carrying `frame` without a message, header or result object. Returns the
+ * packet, or the sealer's reason. The same bytes as
+ * `encodePacket(addr, { kind: "data", frame }, sealer, now)`.
+ *
+ * Without `inPlace` the frame is copied into a new exact-size buffer. With
+ * `inPlace` the caller lends the frame's own buffer: `DATA_HEADROOM` bytes
+ * before the frame and `DATA_TAILROOM` after it are free for the packet to
+ * use, and the frame is sent once, before the buffer is reused. The packet
+ * is then a view of that buffer (`packet.buffer === frame.buffer`): the
+ * header goes into the headroom, the frame is encrypted where it lies (its
+ * plaintext is gone once this returns "ok"), the tag and hop trailer go into
+ * the tailroom. No allocation but the view, no copy. A frame without the
+ * room (at the start or end of its buffer) is copied as without `inPlace`.
+ * On a seal failure the frame's bytes are unchanged (sealers refuse before
+ * they write), so the caller may still hold them.
  */
 export function encodeDataPacket(
   network: number,
@@ -293,13 +313,21 @@ export function encodeDataPacket(
   frame: Uint8Array,
   sealer: Sealer,
   now: number,
+  inPlace = false,
 ): Uint8Array | SealReason {
   const hop = relay && sealer.hopTag === true;
-  const packet = new Uint8Array(
-    HEADER_LENGTH + frame.length + TAG_LENGTH + (hop ? HOP_TAG_RESERVE : 0),
-  );
+  const len = HEADER_LENGTH + frame.length + TAG_LENGTH + (hop ? HOP_TAG_RESERVE : 0);
+  let packet: Uint8Array;
+  const start = frame.byteOffset - HEADER_LENGTH;
+  if (inPlace && start >= 0 && start + len <= frame.buffer.byteLength) {
+    packet = new Uint8Array(frame.buffer, start, len);
+    // The tailroom holds whatever the buffer held: zero it as a new packet is.
+    packet.fill(0, HEADER_LENGTH + frame.length);
+  } else {
+    packet = new Uint8Array(len);
+    packet.set(frame, HEADER_LENGTH);
+  }
   emitHeaderFields(packet, MsgType.DATA, hop ? Flag.HOP_TAG : 0, network, sender, receiver);
-  packet.set(frame, HEADER_LENGTH);
   const s = sealer.seal(packet, now);
   return s === "ok" ? packet : s;
 }

@@ -334,8 +334,17 @@ export class NodeCore {
     return this.out.push(o) ? "ok" : "backlog_full";
   }
 
-  /** `sendWhy` for one DATA frame, without a message object (the hot path). */
-  private sendFrameTo(to: string, receiver: number, frame: Uint8Array, now: number): string {
+  /**
+   * `sendWhy` for one DATA frame, without a message object (the hot path);
+   * `inPlace`: sealed in the frame's own buffer (see `sendFrame`).
+   */
+  private sendFrameTo(
+    to: string,
+    receiver: number,
+    frame: Uint8Array,
+    now: number,
+    inPlace = false,
+  ): string {
     const relay = to === this.supernode && receiver !== SUPERNODE_ID;
     const r = encodeDataPacket(
       this.network,
@@ -345,20 +354,30 @@ export class NodeCore {
       frame,
       this.cfg.sealer,
       now,
+      inPlace,
     );
     if (typeof r === "string") {
       this.counters.add(`tx_${r}`);
       return r;
     }
-    return this.out.push({ to, bytes: r }) ? "ok" : "backlog_full";
+    const o: Outgoing = r.buffer === frame.buffer
+      ? { to, bytes: r, borrowed: true }
+      : { to, bytes: r };
+    return this.out.push(o) ? "ok" : "backlog_full";
   }
 
   /**
-   * One DATA frame to `node` over `to`; held for the peer's session when
-   * there is none yet (with a directory).
+   * One DATA frame to `node` over `to`; held (a copy) for the peer's session
+   * when there is none yet (with a directory).
    */
-  private sendData(to: string, node: number, frame: Uint8Array, now: number): void {
-    if (this.sendFrameTo(to, node, frame, now) !== "no_session" || !this.dir) return;
+  private sendData(
+    to: string,
+    node: number,
+    frame: Uint8Array,
+    now: number,
+    inPlace = false,
+  ): void {
+    if (this.sendFrameTo(to, node, frame, now, inPlace) !== "no_session" || !this.dir) return;
     let h = this.held.get(node);
     if (h === undefined) {
       if (this.held.size >= this.cfg.maxPeers) {
@@ -661,10 +680,17 @@ export class NodeCore {
   }
 
   /**
-   * Sends one Ethernet frame from the TAP side (already MAT-translated). The
-   * frame is copied; the caller may reuse its buffer. Never throws.
+   * Sends one Ethernet frame from the TAP side (already MAT-translated).
+   * Never throws. The frame is copied (the caller may reuse its buffer),
+   * unless `inPlace`: then the caller lends the frame's buffer as
+   * `encodeDataPacket` describes (`DATA_HEADROOM` before the frame,
+   * `DATA_TAILROOM` after it), a unicast frame is sealed where it lies and
+   * queued as a `borrowed` view, and the caller must send what
+   * `takeOutgoing` returns before it reuses the buffer. A broadcast is
+   * still copied (one packet per peer), and so is a frame held for a
+   * session.
    */
-  sendFrame(frame: Uint8Array, now: number): SendResult {
+  sendFrame(frame: Uint8Array, now: number, inPlace = false): SendResult {
     const eth = this.eth;
     if (eth.checkHeader(frame) !== "ok") return this.txDrop("runt");
     if (frame.length > this.frameLimit) {
@@ -714,11 +740,11 @@ export class NodeCore {
       p.nextProbeAt = now + p.probeTimeout(this.t);
     }
     if (p.state === "direct" && p.unanswered < 2) {
-      this.sendData(p.endpoint, node, frame, now);
+      this.sendData(p.endpoint, node, frame, now, inPlace);
       this.counters.add("tx_direct");
       return "direct";
     }
-    this.sendData(this.supernode, node, frame, now);
+    this.sendData(this.supernode, node, frame, now, inPlace);
     this.counters.add("tx_relay");
     if (p.nextRelayProbeAt === Infinity) p.nextRelayProbeAt = now;
     if (p.state === "relay" && now >= p.retryAt && this.state === "registered") {

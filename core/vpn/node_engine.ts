@@ -231,9 +231,11 @@ export class NodeEngine {
   /**
    * One wire-sized frame from the device: MAT egress (in place), then the
    * core. Dropped and counted before the first registration or on a MAT
-   * verdict other than "forward".
+   * verdict other than "forward". `inPlace`: the caller lends the frame's
+   * buffer to be sealed in (`NodeCore.sendFrame`): send `takeOutgoing()`
+   * before reusing it.
    */
-  fromDevice(frame: Uint8Array, now: number): void {
+  fromDevice(frame: Uint8Array, now: number, inPlace = false): void {
     this.#stale = true;
     const mat = this.#mat;
     if (mat === null) {
@@ -244,7 +246,7 @@ export class NodeEngine {
       this.counters.tx_mat_dropped++;
       return;
     }
-    this.core.sendFrame(frame, now);
+    this.core.sendFrame(frame, now, inPlace);
   }
 
   /**

@@ -73,8 +73,17 @@ Deno.test("ffi tap: frames written to a TAP cross a bridge to a veth and back (A
   try {
     const a = await lab.netns("a");
     const b = await lab.netns("b");
-    tap = inNetns(a, () => openTap({ name: "l2tap0", mtu: 1400, mac: TAP_MAC }));
+    const room = { headroom: 24, tailroom: 32 }; // as the VPN node reads: header and tag room
+    tap = inNetns(a, () => openTap({ name: "l2tap0", mtu: 1400, mac: TAP_MAC, ...room }));
     assertEquals(tap.name, "l2tap0");
+    // Each slot lies in the device's Arena with its room free around it.
+    const rx = tap.rx, slot = rx.bufs[0].length;
+    assertEquals([rx.headroom, rx.tailroom], [24, 32]);
+    for (let i = 0; i < rx.capacity; i++) {
+      assert(rx.bufs[i].buffer === tap.memory.buffer);
+      assertEquals(rx.bufs[i].byteOffset, i * (24 + slot + 32) + 24);
+    }
+    assertThrows(() => openTap({ headroom: 300 }), RangeError);
     assertEquals(tap.mode, "tap");
     assertEquals(tap.mtu, 1400);
     const t = tap;

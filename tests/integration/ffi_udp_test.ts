@@ -12,6 +12,7 @@ import { formatIp, type Ip16, parseIp } from "../../core/addr.ts";
 import { inNetns } from "../../ffi/netns.ts";
 import { type DatagramSocket, openUdp } from "../../ffi/udp.ts";
 import { groSegments } from "../../ffi/dgram.ts";
+import { Arena } from "../../ffi/libc.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
 
 function ip(text: string): Ip16 {
@@ -467,5 +468,67 @@ Deno.test("ffi udp: with udpGro a datagram or segment larger than slotSize is st
   } finally {
     rx.close();
     tx.close();
+  }
+});
+
+Deno.test("ffi udp: queueView sends lent memory where it lies (no copy), other bytes copied; plain and GSO", () => {
+  const rx = openUdp({ bind: "127.0.0.1:0", batch: 64, rcvbuf: 1 << 20 });
+  const lent = new Arena(64 * 1024);
+  const other = new Uint8Array(new ArrayBuffer(4096));
+  try {
+    for (const udpGso of [false, true]) {
+      const tx = openUdp({ bind: "127.0.0.1:0", batch: 4, udpGso });
+      try {
+        tx.lend(lent);
+        const got: number[][] = [];
+        const drain = () => {
+          for (let guard = 0; guard < 1000 && got.length < 9; guard++) {
+            const n = rx.recv();
+            for (let i = 0; i < n; i++) {
+              const d = rx.rx.bufs[i].subarray(0, rx.rx.lens[i]);
+              got.push([d.length, d[0], d[d.length - 1]]);
+            }
+          }
+        };
+        // Three views of the Arena (1000 bytes at 100-byte offsets), then one copy of other
+        // memory: the batch of 4 fills and goes by itself.
+        const views = [0, 1, 2].map((k) => lent.u8.subarray(100 + k * 2000, 1100 + k * 2000));
+        views.forEach((v, k) => {
+          v.fill(k + 1);
+          assertEquals(tx.queueView(v, rx.local), 0);
+          v.fill(0x40 + k); // after queueing: what goes is what lies there at the flush
+        });
+        other.fill(9);
+        assertEquals(tx.queueView(other.subarray(0, 1000), rx.local), 0, "flushed the full batch");
+        drain();
+        assertEquals(got, [[1000, 0x40, 0x40], [1000, 0x41, 0x41], [1000, 0x42, 0x42], [
+          1000,
+          9,
+          9,
+        ]]);
+        // The slots used for views take copies again: queue() after queueView().
+        const copied = new Uint8Array(new ArrayBuffer(1000)).fill(7);
+        for (let k = 0; k < 3; k++) assertEquals(tx.queue(copied, rx.local), 0);
+        copied.fill(8); // after queueing: a copy keeps what was queued
+        views[0].fill(0x50);
+        assertEquals(tx.queueView(views[0], rx.local), 0);
+        drain();
+        assertEquals(got.slice(4), [[1000, 7, 7], [1000, 7, 7], [1000, 7, 7], [1000, 0x50, 0x50]]);
+        // Not lent: copied at queue time.
+        other.fill(3);
+        assertEquals(tx.queueView(other.subarray(0, 500), rx.local), 0);
+        other.fill(4);
+        assertEquals(tx.flush(), 0);
+        drain();
+        assertEquals(got.slice(8), [[500, 3, 3]]);
+        assertEquals(tx.stats.txPackets, 9);
+        assertEquals(tx.stats.txDropped.size, 0);
+        if (udpGso) assert(tx.stats.txGsoMessages >= 1, "views went as GSO runs");
+      } finally {
+        tx.close();
+      }
+    }
+  } finally {
+    rx.close();
   }
 });

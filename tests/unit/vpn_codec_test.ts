@@ -29,6 +29,8 @@ import {
 } from "../../core/vpn/endpoint.ts";
 import { checkHeader, emitHeader, type HeaderRepr, headerWhy } from "../../core/vpn/header.ts";
 import {
+  DATA_HEADROOM,
+  DATA_TAILROOM,
   decodePacket,
   encodeDataPacket,
   encodePacket,
@@ -411,6 +413,51 @@ Deno.test("vpn codec: encodeDataPacket makes encodePacket's bytes, relay or not 
   );
   const refuse: Sealer = { seal: () => "no_session", open: () => "ok" };
   assertEquals(encodeDataPacket(0, 1, 2, false, new Uint8Array(60), refuse, 0), "no_session");
+});
+
+Deno.test("vpn codec: encodeDataPacket inPlace makes the same bytes in the frame's own buffer (property)", () => {
+  const hopSealer = (): Sealer => {
+    const n = new NullSealer();
+    return {
+      seal: (p, now) => n.seal(p, now),
+      open: (p, now, f) => n.open(p, now, f),
+      hopTag: true,
+    };
+  };
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 14, maxLength: 1500 }),
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer({ min: 0, max: 255 }),
+      fc.boolean(),
+      fc.boolean(),
+      (frame, head, tail, junk, relay, hop) => {
+        const a = hop ? hopSealer() : new NullSealer();
+        const b = hop ? hopSealer() : new NullSealer();
+        const r = encodeDataPacket(1, 2, 3, relay, frame, a, 0);
+        assert(typeof r !== "string");
+        // The frame in a buffer of its own with `head` and `tail` bytes of junk around it.
+        const buf = new Uint8Array(head + frame.length + tail).fill(junk);
+        const lent = buf.subarray(head, head + frame.length);
+        lent.set(frame);
+        const p = encodeDataPacket(1, 2, 3, relay, lent, b, 0, true);
+        assert(typeof p !== "string");
+        assertEquals(p, r, "the same bytes");
+        const fits = head >= DATA_HEADROOM && r.length - DATA_HEADROOM - frame.length <= tail;
+        assertEquals(p.buffer === buf.buffer, fits, `head ${head} tail ${tail}`);
+        if (fits) assertEquals(p.byteOffset, head - DATA_HEADROOM);
+        else assertEquals(lent, frame, "without the room the frame is copied, not touched");
+      },
+    ),
+    { seed: 0x1ead, numRuns: 500 },
+  );
+  // A refused seal leaves the lent frame as it was (the node then holds a copy of it).
+  const refuse: Sealer = { seal: () => "no_session", open: () => "ok" };
+  const buf = new Uint8Array(DATA_HEADROOM + 60 + DATA_TAILROOM).fill(0x5a);
+  const frame = buf.subarray(DATA_HEADROOM, DATA_HEADROOM + 60);
+  assertEquals(encodeDataPacket(0, 1, 2, false, frame, refuse, 0, true), "no_session");
+  assert(frame.every((x) => x === 0x5a));
 });
 
 Deno.test("vpn codec: openPacket and headerWhy agree with decodePacket on any bytes (property)", () => {

@@ -11,7 +11,11 @@ import { LeafTable } from "../../core/leaf_table.ts";
 import { macAt, matAddress, writeMac } from "../../core/mac.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { NodeEngine, type NodeEngineEvent } from "../../core/vpn/node_engine.ts";
+import type { Outgoing } from "../../core/vpn/backlog.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
+import { DATA_HEADROOM, DATA_TAILROOM } from "../../core/vpn/messages.ts";
+import { HEADER_LENGTH, MsgType, TAG_LENGTH } from "../../core/vpn/constants.ts";
+import { HDR } from "../../core/vpn/header.ts";
 import { SupernodeEngine } from "../../core/vpn/supernode_engine.ts";
 import { prng } from "./vpn_security_lab.ts";
 
@@ -166,4 +170,90 @@ Deno.test("node engine: timers run at nextDeadline; the save is an event; stop d
   const last = a.takeEvents();
   assertEquals(last.filter((e) => e.layer === "node").length, 1, "a last save at stop");
   assertEquals(a.nextDeadline() === Infinity || a.nextDeadline() > now, true);
+});
+
+/** `a` is `b` but for the MACs MAT egress rewrites (the source, an ARP sender). */
+function sameButMat(a: Uint8Array, b: Uint8Array, what: string): void {
+  assertEquals(a.length, b.length, what);
+  assertEquals([...a.subarray(0, 6), ...a.subarray(12, 22), ...a.subarray(28)], [
+    ...b.subarray(0, 6),
+    ...b.subarray(12, 22),
+    ...b.subarray(28),
+  ], what);
+}
+
+Deno.test("node engine: a unicast frame lent inPlace is sealed where it lies and queued borrowed; broadcasts and frames without room are copied", () => {
+  const sn = new SupernodeEngine({ supernodeId: 3, random: prng(1) });
+  const nodes = [node(0), node(1)];
+  const events: NodeEngineEvent[][] = [[], []];
+  const now = 1000;
+  sn.poll(now);
+  for (const n of nodes) n.start(now, WALL + now);
+  pump(sn, nodes, now, events);
+  const reg = events[1].find((e) => e.layer === "core" && e.event.type === "registered");
+  assert(reg !== undefined && reg.layer === "core" && reg.event.type === "registered");
+  const idB = reg.event.nodeId;
+  // A device slot as TapDevice lays it out: [headroom 24][frame ...][tailroom 32], full of junk.
+  const HEAD = DATA_HEADROOM, LEN = 60;
+  const slot = new Uint8Array(HEAD + 2048 + DATA_TAILROOM).fill(0xee);
+  const frame = slot.subarray(HEAD, HEAD + LEN);
+  const unicast = (mark: number, into = frame) => {
+    into.set(arp(mark));
+    writeMac(into, 0, matAddress(3, idB, 0)); // to B's TAP
+  };
+  // The DATA packets among what A sends (a relayed frame also brings a PEER_REQUEST).
+  const data = (out: Outgoing[]) => out.filter((o) => o.bytes[HDR.TYPE] === MsgType.DATA);
+  const carry = (out = nodes[0].takeOutgoing()) => {
+    for (const o of out) sn.receive(EPS[0], o.bytes, now);
+    for (const o of sn.takeOutgoing()) nodes[1].receive(SN, o.bytes, now, WALL + now);
+    return data(out);
+  };
+
+  unicast(1);
+  const plain = frame.slice();
+  nodes[0].fromDevice(frame, now, true);
+  const all = nodes[0].takeOutgoing();
+  let out = data(all);
+  assertEquals(out.length, 1);
+  assertEquals(out[0].borrowed, true);
+  assert(out[0].bytes.buffer === slot.buffer, "the packet is the slot's own memory");
+  assertEquals(out[0].bytes.byteOffset, 0, "its header is in the headroom");
+  assertEquals(out[0].bytes.length, HEADER_LENGTH + LEN + TAG_LENGTH);
+  assertEquals(slot.subarray(HEAD + LEN, HEAD + LEN + TAG_LENGTH).every((b) => b === 0xee), false);
+  carry(all);
+  let got = nodes[1].takeFrames();
+  assertEquals(got.length, 1);
+  // B gets the frame: all but the MACs MAT rewrites (the source, the ARP sender).
+  sameButMat(got[0], plain, "B gets the frame");
+
+  // Not lent: a new packet, the frame stays as it was.
+  unicast(2);
+  const before = frame.slice();
+  nodes[0].fromDevice(frame, now);
+  out = carry();
+  assertEquals(out.length, 1);
+  assertEquals(out[0].borrowed, undefined);
+  assert(out[0].bytes.buffer !== slot.buffer);
+  sameButMat(frame, before, "a copied frame is left alone");
+  assertEquals(nodes[1].takeFrames().length, 1);
+
+  // A frame at the very start of its buffer has no headroom: copied, even when lent.
+  const bare = new Uint8Array(LEN);
+  unicast(3, bare);
+  nodes[0].fromDevice(bare, now, true);
+  out = carry();
+  assertEquals([out.length, out[0].borrowed], [1, undefined]);
+  assertEquals(nodes[1].takeFrames().length, 1);
+
+  // A broadcast is one packet per peer: copied, the lent frame untouched.
+  frame.set(arp(4));
+  const bcast = frame.slice();
+  nodes[0].fromDevice(frame, now, true);
+  out = carry();
+  assert(out.length >= 1);
+  for (const o of out) assert(o.borrowed === undefined && o.bytes.buffer !== slot.buffer);
+  sameButMat(frame, bcast, "a fanned-out frame is left alone");
+  got = nodes[1].takeFrames();
+  assertEquals(got.length, 1);
+  assertEquals(got[0][41], 4);
 });
