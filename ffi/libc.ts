@@ -17,6 +17,10 @@
  * 4. errno is read right after the failing synchronous call, on the same
  *    thread. It is not readable for `nonblocking: true` calls (they run on a
  *    worker thread); their failures are treated as "retry".
+ * 5. A socket points an iovec at memory it does not own only when that
+ *    memory is an Arena lent to it (`DatagramSocket.lend`, held in its
+ *    field); bytes queued from there (`queueView`) stay unchanged until the
+ *    next `flush()`, which keeps nothing queued.
  *
  * ABI notes (x86-64 System V, the only target): `ioctl`, `fcntl` and `open`
  * are variadic in C but are declared here with fixed arguments. That is safe
