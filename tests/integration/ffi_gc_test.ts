@@ -3,11 +3,13 @@
  * runs with `--expose-gc --stress-compaction`, forces a full, compacting GC
  * between every send and receive, and sends from small (on-V8-heap, movable)
  * typed arrays through every path: `send` (zero-copy sendto), `send` with a
- * source (copied into the arena, sendmsg), `queue`/`flush` (sendmmsg), raw
+ * source (copied into the arena, sendmsg), `queue`/`flush` (sendmmsg),
+ * `queueView` of a lent Arena (sent from where it lies at the flush), raw
  * IP, and the threaded poll of `IoLoop`. Every byte must arrive intact and
  * the process must not crash.
  */
 import { assertEquals, assertStringIncludes } from "../assert.ts";
+import { Arena } from "../../ffi/libc.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { openRawIp } from "../../ffi/raw.ts";
 import { openUdp } from "../../ffi/udp.ts";
@@ -34,7 +36,7 @@ async function child(): Promise<string> {
   const check = (buf: Uint8Array, off: number, len: number) => {
     // The first byte alone does not identify a payload, so the length and
     // the whole pattern are checked against every payload sent.
-    for (let s = 0; s < ROUNDS * 4; s++) {
+    for (let s = 0; s < ROUNDS * 5; s++) {
       const want = small(s);
       if (want.length !== len) continue;
       let ok = true;
@@ -55,15 +57,22 @@ async function child(): Promise<string> {
     return n;
   }, () => rx.close());
   const done = loop.run();
+  const lent = new Arena(4096);
+  tx.lend(lent);
   let rawSeen = 0;
   for (let r = 0; r < ROUNDS; r++) {
-    tx.send(small(r * 4), rx.local);
+    tx.send(small(r * 5), rx.local);
     gc();
-    tx.send(small(r * 4 + 1), rx.local, rx.local.ip);
+    tx.send(small(r * 5 + 1), rx.local, rx.local.ip);
     gc();
-    tx.queue(small(r * 4 + 2), rx.local);
+    tx.queue(small(r * 5 + 2), rx.local);
     gc();
-    tx.queue(small(r * 4 + 3), rx.local, rx.local.ip);
+    tx.queue(small(r * 5 + 3), rx.local, rx.local.ip);
+    gc();
+    const p = small(r * 5 + 4);
+    const view = lent.u8.subarray(64 * (r % 32), 64 * (r % 32) + p.length);
+    view.set(p);
+    tx.queueView(view, rx.local);
     gc();
     tx.flush();
     gc();
@@ -80,7 +89,7 @@ async function child(): Promise<string> {
     await new Promise((res) => setTimeout(res, 1));
   }
   const end = performance.now() + 5000;
-  while (seen + bad < ROUNDS * 4 && performance.now() < end) {
+  while (seen + bad < ROUNDS * 5 && performance.now() < end) {
     await new Promise((res) => setTimeout(res, 5));
   }
   for (let guard = 0; guard < 100 && rawSeen < ROUNDS; guard++) {
@@ -111,5 +120,5 @@ Deno.test("ffi memory rules hold under a compacting GC forced between every call
   ], { timeoutMs: 60_000, env: { L2T_GC_CHILD: "1" } });
   assertStringIncludes(res.stdout, "SEEN");
   const m = /SEEN (\d+) RAW (\d+) BAD (\d+)/.exec(res.stdout)!;
-  assertEquals([Number(m[1]), Number(m[2]), Number(m[3])], [ROUNDS * 4, ROUNDS, 0]);
+  assertEquals([Number(m[1]), Number(m[2]), Number(m[3])], [ROUNDS * 5, ROUNDS, 0]);
 });

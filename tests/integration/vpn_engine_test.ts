@@ -25,7 +25,9 @@ import { NodeCore } from "../../core/vpn/node.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
 import { LeafTable } from "../../core/leaf_table.ts";
 import { macAt, matAddress, writeMac } from "../../core/mac.ts";
-import { maxFrame } from "../../core/vpn/constants.ts";
+import { MAGIC, maxFrame, MsgType } from "../../core/vpn/constants.ts";
+import { HDR } from "../../core/vpn/header.ts";
+import { DATA_HEADROOM, DATA_TAILROOM } from "../../core/vpn/messages.ts";
 import { Members } from "../../core/vpn/members.ts";
 import { SecureNode } from "../../core/vpn/secure_node.ts";
 import { SecureSupernode } from "../../core/vpn/secure_supernode.ts";
@@ -100,7 +102,9 @@ function build(secure = false, frameViews = true): Net {
   const saves = [0, 0];
   const nodes = [0, 1].map((i) => {
     const t = net.open(`10.0.0.${i + 11}`, 0);
-    const tap = new MemFrameDevice({ name: `v${i}`, mtu: 1382 });
+    // Room around each slot as cmd/node.ts opens its TAP: unicast frames are sealed in place.
+    const room = { headroom: DATA_HEADROOM, tailroom: DATA_TAILROOM };
+    const tap = new MemFrameDevice({ name: `v${i}`, mtu: 1382, ...room });
     const identity = secure ? nodeKeys[i].publicKey : new Uint8Array(32).fill(i + 1);
     const layer = secure
       ? new SecureNode({
@@ -341,6 +345,15 @@ Deno.test("vpn engines with the security layer: handshakes, registration, ARP ac
   }
   assertEquals(back.length, 1, "the reply reached node A's TAP");
   assertEquals(macAt(back[0], 0), host, "destination translated back to the real MAC");
+  // B sealed the reply where its TAP read it: the slot holds the header and the ciphertext.
+  const slotB = n.nodes[1].tap.rx.bufs[0];
+  const reply = arp(2, hostMat, TAP_MACS[1], [10, 9, 0, 2], hostMat, [10, 9, 0, 1]);
+  const wire = new Uint8Array(slotB.buffer, slotB.byteOffset - DATA_HEADROOM, 24 + 42);
+  assertEquals([wire[HDR.MAGIC], wire[HDR.TYPE]], [MAGIC, MsgType.DATA], "header in the headroom");
+  assert(
+    reply.subarray(14, 42).some((b, k) => b !== slotB[14 + k]),
+    "the frame was encrypted where it lies",
+  );
   // deno-lint-ignore no-explicit-any
   const stB = nodeStatus(n.nodes[1].engine.snapshot(now)) as any;
   assertEquals(stB.security.encryption, "aes-256-gcm");

@@ -50,6 +50,9 @@ export interface MemFrameOptions {
   batch?: number;
   /** Most frames waiting to be read (default 4096). */
   queueLimit?: number;
+  /** Free bytes before and after each receive slot, as `openTap` lays them out (default 0). */
+  headroom?: number;
+  tailroom?: number;
 }
 
 /** A TAP/TUN twin: `inject()` what the kernel would deliver, inspect what was written. */
@@ -76,11 +79,19 @@ export class MemFrameDevice implements FrameDevice {
     this.#limit = opts.queueLimit ?? 4096;
     this.#slot = Math.max(2048, this.mtu + 64);
     const batch = opts.batch ?? 64;
+    const headroom = opts.headroom ?? 0, tailroom = opts.tailroom ?? 0;
+    const stride = headroom + this.#slot + tailroom;
+    const mem = new ArrayBuffer(stride * batch);
     this.rx = {
       capacity: batch,
       count: 0,
-      bufs: Array.from({ length: batch }, () => new Uint8Array(this.#slot)),
+      bufs: Array.from(
+        { length: batch },
+        (_, i) => new Uint8Array(mem, i * stride + headroom, this.#slot),
+      ),
       lens: new Int32Array(batch),
+      headroom,
+      tailroom,
     };
   }
 
