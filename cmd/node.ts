@@ -440,6 +440,8 @@ async function startNode(
     security: { layer: security, publicKey: identity },
     offload: tap.vnetHdrLen > 0,
   });
+  // TSO segments are sealed in slots of the engine's own and sent from there too.
+  if (engine.segments !== null) udp.lend(engine.segments);
   const t = tap;
   const runner = new Runner(ctx, {
     // With their batch sizes: a short batch means drained, no empty read to learn it.

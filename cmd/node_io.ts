@@ -30,7 +30,10 @@
  * it lies in the TAP's slot and sent from there (`VpnSocket.send` ->
  * `queueView`), no copy. That holds because every batch is drained (sent)
  * before the next `read()` reuses the slots. A TSO segment is cut into
- * `#scratch`, reused by the next segment: it is copied as before.
+ * `#scratch`, which the next segment reuses: it is copied once into a slot
+ * of `segments` (an Arena with the same room, `SEGMENT_SLOTS` slots, free
+ * again after each drain; cmd/node.ts lends it to the socket too) and
+ * sealed there; when those are all in use it goes the copying way.
  *
  * Frames from the engine are consumed within the receive batch that carried
  * them (`#drain` right after it: MAT ingress rewrites in place, the
@@ -73,6 +76,7 @@ import type { TopicLogger } from "./kit/log.ts";
 import type { SocketCounters, VpnSocket } from "./vpn_io.ts";
 import { aeadImplementation, CIPHER, logNodeSecurity } from "./vpn_security.ts";
 import { DATA_HEADROOM, DATA_TAILROOM } from "../core/vpn/messages.ts";
+import { Arena } from "../ffi/libc.ts";
 
 export type { NodeEngineCounters, SecureNodeStatus };
 
@@ -111,6 +115,13 @@ export interface NodeIoOptions {
    */
   offload?: boolean;
 }
+
+/**
+ * Slots for TSO segments sealed in place between two drains: a 64 KiB
+ * super-frame of 1448-byte segments is 46 of them; smaller segments past
+ * this many are copied the usual way.
+ */
+const SEGMENT_SLOTS = 64;
 
 /** MAT verdict counts of one direction. */
 type VerdictCounts = NodeEngineSnapshot["mat"]["egress"];
@@ -158,6 +169,13 @@ export class NodeIo {
   readonly #first = { supernode: false };
   readonly #offload: boolean;
   readonly #scratch: Uint8Array;
+  /**
+   * With offload and room: TSO segments sealed in place (module doc), one
+   * per slot, `#segUsed` of them since the last drain. Null otherwise.
+   */
+  readonly segments: Arena | null = null;
+  readonly #segSlots: Uint8Array[] = [];
+  #segUsed = 0;
   /** The device's slots have room to seal a frame where it lies (module doc). */
   readonly #inPlace: boolean;
   readonly #hdr = emptyVnetHdr();
@@ -178,6 +196,14 @@ export class NodeIo {
     this.#inPlace = (rx.headroom ?? 0) >= DATA_HEADROOM && (rx.tailroom ?? 0) >= DATA_TAILROOM;
     // One segment: headers (Ethernet, tag, IP with options, TCP with options) plus an MSS.
     this.#scratch = this.#offload ? new Uint8Array(o.device.mtu + 256) : new Uint8Array(0);
+    if (this.#offload && this.#inPlace) {
+      const stride = DATA_HEADROOM + this.#scratch.length + DATA_TAILROOM;
+      this.segments = new Arena(stride * SEGMENT_SLOTS);
+      for (let i = 0; i < SEGMENT_SLOTS; i++) {
+        const at = i * stride + DATA_HEADROOM;
+        this.#segSlots.push(this.segments.u8.subarray(at, at + this.#scratch.length));
+      }
+    }
     if (this.#offload) {
       const d = o.device;
       if (!("writeVnet" in d)) throw new Error(`offload needs a vnet header TAP, not ${d.name}`);
@@ -237,12 +263,16 @@ export class NodeIo {
   /** One wire-sized frame cut from a TAP read: to the engine (made once). */
   readonly #emit = (frame: Uint8Array): void => {
     if (this.#txGso) this.engine.counters.tap_rx_gso_segments++;
-    // A frame in the TAP's slot is sealed there; a segment in the scratch is copied.
-    this.engine.fromDevice(
-      frame,
-      this.#txNow,
-      this.#inPlace && frame.buffer !== this.#scratch.buffer,
-    );
+    if (!this.#inPlace) return this.engine.fromDevice(frame, this.#txNow);
+    // A frame in the TAP's slot is sealed there; a segment in the scratch moves to a slot
+    // of its own (the next segment reuses the scratch), while there is one free.
+    if (frame.buffer !== this.#scratch.buffer) {
+      return this.engine.fromDevice(frame, this.#txNow, true);
+    }
+    if (this.#segUsed === SEGMENT_SLOTS) return this.engine.fromDevice(frame, this.#txNow);
+    const slot = this.#segSlots[this.#segUsed++].subarray(0, frame.length);
+    slot.set(frame);
+    this.engine.fromDevice(slot, this.#txNow, true);
   };
 
   /** `n` TAP reads, each a vnet header and a frame (maybe a TSO super-frame). */
@@ -339,6 +369,7 @@ export class NodeIo {
       else this.#save();
     }
     this.#o.socket.send(engine.takeOutgoing());
+    this.#segUsed = 0; // sent: the segment slots are free again
     const frames = engine.takeFrames();
     if (frames.length === 0) return;
     const d = this.#o.device;

@@ -44,6 +44,11 @@ export interface SocketCounters {
   udp_gso_off: number;
   /** Datagrams handed to the socket. */
   tx_datagrams: number;
+  /**
+   * Of those, datagrams the socket sent from where they were sealed (a TAP
+   * slot, a TSO segment slot: `queueView`), without a copy.
+   */
+  tx_in_place: number;
   /** Datagrams whose handling threw: dropped, contained (kit/contain.ts). */
   rx_handler_errors: number;
   /** Datagrams the socket refused (transient errno: buffer full, no route...). */
@@ -92,6 +97,7 @@ export class VpnSocket {
     udp_gso_off: 0,
     rx_handler_errors: 0,
     tx_datagrams: 0,
+    tx_in_place: 0,
     tx_errors: 0,
     tx_bad_endpoint: 0,
     endpoint_cache_resets: 0,
@@ -177,6 +183,7 @@ export class VpnSocket {
     const st = s.stats, c = this.counters;
     c.rx_ctrunc = st.rxCtrunc;
     c.tx_gso_messages = st.txGsoMessages;
+    c.tx_in_place = st.txViews;
     c.tx_gso_datagrams = st.txGsoDatagrams;
     c.udp_gro_off = st.rxGroOff;
     c.udp_gso_off = st.txGsoOff;

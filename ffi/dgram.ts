@@ -172,6 +172,8 @@ export interface DgramStats {
   rxGroOff: number;
   /** Datagrams sent. */
   txPackets: number;
+  /** Datagrams queued from lent memory (`queueView`): sent without a copy into a send slot. */
+  txViews: number;
   /** Datagrams dropped on send, by errno name. */
   txDropped: Map<string, number>;
   /** With `udpGso`: messages sent carrying two or more datagrams, and those datagrams. */
@@ -198,6 +200,7 @@ export class DatagramSocket implements DatagramTransport {
     rxGroDatagrams: 0,
     rxGroOff: 0,
     txPackets: 0,
+    txViews: 0,
     txDropped: new Map(),
     txGsoMessages: 0,
     txGsoDatagrams: 0,
@@ -556,6 +559,7 @@ export class DatagramSocket implements DatagramTransport {
     const i = this.#txCount;
     setPtr(this.#arena.view, ring.iovs + i * IOV, arena.addr(data.byteOffset));
     this.#txBorrowed[i] = 1;
+    this.stats.txViews++;
     return this.#queued(ring, i, data.length, to, from);
   }
 

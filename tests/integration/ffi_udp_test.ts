@@ -522,6 +522,7 @@ Deno.test("ffi udp: queueView sends lent memory where it lies (no copy), other b
         drain();
         assertEquals(got.slice(8), [[500, 3, 3]]);
         assertEquals(tx.stats.txPackets, 9);
+        assertEquals(tx.stats.txViews, 4, "the views of lent memory, not the others");
         assertEquals(tx.stats.txDropped.size, 0);
         if (udpGso) assert(tx.stats.txGsoMessages >= 1, "views went as GSO runs");
       } finally {

@@ -27,6 +27,7 @@ const SOCKET: SocketCounters = {
   udp_gro_off: 0,
   udp_gso_off: 0,
   tx_datagrams: 9,
+  tx_in_place: 0,
   rx_handler_errors: 0,
   tx_errors: 0,
   tx_bad_endpoint: 0,
