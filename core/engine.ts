@@ -14,7 +14,12 @@
  *
  * Rules every engine keeps:
  * - `bytes`, `frame` and the `Arrival`'s addresses belong to the caller
- *   and are reused after the call: copy what is kept;
+ *   and are reused after the call: copy what is kept. One exception: a
+ *   device whose slots have room around them (`FrameBatch.headroom`,
+ *   `tailroom`, ffi/types.ts) lends the frame until `endBatch`, which is
+ *   before the device reads again; the VPN node then seals a unicast frame
+ *   where it lies and sends it with `queueView` (core/vpn/messages.ts
+ *   `encodeDataPacket`, docs/ffi.md rule 8);
  * - a call may throw on a hostile packet: the runner drops that packet and
  *   counts it (kit/contain.ts); the engine must stay consistent, so state
  *   is changed only after a packet has been checked;
@@ -50,6 +55,12 @@ export interface Arrival {
 export interface DatagramPort {
   /** Copies a datagram into the send batch, from `from` when given; 0 or a transient errno. */
   queue(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number;
+  /**
+   * Optional: `queue` without the copy, for bytes in memory lent to the
+   * socket (`DatagramSocket.lend`); they stay unchanged until `flush()`.
+   * Others are copied as by `queue`.
+   */
+  queueView?(data: Uint8Array, to: Endpoint, from?: Ip16 | null): number;
   /** Sends what was queued; 0 or the first transient errno. */
   flush(): number;
 }
