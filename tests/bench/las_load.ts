@@ -58,6 +58,11 @@ const PREBUILT = (Deno.env.get("BENCH_GEN") ?? "prebuilt") !== "engine";
  * data in its place: the same lab's reference for what a raw-socket forwarder costs.
  */
 const C_FORWARDER = Deno.env.get("BENCH_FORWARDER") === "c";
+/**
+ * BENCH_LAS_MAIN=/path/to/main.ts runs the LAS from another checkout (e.g. a `git worktree` of an
+ * older revision), so two revisions of the LAS are measured by one generator, side by side.
+ */
+const LAS_MAIN = Deno.env.get("BENCH_LAS_MAIN") ?? MAIN;
 const C_SOURCE =
   `/* Reference forwarder for bench:las: L2TPv3 over IP data from one session to another. */
 #define _GNU_SOURCE
@@ -185,7 +190,7 @@ try {
       await lab.exec(core, ["sysctl", "-qw", `net.bridge.bridge-nf-call-${k}=0`]);
     }
   }
-  lasd = new Daemon(MAIN, ["las", "--api", "off"], {}, [
+  lasd = new Daemon(LAS_MAIN, ["las", "--api", "off"], {}, [
     "ip",
     "netns",
     "exec",
