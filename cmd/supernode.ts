@@ -2,14 +2,13 @@
  * `l2 supernode`: the rendezvous and relay of the VPN. Nodes register with
  * it, broadcast through it, and fall back to it as a relay.
  *
- * The daemon wires the kit (config, logs, /status, /metrics, signals), one
+ * Configuration and wiring only: the config (cmd/supernode_config.ts), one
  * UDP socket (dual-stack when bound to `::`; UDP GRO on receive and GSO on
- * send, see cmd/vpn_io.ts), the event loop (kit/runner.ts) and the sans-IO
- * `SupernodeEngine` (core/vpn/supernode_engine.ts: the security layer,
- * `SecureSupernode`, handshakes, member checks, sessions, docs/security.md,
- * in front of `SupernodeCore`, core/vpn/supernode.ts, which seals with its
- * sealer), joined to the socket and the log by `SupernodeIo`
- * (cmd/supernode_io.ts).
+ * send), the sans-IO `SupernodeEngine` (core/vpn/supernode_engine.ts: the
+ * security layer, `SecureSupernode`, handshakes, member checks, sessions,
+ * docs/security.md, in front of `SupernodeCore`, core/vpn/supernode.ts,
+ * which seals with its sealer), the kit's pump for the socket
+ * (cmd/kit/pump.ts `socketWatch`) and runner (cmd/kit/runner.ts).
  *
  * Keys: the supernode's X25519 key file (`key`, default
  * `<state_dir>/supernode.key`, created on first start); its public key is
@@ -22,143 +21,52 @@
  *
  * SIGTERM sends GOING_AWAY to every registered node before exit.
  *
- * /status and /metrics: `SupernodeIo.snapshot(now)` (plain data),
- * rendered by cmd/render/supernode_status.ts.
+ * /status and /metrics: the engine's snapshot with the socket's address and
+ * counters, rendered by cmd/render/supernode_status.ts.
  *
  * @module
  */
-import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
-import { string } from "@optique/core/valueparser";
-import { message } from "@optique/core/message";
-import {
-  ConfigError,
-  formatHostPort,
-  hostPort,
-  type Infer,
-  int,
-  oneOf,
-  type Schema,
-  str,
-} from "./kit/config.ts";
-import {
-  apiFields,
-  type CommonDaemonArgs,
-  commonDaemonOptions,
-  loadDaemon,
-  runDaemonCommand,
-} from "./kit/cli.ts";
+import { ConfigError, formatHostPort } from "./kit/config.ts";
+import { runDaemonCommand } from "./kit/cli.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
-import { VpnSocket } from "./vpn_io.ts";
-import { SupernodeIo } from "./supernode_io.ts";
-import { supernodeMetrics, supernodeStatus } from "./render/supernode_status.ts";
+import { socketWatch } from "./kit/pump.ts";
+import { Runner } from "./kit/runner.ts";
+import { loadSupernode, type SnConfig, type SupernodeArgs } from "./supernode_config.ts";
+import {
+  supernodeMetrics,
+  type SupernodeSnapshot,
+  supernodeSnapshot,
+  supernodeStatus,
+} from "./render/supernode_status.ts";
+import { supernodeEventLog } from "./render/vpn_log.ts";
+import { socketCounters } from "./vpn_io.ts";
+import { cryptoRandom } from "./vpn_host.ts";
 import { ensureStateDir, readStateFile, writeStateFile } from "./vpn_state.ts";
-import { Members } from "../core/vpn/members.ts";
-import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
 import { toBase64 } from "./keygen.ts";
 import {
   aeadImplementation,
   CIPHER,
   loadOrCreateKey,
-  memberList,
   networkSecret,
   toMembers,
 } from "./vpn_security.ts";
-import { parseIp } from "../core/addr.ts";
+import { EndpointTable, parseIp } from "../core/addr.ts";
+import { Members } from "../core/vpn/members.ts";
+import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
+import { SupernodeEngine } from "../core/vpn/supernode_engine.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { sha256 } from "../ffi/crypto.ts";
-import { Runner } from "./kit/runner.ts";
 
-/** Default UDP port of the VPN. */
-export const VPN_PORT = 7654;
-
-/** Keys of a `supernode:` section. */
-export const supernodeFields = {
-  listen: hostPort({
-    doc: "UDP address nodes register with",
-    default: { host: "::", port: VPN_PORT },
-    defaultPort: VPN_PORT,
-  }),
-  id: int({
-    doc: "supernode id, the AA of MAT addresses 00:AA:BB:BB:CC:CC",
-    min: 0,
-    max: 255,
-    default: 1,
-  }),
-  key: str({
-    doc: "the supernode's private key file (l2 keygen); empty: <state_dir>/supernode.key, " +
-      "created on first start",
-    default: "",
-  }),
-  mode: oneOf(["members", "open"] as const, {
-    doc: "members: only the listed public keys join; open: any node proving the network secret",
-    default: "members",
-  }),
-  members: memberList(
-    "public keys (base64) admitted in members mode; an entry { key, id, name } pins a node id",
-  ),
-  secret: str({
-    doc: "network secret: required in open mode; when set, every node needs the same",
-    default: "",
-  }),
-  secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
-  state_dir: str({
-    doc: "directory for the key and the id bindings; empty: /var/lib/l2/<section>",
-    default: "",
-  }),
-  ...apiFields(7655),
-} satisfies Schema;
-
-/** `l2 supernode` command line. */
-export const supernodeCommand = command(
-  "supernode",
-  merge(
-    object({
-      cmd: constant("supernode" as const),
-      listen: optional(option("--listen", string({ metavar: "HOST:PORT" }), {
-        description: message`UDP address to listen on (default [::]:7654)`,
-      })),
-      id: optional(option("--id", string({ metavar: "N" }), {
-        description: message`supernode id 0..255 (default 1)`,
-      })),
-      key: optional(option("--key", string({ metavar: "FILE" }), {
-        description: message`private key file (default <state_dir>/supernode.key, created)`,
-      })),
-      member: multiple(option("--member", string({ metavar: "PUBKEY" }), {
-        description: message`base64 public key of a node that may join; repeat for more`,
-      })),
-    }),
-    commonDaemonOptions(),
-  ),
-  { brief: message`VPN supernode: registration, broadcast and relay for nodes` },
-);
-
-/** Parsed `l2 supernode` arguments. */
-export type SupernodeArgs = CommonDaemonArgs & {
-  cmd: "supernode";
-  listen?: string;
-  id?: string;
-  key?: string;
-  member?: readonly string[];
-};
-
-/** Loads the supernode configuration from file and flags. */
-export function loadSupernode(args: SupernodeArgs) {
-  return loadDaemon("supernode", supernodeFields, args, {
-    listen: { flag: "--listen", value: args.listen },
-    id: { flag: "--id", value: args.id },
-    key: { flag: "--key", value: args.key },
-    members: {
-      flag: "--member",
-      value: args.member && args.member.length ? [...args.member] : undefined,
-    },
-  });
-}
-
-type SnConfig = Infer<typeof supernodeFields>;
-
-export { cryptoRandom } from "./supernode_io.ts";
+export {
+  loadSupernode,
+  type SupernodeArgs,
+  supernodeCommand,
+  supernodeFields,
+  VPN_PORT,
+} from "./supernode_config.ts";
+export { cryptoRandom } from "./vpn_host.ts";
 
 /** The network secret of a supernode config; open mode requires one. */
 function snSecret(c: SnConfig): Uint8Array | null {
@@ -245,42 +153,43 @@ function startSupernode(
     udpGso: true,
   });
   if (!udp.gro) log.info("UDP GRO not available: receiving one datagram per message");
-  const engine = new SupernodeIo({
-    socket: new VpnSocket(udp, (h, e, peer) => ctx.contain.packet(h, e, peer)),
+  const engine = new SupernodeEngine({
     supernodeId: c.id,
-    log,
+    random: cryptoRandom,
     security,
-  });
-  let saveAt = t0 + 60_000;
-  const save = (now: number) => {
-    try {
-      saveBindings(dir, members, now);
-    } catch (e) {
-      log.limited("save", "error", `cannot save the id bindings: ${(e as Error).message}`);
-    }
-  };
-  const runner = new Runner(ctx, {
-    watch: [{
-      fd: udp.fd,
-      name: "udp",
-      onReadable: (now) => engine.onSocketReadable(now),
-      close: () => udp.close(),
-    }],
-    nextDeadline: () => Math.min(engine.nextDeadline(), saveAt),
-    poll: (now) => {
-      engine.poll(now);
-      if (now >= saveAt) {
-        save(now);
-        saveAt = now + 60_000;
+    endpoints: new EndpointTable(),
+    socket: udp,
+    onEvent: supernodeEventLog(log),
+    save: (now) => {
+      try {
+        saveBindings(dir, members, now);
+      } catch (e) {
+        log.limited("save", "error", `cannot save the id bindings: ${(e as Error).message}`);
       }
     },
-    start: (now) => engine.poll(now),
-    stop: (now) => {
-      engine.stop(now);
-      save(now);
-    },
+  });
+  const contain = (h: string, e: unknown, peer: string | null) => ctx.contain.packet(h, e, peer);
+  const pump = socketWatch({ name: "udp", socket: udp, engine, contain });
+  const runner = new Runner(ctx, {
+    watch: [pump],
+    nextDeadline: () => engine.nextDeadline(),
+    poll: (now) => engine.poll(now),
+    start: (now) => engine.start(now),
+    stop: (now) => engine.stop(now),
   });
   const clock = runner.clock;
+  const io = { udp: pump.counters };
+  const snapshot = (now: number): SupernodeSnapshot => {
+    const e = engine.snapshot(now);
+    const socket = socketCounters(udp, pump.counters, e.tx);
+    return supernodeSnapshot(e, {
+      local: udp.local,
+      socket,
+      io,
+      cipher: CIPHER,
+      aead: aeadImplementation(),
+    });
+  };
   log.info(`supernode ${c.id} listening on UDP ${formatHostPort(c.listen)}`, {
     port: udp.local.port,
     encryption: CIPHER,
@@ -294,8 +203,8 @@ function startSupernode(
     } (give it to the nodes as supernode_key)`,
   );
   return Promise.resolve({
-    status: () => supernodeStatus(engine.snapshot(clock())),
-    metrics: (w) => supernodeMetrics(w, engine.snapshot(clock())),
+    status: () => supernodeStatus(snapshot(clock())),
+    metrics: (w) => supernodeMetrics(w, snapshot(clock())),
     reload(next) {
       const out: string[] = [];
       const live = new Set<keyof SnConfig>(["members", "secret", "secret_file"]);

@@ -386,3 +386,132 @@ export function prefixContains(p: Prefix, ip: Ip16): boolean {
   }
   return true;
 }
+
+/**
+ * An endpoint from an `EndpointTable`: shared, never modified, with its
+ * canonical text (`formatEndpoint`) as `key`. Tables keyed by endpoint (peers,
+ * registrations, sessions) use `key`, never the object's identity: a table
+ * that was reset hands out a new object for the same endpoint.
+ */
+export interface KeyedEndpoint extends Endpoint {
+  /** Canonical text, `a.b.c.d:port` or `[v6]:port`: the map key and what logs print. */
+  readonly key: string;
+}
+
+interface TableEntry extends KeyedEndpoint {
+  /** The next entry with the same hash. */
+  next: TableEntry | null;
+}
+
+/** Most endpoints an `EndpointTable` holds in each of its two generations by default. */
+export const ENDPOINT_TABLE_MAX = 8192;
+
+/**
+ * Interns endpoints: the one `KeyedEndpoint` per address and port, so a
+ * datagram from a known peer allocates nothing (its source is looked up by
+ * number, not formatted). The address is copied in: the receive slot the
+ * caller passes is reused for the next datagram, so no entry ever changes
+ * under a peer.
+ *
+ * Bounded: two generations of at most `max` entries each; when the current
+ * one is full it becomes the old one and the old one is dropped
+ * (`rotations` counts it). An endpoint still in use moves back to the current
+ * generation on its next lookup, so a busy peer keeps its object.
+ *
+ * @example
+ * ```ts
+ * import { EndpointTable, setV4 } from "./addr.ts";
+ * const t = new EndpointTable();
+ * const slot = setV4(new Uint8Array(16), 0xc0000201);
+ * const a = t.intern(slot, 7654);
+ * a.key; // "192.0.2.1:7654"
+ * t.intern(slot, 7654) === a; // true: no allocation for a known endpoint
+ * ```
+ */
+export class EndpointTable {
+  #cur = new Map<number, TableEntry>();
+  #old = new Map<number, TableEntry>();
+  #curSize = 0;
+  readonly #max: number;
+  /** Times the current generation was full and became the old one. */
+  rotations = 0;
+
+  constructor(max = ENDPOINT_TABLE_MAX) {
+    this.#max = Math.max(1, max);
+  }
+
+  /** Endpoints held (both generations; an endpoint in both counts once per generation). */
+  get size(): number {
+    return this.#curSize + this.#old.size;
+  }
+
+  /** The shared endpoint for `ip` (copied when new) and `port`. */
+  intern(ip: Ip16, port: number): KeyedEndpoint {
+    const h = hashEndpoint(ip, port);
+    const hit = find(this.#cur.get(h), ip, port);
+    if (hit !== null) return hit;
+    const old = find(this.#old.get(h), ip, port);
+    const e: TableEntry = old !== null
+      ? { ip: old.ip, port, key: old.key, next: null }
+      : { ip: ip.slice(), port, key: formatEndpoint({ ip, port }), next: null };
+    if (this.#curSize >= this.#max) {
+      this.#old = this.#cur;
+      this.#cur = new Map();
+      this.#curSize = 0;
+      this.rotations++;
+    }
+    e.next = this.#cur.get(h) ?? null;
+    this.#cur.set(h, e);
+    this.#curSize++;
+    return e;
+  }
+
+  /** The shared endpoint equal to `ep`. */
+  of(ep: Endpoint): KeyedEndpoint {
+    return this.intern(ep.ip, ep.port);
+  }
+
+  /** Parses endpoint text (`parseEndpoint`) and interns it; null when it does not parse. */
+  parse(text: string): KeyedEndpoint | null {
+    const r = parseEndpoint(text);
+    return r.ok ? this.of(r.value) : null;
+  }
+}
+
+function find(e: TableEntry | undefined | null, ip: Ip16, port: number): TableEntry | null {
+  for (let x = e ?? null; x !== null; x = x.next) {
+    if (x.port === port && ipEquals(x.ip, ip)) return x;
+  }
+  return null;
+}
+
+/**
+ * A 30-bit hash of an endpoint (a small integer: no number is boxed per
+ * lookup); entries with the same hash are chained and told apart by
+ * address and port.
+ */
+function hashEndpoint(ip: Ip16, port: number): number {
+  let h = Math.imul(0x811c9dc5 ^ port, 0x01000193);
+  for (let i = isV4(ip) ? 12 : 0; i < 16; i++) h = Math.imul(h ^ ip[i], 0x01000193);
+  return (h ^ (h >>> 15)) & 0x3fffffff;
+}
+
+/**
+ * A `KeyedEndpoint` made outside any table (configuration, tests): parses
+ * `text` or throws with the parser's reason.
+ */
+export function keyedEndpoint(text: string): KeyedEndpoint {
+  const r = parseEndpoint(text);
+  if (!r.ok) throw new Error(r.reason);
+  return { ip: r.value.ip, port: r.value.port, key: formatEndpoint(r.value) };
+}
+
+/** `ep` itself when it already has its `key`, else a `KeyedEndpoint` of it (a copy). */
+export function keyed(ep: Endpoint): KeyedEndpoint {
+  const k = (ep as Partial<KeyedEndpoint>).key;
+  return k !== undefined ? ep as KeyedEndpoint : {
+    ip: ep.ip.slice(),
+    port: ep.port,
+    key: formatEndpoint(ep),
+  };
+}

@@ -1,14 +1,87 @@
 /**
  * `l2 node`'s /status JSON and /metrics text, rendered from one
- * `NodeSnapshot` (`NodeIo.snapshot`, cmd/node_io.ts): the one
+ * `NodeSnapshot` (the engine's `NodeEngine.snapshot`, core/vpn/node_engine.ts,
+ * with the TAP's and the socket's state, joined in cmd/node.ts): the one
  * place that names the fields and metric families a node shows. Reads only
  * the snapshot; keeps no state.
  *
  * @module
  */
-import { formatMac } from "../../core/mac.ts";
+import { formatMac, type MacKey } from "../../core/mac.ts";
+import type {
+  NodeEngineCounters,
+  NodeEngineSnapshot,
+  SecureNodeStatus,
+} from "../../core/vpn/node_engine.ts";
+import type { SessionInfo } from "../../core/vpn/session_keys.ts";
 import type { MetricsWriter } from "../kit/metrics.ts";
-import type { NodeSnapshot } from "../node_io.ts";
+import type { SocketCounters } from "../vpn_io.ts";
+import { type IoCounters, ioMetrics, ioStatus } from "./pump_counters.ts";
+
+/** A node's state for /status and /metrics: plain data. */
+export interface NodeSnapshot {
+  core: NodeEngineSnapshot["core"];
+  peers: NodeEngineSnapshot["peers"];
+  tap: { name: string; mac: MacKey; mtu: number; offload: boolean };
+  /** Offload refusals by reason (non-zero only). */
+  offloadDropped: NodeEngineSnapshot["offloadDropped"];
+  /** TAP write coalescing counters; null without offload. */
+  coalesce: NodeEngineSnapshot["coalesce"];
+  localPort: number;
+  /** Local endpoints offered to peers. */
+  locals: string[];
+  /** Null without the security layer (in-memory protocol tests). */
+  security: {
+    cipher: string;
+    aead: string;
+    status: SecureNodeStatus;
+    sessions: SessionInfo[];
+  } | null;
+  mat: NodeEngineSnapshot["mat"];
+  /** The engine's counters and the TAP pump's handler errors. */
+  counters: NodeEngineCounters & { tap_rx_handler_errors: number };
+  socket: SocketCounters;
+  /** The pumps' own counters by fd name (`udp`, `tap`), as every role shows them. */
+  io?: IoCounters;
+}
+
+/** What the host adds to the engine's snapshot: the TAP, the socket, the cipher. */
+export interface NodeHost {
+  tap: { name: string; mac: MacKey; mtu: number; offload: boolean };
+  localPort: number;
+  locals: string[];
+  cipher: string;
+  aead: string;
+  /** TAP frames whose handling threw (the TAP pump's `rx_handler_errors`). */
+  tapRxHandlerErrors: number;
+  socket: SocketCounters;
+  io: IoCounters;
+}
+
+/**
+ * The node's snapshot: the engine's, joined with the host's parts.
+ *
+ * @example
+ * ```ts
+ * // status: () => nodeStatus(nodeSnapshot(engine.snapshot(now), host()))
+ * ```
+ */
+export function nodeSnapshot(e: NodeEngineSnapshot, h: NodeHost): NodeSnapshot {
+  return {
+    core: e.core,
+    peers: e.peers,
+    tap: h.tap,
+    offloadDropped: e.offloadDropped,
+    coalesce: e.coalesce,
+    localPort: h.localPort,
+    locals: h.locals,
+    security: e.security ? { cipher: h.cipher, aead: h.aead, ...e.security } : null,
+    mat: e.mat,
+    counters: { ...e.counters, tap_rx_handler_errors: h.tapRxHandlerErrors },
+    socket: h.socket,
+    io: h.io,
+  };
+}
 
 /** The broadcast-hold counters of the security layer, all four even when zero. */
 function broadcastHold(c: Record<string, number>): {
@@ -126,6 +199,7 @@ export function nodeStatus(n: NodeSnapshot): Record<string, unknown> {
       notes: n.mat.notes,
     },
     counters: { ...s.counters, ...n.counters, ...n.socket },
+    io: ioStatus(n.io ?? {}),
   };
 }
 
@@ -162,6 +236,7 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
       reason: k,
     });
   }
+  ioMetrics(w, "l2_node", n.io ?? {});
   for (const [k, v] of Object.entries(n.socket)) {
     w.counter("l2_node_socket_total", "UDP socket counters by name", v, { name: k });
   }

@@ -1,16 +1,69 @@
 /**
  * `l2 supernode`'s /status JSON and /metrics text, rendered from one
- * `SupernodeSnapshot` (`SupernodeIo.snapshot`, cmd/supernode_io.ts): the
- * one place that names the fields and metric families a supernode shows.
- * Reads only the snapshot; keeps no state.
+ * `SupernodeSnapshot` (the engine's `SupernodeEngine.snapshot`,
+ * core/vpn/supernode_engine.ts, with the socket's address and counters,
+ * joined in cmd/supernode.ts): the one place that names the fields and
+ * metric families a supernode shows. Reads only the snapshot; keeps no state.
  *
  * @module
  */
 import { formatHostPort } from "../kit/config.ts";
 import type { MetricsWriter } from "../kit/metrics.ts";
-import type { SupernodeSnapshot } from "../supernode_io.ts";
+import type { SocketCounters } from "../vpn_io.ts";
+import { type IoCounters, ioMetrics, ioStatus } from "./pump_counters.ts";
+import type { Endpoint } from "../../core/addr.ts";
+import type { MemberMode } from "../../core/vpn/members.ts";
+import type { SessionInfo } from "../../core/vpn/session_keys.ts";
+import type { SupernodeStatus } from "../../core/vpn/supernode.ts";
+import type {
+  SecureSupernodeStatus,
+  SupernodeEngineSnapshot,
+} from "../../core/vpn/supernode_engine.ts";
+
+/** A supernode's state for /status and /metrics: plain data. */
+export interface SupernodeSnapshot {
+  /** When it was taken (ages and "under load" are relative to it). */
+  now: number;
+  core: SupernodeStatus;
+  /** The UDP socket's local address. */
+  local: Endpoint;
+  socket: SocketCounters;
+  /** The pump's own counters by fd name (`udp`), as every role shows them. */
+  io?: IoCounters;
+  /** Null without the security layer (in-memory protocol tests). */
+  security: {
+    cipher: string;
+    aead: string;
+    mode: MemberMode;
+    status: SecureSupernodeStatus;
+    sessions: SessionInfo[];
+  } | null;
+}
 import type { HandshakeGuardStatus } from "../../core/vpn/secure_supernode.ts";
 import { formatIp } from "../../core/addr.ts";
+
+/**
+ * The supernode's snapshot: the engine's, joined with the socket's address
+ * and counters and the cipher.
+ *
+ * @example
+ * ```ts
+ * // status: () => supernodeStatus(supernodeSnapshot(engine.snapshot(now), host))
+ * ```
+ */
+export function supernodeSnapshot(
+  e: SupernodeEngineSnapshot,
+  h: { local: Endpoint; socket: SocketCounters; io: IoCounters; cipher: string; aead: string },
+): SupernodeSnapshot {
+  return {
+    now: e.now,
+    core: e.core,
+    local: h.local,
+    socket: h.socket,
+    io: h.io,
+    security: e.security ? { cipher: h.cipher, aead: h.aead, ...e.security } : null,
+  };
+}
 
 /** HS_INITs dropped before any public-key work, by reason (all reasons, zero included). */
 function handshakeDrops(c: Record<string, number>): Record<string, number> {
@@ -111,6 +164,7 @@ export function supernodeStatus(sn: SupernodeSnapshot): Record<string, unknown> 
     relayed_bytes: c.relayed_bytes ?? 0,
     broadcast_frames: c.broadcast_frames ?? 0,
     counters: { ...c, ...sn.socket },
+    io: ioStatus(sn.io ?? {}),
   };
 }
 
@@ -139,6 +193,7 @@ export function supernodeMetrics(w: MetricsWriter, sn: SupernodeSnapshot): void 
     if (k === "relayed_frames" || k === "relayed_bytes" || k === "broadcast_frames") continue;
     w.counter("l2_supernode_events_total", "supernode counters by name", v, { name: k });
   }
+  ioMetrics(w, "l2_supernode", sn.io ?? {});
   for (const [k, v] of Object.entries(sn.socket)) {
     w.counter("l2_supernode_socket_total", "UDP socket counters by name", v, { name: k });
   }

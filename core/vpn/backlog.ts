@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { KeyedEndpoint } from "../addr.ts";
 
 /**
  * A datagram for the daemon to send. The core no longer touches `bytes`;
@@ -12,8 +13,8 @@
  * modify it.
  */
 export interface Outgoing {
-  /** Destination endpoint, `ip:port` or `[v6]:port`. */
-  to: string;
+  /** Destination (interned: shared, never modified). */
+  to: KeyedEndpoint;
   bytes: Uint8Array;
   /**
    * IP TTL / hop limit for this datagram only (hole punching's opening

@@ -72,138 +72,19 @@ import {
   MIN_NODE_ID,
   MsgType,
   NAK_TEXT,
-  type NakReason,
   SUPERNODE_ID,
 } from "./constants.ts";
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
-import { canonicalEndpoint } from "./endpoint.ts";
+import type { NodeConfig, NodeEvent, NodeStatus, RegState, SendResult } from "./node_types.ts";
+import { EndpointTable, formatEndpoint, type KeyedEndpoint } from "../addr.ts";
 import { networkOf, receiverOf, senderOf, typeOf } from "./header.ts";
 import { encodeDataPacket, encodePacket, type Message, openPacket, parseBody } from "./messages.ts";
-import { type PathKind, Peer, PEER_TIMERS, type PeerStatus, type PeerTimers } from "./peer.ts";
-import type { PeerDirectory, Sealer } from "./sealer.ts";
+import { Peer, PEER_TIMERS, type PeerStatus, type PeerTimers } from "./peer.ts";
+import type { PeerDirectory } from "./sealer.ts";
 import { isGroup, matNodeOf, matSupernodeOf } from "../mac.ts";
 import { EthernetFrame } from "../wire/ethernet.ts";
 
-/** Node configuration. */
-export interface NodeConfig {
-  /** The supernode, `ip:port` or `[v6]:port`. */
-  supernode: string;
-  /**
-   * 32 bytes naming this node across restarts: in the daemon its X25519 public key, which the
-   * supernode checks against the key of the node's session. Keep it stable.
-   */
-  identity: Uint8Array;
-  sealer: Sealer;
-  /** Uniform random numbers in [0, 1) (probe sequence starts, jitter). */
-  random: () => number;
-  /** Network id. Default 0, the default network. */
-  network?: number;
-  /** A fixed node id 1..65534, or "auto" (default): the supernode allocates and remembers it. */
-  nodeId?: number | "auto";
-  /** Endpoints of this node on its local networks, offered to peers for punching (at most 4). */
-  localEndpoints?: string[];
-  /** Most peers. Default 256. */
-  maxPeers?: number;
-  /** Peer path timers (see `peer.ts`). */
-  timers?: Partial<PeerTimers>;
-  /** First REGISTER retry. Default 1000. */
-  registerRetryMinMs?: number;
-  /** Longest REGISTER retry interval. Default 8000 (back within 10 s of a supernode's return). */
-  registerRetryMaxMs?: number;
-  /** Wait for a KEEPALIVE_ACK. Default 3000. */
-  keepaliveAckTimeoutMs?: number;
-  /** REGISTER retry interval after a refusal. Default 30 000. */
-  refusedRetryMs?: number;
-  /** Underlay MTU for the frame size limit. Default 1500. */
-  underlayMtu?: number;
-  /** Underlay IP version for the frame size limit. Default 6 (the smaller limit). */
-  ipVersion?: 4 | 6;
-  /** Most frames waiting for `takeFrames`. Default 4096. */
-  maxFrames?: number;
-  /**
-   * `takeFrames` returns views into the received datagrams instead of
-   * copies (no allocation per frame): valid only until the caller reuses
-   * that receive buffer. For a caller that takes and consumes every frame
-   * after each receive batch, before its next receive (the node engine).
-   * Default false: copies the caller owns.
-   */
-  frameViews?: boolean;
-  /** Most queued outgoing datagrams and events each. Default 65 536. */
-  maxBacklog?: number;
-  /** Broadcast fan-out and session readiness (the security layer). */
-  directory?: PeerDirectory;
-  /** How long a frame waits for its peer's session. Default 5000 (a handshake's timeout). */
-  holdMs?: number;
-  /** Most frames held for one peer. Default 16. */
-  maxHeldFrames?: number;
-  /**
-   * TTL of the first probe round to a peer's endpoints when punching starts
-   * (0: the socket's default). Default 2: the probe opens this node's own
-   * NAT mapping but expires before the peer's NAT, which would otherwise
-   * track it as an unsolicited connection and map the peer's own probes to
-   * another port. Later rounds go with the full TTL.
-   */
-  punchTtl?: number;
-}
-
-/** Registration states. */
-export type RegState = "idle" | "registering" | "registered" | "refused" | "stopped";
-
-/** Something a node operator wants in the log. */
-export type NodeEvent =
-  | {
-    type: "registered";
-    network: number;
-    nodeId: number;
-    supernodeId: number;
-    /** This node's endpoint as the supernode sees it. */
-    observed: string;
-    /** The supernode's boot id changed since the last registration. */
-    supernodeRestarted: boolean;
-  }
-  | { type: "refused"; reason: NakReason; requested: number; text: string }
-  | {
-    type: "reregistering";
-    cause: "keepalive_timeout" | "not_registered" | "going_away";
-    retryS?: number;
-  }
-  | {
-    type: "path";
-    peer: number;
-    path: PathKind;
-    endpoint: string;
-    cause: "echo" | "punch_failed" | "no_echo";
-    rttMs: number | null;
-  }
-  | { type: "frame_too_big"; length: number; max: number; count: number }
-  | { type: "deregistered"; nodeId: number };
-
-/** What `sendFrame` did with a frame. */
-export type SendResult =
-  | "direct"
-  | "relay"
-  | "broadcast"
-  | "too_big"
-  | "runt"
-  | "not_registered"
-  | "not_mat"
-  | "foreign_supernode"
-  | "to_self";
-
-/** `status()` of a node. */
-export interface NodeStatus {
-  state: RegState;
-  network: number;
-  /** 0 before the first registration. */
-  nodeId: number;
-  /** -1 before the first registration. */
-  supernodeId: number;
-  supernode: string;
-  supernodeRttMs: number | null;
-  /** Largest frame `sendFrame` accepts. */
-  maxFrame: number;
-  counters: Record<string, number>;
-}
+export type { NodeConfig, NodeEvent, NodeStatus, RegState, SendResult } from "./node_types.ts";
 
 /**
  * The node protocol engine.
@@ -212,24 +93,31 @@ export interface NodeStatus {
  * ```ts
  * import { NodeCore } from "./node.ts";
  * import { NullSealer } from "./sealer.ts";
+ * import { keyedEndpoint } from "../addr.ts";
  * const node = new NodeCore({
- *   supernode: "198.51.100.1:7654",
+ *   supernode: keyedEndpoint("198.51.100.1:7654"),
  *   identity: new Uint8Array(32), // keep it on disk: it keeps the auto id
  *   sealer: new NullSealer(),
  *   random: () => 0.5, // the daemon injects a real uniform source
  * });
  * node.start(0);
- * node.takeOutgoing(); // [{ to: "198.51.100.1:7654", bytes: <REGISTER> }]
+ * node.takeOutgoing(); // [{ to: { ip, port: 7654, key: "198.51.100.1:7654" }, bytes: <REGISTER> }]
  * node.nextDeadline(); // about 1000: the next REGISTER unless an ACK comes
  * ```
  */
 export class NodeCore {
-  private readonly supernode: string;
+  private readonly supernode: KeyedEndpoint;
+  /** Local endpoints offered in REGISTER, as text (at most 4). */
+  private readonly locals: string[];
+  private readonly endpoints: EndpointTable;
   private readonly network: number;
   private readonly auto: boolean;
   private readonly t: PeerTimers;
   private readonly cfg: Required<
-    Omit<NodeConfig, "nodeId" | "network" | "timers" | "directory">
+    Omit<
+      NodeConfig,
+      "nodeId" | "network" | "timers" | "directory" | "endpoints" | "localEndpoints" | "supernode"
+    >
   >;
   private readonly dir: PeerDirectory | undefined;
   /** Frames waiting for a peer's session, by peer. Bound: maxPeers x maxHeldFrames, holdMs. */
@@ -259,26 +147,21 @@ export class NodeCore {
 
   /** Throws on a configuration error (not on the data path). */
   constructor(config: NodeConfig) {
-    const sn = canonicalEndpoint(config.supernode);
-    if (!sn) {
-      throw new Error(
-        `Cannot parse supernode address: expected ip:port or [v6]:port, got ${config.supernode}`,
-      );
-    }
+    this.endpoints = config.endpoints ?? new EndpointTable();
+    const sn = this.endpoints.of(config.supernode);
     if (config.identity.length !== IDENTITY_LENGTH) {
       throw new Error(`Cannot use node identity: expected ${IDENTITY_LENGTH} bytes`);
     }
     const locals: string[] = [];
     for (const l of config.localEndpoints ?? []) {
-      const c = canonicalEndpoint(l);
-      if (!c) throw new Error(`Cannot parse local endpoint: expected ip:port, got ${l}`);
-      if (locals.length < 4) locals.push(c);
+      if (locals.length < 4) locals.push(formatEndpoint(l));
     }
     const id = config.nodeId ?? "auto";
     if (id !== "auto" && !(Number.isInteger(id) && id >= MIN_NODE_ID && id <= MAX_NODE_ID)) {
       throw new Error(`Cannot use node id ${id}: expected 1..65534 or auto`);
     }
     this.supernode = sn;
+    this.locals = locals;
     this.network = config.network ?? DEFAULT_NETWORK;
     this.auto = id === "auto";
     if (id !== "auto") this.nodeId = id;
@@ -298,7 +181,6 @@ export class NodeCore {
       maxHeldFrames: 16,
       punchTtl: 2,
       ...config,
-      localEndpoints: locals,
       identity: config.identity.slice(),
     };
     this.frameLimit = maxFrame(this.cfg.underlayMtu, this.cfg.ipVersion);
@@ -313,13 +195,13 @@ export class NodeCore {
     return Math.floor(this.cfg.random() * 0x1_0000_0000) >>> 0;
   }
 
-  private send(to: string, receiver: number, m: Message, now: number, ttl = 0): boolean {
+  private send(to: KeyedEndpoint, receiver: number, m: Message, now: number, ttl = 0): boolean {
     return this.sendWhy(to, receiver, m, now, ttl) === "ok";
   }
 
   /** Like `send`, with the reason a packet could not be made. */
-  private sendWhy(to: string, receiver: number, m: Message, now: number, ttl = 0): string {
-    const relay = to === this.supernode && receiver !== SUPERNODE_ID;
+  private sendWhy(to: KeyedEndpoint, receiver: number, m: Message, now: number, ttl = 0): string {
+    const relay = to.key === this.supernode.key && receiver !== SUPERNODE_ID;
     const r = encodePacket(
       { network: this.network, sender: this.nodeId, receiver, relay },
       m,
@@ -339,13 +221,13 @@ export class NodeCore {
    * `inPlace`: sealed in the frame's own buffer (see `sendFrame`).
    */
   private sendFrameTo(
-    to: string,
+    to: KeyedEndpoint,
     receiver: number,
     frame: Uint8Array,
     now: number,
     inPlace = false,
   ): string {
-    const relay = to === this.supernode && receiver !== SUPERNODE_ID;
+    const relay = to.key === this.supernode.key && receiver !== SUPERNODE_ID;
     const r = encodeDataPacket(
       this.network,
       this.nodeId,
@@ -371,7 +253,7 @@ export class NodeCore {
    * when there is none yet (with a directory).
    */
   private sendData(
-    to: string,
+    to: KeyedEndpoint,
     node: number,
     frame: Uint8Array,
     now: number,
@@ -394,8 +276,8 @@ export class NodeCore {
   }
 
   /** The current path to `node` for data: its direct endpoint, or the supernode. */
-  private pathTo(p: Peer | undefined): string {
-    return p !== undefined && p.state === "direct" && p.unanswered < 2
+  private pathTo(p: Peer | undefined): KeyedEndpoint {
+    return p !== undefined && p.state === "direct" && p.unanswered < 2 && p.endpoint !== null
       ? p.endpoint
       : this.supernode;
   }
@@ -452,7 +334,7 @@ export class NodeCore {
       kind: "register",
       auto: this.auto,
       identity: this.cfg.identity,
-      locals: this.cfg.localEndpoints,
+      locals: this.locals,
     }, now);
     this.counters.add("tx_register");
   }
@@ -468,8 +350,8 @@ export class NodeCore {
     this.peerTable.clear();
   }
 
-  /** Handles one datagram from `from` (canonical `ip:port`). Never throws. */
-  receive(from: string, bytes: Uint8Array, now: number): void {
+  /** Handles one datagram from `from` (interned: its `key` names it). Never throws. */
+  receive(from: KeyedEndpoint, bytes: Uint8Array, now: number): void {
     if (this.state === "idle" || this.state === "stopped") {
       this.counters.add("drop_not_running");
       return;
@@ -477,7 +359,7 @@ export class NodeCore {
     this.counters.add("rx_packets");
     // Header check and open allocate nothing; DATA (the hot type) is
     // delivered straight from the packet, other bodies are parsed.
-    const end = openPacket(bytes, this.cfg.sealer, now, from);
+    const end = openPacket(bytes, this.cfg.sealer, now, from.key);
     if (typeof end !== "number") return this.counters.add(`drop_${end}`);
     const type = typeOf(bytes);
     const sender = senderOf(bytes);
@@ -489,7 +371,7 @@ export class NodeCore {
       msg = m.value;
     } else if (end - HEADER_LENGTH < MIN_FRAME) return this.counters.add("drop_bad_length");
     if (networkOf(bytes) !== this.network) return this.counters.add("drop_wrong_network");
-    const fromSn = from === this.supernode;
+    const fromSn = from.key === this.supernode.key;
     if (sender === SUPERNODE_ID) {
       if (!fromSn) return this.counters.add("drop_supernode_spoofed");
       return this.fromSupernode(
@@ -513,7 +395,10 @@ export class NodeCore {
           // Peer-reflexive candidate: while punching, the address a probe came
           // from (a symmetric NAT's per-destination port) is worth probing too.
           const p = this.peerTable.get(sender);
-          if (p?.state === "punching" && !p.candidates.includes(from) && p.candidates.length < 8) {
+          if (
+            p?.state === "punching" && p.candidates.length < 8 &&
+            !p.candidates.some((c) => c.key === from.key)
+          ) {
             p.candidates = [...p.candidates, from];
             this.probe(p, from, now);
           }
@@ -529,7 +414,7 @@ export class NodeCore {
           p.relayRttMs = rtt;
           return;
         }
-        if (p.state === "direct" && p.endpoint !== from) {
+        if (p.state === "direct" && p.endpoint?.key !== from.key) {
           return this.counters.add("echo_other_endpoint");
         }
         if (p.echo(from, rtt, now, this.t)) {
@@ -537,7 +422,7 @@ export class NodeCore {
             type: "path",
             peer: p.node,
             path: "direct",
-            endpoint: from,
+            endpoint: from.key,
             cause: "echo",
             rttMs: rtt,
           });
@@ -550,7 +435,7 @@ export class NodeCore {
   }
 
   private deliver(
-    from: string,
+    from: KeyedEndpoint,
     fromSn: boolean,
     sender: number,
     receiver: number,
@@ -568,7 +453,7 @@ export class NodeCore {
       p.rxFrames++;
       p.rxBytes += end - HEADER_LENGTH;
       p.lastUsed = now;
-      if (!fromSn && p.state === "direct" && from === p.endpoint) p.lastDirectRx = now;
+      if (!fromSn && p.state === "direct" && from.key === p.endpoint?.key) p.lastDirectRx = now;
     }
     // The daemon reuses its receive buffer: keep a copy, unless told the frame is consumed first.
     const frame = this.cfg.frameViews
@@ -646,10 +531,16 @@ export class NodeCore {
         if (msg.peer < MIN_NODE_ID || msg.peer > MAX_NODE_ID || msg.endpoints.length === 0) {
           return this.counters.add("drop_bad_intro");
         }
+        const eps: KeyedEndpoint[] = [];
+        for (const t of msg.endpoints) {
+          const e = this.endpoints.parse(t);
+          if (e !== null) eps.push(e);
+        }
+        if (eps.length === 0) return this.counters.add("drop_bad_intro");
         const p = this.peer(msg.peer, now);
         if (!p) return;
         this.counters.add("intros_received");
-        p.startPunch(msg.endpoints, now, this.t);
+        p.startPunch(eps, now, this.t);
         this.pollPeer(p, now);
         return;
       }
@@ -735,12 +626,12 @@ export class NodeCore {
     p.lastUsed = now;
     if (p.state === "direct" && p.unanswered === 0 && now - p.lastDirectRx >= this.t.silenceMs) {
       // Data goes out but nothing came back for a while: check the path now.
-      this.probe(p, p.endpoint, now);
+      this.probe(p, p.endpoint!, now);
       p.unanswered = 1;
       p.nextProbeAt = now + p.probeTimeout(this.t);
     }
     if (p.state === "direct" && p.unanswered < 2) {
-      this.sendData(p.endpoint, node, frame, now, inPlace);
+      this.sendData(p.endpoint!, node, frame, now, inPlace);
       this.counters.add("tx_direct");
       return "direct";
     }
@@ -772,7 +663,7 @@ export class NodeCore {
     return reason;
   }
 
-  private probe(p: Peer, to: string, now: number, seq = p.takeSeq(), ttl = 0): void {
+  private probe(p: Peer, to: KeyedEndpoint, now: number, seq = p.takeSeq(), ttl = 0): void {
     this.send(to, p.node, { kind: "probe", seq, time: Math.floor(now) >>> 0 }, now, ttl);
     this.counters.add(ttl > 0 ? "tx_probe_low_ttl" : "tx_probe");
   }
@@ -835,7 +726,7 @@ export class NodeCore {
       }
     } else if (p.state === "direct" && now >= p.nextProbeAt) {
       if (p.unanswered >= this.t.probeRetries) return this.pathFailed(p, now, "no_echo");
-      this.probe(p, p.endpoint, now);
+      this.probe(p, p.endpoint!, now);
       p.unanswered++;
       p.nextProbeAt = now + p.probeTimeout(this.t);
     }
@@ -848,7 +739,7 @@ export class NodeCore {
       type: "path",
       peer: p.node,
       path: "relay",
-      endpoint: this.supernode,
+      endpoint: this.supernode.key,
       cause,
       rttMs: null,
     });
@@ -888,7 +779,7 @@ export class NodeCore {
       node: p.node,
       path: p.sendsDirect ? "direct" : "relay",
       state: p.state,
-      endpoint: p.state === "direct" ? p.endpoint : this.supernode,
+      endpoint: (p.state === "direct" && p.endpoint !== null ? p.endpoint : this.supernode).key,
       rttMs: p.sendsDirect ? p.rttMs : p.relayRttMs,
       directRttMs: p.rttMs,
       relayRttMs: p.relayRttMs,
@@ -917,7 +808,7 @@ export class NodeCore {
       network: this.network,
       nodeId: this.nodeId,
       supernodeId: this.supernodeId,
-      supernode: this.supernode,
+      supernode: this.supernode.key,
       supernodeRttMs: this.snRttMs,
       maxFrame: this.frameLimit,
       counters,

@@ -28,6 +28,7 @@
  *
  * @module
  */
+import type { KeyedEndpoint } from "../addr.ts";
 
 /** How data to this peer travels. */
 export type PathKind = "direct" | "relay";
@@ -78,7 +79,7 @@ export interface PeerStatus {
   node: number;
   path: PathKind;
   state: PeerState;
-  /** Direct endpoint, or the supernode's when relayed. */
+  /** Direct endpoint, or the supernode's when relayed (text). */
   endpoint: string;
   /** Round-trip time of the path in use, ms: `directRttMs` or `relayRttMs`. */
   rttMs: number | null;
@@ -100,9 +101,9 @@ export interface PeerStatus {
 export class Peer {
   state: PeerState = "relay";
   /** Direct endpoint when `state === "direct"`. */
-  endpoint = "";
+  endpoint: KeyedEndpoint | null = null;
   /** Candidate endpoints from the last introduction. */
-  candidates: string[] = [];
+  candidates: KeyedEndpoint[] = [];
   /** Probe rounds sent since punching started (the first goes with a low TTL). */
   punchRounds = 0;
   rttMs: number | null = null;
@@ -156,7 +157,7 @@ export class Peer {
   }
 
   /** An introduction arrived: start punching toward `candidates`. */
-  startPunch(candidates: string[], now: number, t: PeerTimers): void {
+  startPunch(candidates: KeyedEndpoint[], now: number, t: PeerTimers): void {
     if (this.state === "direct") return;
     this.state = "punching";
     this.candidates = candidates;
@@ -166,7 +167,7 @@ export class Peer {
   }
 
   /** An echo arrived from `from`: the path to `from` works. Returns true when the path changed. */
-  echo(from: string, rttMs: number, now: number, t: PeerTimers): boolean {
+  echo(from: KeyedEndpoint, rttMs: number, now: number, t: PeerTimers): boolean {
     this.rttMs = rttMs;
     this.lastDirectRx = now;
     this.unanswered = 0;
@@ -185,7 +186,7 @@ export class Peer {
   /** Back to relay after a failed punch or a dead direct path; schedules the retry. */
   fail(now: number, t: PeerTimers, jitter: number): void {
     this.state = "relay";
-    this.endpoint = "";
+    this.endpoint = null;
     this.unanswered = 0;
     this.nextProbeAt = Infinity;
     this.backoffMs = this.backoffMs === 0

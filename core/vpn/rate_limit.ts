@@ -27,7 +27,7 @@
  * @module
  */
 import { Counters } from "./backlog.ts";
-import { parseEndpoint } from "./endpoint.ts";
+import { type Endpoint, isV4 } from "../addr.ts";
 import { type RateLimit, TokenBucket } from "../token_bucket.ts";
 
 /** Options of `SourceLimiter`. */
@@ -48,22 +48,20 @@ interface Entry {
 export type LimitVerdict = "ok" | "source" | "global";
 
 /**
- * The rate-limit key of an endpoint text: its IPv4 address, or the /64 of
- * its IPv6 address (one host or subnet, whatever port it uses). Text that
- * is no endpoint is its own key.
+ * The rate-limit key of an endpoint: its IPv4 address, or the /64 of its
+ * IPv6 address (one host or subnet, whatever port it uses).
  *
  * @example
  * ```ts
  * import { sourceKey } from "./rate_limit.ts";
- * sourceKey("192.0.2.1:40000"); // "192.0.2.1"
- * sourceKey("[2001:db8:1:2::7]:7654"); // "2001:db8:1:2::/64"
+ * import { keyedEndpoint } from "../addr.ts";
+ * sourceKey(keyedEndpoint("192.0.2.1:40000")); // "192.0.2.1"
+ * sourceKey(keyedEndpoint("[2001:db8:1:2::7]:7654")); // "2001:db8:1:2::/64"
  * ```
  */
-export function sourceKey(endpoint: string): string {
-  const ep = parseEndpoint(endpoint);
-  if (ep === null) return endpoint;
-  const a = ep.addr;
-  if (ep.family === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
+export function sourceKey(ep: Endpoint): string {
+  const a = ep.ip;
+  if (isV4(a)) return `${a[12]}.${a[13]}.${a[14]}.${a[15]}`;
   const w: string[] = [];
   for (let i = 0; i < 8; i += 2) w.push(((a[i] << 8) | a[i + 1]).toString(16));
   return `${w.join(":")}::/64`;

@@ -59,6 +59,7 @@
  *
  * @module
  */
+import { keyed, type KeyedEndpoint } from "../addr.ts";
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
 import { HEADER_LENGTH, MAGIC, SUPERNODE_ID, TAG_LENGTH } from "./constants.ts";
 import { type CryptoSuite, fingerprint, hex } from "./crypto_suite.ts";
@@ -71,14 +72,13 @@ import {
   readReject,
   readResp,
   REJECT_TEXT,
-  type RejectReason,
   SecType,
   type StaticKey,
   writeInit,
   writeResp,
 } from "./handshake.ts";
 import { checkHeader, HDR } from "./header.ts";
-import { type PeerKeyRefusal, PeerPins, PIN_AGE_MS, type TrustedPeer } from "./pins.ts";
+import { PeerPins, PIN_AGE_MS } from "./pins.ts";
 import { SourceLimiter } from "./rate_limit.ts";
 import { Roster } from "./roster.ts";
 import {
@@ -91,64 +91,10 @@ import {
 } from "./sec_messages.ts";
 import type { PeerDirectory } from "./sealer.ts";
 import { SecureSealer } from "./secure_sealer.ts";
-import { Session, type SessionInfo, sessionInfo, type SessionLimits } from "./session_keys.ts";
+import type { SecureNodeConfig, SecureNodeState, SecurityNodeEvent } from "./secure_node_types.ts";
+import { Session, type SessionInfo, sessionInfo } from "./session_keys.ts";
 
-/** Options of `SecureNode`. */
-export interface SecureNodeConfig {
-  suite: CryptoSuite;
-  /** This node's X25519 key pair; its public key is the REGISTER identity. */
-  staticKey: StaticKey;
-  /** The supernode's public key (pinned). */
-  supernodeKey: Uint8Array;
-  /** The supernode's endpoint (canonical text, as NodeCore's `supernode`). */
-  supernode: string;
-  network: number;
-  /** The node id NodeCore asks for (0: auto); later the id the supernode gave. */
-  requestedId?: number;
-  /** Network secret (open mode); all zeros when none. */
-  psk?: Uint8Array;
-  limits?: SessionLimits;
-  retryMs?: number;
-  refusedRetryMs?: number;
-  silenceMs?: number;
-  handshakeTimeoutMs?: number;
-  maxPeers?: number;
-  maxBacklog?: number;
-  /** How often the node asks for the roster (default 5000 ms). */
-  rosterIntervalMs?: number;
-  /** How long a broadcast waits for the first roster (default 2000 ms). */
-  broadcastHoldMs?: number;
-  /** Most broadcasts waiting for the first roster (default 16). */
-  maxHeldBroadcasts?: number;
-  /**
-   * Peer keys this node accepts (the daemon's `peers` list). Non-empty: only
-   * these, each for its `id` when given. Empty or absent: trust on first use.
-   */
-  trusted?: readonly TrustedPeer[];
-  /** How long a pin lives after its key was last seen (default 7 days). */
-  pinAgeMs?: number;
-  /** Most pins (default 4096). */
-  maxPins?: number;
-}
-
-/** What the node's security layer reports. */
-export type SecurityNodeEvent =
-  | { type: "supernode_session"; keyId: number }
-  | { type: "refused"; by: "supernode" | number; reason: RejectReason; text: string }
-  | { type: "no_answer"; text: string }
-  | { type: "peer_session"; peer: number; key: string; initiator: boolean }
-  | { type: "peer_refused"; peer: number; reason: string }
-  | { type: "revoked"; node: number; key: string; sessions: number }
-  | {
-    type: "peer_key_refused";
-    peer: number;
-    /** Fingerprint of the key the supernode vouched for. */
-    key: string;
-    /** Fingerprint of the pinned key (pin_mismatch). */
-    pinned?: string;
-    reason: PeerKeyRefusal;
-  }
-  | { type: "roster"; peers: number };
+export type { SecureNodeConfig, SecureNodeState, SecurityNodeEvent } from "./secure_node_types.ts";
 
 interface Pending {
   peer: number;
@@ -176,8 +122,10 @@ export class SecureNode implements PeerDirectory {
   readonly counters: Counters = new Counters();
   private readonly suite: CryptoSuite;
   private readonly c: Required<
-    Omit<SecureNodeConfig, "limits" | "psk" | "requestedId" | "trusted">
+    Omit<SecureNodeConfig, "limits" | "psk" | "requestedId" | "trusted" | "supernode">
   >;
+  /** The supernode's address, with its text `key`. */
+  private readonly sn: KeyedEndpoint;
   /** Trusted keys and first-use pins. Bound: maxPins. */
   private readonly pins: PeerPins;
   /** The network's other nodes, and broadcasts waiting for the first list. */
@@ -209,6 +157,7 @@ export class SecureNode implements PeerDirectory {
 
   constructor(c: SecureNodeConfig, now: number) {
     this.suite = c.suite;
+    this.sn = keyed(c.supernode);
     this.c = {
       retryMs: 5000,
       refusedRetryMs: 30_000,
@@ -301,7 +250,7 @@ export class SecureNode implements PeerDirectory {
       mac1: mac1Of(packet).slice(),
       cookieRetry,
     };
-    this.out.push({ to: this.c.supernode, bytes: packet });
+    this.out.push({ to: this.sn, bytes: packet });
     this.counters.add(this.cookie !== null ? "hs_sent_with_cookie" : "hs_sent");
   }
 
@@ -325,7 +274,7 @@ export class SecureNode implements PeerDirectory {
    * with `sealer`), "done" otherwise. Never throws. `wall`: wall-clock ms
    * (an answer may start a handshake, whose HS_INIT carries it).
    */
-  receive(from: string, bytes: Uint8Array, now: number, wall: number): "core" | "done" {
+  receive(from: KeyedEndpoint, bytes: Uint8Array, now: number, wall: number): "core" | "done" {
     if (!(bytes.length >= 3 && bytes[0] === MAGIC && (bytes[2] & 0xf0) === 0x20)) return "core";
     const hd = checkHeader(bytes);
     if (!hd.ok) {
@@ -338,7 +287,7 @@ export class SecureNode implements PeerDirectory {
       return "done";
     }
     if (h.sender === SUPERNODE_ID) {
-      if (from !== this.c.supernode) {
+      if (from.key !== this.sn.key) {
         this.counters.add("drop_supernode_spoofed");
         return "done";
       }
@@ -355,7 +304,7 @@ export class SecureNode implements PeerDirectory {
         this.relayed(from, bytes, h.type, h.sender, h.receiver, now);
         return "done";
       case SealedType.SESSION_CONFIRM: {
-        const r = this.sealer.open(bytes, now, from);
+        const r = this.sealer.open(bytes, now, from.key);
         this.counters.add(r === "ok" ? "rx_confirm" : `drop_${r}`);
         return "done";
       }
@@ -397,7 +346,7 @@ export class SecureNode implements PeerDirectory {
       initiator: true,
       secrets: r.secrets,
       now,
-      endpoint: this.c.supernode,
+      endpoint: this.sn.key,
     });
     this.sealer.install(s);
     this.counters.add("hs_supernode_done");
@@ -408,8 +357,13 @@ export class SecureNode implements PeerDirectory {
     p.state.e.privateKey.fill(0);
   }
 
-  private sealedFromSupernode(from: string, bytes: Uint8Array, now: number, wall: number): void {
-    const r = this.sealer.open(bytes, now, from);
+  private sealedFromSupernode(
+    from: KeyedEndpoint,
+    bytes: Uint8Array,
+    now: number,
+    wall: number,
+  ): void {
+    const r = this.sealer.open(bytes, now, from.key);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
     const m = parseSecBody(bytes[2], bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
     if (!m.ok) return this.counters.add(`drop_${m.reason}`);
@@ -569,12 +523,12 @@ export class SecureNode implements PeerDirectory {
     const tagged = addHopTag(sn, w.packet);
     if (tagged === null) return this.counters.add("hs_counter_exhausted");
     this.pending.set(keyId, { peer, state: w.state, at: now });
-    this.out.push({ to: this.c.supernode, bytes: tagged });
+    this.out.push({ to: this.sn, bytes: tagged });
     this.counters.add("hs_peer_sent");
   }
 
   private relayed(
-    from: string,
+    from: KeyedEndpoint,
     bytes: Uint8Array,
     type: number,
     sender: number,
@@ -583,7 +537,7 @@ export class SecureNode implements PeerDirectory {
   ) {
     const sn = this.snSession(now);
     if (sn === undefined) return this.counters.add("drop_no_supernode_session");
-    if (from !== this.c.supernode) return this.counters.add("drop_supernode_spoofed");
+    if (from.key !== this.sn.key) return this.counters.add("drop_supernode_spoofed");
     let v: { inner: Uint8Array; vouched: Uint8Array } | null = null;
     let replay = false;
     for (const c of this.sealer.hopCandidates(this.c.network, SUPERNODE_ID, now)) {
@@ -640,7 +594,7 @@ export class SecureNode implements PeerDirectory {
       );
       const tagged = addHopTag(sn, w.packet);
       if (tagged === null) return this.counters.add("hs_counter_exhausted");
-      this.out.push({ to: this.c.supernode, bytes: tagged });
+      this.out.push({ to: this.sn, bytes: tagged });
       this.counters.add("hs_peer_answered");
       this.roster.learn(sender);
       this.events.push({
@@ -683,7 +637,7 @@ export class SecureNode implements PeerDirectory {
       { network: this.c.network, sender: this.ownId(), receiver: sender },
       true,
     );
-    if (this.sealer.seal(c, now) === "ok") this.out.push({ to: this.c.supernode, bytes: c });
+    if (this.sealer.seal(c, now) === "ok") this.out.push({ to: this.sn, bytes: c });
     this.counters.add("hs_peer_done");
     this.events.push({
       type: "peer_session",
@@ -699,7 +653,7 @@ export class SecureNode implements PeerDirectory {
       sender: this.ownId(),
       receiver: SUPERNODE_ID,
     }, false);
-    if (this.sealer.seal(p, now) === "ok") this.out.push({ to: this.c.supernode, bytes: p });
+    if (this.sealer.seal(p, now) === "ok") this.out.push({ to: this.sn, bytes: p });
   }
 
   /**
@@ -719,7 +673,7 @@ export class SecureNode implements PeerDirectory {
       this.counters.add("hs_no_answer");
       this.events.push({
         type: "no_answer",
-        text: `no handshake answer from the supernode ${this.c.supernode} within ${
+        text: `no handshake answer from the supernode ${this.sn.key} within ${
           this.c.handshakeTimeoutMs / 1000
         } s: check that it runs, its public key, the network secret and this host's clock`,
       });
@@ -829,20 +783,7 @@ export class SecureNode implements PeerDirectory {
    * Sessions, roster (the other nodes' ids, at most MAX_ROSTER; `rosterKnown`
    * false until the first ROSTER), pins, held broadcasts and counters.
    */
-  status(): {
-    ready: boolean;
-    sessions: number;
-    /** Peer keys whose newest HS_INIT timestamp is kept (replay check). */
-    initTimestamps: number;
-    /** A cookie from the supernode is in use (it was under load). */
-    cookie: boolean;
-    roster: number;
-    rosterIds: readonly number[];
-    rosterKnown: boolean;
-    pins: number;
-    heldBroadcasts: number;
-    counters: Record<string, number>;
-  } {
+  status(): SecureNodeState {
     let sessions = 0;
     for (const _ of this.sealer.sessions()) sessions++;
     return {

@@ -61,6 +61,7 @@ import {
 import { checkHeader, HDR } from "./header.ts";
 import type { Member, Members } from "./members.ts";
 import { TimestampTable } from "./init_timestamps.ts";
+import type { KeyedEndpoint } from "../addr.ts";
 import { sourceKey, SourceLimiter, type SourceLimiterConfig } from "./rate_limit.ts";
 import { type RateLimit, TokenBucket } from "../token_bucket.ts";
 import {
@@ -245,7 +246,7 @@ export class SecureSupernode {
    * Handles one datagram. Returns "core" when it is for `SupernodeCore`
    * (which opens it with `sealer`), "done" otherwise. Never throws.
    */
-  receive(from: string, bytes: Uint8Array, now: number): "core" | "done" {
+  receive(from: KeyedEndpoint, bytes: Uint8Array, now: number): "core" | "done" {
     if (!SecureSupernode.isSecurity(bytes)) return "core";
     const hd = checkHeader(bytes);
     if (!hd.ok) {
@@ -279,30 +280,30 @@ export class SecureSupernode {
     }
   }
 
-  private trusted(from: string, now: number): boolean {
-    return this.sealer.knownEndpoint(from, now);
+  private trusted(from: KeyedEndpoint, now: number): boolean {
+    return this.sealer.knownEndpoint(from.key, now);
   }
 
-  private handshakeFailed(from: string, reason: string, now: number, key = ""): void {
+  private handshakeFailed(from: KeyedEndpoint, reason: string, now: number, key = ""): void {
     if (reason !== "replay") this.counters.add(`hs_failed_${reason}`);
     if (!this.eventBudget.take(now)) return this.counters.add("events_suppressed");
     const text = FAIL_TEXT[reason] ?? reason;
     this.events.push({
       type: "handshake_failed",
-      endpoint: from,
+      endpoint: from.key,
       reason,
       text: key === "" ? text : `node key ${key}...: ${text}`,
     });
   }
 
-  private cookieReply(from: string, init: Uint8Array, now: number): void {
+  private cookieReply(from: KeyedEndpoint, init: Uint8Array, now: number): void {
     if (!this.cookieBudget.take(now)) return this.counters.add("cookie_replies_limited");
-    this.out.push({ to: from, bytes: this.cookies.reply(init, from, now) });
+    this.out.push({ to: from, bytes: this.cookies.reply(init, from.key, now) });
     this.counters.add("cookie_replies");
   }
 
   private handshake(
-    from: string,
+    from: KeyedEndpoint,
     bytes: Uint8Array,
     network: number,
     requested: number,
@@ -319,7 +320,7 @@ export class SecureSupernode {
     const tag = hex(bytes.subarray(HEADER_LENGTH, HEADER_LENGTH + 32));
     if (this.recentInits.has(tag)) return this.counters.add("hs_replay_ephemeral");
     // 3. Under load only HS_INITs that prove their source address (mac2) go on.
-    const proven = this.cookies.mac2Ok(bytes, from, now);
+    const proven = this.cookies.mac2Ok(bytes, from.key, now);
     if (proven) this.counters.add("hs_mac2_ok");
     if (!proven && now < this.underLoadUntil) {
       this.counters.add("hs_under_load");
@@ -354,7 +355,7 @@ export class SecureSupernode {
         network,
         requested,
         key,
-        endpoint: from,
+        endpoint: from.key,
         reason: admitted,
         text: REJECT_TEXT[admitted],
       });
@@ -380,13 +381,13 @@ export class SecureSupernode {
       initiator: false,
       secrets: w.secrets,
       now,
-      endpoint: from,
+      addr: from,
     });
     this.sealer.install(s);
     this.bound(s);
     this.counters.add("hs_completed");
     this.out.push({ to: from, bytes: w.packet });
-    this.events.push({ type: "session", network, node: requested, key, endpoint: from });
+    this.events.push({ type: "session", network, node: requested, key, endpoint: from.key });
   }
 
   private rememberInit(tag: string): void {
@@ -438,7 +439,7 @@ export class SecureSupernode {
   }
 
   private relayHandshake(
-    from: string,
+    from: KeyedEndpoint,
     bytes: Uint8Array,
     network: number,
     sender: number,
@@ -460,7 +461,7 @@ export class SecureSupernode {
     if (src === undefined || inner === null) {
       return this.counters.add(replay ? "drop_relay_replay" : "drop_bad_hop_tag");
     }
-    if (from !== src.endpoint) {
+    if (from.key !== src.endpoint) {
       // Authentic and fresh, but not from where the sender's handshake came:
       // relayed only from the address the session proved.
       return this.counters.add("drop_relay_wrong_address");
@@ -472,30 +473,33 @@ export class SecureSupernode {
     if (dst === undefined || dst === src) return this.counters.add("drop_relay_no_receiver");
     const vouched = addVouch(dst, inner, src.remoteStatic, this.sealer.limits.rejectAfterPackets);
     if (vouched === null) return this.counters.add("drop_relay_counter_exhausted");
-    this.out.push({ to: dst.endpoint, bytes: vouched });
+    if (dst.addr === null) return this.counters.add("drop_relay_no_receiver");
+    this.out.push({ to: dst.addr, bytes: vouched });
     this.counters.add("relayed_handshakes");
   }
 
   private relaySealed(
-    from: string,
+    from: KeyedEndpoint,
     bytes: Uint8Array,
     network: number,
     receiver: number,
     now: number,
   ): void {
-    const r = this.sealer.open(bytes, now, from);
+    const r = this.sealer.open(bytes, now, from.key);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
-    if (this.sealer.lastOpened?.endpoint !== from) {
+    if (this.sealer.lastOpened?.endpoint !== from.key) {
       return this.counters.add("drop_relay_wrong_address");
     }
     const dst = this.sealer.currentFor(network, receiver, now);
-    if (dst === undefined) return this.counters.add("drop_relay_no_receiver");
-    this.out.push({ to: dst.endpoint, bytes: bytes.slice() });
+    if (dst === undefined || dst.addr === null) {
+      return this.counters.add("drop_relay_no_receiver");
+    }
+    this.out.push({ to: dst.addr, bytes: bytes.slice() });
     this.counters.add("relayed_confirms");
   }
 
-  private sealedFromNode(from: string, bytes: Uint8Array, now: number): void {
-    const r = this.sealer.open(bytes, now, from);
+  private sealedFromNode(from: KeyedEndpoint, bytes: Uint8Array, now: number): void {
+    const r = this.sealer.open(bytes, now, from.key);
     if (r !== "ok") return this.counters.add(`drop_${r}`);
     const s = this.sealer.lastOpened;
     if (s === null || s.peer < 0) return this.counters.add("drop_not_registered");
@@ -584,8 +588,8 @@ export class SecureSupernode {
     const s = this.sealer.currentFor(network, node, now);
     if (s === undefined) return false;
     const p = secPacket(m, { network, sender: SUPERNODE_ID, receiver: node }, false);
-    if (this.sealer.seal(p, now) !== "ok") return false;
-    return this.out.push({ to: s.endpoint, bytes: p });
+    if (s.addr === null || this.sealer.seal(p, now) !== "ok") return false;
+    return this.out.push({ to: s.addr, bytes: p });
   }
 
   /**

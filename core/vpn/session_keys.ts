@@ -19,6 +19,7 @@
  *
  * @module
  */
+import type { KeyedEndpoint } from "../addr.ts";
 import { ReplayWindow } from "../replay.ts";
 import { fingerprint } from "./crypto_suite.ts";
 import type { AeadKey, CryptoSuite } from "./crypto_suite.ts";
@@ -51,8 +52,10 @@ export interface SessionInit {
   initiator: boolean;
   secrets: SessionSecrets;
   now: number;
-  /** Where the peer's handshake came from (supernode: the node's endpoint). */
+  /** Where the peer's handshake came from (supernode: the node's endpoint), as text. */
   endpoint?: string;
+  /** The same address as a value, for sending (supernode: the node's endpoint). */
+  addr?: KeyedEndpoint;
 }
 
 /** One session: keys, counters, replay window, age. */
@@ -79,6 +82,11 @@ export class Session {
   lastRx: number;
   lastTx = -Infinity;
   endpoint: string;
+  /**
+   * Where to send to this peer (the supernode's sessions: the address the
+   * handshake came from, which a relayed packet never moves); null when unknown.
+   */
+  readonly addr: KeyedEndpoint | null;
   closed = false;
 
   constructor(suite: CryptoSuite, i: SessionInit) {
@@ -95,7 +103,8 @@ export class Session {
     this.hopRx = suite.aead(i.secrets.hopRecv);
     this.confirmed = i.initiator;
     this.lastRx = i.now;
-    this.endpoint = i.endpoint ?? "";
+    this.endpoint = i.endpoint ?? i.addr?.key ?? "";
+    this.addr = i.addr ?? null;
     i.secrets.send.fill(0);
     i.secrets.recv.fill(0);
     i.secrets.hopSend.fill(0);

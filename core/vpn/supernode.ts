@@ -58,7 +58,7 @@ import {
   SUPERNODE_ID,
 } from "./constants.ts";
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
-import { canonicalEndpoint } from "./endpoint.ts";
+import type { KeyedEndpoint } from "../addr.ts";
 import { hex, IdTable } from "./id_table.ts";
 import { type Address, decodePacket, encodePacket, type Message } from "./messages.ts";
 import type { Sealer } from "./sealer.ts";
@@ -152,7 +152,9 @@ export interface SupernodeStatus {
   counters: Record<string, number>;
 }
 
-interface NodeEntry extends NodeRecord {
+interface NodeEntry extends Omit<NodeRecord, "endpoint"> {
+  /** Where it registered from (interned; `key` is its text). */
+  endpoint: KeyedEndpoint;
   /** Registered with an `auto` id: the identity table remembers it when it ends. */
   auto: boolean;
 }
@@ -234,7 +236,7 @@ export class SupernodeCore {
     };
   }
 
-  private send(to: string, addr: Address, m: Message, now: number): void {
+  private send(to: KeyedEndpoint, addr: Address, m: Message, now: number): void {
     const r = encodePacket(addr, m, this.cfg.sealer, now);
     if (!r.ok) {
       this.counters.add(`tx_${r.reason}`);
@@ -247,11 +249,11 @@ export class SupernodeCore {
     this.events.push(ev);
   }
 
-  /** Handles one datagram from `from` (canonical `ip:port`). Never throws. */
-  receive(from: string, bytes: Uint8Array, now: number): void {
+  /** Handles one datagram from `from` (interned: its `key` names it). Never throws. */
+  receive(from: KeyedEndpoint, bytes: Uint8Array, now: number): void {
     if (this.stopped) return this.counters.add("drop_stopped");
     this.counters.add("rx_packets");
-    const d = decodePacket(bytes, this.cfg.sealer, now, from);
+    const d = decodePacket(bytes, this.cfg.sealer, now, from.key);
     if (!d.ok) {
       this.counters.add(`drop_${d.reason}`);
       return;
@@ -260,7 +262,7 @@ export class SupernodeCore {
     if (msg.kind === "register") return this.register(from, h.network, h.sender, msg, now);
     const net = this.networks.get(h.network);
     const node = net?.nodes.get(h.sender);
-    if (!net || !node || node.endpoint !== from) {
+    if (!net || !node || node.endpoint.key !== from.key) {
       this.counters.add("drop_not_registered");
       // Only for messages at least as large as the NAK (no amplification),
       // and at most `maxNaksPerSecond` (a node streaming relayed data through
@@ -297,7 +299,7 @@ export class SupernodeCore {
         }, now);
       case "deregister":
         this.forgetNode(net, node, now);
-        this.emit({ type: "deregistered", network: net.id, node: node.node, endpoint: from });
+        this.emit({ type: "deregistered", network: net.id, node: node.node, endpoint: from.key });
         return;
       case "peer_request":
         return this.introduce(net, node, msg.peer, now);
@@ -327,7 +329,7 @@ export class SupernodeCore {
   }
 
   private refuse(
-    from: string,
+    from: KeyedEndpoint,
     network: number,
     requested: number,
     reason: NakReason,
@@ -338,7 +340,7 @@ export class SupernodeCore {
       type: "refused",
       network,
       requested,
-      endpoint: from,
+      endpoint: from.key,
       reason,
       text: NAK_TEXT[reason],
     });
@@ -350,7 +352,7 @@ export class SupernodeCore {
   }
 
   private register(
-    from: string,
+    from: KeyedEndpoint,
     network: number,
     requested: number,
     msg: Extract<Message, { kind: "register" }>,
@@ -420,13 +422,20 @@ export class SupernodeCore {
     }
     const locals = msg.locals.slice(0, MAX_ENDPOINTS);
     if (existing) {
-      const moved = existing.endpoint !== from;
+      const moved = existing.endpoint.key !== from.key;
       existing.endpoint = from;
       existing.locals = locals;
       existing.auto = msg.auto;
       existing.lastSeen = now;
       if (moved) {
-        this.emit({ type: "registered", network, node: id, endpoint: from, auto: msg.auto, moved });
+        this.emit({
+          type: "registered",
+          network,
+          node: id,
+          endpoint: from.key,
+          auto: msg.auto,
+          moved,
+        });
       }
     } else {
       net.nodes.set(id, {
@@ -445,7 +454,7 @@ export class SupernodeCore {
         type: "registered",
         network,
         node: id,
-        endpoint: from,
+        endpoint: from.key,
         auto: msg.auto,
         moved: false,
       });
@@ -456,7 +465,7 @@ export class SupernodeCore {
       supernodeId: this.cfg.supernodeId,
       keepaliveS: this.cfg.keepaliveS,
       bootId: this.bootId,
-      observed: canonicalEndpoint(from) ?? "0.0.0.0:0",
+      observed: from.key,
     }, now);
   }
 
@@ -503,7 +512,7 @@ export class SupernodeCore {
     }
     this.intros.delete(key);
     this.intros.set(key, now);
-    const candidates = (e: NodeEntry) => [e.endpoint, ...e.locals].slice(0, MAX_ENDPOINTS);
+    const candidates = (e: NodeEntry) => [e.endpoint.key, ...e.locals].slice(0, MAX_ENDPOINTS);
     this.send(a.endpoint, { network: net.id, sender: SUPERNODE_ID, receiver: a.node }, {
       kind: "peer_intro",
       peer: b.node,
@@ -527,7 +536,7 @@ export class SupernodeCore {
         if (now - e.lastSeen >= this.cfg.registrationTtlMs) {
           this.forgetNode(net, e, now);
           this.counters.add("registrations_expired");
-          this.emit({ type: "expired", network: net.id, node: e.node, endpoint: e.endpoint });
+          this.emit({ type: "expired", network: net.id, node: e.node, endpoint: e.endpoint.key });
         }
       }
       net.ids.age(now);
@@ -609,7 +618,7 @@ export class SupernodeCore {
         identities: n.ids.size,
         nodes: [...n.nodes.values()].map((e) => ({
           node: e.node,
-          endpoint: e.endpoint,
+          endpoint: e.endpoint.key,
           locals: [...e.locals],
           identity: e.identity,
           registeredAt: e.registeredAt,

@@ -1,29 +1,31 @@
 /**
- * The supernode as one sans-IO engine (issue 15): the security layer
- * (`SecureSupernode`, secure_supernode.ts: handshakes, member checks,
- * sessions) in front of the protocol (`SupernodeCore`, supernode.ts:
+ * `l2 supernode` as one sans-IO engine (core/engine.ts `Engine`): the
+ * security layer (`SecureSupernode`, secure_supernode.ts: handshakes, member
+ * checks, sessions) in front of the protocol (`SupernodeCore`, supernode.ts:
  * registration, relay, introductions), which seals and opens with the
  * layer's sealer.
  *
  * ```
- *   datagram (from, bytes, now) --> receive --> SecureSupernode.receive
- *                                                 '- "core" --> SupernodeCore.receive
- *   timer at nextDeadline() --> poll(now)       SIGTERM --> stop(now)
- *   takeOutgoing() --> UDP    takeEvents() --> log    snapshot(now) --> /status, /metrics
+ *   datagram --> receive(bytes, from: Arrival, now) --> intern the source (EndpointTable)
+ *                  --> SecureSupernode.receive --"core"--> SupernodeCore.receive
+ *   endBatch(now) / poll(now): datagrams --> DatagramPort (one flush); events --> onEvent
+ *   every saveIntervalMs and at stop --> save(now)     SIGTERM --> stop(now): GOING_AWAY
+ *   snapshot(now) --> /status, /metrics (cmd/render/supernode_status.ts)
  * ```
  *
- * Bytes with their source and `now` in; datagrams to send, events, the
- * next deadline and a typed snapshot out. No sockets, clocks, timers or
- * logs: cmd/supernode_io.ts joins it to a UDP socket and the log, and
- * contains a datagram whose handling throws. Without `security` (protocol
- * tests only) the core runs with `NullSealer`: no encryption.
- *
- * Not here: the socket, the event loop, rendering /status and /metrics
- * (cmd/render/supernode_status.ts), saving id bindings.
+ * Bytes with their source and `now` in; datagrams into the socket port,
+ * events to the log sink, the next deadline and a typed snapshot out. No
+ * sockets, clocks, timers or logs: cmd/supernode.ts hands it to the kit's
+ * pump and runner (cmd/kit/pump.ts, runner.ts), which contain a datagram
+ * whose handling throws. Without `security` (protocol tests only) the core
+ * runs with `NullSealer`: no encryption.
  *
  * @module
  */
+import type { EndpointTable } from "../addr.ts";
+import type { Arrival, DatagramPort, Engine } from "../engine.ts";
 import type { Outgoing } from "./backlog.ts";
+import type { EngineTxCounters } from "./node_engine.ts";
 import type { MemberMode } from "./members.ts";
 import { NullSealer } from "./sealer.ts";
 import type { SecureSupernode, SecuritySupernodeEvent } from "./secure_supernode.ts";
@@ -38,7 +40,19 @@ export interface SupernodeEngineConfig {
   random: () => number;
   /** The security layer; absent: `NullSealer`, for protocol tests only. */
   security?: SecureSupernode;
+  /** Where sources are interned. */
+  endpoints: EndpointTable;
+  /** Where datagrams go. */
+  socket: DatagramPort;
+  /** The log (events of both layers); absent: dropped. */
+  onEvent?: (ev: SupernodeEngineEvent) => void;
+  /** Saves the id bindings: every `saveIntervalMs` and at stop. */
+  save?: (now: number) => void;
+  /** Default 60 000. */
+  saveIntervalMs?: number;
 }
+
+export type { EngineTxCounters } from "./node_engine.ts";
 
 /** An event of either layer, for the log. */
 export type SupernodeEngineEvent =
@@ -55,6 +69,7 @@ export interface SupernodeEngineSnapshot {
   core: SupernodeStatus;
   /** Null without the security layer. */
   security: { mode: MemberMode; status: SecureSupernodeStatus; sessions: SessionInfo[] } | null;
+  tx: EngineTxCounters;
 }
 
 /**
@@ -63,20 +78,40 @@ export interface SupernodeEngineSnapshot {
  * @example
  * ```ts
  * import { SupernodeEngine } from "./supernode_engine.ts";
- * const sn = new SupernodeEngine({ supernodeId: 1, random: () => 0.5 });
- * sn.poll(0);
- * // Per datagram: sn.receive("192.0.2.7:40000", bytes, now); then send sn.takeOutgoing().
+ * import { EndpointTable } from "../addr.ts";
+ * const sn = new SupernodeEngine({
+ *   supernodeId: 1,
+ *   random: () => 0.5,
+ *   endpoints: new EndpointTable(),
+ *   socket: { queue: () => 0, flush: () => 0 },
+ * });
+ * sn.start(0);
+ * // The pump: sn.receive(bytes, from, now) per datagram, sn.endBatch(now) after each batch.
  * sn.nextDeadline(); // 1000: the next sweep
  * sn.snapshot(0).core.counters.relayed_frames; // 0
  * ```
  */
-export class SupernodeEngine {
+export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
   readonly core: SupernodeCore;
   readonly security: SecureSupernode | null;
+  readonly endpoints: EndpointTable;
+  readonly tx: EngineTxCounters = {
+    tx_datagrams: 0,
+    tx_errors: 0,
+    endpoints: 0,
+    endpoint_table_rotations: 0,
+  };
+  readonly #c: SupernodeEngineConfig;
+  readonly #saveEvery: number | null;
+  #saveAt = Infinity;
+  #stopped = false;
 
   constructor(c: SupernodeEngineConfig) {
+    this.#c = c;
     const sec = c.security ?? null;
     this.security = sec;
+    this.endpoints = c.endpoints;
+    this.#saveEvery = c.save ? c.saveIntervalMs ?? 60_000 : null;
     this.core = new SupernodeCore({
       sealer: sec ? sec.sealer : new NullSealer(),
       random: c.random,
@@ -89,60 +124,96 @@ export class SupernodeEngine {
     }
   }
 
-  /** Handles one datagram from `from` (canonical `ip:port`) at `now`. Never throws on bytes. */
-  receive(from: string, bytes: Uint8Array, now: number): void {
+  /** Starts the timers (the first sweep, the save interval). */
+  start(now: number): void {
+    this.#saveAt = this.#saveEvery !== null ? now + this.#saveEvery : Infinity;
+    this.poll(now);
+  }
+
+  /** One datagram: the security layer first, then the core. */
+  receive(bytes: Uint8Array, from: Arrival, now: number): void {
+    const ep = this.endpoints.intern(from.src, from.srcPort);
     const sec = this.security;
-    if (sec === null || sec.receive(from, bytes, now) === "core") {
-      this.core.receive(from, bytes, now);
+    if (sec === null || sec.receive(ep, bytes, now) === "core") {
+      this.core.receive(ep, bytes, now);
     }
   }
 
-  /** Runs due timers. */
+  /** The supernode has no device. */
+  fromDevice(_frame: Uint8Array, _now: number): void {}
+
+  /** After a batch: datagrams out (one flush), events to the log. */
+  endBatch(_now: number): void {
+    this.#drain();
+  }
+
+  /** Runs due timers (and the periodic save), then sends what they made. */
   poll(now: number): void {
     this.security?.poll(now);
     this.core.poll(now);
+    if (now >= this.#saveAt) {
+      this.#saveAt = now + this.#saveEvery!;
+      this.#c.save!(now);
+    }
+    this.#drain();
   }
 
   /** When `poll` next has work. */
   nextDeadline(): number {
-    return Math.min(this.core.nextDeadline(), this.security?.nextDeadline() ?? Infinity);
+    return Math.min(
+      this.core.nextDeadline(),
+      this.security?.nextDeadline() ?? Infinity,
+      this.#saveAt,
+    );
   }
 
-  /** SIGTERM: GOING_AWAY to every node. */
+  /** SIGTERM: GOING_AWAY to every node, and a last save. */
   stop(now: number): void {
     this.core.shutdown(now);
+    this.#drain();
+    this.#saveAt = Infinity;
+    this.#c.save?.(now);
+    this.#stopped = true;
   }
 
-  /** Datagrams to send: the security layer's, then the core's. */
-  takeOutgoing(): Outgoing[] {
-    const a = this.security?.takeOutgoing() ?? [];
-    const b = this.core.takeOutgoing();
-    if (a.length === 0) return b;
-    if (b.length === 0) return a;
-    for (const o of b) a.push(o);
-    return a;
+  /** True once `stop` ran (GOING_AWAY is not acknowledged). */
+  stopped(_now: number): boolean {
+    return this.#stopped;
   }
 
-  /** Events since the last call: the security layer's, then the core's. */
-  takeEvents(): SupernodeEngineEvent[] {
-    const s = this.security?.takeEvents() ?? [];
+  #drain(): void {
+    const sec = this.security;
+    if (sec !== null) this.#send(sec.takeOutgoing());
+    this.#send(this.core.takeOutgoing());
+    if (this.#c.socket.flush() !== 0) this.tx.tx_errors++;
+    const log = this.#c.onEvent;
+    const s = sec?.takeEvents();
     const c = this.core.takeEvents();
-    if (s.length === 0 && c.length === 0) return [];
-    const out: SupernodeEngineEvent[] = [];
-    for (const event of s) out.push({ layer: "security", event });
-    for (const event of c) out.push({ layer: "core", event });
-    return out;
+    if (!log) return;
+    if (s !== undefined) { for (const event of s) log({ layer: "security", event }); }
+    for (const event of c) log({ layer: "core", event });
+  }
+
+  #send(out: Outgoing[]): void {
+    const s = this.#c.socket, c = this.tx;
+    for (let i = 0; i < out.length; i++) {
+      if (s.queue(out[i].bytes, out[i].to) !== 0) c.tx_errors++;
+      else c.tx_datagrams++;
+    }
   }
 
   /** The state /status and /metrics show, at `now`. */
   snapshot(now: number): SupernodeEngineSnapshot {
     const sec = this.security;
+    this.tx.endpoints = this.endpoints.size;
+    this.tx.endpoint_table_rotations = this.endpoints.rotations;
     return {
       now,
       core: this.core.status(),
       security: sec
         ? { mode: sec.members.mode, status: sec.status(now), sessions: sec.sessionList(now) }
         : null,
+      tx: { ...this.tx },
     };
   }
 }

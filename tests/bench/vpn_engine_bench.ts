@@ -24,10 +24,14 @@
  */
 import { MemFrameDevice, MemNet } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
-import { SupernodeIo } from "../../cmd/supernode_io.ts";
-import { NodeIo } from "../../cmd/node_io.ts";
+import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
+import { nodeSnapshot } from "../../cmd/render/node_status.ts";
+import { nodeEventLog, supernodeEventLog } from "../../cmd/render/vpn_log.ts";
+import { EndpointTable, keyedEndpoint } from "../../core/addr.ts";
+import { NodeEngine } from "../../core/vpn/node_engine.ts";
+import { SupernodeEngine } from "../../core/vpn/supernode_engine.ts";
 import { nodeStatus } from "../../cmd/render/node_status.ts";
-import { VpnSocket } from "../../cmd/vpn_io.ts";
+import { socketCounters } from "../../cmd/vpn_io.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { LeafTable } from "../../core/leaf_table.ts";
 import { matAddress, writeMac } from "../../core/mac.ts";
@@ -66,10 +70,12 @@ function build() {
   const suite = ffiCryptoSuite("aes-256-gcm");
   const snKey = keyOf(0x53);
   const nodeKeys = [keyOf(1), keyOf(2)];
-  const sn = new SupernodeIo({
-    socket: new VpnSocket(snT),
+  const snEngine = new SupernodeEngine({
+    socket: snT,
+    endpoints: new EndpointTable(),
+    random: seeded(7),
     supernodeId: 7,
-    log: logger.topic("supernode"),
+    onEvent: supernodeEventLog(logger.topic("supernode")),
     security: new SecureSupernode({
       suite,
       staticKey: snKey,
@@ -79,6 +85,8 @@ function build() {
       }),
     }, 0),
   });
+  const snPump = socketWatch({ name: "udp", socket: snT, engine: snEngine });
+  const sn = { onSocketReadable: snPump.onReadable, poll: (now: number) => snEngine.poll(now) };
   const nodes = [0, 1].map((i) => {
     const t = net.open(`10.0.0.${i + 11}`, 0);
     const tap = new MemFrameDevice({ name: `v${i}`, mtu: 1382 });
@@ -86,26 +94,55 @@ function build() {
       suite,
       staticKey: nodeKeys[i],
       supernodeKey: snKey.publicKey,
-      supernode: "10.0.0.1:7654",
+      supernode: keyedEndpoint("10.0.0.1:7654"),
       network: 0,
     }, 0);
+    const endpoints = new EndpointTable();
     const core = new NodeCore({
-      supernode: "10.0.0.1:7654",
+      endpoints,
+      supernode: keyedEndpoint("10.0.0.1:7654"),
       identity: nodeKeys[i].publicKey,
       sealer: layer.sealer,
       directory: layer,
       random: seeded(i + 10),
       ipVersion: 4,
     });
-    const engine = new NodeIo({
-      socket: new VpnSocket(t),
+    const e = new NodeEngine({
+      socket: t,
       device: tap,
+      mtu: tap.mtu,
       core,
+      endpoints,
       leaves: new LeafTable(),
       tapMac: TAP_MACS[i],
-      log: logger.topic(`node${i}`),
-      security: { layer, publicKey: nodeKeys[i].publicKey },
+      onEvent: nodeEventLog(logger.topic(`node${i}`), nodeKeys[i].publicKey),
+      security: layer,
     });
+    const udp = socketWatch({ name: "udp", socket: t, engine: e });
+    const dev = deviceWatch({ name: "tap", device: tap, engine: e });
+    // The node as cmd/node.ts wires it: the engine on the kit's pumps.
+    const engine = {
+      get mat() {
+        return e.mat;
+      },
+      onSocketReadable: udp.onReadable,
+      onDeviceReadable: dev.onReadable,
+      start: (now: number) => e.start(now),
+      poll: (now: number) => e.poll(now),
+      snapshot: (now: number) => {
+        const x = e.snapshot(now);
+        return nodeSnapshot(x, {
+          tap: { name: tap.name, mac: TAP_MACS[i], mtu: tap.mtu, offload: false },
+          localPort: t.local.port,
+          locals: [],
+          cipher: "aes-256-gcm",
+          aead: "",
+          tapRxHandlerErrors: dev.counters.rx_handler_errors,
+          socket: socketCounters(t, udp.counters, x.tx),
+          io: { udp: udp.counters, tap: dev.counters },
+        });
+      },
+    };
     return { engine, tap, core, layer };
   });
   const pump = (now: number) => {
@@ -198,8 +235,10 @@ async function main() {
     rx: [] as number[],
     ingress: [] as number[],
   };
-  // deno-lint-ignore no-explicit-any
-  const fromA = `10.0.0.11:${(nodeStatus(a.engine.snapshot(now)) as any).local_port}`;
+  const fromA = keyedEndpoint(
+    // deno-lint-ignore no-explicit-any
+    `10.0.0.11:${(nodeStatus(a.engine.snapshot(now)) as any).local_port}`,
+  );
   for (let i = 0; i < 300; i++) {
     await new Promise((r) => setTimeout(r, 10));
     const f = frame.slice();

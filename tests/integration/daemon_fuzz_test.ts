@@ -19,7 +19,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { IoLoop } from "../../ffi/loop.ts";
 import { openUdp } from "../../ffi/udp.ts";
-import { VpnSocket } from "../../cmd/vpn_io.ts";
+import { socketWatch } from "../../cmd/kit/pump.ts";
 import { Containment } from "../../cmd/kit/contain.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
@@ -40,17 +40,27 @@ Deno.test("contain: a datagram that throws inside a batch of 64 is dropped alone
   const server = openUdp({ bind: "127.0.0.1:0", batch: 64, rcvbuf: 1 << 20 });
   const good = openUdp({ bind: "127.0.0.1:0" });
   const bad = openUdp({ bind: "127.0.0.1:0" });
-  const sock = new VpnSocket(server, (h, e, peer) => contain.packet(h, e, peer));
   const served: number[] = [];
   const batches: number[] = [];
+  // The kit's pump (cmd/kit/pump.ts), as the VPN daemons use it.
+  const sock = socketWatch({
+    name: "udp",
+    socket: server,
+    engine: {
+      receive: (bytes) => {
+        if (bytes[0] === 0xee) throw new RangeError("this datagram breaks the handler");
+        served.push(bytes[1]);
+      },
+      fromDevice: () => {},
+      endBatch: () => {},
+    },
+    contain: (h, e, peer) => contain.packet(h, e, peer),
+  });
   const loop = new IoLoop({ onError: contain.loopHook({ [server.fd]: "udp" }) });
   loop.add(
     server.fd,
-    () => {
-      const n = sock.receive((_from, bytes) => {
-        if (bytes[0] === 0xee) throw new RangeError("this datagram breaks the handler");
-        served.push(bytes[1]);
-      });
+    (now) => {
+      const n = sock.onReadable(now);
       if (n > 0) batches.push(n);
       return n;
     },

@@ -1,8 +1,9 @@
 /**
- * The VPN daemon engines (`SupernodeIo` in cmd/supernode_io.ts,
- * `NodeIo` in cmd/node_io.ts) and the node state directory
- * (cmd/vpn_state.ts), in memory: a supernode and two nodes on a `MemNet`,
- * TAP twins, a manual clock. No root needed.
+ * The VPN engines as the daemons wire them (`SupernodeEngine`,
+ * `NodeEngine` on the kit's pumps, cmd/kit/pump.ts; snapshots joined and
+ * rendered by cmd/render/) and the node state directory (cmd/vpn_state.ts),
+ * in memory: a supernode and two nodes on a `MemNet`, TAP twins, a manual
+ * clock. No root needed.
  *
  * Conversations: registration, an ARP request from node A's LAN reaching
  * node B's TAP with A's MAT address and B's reply coming back with A's real
@@ -15,11 +16,25 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemFrameDevice, MemNet, type MemTransport } from "../lab/twins.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
-import { SupernodeIo } from "../../cmd/supernode_io.ts";
-import { NodeIo } from "../../cmd/node_io.ts";
-import { nodeMetrics, nodeStatus } from "../../cmd/render/node_status.ts";
-import { supernodeMetrics, supernodeStatus } from "../../cmd/render/supernode_status.ts";
-import { VpnSocket } from "../../cmd/vpn_io.ts";
+import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
+import {
+  nodeMetrics,
+  type NodeSnapshot,
+  nodeSnapshot,
+  nodeStatus,
+} from "../../cmd/render/node_status.ts";
+import {
+  supernodeMetrics,
+  type SupernodeSnapshot,
+  supernodeSnapshot,
+  supernodeStatus,
+} from "../../cmd/render/supernode_status.ts";
+import { nodeEventLog, supernodeEventLog } from "../../cmd/render/vpn_log.ts";
+import { socketCounters } from "../../cmd/vpn_io.ts";
+import { EndpointTable, keyedEndpoint } from "../../core/addr.ts";
+import type { MatTranslator } from "../../core/mat.ts";
+import { NodeEngine } from "../../core/vpn/node_engine.ts";
+import { SupernodeEngine } from "../../core/vpn/supernode_engine.ts";
 import { ensureStateDir, loadLeaves, saveLeaves } from "../../cmd/vpn_state.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
@@ -48,11 +63,34 @@ function seeded(seed: number): () => number {
   };
 }
 
+/** A supernode engine with its pump, as cmd/supernode.ts wires it. */
+interface SnWired {
+  engine: SupernodeEngine;
+  onSocketReadable(now: number): number;
+  poll(now: number): void;
+  stop(now: number): void;
+  snapshot(now: number): SupernodeSnapshot;
+}
+
+/** A node engine with its pumps, as cmd/node.ts wires it. */
+interface NodeWired {
+  engine: NodeEngine;
+  readonly mat: MatTranslator | null;
+  onSocketReadable(now: number): number;
+  onDeviceReadable(now: number): number;
+  start(now: number): void;
+  poll(now: number): void;
+  stop(now: number): void;
+  nextDeadline(): number;
+  deadlineMoved(): void;
+  snapshot(now: number): NodeSnapshot;
+}
+
 interface Net {
-  sn: SupernodeIo;
+  sn: SnWired;
   snT: MemTransport;
   nodes: {
-    engine: NodeIo;
+    engine: NodeWired;
     tap: MemFrameDevice;
     core: NodeCore;
     leaves: LeafTable;
@@ -93,12 +131,32 @@ function build(secure = false, frameViews = true): Net {
       }),
     }, 0)
     : undefined;
-  const sn = new SupernodeIo({
-    socket: new VpnSocket(snT),
+  const snEngine = new SupernodeEngine({
     supernodeId: 7,
-    log: logger.topic("supernode"),
-    security,
+    random: seeded(7),
+    ...(security ? { security } : {}),
+    endpoints: new EndpointTable(),
+    socket: snT,
+    onEvent: supernodeEventLog(logger.topic("supernode")),
   });
+  const snPump = socketWatch({ name: "udp", socket: snT, engine: snEngine });
+  const sn: SnWired = {
+    engine: snEngine,
+    onSocketReadable: snPump.onReadable,
+    poll: (now) => snEngine.poll(now),
+    stop: (now) => snEngine.stop(now),
+    snapshot: (now) => {
+      const e = snEngine.snapshot(now);
+      const socket = socketCounters(snT, snPump.counters, e.tx);
+      return supernodeSnapshot(e, {
+        local: snT.local,
+        socket,
+        io: { udp: snPump.counters },
+        cipher: "aes-256-gcm",
+        aead: "x",
+      });
+    },
+  };
   const saves = [0, 0];
   const nodes = [0, 1].map((i) => {
     const t = net.open(`10.0.0.${i + 11}`, 0);
@@ -111,12 +169,14 @@ function build(secure = false, frameViews = true): Net {
         suite,
         staticKey: nodeKeys[i],
         supernodeKey: snKey.publicKey,
-        supernode: "10.0.0.1:7654",
+        supernode: keyedEndpoint("10.0.0.1:7654"),
         network: 0,
       }, 0)
       : undefined;
+    const endpoints = new EndpointTable();
     const core = new NodeCore({
-      supernode: "10.0.0.1:7654",
+      endpoints,
+      supernode: keyedEndpoint("10.0.0.1:7654"),
       identity,
       sealer: layer ? layer.sealer : new NullSealer(),
       ...(layer ? { directory: layer } : {}),
@@ -125,16 +185,48 @@ function build(secure = false, frameViews = true): Net {
       frameViews,
     });
     const leaves = new LeafTable();
-    const engine = new NodeIo({
-      socket: new VpnSocket(t),
+    const e = new NodeEngine({
+      socket: t,
       device: tap,
+      mtu: tap.mtu,
+      // As cmd/node.ts: the TAP has room around each frame, sealed where it lies.
+      inPlace: true,
       core,
+      endpoints,
       leaves,
       tapMac: TAP_MACS[i],
-      log: logger.topic(`node${i}`),
+      onEvent: nodeEventLog(logger.topic(`node${i}`), identity),
       save: () => saves[i]++,
-      ...(layer ? { security: { layer, publicKey: identity } } : {}),
+      ...(layer ? { security: layer } : {}),
     });
+    const udp = socketWatch({ name: "udp", socket: t, engine: e });
+    const dev = deviceWatch({ name: "tap", device: tap, engine: e });
+    const engine: NodeWired = {
+      engine: e,
+      get mat() {
+        return e.mat;
+      },
+      onSocketReadable: udp.onReadable,
+      onDeviceReadable: dev.onReadable,
+      start: (now) => e.start(now),
+      poll: (now) => e.poll(now),
+      stop: (now) => e.stop(now),
+      nextDeadline: () => e.nextDeadline(),
+      deadlineMoved: () => e.deadlineMoved(),
+      snapshot: (now) => {
+        const x = e.snapshot(now);
+        return nodeSnapshot(x, {
+          tap: { name: tap.name, mac: TAP_MACS[i], mtu: tap.mtu, offload: false },
+          localPort: t.local.port,
+          locals: [],
+          cipher: "aes-256-gcm",
+          aead: "x",
+          tapRxHandlerErrors: dev.counters.rx_handler_errors,
+          socket: socketCounters(t, udp.counters, x.tx),
+          io: { udp: udp.counters, tap: dev.counters },
+        });
+      },
+    };
     return { engine, tap, core, leaves, ...(layer ? { layer } : {}) };
   });
   const pump = (now: number) => {

@@ -40,9 +40,11 @@ import { encodePacket } from "${ROOT}core/vpn/messages.ts";
 import { addHopTag } from "${ROOT}core/vpn/sec_messages.ts";
 import { HEADER_LENGTH, VERSION } from "${ROOT}core/vpn/constants.ts";
 import { matAddress, writeMac } from "${ROOT}core/mac.ts";
+import { keyedEndpoint } from "${ROOT}core/addr.ts";
 
 const [snKeyB64, ...privs] = Deno.args;
 const SN = "127.0.0.1:7654";
+const SN_EP = keyedEndpoint(SN);
 const suite = ffiCryptoSuite();
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const hexb = (s) => Uint8Array.from(s.match(/../g), (h) => parseInt(h, 16));
@@ -59,14 +61,15 @@ const nodes = [];
 for (const [i, p] of privs.entries()) {
   const privateKey = hexb(p);
   const key = { privateKey, publicKey: suite.x25519Public(privateKey) };
-  const sec = new SecureNode({ suite, staticKey: key, supernodeKey: b64(snKeyB64), supernode: SN, network: 0 }, now());
+  const sec = new SecureNode({ suite, staticKey: key, supernodeKey: b64(snKeyB64), supernode: SN_EP, network: 0 }, now());
   let x = i + 1;
   const random = () => { x = (x * 1103515245 + 12345) % 2147483648; return x / 2147483648; };
-  const core = new NodeCore({ directory: sec, supernode: SN, identity: key.publicKey, sealer: sec.sealer, random, nodeId: "auto", localEndpoints: [] });
+  const core = new NodeCore({ directory: sec, supernode: SN_EP, identity: key.publicKey, sealer: sec.sealer, random, nodeId: "auto", localEndpoints: [] });
   const n = { key, sec, core, rx: 0, sent: [] };
   n.sock = await udp("127.0.0.1", 20000 + i, (data, from) => {
     if (data[2] === 0x10) n.rx++; // DATA (relayed through the supernode here)
-    if (sec.receive(from, data, now(), Date.now()) === "core") core.receive(from, data, now());
+    const ep = keyedEndpoint(from);
+    if (sec.receive(ep, data, now(), Date.now()) === "core") core.receive(ep, data, now());
   });
   sec.start(now(), Date.now()); core.start(now());
   nodes.push(n);
@@ -79,7 +82,7 @@ async function flush() {
     n.core.takeFrames();
     for (const o of [...n.sec.takeOutgoing(), ...n.core.takeOutgoing()]) {
       n.sent.push(o.bytes.slice());
-      await n.sock.send(o.bytes, to(o.to));
+      await n.sock.send(o.bytes, to(o.to.key));
     }
   }
 }

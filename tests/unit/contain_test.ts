@@ -17,9 +17,9 @@ import { lasStatus } from "../../cmd/las_status.ts";
 import { xconnectStatus } from "../../cmd/xconnect_status.ts";
 import { parseIp } from "../../core/addr.ts";
 import { OsError } from "../../ffi/libc.ts";
-import { SupernodeIo } from "../../cmd/supernode_io.ts";
-import { NodeIo } from "../../cmd/node_io.ts";
-import { VpnSocket } from "../../cmd/vpn_io.ts";
+import { SupernodeEngine } from "../../core/vpn/supernode_engine.ts";
+import { NodeEngine } from "../../core/vpn/node_engine.ts";
+import { EndpointTable, keyedEndpoint } from "../../core/addr.ts";
 import { NodeCore } from "../../core/vpn/node.ts";
 import { NullSealer } from "../../core/vpn/sealer.ts";
 import { LeafTable } from "../../core/leaf_table.ts";
@@ -261,15 +261,17 @@ Deno.test("contain: an event that throws (one VC's switch) does not lose the oth
 
 Deno.test("contain: a frame from a peer whose way to the TAP throws is dropped alone; the batch's other frames arrive", () => {
   const net = new MemNet({ seed: 9 });
-  const logger = new Logger({ level: "warn", format: "text", debug: [] }, () => {});
   const contained: { handler: string; err: unknown; peer: string | null }[] = [];
   const sink = (handler: string, err: unknown, peer: string | null) =>
     contained.push({ handler, err, peer });
-  const sn = new SupernodeIo({
-    socket: new VpnSocket(net.open("10.0.0.1", 7654)),
+  const snSocket = net.open("10.0.0.1", 7654);
+  const sn = new SupernodeEngine({
     supernodeId: 7,
-    log: logger.topic("supernode"),
+    random: seededRandom(3),
+    endpoints: new EndpointTable(),
+    socket: snSocket,
   });
+  const snPump = socketWatch({ name: "udp", socket: snSocket, engine: sn });
   const rand = seededRandom(4);
   const nodes = [0, 1].map((i) => {
     // Node B's TAP fails on one frame (a write that throws, as an fd error would).
@@ -281,35 +283,40 @@ Deno.test("contain: a frame from a peer whose way to the TAP throws is dropped a
         return write(f);
       };
     }
+    const endpoints = new EndpointTable();
     const core = new NodeCore({
-      supernode: "10.0.0.1:7654",
+      supernode: keyedEndpoint("10.0.0.1:7654"),
       identity: new Uint8Array(32).fill(i + 1),
       sealer: new NullSealer(),
       random: rand,
       ipVersion: 4,
       frameViews: true,
+      endpoints,
     });
-    const engine = new NodeIo({
-      socket: new VpnSocket(net.open(`10.0.0.${i + 11}`, 0), sink),
+    const socket = net.open(`10.0.0.${i + 11}`, 0);
+    const engine = new NodeEngine({
+      socket,
       device: tap,
+      mtu: tap.mtu,
       core,
+      endpoints,
       leaves: new LeafTable(),
       tapMac: 0x02_00_00_00_00_0a + i,
-      log: logger.topic(`node${i}`),
+      contain: sink,
     });
-    return { engine, tap };
+    const udp = socketWatch({ name: "udp", socket, engine, contain: sink });
+    const dev = deviceWatch({ name: "tap", device: tap, engine, contain: sink });
+    return { engine, tap, udp, dev };
   });
   const pump = (now: number) => {
     for (let round = 0; round < 100; round++) {
-      let moved = sn.onSocketReadable(now);
-      for (const n of nodes) {
-        moved += n.engine.onSocketReadable(now) + n.engine.onDeviceReadable(now);
-      }
+      let moved = snPump.onReadable(now);
+      for (const n of nodes) moved += n.udp.onReadable(now) + n.dev.onReadable(now);
       if (moved === 0) return;
     }
   };
   const now = 1000;
-  sn.poll(now);
+  sn.start(now);
   for (const n of nodes) n.engine.start(now);
   pump(now);
   assert(nodes[0].engine.mat && nodes[1].engine.mat, "both registered");

@@ -19,6 +19,7 @@ import {
   type SupernodeEvent,
 } from "../../core/vpn/supernode.ts";
 import type { Outgoing } from "../../core/vpn/backlog.ts";
+import { type KeyedEndpoint, keyedEndpoint as k } from "../../core/addr.ts";
 
 // ---------------------------------------------------------------- the lab
 
@@ -35,7 +36,7 @@ function prng(seed: number): () => number {
 }
 
 interface Core {
-  receive(from: string, bytes: Uint8Array, now: number): void;
+  receive(from: KeyedEndpoint, bytes: Uint8Array, now: number): void;
   poll(now: number): void;
   nextDeadline(): number;
   takeOutgoing(): Outgoing[];
@@ -168,11 +169,11 @@ class Lab {
     const identity = config.identity ?? this.identity();
     if (!this.identities.has(name)) this.identities.set(name, identity);
     const core = new NodeCore({
-      supernode: this.sn,
+      supernode: k(this.sn),
       identity,
       sealer: new NullSealer(),
       random: prng(name.charCodeAt(0) * 7919 + this.identitySeq),
-      localEndpoints: [`${ip}:${DEFAULT_PORT}`],
+      localEndpoints: [k(`${ip}:${DEFAULT_PORT}`)],
       ...config,
     });
     const h = this.hosts.get(name);
@@ -261,7 +262,7 @@ class Lab {
     this.delivered++;
     // The daemon reuses its receive buffer: scribble over it after the call.
     const buf = p.bytes;
-    h.core.receive(p.from, buf, this.now);
+    h.core.receive(k(p.from), buf, this.now);
     buf.fill(0xa5);
     this.drain(h);
   }
@@ -269,8 +270,8 @@ class Lab {
   drain(h: Host): void {
     if (!h.core) return;
     for (const o of h.core.takeOutgoing()) {
-      if (o.ttl !== undefined) this.ttls.push([h.name, o.to, o.ttl]);
-      this.route(h, `${h.ip}:${h.port}`, o.to, o.bytes);
+      if (o.ttl !== undefined) this.ttls.push([h.name, o.to.key, o.ttl]);
+      this.route(h, `${h.ip}:${h.port}`, o.to.key, o.bytes);
     }
     for (const ev of h.core.takeEvents()) h.events.push({ at: this.now, ev });
     if (h.core instanceof NodeCore) {
@@ -1043,7 +1044,7 @@ Deno.test("vpn bounds: node peers (LRU eviction, idle ageing) and the frame queu
   // Frames for the TAP: at most maxFrames wait; the rest are counted.
   const sealer = new NullSealer();
   const n = new NodeCore({
-    supernode: SN,
+    supernode: k(SN),
     identity: lab.identity(),
     sealer,
     random: prng(5),
@@ -1065,7 +1066,7 @@ Deno.test("vpn bounds: node peers (LRU eviction, idle ageing) and the frame queu
     0,
   );
   assert(ack.ok);
-  n.receive(SN, ack.packet, 10);
+  n.receive(k(SN), ack.packet, 10);
   assertEquals(n.status().state, "registered");
   for (let i = 0; i < 10; i++) {
     const d = encodePacket(
@@ -1078,7 +1079,7 @@ Deno.test("vpn bounds: node peers (LRU eviction, idle ageing) and the frame queu
       0,
     );
     assert(d.ok);
-    n.receive(SN, d.packet, 20);
+    n.receive(k(SN), d.packet, 20);
   }
   assertEquals(n.takeFrames().map(tagOf), [0, 1, 2, 3]);
   assertEquals(n.status().counters.frames_dropped, 6);
@@ -1104,7 +1105,7 @@ Deno.test("vpn bounds: the supernode's outgoing queue is bounded when the daemon
     assert(r.ok);
     return r.packet;
   };
-  for (let id = 1; id <= 8; id++) sn.receive(`192.0.2.${id}:7654`, reg(id), 0);
+  for (let id = 1; id <= 8; id++) sn.receive(k(`192.0.2.${id}:7654`), reg(id), 0);
   assertEquals(sn.takeOutgoing().length, 5);
   assertEquals(sn.status().counters.outgoing_dropped, 3);
   assertEquals(sn.status().networks[0].nodes.length, 8);
@@ -1221,7 +1222,7 @@ Deno.test("vpn bounds: any sequence of registrations, junk and time keeps every 
       let now = 0;
       for (const a of actions) {
         if (a.kind === "wait") now += a.ms;
-        else if (a.kind === "junk") sn.receive("192.0.2.1:1", a.bytes, now);
+        else if (a.kind === "junk") sn.receive(k("192.0.2.1:1"), a.bytes, now);
         else {
           const identity = new Uint8Array(32);
           identity[0] = a.who;
@@ -1230,7 +1231,7 @@ Deno.test("vpn bounds: any sequence of registrations, junk and time keeps every 
             : { kind: "peer_request", peer: a.peer };
           const r = encodePacket({ network: a.network, sender: a.id, receiver: 0 }, m, sealer, 0);
           assert(r.ok);
-          sn.receive(`192.0.2.${a.who}:7654`, r.packet, now);
+          sn.receive(k(`192.0.2.${a.who}:7654`), r.packet, now);
         }
         sn.poll(now);
         sn.takeOutgoing();
@@ -1320,7 +1321,7 @@ Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets a
   fc.assert(
     fc.property(fc.array(step, { maxLength: 150 }), (steps) => {
       const n = new NodeCore({
-        supernode: SN,
+        supernode: k(SN),
         identity: new Uint8Array(32),
         sealer,
         random: prng(9),
@@ -1329,7 +1330,7 @@ Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets a
       });
       let now = 0;
       n.start(now);
-      n.receive(SN, ack.packet.slice(), now);
+      n.receive(k(SN), ack.packet.slice(), now);
       for (const s of steps) {
         if (s.kind === "wait") now += s.ms;
         else if (s.kind === "frame") {
@@ -1345,7 +1346,7 @@ Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets a
           );
           if (!r.ok) continue;
           if (s.flip !== null) r.packet[s.flip % r.packet.length] ^= 0x41;
-          n.receive(s.fromSn ? SN : "192.0.2.5:7654", r.packet, now);
+          n.receive(k(s.fromSn ? SN : "192.0.2.5:7654"), r.packet, now);
         }
         n.poll(now);
         n.takeOutgoing();
@@ -1363,7 +1364,7 @@ Deno.test("vpn bounds: a node fed any mix of valid, mutated and random packets a
 Deno.test("vpn node receive: DATA fast path delivers a copy and counts every drop as before", () => {
   const sealer = new NullSealer();
   const n = new NodeCore({
-    supernode: SN,
+    supernode: k(SN),
     identity: new Uint8Array(32).fill(4),
     sealer,
     random: prng(11),
@@ -1384,7 +1385,7 @@ Deno.test("vpn node receive: DATA fast path delivers a copy and counts every dro
     0,
   );
   assert(ack.ok);
-  n.receive(SN, ack.packet, 10);
+  n.receive(k(SN), ack.packet, 10);
   assertEquals(n.status().state, "registered");
   const data = (network: number, sender: number, f: Uint8Array) => {
     const r = encodePacket({ network, sender, receiver: 9 }, { kind: "data", frame: f }, sealer, 0);
@@ -1393,19 +1394,19 @@ Deno.test("vpn node receive: DATA fast path delivers a copy and counts every dro
   };
   const good = frame(mat(9), mat(5), 7, 98);
   const pkt = data(0, 5, good);
-  n.receive("192.0.2.5:7654", pkt, 20);
+  n.receive(k("192.0.2.5:7654"), pkt, 20);
   pkt.fill(0); // the daemon reuses its buffer: the delivered frame is a copy
   assertEquals(n.takeFrames(), [good]);
   const c0 = n.status().counters;
   assertEquals([c0.rx_frames, c0.rx_packets], [1, 2]);
   assertEquals(n.peers().find((p) => p.node === 5)?.rxBytes, 98);
   // A DATA body shorter than an Ethernet header, another network, a bad tag.
-  n.receive("192.0.2.5:7654", data(0, 5, new Uint8Array(13)), 30);
-  n.receive("192.0.2.5:7654", data(3, 5, good), 30);
+  n.receive(k("192.0.2.5:7654"), data(0, 5, new Uint8Array(13)), 30);
+  n.receive(k("192.0.2.5:7654"), data(3, 5, good), 30);
   const forged = data(0, 5, good);
   forged[HEADER_OFFSET_BODY] ^= 1;
-  n.receive("192.0.2.5:7654", forged, 30);
-  n.receive("192.0.2.5:7654", data(0, 9, good), 30);
+  n.receive(k("192.0.2.5:7654"), forged, 30);
+  n.receive(k("192.0.2.5:7654"), data(0, 9, good), 30);
   const c = n.status().counters;
   assertEquals(
     [c.drop_bad_length, c.drop_wrong_network, c.drop_bad_tag, c.drop_own_id, c.rx_frames],

@@ -7,14 +7,22 @@
 import { assert, assertEquals } from "../assert.ts";
 import { nodeMetrics, nodeStatus } from "../../cmd/render/node_status.ts";
 import { supernodeMetrics, supernodeStatus } from "../../cmd/render/supernode_status.ts";
-import type { NodeSnapshot } from "../../cmd/node_io.ts";
-import type { SupernodeSnapshot } from "../../cmd/supernode_io.ts";
+import type { NodeSnapshot } from "../../cmd/render/node_status.ts";
+import type { SupernodeSnapshot } from "../../cmd/render/supernode_status.ts";
 import type { SocketCounters } from "../../cmd/vpn_io.ts";
 import { MetricsWriter } from "../../cmd/kit/metrics.ts";
 import { LeafTable } from "../../core/leaf_table.ts";
 import { matAddress } from "../../core/mac.ts";
 import type { SessionInfo } from "../../core/vpn/session_keys.ts";
 import { parseIp } from "../../core/addr.ts";
+
+const IO = {
+  rx_datagrams: 0,
+  rx_truncated: 0,
+  rx_gro_messages: 0,
+  rx_gro_datagrams: 0,
+  rx_handler_errors: 0,
+};
 
 const SOCKET: SocketCounters = {
   rx_datagrams: 7,
@@ -30,8 +38,8 @@ const SOCKET: SocketCounters = {
   tx_in_place: 0,
   rx_handler_errors: 0,
   tx_errors: 0,
-  tx_bad_endpoint: 0,
-  endpoint_cache_resets: 0,
+  endpoints: 2,
+  endpoint_table_rotations: 0,
 };
 
 function session(peer: number, ageMs: number, key: string): SessionInfo {
@@ -132,6 +140,10 @@ function nodeSnapshot(secure: boolean): NodeSnapshot {
       tap_rx_offload_dropped: 0,
     },
     socket: SOCKET,
+    io: {
+      udp: { ...IO, rx_datagrams: 12 },
+      tap: { ...IO, rx_datagrams: 1, rx_handler_errors: 1 },
+    },
   };
 }
 
@@ -139,6 +151,8 @@ Deno.test("render: node /status from a snapshot, with and without the security l
   // deno-lint-ignore no-explicit-any
   const plain = nodeStatus(nodeSnapshot(false)) as any;
   assertEquals(plain.tap_mac, "02:00:00:00:00:0a");
+  assertEquals(plain.io.udp.rx_datagrams, 12, "each pump's counters by fd name");
+  assertEquals(plain.io.tap.rx_handler_errors, 1);
   assertEquals(plain.security, { encryption: "none" });
   assertEquals(plain.peers.map((p: { cipher: string }) => p.cipher), ["none", "none"]);
   assertEquals(plain.mat.prefix, "00:07:00:02:00:00");
@@ -183,6 +197,8 @@ Deno.test("render: node /metrics from a snapshot", () => {
       'l2_node_broadcast_hold_total{outcome="held"} 5',
       'l2_node_mat_frames_total{dir="egress",verdict="forward"} 4',
       'l2_node_socket_total{name="tx_datagrams"} 9',
+      'l2_node_io_rx_datagrams_total{fd="udp"} 12',
+      'l2_node_io_rx_handler_errors_total{fd="tap"} 1',
     ]
   ) assert(t.includes(`\n${line}\n`), `${line} in\n${t}`);
   assert(!t.includes('l2_node_peer_rtt_ms{peer="4"'), "no RTT gauge without an RTT");

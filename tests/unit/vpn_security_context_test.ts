@@ -170,5 +170,5 @@ Deno.test("sealer context: a supernode stopped long after its last datagram seal
   const b2 = lab2.addNode("b", keyOf(lab2.suite, 2));
   lab2.run(3000);
   lab2.core.shutdown(lab2.now + 1000);
-  assertEquals(lab2.core.takeOutgoing().map((o) => o.to).sort(), [a2.ep, b2.ep].sort());
+  assertEquals(lab2.core.takeOutgoing().map((o) => o.to.key).sort(), [a2.ep, b2.ep].sort());
 });

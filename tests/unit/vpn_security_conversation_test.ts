@@ -3,6 +3,7 @@
  * `SecureSupernode`/`SecureNode` in front of the protocol cores, over an
  * in-memory network at explicit times (`vpn_security_lab.ts`).
  */
+import { keyedEndpoint } from "../../core/addr.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { contains, frame, keyOf, mat, SecLab } from "./vpn_security_lab.ts";
 import { encodePacket } from "../../core/vpn/messages.ts";
@@ -488,11 +489,14 @@ Deno.test("security: random and mutated packets into both security layers never 
         }),
       ),
       (p) => {
-        if (lab.sec.receive("203.0.113.9:1", p.slice(), lab.now) === "core") {
-          lab.core.receive("203.0.113.9:1", p.slice(), lab.now);
+        if (lab.sec.receive(keyedEndpoint("203.0.113.9:1"), p.slice(), lab.now) === "core") {
+          lab.core.receive(keyedEndpoint("203.0.113.9:1"), p.slice(), lab.now);
         }
-        if (a.sec.receive("198.51.100.1:7654", p.slice(), lab.now, lab.wall()) === "core") {
-          a.core.receive("198.51.100.1:7654", p.slice(), lab.now);
+        if (
+          a.sec.receive(keyedEndpoint("198.51.100.1:7654"), p.slice(), lab.now, lab.wall()) ===
+            "core"
+        ) {
+          a.core.receive(keyedEndpoint("198.51.100.1:7654"), p.slice(), lab.now);
         }
       },
     ),

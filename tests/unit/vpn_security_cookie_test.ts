@@ -5,6 +5,7 @@
  * (core/vpn/rate_limit.ts). The conversations are in
  * vpn_security_replay_test.ts.
  */
+import { keyedEndpoint } from "../../core/addr.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { hex } from "../../core/vpn/crypto_suite.ts";
 import {
@@ -118,18 +119,21 @@ Deno.test("cookies: the reply authenticates for its HS_INIT only; mac2 proves th
 });
 
 Deno.test("budgets: per address (IPv4, IPv6 /64) whatever the port; proven packets have their own buckets", () => {
-  assertEquals(sourceKey("192.0.2.1:40000"), "192.0.2.1");
-  assertEquals(sourceKey("192.0.2.1:1"), "192.0.2.1");
-  assertEquals(sourceKey("[2001:db8:1:2::7]:7654"), "2001:db8:1:2::/64");
-  assertEquals(sourceKey("[2001:db8:1:2:ffff::1]:9"), "2001:db8:1:2::/64");
-  assertEquals(sourceKey("not an endpoint"), "not an endpoint");
+  assertEquals(sourceKey(keyedEndpoint("192.0.2.1:40000")), "192.0.2.1");
+  assertEquals(sourceKey(keyedEndpoint("192.0.2.1:1")), "192.0.2.1");
+  assertEquals(sourceKey(keyedEndpoint("[2001:db8:1:2::7]:7654")), "2001:db8:1:2::/64");
+  assertEquals(sourceKey(keyedEndpoint("[2001:db8:1:2:ffff::1]:9")), "2001:db8:1:2::/64");
   const l = new SourceLimiter(
     { perSource: { rate: 1, burst: 2 }, global: { rate: 1, burst: 3 } },
     0,
   );
-  assert(l.allow(sourceKey("192.0.2.1:1"), 0));
-  assert(l.allow(sourceKey("192.0.2.1:2"), 0));
-  assertEquals(l.check(sourceKey("192.0.2.1:3"), 0), "source", "same address, another port");
+  assert(l.allow(sourceKey(keyedEndpoint("192.0.2.1:1")), 0));
+  assert(l.allow(sourceKey(keyedEndpoint("192.0.2.1:2")), 0));
+  assertEquals(
+    l.check(sourceKey(keyedEndpoint("192.0.2.1:3")), 0),
+    "source",
+    "same address, another port",
+  );
   assertEquals(l.check("192.0.2.2", 0), "ok");
   assertEquals(l.check("192.0.2.3", 0), "global");
   // A spoofer emptied the unproven buckets; a sender that proves its address still gets in.

@@ -15,6 +15,7 @@ import { SecureSupernode, type SecuritySupernodeEvent } from "../../core/vpn/sec
 import type { SessionLimits } from "../../core/vpn/session_keys.ts";
 import { SupernodeCore } from "../../core/vpn/supernode.ts";
 import { ffiCryptoSuite } from "../../cmd/vpn_crypto.ts";
+import { keyedEndpoint } from "../../core/addr.ts";
 
 /** mulberry32, [0, 1). */
 export function prng(seed: number): () => number {
@@ -179,7 +180,7 @@ export class SecLab {
       suite: this.suite,
       staticKey: key,
       supernodeKey: o.snKey ?? this.snKey.publicKey,
-      supernode: SN_EP,
+      supernode: keyedEndpoint(SN_EP),
       network: 0,
       requestedId: o.nodeId ?? 0,
       psk: o.psk,
@@ -188,7 +189,7 @@ export class SecLab {
     }, this.now);
     const core = new NodeCore({
       directory: sec,
-      supernode: SN_EP,
+      supernode: keyedEndpoint(SN_EP),
       identity: key.publicKey,
       sealer: sec.sealer,
       random: prng(this.nodes.size + 100),
@@ -221,8 +222,8 @@ export class SecLab {
   }
 
   flush(): void {
-    for (const o of this.sec.takeOutgoing()) this.push(SN_EP, o.to, o.bytes);
-    for (const o of this.core.takeOutgoing()) this.push(SN_EP, o.to, o.bytes);
+    for (const o of this.sec.takeOutgoing()) this.push(SN_EP, o.to.key, o.bytes);
+    for (const o of this.core.takeOutgoing()) this.push(SN_EP, o.to.key, o.bytes);
     this.snEvents.push(...this.sec.takeEvents());
     this.core.takeEvents();
     for (const n of this.nodes.values()) {
@@ -230,22 +231,24 @@ export class SecLab {
       n.events.push(...n.sec.takeEvents());
       n.core.takeEvents();
       for (const f of n.core.takeFrames()) n.frames.push(f.slice());
-      if (n.up) { for (const o of outs) this.push(n.ep, o.to, o.bytes); }
+      if (n.up) { for (const o of outs) this.push(n.ep, o.to.key, o.bytes); }
     }
   }
 
   private deliver(f: Flight): void {
     if (f.to === SN_EP) {
       this.snSeen.push(f.bytes.slice());
-      if (this.sec.receive(f.from, f.bytes, this.now) === "core") {
-        this.core.receive(f.from, f.bytes, this.now);
+      const from = keyedEndpoint(f.from);
+      if (this.sec.receive(from, f.bytes, this.now) === "core") {
+        this.core.receive(from, f.bytes, this.now);
       }
       return;
     }
     for (const n of this.nodes.values()) {
       if (n.ep === f.to && n.up) {
-        if (n.sec.receive(f.from, f.bytes, this.now, this.wall()) === "core") {
-          n.core.receive(f.from, f.bytes, this.now);
+        const from = keyedEndpoint(f.from);
+        if (n.sec.receive(from, f.bytes, this.now, this.wall()) === "core") {
+          n.core.receive(from, f.bytes, this.now);
         }
       }
     }

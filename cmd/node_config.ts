@@ -1,0 +1,158 @@
+/**
+ * `l2 node`'s configuration: the keys of a `node:` section (with their
+ * documentation, which README.md's reference is checked against), the
+ * command line, and loading both (cmd/kit/cli.ts `loadDaemon`).
+ *
+ * @module
+ */
+import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
+import { string } from "@optique/core/valueparser";
+import { message } from "@optique/core/message";
+import {
+  bool,
+  cidr,
+  hostPort,
+  ifname,
+  type Infer,
+  int,
+  intOrAuto,
+  list,
+  type Schema,
+  str,
+} from "./kit/config.ts";
+import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
+import { memberList } from "./vpn_security.ts";
+import { tapMtu } from "../core/vpn/constants.ts";
+import { VPN_PORT } from "./supernode_config.ts";
+
+/** Keys of a `node:` section. */
+export const nodeFields = {
+  supernode: hostPort({
+    doc: "the supernode's UDP address (port 7654 if left out)",
+    defaultPort: VPN_PORT,
+  }),
+  id: intOrAuto({
+    doc: "node id (the BBBB of MAT addresses); auto: the supernode allocates one and keeps it",
+    min: 1,
+    max: 65534,
+    default: "auto",
+  }),
+  tap: ifname({ doc: "TAP device to create or attach", default: "l2tap0" }),
+  address: list(cidr({ doc: "address" }), {
+    doc: "addresses (CIDR, IPv4 or IPv6) to put on the TAP device",
+    default: [],
+  }),
+  mtu: int({
+    doc: `TAP MTU; ${tapMtu(1500)} fits the encapsulation in a 1500-byte IPv4 or IPv6 underlay`,
+    min: 576,
+    max: 9000,
+    default: tapMtu(1500),
+  }),
+  offload: bool({
+    doc: "TAP checksum and TCP segmentation offloads (IFF_VNET_HDR), UDP GSO and GRO: the kernel " +
+      "hands over TCP segments up to 64 KiB, cut to the MTU in l2 (about twice the TCP " +
+      "throughput); falls back without when the kernel refuses",
+    default: true,
+  }),
+  listen: hostPort({
+    doc: "local UDP address of the node; port 0: any free port",
+    default: { host: "::", port: 0 },
+    defaultPort: 0,
+    allowZero: true,
+  }),
+  network: int({
+    doc: "network id (n2n's community): nodes see only nodes of their network",
+    min: 0,
+    max: 65535,
+    default: 0,
+  }),
+  state_dir: str({
+    doc: "directory for the node key and the MAT leaf table; empty: /var/lib/l2/<section>",
+    default: "",
+  }),
+  key: str({
+    doc: "the node's private key file (l2 keygen); empty: <state_dir>/node.key, created on " +
+      "first start",
+    default: "",
+  }),
+  supernode_key: str({
+    doc: "the supernode's base64 public key (required: its log prints it at start)",
+    default: "",
+  }),
+  punch_ttl: int({
+    doc: "TTL of the first hole punching probes: enough to pass this node's own NAT routers, " +
+      "too little to reach the peer's (whose NAT would track them as unsolicited); 0: full TTL",
+    min: 0,
+    max: 255,
+    default: 2,
+  }),
+  peers: memberList(
+    "public keys (base64) of the peers this node accepts (an entry { key, id, name } also " +
+      "fixes the node id); empty: trust the first key seen for each node id and pin it " +
+      "(<state_dir>/peer_pins.json)",
+  ),
+  secret: str({ doc: "network secret, when the supernode has one (open mode)", default: "" }),
+  secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
+  ...apiFields(7656),
+} satisfies Schema;
+
+/** `l2 node` command line. */
+export const nodeCommand = command(
+  "node",
+  merge(
+    object({
+      cmd: constant("node" as const),
+      supernode: optional(option("--supernode", string({ metavar: "HOST:PORT" }), {
+        description: message`supernode address (required unless in the config)`,
+      })),
+      id: optional(option("--id", string({ metavar: "N|auto" }), {
+        description: message`node id 1..65534, or auto (default)`,
+      })),
+      tap: optional(option("--tap", string({ metavar: "NAME" }), {
+        description: message`TAP device name (default l2tap0)`,
+      })),
+      address: multiple(option("--address", string({ metavar: "CIDR" }), {
+        description: message`address for the TAP device; repeat for more`,
+      })),
+      mtu: optional(option("--mtu", string({ metavar: "N" }), {
+        description: message`TAP MTU (default 1382)`,
+      })),
+      key: optional(option("--key", string({ metavar: "FILE" }), {
+        description: message`private key file (default <state_dir>/node.key, created)`,
+      })),
+      supernodeKey: optional(option("--supernode-key", string({ metavar: "PUBKEY" }), {
+        description: message`the supernode's base64 public key (required)`,
+      })),
+    }),
+    commonDaemonOptions(),
+  ),
+  { brief: message`VPN node: bridges a TAP device into the virtual Ethernet, with MAT` },
+);
+
+/** Parsed `l2 node` arguments. */
+export type NodeArgs = CommonDaemonArgs & {
+  cmd: "node";
+  supernode?: string;
+  id?: string;
+  tap?: string;
+  address: readonly string[];
+  mtu?: string;
+  key?: string;
+  supernodeKey?: string;
+};
+
+/** Loads the node configuration from file and flags. */
+export function loadNode(args: NodeArgs) {
+  return loadDaemon("node", nodeFields, args, {
+    supernode: { flag: "--supernode", value: args.supernode },
+    id: { flag: "--id", value: args.id },
+    tap: { flag: "--tap", value: args.tap },
+    mtu: { flag: "--mtu", value: args.mtu },
+    key: { flag: "--key", value: args.key },
+    supernode_key: { flag: "--supernode-key", value: args.supernodeKey },
+    address: { flag: "--address", value: args.address.length ? [...args.address] : undefined },
+  });
+}
+
+/** A `node:` section, parsed. */
+export type NodeConfig = Infer<typeof nodeFields>;

@@ -1,0 +1,102 @@
+/**
+ * `l2 supernode`'s configuration: the keys of a `supernode:` section (with
+ * their documentation, which README.md's reference is checked against), the
+ * command line, and loading both (cmd/kit/cli.ts `loadDaemon`).
+ *
+ * @module
+ */
+import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
+import { string } from "@optique/core/valueparser";
+import { message } from "@optique/core/message";
+import { hostPort, type Infer, int, oneOf, type Schema, str } from "./kit/config.ts";
+import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
+import { memberList } from "./vpn_security.ts";
+
+/** Default UDP port of the VPN. */
+export const VPN_PORT = 7654;
+
+/** Keys of a `supernode:` section. */
+export const supernodeFields = {
+  listen: hostPort({
+    doc: "UDP address nodes register with",
+    default: { host: "::", port: VPN_PORT },
+    defaultPort: VPN_PORT,
+  }),
+  id: int({
+    doc: "supernode id, the AA of MAT addresses 00:AA:BB:BB:CC:CC",
+    min: 0,
+    max: 255,
+    default: 1,
+  }),
+  key: str({
+    doc: "the supernode's private key file (l2 keygen); empty: <state_dir>/supernode.key, " +
+      "created on first start",
+    default: "",
+  }),
+  mode: oneOf(["members", "open"] as const, {
+    doc: "members: only the listed public keys join; open: any node proving the network secret",
+    default: "members",
+  }),
+  members: memberList(
+    "public keys (base64) admitted in members mode; an entry { key, id, name } pins a node id",
+  ),
+  secret: str({
+    doc: "network secret: required in open mode; when set, every node needs the same",
+    default: "",
+  }),
+  secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
+  state_dir: str({
+    doc: "directory for the key and the id bindings; empty: /var/lib/l2/<section>",
+    default: "",
+  }),
+  ...apiFields(7655),
+} satisfies Schema;
+
+/** `l2 supernode` command line. */
+export const supernodeCommand = command(
+  "supernode",
+  merge(
+    object({
+      cmd: constant("supernode" as const),
+      listen: optional(option("--listen", string({ metavar: "HOST:PORT" }), {
+        description: message`UDP address to listen on (default [::]:7654)`,
+      })),
+      id: optional(option("--id", string({ metavar: "N" }), {
+        description: message`supernode id 0..255 (default 1)`,
+      })),
+      key: optional(option("--key", string({ metavar: "FILE" }), {
+        description: message`private key file (default <state_dir>/supernode.key, created)`,
+      })),
+      member: multiple(option("--member", string({ metavar: "PUBKEY" }), {
+        description: message`base64 public key of a node that may join; repeat for more`,
+      })),
+    }),
+    commonDaemonOptions(),
+  ),
+  { brief: message`VPN supernode: registration, broadcast and relay for nodes` },
+);
+
+/** Parsed `l2 supernode` arguments. */
+export type SupernodeArgs = CommonDaemonArgs & {
+  cmd: "supernode";
+  listen?: string;
+  id?: string;
+  key?: string;
+  member?: readonly string[];
+};
+
+/** Loads the supernode configuration from file and flags. */
+export function loadSupernode(args: SupernodeArgs) {
+  return loadDaemon("supernode", supernodeFields, args, {
+    listen: { flag: "--listen", value: args.listen },
+    id: { flag: "--id", value: args.id },
+    key: { flag: "--key", value: args.key },
+    members: {
+      flag: "--member",
+      value: args.member && args.member.length ? [...args.member] : undefined,
+    },
+  });
+}
+
+/** A `supernode:` section, parsed. */
+export type SnConfig = Infer<typeof supernodeFields>;
