@@ -146,7 +146,7 @@ function startSupernode(
     rcvbuf: 4 << 20,
     sndbuf: 4 << 20,
     // A relayed flow arrives as runs of one node's datagrams and leaves as runs to
-    // another: GRO takes a run in one receive (VpnSocket cuts it; each datagram is
+    // another: GRO takes a run in one receive (the pump cuts it; each datagram is
     // checked on its own), GSO sends a run in one message. Off by themselves when
     // the kernel refuses (udp_gro_off, udp_gso_off in /status).
     udpGro: true,

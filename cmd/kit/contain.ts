@@ -8,7 +8,7 @@
  *
  * Where errors are caught, innermost first:
  * - per datagram, in the loop over a receive batch (the engines, and
- *   `VpnSocket.receive` for the VPN daemons), so one bad datagram in a
+ *   the kit's pumps, cmd/kit/pump.ts), so one bad datagram in a
  *   batch of 64 costs only itself; and per event where a batch's events are
  *   handled after it;
  * - per handler call, by the event loop (`ffi/loop.ts`, `onError` =

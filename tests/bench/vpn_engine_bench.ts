@@ -1,9 +1,9 @@
 /**
  * The node engine's own cost per frame, without the kernel: a supernode and
- * two `NodeIo`s (security layer on, AES-256-GCM, direct path between the
+ * two `NodeEngine`s on the kit's pumps (security layer on, AES-256-GCM, direct path between the
  * nodes) on in-memory twins (`MemNet`, `MemFrameDevice`), and one 98-byte
  * ICMP-sized frame carried from node A's TAP to node B's TAP, timing
- * `onDeviceReadable` on A (MAT egress, encode, seal) and `onSocketReadable`
+ * the TAP pump on A (MAT egress, encode, seal) and the socket pump
  * on B (open, decode, MAT ingress) separately.
  *
  *   deno run -A tests/bench/vpn_engine_bench.ts

@@ -173,7 +173,7 @@ Deno.test("vpn offload: TSO, coalesced writes, UDP GSO/GRO carry TCP intact, dir
       const c = s.counters;
       assert(c.tap_rx_gso_frames > 0, `${ns}: TSO super-frames read`);
       assert(c.tap_rx_gso_segments > c.tap_rx_gso_frames, `${ns}: super-frames cut`);
-      // Segments are sealed in slots of their own and sent from there (cmd/node_io.ts), as
+      // Segments are sealed in slots of their own and sent from there (core/vpn/node_engine.ts), as
       // are frames that needed no cutting: nearly every datagram went without a copy.
       assert(
         c.tx_in_place * 10 >= c.tap_rx_gso_segments * 9,
