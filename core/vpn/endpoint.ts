@@ -8,10 +8,12 @@
  * ```
  *
  * The text is parsed and formatted by `core/addr.ts` only (the one address
- * parser); this file adds the wire form. The daemon passes the sender of
- * every datagram as that canonical text and sends to the text the core
- * returns. An IPv4-mapped IPv6 address (`[::ffff:192.0.2.1]:5`) is the IPv4
- * endpoint `192.0.2.1:5`, on the wire too (family 4).
+ * parser); this file adds the wire form and its conversion to and from
+ * `core/addr.ts` `Endpoint` values, which is what the cores and the daemons
+ * pass (interned as `KeyedEndpoint` by `EndpointTable`). Text is for logs,
+ * /status and the endpoint lists inside control messages. An IPv4-mapped
+ * IPv6 address (`[::ffff:192.0.2.1]:5`) is the IPv4 endpoint `192.0.2.1:5`,
+ * on the wire too (family 4).
  *
  * Not done: zone ids (`fe80::1%eth0`), host names.
  *
