@@ -215,6 +215,9 @@ export class LasEngine implements Engine<LasSnapshot> {
       maxPendingPerSource: o.maxPendingPerPeer ?? 4,
       maxConnectionsPerSource: o.maxConnectionsPerPeer ?? 8,
       sourceOf: sourceOf,
+      // A control message for a connection we do not know (we restarted, or took over a
+      // virtual address) gets a StopCCN, so the edge re-dials at once (core/l2tp/stray.ts).
+      answerStray: true,
       // One connection whose timers or close throw is contained by the endpoint
       // (core/l2tp/endpoint.ts) and reported here, like a datagram's error.
       ...(o.contain
