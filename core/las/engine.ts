@@ -248,7 +248,17 @@ export class LasEngine implements Engine<LasSnapshot> {
       sessions_refused_remote_end_id: b.sessions_refused_remote_end_id,
       rx_not_allowed: c.rx_not_allowed,
       vlan_frames_dropped: b.vlan_frames_dropped,
+      // Issue 18: what a restarted LAS (or one that took a virtual address over) did not know.
+      unknown_connection_stopccn: this.#epSum("tx_stray_stopccn"),
+      unknown_connection_limited: this.#epSum("stray_rate_limited") +
+        this.#epSum("stray_too_large"),
+      rx_unknown_session: this.#epSum("data_drop_unknown_session"),
     };
+  }
+
+  /** An L2TP endpoint counter summed over both transports. */
+  #epSum(name: string): number {
+    return (this.ipEp?.counters[name] ?? 0) + (this.udpEp?.counters[name] ?? 0);
   }
 
   /**
