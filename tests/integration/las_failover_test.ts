@@ -22,6 +22,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Lab, waitFor } from "../lab/netns.ts";
 import { Daemon, MAIN, runL2 } from "../lab/l2proc.ts";
+import { V8_FLAGS_ARG } from "../../cmd/v8_flags.ts";
 
 const wrap = (ns: string) => ["ip", "netns", "exec", ns];
 
@@ -197,4 +198,125 @@ Deno.test("las failover: edges with --backup move to the second LAS and return t
     for (const d of daemons) await d.close();
     await lab.close();
   }
+});
+
+/** The keepalived configuration docs/las-redundancy.md gives (the first server's). */
+async function keepalivedConf(): Promise<string> {
+  const doc = await Deno.readTextFile(new URL("../../docs/las-redundancy.md", import.meta.url));
+  const m = /### keepalived[^]*?```\n([^]*?)```/.exec(doc);
+  if (!m) throw new Error("docs/las-redundancy.md has no keepalived configuration");
+  return m[1];
+}
+
+/** keepalived is installed here (CI installs it: .ci/run); elsewhere the test is skipped. */
+const haveKeepalived = (() => {
+  try {
+    Deno.statSync("/usr/sbin/keepalived");
+    return true;
+  } catch {
+    return !!(Deno.env.get("L2_CI") || Deno.env.get("CI"));
+  }
+})();
+
+Deno.test({
+  name: "las failover: two LAS servers behind a keepalived address; the first killed, pings resume",
+  ignore: !haveKeepalived,
+  fn: async () => {
+    const lab = await Lab.create("lasfo");
+    const daemons: Daemon[] = [];
+    const dir = await Deno.makeTempDir({ prefix: "l2-lasfo-" });
+    try {
+      const core = await lab.netns("core");
+      const las = [await lab.netns("las1"), await lab.netns("las2")];
+      const e = [await lab.netns("e1"), await lab.netns("e2")];
+      const members: string[] = [];
+      for (const [i, ns] of [...las, ...e].entries()) {
+        await lab.veth(ns, "eth0", core, `p${i}`);
+        // The servers are 192.0.2.1 and .2, as in the documented configuration.
+        await lab.addr(ns, "eth0", `192.0.2.${i < 2 ? i + 1 : i + 9}/24`);
+        members.push(`p${i}`);
+      }
+      await lab.bridge(core, "br0", members);
+      // `/usr/local/bin/l2` of the documented file: this checkout's l2, run by this Deno.
+      const l2 = `${dir}/l2`;
+      const denoDir = Deno.env.get("DENO_DIR");
+      await Deno.writeTextFile(
+        l2,
+        "#!/bin/sh\n" +
+          (denoDir ? `export DENO_DIR='${denoDir}'\n` : "") +
+          `export HOME='${Deno.env.get("HOME") ?? "/root"}' NO_COLOR=1\n` +
+          `exec '${Deno.execPath()}' run ${V8_FLAGS_ARG} --allow-all --quiet '${MAIN}' "$@"\n`,
+      );
+      await Deno.chmod(l2, 0o755);
+      const doc = await keepalivedConf();
+      const conf = [
+        doc,
+        doc.replace("router_id l2-las-a", "router_id l2-las-b")
+          .replace("priority 150", "priority 100")
+          .replace("unicast_src_ip 192.0.2.1", "unicast_src_ip 192.0.2.X")
+          .replace(/unicast_peer \{\n\s*192\.0\.2\.2/, "unicast_peer {\n    192.0.2.1")
+          .replace("192.0.2.X", "192.0.2.2"),
+      ].map((c) => c.replace("/usr/local/bin/l2", l2));
+      assert(conf[1].includes("unicast_src_ip 192.0.2.2") && conf[1].includes("192.0.2.1\n"));
+      const lasd: Daemon[] = [];
+      for (const [i, ns] of las.entries()) {
+        const d = new Daemon(MAIN, ["las"], {}, wrap(ns));
+        daemons.push(d);
+        lasd.push(d);
+        await d.waitLine(/listening for L2TPv3/);
+        await Deno.writeTextFile(`${dir}/k${i}.conf`, conf[i]);
+        lab.spawn(ns, [
+          "keepalived",
+          "--dont-fork",
+          "--log-console",
+          "--vrrp",
+          "-f",
+          `${dir}/k${i}.conf`,
+          "-p",
+          `${dir}/k${i}.pid`,
+          "-r",
+          `${dir}/k${i}-vrrp.pid`,
+        ]);
+      }
+      const holds = async (ns: string) =>
+        (await lab.exec(ns, ["ip", "-4", "addr", "show", "dev", "eth0"])).stdout.includes(
+          "192.0.2.100/",
+        );
+      await waitFor(() => holds(las[0]), 60_000, "the first server to take the address", 200);
+      for (const ns of e) startEdge(ns, "192.0.2.100", daemons);
+      await waitFor(
+        async () => {
+          const s = await Promise.all(e.map((ns) => status(ns, 7758).catch(() => null)));
+          return s.every((st) => st?.state === "up");
+        },
+        60_000,
+        "both edges up through the address",
+        200,
+      );
+      await addressEdges(lab, e);
+      await waitFor(() => pingOnce(lab, e), 30_000, "pings through the first server");
+      assertEquals((await status(las[0], 7657)).sessions.length, 2);
+
+      const train = pingTrain(lab, e);
+      await new Promise((r) => setTimeout(r, 1000));
+      lasd[0].kill("SIGKILL");
+      await lasd[0].exited(10_000);
+      await waitFor(() => holds(las[1]), 60_000, "the address to move to the second server", 200);
+      await waitFor(() => pingOnce(lab, e), 60_000, "pings through the second server", 200);
+      await train.stop(1000).catch(() => {});
+      assert(!(await holds(las[0])), "the first server gave the address up");
+      assertEquals((await status(las[1], 7657)).sessions.length, 2);
+      const c = (await Promise.all(e.map((ns) => status(ns, 7758)))).map((st) => st.counters);
+      for (const x of c) {
+        assert(
+          x.stray_stops + x.silent_las >= 1,
+          `an edge re-dialled without a StopCCN or its early HELLO: ${JSON.stringify(c)}`,
+        );
+      }
+    } finally {
+      for (const d of daemons) await d.close();
+      await lab.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
 });
