@@ -49,7 +49,7 @@
  * Liveness (docs/las-redundancy.md "A short restart"): an edge that sent
  * data and heard nothing from its LAS for `SILENT_MS` (3 s) sends a HELLO
  * at once (`probes`); when nothing at all comes back within `PROBE_WAIT_MS`
- * (2 s) more, the connection is given up (`silent_las`) and re-dialled. A
+ * (1.5 s: the HELLO and its retransmission after 1 s) more, the connection is given up (`silent_las`) and re-dialled. A
  * LAS that restarted answers the HELLO with a StopCCN for an unknown
  * connection (core/l2tp/stray.ts), taken only from the LAS's address, only
  * when it names our connection by the LAS's id and, with a secret, only
@@ -200,7 +200,7 @@ const STOP_WAIT_MS = 2000;
 /** Data sent and nothing heard from the LAS for this long: a HELLO at once, ms. */
 export const SILENT_MS = 3000;
 /** After that HELLO, nothing heard for this long: the LAS is gone, ms. */
-export const PROBE_WAIT_MS = 2000;
+export const PROBE_WAIT_MS = 1500;
 /** At start, the backup is dialled when the primary has no session after this long, ms. */
 export const BACKUP_START_MS = 3000;
 

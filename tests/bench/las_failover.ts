@@ -10,7 +10,8 @@
  *   the first LAS SIGKILLed; the time from the kill to the first reply
  *   (through the second), then the first LAS restarted and the edges back.
  *
- * Prints each time and the median and worst per scenario. Run as root:
+ * Prints each time and the median and worst per scenario (`BENCH_SCENARIOS`:
+ * `restart,backup`, the default, or one of them). Run as root:
  * `deno task bench:las:failover`. Bounded: every wait has a limit, the lab
  * is removed in `finally`.
  *
@@ -135,8 +136,14 @@ async function scenario(kind: "restart" | "backup"): Promise<{ a: number[]; b: n
   return { a: fromRestart, b: fromKill };
 }
 
-const r = await scenario("restart");
-const b = await scenario("backup");
-console.log(summary("restart 3 s after SIGKILL, from the restart", r.a));
-console.log(summary("restart 3 s after SIGKILL, from the kill", r.b));
-console.log(summary("backup LAS, from the primary's SIGKILL", b.b));
+// BENCH_SCENARIOS: "restart,backup" (default), or one of them.
+const which = (Deno.env.get("BENCH_SCENARIOS") ?? "restart,backup").split(",");
+if (which.includes("restart")) {
+  const r = await scenario("restart");
+  console.log(summary("restart 3 s after SIGKILL, from the restart", r.a));
+  console.log(summary("restart 3 s after SIGKILL, from the kill", r.b));
+}
+if (which.includes("backup")) {
+  const b = await scenario("backup");
+  console.log(summary("backup LAS, from the primary's SIGKILL", b.b));
+}
