@@ -19,6 +19,13 @@
  * the connection it already created. Every other message is found by our
  * CCID and must come from the connection's peer address.
  *
+ * A message for an unknown connection is dropped and counted; with
+ * `answerStray` (the LAS) it is answered with a StopCCN that names it by
+ * its header id, rate-limited and size-bounded (stray.ts). With
+ * `honourStray` (the edge) such a StopCCN, header id 0, takes the connection
+ * it names down at once when it comes from that connection's peer and,
+ * with a secret, its digest checks.
+ *
  * Malformed messages (parse or AVP-size errors, hidden AVPs) are dropped
  * without acknowledgement, counted, and reported as `rejected` events;
  * they never disturb established sessions.

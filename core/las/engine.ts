@@ -32,6 +32,11 @@
  * VLAN-tagged frame dropped by a VC's filter is logged once per session; a
  * type 4 and a type 5 session on one VC once per VC.
  *
+ * A control message for a connection the LAS does not know (it restarted,
+ * or took over a virtual address) is answered with a StopCCN so the edge
+ * re-dials at once (core/l2tp/stray.ts, docs/las-redundancy.md); data for
+ * an unknown session is counted (`rx_unknown_session`), never forwarded.
+ *
  * Which VC a session joins, whether it is admitted, and which ports a frame
  * goes out of are the switchboard's (core/las/switchboard.ts): it refuses
  * an ICRQ with a CDN that says why when the VC would pass `maxSwitches` or
