@@ -91,7 +91,7 @@ function pingTrain(lab: Lab, e: string[]) {
   return lab.spawn(e[0], ["ping", "-i", "0.05", "-W", "1", "-c", "3000", "192.168.78.2"]);
 }
 
-Deno.test("las failover: a LAS killed and restarted 3 s later; the edges re-dial on its StopCCN", async () => {
+Deno.test("las failover: a LAS killed and restarted 3 s later; the edges re-dial on its StopCCN or their early HELLO", async () => {
   const lab = await Lab.create("lasfo");
   const daemons: Daemon[] = [];
   try {
