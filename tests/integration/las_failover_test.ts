@@ -305,6 +305,10 @@ Deno.test({
       await waitFor(() => pingOnce(lab, e), 60_000, "pings through the second server", 200);
       await train.stop(1000).catch(() => {});
       assert(!(await holds(las[0])), "the first server gave the address up");
+      // The vrrp_script's verdicts, as keepalived saw them.
+      const health = async (ns: string) =>
+        (await runL2(["status", "--health", "--api", "127.0.0.1:7657"], { wrap: wrap(ns) })).code;
+      assertEquals([await health(las[0]), await health(las[1])], [1, 0]);
       assertEquals((await status(las[1], 7657)).sessions.length, 2);
       const c = (await Promise.all(e.map((ns) => status(ns, 7758)))).map((st) => st.counters);
       for (const x of c) {

@@ -14,6 +14,8 @@ import { Logger } from "../../cmd/kit/log.ts";
 import { type Ip16, parseIp } from "../../core/addr.ts";
 import { hash } from "../../cmd/kit/host.ts";
 import { strayStopCcn } from "../../core/l2tp/stray.ts";
+import { MetricsWriter } from "../../cmd/kit/metrics.ts";
+import { xconnectMetrics } from "../../cmd/xconnect_status.ts";
 import { emitControl } from "../../core/l2tp/control_message.ts";
 import { encodeFields } from "../../core/l2tp/avp_fields.ts";
 import { MessageType as MT } from "../../core/l2tp/constants.ts";
@@ -320,6 +322,10 @@ Deno.test("failover: edges with a backup LAS move there when the primary dies, a
   for (const e of [a, b]) {
     const s = e.eng.snapshot(l.now());
     assertEquals([s.active, s.backup?.state, s.counters.failovers], ["backup", "up", 1]);
+    const w = new MetricsWriter();
+    xconnectMetrics(w, s);
+    const text = w.render();
+    assert(text.includes("l2_xconnect_up 1\n") && text.includes("l2_xconnect_on_backup 1\n"), text);
   }
   l.startLas("10.0.0.1");
   const t0 = l.now();
