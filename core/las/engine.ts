@@ -223,6 +223,8 @@ export class LasEngine implements Engine<LasSnapshot> {
       // A control message for a connection we do not know (we restarted, or took over a
       // virtual address) gets a StopCCN, so the edge re-dials at once (core/l2tp/stray.ts).
       answerStray: true,
+      // And the other way: a peer that restarted (a meshed LAS, an edge) tells us so.
+      honourStray: true,
       // One connection whose timers or close throw is contained by the endpoint
       // (core/l2tp/endpoint.ts) and reported here, like a datagram's error.
       ...(o.contain

@@ -53,7 +53,9 @@
  * LAS that restarted answers the HELLO with a StopCCN for an unknown
  * connection (core/l2tp/stray.ts), taken only from the LAS's address, only
  * when it names our connection by the LAS's id and, with a secret, only
- * when its digest checks; the edge re-dials at once. A connection that had
+ * when its digest checks; the edge re-dials at once. The other way, a
+ * control message from the LAS for a connection the edge does not know (it
+ * restarted) gets the same StopCCN, so the LAS drops the stale session. A connection that had
  * a session is re-dialled at once after any loss; the back-off applies from
  * the second try.
  *
@@ -311,6 +313,9 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
       maxConnections: 8,
       // A StopCCN for a connection the LAS does not know (it restarted): re-dial at once.
       honourStray: true,
+      // The LAS's HELLO on a connection of ours from before a restart gets a StopCCN, so the
+      // LAS drops the stale session now instead of after its retransmissions.
+      answerStray: true,
       // One connection whose timers or close throw is contained by the endpoint
       // (core/l2tp/endpoint.ts) and reported here, like a datagram's error.
       ...(o.contain

@@ -118,6 +118,11 @@ function lab(opts: { secret?: boolean } = {}) {
     killLas,
     las: (addr: string) => servers.get(addr)!.eng,
     edge,
+    /** The edge process is killed: its socket goes, nothing is said. */
+    killEdge: (e: (typeof edges)[number]) => {
+      e.t.close();
+      edges.splice(edges.indexOf(e), 1);
+    },
     run,
     now: () => now,
     start: () => edges.forEach((e) => e.eng.start(now)),
@@ -351,4 +356,26 @@ Deno.test("failover: at start, an edge whose primary never answers comes up on t
   l.run(2000);
   const s = a.eng.snapshot(l.now());
   assertEquals([s.active, s.backup?.state], ["backup", "up"]);
+});
+
+Deno.test("failover: an edge that restarted answers the LAS's HELLO on its old connection; the LAS drops it", () => {
+  const l = lab();
+  const las = l.startLas("10.0.0.1");
+  const a = l.edge("10.0.0.2", "10.0.0.1", "100");
+  l.start();
+  l.run(500);
+  assertEquals(las.status(l.now()).sessions.length, 1);
+  // The edge process dies and a new one starts on the same address (a new engine, new ids).
+  l.killEdge(a);
+  const a2 = l.edge("10.0.0.2", "10.0.0.1", "100");
+  a2.eng.start(l.now());
+  l.run(500);
+  assertEquals(a2.eng.state, "up");
+  assertEquals(las.status(l.now()).sessions.length, 2, "the stale session is still there");
+  // The LAS's idle timer (60 s) sends a HELLO on the old connection: answered with a StopCCN.
+  l.run(61_000);
+  assertEquals(las.status(l.now()).sessions.length, 1, "the stale session is gone");
+  assert((a2.eng.ep.counters.tx_stray_stopccn ?? 0) >= 1);
+  assert((las.ipEp!.counters.rx_stray_stopccn ?? 0) >= 1);
+  assertEquals(a2.eng.state, "up", "the new session stays");
 });
