@@ -520,8 +520,10 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
     }
     if (this.#backupWanted(now)) {
       if (b.state === "idle" && b.retryAt === Infinity) this.#connect(b, now);
-    } else if (!this.#onBackup && b.state !== "idle") {
-      this.#closeLeg(b, now, "the primary LAS has the session");
+    } else if (!this.#onBackup) {
+      // Not wanted: closed, and no retry pending (one the backup's own loss scheduled).
+      if (b.state !== "idle") this.#closeLeg(b, now, "the primary LAS has the session");
+      b.retryAt = Infinity;
     }
   }
 

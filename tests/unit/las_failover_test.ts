@@ -379,3 +379,29 @@ Deno.test("failover: an edge that restarted answers the LAS's HELLO on its old c
   assert((las.ipEp!.counters.rx_stray_stopccn ?? 0) >= 1);
   assertEquals(a2.eng.state, "up", "the new session stays");
 });
+
+Deno.test("failover: the backup dying while the primary is back moves frames at once, and the backup is not re-dialled", () => {
+  const l = lab();
+  l.startLas("10.0.0.1");
+  l.startLas("10.0.0.9");
+  const a = l.edge("10.0.0.2", "10.0.0.1", "100", "10.0.0.9", 10_000);
+  const b = l.edge("10.0.0.3", "10.0.0.1", "100", "10.0.0.9", 10_000);
+  l.start();
+  const train = pings(a.dev, b.dev);
+  l.run(1000, train);
+  l.killLas("10.0.0.1");
+  l.run(8000, train);
+  assertEquals(a.eng.snapshot(l.now()).active, "backup");
+  l.startLas("10.0.0.1");
+  // The primary's SCCRQ is retransmitted at most 8 s apart: up within 9 s, returned to after 10.
+  l.run(9000, train);
+  const s = a.eng.snapshot(l.now());
+  assertEquals([s.active, s.state], ["backup", "up"], "the primary is up, within the delay");
+  const connects = s.counters.connects;
+  l.killLas("10.0.0.9");
+  l.run(8000, train);
+  const t = a.eng.snapshot(l.now());
+  assertEquals([t.active, t.state, t.backup?.state], ["primary", "up", "idle"]);
+  assertEquals(t.counters.connects, connects, "no dial of the dead backup while the primary is up");
+  assert(got(b.dev) > 0, "frames cross on the primary");
+});
