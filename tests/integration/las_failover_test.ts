@@ -324,3 +324,18 @@ Deno.test({
     }
   },
 });
+
+Deno.test("las failover: a bad --backup is refused before anything starts (exit 2)", async () => {
+  for (
+    const [args, says] of [
+      [["--backup", "10.0.0.1"], "the backup LAS must differ from the LAS"],
+      [["--backup", "nope"], "--backup: expected an IPv4 or IPv6 address"],
+      [["--backup", "10.0.0.2", "--backup-delay", "5000"], "--backup-delay: expected an integer"],
+      [["--backup", "2001:db8::2"], "only IPv4 LAS addresses"],
+    ] as const
+  ) {
+    const r = await runL2(["xconnect", "10.0.0.1", "100", "--api", "off", ...args]);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert(r.stderr.includes(says), r.stderr);
+  }
+});
