@@ -568,6 +568,18 @@ function lasSummary(st: Obj, width: number): Summary {
     `sessions, ${plural(switches.length, "switch", "switches")}` +
     (num(st.sessions_setting_up) ? ` (${st.sessions_setting_up} sessions setting up)` : "");
   const body: string[] = [];
+  const lc = obj(st.counters);
+  const strays = num(lc.unknown_connection_stopccn) ?? 0;
+  const unknownData = num(lc.rx_unknown_session) ?? 0;
+  if (strays || unknownData) {
+    // After a restart or a virtual address taken over: edges told to re-dial (issue 18).
+    body.push(
+      `unknown connections told to re-dial: ${strays} StopCCNs ` +
+        `(${
+          txt(lc.unknown_connection_limited, "0")
+        } held back); unknown-session data: ${unknownData}`,
+    );
+  }
   if (switches.length) {
     body.push(`switches (${switches.length}):`);
     body.push(...grid(
