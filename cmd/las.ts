@@ -151,6 +151,8 @@ function startLas(
   return Promise.resolve({
     status: () => lasStatus(engine.snapshot(clock()), Date.now(), io),
     metrics: (w) => lasMetrics(w, engine.snapshot(clock()), io),
+    // keepalived's vrrp_script (docs/las-redundancy.md): the loop runs and its sockets are open.
+    health: () => runner.health(),
     reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {
       clearInterval(frag);

@@ -5,7 +5,9 @@
  * health in a table that fits 100 columns (member names and leaf IP
  * addresses when the daemon reports them). `-v` adds every counter (the
  * whole document, as key/value lines and tables), `--json` prints the JSON
- * as the daemon sent it, `--metrics` the raw Prometheus text.
+ * as the daemon sent it, `--metrics` the raw Prometheus text, `--health` one
+ * line per daemon from its `/health` and exit status 0 only when every one
+ * asked is healthy (keepalived's `vrrp_script`, docs/las-redundancy.md).
  *
  * Without `--api` it asks the default endpoints of every role on 127.0.0.1
  * (supernode 7655, node 7656, las 7657, xconnect 7658) and shows each that answers.
@@ -44,6 +46,10 @@ export const statusCommand = command(
     metrics: option("--metrics", {
       description: message`print the Prometheus metrics text instead`,
     }),
+    health: option("--health", {
+      description:
+        message`ask /health only: exit 0 when every daemon asked is healthy, else 1 (for keepalived)`,
+    }),
     token: optional(option("--token", string({ metavar: "TOKEN" }), {
       description: message`bearer token (default: $L2_API_TOKEN)`,
     })),
@@ -69,6 +75,7 @@ export interface StatusArgs {
   json?: boolean;
   verbose?: boolean;
   metrics?: boolean;
+  health?: boolean;
   token?: string;
 }
 
@@ -92,6 +99,46 @@ function duration(s: number): string {
   const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
   const parts = [d && `${d}d`, (d || h) && `${h}h`, (d || h || m) && `${m}m`, `${s % 60}s`];
   return parts.filter(Boolean).join(" ");
+}
+
+/**
+ * `l2 status --health`: one line per endpoint, exit 0 when every endpoint
+ * given with `--api` answers `/health` with 200 (without `--api`: every
+ * default endpoint that answers, and at least one), else 1. A 2-second
+ * timeout, so a stuck daemon fails the check instead of hanging it.
+ */
+async function healthOf(
+  targets: { role?: string; addr: HostPort }[],
+  explicit: boolean,
+  token: string | null,
+): Promise<number> {
+  let healthy = 0;
+  let bad = 0;
+  for (const t of targets) {
+    const at = formatHostPort(t.addr) + (t.role ? ` (${t.role})` : "");
+    try {
+      const res = await fetchApi(t.addr, "/health", token, 2000);
+      const body = (await res.text()).trim().slice(0, 200);
+      if (res.status === 200) {
+        healthy++;
+        console.log(`${at}: ok`);
+      } else {
+        bad++;
+        console.log(`${at}: HTTP ${res.status}: ${body}`);
+      }
+    } catch (e) {
+      if (!explicit) continue;
+      bad++;
+      const why = (e as Error).name === "TimeoutError"
+        ? "no answer within 2 s"
+        : "nothing answers there";
+      console.log(`${at}: ${why}`);
+    }
+  }
+  if (!explicit && healthy + bad === 0) {
+    console.log("no l2 daemon answers on the default endpoints");
+  }
+  return bad === 0 && healthy > 0 ? EXIT_OK : EXIT_RUNTIME;
 }
 
 /**
@@ -152,6 +199,7 @@ export async function runStatus(args: StatusArgs): Promise<number> {
     targets.push({ addr: r });
   }
   if (!explicit) targets.push(...DEFAULT_APIS);
+  if (args.health) return await healthOf(targets, explicit, token);
   let answered = 0;
   const failures: string[] = [];
   const texts: string[] = [];
@@ -520,6 +568,18 @@ function lasSummary(st: Obj, width: number): Summary {
     `sessions, ${plural(switches.length, "switch", "switches")}` +
     (num(st.sessions_setting_up) ? ` (${st.sessions_setting_up} sessions setting up)` : "");
   const body: string[] = [];
+  const lc = obj(st.counters);
+  const strays = num(lc.unknown_connection_stopccn) ?? 0;
+  const unknownData = num(lc.rx_unknown_session) ?? 0;
+  if (strays || unknownData) {
+    // After a restart or a virtual address taken over: edges told to re-dial (issue 18).
+    body.push(
+      `unknown connections told to re-dial: ${strays} StopCCNs ` +
+        `(${
+          txt(lc.unknown_connection_limited, "0")
+        } held back); unknown-session data: ${unknownData}`,
+    );
+  }
   if (switches.length) {
     body.push(`switches (${switches.length}):`);
     body.push(...grid(
@@ -573,8 +633,15 @@ function xconnectSummary(st: Obj): Summary {
   const state = txt(st.state);
   const session = obj(st.session);
   const c = obj(st.counters);
+  const backup = st.backup && typeof st.backup === "object" ? obj(st.backup) : null;
+  const onBackup = st.active === "backup" && backup !== null;
   const problems: string[] = [];
-  if (state !== "up") {
+  if (onBackup) {
+    problems.push(
+      `on the backup LAS ${txt(backup.las)}: the primary ${txt(st.las)} is ${state}; ` +
+        `frames return ${txt(backup.delay_s)} s after its session is up`,
+    );
+  } else if (state !== "up") {
     problems.push(
       `the pseudowire is not up (state ${state}): can this host reach the LAS ` +
         `${txt(st.las)}, and does the LAS allow it?`,
@@ -587,6 +654,12 @@ function xconnectSummary(st: Obj): Summary {
     `tx ${txt(c.tx_frames, "0")} frames (${txt(c.tx_bytes, "0")} bytes); ` +
     `connects ${txt(c.connects, "0")}, sessions up ${txt(c.sessions_up, "0")}`,
   ];
+  if (backup) {
+    body.push(
+      `backup LAS ${txt(backup.las)}: ${txt(backup.state)}; failovers ${txt(c.failovers, "0")}, ` +
+        `returns ${txt(c.returns, "0")}`,
+    );
+  }
   return { headline, problems, body };
 }
 

@@ -29,7 +29,7 @@ import { openUdp } from "../ffi/udp.ts";
 import { openTap } from "../ffi/tap.ts";
 import { openPacket, type PacketDevice } from "../ffi/packet.ts";
 import type { FrameDevice } from "../ffi/types.ts";
-import { parseIp } from "../core/addr.ts";
+import { type Endpoint, parseIp } from "../core/addr.ts";
 import type { DatagramSocket } from "../ffi/dgram.ts";
 
 export { type XconnectArgs, xconnectCommand } from "./xconnect_config.ts";
@@ -43,6 +43,19 @@ function startXconnect(
   const lasIp = parseIp(c.las);
   if (!lasIp.ok || c.las.includes(":")) {
     throw new ConfigError(`xconnect.las: only IPv4 LAS addresses are supported yet, got ${c.las}`);
+  }
+  let backup: Endpoint | undefined;
+  if (c.backup) {
+    const b = parseIp(c.backup);
+    if (!b.ok || c.backup.includes(":")) {
+      throw new ConfigError(
+        `xconnect.backup: only IPv4 LAS addresses are supported yet, got ${c.backup}`,
+      );
+    }
+    if (c.backup === c.las) {
+      throw new ConfigError(`xconnect.backup: the backup LAS must differ from the LAS (${c.las})`);
+    }
+    backup = { ip: b.value, port: c.udp ? 1701 : 0 };
   }
   if (!/^\d{1,10}$/.test(c.vc) || Number(c.vc) > 0xffff_ffff) {
     log.warn(`VC id ${c.vc} is not a number 0..4294967295; it is sent as text as it is`);
@@ -86,6 +99,7 @@ function startXconnect(
     port: sock,
     kind: c.udp ? "udp" : "ip",
     las: { ip: lasIp.value, port: c.udp ? 1701 : 0 },
+    ...(backup ? { backup, backupDelayMs: c.backup_delay * 1000 } : {}),
     vcId: c.vc,
     device: tap,
     deviceName: tap.name,
@@ -114,9 +128,13 @@ function startXconnect(
   });
   const clock = runner.clock;
   const what = c.interface ? `interface ${tap.name}, promiscuous` : tap.name;
-  log.info(`edge for VC ${c.vc} on ${what} (MTU ${mtu}) towards ${c.las}`, {
-    transport: c.udp ? "udp" : "ip",
-  });
+  log.info(
+    `edge for VC ${c.vc} on ${what} (MTU ${mtu}) towards ${c.las}` +
+      (backup ? `, backup ${c.backup} (returning after ${c.backup_delay} s)` : ""),
+    {
+      transport: c.udp ? "udp" : "ip",
+    },
+  );
   return Promise.resolve({
     status: () =>
       xconnectStatus(
@@ -130,6 +148,7 @@ function startXconnect(
         io,
       ),
     metrics: (w) => xconnectMetrics(w, engine.snapshot(clock()), io),
+    health: () => runner.health(),
     reload: (next) => restartNeeded(c, next, "xconnect"),
     stop: () => runner.stop(),
   });

@@ -15,6 +15,17 @@ import { apiFields, loadDaemon } from "./kit/cli.ts";
 /** Keys of an `xconnect:` section. */
 export const xconnectFields = {
   las: ipAddress({ doc: "the LAS's IPv4 address" }),
+  backup: ipAddress({
+    doc: "a backup LAS (IPv4): the session moves there when the primary's connection dies, and " +
+      "back once the primary has answered for backup_delay; empty: none",
+    default: "",
+  }),
+  backup_delay: int({
+    doc: "seconds the primary's session must be up before frames return to it from the backup",
+    min: 0,
+    max: 3600,
+    default: 5,
+  }),
   vc: str({ doc: "VC id (sent as the Remote End ID, decimal text)", nonEmpty: true }),
   tap: ifname({ doc: "TAP device carrying the edge's frames", default: "l2x0" }),
   interface: str({
@@ -67,6 +78,12 @@ export const xconnectCommand = command(
     iface: optional(option("--interface", string({ metavar: "IF" }), {
       description: message`carry an existing interface's frames instead of a TAP's`,
     })),
+    backup: optional(option("--backup", string({ metavar: "LAS2-IP" }), {
+      description: message`a backup LAS: used while the primary is down`,
+    })),
+    backupDelay: optional(option("--backup-delay", string({ metavar: "S" }), {
+      description: message`seconds the primary must be back before the edge returns (default 5)`,
+    })),
     udp: option("--udp", { description: message`use UDP 1701 instead of IP protocol 115` }),
     mtu: optional(option("--mtu", string({ metavar: "N" }), {
       description: message`TAP MTU (default: what fits a 1500-byte underlay)`,
@@ -93,6 +110,8 @@ export interface XconnectArgs {
   las?: string;
   vc?: string;
   tap?: string;
+  backup?: string;
+  backupDelay?: string;
   iface?: string;
   udp?: boolean;
   mtu?: string;
@@ -108,6 +127,8 @@ export function loadXconnect(args: XconnectArgs) {
     las: { flag: "LAS-IP", value: args.las },
     vc: { flag: "VC-ID", value: args.vc },
     tap: { flag: "--tap", value: args.tap },
+    backup: { flag: "--backup", value: args.backup },
+    backup_delay: { flag: "--backup-delay", value: args.backupDelay },
     interface: { flag: "--interface", value: args.iface },
     mtu: { flag: "--mtu", value: args.mtu },
     udp: { flag: "--udp", value: args.udp ? "yes" : undefined },

@@ -51,7 +51,12 @@ export function xconnectStatus(
 
 /** Describes the edge's gauge and counters into `w` (/metrics); `io` as for `xconnectStatus`. */
 export function xconnectMetrics(w: MetricsWriter, s: XconnectSnapshot, io: IoCounters = {}): void {
-  w.gauge("l2_xconnect_up", "1 when the session is up", s.state === "up" ? 1 : 0);
+  const onBackup = s.active === "backup" && s.backup !== null;
+  const up = onBackup ? s.backup?.state === "up" : s.state === "up";
+  w.gauge("l2_xconnect_up", "1 when the session frames go to is up", up ? 1 : 0);
+  if (s.backup) {
+    w.gauge("l2_xconnect_on_backup", "1 while frames go to the backup LAS", onBackup ? 1 : 0);
+  }
   for (const [name, v] of Object.entries(withIo(s, io))) {
     w.counter(`l2_xconnect_${name}_total`, `xconnect: ${name.replaceAll("_", " ")}`, v);
   }

@@ -6,6 +6,11 @@
  *   token (the script asks for one when `/status` answers 401).
  * - `GET /status`: JSON, the daemon's own report (role, version, uptime, ...).
  * - `GET /metrics`: Prometheus text format.
+ * - `GET /health`: 200 `ok` while the daemon serves (its loop runs and its
+ *   sockets are open: the role's `health` hook), 503 and the reason
+ *   otherwise (starting, stopping, a failed loop); for keepalived's
+ *   `vrrp_script` and load balancers. It tells no more than that, so it
+ *   needs no token.
  *
  * With a bearer token configured, `/status` and `/metrics` need
  * `Authorization: Bearer <token>`. Anything else answers 404/405. Without a
@@ -33,6 +38,8 @@ import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page_assets.ts";
 export interface ApiHandlers {
   status(): unknown;
   metrics(): string;
+  /** Null while the daemon serves, else why not (`GET /health` answers 503 with it). */
+  health?(): string | null;
   /** Hears an error a handler threw (the answer is a 500); kit/contain.ts counts it. */
   onError?(e: unknown): void;
 }
@@ -230,6 +237,15 @@ export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): 
       "x-frame-options": "DENY",
     });
   }
+  if (url.pathname === "/health") {
+    try {
+      const why = h.health ? h.health() : null;
+      return why === null ? reply("ok\n", 200) : reply(`unhealthy: ${why}\n`, 503);
+    } catch (e) {
+      h.onError?.(e);
+      return reply(`unhealthy: internal error: ${(e as Error).message}\n`, 503);
+    }
+  }
   if (token !== null) {
     const auth = req.headers.get("authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(auth);
@@ -250,7 +266,7 @@ export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): 
           "content-type": "text/plain; version=0.0.4; charset=utf-8",
         });
       default:
-        return reply("not found: GET / (the page), /status or /metrics\n", 404);
+        return reply("not found: GET / (the page), /status, /metrics or /health\n", 404);
     }
   } catch (e) {
     h.onError?.(e);
@@ -288,7 +304,7 @@ export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): 
 /** Fetches a daemon's /status (or /metrics as text), with a timeout. For `l2 status`. */
 export async function fetchApi(
   addr: HostPort,
-  path: "/status" | "/metrics",
+  path: "/status" | "/metrics" | "/health",
   token: string | null,
   timeoutMs = 3000,
 ): Promise<Response> {

@@ -61,6 +61,8 @@ export interface DaemonInstance<C> {
   status(): Record<string, unknown>;
   /** Role-specific metrics. */
   metrics(w: MetricsWriter): void;
+  /** Null while the role serves (its loop runs, its sockets are open), else why not (/health). */
+  health?(): string | null;
   /** Applies a re-read config (SIGHUP); returns one line per change or refusal to log. */
   reload?(config: C): Promise<string[]> | string[];
   /** Stops cleanly (SIGTERM/SIGINT). */
@@ -151,6 +153,12 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
       api = serveApi(cfg.api, {
         status,
         metrics,
+        health: () => {
+          if (fatalReason !== null) return `stopping: ${fatalReason}`;
+          if (stopSignal) return `stopping: ${stopSignal} received`;
+          if (!inst) return "starting";
+          return inst.health ? inst.health() : null;
+        },
         onError: (e) => contain.packet("api", e),
       }, cfg.apiToken);
       kit.info(`management endpoint on http://${formatHostPort(api.addr)}`, {

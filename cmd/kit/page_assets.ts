@@ -512,6 +512,7 @@ export const PAGE_JS = String.raw`"use strict";
         const c = obj(d.counters);
         const r = rates("frames", c.rx_frames, c.tx_frames, now);
         const iface = d.interface ? obj(d.interface) : null;
+        const bk = d.backup ? obj(d.backup) : null;
         return [
           section("Session", null, kv([
             ["LAS", d.las], ["VC", d.vc], ["device", d.device],
@@ -519,6 +520,8 @@ export const PAGE_JS = String.raw`"use strict";
             ["local session", se ? se.local_session : null], ["remote session", se ? se.remote_session : null],
             ["up", se ? age(se.up_s) : null],
             ["interface", iface ? text(iface.name) + " mtu " + text(iface.mtu) : undefined],
+            ["backup LAS", bk ? text(bk.las) + " (" + text(bk.state) + ", returns after " + text(bk.delay_s) + " s)" : undefined],
+            ["frames go to", bk ? badge(d.active === "backup" ? "the backup" : "the primary", d.active === "backup" ? null : true) : undefined],
           ], "summary")),
           section("Traffic counters", null, kv([
             ["frames in", count(c.rx_frames) + " (" + orDash(r.a, (v) => v.toFixed(1) + "/s") + ")"],

@@ -77,6 +77,8 @@ export class Runner {
   readonly #loop: IoLoop;
   readonly #parts: RunnerParts;
   readonly #running: Promise<void>;
+  /** Why the loop no longer serves (stopping, failed), or null while it runs. */
+  #down: string | null = null;
 
   constructor(ctx: Pick<DaemonContext, "fatal" | "contain">, parts: RunnerParts) {
     this.#parts = parts;
@@ -94,9 +96,10 @@ export class Runner {
       parts.start(this.clock());
       this.#loop.wake();
     }
-    this.#running = this.#loop.run().catch((e) =>
-      ctx.fatal(`event loop failed: ${(e as Error).message}`)
-    );
+    this.#running = this.#loop.run().catch((e) => {
+      this.#down = `event loop failed: ${(e as Error).message}`;
+      ctx.fatal(this.#down);
+    });
   }
 
   /** The loop's counters (wakeups, handler calls, yields...). */
@@ -109,8 +112,17 @@ export class Runner {
     this.#loop.wake();
   }
 
+  /**
+   * Null while the loop runs with its fds open; else why not ("stopping",
+   * "event loop failed: ..."). The management endpoint's `/health`.
+   */
+  health(): string | null {
+    return this.#down;
+  }
+
   /** Runs the stop hook, waits for `stopped()` if given, then closes the loop and its fds. */
   async stop(): Promise<void> {
+    this.#down ??= "stopping";
     this.#parts.stop?.(this.clock());
     const stopped = this.#parts.stopped;
     if (stopped) {

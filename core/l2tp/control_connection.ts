@@ -309,6 +309,35 @@ export class ControlConnection {
     this.finished = true;
   }
 
+  /**
+   * The peer says it does not know this connection (a stray StopCCN,
+   * stray.ts, checked by the endpoint): down at once, without a word back
+   * (the peer has nothing to acknowledge it with) and without a closing hold.
+   */
+  lost(reason: string, now: number): void {
+    if (this.state === "closing") return;
+    this.goDown(reason, now);
+    this.finished = true;
+  }
+
+  /**
+   * Sends a HELLO now instead of at the idle timer (the edge heard nothing
+   * for a while although it sent data), unless a message is already waiting
+   * for its acknowledgement: its retransmissions probe the peer as well.
+   * False when the connection is not established.
+   */
+  probe(now: number): boolean {
+    if (this.state !== "established") return false;
+    if (this.channel.allAcked) {
+      this.sendMessage({ messageType: MT.HELLO }, now);
+      this.ctx.count("tx_hello");
+      this.ctx.count("tx_probe_hello");
+    }
+    this.helloDeadline = now + this.ctx.config.helloIntervalMs;
+    this.flush(now);
+    return true;
+  }
+
   /** Tears down all sessions, reports the connection down, enters closing. */
   private goDown(reason: string, now: number): void {
     const wasUp = this.state === "established";

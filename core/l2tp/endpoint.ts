@@ -19,6 +19,13 @@
  * the connection it already created. Every other message is found by our
  * CCID and must come from the connection's peer address.
  *
+ * A message for an unknown connection is dropped and counted; with
+ * `answerStray` (the LAS) it is answered with a StopCCN that names it by
+ * its header id, rate-limited and size-bounded (stray.ts). With
+ * `honourStray` (the edge) such a StopCCN, header id 0, takes the connection
+ * it names down at once when it comes from that connection's peer and,
+ * with a secret, its digest checks.
+ *
  * Malformed messages (parse or AVP-size errors, hidden AVPs) are dropped
  * without acknowledgement, counted, and reported as `rejected` events;
  * they never disturb established sessions.
@@ -69,6 +76,8 @@ import { type ControlMessage, messageTypeOf, parseControl } from "./control_mess
 import { type EndpointConfig, resolveConfig, type ResolvedConfig } from "./endpoint_config.ts";
 import type { L2tpEvent, RejectCode } from "./events.ts";
 import { IdAllocator } from "./id_allocator.ts";
+import { AMPLIFICATION, answersStray, StrayLimiter, strayStopCcn } from "./stray.ts";
+import { sharedKey, verify } from "./auth.ts";
 import { CdnResult, StopCcnResult } from "./constants.ts";
 import {
   type Session,
@@ -143,6 +152,8 @@ export class L2tpEndpoint {
   private events: L2tpEvent[] = [];
   /** Errors thrown per connection (our CCID), over its life. Bounded like `byLocal`. */
   private readonly failures = new Map<number, number>();
+  /** Rate limit of StopCCNs for unknown connections (`answerStray`), made on first use. */
+  private strayLimit: StrayLimiter | null = null;
 
   constructor(config: EndpointConfig) {
     this.config = resolveConfig(config);
@@ -268,6 +279,9 @@ export class L2tpEndpoint {
       return;
     }
     if (msg.ccid === 0) {
+      if (messageTypeOf(msg) === MT.StopCCN && this.config.honourStray) {
+        return this.onStrayStop(peer, msg, bytes, d.value.fields.assignedControlConnectionId, now);
+      }
       if (messageTypeOf(msg) !== MT.SCCRQ) {
         this.count("drop_ccid_zero");
         return this.reject(
@@ -281,6 +295,7 @@ export class L2tpEndpoint {
     const c = this.byLocal.get(msg.ccid);
     if (!c) {
       this.count("drop_unknown_ccid");
+      if (this.config.answerStray) this.answerStray(peer, msg, bytes.length, d.value.cisco, now);
       return this.reject(
         peer,
         "unknown_ccid",
@@ -297,6 +312,76 @@ export class L2tpEndpoint {
     }
     c.receive(msg, bytes, now);
     if (c.finished) this.forget(c);
+  }
+
+  /**
+   * A control message for a connection we do not know: a StopCCN back
+   * (stray.ts), within the rate and size bounds; each outcome counted.
+   */
+  private answerStray(
+    peer: string,
+    msg: ControlMessage,
+    inLength: number,
+    cisco: boolean,
+    now: number,
+  ): void {
+    if (!answersStray(messageTypeOf(msg))) return;
+    this.strayLimit ??= new StrayLimiter();
+    if (!this.strayLimit.take(this.sourceOf(peer), now)) return this.count("stray_rate_limited");
+    const c = this.config;
+    const auth = c.secret && c.hash
+      ? { hash: c.hash, secret: c.secret, alg: c.digestAlgorithm }
+      : null;
+    const out = strayStopCcn(c.transport, msg.ccid, cisco ? "cisco" : "ietf", auth);
+    if (!out || out.length > AMPLIFICATION * inLength) return this.count("stray_too_large");
+    if (this.outgoing.length >= c.maxBacklog) return this.count("tx_dropped");
+    this.outgoing.push({ peer, bytes: out });
+    this.count("tx_stray_stopccn");
+  }
+
+  /**
+   * A StopCCN with Control Connection ID 0 (stray.ts): taken only from the
+   * peer of a connection it names by that connection's `remoteCcid` and,
+   * with a secret, only with a digest that checks (no nonces: the sender
+   * lost them). The connection goes down at once.
+   */
+  private onStrayStop(
+    peer: string,
+    msg: ControlMessage,
+    bytes: Uint8Array,
+    named: number | undefined,
+    now: number,
+  ): void {
+    let c: ControlConnection | undefined;
+    for (const x of this.byLocal.values()) {
+      if (x.peer === peer && named && x.remoteCcid === named && x.state !== "closing") c = x;
+    }
+    if (!c) {
+      this.count("drop_stray_stopccn_unmatched");
+      return;
+    }
+    const cfg = this.config;
+    if (cfg.secret && cfg.hash) {
+      const a = { hash: cfg.hash, alg: cfg.digestAlgorithm, key: sharedKey(cfg.hash, cfg.secret) };
+      const bad = verify(a, bytes, msg.avps, cfg.transport, []);
+      if (bad) {
+        this.count("drop_stray_stopccn_auth");
+        return this.reject(
+          peer,
+          "auth_failed",
+          `StopCCN for an unknown connection from ${peer} ` +
+            `dropped: ${bad.replaceAll("_", " ")}`,
+        );
+      }
+    }
+    this.count("rx_stray_stopccn");
+    const c2 = c;
+    this.guarded(
+      c2,
+      "l2tp-stray",
+      now,
+      () => c2.lost(`${peer} does not know this connection (it restarted?)`, now),
+    );
   }
 
   private onSccrq(
@@ -491,6 +576,21 @@ export class L2tpEndpoint {
     if (!s || !c || s.state !== "established") return false;
     c.sessions.setCircuit(s, active, now);
     return true;
+  }
+
+  /**
+   * Sends a HELLO on an established connection now (`ControlConnection.probe`):
+   * an edge that sent data and heard nothing asks whether the peer is there.
+   */
+  probe(localCcid: number, now: number): boolean {
+    const c = this.byLocal.get(localCcid);
+    if (!c) return false;
+    let ok = false;
+    const err = this.guarded(c, "l2tp-timer", now, () => {
+      ok = c.probe(now);
+    });
+    if (err.length && !this.config.contain) throw err[0];
+    return ok;
   }
 
   /**

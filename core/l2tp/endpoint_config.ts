@@ -111,6 +111,18 @@ export interface EndpointConfig {
    * still serves the other connections, then rethrows the first error.
    */
   contain?: (handler: string, err: unknown, peer: string | null) => void;
+  /**
+   * Answer a control message for a connection we do not know with a StopCCN
+   * (stray.ts: Control Connection ID 0, rate-limited, bounded in size), so
+   * the peer re-dials at once (a LAS that restarted). Default false.
+   */
+  answerStray?: boolean;
+  /**
+   * Take such a StopCCN (header id 0) from a connection's peer when it
+   * names the connection by the id the peer has (`remoteCcid`) and, with a
+   * secret, its digest checks: the connection goes down at once. Default false.
+   */
+  honourStray?: boolean;
 }
 
 /** `EndpointConfig` with every default filled in. */
@@ -125,11 +137,20 @@ export type ResolvedConfig =
       | "hash"
       | "sourceOf"
       | "contain"
+      | "answerStray"
+      | "honourStray"
     >
   >
   & Pick<
     EndpointConfig,
-    "sessionPolicy" | "sessionIds" | "secret" | "hash" | "sourceOf" | "contain"
+    | "sessionPolicy"
+    | "sessionIds"
+    | "secret"
+    | "hash"
+    | "sourceOf"
+    | "contain"
+    | "answerStray"
+    | "honourStray"
   >
   & { reliable: Partial<ReliableConfig> };
 

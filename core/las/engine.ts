@@ -32,6 +32,11 @@
  * VLAN-tagged frame dropped by a VC's filter is logged once per session; a
  * type 4 and a type 5 session on one VC once per VC.
  *
+ * A control message for a connection the LAS does not know (it restarted,
+ * or took over a virtual address) is answered with a StopCCN so the edge
+ * re-dials at once (core/l2tp/stray.ts, docs/las-redundancy.md); data for
+ * an unknown session is counted (`rx_unknown_session`), never forwarded.
+ *
  * Which VC a session joins, whether it is admitted, and which ports a frame
  * goes out of are the switchboard's (core/las/switchboard.ts): it refuses
  * an ICRQ with a CDN that says why when the VC would pass `maxSwitches` or
@@ -215,6 +220,11 @@ export class LasEngine implements Engine<LasSnapshot> {
       maxPendingPerSource: o.maxPendingPerPeer ?? 4,
       maxConnectionsPerSource: o.maxConnectionsPerPeer ?? 8,
       sourceOf: sourceOf,
+      // A control message for a connection we do not know (we restarted, or took over a
+      // virtual address) gets a StopCCN, so the edge re-dials at once (core/l2tp/stray.ts).
+      answerStray: true,
+      // And the other way: a peer that restarted (a meshed LAS, an edge) tells us so.
+      honourStray: true,
       // One connection whose timers or close throw is contained by the endpoint
       // (core/l2tp/endpoint.ts) and reported here, like a datagram's error.
       ...(o.contain
@@ -245,7 +255,17 @@ export class LasEngine implements Engine<LasSnapshot> {
       sessions_refused_remote_end_id: b.sessions_refused_remote_end_id,
       rx_not_allowed: c.rx_not_allowed,
       vlan_frames_dropped: b.vlan_frames_dropped,
+      // Issue 18: what a restarted LAS (or one that took a virtual address over) did not know.
+      unknown_connection_stopccn: this.#epSum("tx_stray_stopccn"),
+      unknown_connection_limited: this.#epSum("stray_rate_limited") +
+        this.#epSum("stray_too_large"),
+      rx_unknown_session: this.#epSum("data_drop_unknown_session"),
     };
+  }
+
+  /** An L2TP endpoint counter summed over both transports. */
+  #epSum(name: string): number {
+    return (this.ipEp?.counters[name] ?? 0) + (this.udpEp?.counters[name] ?? 0);
   }
 
   /**

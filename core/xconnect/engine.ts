@@ -46,6 +46,28 @@
  * The VC id goes out as decimal ASCII ("1234"), as freeRtr sends it; the LAS
  * keys its switches so that this and a 4-byte binary id meet.
  *
+ * Liveness (docs/las-redundancy.md "A short restart"): an edge that sent
+ * data and heard nothing from its LAS for `SILENT_MS` (3 s) sends a HELLO
+ * at once (`probes`); when nothing at all comes back within `PROBE_WAIT_MS`
+ * (1.5 s: the HELLO and its retransmission after 1 s) more, the connection is given up (`silent_las`) and re-dialled. A
+ * LAS that restarted answers the HELLO with a StopCCN for an unknown
+ * connection (core/l2tp/stray.ts), taken only from the LAS's address, only
+ * when it names our connection by the LAS's id and, with a secret, only
+ * when its digest checks; the edge re-dials at once. The other way, a
+ * control message from the LAS for a connection the edge does not know (it
+ * restarted) gets the same StopCCN, so the LAS drops the stale session. A connection that had
+ * a session is re-dialled at once after any loss; the back-off applies from
+ * the second try.
+ *
+ * Backup peer (`backup`, Cisco's `backup peer` with `backup delay`): when
+ * the primary has no session (lost, or not up within `BACKUP_START_MS` of
+ * the start), the edge dials the backup and moves its frames there once
+ * that session is up (`failovers`); it keeps re-dialling the primary (back-off
+ * capped at 8 s), and once the primary's session has been up for
+ * `backupDelayMs`, frames move back to it and the backup's connection is
+ * closed (make before break; `returns`). Frames from either LAS go to the
+ * device while both are up.
+ *
  * Not done here: sequence numbers on received data are not checked (the
  * edge asks the LAS for no sublayer).
  *
@@ -72,6 +94,10 @@ export interface XconnectOptions {
    * "192.0.2.1:1701" (UDP). Absent: formatted from `las`.
    */
   lasName?: string;
+  /** A backup LAS (Cisco's `backup peer`), same transport; absent: none. */
+  backup?: Endpoint;
+  /** How long the primary's session must have been up before frames return to it, ms. Default 5000. */
+  backupDelayMs?: number;
   vcId: string;
   /** The device whose frames the pseudowire carries (a TAP, or an existing interface). */
   device: FramePort;
@@ -92,7 +118,7 @@ export interface XconnectOptions {
   contain?: (handler: string, err: unknown, peer: string | null) => void;
 }
 
-/** Where the edge is. */
+/** Where the edge is (towards one LAS). */
 export type XconnectState = "idle" | "connecting" | "session-wait" | "up";
 
 /** The edge's counters, in the order /status and /metrics show them. */
@@ -118,6 +144,16 @@ export interface XconnectCounters {
   handler_errors: number;
   connects: number;
   sessions_up: number;
+  /** HELLOs sent early: data went out and nothing came back for 3 s. */
+  probes: number;
+  /** Connections given up because the LAS stayed silent after a probe. */
+  silent_las: number;
+  /** StopCCNs taken from a LAS that did not know our connection (it restarted). */
+  stray_stops: number;
+  /** Moves of the frames from the primary to the backup. */
+  failovers: number;
+  /** Moves of the frames back to the primary. */
+  returns: number;
 }
 
 /** The session in /status, while one is up. */
@@ -128,45 +164,108 @@ export interface XconnectSessionStatus {
   up_s: number;
 }
 
+/** The backup LAS in /status (`XconnectSnapshot.backup`). */
+export interface XconnectBackupStatus {
+  las: string;
+  state: XconnectState;
+  session: XconnectSessionStatus | null;
+  /** Seconds the primary's session must be up before frames return to it. */
+  delay_s: number;
+}
+
 /**
  * A typed snapshot of the edge (`XconnectEngine.snapshot`), rendered to
  * /status and /metrics in one place, cmd/xconnect_status.ts.
  */
 export interface XconnectSnapshot {
-  /** The LAS as peers are named ("192.0.2.1", or "192.0.2.1:1701" over UDP). */
+  /** The (primary) LAS as peers are named ("192.0.2.1", or "192.0.2.1:1701" over UDP). */
   las: string;
   vc: string;
   device: string;
+  /** The primary LAS's state. */
   state: XconnectState;
+  /** The primary's session, while one is up. */
   session: XconnectSessionStatus | null;
+  /** Where frames go: "primary", or "backup" while on the backup. */
+  active: "primary" | "backup";
+  /** The backup LAS, when one is configured. */
+  backup: XconnectBackupStatus | null;
   counters: XconnectCounters;
 }
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
+/** The primary's retry cap while a backup is configured, ms. */
+const RETRY_MAX_WITH_BACKUP_MS = 8000;
 /** Longest a shutdown waits for the StopCCN's acknowledgement, ms. */
 const STOP_WAIT_MS = 2000;
+/** Data sent and nothing heard from the LAS for this long: a HELLO at once, ms. */
+export const SILENT_MS = 3000;
+/** After that HELLO, nothing heard for this long: the LAS is gone, ms. */
+export const PROBE_WAIT_MS = 1500;
+/** At start, the backup is dialled when the primary has no session after this long, ms. */
+export const BACKUP_START_MS = 3000;
 
 /** A datagram's source as logs name it (address; with :port over UDP). */
 function sourceText(kind: Transport, src: Ip16, port: number): string {
   return kind === "udp" ? formatEndpoint({ ip: src, port }) : formatIp(src);
 }
 
+/** The edge towards one LAS: its connection, session, retry and liveness timers. */
+interface Leg {
+  role: "primary" | "backup";
+  las: Endpoint;
+  /** The LAS as the endpoint names it. */
+  name: string;
+  state: XconnectState;
+  ccid: number;
+  session: SessionInfo | null;
+  tx: { cookie: Uint8Array; sublayer: boolean };
+  /** Next data sequence number when the LAS asked for sequencing, else -1. */
+  seq: number;
+  retryAt: number;
+  retryMs: number;
+  retryMaxMs: number;
+  upSince: number;
+  /** Last datagram (data of our session, or control) from this LAS. */
+  heardAt: number;
+  /** Last data frame sent to this LAS. */
+  sentAt: number;
+  /** When the last early HELLO went (-Infinity: none since `heardAt`). */
+  probedAt: number;
+}
+
+function newLeg(role: Leg["role"], las: Endpoint, name: string, retryMaxMs: number): Leg {
+  return {
+    role,
+    las,
+    name,
+    state: "idle",
+    ccid: 0,
+    session: null,
+    tx: { cookie: new Uint8Array(0), sublayer: false },
+    seq: -1,
+    retryAt: Infinity,
+    retryMs: RETRY_MIN_MS,
+    retryMaxMs,
+    upSince: 0,
+    heardAt: -Infinity,
+    sentAt: -Infinity,
+    probedAt: -Infinity,
+  };
+}
+
 /** The edge engine; see the module doc. */
 export class XconnectEngine implements Engine<XconnectSnapshot> {
   readonly ep: L2tpEndpoint;
   readonly #o: XconnectOptions;
-  /** The LAS as the endpoint names it. */
-  readonly #lasName: string;
-  state: XconnectState = "idle";
-  #ccid = 0;
-  #session: SessionInfo | null = null;
-  #tx: { cookie: Uint8Array; sublayer: boolean } = { cookie: new Uint8Array(0), sublayer: false };
-  /** Next data sequence number when the LAS asked for sequencing, else -1. */
-  #seq = -1;
-  #retryAt = Infinity;
-  #retryMs = RETRY_MIN_MS;
-  #upSince = 0;
+  readonly #primary: Leg;
+  readonly #backup: Leg | null;
+  readonly #delayMs: number;
+  /** True while frames go to the backup. */
+  #onBackup = false;
+  /** When the backup is wanted if the primary still has no session. */
+  #backupAt = Infinity;
   #stopping = false;
   /** When a shutdown stops waiting for the StopCCN's acknowledgement (ms). */
   #stopDeadline = Infinity;
@@ -183,12 +282,27 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
     handler_errors: 0,
     connects: 0,
     sessions_up: 0,
+    probes: 0,
+    silent_las: 0,
+    stray_stops: 0,
+    failovers: 0,
+    returns: 0,
   };
 
   constructor(o: XconnectOptions) {
     this.#o = o;
-    this.#lasName = o.lasName ??
-      (o.kind === "udp" ? formatEndpoint(o.las) : formatIp(o.las.ip));
+    const name = (e: Endpoint) => o.kind === "udp" ? formatEndpoint(e) : formatIp(e.ip);
+    this.#primary = newLeg(
+      "primary",
+      o.las,
+      o.lasName ?? name(o.las),
+      o.backup ? RETRY_MAX_WITH_BACKUP_MS : RETRY_MAX_MS,
+    );
+    this.#backup = o.backup ? newLeg("backup", o.backup, name(o.backup), RETRY_MAX_MS) : null;
+    if (this.#backup && ipEquals(this.#backup.las.ip, o.las.ip)) {
+      throw new RangeError("the backup LAS must not be the primary LAS");
+    }
+    this.#delayMs = o.backupDelayMs ?? 5000;
     this.ep = new L2tpEndpoint({
       transport: o.kind,
       hostName: o.hostName,
@@ -196,7 +310,12 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
       random32: o.random32,
       helloIntervalMs: o.helloIntervalMs,
       acceptConnections: false,
-      maxConnections: 4,
+      maxConnections: 8,
+      // A StopCCN for a connection the LAS does not know (it restarted): re-dial at once.
+      honourStray: true,
+      // The LAS's HELLO on a connection of ours from before a restart gets a StopCCN, so the
+      // LAS drops the stale session now instead of after its retransmissions.
+      answerStray: true,
       // One connection whose timers or close throw is contained by the endpoint
       // (core/l2tp/endpoint.ts) and reported here, like a datagram's error.
       ...(o.contain
@@ -208,65 +327,94 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
     });
   }
 
-  /** Opens the control connection (SCCRQ). */
+  /** The primary's state (what /status has always shown as `state`). */
+  get state(): XconnectState {
+    return this.#primary.state;
+  }
+
+  /** The leg frames go to. */
+  get #active(): Leg {
+    return this.#onBackup && this.#backup ? this.#backup : this.#primary;
+  }
+
+  /** Opens the control connection (SCCRQ) to the primary. */
   start(now: number): void {
-    this.#connect(now);
+    this.#connect(this.#primary, now);
+    if (this.#backup) this.#backupAt = now + BACKUP_START_MS;
     this.#drain(now);
   }
 
-  #connect(now: number): void {
-    this.#retryAt = Infinity;
-    const las = this.#lasName;
-    const r = this.ep.connect(las, now);
+  #connect(leg: Leg, now: number): void {
+    leg.retryAt = Infinity;
+    const r = this.ep.connect(leg.name, now);
     if (!r.ok) {
-      this.#o.log.error(`cannot start a control connection to ${las}: ${r.reason}`);
-      this.#scheduleRetry(now);
+      this.#o.log.error(`cannot start a control connection to ${leg.name}: ${r.reason}`);
+      this.#scheduleRetry(leg, now);
       return;
     }
     this.counters.connects++;
-    this.#ccid = r.localCcid;
-    this.state = "connecting";
-    this.#o.log.info(`connecting to ${las} for VC ${this.#o.vcId}`, {
-      transport: this.#o.kind,
-    });
+    leg.ccid = r.localCcid;
+    leg.state = "connecting";
+    this.#o.log.info(
+      `connecting to ${leg.role === "backup" ? "the backup LAS " : ""}${leg.name} for VC ` +
+        this.#o.vcId,
+      { transport: this.#o.kind },
+    );
   }
 
-  #scheduleRetry(now: number): void {
+  #scheduleRetry(leg: Leg, now: number): void {
     if (this.#stopping) return;
-    this.#retryAt = now + this.#retryMs;
-    this.#o.log.info(`retrying in ${this.#retryMs / 1000} s`);
-    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+    leg.retryAt = now + leg.retryMs;
+    this.#o.log.info(`retrying ${leg.name} in ${leg.retryMs / 1000} s`);
+    leg.retryMs = Math.min(leg.retryMs * 2, leg.retryMaxMs);
+  }
+
+  /** The leg whose LAS has address `src`, or null. */
+  #legFrom(src: Ip16): Leg | null {
+    if (ipEquals(src, this.#primary.las.ip)) return this.#primary;
+    if (this.#backup && ipEquals(src, this.#backup.las.ip)) return this.#backup;
+    return null;
+  }
+
+  #legNamed(peer: string): Leg | null {
+    if (peer === this.#primary.name) return this.#primary;
+    if (this.#backup && peer === this.#backup.name) return this.#backup;
+    return null;
   }
 
   /**
    * One datagram from `from.src` (`from.srcPort`: its UDP port, 0 over IP)
-   * at `now`: one from another address than the LAS's is dropped and
-   * counted (`rx_other`, logged rate-limited); a frame of our session goes
-   * to the device, a control message to the endpoint (its answers are
-   * queued and go at `endBatch`). Neither `bytes` nor `from` is kept past
-   * the call. Throws what handling it threw: the pump drops that datagram
-   * and contains the error.
+   * at `now`: one from another address than the LAS's (or the backup's) is
+   * dropped and counted (`rx_other`, logged rate-limited); a frame of our
+   * session goes to the device, a control message to the endpoint (its
+   * answers are queued and go at `endBatch`). Neither `bytes` nor `from` is
+   * kept past the call. Throws what handling it threw: the pump drops that
+   * datagram and contains the error.
    */
   receive(bytes: Uint8Array, from: Arrival, now: number): void {
-    const src = from.src;
     // Only the LAS talks to us: anything else (a raw socket sees every IP
     // protocol 115 packet to the host) could otherwise put frames on the
     // device by guessing a session id, or reach the control connection.
-    if (!ipEquals(src, this.#o.las.ip)) {
+    const leg = this.#legFrom(from.src);
+    if (!leg) {
       this.counters.rx_other++;
-      const who = sourceText(this.#o.kind, src, from.srcPort);
+      const who = sourceText(this.#o.kind, from.src, from.srcPort);
       this.#o.log.limited("not_las", "warn", `datagram from ${who} dropped: not the LAS`, {
         peer: who,
       });
       return;
     }
-    const c = this.ep.classifyData(bytes, this.#lasName);
+    const c = this.ep.classifyData(bytes, leg.name);
     if (c.kind === "frame") {
+      leg.heardAt = now;
       this.counters.rx_frames++;
       this.counters.rx_bytes += c.frame.length;
       if (this.#o.device.write(c.frame) !== 0) this.counters.rx_device_errors++;
     } else if (c.kind === "control") {
-      this.ep.receive(this.#lasName, bytes, now);
+      leg.heardAt = now;
+      const before = this.ep.counters.rx_stray_stopccn ?? 0;
+      this.ep.receive(leg.name, bytes, now);
+      if ((this.ep.counters.rx_stray_stopccn ?? 0) > before) this.counters.stray_stops++;
     } else {
       this.counters.rx_other++;
     }
@@ -282,29 +430,31 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
 
   /**
    * One frame read from the device at `now`: queued on the transport with
-   * the session's data header, or dropped and counted (`tx_no_session`)
-   * while no session is up. `frame` is copied; it goes at the next flush
-   * (`endBatch`).
+   * the session's data header towards the active LAS, or dropped and
+   * counted (`tx_no_session`) while it has no session. `frame` is copied;
+   * it goes at the next flush (`endBatch`).
    */
-  fromDevice(frame: Uint8Array, _now: number): void {
-    const session = this.#session;
-    if (this.state !== "up" || !session) {
+  fromDevice(frame: Uint8Array, now: number): void {
+    const leg = this.#active;
+    const session = leg.session;
+    if (leg.state !== "up" || !session) {
       this.counters.tx_no_session++;
       return;
     }
     const buf = this.#scratch;
     // Numbered (S=1, 24 bits) when the LAS asked for sequencing; -1: no number.
     let seq = -1;
-    if (this.#seq >= 0) {
-      seq = this.#seq;
-      this.#seq = (seq + 1) & 0xffffff;
+    if (leg.seq >= 0) {
+      seq = leg.seq;
+      leg.seq = (seq + 1) & 0xffffff;
     }
-    const h = writeDataHeader(buf, 0, this.#o.kind, session.remoteSessionId, this.#tx, seq);
+    const h = writeDataHeader(buf, 0, this.#o.kind, session.remoteSessionId, leg.tx, seq);
     buf.set(frame, h);
-    if (this.#o.port.queue(buf.subarray(0, h + frame.length), this.#o.las) !== 0) {
+    if (this.#o.port.queue(buf.subarray(0, h + frame.length), leg.las) !== 0) {
       this.counters.tx_errors++;
       return;
     }
+    leg.sentAt = now;
     this.counters.tx_frames++;
     this.counters.tx_bytes += frame.length;
   }
@@ -316,88 +466,214 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
     this.#o.contain(handler, e, peer);
   }
 
-  #drain(now: number): void {
+  #sendOutgoing(): void {
     const t = this.#o.port;
     for (const o of this.ep.takeOutgoing()) {
-      if (t.queue(o.bytes, this.#o.las) !== 0) this.counters.tx_errors++;
+      const leg = this.#legNamed(o.peer);
+      if (!leg || t.queue(o.bytes, leg.las) !== 0) this.counters.tx_errors++;
     }
+  }
+
+  #drain(now: number): void {
+    this.#sendOutgoing();
     for (const ev of this.ep.takeEvents()) this.#event(ev, now);
-    // Events may have queued more (the ICRQ after connection-up).
-    for (const o of this.ep.takeOutgoing()) {
-      if (t.queue(o.bytes, this.#o.las) !== 0) this.counters.tx_errors++;
+    this.#steer(now);
+    // Events may have queued more (the ICRQ after connection-up, a backup's SCCRQ).
+    this.#sendOutgoing();
+    for (const ev of this.ep.takeEvents()) this.#event(ev, now);
+    this.#sendOutgoing();
+    if (this.#o.port.flush() !== 0) this.counters.tx_errors++;
+  }
+
+  /** True while the backup should be dialled or kept: the primary has no session. */
+  #backupWanted(now: number): boolean {
+    return this.#primary.state !== "up" && now >= this.#backupAt;
+  }
+
+  /**
+   * Where frames go, and whether the backup is dialled (module doc): to the
+   * backup once its session is up while the primary has none; back to the
+   * primary once its session has been up for the delay, then the backup is
+   * closed.
+   */
+  #steer(now: number): void {
+    const b = this.#backup;
+    if (!b || this.#stopping) return;
+    const p = this.#primary;
+    const log = this.#o.log;
+    if (this.#onBackup) {
+      if (b.state !== "up") {
+        this.#onBackup = false;
+      } else if (p.state === "up" && now >= p.upSince + this.#delayMs) {
+        this.#onBackup = false;
+        this.counters.returns++;
+        log.info(
+          `back on the primary LAS ${p.name} (up for ${Math.round((now - p.upSince) / 1000)} s); ` +
+            `closing the backup ${b.name}`,
+        );
+        this.#closeLeg(b, now, "the primary LAS is back");
+      }
+    } else if (b.state === "up" && p.state !== "up") {
+      this.#onBackup = true;
+      this.counters.failovers++;
+      log.warn(`the primary LAS ${p.name} has no session: frames go to the backup ${b.name}`);
     }
-    if (t.flush() !== 0) this.counters.tx_errors++;
+    if (this.#backupWanted(now)) {
+      if (b.state === "idle" && b.retryAt === Infinity) this.#connect(b, now);
+    } else if (!this.#onBackup) {
+      // Not wanted: closed, and no retry pending (one the backup's own loss scheduled).
+      if (b.state !== "idle") this.#closeLeg(b, now, "the primary LAS has the session");
+      b.retryAt = Infinity;
+    }
+  }
+
+  /** Closes a leg's connection without retrying it. */
+  #closeLeg(leg: Leg, now: number, why: string): void {
+    leg.retryAt = Infinity;
+    leg.retryMs = RETRY_MIN_MS;
+    const ccid = leg.ccid;
+    leg.state = "idle";
+    leg.session = null;
+    leg.ccid = 0;
+    if (ccid) this.ep.closeConnection(ccid, now, why);
   }
 
   #event(ev: L2tpEvent, now: number): void {
     const log = this.#o.log;
+    if (ev.type === "rejected") {
+      log.limited(`rejected:${ev.code}`, "warn", ev.reason, { peer: ev.peer });
+      return;
+    }
+    const peer = "peer" in ev ? ev.peer : ev.session.peer;
+    const leg = this.#legNamed(peer);
+    // Events of a connection the leg already left (closed by us): nothing to do.
+    if (!leg) return;
+    const ccid = "localCcid" in ev
+      ? ev.localCcid
+      : ev.type === "session-up"
+      ? ev.session.localCcid
+      : leg.ccid;
+    if (ccid !== leg.ccid) return;
     switch (ev.type) {
       case "connection-up": {
         log.info(`control connection to ${ev.peer} (${ev.hostName || "no host name"}) is up`, {
           ccid: ev.localCcid,
         });
         const vcId = new TextEncoder().encode(this.#o.vcId);
-        const r = this.ep.openSession(this.#ccid, { pwType: 5, vcId }, now);
+        const r = this.ep.openSession(leg.ccid, { pwType: 5, vcId }, now);
         if (!r.ok) {
           log.error(`cannot ask for a session on VC ${this.#o.vcId}: ${r.reason}`);
-          this.ep.closeConnection(this.#ccid, now, "could not open a session");
+          this.ep.closeConnection(leg.ccid, now, "could not open a session");
           return;
         }
-        this.state = "session-wait";
+        leg.state = "session-wait";
         break;
       }
-      case "connection-down":
+      case "connection-down": {
         (ev.normal || this.#stopping ? log.info : log.warn).call(
           log,
           `control connection to ${ev.peer} is down: ${ev.reason}`,
         );
-        this.#session = null;
-        this.state = "idle";
-        this.#scheduleRetry(now);
+        const wasUp = leg.state === "up";
+        leg.session = null;
+        leg.state = "idle";
+        leg.ccid = 0;
+        if (leg.role === "primary" && wasUp && this.#backup) this.#backupAt = now;
+        if (leg.role === "backup" && !this.#backupWanted(now) && !this.#onBackup) break;
+        if (wasUp && !this.#stopping) {
+          // It worked until now (a LAS restart, a lost path): try again at once.
+          leg.retryAt = now;
+          leg.retryMs = RETRY_MIN_MS;
+        } else this.#scheduleRetry(leg, now);
         break;
+      }
       case "session-up":
-        this.#session = ev.session;
-        this.#tx = { cookie: ev.session.txCookie, sublayer: ev.session.txSublayer };
-        this.#seq = ev.session.txSublayer && ev.session.txSequencing ? 0 : -1;
-        this.state = "up";
-        this.#upSince = now;
+        leg.session = ev.session;
+        leg.tx = { cookie: ev.session.txCookie, sublayer: ev.session.txSublayer };
+        leg.seq = ev.session.txSublayer && ev.session.txSequencing ? 0 : -1;
+        leg.state = "up";
+        leg.upSince = now;
+        leg.heardAt = now;
+        leg.probedAt = -Infinity;
         this.counters.sessions_up++;
-        this.#retryMs = RETRY_MIN_MS;
-        log.info(`session ${ev.session.localSessionId} on VC ${this.#o.vcId} is up`, {
-          remote_session: ev.session.remoteSessionId,
-          device: this.#o.deviceName,
-        });
+        leg.retryMs = RETRY_MIN_MS;
+        log.info(
+          `session ${ev.session.localSessionId} on VC ${this.#o.vcId} is up` +
+            (leg.role === "backup" ? ` on the backup LAS ${leg.name}` : ""),
+          { remote_session: ev.session.remoteSessionId, device: this.#o.deviceName },
+        );
         break;
       case "session-down":
         (this.#stopping ? log.info : log.warn).call(
           log,
           `session on VC ${this.#o.vcId} is down: ${ev.reason}`,
         );
-        this.#session = null;
-        if (!this.#stopping) {
-          this.state = "idle";
-          this.ep.closeConnection(this.#ccid, now, "session lost; reconnecting");
+        leg.session = null;
+        if (!this.#stopping && leg.state !== "idle") {
+          // The connection-down that follows re-dials (at once: it was up).
+          this.ep.closeConnection(leg.ccid, now, "session lost; reconnecting");
         }
         break;
       case "circuit-status":
         log.info(`the LAS says the circuit is ${ev.active ? "up" : "down"}`);
         break;
-      case "rejected":
-        log.limited(`rejected:${ev.code}`, "warn", ev.reason, { peer: ev.peer });
-        break;
     }
+  }
+
+  /** When the leg's liveness timer is due: an early HELLO, or giving up. */
+  #liveDeadline(leg: Leg): number {
+    if (leg.state !== "up") return Infinity;
+    if (leg.probedAt > leg.heardAt) return leg.probedAt + PROBE_WAIT_MS;
+    if (leg.sentAt > leg.heardAt) return leg.heardAt + SILENT_MS;
+    return Infinity;
+  }
+
+  /** Early HELLO after `SILENT_MS` of silence while sending; gives up `PROBE_WAIT_MS` later. */
+  #live(leg: Leg, now: number): void {
+    if (now < this.#liveDeadline(leg)) return;
+    if (leg.probedAt > leg.heardAt) {
+      this.counters.silent_las++;
+      this.#o.log.warn(
+        `${leg.name} did not answer for ${
+          Math.round((now - leg.heardAt) / 100) / 10
+        } s although frames went to it (a HELLO too): giving the connection up`,
+      );
+      leg.probedAt = -Infinity;
+      this.ep.closeConnection(leg.ccid, now, "the LAS stopped answering");
+      return;
+    }
+    leg.probedAt = now;
+    this.counters.probes++;
+    this.ep.probe(leg.ccid, now);
   }
 
   /** Runs timers due at `now`. */
   poll(now: number): void {
     this.ep.poll(now);
-    if (now >= this.#retryAt) this.#connect(now);
+    for (const leg of this.#legs()) {
+      this.#live(leg, now);
+      if (now >= leg.retryAt) this.#connect(leg, now);
+    }
     this.#drain(now);
+  }
+
+  #legs(): Leg[] {
+    return this.#backup ? [this.#primary, this.#backup] : [this.#primary];
   }
 
   /** When `poll` next has work. */
   nextDeadline(): number {
-    return Math.min(this.ep.nextDeadline(), this.#retryAt);
+    let t = this.ep.nextDeadline();
+    for (const leg of this.#legs()) t = Math.min(t, leg.retryAt, this.#liveDeadline(leg));
+    const b = this.#backup;
+    if (b && !this.#stopping) {
+      const p = this.#primary;
+      if (this.#onBackup && p.state === "up") t = Math.min(t, p.upSince + this.#delayMs);
+      if (p.state !== "up" && b.state === "idle" && b.retryAt === Infinity) {
+        t = Math.min(t, this.#backupAt);
+      }
+    }
+    return t;
   }
 
   /**
@@ -406,7 +682,7 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
    */
   stop(now: number): void {
     this.#stopping = true;
-    this.#retryAt = Infinity;
+    for (const leg of this.#legs()) leg.retryAt = Infinity;
     this.#stopDeadline = now + STOP_WAIT_MS;
     for (const c of this.ep.connections()) {
       if (c.state === "closing") continue;
@@ -420,19 +696,33 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
     return this.#stopping && (now >= this.#stopDeadline || this.ep.allAcknowledged());
   }
 
+  #sessionStatus(leg: Leg, now: number): XconnectSessionStatus | null {
+    const s = leg.session;
+    return s
+      ? {
+        local_session: s.localSessionId,
+        remote_session: s.remoteSessionId,
+        up_s: Math.round((now - leg.upSince) / 1000),
+      }
+      : null;
+  }
+
   /** A typed snapshot of the edge at `now`, for /status and /metrics (cmd/xconnect_status.ts). */
   snapshot(now: number): XconnectSnapshot {
-    const s = this.#session;
+    const b = this.#backup;
     return {
-      las: this.#lasName,
+      las: this.#primary.name,
       vc: this.#o.vcId,
       device: this.#o.deviceName,
-      state: this.state,
-      session: s
+      state: this.#primary.state,
+      session: this.#sessionStatus(this.#primary, now),
+      active: this.#onBackup ? "backup" : "primary",
+      backup: b
         ? {
-          local_session: s.localSessionId,
-          remote_session: s.remoteSessionId,
-          up_s: Math.round((now - this.#upSince) / 1000),
+          las: b.name,
+          state: b.state,
+          session: this.#sessionStatus(b, now),
+          delay_s: this.#delayMs / 1000,
         }
         : null,
       counters: { ...this.counters },

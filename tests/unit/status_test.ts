@@ -125,3 +125,27 @@ Deno.test("status: the README's example is what l2 status prints for the recorde
   const shown = readme.slice(i + start.length, readme.indexOf("\n$ ", i + start.length));
   assertEquals(shown, summarize(fixture("node_n1"), "127.0.0.1:7656"));
 });
+
+Deno.test("status: an xconnect edge on its backup LAS says so first; a LAS says whom it told to re-dial", () => {
+  const st = fixture("xconnect");
+  st.state = "connecting";
+  st.active = "backup";
+  st.backup = { las: "10.0.0.9", state: "up", session: null, delay_s: 5 };
+  st.counters = { ...(st.counters as object), failovers: 1, returns: 0 };
+  const s = summarize(st, "127.0.0.1:7658");
+  const lines = s.split("\n");
+  assertStringIncludes(lines[1], "! on the backup LAS 10.0.0.9: the primary");
+  assertStringIncludes(s, "backup LAS 10.0.0.9: up; failovers 1, returns 0");
+  assertFits(s);
+  const las = fixture("las");
+  las.counters = {
+    ...(las.counters as object),
+    unknown_connection_stopccn: 4,
+    unknown_connection_limited: 1,
+    rx_unknown_session: 37,
+  };
+  const t = summarize(las, "127.0.0.1:7657");
+  assertStringIncludes(t, "unknown connections told to re-dial: 4 StopCCNs (1 held back)");
+  assertStringIncludes(t, "unknown-session data: 37");
+  assertFits(t);
+});

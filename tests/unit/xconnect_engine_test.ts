@@ -142,7 +142,17 @@ Deno.test("xconnect engine: /status and /metrics render from the snapshot, in th
   assert((snap.session?.up_s ?? 0) >= 4, "uptime on the engine's clock");
   const io = { ip: sw.counters, tap: dw.counters };
   const doc = xconnectStatus(snap, null, io);
-  assertEquals(Object.keys(doc), ["las", "vc", "device", "state", "session", "counters", "io"]);
+  assertEquals(Object.keys(doc), [
+    "las",
+    "vc",
+    "device",
+    "state",
+    "session",
+    "active",
+    "backup",
+    "counters",
+    "io",
+  ]);
   assertEquals((doc.io as typeof io).tap.rx_datagrams, 1, "the pumps' counters per fd");
   const iface = {
     name: "eth9",
