@@ -24,6 +24,7 @@ import { Runner } from "./kit/runner.ts";
 import { socketWatch } from "./kit/pump.ts";
 import { LasEngine, type PeerPrefix, peerPrefix } from "../core/las/engine.ts";
 import { lasMetrics, lasStatus } from "./las_status.ts";
+import { meshOptions } from "./las_mesh.ts";
 import {
   acceptingLine,
   type LasArgs,
@@ -119,6 +120,7 @@ function startLas(
     sourceFor,
     log,
     contain,
+    mesh: meshOptions(c),
   });
   // Each socket's pump: one recvmmsg per wakeup, each datagram to the engine with its
   // Arrival (via 0: IP 115, 1: UDP), contained on its own; then endBatch.
@@ -134,6 +136,8 @@ function startLas(
   const io = Object.fromEntries(watch.map((w) => [w.name, w.counters]));
   const runner = new Runner(ctx, {
     watch,
+    // The mesh's first dials (peers:); without peers it does nothing.
+    start: (now) => engine.start(now),
     nextDeadline: () => engine.nextDeadline(),
     poll: (now) => engine.poll(now),
     // SIGTERM: StopCCN to every peer, retransmitted until acknowledged or given up on.

@@ -13,17 +13,23 @@ import { message } from "@optique/core/message";
 import {
   bool,
   cidr,
+  ConfigError,
+  fail,
+  type Field,
   type Infer,
   int,
   intIn,
   ipAddress,
+  isIPv4,
   list,
   mapOf,
   oneOf,
   overrides,
+  parseSection,
   type Schema,
   section,
   str,
+  type Where,
 } from "./kit/config.ts";
 import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
 import type { SwitchOptions } from "../core/switch.ts";
@@ -74,6 +80,46 @@ export const switchFields = {
   storm_multicast: pps("multicast"),
   storm_unknown_unicast: pps("unknown unicast"),
 } satisfies Schema;
+
+/** Keys of an entry of `las: NAME: peers:`, another LAS server of the mesh. */
+export const peerFields = {
+  address: ipAddress({ doc: "the peer LAS's address (IPv4)" }),
+  udp: bool({
+    doc: "L2TPv3 over UDP port 1701 to this peer (needs udp: true) instead of IP protocol 115",
+    default: false,
+  }),
+} satisfies Schema;
+
+/** A `peers:` entry as loaded, with where it was written (for errors that span keys). */
+export type PeerConfig = Infer<typeof peerFields> & { at: string };
+
+function where(w: Where): string {
+  const range = w.node?.range;
+  if (w.lines && range) {
+    const { line, col } = w.lines.linePos(range[0]);
+    return `${w.file}:${line}:${col}: ${w.path}`;
+  }
+  return `${w.file}: ${w.path}`;
+}
+
+/** One `peers:` entry: `{ address: 192.0.2.2, udp: false }`. */
+const peerEntry: Field<PeerConfig> = {
+  type: "mapping",
+  doc: "a peer LAS",
+  default: undefined,
+  defaultText: "",
+  parse: (v: unknown, w: Where) => {
+    const p = parseSection(peerFields, v, w);
+    if (!isIPv4(p.address)) {
+      fail(
+        { ...w, path: `${w.path}.address` },
+        "expected an IPv4 address (the LAS speaks L2TPv3 over IPv4 only)",
+        p.address,
+      );
+    }
+    return { ...p, at: where(w) };
+  },
+};
 
 /** Keys of a `las:` section. */
 export const lasFields = {
@@ -128,6 +174,16 @@ export const lasFields = {
     default: 0,
   }),
   max_switches: int({ doc: "most virtual switches (VC ids)", min: 1, max: 65535, default: 1024 }),
+  peers: list(peerEntry, {
+    doc: "other LAS servers whose virtual switches this one joins (the mesh; needs secret)",
+    default: [],
+  }),
+  peer_teardown: int({
+    doc: "seconds a session with a peer LAS stays while neither side has edges on its VC",
+    min: 1,
+    max: 3600,
+    default: 30,
+  }),
   switch: section(switchFields, { doc: "policy of every virtual switch" }),
   vcs: mapOf(overrides(switchFields, { doc: "switch keys to override for this VC" }), {
     doc: "per-VC overrides of the switch policy, by VC id (decimal, or 0x-hex for other ids)",
@@ -162,11 +218,37 @@ export const lasCommand = command(
 export type LasArgs = CommonDaemonArgs & { cmd: "las"; listen: readonly string[]; udp?: string };
 
 /** Loads the LAS configuration from file and flags. */
-export function loadLas(args: LasArgs) {
-  return loadDaemon("las", lasFields, args, {
+export async function loadLas(args: LasArgs) {
+  const d = await loadDaemon("las", lasFields, args, {
     listen: { flag: "--listen", value: args.listen.length ? [...args.listen] : undefined },
     udp: { flag: "--udp", value: args.udp },
   });
+  checkPeers(d.config);
+  return d;
+}
+
+/**
+ * The mesh's rules across keys: `peers` needs a `secret` (every peer-LAS
+ * connection is authenticated), a UDP peer needs `udp: true`, and an address
+ * is listed once per transport. Errors point at the peer entry.
+ */
+export function checkPeers(c: LasConfig): void {
+  const peers = c.peers as PeerConfig[];
+  if (peers.length > 0 && c.secret === "") {
+    throw new ConfigError(
+      `${peers[0].at}: a mesh of LAS servers needs a shared secret (las secret:), the same on ` +
+        "every server: peer-LAS connections are authenticated with it",
+    );
+  }
+  const seen = new Set<string>();
+  for (const p of peers) {
+    if (p.udp && !c.udp) {
+      throw new ConfigError(`${p.at}: udp: true needs the LAS's own udp: true (UDP port 1701)`);
+    }
+    const k = `${p.udp ? "udp" : "ip"}|${p.address}`;
+    if (seen.has(k)) throw new ConfigError(`${p.at}: peer ${p.address} is listed twice`);
+    seen.add(k);
+  }
 }
 
 /** The switch options of a `switch:` section. */

@@ -75,6 +75,37 @@ export function lasMetrics(w: MetricsWriter, s: LasSnapshot, io: IoCounters = {}
     w.counter("l2_las_session_tx_frames_total", "frames sent on a session", a.tx_frames, l);
     w.counter("l2_las_session_tx_bytes_total", "bytes sent on a session", a.tx_bytes, l);
   }
+  // Peer LAS servers (the mesh): configured, so the label set is bounded.
+  for (const p of st.mesh) {
+    const l = { peer: p.peer };
+    w.gauge(
+      "l2_las_mesh_peer_up",
+      "1 while the connection to a peer LAS is up",
+      p.state === "up" ? 1 : 0,
+      l,
+    );
+    w.gauge("l2_las_mesh_sessions", "sessions up with a peer LAS (one per VC)", p.sessions_up, l);
+    for (const d of ["rx", "tx"] as const) {
+      w.counter(
+        "l2_las_mesh_frames_total",
+        "frames between this LAS and a peer LAS (rx: from it, tx: to it)",
+        d === "rx" ? p.rx_frames : p.tx_frames,
+        { peer: p.peer, direction: d },
+      );
+      w.counter(
+        "l2_las_mesh_bytes_total",
+        "frame bytes between this LAS and a peer LAS (rx: from it, tx: to it)",
+        d === "rx" ? p.rx_bytes : p.tx_bytes,
+        { peer: p.peer, direction: d },
+      );
+    }
+    for (const [name, v] of Object.entries(p.counters)) {
+      w.counter("l2_las_mesh_events_total", "mesh events with a peer LAS by name", v, {
+        peer: p.peer,
+        name,
+      });
+    }
+  }
   for (const sw of st.switches) {
     const l = { vc: sw.vc };
     w.gauge("l2_las_switch_macs", "MAC entries in a virtual switch", sw.macs, l);

@@ -549,7 +549,15 @@ function lasSummary(st: Obj, width: number): Summary {
   const conns = rows(st.connections);
   const sessions = rows(st.sessions);
   const switches = rows(st.switches);
+  const mesh = rows(st.mesh);
   const problems: string[] = [];
+  const meshDown = mesh.filter((p) => p.state !== "up");
+  if (meshDown.length) {
+    problems.push(
+      `${meshDown.length} peer LAS not connected: ` +
+        meshDown.map((p) => `${txt(p.peer)} (${txt(p.state)})`).join(", "),
+    );
+  }
   const down = conns.filter((c) => c.state !== "established");
   if (down.length) {
     problems.push(
@@ -580,6 +588,23 @@ function lasSummary(st: Obj, width: number): Summary {
         } held back); unknown-session data: ${unknownData}`,
     );
   }
+  if (mesh.length) {
+    body.push(`peer LAS (${mesh.length}):`);
+    body.push(...grid(
+      ["PEER", "STATE", "ROUTER ID", "UP", "SESSIONS", "RX", "TX"],
+      mesh.map((p) => [
+        txt(p.peer),
+        txt(p.state),
+        txt(p.router_id, "-"),
+        p.up_s === null ? "-" : ago(p.up_s),
+        txt(p.sessions_up),
+        `${txt(p.rx_frames)} fr`,
+        `${txt(p.tx_frames)} fr`,
+      ]),
+      "  ",
+      width,
+    ));
+  }
   if (switches.length) {
     body.push(`switches (${switches.length}):`);
     body.push(...grid(
@@ -587,7 +612,11 @@ function lasSummary(st: Obj, width: number): Summary {
       switches.map((s) => [
         txt(s.vc),
         txt(s.policy),
-        txt(s.ports),
+        // Ports by server when the switch spans peer LAS servers: "3 (local 1, 10.0.0.2 1...)".
+        Object.keys(obj(s.ports_by_server)).length > 1
+          ? `${txt(s.ports)} (` +
+            Object.entries(obj(s.ports_by_server)).map(([k, n]) => `${k} ${n}`).join(", ") + ")"
+          : txt(s.ports),
         txt(s.macs),
         txt(s.rx_frames),
         txt(s.flooded_frames),
@@ -604,7 +633,7 @@ function lasSummary(st: Obj, width: number): Summary {
       ["VC", "PEER", "HOST", "UP", "RX", "TX", "TX ERR", "SESSION"],
       sessions.map((s) => [
         txt(s.vc),
-        txt(s.peer),
+        txt(s.peer) + (s.peer_las ? " (peer LAS)" : ""),
         host.get(txt(s.peer)) ?? "-",
         ago(s.up_s),
         `${txt(s.rx_frames)} fr`,

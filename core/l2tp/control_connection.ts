@@ -119,6 +119,10 @@ export class ControlConnection {
   dialect: Dialect;
   /** Peer's Host Name AVP. */
   peerHostName = "";
+  /** Peer's Router ID AVP (0 until its SCCRQ/SCCRP told us). */
+  peerRouterId = 0;
+  /** Our Host Name for this connection when it is not the endpoint's (`start`). */
+  private hostName = "";
   /** Set when the endpoint should forget this connection. */
   finished = false;
   readonly channel: ReliableChannel<ControlMessage>;
@@ -390,13 +394,14 @@ export class ControlConnection {
 
   // ---------------------------------------------------------------- initiator
 
-  /** Initiator: sends SCCRQ. */
-  start(now: number): void {
+  /** Initiator: sends SCCRQ, with `hostName` instead of the endpoint's when given. */
+  start(now: number, hostName?: string): void {
     const c = this.ctx.config;
+    if (hostName) this.hostName = hostName;
     this.sendMessage({
       messageType: MT.SCCRQ,
       protocolVersion: { version: 1, revision: 0 },
-      hostName: c.hostName,
+      hostName: this.hostName || c.hostName,
       vendorName: c.vendorName,
       receiveWindowSize: this.channel.config.receiveWindow,
       routerId: c.routerId,
@@ -543,6 +548,7 @@ export class ControlConnection {
     const c = this.ctx.config;
     this.remoteCcid = f.assignedControlConnectionId!;
     this.peerHostName = f.hostName ?? "";
+    this.peerRouterId = f.routerId ?? 0;
     this.dialect = d.cisco ? "cisco" : "ietf";
     this.peerNonce = f.nonce ? f.nonce.slice() : null;
     this.channel.setPeerWindow(f.receiveWindowSize, now);
@@ -572,6 +578,7 @@ export class ControlConnection {
     }
     this.remoteCcid = f.assignedControlConnectionId;
     this.peerHostName = f.hostName ?? "";
+    this.peerRouterId = f.routerId ?? 0;
     this.channel.setPeerWindow(f.receiveWindowSize, now);
     this.sendMessage({ messageType: MT.SCCCN }, now);
     this.established("SCCRP received, sent SCCCN", now);
@@ -601,6 +608,8 @@ export class ControlConnection {
       remoteCcid: this.remoteCcid,
       dialect: this.dialect,
       hostName: this.peerHostName,
+      routerId: this.peerRouterId,
+      role: this.role,
       note,
     });
   }

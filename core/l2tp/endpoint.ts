@@ -510,17 +510,21 @@ export class L2tpEndpoint {
     };
   }
 
-  /** Initiator: opens a control connection to `peer` (sends SCCRQ). */
+  /**
+   * Initiator: opens a control connection to `peer` (sends SCCRQ), naming
+   * us `hostName` instead of the configured Host Name when given.
+   */
   connect(
     peer: string,
     now: number,
+    hostName?: string,
   ): { ok: true; localCcid: number } | { ok: false; reason: string } {
     if (this.byLocal.size >= this.config.maxConnections) {
       return { ok: false, reason: `${this.byLocal.size} control connections (the limit)` };
     }
     const c = this.newConnection(peer, "initiator", now);
     if (!c) return { ok: false, reason: "no free Control Connection ID" };
-    c.start(now);
+    c.start(now, hostName);
     return { ok: true, localCcid: c.localCcid };
   }
 

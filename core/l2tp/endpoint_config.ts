@@ -17,6 +17,8 @@ import type { ReliableConfig } from "./reliable_channel.ts";
 /** What `sessionPolicy` is asked about an incoming ICRQ. */
 export interface SessionRequest {
   peer: string;
+  /** Our Control Connection ID of the connection the ICRQ came on. */
+  localCcid: number;
   /** Peer's Host Name from its SCCRQ/SCCRP. */
   hostName: string;
   pwType: number;

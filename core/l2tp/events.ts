@@ -55,6 +55,10 @@ export type L2tpEvent =
     dialect: Dialect;
     /** Peer's Host Name AVP. */
     hostName: string;
+    /** Peer's Router ID AVP (0 when it sent none). */
+    routerId: number;
+    /** Who sent the SCCRQ: we ("initiator") or the peer ("responder"). */
+    role: "initiator" | "responder";
     /** Operator note, e.g. "SCCRQ from 192.0.2.1 uses Cisco's pre-standard AVPs; ...". */
     note: string;
   }

@@ -492,6 +492,7 @@ export class SessionMachine {
     // switch limit) sees every session it admitted and nothing refused after it said yes.
     const refusal = c.sessionPolicy?.({
       peer: this.conn.peer,
+      localCcid: this.conn.localCcid,
       hostName: this.conn.peerHostName(),
       pwType: f.pwType,
       vcId,

@@ -56,6 +56,7 @@
 import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../l2tp/endpoint.ts";
 import type { L2tpEvent } from "../l2tp/events.ts";
 import type { SessionInfo } from "../l2tp/session.ts";
+import type { SessionRequest } from "../l2tp/endpoint_config.ts";
 import { dataHeaderLength, demux, writeDataHeader } from "../l2tp/data_header.ts";
 import type { Transport } from "../l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
@@ -81,7 +82,9 @@ import type {
   LasStatus,
 } from "./status.ts";
 import { sayBoardEvent, sayDataDrop } from "./say.ts";
+import { Mesh, type MeshPeerConfig } from "./mesh.ts";
 
+export type { MeshPeerConfig } from "./mesh.ts";
 export type {
   LasConnectionStatus,
   LasRecent,
@@ -130,6 +133,12 @@ export interface LasEngineOptions {
    */
   sourceFor?: (dest: Ip16) => Ip16 | null;
   log: EngineLog;
+  /**
+   * The mesh (docs/las-redundancy.md): the other LAS servers, and how long a
+   * session to one stays while neither side has edges on its VC (ms,
+   * default 30 000). Needs `auth`: the constructor throws without it.
+   */
+  mesh?: { peers: readonly MeshPeerConfig[]; teardownMs?: number };
   /**
    * Hears what handling one event or one connection's timers threw (a
    * datagram's own error is the pump's, cmd/kit/pump.ts): it is dropped,
@@ -195,6 +204,8 @@ export class LasEngine implements Engine<LasSnapshot> {
     rx_not_allowed: 0,
   };
   #stopping = false;
+  /** The peer LAS servers (core/las/mesh.ts); null without `peers`. */
+  readonly #mesh: Mesh | null = null;
   /** When a shutdown stops waiting for StopCCN acknowledgements (ms). */
   #stopDeadline = Infinity;
   /** Recent session and connection ups and downs, newest last; bounded by RECENT_MAX. */
@@ -215,8 +226,6 @@ export class LasEngine implements Engine<LasSnapshot> {
       ...(o.auth
         ? { secret: o.auth.secret, hash: o.auth.hash, digestAlgorithm: o.auth.digest }
         : {}),
-      sessionPolicy: (req: { vcId: Uint8Array; localSessionId: number }) =>
-        this.#board.admit(req.localSessionId, req.vcId),
       maxPendingPerSource: o.maxPendingPerPeer ?? 4,
       maxConnectionsPerSource: o.maxConnectionsPerPeer ?? 8,
       sourceOf: sourceOf,
@@ -231,8 +240,44 @@ export class LasEngine implements Engine<LasSnapshot> {
         ? { contain: (h: string, e: unknown, p: string | null) => this.#contained(h, e, p) }
         : {}),
     };
-    this.ipEp = o.ip ? new L2tpEndpoint({ transport: "ip", ...common }) : null;
-    this.udpEp = o.udp ? new L2tpEndpoint({ transport: "udp", ...common }) : null;
+    // Each endpoint's own policy: the mesh tells connections apart by transport and CCID.
+    const policy = (t: Transport) => (req: SessionRequest) => this.#admit(t, req);
+    this.ipEp = o.ip
+      ? new L2tpEndpoint({ transport: "ip", ...common, sessionPolicy: policy("ip") })
+      : null;
+    this.udpEp = o.udp
+      ? new L2tpEndpoint({ transport: "udp", ...common, sessionPolicy: policy("udp") })
+      : null;
+    const peers = o.mesh?.peers ?? [];
+    if (peers.length > 0) {
+      if (!o.auth) throw new TypeError("a LAS mesh needs a shared secret (las.secret)");
+      for (const p of peers) {
+        if (!(p.transport === "udp" ? this.udpEp : this.ipEp)) {
+          throw new TypeError(`peer LAS ${p.name}: this LAS does not listen on ${p.transport}`);
+        }
+      }
+      const board = this.#board;
+      this.#mesh = new Mesh(
+        {
+          endpoint: (t) => t === "udp" ? this.udpEp : this.ipEp,
+          edges: (key) => board.switchOf(key)?.edges ?? 0,
+          vcsWithEdges: function* () {
+            for (const vc of board.switches()) if (vc.edges > 0) yield vc;
+          },
+          log: o.log,
+        },
+        o.routerId,
+        peers,
+        o.mesh?.teardownMs,
+      );
+    }
+  }
+
+  /** Admission of an ICRQ: the switchboard's limits, and for a peer LAS the mesh's rules. */
+  #admit(t: Transport, req: SessionRequest): string | null {
+    const board = () => this.#board.admit(req.localSessionId, req.vcId);
+    const r = this.#mesh?.admit(t, req, board, () => this.#board.release(req.localSessionId));
+    return r === undefined ? board() : r;
   }
 
   /**
@@ -292,7 +337,7 @@ export class LasEngine implements Engine<LasSnapshot> {
     if (c.kind === "frame") {
       this.#switchFrame(c.session.localSessionId, c.frame, now);
     } else if (c.kind === "control") {
-      if (!allowed(this.#o.allow, src)) {
+      if (!allowed(this.#o.allow, src) && !this.#mesh?.isPeer(kind, peer)) {
         this.#c.rx_not_allowed++;
         this.#o.log.limited(
           "not_allowed",
@@ -320,8 +365,13 @@ export class LasEngine implements Engine<LasSnapshot> {
     }
   }
 
-  /** The LAS dials no one: it waits for peers. */
-  start(_now: number): void {}
+  /** Dials the peer LAS servers of the mesh, if any; edges dial us. */
+  start(now: number): void {
+    this.#mesh?.start(now);
+    this.#mesh?.tick(now, true);
+    this.#drain(now);
+    this.#flush();
+  }
 
   /** The LAS has no device; the runner never calls this. */
   fromDevice(_frame: Uint8Array, _now: number): void {}
@@ -383,13 +433,40 @@ export class LasEngine implements Engine<LasSnapshot> {
     }
   }
 
-  /** Sends what the endpoints queued and handles their events. */
+  /**
+   * Sends what the endpoints queued and handles their events, and what
+   * handling them caused (a CDN, an SLI, the mesh's closes), a few rounds.
+   */
   #drain(now: number): void {
+    for (let round = 0; round < 4; round++) {
+      this.#drainOnce(now);
+      const mesh = this.#mesh;
+      if (mesh === null) return;
+      mesh.tick(now, false);
+      if (!mesh.hasDeferred) return;
+      for (const d of mesh.takeDeferred()) {
+        const ep = d.t === "udp" ? this.udpEp : this.ipEp;
+        try {
+          if (d.kind === "close-session") ep?.closeSession(d.sid, now, d.reason);
+          else ep?.closeConnection(d.ccid, now, d.reason);
+        } catch (e) {
+          this.#contained("mesh", e, null);
+        }
+      }
+    }
+    this.#drainOnce(now);
+  }
+
+  #drainOnce(now: number): void {
     for (const [kind, ep] of [["ip", this.ipEp], ["udp", this.udpEp]] as const) {
       if (!ep) continue;
       const t = kind === "udp" ? this.#o.udp! : this.#o.ip!;
       for (const o of ep.takeOutgoing()) {
-        const p = this.#peers.get(o.peer);
+        // A peer LAS is reached at its configured address even before it spoke.
+        const p = this.#peers.get(o.peer) ??
+          (this.#mesh?.isPeer(kind, o.peer)
+            ? { to: this.#mesh.addressOf(kind, o.peer)!, from: null }
+            : undefined);
         if (!p) {
           this.#c.tx_errors++;
           continue;
@@ -433,8 +510,10 @@ export class LasEngine implements Engine<LasSnapshot> {
         reason: ev.reason,
       });
     }
+    const mesh = this.#mesh;
     switch (ev.type) {
       case "connection-up":
+        if (mesh?.connectionUp(kind, ev, now)) break;
         log.info(`control connection from ${ev.peer} (${ev.hostName || "no host name"}) is up`, {
           ccid: ev.localCcid,
           dialect: ev.dialect,
@@ -449,16 +528,22 @@ export class LasEngine implements Engine<LasSnapshot> {
           `control connection with ${ev.peer} is down: ${ev.reason}`,
           { ccid: ev.localCcid },
         );
-        if (!this.#stopping) this.#peers.forget(ev.peer);
+        mesh?.connectionDown(kind, ev, now);
+        // Forgotten unless another connection (a peer LAS's second one) still uses the name.
+        if (!this.#stopping && !this.#peerInUse(kind, ev.peer, ev.localCcid)) {
+          this.#peers.forget(ev.peer);
+        }
         break;
       case "session-up":
         this.#attach(kind, ev.session, now);
         break;
       case "session-down":
         this.#board.release(ev.localSessionId);
-        this.#detach(ev.localSessionId, ev.reason, ev.vcIdText, ev.peer);
+        this.#detach(ev.localSessionId, ev.reason, ev.vcIdText, ev.peer, now);
+        mesh?.sessionDown(kind, ev.localCcid, ev.localSessionId, now);
         break;
       case "circuit-status":
+        mesh?.circuitStatus(ev.localSessionId, ev.active);
         log.info(
           `${ev.peer} says the circuit of session ${ev.localSessionId} is ${
             ev.active ? "up" : "down"
@@ -470,6 +555,12 @@ export class LasEngine implements Engine<LasSnapshot> {
         log.limited(`rejected:${ev.code}`, "warn", ev.reason, { peer: ev.peer, code: ev.code });
         break;
     }
+  }
+
+  /** True when a connection other than `ccid` over `kind` has the peer name `peer`. */
+  #peerInUse(kind: Transport, peer: string, ccid: number): boolean {
+    const ep = kind === "udp" ? this.udpEp : this.ipEp;
+    return ep?.connections().some((c) => c.peer === peer && c.localCcid !== ccid) ?? false;
   }
 
   #attach(kind: Transport, s: SessionInfo, now: number): void {
@@ -495,7 +586,8 @@ export class LasEngine implements Engine<LasSnapshot> {
       txBytes: 0,
       txErrors: 0,
     };
-    const a = this.#board.attach(s, link, now);
+    const meshPeer = this.#mesh?.peerOfSession(kind, s);
+    const a = this.#board.attach(meshPeer !== undefined ? { ...s, meshPeer } : s, link, now);
     this.#sayBoard();
     if ("refused" in a) {
       // Admission reserved a switch and a port for this session, so this holds unless a
@@ -512,8 +604,11 @@ export class LasEngine implements Engine<LasSnapshot> {
       ep.closeSession(s.localSessionId, now, a.reason);
       return;
     }
+    if (meshPeer !== undefined) this.#mesh!.sessionUp(kind, s, now);
+    else this.#mesh?.edgesChanged(a.vc.key, a.vc.text, a.vc.edges - 1, a.vc.edges, now);
     this.#o.log.info(
-      `session ${s.localSessionId} from ${s.peer} is up on VC ${a.vc.text}`,
+      `${meshPeer !== undefined ? "peer LAS " : ""}session ${s.localSessionId} from ${s.peer} ` +
+        `is up on VC ${a.vc.text}`,
       {
         pw_type: s.pwType,
         remote_session: s.remoteSessionId,
@@ -524,10 +619,29 @@ export class LasEngine implements Engine<LasSnapshot> {
     );
   }
 
-  #detach(localSessionId: number, reason: string, vcText: string, peer: string): void {
+  #detach(
+    localSessionId: number,
+    reason: string,
+    vcText: string,
+    peer: string,
+    now: number,
+  ): void {
     this.#o.log.info(`session ${localSessionId} from ${peer} on VC ${vcText} is down: ${reason}`);
-    this.#board.detach(localSessionId);
+    const p = this.#board.detach(localSessionId);
     this.#sayBoard();
+    const mesh = this.#mesh;
+    if (!p || mesh === null) return;
+    const mp = p.session.meshPeer;
+    if (mp !== undefined) {
+      mesh.retire(mp, {
+        rx_frames: p.rxFrames,
+        rx_bytes: p.rxBytes,
+        tx_frames: p.link.txFrames,
+        tx_bytes: p.link.txBytes,
+      });
+    } else {
+      mesh.edgesChanged(p.vc.key, p.vc.text, p.vc.edges + 1, p.vc.edges, now);
+    }
   }
 
   /** Runs timers due at `now`. */
@@ -544,6 +658,7 @@ export class LasEngine implements Engine<LasSnapshot> {
     }
     this.#board.prune((sid) => !!(this.ipEp?.session(sid) || this.udpEp?.session(sid)));
     this.#board.expire(now);
+    this.#mesh?.tick(now, true);
     this.#sayBoard();
     this.#drain(now);
     this.#flush();
@@ -555,7 +670,7 @@ export class LasEngine implements Engine<LasSnapshot> {
       this.ipEp?.nextDeadline() ?? Infinity,
       this.udpEp?.nextDeadline() ?? Infinity,
     );
-    return Math.min(t, this.#board.nextDeadline());
+    return Math.min(t, this.#board.nextDeadline(), this.#mesh?.nextDeadline() ?? Infinity);
   }
 
   /**
@@ -565,6 +680,7 @@ export class LasEngine implements Engine<LasSnapshot> {
    */
   stop(now: number): void {
     this.#stopping = true;
+    this.#mesh?.stop();
     this.#stopDeadline = now + STOP_WAIT_MS;
     for (const ep of [this.ipEp, this.udpEp]) {
       if (!ep) continue;
@@ -595,6 +711,7 @@ export class LasEngine implements Engine<LasSnapshot> {
       ...(this.udpEp?.connections().map((c) => ({ ...c, transport: "udp" as const })) ?? []),
     ].map((c) => ({
       peer: c.peer,
+      peer_las: this.#mesh?.isMeshConnection(c.transport, c.localCcid) ?? false,
       transport: c.transport,
       host_name: c.hostName,
       state: c.state,
@@ -606,6 +723,7 @@ export class LasEngine implements Engine<LasSnapshot> {
     const sessions = [...this.#board.sessions()].map((a): LasSessionStatus => ({
       session: a.session.localSessionId,
       peer: a.session.peer,
+      peer_las: a.session.meshPeer !== undefined,
       vc: a.vc.text,
       pw_type: a.session.pwType,
       remote_session: a.link.remoteSessionId,
@@ -629,12 +747,35 @@ export class LasEngine implements Engine<LasSnapshot> {
         sessions,
         sessions_setting_up: this.#board.settingUpCount,
         switches: board.switches,
+        mesh: this.#meshStatus(now),
         mac_table: board.mac_table,
         recent: [...this.#recent],
         counters: this.counters,
       },
       l2tp,
     };
+  }
+
+  /** The peer LAS servers, with the frames of their sessions now up summed in. */
+  #meshStatus(now: number): LasStatus["mesh"] {
+    const mesh = this.#mesh;
+    if (mesh === null) return [];
+    const live = new Map<
+      string,
+      { rx_frames: number; rx_bytes: number; tx_frames: number; tx_bytes: number }
+    >();
+    for (const a of this.#board.sessions()) {
+      const mp = a.session.meshPeer;
+      if (mp === undefined) continue;
+      const l = live.get(mp) ?? { rx_frames: 0, rx_bytes: 0, tx_frames: 0, tx_bytes: 0 };
+      l.rx_frames += a.rxFrames;
+      l.rx_bytes += a.rxBytes;
+      l.tx_frames += a.link.txFrames;
+      l.tx_bytes += a.link.txBytes;
+      live.set(mp, l);
+    }
+    const zero = { rx_frames: 0, rx_bytes: 0, tx_frames: 0, tx_bytes: 0 };
+    return mesh.status(now, (p) => live.get(p) ?? zero);
   }
 
   /** What /status shows (the snapshot's `status`). */

@@ -7,10 +7,21 @@
  */
 import type { Transport } from "../l2tp/control_message.ts";
 import type { MacStatus, SwitchStatus } from "./switchboard.ts";
+import type { MeshPeerStatus } from "./mesh.ts";
+
+/** A peer LAS of the mesh in /status, with the frames and bytes exchanged with it. */
+export type LasMeshPeerStatus = MeshPeerStatus & {
+  rx_frames: number;
+  rx_bytes: number;
+  tx_frames: number;
+  tx_bytes: number;
+};
 
 /** A control connection in /status. */
 export interface LasConnectionStatus {
   peer: string;
+  /** A connection with another LAS of the mesh (docs/las-redundancy.md), not an edge. */
+  peer_las: boolean;
   transport: Transport;
   host_name: string;
   state: string;
@@ -25,6 +36,8 @@ export interface LasConnectionStatus {
 export interface LasSessionStatus {
   session: number;
   peer: string;
+  /** A session with another LAS of the mesh: a split-horizon port of its VC's switch. */
+  peer_las: boolean;
   vc: string;
   pw_type: number;
   remote_session: number;
@@ -47,6 +60,8 @@ export interface LasStatus {
   /** Sessions admitted and not yet up. */
   sessions_setting_up: number;
   switches: SwitchStatus[];
+  /** The peer LAS servers of the mesh (`peers:`); empty without. */
+  mesh: LasMeshPeerStatus[];
   mac_table: MacStatus[];
   /** Recent ups and downs, newest last (at most 64). */
   recent: LasRecent[];

@@ -81,7 +81,16 @@ export interface SessionUp {
   pwType: number;
   /** Remote End ID: names the VC. */
   vcId: Uint8Array;
+  /**
+   * The peer LAS (mesh, docs/las-redundancy.md) whose session this is, by
+   * name; absent for an edge. Peer-LAS ports share one split-horizon group:
+   * a frame from one never goes to another.
+   */
+  meshPeer?: string;
 }
+
+/** The split-horizon group of peer-LAS ports (core/switch.ts `PortOptions.group`). */
+export const MESH_GROUP = 1;
 
 /** A session attached to a port of its VC's switch. */
 export interface SessionPort<T> {
@@ -111,6 +120,8 @@ export interface VirtualSwitch<T> {
   readonly created: number;
   /** A PW type 4 and a type 5 session met on this VC and it was said (once). */
   mixedSaid: boolean;
+  /** Ports of local edges (not peer-LAS sessions). */
+  edges: number;
 }
 
 /** What is worth a log line. */
@@ -154,6 +165,8 @@ export interface SwitchStatus {
   dropped: Record<string, number>;
   /** MAC entries shown in `mac_table`, "+" when cut at the per-switch cap. */
   macs_shown: string;
+  /** Ports by server: "local" (edges on this LAS) and each peer LAS by name (its session). */
+  ports_by_server: Record<string, number>;
 }
 
 /** A MAC entry in a status snapshot. */
@@ -257,6 +270,11 @@ export class Switchboard<T> {
     return this.#bySession.values();
   }
 
+  /** The switch of a VC key (`vcKey(id).key`), if it exists. */
+  switchOf(key: string): VirtualSwitch<T> | undefined {
+    return this.#switches.get(key);
+  }
+
   /** The session with our id `localSessionId`, if attached. */
   session(localSessionId: number): SessionPort<T> | undefined {
     return this.#bySession.get(localSessionId);
@@ -348,12 +366,16 @@ export class Switchboard<T> {
         ports: [],
         created: now,
         mixedSaid: false,
+        edges: 0,
       };
       this.#switches.set(key, vc);
       this.counters.switches_created++;
       this.#events.push({ type: "switch-created", vc });
     }
-    const port = vc.sw.addPort({ name: `${s.peer} session ${s.localSessionId}` }, now);
+    const port = vc.sw.addPort({
+      name: `${s.peer} session ${s.localSessionId}`,
+      ...(s.meshPeer !== undefined ? { group: MESH_GROUP } : {}),
+    }, now);
     if (port < 0) {
       this.counters.sessions_refused_port_limit++;
       return {
@@ -378,6 +400,7 @@ export class Switchboard<T> {
       this.#events.push({ type: "mixed-pw-types", vc, port: p, other });
     }
     vc.ports[port] = p;
+    if (s.meshPeer === undefined) vc.edges++;
     this.#bySession.set(s.localSessionId, p);
     return p;
   }
@@ -393,6 +416,7 @@ export class Switchboard<T> {
     this.#bySession.delete(localSessionId);
     p.vc.sw.removePort(p.port);
     p.vc.ports[p.port] = undefined;
+    if (p.session.meshPeer === undefined) p.vc.edges--;
     if (p.vc.sw.portCount === 0) {
       this.#switches.delete(p.vc.key);
       this.counters.switches_removed++;
@@ -475,6 +499,12 @@ export class Switchboard<T> {
       const dropped = Object.fromEntries(
         Object.entries(s.counters.dropped_frames).filter(([, v]) => v > 0),
       );
+      const byServer: Record<string, number> = { local: 0 };
+      for (const q of vc.ports) {
+        if (!q) continue;
+        const k = q.session.meshPeer ?? "local";
+        byServer[k] = (byServer[k] ?? 0) + 1;
+      }
       return {
         vc: vc.text,
         policy: vc.policy,
@@ -485,6 +515,7 @@ export class Switchboard<T> {
         unicast_frames: s.counters.unicast_frames,
         dropped,
         macs_shown: s.macs.length + (s.macsTruncated ? "+" : ""),
+        ports_by_server: byServer,
       };
     });
     return { switches, mac_table: macTable };
