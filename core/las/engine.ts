@@ -711,7 +711,7 @@ export class LasEngine implements Engine<LasSnapshot> {
       ...(this.udpEp?.connections().map((c) => ({ ...c, transport: "udp" as const })) ?? []),
     ].map((c) => ({
       peer: c.peer,
-      peer_las: this.#mesh?.isMeshConnection(c.transport, c.localCcid) ?? false,
+      peer_las: this.#mesh?.isPeerLas(c.transport, c) ?? false,
       transport: c.transport,
       host_name: c.hostName,
       state: c.state,

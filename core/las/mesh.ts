@@ -235,6 +235,16 @@ export class Mesh {
     return this.#peerOfCcid(t, s.localCcid)?.cfg.name;
   }
 
+  /**
+   * True when a connection (in any state, closing included) is with a peer
+   * LAS: with a configured peer, and dialed by us (we dial only peers) or
+   * named `l2-las/...` by the peer.
+   */
+  isPeerLas(t: Transport, c: { peer: string; role: string; hostName: string }): boolean {
+    return this.#byName.has(`${t}|${c.peer}`) &&
+      (c.role === "initiator" || c.hostName.startsWith(MESH_HOST_PREFIX));
+  }
+
   /** True when connection `ccid` over `t` is a mesh connection (up). */
   isMeshConnection(t: Transport, ccid: number): boolean {
     return this.#peerOfCcid(t, ccid) !== undefined;
