@@ -58,8 +58,17 @@ export interface MeshPeerConfig {
 export const MAX_DIAL_BACKOFF_MS = 8000;
 /** The higher Router ID dials a silent peer itself after this long, ms. */
 export const ANSWER_GRACE_MS = 30_000;
-/** A refused or failed session open is retried after this long, ms. */
+/** A refused or failed session open is retried after this long, ms, doubling to `MAX_RETRY_MS`. */
 export const RETRY_MS = 1000;
+/** Longest wait before retrying a session the peer keeps refusing, ms. */
+export const MAX_RETRY_MS = 60_000;
+/**
+ * Two mesh connections with one peer that came up within this long of each
+ * other were dialed at once (both sides started together); a connection
+ * that comes up later than this after the one in use means the peer lost
+ * that one (it restarted), ms.
+ */
+export const DUPLICATE_WINDOW_MS = 5000;
 /** Default: a session whose VC has no edges on either side is closed after this long, ms. */
 export const DEFAULT_TEARDOWN_MS = 30_000;
 /** The Host Name prefix of a LAS dialing a peer LAS. */
@@ -87,6 +96,8 @@ interface PeerVc {
   remoteActive: boolean;
   /** Since when neither side has edges (Infinity: one has). */
   quietSince: number;
+  /** Torn down for idleness: its CDN is on the way. */
+  closing?: boolean;
 }
 
 /** Counters of one peer. */
@@ -113,6 +124,8 @@ interface PeerState {
   backoff: number;
   /** Reconcile (open missing sessions) at or after this time. */
   retryAt: number;
+  /** The next retry's delay after a refusal, ms (RETRY_MS doubling to MAX_RETRY_MS). */
+  retryDelay: number;
   upSince: number;
   readonly vcs: Map<string, PeerVc>;
   /** Frames and bytes of sessions gone (live ones are summed from the switchboard). */
@@ -177,6 +190,7 @@ export class Mesh {
       nextDial: Infinity,
       backoff: 1000,
       retryAt: Infinity,
+      retryDelay: RETRY_MS,
       upSince: 0,
       vcs: new Map(),
       retired: { rx_frames: 0, rx_bytes: 0, tx_frames: 0, tx_bytes: 0 },
@@ -287,10 +301,11 @@ export class Mesh {
       return true;
     }
     p.routerId = ev.routerId;
-    // The connection dialed by the lower Router ID wins over any other between the two.
+    // Two connections that came up together (both dialed at once): the one the lower Router
+    // ID dialed stays. A new one well after the one in use: the peer lost that (it restarted).
     const lowerDials = this.routerId < p.routerId ? "initiator" : "responder";
     if (p.ccid !== 0 && p.ccid !== ev.localCcid) {
-      const keepNew = ev.role === lowerDials;
+      const keepNew = ev.role === lowerDials || now - p.upSince > DUPLICATE_WINDOW_MS;
       const loser = keepNew ? p.ccid : ev.localCcid;
       p.c.duplicate_connections_closed++;
       this.#deferred.push({
@@ -423,6 +438,7 @@ export class Mesh {
       p.vcs.set(key, e);
     }
     e.up = true;
+    p.retryDelay = RETRY_MS;
     // An outgoing session's ICRP says A=1 whatever the peer has; the peer's SLI follows.
     if (!e.outgoing) e.remoteActive = s.circuitActive;
     this.host.endpoint(t)?.setCircuitStatus(s.localSessionId, this.host.edges(key) > 0, now);
@@ -436,7 +452,10 @@ export class Mesh {
       for (const [k, e] of p.vcs) {
         if (e.sid !== sid || e.ccid !== ccid) continue;
         p.vcs.delete(k);
-        if (p.retryAt === Infinity) p.retryAt = now + RETRY_MS;
+        // One that never came up was refused (or timed out): retry later each time.
+        const delay = e.up ? RETRY_MS : p.retryDelay;
+        if (!e.up) p.retryDelay = Math.min(2 * p.retryDelay, MAX_RETRY_MS);
+        p.retryAt = Math.min(p.retryAt, now + delay);
         return true;
       }
     }
@@ -552,7 +571,7 @@ export class Mesh {
       }
       if (p.ccid !== 0 && now >= p.retryAt) this.#reconcile(p, ep, now);
       for (const e of p.vcs.values()) {
-        if (!e.up) continue;
+        if (!e.up || e.closing) continue;
         const quiet = !e.remoteActive && this.host.edges(e.key) === 0;
         if (!quiet) {
           e.quietSince = Infinity;
@@ -561,7 +580,8 @@ export class Mesh {
         if (e.quietSince === Infinity) e.quietSince = now;
         if (now - e.quietSince >= this.teardownMs) {
           p.c.sessions_torn_down_idle++;
-          e.up = false;
+          e.closing = true;
+          e.quietSince = Infinity;
           this.#deferred.push({
             kind: "close-session",
             t: p.cfg.transport,
@@ -582,7 +602,9 @@ export class Mesh {
       if (!this.#stopping && p.ccid === 0 && p.dialing === 0) t = Math.min(t, p.nextDial);
       if (p.ccid !== 0) t = Math.min(t, p.retryAt);
       for (const e of p.vcs.values()) {
-        if (e.up && e.quietSince !== Infinity) t = Math.min(t, e.quietSince + this.teardownMs);
+        if (e.up && !e.closing && e.quietSince !== Infinity) {
+          t = Math.min(t, e.quietSince + this.teardownMs);
+        }
       }
     }
     return t;

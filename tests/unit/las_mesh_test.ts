@@ -38,8 +38,12 @@ function meshLab(n: number, opts: { teardownMs?: number; routerIds?: number[] } 
   const rand = seededRandom(17);
   const random32 = () => Math.floor(rand() * 0x1_0000_0000) >>> 0 || 1;
   const addr = (i: number) => `10.0.0.${i + 1}`;
-  const lases: { eng: LasEngine; w: ReturnType<typeof socketWatch> }[] = [];
-  for (let i = 0; i < n; i++) {
+  const lases: {
+    eng: LasEngine;
+    w: ReturnType<typeof socketWatch>;
+    t: ReturnType<MemNet["open"]>;
+  }[] = [];
+  const make = (i: number) => {
     const t = net.open(addr(i), 0, { raw: true });
     const peers = [];
     for (let j = 0; j < n; j++) {
@@ -62,8 +66,9 @@ function meshLab(n: number, opts: { teardownMs?: number; routerIds?: number[] } 
       log: logger.topic(`las${i + 1}`),
       mesh: { peers, teardownMs: opts.teardownMs ?? 30_000 },
     });
-    lases.push({ eng, w: socketWatch({ name: "ip", socket: t, engine: eng, via: 0 }) });
-  }
+    lases[i] = { eng, t, w: socketWatch({ name: "ip", socket: t, engine: eng, via: 0 }) };
+  };
+  for (let i = 0; i < n; i++) make(i);
   const edges: Edge[] = [];
   let next = 10;
   const edge = (las: number, vc: string): Edge => {
@@ -110,7 +115,13 @@ function meshLab(n: number, opts: { teardownMs?: number; routerIds?: number[] } 
   };
   const start = () => lases.forEach((l) => l.eng.start(now));
   const st = (i: number): LasStatus => lases[i].eng.status(now);
-  return { lases, edge, run, start, st, lines, now: () => now };
+  /** LAS `i` dies without a word (its state is lost) and a new one starts at its address. */
+  const restart = (i: number) => {
+    lases[i].t.close();
+    make(i);
+    lases[i].eng.start(now);
+  };
+  return { lases, edge, run, start, st, restart, lines, now: () => now };
 }
 
 function frame(dst: number, src: number, len = 60): Uint8Array {
@@ -140,7 +151,8 @@ Deno.test("las mesh: one authenticated connection per pair; a VC spans both serv
   assertEquals([a.eng.state, b.eng.state, c.eng.state], ["up", "up", "up"]);
   for (const i of [0, 1]) {
     const s = l.st(i);
-    const mesh = s.connections.filter((x) => x.peer_las);
+    // Both dialed at once: the second connection is closed (it may still be closing).
+    const mesh = s.connections.filter((x) => x.peer_las && x.state === "established");
     assertEquals(
       mesh.length,
       1,
@@ -294,4 +306,37 @@ Deno.test("las mesh: refused without a shared secret", () => {
     err = (e as Error).message;
   }
   assertEquals(err, "a LAS mesh needs a shared secret (las.secret)");
+});
+
+Deno.test("las mesh: a restarted server is back in the mesh at once, whichever Router ID it has", () => {
+  for (const who of [1, 0]) {
+    const l = meshLab(2);
+    const a = l.edge(0, "100");
+    const b = l.edge(1, "100");
+    l.start();
+    a.eng.start(0);
+    b.eng.start(0);
+    l.run(10_000);
+    assertEquals(l.st(0).mesh[0].state, "up");
+    // LAS `who` is killed and restarted; its edge re-dials it (the edge side is not under test:
+    // a new edge stands in for it). The survivor still has the old connection up: the new
+    // one the restarted server dials replaces it, even when the survivor has the lower
+    // Router ID (it would otherwise wait out its HELLO timers).
+    l.restart(who);
+    const c = l.edge(who, "100");
+    if (who === 0) a.gone = true;
+    else b.gone = true;
+    c.eng.start(l.now());
+    l.run(3000);
+    const other = 1 - who;
+    assertEquals(l.st(who).mesh[0].state, "up", `restarted LAS ${who + 1}`);
+    const up = l.st(other).connections.filter((x) => x.peer_las && x.state === "established");
+    assertEquals(up.length, 1, JSON.stringify(l.st(other).connections));
+    assertEquals(peerSessions(l.st(who), "100").length, 1);
+    const survivor = who === 0 ? b : a;
+    survivor.dev.takeWritten();
+    c.dev.inject(frame(0xff, 0xc3));
+    l.run(50);
+    assertEquals(survivor.dev.takeWritten().length, 1, `restarted LAS ${who + 1}: frames cross`);
+  }
 });
