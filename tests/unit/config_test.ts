@@ -246,3 +246,60 @@ Deno.test("config: las allow list of IPv4/IPv6 prefixes, df and max_pending_per_
     assertStringIncludes(e.message, "las.default.allow[1]: IPv4 prefix length is 0..32");
   });
 });
+
+Deno.test("config: las peers (the mesh) need a secret; errors point at the peer entry", async () => {
+  const { checkPeers } = await import("../../cmd/las_config.ts");
+  const { meshOptions } = await import("../../cmd/las_mesh.ts");
+  const ok = `las:
+  default:
+    secret: s
+    udp: true
+    peer_teardown: 5
+    peers:
+      - { address: 192.0.2.2 }
+      - { address: 192.0.2.3, udp: true }
+`;
+  await withFile(ok, async (path) => {
+    const l = await loadSection("las", lasFields, { configPath: path });
+    checkPeers(l.config);
+    const m = meshOptions(l.config)!;
+    assertEquals(m.teardownMs, 5000);
+    assertEquals(m.peers.map((p) => [p.name, p.transport, p.to.port]), [
+      ["192.0.2.2", "ip", 0],
+      ["192.0.2.3:1701", "udp", 1701],
+    ]);
+  });
+  for (
+    const [bad, want] of [
+      // No secret: refused, at the first peer's line and column.
+      [
+        "peers:\n      - { address: 192.0.2.2 }",
+        ":4:9: las.default.peers[0]: a mesh of LAS servers needs a shared secret",
+      ],
+      [
+        "secret: s\n    peers:\n      - { address: 192.0.2.2, udp: true }",
+        ":5:9: las.default.peers[0]: udp: true needs",
+      ],
+      [
+        "secret: s\n    peers:\n      - { address: 192.0.2.2 }\n      - { address: 192.0.2.2 }",
+        ":6:9: las.default.peers[1]: peer 192.0.2.2 is listed twice",
+      ],
+      [
+        'secret: s\n    peers:\n      - { address: "2001:db8::2" }',
+        "las.default.peers[0].address: expected an IPv4 address",
+      ],
+      [
+        "secret: s\n    peers:\n      - { adress: 192.0.2.2 }",
+        "las.default.peers[0].adress: unknown key (did you mean address?)",
+      ],
+    ]
+  ) {
+    await withFile(`las:\n  default:\n    ${bad}\n`, async (path) => {
+      const e = await loadSection("las", lasFields, { configPath: path }).then((l) =>
+        checkPeers(l.config)
+      ).catch((e) => e);
+      assert(e instanceof ConfigError, String(e));
+      assertStringIncludes(e.message, want);
+    });
+  }
+});
