@@ -374,7 +374,9 @@ export class Switchboard<T> {
     }
     const port = vc.sw.addPort({
       name: `${s.peer} session ${s.localSessionId}`,
-      ...(s.meshPeer !== undefined ? { group: MESH_GROUP } : {}),
+      // A peer LAS carries the MACs of a whole server: bounded by the switch's table, not
+      // by the per-session limit.
+      ...(s.meshPeer !== undefined ? { group: MESH_GROUP, maxMacs: vc.sw.maxMacs } : {}),
     }, now);
     if (port < 0) {
       this.counters.sessions_refused_port_limit++;

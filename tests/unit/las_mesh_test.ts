@@ -12,6 +12,7 @@ import { deviceWatch, socketWatch } from "../../cmd/kit/pump.ts";
 import { Logger } from "../../cmd/kit/log.ts";
 import { parseIp } from "../../core/addr.ts";
 import { hash } from "../../cmd/kit/host.ts";
+import type { SwitchOptions } from "../../core/switch.ts";
 
 const SECRET = new TextEncoder().encode("mesh secret");
 const auth = { secret: SECRET, hash, digest: "md5" as const };
@@ -31,7 +32,10 @@ interface Edge {
 }
 
 /** `n` LAS servers at 10.0.0.1.. (Router IDs 1..n unless given), each peered with all others. */
-function meshLab(n: number, opts: { teardownMs?: number; routerIds?: number[] } = {}) {
+function meshLab(
+  n: number,
+  opts: { teardownMs?: number; routerIds?: number[]; policy?: Record<number, SwitchOptions> } = {},
+) {
   const net = new MemNet({ seed: 5 });
   const lines: string[] = [];
   const logger = new Logger({ level: "info", format: "text", debug: [] }, (l) => lines.push(l));
@@ -58,7 +62,7 @@ function meshLab(n: number, opts: { teardownMs?: number; routerIds?: number[] } 
       random32,
       helloIntervalMs: 60_000,
       retransmits: 5,
-      switchPolicy: () => ({ name: "switch", options: {} }),
+      switchPolicy: () => ({ name: "switch", options: opts.policy?.[i] ?? {} }),
       maxSwitches: 16,
       cookieLength: 4,
       acceptDst: null,
@@ -339,4 +343,20 @@ Deno.test("las mesh: a restarted server is back in the mesh at once, whichever R
     l.run(50);
     assertEquals(survivor.dev.takeWritten().length, 1, `restarted LAS ${who + 1}: frames cross`);
   }
+});
+
+Deno.test("las mesh: a peer port learns past max_macs_per_session (a whole server's MACs), within max_macs", () => {
+  // LAS 1 learns at most 5 MACs per session and 100 per switch.
+  const l = meshLab(2, { policy: { 0: { maxMacsPerPort: 5, maxMacs: 100 } } });
+  const a = l.edge(0, "100");
+  const b = l.edge(1, "100");
+  l.start();
+  a.eng.start(0);
+  b.eng.start(0);
+  l.run(3000);
+  // 20 source MACs from b (behind LAS 2) reach LAS 1 on its one peer port.
+  for (let m = 1; m <= 20; m++) b.dev.inject(frame(0xff, m));
+  l.run(200);
+  const macs = l.st(0).mac_table.filter((x) => x.peer === "10.0.0.2").length;
+  assertEquals(macs, 20);
 });
