@@ -64,7 +64,7 @@ import { IdAllocator } from "../l2tp/id_allocator.ts";
 import type { SwitchOptions } from "../switch.ts";
 import { MAX_REMOTE_END_ID, type SessionPort, Switchboard, vcKey } from "./switchboard.ts";
 import type { Arrival, DatagramPort, Engine, EngineLog } from "../engine.ts";
-import { formatIp, ipEquals, isV4, v4Number } from "../addr.ts";
+import { formatIp, ipEquals, isV4, setV4, v4Number } from "../addr.ts";
 import type { Endpoint, Ip16 } from "../addr.ts";
 import {
   allowed,
@@ -206,6 +206,8 @@ export class LasEngine implements Engine<LasSnapshot> {
   #stopping = false;
   /** The peer LAS servers (core/las/mesh.ts); null without `peers`. */
   readonly #mesh: Mesh | null = null;
+  /** Where the mesh's dials leave from: the first accepted local address, or null (any). */
+  readonly #dialFrom: Ip16 | null = null;
   /** When a shutdown stops waiting for StopCCN acknowledgements (ms). */
   #stopDeadline = Infinity;
   /** Recent session and connection ups and downs, newest last; bounded by RECENT_MAX. */
@@ -256,6 +258,8 @@ export class LasEngine implements Engine<LasSnapshot> {
           throw new TypeError(`peer LAS ${p.name}: this LAS does not listen on ${p.transport}`);
         }
       }
+      const first = o.acceptDst?.values().next();
+      if (first && !first.done) this.#dialFrom = setV4(new Uint8Array(16), first.value);
       const board = this.#board;
       this.#mesh = new Mesh(
         {
@@ -462,10 +466,11 @@ export class LasEngine implements Engine<LasSnapshot> {
       if (!ep) continue;
       const t = kind === "udp" ? this.#o.udp! : this.#o.ip!;
       for (const o of ep.takeOutgoing()) {
-        // A peer LAS is reached at its configured address even before it spoke.
+        // A peer LAS is reached at its configured address even before it spoke, from our
+        // first `listen` address when there is one (its answer must reach an address we take).
         const p = this.#peers.get(o.peer) ??
           (this.#mesh?.isPeer(kind, o.peer)
-            ? { to: this.#mesh.addressOf(kind, o.peer)!, from: null }
+            ? { to: this.#mesh.addressOf(kind, o.peer)!, from: this.#dialFrom }
             : undefined);
         if (!p) {
           this.#c.tx_errors++;

@@ -6,7 +6,7 @@
  *    second on VC 200: IPv4 and IPv6 pings e1 <-> e2 pass; e3 reaches
  *    neither; /status marks the peer-LAS connection and sessions and shows
  *    the switch's ports by server.
- * 2. Three servers in a full mesh, an edge on each: one broadcast from e1
+ * 2. Three servers in a full mesh (each listening on one address), an edge on each: one broadcast from e1
  *    reaches e2 and e3 exactly once (captured), and no server sent a peer
  *    more frames than its own edges gave it (split horizon).
  *
@@ -75,6 +75,8 @@ async function meshLab(tag: string, n: number, edges: [number, string][]) {
       await Deno.writeTextFile(
         cfg,
         `las:\n  default:\n    secret: mesh-s3cret\n    hello_interval: 2\n    retransmits: 3\n` +
+          // The three-server lab listens on one address (dials leave from it).
+          (n === 3 ? `    listen: [${net}.${i + 1}]\n` : "") +
           `    api: 127.0.0.1:7757\n    peers:\n${peers}`,
         { mode: 0o600 },
       );
