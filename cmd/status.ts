@@ -558,7 +558,10 @@ function lasSummary(st: Obj, width: number): Summary {
         meshDown.map((p) => `${txt(p.peer)} (${txt(p.state)})`).join(", "),
     );
   }
-  const down = conns.filter((c) => c.state !== "established");
+  // A second peer-LAS connection closing (both servers dialed at once) is no problem.
+  const down = conns.filter((c) =>
+    c.state !== "established" && !(c.peer_las === true && c.state === "closing")
+  );
   if (down.length) {
     problems.push(
       `${down.length} connections not established: ` +
@@ -627,7 +630,13 @@ function lasSummary(st: Obj, width: number): Summary {
     ));
   }
   if (sessions.length) {
-    const host = new Map(conns.map((c) => [txt(c.peer), txt(c.host_name)]));
+    // The established connection's host name where a peer has another one closing.
+    const host = new Map(
+      [...conns].sort((a, b) =>
+        Number(a.state === "established") - Number(b.state === "established")
+      )
+        .map((c) => [txt(c.peer), txt(c.host_name)]),
+    );
     body.push(`sessions (${sessions.length}):`);
     body.push(...grid(
       ["VC", "PEER", "HOST", "UP", "RX", "TX", "TX ERR", "SESSION"],

@@ -4,7 +4,10 @@
  * (`XconnectEngine` over a TAP twin), time explicit. Glare, split horizon,
  * circuit status and the idle teardown.
  */
-import { assert, assertEquals } from "../assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
+import { lasMetrics, lasStatus } from "../../cmd/las_status.ts";
+import { MetricsWriter } from "../../cmd/kit/metrics.ts";
+import { summarize } from "../../cmd/status.ts";
 import { MemFrameDevice, MemNet, seededRandom } from "../lab/twins.ts";
 import { LasEngine, type LasStatus } from "../../core/las/engine.ts";
 import { XconnectEngine } from "../../core/xconnect/engine.ts";
@@ -46,6 +49,7 @@ function meshLab(
     eng: LasEngine;
     w: ReturnType<typeof socketWatch>;
     t: ReturnType<MemNet["open"]>;
+    dead?: boolean;
   }[] = [];
   const make = (i: number) => {
     const t = net.open(addr(i), 0, { raw: true });
@@ -107,14 +111,14 @@ function meshLab(
   let now = 0;
   const run = (ms: number) => {
     for (const end = now + ms; now < end; now += 10) {
-      for (const l of lases) while (l.w.onReadable(now) > 0) { /* drain */ }
+      for (const l of lases) while (!l.dead && l.w.onReadable(now) > 0) { /* drain */ }
       for (const e of edges) {
         if (e.gone) continue;
         while (e.sw.onReadable(now) > 0) { /* drain */ }
         while (e.dw.onReadable(now) > 0) { /* drain */ }
         e.eng.poll(now);
       }
-      for (const l of lases) l.eng.poll(now);
+      for (const l of lases) if (!l.dead) l.eng.poll(now);
     }
   };
   const start = () => lases.forEach((l) => l.eng.start(now));
@@ -125,7 +129,12 @@ function meshLab(
     make(i);
     lases[i].eng.start(now);
   };
-  return { lases, edge, run, start, st, restart, lines, now: () => now };
+  /** LAS `i` goes silent for good. */
+  const kill = (i: number) => {
+    lases[i].t.close();
+    lases[i].dead = true;
+  };
+  return { lases, edge, run, start, st, restart, kill, lines, now: () => now };
 }
 
 function frame(dst: number, src: number, len = 60): Uint8Array {
@@ -359,4 +368,33 @@ Deno.test("las mesh: a peer port learns past max_macs_per_session (a whole serve
   l.run(200);
   const macs = l.st(0).mac_table.filter((x) => x.peer === "10.0.0.2").length;
   assertEquals(macs, 20);
+});
+
+Deno.test("las mesh: l2 status shows the peer LAS table, ports by server, and a peer not connected as a problem", () => {
+  const l = meshLab(2);
+  const a = l.edge(0, "100");
+  const b = l.edge(1, "100");
+  l.start();
+  a.eng.start(0);
+  b.eng.start(0);
+  l.run(3000);
+  const doc = { role: "las", name: "default", ...lasStatus(l.lases[0].eng.snapshot(l.now()), 0) };
+  let s = summarize(doc, "127.0.0.1:7657");
+  assertStringIncludes(s, "no problems seen");
+  assertStringIncludes(s, "peer LAS (1):");
+  assert(/10\.0\.0\.2\s+up\s+0\.0\.0\.2/.test(s), s);
+  assertStringIncludes(s, "2 (local 1, 10.0.0.2 1)");
+  assertStringIncludes(s, "10.0.0.2 (peer LAS)");
+  const w = new MetricsWriter();
+  lasMetrics(w, l.lases[0].eng.snapshot(l.now()));
+  const m = w.render();
+  assertStringIncludes(m, 'l2_las_mesh_peer_up{peer="10.0.0.2"} 1');
+  assertStringIncludes(m, 'l2_las_mesh_sessions{peer="10.0.0.2"} 1');
+  // LAS 2 goes silent for good: LAS 1 says so once its connection is given up.
+  l.kill(1);
+  b.gone = true;
+  l.run(70_000 + 40_000);
+  const doc2 = { role: "las", name: "default", ...lasStatus(l.lases[0].eng.snapshot(l.now()), 0) };
+  s = summarize(doc2, "127.0.0.1:7657");
+  assertStringIncludes(s, "1 peer LAS not connected: 10.0.0.2");
 });
