@@ -82,7 +82,7 @@ import type {
   LasStatus,
 } from "./status.ts";
 import { sayBoardEvent, sayDataDrop } from "./say.ts";
-import { Mesh, type MeshPeerConfig } from "./mesh.ts";
+import { Mesh, MESH_HOST_PREFIX, type MeshPeerConfig } from "./mesh.ts";
 
 export type { MeshPeerConfig } from "./mesh.ts";
 export type {
@@ -202,6 +202,8 @@ export class LasEngine implements Engine<LasSnapshot> {
     /** Events and endpoint timer runs whose handling threw: contained (kit/contain.ts). */
     rx_handler_errors: 0,
     rx_not_allowed: 0,
+    /** Connections from a LAS (Host Name l2-las/...) not in `peers`, closed. */
+    mesh_refused_not_peer: 0,
   };
   #stopping = false;
   /** The peer LAS servers (core/las/mesh.ts); null without `peers`. */
@@ -309,6 +311,7 @@ export class LasEngine implements Engine<LasSnapshot> {
       unknown_connection_limited: this.#epSum("stray_rate_limited") +
         this.#epSum("stray_too_large"),
       rx_unknown_session: this.#epSum("data_drop_unknown_session"),
+      mesh_refused_not_peer: c.mesh_refused_not_peer,
     };
   }
 
@@ -519,6 +522,25 @@ export class LasEngine implements Engine<LasSnapshot> {
     switch (ev.type) {
       case "connection-up":
         if (mesh?.connectionUp(kind, ev, now)) break;
+        if (ev.role === "responder" && ev.hostName.startsWith(MESH_HOST_PREFIX)) {
+          // A LAS that takes us for its peer while we do not list it: as an edge its sessions
+          // would carry frames between servers without split horizon. Refused, said.
+          this.#c.mesh_refused_not_peer++;
+          log.limited(
+            "mesh_not_peer",
+            "warn",
+            `control connection from ${ev.peer} refused: it is a LAS (${ev.hostName}) that ` +
+              "lists this one in its peers, and this one does not list it: add each to the " +
+              "other's peers",
+            { peer: ev.peer },
+          );
+          (kind === "udp" ? this.udpEp : this.ipEp)?.closeConnection(
+            ev.localCcid,
+            now,
+            "this LAS does not list you in its peers",
+          );
+          break;
+        }
         log.info(`control connection from ${ev.peer} (${ev.hostName || "no host name"}) is up`, {
           ccid: ev.localCcid,
           dialect: ev.dialect,

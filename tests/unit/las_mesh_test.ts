@@ -37,7 +37,15 @@ interface Edge {
 /** `n` LAS servers at 10.0.0.1.. (Router IDs 1..n unless given), each peered with all others. */
 function meshLab(
   n: number,
-  opts: { teardownMs?: number; routerIds?: number[]; policy?: Record<number, SwitchOptions> } = {},
+  opts: {
+    teardownMs?: number;
+    routerIds?: number[];
+    policy?: Record<number, SwitchOptions>;
+    /** The peers of a LAS by index (default: all others). */
+    peersOf?: Record<number, number[]>;
+    /** A LAS's secret by index (default SECRET); its edges use the same. */
+    secretOf?: Record<number, string>;
+  } = {},
 ) {
   const net = new MemNet({ seed: 5 });
   const lines: string[] = [];
@@ -51,10 +59,16 @@ function meshLab(
     t: ReturnType<MemNet["open"]>;
     dead?: boolean;
   }[] = [];
+  const authOf = (i: number) =>
+    opts.secretOf?.[i] === undefined
+      ? auth
+      : { ...auth, secret: new TextEncoder().encode(opts.secretOf[i]) };
   const make = (i: number) => {
     const t = net.open(addr(i), 0, { raw: true });
     const peers = [];
+    const mine = opts.peersOf?.[i];
     for (let j = 0; j < n; j++) {
+      if (mine && !mine.includes(j)) continue;
       if (j !== i) {
         peers.push({ name: addr(j), transport: "ip" as const, to: { ip: ip(addr(j)), port: 0 } });
       }
@@ -70,9 +84,9 @@ function meshLab(
       maxSwitches: 16,
       cookieLength: 4,
       acceptDst: null,
-      auth,
+      auth: authOf(i),
       log: logger.topic(`las${i + 1}`),
-      mesh: { peers, teardownMs: opts.teardownMs ?? 30_000 },
+      ...(peers.length ? { mesh: { peers, teardownMs: opts.teardownMs ?? 30_000 } } : {}),
     });
     lases[i] = { eng, t, w: socketWatch({ name: "ip", socket: t, engine: eng, via: 0 }) };
   };
@@ -95,7 +109,7 @@ function meshLab(
       routerId: 100 + next,
       random32,
       helloIntervalMs: 60_000,
-      auth,
+      auth: authOf(las),
       log: logger.topic(me),
     });
     const e = {
@@ -397,4 +411,42 @@ Deno.test("las mesh: l2 status shows the peer LAS table, ports by server, and a 
   const doc2 = { role: "las", name: "default", ...lasStatus(l.lases[0].eng.snapshot(l.now()), 0) };
   s = summarize(doc2, "127.0.0.1:7657");
   assertStringIncludes(s, "1 peer LAS not connected: 10.0.0.2");
+});
+
+Deno.test("las mesh: a LAS that is not in peers is refused, never taken as an edge", () => {
+  // LAS 1 lists LAS 2; LAS 2 lists no one.
+  const l = meshLab(2, { peersOf: { 0: [1], 1: [] } });
+  const a = l.edge(0, "100");
+  const b = l.edge(1, "100");
+  l.start();
+  a.eng.start(0);
+  b.eng.start(0);
+  l.run(5000);
+  assert(l.st(1).counters.mesh_refused_not_peer >= 1, JSON.stringify(l.st(1).counters));
+  assertEquals(l.st(1).sessions.map((x) => x.peer), ["10.0.1.11"], "only its own edge");
+  assert(l.st(0).mesh[0].state !== "up");
+  a.dev.inject(frame(0xff, 0xa1));
+  l.run(50);
+  assertEquals(b.dev.takeWritten().length, 0);
+});
+
+Deno.test("las mesh: a peer with another secret never joins", () => {
+  const l = meshLab(2, { secretOf: { 1: "another secret" } });
+  const a = l.edge(0, "100");
+  const b = l.edge(1, "100");
+  l.start();
+  a.eng.start(0);
+  b.eng.start(0);
+  l.run(20_000);
+  assertEquals([a.eng.state, b.eng.state], ["up", "up"], "each edge has its own LAS's secret");
+  for (const i of [0, 1]) {
+    assert(l.st(i).mesh[0].state !== "up", `LAS ${i + 1}`);
+    assertEquals(peerSessions(l.st(i)).length, 0);
+    assertEquals(l.st(i).connections.filter((c) => c.peer_las && c.state === "established"), []);
+  }
+  const rejected = l.lases[1].eng.snapshot(l.now()).l2tp[0].counters;
+  assert((rejected.rejected_auth_failed ?? 0) >= 1, JSON.stringify(rejected));
+  a.dev.inject(frame(0xff, 0xa1));
+  l.run(50);
+  assertEquals(b.dev.takeWritten().length, 0);
 });
