@@ -177,6 +177,7 @@ export class ControlConnection {
       localCcid,
       trace: this.trace,
       peerHostName: () => this.peerHostName,
+      peerRouterId: () => this.peerRouterId,
       established: () => this.state === "established",
       closing: () => this.state === "closing",
       send: (f, t) => this.sendMessage(f, t),

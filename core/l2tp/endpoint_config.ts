@@ -21,6 +21,8 @@ export interface SessionRequest {
   localCcid: number;
   /** Peer's Host Name from its SCCRQ/SCCRP. */
   hostName: string;
+  /** Peer's Router ID from its SCCRQ/SCCRP (0 if none). */
+  routerId: number;
   pwType: number;
   /** Remote End ID, raw (a copy; safe to keep). */
   vcId: Uint8Array;

@@ -186,6 +186,8 @@ export interface SessionCarrier {
   readonly trace: TraceEntry[];
   /** The peer's Host Name AVP (for the session policy). */
   peerHostName(): string;
+  /** The peer's Router ID AVP (0 if none). */
+  peerRouterId(): number;
   /** The connection is established (ICRQs and SLIs may go out). */
   established(): boolean;
   /** The connection is closing (no more CDNs). */
@@ -494,6 +496,7 @@ export class SessionMachine {
       peer: this.conn.peer,
       localCcid: this.conn.localCcid,
       hostName: this.conn.peerHostName(),
+      routerId: this.conn.peerRouterId(),
       pwType: f.pwType,
       vcId,
       vcIdText,

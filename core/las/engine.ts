@@ -206,6 +206,8 @@ export class LasEngine implements Engine<LasSnapshot> {
     mesh_refused_not_peer: 0,
   };
   #stopping = false;
+  /** The `now` of the datagram being handled (the endpoint's session policy has none). */
+  #now = 0;
   /** The peer LAS servers (core/las/mesh.ts); null without `peers`. */
   readonly #mesh: Mesh | null = null;
   /** Where the mesh's dials leave from: the first accepted local address, or null (any). */
@@ -282,7 +284,13 @@ export class LasEngine implements Engine<LasSnapshot> {
   /** Admission of an ICRQ: the switchboard's limits, and for a peer LAS the mesh's rules. */
   #admit(t: Transport, req: SessionRequest): string | null {
     const board = () => this.#board.admit(req.localSessionId, req.vcId);
-    const r = this.#mesh?.admit(t, req, board, () => this.#board.release(req.localSessionId));
+    const r = this.#mesh?.admit(
+      t,
+      req,
+      board,
+      () => this.#board.release(req.localSessionId),
+      this.#now,
+    );
     return r === undefined ? board() : r;
   }
 
@@ -337,6 +345,7 @@ export class LasEngine implements Engine<LasSnapshot> {
     }
     const kind: Transport = from.via === 1 ? "udp" : "ip";
     const ep = kind === "udp" ? this.udpEp : this.ipEp;
+    this.#now = now;
     if (ep === null) throw new Error(`a datagram via ${kind}, which this LAS does not listen on`);
     const src = from.src;
     const peer = this.#peers.name(kind, src, from.srcPort);
@@ -446,25 +455,31 @@ export class LasEngine implements Engine<LasSnapshot> {
    */
   #drain(now: number): void {
     for (let round = 0; round < 4; round++) {
-      this.#drainOnce(now);
+      const events = this.#drainOnce(now);
       const mesh = this.#mesh;
-      if (mesh === null) return;
-      mesh.tick(now, false);
-      if (!mesh.hasDeferred) return;
-      for (const d of mesh.takeDeferred()) {
-        const ep = d.t === "udp" ? this.udpEp : this.ipEp;
-        try {
-          if (d.kind === "close-session") ep?.closeSession(d.sid, now, d.reason);
-          else ep?.closeConnection(d.ccid, now, d.reason);
-        } catch (e) {
-          this.#contained("mesh", e, null);
+      let deferred = false;
+      if (mesh !== null) {
+        mesh.tick(now, false);
+        deferred = mesh.hasDeferred;
+        for (const d of mesh.takeDeferred()) {
+          const ep = d.t === "udp" ? this.udpEp : this.ipEp;
+          try {
+            if (d.kind === "close-session") ep?.closeSession(d.sid, now, d.reason);
+            else ep?.closeConnection(d.ccid, now, d.reason);
+          } catch (e) {
+            this.#contained("mesh", e, null);
+          }
         }
       }
+      // Handling events may have queued messages (a CDN, an SLI, an ICRQ): another round.
+      if (events === 0 && !deferred) return;
     }
     this.#drainOnce(now);
   }
 
-  #drainOnce(now: number): void {
+  /** One round of `#drain`; returns how many events it handled. */
+  #drainOnce(now: number): number {
+    let events = 0;
     for (const [kind, ep] of [["ip", this.ipEp], ["udp", this.udpEp]] as const) {
       if (!ep) continue;
       const t = kind === "udp" ? this.#o.udp! : this.#o.ip!;
@@ -482,6 +497,7 @@ export class LasEngine implements Engine<LasSnapshot> {
         if (t.queue(o.bytes, p.to, p.from) !== 0) this.#c.tx_errors++;
       }
       for (const ev of ep.takeEvents()) {
+        events++;
         // Each event on its own: one that throws must not lose the others' (another peer's).
         try {
           this.#event(kind, ev, now);
@@ -490,6 +506,7 @@ export class LasEngine implements Engine<LasSnapshot> {
         }
       }
     }
+    return events;
   }
 
   #note(now: number, what: LasRecent["event"], fields: Omit<LasRecent, "at" | "event">): void {

@@ -275,13 +275,13 @@ export class Mesh {
   ): boolean {
     const p = this.#byName.get(`${t}|${ev.peer}`);
     if (!p) return false;
+    if (p.ccid === ev.localCcid) return true; // taken already, at its first ICRQ (`admit`)
     if (
       ev.role === "initiator" ? ev.localCcid !== p.dialing : !ev.hostName.startsWith(
         MESH_HOST_PREFIX,
       )
     ) return false;
     if (ev.role === "initiator") p.dialing = 0;
-    const ep = this.host.endpoint(t)!;
     if (ev.routerId === 0 || ev.routerId === this.routerId) {
       this.host.log.limited(
         "mesh_router_id",
@@ -337,7 +337,8 @@ export class Mesh {
       `mesh: connection with peer LAS ${ev.peer} (Router ID ${dotted(p.routerId)}) is up`,
       { ccid: ev.localCcid, dialed_by: ev.role === "initiator" ? "us" : "peer" },
     );
-    this.#reconcile(p, ep, now);
+    // Sessions are opened by `tick`, after the event: never inside an endpoint's call.
+    this.#dirty = true;
     return true;
   }
 
@@ -376,12 +377,29 @@ export class Mesh {
    */
   admit(
     t: Transport,
-    req: { localCcid: number; vcId: Uint8Array; localSessionId: number },
+    req: {
+      peer: string;
+      hostName: string;
+      routerId: number;
+      localCcid: number;
+      vcId: Uint8Array;
+      localSessionId: number;
+    },
     board: () => string | null,
     release: () => void,
+    now: number,
   ): string | null | undefined {
-    const p = this.#peerOfCcid(t, req.localCcid);
-    if (!p) return undefined;
+    let p = this.#peerOfCcid(t, req.localCcid);
+    if (!p) {
+      // An ICRQ can arrive in the same batch as the message that brought the connection up,
+      // before its connection-up event is handled: take the connection up now.
+      const q = this.#byName.get(`${t}|${req.peer}`);
+      if (!q) return undefined;
+      const role = req.localCcid === q.dialing ? "initiator" : "responder";
+      if (!this.connectionUp(t, { ...req, role }, now)) return undefined;
+      p = this.#peerOfCcid(t, req.localCcid);
+      if (!p) return "this connection between the two LAS is being closed";
+    }
     const { key, text } = vcKey(req.vcId);
     const e = p.vcs.get(key);
     if (e && !(e.outgoing && !e.up)) {

@@ -45,6 +45,8 @@ function meshLab(
     peersOf?: Record<number, number[]>;
     /** A LAS's secret by index (default SECRET); its edges use the same. */
     secretOf?: Record<number, string>;
+    /** Datagrams a LAS reads per batch (default 64). */
+    batch?: number;
   } = {},
 ) {
   const net = new MemNet({ seed: 5 });
@@ -64,7 +66,7 @@ function meshLab(
       ? auth
       : { ...auth, secret: new TextEncoder().encode(opts.secretOf[i]) };
   const make = (i: number) => {
-    const t = net.open(addr(i), 0, { raw: true });
+    const t = net.open(addr(i), 0, { raw: true, ...(opts.batch ? { batch: opts.batch } : {}) });
     const peers = [];
     const mine = opts.peersOf?.[i];
     for (let j = 0; j < n; j++) {
@@ -212,7 +214,9 @@ Deno.test("las mesh: one authenticated connection per pair; a VC spans both serv
 });
 
 Deno.test("las mesh: glare: both servers ICRQ one VC at once; the lower Router ID's stands", () => {
-  const l = meshLab(2);
+  // One datagram per batch: each LAS handles its edge's ICCN (and sends its own ICRQ) before it
+  // reads the other's ICRQ, as when the two cross on a real network.
+  const l = meshLab(2, { batch: 1 });
   l.start();
   l.run(3000);
   assertEquals(l.st(0).mesh[0].state, "up");
@@ -449,4 +453,28 @@ Deno.test("las mesh: a peer with another secret never joins", () => {
   a.dev.inject(frame(0xff, 0xa1));
   l.run(50);
   assertEquals(b.dev.takeWritten().length, 0);
+});
+
+Deno.test("las mesh: edges first, then the mesh: one session per VC, frames cross", () => {
+  // When the mesh connection comes up, the dialer's ICRQs follow its SCCCN at once, and both
+  // servers dialed: the answering LAS may read an ICRQ before it has handled the connection-up
+  // (`Mesh.admit` takes the connection up then), and a duplicate connection is closed.
+  const l = meshLab(2, { routerIds: [1, 2] });
+  const a = l.edge(0, "100");
+  const b = l.edge(1, "100");
+  a.eng.start(0);
+  b.eng.start(0);
+  l.run(1000);
+  assertEquals([a.eng.state, b.eng.state], ["up", "up"]);
+  l.start();
+  l.run(3000);
+  for (const i of [0, 1]) {
+    const s = l.st(i);
+    assertEquals(peerSessions(s, "100").length, 1, JSON.stringify(s.sessions));
+    assertEquals(s.switches[0].ports_by_server, { local: 1, [`10.0.0.${2 - i}`]: 1 });
+    assertEquals(s.mesh[0].counters.sessions_refused_duplicate, 0);
+  }
+  a.dev.inject(frame(0xff, 0xa1));
+  l.run(50);
+  assertEquals(b.dev.takeWritten().length, 1);
 });
