@@ -305,14 +305,17 @@ export class Mesh {
     // ID dialed stays. A new one well after the one in use: the peer lost that (it restarted).
     const lowerDials = this.routerId < p.routerId ? "initiator" : "responder";
     if (p.ccid !== 0 && p.ccid !== ev.localCcid) {
-      const keepNew = ev.role === lowerDials || now - p.upSince > DUPLICATE_WINDOW_MS;
+      const restarted = now - p.upSince > DUPLICATE_WINDOW_MS;
+      const keepNew = ev.role === lowerDials || restarted;
       const loser = keepNew ? p.ccid : ev.localCcid;
       p.c.duplicate_connections_closed++;
       this.#deferred.push({
         kind: "close-connection",
         t,
         ccid: loser,
-        reason: "a second connection between the two LAS: the one the lower Router ID dialed stays",
+        reason: restarted
+          ? "the peer LAS dialed again: this older connection is stale"
+          : "a second connection between the two LAS: the one the lower Router ID dialed stays",
       });
       if (!keepNew) return true;
       this.#dropEntries(p, p.ccid);
@@ -371,9 +374,10 @@ export class Mesh {
   }
 
   /**
-   * Admission of an ICRQ that came on a mesh connection (the engine asks
-   * the switchboard first; `boardRefusal` is its answer). Returns the CDN
-   * reason, or null to take it. Undefined: not a mesh connection.
+   * Admission of an ICRQ that came on a mesh connection: duplicates and
+   * glare here, the switchboard's limits through `board` (whose reservation
+   * `release` gives back). Returns the CDN reason, or null to take it.
+   * Undefined: not a mesh connection (the caller asks the switchboard).
    */
   admit(
     t: Transport,
@@ -442,7 +446,20 @@ export class Mesh {
     if (!p) return;
     const { key, text } = vcKey(s.vcId);
     let e = p.vcs.get(key);
-    if (!e || e.sid !== s.localSessionId) {
+    if (e && e.sid !== s.localSessionId) {
+      // A second session for the VC on this connection (an ICRQ taken before the mesh knew the
+      // connection): one is closed, by the glare rule, so frames do not cross twice.
+      const keepOurs = e.outgoing && this.routerId < p.routerId;
+      this.#deferred.push({
+        kind: "close-session",
+        t,
+        sid: keepOurs ? s.localSessionId : e.sid,
+        reason: `a second session for VC ${text} between the two LAS`,
+      });
+      if (keepOurs) return;
+      e = undefined;
+    }
+    if (!e) {
       e = {
         key,
         text,
