@@ -47,6 +47,8 @@ function meshLab(
     secretOf?: Record<number, string>;
     /** Datagrams a LAS reads per batch (default 64). */
     batch?: number;
+    /** L2TPv3 over UDP 1701 everywhere (LAS, peers, edges) instead of IP protocol 115. */
+    udp?: boolean;
   } = {},
 ) {
   const net = new MemNet({ seed: 5 });
@@ -66,17 +68,27 @@ function meshLab(
       ? auth
       : { ...auth, secret: new TextEncoder().encode(opts.secretOf[i]) };
   const make = (i: number) => {
-    const t = net.open(addr(i), 0, { raw: true, ...(opts.batch ? { batch: opts.batch } : {}) });
+    const t = net.open(addr(i), opts.udp ? 1701 : 0, {
+      raw: !opts.udp,
+      ...(opts.batch ? { batch: opts.batch } : {}),
+    });
     const peers = [];
     const mine = opts.peersOf?.[i];
     for (let j = 0; j < n; j++) {
       if (mine && !mine.includes(j)) continue;
-      if (j !== i) {
-        peers.push({ name: addr(j), transport: "ip" as const, to: { ip: ip(addr(j)), port: 0 } });
-      }
+      if (j === i) continue;
+      peers.push(
+        opts.udp
+          ? {
+            name: `${addr(j)}:1701`,
+            transport: "udp" as const,
+            to: { ip: ip(addr(j)), port: 1701 },
+          }
+          : { name: addr(j), transport: "ip" as const, to: { ip: ip(addr(j)), port: 0 } },
+      );
     }
     const eng = new LasEngine({
-      ip: t,
+      ...(opts.udp ? { udp: t } : { ip: t }),
       hostName: `las${i + 1}`,
       routerId: opts.routerIds?.[i] ?? i + 1,
       random32,
@@ -90,20 +102,21 @@ function meshLab(
       log: logger.topic(`las${i + 1}`),
       ...(peers.length ? { mesh: { peers, teardownMs: opts.teardownMs ?? 30_000 } } : {}),
     });
-    lases[i] = { eng, t, w: socketWatch({ name: "ip", socket: t, engine: eng, via: 0 }) };
+    const via = opts.udp ? 1 : 0;
+    lases[i] = { eng, t, w: socketWatch({ name: "l2tp", socket: t, engine: eng, via }) };
   };
   for (let i = 0; i < n; i++) make(i);
   const edges: Edge[] = [];
   let next = 10;
   const edge = (las: number, vc: string): Edge => {
     const me = `10.0.1.${next++}`;
-    const t = net.open(me, 0, { raw: true });
+    const t = net.open(me, opts.udp ? 1701 : 0, { raw: !opts.udp });
     const dev = new MemFrameDevice();
     const eng = new XconnectEngine({
       port: t,
-      kind: "ip",
-      las: { ip: ip(addr(las)), port: 0 },
-      lasName: addr(las),
+      kind: opts.udp ? "udp" : "ip",
+      las: { ip: ip(addr(las)), port: opts.udp ? 1701 : 0 },
+      lasName: opts.udp ? `${addr(las)}:1701` : addr(las),
       vcId: vc,
       device: dev,
       deviceName: dev.name,
@@ -477,4 +490,19 @@ Deno.test("las mesh: edges first, then the mesh: one session per VC, frames cros
   a.dev.inject(frame(0xff, 0xa1));
   l.run(50);
   assertEquals(b.dev.takeWritten().length, 1);
+});
+
+Deno.test("las mesh: over UDP 1701 too (peers with udp: true)", () => {
+  const l = meshLab(3, { udp: true });
+  const e = [l.edge(0, "100"), l.edge(1, "100"), l.edge(2, "100")];
+  l.start();
+  for (const x of e) x.eng.start(0);
+  l.run(3000);
+  for (const i of [0, 1, 2]) {
+    assertEquals(l.st(i).mesh.map((p) => [p.transport, p.state]), [["udp", "up"], ["udp", "up"]]);
+    assertEquals(peerSessions(l.st(i), "100").length, 2);
+  }
+  e[0].dev.inject(frame(0xff, 0xa1));
+  l.run(200);
+  assertEquals([e[1].dev.takeWritten().length, e[2].dev.takeWritten().length], [1, 1]);
 });
