@@ -459,12 +459,12 @@ export const PAGE_JS = String.raw`"use strict";
         const switches = allSwitches.slice(0, MAX_SWITCHES).map((sw) => h("div", { class: "switch", "data-vc": text(sw.vc) },
           h("h3", null, "VC " + text(sw.vc) + " (" + text(sw.policy) + ")"),
           kv([
-            ["ports", sw.ports], ["MAC entries", text(sw.macs) + (sw.macs_shown && String(sw.macs_shown) !== String(sw.macs) ? " (shown " + text(sw.macs_shown) + ")" : "")],
+            ["ports", text(sw.ports) + (Object.keys(obj(sw.ports_by_server)).length > 1 ? " (" + Object.keys(obj(sw.ports_by_server)).map((k) => k + " " + text(sw.ports_by_server[k])).join(", ") + ")" : "")], ["MAC entries", text(sw.macs) + (sw.macs_shown && String(sw.macs_shown) !== String(sw.macs) ? " (shown " + text(sw.macs_shown) + ")" : "")],
             ["frames in", sw.rx_frames], ["flooded", sw.flooded_frames], ["unicast", sw.unicast_frames],
             ["dropped", Object.keys(obj(sw.dropped)).length ? Object.keys(obj(sw.dropped)).map((k) => k + " " + text(sw.dropped[k])).join(", ") : "none"],
           ]),
           table("ports-" + text(sw.vc), [
-            ["session", (x) => x.x.session, "num"], ["peer", (x) => x.x.peer, "mono"],
+            ["session", (x) => x.x.session, "num"], ["peer", (x) => x.x.peer + (x.x.peer_las ? " (peer LAS)" : ""), "mono"],
             ["in", (x) => orDash(x.r.a, bitRate), "num"], ["out", (x) => orDash(x.r.b, bitRate), "num"],
           ], portsOf.get(String(sw.vc)) || [], "no ports"),
           table("macs-" + text(sw.vc), [
@@ -480,14 +480,21 @@ export const PAGE_JS = String.raw`"use strict";
             ["setting up", d.sessions_setting_up], ["virtual switches", arr(d.switches).length],
             ["MAC entries", macs.length],
           ], "summary")),
+          ...(arr(d.mesh).length ? [section("Peer LAS servers", "wide", table("mesh", [
+            ["peer", (p) => p.peer, "mono"], ["transport", (p) => p.transport], ["state", (p) => p.state],
+            ["router id", (p) => p.router_id, "mono"], ["up", (p) => p.up_s === null ? "\u2013" : age(p.up_s), "num"],
+            ["sessions", (p) => p.sessions_up, "num"],
+            ["received", (p) => bytes(p.rx_bytes) + " (" + count(p.rx_frames) + " frames)", "num"],
+            ["sent", (p) => bytes(p.tx_bytes) + " (" + count(p.tx_frames) + " frames)", "num"],
+          ], arr(d.mesh), "no peer LAS"))] : []),
           section("Connections", "wide", table("connections", [
-            ["peer", (c) => c.peer, "mono"], ["transport", (c) => c.transport], ["host name", (c) => c.host_name],
+            ["peer", (c) => c.peer + (c.peer_las ? " (peer LAS)" : ""), "mono"], ["transport", (c) => c.transport], ["host name", (c) => c.host_name],
             ["state", (c) => c.state], ["dialect", (c) => c.dialect],
             ["ccid local / remote", (c) => text(c.local_ccid) + " / " + text(c.remote_ccid), "num"],
             ["sessions", (c) => c.sessions, "num"],
           ], arr(d.connections), "no control connections")),
           section("Sessions", "wide", table("sessions", [
-            ["session", (x) => x.x.session, "num"], ["peer", (x) => x.x.peer, "mono"], ["VC", (x) => x.x.vc, "mono"],
+            ["session", (x) => x.x.session, "num"], ["peer", (x) => x.x.peer + (x.x.peer_las ? " (peer LAS)" : ""), "mono"], ["VC", (x) => x.x.vc, "mono"],
             ["pw type", (x) => x.x.pw_type, "num"], ["remote session", (x) => x.x.remote_session, "num"],
             ["local", (x) => x.x.local, "mono"], ["sublayer", (x) => x.x.tx_sublayer], ["up", (x) => age(x.x.up_s), "num"],
             ["in", (x) => orDash(x.r.a, bitRate), "num"], ["out", (x) => orDash(x.r.b, bitRate), "num"],
