@@ -168,6 +168,13 @@ interface Link {
   txFrames: number;
   txBytes: number;
   txErrors: number;
+  /**
+   * A peer LAS that said (SLI, A=0) it has no edges on the VC: frames to it
+   * would be dropped there (split horizon), so they are not sent.
+   */
+  idle: boolean;
+  /** Frames not sent while `idle`. */
+  txIdle: number;
 }
 
 /** A session attached to a switch port. */
@@ -420,6 +427,10 @@ export class LasEngine implements Engine<LasSnapshot> {
   }
 
   #sendFrame(a: Link, frame: Uint8Array): void {
+    if (a.idle) {
+      a.txIdle++;
+      return;
+    }
     const t = a.transport === "udp" ? this.#o.udp! : this.#o.ip!;
     const buf = this.#scratch;
     let seq = -1;
@@ -586,7 +597,9 @@ export class LasEngine implements Engine<LasSnapshot> {
         this.#detach(ev.localSessionId, ev.reason, ev.vcIdText, ev.peer, now);
         mesh?.sessionDown(kind, ev.localCcid, ev.localSessionId, now);
         break;
-      case "circuit-status":
+      case "circuit-status": {
+        const a = this.#board.session(ev.localSessionId);
+        if (a?.session.meshPeer !== undefined) a.link.idle = !ev.active;
         mesh?.circuitStatus(ev.localSessionId, ev.active);
         log.info(
           `${ev.peer} says the circuit of session ${ev.localSessionId} is ${
@@ -594,6 +607,7 @@ export class LasEngine implements Engine<LasSnapshot> {
           }`,
         );
         break;
+      }
       case "rejected":
         // Limited per code, not per peer: a forged source per packet cannot multiply lines.
         log.limited(`rejected:${ev.code}`, "warn", ev.reason, { peer: ev.peer, code: ev.code });
@@ -629,6 +643,8 @@ export class LasEngine implements Engine<LasSnapshot> {
       txFrames: 0,
       txBytes: 0,
       txErrors: 0,
+      idle: false,
+      txIdle: 0,
     };
     const meshPeer = this.#mesh?.peerOfSession(kind, s);
     const a = this.#board.attach(meshPeer !== undefined ? { ...s, meshPeer } : s, link, now);
@@ -779,6 +795,7 @@ export class LasEngine implements Engine<LasSnapshot> {
       tx_frames: a.link.txFrames,
       tx_bytes: a.link.txBytes,
       tx_errors: a.link.txErrors,
+      tx_idle: a.link.txIdle,
     }));
     const board = this.#board.status(now, 256);
     const l2tp: LasSnapshot["l2tp"] = [];

@@ -51,6 +51,8 @@ export interface LasSessionStatus {
   tx_frames: number;
   tx_bytes: number;
   tx_errors: number;
+  /** Peer LAS sessions: frames not sent while the peer said it has no edges on the VC. */
+  tx_idle: number;
 }
 
 /** What /status shows of the LAS. */

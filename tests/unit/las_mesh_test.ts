@@ -506,3 +506,28 @@ Deno.test("las mesh: over UDP 1701 too (peers with udp: true)", () => {
   l.run(200);
   assertEquals([e[1].dev.takeWritten().length, e[2].dev.takeWritten().length], [1, 1]);
 });
+
+Deno.test("las mesh: nothing is sent to a peer LAS that says it has no edges on the VC", () => {
+  const l = meshLab(2);
+  const a = l.edge(0, "100");
+  const a2 = l.edge(0, "100");
+  l.start();
+  a.eng.start(0);
+  a2.eng.start(0);
+  l.run(3000);
+  // LAS 2 has no edges on VC 100: it said A=0, so LAS 1 floods to a2 only.
+  a.dev.inject(frame(0xff, 0xa1));
+  l.run(50);
+  assertEquals(a2.dev.takeWritten().length, 1);
+  const peer = () => peerSessions(l.st(0), "100")[0];
+  assertEquals([peer().tx_frames, peer().tx_idle], [0, 1]);
+  assertEquals(l.st(1).switches[0].rx_frames, 0, "LAS 2 got nothing to drop");
+  // An edge comes to LAS 2: it says A=1 and frames flow to it.
+  const b = l.edge(1, "100");
+  b.eng.start(l.now());
+  l.run(1000);
+  a.dev.inject(frame(0xff, 0xa1));
+  l.run(50);
+  assertEquals(b.dev.takeWritten().length, 1);
+  assertEquals([peer().tx_frames, peer().tx_idle], [1, 1]);
+});
