@@ -147,6 +147,10 @@ Deno.test("las mesh: two servers, one VC spans both (IPv4, IPv6); another VC rea
 
     let r = await ping(lab, es[0], "192.168.78.2");
     assertEquals(r.code, 0, `IPv4 e1 (las1) -> e2 (las2) over VC 100: ${r.stdout}`);
+    // For the record (no bound): the round trip through two servers.
+    console.log(
+      `e1 -> e2 across two LAS: ${r.stdout.split("\n").find((l) => l.startsWith("rtt"))}`,
+    );
     r = await ping(lab, es[0], "fd78::2");
     assertEquals(r.code, 0, `IPv6 e1 -> e2 over VC 100: ${r.stdout}`);
     r = await ping(lab, es[1], "192.168.78.1");
