@@ -42,6 +42,12 @@
  * an ICRQ with a CDN that says why when the VC would pass `maxSwitches` or
  * its switch has no free port (1024 sessions per VC by default).
  *
+ * Mesh (`mesh.peers`, docs/las-redundancy.md): the other LAS servers are
+ * dialed and answered on the same endpoints (core/las/mesh.ts decides who
+ * dials, which sessions to open and close, glare, circuit status); their
+ * sessions are split-horizon ports of the VCs' switches, and frames to a
+ * peer that said (SLI A=0) it has no edges on the VC are not sent.
+ *
  * Bounded: connections and sessions by the endpoint's limits; switches and
  * ports by the switchboard; the peer address book by `maxPeers` (oldest
  * forgotten, core/las/peers.ts). Log texts: core/las/say.ts.
