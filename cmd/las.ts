@@ -15,6 +15,9 @@
  *
  * @module
  */
+import { buildRules } from "./filter_config.ts";
+import { VcFilter } from "../core/las/vc_filter.ts";
+import { vcFilterMetrics, vcFilterStatus } from "./render/filter_status.ts";
 import { ConfigError } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
@@ -55,6 +58,13 @@ function startLas(
       [k, v],
     ) => [/^\d+$/.test(k) ? String(Number(k)) : k.toLowerCase(), v]),
   );
+  // Per-VC filters, built once: their counters outlive the switches (sessions come and go).
+  const vcFilters = new Map<string, VcFilter>();
+  for (const [vc, o] of vcPolicies) {
+    if (o.filter && o.filter.length > 0) {
+      vcFilters.set(vc, new VcFilter(buildRules(o.filter), performance.now()));
+    }
+  }
   const sockets: DatagramSocket[] = [];
   let ip: DatagramSocket;
   let udp: DatagramSocket | undefined;
@@ -108,6 +118,7 @@ function startLas(
       return {
         name: o ? `vcs.${vc}` : "switch",
         options: switchOptions(o ? { ...c.switch, ...o } : c.switch),
+        filter: vcFilters.get(vc),
       };
     },
     maxSwitches: c.max_switches,
@@ -153,10 +164,16 @@ function startLas(
   log.info(acceptingLine(allow.map((p) => p.text), c.secret !== ""));
   const frag = fragmentWatch(log);
   return Promise.resolve({
-    status: () => lasStatus(engine.snapshot(clock()), Date.now(), io),
-    metrics: (w) => lasMetrics(w, engine.snapshot(clock()), io),
     // keepalived's vrrp_script (docs/las-redundancy.md): the loop runs and its sockets are open.
     health: () => runner.health(),
+    status: () => ({
+      ...lasStatus(engine.snapshot(clock()), Date.now(), io),
+      filters: vcFilterStatus(vcFilters),
+    }),
+    metrics: (w) => {
+      lasMetrics(w, engine.snapshot(clock()), io);
+      vcFilterMetrics(w, vcFilters);
+    },
     reload: (next) => restartNeeded(c, next, "LAS"),
     async stop() {
       clearInterval(frag);

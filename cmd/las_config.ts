@@ -33,6 +33,8 @@ import {
 } from "./kit/config.ts";
 import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
 import type { SwitchOptions } from "../core/switch.ts";
+import { filterRules } from "./filter_config.ts";
+import { peerOrigin } from "../core/las/vc_filter.ts";
 
 const pps = (what: string) =>
   int({
@@ -121,6 +123,30 @@ const peerEntry: Field<PeerConfig> = {
   },
 };
 
+/** An L2TPv3 peer's IPv4 address, as the LAS's filter guards name an origin (core/las/vc_filter.ts). */
+function peerAddress(): Field<number> {
+  const a = ipAddress({ doc: "L2TPv3 peer IPv4 address" });
+  return {
+    ...a,
+    type: "IPv4 address of an L2TPv3 peer",
+    parse: (v, w) => {
+      const n = peerOrigin(a.parse(v, w));
+      if (n === 0) fail(w, "expected the IPv4 address of an L2TPv3 peer", a.parse(v, w));
+      return n;
+    },
+  } as Field<number>;
+}
+
+/** Keys of `las: NAME: vcs: ID:`: the switch policy's, and the VC's frame filter. */
+export const vcFields = {
+  ...switchFields,
+  filter: filterRules(peerAddress(), {
+    doc: "frame filter of the VC (docs/filters.md): rules in order, each a tcpdump expression " +
+      "or a guard (dhcp_server, ra_guard: allowed peer addresses; mdns, ssdp, llmnr), judging " +
+      "frames entering the VC's switch; a string: pass only what it matches",
+  }),
+} satisfies Schema;
+
 /** Keys of a `las:` section. */
 export const lasFields = {
   listen: list(ipAddress({ doc: "address" }), {
@@ -185,7 +211,7 @@ export const lasFields = {
     default: 30,
   }),
   switch: section(switchFields, { doc: "policy of every virtual switch" }),
-  vcs: mapOf(overrides(switchFields, { doc: "switch keys to override for this VC" }), {
+  vcs: mapOf(overrides(vcFields, { doc: "switch keys to override for this VC, and its filter" }), {
     doc: "per-VC overrides of the switch policy, by VC id (decimal, or 0x-hex for other ids)",
     keyText: "VC ids",
     key: (name) =>

@@ -19,6 +19,9 @@
  *
  * @module
  */
+import { buildRules } from "./filter_config.ts";
+import { NetFilter } from "../core/vpn/net_filter.ts";
+import { PASS } from "../core/filter.ts";
 import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
@@ -163,6 +166,9 @@ async function startNode(
   }
   psk?.fill(0);
   const endpoints = new EndpointTable();
+  const netFilter = c.filter.length > 0
+    ? new NetFilter(() => buildRules(c.filter), performance.now())
+    : undefined;
   const core = new NodeCore({
     supernode,
     endpoints,
@@ -179,6 +185,9 @@ async function startNode(
     registerRetryMaxMs: REGISTER_RETRY_MAX_MS,
     // The engine writes every frame to the TAP right after each receive batch: no copies.
     frameViews: true,
+    admitFrame: netFilter
+      ? (f, sender, now) => netFilter.ingress.decide(f, sender, now) === PASS
+      : null,
   });
   const t = tap;
   const offload = t.vnetHdrLen > 0;
@@ -204,6 +213,7 @@ async function startNode(
     clock: { now: performance.now(), wall: Date.now() },
     onEvent: nodeEventLog(log, identity),
     contain,
+    ...(netFilter ? { filter: netFilter } : {}),
     save: () => {
       saveLeaves(dir, leaves.table);
       if (c.peers.length === 0) savePins(dir, security, performance.now());

@@ -22,6 +22,7 @@ import {
 } from "./kit/config.ts";
 import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
 import { memberList } from "./vpn_security.ts";
+import { filterRules } from "./filter_config.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import { VPN_PORT } from "./supernode_config.ts";
 
@@ -93,6 +94,11 @@ export const nodeFields = {
   ),
   secret: str({ doc: "network secret, when the supernode has one (open mode)", default: "" }),
   secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
+  filter: filterRules(int({ doc: "node id", min: 1, max: 65534 }), {
+    doc: "frame filter of the network (docs/filters.md): rules in order, each a tcpdump " +
+      "expression or a guard (dhcp_server, ra_guard: allowed node ids; mdns, ssdp, llmnr); " +
+      "judges frames from the TAP before sealing and frames from peers after opening",
+  }),
   ...apiFields(7656),
 } satisfies Schema;
 

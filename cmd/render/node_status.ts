@@ -43,6 +43,8 @@ export interface NodeSnapshot {
   socket: SocketCounters;
   /** The pumps' own counters by fd name (`udp`, `tap`), as every role shows them. */
   io?: IoCounters;
+  /** Hits per filter rule and direction; null (or absent) without a filter. */
+  filter?: NodeEngineSnapshot["filter"];
 }
 
 /** What the host adds to the engine's snapshot: the TAP, the socket, the cipher. */
@@ -80,6 +82,7 @@ export function nodeSnapshot(e: NodeEngineSnapshot, h: NodeHost): NodeSnapshot {
     counters: { ...e.counters, tap_rx_handler_errors: h.tapRxHandlerErrors },
     socket: h.socket,
     io: h.io,
+    filter: e.filter,
   };
 }
 
@@ -200,6 +203,7 @@ export function nodeStatus(n: NodeSnapshot): Record<string, unknown> {
     },
     counters: { ...s.counters, ...n.counters, ...n.socket },
     io: ioStatus(n.io ?? {}),
+    filter: n.filter ?? null,
   };
 }
 
@@ -287,6 +291,14 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
   for (const dir of ["egress", "ingress"] as const) {
     for (const [k, v] of Object.entries(n.mat[dir])) {
       w.counter("l2_node_mat_frames_total", "MAT verdicts", v ?? 0, { dir, verdict: k });
+    }
+  }
+  // Labels bounded by the configuration: the rule names of the node's `filter:`.
+  for (const dir of ["egress", "ingress"] as const) {
+    for (const r of n.filter?.[dir] ?? []) {
+      const l = { dir, rule: r.name };
+      w.counter("l2_node_filter_hits_total", "frames a filter rule matched", r.hits, l);
+      w.counter("l2_node_filter_dropped_total", "frames a filter rule dropped", r.dropped, l);
     }
   }
 }

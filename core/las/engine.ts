@@ -68,6 +68,7 @@ import type { Transport } from "../l2tp/control_message.ts";
 import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
 import { IdAllocator } from "../l2tp/id_allocator.ts";
 import type { SwitchOptions } from "../switch.ts";
+import type { VcFilter } from "./vc_filter.ts";
 import { MAX_REMOTE_END_ID, type SessionPort, Switchboard, vcKey } from "./switchboard.ts";
 import type { Arrival, DatagramPort, Engine, EngineLog } from "../engine.ts";
 import { formatIp, ipEquals, isV4, setV4, v4Number } from "../addr.ts";
@@ -114,7 +115,7 @@ export interface LasEngineOptions {
   /** Retransmissions before a silent peer is dead. */
   retransmits: number;
   /** The switch policy of a VC (by its printed id, e.g. "1234" or "0x0a0b"): a name and options. */
-  switchPolicy: (vc: string) => { name: string; options: SwitchOptions };
+  switchPolicy: (vc: string) => { name: string; options: SwitchOptions; filter?: VcFilter };
   /** Most virtual switches (VC ids). */
   maxSwitches: number;
   /** Cookie length we ask peers to use (0, 4, 8). */

@@ -60,6 +60,8 @@ import {
   type MoveReport,
   type SwitchOptions,
 } from "../switch.ts";
+import { PASS } from "../filter.ts";
+import type { VcFilter } from "./vc_filter.ts";
 
 /** Longest Remote End ID (VC id) a session may carry, bytes; a Cisco VC id is a 32-bit number. */
 export const MAX_REMOTE_END_ID = 64;
@@ -68,8 +70,11 @@ export const MAX_REMOTE_END_ID = 64;
 export interface SwitchboardOptions {
   /** Most virtual switches (VC ids). */
   maxSwitches: number;
-  /** The switch policy of a VC (by its printed id, e.g. "1234" or "0x0a0b"): a name and options. */
-  switchPolicy: (vc: string) => { name: string; options: SwitchOptions };
+  /**
+   * The switch policy of a VC (by its printed id, e.g. "1234" or "0x0a0b"): a name, options,
+   * and the VC's frame filter, if it has one (core/las/vc_filter.ts).
+   */
+  switchPolicy: (vc: string) => { name: string; options: SwitchOptions; filter?: VcFilter };
 }
 
 /** What the switchboard needs of a session that came up. */
@@ -101,6 +106,8 @@ export interface SessionPort<T> {
   /** The caller's send state for this session. */
   readonly link: T;
   readonly upSince: number;
+  /** The origin of its frames for the VC's filter (its peer, `VcFilter.originOf`). */
+  readonly origin: number;
   rxFrames: number;
   rxBytes: number;
   /** A VLAN-tagged frame from this session was dropped by policy and said (once). */
@@ -115,6 +122,8 @@ export interface VirtualSwitch<T> {
   /** Which policy it runs (the name `switchPolicy` gave, e.g. "switch" or "vcs.1234"). */
   readonly policy: string;
   readonly sw: LearningSwitch;
+  /** The VC's frame filter, judging each frame before the switch; null: none. */
+  readonly filter: VcFilter | null;
   /** Port id to session. */
   readonly ports: (SessionPort<T> | undefined)[];
   readonly created: number;
@@ -150,6 +159,8 @@ export interface SwitchboardCounters {
   sessions_refused_port_limit: number;
   sessions_refused_remote_end_id: number;
   vlan_frames_dropped: number;
+  /** Frames a VC's filter dropped before its switch (by rule in the filter's counters). */
+  filtered_frames: number;
 }
 
 /** A switch's line in a status snapshot. */
@@ -239,6 +250,7 @@ export class Switchboard<T> {
     sessions_refused_port_limit: 0,
     sessions_refused_remote_end_id: 0,
     vlan_frames_dropped: 0,
+    filtered_frames: 0,
   };
 
   constructor(o: SwitchboardOptions) {
@@ -363,6 +375,7 @@ export class Switchboard<T> {
         text,
         policy: policy.name,
         sw: new LearningSwitch(policy.options),
+        filter: policy.filter ?? null,
         ports: [],
         created: now,
         mixedSaid: false,
@@ -392,6 +405,7 @@ export class Switchboard<T> {
       port,
       link,
       upSince: now,
+      origin: vc.filter?.originOf(s.peer) ?? 0,
       rxFrames: 0,
       rxBytes: 0,
       vlanSaid: false,
@@ -438,6 +452,10 @@ export class Switchboard<T> {
     p.rxFrames++;
     p.rxBytes += frame.length;
     const vc = p.vc;
+    if (vc.filter !== null && vc.filter.set.decide(frame, p.origin, now) !== PASS) {
+      this.counters.filtered_frames++;
+      return 0;
+    }
     const n = vc.sw.forward(p.port, frame, now);
     if (n === 0 && vc.sw.lastDrop === Drop.VLAN) {
       this.counters.vlan_frames_dropped++;

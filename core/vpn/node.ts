@@ -176,6 +176,7 @@ export class NodeCore {
       ipVersion: 6,
       maxFrames: 4096,
       frameViews: false,
+      admitFrame: null,
       maxBacklog: 65_536,
       holdMs: 5000,
       maxHeldFrames: 16,
@@ -454,6 +455,10 @@ export class NodeCore {
       p.rxBytes += end - HEADER_LENGTH;
       p.lastUsed = now;
       if (!fromSn && p.state === "direct" && from.key === p.endpoint?.key) p.lastDirectRx = now;
+    }
+    const admit = this.cfg.admitFrame;
+    if (admit !== null && !admit(packet.subarray(HEADER_LENGTH, end), sender, now)) {
+      return this.counters.add("rx_filtered");
     }
     // The daemon reuses its receive buffer: keep a copy, unless told the frame is consumed first.
     const frame = this.cfg.frameViews

@@ -58,6 +58,8 @@
  *
  * @module
  */
+import { type NetFilter, type NetFilterStatus } from "./net_filter.ts";
+import { PASS } from "../filter.ts";
 import type { Endpoint, EndpointTable } from "../addr.ts";
 import type { Arrival, DatagramPort, Engine, FramePort } from "../engine.ts";
 import {
@@ -134,6 +136,12 @@ export interface NodeEngineConfig {
   save?: () => void;
   /** Default 60 000. */
   saveIntervalMs?: number;
+  /**
+   * The network's filter (core/vpn/net_filter.ts): its egress set judges
+   * TAP frames before MAT and sealing; its ingress set is the core's
+   * `admitFrame` (the caller wires it). Absent: no filter.
+   */
+  filter?: NetFilter;
 }
 
 /** Node counters (the core, the security layer and MAT keep their own). */
@@ -152,6 +160,8 @@ export interface NodeEngineCounters {
   tx_not_registered: number;
   /** TAP frames MAT egress dropped (by verdict in `mat.egress`). */
   tx_mat_dropped: number;
+  /** TAP frames the network's filter dropped (by rule in `filter.egress`). */
+  tx_filtered: number;
   /** VPN frames MAT ingress dropped (by verdict in `mat.ingress`). */
   rx_mat_dropped: number;
   /** Leaf table saves that failed. */
@@ -219,6 +229,8 @@ export interface NodeEngineSnapshot {
   offloadDropped: Partial<Record<GsoReason, number>>;
   /** TAP write coalescing counters; null without offload. */
   coalesce: CoalesceCounters | null;
+  /** Hits per filter rule and direction; null without a filter. */
+  filter: NetFilterStatus | null;
 }
 
 /**
@@ -265,6 +277,7 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
     tap_tx_errors: 0,
     tx_not_registered: 0,
     tx_mat_dropped: 0,
+    tx_filtered: 0,
     rx_mat_dropped: 0,
     save_errors: 0,
     tap_rx_gso_frames: 0,
@@ -290,6 +303,8 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
   readonly #device: FramePort;
   readonly #wallOffset: number;
   #mat: MatTranslator | null = null;
+  /** This node's id (a TAP frame's origin for the filter), once registered. */
+  #nodeId = 0;
   /** MAT verdict counts of translators replaced by a new registration. */
   readonly #retired = { egress: {} as VerdictCounts, ingress: {} as VerdictCounts };
   readonly #saveEvery: number | null;
@@ -416,6 +431,11 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
     const mat = this.#mat;
     if (mat === null) {
       this.counters.tx_not_registered++;
+      return;
+    }
+    const f = this.#c.filter;
+    if (f !== undefined && f.egress.decide(frame, this.#nodeId, now) !== PASS) {
+      this.counters.tx_filtered++;
       return;
     }
     if (mat.egress(frame, now) !== "forward") {
@@ -572,6 +592,7 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
   }
 
   #registered(supernode: number, node: number): void {
+    this.#nodeId = node;
     const m = this.#mat;
     if (m !== null && m.prefix === matAddress(supernode, node, 0)) return;
     if (m !== null) this.#retire(m);
@@ -637,6 +658,7 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
       tx: { ...this.tx },
       offloadDropped: { ...this.offloadDropped },
       coalesce: this.#coalescer ? { ...this.#coalescer.counters } : null,
+      filter: this.#c.filter?.snapshot() ?? null,
     };
   }
 }

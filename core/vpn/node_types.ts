@@ -60,6 +60,12 @@ export interface NodeConfig {
    * Default false: copies the caller owns.
    */
   frameViews?: boolean;
+  /**
+   * A frame from a peer, opened, before it is queued: false drops it
+   * (counted `rx_filtered`). `sender` is the node id the frame came from.
+   * The network's filter (core/vpn/net_filter.ts); default null: all pass.
+   */
+  admitFrame?: ((frame: Uint8Array, sender: number, now: number) => boolean) | null;
   /** Most queued outgoing datagrams and events each. Default 65 536. */
   maxBacklog?: number;
   /** Broadcast fan-out and session readiness (the security layer). */
