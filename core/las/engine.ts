@@ -334,6 +334,7 @@ export class LasEngine implements Engine<LasSnapshot> {
         this.#epSum("stray_too_large"),
       rx_unknown_session: this.#epSum("data_drop_unknown_session"),
       mesh_refused_not_peer: c.mesh_refused_not_peer,
+      filtered_frames: b.filtered_frames,
     };
   }
 
