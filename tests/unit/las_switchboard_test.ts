@@ -205,3 +205,41 @@ Deno.test("switchboard: seeded random frames from random sessions never throw an
     }
   }
 });
+
+Deno.test("switchboard: a VC's filter judges frames before its switch, by the peer they came from", async () => {
+  const { VcFilter, peerOrigin } = await import("../../core/las/vc_filter.ts");
+  const { guardRules } = await import("../../core/filter.ts");
+  const { loadFrame } = await import("../fixtures/frames/load.ts");
+  const f = new VcFilter(guardRules({ dhcpServer: [peerOrigin("192.0.2.1")] }), 0);
+  const sb = new Switchboard<string>({
+    maxSwitches: 8,
+    switchPolicy: (vc) => ({ name: "switch", options: {}, ...(vc === "300" ? { filter: f } : {}) }),
+  });
+  const on = (sid: number, vc: string, peer: string) => {
+    const vcId = enc.encode(vc);
+    assertEquals(sb.admit(sid, vcId), null);
+    const p = sb.attach({ localSessionId: sid, peer, pwType: 5, vcId }, peer, 0);
+    assert(!("refused" in p));
+  };
+  on(1, "300", "192.0.2.1");
+  on(2, "300", "192.0.2.2:1701");
+  on(3, "300", "192.0.2.3");
+  on(4, "301", "192.0.2.4");
+  on(5, "301", "192.0.2.5");
+  const offer = loadFrame("dhcp_offer");
+  assertEquals(outs(sb, 1, offer), ["192.0.2.2:1701", "192.0.2.3"], "the allowed server's offer");
+  assertEquals(outs(sb, 2, offer), [], "another peer's offer is dropped");
+  assertEquals(outs(sb, 4, offer), ["192.0.2.5"], "VC 301 has no filter");
+  assertEquals(outs(sb, 3, frame(0xff, 0x33, 0x0806)), ["192.0.2.1", "192.0.2.2:1701"]);
+  assertEquals(sb.counters.filtered_frames, 1);
+  assertEquals(sb.session(2)?.rxFrames, 1, "counted as received on its session");
+  // The filter outlives the switch: its counters are the configuration's.
+  for (const sid of [1, 2, 3]) sb.detach(sid);
+  on(6, "300", "192.0.2.6");
+  on(7, "300", "192.0.2.1");
+  assertEquals(outs(sb, 6, offer), []);
+  assertEquals(f.snapshot().map((r) => [r.name, r.hits, r.dropped]), [
+    ["dhcp_server", 2, 2],
+    ["default", 2, 0],
+  ]);
+});

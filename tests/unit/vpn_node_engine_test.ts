@@ -19,6 +19,8 @@ import { HEADER_LENGTH, MsgType, TAG_LENGTH } from "../../core/vpn/constants.ts"
 import { HDR } from "../../core/vpn/header.ts";
 import { SupernodeEngine } from "../../core/vpn/supernode_engine.ts";
 import { prng } from "./vpn_security_lab.ts";
+import { NetFilter } from "../../core/vpn/net_filter.ts";
+import { type FrameMatcher, PASS } from "../../core/filter.ts";
 import { arrival, MemDevice, MemSocket } from "./vpn_mem_port.ts";
 
 const SN = "198.51.100.1:7654";
@@ -33,7 +35,7 @@ interface TestNode {
   saves: number[];
 }
 
-function node(i: number, saveIntervalMs?: number, inPlace = false): TestNode {
+function node(i: number, saveIntervalMs?: number, inPlace = false, filter?: NetFilter): TestNode {
   const endpoints = new EndpointTable();
   const core = new NodeCore({
     supernode: keyedEndpoint(SN),
@@ -43,6 +45,7 @@ function node(i: number, saveIntervalMs?: number, inPlace = false): TestNode {
     ipVersion: 4,
     endpoints,
     frameViews: true,
+    admitFrame: filter ? (f, sender, now) => filter.ingress.decide(f, sender, now) === PASS : null,
   });
   const socket = new MemSocket();
   const device = new MemDevice();
@@ -57,6 +60,7 @@ function node(i: number, saveIntervalMs?: number, inPlace = false): TestNode {
     device,
     mtu: 1382,
     inPlace,
+    ...(filter ? { filter } : {}),
     onEvent: (e) => events.push(e),
     ...(saveIntervalMs !== undefined
       ? { save: () => saves.push(saves.length), saveIntervalMs }
@@ -415,4 +419,46 @@ Deno.test("node engine: with inPlace a unicast frame is sealed where it lies and
   assertEquals(got.length, 1);
   assertEquals(got[0][41], 4);
   assert(nodes[0].engine.snapshot(now).tx.tx_datagrams > 0);
+});
+
+Deno.test("node engine: the network's filter drops TAP frames before sealing and peers' frames after opening, by origin", () => {
+  // Rules on the ARP target's last byte (frame[41]); the ingress rule sees the sender's id.
+  const origins: number[] = [];
+  const mark = (m: number, seen?: number[]): FrameMatcher => ({
+    kind: "test",
+    usesHeaders: false,
+    matches: (f, origin) => {
+      seen?.push(origin);
+      return f[41] === m;
+    },
+  });
+  const fa = new NetFilter(() => [{ name: "no-2", match: mark(2), action: "drop" }], 0);
+  const fb = new NetFilter(() => [{ name: "no-3", match: mark(3, origins), action: "drop" }], 0);
+  const sn = supernode(3, 1);
+  const nodes = [node(0, undefined, false, fa), node(1, undefined, false, fb)];
+  const now = 1000;
+  sn.sn.start(now);
+  for (const n of nodes) n.engine.start(now);
+  pump(sn, nodes, now);
+  const idA = nodes[0].engine.snapshot(now).core.nodeId;
+  const idB = nodes[1].engine.snapshot(now).core.nodeId;
+  for (const m of [1, 2, 3, 4]) nodes[0].engine.fromDevice(arp(m), now);
+  nodes[0].engine.endBatch(now);
+  pump(sn, nodes, now);
+  assertEquals(nodes[1].device.frames.map((f) => f[41]), [1, 4], "2 dropped at A, 3 at B");
+  const a = nodes[0].engine.snapshot(now), b = nodes[1].engine.snapshot(now);
+  assertEquals(a.counters.tx_filtered, 1);
+  assertEquals(a.filter?.egress.map((r) => [r.name, r.hits, r.dropped]), [
+    ["no-2", 1, 1],
+    ["default", 3, 0],
+  ]);
+  assertEquals(a.filter?.ingress.map((r) => r.hits), [0, 0], "A received no frames");
+  assertEquals(b.filter?.ingress.map((r) => [r.name, r.hits, r.dropped]), [
+    ["no-3", 1, 1],
+    ["default", 2, 0],
+  ]);
+  assertEquals(b.core.counters.rx_filtered, 1);
+  assertEquals(b.counters.tap_tx_frames, 2);
+  assert(idA !== idB && idA > 0);
+  assertEquals(origins, [idA, idA, idA], "the ingress origin is the sending node's id");
 });
