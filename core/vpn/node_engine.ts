@@ -6,9 +6,10 @@
  * side and the VPN, and the TAP offloads (core/gso.ts) on the TAP side.
  *
  * ```
- *   TAP frame --> fromDevice(frame, now) --[vnet header, TSO cut]--> MAT egress --> NodeCore.sendFrame
+ *   TAP frame --> fromDevice(frame, now) --[vnet header, TSO cut]--> [filter egress] --> MAT egress
+ *                  --> NodeCore.sendFrame
  *   datagram --> receive(bytes, from: Arrival, now) --> intern the source (EndpointTable)
- *                  --> SecureNode.receive --"core"--> NodeCore.receive
+ *                  --> SecureNode.receive --"core"--> NodeCore.receive ([filter ingress]: admitFrame)
  *   endBatch(now) / poll(now): events --> onEvent; datagrams --> DatagramPort (one flush);
  *                  frames from peers --> MAT ingress --> [TcpCoalescer] --> FramePort
  *   snapshot(now) --> /status, /metrics (cmd/render/node_status.ts)

@@ -289,8 +289,7 @@ async function main() {
   if (rules !== undefined) return filterRun(Number(rules));
   if (Deno.env.get("L2_BENCH_FILTER") === "1") return await filterBench();
   const c = connected(0);
-  const { n, a, b, frame } = c;
-  let now = c.now;
+  const { a, b, frame, now } = c;
 
   const one = (txUs: number[], rxUs: number[]) => {
     a.tap.inject(frame);

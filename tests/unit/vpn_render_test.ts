@@ -133,6 +133,7 @@ function nodeSnapshot(secure: boolean): NodeSnapshot {
       tap_tx_errors: 0,
       tx_not_registered: 0,
       tx_mat_dropped: 0,
+      tx_filtered: 0,
       rx_mat_dropped: 0,
       save_errors: 0,
       tap_rx_gso_frames: 0,
@@ -143,6 +144,16 @@ function nodeSnapshot(secure: boolean): NodeSnapshot {
     io: {
       udp: { ...IO, rx_datagrams: 12 },
       tap: { ...IO, rx_datagrams: 1, rx_handler_errors: 1 },
+    },
+    filter: {
+      egress: [
+        { name: "no-iperf", kind: "bpf", action: "drop", hits: 2, dropped: 2 },
+        { name: "default", kind: "default", action: "pass", hits: 5, dropped: 0 },
+      ],
+      ingress: [
+        { name: "no-iperf", kind: "bpf", action: "drop", hits: 0, dropped: 0 },
+        { name: "default", kind: "default", action: "pass", hits: 7, dropped: 0 },
+      ],
     },
   };
 }
@@ -163,6 +174,13 @@ Deno.test("render: node /status from a snapshot, with and without the security l
   assertEquals(plain.mat.leaves[1].mac, "02:00:00:00:00:99");
   assertEquals(plain.counters.tx_datagrams, 9, "socket counters merged in");
   assertEquals(plain.counters.tap_rx_frames, 1, "engine counters merged in");
+  assertEquals(plain.filter.egress[0], {
+    name: "no-iperf",
+    kind: "bpf",
+    action: "drop",
+    hits: 2,
+    dropped: 2,
+  });
   // deno-lint-ignore no-explicit-any
   const sec = nodeStatus(nodeSnapshot(true)) as any;
   assertEquals(sec.security.encryption, "aes-256-gcm");
@@ -199,6 +217,8 @@ Deno.test("render: node /metrics from a snapshot", () => {
       'l2_node_socket_total{name="tx_datagrams"} 9',
       'l2_node_io_rx_datagrams_total{fd="udp"} 12',
       'l2_node_io_rx_handler_errors_total{fd="tap"} 1',
+      'l2_node_filter_dropped_total{dir="egress",rule="no-iperf"} 2',
+      'l2_node_filter_hits_total{dir="ingress",rule="default"} 7',
     ]
   ) assert(t.includes(`\n${line}\n`), `${line} in\n${t}`);
   assert(!t.includes('l2_node_peer_rtt_ms{peer="4"'), "no RTT gauge without an RTT");
