@@ -63,6 +63,7 @@ function startLas(
   for (const [vc, o] of vcPolicies) {
     if (o.filter && o.filter.length > 0) {
       vcFilters.set(vc, new VcFilter(buildRules(o.filter), performance.now()));
+      log.info(`VC ${vc} filter: ${o.filter.map((r) => r.name).join(", ")}`);
     }
   }
   const sockets: DatagramSocket[] = [];

@@ -169,6 +169,11 @@ async function startNode(
   const netFilter = c.filter.length > 0
     ? new NetFilter(() => buildRules(c.filter), performance.now())
     : undefined;
+  if (netFilter) {
+    log.info(
+      `filter: ${c.filter.map((r) => r.name).join(", ")} on frames to and from the VPN`,
+    );
+  }
   const core = new NodeCore({
     supernode,
     endpoints,
