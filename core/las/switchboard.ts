@@ -106,7 +106,10 @@ export interface SessionPort<T> {
   /** The caller's send state for this session. */
   readonly link: T;
   readonly upSince: number;
-  /** The origin of its frames for the VC's filter (its peer, `VcFilter.originOf`). */
+  /**
+   * The origin of its frames for the VC's filter (its peer, `VcFilter.originOf`); -1 for a
+   * peer LAS: its frames were judged by the LAS they entered the mesh at, not again here.
+   */
   readonly origin: number;
   rxFrames: number;
   rxBytes: number;
@@ -405,7 +408,7 @@ export class Switchboard<T> {
       port,
       link,
       upSince: now,
-      origin: vc.filter?.originOf(s.peer) ?? 0,
+      origin: s.meshPeer !== undefined ? -1 : vc.filter?.originOf(s.peer) ?? 0,
       rxFrames: 0,
       rxBytes: 0,
       vlanSaid: false,
@@ -452,7 +455,9 @@ export class Switchboard<T> {
     p.rxFrames++;
     p.rxBytes += frame.length;
     const vc = p.vc;
-    if (vc.filter !== null && vc.filter.set.decide(frame, p.origin, now) !== PASS) {
+    if (
+      vc.filter !== null && p.origin >= 0 && vc.filter.set.decide(frame, p.origin, now) !== PASS
+    ) {
       this.counters.filtered_frames++;
       return 0;
     }

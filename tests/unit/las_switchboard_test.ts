@@ -224,17 +224,35 @@ Deno.test("switchboard: a VC's filter judges frames before its switch, by the pe
   on(1, "300", "192.0.2.1");
   on(2, "300", "192.0.2.2:1701");
   on(3, "300", "192.0.2.3");
+  // A peer LAS of the mesh: what it sends was judged where it entered the mesh.
+  const vcId = enc.encode("300");
+  assertEquals(sb.admit(8, vcId), null);
+  const mesh = sb.attach(
+    { localSessionId: 8, peer: "198.51.100.9", pwType: 5, vcId, meshPeer: "las-b" },
+    "198.51.100.9",
+    0,
+  );
+  assert(!("refused" in mesh));
   on(4, "301", "192.0.2.4");
   on(5, "301", "192.0.2.5");
   const offer = loadFrame("dhcp_offer");
-  assertEquals(outs(sb, 1, offer), ["192.0.2.2:1701", "192.0.2.3"], "the allowed server's offer");
+  assertEquals(
+    outs(sb, 1, offer),
+    ["192.0.2.2:1701", "192.0.2.3", "198.51.100.9"],
+    "the allowed server's offer",
+  );
   assertEquals(outs(sb, 2, offer), [], "another peer's offer is dropped");
+  assertEquals(outs(sb, 8, offer).length, 3, "a peer LAS's frame is not judged again");
   assertEquals(outs(sb, 4, offer), ["192.0.2.5"], "VC 301 has no filter");
-  assertEquals(outs(sb, 3, frame(0xff, 0x33, 0x0806)), ["192.0.2.1", "192.0.2.2:1701"]);
+  assertEquals(outs(sb, 3, frame(0xff, 0x33, 0x0806)), [
+    "192.0.2.1",
+    "192.0.2.2:1701",
+    "198.51.100.9",
+  ]);
   assertEquals(sb.counters.filtered_frames, 1);
   assertEquals(sb.session(2)?.rxFrames, 1, "counted as received on its session");
   // The filter outlives the switch: its counters are the configuration's.
-  for (const sid of [1, 2, 3]) sb.detach(sid);
+  for (const sid of [1, 2, 3, 8]) sb.detach(sid);
   on(6, "300", "192.0.2.6");
   on(7, "300", "192.0.2.1");
   assertEquals(outs(sb, 6, offer), []);
