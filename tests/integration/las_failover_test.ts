@@ -200,6 +200,12 @@ Deno.test("las failover: edges with --backup move to the second LAS and return t
   }
 });
 
+/** Deno's cache directory, as `deno info --json` names it. */
+async function denoCacheDir(): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+}
+
 /** The keepalived configuration docs/las-redundancy.md gives (the first server's). */
 async function keepalivedConf(): Promise<string> {
   const doc = await Deno.readTextFile(new URL("../../docs/las-redundancy.md", import.meta.url));
@@ -239,12 +245,12 @@ Deno.test({
       await lab.bridge(core, "br0", members);
       // `/usr/local/bin/l2` of the documented file: this checkout's l2, run by this Deno.
       const l2 = `${dir}/l2`;
-      const denoDir = Deno.env.get("DENO_DIR");
+      // keepalived runs scripts with a bare environment: name Deno's cache for them.
+      const denoDir = Deno.env.get("DENO_DIR") ?? await denoCacheDir();
       await Deno.writeTextFile(
         l2,
         "#!/bin/sh\n" +
-          (denoDir ? `export DENO_DIR='${denoDir}'\n` : "") +
-          `export HOME='${Deno.env.get("HOME") ?? "/root"}' NO_COLOR=1\n` +
+          `export DENO_DIR='${denoDir}' NO_COLOR=1\n` +
           `exec '${Deno.execPath()}' run ${V8_FLAGS_ARG} --allow-all --quiet '${MAIN}' "$@"\n`,
       );
       await Deno.chmod(l2, 0o755);
