@@ -204,6 +204,7 @@ async function startNode(
     clock: { now: performance.now(), wall: Date.now() },
     onEvent: nodeEventLog(log, identity),
     contain,
+    capture: ctx.capture,
     save: () => {
       saveLeaves(dir, leaves.table);
       if (c.peers.length === 0) savePins(dir, security, performance.now());
@@ -264,7 +265,7 @@ async function startNode(
 /** Runs `l2 node`. */
 export async function runNode(args: NodeArgs): Promise<number> {
   return await runDaemonCommand<NodeConfig>(
-    { role: "node", load: () => loadNode(args), start: startNode },
+    { role: "node", load: () => loadNode(args), start: startNode, capture: ["tap", "peer"] },
     args.checkConfig,
   );
 }
