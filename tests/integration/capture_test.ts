@@ -8,8 +8,9 @@
  *   from `--vc 1234` on the LAS and `--device` on one edge at once; `-c 6`
  *   ends both captures by themselves; a wrong token is refused with no
  *   bytes out; the counters say what happened;
- * - a supernode and two nodes: `--peer N` on one node, the same for a ping
- *   over the overlay (frames before sealing and after opening).
+ * - a supernode and two nodes: `--peer N` and `--tap` on one node at once,
+ *   the same for a ping over the overlay (frames before sealing and after
+ *   opening; as the host sent and got them).
  *
  * Only ICMP can cross during the captures: IPv6 is off on the devices and
  * the neighbours are permanent, so `-c` counts exactly the ping's frames.
@@ -248,17 +249,20 @@ Deno.test("capture: one peer of a node, before sealing, read by tshark", async (
       "--seconds",
       "120",
     ]);
+    // And the TAP at the same time: the same six frames, as the host sent and got them.
+    const tap = capturePipe(lab, n1, ["--api", "127.0.0.1:7859", "--tap", "-c", "6"]);
     await waitFor(
-      async () => (await metric(n1, 7859, "l2_captures_active")) === 1,
+      async () => (await metric(n1, 7859, "l2_captures_active")) === 2,
       20_000,
-      "the capture to be open",
+      "the captures to be open",
     );
     const ping = await lab.exec(n1, ["ping", "-c", "3", "-i", "0.3", "-s", "100", "10.99.0.12"]);
     assertEquals(ping.code, 0);
-    const r = await finish(cap, `node 1, peer ${peerId}`);
-    assertEquals(r.code, 0, r.err);
-    assertPing(r.out, "10.99.0.11", "10.99.0.12", r.what);
-    assertEquals(await metric(n1, 7859, "l2_capture_frames_total"), 6);
+    for (const r of [await finish(cap, `node 1, peer ${peerId}`), await finish(tap, "TAP")]) {
+      assertEquals(r.code, 0, r.err);
+      assertPing(r.out, "10.99.0.11", "10.99.0.12", r.what);
+    }
+    assertEquals(await metric(n1, 7859, "l2_capture_frames_total"), 12);
   } finally {
     for (const d of daemons) await d.close();
     await lab.close();
