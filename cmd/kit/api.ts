@@ -297,6 +297,9 @@ export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): 
   }
 }
 
+/** How long closing the endpoint waits for answers under way (a capture's last bytes), ms. */
+export const CLOSE_GRACE_MS = 1000;
+
 /** Starts the endpoint. Throws (with the OS reason) if the address cannot be bound. */
 export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): ApiServer {
   const check = token === null ? null : tokenCheck(token);
@@ -318,6 +321,14 @@ export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): 
   return {
     addr: { host: a.hostname, port: a.port },
     close: async () => {
+      // Answers under way finish first (a capture's stream, ended by the kit, sends its last
+      // bytes), for at most CLOSE_GRACE_MS; then every connection is cut.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        server.shutdown(),
+        new Promise<void>((r) => timer = setTimeout(r, CLOSE_GRACE_MS)),
+      ]);
+      clearTimeout(timer);
       ac.abort();
       await server.finished;
     },

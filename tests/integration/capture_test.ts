@@ -7,7 +7,8 @@
  *   between the edges, in order (request, reply, ...), with their lengths,
  *   from `--vc 1234` on the LAS and `--device` on one edge at once; `-c 6`
  *   ends both captures by themselves; a wrong token is refused with no
- *   bytes out; the counters say what happened;
+ *   bytes out; the counters say what happened; SIGTERM ends an open
+ *   capture and the LAS stops cleanly;
  * - a supernode and two nodes: `--peer N` and `--tap` on one node at once,
  *   the same for a ping over the overlay (frames before sealing and after
  *   opening; as the host sent and got them).
@@ -200,6 +201,26 @@ Deno.test("capture: a LAS VC and an xconnect device, read by tshark", async () =
     const r = await finish(idle, "idle VC");
     assertEquals([r.code, r.out.trim()], [0, ""], r.err);
     assertStringIncludes(r.err, "l2 capture: 0 frames");
+
+    // SIGTERM while a capture runs: the capture ends (a valid pcap, exit 0), the LAS stops
+    // cleanly; an open capture does not hold the shutdown up.
+    const open = capturePipe(
+      lab,
+      las,
+      ["--api", "127.0.0.1:7857", "--vc", "1234", "--seconds", "600"],
+      { L2_API_TOKEN: TOKEN },
+    );
+    await waitFor(
+      async () => (await metric(las, 7857, "l2_captures_active", TOKEN)) === 1,
+      20_000,
+      "the capture to be open",
+    );
+    lasd.kill("SIGTERM");
+    const st = await lasd.exited(30_000);
+    assertEquals(st.code, 0, lasd.lines.join("\n"));
+    const o = await finish(open, "capture at shutdown");
+    assertEquals(o.code, 0, o.err);
+    assertStringIncludes(o.err, "l2 capture: 0 frames");
   } finally {
     for (const d of daemons) await d.close();
     await lab.close();
