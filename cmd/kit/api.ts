@@ -8,7 +8,9 @@
  * - `GET /metrics`: Prometheus text format.
  * - `GET /capture?vc=1234&count=100&seconds=10` (or `peer=N`, `tap`,
  *   `device`): a live capture streamed as a pcap file (`l2 capture`,
- *   kit/capture_stream.ts); not for HEAD, which would open one.
+ *   kit/capture_stream.ts); not for HEAD, which would open one. At
+ *   shutdown the kit ends the captures and closing the endpoint lets their
+ *   last bytes go (at most `CLOSE_GRACE_MS`) before cutting connections.
  * - `GET /health`: 200 `ok` while the daemon serves (its loop runs and its
  *   sockets are open: the role's `health` hook), 503 and the reason
  *   otherwise (starting, stopping, a failed loop); for keepalived's
