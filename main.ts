@@ -15,6 +15,7 @@ import { runStatus, statusCommand } from "./cmd/status.ts";
 import { runXconnect, xconnectCommand } from "./cmd/xconnect.ts";
 import { demoCommand, runDemo } from "./cmd/demo.ts";
 import { keygenCommand, runKeygen } from "./cmd/keygen.ts";
+import { captureCommand, runCapture } from "./cmd/capture.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
 import { EXIT_CODES, preflight, type Subcommand } from "./cmd/kit/cli.ts";
 import { versionLine } from "./cmd/kit/version.ts";
@@ -26,6 +27,7 @@ const subcommands: Subcommand[] = [
   { name: "las", parser: lasCommand },
   { name: "xconnect", parser: xconnectCommand },
   { name: "status", parser: statusCommand },
+  { name: "capture", parser: captureCommand },
   { name: "keygen", parser: keygenCommand },
   { name: "mat", parser: matCommand },
 ];
@@ -46,6 +48,7 @@ const args = run(
     lasCommand,
     xconnectCommand,
     statusCommand,
+    captureCommand,
     keygenCommand,
     matCommand,
   ),
@@ -82,6 +85,9 @@ switch (args.cmd) {
     break;
   case "status":
     Deno.exit(await runStatus(args));
+    break;
+  case "capture":
+    Deno.exit(await runCapture(args));
     break;
   case "mat-decode":
   case "mat-encode":

@@ -133,6 +133,7 @@ function startLas(
     log,
     contain,
     mesh: meshOptions(c),
+    capture: ctx.capture,
   });
   // Each socket's pump: one recvmmsg per wakeup, each datagram to the engine with its
   // Arrival (via 0: IP 115, 1: UDP), contained on its own; then endBatch.
@@ -222,6 +223,7 @@ function fragmentWatch(log: TopicLogger): ReturnType<typeof setInterval> {
 export async function runLas(args: LasArgs): Promise<number> {
   return await runDaemonCommand<LasConfig>({
     role: "las",
+    capture: ["vc"],
     load: () => loadLas(args),
     start: startLas,
   }, args.checkConfig);

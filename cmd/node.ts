@@ -219,6 +219,7 @@ async function startNode(
     onEvent: nodeEventLog(log, identity),
     contain,
     ...(netFilter ? { filter: netFilter } : {}),
+    capture: ctx.capture,
     save: () => {
       saveLeaves(dir, leaves.table);
       if (c.peers.length === 0) savePins(dir, security, performance.now());
@@ -279,7 +280,7 @@ async function startNode(
 /** Runs `l2 node`. */
 export async function runNode(args: NodeArgs): Promise<number> {
   return await runDaemonCommand<NodeConfig>(
-    { role: "node", load: () => loadNode(args), start: startNode },
+    { role: "node", load: () => loadNode(args), start: startNode, capture: ["tap", "peer"] },
     args.checkConfig,
   );
 }

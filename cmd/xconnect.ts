@@ -110,6 +110,7 @@ function startXconnect(
     auth: c.secret ? { secret: new TextEncoder().encode(c.secret), hash, digest: c.digest } : null,
     log,
     contain,
+    capture: ctx.capture,
   });
   // The pumps: each datagram and each frame to the engine on its own, contained; then endBatch.
   const watch = [
@@ -161,7 +162,12 @@ export async function runXconnect(args: XconnectArgs): Promise<number> {
     return EXIT_USAGE;
   }
   return await runDaemonCommand<XConfig>(
-    { role: "xconnect", load: () => loadXconnect(args), start: startXconnect },
+    {
+      role: "xconnect",
+      load: () => loadXconnect(args),
+      start: startXconnect,
+      capture: ["device"],
+    },
     args.checkConfig,
   );
 }

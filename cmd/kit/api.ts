@@ -6,13 +6,18 @@
  *   token (the script asks for one when `/status` answers 401).
  * - `GET /status`: JSON, the daemon's own report (role, version, uptime, ...).
  * - `GET /metrics`: Prometheus text format.
+ * - `GET /capture?vc=1234&count=100&seconds=10` (or `peer=N`, `tap`,
+ *   `device`): a live capture streamed as a pcap file (`l2 capture`,
+ *   kit/capture_stream.ts); not for HEAD, which would open one. At
+ *   shutdown the kit ends the captures and closing the endpoint lets their
+ *   last bytes go (at most `CLOSE_GRACE_MS`) before cutting connections.
  * - `GET /health`: 200 `ok` while the daemon serves (its loop runs and its
  *   sockets are open: the role's `health` hook), 503 and the reason
  *   otherwise (starting, stopping, a failed loop); for keepalived's
  *   `vrrp_script` and load balancers. It tells no more than that, so it
  *   needs no token.
  *
- * With a bearer token configured, `/status` and `/metrics` need
+ * With a bearer token configured, `/status`, `/metrics` and `/capture` need
  * `Authorization: Bearer <token>`. Anything else answers 404/405. Without a
  * token (so on loopback), only requests whose Host is an address or
  * `localhost` are answered (DNS rebinding, `hostIsLocalLiteral`). No answer
@@ -33,6 +38,8 @@ import { formatHostPort, type HostPort } from "./config.ts";
 import { hmacSha256, randomBytes, timingSafeEqual } from "../../ffi/crypto.ts";
 import { isLoopback, parseIp } from "../../core/addr.ts";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page_assets.ts";
+import type { CaptureHub } from "../../core/capture.ts";
+import { captureAnswer } from "./capture_stream.ts";
 
 /** What the endpoint serves. */
 export interface ApiHandlers {
@@ -42,6 +49,8 @@ export interface ApiHandlers {
   health?(): string | null;
   /** Hears an error a handler threw (the answer is a 500); kit/contain.ts counts it. */
   onError?(e: unknown): void;
+  /** The daemon's live captures: `GET /capture` (kit/capture_stream.ts); absent: 404. */
+  capture?: CaptureHub;
 }
 
 /** A running endpoint. */
@@ -265,14 +274,33 @@ export function handle(req: Request, h: ApiHandlers, token: TokenCheck | null): 
         return reply(h.metrics(), 200, {
           "content-type": "text/plain; version=0.0.4; charset=utf-8",
         });
-      default:
-        return reply("not found: GET / (the page), /status, /metrics or /health\n", 404);
+      case "/capture": {
+        if (!h.capture) break;
+        if (req.method !== "GET") return reply("method not allowed\n", 405, { allow: "GET" });
+        const a = captureAnswer(url.searchParams, h.capture);
+        if ("text" in a) return reply(a.text, a.status);
+        return new Response(a.body, {
+          status: 200,
+          headers: {
+            "content-type": "application/vnd.tcpdump.pcap",
+            "content-security-policy": DATA_CSP,
+            ...COMMON_HEADERS,
+          },
+        });
+      }
     }
+    return reply(
+      `not found: GET / (the page), /status, /metrics${h.capture ? ", /capture" : ""} or /health\n`,
+      404,
+    );
   } catch (e) {
     h.onError?.(e);
     return reply(`internal error: ${(e as Error).message}\n`, 500);
   }
 }
+
+/** How long closing the endpoint waits for answers under way (a capture's last bytes), ms. */
+export const CLOSE_GRACE_MS = 1000;
 
 /** Starts the endpoint. Throws (with the OS reason) if the address cannot be bound. */
 export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): ApiServer {
@@ -295,6 +323,14 @@ export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): 
   return {
     addr: { host: a.hostname, port: a.port },
     close: async () => {
+      // Answers under way finish first (a capture's stream, ended by the kit, sends its last
+      // bytes), for at most CLOSE_GRACE_MS; then every connection is cut.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        server.shutdown(),
+        new Promise<void>((r) => timer = setTimeout(r, CLOSE_GRACE_MS)),
+      ]);
+      clearTimeout(timer);
       ac.abort();
       await server.finished;
     },

@@ -5,7 +5,8 @@
  * - Loads its config section (exit 2 on a config error, before anything starts).
  *   A management endpoint off loopback without a token is such an error.
  * - Logging from the config's `log:` section.
- * - The management endpoint (`/status`, `/metrics`), with a bearer token if set.
+ * - The management endpoint (`/status`, `/metrics`, `/capture` for the roles
+ *   that offer capture points: `DaemonSpec.capture`), with a bearer token if set.
  *   It is bound first, before the daemon's `start()` makes any device, socket or
  *   peer contact: a taken port is refused (exit 1) with a message naming `--api`
  *   and the config key (kit/oserror.ts), and nothing has to be undone. Until
@@ -35,6 +36,8 @@ import { VERSION } from "./version.ts";
 import { guardInspector } from "./inspector_guard.ts";
 import { Containment } from "./contain.ts";
 import { inUseMessage } from "./oserror.ts";
+import { CaptureHub, type CapturePoint } from "../../core/capture.ts";
+import { captureMetrics } from "./capture_stream.ts";
 
 /** What a daemon's config loader returns. */
 export interface DaemonConfig<C> {
@@ -53,6 +56,8 @@ export interface DaemonContext {
   fatal(reason: string): void;
   /** Counts and logs what a handler throws on one packet (kit/contain.ts). */
   contain: Containment;
+  /** Live captures (`GET /capture`, core/capture.ts): the engine offers frames while `on`. */
+  capture: CaptureHub;
 }
 
 /** A started daemon. */
@@ -74,6 +79,8 @@ export interface DaemonSpec<C> {
   role: string;
   load(): Promise<DaemonConfig<C>>;
   start(ctx: DaemonContext, cfg: DaemonConfig<C>): Promise<DaemonInstance<C>>;
+  /** The capture points the role's engine offers (`l2 capture`); absent: none, no /capture. */
+  capture?: readonly CapturePoint[];
 }
 
 /** Runs a daemon until it is stopped; returns the exit code. */
@@ -104,9 +111,15 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
   const stopRequested = new Promise<void>((r) => wake = r);
   let stopSignal = "";
   const contain = new Containment(spec.role, kit);
+  // One reading of both clocks: capture timestamps are the wall clock of the loop's `now`.
+  const capture = new CaptureHub({
+    points: spec.capture ?? [],
+    wallOffset: Date.now() - performance.now(),
+  });
   const ctx: DaemonContext = {
     log,
     contain,
+    capture,
     fatal(reason) {
       if (fatalReason === null) fatalReason = reason;
       wake();
@@ -137,6 +150,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     w.counter("l2_config_reloads_total", "configuration reloads (SIGHUP, SIGUSR1)", reloads);
     w.counter("l2_config_reload_errors_total", "reloads refused for a config error", reloadErrors);
     contain.metrics(w);
+    if (spec.capture) captureMetrics(w, capture);
     inst?.metrics(w);
     return w.render();
   };
@@ -160,6 +174,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
           return inst.health ? inst.health() : null;
         },
         onError: (e) => contain.packet("api", e),
+        ...(spec.capture ? { capture } : {}),
       }, cfg.apiToken);
       kit.info(`management endpoint on http://${formatHostPort(api.addr)}`, {
         auth: cfg.apiToken ? "bearer" : "none",
@@ -185,6 +200,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
     running = await spec.start(ctx, cfg);
   } catch (e) {
     kit.error(`cannot start: ${(e as Error).message}`);
+    capture.closeAll();
     await api?.close();
     return e instanceof ConfigError ? EXIT_USAGE : EXIT_RUNTIME;
   }
@@ -279,6 +295,7 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
   } catch (e) {
     kit.error(`error while stopping: ${(e as Error).message}`);
   }
+  capture.closeAll(); // their streams end, so the endpoint can close
   await api?.close();
   for (const [s, h] of listeners) Deno.removeSignalListener(s, h);
   clearInterval(flushing);

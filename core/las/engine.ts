@@ -90,6 +90,7 @@ import type {
 } from "./status.ts";
 import { sayBoardEvent, sayDataDrop } from "./say.ts";
 import { Mesh, MESH_HOST_PREFIX, type MeshPeerConfig } from "./mesh.ts";
+import type { CaptureHub } from "../capture.ts";
 
 export type { MeshPeerConfig } from "./mesh.ts";
 export type {
@@ -153,6 +154,8 @@ export interface LasEngineOptions {
    * `peer`: the peer where known. Absent: the error propagates (tests).
    */
   contain?: (handler: string, err: unknown, peer: string | null) => void;
+  /** Live captures (core/capture.ts): each frame entering a VC's switch is offered while `on`. */
+  capture?: CaptureHub;
 }
 
 export { MAX_REMOTE_END_ID, vcKey };
@@ -423,10 +426,17 @@ export class LasEngine implements Engine<LasSnapshot> {
 
   #switchFrame(localSessionId: number, frame: Uint8Array, now: number): void {
     const board = this.#board;
+    if (this.#o.capture?.on) this.#capture(localSessionId, frame, now);
     const n = board.forward(localSessionId, frame, now);
     const out = board.out;
     for (let k = 0; k < n; k++) this.#sendFrame(out[k], frame);
     if (board.hasEvents) this.#sayBoard();
+  }
+
+  /** Offers a frame entering a VC's switch to the captures of that VC (`l2 capture --vc`). */
+  #capture(localSessionId: number, frame: Uint8Array, now: number): void {
+    const a = this.#board.session(localSessionId);
+    if (a) this.#o.capture!.offer("vc", a.vc.text, frame, now);
   }
 
   /** Logs what the switchboard says (core/las/switchboard.ts). */

@@ -81,6 +81,7 @@ import type { NodeCore, NodeEvent, NodeStatus } from "./node.ts";
 import type { PeerStatus } from "./peer.ts";
 import type { SecureNode, SecurityNodeEvent } from "./secure_node.ts";
 import type { SessionInfo } from "./session_keys.ts";
+import type { CaptureHub } from "../capture.ts";
 
 /** A TAP opened with a vnet header: writes a vnet header and a frame as they are. */
 export interface VnetFramePort extends FramePort {
@@ -143,6 +144,8 @@ export interface NodeEngineConfig {
    * `admitFrame` (the caller wires it). Absent: no filter.
    */
   filter?: NetFilter;
+  /** Live captures (core/capture.ts): TAP and per-peer frames are offered while `on`. */
+  capture?: CaptureHub;
 }
 
 /** Node counters (the core, the security layer and MAT keep their own). */
@@ -429,6 +432,8 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
   }
 
   #toVpn(frame: Uint8Array, now: number, inPlace: boolean): void {
+    const cap = this.#c.capture;
+    if (cap?.on) cap.offer("tap", 0, frame, now);
     const mat = this.#mat;
     if (mat === null) {
       this.counters.tx_not_registered++;
@@ -443,6 +448,7 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
       this.counters.tx_mat_dropped++;
       return;
     }
+    if (cap?.on) cap.offerPeer(frame, true, now); // before it is sealed, maybe in place
     this.core.sendFrame(frame, now, inPlace);
   }
 
@@ -529,15 +535,18 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
     const d = this.#device;
     const c = this.counters;
     const gro = this.#coalescer;
+    const cap = this.#c.capture;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
       // One frame's failure (MAT ingress parses what peers send) drops that frame only.
       try {
+        if (cap?.on) cap.offerPeer(f, false, now);
         const mat = this.#mat;
         if (mat === null || mat.ingress(f, now) !== "forward") {
           c.rx_mat_dropped++;
           continue;
         }
+        if (cap?.on) cap.offer("tap", 0, f, now);
         if (gro !== null && gro.add(f) === "held") continue;
         if (d.write(f) !== 0) {
           c.tap_tx_errors++;

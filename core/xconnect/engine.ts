@@ -81,6 +81,7 @@ import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
 import type { SessionInfo } from "../l2tp/session.ts";
 import { type Endpoint, formatEndpoint, formatIp, type Ip16, ipEquals } from "../addr.ts";
 import type { Arrival, DatagramPort, Engine, EngineLog, FramePort } from "../engine.ts";
+import type { CaptureHub } from "../capture.ts";
 
 /** How the edge is set up. */
 export interface XconnectOptions {
@@ -116,6 +117,8 @@ export interface XconnectOptions {
    * kit/contain.ts. Absent: the error propagates (tests).
    */
   contain?: (handler: string, err: unknown, peer: string | null) => void;
+  /** Live captures (core/capture.ts): device frames, both ways, are offered while `on`. */
+  capture?: CaptureHub;
 }
 
 /** Where the edge is (towards one LAS). */
@@ -409,6 +412,7 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
       leg.heardAt = now;
       this.counters.rx_frames++;
       this.counters.rx_bytes += c.frame.length;
+      if (this.#o.capture?.on) this.#o.capture.offer("device", 0, c.frame, now);
       if (this.#o.device.write(c.frame) !== 0) this.counters.rx_device_errors++;
     } else if (c.kind === "control") {
       leg.heardAt = now;
@@ -435,6 +439,7 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
    * it goes at the next flush (`endBatch`).
    */
   fromDevice(frame: Uint8Array, now: number): void {
+    if (this.#o.capture?.on) this.#o.capture.offer("device", 0, frame, now);
     const leg = this.#active;
     const session = leg.session;
     if (leg.state !== "up" || !session) {

@@ -79,6 +79,7 @@ Deno.test("readme: every `l2 ...` example names a real subcommand; every task is
     "las",
     "xconnect",
     "status",
+    "capture",
     "keygen",
     "mat",
     "completion",
