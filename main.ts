@@ -7,13 +7,18 @@
 import { or } from "@optique/core";
 import { run } from "@optique/run";
 import { message } from "@optique/core/message";
+// The daemons' command lines come from their *_config.ts; their code (ffi,
+// the engines, the kit's loop) is imported when one runs, so `l2 status
+// --health` (keepalived runs it every 2 s), `l2 --version` or a shell
+// completion does not load and compile every daemon. The small tools are
+// imported whole.
 import { matCommand, runMat } from "./cmd/mat.ts";
-import { runSupernode, supernodeCommand } from "./cmd/supernode.ts";
-import { nodeCommand, runNode } from "./cmd/node.ts";
-import { lasCommand, runLas } from "./cmd/las.ts";
+import { supernodeCommand } from "./cmd/supernode_config.ts";
+import { nodeCommand } from "./cmd/node_config.ts";
+import { lasCommand } from "./cmd/las_config.ts";
 import { runStatus, statusCommand } from "./cmd/status.ts";
-import { runXconnect, xconnectCommand } from "./cmd/xconnect.ts";
-import { demoCommand, runDemo } from "./cmd/demo.ts";
+import { xconnectCommand } from "./cmd/xconnect_config.ts";
+import { demoCommand } from "./cmd/demo.ts";
 import { keygenCommand, runKeygen } from "./cmd/keygen.ts";
 import { captureCommand, runCapture } from "./cmd/capture.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
@@ -66,19 +71,19 @@ const args = run(
 
 switch (args.cmd) {
   case "demo":
-    Deno.exit(await runDemo(args));
+    Deno.exit(await (await import("./cmd/demo.ts")).runDemo(args));
     break;
   case "supernode":
-    Deno.exit(await runSupernode(args));
+    Deno.exit(await (await import("./cmd/supernode.ts")).runSupernode(args));
     break;
   case "node":
-    Deno.exit(await runNode(args));
+    Deno.exit(await (await import("./cmd/node.ts")).runNode(args));
     break;
   case "las":
-    Deno.exit(await runLas(args));
+    Deno.exit(await (await import("./cmd/las.ts")).runLas(args));
     break;
   case "xconnect":
-    Deno.exit(await runXconnect(args));
+    Deno.exit(await (await import("./cmd/xconnect.ts")).runXconnect(args));
     break;
   case "keygen":
     Deno.exit(await runKeygen(args));
