@@ -8,9 +8,10 @@
  * - `l2` (`l2 supernode` + two `l2 node`, sessions in AES-256-GCM), over the
  *   direct path, then through the supernode (direct UDP between the nodes blocked),
  * - with `L2_BASELINE_REV=<git revision>`, the same two rows for the daemons
- *   of that revision (`git archive` into a temporary directory): give one
- *   before the security layer (e.g. e56c7a9) for the unencrypted baseline of
- *   the same run; l2 itself has no way to switch encryption off,
+ *   of that revision (`git archive` into a temporary directory), with keys
+ *   as today's; with `L2_BASELINE_PLAIN=1` as well, a revision before the
+ *   security layer (e.g. e56c7a9), for the unencrypted baseline of the same
+ *   run (l2 itself has no way to switch encryption off),
  * - n2n v1 (`edge`/`supernode` of Debian's n2n 1.3.x, Twofish encryption
  *   always on) when installed,
  *
@@ -477,7 +478,15 @@ async function main() {
     if (base) {
       const main = await extractRevision(base, `${dir}/base`);
       rows.push(
-        ...await l2Rows(lab, { sn, n1, n2 }, `${dir}/base`, main, `l2 ${base}`, false),
+        // A baseline from before issue 6 has no security layer: L2_BASELINE_PLAIN=1.
+        ...await l2Rows(
+          lab,
+          { sn, n1, n2 },
+          `${dir}/base`,
+          main,
+          `l2 ${base}`,
+          Deno.env.get("L2_BASELINE_PLAIN") !== "1",
+        ),
       );
     }
 
