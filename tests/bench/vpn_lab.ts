@@ -486,6 +486,7 @@ async function main() {
           main,
           `l2 ${base}`,
           Deno.env.get("L2_BASELINE_PLAIN") !== "1",
+          OFFLOAD !== "0", // as the l2 row above, so the two compare
         ),
       );
     }
