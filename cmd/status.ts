@@ -542,7 +542,49 @@ function supernodeSummary(st: Obj, width: number): Summary {
       width,
     ));
   }
+  federationSummary(obj(st.federation), problems, body, width);
   return { headline, problems, body };
+}
+
+/** A supernode's federation peers (docs/federation.md): a problem per peer not up, and a table. */
+function federationSummary(f: Obj, problems: string[], body: string[], width: number): void {
+  const peers = rows(f.peers);
+  if (!peers.length) return;
+  const down = peers.filter((p) => p.state !== "up");
+  if (down.length) {
+    problems.push(
+      `federation peers not up: ${down.map((p) => `${txt(p.id)} (${txt(p.state)})`).join(", ")}`,
+    );
+  }
+  const mismatch = peers.filter((p) => p.digest_match === false);
+  if (mismatch.length) {
+    problems.push(
+      `member lists differ from federation peers ${mismatch.map((p) => txt(p.id)).join(", ")}`,
+    );
+  }
+  body.push(
+    `federation id ${txt(f.id)}: ${txt(f.attached_here, "0")} nodes here, ` +
+      `${txt(f.attached_elsewhere, "0")} attached at peers`,
+  );
+  body.push(...grid(
+    ["PEER", "STATE", "KEY", "ENDPOINT", "RTT", "NODES", "RELAYED TO/FROM", "DIGEST"],
+    peers.map((p) => [
+      txt(p.id),
+      txt(p.state),
+      txt(p.key),
+      txt(p.endpoint),
+      num(p.rtt_ms) !== null ? ms(p.rtt_ms) : "-",
+      `${txt(p.nodes, "0")}${num(p.stale_nodes) ? ` (${txt(p.stale_nodes)} stale)` : ""}`,
+      `${txt(p.relayed_to, "0")}/${txt(p.relayed_from, "0")}`,
+      p.digest_match === null || p.digest_match === undefined
+        ? "-"
+        : p.digest_match
+        ? "match"
+        : "differs",
+    ]),
+    "  ",
+    width,
+  ));
 }
 
 function lasSummary(st: Obj, width: number): Summary {

@@ -44,7 +44,7 @@ import { socketCounters } from "./vpn_io.ts";
 import { cryptoRandom } from "./vpn_host.ts";
 import { ensureStateDir, readStateFile, writeStateFile } from "./vpn_state.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
-import { toBase64 } from "./keygen.ts";
+import { fromBase64Key, toBase64 } from "./keygen.ts";
 import {
   aeadImplementation,
   CIPHER,
@@ -56,6 +56,8 @@ import { EndpointTable, parseIp } from "../core/addr.ts";
 import { Members } from "../core/vpn/members.ts";
 import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
 import { SupernodeEngine } from "../core/vpn/supernode_engine.ts";
+import { type FedPeer, SupernodeFederation } from "../core/vpn/fed_supernode.ts";
+import { fingerprint } from "../core/vpn/crypto_suite.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { sha256 } from "../ffi/crypto.ts";
 
@@ -126,8 +128,9 @@ function startSupernode(
   const t0 = performance.now();
   const members = new Members({ mode: c.mode, members: toMembers(c.members) });
   loadBindings(dir, members, t0, log);
+  const suite = ffiCryptoSuite(CIPHER);
   const security = new SecureSupernode({
-    suite: ffiCryptoSuite(CIPHER),
+    suite,
     staticKey,
     members,
     ...(psk ? { psk } : {}),
@@ -153,12 +156,22 @@ function startSupernode(
     udpGso: true,
   });
   if (!udp.gro) log.info("UDP GRO not available: receiving one datagram per message");
+  const endpoints = new EndpointTable();
+  const federation = c.federation.length === 0 ? undefined : new SupernodeFederation({
+    suite,
+    staticKey,
+    selfId: c.id,
+    peers: federationPeers(c, staticKey.publicKey, endpoints),
+    members,
+  }, t0);
   const engine = new SupernodeEngine({
     supernodeId: c.id,
     random: cryptoRandom,
     security,
-    endpoints: new EndpointTable(),
+    endpoints,
     socket: udp,
+    ...(federation ? { federation } : {}),
+    clock: { now: t0, wall: Date.now() },
     onEvent: supernodeEventLog(log),
     save: (now) => {
       try {
@@ -197,6 +210,9 @@ function startSupernode(
     mode: c.mode,
     members: c.members.length,
   });
+  for (const f of c.federation) {
+    log.info(`federation peer ${f.id} at ${f.address}, key ${fedFingerprint(f.key)}`);
+  }
   log.info(
     `supernode public key: ${
       toBase64(staticKey.publicKey)
@@ -212,6 +228,7 @@ function startSupernode(
       const nextPsk = snSecret({ ...next, mode: c.mode });
       if (JSON.stringify(next.members) !== JSON.stringify(c.members)) {
         const removed = security.setMembers(toMembers(next.members), clock());
+        federation?.membersChanged(clock());
         out.push(
           `members: ${next.members.length} key(s), ${removed} removed (their sessions ended)`,
         );
@@ -233,6 +250,33 @@ function startSupernode(
       return out.length ? out : ["no supernode settings changed"];
     },
     stop: () => runner.stop(),
+  });
+}
+
+function fedFingerprint(base64: string): string {
+  const k = fromBase64Key(base64);
+  return k === null ? "?" : fingerprint(k);
+}
+
+/**
+ * The configured federation peers; an entry naming our own id or our own
+ * key is a ConfigError at its file:line:col (the id may come from --id).
+ */
+function federationPeers(c: SnConfig, ownKey: Uint8Array, endpoints: EndpointTable): FedPeer[] {
+  if (c.federation.length > 0 && c.id === 0) {
+    throw new ConfigError("supernode.id: a federation needs distinct supernode ids 1..255, not 0");
+  }
+  return c.federation.map((f) => {
+    if (f.id === c.id) {
+      throw new ConfigError(`${f.at}: id ${f.id} is this supernode's own id (supernode.id)`);
+    }
+    const key = fromBase64Key(f.key)!;
+    if (toBase64(key) === toBase64(ownKey)) {
+      throw new ConfigError(`${f.at}: key is this supernode's own public key`);
+    }
+    const ep = endpoints.parse(f.address);
+    if (ep === null) throw new ConfigError(`${f.at}: address ${f.address} is not IP:PORT`);
+    return { id: f.id, key, endpoint: ep };
   });
 }
 

@@ -10,7 +10,7 @@ import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import { hostPort, type Infer, int, oneOf, type Schema, str } from "./kit/config.ts";
 import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
-import { memberList } from "./vpn_security.ts";
+import { federationList, memberList } from "./vpn_security.ts";
 
 /** Default UDP port of the VPN. */
 export const VPN_PORT = 7654;
@@ -39,6 +39,10 @@ export const supernodeFields = {
   }),
   members: memberList(
     "public keys (base64) admitted in members mode; an entry { key, id, name } pins a node id",
+  ),
+  federation: federationList(
+    "the other supernodes of the federation (docs/federation.md): each { id, address, key } " +
+      "with its supernode id, IP:PORT and base64 public key; every one lists the others",
   ),
   secret: str({
     doc: "network secret: required in open mode; when set, every node needs the same",

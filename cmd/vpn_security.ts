@@ -18,7 +18,16 @@
  * @module
  */
 import { isMap, isScalar, isSeq, type Node as YamlNode, type Scalar } from "yaml";
-import { ConfigError, fail, type Field, unsafeMode, type Where } from "./kit/config.ts";
+import {
+  ConfigError,
+  fail,
+  type Field,
+  locate,
+  parseHostPort,
+  unsafeMode,
+  type Where,
+} from "./kit/config.ts";
+import { parseIp } from "../core/addr.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { fromBase64Key, loadKeyFile, toBase64, writeNewKeyFile } from "./keygen.ts";
 import { aeadBackend, sha256, sodiumInfo } from "../ffi/crypto.ts";
@@ -129,6 +138,88 @@ export function memberList(doc: string): Field<MemberEntry[]> {
           fail({ ...w, path: `${w.path}[${i}].id` }, `node id ${m.id} is pinned to two keys`);
         }
         seenIds.set(m.id, m.key);
+      }
+      return out;
+    },
+  };
+}
+
+/** One `federation:` entry as configured (JSON-able). */
+export interface FederationEntry {
+  /** The peer's supernode id, 1..255. */
+  id: number;
+  /** Its UDP address, `IP:PORT` (an address, not a name). */
+  address: string;
+  /** Its base64 X25519 public key. */
+  key: string;
+  /** `file:line:col` of the entry, for checks made at start (own id, own key). */
+  at: string;
+}
+
+/** Most federation peers (core/vpn/federation.ts MAX_FED_PEERS). */
+const MAX_FEDERATION = 32;
+
+function federationEntry(v: unknown, w: Where): FederationEntry {
+  const kv = pairs(v);
+  if (kv === null) fail(w, "expected a mapping { id, address, key }", scalar(v));
+  let id: number | null = null, address: string | null = null, key: string | null = null;
+  for (const [k, value] of kv) {
+    const kw: Where = {
+      ...w,
+      path: `${w.path}.${k}`,
+      node: isScalar(value) ? (value as YamlNode) : w.node,
+    };
+    const x = scalar(value);
+    if (k === "key") key = parseKeyText(value, kw);
+    else if (k === "id") {
+      if (typeof x !== "number" || !Number.isInteger(x) || x < 1 || x > 255) {
+        fail(kw, "expected a supernode id 1..255", x);
+      }
+      id = x;
+    } else if (k === "address") {
+      if (typeof x !== "string") fail(kw, "expected IP:PORT", x);
+      const hp = parseHostPort(x, 7654);
+      if (typeof hp === "string") fail(kw, `expected IP:PORT: ${hp}`, x);
+      if (!parseIp(hp.host).ok) fail(kw, "expected an IP address (not a name)", x);
+      address = hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+    } else fail(kw, "unknown key; known keys: id, address, key");
+  }
+  if (id === null) fail(w, "missing required key id (the peer's supernode id)");
+  if (address === null) fail(w, "missing required key address (the peer's IP:PORT)");
+  if (key === null) fail(w, "missing required key key (the peer's base64 public key)");
+  return { id, address, key, at: locate(w) };
+}
+
+/** The supernode's `federation:` list. */
+export function federationList(doc: string): Field<FederationEntry[]> {
+  return {
+    type: "list of { id, address, key }",
+    doc,
+    default: [],
+    defaultText: "[]",
+    parse(v, w) {
+      const items: unknown[] = isSeq(v)
+        ? v.items
+        : Array.isArray(v)
+        ? v
+        : scalar(v) === null || v === undefined
+        ? []
+        : fail(w, "expected a list of { id, address, key }", scalar(v));
+      if (items.length > MAX_FEDERATION) {
+        fail(w, `at most ${MAX_FEDERATION} federation peers`, items.length);
+      }
+      const out = items.map((it, i) =>
+        federationEntry(it, { ...w, path: `${w.path}[${i}]`, node: (it as YamlNode) ?? w.node })
+      );
+      const ids = new Set<number>(), keys = new Set<string>(), addrs = new Set<string>();
+      for (const [i, e] of out.entries()) {
+        const iw = { ...w, path: `${w.path}[${i}]`, node: (items[i] as YamlNode) ?? w.node };
+        if (ids.has(e.id)) fail(iw, `federation peer id ${e.id} is listed twice`);
+        if (keys.has(e.key)) fail(iw, "this key is listed twice (one key per supernode)");
+        if (addrs.has(e.address)) fail(iw, `address ${e.address} is listed twice`);
+        ids.add(e.id);
+        keys.add(e.key);
+        addrs.add(e.address);
       }
       return out;
     },

@@ -48,7 +48,8 @@ export interface Where {
   node: YamlNode | null;
 }
 
-function locate(w: Where): string {
+/** `file:line:col: path` of `w` (for checks made after parsing, which keep it). */
+export function locate(w: Where): string {
   const range = w.node?.range;
   if (w.lines && range) {
     const { line, col } = w.lines.linePos(range[0]);

@@ -38,6 +38,8 @@ export interface SupernodeSnapshot {
     status: SecureSupernodeStatus;
     sessions: SessionInfo[];
   } | null;
+  /** Null without a federation. */
+  federation?: SupernodeEngineSnapshot["federation"];
 }
 import type { HandshakeGuardStatus } from "../../core/vpn/secure_supernode.ts";
 import { formatIp } from "../../core/addr.ts";
@@ -62,7 +64,80 @@ export function supernodeSnapshot(
     socket: h.socket,
     io: h.io,
     security: e.security ? { cipher: h.cipher, aead: h.aead, ...e.security } : null,
+    federation: e.federation,
   };
+}
+
+/** The federation's part of /status (docs/federation.md): per peer state, RTT, nodes, relays. */
+function federationStatus(sn: SupernodeSnapshot): Record<string, unknown> | null {
+  const f = sn.federation;
+  if (!f) return null;
+  return {
+    id: f.selfId,
+    attached_here: f.local,
+    attached_elsewhere: f.remote,
+    peers: f.peers.map((p) => ({
+      id: p.id,
+      state: p.state,
+      key: p.key,
+      endpoint: p.endpoint,
+      rtt_ms: p.rttMs,
+      last_heard_s: p.lastHeard === null
+        ? null
+        : Math.max(0, Math.round((sn.now - p.lastHeard) / 100) / 10),
+      nodes: p.attached,
+      stale_nodes: p.stale,
+      relayed_to: p.relayedTo,
+      relayed_from: p.relayedFrom,
+      digest_match: p.digestMatch,
+      sessions: p.sessions,
+    })),
+    counters: f.counters,
+  };
+}
+
+/** The federation's /metrics families. */
+function federationMetrics(w: MetricsWriter, sn: SupernodeSnapshot): void {
+  const f = sn.federation;
+  if (!f) return;
+  for (const p of f.peers) {
+    const peer = { peer: p.id };
+    w.gauge(
+      "l2_supernode_federation_peer_up",
+      "1 while the federation peer is up",
+      p.state === "up" ? 1 : 0,
+      peer,
+    );
+    if (p.rttMs !== null) {
+      w.gauge(
+        "l2_supernode_federation_rtt_seconds",
+        "smoothed RTT to the federation peer",
+        p.rttMs / 1000,
+        peer,
+      );
+    }
+    w.gauge(
+      "l2_supernode_federation_remote_nodes",
+      "nodes attached at the federation peer",
+      p.attached,
+      peer,
+    );
+    w.counter(
+      "l2_supernode_federation_relayed_total",
+      "packets relayed across supernodes",
+      p.relayedTo,
+      { ...peer, direction: "to" },
+    );
+    w.counter(
+      "l2_supernode_federation_relayed_total",
+      "packets relayed across supernodes",
+      p.relayedFrom,
+      { ...peer, direction: "from" },
+    );
+  }
+  for (const [k, v] of Object.entries(f.counters)) {
+    w.counter("l2_supernode_federation_total", "federation counters by name", v, { name: k });
+  }
 }
 
 /** HS_INITs dropped before any public-key work, by reason (all reasons, zero included). */
@@ -165,6 +240,7 @@ export function supernodeStatus(sn: SupernodeSnapshot): Record<string, unknown> 
     broadcast_frames: c.broadcast_frames ?? 0,
     counters: { ...c, ...sn.socket },
     io: ioStatus(sn.io ?? {}),
+    ...(sn.federation ? { federation: federationStatus(sn) } : {}),
   };
 }
 
@@ -194,6 +270,7 @@ export function supernodeMetrics(w: MetricsWriter, sn: SupernodeSnapshot): void 
     w.counter("l2_supernode_events_total", "supernode counters by name", v, { name: k });
   }
   ioMetrics(w, "l2_supernode", sn.io ?? {});
+  federationMetrics(w, sn);
   for (const [k, v] of Object.entries(sn.socket)) {
     w.counter("l2_supernode_socket_total", "UDP socket counters by name", v, { name: k });
   }

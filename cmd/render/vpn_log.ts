@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { logFederationEvent } from "./fed_log.ts";
 import { formatMac, matAddress } from "../../core/mac.ts";
 import type { NodeEvent } from "../../core/vpn/node.ts";
 import type { NodeEngineEvent } from "../../core/vpn/node_engine.ts";
@@ -84,6 +85,7 @@ function logNodeEvent(log: TopicLogger, ev: NodeEvent): void {
 export function supernodeEventLog(log: TopicLogger): (ev: SupernodeEngineEvent) => void {
   return (ev) => {
     if (ev.layer === "security") logSupernodeSecurity(log, ev.event);
+    else if (ev.layer === "federation") logFederationEvent(log, ev.event);
     else logSupernodeEvent(log, ev.event);
   };
 }

@@ -128,6 +128,11 @@ export class TimestampTable {
     this.newest.set(k, ts.slice(0, TIMESTAMP_LENGTH));
   }
 
+  /** The newest accepted timestamp of `key`, if recorded. */
+  latest(key: Uint8Array): Uint8Array | undefined {
+    return this.newest.get(hex(key));
+  }
+
   /** Keys recorded. */
   get size(): number {
     return this.newest.size;

@@ -125,6 +125,11 @@ export class Members {
     return this.list.get(hex(publicKey));
   }
 
+  /** Every listed member (the federation's member digest). */
+  listed(): Member[] {
+    return [...this.list.values()];
+  }
+
   /** Number of listed members. */
   get size(): number {
     return this.list.size;

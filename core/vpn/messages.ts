@@ -59,6 +59,11 @@ import {
   headerWhy,
 } from "./header.ts";
 import type { OpenReason, Sealer, SealReason } from "./sealer.ts";
+
+/** REGISTER flag: a registration stamp follows the endpoints. */
+export const REGISTER_FLAG_STAMP = 0x02;
+/** Bytes of REGISTER's registration stamp (TAI64N). */
+export const REGISTER_STAMP_LENGTH = 12;
 import { put16, put32, u16, u32 } from "../wire/checked.ts";
 
 /** A sequence number and a sender timestamp (ms, low 32 bits), echoed back for RTT. */
@@ -69,7 +74,19 @@ export interface Echo {
 
 /** Every message, by kind. Endpoints are canonical `ip:port` text. */
 export type Message =
-  | { kind: "register"; auto: boolean; identity: Uint8Array; locals: string[] }
+  | {
+    kind: "register";
+    auto: boolean;
+    identity: Uint8Array;
+    locals: string[];
+    /**
+     * The node's registration stamp (TAI64N, 12 bytes, from its `InitClock`:
+     * newer than every HS_INIT and REGISTER it sent before), flag 0x02, after
+     * the endpoints. The federation's newer claim wins by it
+     * (docs/federation.md). Absent: an older node.
+     */
+    stamp?: Uint8Array;
+  }
   | {
     kind: "register_ack";
     supernodeId: number;
@@ -149,7 +166,8 @@ export function bodyLength(m: Message): number {
     case "register": {
       const l = endpoints(m.locals);
       if (!l || l.length > MAX_ENDPOINTS || m.identity.length !== IDENTITY_LENGTH) return -1;
-      return 4 + IDENTITY_LENGTH + eps(l);
+      if (m.stamp !== undefined && m.stamp.length !== REGISTER_STAMP_LENGTH) return -1;
+      return 4 + IDENTITY_LENGTH + eps(l) + (m.stamp ? REGISTER_STAMP_LENGTH : 0);
     }
     case "register_ack": {
       const o = parseEndpoint(m.observed);
@@ -181,11 +199,12 @@ function emitBody(m: Message, b: Uint8Array, o: number): void {
   switch (m.kind) {
     case "register": {
       const l = endpoints(m.locals)!;
-      b[o] = m.auto ? 1 : 0;
+      b[o] = (m.auto ? 1 : 0) | (m.stamp ? REGISTER_FLAG_STAMP : 0);
       b[o + 1] = l.length;
       b.set(m.identity, o + 4);
       let p = o + 4 + IDENTITY_LENGTH;
       for (const e of l) p = writeEndpoint(b, p, e);
+      if (m.stamp) b.set(m.stamp, p);
       return;
     }
     case "register_ack":
@@ -392,17 +411,19 @@ export function parseBody(
       if (n < 4 + IDENTITY_LENGTH) return bad("bad_length");
       const count = b[1];
       if (count > MAX_ENDPOINTS) return bad("too_many_endpoints");
-      const l = readList(b, 4 + IDENTITY_LENGTH, count);
+      const stamped = (b[0] & REGISTER_FLAG_STAMP) !== 0;
+      if (stamped && n < 4 + IDENTITY_LENGTH + REGISTER_STAMP_LENGTH) return bad("bad_length");
+      const end = stamped ? n - REGISTER_STAMP_LENGTH : n;
+      const l = readList(b.subarray(0, end), 4 + IDENTITY_LENGTH, count);
       if (typeof l === "string") return bad(l);
-      return {
-        ok: true,
-        value: {
-          kind: "register",
-          auto: (b[0] & 1) === 1,
-          identity: b.slice(4, 4 + IDENTITY_LENGTH),
-          locals: l,
-        },
+      const value: Message = {
+        kind: "register",
+        auto: (b[0] & 1) === 1,
+        identity: b.slice(4, 4 + IDENTITY_LENGTH),
+        locals: l,
       };
+      if (stamped) value.stamp = b.slice(end, n);
+      return { ok: true, value };
     }
     case MsgType.REGISTER_ACK: {
       if (n < 8) return bad("bad_length");

@@ -336,6 +336,7 @@ export class NodeCore {
       auto: this.auto,
       identity: this.cfg.identity,
       locals: this.locals,
+      ...(this.cfg.sealer.registrationStamp ? { stamp: this.cfg.sealer.registrationStamp() } : {}),
     }, now);
     this.counters.add("tx_register");
   }
@@ -618,10 +619,11 @@ export class NodeCore {
       if (!this.dir.holdBroadcast(frame, now)) this.fanOut(frame, now);
       return "broadcast";
     }
-    // Unicast goes to MAT addresses 00:AA:BB:BB:CC:CC: AA our supernode, BBBB the node.
-    const sn = matSupernodeOf(dst);
-    if (sn < 0) return this.txDrop("not_mat");
-    if (sn !== this.supernodeId) return this.txDrop("foreign_supernode");
+    // Unicast goes to MAT addresses 00:AA:BB:BB:CC:CC: BBBB the node. AA names
+    // the supernode that allocated its id (in a federation not ours, and it
+    // never changes when the node moves: docs/federation.md); node ids are
+    // unique per network, so AA does not select the node.
+    if (matSupernodeOf(dst) < 0) return this.txDrop("not_mat");
     const node = matNodeOf(dst);
     if (node < MIN_NODE_ID || node > MAX_NODE_ID) return this.txDrop("not_mat");
     if (node === this.nodeId) return this.txDrop("to_self");

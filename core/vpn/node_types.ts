@@ -125,7 +125,6 @@ export type SendResult =
   | "runt"
   | "not_registered"
   | "not_mat"
-  | "foreign_supernode"
   | "to_self";
 
 /** `status()` of a node. */

@@ -65,6 +65,12 @@ export interface Sealer {
    * (never from ""). Never throws.
    */
   open(packet: Uint8Array, now: number, from: string): "ok" | OpenReason;
+  /**
+   * Node: the stamp its next REGISTER carries (TAI64N, strictly newer than
+   * every HS_INIT timestamp and stamp before; docs/federation.md). Absent:
+   * REGISTER goes without one.
+   */
+  registrationStamp?: () => Uint8Array;
 }
 
 /**

@@ -187,6 +187,9 @@ export class SecureNode implements PeerDirectory {
     this.psk = c.psk?.slice() ?? new Uint8Array(32);
     this.requestedId = c.requestedId ?? 0;
     this.sealer = new SecureSealer({ suite: c.suite, role: "node", limits: c.limits });
+    // REGISTER's stamp: 1 ms after the newest HS_INIT timestamp or stamp, so
+    // a REGISTER at any supernode is newer than every earlier one.
+    this.sealer.registrationStamp = () => this.initClock.next(NaN);
     this.out = new Backlog(this.c.maxBacklog);
     this.events = new Backlog(this.c.maxBacklog);
     this.limiter = new SourceLimiter({ global: { rate: 200, burst: 50 } }, now);

@@ -100,6 +100,8 @@ export function peerSlot(network: number, peer: number): number {
 export class SecureSealer implements Sealer {
   /** Tells `encodePacket` to add a hop tag to packets relayed by the supernode. */
   readonly hopTag = true;
+  /** Node: REGISTER's registration stamp (set by `SecureNode`: its `InitClock`). */
+  registrationStamp?: () => Uint8Array;
   readonly counters: Counters = new Counters();
   readonly role: SealerRole;
   readonly limits: SessionLimits;

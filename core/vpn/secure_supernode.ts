@@ -108,6 +108,18 @@ export interface SecureSupernodeConfig {
   maxRecentInits?: number;
 }
 
+/** What the security layer asks of the federation (fed_supernode.ts, set by the engine). */
+export interface SecFederation {
+  /** True when node `id` of `network` is registered here (else it may be attached elsewhere). */
+  isLocal(network: number, id: number): boolean;
+  /** A relayed packet (hop trailer checked) for a node not registered here; true when taken. */
+  relay(network: number, receiver: number, packet: Uint8Array, now: number): boolean;
+  /** The key of a node attached elsewhere, when we vouch for it (our member list). */
+  remoteKey(network: number, id: number): Uint8Array | undefined;
+  /** Nodes of `network` attached elsewhere, for rosters. */
+  remoteIds(network: number): Iterable<number>;
+}
+
 /** The handshake guards as `/status` shows them (tables with their sizes). */
 export interface HandshakeGuardStatus {
   /** HS_INITs need a valid mac2 now (a budget ran out within the last second). */
@@ -187,6 +199,8 @@ export class SecureSupernode {
   private readonly revokeRepeats: number;
   /** Set by the daemon once `SupernodeCore` exists (ROSTER). */
   registered: ((network: number) => Iterable<number>) | undefined;
+  /** The federation, when configured (set by the engine). */
+  federation: SecFederation | null = null;
   /** network -> digest of its roster at the last sweep. Bound: networks with sessions. */
   private readonly rosterSeen = new Map<number, number>();
   private nextSweep = 0;
@@ -469,6 +483,13 @@ export class SecureSupernode {
     if (!this.limiter.allow(`node ${network}:${sender}`, now, true)) {
       return this.counters.add("drop_rate_limited");
     }
+    const fed = this.federation;
+    if (fed !== null && !fed.isLocal(network, receiver)) {
+      if (fed.relay(network, receiver, inner, now)) {
+        this.counters.add("relayed_handshakes_federation");
+      } else this.counters.add("drop_relay_no_receiver");
+      return;
+    }
     const dst = this.sealer.currentFor(network, receiver, now);
     if (dst === undefined || dst === src) return this.counters.add("drop_relay_no_receiver");
     const vouched = addVouch(dst, inner, src.remoteStatic, this.sealer.limits.rejectAfterPackets);
@@ -490,6 +511,13 @@ export class SecureSupernode {
     if (this.sealer.lastOpened?.endpoint !== from.key) {
       return this.counters.add("drop_relay_wrong_address");
     }
+    const fed = this.federation;
+    if (fed !== null && !fed.isLocal(network, receiver)) {
+      if (fed.relay(network, receiver, bytes, now)) {
+        this.counters.add("relayed_confirms_federation");
+      } else this.counters.add("drop_relay_no_receiver");
+      return;
+    }
     const dst = this.sealer.currentFor(network, receiver, now);
     if (dst === undefined || dst.addr === null) {
       return this.counters.add("drop_relay_no_receiver");
@@ -509,13 +537,17 @@ export class SecureSupernode {
       return this.roster(s.network, s.peer, m.value.digest, now);
     }
     if (m.value.kind !== "peer_key_request") return this.counters.add("drop_unexpected_type");
-    const peer = this.sealer.currentFor(s.network, m.value.peer, now);
+    const fed = this.federation;
+    const remote = fed !== null && !fed.isLocal(s.network, m.value.peer);
+    const key = remote
+      ? fed!.remoteKey(s.network, m.value.peer)
+      : this.sealer.currentFor(s.network, m.value.peer, now)?.remoteStatic;
     this.counters.add("peer_key_requests");
     this.sendSealed(s.network, s.peer, {
       kind: "peer_key",
       peer: m.value.peer,
-      known: peer !== undefined,
-      publicKey: peer?.remoteStatic ?? new Uint8Array(32),
+      known: key !== undefined,
+      publicKey: key ?? new Uint8Array(32),
     }, now);
   }
 
@@ -529,11 +561,18 @@ export class SecureSupernode {
     this.sendRoster(network, node, this.rosterIds(network, now), digest, now);
   }
 
-  /** The registered nodes of `network` that hold a session, ascending. */
+  /**
+   * The registered nodes of `network` that hold a session, and the nodes
+   * attached at federation peers, ascending.
+   */
   private rosterIds(network: number, now: number): number[] {
     const ids: number[] = [];
     for (const id of this.registered?.(network) ?? this.boundIds(network)) {
       if (this.sealer.currentFor(network, id, now) !== undefined) ids.push(id);
+    }
+    if (this.federation !== null) {
+      const local = new Set(ids);
+      for (const id of this.federation.remoteIds(network)) if (!local.has(id)) ids.push(id);
     }
     return ids.sort((a, b) => a - b);
   }
@@ -590,6 +629,37 @@ export class SecureSupernode {
     const p = secPacket(m, { network, sender: SUPERNODE_ID, receiver: node }, false);
     if (s.addr === null || this.sealer.seal(p, now) !== "ok") return false;
     return this.out.push({ to: s.addr, bytes: p });
+  }
+
+  /** The newest HS_INIT timestamp accepted from `key` (a REGISTER without a stamp). */
+  initTimestamp(key: Uint8Array): Uint8Array | undefined {
+    return this.timestamps.latest(key);
+  }
+
+  /**
+   * A relayed handshake from a node attached at a federation peer for our
+   * node `receiver`: our vouch for `senderKey` (the caller checked it is on
+   * our member list) and out to the receiver. False when it has no session.
+   */
+  vouchAndSend(
+    network: number,
+    receiver: number,
+    inner: Uint8Array,
+    senderKey: Uint8Array,
+    _now: number,
+  ): boolean {
+    const dst = this.sealer.currentFor(network, receiver, _now);
+    if (dst === undefined || dst.addr === null) {
+      this.counters.add("drop_relay_no_receiver");
+      return false;
+    }
+    const vouched = addVouch(dst, inner, senderKey, this.sealer.limits.rejectAfterPackets);
+    if (vouched === null) {
+      this.counters.add("drop_relay_counter_exhausted");
+      return false;
+    }
+    this.counters.add("relayed_handshakes");
+    return this.out.push({ to: dst.addr, bytes: vouched });
   }
 
   /**

@@ -103,6 +103,33 @@ export interface SupernodeConfig {
    * manual request for one is refused `id_in_use`. Default: any.
    */
   mayHold?: (network: number, id: number, identity: Uint8Array) => boolean;
+  /** The federation (docs/federation.md); absent: this supernode alone. */
+  federation?: CoreFederation;
+}
+
+/** What `SupernodeCore` asks of the federation (fed_supernode.ts through the engine). */
+export interface CoreFederation {
+  /**
+   * A REGISTER is being acknowledged (new, moved or refreshed); `stamp` is
+   * its registration stamp (undefined from an older node). False: a newer
+   * claim elsewhere holds the node (it is NAKed `id_in_use`).
+   */
+  attached(
+    network: number,
+    node: number,
+    identity: Uint8Array,
+    stamp: Uint8Array | undefined,
+    endpoint: KeyedEndpoint,
+    now: number,
+  ): boolean;
+  /** Our registration of a node ended. */
+  detached(network: number, node: number, now: number): void;
+  /** The supernode id REGISTER_ACK names: the allocator of the node's id. */
+  allocator(network: number, node: number, identity: Uint8Array): number;
+  /** A unicast packet for a node not registered here; true when the federation took it. */
+  relay(network: number, receiver: number, bytes: Uint8Array, now: number): boolean;
+  /** PEER_REQUEST for a node not registered here; true when the federation took it. */
+  introduce(network: number, node: number, peer: number, now: number): boolean;
 }
 
 /** Something a supernode operator wants in the log. */
@@ -185,8 +212,8 @@ export class SupernodeCore {
   /** Random id of this supernode run, in every REGISTER_ACK. */
   readonly bootId: number;
   private readonly cfg:
-    & Required<Omit<SupernodeConfig, "networks" | "mayHold">>
-    & Pick<SupernodeConfig, "mayHold">;
+    & Required<Omit<SupernodeConfig, "networks" | "mayHold" | "federation">>
+    & Pick<SupernodeConfig, "mayHold" | "federation">;
   /** At most `maxNetworks`. */
   private readonly networks = new Map<number, Network>();
   /** "network/a/b" -> time of the last introduction; at most `maxIntros`, aged after `introIntervalMs`. */
@@ -280,11 +307,16 @@ export class SupernodeCore {
     node.rxPackets++;
     switch (msg.kind) {
       case "data":
-        return this.relay(net, node, h.receiver, bytes);
+        return this.relay(net, node, h.receiver, bytes, now);
       case "probe":
       case "probe_echo": {
         // Relay-path RTT probes between nodes: unicast only, counted apart from frames.
         const dst = h.receiver === BROADCAST_ID ? undefined : net.nodes.get(h.receiver);
+        if (
+          !dst && h.receiver !== BROADCAST_ID && this.viaFederation(net, h.receiver, bytes, now)
+        ) {
+          return;
+        }
         if (!dst || dst === node) return this.counters.add("drop_relay_no_receiver");
         if (this.out.push({ to: dst.endpoint, bytes: bytes.slice() })) {
           this.counters.add("relayed_probes");
@@ -309,8 +341,9 @@ export class SupernodeCore {
   }
 
   /** Ends a registration; an auto id is remembered from now (identityAgeMs). */
-  private forgetNode(net: Network, e: NodeEntry, now: number): void {
+  private forgetNode(net: Network, e: NodeEntry, now: number, announce = true): void {
     net.nodes.delete(e.node);
+    if (announce) this.cfg.federation?.detached(net.id, e.node, now);
     if (e.auto) net.ids.touch(e.identity, e.node, now);
     if (net.nodes.size === 0) net.emptySince = now;
   }
@@ -414,7 +447,10 @@ export class SupernodeCore {
     }
     // The same identity registered under another id: that registration ends.
     for (const e of net.nodes.values()) {
-      if (e.identity === identity && e.node !== id) net.nodes.delete(e.node);
+      if (e.identity === identity && e.node !== id) {
+        net.nodes.delete(e.node);
+        this.cfg.federation?.detached(network, e.node, now);
+      }
     }
     const existing = net.nodes.get(id);
     if (!existing && net.nodes.size >= this.cfg.maxNodesPerNetwork) {
@@ -460,16 +496,37 @@ export class SupernodeCore {
       });
     }
     if (msg.auto) net.ids.touch(identity, id, now);
+    const fed = this.cfg.federation;
+    if (fed !== undefined && !fed.attached(network, id, msg.identity, msg.stamp, from, now)) {
+      // A newer registration of this node (or an id conflict it lost) elsewhere.
+      const e = net.nodes.get(id);
+      if (e !== undefined) this.forgetNode(net, e, now, false);
+      return this.refuse(from, network, requested, "id_in_use", now);
+    }
     this.send(from, { network, sender: SUPERNODE_ID, receiver: id }, {
       kind: "register_ack",
-      supernodeId: this.cfg.supernodeId,
+      supernodeId: fed?.allocator(network, id, msg.identity) ?? this.cfg.supernodeId,
       keepaliveS: this.cfg.keepaliveS,
       bootId: this.bootId,
       observed: from.key,
     }, now);
   }
 
-  private relay(net: Network, node: NodeEntry, receiver: number, bytes: Uint8Array): void {
+  /** A unicast for a node not registered here, to the federation; true when it took it. */
+  private viaFederation(net: Network, receiver: number, bytes: Uint8Array, now: number): boolean {
+    const fed = this.cfg.federation;
+    if (fed === undefined || !fed.relay(net.id, receiver, bytes, now)) return false;
+    this.counters.add("relayed_federation");
+    return true;
+  }
+
+  private relay(
+    net: Network,
+    node: NodeEntry,
+    receiver: number,
+    bytes: Uint8Array,
+    now: number,
+  ): void {
     // The daemon reuses its receive buffer: keep one copy for every recipient.
     if (receiver === BROADCAST_ID) {
       const copy = bytes.slice();
@@ -483,6 +540,11 @@ export class SupernodeCore {
       return;
     }
     const dst = net.nodes.get(receiver);
+    if (!dst && this.viaFederation(net, receiver, bytes, now)) {
+      node.relayedFrames++;
+      this.counters.add("relayed_bytes", bytes.length);
+      return;
+    }
     if (!dst || dst === node) {
       this.counters.add("drop_relay_no_receiver");
       return;
@@ -495,6 +557,9 @@ export class SupernodeCore {
 
   private introduce(net: Network, a: NodeEntry, peer: number, now: number): void {
     const b = net.nodes.get(peer);
+    if (!b && this.cfg.federation?.introduce(net.id, a.node, peer, now)) {
+      return this.counters.add("introductions_federation");
+    }
     if (!b || b === a) {
       this.counters.add("drop_intro_unknown_peer");
       return;
@@ -576,6 +641,49 @@ export class SupernodeCore {
     this.emit({ type: "going_away", nodes: n });
     this.stopped = true;
     void now;
+  }
+
+  /** Where node `id` of `network` registered from, null when it is not registered here. */
+  endpointOf(network: number, id: number): KeyedEndpoint | null {
+    return this.networks.get(network)?.nodes.get(id)?.endpoint ?? null;
+  }
+
+  /** Its introduction candidates: public endpoint first, then its locals (max 5). */
+  candidatesOf(network: number, id: number): string[] {
+    const e = this.networks.get(network)?.nodes.get(id);
+    return e === undefined ? [] : [e.endpoint.key, ...e.locals].slice(0, MAX_ENDPOINTS);
+  }
+
+  /** PEER_INTRO(peer, endpoints) to our node (an introduction across supernodes). */
+  sendIntro(network: number, id: number, peer: number, endpoints: string[], now: number): void {
+    const e = this.networks.get(network)?.nodes.get(id);
+    if (e === undefined) return;
+    this.send(e.endpoint, { network, sender: SUPERNODE_ID, receiver: id }, {
+      kind: "peer_intro",
+      peer,
+      endpoints: endpoints.slice(0, MAX_ENDPOINTS),
+    }, now);
+    this.counters.add("introductions_federation_in");
+  }
+
+  /**
+   * Ends our registration of a node that registered elsewhere with a newer
+   * stamp (no FED_DETACH: the federation table did that); with `conflict`,
+   * the node is told NAK id_in_use.
+   */
+  dropMoved(network: number, id: number, conflict: boolean, now: number): void {
+    const net = this.networks.get(network);
+    const e = net?.nodes.get(id);
+    if (!net || !e) return;
+    this.forgetNode(net, e, now, false);
+    this.counters.add("registrations_moved");
+    if (conflict) {
+      this.send(e.endpoint, { network, sender: SUPERNODE_ID, receiver: id }, {
+        kind: "register_nak",
+        reason: "id_in_use",
+        requested: id,
+      }, now);
+    }
   }
 
   /** Ids of the nodes registered in `network` now (any order; empty for an unknown network). */

@@ -30,7 +30,18 @@ import type { MemberMode } from "./members.ts";
 import { NullSealer } from "./sealer.ts";
 import type { SecureSupernode, SecuritySupernodeEvent } from "./secure_supernode.ts";
 import type { SessionInfo } from "./session_keys.ts";
-import { SupernodeCore, type SupernodeEvent, type SupernodeStatus } from "./supernode.ts";
+import {
+  type CoreFederation,
+  SupernodeCore,
+  type SupernodeEvent,
+  type SupernodeStatus,
+} from "./supernode.ts";
+import {
+  type FedPeerReport,
+  SupernodeFederation,
+  type SupernodeFedEvent,
+} from "./fed_supernode.ts";
+import { tai64n } from "./init_timestamps.ts";
 
 /** What `SupernodeEngine` is built from. */
 export interface SupernodeEngineConfig {
@@ -50,6 +61,10 @@ export interface SupernodeEngineConfig {
   save?: (now: number) => void;
   /** Default 60 000. */
   saveIntervalMs?: number;
+  /** The federation (docs/federation.md); needs `security`. Absent: this supernode alone. */
+  federation?: SupernodeFederation;
+  /** One clock reading at start: `now` (monotonic ms) and `wall` (ms since 1970), for HS_INIT timestamps. */
+  clock?: { now: number; wall: number };
 }
 
 export type { EngineTxCounters } from "./node_engine.ts";
@@ -57,7 +72,8 @@ export type { EngineTxCounters } from "./node_engine.ts";
 /** An event of either layer, for the log. */
 export type SupernodeEngineEvent =
   | { layer: "security"; event: SecuritySupernodeEvent }
-  | { layer: "core"; event: SupernodeEvent };
+  | { layer: "core"; event: SupernodeEvent }
+  | { layer: "federation"; event: SupernodeFedEvent };
 
 /** `SecureSupernode.status()`. */
 export type SecureSupernodeStatus = ReturnType<SecureSupernode["status"]>;
@@ -70,6 +86,15 @@ export interface SupernodeEngineSnapshot {
   /** Null without the security layer. */
   security: { mode: MemberMode; status: SecureSupernodeStatus; sessions: SessionInfo[] } | null;
   tx: EngineTxCounters;
+  /** Null without a federation. */
+  federation: {
+    selfId: number;
+    peers: FedPeerReport[];
+    /** Nodes attached at peers (all), and registered here, as the table holds them. */
+    remote: number;
+    local: number;
+    counters: Record<string, number>;
+  } | null;
 }
 
 /**
@@ -94,6 +119,7 @@ export interface SupernodeEngineSnapshot {
 export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
   readonly core: SupernodeCore;
   readonly security: SecureSupernode | null;
+  readonly federation: SupernodeFederation | null;
   readonly endpoints: EndpointTable;
   readonly tx: EngineTxCounters = {
     tx_datagrams: 0,
@@ -105,6 +131,9 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
   readonly #saveEvery: number | null;
   #saveAt = Infinity;
   #stopped = false;
+  readonly #wallOffset: number;
+  /** Datagrams for network 0xFFFF without a federation configured. */
+  #fedUnconfigured = 0;
 
   constructor(c: SupernodeEngineConfig) {
     this.#c = c;
@@ -112,16 +141,42 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
     this.security = sec;
     this.endpoints = c.endpoints;
     this.#saveEvery = c.save ? c.saveIntervalMs ?? 60_000 : null;
+    this.#wallOffset = c.clock ? c.clock.wall - c.clock.now : 0;
+    const fed = sec ? c.federation ?? null : null;
+    this.federation = fed;
     this.core = new SupernodeCore({
       sealer: sec ? sec.sealer : new NullSealer(),
       random: c.random,
       supernodeId: c.supernodeId,
       ...(sec ? { mayHold: (n, id, key) => sec.members.mayHold(n, id, key) } : {}),
+      ...(fed && sec ? { federation: coreFederation(fed, sec) } : {}),
     });
     if (sec) {
       const core = this.core;
       sec.registered = (network) => core.nodeIds(network);
+      if (fed) {
+        sec.federation = {
+          isLocal: (network, id) => core.endpointOf(network, id) !== null,
+          relay: (network, receiver, packet, now) => fed.relayOut(network, receiver, packet, now),
+          remoteKey: (network, id) => fed.remoteKey(network, id),
+          remoteIds: (network) => fed.remoteIds(network),
+        };
+        fed.local = {
+          endpointOf: (network, id) => core.endpointOf(network, id),
+          candidatesOf: (network, id) => core.candidatesOf(network, id),
+          introduce: (network, id, peer, endpoints, now) =>
+            core.sendIntro(network, id, peer, endpoints, now),
+          drop: (network, id, conflict, now) => core.dropMoved(network, id, conflict, now),
+          vouchAndSend: (network, receiver, inner, key, now) =>
+            sec.vouchAndSend(network, receiver, inner, key, now),
+        };
+      }
     }
+  }
+
+  /** The wall clock (ms since 1970) at `now`, from the reading at start. */
+  wall(now: number): number {
+    return now + this.#wallOffset;
   }
 
   /** Starts the timers (the first sweep, the save interval). */
@@ -133,6 +188,12 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
   /** One datagram: the security layer first, then the core. */
   receive(bytes: Uint8Array, from: Arrival, now: number): void {
     const ep = this.endpoints.intern(from.src, from.srcPort);
+    if (SupernodeFederation.isFederation(bytes)) {
+      // Network 0xFFFF is the federation's: never a node's.
+      if (this.federation !== null) this.federation.receive(ep, bytes, now, this.wall(now));
+      else this.#fedUnconfigured++;
+      return;
+    }
     const sec = this.security;
     if (sec === null || sec.receive(ep, bytes, now) === "core") {
       this.core.receive(ep, bytes, now);
@@ -151,6 +212,7 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
   poll(now: number): void {
     this.security?.poll(now);
     this.core.poll(now);
+    this.federation?.poll(now, this.wall(now));
     if (now >= this.#saveAt) {
       this.#saveAt = now + this.#saveEvery!;
       this.#c.save!(now);
@@ -163,6 +225,7 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
     return Math.min(
       this.core.nextDeadline(),
       this.security?.nextDeadline() ?? Infinity,
+      this.federation?.nextDeadline() ?? Infinity,
       this.#saveAt,
     );
   }
@@ -185,6 +248,8 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
     const sec = this.security;
     if (sec !== null) this.#send(sec.takeOutgoing());
     this.#send(this.core.takeOutgoing());
+    const fed = this.federation;
+    if (fed !== null) this.#send(fed.takeOutgoing());
     if (this.#c.socket.flush() !== 0) this.tx.tx_errors++;
     const log = this.#c.onEvent;
     const s = sec?.takeEvents();
@@ -192,6 +257,7 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
     if (!log) return;
     if (s !== undefined) { for (const event of s) log({ layer: "security", event }); }
     for (const event of c) log({ layer: "core", event });
+    if (fed !== null) { for (const event of fed.takeEvents()) log({ layer: "federation", event }); }
   }
 
   #send(out: Outgoing[]): void {
@@ -207,13 +273,37 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
     const sec = this.security;
     this.tx.endpoints = this.endpoints.size;
     this.tx.endpoint_table_rotations = this.endpoints.rotations;
+    const core = this.core.status();
+    if (this.#fedUnconfigured > 0) {
+      core.counters.drop_federation_unconfigured = this.#fedUnconfigured;
+    }
     return {
       now,
-      core: this.core.status(),
+      core,
       security: sec
         ? { mode: sec.members.mode, status: sec.status(now), sessions: sec.sessionList(now) }
         : null,
       tx: { ...this.tx },
+      federation: this.federation === null ? null : {
+        selfId: this.#c.supernodeId,
+        peers: this.federation.peers(),
+        ...this.federation.status(),
+      },
     };
   }
+}
+
+/** The core's federation hooks over `fed`, with the security layer's HS_INIT timestamps. */
+function coreFederation(fed: SupernodeFederation, sec: SecureSupernode): CoreFederation {
+  return {
+    attached(network, node, identity, stamp, endpoint, now) {
+      // An older node's REGISTER has no stamp: its newest handshake stands in.
+      const s = stamp ?? sec.initTimestamp(identity) ?? tai64n(0);
+      return fed.attached(network, node, identity, s, endpoint, now);
+    },
+    detached: (network, node, now) => fed.detached(network, node, now),
+    allocator: (network, node, identity) => fed.allocator(network, node, identity),
+    relay: (network, receiver, bytes, now) => fed.relayOut(network, receiver, bytes, now),
+    introduce: (network, node, peer, now) => fed.introduceOut(network, node, peer, now),
+  };
 }
