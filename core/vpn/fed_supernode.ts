@@ -400,11 +400,18 @@ export class SupernodeFederation {
   /**
    * A node packet for `receiver`, not registered here, already authenticated
    * by the ingress checks (hop trailer): FED_RELAY to the supernode it is
-   * attached at (or through a transit peer). `inner` without its hop
-   * trailer, or with it (flag HOP_TAG: removed here). False when the
-   * federation does not know the receiver.
+   * attached at (or through a transit peer). With `trailer`, a packet with
+   * flag HOP_TAG still carries its hop trailer (removed here, with the
+   * flag); without, it was removed already (a relayed handshake). False
+   * when the federation does not know the receiver.
    */
-  relayOut(network: number, receiver: number, packet: Uint8Array, now: number): boolean {
+  relayOut(
+    network: number,
+    receiver: number,
+    packet: Uint8Array,
+    now: number,
+    trailer = true,
+  ): boolean {
     const route = this.table.route(network, receiver);
     let to: number, transit = false;
     if (route.kind === "peer") to = route.peer;
@@ -415,7 +422,7 @@ export class SupernodeFederation {
       if (route.kind === "stale") this.counters.add("fed_peer_down");
       return false;
     }
-    const inner = stripHop(packet);
+    const inner = trailer ? stripHop(packet) : packet;
     const body = fedBody({
       kind: "fed_relay",
       transit,

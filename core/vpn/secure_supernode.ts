@@ -112,8 +112,17 @@ export interface SecureSupernodeConfig {
 export interface SecFederation {
   /** True when node `id` of `network` is registered here (else it may be attached elsewhere). */
   isLocal(network: number, id: number): boolean;
-  /** A relayed packet (hop trailer checked) for a node not registered here; true when taken. */
-  relay(network: number, receiver: number, packet: Uint8Array, now: number): boolean;
+  /**
+   * A relayed packet (hop trailer checked; `trailer`: still attached) for a
+   * node not registered here; true when taken.
+   */
+  relay(
+    network: number,
+    receiver: number,
+    packet: Uint8Array,
+    now: number,
+    trailer: boolean,
+  ): boolean;
   /** The key of a node attached elsewhere, when we vouch for it (our member list). */
   remoteKey(network: number, id: number): Uint8Array | undefined;
   /** Nodes of `network` attached elsewhere, for rosters. */
@@ -485,7 +494,7 @@ export class SecureSupernode {
     }
     const fed = this.federation;
     if (fed !== null && !fed.isLocal(network, receiver)) {
-      if (fed.relay(network, receiver, inner, now)) {
+      if (fed.relay(network, receiver, inner, now, false)) {
         this.counters.add("relayed_handshakes_federation");
       } else this.counters.add("drop_relay_no_receiver");
       return;
@@ -513,7 +522,7 @@ export class SecureSupernode {
     }
     const fed = this.federation;
     if (fed !== null && !fed.isLocal(network, receiver)) {
-      if (fed.relay(network, receiver, bytes, now)) {
+      if (fed.relay(network, receiver, bytes, now, true)) {
         this.counters.add("relayed_confirms_federation");
       } else this.counters.add("drop_relay_no_receiver");
       return;

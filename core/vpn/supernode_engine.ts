@@ -157,7 +157,8 @@ export class SupernodeEngine implements Engine<SupernodeEngineSnapshot> {
       if (fed) {
         sec.federation = {
           isLocal: (network, id) => core.endpointOf(network, id) !== null,
-          relay: (network, receiver, packet, now) => fed.relayOut(network, receiver, packet, now),
+          relay: (network, receiver, packet, now, trailer) =>
+            fed.relayOut(network, receiver, packet, now, trailer),
           remoteKey: (network, id) => fed.remoteKey(network, id),
           remoteIds: (network) => fed.remoteIds(network),
         };
