@@ -259,17 +259,12 @@ function fedFingerprint(base64: string): string {
 }
 
 /**
- * The configured federation peers; an entry naming our own id or our own
- * key is a ConfigError at its file:line:col (the id may come from --id).
+ * The configured federation peers; an entry naming our own key is a
+ * ConfigError at its file:line:col.
  */
 function federationPeers(c: SnConfig, ownKey: Uint8Array, endpoints: EndpointTable): FedPeer[] {
-  if (c.federation.length > 0 && c.id === 0) {
-    throw new ConfigError("supernode.id: a federation needs distinct supernode ids 1..255, not 0");
-  }
+  // Own id and id 0 were refused at load (supernode_config.ts).
   return c.federation.map((f) => {
-    if (f.id === c.id) {
-      throw new ConfigError(`${f.at}: id ${f.id} is this supernode's own id (supernode.id)`);
-    }
     const key = fromBase64Key(f.key)!;
     if (toBase64(key) === toBase64(ownKey)) {
       throw new ConfigError(`${f.at}: key is this supernode's own public key`);

@@ -8,9 +8,9 @@
 import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
-import { hostPort, type Infer, int, oneOf, type Schema, str } from "./kit/config.ts";
+import { ConfigError, hostPort, type Infer, int, oneOf, type Schema, str } from "./kit/config.ts";
 import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
-import { federationList, memberList } from "./vpn_security.ts";
+import { type FederationEntry, federationList, memberList } from "./vpn_security.ts";
 
 /** Default UDP port of the VPN. */
 export const VPN_PORT = 7654;
@@ -90,8 +90,8 @@ export type SupernodeArgs = CommonDaemonArgs & {
 };
 
 /** Loads the supernode configuration from file and flags. */
-export function loadSupernode(args: SupernodeArgs) {
-  return loadDaemon("supernode", supernodeFields, args, {
+export async function loadSupernode(args: SupernodeArgs) {
+  const d = await loadDaemon("supernode", supernodeFields, args, {
     listen: { flag: "--listen", value: args.listen },
     id: { flag: "--id", value: args.id },
     key: { flag: "--key", value: args.key },
@@ -100,6 +100,23 @@ export function loadSupernode(args: SupernodeArgs) {
       value: args.member && args.member.length ? [...args.member] : undefined,
     },
   });
+  checkFederation(d.config);
+  return d;
+}
+
+/**
+ * The federation entries against the rest (after --id): our own id is
+ * refused at the entry's file:line:col, and a federation needs an id 1..255.
+ */
+function checkFederation(c: { id: number; federation: readonly FederationEntry[] }): void {
+  if (c.federation.length > 0 && c.id === 0) {
+    throw new ConfigError("supernode.id: a federation needs supernode ids 1..255, not 0");
+  }
+  for (const f of c.federation) {
+    if (f.id === c.id) {
+      throw new ConfigError(`${f.at}: id ${f.id} is this supernode's own id (supernode.id)`);
+    }
+  }
 }
 
 /** A `supernode:` section, parsed. */

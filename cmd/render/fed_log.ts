@@ -69,8 +69,8 @@ export function logFederationEvent(log: TopicLogger, ev: SupernodeFedEvent): voi
       break;
     case "digest_mismatch":
       log.warn(
-        `member lists differ from federation peer ${ev.peer}: digest here ${ev.ours}, ` +
-          `there ${ev.theirs} (each supernode vouches only for its own members)`,
+        `member lists differ: supernode ${ev.self} has digest ${ev.ours}, ` +
+          `supernode ${ev.peer} has ${ev.theirs} (each vouches only for its own members)`,
         { peer: ev.peer },
       );
       break;

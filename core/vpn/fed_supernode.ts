@@ -138,7 +138,7 @@ export type SupernodeFedEvent =
   | { type: "handshake_failed"; endpoint: string; reason: string }
   | { type: "moved"; network: number; node: number; to: number; conflict: boolean }
   | { type: "id_conflict"; network: number; node: number; winner: number; loser: number }
-  | { type: "digest_mismatch"; peer: number; ours: string; theirs: string }
+  | { type: "digest_mismatch"; self: number; peer: number; ours: string; theirs: string }
   | { type: "sync_done"; peer: number; entries: number; removed: number };
 
 /** One federation peer in `/status`. */
@@ -386,6 +386,7 @@ export class SupernodeFederation {
     this.#event(
       {
         type: "digest_mismatch",
+        self: this.#selfId,
         peer,
         ours: hex(this.#digest.subarray(0, 4)),
         theirs: hex(theirs.subarray(0, 4)),

@@ -136,6 +136,59 @@ Deno.test("vpn config: open mode needs a secret; member list errors name file, l
   });
 });
 
+Deno.test("vpn config: federation entries: own id, duplicates, bad fields name file, line and column", async () => {
+  await withDir(async (dir) => {
+    const cfg = `${dir}/l2.yaml`;
+    const k = (n: number) => toBase64(new Uint8Array(32).fill(n));
+    const cases: [string, string][] = [
+      [
+        `      - { id: 2, address: "192.0.2.2:7654", key: ${k(2)} }\n` +
+        `      - { id: 1, address: "192.0.2.3:7654", key: ${k(3)} }\n`,
+        `${cfg}:6:9: supernode.default.federation[1]: id 1 is this supernode's own id`,
+      ],
+      [
+        `      - { id: 2, address: "192.0.2.2:7654", key: ${k(2)} }\n` +
+        `      - { id: 2, address: "192.0.2.3:7654", key: ${k(3)} }\n`,
+        `${cfg}:6:9: supernode.default.federation[1]: federation peer id 2 is listed twice`,
+      ],
+      [
+        `      - { id: 2, address: "192.0.2.2:7654", key: ${k(2)} }\n` +
+        `      - { id: 3, address: "192.0.2.3:7654", key: ${k(2)} }\n`,
+        "federation[1]: this key is listed twice",
+      ],
+      [
+        `      - { id: 2, address: "sn2.example:7654", key: ${k(2)} }\n`,
+        `${cfg}:5:27: supernode.default.federation[0].address: expected an IP address`,
+      ],
+      [
+        `      - { id: 256, address: "192.0.2.2:7654", key: ${k(2)} }\n`,
+        `${cfg}:5:15: supernode.default.federation[0].id: expected a supernode id 1..255`,
+      ],
+      [`      - { id: 2, address: "192.0.2.2:7654" }\n`, "missing required key key"],
+    ];
+    for (const [entries, want] of cases) {
+      await Deno.writeTextFile(
+        cfg,
+        `supernode:\n  default:\n    id: 1\n    federation:\n${entries}`,
+      );
+      const r = await runL2(["supernode", "--config", cfg, "--check-config"]);
+      assertEquals(r.code, 2, r.stderr);
+      assertStringIncludes(r.stderr, want);
+    }
+    // --id overrides the file: the entry naming it is refused then too.
+    await Deno.writeTextFile(
+      cfg,
+      `supernode:\n  default:\n    id: 1\n    federation:\n` +
+        `      - { id: 2, address: "192.0.2.2:7654", key: ${k(2)} }\n`,
+    );
+    let r = await runL2(["supernode", "--config", cfg, "--check-config", "--id", "2"]);
+    assertEquals(r.code, 2, r.stderr);
+    assertStringIncludes(r.stderr, "federation[0]: id 2 is this supernode's own id");
+    r = await runL2(["supernode", "--config", cfg, "--check-config"]);
+    assertEquals(r.code, 0, r.stderr);
+  });
+});
+
 Deno.test("vpn config: a node's peers list: errors name file, line and column; a good one checks", async () => {
   await withDir(async (dir) => {
     const cfg = `${dir}/l2.yaml`;
