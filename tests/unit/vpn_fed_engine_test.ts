@@ -60,7 +60,9 @@ class FedLab {
   readonly fromSn2: Flight[] = [];
   #queue: Flight[] = [];
 
-  constructor(o: { peerKeyOf2ForSn1?: Uint8Array } = {}) {
+  constructor(
+    o: { peerKeyOf2ForSn1?: Uint8Array; extraMemberAt2?: Uint8Array; aNotAt2?: boolean } = {},
+  ) {
     this.snKeys = [keyOf(this.suite, 0x51), keyOf(this.suite, 0x52)];
     this.nodeKeys = [keyOf(this.suite, 0xa1), keyOf(this.suite, 0xb1)];
     const members = [
@@ -69,7 +71,9 @@ class FedLab {
     ];
     const eps = [SN1, SN2];
     for (let i = 0; i < 2; i++) {
-      const m = new Members({ mode: "members", members });
+      const extra = i === 1 && o.extraMemberAt2 ? [{ publicKey: o.extraMemberAt2 }] : [];
+      const listed = i === 1 && o.aNotAt2 ? members.slice(1) : members;
+      const m = new Members({ mode: "members", members: [...listed, ...extra] });
       const security = new SecureSupernode({
         suite: this.suite,
         staticKey: this.snKeys[i],
@@ -315,9 +319,13 @@ Deno.test("fed engine: PEER_REQUEST across supernodes introduces the pair: the p
 Deno.test("fed engine: an attacker's unsealed, replayed or forged FED_* is dropped and changes nothing", () => {
   const { lab } = twoSides();
   const before = lab.fedStatus(0);
-  // 1. Unsealed: a FED_DETACH for node 20 with a made-up key id and tag, from sn2's address.
+  // 1. Unsealed: a FED_DETACH for node 20 (network 0, the newest possible stamp) with a
+  //    made-up key id and tag, from sn2's address. Were it taken, node 20 would be gone.
   const body = new Uint8Array(6 + 16);
-  body[4] = 1;
+  body[4] = 1; // count
+  body[6] = 0; // network 0, node 20
+  body[9] = 20;
+  body.fill(0xff, 10, 22);
   const p = new Uint8Array(24 + body.length + 16);
   emitHeader({
     type: FedType.DETACH,
@@ -330,6 +338,8 @@ Deno.test("fed engine: an attacker's unsealed, replayed or forged FED_* is dropp
   }, p);
   p.set(body, 24);
   lab.inject(SN2, SN1, p);
+  lab.run(10); // delivered; nothing answered yet (a sync would heal a taken detach)
+  assertEquals(lab.fedStatus(0).peers[0].attached, 1, "the unsealed FED_DETACH changed nothing");
   // 2. Replays of everything sn2 sent sn1 so far (its FED_ATTACH of node 20 among them).
   const sent = lab.fromSn2.filter((f) => f.to === SN1 && f.bytes[2] >= 0x30 && f.bytes[2] <= 0x38);
   assert(sent.some((f) => f.bytes[2] === FedType.ATTACH), "sn2's FED_ATTACH was captured");
@@ -340,7 +350,7 @@ Deno.test("fed engine: an attacker's unsealed, replayed or forged FED_* is dropp
   ping[19] ^= 0x01;
   ping[30] ^= 1;
   lab.inject(SN2, SN1, ping);
-  lab.run(20);
+  lab.run(10); // delivered; nothing answered yet (a sync would heal a taken detach)
   const after = lab.fedStatus(0);
   const c = after.counters, b0 = before.counters;
   assertEquals((c.fed_drop_no_session ?? 0) - (b0.fed_drop_no_session ?? 0), 1, "unsealed");
@@ -390,6 +400,45 @@ Deno.test("fed engine: a node that registers at the other supernode (newer stamp
   assert(ev !== undefined && ev.layer === "federation" && ev.event.type === "moved");
   assertEquals([ev.event.node, ev.event.to, ev.event.conflict], [10, 2, false]);
   assertEquals(lab.fedStatus(0).peers[0].attached, 2);
+});
+
+Deno.test("fed engine: sn2 vouches only for keys of its own members: a's handshake to b stops there", () => {
+  const lab = new FedLab({ aNotAt2: true });
+  lab.filter = (f) => !(isNodeEp(f.from) && isNodeEp(f.to));
+  assert(lab.runUntil(() => lab.fedStatus(1).peers[0].state === "up", 5000));
+  const a = lab.addNode("a", "192.0.2.10:40000", lab.nodeKeys[0], 0, 10);
+  const b = lab.addNode("b", "192.0.2.20:40000", lab.nodeKeys[1], 1, 20);
+  assert(lab.runUntil(() => lab.fedStatus(1).peers[0].attached === 1, 5000));
+  const toB = frame(matAddress(2, 20, 1), matAddress(1, 10, 1), marker(9));
+  for (let i = 0; i < 30; i++) {
+    a.core.sendFrame(toB, lab.now);
+    lab.run(100);
+  }
+  assert(!carries(b.frames, 9), "nothing from a reached b");
+  const c2 = lab.fedStatus(1).counters;
+  assert((c2.fed_relay_not_vouched ?? 0) > 0, JSON.stringify(c2));
+  assertEquals(c2.fed_relayed_in_handshakes ?? 0, 0);
+});
+
+Deno.test("fed engine: member lists that differ are logged on both sides, naming both supernodes", () => {
+  const lab = new FedLab({ extraMemberAt2: keyOf(seededSuite(2), 0x66).publicKey });
+  assert(lab.runUntil(() => lab.fedStatus(0).peers[0].digestMatch === false, 5000));
+  lab.run(1000);
+  // A SIGHUP at sn2 sends its digest again: counted at sn1, not logged again within 60 s.
+  lab.sns[1].fed.membersChanged(lab.now);
+  lab.run(1000);
+  assertEquals(lab.fedStatus(0).counters.fed_digest_mismatch, 2);
+  for (const [i, self, peer] of [[0, 1, 2], [1, 2, 1]]) {
+    assertEquals(lab.fedStatus(i).peers[0].digestMatch, false);
+    const ev = lab.sns[i].events.filter((e) =>
+      e.layer === "federation" && e.event.type === "digest_mismatch"
+    );
+    assertEquals(ev.length, 1, "logged once (backing off), not per FED_DIGEST");
+    const e = ev[0];
+    assert(e.layer === "federation" && e.event.type === "digest_mismatch");
+    assertEquals([e.event.self, e.event.peer], [self, peer]);
+    assert(e.event.ours !== e.event.theirs && e.event.ours.length === 8);
+  }
 });
 
 Deno.test("fed engine: network 0xFFFF without a federation is dropped and counted, never a node network", () => {
