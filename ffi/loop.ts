@@ -57,6 +57,13 @@
  * not touch it until the poll returns; registrations made meanwhile are
  * applied before the next poll.
  *
+ * `wait: "inline"` polls on the JS thread itself, beside the runtime's own
+ * epoll fds (`runtimeEpollFds()`), and gives the runtime an event-loop turn
+ * when its epoll is ready (an API request, a signal, a worker-thread
+ * result), every `sliceMs` while packets flow, and every `idleYieldMs` at
+ * rest (JavaScript timers, which no fd announces): an idle loop wakes twice
+ * a second, not a hundred times (docs/ffi.md, "Two ways to wait").
+ *
  * Not done here: write readiness (sends drop on EAGAIN and are counted),
  * epoll, signals.
  *
@@ -101,10 +108,13 @@ export interface LoopOptions {
   /**
    * How to wait for readiness. "worker" (default): `poll()` on Deno's
    * worker thread, the JS thread stays free; each wakeup crosses threads
-   * (about 0.4 ms median here). "inline": `poll()` on the JS thread itself,
-   * for at most `sliceMs`, then one event-loop turn for timers, signals and
-   * the HTTP API; a packet wakes the thread that handles it (about 0.04 ms).
-   * For daemons whose JS thread is there for the data path.
+   * (about 0.4 ms median here). "inline": `poll()` on the JS thread itself
+   * (and on the runtime's epoll), with an event-loop turn for the HTTP API,
+   * signals and timers when the runtime's I/O is ready, every `sliceMs`
+   * while busy and every `idleYieldMs` at rest; a packet wakes the thread
+   * that handles it (about 0.04 ms). For daemons whose JS thread is there
+   * for the data path: JavaScript timers beside it run up to `idleYieldMs`
+   * late at rest.
    */
   wait?: "worker" | "inline";
   /**

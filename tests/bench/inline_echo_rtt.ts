@@ -82,6 +82,14 @@ async function main(): Promise<void> {
     out += r.value;
   }
   const port = Number(/PORT (\d+)/.exec(out)![1]);
+  // Keep reading (--trace-flush-code and the like write a lot): a full pipe would stop the server.
+  const drained = (async () => {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      out += r.value;
+    }
+  })();
   const c = openUdp({ bind: "127.0.0.1:0" });
   const pfd = new Arena(8);
   pfd.view.setInt32(0, c.fd, true);
@@ -141,14 +149,12 @@ async function main(): Promise<void> {
   } finally {
     c.close();
     child.kill("SIGTERM");
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      out += r.value;
-    }
     await child.status;
+    await drained;
     const m = /STATS (.*)/.exec(out);
     if (m) console.log(`server loop: ${m[1]}`);
+    const flushed = out.split("\n").filter((l) => /flush/i.test(l)).length;
+    if (flushed > 0) console.log(`server output lines about flushing: ${flushed}`);
   }
 }
 
