@@ -193,7 +193,7 @@ const MAX_POLL_ERRORS = 100;
  */
 const STALE_OK_PACKETS = 2;
 /** Most runtime epoll fds an "inline" loop polls beside its own. */
-const MAX_RUNTIME_FDS = 4;
+const MAX_RUNTIME_FDS = 8;
 /** "inline": how long after a turn the runtime's I/O asked for the loop turns every millisecond. */
 const FOLLOW_MS = 4;
 
@@ -206,17 +206,26 @@ const FOLLOW_MS = 4;
  * its ready list is not empty: so while the JS thread blocks in `poll()` on
  * these beside its own fds, anything the runtime must handle ends the block.
  * Polling them reads nothing: the runtime still collects its events itself.
- * [] when /proc cannot be read (no --allow-read). In a process with Workers
- * the other runtimes' epolls are listed too; their readiness costs a turn,
- * not correctness.
+ * One fd per instance (duplicates list the same registrations in
+ * /proc/self/fdinfo). [] when /proc cannot be read (no --allow-read). In a
+ * process with several runtimes (Workers; `deno test` has three) the
+ * others' epolls are listed too: their readiness costs a turn, not
+ * correctness. At most `MAX_RUNTIME_FDS` (8) are polled.
  */
 export function runtimeEpollFds(): number[] {
   const fds: number[] = [];
+  // Duplicates of one instance (mio keeps one) list the same registrations: one of them is enough.
+  const seen = new Set<string>();
   try {
     for (const e of Deno.readDirSync("/proc/self/fd")) {
       const fd = Number(e.name);
       try {
-        if (Deno.readLinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[eventpoll]") fds.push(fd);
+        if (Deno.readLinkSync(`/proc/self/fd/${fd}`) !== "anon_inode:[eventpoll]") continue;
+        const regs = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`).split("\n")
+          .filter((l) => l.startsWith("tfd:")).join("\n");
+        if (regs !== "" && seen.has(regs)) continue;
+        seen.add(regs);
+        fds.push(fd);
       } catch {
         // closed meanwhile (the directory's own fd)
       }
