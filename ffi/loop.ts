@@ -57,6 +57,13 @@
  * not touch it until the poll returns; registrations made meanwhile are
  * applied before the next poll.
  *
+ * `wait: "inline"` polls on the JS thread itself, beside the runtime's own
+ * epoll fds (`runtimeEpollFds()`), and gives the runtime an event-loop turn
+ * when its epoll is ready (an API request, a signal, a worker-thread
+ * result), every `sliceMs` while packets flow, and every `idleYieldMs` at
+ * rest (JavaScript timers, which no fd announces): an idle loop wakes twice
+ * a second, not a hundred times (docs/ffi.md, "Two ways to wait").
+ *
  * Not done here: write readiness (sends drop on EAGAIN and are counted),
  * epoll, signals.
  *
@@ -101,14 +108,37 @@ export interface LoopOptions {
   /**
    * How to wait for readiness. "worker" (default): `poll()` on Deno's
    * worker thread, the JS thread stays free; each wakeup crosses threads
-   * (about 0.4 ms median here). "inline": `poll()` on the JS thread itself,
-   * for at most `sliceMs`, then one event-loop turn for timers, signals and
-   * the HTTP API; a packet wakes the thread that handles it (about 0.04 ms).
-   * For daemons whose JS thread is there for the data path.
+   * (about 0.4 ms median here). "inline": `poll()` on the JS thread itself
+   * (and on the runtime's epoll), with an event-loop turn for the HTTP API,
+   * signals and timers when the runtime's I/O is ready, every `sliceMs`
+   * while busy and every `idleYieldMs` at rest; a packet wakes the thread
+   * that handles it (about 0.04 ms). For daemons whose JS thread is there
+   * for the data path: JavaScript timers beside it run up to `idleYieldMs`
+   * late at rest.
    */
   wait?: "worker" | "inline";
-  /** "inline": the longest the JS thread blocks before yielding, ms (default 10). */
+  /**
+   * "inline": while busy (packets handled or runtime work seen within the
+   * last `activeMs`), the longest the JS thread goes without an event-loop
+   * turn, ms (default 10).
+   */
   sliceMs?: number;
+  /**
+   * "inline": at rest, the longest the JS thread blocks without an
+   * event-loop turn, ms (default 1000). Only JavaScript timers need it (the
+   * runtime's I/O, signals and worker-thread results wake the poll through
+   * `runtimeFds`): a timer may fire this much late while nothing happens.
+   */
+  idleYieldMs?: number;
+  /** "inline": how long after the last packet or runtime turn the loop counts as busy, ms (default 100). */
+  activeMs?: number;
+  /**
+   * "inline": the runtime's own epoll fds, polled beside ours so that I/O
+   * for the runtime (an HTTP request, a signal, a worker-thread call's
+   * result) ends the block at once with a turn. Default: found with
+   * `runtimeEpollFds()`; [] falls back to a turn every `sliceMs`, busy or not.
+   */
+  runtimeFds?: readonly number[];
   /** Contains handler errors (see the module doc); absent: a handler error stops the loop. */
   onError?: LoopErrorHook;
 }
@@ -129,6 +159,8 @@ export interface LoopStats {
   deadlines: number;
   /** "inline" wait: event-loop turns given to timers, signals and the API. */
   yields: number;
+  /** "inline" wait: of those, turns taken because the runtime had I/O ready (`runtimeFds`). */
+  runtimeYields: number;
   /** Readable handler calls that threw (contained by `onError`). */
   handlerErrors: number;
   /** onDeadline calls that threw (contained by `onError`). */
@@ -160,6 +192,50 @@ const MAX_POLL_ERRORS = 100;
  * again (see the module doc).
  */
 const STALE_OK_PACKETS = 2;
+/** Most runtime epoll fds an "inline" loop polls beside its own. */
+const MAX_RUNTIME_FDS = 8;
+/** "inline": how long after a turn the runtime's I/O asked for the loop turns every millisecond. */
+const FOLLOW_MS = 4;
+
+/**
+ * The fds of this process's epoll instances (`anon_inode:[eventpoll]` in
+ * /proc/self/fd): the Deno runtime's I/O driver (tokio's, through mio) and
+ * its duplicates. The driver registers every socket the runtime serves (the
+ * HTTP API), its signal pipe and its wakeup eventfd (a worker-thread call's
+ * result, a message from a worker) there, and an epoll fd is readable while
+ * its ready list is not empty: so while the JS thread blocks in `poll()` on
+ * these beside its own fds, anything the runtime must handle ends the block.
+ * Polling them reads nothing: the runtime still collects its events itself.
+ * One fd per instance (duplicates list the same registrations in
+ * /proc/self/fdinfo). [] when /proc cannot be read (no --allow-read). In a
+ * process with several runtimes (Workers; `deno test` has three) the
+ * others' epolls are listed too: their readiness costs a turn, not
+ * correctness. At most `MAX_RUNTIME_FDS` (8) are polled.
+ */
+export function runtimeEpollFds(): number[] {
+  const fds: number[] = [];
+  // Duplicates of one instance (mio keeps one) list the same registrations: one of them is enough.
+  const seen = new Set<string>();
+  try {
+    for (const e of Deno.readDirSync("/proc/self/fd")) {
+      const fd = Number(e.name);
+      try {
+        if (Deno.readLinkSync(`/proc/self/fd/${fd}`) !== "anon_inode:[eventpoll]") continue;
+        const regs = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`).split("\n")
+          .filter((l) => l.startsWith("tfd:")).join("\n");
+        if (regs !== "" && seen.has(regs)) continue;
+        seen.add(regs);
+        fds.push(fd);
+      } catch {
+        // closed meanwhile (the directory's own fd)
+      }
+    }
+  } catch {
+    return [];
+  }
+  return fds.sort((a, b) => a - b);
+}
+
 /** Longest hold-off of a handler that keeps failing (see the module doc). */
 export const MAX_HOLD_MS = 1000;
 
@@ -208,6 +284,7 @@ export class IoLoop {
     budgetHits: 0,
     deadlines: 0,
     yields: 0,
+    runtimeYields: 0,
     handlerErrors: 0,
     deadlineErrors: 0,
     deadlineStuck: 0,
@@ -220,6 +297,10 @@ export class IoLoop {
   readonly #maxFds: number;
   readonly #inline: boolean;
   readonly #sliceMs: number;
+  readonly #idleYieldMs: number;
+  readonly #activeMs: number;
+  /** "inline": the runtime's epoll fds, after ours in the pollfd array. */
+  readonly #runtimeFds: readonly number[];
   readonly #onError: LoopErrorHook | null;
   /** onDeadline failures in a row, and the hold-off that follows them (clock() time; 0: none). */
   #deadlineFails = 0;
@@ -250,8 +331,13 @@ export class IoLoop {
     this.#maxFds = opts.maxFds ?? 64;
     this.#inline = opts.wait === "inline";
     this.#sliceMs = opts.sliceMs ?? 10;
+    this.#idleYieldMs = Math.max(this.#sliceMs, opts.idleYieldMs ?? 1000);
+    this.#activeMs = opts.activeMs ?? 100;
+    this.#runtimeFds = this.#inline
+      ? (opts.runtimeFds ?? runtimeEpollFds()).slice(0, MAX_RUNTIME_FDS)
+      : [];
     this.#onError = opts.onError ?? null;
-    this.#arena = new Arena((this.#maxFds + 1) * POLLFD);
+    this.#arena = new Arena((this.#maxFds + 1 + MAX_RUNTIME_FDS) * POLLFD);
     this.#spent = new Int32Array(this.#maxFds);
     this.#eventfd = libc.eventfd(0, C.EFD_NONBLOCK | C.EFD_CLOEXEC);
     if (this.#eventfd < 0) throw new OsError("eventfd", errno());
@@ -310,6 +396,13 @@ export class IoLoop {
     // post-poll read of a wakeup with little work since (see the module doc).
     let now = this.#clock();
     let lastYield = now;
+    // "inline": when packets or runtime work were last seen; whether the runtime's fds were
+    // ready at the last inline poll, and whether the last turn was taken for that.
+    let lastActive = now;
+    let runtimeReady = false;
+    let lastTurnRuntime = false;
+    let lastRuntimeTurn = -Infinity;
+    const rt = this.#runtimeFds.length;
     try {
       while (!this.#closing) {
         // Held fds whose hold-off is over go back into the poll set; the next one
@@ -347,25 +440,57 @@ export class IoLoop {
         const nfds = this.#polled.length + 1;
         let n: number;
         let yielded = false;
-        if (this.#inline && now - lastYield < this.#sliceMs) {
-          // Block on the JS thread itself, at most until the slice ends.
-          const left = Math.max(0, Math.ceil(this.#sliceMs - (now - lastYield)));
-          n = libc.poll(this.#arena.ptr, size(nfds), timeout < 0 ? left : Math.min(timeout, left));
+        let turnDue = !this.#inline;
+        let cap = 0;
+        if (this.#inline) {
+          // Busy (packets or runtime work lately): a turn every slice. At rest: a turn only when
+          // the runtime has I/O ready, or after idleYieldMs for the JavaScript timers.
+          cap = rt === 0 || now - lastActive < this.#activeMs ? this.#sliceMs : this.#idleYieldMs;
+          // Shortly after a turn the runtime's I/O asked for, a turn every millisecond: what
+          // that I/O started may continue on the runtime's own run queue (a response being
+          // written), which no fd announces.
+          if (rt > 0 && now - lastRuntimeTurn < FOLLOW_MS) cap = 1;
+          turnDue = runtimeReady || now - lastYield >= cap;
+        }
+        if (!turnDue) {
+          // Block on the JS thread itself, at most until the next turn is due. The runtime's
+          // fds are polled too, except within a millisecond of a turn they caused (so a
+          // runtime that stays ready costs at most a turn per millisecond, not a spin).
+          let left = Math.max(0, Math.ceil(cap - (now - lastYield)));
+          const withRt = rt > 0 && !(lastTurnRuntime && now - lastYield < 1);
+          if (rt > 0 && !withRt) left = Math.min(left, 1);
+          n = libc.poll(
+            this.#arena.ptr,
+            size(withRt ? nfds + rt : nfds),
+            timeout < 0 ? left : Math.min(timeout, left),
+          );
+          if (withRt && n > 0) {
+            for (let i = 0; i < rt; i++) {
+              if (v.getInt16((nfds + i) * POLLFD + 6, true) !== 0) runtimeReady = true;
+            }
+          }
         } else {
-          // The worker-thread poll. In "inline" mode it is the once-per-slice
-          // event-loop turn, with a zero timeout: the runtime parks while the
-          // worker answers, so the HTTP API, signals and timers progress
-          // (a timer turn costs about 2 ms here; this one 0.1-0.4 ms), and
+          // The worker-thread poll. In "inline" mode it is the event-loop turn, with a zero
+          // timeout: the runtime parks while the worker answers, so the HTTP API, signals and
+          // timers progress (a timer turn costs about 2 ms here; this one 0.1-0.4 ms), and
           // its result is this iteration's readiness check.
           n = await libc.poll_wait(this.#arena.ptr, size(nfds), this.#inline ? 0 : timeout);
           if (this.#inline) {
             this.stats.yields++;
             yielded = true;
+            lastTurnRuntime = runtimeReady;
+            if (runtimeReady) {
+              this.stats.runtimeYields++;
+              runtimeReady = false;
+            }
           }
         }
         // The one clock read of this wakeup (until the work is more than a lone packet's).
         now = this.#clock();
-        if (yielded) lastYield = now;
+        if (yielded) {
+          lastYield = now;
+          if (lastTurnRuntime) lastActive = lastRuntimeTurn = now;
+        }
         this.stats.wakeups++;
         if (this.#closing) break;
         if (n < 0) {
@@ -389,7 +514,10 @@ export class IoLoop {
           if (revents & C.POLLNVAL) throw new OsError(`poll(fd ${reg.fd})`, E.EBADF);
           ready.push(reg);
         }
-        if (ready.length > 0 && !this.#drain(ready, now)) now = this.#clock();
+        if (ready.length > 0) {
+          lastActive = now;
+          if (!this.#drain(ready, now)) now = this.#clock();
+        }
       }
     } finally {
       this.#shutdown();
@@ -513,6 +641,12 @@ export class IoLoop {
       // A held fd stays in its slot with fd -1: poll() skips it (revents 0).
       const r = this.#polled[i];
       v.setInt32(off, r.holdUntil > 0 ? -1 : r.fd, true);
+      v.setInt16(off + 4, C.POLLIN, true);
+      v.setInt16(off + 6, 0, true);
+    }
+    for (let i = 0; i < this.#runtimeFds.length; i++) {
+      const off = (this.#polled.length + 1 + i) * POLLFD;
+      v.setInt32(off, this.#runtimeFds[i], true);
       v.setInt16(off + 4, C.POLLIN, true);
       v.setInt16(off + 6, 0, true);
     }

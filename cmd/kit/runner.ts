@@ -12,12 +12,16 @@
  * - containment: a handler or `poll` that throws is counted and logged
  *   through `ctx.contain.loopHook()` under the fd's name (`timer` for
  *   `poll`), and held off if it keeps failing; the daemon keeps serving;
- * - the 10 ms slice: after 10 ms of handlers the loop yields to the
- *   runtime, so the API, signals and timers get their turn;
+ * - the runtime's turns (ffi/loop.ts, "inline"): the loop blocks in
+ *   `poll()` on the JS thread beside the runtime's own epoll, so an API
+ *   request or a signal ends the block with an event-loop turn at once;
+ *   while packets flow it also yields every 10 ms, and at rest once a second
+ *   (for JavaScript timers), so an idle daemon does not wake otherwise;
  * - shutdown: the role's `stop(now)` hook runs, then, if the role has a
  *   `stopped(now)` (las and xconnect: their StopCCNs are retransmitted and
- *   acknowledged), the loop keeps running until it says true, and only then
- *   closes and the fds with it.
+ *   acknowledged), the loop keeps running until it says true (asked at the
+ *   loop's deadlines, every 20 ms at least), and only then closes and the
+ *   fds with it.
  *
  * Signals, the management API, logs and config reload stay in
  * kit/daemon.ts, which calls the role's `stop()` and `reload()`; the role
@@ -79,6 +83,10 @@ export class Runner {
   readonly #running: Promise<void>;
   /** Why the loop no longer serves (stopping, failed), or null while it runs. */
   #down: string | null = null;
+  /** While stopping with a `stopped()` hook: when to ask it next (clock ms); else Infinity. */
+  #stopCheck = Infinity;
+  /** Resolves stop()'s wait once `stopped()` said true. */
+  #onStopped: (() => void) | null = null;
 
   constructor(ctx: Pick<DaemonContext, "fatal" | "contain">, parts: RunnerParts) {
     this.#parts = parts;
@@ -87,8 +95,11 @@ export class Runner {
     this.#loop = new IoLoop({
       wait: "inline",
       clock: this.clock,
-      nextDeadline: () => parts.nextDeadline(),
-      onDeadline: (now) => parts.poll(now),
+      nextDeadline: () => {
+        const d = parts.nextDeadline();
+        return this.#stopCheck < d ? this.#stopCheck : d;
+      },
+      onDeadline: (now) => this.#onDeadline(now),
       onError: ctx.contain.loopHook(names),
     });
     for (const w of parts.watch) this.#loop.add(w.fd, w.onReadable, w.close, w.batch);
@@ -120,17 +131,37 @@ export class Runner {
     return this.#down;
   }
 
+  /** The loop's deadline: the engine's timers, and while stopping, the `stopped()` check. */
+  #onDeadline(now: number): void {
+    if (this.#stopCheck <= now) {
+      if (this.#parts.stopped!(now)) {
+        this.#stopCheck = Infinity;
+        this.#onStopped?.();
+        void this.#loop.close(); // ends the loop at its next iteration; stop() awaits it
+        return;
+      }
+      this.#stopCheck = now + STOP_CHECK_MS;
+    }
+    if (this.#parts.nextDeadline() <= now) this.#parts.poll(now);
+  }
+
   /** Runs the stop hook, waits for `stopped()` if given, then closes the loop and its fds. */
   async stop(): Promise<void> {
     this.#down ??= "stopping";
     this.#parts.stop?.(this.clock());
-    const stopped = this.#parts.stopped;
-    if (stopped) {
+    if (this.#parts.stopped) {
+      // The loop keeps running: it retransmits and reads the acknowledgements, and asks
+      // stopped() at its deadlines (every STOP_CHECK_MS at least), so no JavaScript timer
+      // (which an inline loop at rest runs late) is involved.
+      const done = new Promise<void>((r) => this.#onStopped = r);
+      this.#stopCheck = this.clock();
       this.#loop.wake(); // the stop hook's deadlines (a StopCCN's retransmission) are new
-      // The loop keeps running: it retransmits and reads the acknowledgements.
-      while (!stopped(this.clock())) await new Promise((r) => setTimeout(r, 20));
+      await Promise.race([done, this.#running]);
     }
     await this.#loop.close();
     await this.#running;
   }
 }
+
+/** While stopping: how often `stopped()` is asked at least, ms. */
+const STOP_CHECK_MS = 20;

@@ -5,7 +5,7 @@
  * deadlines fire.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { IoLoop } from "../../ffi/loop.ts";
+import { IoLoop, runtimeEpollFds } from "../../ffi/loop.ts";
 import { openUdp } from "../../ffi/udp.ts";
 import { waitFor } from "../lab/netns.ts";
 
@@ -17,6 +17,7 @@ Deno.test("ffi loop inline: UDP echo, timers and an HTTP server keep running alo
   const loop = new IoLoop({
     wait: "inline",
     sliceMs: 10,
+    idleYieldMs: 20, // this test's own waits are timers, which an inline loop at rest runs late
     nextDeadline: () => deadline,
     onDeadline: (now) => {
       deadlines++;
@@ -91,6 +92,7 @@ Deno.test("ffi loop inline: handlers get the post-poll clock read; a deadline pa
   const loop = new IoLoop({
     wait: "inline",
     sliceMs: 10,
+    idleYieldMs: 20, // this test's own waits are timers, which an inline loop at rest runs late
     clock,
     nextDeadline: () => deadline,
     onDeadline: (now) => {
@@ -143,4 +145,65 @@ Deno.test("ffi loop inline: handlers get the post-poll clock read; a deadline pa
   assertEquals(got.slice(0, 10), new Array(10).fill(0), "each handler got the loop's latest read");
   assert(fired[0].now >= deadline0, `never early: ${fired[0].now} < ${deadline0}`);
   assertEquals(fired[0].wakeups, workDoneAt, "fired right after the work, no poll in between");
+});
+
+Deno.test("ffi loop inline: at rest it does not wake", async () => {
+  // The idle wakeups of issue 19: the loop used to poll in 10 ms slices and take an event-loop
+  // turn after each, about 200 wakeups a second with nothing to do. Now it blocks until a
+  // packet, a deadline, the runtime's own I/O (its epoll, polled beside ours) or, at rest,
+  // idleYieldMs (1 s by default, for JavaScript timers).
+  const s = openUdp({ bind: "127.0.0.1:0" });
+  const loop = new IoLoop({ wait: "inline", nextDeadline: () => Infinity });
+  loop.add(s.fd, () => s.recv(), () => s.close(), 8);
+  const done = loop.run();
+  try {
+    await new Promise((r) => setTimeout(r, 200)); // start-up settles
+    const before = loop.stats.wakeups;
+    const t0 = performance.now();
+    // A timer is all that ends this wait: it fires at the next turn (within about a second).
+    await new Promise((r) => setTimeout(r, 3000));
+    const seconds = (performance.now() - t0) / 1000;
+    const wakeups = loop.stats.wakeups - before;
+    // Generous: 2 a second is what an idle loop takes (a poll and a turn per idleYieldMs);
+    // the 10 ms slices made about 200.
+    assert(
+      wakeups <= 10 * seconds,
+      `${wakeups} wakeups in ${seconds.toFixed(1)} s at rest: ${JSON.stringify(loop.stats)}`,
+    );
+  } finally {
+    await loop.close();
+    await done;
+  }
+  assertEquals(s.fd, -1, "onClose closed the socket");
+});
+
+Deno.test("ffi loop inline: with no timed turns at all, the runtime's own I/O still gets its turns (an HTTP request from another process)", async () => {
+  assert(runtimeEpollFds().length > 0, "the runtime's epoll fd is visible in /proc/self/fd");
+  const s = openUdp({ bind: "127.0.0.1:0" });
+  // idleYieldMs of a minute: at rest only the runtime's epoll (polled beside ours) ends the block
+  // sooner (without it this test fails after a minute, it does not hang).
+  const loop = new IoLoop({ wait: "inline", idleYieldMs: 60_000 });
+  loop.add(s.fd, () => s.recv(), () => s.close(), 8);
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  const url = `http://127.0.0.1:${http.addr.port}/`;
+  // The client is another process, started before the loop blocks: its request, its output
+  // and its exit reach this runtime only through its epoll.
+  const client = new Deno.Command(Deno.execPath(), {
+    args: ["eval", `const r = await fetch("${url}"); console.log(await r.text());`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const done = loop.run(); // blocks on the JS thread until the runtime's epoll is readable
+  try {
+    const out = await client;
+    assertEquals(new TextDecoder().decode(out.stdout).trim(), "ok", "answered");
+    assert(loop.stats.runtimeYields > 0, `runtime turns: ${JSON.stringify(loop.stats)}`);
+  } finally {
+    await loop.close();
+    await done;
+    await http.shutdown();
+  }
 });
