@@ -20,6 +20,7 @@ import { VcFilter } from "../core/las/vc_filter.ts";
 import { vcFilterMetrics, vcFilterStatus } from "./render/filter_status.ts";
 import { ConfigError } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
+import { checkLas } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { hash, hostName, random32, routerId, v4ToNumber } from "./kit/host.ts";
@@ -225,6 +226,7 @@ export async function runLas(args: LasArgs): Promise<number> {
     role: "las",
     capture: ["vc"],
     load: () => loadLas(args),
+    check: checkLas,
     start: startLas,
   }, args.checkConfig);
 }

@@ -24,6 +24,7 @@ import { NetFilter } from "../core/vpn/net_filter.ts";
 import { PASS } from "../core/filter.ts";
 import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
+import { checkNode } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { deviceWatch, socketWatch } from "./kit/pump.ts";
 import { Runner } from "./kit/runner.ts";
@@ -280,7 +281,13 @@ async function startNode(
 /** Runs `l2 node`. */
 export async function runNode(args: NodeArgs): Promise<number> {
   return await runDaemonCommand<NodeConfig>(
-    { role: "node", load: () => loadNode(args), start: startNode, capture: ["tap", "peer"] },
+    {
+      role: "node",
+      load: () => loadNode(args),
+      check: checkNode,
+      start: startNode,
+      capture: ["tap", "peer"],
+    },
     args.checkConfig,
   );
 }

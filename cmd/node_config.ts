@@ -17,6 +17,7 @@ import {
   int,
   intOrAuto,
   list,
+  path,
   type Schema,
   str,
 } from "./kit/config.ts";
@@ -67,11 +68,11 @@ export const nodeFields = {
     max: 65535,
     default: 0,
   }),
-  state_dir: str({
+  state_dir: path({
     doc: "directory for the node key and the MAT leaf table; empty: /var/lib/l2/<section>",
     default: "",
   }),
-  key: str({
+  key: path({
     doc: "the node's private key file (l2 keygen); empty: <state_dir>/node.key, created on " +
       "first start",
     default: "",
@@ -93,7 +94,7 @@ export const nodeFields = {
       "(<state_dir>/peer_pins.json)",
   ),
   secret: str({ doc: "network secret, when the supernode has one (open mode)", default: "" }),
-  secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
+  secret_file: path({ doc: "file holding the network secret (instead of secret)", default: "" }),
   filter: filterRules(int({ doc: "node id", min: 1, max: 65534 }), {
     doc: "frame filter of the network (docs/filters.md): rules in order, each a tcpdump " +
       "expression or a guard (dhcp_server, ra_guard: allowed node ids; mdns, ssdp, llmnr); " +

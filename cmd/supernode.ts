@@ -28,6 +28,7 @@
  */
 import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { runDaemonCommand } from "./kit/cli.ts";
+import { checkSupernode } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
 import { socketWatch } from "./kit/pump.ts";
@@ -278,7 +279,12 @@ function federationPeers(c: SnConfig, ownKey: Uint8Array, endpoints: EndpointTab
 /** Runs `l2 supernode`. */
 export async function runSupernode(args: SupernodeArgs): Promise<number> {
   return await runDaemonCommand<SnConfig>(
-    { role: "supernode", load: () => loadSupernode(args), start: startSupernode },
+    {
+      role: "supernode",
+      load: () => loadSupernode(args),
+      check: checkSupernode,
+      start: startSupernode,
+    },
     args.checkConfig,
   );
 }

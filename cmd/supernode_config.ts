@@ -8,7 +8,16 @@
 import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
-import { ConfigError, hostPort, type Infer, int, oneOf, type Schema, str } from "./kit/config.ts";
+import {
+  ConfigError,
+  hostPort,
+  type Infer,
+  int,
+  oneOf,
+  path,
+  type Schema,
+  str,
+} from "./kit/config.ts";
 import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
 import { type FederationEntry, federationList, memberList } from "./vpn_security.ts";
 
@@ -28,7 +37,7 @@ export const supernodeFields = {
     max: 255,
     default: 1,
   }),
-  key: str({
+  key: path({
     doc: "the supernode's private key file (l2 keygen); empty: <state_dir>/supernode.key, " +
       "created on first start",
     default: "",
@@ -48,8 +57,8 @@ export const supernodeFields = {
     doc: "network secret: required in open mode; when set, every node needs the same",
     default: "",
   }),
-  secret_file: str({ doc: "file holding the network secret (instead of secret)", default: "" }),
-  state_dir: str({
+  secret_file: path({ doc: "file holding the network secret (instead of secret)", default: "" }),
+  state_dir: path({
     doc: "directory for the key and the id bindings; empty: /var/lib/l2/<section>",
     default: "",
   }),

@@ -281,7 +281,7 @@ export function loadOrCreateKey(
 export function supernodeKey(text: string): Uint8Array {
   if (text === "") {
     throw new ConfigError(
-      "node.supernode_key: required: the supernode's base64 public key (its log prints it at " +
+      "node.supernode_key (--supernode-key): required: the supernode's base64 public key (its log prints it at " +
         "start; or run l2 keygen --public on its key file). The handshake encrypts to this key, " +
         "so it cannot be learned on first use",
     );
@@ -289,7 +289,7 @@ export function supernodeKey(text: string): Uint8Array {
   const k = fromBase64Key(text);
   if (k === null) {
     throw new ConfigError(
-      `node.supernode_key: expected a base64 X25519 public key (44 characters), got ${
+      `node.supernode_key (--supernode-key): expected a base64 X25519 public key (44 characters), got ${
         JSON.stringify(text)
       }`,
     );

@@ -16,6 +16,7 @@
  */
 import { ConfigError } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
+import { checkXconnect } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { EXIT_USAGE } from "./kit/exit.ts";
 import { hash, hostName, random32, routerId } from "./kit/host.ts";
@@ -165,6 +166,7 @@ export async function runXconnect(args: XconnectArgs): Promise<number> {
     {
       role: "xconnect",
       load: () => loadXconnect(args),
+      check: checkXconnect,
       start: startXconnect,
       capture: ["device"],
     },

@@ -113,8 +113,12 @@ function absolutePath(p: string): string {
  * Prints the effective configuration as JSON for `--check-config`, secrets
  * masked, the config file's path absolute (as are values of `path` keys).
  */
-export function printCheckedConfig(kind: string, cfg: DaemonConfig<unknown>): void {
-  const c = { ...(cfg.config as Record<string, unknown>) };
+export function printCheckedConfig(
+  kind: string,
+  cfg: DaemonConfig<unknown>,
+  effective?: Record<string, unknown>,
+): void {
+  const c = { ...(effective ?? cfg.config as Record<string, unknown>) };
   for (const k of SECRET_KEYS) if (c[k]) c[k] = "(set)";
   console.log(JSON.stringify(
     { kind, section: cfg.name, file: cfg.file && absolutePath(cfg.file), config: c, log: cfg.log },
@@ -154,9 +158,10 @@ export async function configOnlyDaemon(
 }
 
 /**
- * Runs a daemon subcommand: with `--check-config`, validate and print the
- * configuration (exit 0, or 2 on a config error); otherwise run it with the
- * daemon kit.
+ * Runs a daemon subcommand: with `--check-config`, validate the
+ * configuration with every check the daemon makes before it opens anything
+ * (`spec.check`) and print it as the daemon would run it (exit 0, or 2 on a
+ * config error, as the daemon would); otherwise run it with the daemon kit.
  */
 export async function runDaemonCommand<C>(
   spec: DaemonSpec<C>,
@@ -164,7 +169,9 @@ export async function runDaemonCommand<C>(
 ): Promise<number> {
   if (!checkConfig) return await runDaemon(spec);
   try {
-    printCheckedConfig(spec.role, await spec.load());
+    const cfg = await spec.load();
+    const effective = spec.check ? await spec.check(cfg) : undefined;
+    printCheckedConfig(spec.role, cfg, effective);
     return EXIT_OK;
   } catch (e) {
     if (e instanceof ConfigError) {

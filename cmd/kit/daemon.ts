@@ -78,6 +78,17 @@ export interface DaemonInstance<C> {
 export interface DaemonSpec<C> {
   role: string;
   load(): Promise<DaemonConfig<C>>;
+  /**
+   * Every check the daemon makes before it opens anything (keys parsed, key
+   * and secret files read, the state directory's ownership, addresses of the
+   * right family), without creating or opening anything; throws a
+   * ConfigError (exit 2). Returns the effective configuration as the daemon
+   * will use it (defaults filled, e.g. the state directory and key paths),
+   * which `--check-config` prints. The kit runs it before the management
+   * endpoint is bound, so `--check-config` and the daemon refuse the same
+   * configurations with the same exit code.
+   */
+  check?(cfg: DaemonConfig<C>): Record<string, unknown> | Promise<Record<string, unknown>>;
   start(ctx: DaemonContext, cfg: DaemonConfig<C>): Promise<DaemonInstance<C>>;
   /** The capture points the role's engine offers (`l2 capture`); absent: none, no /capture. */
   capture?: readonly CapturePoint[];
@@ -100,6 +111,15 @@ export async function runDaemon<C>(spec: DaemonSpec<C>): Promise<number> {
   if (exposed !== null) {
     console.error(`l2 ${spec.role}: ${exposed}`);
     return EXIT_USAGE;
+  }
+  try {
+    await spec.check?.(cfg);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`l2 ${spec.role}: ${e.message}`);
+      return EXIT_USAGE;
+    }
+    throw e;
   }
   const log = new Logger(cfg.log);
   const kit = log.topic(spec.role);

@@ -86,6 +86,8 @@ Deno.test("cli: daemons check their config and refuse bad flags with exit 2", as
     "node",
     "--supernode",
     "192.0.2.1",
+    "--supernode-key",
+    "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
     "--address",
     "10.9.0.1/24",
     "--check-config",

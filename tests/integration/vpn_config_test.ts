@@ -80,7 +80,7 @@ Deno.test("vpn config: key files others can read are refused (exit 2, with the c
       cfg,
     ]);
     assertEquals(r.code, 2, r.stderr);
-    assertStringIncludes(r.stderr, "does not exist (create it with l2 keygen -o");
+    assertStringIncludes(r.stderr, "does not exist: create it with l2 keygen -o");
     let exists = true;
     await Deno.stat(`${dir}/missing.key`).catch(() => exists = false);
     assert(!exists, "an explicit key path must not be created");
@@ -90,7 +90,7 @@ Deno.test("vpn config: key files others can read are refused (exit 2, with the c
 Deno.test("vpn config: the node requires a well-formed supernode_key", async () => {
   let r = await runL2(["node", "--supernode", "127.0.0.1:9", "--api", "off"]);
   assertEquals(r.code, 2, r.stderr);
-  assertStringIncludes(r.stderr, "node.supernode_key: required");
+  assertStringIncludes(r.stderr, "node.supernode_key (--supernode-key): required");
   r = await runL2([
     "node",
     "--supernode",
@@ -101,7 +101,7 @@ Deno.test("vpn config: the node requires a well-formed supernode_key", async () 
     "off",
   ]);
   assertEquals(r.code, 2, r.stderr);
-  assertStringIncludes(r.stderr, "node.supernode_key: expected a base64 X25519 public key");
+  assertStringIncludes(r.stderr, "node.supernode_key (--supernode-key): expected a base64 X25519 public key");
 });
 
 Deno.test("vpn config: open mode needs a secret; member list errors name file, line and column", async () => {
