@@ -146,7 +146,7 @@ Deno.test("check-config: xconnect fills the MTU it will use; an IPv6 LAS fails l
   await withDir(async (dir) => {
     const cfg = `${dir}/l2.yaml`;
     await Deno.writeTextFile(cfg, "xconnect:\n  e1:\n    las: 192.0.2.1\n    vc: '100'\n");
-    let r = await runL2(["xconnect", "--config", cfg, "--check-config"]);
+    const r = await runL2(["xconnect", "--config", cfg, "--check-config"]);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(JSON.parse(r.stdout).config.mtu, 1454);
     await Deno.writeTextFile(cfg, "xconnect:\n  e1:\n    las: '2001:db8::1'\n    vc: '100'\n");
