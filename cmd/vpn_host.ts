@@ -22,6 +22,7 @@ import {
   isV4,
   parseIp,
   parsePrefix,
+  type Prefix,
   prefixContains,
 } from "../core/addr.ts";
 
@@ -48,16 +49,14 @@ export async function resolveSupernode(host: string): Promise<Ip16> {
   throw new Error(`Cannot resolve supernode ${host}: no A or AAAA record`);
 }
 
-function inPrefix(a: Ip16, p: Cidr): boolean {
-  const b = parsePrefix(`${p.address}/${p.prefix}`);
-  return b.ok && prefixContains(b.value, a);
-}
-
 /**
  * The node's local endpoints for punching: the socket's port on every
- * non-loopback, non-link-local address of the host, except addresses of the
- * TAP and addresses inside the TAP's configured prefixes (at most 4; read
- * once at start), of the family the socket is bound to.
+ * non-loopback, non-link-local address of the host (at most 4; read once
+ * at start), of the family the socket is bound to, except the VPN's own
+ * addresses: those of the TAP and of the bridge the TAP is a port of
+ * (`/sys/class/net/TAP/master`), and any address inside their prefixes or
+ * the TAP's configured ones (a peer reaching such an address would be
+ * sending the VPN through itself).
  */
 export function localEndpoints(
   tap: string,
@@ -65,20 +64,52 @@ export function localEndpoints(
   bound: Ip16,
   port: number,
 ): Endpoint[] {
-  const out: Endpoint[] = [];
-  const dual = !isV4(bound) && isUnspecified(bound);
   let ifs: Deno.NetworkInterfaceInfo[] = [];
   try {
     ifs = Deno.networkInterfaces();
   } catch { /* none */ }
+  let master: string | null = null;
+  try {
+    const l = Deno.readLinkSync(`/sys/class/net/${tap}/master`);
+    master = l.slice(l.lastIndexOf("/") + 1) || null;
+  } catch { /* not a bridge port */ }
+  return pickLocalEndpoints(ifs, { tap, master, prefixes, bound, port });
+}
+
+/** `localEndpoints` on a given list of interfaces (tests give their own). */
+export function pickLocalEndpoints(
+  ifs: readonly Pick<Deno.NetworkInterfaceInfo, "name" | "address" | "cidr">[],
+  o: {
+    tap: string;
+    master: string | null;
+    prefixes: readonly Cidr[];
+    bound: Ip16;
+    port: number;
+  },
+): Endpoint[] {
+  const { bound, port } = o;
+  const own = (n: string) => n === o.tap || (o.master !== null && n === o.master);
+  // The VPN's prefixes: configured, and those of every address on the TAP or its bridge.
+  const vpn: Prefix[] = [];
+  for (const p of o.prefixes) {
+    const b = parsePrefix(`${p.address}/${p.prefix}`);
+    if (b.ok) vpn.push(b.value);
+  }
+  for (const i of ifs) {
+    if (!own(i.name)) continue;
+    const b = parsePrefix(i.cidr);
+    if (b.ok) vpn.push(b.value);
+  }
+  const out: Endpoint[] = [];
+  const dual = !isV4(bound) && isUnspecified(bound);
   for (const i of ifs) {
     if (out.length >= 4) break;
-    if (i.name === tap || i.name === "lo") continue;
+    if (own(i.name) || i.name === "lo") continue;
     const r = parseIp(i.address);
     if (!r.ok) continue;
     const a = r.value;
     if (isLoopback(a) || isLinkLocalV6(a)) continue;
-    if (prefixes.some((p) => inPrefix(a, p))) continue;
+    if (vpn.some((p) => prefixContains(p, a))) continue;
     if (isV4(bound)) {
       if (!isV4(a) || (!isUnspecified(bound) && !ipEquals(bound, a))) continue;
     } else if (!dual && !ipEquals(bound, a)) continue;
