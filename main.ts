@@ -22,7 +22,7 @@ import { demoCommand } from "./cmd/demo.ts";
 import { keygenCommand, runKeygen } from "./cmd/keygen.ts";
 import { captureCommand, runCapture } from "./cmd/capture.ts";
 import { EXIT_USAGE } from "./cmd/kit/exit.ts";
-import { EXIT_CODES, preflight, type Subcommand } from "./cmd/kit/cli.ts";
+import { EXIT_CODES, modernArgs, preflight, type Subcommand } from "./cmd/kit/cli.ts";
 import { versionLine } from "./cmd/kit/version.ts";
 
 const subcommands: Subcommand[] = [
@@ -39,7 +39,10 @@ const subcommands: Subcommand[] = [
 
 // Bare `l2`, an unknown subcommand, or a mistake inside one: answered about
 // that subcommand (its usage, a flag suggested for a misspelt flag), exit 2.
-const refused = preflight(Deno.args, subcommands);
+// Older spellings (`--udp yes`) rewritten, with a note on what to write now.
+const modern = modernArgs(Deno.args);
+for (const n of modern.notes) console.error(n);
+const refused = preflight(modern.argv, subcommands);
 if (refused) {
   console.error(refused.text);
   Deno.exit(refused.code);
@@ -66,6 +69,7 @@ const args = run(
     brief:
       message`l2: a peer-to-peer Ethernet VPN with MAC address translation, and an L2TPv3 access switch for Cisco xconnect.`,
     footer: EXIT_CODES,
+    args: modern.argv,
   },
 );
 

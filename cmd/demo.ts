@@ -498,6 +498,7 @@ ${
       () =>
         this.#daemon(NS.sn, "supernode", [
           "supernode",
+          "--section",
           "demo",
           "--config",
           cfg,
@@ -507,8 +508,8 @@ ${
       () => `log: ${RUN_DIR}/supernode.log`,
     );
     await this.#step("Start node 1 and node 2", async () => {
-      await this.#daemon(NS.n1, "node1", ["node", "n1", "--config", cfg]);
-      await this.#daemon(NS.n2, "node2", ["node", "n2", "--config", cfg]);
+      await this.#daemon(NS.n1, "node1", ["node", "--section", "n1", "--config", cfg]);
+      await this.#daemon(NS.n2, "node2", ["node", "--section", "n2", "--config", cfg]);
     }, () => `config: ${cfg} (sections supernode.demo, node.n1, node.n2)`);
     const ids = await this.#step(
       "Nodes register with the supernode",

@@ -106,9 +106,7 @@ const UNIT_WHAT: Record<ServiceKind, string> = {
  */
 export function unitText(kind: ServiceKind, prefix: string): string {
   const l2 = `${prefix}/bin/l2`;
-  const exec = kind === "xconnect"
-    ? `${l2} xconnect --section %i --config ${UNIT_CONFIG}`
-    : `${l2} ${kind} %i --config ${UNIT_CONFIG}`;
+  const exec = `${l2} ${kind} --section %i --config ${UNIT_CONFIG}`;
   const state = kind === "node" || kind === "supernode"
     ? "StateDirectory=l2/%i\nStateDirectoryMode=0700\n"
     : "";

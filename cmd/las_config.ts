@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { command, constant, merge, multiple, object, option, optional } from "@optique/core";
+import { command, constant, merge, multiple, object, option } from "@optique/core";
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import {
@@ -31,7 +31,13 @@ import {
   str,
   type Where,
 } from "./kit/config.ts";
-import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
+import {
+  apiFields,
+  type CommonDaemonArgs,
+  commonDaemonOptions,
+  examples,
+  loadDaemon,
+} from "./kit/cli.ts";
 import type { SwitchOptions } from "../core/switch.ts";
 import { filterRules } from "./filter_config.ts";
 import { peerOrigin } from "../core/las/vc_filter.ts";
@@ -231,23 +237,31 @@ export const lasCommand = command(
       listen: multiple(option("--listen", string({ metavar: "ADDRESS" }), {
         description: message`local address for IP protocol 115; repeat for more (default: all)`,
       })),
-      udp: optional(option("--udp", string({ metavar: "yes|no" }), {
-        description: message`also accept L2TPv3 over UDP 1701`,
-      })),
+      udp: option("--udp", {
+        description: message`also accept L2TPv3 over UDP 1701 (--udp yes still works, deprecated)`,
+      }),
     }),
     commonDaemonOptions(),
   ),
-  { brief: message`L2TPv3 access switch for Cisco xconnect pseudowires` },
+  {
+    brief: message`L2TPv3 access switch for Cisco xconnect pseudowires`,
+    footer: examples([
+      ["accept pseudowires on one address, IP protocol 115", "l2 las --listen 192.0.2.1"],
+      ["also accept L2TPv3 over UDP 1701 (edges behind NAT)", "l2 las --udp"],
+      ["run the section las.core of the config file", "l2 las --section core"],
+      ["sessions and switches of a running LAS", "l2 status --api 127.0.0.1:7657"],
+    ]),
+  },
 );
 
 /** Parsed `l2 las` arguments. */
-export type LasArgs = CommonDaemonArgs & { cmd: "las"; listen: readonly string[]; udp?: string };
+export type LasArgs = CommonDaemonArgs & { cmd: "las"; listen: readonly string[]; udp?: boolean };
 
 /** Loads the LAS configuration from file and flags. */
 export async function loadLas(args: LasArgs) {
   const d = await loadDaemon("las", lasFields, args, {
     listen: { flag: "--listen", value: args.listen.length ? [...args.listen] : undefined },
-    udp: { flag: "--udp", value: args.udp },
+    udp: { flag: "--udp", value: args.udp ? "yes" : undefined },
   });
   checkPeers(d.config);
   return d;

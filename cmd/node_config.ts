@@ -21,7 +21,13 @@ import {
   type Schema,
   str,
 } from "./kit/config.ts";
-import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
+import {
+  apiFields,
+  type CommonDaemonArgs,
+  commonDaemonOptions,
+  examples,
+  loadDaemon,
+} from "./kit/cli.ts";
 import { memberList } from "./vpn_security.ts";
 import { filterRules } from "./filter_config.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
@@ -133,7 +139,24 @@ export const nodeCommand = command(
     }),
     commonDaemonOptions(),
   ),
-  { brief: message`VPN node: bridges a TAP device into the virtual Ethernet, with MAT` },
+  {
+    brief: message`VPN node: bridges a TAP device into the virtual Ethernet, with MAT`,
+    footer: examples([
+      [
+        "join the supernode at 203.0.113.1 with an address on the VPN",
+        "l2 node --supernode 203.0.113.1 --supernode-key KEY= --address 10.9.0.2/24",
+      ],
+      ["run the section node.site-b of the config file", "l2 node --section site-b"],
+      [
+        "check a configuration and see the paths and key it will use",
+        "l2 node --section site-b --check-config",
+      ],
+      [
+        "print the node's public key (for the supernode's members)",
+        "l2 keygen --public /var/lib/l2/site-b/node.key",
+      ],
+    ]),
+  },
 );
 
 /** Parsed `l2 node` arguments. */

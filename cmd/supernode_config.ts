@@ -18,7 +18,13 @@ import {
   type Schema,
   str,
 } from "./kit/config.ts";
-import { apiFields, type CommonDaemonArgs, commonDaemonOptions, loadDaemon } from "./kit/cli.ts";
+import {
+  apiFields,
+  type CommonDaemonArgs,
+  commonDaemonOptions,
+  examples,
+  loadDaemon,
+} from "./kit/cli.ts";
 import { type FederationEntry, federationList, memberList } from "./vpn_security.ts";
 
 /** Default UDP port of the VPN. */
@@ -86,7 +92,21 @@ export const supernodeCommand = command(
     }),
     commonDaemonOptions(),
   ),
-  { brief: message`VPN supernode: registration, broadcast and relay for nodes` },
+  {
+    brief: message`VPN supernode: registration, broadcast and relay for nodes`,
+    footer: examples([
+      ["admit two nodes by their public keys", "l2 supernode --member BASE64A= --member BASE64B="],
+      ["run the section supernode.hub of the config file", "l2 supernode --section hub"],
+      [
+        "after editing members in the config file: apply them without a restart",
+        "systemctl reload l2-supernode@hub   # or: kill -HUP PID",
+      ],
+      [
+        "check a configuration; prints the key nodes need",
+        "l2 supernode --section hub --check-config",
+      ],
+    ]),
+  },
 );
 
 /** Parsed `l2 supernode` arguments. */

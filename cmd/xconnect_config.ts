@@ -10,7 +10,7 @@ import { argument, command, constant, object, option, optional } from "@optique/
 import { string } from "@optique/core/valueparser";
 import { message } from "@optique/core/message";
 import { bool, ifname, type Infer, int, ipAddress, oneOf, type Schema, str } from "./kit/config.ts";
-import { apiFields, loadDaemon } from "./kit/cli.ts";
+import { apiFields, examples, loadDaemon } from "./kit/cli.ts";
 
 /** Keys of an `xconnect:` section. */
 export const xconnectFields = {
@@ -84,7 +84,10 @@ export const xconnectCommand = command(
     backupDelay: optional(option("--backup-delay", string({ metavar: "S" }), {
       description: message`seconds the primary must be back before the edge returns (default 5)`,
     })),
-    udp: option("--udp", { description: message`use UDP 1701 instead of IP protocol 115` }),
+    udp: option("--udp", {
+      description:
+        message`use UDP 1701 instead of IP protocol 115 (--udp yes still works, deprecated)`,
+    }),
     mtu: optional(option("--mtu", string({ metavar: "N" }), {
       description: message`TAP MTU (default: what fits a 1500-byte underlay)`,
     })),
@@ -101,7 +104,21 @@ export const xconnectCommand = command(
       description: message`validate the configuration, print it as the edge would run it, exit`,
     }),
   }),
-  { brief: message`L2TPv3 edge: a TAP device as an xconnect pseudowire to a LAS` },
+  {
+    brief: message`L2TPv3 edge: a TAP device as an xconnect pseudowire to a LAS`,
+    footer: examples([
+      [
+        "a TAP device pw100 on VC 100 of the LAS at 192.0.2.1",
+        "l2 xconnect 192.0.2.1 100 --tap pw100",
+      ],
+      [
+        "carry an existing interface's frames instead",
+        "l2 xconnect 192.0.2.1 100 --interface eth1",
+      ],
+      ["over UDP 1701 (through NAT)", "l2 xconnect 192.0.2.1 100 --udp"],
+      ["run the section xconnect.pw1 of the config file", "l2 xconnect --section pw1"],
+    ]),
+  },
 );
 
 /** Parsed `l2 xconnect` arguments. */

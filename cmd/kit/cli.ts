@@ -44,8 +44,11 @@ import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from "./exit.ts";
 /** Options shared by `l2 supernode|node|las|xconnect`. */
 export function commonDaemonOptions() {
   return object({
-    name: optional(argument(string({ metavar: "NAME" }), {
+    section: optional(option("--section", string({ metavar: "NAME" }), {
       description: message`config section to use (default: the only one, or "default")`,
+    })),
+    name: optional(argument(string({ metavar: "NAME" }), {
+      description: message`the same as --section NAME (older spelling, deprecated)`,
     })),
     config: optional(option("-c", "--config", string({ metavar: "FILE" }), {
       description: message`config file (default ${DEFAULT_CONFIG}, read if it exists)`,
@@ -61,6 +64,9 @@ export function commonDaemonOptions() {
 
 /** The parsed shared options. */
 export interface CommonDaemonArgs {
+  /** `--section NAME`. */
+  section?: string;
+  /** The positional NAME: the older spelling of `--section`. */
   name?: string;
   config?: string;
   api?: string;
@@ -94,7 +100,7 @@ export async function loadDaemon<S extends Schema & ReturnType<typeof apiFields>
 ): Promise<DaemonConfig<Infer<S>>> {
   const l = await loadSection(kind, fields, {
     configPath: args.config,
-    name: args.name,
+    name: sectionName(kind, args),
     flags: { ...flags, api: { flag: "--api", value: args.api } },
   });
   const c = l.config as Record<string, unknown>;
@@ -103,6 +109,80 @@ export async function loadDaemon<S extends Schema & ReturnType<typeof apiFields>
   const exposed = apiExposure(api, apiToken, `${kind}.${l.name}`);
   if (exposed !== null) throw new ConfigError(exposed);
   return { file: l.file, name: l.name, config: l.config, log: l.log, api, apiToken };
+}
+
+const noted = new Set<string>();
+
+/**
+ * The section a daemon's command line names: `--section NAME`, or the older
+ * positional NAME (said once on standard error: deprecated); both, when
+ * they differ, is a ConfigError.
+ */
+export function sectionName(kind: string, args: CommonDaemonArgs): string | undefined {
+  if (args.name === undefined) return args.section;
+  if (args.section !== undefined && args.section !== args.name) {
+    throw new ConfigError(
+      `the section is named twice, ${args.name} (positional) and --section ${args.section}: ` +
+        "give --section NAME only",
+    );
+  }
+  if (!noted.has(kind)) {
+    noted.add(kind);
+    console.error(
+      `l2 ${kind}: note: the section as a positional NAME is deprecated; use --section ${args.name}`,
+    );
+  }
+  return args.name;
+}
+
+/** Values `--udp` took when it was `--udp yes|no`. */
+const OLD_BOOL: Record<string, boolean> = {
+  yes: true,
+  no: false,
+  true: true,
+  false: false,
+  on: true,
+  off: false,
+};
+
+/**
+ * Rewrites spellings this version replaced, so old scripts and units keep
+ * working, with one note each on what to write instead:
+ * `--udp yes|no` (and `--udp=yes|no`) of `l2 las` and `l2 xconnect` is now
+ * the boolean flag `--udp` (present: on; absent: the config's value).
+ * Returns the new argument list and the notes to print.
+ */
+export function modernArgs(argv: readonly string[]): { argv: string[]; notes: string[] } {
+  const sub = argv[0];
+  if (sub !== "las" && sub !== "xconnect") return { argv: [...argv], notes: [] };
+  const out: string[] = [];
+  const notes: string[] = [];
+  const end = argv.indexOf("--");
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (end !== -1 && i >= end) {
+      out.push(a);
+      continue;
+    }
+    let v: string | undefined;
+    if (a === "--udp" && argv[i + 1]?.toLowerCase() in OLD_BOOL) v = argv[++i];
+    else if (a.startsWith("--udp=")) v = a.slice(6);
+    if (v === undefined) {
+      out.push(a);
+      continue;
+    }
+    const on = OLD_BOOL[v.toLowerCase()];
+    if (on === undefined) {
+      out.push(a); // the parser says what is wrong
+      continue;
+    }
+    if (on) out.push("--udp");
+    notes.push(
+      `l2 ${sub}: note: --udp ${v} is deprecated: ` +
+        (on ? "write --udp" : "leave --udp out (off unless the config file sets udp: true)"),
+    );
+  }
+  return { argv: out, notes };
 }
 
 function absolutePath(p: string): string {

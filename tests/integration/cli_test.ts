@@ -183,3 +183,72 @@ Deno.test("cli: bare l2 and a misspelt flag are answered briefly, about the righ
     }
   }
 });
+
+Deno.test("cli: every daemon's --help has examples, each line within 78 columns", async () => {
+  for (const sub of ["node", "supernode", "las", "xconnect"]) {
+    const r = await runL2([sub, "--help"]);
+    assertEquals(r.code, 0, r.stderr);
+    const ex = r.stdout.slice(r.stdout.indexOf("Examples:"));
+    assert(ex.startsWith("Examples:"), `${sub}: no examples\n${r.stdout}`);
+    assertStringIncludes(ex, `\n  l2 ${sub} `);
+    assertStringIncludes(ex, "--section");
+    for (const l of ex.split("\n")) assert(l.length <= 78, `${sub}: ${l}`);
+  }
+});
+
+Deno.test("cli: one spelling: --udp is a flag for las and xconnect (--udp yes|no still work, with a note); --section for every daemon", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/l2.yaml`;
+    await Deno.writeTextFile(
+      file,
+      "las:\n  core: {}\n  other: {}\nxconnect:\n  pw1: { las: 192.0.2.1, vc: '7' }\n",
+    );
+    const las = async (...a: string[]) => {
+      const r = await runL2(["las", "--config", file, ...a, "--check-config"]);
+      assertEquals(r.code, 0, r.stderr);
+      return { c: JSON.parse(r.stdout), stderr: r.stderr };
+    };
+    let x = await las("--section", "core", "--udp");
+    assertEquals([x.c.section, x.c.config.udp, x.stderr], ["core", true, ""]);
+    x = await las("--section", "core", "--udp", "yes");
+    assertEquals(x.c.config.udp, true);
+    assertStringIncludes(x.stderr, "--udp yes is deprecated: write --udp");
+    x = await las("--section", "core", "--udp", "no");
+    assertEquals(x.c.config.udp, false);
+    assertStringIncludes(x.stderr, "--udp no is deprecated: leave --udp out");
+    // The older positional section name still works, with a note.
+    x = await las("other");
+    assertEquals(x.c.section, "other");
+    assertStringIncludes(x.stderr, "positional NAME is deprecated; use --section other");
+    let r = await runL2(["las", "other", "--section", "core", "--config", file, "--check-config"]);
+    assertEquals(r.code, 2);
+    assertStringIncludes(r.stderr, "the section is named twice");
+    r = await runL2([
+      "xconnect",
+      "--config",
+      file,
+      "--section",
+      "pw1",
+      "--udp=yes",
+      "--check-config",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(JSON.parse(r.stdout).config.udp, true);
+    assertStringIncludes(r.stderr, "--udp yes is deprecated");
+    r = await runL2([
+      "node",
+      "--section",
+      "x",
+      "--config",
+      file,
+      "--supernode",
+      "192.0.2.9",
+      "--check-config",
+    ]);
+    assertEquals(r.code, 2);
+    assertStringIncludes(r.stderr, "no section node.x"); // --section is read
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

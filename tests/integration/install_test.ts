@@ -235,7 +235,7 @@ Deno.test("install: DESTDIR stages the files; the paths inside are PREFIX paths"
     assertStringIncludes(launcher, "exec /usr/local/lib/l2/deno run ");
     assert(!launcher.includes(dest), "no staging path in the launcher");
     const unit = await Deno.readTextFile(`${dest}/usr/local/lib/systemd/system/l2-node@.service`);
-    assertStringIncludes(unit, "ExecStart=/usr/local/bin/l2 node %i");
+    assertStringIncludes(unit, "ExecStart=/usr/local/bin/l2 node --section %i");
     const manifest = await Deno.readTextFile(`${dest}/usr/local/lib/l2/installed`);
     assert(!manifest.includes(dest), "manifest paths are relative to PREFIX");
     const u = await installer(["uninstall", "--destdir", dest, "--prefix", "/usr/local"]);
