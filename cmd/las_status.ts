@@ -6,6 +6,7 @@
  */
 import type { LasSnapshot, LasStatus } from "../core/las/status.ts";
 import type { MetricsWriter } from "./kit/metrics.ts";
+import { DROP_NAMES } from "../core/switch_filter.ts";
 import { type IoCounters, ioMetrics, ioStatus, ioSum } from "./render/pump_counters.ts";
 
 /**
@@ -68,12 +69,25 @@ export function lasMetrics(w: MetricsWriter, s: LasSnapshot, io: IoCounters = {}
       );
     }
   }
+  // Per pseudowire: the VC id and the peer's address, stable across reconnects (a session id
+  // is random per session: every reconnect would start new series); sessions of one peer on
+  // one VC are summed. Bounded: max_switches VCs, max_connections_per_peer per address.
+  const pw = new Map<string, { vc: string; peer: string; v: number[] }>();
   for (const a of st.sessions) {
-    const l = { vc: a.vc, session: a.session, peer: a.peer };
-    w.counter("l2_las_session_rx_frames_total", "frames received on a session", a.rx_frames, l);
-    w.counter("l2_las_session_rx_bytes_total", "bytes received on a session", a.rx_bytes, l);
-    w.counter("l2_las_session_tx_frames_total", "frames sent on a session", a.tx_frames, l);
-    w.counter("l2_las_session_tx_bytes_total", "bytes sent on a session", a.tx_bytes, l);
+    const k = `${a.vc}\0${a.peer}`;
+    let e = pw.get(k);
+    if (!e) pw.set(k, e = { vc: a.vc, peer: a.peer, v: [0, 0, 0, 0] });
+    e.v[0] += a.rx_frames;
+    e.v[1] += a.rx_bytes;
+    e.v[2] += a.tx_frames;
+    e.v[3] += a.tx_bytes;
+  }
+  for (const { vc, peer, v } of pw.values()) {
+    const l = { vc, peer };
+    w.counter("l2_las_pseudowire_rx_frames_total", "frames received on a pseudowire", v[0], l);
+    w.counter("l2_las_pseudowire_rx_bytes_total", "bytes received on a pseudowire", v[1], l);
+    w.counter("l2_las_pseudowire_tx_frames_total", "frames sent on a pseudowire", v[2], l);
+    w.counter("l2_las_pseudowire_tx_bytes_total", "bytes sent on a pseudowire", v[3], l);
   }
   // Peer LAS servers (the mesh): configured, so the label set is bounded.
   for (const p of st.mesh) {
@@ -117,8 +131,9 @@ export function lasMetrics(w: MetricsWriter, s: LasSnapshot, io: IoCounters = {}
       sw.unicast_frames,
       l,
     );
-    // `dropped` holds the reasons above 0 only, as /metrics always showed them.
-    for (const [reason, v] of Object.entries(sw.dropped)) {
+    // `dropped` holds the reasons above 0 only: every reason is shown, from 0.
+    for (const reason of DROP_NAMES) {
+      const v = (sw.dropped as Partial<Record<string, number>>)[reason] ?? 0;
       w.counter("l2_las_switch_dropped_frames_total", "frames dropped by reason", v, {
         vc: sw.vc,
         reason,

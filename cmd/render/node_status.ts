@@ -16,7 +16,7 @@ import type {
 import type { SessionInfo } from "../../core/vpn/session_keys.ts";
 import type { MetricsWriter } from "../kit/metrics.ts";
 import type { SocketCounters } from "../vpn_io.ts";
-import { type IoCounters, ioMetrics, ioStatus } from "./pump_counters.ts";
+import { type IoCounters, ioMetrics, ioStatus, socketMetrics } from "./pump_counters.ts";
 
 /** A node's state for /status and /metrics: plain data. */
 export interface NodeSnapshot {
@@ -207,6 +207,38 @@ export function nodeStatus(n: NodeSnapshot): Record<string, unknown> {
   };
 }
 
+/** Counters of NodeCore that are gauges (a size, a queue length): not in l2_node_events_total. */
+const NODE_CORE_GAUGES = new Set(["peers", "held_frames"]);
+
+/**
+ * The core's counters present from the start (0 until they count): the
+ * ones a dashboard or an alert is written against. Others (a drop reason)
+ * appear when they first count.
+ */
+const NODE_EVENTS_ZERO: Record<string, number> = Object.fromEntries(
+  [
+    "rx_packets",
+    "rx_frames",
+    "rx_broadcast",
+    "tx_register",
+    "tx_keepalive",
+    "tx_direct",
+    "tx_relay",
+    "tx_broadcast",
+    "tx_too_big",
+    "frames_dropped",
+    "outgoing_dropped",
+    "events_dropped",
+    "peers_aged",
+    "peers_evicted",
+  ].map((k) => [k, 0]),
+);
+
+const NODE_SECURITY_ZERO: Record<string, number> = Object.fromEntries(
+  ["hs_sent", "hs_supernode_done", "sessions_installed", "sessions_confirmed", "tx_no_session"]
+    .map((k) => [k, 0]),
+);
+
 /**
  * The /metrics families of a node.
  *
@@ -220,13 +252,30 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
   w.gauge("l2_node_registered", "1 while registered", s.state === "registered" ? 1 : 0);
   w.gauge("l2_node_peers", "peers known", s.counters.peers ?? 0);
   w.gauge("l2_node_leaves", "MAT leaf ids in use", n.mat.size);
+  // Per peer: one label, the node id (bounded by the peer table); the path is a gauge of
+  // its own, so a path that flips does not start new counter series.
   for (const p of n.peers) {
-    const l = { peer: p.node, path: p.path };
+    const l = { peer: p.node };
     w.counter("l2_node_peer_tx_frames_total", "frames sent to a peer", p.txFrames, l);
     w.counter("l2_node_peer_rx_frames_total", "frames received from a peer", p.rxFrames, l);
-    if (p.rttMs !== null) w.gauge("l2_node_peer_rtt_ms", "RTT of the path in use", p.rttMs, l);
+    w.counter("l2_node_peer_tx_bytes_total", "bytes of frames sent to a peer", p.txBytes, l);
+    w.counter("l2_node_peer_rx_bytes_total", "bytes of frames from a peer", p.rxBytes, l);
+    w.gauge(
+      "l2_node_peer_direct",
+      "1 while frames to the peer go direct, 0 while the supernode relays them",
+      p.path === "direct" ? 1 : 0,
+      l,
+    );
+    if (p.rttMs !== null) {
+      w.gauge("l2_node_peer_rtt_seconds", "RTT of the path in use", p.rttMs / 1000, l);
+    }
   }
-  for (const [k, v] of Object.entries(s.counters)) {
+  if (s.supernodeRttMs !== null && s.supernodeRttMs !== undefined) {
+    w.gauge("l2_node_supernode_rtt_seconds", "RTT to the supernode", s.supernodeRttMs / 1000);
+  }
+  // Gauges the core reports among its counters are gauges here (l2_node_peers above).
+  for (const [k, v] of Object.entries({ ...NODE_EVENTS_ZERO, ...s.counters })) {
+    if (NODE_CORE_GAUGES.has(k)) continue;
     w.counter("l2_node_events_total", "node protocol counters by name", v, { name: k });
   }
   for (const [k, v] of Object.entries(n.counters)) {
@@ -241,9 +290,7 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
     });
   }
   ioMetrics(w, "l2_node", n.io ?? {});
-  for (const [k, v] of Object.entries(n.socket)) {
-    w.counter("l2_node_socket_total", "UDP socket counters by name", v, { name: k });
-  }
+  socketMetrics(w, "l2_node", n.socket);
   const sec = n.security?.status;
   if (sec) {
     w.gauge(
@@ -276,6 +323,17 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
     const held = "frames waiting: for a peer's session (peer), for the first roster (broadcast)";
     w.gauge("l2_node_held_frames", held, s.counters.held_frames ?? 0, { kind: "peer" });
     w.gauge("l2_node_held_frames", held, sec.heldBroadcasts, { kind: "broadcast" });
+  } else {
+    w.gauge(
+      "l2_node_held_frames",
+      "frames waiting for a peer's session",
+      s.counters.held_frames ?? 0,
+      {
+        kind: "peer",
+      },
+    );
+  }
+  if (sec) {
     for (const [k, v] of Object.entries(broadcastHold(sec.counters))) {
       w.counter(
         "l2_node_broadcast_hold_total",
@@ -284,7 +342,7 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
         { outcome: k },
       );
     }
-    for (const [k, v] of Object.entries(sec.counters)) {
+    for (const [k, v] of Object.entries({ ...NODE_SECURITY_ZERO, ...sec.counters })) {
       w.counter("l2_node_security_total", "security layer counters by name", v, { name: k });
     }
   }

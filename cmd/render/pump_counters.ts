@@ -38,3 +38,29 @@ export function ioMetrics(w: MetricsWriter, prefix: string, io: IoCounters): voi
     }
   }
 }
+
+/**
+ * A UDP socket's counters (`<prefix>_socket_total{name}`); its on/off
+ * states (`udp_gro_off`, `udp_gso_off`: the kernel refused the offload) as
+ * the gauge `<prefix>_socket_offload_off{offload}`, and the size of its
+ * endpoint cache as `<prefix>_socket_endpoints`.
+ */
+export function socketMetrics(
+  w: MetricsWriter,
+  prefix: string,
+  socket: object,
+): void {
+  for (const [k, v] of Object.entries(socket) as [string, number][]) {
+    const off = /^udp_(gro|gso)_off$/.exec(k);
+    if (off) {
+      w.gauge(
+        `${prefix}_socket_offload_off`,
+        "1 when the kernel refused the UDP offload (sent or received one datagram per call)",
+        v,
+        { offload: off[1] },
+      );
+    } else if (k === "endpoints") {
+      w.gauge(`${prefix}_socket_endpoints`, "peer addresses in the socket's endpoint cache", v);
+    } else w.counter(`${prefix}_socket_total`, "UDP socket counters by name", v, { name: k });
+  }
+}

@@ -10,7 +10,7 @@
 import { formatHostPort } from "../kit/config.ts";
 import type { MetricsWriter } from "../kit/metrics.ts";
 import type { SocketCounters } from "../vpn_io.ts";
-import { type IoCounters, ioMetrics, ioStatus } from "./pump_counters.ts";
+import { type IoCounters, ioMetrics, ioStatus, socketMetrics } from "./pump_counters.ts";
 import type { Endpoint } from "../../core/addr.ts";
 import type { MemberMode } from "../../core/vpn/members.ts";
 import type { SessionInfo } from "../../core/vpn/session_keys.ts";
@@ -244,6 +244,18 @@ export function supernodeStatus(sn: SupernodeSnapshot): Record<string, unknown> 
   };
 }
 
+/** Counters of the supernode core present from the start (0 until they count). */
+const SN_EVENTS_ZERO: Record<string, number> = Object.fromEntries(
+  ["rx_packets", "registrations", "registrations_expired", "introductions", "outgoing_dropped"]
+    .map((k) => [k, 0]),
+);
+
+/** The handshake refusal reasons (RejectReason of core/vpn/secure_supernode.ts), each from the start. */
+const SN_REFUSALS_ZERO: Record<string, number> = Object.fromEntries(
+  ["not_member", "id_bound", "bad_id", "revoked", "not_vouched", "busy"]
+    .map((r) => [`hs_refused_${r}`, 0]),
+);
+
 /**
  * The /metrics families of a supernode.
  *
@@ -265,15 +277,20 @@ export function supernodeMetrics(w: MetricsWriter, sn: SupernodeSnapshot): void 
     "broadcast/multicast frames fanned out",
     c.broadcast_frames ?? 0,
   );
-  for (const [k, v] of Object.entries(c)) {
+  // intros_table is a size: a gauge, not one of the counters.
+  w.gauge(
+    "l2_supernode_intros",
+    "introductions remembered (rate limit table)",
+    c.intros_table ?? 0,
+  );
+  for (const [k, v] of Object.entries({ ...SN_EVENTS_ZERO, ...c })) {
     if (k === "relayed_frames" || k === "relayed_bytes" || k === "broadcast_frames") continue;
+    if (k === "intros_table") continue;
     w.counter("l2_supernode_events_total", "supernode counters by name", v, { name: k });
   }
   ioMetrics(w, "l2_supernode", sn.io ?? {});
   federationMetrics(w, sn);
-  for (const [k, v] of Object.entries(sn.socket)) {
-    w.counter("l2_supernode_socket_total", "UDP socket counters by name", v, { name: k });
-  }
+  socketMetrics(w, "l2_supernode", sn.socket);
   const sec = sn.security;
   if (sec) {
     const st = sec.status;
@@ -310,7 +327,8 @@ export function supernodeMetrics(w: MetricsWriter, sn: SupernodeSnapshot): void 
     );
     w.gauge("l2_supernode_sessions", "live encrypted sessions", st.sessions);
     w.gauge("l2_supernode_bindings", "node ids bound to public keys", st.bindings);
-    for (const [k, v] of Object.entries(st.counters)) {
+    // Every refusal reason from the start (0 until it happens), then the counters by name.
+    for (const [k, v] of Object.entries({ ...SN_REFUSALS_ZERO, ...st.counters })) {
       if (k.startsWith("hs_refused_")) {
         w.counter("l2_supernode_refusals_total", "handshakes refused, by reason", v, {
           reason: k.slice(11),

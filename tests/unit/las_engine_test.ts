@@ -529,7 +529,12 @@ Deno.test("las engine: /status and /metrics render from the snapshot; recent eve
   assertStringIncludes(text, "l2_las_sessions 2\n");
   assertStringIncludes(text, "l2_las_switches 1\n");
   assertStringIncludes(text, 'l2_las_l2tp_total{transport="ip",name="rx_packets"}');
-  assertEquals(text.match(/^l2_las_session_rx_frames_total\{/gm)?.length, 2);
+  // Labelled by VC and peer address, never by the random session id.
+  assertEquals(
+    text.match(/^l2_las_pseudowire_rx_frames_total\{vc="[^"]+",peer="[^"]+"\} /gm)?.length,
+    2,
+  );
+  assert(!text.includes("session="), text);
 });
 
 Deno.test("las engine: receive takes one datagram with its source; hostile bytes are counted, never thrown", () => {

@@ -210,7 +210,8 @@ Deno.test("render: node /metrics from a snapshot", () => {
     const line of [
       "l2_node_registered 1",
       "l2_node_leaves 1",
-      'l2_node_peer_rtt_ms{peer="3",path="direct"} 0.8',
+      'l2_node_peer_rtt_seconds{peer="3"} 0.0008',
+      'l2_node_peer_direct{peer="3"} 1',
       'l2_node_held_frames{kind="broadcast"} 3',
       'l2_node_broadcast_hold_total{outcome="held"} 5',
       'l2_node_mat_frames_total{dir="egress",verdict="forward"} 4',
@@ -221,7 +222,11 @@ Deno.test("render: node /metrics from a snapshot", () => {
       'l2_node_filter_hits_total{dir="ingress",rule="default"} 7',
     ]
   ) assert(t.includes(`\n${line}\n`), `${line} in\n${t}`);
-  assert(!t.includes('l2_node_peer_rtt_ms{peer="4"'), "no RTT gauge without an RTT");
+  assert(!t.includes('l2_node_peer_rtt_seconds{peer="4"'), "no RTT gauge without an RTT");
+  // Prometheus naming: no path label on per-peer series, no size inside a counter family.
+  assert(!/path="/.test(t), t);
+  assert(!/l2_node_events_total\{name="(peers|held_frames)"\}/.test(t), t);
+  assert(!/_ms[{ ]/.test(t), t);
 });
 
 function snSnapshot(secure: boolean): SupernodeSnapshot {
