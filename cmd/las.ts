@@ -20,6 +20,7 @@ import { VcFilter } from "../core/las/vc_filter.ts";
 import { vcFilterMetrics, vcFilterStatus } from "./render/filter_status.ts";
 import { ConfigError } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
+import { opening } from "./kit/oserror.ts";
 import { checkLas } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
@@ -86,13 +87,15 @@ function startLas(
     });
     sockets.push(ip);
     if (c.udp) {
-      udp = openUdp({
-        bind: "0.0.0.0:1701",
-        batch: 64,
-        slotSize: 9216,
-        rcvbuf: 4 << 20,
-        dontFragment: c.df,
-      });
+      const l2tpUdp = { what: "UDP port 1701 (udp: L2TPv3 over UDP)", target: "0.0.0.0:1701" };
+      udp = opening({ ...l2tpUdp, proto: "udp" }, () =>
+        openUdp({
+          bind: "0.0.0.0:1701",
+          batch: 64,
+          slotSize: 9216,
+          rcvbuf: 4 << 20,
+          dontFragment: c.df,
+        }));
       sockets.push(udp);
     }
   } catch (e) {

@@ -24,6 +24,7 @@ import { NetFilter } from "../core/vpn/net_filter.ts";
 import { PASS } from "../core/filter.ts";
 import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
+import { opening } from "./kit/oserror.ts";
 import { checkNode } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { deviceWatch, socketWatch } from "./kit/pump.ts";
@@ -114,20 +115,31 @@ async function startNode(
   if (leaves.error) log.error(`leaf table not loaded, starting empty: ${leaves.error}`);
   else if (leaves.loaded) log.info(`loaded ${leaves.loaded} MAT leaf id(s) from ${dir}`);
 
-  const udp = openUdp({
-    bind: formatHostPort(c.listen),
-    batch: 64,
-    slotSize: 2048,
-    rcvbuf: 4 << 20,
-    sndbuf: 4 << 20,
-    udpGso: c.offload,
-    // Runs of one peer's datagrams in one receive (the pump cuts them); off when refused.
-    udpGro: c.offload,
-  });
+  const udpAt = formatHostPort(c.listen);
+  const udpWhat = {
+    what: "the node's UDP port",
+    target: udpAt,
+    key: `node.${cfg.name}.listen`,
+    proto: "udp" as const,
+  };
+  const udp = opening(udpWhat, () =>
+    openUdp({
+      bind: udpAt,
+      batch: 64,
+      slotSize: 2048,
+      rcvbuf: 4 << 20,
+      sndbuf: 4 << 20,
+      udpGso: c.offload,
+      // Runs of one peer's datagrams in one receive (the pump cuts them); off when refused.
+      udpGro: c.offload,
+    }));
   const tapMac = tapMacFrom(identity);
   let tap: TapDevice | undefined;
   try {
-    tap = openNodeTap({ name: c.tap, mtu: c.mtu, mac: tapMac }, c.offload, log);
+    tap = opening(
+      { what: `TAP device ${c.tap}`, target: c.tap, flag: "--tap", key: `node.${cfg.name}.tap` },
+      () => openNodeTap({ name: c.tap, mtu: c.mtu, mac: tapMac }, c.offload, log),
+    );
     await addAddresses(tap.name, c.address);
     udp.lend(tap.memory);
   } catch (e) {

@@ -28,6 +28,7 @@
  */
 import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { runDaemonCommand } from "./kit/cli.ts";
+import { opening } from "./kit/oserror.ts";
 import { checkSupernode } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import type { TopicLogger } from "./kit/log.ts";
@@ -143,19 +144,28 @@ function startSupernode(
         "(l2 keygen prints them) and send SIGHUP",
     );
   }
-  const udp = openUdp({
-    bind: formatHostPort(c.listen),
-    batch: 64,
-    slotSize: 2048,
-    rcvbuf: 4 << 20,
-    sndbuf: 4 << 20,
-    // A relayed flow arrives as runs of one node's datagrams and leaves as runs to
-    // another: GRO takes a run in one receive (the pump cuts it; each datagram is
-    // checked on its own), GSO sends a run in one message. Off by themselves when
-    // the kernel refuses (udp_gro_off, udp_gso_off in /status).
-    udpGro: true,
-    udpGso: true,
-  });
+  const udpAt = formatHostPort(c.listen);
+  const udpWhat = {
+    what: "the supernode's UDP port",
+    target: udpAt,
+    flag: "--listen",
+    key: `supernode.${cfg.name}.listen`,
+    proto: "udp" as const,
+  };
+  const udp = opening(udpWhat, () =>
+    openUdp({
+      bind: udpAt,
+      batch: 64,
+      slotSize: 2048,
+      rcvbuf: 4 << 20,
+      sndbuf: 4 << 20,
+      // A relayed flow arrives as runs of one node's datagrams and leaves as runs to
+      // another: GRO takes a run in one receive (the pump cuts it; each datagram is
+      // checked on its own), GSO sends a run in one message. Off by themselves when
+      // the kernel refuses (udp_gro_off, udp_gso_off in /status).
+      udpGro: true,
+      udpGso: true,
+    }));
   if (!udp.gro) log.info("UDP GRO not available: receiving one datagram per message");
   const endpoints = new EndpointTable();
   const federation = c.federation.length === 0 ? undefined : new SupernodeFederation({

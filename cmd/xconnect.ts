@@ -16,6 +16,7 @@
  */
 import { ConfigError } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
+import { opening } from "./kit/oserror.ts";
 import { checkXconnect } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
 import { EXIT_USAGE } from "./kit/exit.ts";
@@ -37,7 +38,7 @@ export { type XconnectArgs, xconnectCommand } from "./xconnect_config.ts";
 
 function startXconnect(
   ctx: DaemonContext,
-  cfg: { config: XConfig },
+  cfg: { name: string; config: XConfig },
 ): Promise<DaemonInstance<XConfig>> {
   const c = cfg.config;
   const log = ctx.log.topic("xconnect");
@@ -65,8 +66,13 @@ function startXconnect(
   let mtu = c.mtu || fits;
   let sock: DatagramSocket;
   const dontFragment = c.df;
-  if (c.udp) sock = openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216, dontFragment });
-  else sock = openRawIp({ protocol: 115, family: 4, batch: 64, slotSize: 9216, dontFragment });
+  const l2tpUdp = { what: "UDP port 1701 (udp: L2TPv3 over UDP)", target: "0.0.0.0:1701" };
+  if (c.udp) {
+    sock = opening(
+      { ...l2tpUdp, proto: "udp" },
+      () => openUdp({ bind: "0.0.0.0:1701", batch: 64, slotSize: 9216, dontFragment }),
+    );
+  } else sock = openRawIp({ protocol: 115, family: 4, batch: 64, slotSize: 9216, dontFragment });
   let tap: FrameDevice;
   let packet: PacketDevice | null = null;
   try {
@@ -89,7 +95,17 @@ function startXconnect(
         );
       }
       if (!dev.up()) log.warn(`${dev.name} is down: no frames until it is up`);
-    } else tap = openTap({ name: c.tap, mtu, up: true, batch: 64 });
+    } else {
+      tap = opening(
+        {
+          what: `TAP device ${c.tap}`,
+          target: c.tap,
+          flag: "--tap",
+          key: `xconnect.${cfg.name}.tap`,
+        },
+        () => openTap({ name: c.tap, mtu, up: true, batch: 64 }),
+      );
+    }
   } catch (e) {
     sock.close();
     throw e;

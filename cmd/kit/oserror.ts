@@ -97,3 +97,26 @@ export function inUseMessage(e: unknown, o: Opening): string | null {
       return null;
   }
 }
+
+/**
+ * Runs `open` (binding a port, creating a device); an error of the "in use
+ * / not here / not allowed" kind comes back as an Error whose message names
+ * what to change (`inUseMessage`), any other as it was.
+ *
+ * @example
+ * ```ts ignore
+ * const udp = opening(
+ *   { what: "the UDP port", target: "[::]:7654", flag: "--listen", key: "supernode.hub.listen", proto: "udp" },
+ *   () => openUdp({ bind: "[::]:7654" }),
+ * );
+ * ```
+ */
+export function opening<T>(o: Opening, open: () => T): T {
+  try {
+    return open();
+  } catch (e) {
+    const m = inUseMessage(e, o);
+    if (m === null) throw e;
+    throw new Error(m, { cause: e });
+  }
+}
