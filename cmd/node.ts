@@ -58,6 +58,7 @@ import {
   keyText,
   loadOrCreateKey,
   networkSecret,
+  REFUSED_RETRY_MS,
   supernodeKey,
   toMembers,
 } from "./vpn_security.ts";
@@ -65,7 +66,7 @@ import { EndpointTable, formatEndpoint, formatIp, isV4, parseIp } from "../core/
 import { tapMtu } from "../core/vpn/constants.ts";
 import { DATA_HEADROOM, DATA_TAILROOM } from "../core/vpn/messages.ts";
 import { NodeCore } from "../core/vpn/node.ts";
-import { NodeEngine } from "../core/vpn/node_engine.ts";
+import { NodeEngine, type NodeEngineEvent } from "../core/vpn/node_engine.ts";
 import { SecureNode } from "../core/vpn/secure_node.ts";
 import { openUdp } from "../ffi/udp.ts";
 import type { TapDevice } from "../ffi/tap.ts";
@@ -165,6 +166,8 @@ async function startNode(
     // A returning supernode: a handshake every 3 s while it is silent...
     retryMs: HANDSHAKE_RETRY_MS,
     handshakeTimeoutMs: HANDSHAKE_RETRY_MS,
+    // After a refusal (the key not in members yet): said in the log and in /status.
+    refusedRetryMs: REFUSED_RETRY_MS,
     trusted: toMembers(c.peers).map((m) => ({
       key: m.publicKey,
       ...(m.id !== undefined ? { id: m.id } : {}),
@@ -214,6 +217,22 @@ async function startNode(
   const seg = offload && inPlace ? segmentArena(t.mtu) : null;
   if (seg !== null) udp.lend(seg.arena);
   const contain = (h: string, e: unknown, peer: string | null) => ctx.contain.packet(h, e, peer);
+  // Why the node is not registered, and when it tries again: /status `last_error`, `retry_in_s`.
+  let problem: { text: string; retryAt: number } | null = null;
+  const logEvent = nodeEventLog(log, identity);
+  const trouble = (ev: NodeEngineEvent) => {
+    if (ev.layer !== "security") return;
+    const e = ev.event;
+    const at = performance.now();
+    if (e.type === "refused") {
+      problem = {
+        text: `the supernode refused this node's key: ${e.text}`,
+        retryAt: at + REFUSED_RETRY_MS,
+      };
+    } else if (e.type === "no_answer") {
+      problem = { text: e.text, retryAt: at + HANDSHAKE_RETRY_MS };
+    } else if (e.type === "supernode_session") problem = null;
+  };
   const engine = new NodeEngine({
     core,
     leaves: leaves.table,
@@ -229,7 +248,10 @@ async function startNode(
     security,
     // One reading of both clocks: the engine derives the wall clock from `now`.
     clock: { now: performance.now(), wall: Date.now() },
-    onEvent: nodeEventLog(log, identity),
+    onEvent: (ev) => {
+      trouble(ev);
+      logEvent(ev);
+    },
     contain,
     ...(netFilter ? { filter: netFilter } : {}),
     capture: ctx.capture,
@@ -276,7 +298,13 @@ async function startNode(
     supernode_key: toBase64(snKey),
   });
   return {
-    status: () => nodeStatus(snapshot(clock())),
+    status: () => {
+      const now = clock();
+      const st = nodeStatus(snapshot(now));
+      if (problem === null || st.state === "registered") return st;
+      const retry = Math.max(0, Math.ceil((problem.retryAt - performance.now()) / 1000));
+      return { ...st, last_error: problem.text, retry_in_s: retry };
+    },
     metrics: (w) => nodeMetrics(w, snapshot(clock())),
     reload: (next) => {
       // The pin file is the operator's way to accept a peer's new key: re-read it.

@@ -358,7 +358,8 @@ export function logSupernodeSecurity(log: TopicLogger, ev: SecuritySupernodeEven
       });
       break;
     case "refused":
-      log.limited(
+      // A refused node retries every 30 s, for as long as it is not listed: at doubling intervals.
+      log.repeating(
         `refused:${ev.endpoint}`,
         "warn",
         `refused node key ${ev.key}... from ${ev.endpoint}: it ${
@@ -368,7 +369,8 @@ export function logSupernodeSecurity(log: TopicLogger, ev: SecuritySupernodeEven
       );
       break;
     case "handshake_failed":
-      log.limited(
+      // A node with a wrong key tries every 3 s: reported at doubling intervals, not each time.
+      log.repeating(
         `hsfail:${ev.endpoint}`,
         "warn",
         `handshake from ${ev.endpoint} failed: ${ev.text}` +
@@ -390,6 +392,9 @@ export function logSupernodeSecurity(log: TopicLogger, ev: SecuritySupernodeEven
   }
 }
 
+/** How long a node waits after the supernode refused its key (SecureNode's refusedRetryMs). */
+export const REFUSED_RETRY_MS = 30_000;
+
 /** Logs one event of `SecureNode`. `self` is this node's public key (for refusal hints). */
 export function logNodeSecurity(
   log: TopicLogger,
@@ -399,27 +404,31 @@ export function logNodeSecurity(
 ): void {
   switch (ev.type) {
     case "supernode_session":
+      log.resolved("refused", "the supernode accepted this node's key");
+      log.resolved("no_answer", "the supernode answers handshakes again");
       if (!first.supernode) {
         first.supernode = true;
         log.info(`encrypted session with the supernode (${CIPHER}, its key pinned)`);
       } else log.debug("new session with the supernode (re-key)", { key_id: ev.keyId });
       break;
     case "refused":
-      log.limited(
+      log.repeating(
         "refused",
         "error",
         `the supernode refused this node's key ${keyText(self)}: ${ev.text}` +
           (ev.reason === "not_member"
             ? "; add the public key to the supernode's members and send it SIGHUP"
-            : ""),
-        { reason: ev.reason },
+            : "") +
+          `; next attempt in ${REFUSED_RETRY_MS / 1000} s`,
+        { reason: ev.reason, retry_in_s: REFUSED_RETRY_MS / 1000 },
       );
       break;
     case "no_answer":
-      log.limited(
+      log.repeating(
         "no_answer",
         "warn",
-        `${ev.text} (a wrong supernode key cannot be answered: check supernode_key)`,
+        `${ev.text} (a wrong supernode key cannot be answered: check node.supernode_key, ` +
+          "--supernode-key; and that the supernode runs at node.supernode)",
       );
       break;
     case "peer_session":

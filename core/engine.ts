@@ -107,4 +107,8 @@ export interface EngineLog {
   warn(msg: string, f?: LogFields): void;
   error(msg: string, f?: LogFields): void;
   limited(key: string, level: "warn" | "info", msg: string, f?: LogFields): boolean | void;
+  /** A condition that goes on, said at doubling intervals (cmd/kit/log.ts `repeating`). */
+  repeating?(key: string, level: "warn" | "error", msg: string, f?: LogFields): boolean | void;
+  /** Ends a `repeating` condition, saying so at info. */
+  resolved?(key: string, msg?: string): boolean | void;
 }

@@ -561,6 +561,7 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
     if (ccid !== leg.ccid) return;
     switch (ev.type) {
       case "connection-up": {
+        log.resolved?.(`no_las:${ev.peer}`, `the LAS at ${ev.peer} answers again`);
         log.info(`control connection to ${ev.peer} (${ev.hostName || "no host name"}) is up`, {
           ccid: ev.localCcid,
         });
@@ -575,10 +576,22 @@ export class XconnectEngine implements Engine<XconnectSnapshot> {
         break;
       }
       case "connection-down": {
-        (ev.normal || this.#stopping ? log.info : log.warn).call(
-          log,
-          `control connection to ${ev.peer} is down: ${ev.reason}`,
-        );
+        if (!ev.normal && !this.#stopping && leg.state === "connecting" && log.repeating) {
+          // Never came up: a wrong or unreachable LAS. Said at doubling intervals while it lasts.
+          log.repeating(
+            `no_las:${ev.peer}`,
+            "warn",
+            `no control connection to the LAS at ${ev.peer}: ${ev.reason}; check the LAS address ` +
+              `(LAS-IP, xconnect.las), that l2 las runs there and that ${
+                this.#o.kind === "udp" ? "UDP port 1701" : "IP protocol 115"
+              } passes between them`,
+          );
+        } else {
+          (ev.normal || this.#stopping ? log.info : log.warn).call(
+            log,
+            `control connection to ${ev.peer} is down: ${ev.reason}`,
+          );
+        }
         const wasUp = leg.state === "up";
         leg.session = null;
         leg.state = "idle";
