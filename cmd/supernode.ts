@@ -28,6 +28,7 @@
  */
 import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { runDaemonCommand } from "./kit/cli.ts";
+import { fingerprint } from "../core/vpn/crypto_suite.ts";
 import { opening } from "./kit/oserror.ts";
 import { checkSupernode } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
@@ -101,6 +102,31 @@ function loadBindings(dir: string, members: Members, now: number, log: TopicLogg
   } catch (e) {
     log.error(`id bindings not loaded from ${dir}/${BINDINGS_FILE}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * `nodes[].name`: the `name` of the member whose key holds the node's
+ * session (matched by the key's fingerprint in `security.session_list`),
+ * for `l2 status`; nodes without a named member are left as they are.
+ */
+function withMemberNames(
+  st: Record<string, unknown>,
+  members: SnConfig["members"],
+): Record<string, unknown> {
+  const names = new Map<string, string>();
+  for (const m of toMembers(members)) if (m.name) names.set(fingerprint(m.publicKey), m.name);
+  if (names.size === 0) return st;
+  const sessions = ((st.security as { session_list?: unknown } | undefined)?.session_list ??
+    []) as { network: number; node: number; key: string }[];
+  const keyOf = new Map(sessions.map((x) => [`${x.network}/${x.node}`, x.key]));
+  const nodes = (st.nodes ?? []) as { id: number; network: number }[];
+  return {
+    ...st,
+    nodes: nodes.map((n) => {
+      const name = names.get(keyOf.get(`${n.network}/${n.id}`) ?? "");
+      return name === undefined ? n : { ...n, name };
+    }),
+  };
 }
 
 function saveBindings(dir: string, members: Members, now: number): void {
@@ -230,7 +256,7 @@ function startSupernode(
     } (give it to the nodes as supernode_key)`,
   );
   return Promise.resolve({
-    status: () => supernodeStatus(snapshot(clock())),
+    status: () => withMemberNames(supernodeStatus(snapshot(clock())), c.members),
     metrics: (w) => supernodeMetrics(w, snapshot(clock())),
     reload(next) {
       const out: string[] = [];

@@ -80,7 +80,7 @@ Deno.test({
       await Deno.writeTextFile(
         cfg,
         `supernode:\n  sn:\n    listen: 127.0.0.1:7654\n    key: sn.key\n    state_dir: st-sn\n` +
-          `    members: [${n1}, ${n2}]\n` +
+          `    members: [{ key: ${n1}, name: site-a }, ${n2}]\n` +
           `node:\n${node("n1", "prm0", "10.233.0.1", 7656)}${
             node("n2", "prm1", "10.233.0.2", 7659)
           }` +
@@ -120,6 +120,14 @@ Deno.test({
         xconnect: await until(7658, /^l2_xconnect_up 1$/m),
         las: await until(7657, /^l2_las_pseudowire_rx_frames_total\{/m),
       };
+      // l2 status's summary names nodes by their members entry (issue 16).
+      const st = await runL2(["status", "--api", "127.0.0.1:7655", "--json"], { wrap });
+      assertEquals(st.code, 0, st.stderr);
+      const nodes = (JSON.parse(st.stdout).nodes ?? JSON.parse(st.stdout)[0]?.nodes) as {
+        id: number;
+        name?: string;
+      }[];
+      assertEquals(nodes.map((n) => n.name ?? null).sort(), [null, "site-a"].sort());
       for (const [role, text] of Object.entries(texts)) {
         const r = await promtool(text);
         assertEquals(r.code, 0, `${role}: promtool check metrics:\n${r.out}\n${text}`);
