@@ -101,7 +101,10 @@ Deno.test("vpn config: the node requires a well-formed supernode_key", async () 
     "off",
   ]);
   assertEquals(r.code, 2, r.stderr);
-  assertStringIncludes(r.stderr, "node.supernode_key (--supernode-key): expected a base64 X25519 public key");
+  assertStringIncludes(
+    r.stderr,
+    "node.supernode_key (--supernode-key): expected a base64 X25519 public key",
+  );
 });
 
 Deno.test("vpn config: open mode needs a secret; member list errors name file, line and column", async () => {
