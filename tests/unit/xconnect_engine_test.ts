@@ -214,3 +214,44 @@ Deno.test("xconnect engine: data and control from an address other than the LAS'
   run(20);
   assertEquals(dev.takeWritten().length, 1);
 });
+
+Deno.test("xconnect engine: a LAS that never answers is warned about, with what to check, backing off", () => {
+  const net = new MemNet({ seed: 9 });
+  let now = 0;
+  const lines: string[] = [];
+  const logger = new Logger(
+    { level: "info", format: "text", debug: [] },
+    (l) => lines.push(l),
+    () => now,
+  );
+  const dev = new MemFrameDevice();
+  const edgeT = net.open("10.0.0.2", 0, { raw: true });
+  const eng = new XconnectEngine({
+    port: edgeT,
+    kind: "ip",
+    las: { ip: ip("10.0.0.9"), port: 0 },
+    lasName: "10.0.0.9",
+    vcId: "42",
+    device: dev,
+    deviceName: dev.name,
+    hostName: "edge",
+    routerId: 2,
+    random32: () => 7,
+    helloIntervalMs: 60_000,
+    auth: null,
+    log: logger.topic("edge"),
+  });
+  eng.start(now);
+  let attempts = 0;
+  // Ten minutes of a LAS that does not answer.
+  for (; now < 600_000; now += 50) {
+    if (eng.nextDeadline() <= now) eng.poll(now);
+  }
+  attempts = lines.filter((l) => l.includes("connecting to 10.0.0.9")).length;
+  const warned = lines.filter((l) => l.includes("no control connection to the LAS at 10.0.0.9"));
+  assert(warned.length >= 2, lines.join("\n"));
+  assert(warned.length < attempts, `${warned.length} warnings for ${attempts} attempts`);
+  assert(warned[0].includes("check the LAS address (LAS-IP, xconnect.las)"), warned[0]);
+  assert(warned[1].includes("(still,"), warned[1]);
+  assert(!lines.some((l) => l.includes("warn") && l.includes("is down")), lines.join("\n"));
+});
