@@ -28,7 +28,6 @@
  */
 import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { runDaemonCommand } from "./kit/cli.ts";
-import { fingerprint } from "../core/vpn/crypto_suite.ts";
 import { opening } from "./kit/oserror.ts";
 import { checkSupernode } from "./daemon_checks.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
