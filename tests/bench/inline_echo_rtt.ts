@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     await drained;
     const m = /STATS (.*)/.exec(out);
     if (m) console.log(`server loop: ${m[1]}`);
-    const flushed = out.split("\n").filter((l) => /flush/i.test(l)).length;
+    const flushed = out.split("\n").filter((l) => l.toLowerCase().includes("flush")).length;
     if (flushed > 0) console.log(`server output lines about flushing: ${flushed}`);
   }
 }
