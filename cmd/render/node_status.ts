@@ -14,6 +14,7 @@ import type {
   SecureNodeStatus,
 } from "../../core/vpn/node_engine.ts";
 import type { SessionInfo } from "../../core/vpn/session_keys.ts";
+import type { SupernodeLinkStatus } from "../../core/vpn/secure_node.ts";
 import type { MetricsWriter } from "../kit/metrics.ts";
 import type { SocketCounters } from "../vpn_io.ts";
 import { type IoCounters, ioMetrics, ioStatus, socketMetrics } from "./pump_counters.ts";
@@ -36,6 +37,9 @@ export interface NodeSnapshot {
     aead: string;
     status: SecureNodeStatus;
     sessions: SessionInfo[];
+    /** The configured supernodes (docs/federation.md), the attached one with NodeCore's RTT. */
+    supernodes?: SupernodeLinkStatus[];
+    attachment?: { attachedAt: string; standby: string | null; moves: number; since: number };
   } | null;
   mat: NodeEngineSnapshot["mat"];
   /** The engine's counters and the TAP pump's handler errors. */
@@ -77,7 +81,24 @@ export function nodeSnapshot(e: NodeEngineSnapshot, h: NodeHost): NodeSnapshot {
     coalesce: e.coalesce,
     localPort: h.localPort,
     locals: h.locals,
-    security: e.security ? { cipher: h.cipher, aead: h.aead, ...e.security } : null,
+    security: e.security
+      ? {
+        cipher: h.cipher,
+        aead: h.aead,
+        ...e.security,
+        // The attached supernode's liveness is NodeCore's (KEEPALIVE, REGISTER_ACK).
+        supernodes: e.security.supernodes.map((x) =>
+          x.state !== "attached" ? x : {
+            ...x,
+            rttMs: e.core.supernodeRttMs ?? x.rttMs,
+            lastAnswerMs: e.core.supernodeLastRx != null
+              ? e.now - e.core.supernodeLastRx
+              : x.lastAnswerMs,
+          }
+        ),
+        attachment: { ...e.security.attachment, since: e.now - e.security.attachment.since },
+      }
+      : null,
     mat: e.mat,
     counters: { ...e.counters, tap_rx_handler_errors: h.tapRxHandlerErrors },
     socket: h.socket,
@@ -132,6 +153,19 @@ export function nodeStatus(n: NodeSnapshot): Record<string, unknown> {
     supernode: s.supernode,
     supernode_id: s.supernodeId,
     supernode_rtt_ms: s.supernodeRttMs,
+    // The federation (docs/federation.md): every configured supernode, first preferred.
+    supernodes: (sec?.supernodes ?? []).map((x) => ({
+      address: x.address,
+      key: x.key,
+      state: x.state,
+      rtt_ms: x.rttMs,
+      last_answer_s: x.lastAnswerMs !== null ? Math.round(x.lastAnswerMs / 100) / 10 : null,
+    })),
+    attached_at: sec?.attachment?.attachedAt ?? s.supernode,
+    attached_for_s: sec?.attachment ? Math.round(sec.attachment.since / 1000) : null,
+    standby: sec?.attachment?.standby ?? null,
+    moves: s.moves ?? 0,
+    allocator: s.allocator ?? -1,
     tap: n.tap.name,
     tap_mac: formatMac(n.tap.mac),
     tap_mtu: n.tap.mtu,
@@ -291,6 +325,25 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
   }
   ioMetrics(w, "l2_node", n.io ?? {});
   socketMetrics(w, "l2_node", n.socket);
+  w.counter("l2_node_supernode_moves_total", "moves to another supernode", s.moves ?? 0);
+  for (const x of n.security?.supernodes ?? []) {
+    const l = { supernode: x.address };
+    w.gauge(
+      "l2_node_attached",
+      "1 for the supernode the node is attached to",
+      x.state === "attached" ? 1 : 0,
+      l,
+    );
+    w.gauge(
+      "l2_node_supernode_standby",
+      "1 for the standby supernode with a ready session",
+      x.state === "standby" ? 1 : 0,
+      l,
+    );
+    if (x.rttMs !== null) {
+      w.gauge("l2_node_supernode_rtt_seconds", "RTT to each supernode", x.rttMs / 1000, l);
+    }
+  }
   const sec = n.security?.status;
   if (sec) {
     w.gauge(

@@ -106,7 +106,8 @@ export type { NodeConfig, NodeEvent, NodeStatus, RegState, SendResult } from "./
  * ```
  */
 export class NodeCore {
-  private readonly supernode: KeyedEndpoint;
+  /** The supernode this node registers with now (`moveTo` changes it). */
+  private supernode: KeyedEndpoint;
   /** Local endpoints offered in REGISTER, as text (at most 4). */
   private readonly locals: string[];
   private readonly endpoints: EndpointTable;
@@ -116,7 +117,16 @@ export class NodeCore {
   private readonly cfg: Required<
     Omit<
       NodeConfig,
-      "nodeId" | "network" | "timers" | "directory" | "endpoints" | "localEndpoints" | "supernode"
+      | "nodeId"
+      | "network"
+      | "timers"
+      | "directory"
+      | "endpoints"
+      | "localEndpoints"
+      | "supernode"
+      | "keepaliveIntervalMs"
+      | "silentMs"
+      | "allocator"
     >
   >;
   private readonly dir: PeerDirectory | undefined;
@@ -134,6 +144,16 @@ export class NodeCore {
   private kaDueAt = Infinity;
   private kaSeq: number;
   private snRttMs: number | null = null;
+  /** Federation: KEEPALIVE interval (else the one the supernode gives) and silence before a move. */
+  private readonly fedKeepaliveMs: number | undefined;
+  private readonly silentMs: number | undefined;
+  /** Registering with the current supernode since (federation: silent again after `silentMs`). */
+  private registeringSince = Infinity;
+  /** Last authenticated packet from the supernode. */
+  private snLastRx = -Infinity;
+  /** The AA of the first REGISTER_ACK ever (-1: none yet): MAT addresses keep it. */
+  private allocator: number;
+  private moves = 0;
   private tooBig = 0;
   private tooBigReportedAt = -Infinity;
   /** At most `maxPeers`; least recently used evicted, idle ones forgotten. */
@@ -185,6 +205,10 @@ export class NodeCore {
       identity: config.identity.slice(),
     };
     this.frameLimit = maxFrame(this.cfg.underlayMtu, this.cfg.ipVersion);
+    this.fedKeepaliveMs = config.keepaliveIntervalMs;
+    this.silentMs = config.silentMs;
+    if (this.silentMs !== undefined) this.cfg.keepaliveAckTimeoutMs = this.silentMs;
+    this.allocator = config.allocator ?? -1;
     this.dir = config.directory;
     this.kaSeq = this.randomU32();
     this.frames = new Backlog(this.cfg.maxFrames);
@@ -320,8 +344,24 @@ export class NodeCore {
     this.toRegistering(now, now);
   }
 
+  /**
+   * Registers with another supernode (a move, docs/federation.md: the
+   * security layer has a ready session with it). Peers keep their paths;
+   * relayed traffic goes through the new supernode from now on.
+   */
+  moveTo(supernode: KeyedEndpoint, now: number): void {
+    if (this.state === "idle" || this.state === "stopped") return;
+    if (supernode.key === this.supernode.key) return;
+    this.supernode = this.endpoints.of(supernode);
+    this.moves++;
+    this.snRttMs = null;
+    this.counters.add("supernode_moves");
+    this.toRegistering(now, now);
+  }
+
   private toRegistering(now: number, firstAt: number): void {
     this.state = "registering";
+    this.registeringSince = now;
     this.regBackoff = 0;
     this.nextRegisterAt = firstAt;
     this.kaDueAt = Infinity;
@@ -376,6 +416,7 @@ export class NodeCore {
     const fromSn = from.key === this.supernode.key;
     if (sender === SUPERNODE_ID) {
       if (!fromSn) return this.counters.add("drop_supernode_spoofed");
+      this.snLastRx = now;
       return this.fromSupernode(
         receiver,
         msg ?? { kind: "data", frame: bytes.subarray(HEADER_LENGTH, end) },
@@ -479,11 +520,23 @@ export class NodeCore {
         if (!this.auto && receiver !== this.nodeId) return this.counters.add("drop_unexpected_ack");
         const restarted = this.bootId !== -1 && this.bootId !== msg.bootId;
         const changed = this.state !== "registered" || this.nodeId !== receiver;
+        if (this.allocator < 0) this.allocator = msg.supernodeId;
+        else if (msg.supernodeId !== this.allocator) {
+          // MAT addresses carry the AA: another one changes every address.
+          this.counters.add("allocator_changed");
+          this.emit({
+            type: "allocator_changed",
+            expected: this.allocator,
+            got: msg.supernodeId,
+            supernode: this.supernode.key,
+          });
+        }
         this.state = "registered";
+        this.registeringSince = Infinity;
         this.nodeId = receiver;
         this.supernodeId = msg.supernodeId;
         this.bootId = msg.bootId;
-        this.keepaliveMs = Math.max(1, msg.keepaliveS || 8) * 1000;
+        this.keepaliveMs = this.fedKeepaliveMs ?? Math.max(1, msg.keepaliveS || 8) * 1000;
         this.nextKeepaliveAt = now + this.keepaliveMs;
         this.kaDueAt = Infinity;
         this.nextRegisterAt = Infinity;
@@ -524,7 +577,9 @@ export class NodeCore {
         this.nextRegisterAt = now + this.cfg.refusedRetryMs;
         return;
       case "keepalive_ack":
-        if (this.kaDueAt === Infinity || msg.seq !== ((this.kaSeq - 1) >>> 0)) {
+        // One of the last four sent (at 1 s, an answer may come after the next one left).
+        const back = (this.kaSeq - msg.seq) >>> 0;
+        if (this.kaDueAt === Infinity || back < 1 || back > 4) {
           return this.counters.add("drop_stale_keepalive_ack");
         }
         this.kaDueAt = Infinity;
@@ -680,12 +735,27 @@ export class NodeCore {
     if (this.state === "idle" || this.state === "stopped") return;
     this.flushHeld(now);
     if (this.state === "registered" && now >= this.kaDueAt) {
+      if (this.silentMs !== undefined) {
+        this.emit({
+          type: "supernode_silent",
+          supernode: this.supernode.key,
+          silentMs: now - Math.max(this.snLastRx, this.kaDueAt - this.silentMs),
+        });
+      }
       this.emit({ type: "reregistering", cause: "keepalive_timeout" });
       this.state = "registering";
+      this.registeringSince = now;
       this.regBackoff = 0;
       this.nextRegisterAt = now;
       this.kaDueAt = Infinity;
       this.nextKeepaliveAt = Infinity;
+    } else if (
+      this.silentMs !== undefined && this.state === "registering" &&
+      now - this.registeringSince >= this.silentMs
+    ) {
+      // Still no REGISTER_ACK: the owner may move on to the next supernode.
+      this.registeringSince = now;
+      this.emit({ type: "supernode_silent", supernode: this.supernode.key, silentMs: null });
     }
     if (this.state === "registering" && now >= this.nextRegisterAt) {
       this.sendRegister(now);
@@ -705,7 +775,8 @@ export class NodeCore {
         time: Math.floor(now) >>> 0,
       }, now);
       this.counters.add("tx_keepalive");
-      this.kaDueAt = now + this.cfg.keepaliveAckTimeoutMs;
+      // Counted from the first KEEPALIVE left unanswered.
+      if (this.kaDueAt === Infinity) this.kaDueAt = now + this.cfg.keepaliveAckTimeoutMs;
       this.nextKeepaliveAt = now + this.keepaliveMs;
     }
     for (const p of this.peerTable.values()) this.pollPeer(p, now);
@@ -759,6 +830,9 @@ export class NodeCore {
       this.nextRegisterAt,
       this.state === "registered" ? Math.min(this.nextKeepaliveAt, this.kaDueAt) : Infinity,
     );
+    if (this.silentMs !== undefined && this.state === "registering") {
+      d = Math.min(d, this.registeringSince + this.silentMs);
+    }
     for (const p of this.peerTable.values()) d = Math.min(d, p.deadline(this.t));
     if (this.dir?.hasReady()) return 0; // held frames can go now
     for (const h of this.held.values()) d = Math.min(d, h.at + this.cfg.holdMs);
@@ -817,6 +891,9 @@ export class NodeCore {
       supernodeId: this.supernodeId,
       supernode: this.supernode.key,
       supernodeRttMs: this.snRttMs,
+      supernodeLastRx: this.snLastRx === -Infinity ? null : this.snLastRx,
+      allocator: this.allocator,
+      moves: this.moves,
       maxFrame: this.frameLimit,
       counters,
     };

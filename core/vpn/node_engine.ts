@@ -79,7 +79,7 @@ import { MatTranslator, type MatVerdict } from "../mat.ts";
 import type { Outgoing } from "./backlog.ts";
 import type { NodeCore, NodeEvent, NodeStatus } from "./node.ts";
 import type { PeerStatus } from "./peer.ts";
-import type { SecureNode, SecurityNodeEvent } from "./secure_node.ts";
+import type { SecureNode, SecurityNodeEvent, SupernodeLinkStatus } from "./secure_node.ts";
 import type { SessionInfo } from "./session_keys.ts";
 import type { CaptureHub } from "../capture.ts";
 
@@ -216,7 +216,13 @@ export interface NodeEngineSnapshot {
   core: NodeStatus;
   peers: PeerStatus[];
   /** Null without the security layer. */
-  security: { status: SecureNodeStatus; sessions: SessionInfo[] } | null;
+  security: {
+    status: SecureNodeStatus;
+    sessions: SessionInfo[];
+    /** The configured supernodes, first preferred (docs/federation.md). */
+    supernodes: SupernodeLinkStatus[];
+    attachment: { attachedAt: string; standby: string | null; moves: number; since: number };
+  } | null;
   mat: {
     /** The MAT prefix (leaf 0); null before the first registration. */
     prefix: MacKey | null;
@@ -466,6 +472,7 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
   poll(now: number): void {
     this.#stale = true;
     this.security?.poll(now, this.wall(now));
+    this.#applyMove(now);
     this.core.poll(now);
     this.leaves.expire(now);
     if (now >= this.#saveAt) {
@@ -526,7 +533,7 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
 
   /** Events (a `registered` one builds the translator first), datagrams out, frames to the TAP. */
   #drain(now: number): void {
-    this.#events();
+    this.#events(now);
     this.#sendOut();
     if (this.#socket.flush() !== 0) this.tx.tx_errors++;
     this.#segUsed = 0; // sent: the segment slots are free again
@@ -590,15 +597,26 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
     }
   }
 
-  #events(): void {
-    const s = this.security?.takeEvents();
+  #events(now: number): void {
     const c = this.core.takeEvents();
     const log = this.#c.onEvent;
-    if (s !== undefined && log) { for (const event of s) log({ layer: "security", event }); }
     for (const event of c) {
-      if (event.type === "registered") this.#registered(event.supernodeId, event.nodeId);
+      if (event.type === "registered") {
+        this.#registered(event.supernodeId, event.nodeId);
+        this.security?.registered(now);
+      }
       log?.({ layer: "core", event });
+      // The attached supernode fell silent: to the standby (federation).
+      if (event.type === "supernode_silent" && this.security?.failover(now)) this.#applyMove(now);
     }
+    const s = this.security?.takeEvents();
+    if (s !== undefined && log) { for (const event of s) log({ layer: "security", event }); }
+  }
+
+  /** A move the security layer decided (failover, or back to the preferred supernode). */
+  #applyMove(now: number): void {
+    const to = this.security?.takeMove();
+    if (to) this.core.moveTo(to, now);
   }
 
   #registered(supernode: number, node: number): void {
@@ -657,7 +675,14 @@ export class NodeEngine implements Engine<NodeEngineSnapshot> {
       now,
       core: this.core.status(),
       peers: this.core.peers(),
-      security: sec ? { status: sec.status(), sessions: sec.sessionList(now) } : null,
+      security: sec
+        ? {
+          status: sec.status(),
+          sessions: sec.sessionList(now),
+          supernodes: sec.supernodes(now),
+          attachment: sec.attachment(),
+        }
+        : null,
       mat: {
         prefix: m ? m.prefix : null,
         leaves: this.leaves.snapshot(now),

@@ -44,6 +44,24 @@ export interface NodeConfig {
   registerRetryMaxMs?: number;
   /** Wait for a KEEPALIVE_ACK. Default 3000. */
   keepaliveAckTimeoutMs?: number;
+  /**
+   * Federation (several supernodes): KEEPALIVE this often whatever the
+   * supernode's REGISTER_ACK says (docs/federation.md: 1000).
+   */
+  keepaliveIntervalMs?: number;
+  /**
+   * Federation: this long without an answer (KEEPALIVE unanswered, or no
+   * REGISTER_ACK while registering) emits `supernode_silent`, for the owner
+   * to move the node (`moveTo`); it is also the KEEPALIVE_ACK wait. Absent:
+   * one supernode, today's behaviour.
+   */
+  silentMs?: number;
+  /**
+   * The AA (supernode id) of the node's first REGISTER_ACK ever, kept in
+   * its state directory: a later ACK with another is an error event
+   * (`allocator_changed`), as it changes every MAT address. Absent: the first ACK sets it.
+   */
+  allocator?: number;
   /** REGISTER retry interval after a refusal. Default 30 000. */
   refusedRetryMs?: number;
   /** Underlay MTU for the frame size limit. Default 1500. */
@@ -114,6 +132,8 @@ export type NodeEvent =
     rttMs: number | null;
   }
   | { type: "frame_too_big"; length: number; max: number; count: number }
+  | { type: "supernode_silent"; supernode: string; silentMs: number | null }
+  | { type: "allocator_changed"; expected: number; got: number; supernode: string }
   | { type: "deregistered"; nodeId: number };
 
 /** What `sendFrame` did with a frame. */
@@ -137,6 +157,12 @@ export interface NodeStatus {
   supernodeId: number;
   supernode: string;
   supernodeRttMs: number | null;
+  /** When (the `now` clock) the supernode last sent something authenticated; null: never. */
+  supernodeLastRx?: number | null;
+  /** The AA of the first REGISTER_ACK ever, -1 before. */
+  allocator?: number;
+  /** Moves to another supernode (`moveTo`) since start. */
+  moves?: number;
   /** Largest frame `sendFrame` accepts. */
   maxFrame: number;
   counters: Record<string, number>;

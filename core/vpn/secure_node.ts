@@ -61,7 +61,7 @@
  */
 import { keyed, type KeyedEndpoint } from "../addr.ts";
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
-import { HEADER_LENGTH, MAGIC, SUPERNODE_ID, TAG_LENGTH } from "./constants.ts";
+import { HEADER_LENGTH, MAGIC, MsgType, SUPERNODE_ID, TAG_LENGTH } from "./constants.ts";
 import { type CryptoSuite, fingerprint, hex } from "./crypto_suite.ts";
 import { addMacs, COOKIE_USE_MS, cookieKey, mac1Key, mac1Of, readCookieReply } from "./cookie.ts";
 import { InitClock, TimestampTable } from "./init_timestamps.ts";
@@ -77,7 +77,8 @@ import {
   writeInit,
   writeResp,
 } from "./handshake.ts";
-import { checkHeader, HDR } from "./header.ts";
+import { checkHeader, HDR, senderOf } from "./header.ts";
+import { encodePacket } from "./messages.ts";
 import { PeerPins, PIN_AGE_MS } from "./pins.ts";
 import { SourceLimiter } from "./rate_limit.ts";
 import { Roster } from "./roster.ts";
@@ -95,6 +96,48 @@ import type { SecureNodeConfig, SecureNodeState, SecurityNodeEvent } from "./sec
 import { Session, type SessionInfo, sessionInfo } from "./session_keys.ts";
 
 export type { SecureNodeConfig, SecureNodeState, SecurityNodeEvent } from "./secure_node_types.ts";
+
+/** One configured supernode: its address and key, handshake and session state. */
+interface Link {
+  index: number;
+  sn: KeyedEndpoint;
+  key: Uint8Array;
+  mac1key: Uint8Array;
+  cookieKey: Uint8Array;
+  /** Its last cookie (COOKIE_REPLY), used for mac2 for COOKIE_USE_MS. */
+  cookie: { value: Uint8Array; at: number } | null;
+  pending: Pending | null;
+  /** Next handshake attempt (the attached one: when due; the others: see `pollLink`). */
+  nextAt: number;
+  /** The newest session with it (the attached one's is also the sealer's current). */
+  session: Session | null;
+  /** Last authenticated answer (HS_RESP, or any sealed packet opened). */
+  lastAnswer: number;
+  rttMs: number | null;
+  /** Next KEEPALIVE to it while it is not the attached one. */
+  kaNextAt: number;
+  kaSeq: number;
+  kaSentAt: number;
+  /** Preferred supernode while not attached there: answering since (a run of answers). */
+  runSince: number | null;
+  /** Answers in that run (a move back needs at least two, `returnAfterMs` apart). */
+  runAnswers: number;
+  handshakes: number;
+  answers: number;
+}
+
+/** A supernode as /status shows it (`SecureNode.supernodes`). */
+export interface SupernodeLinkStatus {
+  address: string;
+  /** Fingerprint of its public key. */
+  key: string;
+  state: "attached" | "standby" | "down" | "idle";
+  /** Its session is ready (handshake answered, not expired). */
+  ready: boolean;
+  rttMs: number | null;
+  /** ms since its last authenticated answer, null: never. */
+  lastAnswerMs: number | null;
+}
 
 interface Pending {
   peer: number;
@@ -122,10 +165,25 @@ export class SecureNode implements PeerDirectory {
   readonly counters: Counters = new Counters();
   private readonly suite: CryptoSuite;
   private readonly c: Required<
-    Omit<SecureNodeConfig, "limits" | "psk" | "requestedId" | "trusted" | "supernode">
+    Omit<
+      SecureNodeConfig,
+      "limits" | "psk" | "requestedId" | "trusted" | "supernode" | "supernodeKey" | "standbys"
+    >
   >;
-  /** The supernode's address, with its text `key`. */
-  private readonly sn: KeyedEndpoint;
+  /** The configured supernodes, first preferred. Bound: the configuration (at most 8). */
+  private readonly links: Link[];
+  private readonly linkByKey = new Map<string, Link>();
+  /** Index of the supernode this node is attached to (registers with). */
+  private att = 0;
+  /** Index of the standby (-1 with one supernode). */
+  private sb = -1;
+  /** Moves from one supernode to another since start. */
+  private moves = 0;
+  private attachedSince = 0;
+  /** After a move: the supernode left, told DEREGISTER once the new one acknowledged. */
+  private leftFrom = -1;
+  /** A move the owner applies to NodeCore (`takeMove`). */
+  private move: KeyedEndpoint | null = null;
   /** Trusted keys and first-use pins. Bound: maxPins. */
   private readonly pins: PeerPins;
   /** The network's other nodes, and broadcasts waiting for the first list. */
@@ -136,8 +194,6 @@ export class SecureNode implements PeerDirectory {
   private readonly events: Backlog<SecurityNodeEvent>;
   private readonly limiter: SourceLimiter;
   private started = false;
-  private snPending: Pending | null = null;
-  private nextSnAt = Infinity;
   /** Vouched peer keys. Bound: maxPeers, 10 min. */
   private readonly peerKeys = new Map<number, { key: Uint8Array; at: number }>();
   /** Our handshakes to peers in flight, by our key id. Bound: maxPeers. */
@@ -150,15 +206,43 @@ export class SecureNode implements PeerDirectory {
   private readonly peerTimestamps: TimestampTable;
   /** Ephemerals of peer HS_INITs answered lately: a replay is dropped before any X25519. Bound: 1024. */
   private readonly recentInits = new Set<string>();
-  private readonly mac1key: Uint8Array;
-  private readonly cookieKey: Uint8Array;
-  /** The supernode's last cookie (COOKIE_REPLY), used for mac2 for COOKIE_USE_MS. */
-  private cookie: { value: Uint8Array; at: number } | null = null;
 
   constructor(c: SecureNodeConfig, now: number) {
     this.suite = c.suite;
-    this.sn = keyed(c.supernode);
+    this.links = [{ supernode: c.supernode, supernodeKey: c.supernodeKey }, ...(c.standbys ?? [])]
+      .map((l, index) => ({
+        index,
+        sn: keyed(l.supernode),
+        key: l.supernodeKey.slice(),
+        mac1key: mac1Key(c.suite, l.supernodeKey),
+        cookieKey: cookieKey(c.suite, l.supernodeKey),
+        cookie: null,
+        pending: null,
+        nextAt: Infinity,
+        session: null,
+        lastAnswer: -Infinity,
+        rttMs: null,
+        kaNextAt: Infinity,
+        kaSeq: 0,
+        kaSentAt: -Infinity,
+        runSince: null,
+        runAnswers: 0,
+        handshakes: 0,
+        answers: 0,
+      }));
+    for (const l of this.links) {
+      if (this.linkByKey.has(l.sn.key)) {
+        throw new Error(`Cannot use supernode ${l.sn.key} twice`);
+      }
+      this.linkByKey.set(l.sn.key, l);
+    }
+    this.sb = this.links.length > 1 ? 1 : -1;
     this.c = {
+      standbyKeepaliveMs: 5000,
+      standbyRefreshMs: 30_000,
+      preferredHandshakeMs: 5000,
+      returnAfterMs: 5000,
+      answerSilenceMs: 3000,
       retryMs: 5000,
       refusedRetryMs: 30_000,
       silenceMs: 12_000,
@@ -194,8 +278,11 @@ export class SecureNode implements PeerDirectory {
     this.events = new Backlog(this.c.maxBacklog);
     this.limiter = new SourceLimiter({ global: { rate: 200, burst: 50 } }, now);
     this.peerTimestamps = new TimestampTable(this.c.maxPins);
-    this.mac1key = mac1Key(c.suite, c.supernodeKey);
-    this.cookieKey = cookieKey(c.suite, c.supernodeKey);
+  }
+
+  /** The attached supernode's address. */
+  private get sn(): KeyedEndpoint {
+    return this.links[this.att].sn;
   }
 
   /**
@@ -204,7 +291,8 @@ export class SecureNode implements PeerDirectory {
    */
   start(now: number, wall: number): void {
     this.started = true;
-    this.nextSnAt = now;
+    this.attachedSince = now;
+    for (const l of this.links) l.nextAt = now;
     this.poll(now, wall);
   }
 
@@ -226,50 +314,52 @@ export class SecureNode implements PeerDirectory {
     return { privateKey, publicKey: this.suite.x25519Public(privateKey) };
   }
 
-  private startSn(now: number, wall: number, cookieRetry = false): void {
-    this.sealer.registersUnanswered = 0;
+  private startSn(l: Link, now: number, wall: number, cookieRetry = false): void {
+    if (l.index === this.att) this.sealer.registersUnanswered = 0;
     const keyId = this.sealer.newKeyId();
     const w = writeInit(
       this.suite,
       { network: this.c.network, sender: this.ownId(), receiver: SUPERNODE_ID, keyId },
       this.c.staticKey,
-      this.c.supernodeKey,
+      l.key,
       this.psk,
       this.ephemeral(),
       this.initClock.next(wall),
     );
-    this.nextSnAt = now + this.c.retryMs;
+    l.nextAt = now +
+      (l.index === 0 && this.att !== 0 ? this.c.preferredHandshakeMs : this.c.retryMs);
     if (!w.ok) {
       this.counters.add("hs_bad_supernode_key");
       return;
     }
-    if (this.cookie !== null && now - this.cookie.at >= COOKIE_USE_MS) this.cookie = null;
-    const packet = addMacs(this.suite, this.mac1key, w.packet, this.cookie?.value ?? null);
-    if (this.snPending !== null) this.clearEphemeral(this.snPending);
-    this.snPending = {
+    if (l.cookie !== null && now - l.cookie.at >= COOKIE_USE_MS) l.cookie = null;
+    const packet = addMacs(this.suite, l.mac1key, w.packet, l.cookie?.value ?? null);
+    if (l.pending !== null) this.clearEphemeral(l.pending);
+    l.handshakes++;
+    l.pending = {
       peer: SUPERNODE_ID,
       state: w.state,
       at: now,
       mac1: mac1Of(packet).slice(),
       cookieRetry,
     };
-    this.out.push({ to: this.sn, bytes: packet });
-    this.counters.add(this.cookie !== null ? "hs_sent_with_cookie" : "hs_sent");
+    this.out.push({ to: l.sn, bytes: packet });
+    this.counters.add(l.cookie !== null ? "hs_sent_with_cookie" : "hs_sent");
   }
 
   /** COOKIE_REPLY from the supernode: keep the cookie, send the HS_INIT again with mac2 (once). */
-  private cookieReply(bytes: Uint8Array, now: number, wall: number): void {
-    const p = this.snPending;
+  private cookieReply(l: Link, bytes: Uint8Array, now: number, wall: number): void {
+    const p = l.pending;
     if (p === null || p.mac1 === undefined || answeredKeyIdOfHeader(bytes) !== p.state.keyId) {
       return this.counters.add("drop_unexpected_cookie");
     }
-    const cookie = readCookieReply(this.suite, this.cookieKey, bytes, p.mac1);
+    const cookie = readCookieReply(this.suite, l.cookieKey, bytes, p.mac1);
     if (cookie === null) return this.counters.add("drop_bad_cookie");
-    this.cookie = { value: cookie, at: now };
+    l.cookie = { value: cookie, at: now };
     this.counters.add("cookies_received");
     if (p.cookieRetry) return;
     this.counters.add("hs_cookie_retry");
-    this.startSn(now, wall, true);
+    this.startSn(l, now, wall, true);
   }
 
   /**
@@ -278,7 +368,18 @@ export class SecureNode implements PeerDirectory {
    * (an answer may start a handshake, whose HS_INIT carries it).
    */
   receive(from: KeyedEndpoint, bytes: Uint8Array, now: number, wall: number): "core" | "done" {
-    if (!(bytes.length >= 3 && bytes[0] === MAGIC && (bytes[2] & 0xf0) === 0x20)) return "core";
+    if (!(bytes.length >= 3 && bytes[0] === MAGIC && (bytes[2] & 0xf0) === 0x20)) {
+      // From a supernode this node is not attached to: its answers to our
+      // KEEPALIVE (NAK not_registered) are liveness, never NodeCore's business.
+      if (this.links.length > 1 && from.key !== this.sn.key) {
+        const l = this.linkByKey.get(from.key);
+        if (l !== undefined && bytes.length >= HEADER_LENGTH && senderOf(bytes) === SUPERNODE_ID) {
+          this.aside(l, from, bytes, now);
+          return "done";
+        }
+      }
+      return "core";
+    }
     const hd = checkHeader(bytes);
     if (!hd.ok) {
       this.counters.add(`drop_${hd.reason}`);
@@ -290,14 +391,16 @@ export class SecureNode implements PeerDirectory {
       return "done";
     }
     if (h.sender === SUPERNODE_ID) {
-      if (from.key !== this.sn.key) {
+      const l = this.linkByKey.get(from.key);
+      if (l === undefined) {
         this.counters.add("drop_supernode_spoofed");
         return "done";
       }
       if (h.type === SecType.HS_RESP || h.type === SecType.HS_REJECT) {
-        this.snAnswer(bytes, h.type, now);
-      } else if (h.type === SecType.COOKIE_REPLY) this.cookieReply(bytes, now, wall);
-      else this.sealedFromSupernode(from, bytes, now, wall);
+        this.snAnswer(l, bytes, h.type, now);
+      } else if (h.type === SecType.COOKIE_REPLY) this.cookieReply(l, bytes, now, wall);
+      else if (l.index === this.att) this.sealedFromSupernode(from, bytes, now, wall);
+      else this.aside(l, from, bytes, now);
       return "done";
     }
     switch (h.type) {
@@ -317,16 +420,17 @@ export class SecureNode implements PeerDirectory {
     }
   }
 
-  private snAnswer(bytes: Uint8Array, type: number, now: number): void {
-    const p = this.snPending;
+  private snAnswer(l: Link, bytes: Uint8Array, type: number, now: number): void {
+    const p = l.pending;
     if (p === null || answeredKeyId(bytes) !== p.state.keyId) {
       return this.counters.add("drop_unexpected_answer");
     }
     if (type === SecType.HS_REJECT) {
       const r = readReject(p.state, bytes);
       if (!r.ok) return this.counters.add(`drop_reject_${r.reason}`);
-      this.snPending = null;
-      this.nextSnAt = now + this.c.refusedRetryMs;
+      l.pending = null;
+      l.nextAt = now + this.c.refusedRetryMs;
+      l.runSince = null;
       this.counters.add(`refused_${r.reason}`);
       this.events.push({
         type: "refused",
@@ -338,22 +442,68 @@ export class SecureNode implements PeerDirectory {
     }
     const r = readResp(this.suite, p.state, bytes);
     if (!r.ok) return this.counters.add(`drop_resp_${r.reason}`);
-    this.snPending = null;
+    l.pending = null;
     this.clearEphemeral(p);
+    this.answered(l, now);
+    l.rttMs = now - p.at;
     const s = new Session(this.suite, {
       network: this.c.network,
       peer: SUPERNODE_ID,
       localKeyId: p.state.keyId,
       remoteKeyId: r.keyId,
-      remoteStatic: this.c.supernodeKey,
+      remoteStatic: l.key,
       initiator: true,
       secrets: r.secrets,
       now,
-      endpoint: this.sn.key,
+      endpoint: l.sn.key,
     });
+    const old = l.session;
+    l.session = s;
+    if (l.index !== this.att) {
+      // A standby (or the preferred one probed): ready, not current.
+      if (old !== null && this.sealer.currentSession(this.c.network, SUPERNODE_ID) !== old) {
+        this.sealer.remove(old);
+      }
+      this.sealer.installAside(s);
+      this.counters.add("hs_standby_done");
+      return;
+    }
     this.sealer.install(s);
     this.counters.add("hs_supernode_done");
     this.events.push({ type: "supernode_session", keyId: s.localKeyId });
+  }
+
+  /** An authenticated answer from `l`: its liveness (and the preferred one's run of answers). */
+  private answered(l: Link, now: number): void {
+    l.lastAnswer = now;
+    l.answers++;
+    if (l.runSince === null) {
+      l.runSince = now;
+      l.runAnswers = 0;
+    }
+    l.runAnswers++;
+  }
+
+  /**
+   * A sealed packet from a supernode this node is not attached to: opened
+   * (so it is authentic and fresh) and taken as a sign of life, nothing more.
+   * Its answer to our KEEPALIVE is NAK `not_registered` (we are not
+   * registered there) or a KEEPALIVE_ACK; the rest is dropped.
+   */
+  private aside(l: Link, from: KeyedEndpoint, bytes: Uint8Array, now: number): void {
+    const hd = checkHeader(bytes);
+    if (!hd.ok) return this.counters.add(`drop_${hd.reason}`);
+    if (hd.value.network !== this.c.network) return this.counters.add("drop_wrong_network");
+    const r = this.sealer.open(bytes, now, from.key);
+    if (r !== "ok") return this.counters.add(`drop_standby_${r}`);
+    if (this.sealer.lastOpened !== l.session) return this.counters.add("drop_standby_session");
+    this.answered(l, now);
+    const t = hd.value.type;
+    if (t === MsgType.REGISTER_NAK || t === MsgType.KEEPALIVE_ACK) {
+      if (l.kaSentAt > -Infinity) l.rttMs = now - l.kaSentAt;
+      l.kaSentAt = -Infinity;
+      this.counters.add("rx_standby_answer");
+    } else this.counters.add("rx_standby_other");
   }
 
   private clearEphemeral(p: Pending): void {
@@ -670,9 +820,10 @@ export class SecureNode implements PeerDirectory {
     this.sealer.sweep(now);
     this.roster.expire(now);
     const sn = this.snSession(now);
-    const p = this.snPending;
+    const a = this.links[this.att];
+    const p = a.pending;
     if (p !== null && now - p.at >= this.c.handshakeTimeoutMs) {
-      this.snPending = null;
+      a.pending = null;
       this.counters.add("hs_no_answer");
       this.events.push({
         type: "no_answer",
@@ -686,7 +837,8 @@ export class SecureNode implements PeerDirectory {
     // lost our session: a new handshake from where we are now.
     const due = sn === undefined || sn.needsRekey(now, this.sealer.limits) ||
       now - sn.lastRx >= this.c.silenceMs || this.sealer.registersUnanswered >= 2;
-    if (due && this.snPending === null && now >= this.nextSnAt) this.startSn(now, wall);
+    if (due && a.pending === null && now >= a.nextAt) this.startSn(a, now, wall);
+    for (const l of this.links) if (l.index !== this.att) this.pollLink(l, now, wall);
     for (const [id, q] of this.pending) {
       if (now - q.at >= this.c.handshakeTimeoutMs) {
         this.pending.delete(id);
@@ -743,10 +895,214 @@ export class SecureNode implements PeerDirectory {
     }
   }
 
+  /** The link's session when ready at `now` (handshake answered, not expired). */
+  private linkSession(l: Link, now: number): Session | null {
+    const s = l.session;
+    return s !== null && !s.closed && !s.dead(now, this.sealer.limits) ? s : null;
+  }
+
+  /** What a supernode other than the attached one is to this node now. */
+  private roleOf(l: Link): "standby" | "preferred" | "idle" {
+    if (l.index === this.sb) return "standby";
+    if (l.index === 0 && this.att !== 0) return "preferred";
+    return "idle";
+  }
+
+  /**
+   * Timers of a supernode this node is not attached to. The standby: a
+   * handshake when it has no ready session, on re-key, or when it has not
+   * answered for `standbyRefreshMs` (it may have restarted and lost our
+   * session: a node it has not bound to an id gets no answer to a KEEPALIVE,
+   * see docs/federation.md); a KEEPALIVE every `standbyKeepaliveMs` (keeps
+   * our NAT mapping to it, and its NAK `not_registered` is a sign of life).
+   * The preferred one (the first, while not attached there): a handshake
+   * every `preferredHandshakeMs`; after `returnAfterMs` of answers with no
+   * handshake left unanswered, the node moves back to it.
+   */
+  private pollLink(l: Link, now: number, wall: number): void {
+    const role = this.roleOf(l);
+    const p = l.pending;
+    if (p !== null && now - p.at >= this.c.handshakeTimeoutMs) {
+      l.pending = null;
+      l.runSince = null;
+      this.counters.add("hs_standby_no_answer");
+    }
+    if (role === "idle") {
+      l.runSince = null;
+      return;
+    }
+    const s = this.linkSession(l, now);
+    if (l.pending === null && now >= this.handshakeDue(l, s, role)) this.startSn(l, now, wall);
+    if (s !== null && now >= l.kaNextAt) {
+      l.kaNextAt = now + this.c.standbyKeepaliveMs;
+      const r = encodePacket(
+        { network: this.c.network, sender: this.ownId(), receiver: SUPERNODE_ID },
+        { kind: "keepalive", seq: l.kaSeq, time: Math.floor(now) >>> 0 },
+        { seal: (b, t) => this.sealer.sealVia(s, b, t), open: () => "no_session" },
+        now,
+      );
+      l.kaSeq = (l.kaSeq + 1) >>> 0;
+      if (r.ok) {
+        this.out.push({ to: l.sn, bytes: r.packet });
+        if (l.kaSentAt === -Infinity) l.kaSentAt = now;
+        this.counters.add("tx_standby_keepalive");
+      }
+    } else if (s === null) l.kaNextAt = now;
+    if (
+      role === "preferred" && l.runSince !== null && l.runAnswers >= 2 &&
+      now - l.runSince >= this.c.returnAfterMs
+    ) {
+      if (s !== null && now - l.lastAnswer < this.c.answerSilenceMs + this.c.preferredHandshakeMs) {
+        this.moveTo(l.index, now, "preferred");
+      } else l.runSince = null;
+    }
+  }
+
+  private handshakeDue(l: Link, s: Session | null, role: "standby" | "preferred"): number {
+    if (role === "preferred" || s === null) return l.nextAt;
+    return Math.max(
+      l.nextAt,
+      Math.min(
+        s.createdAt + this.sealer.limits.rekeyAfterMs,
+        Math.max(l.lastAnswer, s.createdAt) + this.c.standbyRefreshMs,
+      ),
+    );
+  }
+
+  private linkDeadline(l: Link): number {
+    const role = this.roleOf(l);
+    let d = l.pending !== null ? l.pending.at + this.c.handshakeTimeoutMs : Infinity;
+    if (role === "idle") return d;
+    const s = l.session !== null && !l.session.closed ? l.session : null;
+    if (l.pending === null) d = Math.min(d, this.handshakeDue(l, s, role));
+    if (s !== null) {
+      d = Math.min(d, l.kaNextAt, s.createdAt + this.sealer.limits.rejectAfterMs);
+    }
+    if (role === "preferred" && l.runSince !== null && l.runAnswers >= 2) {
+      d = Math.min(d, l.runSince + this.c.returnAfterMs);
+    }
+    return d;
+  }
+
+  private moveTo(to: number, now: number, cause: "silent" | "preferred"): void {
+    const l = this.links[to];
+    const s = this.linkSession(l, now);
+    if (s === null || to === this.att) return;
+    const from = this.att;
+    this.sealer.promote(s);
+    this.sealer.registersUnanswered = 0;
+    this.att = to;
+    this.sb = (to + 1) % this.links.length;
+    this.moves++;
+    this.attachedSince = now;
+    this.leftFrom = from;
+    l.runSince = null;
+    l.pending = null;
+    const old = this.links[from];
+    old.runSince = null;
+    // Silent: its session is no sign of life; the next handshake answered is.
+    if (cause === "silent") old.session = null;
+    old.kaNextAt = now + this.c.standbyKeepaliveMs;
+    old.nextAt = now;
+    this.move = l.sn;
+    this.counters.add(`moves_${cause}`);
+    this.events.push({ type: "moved", from: old.sn.key, to: l.sn.key, cause, moves: this.moves });
+  }
+
+  /**
+   * The attached supernode stopped answering (NodeCore's `supernode_silent`):
+   * moves to the standby when its session is ready, else to the next
+   * supernode in the list with one. False when none is ready (the node stays
+   * and keeps trying; the others' handshakes go on).
+   */
+  failover(now: number): boolean {
+    const n = this.links.length;
+    if (n < 2) return false;
+    const order = [this.sb];
+    for (let i = 1; i < n; i++) order.push((this.att + i) % n);
+    // One that answered lately first, then any with a session.
+    const fresh = this.c.standbyRefreshMs + this.c.handshakeTimeoutMs;
+    for (const needFresh of [true, false]) {
+      for (const i of order) {
+        if (i < 0 || i === this.att) continue;
+        const l = this.links[i];
+        if (this.linkSession(l, now) === null || (needFresh && now - l.lastAnswer >= fresh)) {
+          continue;
+        }
+        this.moveTo(i, now, "silent");
+        return true;
+      }
+    }
+    this.counters.add("failover_no_standby");
+    return false;
+  }
+
+  /** The supernode NodeCore is to register with now, after a move (once). */
+  takeMove(): KeyedEndpoint | null {
+    const m = this.move;
+    this.move = null;
+    return m;
+  }
+
+  /**
+   * NodeCore registered (REGISTER_ACK): after a move, the supernode left is
+   * told DEREGISTER (make before break), when its session is still there.
+   */
+  registered(now: number): void {
+    if (this.leftFrom < 0) return;
+    const old = this.links[this.leftFrom];
+    this.leftFrom = -1;
+    const s = this.linkSession(old, now);
+    if (s === null || this.ownId() === 0) return;
+    const r = encodePacket(
+      { network: this.c.network, sender: this.ownId(), receiver: SUPERNODE_ID },
+      { kind: "deregister", reason: 0 },
+      { seal: (b, t) => this.sealer.sealVia(s, b, t), open: () => "no_session" },
+      now,
+    );
+    if (r.ok) {
+      this.out.push({ to: old.sn, bytes: r.packet });
+      this.counters.add("tx_deregister_left");
+    }
+  }
+
+  /** The configured supernodes as /status shows them, first preferred. */
+  supernodes(now: number): SupernodeLinkStatus[] {
+    return this.links.map((l) => {
+      const ready = l.index === this.att ? this.ready() : this.linkSession(l, now) !== null;
+      const state = l.index === this.att
+        ? "attached"
+        : this.roleOf(l) === "idle"
+        ? "idle"
+        : l.index === this.sb && ready
+        ? "standby"
+        : "down";
+      return {
+        address: l.sn.key,
+        key: fingerprint(l.key),
+        state,
+        ready,
+        rttMs: l.rttMs,
+        lastAnswerMs: l.lastAnswer === -Infinity ? null : now - l.lastAnswer,
+      };
+    });
+  }
+
+  /** Where this node is attached, its standby, moves so far, attached since (ms, `now` clock). */
+  attachment(): { attachedAt: string; standby: string | null; moves: number; since: number } {
+    return {
+      attachedAt: this.sn.key,
+      standby: this.sb >= 0 ? this.links[this.sb].sn.key : null,
+      moves: this.moves,
+      since: this.attachedSince,
+    };
+  }
+
   /** When `poll` should run next. */
   nextDeadline(): number {
     if (!this.started) return Infinity;
-    let d = this.nextSnAt;
+    const a = this.links[this.att];
+    let d = a.nextAt;
     // Whatever its age: one past its limit is swept at its expiry (below).
     const sn = this.sealer.currentSession(this.c.network, SUPERNODE_ID);
     if (sn !== undefined) {
@@ -756,8 +1112,10 @@ export class SecureNode implements PeerDirectory {
         sn.createdAt + this.sealer.limits.rejectAfterMs,
       );
     }
-    if (this.snPending !== null) d = Math.min(d, this.snPending.at + this.c.handshakeTimeoutMs);
-    else if (this.sealer.registersUnanswered >= 2) d = Math.min(d, this.nextSnAt);
+    if (a.pending !== null) d = Math.min(d, a.pending.at + this.c.handshakeTimeoutMs);
+    else if (this.sealer.registersUnanswered >= 2) d = Math.min(d, a.nextAt);
+    if (this.move !== null) return 0;
+    for (const l of this.links) if (l.index !== this.att) d = Math.min(d, this.linkDeadline(l));
     if (sn !== undefined && this.ownId() !== 0) d = Math.min(d, this.roster.nextRequestAt);
     d = Math.min(d, this.roster.heldDeadline());
     if (this.roster.registeredSinceRequest(this.sealer.registrations)) return 0; // ask for the roster now
@@ -793,7 +1151,7 @@ export class SecureNode implements PeerDirectory {
       ready: this.ready(),
       sessions,
       initTimestamps: this.peerTimestamps.size,
-      cookie: this.cookie !== null,
+      cookie: this.links[this.att].cookie !== null,
       roster: this.roster.ids.length,
       rosterIds: this.roster.ids.slice(),
       rosterKnown: this.roster.known,

@@ -17,8 +17,24 @@ export interface SecureNodeConfig {
   staticKey: StaticKey;
   /** The supernode's public key (pinned). */
   supernodeKey: Uint8Array;
-  /** The supernode's address (as NodeCore's `supernode`). */
+  /** The supernode's address (as NodeCore's `supernode`): the first, preferred. */
   supernode: Endpoint;
+  /**
+   * Further supernodes, in order of preference after `supernode` (a
+   * federation, docs/federation.md): the node holds a ready session with a
+   * standby and moves there when the attached one falls silent.
+   */
+  standbys?: readonly { supernode: Endpoint; supernodeKey: Uint8Array }[];
+  /** KEEPALIVE to the standby (default 5000 ms). */
+  standbyKeepaliveMs?: number;
+  /** A new handshake with a standby that has not answered for this long (default 30 s). */
+  standbyRefreshMs?: number;
+  /** Handshake with the preferred supernode while not attached there (default 5000 ms). */
+  preferredHandshakeMs?: number;
+  /** Answers from the preferred supernode for this long move the node back (default 5000 ms). */
+  returnAfterMs?: number;
+  /** Silence after which a link's run of answers ends (default 3000 ms). */
+  answerSilenceMs?: number;
   network: number;
   /** The node id NodeCore asks for (0: auto); later the id the supernode gave. */
   requestedId?: number;
@@ -65,7 +81,8 @@ export type SecurityNodeEvent =
     pinned?: string;
     reason: PeerKeyRefusal;
   }
-  | { type: "roster"; peers: number };
+  | { type: "roster"; peers: number }
+  | { type: "moved"; from: string; to: string; cause: "silent" | "preferred"; moves: number };
 
 /** `SecureNode.status()`: the layer's state for /status and /metrics. */
 export interface SecureNodeState {

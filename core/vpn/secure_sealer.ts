@@ -187,6 +187,48 @@ export class SecureSealer implements Sealer {
     this.counters.add("sessions_installed");
   }
 
+  /**
+   * Node: adds a session with a supernode the node is not attached to (a
+   * standby, or its preferred one while it probes it): it opens what that
+   * supernode sends (`open`, by key id) but is not the current supernode
+   * session until `promote`d (a move), so nothing else is sealed under it.
+   */
+  installAside(s: Session): void {
+    if (this.byKeyId.size >= this.maxSessions) {
+      this.remove(this.byKeyId.values().next().value as Session);
+      this.counters.add("sessions_evicted");
+    }
+    this.byKeyId.set(s.localKeyId, s);
+    if (s.endpoint !== "") this.byEndpoint.set(s.endpoint, s);
+    this.counters.add("sessions_installed_aside");
+  }
+
+  /**
+   * Node: seals `packet` (no hop tag) under `s`, a session `installAside`
+   * holds (a KEEPALIVE or DEREGISTER to a supernode the node is not
+   * attached to). As `seal` otherwise.
+   */
+  sealVia(s: Session, packet: Uint8Array, now: number): "ok" | SealReason {
+    const len = packet.length;
+    if (len < HEADER_LENGTH + TAG_LENGTH || (packet[HDR.FLAGS] & Flag.HOP_TAG) !== 0) {
+      return "no_session";
+    }
+    if (s.closed || s.dead(now, this.limits)) return this.noSession("tx_aside_no_session");
+    if (s.txCounter >= this.limits.rejectAfterPackets) return "counter_exhausted";
+    writeKeyId(packet, s.remoteKeyId);
+    writeCounter(packet, s.txCounter++);
+    s.lastTx = now;
+    this.setNonce(packet);
+    s.tx.seal(
+      this.nonce,
+      this.maskedHeader(packet),
+      packet,
+      HEADER_LENGTH,
+      len - HEADER_LENGTH - TAG_LENGTH,
+    );
+    return "ok";
+  }
+
   /** Makes `s` the session used for sending to its peer. */
   promote(s: Session): void {
     if (s.peer < 0) return;
