@@ -44,14 +44,16 @@ import {
 } from "./vpn_host.ts";
 import {
   ensureStateDir,
+  loadAllocator,
   loadLeaves,
   loadPins,
   PINS_FILE,
+  saveAllocator,
   saveLeaves,
   savePins,
 } from "./vpn_state.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
-import { toBase64 } from "./keygen.ts";
+import { fromBase64Key, toBase64 } from "./keygen.ts";
 import {
   aeadImplementation,
   CIPHER,
@@ -62,7 +64,14 @@ import {
   supernodeKey,
   toMembers,
 } from "./vpn_security.ts";
-import { EndpointTable, formatEndpoint, formatIp, isV4, parseIp } from "../core/addr.ts";
+import {
+  type Endpoint,
+  EndpointTable,
+  formatEndpoint,
+  formatIp,
+  isV4,
+  parseIp,
+} from "../core/addr.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import { DATA_HEADROOM, DATA_TAILROOM } from "../core/vpn/messages.ts";
 import { NodeCore } from "../core/vpn/node.ts";
@@ -89,11 +98,24 @@ async function startNode(
 ): Promise<DaemonInstance<NodeConfig>> {
   const c = cfg.config;
   const log = ctx.log.topic("node");
-  if (!c.supernode) throw new ConfigError("node.supernode: required (or --supernode HOST:PORT)");
+  if (c.supernodes.length > 0 && (c.supernode || c.supernode_key)) {
+    throw new ConfigError(
+      "node.supernodes: give either supernodes or supernode and supernode_key, not both",
+    );
+  }
+  if (c.supernodes.length === 0 && !c.supernode) {
+    throw new ConfigError(
+      "node.supernode: required (or --supernode HOST:PORT, or a supernodes list)",
+    );
+  }
   if (!parseIp(c.listen.host).ok) {
     throw new ConfigError(`node.listen: expected an IP address, got ${c.listen.host}`);
   }
-  const snKey = supernodeKey(c.supernode_key);
+  // The first is preferred; `supernode`/`supernode_key` are a list of one.
+  const given = c.supernodes.length > 0
+    ? c.supernodes.map((e) => ({ hp: e.address, key: fromBase64Key(e.key)! }))
+    : [{ hp: c.supernode!, key: supernodeKey(c.supernode_key) }];
+  const snKey = given[0].key;
   const psk = networkSecret("node", c.secret, c.secret_file);
   const dir = c.state_dir || `/var/lib/l2/${cfg.name}`;
   ensureStateDir(dir);
@@ -102,15 +124,29 @@ async function startNode(
   log.info(
     `node public key: ${keyText(identity)} (list it in the supernode's members)`,
   );
-  const snIp = await resolveSupernode(c.supernode.host);
   const listenIp = parseIp(c.listen.host);
-  if (listenIp.ok && isV4(listenIp.value) && !isV4(snIp)) {
-    throw new ConfigError(
-      `node.listen: an IPv4 address (${c.listen.host}) cannot reach the IPv6 supernode ` +
-        `${formatIp(snIp)}; listen on :: (both) or an IPv6 address`,
-    );
+  const sns: (Endpoint & { key: Uint8Array })[] = [];
+  for (const g of given) {
+    const ip = await resolveSupernode(g.hp.host);
+    if (listenIp.ok && isV4(listenIp.value) && !isV4(ip)) {
+      throw new ConfigError(
+        `node.listen: an IPv4 address (${c.listen.host}) cannot reach the IPv6 supernode ` +
+          `${formatIp(ip)}; listen on :: (both) or an IPv6 address`,
+      );
+    }
+    const ep = { ip, port: g.hp.port };
+    if (sns.some((x) => formatEndpoint(x) === formatEndpoint(ep))) {
+      throw new ConfigError(`node.supernodes: ${formatEndpoint(ep)} is listed twice`);
+    }
+    sns.push({ ...ep, key: g.key });
   }
-  const supernode = { ip: snIp, port: c.supernode.port };
+  const snIp = sns[0].ip;
+  const supernode = { ip: snIp, port: sns[0].port };
+  const federation = sns.length > 1;
+  const allocator = loadAllocator(dir);
+  if (allocator.error) {
+    log.error(`supernode id of the first registration not read: ${allocator.error}`);
+  }
   const now0 = performance.now();
   const leaves = loadLeaves(dir, {}, now0);
   if (leaves.error) log.error(`leaf table not loaded, starting empty: ${leaves.error}`);
@@ -160,6 +196,10 @@ async function startNode(
     staticKey,
     supernodeKey: snKey,
     supernode,
+    standbys: sns.slice(1).map((x) => ({
+      supernode: { ip: x.ip, port: x.port },
+      supernodeKey: x.key,
+    })),
     network: c.network,
     requestedId: c.id === "auto" ? 0 : c.id,
     ...(psk ? { psk } : {}),
@@ -190,6 +230,7 @@ async function startNode(
       `filter: ${c.filter.map((r) => r.name).join(", ")} on frames to and from the VPN`,
     );
   }
+  let savedAllocator = allocator.value;
   const core = new NodeCore({
     supernode,
     endpoints,
@@ -201,7 +242,10 @@ async function startNode(
     nodeId: c.id,
     localEndpoints: locals,
     punchTtl: c.punch_ttl,
-    ipVersion: isV4(snIp) ? 4 : 6,
+    ipVersion: sns.every((x) => isV4(x.ip)) ? 4 : 6,
+    // Several supernodes: KEEPALIVE every second, a move after 3 s of silence.
+    ...(federation ? { keepaliveIntervalMs: 1000, silentMs: 3000 } : {}),
+    ...(allocator.value !== null ? { allocator: allocator.value } : {}),
     // ...and REGISTER (which needs that session) at most 4 s later: back within 10 s.
     registerRetryMaxMs: REGISTER_RETRY_MAX_MS,
     // The engine writes every frame to the TAP right after each receive batch: no copies.
@@ -251,6 +295,15 @@ async function startNode(
     onEvent: (ev) => {
       trouble(ev);
       logEvent(ev);
+      // The AA of the first REGISTER_ACK, kept: MAT addresses must not change.
+      if (ev.layer === "core" && ev.event.type === "registered" && savedAllocator === null) {
+        savedAllocator = ev.event.supernodeId;
+        try {
+          saveAllocator(dir, savedAllocator);
+        } catch (e) {
+          log.error(`cannot save the supernode id: ${(e as Error).message}`);
+        }
+      }
     },
     contain,
     ...(netFilter ? { filter: netFilter } : {}),
@@ -271,7 +324,7 @@ async function startNode(
     stop: (now) => engine.stop(now),
   });
   const clock = runner.clock;
-  const snText = formatEndpoint(supernode);
+  const snText = sns.map(formatEndpoint).join(", ");
   const localTexts = locals.map(formatEndpoint);
   const io = { udp: udpPump.counters, tap: tapPump.counters };
   const tapInfo = { name: t.name, mac: tapMac, mtu: t.mtu, offload };
@@ -288,7 +341,7 @@ async function startNode(
       io,
     });
   };
-  log.info(`node on ${t.name} (MTU ${t.mtu}) towards supernode ${snText}`, {
+  log.info(`node on ${t.name} (MTU ${t.mtu}) towards supernode${federation ? "s" : ""} ${snText}`, {
     port: udp.local.port,
     id: String(c.id),
     network: c.network,

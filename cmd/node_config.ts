@@ -11,6 +11,10 @@ import { message } from "@optique/core/message";
 import {
   bool,
   cidr,
+  fail,
+  type Field,
+  formatHostPort,
+  type HostPort,
   hostPort,
   ifname,
   type Infer,
@@ -19,6 +23,7 @@ import {
   list,
   path,
   type Schema,
+  section,
   str,
 } from "./kit/config.ts";
 import {
@@ -30,8 +35,56 @@ import {
 } from "./kit/cli.ts";
 import { memberList } from "./vpn_security.ts";
 import { filterRules } from "./filter_config.ts";
+import { fromBase64Key } from "./keygen.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import { VPN_PORT } from "./supernode_config.ts";
+
+/** Most supernodes a node lists (docs/federation.md). */
+export const MAX_SUPERNODES = 8;
+
+/** A base64 X25519 public key (required). */
+const publicKeyField: Field<string> = {
+  type: "base64 public key",
+  doc: "the supernode's base64 public key (its log prints it at start)",
+  default: undefined,
+  defaultText: "(required)",
+  parse(v, w) {
+    const x = str({ doc: "" }).parse(v, w);
+    if (fromBase64Key(x) === null) fail(w, "a base64 X25519 public key (44 characters)", x);
+    return x;
+  },
+};
+
+const supernodeEntry = section({
+  address: hostPort({
+    doc: "the supernode's UDP address (port 7654 if left out)",
+    defaultPort: VPN_PORT,
+  }),
+  key: publicKeyField,
+}, { doc: "a supernode: { address, key }" });
+
+/** `supernodes:` a list of at most MAX_SUPERNODES `{ address, key }`, the first preferred. */
+const supernodeList: Field<{ address: HostPort; key: string }[]> = {
+  type: "list of { address, key }",
+  doc: "supernodes, the first preferred: attached to one, a ready standby with the next, " +
+    "moves in seconds when its supernode falls silent (docs/federation.md); instead of " +
+    "supernode and supernode_key",
+  default: [],
+  defaultText: "[]",
+  parse(v, w) {
+    const out = list(supernodeEntry, { doc: "" }).parse(v, w);
+    if (out.length > MAX_SUPERNODES) {
+      fail(w, `at most ${MAX_SUPERNODES} supernodes`, `${out.length}`);
+    }
+    const seen = new Set<string>();
+    for (const [i, e] of out.entries()) {
+      const a = formatHostPort(e.address);
+      if (seen.has(a)) fail({ ...w, path: `${w.path}[${i}].address` }, "each supernode once", a);
+      seen.add(a);
+    }
+    return out;
+  },
+};
 
 /** Keys of a `node:` section. */
 export const nodeFields = {
@@ -83,6 +136,7 @@ export const nodeFields = {
       "first start",
     default: "",
   }),
+  supernodes: supernodeList,
   supernode_key: str({
     doc: "the supernode's base64 public key (required: its log prints it at start)",
     default: "",

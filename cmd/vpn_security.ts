@@ -454,6 +454,13 @@ export function logNodeSecurity(
     case "roster":
       log.debug(`the supernode lists ${ev.peers} other node(s) in this network`);
       break;
+    case "moved":
+      log.warn(
+        `attached to supernode ${ev.to} now, was ${ev.from} (${
+          ev.cause === "silent" ? "it fell silent" : "back to the preferred one"
+        }; move ${ev.moves})`,
+      );
+      break;
   }
 }
 

@@ -230,3 +230,35 @@ export function savePins(dir: string, store: PinStore, now: number): void {
   const text = lines.length ? `[\n${lines.join(",\n")}\n]\n` : "[]\n";
   writeStateFile(`${dir}/${PINS_FILE}`, new TextEncoder().encode(text));
 }
+
+/** The AA (supernode id) of the node's first REGISTER_ACK: `<state_dir>/allocator`. */
+export const ALLOCATOR_FILE = "allocator";
+
+/**
+ * The saved AA of the node's MAT addresses (docs/federation.md: they keep
+ * the AA of the first REGISTER_ACK, wherever the node is attached later),
+ * null when none was saved yet, or the reason the file does not read.
+ */
+export function loadAllocator(dir: string): { value: number | null; error?: string } {
+  let text: string | null;
+  try {
+    text = readStateFile(`${dir}/${ALLOCATOR_FILE}`);
+  } catch (e) {
+    return { value: null, error: (e as Error).message };
+  }
+  if (text === null) return { value: null };
+  const t = text.trim();
+  const n = /^\d{1,3}$/.test(t) ? Number(t) : NaN;
+  if (!(n >= 0 && n <= 255)) {
+    return {
+      value: null,
+      error: `${dir}/${ALLOCATOR_FILE}: expected 0..255, got ${JSON.stringify(t.slice(0, 16))}`,
+    };
+  }
+  return { value: n };
+}
+
+/** Writes the AA of the first REGISTER_ACK to `<dir>/allocator` (0600, atomically). */
+export function saveAllocator(dir: string, aa: number): void {
+  writeStateFile(`${dir}/${ALLOCATOR_FILE}`, new TextEncoder().encode(`${aa}\n`));
+}

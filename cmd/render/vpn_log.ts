@@ -71,6 +71,22 @@ function logNodeEvent(log: TopicLogger, ev: NodeEvent): void {
     case "deregistered":
       log.info(`deregistered node ${ev.nodeId}`);
       break;
+    case "supernode_silent":
+      log.warn(
+        ev.silentMs !== null
+          ? `supernode ${ev.supernode} silent for ${(ev.silentMs / 1000).toFixed(1)} s`
+          : `supernode ${ev.supernode} does not acknowledge REGISTER`,
+      );
+      break;
+    case "allocator_changed":
+      log.limited(
+        "allocator",
+        "error",
+        `supernode ${ev.supernode} acknowledged with supernode id ${ev.got}, not ${ev.expected} ` +
+          "as the first registration: the MAT addresses of this node change (stale ARP and ND " +
+          "caches); the supernodes of one federation must be configured with the others",
+      );
+      break;
   }
 }
 

@@ -576,7 +576,7 @@ export class NodeCore {
         this.state = "refused";
         this.nextRegisterAt = now + this.cfg.refusedRetryMs;
         return;
-      case "keepalive_ack":
+      case "keepalive_ack": {
         // One of the last four sent (at 1 s, an answer may come after the next one left).
         const back = (this.kaSeq - msg.seq) >>> 0;
         if (this.kaDueAt === Infinity || back < 1 || back > 4) {
@@ -585,6 +585,7 @@ export class NodeCore {
         this.kaDueAt = Infinity;
         this.snRttMs = ((Math.floor(now) >>> 0) - msg.time) >>> 0;
         return;
+      }
       case "peer_intro": {
         if (this.state !== "registered" || msg.peer === this.nodeId) {
           return this.counters.add("drop_unexpected_intro");
