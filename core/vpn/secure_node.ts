@@ -903,8 +903,9 @@ export class SecureNode implements PeerDirectory {
 
   /** What a supernode other than the attached one is to this node now. */
   private roleOf(l: Link): "standby" | "preferred" | "idle" {
-    if (l.index === this.sb) return "standby";
+    // The first one while not attached there is probed for a return (and may also be the standby).
     if (l.index === 0 && this.att !== 0) return "preferred";
+    if (l.index === this.sb) return "standby";
     return "idle";
   }
 
