@@ -86,12 +86,19 @@ const supernodeList: Field<{ address: HostPort; key: string }[]> = {
   },
 };
 
-/** Keys of a `node:` section. */
-export const nodeFields = {
-  supernode: hostPort({
+/** `supernode:` required unless `supernodes` is given (startNode checks: one of the two). */
+const optionalSupernode: Field<HostPort | null> = {
+  ...hostPort({
     doc: "the supernode's UDP address (port 7654 if left out)",
     defaultPort: VPN_PORT,
   }),
+  default: null,
+  defaultText: "(required unless supernodes)",
+};
+
+/** Keys of a `node:` section. */
+export const nodeFields = {
+  supernode: optionalSupernode,
   id: intOrAuto({
     doc: "node id (the BBBB of MAT addresses); auto: the supernode allocates one and keeps it",
     min: 1,
