@@ -403,7 +403,9 @@ function nodeSummary(st: Obj, width: number): Summary {
     );
   }
   const headline = `node "${txt(st.name)}" id ${txt(st.id)}: ${state}` +
-    (st.supernode ? ` with supernode ${txt(st.supernode)}` : "") +
+    (st.attached_at ?? st.supernode
+      ? ` with supernode ${txt(st.attached_at ?? st.supernode)}`
+      : "") +
     (num(st.supernode_rtt_ms) !== null ? ` (rtt ${ms(st.supernode_rtt_ms)})` : "");
   const body: string[] = [];
   body.push(
@@ -424,6 +426,18 @@ function nodeSummary(st: Obj, width: number): Summary {
               : "empty (no other node)"
           }`),
     );
+  }
+  // Several supernodes (docs/federation.md): where it is attached, its standby, the others.
+  const sns = Array.isArray(st.supernodes) ? st.supernodes : [];
+  if (sns.length > 1) {
+    body.push(`supernodes: ${plural(num(st.moves) ?? 0, "move")} since start`);
+    for (const x of sns as Record<string, unknown>[]) {
+      body.push(
+        `  ${txt(x.address)} ${txt(x.state)}` +
+          (num(x.rtt_ms) !== null ? `, rtt ${ms(x.rtt_ms)}` : "") +
+          (num(x.last_answer_s) !== null ? `, heard ${txt(x.last_answer_s)} s ago` : ""),
+      );
+    }
   }
   const direct = peers.length - relayed.length;
   body.push(`peers: ${peers.length} (${direct} direct, ${relayed.length} relayed)`);

@@ -96,6 +96,7 @@ Deno.test("vpn failover: nodes move to the standby supernode when theirs dies, a
     };
     const sn1 = await startSn(0);
     await startSn(1);
+    const nds: Daemon[] = [];
     for (const [i, ns] of nodes.entries()) {
       const cfg = `${dir}/n${i + 1}.yaml`;
       await Deno.writeTextFile(
@@ -122,6 +123,7 @@ Deno.test("vpn failover: nodes move to the standby supernode when theirs dies, a
         wrap(ns),
       );
       daemons.push(d);
+      nds.push(d);
       await d.waitLine(/registered as node/, 30_000);
     }
     const attachedAll = async (sn: string) => {
@@ -151,10 +153,14 @@ Deno.test("vpn failover: nodes move to the standby supernode when theirs dies, a
     const killedAt = performance.now();
     sn1.kill("SIGKILL");
     await sn1.exited(10_000);
-    await waitFor(() => attachedAll(SN_ADDR[1]), 60_000, "both nodes attached at sn2", 100);
+    // The time from the nodes' own log lines (a status query costs a process start).
+    await Promise.all(
+      nds.map((d) => d.waitLine(/attached to supernode 10\.87\.0\.2:7654 now/, 60_000)),
+    );
     const movedMs = performance.now() - killedAt;
     await waitFor(() => pings(lab, nodes[0], OVERLAY[1]), 60_000, "ping via sn2", 100);
     const pingMs = performance.now() - killedAt;
+    await waitFor(() => attachedAll(SN_ADDR[1]), 30_000, "both nodes attached at sn2", 100);
     await waitFor(() => pings(lab, nodes[1], OVERLAY[0]), 30_000, "ping back via sn2", 100);
     console.log(
       `failover: both nodes attached at sn2 ${(movedMs / 1000).toFixed(1)} s after SIGKILL ` +
@@ -166,8 +172,11 @@ Deno.test("vpn failover: nodes move to the standby supernode when theirs dies, a
     const backAt = performance.now();
     daemons.splice(daemons.indexOf(sn1), 1);
     await startSn(0);
-    await waitFor(() => attachedAll(SN_ADDR[0]), 90_000, "both nodes back at sn1", 250);
+    await Promise.all(
+      nds.map((d) => d.waitLine(/attached to supernode 10\.87\.0\.1:7654 now/, 90_000)),
+    );
     const returnMs = performance.now() - backAt;
+    await waitFor(() => attachedAll(SN_ADDR[0]), 30_000, "both nodes back at sn1", 250);
     console.log(
       `return: both nodes attached at sn1 again ${(returnMs / 1000).toFixed(1)} s after its start`,
     );

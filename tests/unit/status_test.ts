@@ -149,3 +149,19 @@ Deno.test("status: an xconnect edge on its backup LAS says so first; a LAS says 
   assertStringIncludes(t, "unknown-session data: 37");
   assertFits(t);
 });
+
+Deno.test("status: a node with several supernodes shows each, its state and the moves", () => {
+  const st = fixture("node_n1");
+  st.supernodes = [
+    { address: "10.87.0.1:7654", key: "ab", state: "down", rtt_ms: null, last_answer_s: 9.5 },
+    { address: "10.87.0.2:7654", key: "cd", state: "attached", rtt_ms: 0.4, last_answer_s: 0.2 },
+  ];
+  st.attached_at = "10.87.0.2:7654";
+  st.moves = 1;
+  const s = summarize(st, "127.0.0.1:7656");
+  assertFits(s);
+  assertStringIncludes(s, "with supernode 10.87.0.2:7654");
+  assertStringIncludes(s, "supernodes: 1 move since start");
+  assertStringIncludes(s, "10.87.0.1:7654 down, heard 9.5 s ago");
+  assertStringIncludes(s, "10.87.0.2:7654 attached, rtt");
+});
