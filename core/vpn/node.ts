@@ -57,7 +57,16 @@
  * packet naming the supernode as sender must also come from its address.
  * With `NullSealer` (protocol tests) nothing is authenticated.
  *
- * Not done: several supernodes, path MTU discovery.
+ * Several supernodes (docs/federation.md): with `silentMs` the node sends
+ * KEEPALIVE every `keepaliveIntervalMs` and, after `silentMs` without an
+ * answer (or without a REGISTER_ACK while registering), emits
+ * `supernode_silent`; its owner (the engine, asking the security layer for
+ * a supernode with a ready session) calls `moveTo`, which registers there
+ * at once. Peers, their paths and held frames do not move; relayed packets
+ * go to the new supernode. The AA of the first REGISTER_ACK (`allocator`)
+ * is kept and a later one that differs is an `allocator_changed` event.
+ *
+ * Not done: path MTU discovery.
  *
  * @module
  */

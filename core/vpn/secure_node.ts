@@ -10,6 +10,16 @@
  *   and `retryMs` (5 s) after an unanswered attempt. A refusal
  *   (HS_REJECT) is authenticated and names its reason; the next attempt
  *   waits `refusedRetryMs` (30 s).
+ * - **Several supernodes** (`standbys`, docs/federation.md): one session per
+ *   supernode in use. The attached one's is the sealer's current supernode
+ *   session; the standby's (and the first one's, probed every
+ *   `preferredHandshakeMs` while the node is elsewhere) are installed aside
+ *   (`installAside`), kept by a sealed KEEPALIVE every `standbyKeepaliveMs`
+ *   (answered NAK `not_registered`: a sign of life, nothing more) and a new
+ *   handshake when silent for `standbyRefreshMs`. `failover` (the attached one
+ *   fell silent) and a return to the first after `returnAfterMs` of answers
+ *   promote such a session and hand NodeCore the move (`takeMove`); after
+ *   the new REGISTER_ACK (`registered`) the one left gets a DEREGISTER.
  * - **Peer sessions** (end to end): when the sealer could not seal for a
  *   peer (`sealer.wanted`) or a peer session is due for re-keying, the node
  *   asks the supernode for the peer's public key (PEER_KEY_REQUEST), then
@@ -494,6 +504,8 @@ export class SecureNode implements PeerDirectory {
     const hd = checkHeader(bytes);
     if (!hd.ok) return this.counters.add(`drop_${hd.reason}`);
     if (hd.value.network !== this.c.network) return this.counters.add("drop_wrong_network");
+    // Registration is NodeCore's, with the attached supernode only (an ACK would set our id).
+    if (hd.value.type === MsgType.REGISTER_ACK) return this.counters.add("drop_standby_ack");
     const r = this.sealer.open(bytes, now, from.key);
     if (r !== "ok") return this.counters.add(`drop_standby_${r}`);
     if (this.sealer.lastOpened !== l.session) return this.counters.add("drop_standby_session");

@@ -58,13 +58,16 @@ class FedLab {
 
   private readonly allocator: number | undefined;
 
-  constructor(o: { snIds?: number[]; direct?: boolean; allocator?: number } = {}) {
+  constructor(
+    o: { snIds?: number[]; direct?: boolean; allocator?: number; down?: number[] } = {},
+  ) {
     this.allocator = o.allocator;
     this.snKeys = [keyOf(this.suite, 0x51), keyOf(this.suite, 0x52)];
     this.nodeKeys = [keyOf(this.suite, 1), keyOf(this.suite, 2)];
     this.direct = o.direct ?? false;
     for (let i = 0; i < 2; i++) this.sns.push(this.supernode(i, o.snIds?.[i] ?? 1));
     for (const s of this.sns) s.engine.start(0);
+    for (const i of o.down ?? []) this.sns[i].up = false;
     for (let i = 0; i < 2; i++) this.nodes.push(this.node(i));
     for (const n of this.nodes) n.engine.start(0);
   }
@@ -368,4 +371,27 @@ Deno.test("fed node: a saved AA is checked from the first REGISTER_ACK", () => {
     assert(ev !== undefined && ev.layer === "core" && ev.event.type === "allocator_changed");
     assertEquals([ev.event.expected, ev.event.got], [7, 1]);
   }
+});
+
+Deno.test("fed node: the first supernode down at start: registered at the second within seconds", () => {
+  const lab = new FedLab({ down: [0] });
+  assert(
+    lab.runUntil(
+      () => lab.registered() && lab.nodes.every((n) => lab.attachedAt(n) === SNS[1]),
+      10_000,
+    ),
+    "attached at sn2",
+  );
+  assert(lab.now <= 5000, `after ${lab.now} ms`);
+  let ok = false;
+  for (let i = 0; i < 20 && !ok; i++) ok = lab.ping(0, 1, 500 + i);
+  assert(ok, "A reaches B through sn2");
+  for (const n of lab.nodes) {
+    const s = n.engine.snapshot(lab.now).security!;
+    assertEquals(s.supernodes.map((x) => x.state), ["down", "attached"]);
+  }
+  // sn1 comes up: the nodes go there (it is the first).
+  lab.restart(0);
+  assert(lab.runUntil(() => lab.nodes.every((n) => lab.attachedAt(n) === SNS[0]), 20_000));
+  assert(lab.runUntil(() => lab.registered(), 5000));
 });
