@@ -620,7 +620,12 @@ export class NodeCore {
           return this.counters.add("drop_unexpected_going_away");
         }
         this.emit({ type: "reregistering", cause: "going_away", retryS: msg.retryS });
-        return this.toRegistering(now, now + this.cfg.registerRetryMinMs);
+        this.toRegistering(now, now + this.cfg.registerRetryMinMs);
+        // Several supernodes: it said it stops, so no need to wait for its silence.
+        if (this.silentMs !== undefined) {
+          this.emit({ type: "supernode_silent", supernode: this.supernode.key, silentMs: null });
+        }
+        return;
       default:
         this.counters.add("drop_unexpected_type");
     }

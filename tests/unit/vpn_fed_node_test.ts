@@ -395,3 +395,20 @@ Deno.test("fed node: the first supernode down at start: registered at the second
   assert(lab.runUntil(() => lab.nodes.every((n) => lab.attachedAt(n) === SNS[0]), 20_000));
   assert(lab.runUntil(() => lab.registered(), 5000));
 });
+
+Deno.test("fed node: GOING_AWAY from the attached supernode moves the nodes at once", () => {
+  const lab = new FedLab();
+  assert(lab.runUntil(() => lab.registered(), 10_000));
+  lab.run(3000);
+  const at = lab.now;
+  lab.sns[0].engine.stop(lab.now); // SIGTERM: GOING_AWAY to every node
+  lab.run(20);
+  lab.kill(0);
+  assert(
+    lab.runUntil(
+      () => lab.nodes.every((n) => lab.attachedAt(n) === SNS[1]) && lab.registered(),
+      10_000,
+    ),
+  );
+  assert(lab.now - at < 1000, `moved after ${lab.now - at} ms, not after 3 s of silence`);
+});
