@@ -57,11 +57,20 @@ class FedLab {
   private queue: { at: number; from: string; to: string; bytes: Uint8Array }[] = [];
 
   private readonly allocator: number | undefined;
+  private readonly unpinned: boolean;
 
   constructor(
-    o: { snIds?: number[]; direct?: boolean; allocator?: number; down?: number[] } = {},
+    o: {
+      snIds?: number[];
+      direct?: boolean;
+      allocator?: number;
+      down?: number[];
+      /** Member entries without an `id` (the standby cannot answer a KEEPALIVE). */
+      unpinned?: boolean;
+    } = {},
   ) {
     this.allocator = o.allocator;
+    this.unpinned = o.unpinned ?? false;
     this.snKeys = [keyOf(this.suite, 0x51), keyOf(this.suite, 0x52)];
     this.nodeKeys = [keyOf(this.suite, 1), keyOf(this.suite, 2)];
     this.direct = o.direct ?? false;
@@ -78,7 +87,9 @@ class FedLab {
       staticKey: this.snKeys[i],
       members: new Members({
         mode: "members",
-        members: this.nodeKeys.map((k, j) => ({ publicKey: k.publicKey, id: j + 1 })),
+        members: this.nodeKeys.map((k, j) =>
+          this.unpinned ? { publicKey: k.publicKey } : { publicKey: k.publicKey, id: j + 1 }
+        ),
       }),
     }, this.now);
     const socket = new MemSocket();
@@ -253,6 +264,8 @@ Deno.test("fed node: registers with the first, holds a ready standby with the se
     assertEquals(s.attachment.standby, SNS[1]);
     assertEquals(s.attachment.moves, 0);
     assert(s.supernodes[1].lastAnswerMs !== null && s.supernodes[1].lastAnswerMs < 6000);
+    // Its NAK not_registered to the sealed KEEPALIVE is the standby's sign of life.
+    assert((n.sec.status().counters.rx_standby_answer ?? 0) >= 1, "the standby answered");
     // The standby is not a registration: sn2 has no node registered.
     assertEquals(n.core.status().moves, 0);
   }
@@ -411,4 +424,26 @@ Deno.test("fed node: GOING_AWAY from the attached supernode moves the nodes at o
     ),
   );
   assert(lab.now - at < 1000, `moved after ${lab.now - at} ms, not after 3 s of silence`);
+});
+
+Deno.test("fed node: ids not pinned: the standby does not answer KEEPALIVE, the move still works", () => {
+  const lab = new FedLab({ unpinned: true });
+  assert(lab.runUntil(() => lab.registered(), 10_000));
+  lab.run(20_000);
+  for (const n of lab.nodes) {
+    const c = n.sec.status().counters;
+    assert((c.tx_standby_keepalive ?? 0) >= 3, JSON.stringify(c));
+    assertEquals(c.rx_standby_answer ?? 0, 0, "no NAK: the session is not bound to an id there");
+    assertEquals(n.engine.snapshot(lab.now).security!.supernodes[1].state, "standby");
+  }
+  lab.kill(0);
+  assert(
+    lab.runUntil(
+      () => lab.nodes.every((n) => lab.attachedAt(n) === SNS[1]) && lab.registered(),
+      15_000,
+    ),
+  );
+  let ok = false;
+  for (let i = 0; i < 20 && !ok; i++) ok = lab.ping(0, 1, 700 + i);
+  assert(ok, "A reaches B through sn2");
 });
