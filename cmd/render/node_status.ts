@@ -341,7 +341,12 @@ export function nodeMetrics(w: MetricsWriter, n: NodeSnapshot): void {
       l,
     );
     if (x.rttMs !== null) {
-      w.gauge("l2_node_supernode_rtt_seconds", "RTT to each supernode", x.rttMs / 1000, l);
+      w.gauge(
+        "l2_node_supernode_link_rtt_seconds",
+        "RTT to each configured supernode",
+        x.rttMs / 1000,
+        l,
+      );
     }
   }
   const sec = n.security?.status;
