@@ -84,10 +84,17 @@ function checkPaths(role: "node" | "supernode", p: VpnPaths): string | null {
 /** What `l2 node` checks before it opens anything; the effective config. */
 export function checkNode(cfg: DaemonConfig<NodeConfig>): Record<string, unknown> {
   const c = cfg.config;
-  if (!c.supernode) {
+  // Several supernodes (docs/federation.md) or one: not both.
+  if (c.supernodes.length > 0 && (c.supernode || c.supernode_key)) {
+    throw new ConfigError(
+      `node.${cfg.name}.supernodes: give either supernodes or supernode and supernode_key, ` +
+        "not both",
+    );
+  }
+  if (c.supernodes.length === 0 && !c.supernode) {
     throw new ConfigError(
       `node.${cfg.name}.supernode: required: the supernode's UDP address; set it in the ` +
-        "config file or with --supernode HOST:PORT",
+        "config file or with --supernode HOST:PORT (or list several in supernodes)",
     );
   }
   const listen = parseIp(c.listen.host);
@@ -96,14 +103,18 @@ export function checkNode(cfg: DaemonConfig<NodeConfig>): Record<string, unknown
       `node.${cfg.name}.listen: expected an IP address (e.g. :: or 0.0.0.0), got ${c.listen.host}`,
     );
   }
-  const sn = parseIp(c.supernode.host);
-  if (sn.ok && isV4(listen.value) && !isV4(sn.value)) {
-    throw new ConfigError(
-      `node.${cfg.name}.listen: an IPv4 address (${c.listen.host}) cannot reach the IPv6 ` +
-        `supernode ${c.supernode.host}; listen on :: (both) or an IPv6 address`,
-    );
+  const hosts = c.supernodes.length > 0 ? c.supernodes.map((e) => e.address) : [c.supernode!];
+  for (const h of hosts) {
+    const sn = parseIp(h.host);
+    if (sn.ok && isV4(listen.value) && !isV4(sn.value)) {
+      throw new ConfigError(
+        `node.${cfg.name}.listen: an IPv4 address (${c.listen.host}) cannot reach the IPv6 ` +
+          `supernode ${h.host}; listen on :: (both) or an IPv6 address`,
+      );
+    }
   }
-  supernodeKey(c.supernode_key);
+  // The keys of `supernodes` were checked when the file was read (with their line and column).
+  if (c.supernodes.length === 0) supernodeKey(c.supernode_key);
   networkSecret("node", c.secret, c.secret_file)?.fill(0);
   const p = vpnPaths("node", cfg.name, c);
   const pub = checkPaths("node", p);

@@ -165,3 +165,25 @@ async function exists(p: string): Promise<boolean> {
     return false;
   }
 }
+
+Deno.test("check-config: supernodes instead of supernode; both at once fails like the daemon", async () => {
+  await withDir(async (dir) => {
+    const cfg = `${dir}/l2.yaml`;
+    const list = `    supernodes:\n      - { address: 192.0.2.1, key: "${SN_KEY}" }\n` +
+      `      - { address: "192.0.2.2:7000", key: "${SN_KEY}" }\n`;
+    await Deno.writeTextFile(
+      cfg,
+      `node:\n  default:\n    state_dir: ${dir}/state\n    tap: l2chk0\n${list}`,
+    );
+    const ok = await runL2(["node", "--config", cfg, "--check-config"]);
+    assertEquals(ok.code, 0, ok.stdout + ok.stderr);
+    assertStringIncludes(ok.stdout, "192.0.2.2");
+    await Deno.writeTextFile(cfg, nodeYaml(dir, `    supernode_key: "${SN_KEY}"\n${list}`));
+    const { check, run } = await both("node", cfg);
+    assertEquals(check.code, 2, check.stdout + check.stderr);
+    assertEquals(run.code, 2, run.stderr);
+    for (const r of [check, run]) {
+      assertStringIncludes(r.stderr, "give either supernodes or supernode and supernode_key");
+    }
+  });
+});
