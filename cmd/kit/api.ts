@@ -325,13 +325,15 @@ export function serveApi(addr: HostPort, h: ApiHandlers, token: string | null): 
     close: async () => {
       // Answers under way finish first (a capture's stream, ended by the kit, sends its last
       // bytes), for at most CLOSE_GRACE_MS; then every connection is cut.
+      // Aborting a server whose shutdown has completed makes Deno's serve loop throw
+      // BadResource outside any handler: abort only when the grace time ran out.
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        server.shutdown(),
-        new Promise<void>((r) => timer = setTimeout(r, CLOSE_GRACE_MS)),
+      const graceful = await Promise.race([
+        server.shutdown().then(() => true),
+        new Promise<boolean>((r) => timer = setTimeout(() => r(false), CLOSE_GRACE_MS)),
       ]);
       clearTimeout(timer);
-      ac.abort();
+      if (!graceful) ac.abort();
       await server.finished;
     },
   };
