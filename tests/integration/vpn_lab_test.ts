@@ -1061,7 +1061,7 @@ Deno.test("vpn security: unlisted key refused, wrong supernode key, id hijack re
       extra("v1"),
       false,
     );
-    await lost.waitLine(/no handshake answer .*check supernode_key/, 20_000);
+    await lost.waitLine(/no handshake answer .*check node\.supernode_key/, 20_000);
     await v.snd.waitLine(/handshake from .* failed: .*another supernode public key/, 15_000, m);
     assert(!lost.lines.some((l) => /registered as node/.test(l)), lost.lines.join("\n"));
     await lost.close();
