@@ -42,9 +42,8 @@ Deno.test("install: systemd units: instance = config section, sandbox with what 
       if (m) keys.set(m[1], [...(keys.get(m[1]) ?? []), m[2]]);
     }
     const one = (k: string) => (keys.get(k) ?? [""])[0];
-    const start = kind === "xconnect"
-      ? "/usr/local/bin/l2 xconnect --section %i --config /etc/l2/l2.yaml"
-      : `/usr/local/bin/l2 ${kind} %i --config /etc/l2/l2.yaml`;
+    // One spelling of the section for every daemon: --section (issue 16).
+    const start = `/usr/local/bin/l2 ${kind} --section %i --config /etc/l2/l2.yaml`;
     assertEquals(one("ExecStart"), start, kind);
     assertEquals(one("ExecReload"), '/bin/sh -c "kill -HUP $MAINPID"', kind);
     assertEquals(one("CapabilityBoundingSet"), "CAP_NET_ADMIN CAP_NET_RAW", kind);
