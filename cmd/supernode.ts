@@ -17,7 +17,9 @@
  * network `secret`. SIGHUP re-reads `members` and the secret: a removed key
  * loses its sessions at once and the other nodes are told (REVOKE). Id
  * bindings (which key holds which node id) are saved in the state directory
- * every minute and at stop, and loaded at start.
+ * every minute and at stop, and loaded at start (cmd/supernode_state.ts,
+ * with the secret and the member names in /status). Federation peers
+ * (docs/federation.md) are wired in cmd/supernode_federation.ts.
  *
  * SIGTERM sends GOING_AWAY to every registered node before exit.
  *
@@ -30,8 +32,9 @@ import { ConfigError, formatHostPort } from "./kit/config.ts";
 import { runDaemonCommand } from "./kit/cli.ts";
 import { opening } from "./kit/oserror.ts";
 import { checkSupernode } from "./daemon_checks.ts";
+import { loadBindings, saveBindings, snSecret, withMemberNames } from "./supernode_state.ts";
+import { logFederationPeers, supernodeFederation } from "./supernode_federation.ts";
 import type { DaemonContext, DaemonInstance } from "./kit/daemon.ts";
-import type { TopicLogger } from "./kit/log.ts";
 import { socketWatch } from "./kit/pump.ts";
 import { Runner } from "./kit/runner.ts";
 import { loadSupernode, type SnConfig, type SupernodeArgs } from "./supernode_config.ts";
@@ -44,22 +47,14 @@ import {
 import { supernodeEventLog } from "./render/vpn_log.ts";
 import { socketCounters } from "./vpn_io.ts";
 import { cryptoRandom } from "./vpn_host.ts";
-import { ensureStateDir, readStateFile, writeStateFile } from "./vpn_state.ts";
+import { ensureStateDir } from "./vpn_state.ts";
 import { ffiCryptoSuite } from "./vpn_crypto.ts";
-import { fromBase64Key, toBase64 } from "./keygen.ts";
-import {
-  aeadImplementation,
-  CIPHER,
-  loadOrCreateKey,
-  networkSecret,
-  toMembers,
-} from "./vpn_security.ts";
+import { toBase64 } from "./keygen.ts";
+import { aeadImplementation, CIPHER, loadOrCreateKey, toMembers } from "./vpn_security.ts";
 import { EndpointTable, parseIp } from "../core/addr.ts";
 import { Members } from "../core/vpn/members.ts";
 import { SecureSupernode } from "../core/vpn/secure_supernode.ts";
 import { SupernodeEngine } from "../core/vpn/supernode_engine.ts";
-import { type FedPeer, SupernodeFederation } from "../core/vpn/fed_supernode.ts";
-import { fingerprint } from "../core/vpn/crypto_suite.ts";
 import { openUdp } from "../ffi/udp.ts";
 import { sha256 } from "../ffi/crypto.ts";
 
@@ -71,67 +66,6 @@ export {
   VPN_PORT,
 } from "./supernode_config.ts";
 export { cryptoRandom } from "./vpn_host.ts";
-
-/** The network secret of a supernode config; open mode requires one. */
-function snSecret(c: SnConfig): Uint8Array | null {
-  const psk = networkSecret("supernode", c.secret, c.secret_file);
-  if (c.mode === "open" && psk === null) {
-    throw new ConfigError(
-      "supernode.secret: required in open mode (or secret_file): without it anyone who knows " +
-        "the supernode's public key could join",
-    );
-  }
-  return psk;
-}
-
-const BINDINGS_FILE = "bindings.json";
-
-function loadBindings(dir: string, members: Members, now: number, log: TopicLogger): void {
-  let text: string | null;
-  try {
-    text = readStateFile(`${dir}/${BINDINGS_FILE}`);
-  } catch (e) {
-    log.error(`id bindings not loaded: ${(e as Error).message}`);
-    return;
-  }
-  if (text === null) return;
-  try {
-    const n = members.importBindings(JSON.parse(text), now);
-    if (n > 0) log.info(`loaded ${n} node id binding(s) from ${dir}`);
-  } catch (e) {
-    log.error(`id bindings not loaded from ${dir}/${BINDINGS_FILE}: ${(e as Error).message}`);
-  }
-}
-
-/**
- * `nodes[].name`: the `name` of the member whose key holds the node's
- * session (matched by the key's fingerprint in `security.session_list`),
- * for `l2 status`; nodes without a named member are left as they are.
- */
-function withMemberNames(
-  st: Record<string, unknown>,
-  members: SnConfig["members"],
-): Record<string, unknown> {
-  const names = new Map<string, string>();
-  for (const m of toMembers(members)) if (m.name) names.set(fingerprint(m.publicKey), m.name);
-  if (names.size === 0) return st;
-  const sessions = ((st.security as { session_list?: unknown } | undefined)?.session_list ??
-    []) as { network: number; node: number; key: string }[];
-  const keyOf = new Map(sessions.map((x) => [`${x.network}/${x.node}`, x.key]));
-  const nodes = (st.nodes ?? []) as { id: number; network: number }[];
-  return {
-    ...st,
-    nodes: nodes.map((n) => {
-      const name = names.get(keyOf.get(`${n.network}/${n.id}`) ?? "");
-      return name === undefined ? n : { ...n, name };
-    }),
-  };
-}
-
-function saveBindings(dir: string, members: Members, now: number): void {
-  const text = JSON.stringify(members.exportBindings(now));
-  writeStateFile(`${dir}/${BINDINGS_FILE}`, new TextEncoder().encode(text));
-}
 
 function startSupernode(
   ctx: DaemonContext,
@@ -193,13 +127,7 @@ function startSupernode(
     }));
   if (!udp.gro) log.info("UDP GRO not available: receiving one datagram per message");
   const endpoints = new EndpointTable();
-  const federation = c.federation.length === 0 ? undefined : new SupernodeFederation({
-    suite,
-    staticKey,
-    selfId: c.id,
-    peers: federationPeers(c, staticKey.publicKey, endpoints),
-    members,
-  }, t0);
+  const federation = supernodeFederation(c, { suite, staticKey, members, endpoints }, t0);
   const engine = new SupernodeEngine({
     supernodeId: c.id,
     random: cryptoRandom,
@@ -246,9 +174,7 @@ function startSupernode(
     mode: c.mode,
     members: c.members.length,
   });
-  for (const f of c.federation) {
-    log.info(`federation peer ${f.id} at ${f.address}, key ${fedFingerprint(f.key)}`);
-  }
+  logFederationPeers(c, log);
   log.info(
     `supernode public key: ${
       toBase64(staticKey.publicKey)
@@ -286,28 +212,6 @@ function startSupernode(
       return out.length ? out : ["no supernode settings changed"];
     },
     stop: () => runner.stop(),
-  });
-}
-
-function fedFingerprint(base64: string): string {
-  const k = fromBase64Key(base64);
-  return k === null ? "?" : fingerprint(k);
-}
-
-/**
- * The configured federation peers; an entry naming our own key is a
- * ConfigError at its file:line:col.
- */
-function federationPeers(c: SnConfig, ownKey: Uint8Array, endpoints: EndpointTable): FedPeer[] {
-  // Own id and id 0 were refused at load (supernode_config.ts).
-  return c.federation.map((f) => {
-    const key = fromBase64Key(f.key)!;
-    if (toBase64(key) === toBase64(ownKey)) {
-      throw new ConfigError(`${f.at}: key is this supernode's own public key`);
-    }
-    const ep = endpoints.parse(f.address);
-    if (ep === null) throw new ConfigError(`${f.at}: address ${f.address} is not IP:PORT`);
-    return { id: f.id, key, endpoint: ep };
   });
 }
 

@@ -57,22 +57,22 @@
  * sequencing. We ask peers for no sublayer, so received data has no sequence
  * numbers to check.
  *
+ * Files: the options in core/las/engine_options.ts; a session's link (where
+ * its data goes, its transmit counters, its /status row) in core/las/link.ts.
+ *
  * @module
  */
 import { L2tpEndpoint, SHUTDOWN_RTO_MS } from "../l2tp/endpoint.ts";
 import type { L2tpEvent } from "../l2tp/events.ts";
 import type { SessionInfo } from "../l2tp/session.ts";
 import type { SessionRequest } from "../l2tp/endpoint_config.ts";
-import { dataHeaderLength, demux, writeDataHeader } from "../l2tp/data_header.ts";
+import { demux, writeDataHeader } from "../l2tp/data_header.ts";
 import type { Transport } from "../l2tp/control_message.ts";
-import type { DigestAlgorithm, HashFn } from "../l2tp/auth.ts";
 import { IdAllocator } from "../l2tp/id_allocator.ts";
-import type { SwitchOptions } from "../switch.ts";
-import type { VcFilter } from "./vc_filter.ts";
 import { MAX_REMOTE_END_ID, type SessionPort, Switchboard, vcKey } from "./switchboard.ts";
-import type { Arrival, DatagramPort, Engine, EngineLog } from "../engine.ts";
-import { formatIp, ipEquals, isV4, setV4, v4Number } from "../addr.ts";
-import type { Endpoint, Ip16 } from "../addr.ts";
+import type { Arrival, Engine } from "../engine.ts";
+import { isV4, setV4, v4Number } from "../addr.ts";
+import type { Ip16 } from "../addr.ts";
 import {
   allowed,
   PeerBook,
@@ -81,18 +81,14 @@ import {
   prefixContains,
   sourceOf,
 } from "./peers.ts";
-import type {
-  LasConnectionStatus,
-  LasRecent,
-  LasSessionStatus,
-  LasSnapshot,
-  LasStatus,
-} from "./status.ts";
+import type { LasConnectionStatus, LasRecent, LasSnapshot, LasStatus } from "./status.ts";
 import { sayBoardEvent, sayDataDrop } from "./say.ts";
-import { Mesh, MESH_HOST_PREFIX, type MeshPeerConfig } from "./mesh.ts";
-import type { CaptureHub } from "../capture.ts";
+import { Mesh, MESH_HOST_PREFIX } from "./mesh.ts";
+import type { LasEngineOptions } from "./engine_options.ts";
+import { type Link, meshPeerTraffic, newLink, sessionStatus } from "./link.ts";
 
 export type { MeshPeerConfig } from "./mesh.ts";
+export type { LasEngineOptions } from "./engine_options.ts";
 export type {
   LasConnectionStatus,
   LasRecent,
@@ -102,90 +98,7 @@ export type {
 } from "./status.ts";
 export { type PeerPrefix, peerPrefix, prefixContains, sourceOf };
 
-/** How the LAS is set up. */
-export interface LasEngineOptions {
-  /** Raw IP protocol 115 socket (`Arrival.via` 0); absent: no L2TPv3 over IP. */
-  ip?: DatagramPort;
-  /** UDP port 1701 socket (`Arrival.via` 1); absent: no L2TPv3 over UDP. */
-  udp?: DatagramPort;
-  hostName: string;
-  /** Our Router ID AVP (an IPv4 address as uint32). */
-  routerId: number;
-  random32: () => number;
-  helloIntervalMs: number;
-  /** Retransmissions before a silent peer is dead. */
-  retransmits: number;
-  /** The switch policy of a VC (by its printed id, e.g. "1234" or "0x0a0b"): a name and options. */
-  switchPolicy: (vc: string) => { name: string; options: SwitchOptions; filter?: VcFilter };
-  /** Most virtual switches (VC ids). */
-  maxSwitches: number;
-  /** Cookie length we ask peers to use (0, 4, 8). */
-  cookieLength: 0 | 4 | 8;
-  /** Only accept packets sent to these local IPv4 addresses (as numbers); null: any. */
-  acceptDst: ReadonlySet<number> | null;
-  /**
-   * Peers whose control messages are taken (IPv4 or IPv6 prefixes); null or
-   * empty: any peer. Anything else is dropped and counted before parsing.
-   */
-  allow?: readonly PeerPrefix[] | null;
-  /** Handshakes in progress from one source (IPv4 address, IPv6 /64). Default 4. */
-  maxPendingPerPeer?: number;
-  /** Control connections from one source (IPv4 address, IPv6 /64). Default 8. */
-  maxConnectionsPerPeer?: number;
-  /** Control message authentication: shared secret and hash (node:crypto), or null. */
-  auth: { secret: Uint8Array; hash: HashFn; digest: DigestAlgorithm } | null;
-  /**
-   * The kernel's source address towards a peer (ffi/route.ts). When it is
-   * the address the peer called, a session's data goes without IP_PKTINFO
-   * (about 1.5 µs less per frame). Absent: always pin the source.
-   */
-  sourceFor?: (dest: Ip16) => Ip16 | null;
-  log: EngineLog;
-  /**
-   * The mesh (docs/las-redundancy.md): the other LAS servers, and how long a
-   * session to one stays while neither side has edges on its VC (ms,
-   * default 30 000). Needs `auth`: the constructor throws without it.
-   */
-  mesh?: { peers: readonly MeshPeerConfig[]; teardownMs?: number };
-  /**
-   * Hears what handling one event or one connection's timers threw (a
-   * datagram's own error is the pump's, cmd/kit/pump.ts): it is dropped,
-   * the rest goes on (the kit's `Containment.packet`, kit/contain.ts).
-   * `peer`: the peer where known. Absent: the error propagates (tests).
-   */
-  contain?: (handler: string, err: unknown, peer: string | null) => void;
-  /** Live captures (core/capture.ts): each frame entering a VC's switch is offered while `on`. */
-  capture?: CaptureHub;
-}
-
 export { MAX_REMOTE_END_ID, vcKey };
-
-/** How data reaches the peer of a session on a switch port (the switchboard's link). */
-interface Link {
-  transport: Transport;
-  to: Endpoint;
-  /** Source to pin on data packets (IP_PKTINFO), or null to let the kernel choose. */
-  from: Ip16 | null;
-  /** The local address the peer called. */
-  local: string | null;
-  headerLen: number;
-  tx: { cookie: Uint8Array; sublayer: boolean };
-  /** The peer asked for sequenced data (sublayer with S=1). */
-  seq: boolean;
-  /** Next sequence number (24 bits) when `seq`. */
-  txSeq: number;
-  remoteSessionId: number;
-  txFrames: number;
-  txBytes: number;
-  txErrors: number;
-  /**
-   * A peer LAS that said (SLI, A=0) it has no edges on the VC: frames to it
-   * would be dropped there (split horizon), so they are not sent.
-   */
-  idle: boolean;
-  /** Frames not sent while `idle`. */
-  txIdle: number;
-}
 
 /** A session attached to a switch port. */
 type Attached = SessionPort<Link>;
@@ -640,30 +553,7 @@ export class LasEngine implements Engine<LasSnapshot> {
   }
 
   #attach(kind: Transport, s: SessionInfo, now: number): void {
-    const p = this.#peers.get(s.peer);
-    // Pin the source of data packets only where the kernel would pick another one
-    // (a multi-homed LAS); decided once, at session-up.
-    let from = p?.from ?? null;
-    if (from && p && this.#o.sourceFor) {
-      const k = this.#o.sourceFor(p.to.ip);
-      if (k && ipEquals(k, from)) from = null;
-    }
-    const link: Link = {
-      transport: kind,
-      to: p?.to ?? { ip: new Uint8Array(16), port: 0 },
-      from,
-      local: p?.from ? formatIp(p.from) : null,
-      headerLen: dataHeaderLength(kind, { cookie: s.txCookie, sublayer: s.txSublayer }),
-      tx: { cookie: s.txCookie, sublayer: s.txSublayer },
-      seq: s.txSublayer && s.txSequencing,
-      txSeq: 0,
-      remoteSessionId: s.remoteSessionId,
-      txFrames: 0,
-      txBytes: 0,
-      txErrors: 0,
-      idle: false,
-      txIdle: 0,
-    };
+    const link = newLink(kind, s, this.#peers.get(s.peer), this.#o.sourceFor);
     const meshPeer = this.#mesh?.peerOfSession(kind, s);
     const a = this.#board.attach(meshPeer !== undefined ? { ...s, meshPeer } : s, link, now);
     this.#sayBoard();
@@ -798,23 +688,7 @@ export class LasEngine implements Engine<LasSnapshot> {
       remote_ccid: c.remoteCcid,
       sessions: c.sessions,
     }));
-    const sessions = [...this.#board.sessions()].map((a): LasSessionStatus => ({
-      session: a.session.localSessionId,
-      peer: a.session.peer,
-      peer_las: a.session.meshPeer !== undefined,
-      vc: a.vc.text,
-      pw_type: a.session.pwType,
-      remote_session: a.link.remoteSessionId,
-      local: a.link.local,
-      tx_sublayer: a.link.tx.sublayer ? (a.link.seq ? "sequenced" : "unsequenced") : "none",
-      up_s: Math.round((now - a.upSince) / 1000),
-      rx_frames: a.rxFrames,
-      rx_bytes: a.rxBytes,
-      tx_frames: a.link.txFrames,
-      tx_bytes: a.link.txBytes,
-      tx_errors: a.link.txErrors,
-      tx_idle: a.link.txIdle,
-    }));
+    const sessions = [...this.#board.sessions()].map((a) => sessionStatus(a, now));
     const board = this.#board.status(now, 256);
     const l2tp: LasSnapshot["l2tp"] = [];
     if (this.ipEp) l2tp.push({ transport: "ip", counters: { ...this.ipEp.counters } });
@@ -839,20 +713,7 @@ export class LasEngine implements Engine<LasSnapshot> {
   #meshStatus(now: number): LasStatus["mesh"] {
     const mesh = this.#mesh;
     if (mesh === null) return [];
-    const live = new Map<
-      string,
-      { rx_frames: number; rx_bytes: number; tx_frames: number; tx_bytes: number }
-    >();
-    for (const a of this.#board.sessions()) {
-      const mp = a.session.meshPeer;
-      if (mp === undefined) continue;
-      const l = live.get(mp) ?? { rx_frames: 0, rx_bytes: 0, tx_frames: 0, tx_bytes: 0 };
-      l.rx_frames += a.rxFrames;
-      l.rx_bytes += a.rxBytes;
-      l.tx_frames += a.link.txFrames;
-      l.tx_bytes += a.link.txBytes;
-      live.set(mp, l);
-    }
+    const live = meshPeerTraffic(this.#board.sessions());
     const zero = { rx_frames: 0, rx_bytes: 0, tx_frames: 0, tx_bytes: 0 };
     return mesh.status(now, (p) => live.get(p) ?? zero);
   }

@@ -60,9 +60,13 @@
  * allocation (`fed_ids.ts`), member digests (`fed_digest.ts`), relaying and
  * introductions themselves (the supernode, using `route` and `relayTarget`).
  *
+ * Files: the table's values (options, peers' status, events, outputs) in
+ * `fed_types.ts`, a peer's state in `fed_peer.ts`, the claim rule in
+ * `fed_claim.ts`.
+ *
  * @module
  */
-import { type Endpoint, endpointEquals } from "../addr.ts";
+import { endpointEquals } from "../addr.ts";
 import { Counters } from "./backlog.ts";
 import { compareTimestamps } from "./init_timestamps.ts";
 import {
@@ -77,142 +81,36 @@ import {
   supernodeIdOk,
 } from "./fed_messages.ts";
 import { MAX_ROSTER } from "./sec_messages.ts";
+import {
+  type Attachment,
+  type ClaimSide,
+  emptyOutput as out,
+  type FederationConfig,
+  type FedOutput,
+  type FedPeerConfig,
+  type FedPeerStatus,
+  MAX_FED_PEERS,
+  mergeOutput as merge,
+  type PeerState,
+  type Route,
+} from "./fed_types.ts";
+import { newPeer, type Peer } from "./fed_peer.ts";
+import { claimWins, keysEqual } from "./fed_claim.ts";
 
-/** Most federation peers a supernode is configured with. */
-export const MAX_FED_PEERS = 32;
-
-/** A configured federation peer. */
-export interface FedPeerConfig {
-  /** Its supernode id (1..255, not ours). */
-  id: number;
-  /** Its static public key (32). */
-  key: Uint8Array;
-  endpoint: Endpoint;
-}
-
-/** Options of `FederationTable`; the defaults are docs/federation.md's. */
-export interface FederationConfig {
-  /** Our supernode id (1..255). */
-  selfId: number;
-  peers: readonly FedPeerConfig[];
-  /** FED_PING interval (1000). */
-  pingIntervalMs?: number;
-  /** A peer silent this long is down (3000). */
-  downAfterMs?: number;
-  /** Handshake retry toward a peer that is not up (1000). */
-  retryMs?: number;
-  /** Stale entries are removed this long after they went stale (60 000). */
-  staleDropMs?: number;
-  /** Most remote attachments (65 536). */
-  maxAttachments?: number;
-  /** Most remote attachments per network per peer (4096). */
-  maxPerNetworkPerPeer?: number;
-  /** FED_SYNC_REQ repeat while a sync is wanted (1000). */
-  syncRetryMs?: number;
-  /** A peer's FED_SYNC_REQ is answered at most this often (1000). */
-  syncAnswerMinMs?: number;
-}
-
-/** State of a federation peer. */
-export type PeerState = "connecting" | "up" | "down";
-
-/** Where a node is attached, as the table knows it. */
-export interface Attachment {
-  network: number;
-  nodeId: number;
-  /** Supernode the node is registered with (our id for a local registration). */
-  at: number;
-  allocator: number;
-  key: Uint8Array;
-  endpoint: Endpoint;
-  stamp: Uint8Array;
-  /** When we learned it (monotonic ms). */
-  learnedAt: number;
-  /** When its supernode went down; null while fresh. */
-  staleSince: number | null;
-}
-
-/** Where to send traffic for a node. */
-export type Route =
-  | { kind: "local" }
-  | { kind: "peer"; peer: number }
-  /** Attached at `peer`, which we cannot reach but `via` (up) can. */
-  | { kind: "transit"; peer: number; via: number }
-  | { kind: "unknown" }
-  /** Attached at `peer`, down, and no up peer reaches it. */
-  | { kind: "stale"; peer: number };
-
-/** A body to seal with the session of `peer` and send to it. */
-export interface FedSend {
-  peer: number;
-  type: number;
-  body: Uint8Array;
-}
-
-/** Who held a claim, for conflict events. */
-export interface ClaimSide {
-  at: number;
-  allocator: number;
-  key: Uint8Array;
-}
-
-/** Something the supernode acts on or logs. */
-export type FedEvent =
-  | { kind: "peer_up"; peer: number }
-  | { kind: "peer_down"; peer: number; silentMs: number }
-  /** Drop our registration of this node: it is attached at `to` now (or lost an id conflict). */
-  | { kind: "local_lost"; network: number; nodeId: number; to: number; conflict: boolean }
-  /** Two keys claimed one (network, id): `winner` stays. */
-  | { kind: "id_conflict"; network: number; nodeId: number; winner: ClaimSide; loser: ClaimSide }
-  | { kind: "sequence_gap"; peer: number; expected: number; got: number }
-  | { kind: "sync_done"; peer: number; entries: number; removed: number };
-
-/** What a call wants done. */
-export interface FedOutput {
-  sends: FedSend[];
-  /** Peers to start a handshake with now. */
-  handshakes: number[];
-  events: FedEvent[];
-}
-
-/** Status of one peer. */
-export interface FedPeerStatus {
-  id: number;
-  state: PeerState;
-  /** Smoothed RTT (ms), null before the first pong. */
-  rttMs: number | null;
-  /** Last RTT sample (ms). */
-  lastRttMs: number | null;
-  /** When it was last heard (monotonic ms), null never. */
-  lastHeard: number | null;
-  /** Nodes attached there (stale included). */
-  attached: number;
-  /** Of those, stale. */
-  stale: number;
-  /** Its members digest matched ours at its last FED_DIGEST; null before one came. */
-  digestMatch: boolean | null;
-}
-
-interface Peer {
-  cfg: FedPeerConfig;
-  state: PeerState;
-  lastHeard: number;
-  downSince: number;
-  nextPingAt: number;
-  nextHandshakeAt: number;
-  pingSeq: number;
-  rttMs: number | null;
-  lastRttMs: number | null;
-  /** Supernodes this peer had a session with at its last FED_PING. */
-  sees: Set<number>;
-  /** The update seq expected next; null until a sync completed. */
-  expect: number | null;
-  syncWanted: boolean;
-  nextSyncReqAt: number;
-  lastSyncAnswerAt: number;
-  digestMatch: boolean | null;
-  sync: { seq: number; gen: number; got: Set<number>; last: number } | null;
-}
+export {
+  type Attachment,
+  type ClaimSide,
+  type FederationConfig,
+  type FedEvent,
+  type FedOutput,
+  type FedPeerConfig,
+  type FedPeerStatus,
+  type FedSend,
+  MAX_FED_PEERS,
+  type PeerState,
+  type Route,
+} from "./fed_types.ts";
+export { claimWins } from "./fed_claim.ts";
 
 interface Entry extends Attachment {
   /** Sync generation that last confirmed it (remote entries). */
@@ -220,46 +118,6 @@ interface Entry extends Attachment {
 }
 
 const UINT32 = 0x1_0000_0000;
-
-function out(): FedOutput {
-  return { sends: [], handshakes: [], events: [] };
-}
-
-function merge(a: FedOutput, b: FedOutput): FedOutput {
-  a.sends.push(...b.sends);
-  a.handshakes.push(...b.handshakes);
-  a.events.push(...b.events);
-  return a;
-}
-
-function keysEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/**
- * True when claim `a` beats claim `b` for one (network, node id): same key:
- * newer stamp, then lower supernode; different keys (id conflict): lower
- * allocator, then newer stamp, then lower supernode.
- *
- * @example
- * ```ts
- * import { claimWins } from "./federation.ts";
- * import { tai64n } from "./init_timestamps.ts";
- * const key = new Uint8Array(32);
- * claimWins({ at: 2, allocator: 1, key, stamp: tai64n(2000) }, { at: 1, allocator: 1, key, stamp: tai64n(1000) }); // true
- * ```
- */
-export function claimWins(
-  a: ClaimSide & { stamp: Uint8Array },
-  b: ClaimSide & { stamp: Uint8Array },
-): boolean {
-  if (!keysEqual(a.key, b.key) && a.allocator !== b.allocator) return a.allocator < b.allocator;
-  const c = compareTimestamps(a.stamp, b.stamp);
-  if (c !== 0) return c > 0;
-  return a.at < b.at;
-}
 
 /**
  * One supernode's federation: peers, their liveness and the attachment table.
@@ -325,24 +183,7 @@ export class FederationTable {
       if (!supernodeIdOk(p.id) || p.id === c.selfId || this.#peers.has(p.id)) {
         throw new RangeError(`federation peer id ${p.id}: 1..255, distinct, not our own`);
       }
-      this.#peers.set(p.id, {
-        cfg: { id: p.id, key: p.key.slice(), endpoint: p.endpoint },
-        state: "connecting",
-        lastHeard: -Infinity,
-        downSince: -Infinity,
-        nextPingAt: Infinity,
-        nextHandshakeAt: -Infinity,
-        pingSeq: 0,
-        rttMs: null,
-        lastRttMs: null,
-        sees: new Set(),
-        expect: null,
-        syncWanted: false,
-        nextSyncReqAt: Infinity,
-        lastSyncAnswerAt: -Infinity,
-        digestMatch: null,
-        sync: null,
-      });
+      this.#peers.set(p.id, newPeer(p));
     }
   }
 
