@@ -98,7 +98,7 @@ Deno.test("cli: daemons check their config and refuse bad flags with exit 2", as
   assertEquals(c.config.address[0].prefix, 24);
   r = await runL2(["node", "--check-config"]);
   assertEquals(r.code, 2);
-  assertStringIncludes(r.stderr, "give --supernode");
+  assertStringIncludes(r.stderr, "with --supernode HOST:PORT");
   r = await runL2(["node", "--supernode", "192.0.2.1", "--mtu", "100", "--check-config"]);
   assertEquals(r.code, 2);
   assertStringIncludes(r.stderr, "--mtu: expected an integer 576..9000, got 100");
