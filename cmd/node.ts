@@ -2,7 +2,9 @@
  * `l2 node`: a VPN edge. Bridges a TAP device into the virtual Ethernet,
  * translating the MACs of the hosts behind it (MAT).
  *
- * Configuration and wiring only: the config (cmd/node_config.ts), a UDP
+ * Configuration and wiring only: the config (cmd/node_config.ts), the
+ * supernode list, state directory, `SecureNode` and filter set up by
+ * cmd/node_setup.ts, a UDP
  * socket, a TAP device (created with a MAC derived from the node identity,
  * the MTU `tapMtu(1500)` by default, the configured addresses), the sans-IO
  * `NodeEngine` (core/vpn/node_engine.ts: `SecureNode` in front of
@@ -19,10 +21,8 @@
  *
  * @module
  */
-import { buildRules } from "./filter_config.ts";
-import { NetFilter } from "../core/vpn/net_filter.ts";
 import { PASS } from "../core/filter.ts";
-import { ConfigError, formatHostPort } from "./kit/config.ts";
+import { formatHostPort } from "./kit/config.ts";
 import { restartNeeded, runDaemonCommand } from "./kit/cli.ts";
 import { opening } from "./kit/oserror.ts";
 import { checkNode } from "./daemon_checks.ts";
@@ -32,65 +32,39 @@ import { Runner } from "./kit/runner.ts";
 import { loadNode, type NodeArgs, type NodeConfig } from "./node_config.ts";
 import { nodeMetrics, type NodeSnapshot, nodeSnapshot, nodeStatus } from "./render/node_status.ts";
 import { nodeEventLog } from "./render/vpn_log.ts";
+import {
+  allocatorKeeper,
+  loadNodeTables,
+  nodeFilter,
+  nodeSecurity,
+  nodeSupernodeList,
+  NodeTrouble,
+  openNodeState,
+  REGISTER_RETRY_MAX_MS,
+  resolveNodeSupernodes,
+} from "./node_setup.ts";
 import { socketCounters } from "./vpn_io.ts";
 import {
   addAddresses,
   cryptoRandom,
   localEndpoints,
   openNodeTap,
-  resolveSupernode,
   segmentArena,
   tapMacFrom,
 } from "./vpn_host.ts";
-import {
-  ensureStateDir,
-  loadAllocator,
-  loadLeaves,
-  loadPins,
-  PINS_FILE,
-  saveAllocator,
-  saveLeaves,
-  savePins,
-} from "./vpn_state.ts";
-import { ffiCryptoSuite } from "./vpn_crypto.ts";
-import { fromBase64Key, toBase64 } from "./keygen.ts";
-import {
-  aeadImplementation,
-  CIPHER,
-  keyText,
-  loadOrCreateKey,
-  networkSecret,
-  REFUSED_RETRY_MS,
-  supernodeKey,
-  toMembers,
-} from "./vpn_security.ts";
-import {
-  type Endpoint,
-  EndpointTable,
-  formatEndpoint,
-  formatIp,
-  isV4,
-  parseIp,
-} from "../core/addr.ts";
+import { loadPins, PINS_FILE, saveLeaves, savePins } from "./vpn_state.ts";
+import { toBase64 } from "./keygen.ts";
+import { aeadImplementation, CIPHER, networkSecret } from "./vpn_security.ts";
+import { EndpointTable, formatEndpoint, isV4 } from "../core/addr.ts";
 import { tapMtu } from "../core/vpn/constants.ts";
 import { DATA_HEADROOM, DATA_TAILROOM } from "../core/vpn/messages.ts";
 import { NodeCore } from "../core/vpn/node.ts";
-import { NodeEngine, type NodeEngineEvent } from "../core/vpn/node_engine.ts";
-import { SecureNode } from "../core/vpn/secure_node.ts";
+import { NodeEngine } from "../core/vpn/node_engine.ts";
 import { openUdp } from "../ffi/udp.ts";
 import type { TapDevice } from "../ffi/tap.ts";
 import { sendWithTtl } from "../ffi/ttl.ts";
 
 export { loadNode, type NodeArgs, nodeCommand, nodeFields } from "./node_config.ts";
-
-/**
- * Supernode handshake retry and answer timeout (SecureNode's default is 5 s;
- * with REGISTER backing off to 8 s that could take 13 s after a supernode's
- * return, and the node is to be back within 10 s).
- */
-const HANDSHAKE_RETRY_MS = 3000;
-/** Longest REGISTER retry interval (NodeCore's default 8 s; see above). */
-const REGISTER_RETRY_MAX_MS = 4000;
 
 async function startNode(
   ctx: DaemonContext,
@@ -98,59 +72,17 @@ async function startNode(
 ): Promise<DaemonInstance<NodeConfig>> {
   const c = cfg.config;
   const log = ctx.log.topic("node");
-  if (c.supernodes.length > 0 && (c.supernode || c.supernode_key)) {
-    throw new ConfigError(
-      "node.supernodes: give either supernodes or supernode and supernode_key, not both",
-    );
-  }
-  if (c.supernodes.length === 0 && !c.supernode) {
-    throw new ConfigError(
-      "node.supernode: required (or --supernode HOST:PORT, or a supernodes list)",
-    );
-  }
-  if (!parseIp(c.listen.host).ok) {
-    throw new ConfigError(`node.listen: expected an IP address, got ${c.listen.host}`);
-  }
   // The first is preferred; `supernode`/`supernode_key` are a list of one.
-  const given = c.supernodes.length > 0
-    ? c.supernodes.map((e) => ({ hp: e.address, key: fromBase64Key(e.key)! }))
-    : [{ hp: c.supernode!, key: supernodeKey(c.supernode_key) }];
-  const snKey = given[0].key;
+  const given = nodeSupernodeList(c);
   const psk = networkSecret("node", c.secret, c.secret_file);
-  const dir = c.state_dir || `/var/lib/l2/${cfg.name}`;
-  ensureStateDir(dir);
-  const staticKey = loadOrCreateKey(c.key || `${dir}/node.key`, c.key === "", log, "node");
+  const { dir, staticKey } = openNodeState(c, cfg.name, log);
   const identity = staticKey.publicKey;
-  log.info(
-    `node public key: ${keyText(identity)} (list it in the supernode's members)`,
-  );
-  const listenIp = parseIp(c.listen.host);
-  const sns: (Endpoint & { key: Uint8Array })[] = [];
-  for (const g of given) {
-    const ip = await resolveSupernode(g.hp.host);
-    if (listenIp.ok && isV4(listenIp.value) && !isV4(ip)) {
-      throw new ConfigError(
-        `node.listen: an IPv4 address (${c.listen.host}) cannot reach the IPv6 supernode ` +
-          `${formatIp(ip)}; listen on :: (both) or an IPv6 address`,
-      );
-    }
-    const ep = { ip, port: g.hp.port };
-    if (sns.some((x) => formatEndpoint(x) === formatEndpoint(ep))) {
-      throw new ConfigError(`node.supernodes: ${formatEndpoint(ep)} is listed twice`);
-    }
-    sns.push({ ...ep, key: g.key });
-  }
-  const snIp = sns[0].ip;
-  const supernode = { ip: snIp, port: sns[0].port };
+  const sns = await resolveNodeSupernodes(c, given);
+  const snKey = sns[0].key;
+  const supernode = { ip: sns[0].ip, port: sns[0].port };
   const federation = sns.length > 1;
-  const allocator = loadAllocator(dir);
-  if (allocator.error) {
-    log.error(`supernode id of the first registration not read: ${allocator.error}`);
-  }
   const now0 = performance.now();
-  const leaves = loadLeaves(dir, {}, now0);
-  if (leaves.error) log.error(`leaf table not loaded, starting empty: ${leaves.error}`);
-  else if (leaves.loaded) log.info(`loaded ${leaves.loaded} MAT leaf id(s) from ${dir}`);
+  const { allocator, leaves } = loadNodeTables(dir, log, now0);
 
   const udpAt = formatHostPort(c.listen);
   const udpWhat = {
@@ -191,46 +123,10 @@ async function startNode(
     );
   }
   const locals = localEndpoints(tap.name, c.address, udp.local.ip, udp.local.port);
-  const security = new SecureNode({
-    suite: ffiCryptoSuite(CIPHER),
-    staticKey,
-    supernodeKey: snKey,
-    supernode,
-    standbys: sns.slice(1).map((x) => ({
-      supernode: { ip: x.ip, port: x.port },
-      supernodeKey: x.key,
-    })),
-    network: c.network,
-    requestedId: c.id === "auto" ? 0 : c.id,
-    ...(psk ? { psk } : {}),
-    // A returning supernode: a handshake every 3 s while it is silent...
-    retryMs: HANDSHAKE_RETRY_MS,
-    handshakeTimeoutMs: HANDSHAKE_RETRY_MS,
-    // After a refusal (the key not in members yet): said in the log and in /status.
-    refusedRetryMs: REFUSED_RETRY_MS,
-    trusted: toMembers(c.peers).map((m) => ({
-      key: m.publicKey,
-      ...(m.id !== undefined ? { id: m.id } : {}),
-    })),
-  }, now0);
-  const pins = loadPins(dir, security, now0);
-  if (pins.error) log.error(`peer key pins not loaded, pinning anew: ${pins.error}`);
-  else if (c.peers.length > 0) {
-    log.info(`accepting only the ${c.peers.length} peer key(s) listed in peers`);
-  } else if (pins.loaded) {
-    log.info(`loaded ${pins.loaded} peer key pin(s) from ${dir}/${PINS_FILE}`);
-  }
+  const security = nodeSecurity(c, sns, { staticKey, psk, dir, log, now: now0 });
   psk?.fill(0);
   const endpoints = new EndpointTable();
-  const netFilter = c.filter.length > 0
-    ? new NetFilter(() => buildRules(c.filter), performance.now())
-    : undefined;
-  if (netFilter) {
-    log.info(
-      `filter: ${c.filter.map((r) => r.name).join(", ")} on frames to and from the VPN`,
-    );
-  }
-  let savedAllocator = allocator.value;
+  const netFilter = nodeFilter(c, log);
   const core = new NodeCore({
     supernode,
     endpoints,
@@ -262,21 +158,9 @@ async function startNode(
   if (seg !== null) udp.lend(seg.arena);
   const contain = (h: string, e: unknown, peer: string | null) => ctx.contain.packet(h, e, peer);
   // Why the node is not registered, and when it tries again: /status `last_error`, `retry_in_s`.
-  let problem: { text: string; retryAt: number } | null = null;
+  const trouble = new NodeTrouble();
   const logEvent = nodeEventLog(log, identity);
-  const trouble = (ev: NodeEngineEvent) => {
-    if (ev.layer !== "security") return;
-    const e = ev.event;
-    const at = performance.now();
-    if (e.type === "refused") {
-      problem = {
-        text: `the supernode refused this node's key: ${e.text}`,
-        retryAt: at + REFUSED_RETRY_MS,
-      };
-    } else if (e.type === "no_answer") {
-      problem = { text: e.text, retryAt: at + HANDSHAKE_RETRY_MS };
-    } else if (e.type === "supernode_session") problem = null;
-  };
+  const keepAllocator = allocatorKeeper(dir, allocator.value, log);
   const engine = new NodeEngine({
     core,
     leaves: leaves.table,
@@ -293,17 +177,9 @@ async function startNode(
     // One reading of both clocks: the engine derives the wall clock from `now`.
     clock: { now: performance.now(), wall: Date.now() },
     onEvent: (ev) => {
-      trouble(ev);
+      trouble.see(ev, performance.now());
       logEvent(ev);
-      // The AA of the first REGISTER_ACK, kept: MAT addresses must not change.
-      if (ev.layer === "core" && ev.event.type === "registered" && savedAllocator === null) {
-        savedAllocator = ev.event.supernodeId;
-        try {
-          saveAllocator(dir, savedAllocator);
-        } catch (e) {
-          log.error(`cannot save the supernode id: ${(e as Error).message}`);
-        }
-      }
+      keepAllocator(ev);
     },
     contain,
     ...(netFilter ? { filter: netFilter } : {}),
@@ -352,11 +228,8 @@ async function startNode(
   });
   return {
     status: () => {
-      const now = clock();
-      const st = nodeStatus(snapshot(now));
-      if (problem === null || st.state === "registered") return st;
-      const retry = Math.max(0, Math.ceil((problem.retryAt - performance.now()) / 1000));
-      return { ...st, last_error: problem.text, retry_in_s: retry };
+      const st = nodeStatus(snapshot(clock()));
+      return trouble.add(st, performance.now());
     },
     metrics: (w) => nodeMetrics(w, snapshot(clock())),
     reload: (next) => {

@@ -11,7 +11,8 @@
  *   timer at nextDeadline() --> poll(now)      SIGTERM --> deregister(now)
  * ```
  *
- * Registration state machine (docs/protocol.md has the diagram):
+ * Registration state machine (`Registration`, node_registration.ts;
+ * docs/protocol.md has the diagram):
  * - `registering`: REGISTER now, then after 1, 2, 4, 8, 8 ... s (back-off
  *   `registerRetryMinMs` doubling to `registerRetryMaxMs`, jittered down);
  * - `registered` on REGISTER_ACK: KEEPALIVE every interval the supernode
@@ -80,11 +81,10 @@ import {
   MIN_FRAME,
   MIN_NODE_ID,
   MsgType,
-  NAK_TEXT,
   SUPERNODE_ID,
 } from "./constants.ts";
 import { Backlog, Counters, type Outgoing } from "./backlog.ts";
-import type { NodeConfig, NodeEvent, NodeStatus, RegState, SendResult } from "./node_types.ts";
+import type { NodeConfig, NodeEvent, NodeStatus, SendResult } from "./node_types.ts";
 import { EndpointTable, formatEndpoint, type KeyedEndpoint } from "../addr.ts";
 import { networkOf, receiverOf, senderOf, typeOf } from "./header.ts";
 import { encodeDataPacket, encodePacket, type Message, openPacket, parseBody } from "./messages.ts";
@@ -92,6 +92,7 @@ import { Peer, PEER_TIMERS, type PeerStatus, type PeerTimers } from "./peer.ts";
 import type { PeerDirectory } from "./sealer.ts";
 import { isGroup, matNodeOf, matSupernodeOf } from "../mac.ts";
 import { EthernetFrame } from "../wire/ethernet.ts";
+import { Registration } from "./node_registration.ts";
 
 export type { NodeConfig, NodeEvent, NodeStatus, RegState, SendResult } from "./node_types.ts";
 
@@ -115,13 +116,8 @@ export type { NodeConfig, NodeEvent, NodeStatus, RegState, SendResult } from "./
  * ```
  */
 export class NodeCore {
-  /** The supernode this node registers with now (`moveTo` changes it). */
-  private supernode: KeyedEndpoint;
-  /** Local endpoints offered in REGISTER, as text (at most 4). */
-  private readonly locals: string[];
   private readonly endpoints: EndpointTable;
   private readonly network: number;
-  private readonly auto: boolean;
   private readonly t: PeerTimers;
   private readonly cfg: Required<
     Omit<
@@ -139,30 +135,11 @@ export class NodeCore {
     >
   >;
   private readonly dir: PeerDirectory | undefined;
+  /** Registration with the supernode (node_registration.ts). */
+  private readonly reg: Registration;
   /** Frames waiting for a peer's session, by peer. Bound: maxPeers x maxHeldFrames, holdMs. */
   private readonly held = new Map<number, { at: number; frames: Uint8Array[] }>();
   private readonly frameLimit: number;
-  private state: RegState = "idle";
-  private nodeId = 0;
-  private supernodeId = -1;
-  private bootId = -1;
-  private keepaliveMs = 8000;
-  private nextRegisterAt = Infinity;
-  private regBackoff = 0;
-  private nextKeepaliveAt = Infinity;
-  private kaDueAt = Infinity;
-  private kaSeq: number;
-  private snRttMs: number | null = null;
-  /** Federation: KEEPALIVE interval (else the one the supernode gives) and silence before a move. */
-  private readonly fedKeepaliveMs: number | undefined;
-  private readonly silentMs: number | undefined;
-  /** Registering with the current supernode since (federation: silent again after `silentMs`). */
-  private registeringSince = Infinity;
-  /** Last authenticated packet from the supernode. */
-  private snLastRx = -Infinity;
-  /** The AA of the first REGISTER_ACK ever (-1: none yet): MAT addresses keep it. */
-  private allocator: number;
-  private moves = 0;
   private tooBig = 0;
   private tooBigReportedAt = -Infinity;
   /** At most `maxPeers`; least recently used evicted, idle ones forgotten. */
@@ -189,11 +166,7 @@ export class NodeCore {
     if (id !== "auto" && !(Number.isInteger(id) && id >= MIN_NODE_ID && id <= MAX_NODE_ID)) {
       throw new Error(`Cannot use node id ${id}: expected 1..65534 or auto`);
     }
-    this.supernode = sn;
-    this.locals = locals;
     this.network = config.network ?? DEFAULT_NETWORK;
-    this.auto = id === "auto";
-    if (id !== "auto") this.nodeId = id;
     this.t = { ...PEER_TIMERS, ...config.timers };
     this.cfg = {
       maxPeers: 256,
@@ -214,12 +187,26 @@ export class NodeCore {
       identity: config.identity.slice(),
     };
     this.frameLimit = maxFrame(this.cfg.underlayMtu, this.cfg.ipVersion);
-    this.fedKeepaliveMs = config.keepaliveIntervalMs;
-    this.silentMs = config.silentMs;
-    if (this.silentMs !== undefined) this.cfg.keepaliveAckTimeoutMs = this.silentMs;
-    this.allocator = config.allocator ?? -1;
+    if (config.silentMs !== undefined) this.cfg.keepaliveAckTimeoutMs = config.silentMs;
     this.dir = config.directory;
-    this.kaSeq = this.randomU32();
+    this.reg = new Registration({
+      supernode: sn,
+      network: this.network,
+      auto: id === "auto",
+      nodeId: id !== "auto" ? id : 0,
+      locals,
+      keepaliveIntervalMs: config.keepaliveIntervalMs,
+      silentMs: config.silentMs,
+      allocator: config.allocator ?? -1,
+      kaSeq: this.randomU32(),
+    }, {
+      cfg: this.cfg,
+      endpoints: this.endpoints,
+      counters: this.counters,
+      send: (to, receiver, m, now) => this.send(to, receiver, m, now),
+      emit: (ev) => this.emit(ev),
+      poll: (now) => this.poll(now),
+    });
     this.frames = new Backlog(this.cfg.maxFrames);
     this.out = new Backlog(this.cfg.maxBacklog);
     this.events = new Backlog(this.cfg.maxBacklog);
@@ -235,9 +222,9 @@ export class NodeCore {
 
   /** Like `send`, with the reason a packet could not be made. */
   private sendWhy(to: KeyedEndpoint, receiver: number, m: Message, now: number, ttl = 0): string {
-    const relay = to.key === this.supernode.key && receiver !== SUPERNODE_ID;
+    const relay = to.key === this.reg.supernode.key && receiver !== SUPERNODE_ID;
     const r = encodePacket(
-      { network: this.network, sender: this.nodeId, receiver, relay },
+      { network: this.network, sender: this.reg.nodeId, receiver, relay },
       m,
       this.cfg.sealer,
       now,
@@ -261,10 +248,10 @@ export class NodeCore {
     now: number,
     inPlace = false,
   ): string {
-    const relay = to.key === this.supernode.key && receiver !== SUPERNODE_ID;
+    const relay = to.key === this.reg.supernode.key && receiver !== SUPERNODE_ID;
     const r = encodeDataPacket(
       this.network,
-      this.nodeId,
+      this.reg.nodeId,
       receiver,
       relay,
       frame,
@@ -313,7 +300,7 @@ export class NodeCore {
   private pathTo(p: Peer | undefined): KeyedEndpoint {
     return p !== undefined && p.state === "direct" && p.unanswered < 2 && p.endpoint !== null
       ? p.endpoint
-      : this.supernode;
+      : this.reg.supernode;
   }
 
   /**
@@ -322,7 +309,7 @@ export class NodeCore {
    */
   private flushHeld(now: number): void {
     if (this.dir === undefined) return;
-    const bcasts = this.nodeId !== 0 ? this.dir.takeBroadcasts(now) : [];
+    const bcasts = this.reg.nodeId !== 0 ? this.dir.takeBroadcasts(now) : [];
     for (const f of bcasts) this.fanOut(f, now);
     for (const node of this.dir.takeReady()) {
       const h = this.held.get(node);
@@ -349,8 +336,7 @@ export class NodeCore {
 
   /** Starts registering. */
   start(now: number): void {
-    if (this.state !== "idle") return;
-    this.toRegistering(now, now);
+    this.reg.start(now);
   }
 
   /**
@@ -359,51 +345,23 @@ export class NodeCore {
    * relayed traffic goes through the new supernode from now on.
    */
   moveTo(supernode: KeyedEndpoint, now: number): void {
-    if (this.state === "idle" || this.state === "stopped") return;
-    if (supernode.key === this.supernode.key) return;
-    this.supernode = this.endpoints.of(supernode);
-    this.moves++;
-    this.snRttMs = null;
-    this.counters.add("supernode_moves");
-    this.toRegistering(now, now);
-  }
-
-  private toRegistering(now: number, firstAt: number): void {
-    this.state = "registering";
-    this.registeringSince = now;
-    this.regBackoff = 0;
-    this.nextRegisterAt = firstAt;
-    this.kaDueAt = Infinity;
-    this.nextKeepaliveAt = Infinity;
-    this.poll(now);
-  }
-
-  private sendRegister(now: number): void {
-    // `auto` nodes ask for the id they held (after a supernode restart); 0 before the first.
-    this.send(this.supernode, SUPERNODE_ID, {
-      kind: "register",
-      auto: this.auto,
-      identity: this.cfg.identity,
-      locals: this.locals,
-      ...(this.cfg.sealer.registrationStamp ? { stamp: this.cfg.sealer.registrationStamp() } : {}),
-    }, now);
-    this.counters.add("tx_register");
+    this.reg.moveTo(supernode, now);
   }
 
   /** SIGTERM: tells the supernode this node leaves, then ignores everything. */
   deregister(now: number): void {
-    if (this.state === "stopped") return;
-    if (this.nodeId !== 0 && this.state !== "idle") {
-      this.send(this.supernode, SUPERNODE_ID, { kind: "deregister", reason: 0 }, now);
-      this.emit({ type: "deregistered", nodeId: this.nodeId });
+    if (this.reg.state === "stopped") return;
+    if (this.reg.nodeId !== 0 && this.reg.state !== "idle") {
+      this.send(this.reg.supernode, SUPERNODE_ID, { kind: "deregister", reason: 0 }, now);
+      this.emit({ type: "deregistered", nodeId: this.reg.nodeId });
     }
-    this.state = "stopped";
+    this.reg.state = "stopped";
     this.peerTable.clear();
   }
 
   /** Handles one datagram from `from` (interned: its `key` names it). Never throws. */
   receive(from: KeyedEndpoint, bytes: Uint8Array, now: number): void {
-    if (this.state === "idle" || this.state === "stopped") {
+    if (this.reg.state === "idle" || this.reg.state === "stopped") {
       this.counters.add("drop_not_running");
       return;
     }
@@ -422,10 +380,10 @@ export class NodeCore {
       msg = m.value;
     } else if (end - HEADER_LENGTH < MIN_FRAME) return this.counters.add("drop_bad_length");
     if (networkOf(bytes) !== this.network) return this.counters.add("drop_wrong_network");
-    const fromSn = from.key === this.supernode.key;
+    const fromSn = from.key === this.reg.supernode.key;
     if (sender === SUPERNODE_ID) {
       if (!fromSn) return this.counters.add("drop_supernode_spoofed");
-      this.snLastRx = now;
+      this.reg.snLastRx = now;
       return this.fromSupernode(
         receiver,
         msg ?? { kind: "data", frame: bytes.subarray(HEADER_LENGTH, end) },
@@ -433,12 +391,12 @@ export class NodeCore {
       );
     }
     if (sender > MAX_NODE_ID) return this.counters.add("drop_bad_sender");
-    if (this.nodeId === 0) return this.counters.add("drop_not_registered");
-    if (sender === this.nodeId) return this.counters.add("drop_own_id");
+    if (this.reg.nodeId === 0) return this.counters.add("drop_not_registered");
+    if (sender === this.reg.nodeId) return this.counters.add("drop_own_id");
     if (msg === undefined) return this.deliver(from, fromSn, sender, receiver, bytes, end, now);
     switch (msg.kind) {
       case "probe":
-        if (receiver !== this.nodeId) return this.counters.add("drop_bad_probe");
+        if (receiver !== this.reg.nodeId) return this.counters.add("drop_bad_probe");
         // A probe through the supernode is answered through the supernode.
         this.send(from, sender, { kind: "probe_echo", seq: msg.seq, time: msg.time }, now);
         if (fromSn) return this.counters.add("relay_probes_answered");
@@ -458,7 +416,7 @@ export class NodeCore {
         return;
       case "probe_echo": {
         const p = this.peerTable.get(sender);
-        if (receiver !== this.nodeId || !p || !p.seqIsRecent(msg.seq)) {
+        if (receiver !== this.reg.nodeId || !p || !p.seqIsRecent(msg.seq)) {
           return this.counters.add("drop_stale_echo");
         }
         const rtt = ((Math.floor(now) >>> 0) - msg.time) >>> 0;
@@ -496,7 +454,7 @@ export class NodeCore {
     now: number,
   ): void {
     const toAll = receiver === BROADCAST_ID;
-    if (!toAll && receiver !== this.nodeId) return this.counters.add("drop_not_for_us");
+    if (!toAll && receiver !== this.reg.nodeId) return this.counters.add("drop_not_for_us");
     if (toAll && !fromSn) return this.counters.add("drop_direct_broadcast");
     // A broadcast (relayed, or a peer's own copy for us) does not make its sender a peer.
     const broadcast = toAll || (packet[HEADER_LENGTH] & 1) === 1;
@@ -522,81 +480,8 @@ export class NodeCore {
 
   private fromSupernode(receiver: number, msg: Message, now: number): void {
     switch (msg.kind) {
-      case "register_ack": {
-        if (this.state === "idle" || receiver < MIN_NODE_ID || receiver > MAX_NODE_ID) {
-          return this.counters.add("drop_unexpected_ack");
-        }
-        if (!this.auto && receiver !== this.nodeId) return this.counters.add("drop_unexpected_ack");
-        const restarted = this.bootId !== -1 && this.bootId !== msg.bootId;
-        const changed = this.state !== "registered" || this.nodeId !== receiver;
-        if (this.allocator < 0) this.allocator = msg.supernodeId;
-        else if (msg.supernodeId !== this.allocator) {
-          // MAT addresses carry the AA: another one changes every address.
-          this.counters.add("allocator_changed");
-          this.emit({
-            type: "allocator_changed",
-            expected: this.allocator,
-            got: msg.supernodeId,
-            supernode: this.supernode.key,
-          });
-        }
-        this.state = "registered";
-        this.registeringSince = Infinity;
-        this.nodeId = receiver;
-        this.supernodeId = msg.supernodeId;
-        this.bootId = msg.bootId;
-        this.keepaliveMs = this.fedKeepaliveMs ?? Math.max(1, msg.keepaliveS || 8) * 1000;
-        this.nextKeepaliveAt = now + this.keepaliveMs;
-        this.kaDueAt = Infinity;
-        this.nextRegisterAt = Infinity;
-        this.regBackoff = 0;
-        if (changed || restarted) {
-          this.emit({
-            type: "registered",
-            network: this.network,
-            nodeId: receiver,
-            supernodeId: msg.supernodeId,
-            observed: msg.observed,
-            supernodeRestarted: restarted,
-          });
-        }
-        return;
-      }
-      case "register_nak":
-        if (msg.reason === "not_registered") {
-          if (this.state !== "registered" || msg.requested !== this.nodeId) {
-            return this.counters.add("drop_stale_nak");
-          }
-          this.emit({ type: "reregistering", cause: "not_registered" });
-          return this.toRegistering(now, now);
-        }
-        if (this.state !== "registering" && this.state !== "refused") {
-          return this.counters.add("drop_stale_nak");
-        }
-        this.counters.add(`refused_${msg.reason}`);
-        if (this.state !== "refused") {
-          this.emit({
-            type: "refused",
-            reason: msg.reason,
-            requested: msg.requested,
-            text: NAK_TEXT[msg.reason],
-          });
-        }
-        this.state = "refused";
-        this.nextRegisterAt = now + this.cfg.refusedRetryMs;
-        return;
-      case "keepalive_ack": {
-        // One of the last four sent (at 1 s, an answer may come after the next one left).
-        const back = (this.kaSeq - msg.seq) >>> 0;
-        if (this.kaDueAt === Infinity || back < 1 || back > 4) {
-          return this.counters.add("drop_stale_keepalive_ack");
-        }
-        this.kaDueAt = Infinity;
-        this.snRttMs = ((Math.floor(now) >>> 0) - msg.time) >>> 0;
-        return;
-      }
       case "peer_intro": {
-        if (this.state !== "registered" || msg.peer === this.nodeId) {
+        if (this.reg.state !== "registered" || msg.peer === this.reg.nodeId) {
           return this.counters.add("drop_unexpected_intro");
         }
         if (msg.peer < MIN_NODE_ID || msg.peer > MAX_NODE_ID || msg.endpoints.length === 0) {
@@ -615,19 +500,8 @@ export class NodeCore {
         this.pollPeer(p, now);
         return;
       }
-      case "going_away":
-        if (this.state !== "registered" && this.state !== "registering") {
-          return this.counters.add("drop_unexpected_going_away");
-        }
-        this.emit({ type: "reregistering", cause: "going_away", retryS: msg.retryS });
-        this.toRegistering(now, now + this.cfg.registerRetryMinMs);
-        // Several supernodes: it said it stops, so no need to wait for its silence.
-        if (this.silentMs !== undefined) {
-          this.emit({ type: "supernode_silent", supernode: this.supernode.key, silentMs: null });
-        }
-        return;
       default:
-        this.counters.add("drop_unexpected_type");
+        this.reg.fromSupernode(receiver, msg, now);
     }
   }
 
@@ -674,7 +548,8 @@ export class NodeCore {
       return this.txDrop("too_big");
     }
     if (
-      this.nodeId === 0 || this.supernodeId < 0 || this.state === "idle" || this.state === "stopped"
+      this.reg.nodeId === 0 || this.reg.supernodeId < 0 || this.reg.state === "idle" ||
+      this.reg.state === "stopped"
     ) {
       return this.txDrop("not_registered");
     }
@@ -682,7 +557,7 @@ export class NodeCore {
     if (isGroup(dst)) {
       this.counters.add("tx_broadcast");
       if (this.dir === undefined) {
-        this.sendFrameTo(this.supernode, BROADCAST_ID, frame, now);
+        this.sendFrameTo(this.reg.supernode, BROADCAST_ID, frame, now);
         return "broadcast";
       }
       // No list of the other nodes yet: the directory keeps it (and counts).
@@ -696,7 +571,7 @@ export class NodeCore {
     if (matSupernodeOf(dst) < 0) return this.txDrop("not_mat");
     const node = matNodeOf(dst);
     if (node < MIN_NODE_ID || node > MAX_NODE_ID) return this.txDrop("not_mat");
-    if (node === this.nodeId) return this.txDrop("to_self");
+    if (node === this.reg.nodeId) return this.txDrop("to_self");
     const p = this.peer(node, now)!;
     p.txFrames++;
     p.txBytes += frame.length;
@@ -712,11 +587,11 @@ export class NodeCore {
       this.counters.add("tx_direct");
       return "direct";
     }
-    this.sendData(this.supernode, node, frame, now, inPlace);
+    this.sendData(this.reg.supernode, node, frame, now, inPlace);
     this.counters.add("tx_relay");
     if (p.nextRelayProbeAt === Infinity) p.nextRelayProbeAt = now;
-    if (p.state === "relay" && now >= p.retryAt && this.state === "registered") {
-      this.send(this.supernode, SUPERNODE_ID, { kind: "peer_request", peer: node }, now);
+    if (p.state === "relay" && now >= p.retryAt && this.reg.state === "registered") {
+      this.send(this.reg.supernode, SUPERNODE_ID, { kind: "peer_request", peer: node }, now);
       this.counters.add("tx_peer_request");
       p.retryAt = now + this.t.punchWindowMs;
     }
@@ -727,7 +602,7 @@ export class NodeCore {
   private fanOut(frame: Uint8Array, now: number): void {
     let copies = 0;
     for (const node of this.dir!.broadcastPeers()) {
-      if (node === this.nodeId) continue;
+      if (node === this.reg.nodeId) continue;
       this.sendData(this.pathTo(this.peerTable.get(node)), node, frame, now);
       copies++;
     }
@@ -747,53 +622,9 @@ export class NodeCore {
 
   /** Runs due timers. */
   poll(now: number): void {
-    if (this.state === "idle" || this.state === "stopped") return;
+    if (this.reg.state === "idle" || this.reg.state === "stopped") return;
     this.flushHeld(now);
-    if (this.state === "registered" && now >= this.kaDueAt) {
-      if (this.silentMs !== undefined) {
-        this.emit({
-          type: "supernode_silent",
-          supernode: this.supernode.key,
-          silentMs: now - Math.max(this.snLastRx, this.kaDueAt - this.silentMs),
-        });
-      }
-      this.emit({ type: "reregistering", cause: "keepalive_timeout" });
-      this.state = "registering";
-      this.registeringSince = now;
-      this.regBackoff = 0;
-      this.nextRegisterAt = now;
-      this.kaDueAt = Infinity;
-      this.nextKeepaliveAt = Infinity;
-    } else if (
-      this.silentMs !== undefined && this.state === "registering" &&
-      now - this.registeringSince >= this.silentMs
-    ) {
-      // Still no REGISTER_ACK: the owner may move on to the next supernode.
-      this.registeringSince = now;
-      this.emit({ type: "supernode_silent", supernode: this.supernode.key, silentMs: null });
-    }
-    if (this.state === "registering" && now >= this.nextRegisterAt) {
-      this.sendRegister(now);
-      this.regBackoff = this.regBackoff === 0
-        ? this.cfg.registerRetryMinMs
-        : Math.min(this.regBackoff * 2, this.cfg.registerRetryMaxMs);
-      this.nextRegisterAt = now + Math.floor(this.regBackoff * (0.8 + 0.2 * this.cfg.random()));
-    } else if (this.state === "refused" && now >= this.nextRegisterAt) {
-      this.sendRegister(now);
-      this.nextRegisterAt = now + this.cfg.refusedRetryMs;
-    } else if (this.state === "registered" && now >= this.nextKeepaliveAt) {
-      const seq = this.kaSeq;
-      this.kaSeq = (this.kaSeq + 1) >>> 0;
-      this.send(this.supernode, SUPERNODE_ID, {
-        kind: "keepalive",
-        seq,
-        time: Math.floor(now) >>> 0,
-      }, now);
-      this.counters.add("tx_keepalive");
-      // Counted from the first KEEPALIVE left unanswered.
-      if (this.kaDueAt === Infinity) this.kaDueAt = now + this.cfg.keepaliveAckTimeoutMs;
-      this.nextKeepaliveAt = now + this.keepaliveMs;
-    }
+    this.reg.poll(now);
     for (const p of this.peerTable.values()) this.pollPeer(p, now);
   }
 
@@ -804,7 +635,7 @@ export class NodeCore {
       return;
     }
     if (p.state !== "direct" && now >= p.nextRelayProbeAt) {
-      this.probe(p, this.supernode, now);
+      this.probe(p, this.reg.supernode, now);
       p.nextRelayProbeAt = now + this.t.keepaliveMs;
     }
     if (p.state === "punching") {
@@ -832,7 +663,7 @@ export class NodeCore {
       type: "path",
       peer: p.node,
       path: "relay",
-      endpoint: this.supernode.key,
+      endpoint: this.reg.supernode.key,
       cause,
       rttMs: null,
     });
@@ -840,14 +671,8 @@ export class NodeCore {
 
   /** When `poll` wants to run next (`Infinity` when idle or stopped). */
   nextDeadline(): number {
-    if (this.state === "idle" || this.state === "stopped") return Infinity;
-    let d = Math.min(
-      this.nextRegisterAt,
-      this.state === "registered" ? Math.min(this.nextKeepaliveAt, this.kaDueAt) : Infinity,
-    );
-    if (this.silentMs !== undefined && this.state === "registering") {
-      d = Math.min(d, this.registeringSince + this.silentMs);
-    }
+    if (this.reg.state === "idle" || this.reg.state === "stopped") return Infinity;
+    let d = this.reg.deadline();
     for (const p of this.peerTable.values()) d = Math.min(d, p.deadline(this.t));
     if (this.dir?.hasReady()) return 0; // held frames can go now
     for (const h of this.held.values()) d = Math.min(d, h.at + this.cfg.holdMs);
@@ -875,7 +700,7 @@ export class NodeCore {
       node: p.node,
       path: p.sendsDirect ? "direct" : "relay",
       state: p.state,
-      endpoint: (p.state === "direct" && p.endpoint !== null ? p.endpoint : this.supernode).key,
+      endpoint: (p.state === "direct" && p.endpoint !== null ? p.endpoint : this.reg.supernode).key,
       rttMs: p.sendsDirect ? p.rttMs : p.relayRttMs,
       directRttMs: p.rttMs,
       relayRttMs: p.relayRttMs,
@@ -900,15 +725,15 @@ export class NodeCore {
     for (const h of this.held.values()) held += h.frames.length;
     counters.held_frames = held;
     return {
-      state: this.state,
+      state: this.reg.state,
       network: this.network,
-      nodeId: this.nodeId,
-      supernodeId: this.supernodeId,
-      supernode: this.supernode.key,
-      supernodeRttMs: this.snRttMs,
-      supernodeLastRx: this.snLastRx === -Infinity ? null : this.snLastRx,
-      allocator: this.allocator,
-      moves: this.moves,
+      nodeId: this.reg.nodeId,
+      supernodeId: this.reg.supernodeId,
+      supernode: this.reg.supernode.key,
+      supernodeRttMs: this.reg.snRttMs,
+      supernodeLastRx: this.reg.snLastRx === -Infinity ? null : this.reg.snLastRx,
+      allocator: this.reg.allocator,
+      moves: this.reg.moves,
       maxFrame: this.frameLimit,
       counters,
     };
